@@ -1,0 +1,57 @@
+"""The ``accord`` command: parse, run one command, turn errors into one ``error:`` line.
+
+Exit codes: 0 done, 1 failure, 2 bad input or usage, 3 nothing to do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from accord.errors import AccordError, HookBlocked, NothingToDo
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from accord.cli._commands import COMMANDS, Context
+    from accord.cli._parser import UsageError, build
+
+    try:
+        args = build().parse_args(argv)
+    except UsageError as e:
+        return _fail(str(e), 2)
+    ctx = Context(args)
+    try:
+        return COMMANDS[args.cmd](ctx)
+    except NothingToDo as e:
+        sys.stderr.write(f"nothing to do: {e}\n")
+        return e.exit_code
+    except HookBlocked as e:
+        _fail(str(e), e.exit_code)
+        for line in e.feedback.splitlines():
+            sys.stderr.write(f"  | {line}\n")
+        return e.exit_code
+    except AccordError as e:
+        return _fail(str(e), e.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed: not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as e:  # noqa: BLE001 - the last line of defence prints one line too
+        if os.environ.get("ACCORD_DEBUG"):
+            traceback.print_exc()
+        return _fail(
+            f"internal error ({type(e).__name__}: {e}); rerun with ACCORD_DEBUG=1 and report it",
+            1,
+        )
+    finally:
+        ctx.close()
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return code

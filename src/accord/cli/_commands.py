@@ -1,0 +1,508 @@
+"""One function per command: parse nothing, decide nothing, call a service, render."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+
+from accord.cli import _render as show
+from accord.config import CONFIG_NAME, CONFIG_TEMPLATE, STATE_DIR, STORE_NAME, Project, locate
+from accord.errors import InvalidState, NothingToDo, UserError
+from accord.store import Store, open_store
+from accord.team import TeamServices, pick_team
+from accord.team.roster import LIVE_STATUSES, acting_member, authorize
+from accord.team.wake import follow, wait
+from accord.types import (
+    MemberRole,
+    MemberStatus,
+    MessageKind,
+    NewTask,
+    TaskChanges,
+    TaskStatus,
+    to_json,
+)
+
+
+class Context:
+    """What a command needs, opened only when first asked for."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    @cached_property
+    def project(self) -> Project:
+        return locate(Path.cwd(), getattr(self.args, "store", None))
+
+    @cached_property
+    def store(self) -> Store:
+        cfg = self.project.config.store
+        return open_store(
+            self.project.store_location,
+            synchronous=cfg.synchronous,
+            busy_timeout=cfg.busy_timeout,
+        )
+
+    @cached_property
+    def team(self) -> TeamServices:
+        name = pick_team(
+            self.store,
+            getattr(self.args, "team", None),
+            os.environ.get("ACCORD_TEAM"),
+            self.project.config.team.default,
+        )
+        return TeamServices.open(self.store, name, self.project.config, self.project.root)
+
+    @cached_property
+    def actor(self) -> str | None:
+        """The verified member this process acts for, or None for a person."""
+        return acting_member(
+            self.store,
+            self.team.team,
+            os.environ.get("ACCORD_MEMBER"),
+            os.environ.get("ACCORD_TOKEN"),
+        )
+
+    def acting_as(self, name: str) -> str:
+        """Check this caller may act as ``name`` (its token, when it is an agent)."""
+        authorize(
+            self.store,
+            self.team.team,
+            name,
+            os.environ.get("ACCORD_MEMBER"),
+            os.environ.get("ACCORD_TOKEN"),
+        )
+        return name
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+
+Command = Callable[[Context], int]
+
+
+def _json(ctx: Context) -> bool:
+    return bool(getattr(ctx.args, "json", False))
+
+
+# init ---------------------------------------------------------------------
+
+
+def init(ctx: Context) -> int:
+    here = Path.cwd()
+    location = ctx.args.store or os.environ.get("ACCORD_STORE")
+    made: list[str] = []
+    config_path = here / CONFIG_NAME
+    if not config_path.exists():
+        config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        made.append(CONFIG_NAME)
+    project = locate(here, location, must_exist=False)
+    state = here / STATE_DIR
+    if not state.exists():
+        state.mkdir()
+        (state / ".gitignore").write_text("*\n", encoding="utf-8")
+        made.append(f"{STATE_DIR}/")
+    store_path = project.store_location
+    fresh = not Path(store_path).exists()
+    cfg = project.config.store
+    with open_store(
+        store_path, create=True, synchronous=cfg.synchronous, busy_timeout=cfg.busy_timeout
+    ) as store:
+        if fresh:
+            made.append(os.path.relpath(store_path, here))
+        if ctx.args.team:
+            store.create_team(ctx.args.team)
+            made.append(f"team {ctx.args.team}")
+    if made:
+        show.say(f"created {', '.join(made)} in {here}")
+    else:
+        show.say(f"already initialised: {here / STATE_DIR / STORE_NAME}")
+    if not ctx.args.team:
+        show.say("next: accord team create NAME")
+    return 0
+
+
+# teams --------------------------------------------------------------------
+
+
+def team_create(ctx: Context) -> int:
+    team = ctx.store.create_team(ctx.args.name, ctx.args.description)
+    if _json(ctx):
+        show.emit_json(team)
+    else:
+        show.say(f"created team {team.name}")
+    return 0
+
+
+def team_list(ctx: Context) -> int:
+    teams = ctx.store.list_teams()
+    if _json(ctx):
+        show.emit_json(teams)
+        return 0
+    if not teams:
+        show.say("no teams; create one with `accord team create NAME`")
+        return 0
+    rows = []
+    for t in teams:
+        members = ctx.store.list_members(t.name)
+        tasks = ctx.store.list_tasks(t.name)
+        done = sum(1 for k in tasks if k.status == TaskStatus.COMPLETED)
+        rows.append((t.name, len(members), f"{done}/{len(tasks)}", show.when(t.created_at)))
+    show.table(["team", "members", "tasks done", "created"], rows)
+    return 0
+
+
+def team_show(ctx: Context) -> int:
+    if ctx.args.name:
+        ctx.args.team = ctx.args.name
+    svc = ctx.team
+    team = ctx.store.get_team(svc.team)
+    members = svc.roster.store.list_members(svc.team)
+    tasks = svc.board.list()
+    counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}
+    counts["ready"] = sum(1 for t in tasks if t.ready)
+    unacked = svc.mailbox.history(unacked=True, limit=100000)
+    if _json(ctx):
+        out = to_json(team)
+        out.update(members=to_json(members), tasks=counts, unacked_messages=len(unacked))
+        show.say(json.dumps(out, indent=2))
+        return 0
+    show.say(f"team {team.name}" + (f": {team.description}" if team.description else ""))
+    show.say("tasks: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "tasks: none")
+    show.say(f"unacknowledged messages: {len(unacked)}")
+    show.members(members)
+    return 0
+
+
+def team_delete(ctx: Context) -> int:
+    name = ctx.args.name
+    live = [m.name for m in ctx.store.list_members(name) if m.status in LIVE_STATUSES]
+    if live and not ctx.args.force:
+        raise InvalidState(
+            f"team {name!r} has live members ({', '.join(live)}); stop them first, or pass --force"
+        )
+    ctx.store.delete_team(name)
+    show.say(f"deleted team {name}")
+    return 0
+
+
+# members ------------------------------------------------------------------
+
+
+def member_add(ctx: Context) -> int:
+    added = ctx.team.roster.add(
+        ctx.args.name,
+        role=MemberRole(ctx.args.role),
+        agent=ctx.args.agent,
+        model=ctx.args.model,
+        actor=ctx.actor,
+    )
+    if _json(ctx):
+        out = to_json(added.member)
+        out["token"] = added.token
+        show.say(json.dumps(out, indent=2))
+    else:
+        show.say(f"added {added.member.name} to team {ctx.team.team}")
+        show.say(f"token (shown once; agents carry it as ACCORD_TOKEN): {added.token}")
+    return 0
+
+
+def member_list(ctx: Context) -> int:
+    members = ctx.store.list_members(ctx.team.team)
+    if _json(ctx):
+        show.emit_json(members)
+    else:
+        show.members(members)
+    return 0
+
+
+def member_show(ctx: Context) -> int:
+    m = ctx.store.get_member(ctx.team.team, ctx.args.name)
+    if _json(ctx):
+        show.emit_json(m)
+        return 0
+    show.members([m])
+    held = [t for t in ctx.team.board.list(TaskStatus.IN_PROGRESS) if t.owner == m.name]
+    if held:
+        show.say("holds: " + ", ".join(f"#{t.id} {t.title}" for t in held))
+    return 0
+
+
+def member_remove(ctx: Context) -> int:
+    released = ctx.team.roster.remove(ctx.args.name, force=ctx.args.force, actor=ctx.actor)
+    note = f"; tasks back to pending: {', '.join(f'#{i}' for i in released)}" if released else ""
+    show.say(f"removed {ctx.args.name}{note}")
+    return 0
+
+
+def member_token(ctx: Context) -> int:
+    issued = ctx.team.roster.rotate_token(ctx.args.name, actor=ctx.actor)
+    if _json(ctx):
+        show.say(json.dumps({"v": 1, "name": issued.member.name, "token": issued.token}))
+    else:
+        show.say(
+            f"new token for {issued.member.name} (the old one no longer works): {issued.token}"
+        )
+    return 0
+
+
+def member_heartbeat(ctx: Context) -> int:
+    name = ctx.acting_as(ctx.args.as_)
+    status = MemberStatus(ctx.args.status) if ctx.args.status else None
+    ctx.team.roster.heartbeat(name, status=status, pid=ctx.args.pid, host=ctx.args.host)
+    return 0
+
+
+# tasks --------------------------------------------------------------------
+
+
+def task_add(ctx: Context) -> int:
+    a = ctx.args
+    task = ctx.team.board.add(
+        NewTask(
+            title=a.title,
+            description=a.description,
+            blocked_by=tuple(a.blocked_by),
+            assignee=a.assign,
+            priority=a.priority,
+            max_attempts=a.max_attempts,
+        ),
+        actor=ctx.actor,
+    )
+    if _json(ctx):
+        show.emit_json(task)
+    else:
+        show.say(f"added #{task.id} {task.title} ({show.task_state(task)})")
+    return 0
+
+
+def task_list(ctx: Context) -> int:
+    status = TaskStatus(ctx.args.status) if ctx.args.status else None
+    tasks = ctx.team.board.list(status=status, ready=ctx.args.ready)
+    if _json(ctx):
+        show.emit_json(tasks)
+    else:
+        show.tasks(tasks)
+    return 0
+
+
+def task_show(ctx: Context) -> int:
+    task = ctx.team.board.get(ctx.args.id)
+    if _json(ctx):
+        show.emit_json(task)
+    else:
+        show.task_detail(task)
+    return 0
+
+
+def task_update(ctx: Context) -> int:
+    a = ctx.args
+    changes = TaskChanges(
+        title=a.title,
+        description=a.description,
+        add_blockers=tuple(a.add_blocker),
+        remove_blockers=tuple(a.remove_blocker),
+        assignee=a.assign,
+        unassign=a.unassign,
+        priority=a.priority,
+    )
+    if changes == TaskChanges():
+        raise UserError(
+            "nothing to change; pass --title, --description, --add-blocker, "
+            "--remove-blocker, --assign, --unassign or --priority"
+        )
+    task = ctx.team.board.update(a.id, changes, actor=ctx.actor)
+    if _json(ctx):
+        show.emit_json(task)
+    else:
+        show.say(f"updated #{task.id} {task.title} ({show.task_state(task)})")
+    return 0
+
+
+def task_claim(ctx: Context) -> int:
+    member = ctx.acting_as(ctx.args.as_)
+    claim = ctx.team.board.claim(member, ctx.args.id, ctx.args.lease)
+    if claim is None:
+        raise NothingToDo(f"no ready task for {member} to claim")
+    if _json(ctx):
+        show.emit_json(claim)
+    else:
+        show.say(
+            f"claimed #{claim.task.id} {claim.task.title} as {member}: token "
+            f"{claim.fencing_token}, lease until {show.when(claim.lease_expires_at)}"
+        )
+    return 0
+
+
+def task_heartbeat(ctx: Context) -> int:
+    member = ctx.acting_as(ctx.args.as_)
+    claim = ctx.team.board.heartbeat(ctx.args.id, member, ctx.args.token, ctx.args.lease)
+    if _json(ctx):
+        show.emit_json(claim)
+    else:
+        show.say(f"lease on #{ctx.args.id} until {show.when(claim.lease_expires_at)}")
+    return 0
+
+
+def task_complete(ctx: Context) -> int:
+    member = ctx.acting_as(ctx.args.as_)
+    task = ctx.team.board.complete(ctx.args.id, member, ctx.args.token, ctx.args.result)
+    if _json(ctx):
+        show.emit_json(task)
+    else:
+        show.say(f"completed #{task.id} {task.title}")
+    return 0
+
+
+def task_fail(ctx: Context) -> int:
+    member = ctx.acting_as(ctx.args.as_)
+    task = ctx.team.board.fail(
+        ctx.args.id, member, ctx.args.token, ctx.args.reason, retry=ctx.args.retry
+    )
+    if _json(ctx):
+        show.emit_json(task)
+    else:
+        show.say(f"#{task.id} {task.title} is now {task.status.value}")
+    return 0
+
+
+def task_cancel(ctx: Context) -> int:
+    task = ctx.team.board.cancel(ctx.args.id, ctx.args.reason, actor=ctx.actor)
+    if _json(ctx):
+        show.emit_json(task)
+    else:
+        show.say(f"cancelled #{task.id} {task.title}")
+    return 0
+
+
+# mail ---------------------------------------------------------------------
+
+
+def msg_send(ctx: Context) -> int:
+    a = ctx.args
+    sender = ctx.acting_as(a.sender)
+    sent = ctx.team.mailbox.send(
+        sender,
+        a.recipient,
+        a.text,
+        kind=MessageKind(a.kind),
+        summary=a.summary,
+        reply_to=a.reply_to,
+        key=a.key,
+    )
+    if _json(ctx):
+        show.emit_json(sent)
+    else:
+        ids = ", ".join(str(m.id) for m in sent)
+        to = ", ".join(m.recipient for m in sent)
+        show.say(f"sent {ids} to {to}")
+    return 0
+
+
+def msg_inbox(ctx: Context) -> int:
+    member = ctx.acting_as(ctx.args.as_)
+    got = ctx.team.mailbox.inbox(member, ctx.args.limit)
+    if _json(ctx):
+        show.emit_json(got)
+    elif not got:
+        show.say(f"no new messages for {member}")
+    else:
+        show.messages(got)
+        show.say(
+            f"acknowledge with: accord msg ack --as {member} " + " ".join(str(m.id) for m in got)
+        )
+    return 0
+
+
+def msg_ack(ctx: Context) -> int:
+    member = ctx.acting_as(ctx.args.as_)
+    fresh = ctx.team.mailbox.ack(member, ctx.args.ids)
+    if _json(ctx):
+        show.say(json.dumps({"v": 1, "acked": fresh}))
+    else:
+        show.say(f"acknowledged {len(fresh)} message(s)")
+    return 0
+
+
+def msg_list(ctx: Context) -> int:
+    items = ctx.team.mailbox.history(ctx.args.member, ctx.args.unacked, ctx.args.limit)
+    if _json(ctx):
+        show.emit_json(items)
+    else:
+        show.messages(items)
+    return 0
+
+
+# events, wait -------------------------------------------------------------
+
+
+def events(ctx: Context) -> int:
+    store, team = ctx.store, ctx.team.team
+
+    def out(e: object) -> None:
+        line = json.dumps(to_json(e)) if _json(ctx) else show.event_line(e)  # type: ignore[arg-type]
+        sys.stdout.write(line + "\n")
+
+    if not ctx.args.follow:
+        items = store.read_events(team, since=ctx.args.since, limit=ctx.args.limit)
+        if _json(ctx):
+            show.emit_json(items)
+        else:
+            for e in items:
+                out(e)
+        return 0
+    for e in follow(store, team, ctx.args.since):
+        out(e)
+        sys.stdout.flush()
+    return 0
+
+
+def wait_cmd(ctx: Context) -> int:
+    member = ctx.acting_as(ctx.args.as_)
+    started = time.monotonic()
+    woke = wait(ctx.store, ctx.team.team, member, ctx.args.timeout)
+    if _json(ctx):
+        out = to_json(woke)
+        out["seconds"] = round(time.monotonic() - started, 4)
+        show.say(json.dumps(out))
+    elif woke.reason != "timeout":
+        show.say(f"{member} has {woke.mail} message(s) and {woke.ready_tasks} ready task(s)")
+    if woke.reason == "timeout":
+        raise NothingToDo(f"nothing for {member} within {ctx.args.timeout:g}s")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "init": init,
+    "team_create": team_create,
+    "team_list": team_list,
+    "team_show": team_show,
+    "team_delete": team_delete,
+    "member_add": member_add,
+    "member_list": member_list,
+    "member_show": member_show,
+    "member_remove": member_remove,
+    "member_token": member_token,
+    "member_heartbeat": member_heartbeat,
+    "task_add": task_add,
+    "task_list": task_list,
+    "task_show": task_show,
+    "task_update": task_update,
+    "task_claim": task_claim,
+    "task_heartbeat": task_heartbeat,
+    "task_complete": task_complete,
+    "task_fail": task_fail,
+    "task_cancel": task_cancel,
+    "msg_send": msg_send,
+    "msg_inbox": msg_inbox,
+    "msg_ack": msg_ack,
+    "msg_list": msg_list,
+    "events": events,
+    "wait": wait_cmd,
+}

@@ -1,0 +1,279 @@
+"""The argument grammar of ``accord``: noun groups, each verb with its own help."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from accord import __version__
+from accord.types import MemberStatus, MessageKind, TaskStatus
+
+
+class UsageError(Exception):
+    """Bad command-line usage; printed as one ``error:`` line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}; see `{self.prog} --help`")
+
+
+def _common(read: bool = False) -> _Parser:
+    p = _Parser(add_help=False)
+    p.add_argument(
+        "--team",
+        metavar="NAME",
+        help="team to act on (else ACCORD_TEAM, the default in accord.toml, or the only team)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="PATH",
+        help="store to use (else ACCORD_STORE, or .accord/accord.db found by walking up)",
+    )
+    if read:
+        p.add_argument("--json", action="store_true", help="print JSON for programs")
+    return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def _task_id(text: str) -> int:
+    try:
+        value = int(text.lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a task id (a number)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a task id (ids start at 1)")
+    return value
+
+
+def build() -> argparse.ArgumentParser:
+    root = _Parser(
+        prog="accord",
+        description="Durable teams of LLM agents: a shared task board, mailboxes, a roster, "
+        "an event log and hooks, all in one store.",
+        epilog="Every read command takes --json. Exit codes: 0 done, 1 failure, 2 bad input, "
+        "3 nothing to do.",
+    )
+    root.add_argument("--version", action="version", version=f"accord {__version__}")
+    groups = root.add_subparsers(dest="group", metavar="COMMAND", parser_class=_Parser)
+    groups.required = True
+    read, write = _common(read=True), _common()
+
+    p = groups.add_parser(
+        "init",
+        help="create .accord/ and a commented accord.toml here",
+        description="Create .accord/ (the store) and a commented accord.toml "
+        "in the current folder.",
+    )
+    p.add_argument("--team", metavar="NAME", help="also create a team with this name")
+    p.add_argument("--store", metavar="PATH", help="create the store here instead")
+    p.set_defaults(cmd="init")
+
+    # team ------------------------------------------------------------------
+    g = groups.add_parser("team", help="create, list, show and delete teams").add_subparsers(
+        dest="verb", metavar="VERB", parser_class=_Parser, required=True
+    )
+    p = g.add_parser("create", parents=[_common(read=True)], help="create a team")
+    p.add_argument("name")
+    p.add_argument("--description", default="", metavar="TEXT")
+    p.set_defaults(cmd="team_create")
+    p = g.add_parser("list", parents=[read], help="list teams")
+    p.set_defaults(cmd="team_list")
+    p = g.add_parser("show", parents=[read], help="show a team: members, board counts, mail")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(cmd="team_show")
+    p = g.add_parser("delete", parents=[write], help="delete a team and everything in it")
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="delete even while members are live")
+    p.set_defaults(cmd="team_delete")
+
+    # member ----------------------------------------------------------------
+    g = groups.add_parser("member", help="add, list, show and remove members").add_subparsers(
+        dest="verb", metavar="VERB", parser_class=_Parser, required=True
+    )
+    p = g.add_parser(
+        "add", parents=[_common(read=True)], help="add a member; prints its secret token once"
+    )
+    p.add_argument("name")
+    p.add_argument("--role", choices=["lead", "teammate"], default="teammate")
+    p.add_argument("--agent", metavar="DEFINITION", help="agent definition name")
+    p.add_argument("--model", metavar="PROVIDER:MODEL")
+    p.set_defaults(cmd="member_add")
+    p = g.add_parser("list", parents=[read], help="list members with status and heartbeat")
+    p.set_defaults(cmd="member_list")
+    p = g.add_parser("show", parents=[read], help="show one member")
+    p.add_argument("name")
+    p.set_defaults(cmd="member_show")
+    p = g.add_parser(
+        "remove", parents=[write], help="remove a member; its tasks go back to pending"
+    )
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="remove even while it looks live")
+    p.set_defaults(cmd="member_remove")
+    p = g.add_parser(
+        "token", parents=[_common(read=True)], help="issue a new secret token for a member"
+    )
+    p.add_argument("name")
+    p.add_argument(
+        "--rotate", action="store_true", required=True, help="required: the old token stops working"
+    )
+    p.set_defaults(cmd="member_token")
+    p = g.add_parser("heartbeat", parents=[write], help="record that a member is alive")
+    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument("--status", choices=[s.value for s in MemberStatus])
+    p.add_argument("--pid", type=_positive_int)
+    p.add_argument("--host")
+    p.set_defaults(cmd="member_heartbeat")
+
+    # task ------------------------------------------------------------------
+    g = groups.add_parser("task", help="the task board: add, claim, complete...").add_subparsers(
+        dest="verb", metavar="VERB", parser_class=_Parser, required=True
+    )
+    p = g.add_parser("add", parents=[_common(read=True)], help="put a task on the board")
+    p.add_argument("title")
+    p.add_argument("--description", "-d", default="", metavar="TEXT")
+    p.add_argument(
+        "--blocked-by",
+        type=_task_id,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a task that must complete first (repeatable)",
+    )
+    p.add_argument("--assign", metavar="MEMBER", help="only this member may claim it")
+    p.add_argument("--priority", type=int, default=0, help="higher is claimed first")
+    p.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        metavar="N",
+        help="claims before it fails for good (default from accord.toml)",
+    )
+    p.set_defaults(cmd="task_add")
+    p = g.add_parser("list", parents=[read], help="list tasks")
+    p.add_argument("--status", choices=[s.value for s in TaskStatus])
+    p.add_argument("--ready", action="store_true", help="only tasks a claim could take now")
+    p.set_defaults(cmd="task_list")
+    p = g.add_parser("show", parents=[read], help="show one task with its blockers")
+    p.add_argument("id", type=_task_id)
+    p.set_defaults(cmd="task_show")
+    p = g.add_parser("update", parents=[_common(read=True)], help="change a task")
+    p.add_argument("id", type=_task_id)
+    p.add_argument("--title")
+    p.add_argument("--description", "-d", metavar="TEXT")
+    p.add_argument("--add-blocker", type=_task_id, action="append", default=[], metavar="ID")
+    p.add_argument("--remove-blocker", type=_task_id, action="append", default=[], metavar="ID")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--assign", metavar="MEMBER")
+    who.add_argument("--unassign", action="store_true")
+    p.add_argument("--priority", type=int)
+    p.set_defaults(cmd="task_update")
+    p = g.add_parser(
+        "claim",
+        parents=[_common(read=True)],
+        help="take the best ready task (or --id) under a lease",
+    )
+    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument("--id", type=_task_id, help="claim this task instead of the best one")
+    p.add_argument(
+        "--lease", type=_seconds, metavar="SECONDS", help="lease length (default from accord.toml)"
+    )
+    p.set_defaults(cmd="task_claim")
+    p = g.add_parser("heartbeat", parents=[_common(read=True)], help="extend a claim's lease")
+    p.add_argument("id", type=_task_id)
+    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument("--token", type=int, required=True, help="the fencing token of the claim")
+    p.add_argument("--lease", type=_seconds, metavar="SECONDS")
+    p.set_defaults(cmd="task_heartbeat")
+    p = g.add_parser(
+        "complete",
+        parents=[_common(read=True)],
+        help="complete a held task (TaskCompleted hooks must allow it)",
+    )
+    p.add_argument("id", type=_task_id)
+    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument("--token", type=int, required=True)
+    p.add_argument("--result", metavar="TEXT")
+    p.set_defaults(cmd="task_complete")
+    p = g.add_parser("fail", parents=[_common(read=True)], help="fail a held task")
+    p.add_argument("id", type=_task_id)
+    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument("--token", type=int, required=True)
+    p.add_argument("--reason", required=True, metavar="TEXT")
+    p.add_argument("--retry", action="store_true", help="put it back to pending if attempts remain")
+    p.set_defaults(cmd="task_fail")
+    p = g.add_parser("cancel", parents=[_common(read=True)], help="cancel an unfinished task")
+    p.add_argument("id", type=_task_id)
+    p.add_argument("--reason", default="cancelled", metavar="TEXT")
+    p.set_defaults(cmd="task_cancel")
+
+    # msg -------------------------------------------------------------------
+    g = groups.add_parser("msg", help="mailboxes: send, inbox, ack, list").add_subparsers(
+        dest="verb", metavar="VERB", parser_class=_Parser, required=True
+    )
+    p = g.add_parser("send", parents=[_common(read=True)], help="send a message")
+    p.add_argument("text")
+    p.add_argument("--from", dest="sender", metavar="MEMBER", required=True)
+    p.add_argument(
+        "--to",
+        dest="recipient",
+        metavar="MEMBER",
+        required=True,
+        help="a member, or '*' for everyone but the sender",
+    )
+    p.add_argument("--summary", metavar="TEXT", help="5-10 words shown in lists")
+    p.add_argument("--kind", choices=[k.value for k in MessageKind], default="text")
+    p.add_argument("--reply-to", type=_positive_int, metavar="ID")
+    p.add_argument(
+        "--key", metavar="IDEMPOTENCY_KEY", help="sending again with the same key sends nothing new"
+    )
+    p.set_defaults(cmd="msg_send")
+    p = g.add_parser(
+        "inbox",
+        parents=[read],
+        help="deliver unacknowledged messages (they come again until acked)",
+    )
+    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument("--limit", type=_positive_int)
+    p.set_defaults(cmd="msg_inbox")
+    p = g.add_parser("ack", parents=[read], help="acknowledge delivered messages")
+    p.add_argument("ids", type=_positive_int, nargs="+", metavar="ID")
+    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.set_defaults(cmd="msg_ack")
+    p = g.add_parser("list", parents=[read], help="message history, for people")
+    p.add_argument("--member", metavar="MEMBER", help="only messages to or from this member")
+    p.add_argument("--unacked", action="store_true")
+    p.add_argument("--limit", type=_positive_int, default=50)
+    p.set_defaults(cmd="msg_list")
+
+    # events, wait ----------------------------------------------------------
+    p = groups.add_parser("events", parents=[read], help="the team's event log")
+    p.add_argument("--since", type=int, default=0, metavar="SEQ")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
+    p.add_argument("--limit", type=_positive_int)
+    p.set_defaults(cmd="events")
+    p = groups.add_parser(
+        "wait", parents=[read], help="block until a member has mail or a ready task"
+    )
+    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS")
+    p.set_defaults(cmd="wait")
+    return root

@@ -1,0 +1,176 @@
+"""Output: short aligned tables for people, JSON for programs."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from accord.types import Event, Member, Message, Task, to_json
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_json(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    age = time.time() - ts
+    stamp = time.strftime("%H:%M:%S", time.localtime(ts))
+    if age < 0:
+        return f"{stamp} (in {_span(-age)})"
+    if age < 86400:
+        return f"{stamp} ({_span(age)} ago)"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def _span(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(*headers, box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
+    for row in rows:
+        t.add_row(*("-" if c is None or c == "" else str(c) for c in row))
+    Console(soft_wrap=False).print(t)
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def task_state(task: Task) -> str:
+    if not task.admitted:
+        return "pending (awaiting TaskCreated hook)"
+    if task.status == "pending" and task.dead_blockers:
+        dead = ",".join(f"#{i}" for i in task.dead_blockers)
+        return f"blocked for good ({dead} failed/cancelled)"
+    if task.status == "pending" and task.waiting_on:
+        return "waiting on " + ",".join(f"#{i}" for i in task.waiting_on)
+    if task.ready:
+        return "ready"
+    return task.status.value
+
+
+def tasks(items: Sequence[Task]) -> None:
+    if not items:
+        say("no tasks")
+        return
+    table(
+        ["id", "title", "state", "pri", "assignee", "held by", "tries"],
+        [
+            (
+                f"#{t.id}",
+                _short(t.title, 48),
+                task_state(t),
+                t.priority,
+                t.assignee,
+                t.owner if t.status == "in_progress" else None,
+                f"{t.attempts}/{t.max_attempts}",
+            )
+            for t in items
+        ],
+    )
+
+
+def task_detail(t: Task) -> None:
+    say(f"#{t.id} {t.title}")
+    rows = [
+        ("status", task_state(t)),
+        ("priority", t.priority),
+        ("assignee", t.assignee or "-"),
+        ("blocked by", ", ".join(f"#{i}" for i in t.blocked_by) or "-"),
+        ("attempts", f"{t.attempts} of {t.max_attempts}"),
+        ("created", f"{when(t.created_at)} by {t.created_by or 'a person'}"),
+        ("updated", when(t.updated_at)),
+    ]
+    if t.status == "in_progress":
+        rows += [
+            ("held by", t.owner),
+            ("fencing token", t.fencing_token),
+            ("lease ends", when(t.lease_expires_at)),
+        ]
+    elif t.status == "completed":
+        rows.append(("completed by", t.owner))
+    if t.dead_blockers:
+        dead = ", ".join(f"#{i}" for i in t.dead_blockers)
+        rows.append(
+            (
+                "warning",
+                f"blocker {dead} failed or was cancelled: this task can never "
+                "become ready until its blockers change",
+            )
+        )
+    if t.reason:
+        rows.append(("reason", t.reason))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        say(f"  {k:<{width}}  {v}")
+    if t.description:
+        say("\n" + t.description)
+    if t.result:
+        say("\nresult:\n" + t.result)
+
+
+def members(items: Sequence[Member]) -> None:
+    if not items:
+        say("no members")
+        return
+    table(
+        ["name", "role", "status", "agent", "model", "heartbeat", "pid", "host"],
+        [
+            (
+                m.name,
+                m.role.value,
+                m.status.value,
+                m.agent,
+                m.model,
+                when(m.heartbeat_at),
+                m.pid,
+                m.host,
+            )
+            for m in items
+        ],
+    )
+
+
+def messages(items: Sequence[Message], show_body: bool = True) -> None:
+    if not items:
+        say("no messages")
+        return
+    for m in items:
+        state = "acked" if m.acked_at else "delivered" if m.delivered_at else "waiting"
+        head = f"[{m.id}] {when(m.sent_at)} {m.sender} -> {m.recipient}"
+        if m.broadcast:
+            head += " (broadcast)"
+        if m.kind != "text":
+            head += f" <{m.kind.value}" + (f" {m.request_id}" if m.request_id else "") + ">"
+        head += f" {state}"
+        say(head)
+        if m.summary:
+            say(f"    summary: {m.summary}")
+        if show_body:
+            for line in m.body.splitlines() or [""]:
+                say(f"    {line}")
+
+
+def event_line(e: Event) -> str:
+    stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
+    fields = " ".join(f"{k}={_short(json.dumps(v), 60)}" for k, v in e.payload.items())
+    return f"{e.seq:>6} {stamp} {e.actor or 'person':<12} {e.kind:<18} {fields}"
+
+
+def _short(text: str, n: int) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -1,0 +1,249 @@
+"""accord.toml: the committable definition of a project's teams, store, board and hooks.
+
+The file is read with ``tomllib`` and validated with pydantic; unknown keys are
+errors (a typo must not silently turn a setting off), and every error names the
+line it comes from. The project is found like git finds ``.git``: walk up from
+the working directory to the first folder holding ``.accord/`` or ``accord.toml``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from accord.errors import ConfigError, StoreNotFound
+from accord.types import HookEvent, check_name
+
+CONFIG_NAME = "accord.toml"
+STATE_DIR = ".accord"
+STORE_NAME = "accord.db"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(_Strict):
+    path: str | None = None
+    synchronous: Literal["full", "normal"] = "full"
+    busy_timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
+
+
+class TeamConfig(_Strict):
+    default: str | None = None
+
+    @field_validator("default")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return None if v is None else check_name(v, "team name")
+
+
+class BoardConfig(_Strict):
+    lease_seconds: Annotated[float, Field(gt=0, le=86400)] = 300.0
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 3
+
+
+class MailboxConfig(_Strict):
+    visibility_timeout: Annotated[float, Field(gt=0, le=86400)] = 60.0
+
+
+class HookCommand(_Strict):
+    command: str | list[str]
+    timeout: Annotated[float, Field(gt=0, le=86400)] | None = None
+    on_timeout: Literal["block", "allow"] = "block"
+
+    @field_validator("command")
+    @classmethod
+    def _not_empty(cls, v: str | list[str]) -> str | list[str]:
+        if not v or (isinstance(v, list) and not all(isinstance(a, str) and a for a in v)):
+            raise ValueError("a hook command must be a non-empty string or list of strings")
+        return v
+
+
+def _hook_list(value: Any) -> Any:
+    # Accept `TaskCompleted = "cmd"`, `= ["cmd", "cmd2"]`, or `[[hooks.TaskCompleted]]` tables.
+    if isinstance(value, str):
+        return [{"command": value}]
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return [{"command": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
+class HooksConfig(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    timeout: Annotated[float, Field(gt=0, le=86400)] = 120.0
+    output_limit: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    TaskCreated: list[HookCommand] = []
+    TaskCompleted: list[HookCommand] = []
+    TeammateIdle: list[HookCommand] = []
+
+    @field_validator("TaskCreated", "TaskCompleted", "TeammateIdle", mode="before")
+    @classmethod
+    def _normalise(cls, v: Any) -> Any:
+        return _hook_list(v)
+
+    def commands(self, event: HookEvent) -> list[HookCommand]:
+        hooks: list[HookCommand] = getattr(self, event.value)
+        return hooks
+
+
+class Config(_Strict):
+    """The validated contents of accord.toml (every section optional)."""
+
+    team: TeamConfig = TeamConfig()
+    store: StoreConfig = StoreConfig()
+    board: BoardConfig = BoardConfig()
+    mailbox: MailboxConfig = MailboxConfig()
+    hooks: HooksConfig = HooksConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """Where a project lives: its root, its config, and the store it uses."""
+
+    root: Path
+    config: Config
+    config_path: Path | None
+    store_location: str
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate one accord.toml; errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from e
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, origin: str = CONFIG_NAME) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{origin} is not valid TOML: {e}; fix that line") from e
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = tuple(str(p) for p in first["loc"])
+        line = _line_of(text, loc)
+        where = f"{origin}:{line}" if line else origin
+        key = ".".join(p for p in loc if not p.isdigit()) or "(top level)"
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = "unknown setting (check its spelling against the commented accord.toml)"
+        raise ConfigError(f"{where}: {key}: {msg}") from e
+
+
+def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
+    """Best-effort line number of the key at ``loc`` (section path then key)."""
+    names = [p for p in loc if not p.isdigit()]
+    if not names:
+        return None
+    table: list[str] = []
+    best: int | None = None
+    header = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+    keyline = re.compile(r"^\s*([A-Za-z0-9_\-\"']+)\s*=")
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = header.match(line)
+        if m:
+            table = [p.strip().strip("\"'") for p in m.group(1).split(".")]
+            if table == names:
+                best = best or number
+            continue
+        k = keyline.match(line)
+        if k and table + [k.group(1).strip("\"'")] == names[: len(table) + 1]:
+            if len(table) + 1 == len(names):
+                return number
+            best = best or number
+    return best
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` that holds .accord/ or accord.toml."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / STATE_DIR).is_dir() or (folder / CONFIG_NAME).is_file():
+            return folder
+    return None
+
+
+def locate(
+    cwd: Path | None = None, store: str | None = None, *, must_exist: bool = True
+) -> Project:
+    """Find the project and its store: ``store`` argument, then ACCORD_STORE, then walk up."""
+    cwd = cwd or Path.cwd()
+    root = find_root(cwd)
+    config_path = root / CONFIG_NAME if root and (root / CONFIG_NAME).is_file() else None
+    config = load_config(config_path) if config_path else Config()
+    explicit = store or os.environ.get("ACCORD_STORE") or None
+    if explicit:
+        location = explicit if "://" in explicit else str(Path(explicit).expanduser().resolve())
+        return Project(root or cwd.resolve(), config, config_path, location)
+    if root is None:
+        if must_exist:
+            raise StoreNotFound(
+                f"no accord project in {cwd.resolve()} or any folder above it; "
+                "run `accord init` here, or pass --store PATH"
+            )
+        return Project(cwd.resolve(), config, None, str(cwd.resolve() / STATE_DIR / STORE_NAME))
+    if config.store.path:
+        p = config.store.path
+        location = p if "://" in p else str((root / p).resolve())
+    else:
+        location = str(root / STATE_DIR / STORE_NAME)
+    return Project(root, config, config_path, location)
+
+
+CONFIG_TEMPLATE = """\
+# accord.toml: this project's team settings. Commit it; the store (.accord/) stays local.
+# Every section and key is optional; the values shown are the defaults.
+
+[team]
+# Team used when neither --team nor ACCORD_TEAM is given.
+# default = "main"
+
+[store]
+# Where the store lives, relative to this file (a postgresql:// URL in a later release).
+# path = ".accord/accord.db"
+# "full" survives power loss; "normal" is faster and may lose the last commits on power loss
+# (never corrupts, and a killed process loses nothing either way).
+synchronous = "full"
+# Seconds to wait for another writer before giving up with a clear error.
+busy_timeout = 5.0
+
+[board]
+# A claim's lease: a member that stops heartbeating for this long loses its task.
+lease_seconds = 300
+# Claims a task may have before it fails for good.
+max_attempts = 3
+
+[mailbox]
+# Seconds before a delivered but unacknowledged message is delivered again.
+visibility_timeout = 60
+
+[hooks]
+# Shell commands run at TaskCreated, TaskCompleted and TeammateIdle. Each gets a JSON
+# payload on stdin. Exit 0 allows the action, exit 2 blocks it (stderr is the feedback),
+# any other exit is logged and does not block. A hook that outlives its timeout blocks,
+# unless on_timeout = "allow".
+timeout = 120
+# TaskCompleted = "pytest -q"
+#
+# [[hooks.TaskCreated]]
+# command = "./scripts/check-task.sh"
+# timeout = 30
+"""

@@ -1,0 +1,142 @@
+"""The exception tree of accord.
+
+Every error accord raises on purpose is an ``AccordError``. Its message is one
+line that says what was wrong and what to do about it; the command line prints
+it after ``error:`` and exits with the error's ``exit_code``.
+
+    AccordError
+    ├── UserError                 bad input; nothing was changed (exit 2)
+    │   ├── InvalidName           a team, member or agent name outside [a-z0-9][a-z0-9_-]{0,39}
+    │   ├── ConfigError           accord.toml is malformed or names something wrong
+    │   ├── NotFound
+    │   │   ├── UnknownTeam
+    │   │   ├── UnknownMember
+    │   │   ├── UnknownTask
+    │   │   └── UnknownMessage
+    │   ├── AlreadyExists         a team or member name is taken
+    │   ├── CycleError            a blocker would close a dependency cycle
+    │   ├── InvalidState          the task or message is not in a state that allows this
+    │   ├── IdentityError         acting as another member, or a wrong member token
+    │   └── ClaimError
+    │       ├── StaleToken        the fencing token is no longer the current one
+    │       └── NotClaimHolder    the task is held by somebody else, or by nobody
+    ├── StoreError                the store cannot be used as it is (exit 2)
+    │   ├── StoreNotFound
+    │   ├── StoreLocked           another writer held the lock past the busy timeout
+    │   ├── StoreCorrupt          not a database, or a damaged one
+    │   └── StoreFull             the disk is full
+    ├── HookBlocked               a hook exited 2 and refused the action (exit 1)
+    └── NothingToDo               nothing was ready, for example no task to claim (exit 3)
+"""
+
+from __future__ import annotations
+
+
+class AccordError(Exception):
+    """Base of every error accord raises on purpose."""
+
+    exit_code = 1
+
+
+class UserError(AccordError):
+    """Bad input: the message says what was wrong and how to fix it."""
+
+    exit_code = 2
+
+
+class InvalidName(UserError):
+    """A name that cannot be used for a team, member or agent."""
+
+
+class ConfigError(UserError):
+    """accord.toml cannot be read or does not validate."""
+
+
+class NotFound(UserError):
+    """Something named does not exist."""
+
+
+class UnknownTeam(NotFound):
+    """No team by that name in the store."""
+
+
+class UnknownMember(NotFound):
+    """No member by that name in the team."""
+
+
+class UnknownTask(NotFound):
+    """No task with that id in the team."""
+
+
+class UnknownMessage(NotFound):
+    """No message with that id for that member."""
+
+
+class AlreadyExists(UserError):
+    """A name is already taken."""
+
+
+class CycleError(UserError):
+    """Adding a blocker would make tasks wait on each other forever."""
+
+    def __init__(self, message: str, cycle: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.cycle = cycle
+
+
+class InvalidState(UserError):
+    """The thing exists but its state does not allow the change."""
+
+
+class IdentityError(UserError):
+    """A caller tried to act as a member it is not, or gave a wrong token."""
+
+
+class ClaimError(UserError):
+    """A claim-bound action (heartbeat, complete, fail) was refused."""
+
+
+class StaleToken(ClaimError):
+    """The fencing token is not the task's current one: the claim was lost."""
+
+
+class NotClaimHolder(ClaimError):
+    """The task is not held by the member that acted on it."""
+
+
+class StoreError(AccordError):
+    """The store cannot be opened or written as it is."""
+
+    exit_code = 2
+
+
+class StoreNotFound(StoreError):
+    """No store where one was expected."""
+
+
+class StoreLocked(StoreError):
+    """Another process held the write lock for longer than the busy timeout."""
+
+
+class StoreCorrupt(StoreError):
+    """The store file is not a database or is damaged."""
+
+
+class StoreFull(StoreError):
+    """The disk holding the store is full."""
+
+
+class HookBlocked(AccordError):
+    """A hook exited 2: the action was refused and its stderr is the feedback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, feedback: str) -> None:
+        super().__init__(message)
+        self.feedback = feedback
+
+
+class NothingToDo(AccordError):
+    """There was nothing to do, for example no ready task to claim."""
+
+    exit_code = 3

@@ -1,0 +1,282 @@
+"""The store interface: everything accord keeps, behind one set of atomic operations.
+
+A backend (SQLite now, PostgreSQL later) implements every method here and must
+pass ``accord.testing.conformance``. Each method is one transaction: it either
+happens whole, with its event appended to the team's log in the same
+transaction, or not at all. Services above this layer add the rules that need
+no atomicity (hooks, identity checks); anything that must be decided together
+with a write (which task a claim takes, whether a token is current, whether a
+blocker closes a cycle) is decided here.
+
+Times are seconds since the epoch from the store's ``clock``, so tests can pass
+a fake one and move leases and visibility timeouts deterministically.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from accord.types import (
+    Claim,
+    Event,
+    Member,
+    MemberRole,
+    MemberStatus,
+    Message,
+    NewTask,
+    OutgoingMessage,
+    Task,
+    TaskChanges,
+    TaskStatus,
+    Team,
+    Wake,
+)
+
+Clock = Callable[[], float]
+
+# Caps that keep one bad caller from filling the store; errors say which was hit.
+MAX_TITLE = 500
+MAX_DESCRIPTION = 256 * 1024
+MAX_RESULT = 256 * 1024
+MAX_BODY = 256 * 1024
+MAX_SUMMARY = 500
+MAX_KEY = 200
+MAX_PAYLOAD = 64 * 1024
+
+UNSET: Any = object()
+
+
+class Store(ABC):
+    """One durable home for teams, members, tasks, messages and events."""
+
+    location: str
+    clock: Clock = time.time
+
+    # lifecycle -------------------------------------------------------------
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the store object is not used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # teams -----------------------------------------------------------------
+
+    @abstractmethod
+    def create_team(self, name: str, description: str = "", actor: str | None = None) -> Team:
+        """Create a team; AlreadyExists if the name is taken."""
+
+    @abstractmethod
+    def get_team(self, name: str) -> Team:
+        """UnknownTeam if absent."""
+
+    @abstractmethod
+    def list_teams(self) -> list[Team]:
+        """Every team, by name."""
+
+    @abstractmethod
+    def delete_team(self, name: str) -> None:
+        """Remove a team and everything in it (board, mail, roster, log)."""
+
+    # members ---------------------------------------------------------------
+
+    @abstractmethod
+    def add_member(
+        self,
+        team: str,
+        name: str,
+        *,
+        token_hash: str,
+        role: MemberRole = MemberRole.TEAMMATE,
+        agent: str | None = None,
+        model: str | None = None,
+        actor: str | None = None,
+    ) -> Member:
+        """Add a member in status ``stopped``; AlreadyExists if the name is taken."""
+
+    @abstractmethod
+    def get_member(self, team: str, name: str) -> Member:
+        """UnknownMember if absent."""
+
+    @abstractmethod
+    def list_members(self, team: str) -> list[Member]:
+        """Every member of the team, by name."""
+
+    @abstractmethod
+    def update_member(
+        self,
+        team: str,
+        name: str,
+        *,
+        status: MemberStatus | None = None,
+        pid: int | None = UNSET,
+        host: str | None = UNSET,
+        agent: str | None = UNSET,
+        model: str | None = UNSET,
+        token_hash: str | None = None,
+        heartbeat: bool = False,
+        actor: str | None = None,
+    ) -> Member:
+        """Change a member's fields; a status change is logged, a bare heartbeat is not."""
+
+    @abstractmethod
+    def remove_member(self, team: str, name: str, actor: str | None = None) -> list[int]:
+        """Remove a member; its in-progress tasks go back to pending. Returns their ids."""
+
+    # tasks -----------------------------------------------------------------
+
+    @abstractmethod
+    def add_task(
+        self,
+        team: str,
+        new: NewTask,
+        *,
+        max_attempts: int,
+        actor: str | None = None,
+        admitted: bool = True,
+    ) -> Task:
+        """Put a task on the board. Unadmitted tasks are never ready until admitted."""
+
+    @abstractmethod
+    def admit_task(self, team: str, task_id: int, actor: str | None = None) -> Task:
+        """Let a task held for its TaskCreated hook become ready."""
+
+    @abstractmethod
+    def remove_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> None:
+        """Delete a task that was never admitted (its TaskCreated hook refused it)."""
+
+    @abstractmethod
+    def get_task(self, team: str, task_id: int) -> Task:
+        """UnknownTask if absent."""
+
+    @abstractmethod
+    def list_tasks(
+        self, team: str, *, status: TaskStatus | None = None, ready: bool = False
+    ) -> list[Task]:
+        """Tasks by id; ``ready`` keeps only those a claim could take now."""
+
+    @abstractmethod
+    def update_task(
+        self, team: str, task_id: int, changes: TaskChanges, actor: str | None = None
+    ) -> Task:
+        """Apply changes; blockers change only while pending and never make a cycle."""
+
+    @abstractmethod
+    def claim_task(
+        self,
+        team: str,
+        member: str,
+        *,
+        lease_seconds: float,
+        task_id: int | None = None,
+    ) -> Claim | None:
+        """Atomically take the best ready task (or the named one) under a lease.
+
+        Best means: assigned to ``member`` first, then higher priority, then more
+        work waiting behind it, then older. Returns None when nothing is ready.
+        """
+
+    @abstractmethod
+    def heartbeat_task(
+        self, team: str, task_id: int, member: str, token: int, *, lease_seconds: float
+    ) -> Claim:
+        """Extend a lease; StaleToken or NotClaimHolder if the claim is not current."""
+
+    @abstractmethod
+    def check_claim(self, team: str, task_id: int, member: str, token: int) -> Task:
+        """Raise unless ``member`` holds ``task_id`` under ``token`` right now."""
+
+    @abstractmethod
+    def complete_task(
+        self, team: str, task_id: int, member: str, token: int, result: str | None = None
+    ) -> Task:
+        """Complete a held task. Repeating the same completion returns the task unchanged."""
+
+    @abstractmethod
+    def fail_task(
+        self,
+        team: str,
+        task_id: int,
+        member: str,
+        token: int,
+        reason: str,
+        *,
+        retry: bool = False,
+    ) -> Task:
+        """Fail a held task, or with ``retry`` put it back to pending while attempts remain."""
+
+    @abstractmethod
+    def cancel_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> Task:
+        """Cancel a task that is not finished; its holder's token goes stale."""
+
+    @abstractmethod
+    def expire_leases(self, team: str) -> list[Task]:
+        """Return tasks whose lease ended to pending (or failed, out of attempts)."""
+
+    # mail ------------------------------------------------------------------
+
+    @abstractmethod
+    def send_message(self, team: str, message: OutgoingMessage) -> list[Message]:
+        """Send to a member, or to ``*`` for everyone but the sender (one row each).
+
+        With an idempotency key already used by the same sender, returns the
+        original messages and sends nothing.
+        """
+
+    @abstractmethod
+    def receive_messages(
+        self, team: str, member: str, *, visibility_timeout: float, limit: int | None = None
+    ) -> list[Message]:
+        """Deliver unacknowledged, visible messages in order; each becomes invisible
+        for ``visibility_timeout`` seconds and is delivered again if not acknowledged."""
+
+    @abstractmethod
+    def ack_messages(self, team: str, member: str, ids: Sequence[int]) -> list[int]:
+        """Acknowledge messages addressed to ``member``; returns the ids newly acknowledged.
+
+        UnknownMessage (and nothing changes) if any id is not addressed to ``member``.
+        """
+
+    @abstractmethod
+    def get_message(self, team: str, message_id: int) -> Message:
+        """UnknownMessage if absent."""
+
+    @abstractmethod
+    def list_messages(
+        self,
+        team: str,
+        *,
+        member: str | None = None,
+        unacked: bool = False,
+        limit: int = 100,
+    ) -> list[Message]:
+        """The newest ``limit`` messages (to or from ``member``), oldest first."""
+
+    # events ----------------------------------------------------------------
+
+    @abstractmethod
+    def append_event(
+        self, team: str, kind: str, payload: dict[str, Any], actor: str | None = None
+    ) -> Event:
+        """Log something that is not a state change of its own (a hook run, a note)."""
+
+    @abstractmethod
+    def read_events(self, team: str, *, since: int = 0, limit: int | None = None) -> list[Event]:
+        """Events with ``seq > since``, in order."""
+
+    # waking ----------------------------------------------------------------
+
+    @abstractmethod
+    def change_marker(self) -> int:
+        """A cheap number that changes whenever anyone commits to the store."""
+
+    @abstractmethod
+    def pending_work(self, team: str, member: str) -> Wake:
+        """How much visible mail and how many claimable ready tasks ``member`` has."""

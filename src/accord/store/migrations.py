@@ -1,0 +1,135 @@
+"""Numbered schema migrations, recorded in the ``accord_migrations`` table.
+
+Each migration is a function that receives a connection inside the migrating
+transaction. New ones are appended, never edited once released: a store
+records the names it has applied, and one that knows a name this code does not
+was written by a newer accord and is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+SqliteMigration = Callable[[sqlite3.Connection], None]
+
+SQLITE_MIGRATIONS: list[tuple[str, SqliteMigration]] = []
+
+
+def sqlite_migration(fn: SqliteMigration) -> SqliteMigration:
+    SQLITE_MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def _run(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it commits first, and a migration must stay in its transaction.
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement[:80]!r}")
+
+
+@sqlite_migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE teams (
+            id            INTEGER PRIMARY KEY,
+            name          TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 40),
+            description   TEXT NOT NULL DEFAULT '',
+            created_at    REAL NOT NULL,
+            last_seq      INTEGER NOT NULL DEFAULT 0,   -- event counter: gap-free per team
+            last_task_id  INTEGER NOT NULL DEFAULT 0,   -- task ids are per team
+            last_fence    INTEGER NOT NULL DEFAULT 0    -- fencing tokens are unique per team
+        );
+
+        CREATE TABLE members (
+            team_id       INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            name          TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 40),
+            role          TEXT NOT NULL,
+            agent         TEXT,
+            model         TEXT,
+            status        TEXT NOT NULL,
+            heartbeat_at  REAL,
+            pid           INTEGER,
+            host          TEXT,
+            token_hash    TEXT NOT NULL,
+            created_at    REAL NOT NULL,
+            PRIMARY KEY (team_id, name)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE tasks (
+            team_id          INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            id               INTEGER NOT NULL,
+            title            TEXT NOT NULL,
+            description      TEXT NOT NULL DEFAULT '',
+            status           TEXT NOT NULL,
+            priority         INTEGER NOT NULL DEFAULT 0,
+            assignee         TEXT,
+            owner            TEXT,
+            fencing_token    INTEGER,
+            lease_expires_at REAL,
+            attempts         INTEGER NOT NULL DEFAULT 0,
+            max_attempts     INTEGER NOT NULL,
+            result           TEXT,
+            reason           TEXT,
+            created_by       TEXT,
+            created_at       REAL NOT NULL,
+            updated_at       REAL NOT NULL,
+            admitted         INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (team_id, id)
+        );
+        CREATE INDEX tasks_ready ON tasks(team_id, status, priority DESC, id);
+        CREATE INDEX tasks_leases ON tasks(team_id, lease_expires_at)
+            WHERE status = 'in_progress';
+
+        CREATE TABLE task_deps (
+            team_id     INTEGER NOT NULL,
+            task_id     INTEGER NOT NULL,
+            blocker_id  INTEGER NOT NULL,
+            PRIMARY KEY (team_id, task_id, blocker_id),
+            FOREIGN KEY (team_id, task_id) REFERENCES tasks(team_id, id) ON DELETE CASCADE,
+            FOREIGN KEY (team_id, blocker_id) REFERENCES tasks(team_id, id) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        CREATE INDEX task_deps_blocker ON task_deps(team_id, blocker_id);
+
+        CREATE TABLE messages (
+            id               INTEGER PRIMARY KEY AUTOINCREMENT,
+            team_id          INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            sender           TEXT NOT NULL,
+            recipient        TEXT NOT NULL,
+            kind             TEXT NOT NULL,
+            body             TEXT NOT NULL,
+            summary          TEXT,
+            request_id       TEXT,
+            reply_to         INTEGER,
+            idempotency_key  TEXT,
+            broadcast        INTEGER NOT NULL DEFAULT 0,
+            sent_at          REAL NOT NULL,
+            delivered_at     REAL,
+            visible_at       REAL NOT NULL,
+            acked_at         REAL,
+            deliveries       INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX messages_inbox ON messages(team_id, recipient, visible_at)
+            WHERE acked_at IS NULL;
+        CREATE INDEX messages_team ON messages(team_id, id);
+        CREATE UNIQUE INDEX messages_once ON messages(team_id, sender, idempotency_key, recipient)
+            WHERE idempotency_key IS NOT NULL;
+
+        CREATE TABLE events (
+            team_id  INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            seq      INTEGER NOT NULL,
+            at       REAL NOT NULL,
+            actor    TEXT,
+            kind     TEXT NOT NULL,
+            payload  TEXT NOT NULL,
+            PRIMARY KEY (team_id, seq)
+        ) WITHOUT ROWID;
+        """,
+    )

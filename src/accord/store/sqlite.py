@@ -1,0 +1,1330 @@
+"""The SQLite store: one WAL-mode file shared safely by many processes on one machine.
+
+Every write runs in ``BEGIN IMMEDIATE`` so it takes the single write lock up
+front (a deferred transaction that upgrades later fails without honouring the
+busy timeout). Claims are decided and marked in that one transaction, which is
+what makes "a ready task is claimed by exactly one member" true across
+processes. Every change appends its event in the same transaction, with the
+team's sequence counter bumped in place, so the log has no gaps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from accord.errors import (
+    AlreadyExists,
+    CycleError,
+    InvalidState,
+    NotClaimHolder,
+    StaleToken,
+    StoreCorrupt,
+    StoreError,
+    StoreFull,
+    StoreLocked,
+    StoreNotFound,
+    UnknownMember,
+    UnknownMessage,
+    UnknownTask,
+    UnknownTeam,
+    UserError,
+)
+from accord.store import _ranking
+from accord.store.base import (
+    MAX_BODY,
+    MAX_DESCRIPTION,
+    MAX_KEY,
+    MAX_PAYLOAD,
+    MAX_RESULT,
+    MAX_SUMMARY,
+    MAX_TITLE,
+    UNSET,
+    Clock,
+    Store,
+)
+from accord.store.migrations import SQLITE_MIGRATIONS
+from accord.types import (
+    BROADCAST,
+    Claim,
+    Event,
+    Member,
+    MemberRole,
+    MemberStatus,
+    Message,
+    MessageKind,
+    NewTask,
+    OutgoingMessage,
+    Task,
+    TaskChanges,
+    TaskStatus,
+    Team,
+    Wake,
+    check_name,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_TASK_COLUMNS = (
+    "id, title, description, status, priority, assignee, owner, fencing_token, "
+    "lease_expires_at, attempts, max_attempts, result, reason, created_by, created_at, "
+    "updated_at, admitted"
+)
+_MEMBER_COLUMNS = (
+    "name, role, agent, model, status, heartbeat_at, pid, host, created_at, token_hash"
+)
+_MESSAGE_COLUMNS = (
+    "id, sender, recipient, kind, body, summary, request_id, reply_to, idempotency_key, "
+    "sent_at, delivered_at, acked_at, deliveries, broadcast"
+)
+_OPEN = ("pending", "in_progress")
+
+
+def _cap(value: str | None, limit: int, what: str) -> None:
+    if value is not None and len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise UserError(f"{what} is longer than {limit} bytes; shorten it or put it in a file")
+
+
+class SQLiteStore(Store):
+    """A store in one SQLite file (WAL, ``synchronous=FULL`` unless asked otherwise)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        synchronous: Literal["full", "normal"] = "full",
+        busy_timeout: float = 5.0,
+        clock: Clock = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        self.clock = clock
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        if not self.path.exists():
+            if not create:
+                raise StoreNotFound(
+                    f"no store at {self.path}; run `accord init` in the project folder, "
+                    "or pass --store with the right path"
+                )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif self.path.is_dir():
+            raise StoreCorrupt(f"{self.path} is a folder, not a store; pass the path of accord.db")
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
+        try:
+            with self._errors():
+                self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode != "wal":
+                    raise StoreError(
+                        f"{self.path} cannot use WAL mode (it stays {mode!r}); "
+                        "put the store on a local disk, not a network share"
+                    )
+                self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+                self._db.execute("PRAGMA foreign_keys = ON")
+                self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    # plumbing --------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            text = str(e)
+            if "locked" in text or "busy" in text:
+                raise StoreLocked(
+                    f"the store {self.path} stayed locked by another writer for more than "
+                    f"{self.busy_timeout:g}s; retry, or stop the process holding it "
+                    f"(fuser {self.path})"
+                ) from e
+            if "disk is full" in text or "database or disk is full" in text:
+                raise StoreFull(
+                    f"the disk holding {self.path} is full; nothing was written. "
+                    "Free some space and retry"
+                ) from e
+            if "unable to open" in text or "readonly" in text:
+                raise StoreError(
+                    f"cannot write the store {self.path} ({text}); check the folder's "
+                    "permissions and free space"
+                ) from e
+            raise StoreError(f"the store {self.path} failed: {text}") from e
+        except sqlite3.DatabaseError as e:
+            text = str(e)
+            if "not a database" in text:
+                raise StoreCorrupt(
+                    f"{self.path} is not an accord store (file is not a database); move it "
+                    "aside and run `accord init`, or pass --store with the right path"
+                ) from e
+            raise StoreCorrupt(
+                f"the store {self.path} is damaged ({text}); restore a backup, or try "
+                f"`sqlite3 {self.path} .recover` into a new file"
+            ) from e
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction; rolled back whole on any error."""
+        with self._lock, self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction, so multi-statement reads see one snapshot."""
+        with self._lock, self._errors():
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            finally:
+                self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        db = self._db
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS accord_migrations "
+            "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        applied = {r[0] for r in db.execute("SELECT name FROM accord_migrations")}
+        known = {name for name, _ in SQLITE_MIGRATIONS}
+        if applied - known:
+            raise StoreError(
+                f"the store {self.path} was written by a newer accord (it has migrations "
+                f"{', '.join(sorted(applied - known))}); upgrade accord to use it"
+            )
+        if applied == known:
+            return
+        with self._write() as db:
+            applied = {r[0] for r in db.execute("SELECT name FROM accord_migrations")}
+            for name, fn in SQLITE_MIGRATIONS:
+                if name not in applied:
+                    fn(db)
+                    db.execute(
+                        "INSERT INTO accord_migrations (name, applied_at) VALUES (?, ?)",
+                        (name, self.clock()),
+                    )
+
+    def _team_id(self, db: sqlite3.Connection, team: str) -> int:
+        row = db.execute("SELECT id FROM teams WHERE name = ?", (team,)).fetchone()
+        if row is None:
+            names = [r[0] for r in db.execute("SELECT name FROM teams ORDER BY name")]
+            known = f"teams here: {', '.join(names)}" if names else "this store has no teams yet"
+            raise UnknownTeam(
+                f"no team named {team!r} ({known}); create it with `accord team create {team}`"
+                if _is_name(team)
+                else f"no team named {team!r} ({known})"
+            )
+        team_id: int = row[0]
+        return team_id
+
+    def _event(
+        self,
+        db: sqlite3.Connection,
+        team_id: int,
+        kind: str,
+        payload: dict[str, Any],
+        actor: str | None,
+    ) -> Event:
+        seq = db.execute(
+            "UPDATE teams SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq, name",
+            (team_id,),
+        ).fetchone()
+        now = self.clock()
+        db.execute(
+            "INSERT INTO events (team_id, seq, at, actor, kind, payload) VALUES (?, ?, ?, ?, ?, ?)",
+            (team_id, seq[0], now, actor, kind, json.dumps(payload, separators=(",", ":"))),
+        )
+        return Event(seq[1], seq[0], now, actor, kind, payload)
+
+    # teams -----------------------------------------------------------------
+
+    def create_team(self, name: str, description: str = "", actor: str | None = None) -> Team:
+        check_name(name, "team name")
+        _cap(description, MAX_DESCRIPTION, "the team description")
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM teams WHERE name = ?", (name,)).fetchone():
+                raise AlreadyExists(f"a team named {name!r} already exists; pick another name")
+            now = self.clock()
+            team_id = db.execute(
+                "INSERT INTO teams (name, description, created_at) VALUES (?, ?, ?) RETURNING id",
+                (name, description, now),
+            ).fetchone()[0]
+            self._event(db, team_id, "team_created", {"name": name}, actor)
+        return Team(team_id, name, description, now)
+
+    def get_team(self, name: str) -> Team:
+        with self._read() as db:
+            team_id = self._team_id(db, name)
+            row = db.execute(
+                "SELECT id, name, description, created_at FROM teams WHERE id = ?", (team_id,)
+            ).fetchone()
+        return Team(*row)
+
+    def list_teams(self) -> list[Team]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT id, name, description, created_at FROM teams ORDER BY name"
+            ).fetchall()
+        return [Team(*r) for r in rows]
+
+    def delete_team(self, name: str) -> None:
+        with self._write() as db:
+            team_id = self._team_id(db, name)
+            # Explicit deletes keep this independent of foreign-key enforcement.
+            for table in ("task_deps", "tasks", "messages", "members", "events"):
+                db.execute(f"DELETE FROM {table} WHERE team_id = ?", (team_id,))
+            db.execute("DELETE FROM teams WHERE id = ?", (team_id,))
+
+    # members ---------------------------------------------------------------
+
+    def _member_row(self, db: sqlite3.Connection, team_id: int, team: str, name: str) -> Member:
+        row = db.execute(
+            f"SELECT {_MEMBER_COLUMNS} FROM members WHERE team_id = ? AND name = ?",
+            (team_id, name),
+        ).fetchone()
+        if row is None:
+            raise self._unknown_member(db, team_id, team, name)
+        return _member(team, row)
+
+    def _unknown_member(
+        self, db: sqlite3.Connection, team_id: int, team: str, name: str
+    ) -> UnknownMember:
+        names = [
+            r[0]
+            for r in db.execute(
+                "SELECT name FROM members WHERE team_id = ? ORDER BY name", (team_id,)
+            )
+        ]
+        known = f"members: {', '.join(names)}" if names else "it has no members yet"
+        return UnknownMember(f"team {team!r} has no member named {name!r} ({known})")
+
+    def add_member(
+        self,
+        team: str,
+        name: str,
+        *,
+        token_hash: str,
+        role: MemberRole = MemberRole.TEAMMATE,
+        agent: str | None = None,
+        model: str | None = None,
+        actor: str | None = None,
+    ) -> Member:
+        check_name(name, "member name")
+        if agent is not None:
+            check_name(agent, "agent definition name")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            if db.execute(
+                "SELECT 1 FROM members WHERE team_id = ? AND name = ?", (team_id, name)
+            ).fetchone():
+                raise AlreadyExists(
+                    f"team {team!r} already has a member named {name!r}; pick another name"
+                )
+            now = self.clock()
+            db.execute(
+                "INSERT INTO members (team_id, name, role, agent, model, status, token_hash, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (team_id, name, role.value, agent, model, "stopped", token_hash, now),
+            )
+            self._event(
+                db,
+                team_id,
+                "member_added",
+                {"name": name, "role": role.value, "agent": agent, "model": model},
+                actor,
+            )
+            return self._member_row(db, team_id, team, name)
+
+    def get_member(self, team: str, name: str) -> Member:
+        with self._read() as db:
+            return self._member_row(db, self._team_id(db, team), team, name)
+
+    def list_members(self, team: str) -> list[Member]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            rows = db.execute(
+                f"SELECT {_MEMBER_COLUMNS} FROM members WHERE team_id = ? ORDER BY name",
+                (team_id,),
+            ).fetchall()
+        return [_member(team, r) for r in rows]
+
+    def update_member(
+        self,
+        team: str,
+        name: str,
+        *,
+        status: MemberStatus | None = None,
+        pid: int | None = UNSET,
+        host: str | None = UNSET,
+        agent: str | None = UNSET,
+        model: str | None = UNSET,
+        token_hash: str | None = None,
+        heartbeat: bool = False,
+        actor: str | None = None,
+    ) -> Member:
+        if agent is not UNSET and agent is not None:
+            check_name(agent, "agent definition name")
+        sets: list[str] = []
+        args: list[Any] = []
+        logged: dict[str, Any] = {}
+        for column, value in (("pid", pid), ("host", host), ("agent", agent), ("model", model)):
+            if value is not UNSET:
+                sets.append(f"{column} = ?")
+                args.append(value)
+                logged[column] = value
+        if token_hash is not None:
+            sets.append("token_hash = ?")
+            args.append(token_hash)
+            logged["token"] = "rotated"
+        if heartbeat:
+            sets.append("heartbeat_at = ?")
+            args.append(self.clock())
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            before = self._member_row(db, team_id, team, name)
+            if status is not None and status != before.status:
+                sets.append("status = ?")
+                args.append(status.value)
+                logged["status"] = status.value
+                logged["was"] = before.status.value
+            if sets:
+                db.execute(
+                    f"UPDATE members SET {', '.join(sets)} WHERE team_id = ? AND name = ?",
+                    (*args, team_id, name),
+                )
+            if logged:
+                self._event(db, team_id, "member_updated", {"name": name, **logged}, actor)
+            return self._member_row(db, team_id, team, name)
+
+    def remove_member(self, team: str, name: str, actor: str | None = None) -> list[int]:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, name)
+            now = self.clock()
+            released = [
+                r[0]
+                for r in db.execute(
+                    "UPDATE tasks SET status = 'pending', owner = NULL, lease_expires_at = NULL, "
+                    "updated_at = ? WHERE team_id = ? AND owner = ? AND status = 'in_progress' "
+                    "RETURNING id",
+                    (now, team_id, name),
+                )
+            ]
+            db.execute(
+                "UPDATE tasks SET assignee = NULL, updated_at = ? "
+                "WHERE team_id = ? AND assignee = ? AND status IN ('pending', 'in_progress')",
+                (now, team_id, name),
+            )
+            db.execute("DELETE FROM members WHERE team_id = ? AND name = ?", (team_id, name))
+            self._event(
+                db, team_id, "member_removed", {"name": name, "released": sorted(released)}, actor
+            )
+        return sorted(released)
+
+    # tasks -----------------------------------------------------------------
+
+    def _load_tasks(
+        self, db: sqlite3.Connection, team_id: int, team: str, where: str, args: Sequence[Any]
+    ) -> list[Task]:
+        rows = db.execute(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE team_id = ? AND {where} ORDER BY id",
+            (team_id, *args),
+        ).fetchall()
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        deps: dict[int, list[tuple[int, str]]] = {}
+        # Blockers with their status, for every task loaded (chunked for SQLite's limit).
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for task_id, blocker, status in db.execute(
+                f"SELECT d.task_id, d.blocker_id, b.status FROM task_deps d "
+                f"JOIN tasks b ON b.team_id = d.team_id AND b.id = d.blocker_id "
+                f"WHERE d.team_id = ? AND d.task_id IN ({marks}) ORDER BY d.blocker_id",
+                (team_id, *chunk),
+            ):
+                deps.setdefault(task_id, []).append((blocker, status))
+        return [_task(team, r, deps.get(r[0], [])) for r in rows]
+
+    def _task_row(self, db: sqlite3.Connection, team_id: int, team: str, task_id: int) -> Task:
+        found = self._load_tasks(db, team_id, team, "id = ?", (task_id,))
+        if not found:
+            raise UnknownTask(
+                f"team {team!r} has no task #{task_id}; see `accord task list --team {team}`"
+            )
+        return found[0]
+
+    def _check_members(
+        self, db: sqlite3.Connection, team_id: int, team: str, names: Sequence[str | None]
+    ) -> None:
+        for name in names:
+            if name is not None:
+                self._member_row(db, team_id, team, name)
+
+    def _open_edges(self, db: sqlite3.Connection, team_id: int) -> list[tuple[int, int]]:
+        return [
+            (r[0], r[1])
+            for r in db.execute(
+                "SELECT d.blocker_id, d.task_id FROM task_deps d "
+                "JOIN tasks t ON t.team_id = d.team_id AND t.id = d.task_id "
+                "WHERE d.team_id = ? AND t.status IN ('pending', 'in_progress')",
+                (team_id,),
+            )
+        ]
+
+    def _check_blockers(
+        self, db: sqlite3.Connection, team_id: int, team: str, task_id: int, blockers: Sequence[int]
+    ) -> None:
+        for b in blockers:
+            if b == task_id:
+                raise CycleError(f"task #{task_id} cannot block itself", (task_id, task_id))
+            self._task_row(db, team_id, team, b)
+        edges = [
+            (r[0], r[1])
+            for r in db.execute(
+                "SELECT blocker_id, task_id FROM task_deps WHERE team_id = ?", (team_id,)
+            )
+        ]
+        cycle = _ranking.find_cycle(task_id, blockers, edges)
+        if cycle is not None:
+            shown = " -> ".join(f"#{i}" for i in cycle)
+            raise CycleError(
+                f"task #{task_id} cannot wait on #{cycle[-2]}: that would make a cycle "
+                f"({shown}, where each blocks the next); remove one of those blockers",
+                cycle,
+            )
+
+    def add_task(
+        self,
+        team: str,
+        new: NewTask,
+        *,
+        max_attempts: int,
+        actor: str | None = None,
+        admitted: bool = True,
+    ) -> Task:
+        title = new.title.strip()
+        if not title:
+            raise UserError("a task needs a title; give one as the first argument")
+        _cap(title, MAX_TITLE, "the task title")
+        _cap(new.description, MAX_DESCRIPTION, "the task description")
+        if max_attempts < 1:
+            raise UserError("max_attempts must be at least 1")
+        blockers = sorted(set(new.blocked_by))
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._check_members(db, team_id, team, [new.assignee])
+            for b in blockers:
+                self._task_row(db, team_id, team, b)
+            task_id = db.execute(
+                "UPDATE teams SET last_task_id = last_task_id + 1 WHERE id = ? "
+                "RETURNING last_task_id",
+                (team_id,),
+            ).fetchone()[0]
+            now = self.clock()
+            db.execute(
+                "INSERT INTO tasks (team_id, id, title, description, status, priority, assignee, "
+                "max_attempts, created_by, created_at, updated_at, admitted) "
+                "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    team_id,
+                    task_id,
+                    title,
+                    new.description,
+                    new.priority,
+                    new.assignee,
+                    new.max_attempts or max_attempts,
+                    actor,
+                    now,
+                    now,
+                    int(admitted),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO task_deps (team_id, task_id, blocker_id) VALUES (?, ?, ?)",
+                [(team_id, task_id, b) for b in blockers],
+            )
+            self._event(
+                db,
+                team_id,
+                "task_created",
+                {
+                    "id": task_id,
+                    "title": title,
+                    "blocked_by": blockers,
+                    "assignee": new.assignee,
+                    "priority": new.priority,
+                    "admitted": admitted,
+                },
+                actor,
+            )
+            return self._task_row(db, team_id, team, task_id)
+
+    def admit_task(self, team: str, task_id: int, actor: str | None = None) -> Task:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            task = self._task_row(db, team_id, team, task_id)
+            if not task.admitted:
+                db.execute(
+                    "UPDATE tasks SET admitted = 1, updated_at = ? WHERE team_id = ? AND id = ?",
+                    (self.clock(), team_id, task_id),
+                )
+                self._event(db, team_id, "task_admitted", {"id": task_id}, actor)
+            return self._task_row(db, team_id, team, task_id)
+
+    def remove_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> None:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            task = self._task_row(db, team_id, team, task_id)
+            if task.admitted:
+                raise InvalidState(
+                    f"task #{task_id} is on the board already; cancel it with "
+                    f"`accord task cancel {task_id}` instead"
+                )
+            db.execute(
+                "DELETE FROM task_deps WHERE team_id = ? AND (task_id = ? OR blocker_id = ?)",
+                (team_id, task_id, task_id),
+            )
+            db.execute("DELETE FROM tasks WHERE team_id = ? AND id = ?", (team_id, task_id))
+            self._event(db, team_id, "task_removed", {"id": task_id, "reason": reason}, actor)
+
+    def get_task(self, team: str, task_id: int) -> Task:
+        with self._read() as db:
+            return self._task_row(db, self._team_id(db, team), team, task_id)
+
+    def list_tasks(
+        self, team: str, *, status: TaskStatus | None = None, ready: bool = False
+    ) -> list[Task]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            if ready:
+                status = TaskStatus.PENDING
+            where, args = ("status = ?", [status.value]) if status else ("1", [])
+            tasks = self._load_tasks(db, team_id, team, where, args)
+        return [t for t in tasks if t.ready] if ready else tasks
+
+    def update_task(
+        self, team: str, task_id: int, changes: TaskChanges, actor: str | None = None
+    ) -> Task:
+        if changes.title is not None:
+            if not changes.title.strip():
+                raise UserError("a task title cannot be empty")
+            _cap(changes.title, MAX_TITLE, "the task title")
+        _cap(changes.description, MAX_DESCRIPTION, "the task description")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            task = self._task_row(db, team_id, team, task_id)
+            if task.status.terminal:
+                raise InvalidState(
+                    f"task #{task_id} is {task.status.value}; a finished task cannot change"
+                )
+            if (changes.add_blockers or changes.remove_blockers) and (
+                task.status != TaskStatus.PENDING
+            ):
+                raise InvalidState(
+                    f"task #{task_id} is {task.status.value}; blockers change only while pending"
+                )
+            self._check_members(db, team_id, team, [changes.assignee])
+            add = sorted(set(changes.add_blockers) - set(task.blocked_by))
+            missing = sorted(set(changes.remove_blockers) - set(task.blocked_by))
+            if missing:
+                raise UserError(
+                    f"task #{task_id} is not blocked by {', '.join(f'#{i}' for i in missing)}"
+                )
+            self._check_blockers(db, team_id, team, task_id, add)
+            sets: list[str] = []
+            args: list[Any] = []
+            logged: dict[str, Any] = {"id": task_id}
+            for column, value in (
+                ("title", changes.title.strip() if changes.title is not None else None),
+                ("description", changes.description),
+                ("priority", changes.priority),
+                ("assignee", changes.assignee),
+            ):
+                if value is not None:
+                    sets.append(f"{column} = ?")
+                    args.append(value)
+                    logged[column] = value
+            if changes.unassign:
+                sets.append("assignee = NULL")
+                logged["assignee"] = None
+            if add:
+                db.executemany(
+                    "INSERT INTO task_deps (team_id, task_id, blocker_id) VALUES (?, ?, ?)",
+                    [(team_id, task_id, b) for b in add],
+                )
+                logged["add_blockers"] = add
+            if changes.remove_blockers:
+                db.executemany(
+                    "DELETE FROM task_deps WHERE team_id = ? AND task_id = ? AND blocker_id = ?",
+                    [(team_id, task_id, b) for b in changes.remove_blockers],
+                )
+                logged["remove_blockers"] = sorted(set(changes.remove_blockers))
+            if len(logged) == 1:
+                return task
+            sets.append("updated_at = ?")
+            args.append(self.clock())
+            db.execute(
+                f"UPDATE tasks SET {', '.join(sets)} WHERE team_id = ? AND id = ?",
+                (*args, team_id, task_id),
+            )
+            self._event(db, team_id, "task_updated", logged, actor)
+            return self._task_row(db, team_id, team, task_id)
+
+    def _expire(self, db: sqlite3.Connection, team_id: int) -> list[int]:
+        now = self.clock()
+        expired = db.execute(
+            "SELECT id, owner, attempts, max_attempts, fencing_token FROM tasks "
+            "WHERE team_id = ? AND status = 'in_progress' AND lease_expires_at < ?",
+            (team_id, now),
+        ).fetchall()
+        for task_id, owner, attempts, max_attempts, token in expired:
+            if attempts >= max_attempts:
+                reason = (
+                    f"lease expired on attempt {attempts} of {max_attempts} (held by {owner}); "
+                    "no attempts left"
+                )
+                db.execute(
+                    "UPDATE tasks SET status = 'failed', reason = ?, lease_expires_at = NULL, "
+                    "updated_at = ? WHERE team_id = ? AND id = ?",
+                    (reason, now, team_id, task_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE tasks SET status = 'pending', owner = NULL, lease_expires_at = NULL, "
+                    "updated_at = ? WHERE team_id = ? AND id = ?",
+                    (now, team_id, task_id),
+                )
+            self._event(
+                db,
+                team_id,
+                "lease_expired",
+                {
+                    "id": task_id,
+                    "owner": owner,
+                    "token": token,
+                    "attempts": attempts,
+                    "status": "failed" if attempts >= max_attempts else "pending",
+                },
+                None,
+            )
+        return [r[0] for r in expired]
+
+    def expire_leases(self, team: str) -> list[Task]:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            ids = self._expire(db, team_id)
+            return [self._task_row(db, team_id, team, i) for i in ids]
+
+    def claim_task(
+        self,
+        team: str,
+        member: str,
+        *,
+        lease_seconds: float,
+        task_id: int | None = None,
+    ) -> Claim | None:
+        if lease_seconds <= 0:
+            raise UserError("a lease must be longer than 0 seconds")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, member)
+            self._expire(db, team_id)
+            if task_id is not None:
+                self._claimable(db, team_id, team, task_id, member)
+                chosen = task_id
+            else:
+                candidates = db.execute(
+                    "SELECT t.id, t.priority, t.assignee IS NOT NULL FROM tasks t "
+                    "WHERE t.team_id = ? AND t.status = 'pending' AND t.admitted = 1 "
+                    "AND (t.assignee IS NULL OR t.assignee = ?) "
+                    "AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b "
+                    "  ON b.team_id = d.team_id AND b.id = d.blocker_id "
+                    "  WHERE d.team_id = t.team_id AND d.task_id = t.id "
+                    "  AND b.status != 'completed') "
+                    "ORDER BY t.assignee IS NOT NULL DESC, t.priority DESC, t.id LIMIT 64",
+                    (team_id, member),
+                ).fetchall()
+                if not candidates:
+                    return None
+                if len(candidates) == 1 or (
+                    (candidates[0][2], candidates[0][1]) != (candidates[1][2], candidates[1][1])
+                ):
+                    chosen = candidates[0][0]
+                else:
+                    chosen = _ranking.pick_best(
+                        [(c[0], c[1], bool(c[2])) for c in candidates],
+                        self._open_edges(db, team_id),
+                    )
+            token = db.execute(
+                "UPDATE teams SET last_fence = last_fence + 1 WHERE id = ? RETURNING last_fence",
+                (team_id,),
+            ).fetchone()[0]
+            now = self.clock()
+            expires = now + lease_seconds
+            db.execute(
+                "UPDATE tasks SET status = 'in_progress', owner = ?, fencing_token = ?, "
+                "lease_expires_at = ?, attempts = attempts + 1, updated_at = ? "
+                "WHERE team_id = ? AND id = ?",
+                (member, token, expires, now, team_id, chosen),
+            )
+            self._event(
+                db,
+                team_id,
+                "task_claimed",
+                {"id": chosen, "owner": member, "token": token, "lease_expires_at": expires},
+                member,
+            )
+            task = self._task_row(db, team_id, team, chosen)
+        return Claim(task, token, expires)
+
+    def _claimable(
+        self, db: sqlite3.Connection, team_id: int, team: str, task_id: int, member: str
+    ) -> None:
+        task = self._task_row(db, team_id, team, task_id)
+        if task.status != TaskStatus.PENDING:
+            held = f", held by {task.owner}" if task.status == TaskStatus.IN_PROGRESS else ""
+            raise InvalidState(
+                f"task #{task_id} is {task.status.value}{held}; it cannot be claimed"
+            )
+        if not task.admitted:
+            raise InvalidState(f"task #{task_id} is waiting for its TaskCreated hook")
+        if task.assignee is not None and task.assignee != member:
+            raise InvalidState(
+                f"task #{task_id} is assigned to {task.assignee}; only they can claim it "
+                f"(or reassign it with `accord task update {task_id} --assign {member}`)"
+            )
+        if task.dead_blockers:
+            dead = ", ".join(f"#{i}" for i in task.dead_blockers)
+            raise InvalidState(
+                f"task #{task_id} can never become ready: blocker {dead} failed or was cancelled"
+            )
+        if task.waiting_on:
+            raise InvalidState(
+                f"task #{task_id} is not ready: it waits on "
+                f"{', '.join(f'#{i}' for i in task.waiting_on)}"
+            )
+
+    def _held(
+        self, db: sqlite3.Connection, team_id: int, team: str, task_id: int, member: str, token: int
+    ) -> Task:
+        """The task if ``member`` holds it under ``token``; else the precise reason why not."""
+        self._expire(db, team_id)
+        task = self._task_row(db, team_id, team, task_id)
+        if task.status == TaskStatus.IN_PROGRESS and task.fencing_token == token:
+            if task.owner != member:
+                raise NotClaimHolder(
+                    f"task #{task_id} is held by {task.owner}, not {member}; "
+                    "only the holder may act on it"
+                )
+            return task
+        if task.status == TaskStatus.IN_PROGRESS:
+            if task.owner != member:
+                raise NotClaimHolder(
+                    f"task #{task_id} is held by {task.owner}, not {member}; "
+                    "only the holder may act on it"
+                )
+            raise StaleToken(
+                f"token {token} is not the current claim on task #{task_id} "
+                f"(the current one is {task.fencing_token}); use the token `task claim` returned"
+            )
+        if task.fencing_token == token and task.owner in (member, None):
+            if task.status == TaskStatus.PENDING:
+                why = "its lease expired and it went back to pending; claim it again"
+            elif task.status == TaskStatus.FAILED and task.reason and "lease" in task.reason:
+                why = "its lease expired and it failed for good"
+            else:
+                why = f"it is now {task.status.value}"
+            raise StaleToken(f"your claim on task #{task_id} (token {token}) was lost: {why}")
+        raise StaleToken(
+            f"token {token} does not hold task #{task_id} (it is {task.status.value}"
+            + (f", last held by {task.owner}" if task.owner else "")
+            + ")"
+        )
+
+    def heartbeat_task(
+        self, team: str, task_id: int, member: str, token: int, *, lease_seconds: float
+    ) -> Claim:
+        if lease_seconds <= 0:
+            raise UserError("a lease must be longer than 0 seconds")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            task = self._held(db, team_id, team, task_id, member, token)
+            expires = self.clock() + lease_seconds
+            db.execute(
+                "UPDATE tasks SET lease_expires_at = ? WHERE team_id = ? AND id = ?",
+                (expires, team_id, task_id),
+            )
+        return Claim(task, token, expires)
+
+    def check_claim(self, team: str, task_id: int, member: str, token: int) -> Task:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            return self._held(db, team_id, team, task_id, member, token)
+
+    def complete_task(
+        self, team: str, task_id: int, member: str, token: int, result: str | None = None
+    ) -> Task:
+        _cap(result, MAX_RESULT, "the task result")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            current = self._task_row(db, team_id, team, task_id)
+            if (
+                current.status == TaskStatus.COMPLETED
+                and current.fencing_token == token
+                and current.owner == member
+            ):
+                return current  # the same completion again: deduplicated, not redone
+            self._held(db, team_id, team, task_id, member, token)
+            now = self.clock()
+            db.execute(
+                "UPDATE tasks SET status = 'completed', result = ?, lease_expires_at = NULL, "
+                "updated_at = ? WHERE team_id = ? AND id = ?",
+                (result, now, team_id, task_id),
+            )
+            unblocked = [
+                r[0]
+                for r in db.execute(
+                    "SELECT t.id FROM task_deps d JOIN tasks t "
+                    "ON t.team_id = d.team_id AND t.id = d.task_id "
+                    "WHERE d.team_id = ? AND d.blocker_id = ? AND t.status = 'pending' "
+                    "AND NOT EXISTS (SELECT 1 FROM task_deps d2 JOIN tasks b "
+                    "  ON b.team_id = d2.team_id AND b.id = d2.blocker_id "
+                    "  WHERE d2.team_id = t.team_id AND d2.task_id = t.id "
+                    "  AND b.status != 'completed') ORDER BY t.id",
+                    (team_id, task_id),
+                )
+            ]
+            self._event(
+                db,
+                team_id,
+                "task_completed",
+                {"id": task_id, "owner": member, "token": token, "unblocked": unblocked},
+                member,
+            )
+            return self._task_row(db, team_id, team, task_id)
+
+    def fail_task(
+        self,
+        team: str,
+        task_id: int,
+        member: str,
+        token: int,
+        reason: str,
+        *,
+        retry: bool = False,
+    ) -> Task:
+        if not reason.strip():
+            raise UserError("failing a task needs a reason; pass --reason TEXT")
+        _cap(reason, MAX_RESULT, "the failure reason")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            task = self._held(db, team_id, team, task_id, member, token)
+            again = retry and task.attempts < task.max_attempts
+            now = self.clock()
+            if again:
+                db.execute(
+                    "UPDATE tasks SET status = 'pending', owner = NULL, lease_expires_at = NULL, "
+                    "reason = ?, updated_at = ? WHERE team_id = ? AND id = ?",
+                    (reason, now, team_id, task_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE tasks SET status = 'failed', lease_expires_at = NULL, reason = ?, "
+                    "updated_at = ? WHERE team_id = ? AND id = ?",
+                    (reason, now, team_id, task_id),
+                )
+            self._event(
+                db,
+                team_id,
+                "task_failed",
+                {
+                    "id": task_id,
+                    "owner": member,
+                    "token": token,
+                    "reason": reason,
+                    "status": "pending" if again else "failed",
+                },
+                member,
+            )
+            return self._task_row(db, team_id, team, task_id)
+
+    def cancel_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> Task:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            task = self._task_row(db, team_id, team, task_id)
+            if task.status.terminal:
+                raise InvalidState(f"task #{task_id} is already {task.status.value}")
+            db.execute(
+                "UPDATE tasks SET status = 'cancelled', lease_expires_at = NULL, reason = ?, "
+                "updated_at = ? WHERE team_id = ? AND id = ?",
+                (reason, self.clock(), team_id, task_id),
+            )
+            self._event(
+                db,
+                team_id,
+                "task_cancelled",
+                {"id": task_id, "reason": reason, "owner": task.owner},
+                actor,
+            )
+            return self._task_row(db, team_id, team, task_id)
+
+    # mail ------------------------------------------------------------------
+
+    def send_message(self, team: str, message: OutgoingMessage) -> list[Message]:
+        m = message
+        kind = MessageKind(m.kind)
+        _cap(m.body, MAX_BODY, "the message body")
+        _cap(m.summary, MAX_SUMMARY, "the message summary")
+        _cap(m.idempotency_key, MAX_KEY, "the idempotency key")
+        if not m.body.strip():
+            raise UserError("a message needs a body; give the text as the argument")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, m.sender)
+            if m.idempotency_key is not None:
+                prior = self._messages(
+                    db,
+                    team,
+                    "team_id = ? AND sender = ? AND idempotency_key = ?",
+                    (team_id, m.sender, m.idempotency_key),
+                )
+                if prior:
+                    return prior
+            if m.recipient == BROADCAST:
+                recipients = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT name FROM members WHERE team_id = ? AND name != ? ORDER BY name",
+                        (team_id, m.sender),
+                    )
+                ]
+                if not recipients:
+                    raise InvalidState(
+                        f"{m.sender} is alone in team {team!r}; there is nobody to broadcast to"
+                    )
+            else:
+                self._member_row(db, team_id, team, m.recipient)
+                recipients = [m.recipient]
+            request_id = self._request_id(db, team_id, m, kind)
+            now = self.clock()
+            ids = []
+            for to in recipients:
+                ids.append(
+                    db.execute(
+                        "INSERT INTO messages (team_id, sender, recipient, kind, body, summary, "
+                        "request_id, reply_to, idempotency_key, broadcast, sent_at, visible_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        (
+                            team_id,
+                            m.sender,
+                            to,
+                            kind.value,
+                            m.body,
+                            m.summary,
+                            request_id,
+                            m.reply_to,
+                            m.idempotency_key,
+                            int(m.recipient == BROADCAST),
+                            now,
+                            now,
+                        ),
+                    ).fetchone()[0]
+                )
+            self._event(
+                db,
+                team_id,
+                "message_sent",
+                {
+                    "ids": ids,
+                    "from": m.sender,
+                    "to": m.recipient,
+                    "kind": kind.value,
+                    "summary": m.summary,
+                    "request_id": request_id,
+                },
+                m.sender,
+            )
+            marks = ",".join("?" * len(ids))
+            return self._messages(db, team, f"id IN ({marks})", ids)
+
+    def _request_id(
+        self, db: sqlite3.Connection, team_id: int, m: OutgoingMessage, kind: MessageKind
+    ) -> str | None:
+        if kind.is_request:
+            return uuid.uuid4().hex[:16]
+        if m.reply_to is None:
+            if kind.answers is not None:
+                raise UserError(
+                    f"a {kind.value} answers a {kind.answers.value}; pass --reply-to with the "
+                    "id of the request"
+                )
+            return None
+        row = db.execute(
+            "SELECT kind, request_id, recipient, sender FROM messages WHERE team_id = ? AND id = ?",
+            (team_id, m.reply_to),
+        ).fetchone()
+        if row is None:
+            raise UnknownMessage(f"--reply-to {m.reply_to}: no such message in this team")
+        if kind.answers is not None:
+            if row[0] != kind.answers.value:
+                raise UserError(
+                    f"message {m.reply_to} is a {row[0]}, not a {kind.answers.value}; "
+                    f"a {kind.value} must reply to one"
+                )
+            if row[2] != m.sender:
+                raise UserError(
+                    f"message {m.reply_to} was sent to {row[2]}, not {m.sender}; only its "
+                    "recipient can answer it"
+                )
+        request: str | None = row[1]
+        return request
+
+    def _messages(
+        self, db: sqlite3.Connection, team: str, where: str, args: Sequence[Any]
+    ) -> list[Message]:
+        rows = db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY id", tuple(args)
+        ).fetchall()
+        return [_message(team, r) for r in rows]
+
+    def receive_messages(
+        self, team: str, member: str, *, visibility_timeout: float, limit: int | None = None
+    ) -> list[Message]:
+        if visibility_timeout <= 0:
+            raise UserError("the visibility timeout must be longer than 0 seconds")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, member)
+            now = self.clock()
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM messages WHERE team_id = ? AND recipient = ? "
+                    "AND acked_at IS NULL AND visible_at <= ? ORDER BY id LIMIT ?",
+                    (team_id, member, now, -1 if limit is None else limit),
+                )
+            ]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            db.execute(
+                f"UPDATE messages SET delivered_at = COALESCE(delivered_at, ?), "
+                f"visible_at = ?, deliveries = deliveries + 1 WHERE id IN ({marks})",
+                (now, now + visibility_timeout, *ids),
+            )
+            self._event(db, team_id, "messages_delivered", {"to": member, "ids": ids}, member)
+            return self._messages(db, team, f"id IN ({marks})", ids)
+
+    def ack_messages(self, team: str, member: str, ids: Sequence[int]) -> list[int]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, member)
+            found: dict[int, float | None] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for mid, acked in db.execute(
+                    f"SELECT id, acked_at FROM messages WHERE team_id = ? AND recipient = ? "
+                    f"AND id IN ({marks})",
+                    (team_id, member, *chunk),
+                ):
+                    found[mid] = acked
+            unknown = [i for i in wanted if i not in found]
+            if unknown:
+                raise UnknownMessage(
+                    f"no message {', '.join(map(str, unknown))} addressed to {member}; "
+                    f"see `accord msg inbox --as {member}`"
+                )
+            fresh = [i for i in wanted if found[i] is None]
+            if fresh:
+                now = self.clock()
+                db.executemany(
+                    "UPDATE messages SET acked_at = ?, delivered_at = COALESCE(delivered_at, ?) "
+                    "WHERE id = ?",
+                    [(now, now, i) for i in fresh],
+                )
+                self._event(db, team_id, "messages_acked", {"by": member, "ids": fresh}, member)
+            return fresh
+
+    def get_message(self, team: str, message_id: int) -> Message:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            found = self._messages(db, team, "team_id = ? AND id = ?", (team_id, message_id))
+        if not found:
+            raise UnknownMessage(f"team {team!r} has no message {message_id}")
+        return found[0]
+
+    def list_messages(
+        self,
+        team: str,
+        *,
+        member: str | None = None,
+        unacked: bool = False,
+        limit: int = 100,
+    ) -> list[Message]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where = "team_id = ?"
+            args: list[Any] = [team_id]
+            if member is not None:
+                self._member_row(db, team_id, team, member)
+                where += " AND (recipient = ? OR sender = ?)"
+                args += [member, member]
+            if unacked:
+                where += " AND acked_at IS NULL"
+            rows = db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY id DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [_message(team, r) for r in reversed(rows)]
+
+    # events ----------------------------------------------------------------
+
+    def append_event(
+        self, team: str, kind: str, payload: dict[str, Any], actor: str | None = None
+    ) -> Event:
+        if len(json.dumps(payload)) > MAX_PAYLOAD:
+            raise UserError(f"an event payload is limited to {MAX_PAYLOAD} bytes")
+        with self._write() as db:
+            return self._event(db, self._team_id(db, team), kind, payload, actor)
+
+    def read_events(self, team: str, *, since: int = 0, limit: int | None = None) -> list[Event]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            rows = db.execute(
+                "SELECT seq, at, actor, kind, payload FROM events WHERE team_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (team_id, since, -1 if limit is None else limit),
+            ).fetchall()
+        return [Event(team, r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    # waking ----------------------------------------------------------------
+
+    def change_marker(self) -> int:
+        with self._lock, self._errors():
+            marker: int = self._db.execute("PRAGMA data_version").fetchone()[0]
+        return marker
+
+    def pending_work(self, team: str, member: str) -> Wake:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            now = self.clock()
+            mail = db.execute(
+                "SELECT count(*) FROM messages WHERE team_id = ? AND recipient = ? "
+                "AND acked_at IS NULL AND visible_at <= ?",
+                (team_id, member, now),
+            ).fetchone()[0]
+            ready = db.execute(
+                "SELECT count(*) FROM tasks t WHERE t.team_id = ? AND t.status = 'pending' "
+                "AND t.admitted = 1 AND (t.assignee IS NULL OR t.assignee = ?) "
+                "AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b "
+                "  ON b.team_id = d.team_id AND b.id = d.blocker_id "
+                "  WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status != 'completed')",
+                (team_id, member),
+            ).fetchone()[0]
+            expiring = db.execute(
+                "SELECT count(*) FROM tasks WHERE team_id = ? AND status = 'in_progress' "
+                "AND lease_expires_at < ?",
+                (team_id, now),
+            ).fetchone()[0]
+        reason = "mail" if mail else "task" if ready or expiring else "none"
+        return Wake(reason, mail, ready + expiring)
+
+
+def _is_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except UserError:
+        return False
+    return True
+
+
+def _member(team: str, r: Sequence[Any]) -> Member:
+    return Member(
+        team=team,
+        name=r[0],
+        role=MemberRole(r[1]),
+        agent=r[2],
+        model=r[3],
+        status=MemberStatus(r[4]),
+        heartbeat_at=r[5],
+        pid=r[6],
+        host=r[7],
+        created_at=r[8],
+        token_hash=r[9],
+    )
+
+
+def _task(team: str, r: Sequence[Any], deps: list[tuple[int, str]]) -> Task:
+    return Task(
+        team=team,
+        id=r[0],
+        title=r[1],
+        description=r[2],
+        status=TaskStatus(r[3]),
+        priority=r[4],
+        assignee=r[5],
+        owner=r[6],
+        fencing_token=r[7],
+        lease_expires_at=r[8],
+        attempts=r[9],
+        max_attempts=r[10],
+        result=r[11],
+        reason=r[12],
+        created_by=r[13],
+        created_at=r[14],
+        updated_at=r[15],
+        admitted=bool(r[16]),
+        blocked_by=tuple(b for b, _ in deps),
+        waiting_on=tuple(b for b, s in deps if s != "completed"),
+        dead_blockers=tuple(b for b, s in deps if s in ("failed", "cancelled")),
+    )
+
+
+def _message(team: str, r: Sequence[Any]) -> Message:
+    return Message(
+        id=r[0],
+        team=team,
+        sender=r[1],
+        recipient=r[2],
+        kind=MessageKind(r[3]),
+        body=r[4],
+        summary=r[5],
+        request_id=r[6],
+        reply_to=r[7],
+        idempotency_key=r[8],
+        sent_at=r[9],
+        delivered_at=r[10],
+        acked_at=r[11],
+        deliveries=r[12],
+        broadcast=bool(r[13]),
+    )

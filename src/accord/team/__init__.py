@@ -1,0 +1,71 @@
+"""Team services: the board, mailboxes, roster, hooks and events of one team.
+
+``pick_team`` applies the rule for which team a command means; ``TeamServices``
+bundles the services of one team over one store, wired to the project's
+settings and hooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from accord.config import Config
+from accord.errors import UnknownTeam, UserError
+from accord.store.base import Store
+from accord.team.board import Board
+from accord.team.hooks import HookRunner
+from accord.team.mailbox import Mailbox
+from accord.team.roster import Roster
+from accord.types import check_name
+
+__all__ = ["Board", "HookRunner", "Mailbox", "Roster", "TeamServices", "pick_team"]
+
+
+def pick_team(
+    store: Store, explicit: str | None, env_team: str | None, config_default: str | None
+) -> str:
+    """The team a command means: --team, then ACCORD_TEAM, then accord.toml's default,
+    then the only team in the store."""
+    for name, origin in (
+        (explicit, "--team"),
+        (env_team, "ACCORD_TEAM"),
+        (config_default, "[team] default in accord.toml"),
+    ):
+        if name:
+            check_name(name, f"team name (from {origin})")
+            store.get_team(name)  # UnknownTeam, listing the teams there are
+            return name
+    teams = [t.name for t in store.list_teams()]
+    if len(teams) == 1:
+        return teams[0]
+    if not teams:
+        raise UnknownTeam("this store has no teams yet; create one with `accord team create NAME`")
+    raise UserError(
+        f"this store has {len(teams)} teams ({', '.join(teams)}); pass --team NAME, "
+        "set ACCORD_TEAM, or set [team] default in accord.toml"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TeamServices:
+    """Everything a front door needs to act on one team."""
+
+    store: Store
+    team: str
+    board: Board
+    mailbox: Mailbox
+    roster: Roster
+    hooks: HookRunner
+
+    @classmethod
+    def open(cls, store: Store, team: str, config: Config, cwd: Path) -> TeamServices:
+        hooks = HookRunner(config.hooks, store, team, cwd)
+        return cls(
+            store=store,
+            team=team,
+            board=Board(store, team, config.board, hooks),
+            mailbox=Mailbox(store, team, config.mailbox),
+            roster=Roster(store, team, hooks),
+            hooks=hooks,
+        )

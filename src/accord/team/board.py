@@ -1,0 +1,152 @@
+"""The task board of one team: tasks, claims under leases, and the hooks that gate them.
+
+The atomic parts (which task a claim takes, whether a token is current) are the
+store's; this layer adds what must happen around them without holding the
+write lock: the TaskCreated hook before a task becomes claimable, and the
+TaskCompleted hook before a completion is recorded. While a completion hook
+runs (a test suite can take minutes) the claim's lease is kept alive, so a
+slow check never costs the member its task.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from accord.config import BoardConfig
+from accord.errors import AccordError, HookBlocked
+from accord.store.base import Store
+from accord.team.hooks import HookRunner
+from accord.types import Claim, HookEvent, NewTask, Task, TaskChanges, TaskStatus
+
+
+class Board:
+    """Tasks of one team, with claims, leases and hook gates."""
+
+    def __init__(
+        self,
+        store: Store,
+        team: str,
+        settings: BoardConfig | None = None,
+        hooks: HookRunner | None = None,
+    ) -> None:
+        self.store = store
+        self.team = team
+        self.settings = settings or BoardConfig()
+        self.hooks = hooks
+
+    # creating and changing ---------------------------------------------------
+
+    def add(self, new: NewTask, actor: str | None = None) -> Task:
+        """Create a task. With a TaskCreated hook the task is held (never claimable)
+        until the hook allows it; if the hook blocks, the task is removed."""
+        gated = self.hooks is not None and self.hooks.configured(HookEvent.TASK_CREATED)
+        task = self.store.add_task(
+            self.team,
+            new,
+            max_attempts=self.settings.max_attempts,
+            actor=actor,
+            admitted=not gated,
+        )
+        if not gated or self.hooks is None:
+            return task
+        outcome = self.hooks.run(HookEvent.TASK_CREATED, _fields(task, actor), actor)
+        if outcome.blocked:
+            self.store.remove_task(self.team, task.id, "TaskCreated hook blocked it", actor)
+            raise HookBlocked(
+                f"the TaskCreated hook refused task #{task.id} ({task.title!r}); it was removed",
+                outcome.feedback,
+            )
+        return self.store.admit_task(self.team, task.id, actor)
+
+    def update(self, task_id: int, changes: TaskChanges, actor: str | None = None) -> Task:
+        return self.store.update_task(self.team, task_id, changes, actor)
+
+    def cancel(self, task_id: int, reason: str = "cancelled", actor: str | None = None) -> Task:
+        return self.store.cancel_task(self.team, task_id, reason, actor)
+
+    # reading -----------------------------------------------------------------
+
+    def get(self, task_id: int) -> Task:
+        return self.store.get_task(self.team, task_id)
+
+    def list(self, status: TaskStatus | None = None, ready: bool = False) -> builtins.list[Task]:
+        return self.store.list_tasks(self.team, status=status, ready=ready)
+
+    # claims ------------------------------------------------------------------
+
+    def claim(
+        self, member: str, task_id: int | None = None, lease_seconds: float | None = None
+    ) -> Claim | None:
+        lease = lease_seconds or self.settings.lease_seconds
+        return self.store.claim_task(self.team, member, lease_seconds=lease, task_id=task_id)
+
+    def heartbeat(
+        self, task_id: int, member: str, token: int, lease_seconds: float | None = None
+    ) -> Claim:
+        lease = lease_seconds or self.settings.lease_seconds
+        return self.store.heartbeat_task(self.team, task_id, member, token, lease_seconds=lease)
+
+    def complete(self, task_id: int, member: str, token: int, result: str | None = None) -> Task:
+        """Complete a held task once every TaskCompleted hook allows it.
+
+        A blocked completion raises HookBlocked with the hook's feedback and the
+        task stays in progress with the same holder and token.
+        """
+        task = self.store.get_task(self.team, task_id)
+        if task.status == TaskStatus.COMPLETED and task.fencing_token == token:
+            # The same completion again (a retry after a lost reply): already done.
+            return self.store.complete_task(self.team, task_id, member, token, result)
+        if self.hooks is not None and self.hooks.configured(HookEvent.TASK_COMPLETED):
+            task = self.store.check_claim(self.team, task_id, member, token)
+            with self._keep_lease(task_id, member, token):
+                fields = _fields(task, member)
+                if result is not None:
+                    fields["task_result"] = result
+                outcome = self.hooks.run(HookEvent.TASK_COMPLETED, fields, member)
+            if outcome.blocked:
+                raise HookBlocked(
+                    f"the TaskCompleted hook refused to complete task #{task_id}; it stays in "
+                    f"progress with {member}",
+                    outcome.feedback,
+                )
+        return self.store.complete_task(self.team, task_id, member, token, result)
+
+    def fail(self, task_id: int, member: str, token: int, reason: str, retry: bool = False) -> Task:
+        return self.store.fail_task(self.team, task_id, member, token, reason, retry=retry)
+
+    def expire_leases(self) -> builtins.list[Task]:
+        return self.store.expire_leases(self.team)
+
+    @contextmanager
+    def _keep_lease(self, task_id: int, member: str, token: int) -> Iterator[None]:
+        stop = threading.Event()
+        lease = self.settings.lease_seconds
+
+        def beat() -> None:
+            while not stop.wait(max(lease / 3, 0.05)):
+                try:
+                    self.store.heartbeat_task(
+                        self.team, task_id, member, token, lease_seconds=lease
+                    )
+                except AccordError:
+                    return  # lost or cancelled: complete_task will say so precisely
+
+        thread = threading.Thread(target=beat, name=f"lease-{task_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _fields(task: Task, member: str | None) -> dict[str, object]:
+    return {
+        "task_id": str(task.id),
+        "task_subject": task.title,
+        "task_description": task.description,
+        "teammate_name": member,
+    }

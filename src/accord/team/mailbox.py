@@ -1,0 +1,63 @@
+"""Mailboxes: messages kept until their recipient acknowledges them.
+
+``inbox`` delivers what is waiting and makes it invisible for the visibility
+timeout; a message delivered but never acknowledged (its reader crashed before
+saving it) is delivered again when that runs out. The agent runtime
+acknowledges only after the message is saved into its transcript, so a message
+is never lost between the mailbox and the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from accord.config import MailboxConfig
+from accord.store.base import Store
+from accord.types import Message, MessageKind, OutgoingMessage
+
+
+class Mailbox:
+    """The mailboxes of one team."""
+
+    def __init__(self, store: Store, team: str, settings: MailboxConfig | None = None) -> None:
+        self.store = store
+        self.team = team
+        self.settings = settings or MailboxConfig()
+
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        body: str,
+        *,
+        kind: MessageKind = MessageKind.TEXT,
+        summary: str | None = None,
+        reply_to: int | None = None,
+        key: str | None = None,
+    ) -> list[Message]:
+        """Send to one member or to ``*``; the same ``key`` from the same sender sends once."""
+        return self.store.send_message(
+            self.team,
+            OutgoingMessage(
+                sender=sender,
+                recipient=recipient,
+                body=body,
+                kind=kind,
+                summary=summary,
+                reply_to=reply_to,
+                idempotency_key=key,
+            ),
+        )
+
+    def inbox(self, member: str, limit: int | None = None) -> list[Message]:
+        return self.store.receive_messages(
+            self.team, member, visibility_timeout=self.settings.visibility_timeout, limit=limit
+        )
+
+    def ack(self, member: str, ids: Sequence[int]) -> list[int]:
+        return self.store.ack_messages(self.team, member, ids)
+
+    def history(
+        self, member: str | None = None, unacked: bool = False, limit: int = 100
+    ) -> list[Message]:
+        return self.store.list_messages(self.team, member=member, unacked=unacked, limit=limit)

@@ -1,0 +1,152 @@
+"""The roster: members, their secret tokens, their liveness, and who may act as whom.
+
+A member's token is issued once when it is added (or rotated) and only its
+SHA-256 is stored. An agent process carries ``ACCORD_MEMBER`` and
+``ACCORD_TOKEN`` in its environment; ``authorize`` refuses any call in which it
+tries to act as somebody else or shows a wrong token. A person at a terminal,
+with neither variable set, may act as any member.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from accord.errors import IdentityError, InvalidState
+from accord.store.base import Store
+from accord.team.hooks import HookOutcome, HookRunner
+from accord.types import HookEvent, Member, MemberRole, MemberStatus
+
+# A member whose heartbeat is older than this while "working" looks dead.
+LIVE_STATUSES = (MemberStatus.STARTING, MemberStatus.WORKING, MemberStatus.IDLE)
+
+
+def new_token() -> str:
+    return "acc_" + secrets.token_urlsafe(24)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewMember:
+    """A member just added, with the only copy of its token."""
+
+    member: Member
+    token: str
+
+
+def authorize(
+    store: Store,
+    team: str,
+    acting_as: str,
+    env_member: str | None,
+    env_token: str | None,
+) -> Member:
+    """The member ``acting_as``, if this caller may act as it; IdentityError otherwise."""
+    if env_member and env_member != acting_as:
+        raise IdentityError(
+            f"this process acts for {env_member} (ACCORD_MEMBER); it cannot act as {acting_as}"
+        )
+    member = store.get_member(team, acting_as)
+    if env_member and not env_token:
+        raise IdentityError(
+            f"ACCORD_MEMBER={env_member} is set but ACCORD_TOKEN is not; an agent must carry "
+            "its token"
+        )
+    if env_token and not hmac.compare_digest(hash_token(env_token), member.token_hash):
+        raise IdentityError(
+            f"ACCORD_TOKEN is not {acting_as}'s token in team {team!r}; use the token issued "
+            f"by `accord member add` or `accord member token {acting_as} --rotate`"
+        )
+    return member
+
+
+def acting_member(
+    store: Store, team: str, env_member: str | None, env_token: str | None
+) -> str | None:
+    """The verified member this process acts for, or None for a person at a terminal."""
+    if not env_member and not env_token:
+        return None
+    if not env_member:
+        raise IdentityError("ACCORD_TOKEN is set without ACCORD_MEMBER; set both or neither")
+    return authorize(store, team, env_member, env_member, env_token).name
+
+
+class Roster:
+    """The members of one team."""
+
+    def __init__(self, store: Store, team: str, hooks: HookRunner | None = None) -> None:
+        self.store = store
+        self.team = team
+        self.hooks = hooks
+
+    def add(
+        self,
+        name: str,
+        *,
+        role: MemberRole = MemberRole.TEAMMATE,
+        agent: str | None = None,
+        model: str | None = None,
+        actor: str | None = None,
+    ) -> NewMember:
+        token = new_token()
+        member = self.store.add_member(
+            self.team,
+            name,
+            token_hash=hash_token(token),
+            role=role,
+            agent=agent,
+            model=model,
+            actor=actor,
+        )
+        return NewMember(member, token)
+
+    def rotate_token(self, name: str, actor: str | None = None) -> NewMember:
+        token = new_token()
+        member = self.store.update_member(
+            self.team, name, token_hash=hash_token(token), actor=actor
+        )
+        return NewMember(member, token)
+
+    def remove(self, name: str, *, force: bool = False, actor: str | None = None) -> list[int]:
+        member = self.store.get_member(self.team, name)
+        if member.status in LIVE_STATUSES and not force:
+            raise InvalidState(
+                f"{name} is {member.status.value}; stop it first or pass --force "
+                "(its tasks go back to pending)"
+            )
+        return self.store.remove_member(self.team, name, actor=actor)
+
+    def heartbeat(
+        self,
+        name: str,
+        *,
+        status: MemberStatus | None = None,
+        pid: int | None = None,
+        host: str | None = None,
+    ) -> Member:
+        if pid is None and host is None:
+            return self.store.update_member(self.team, name, status=status, heartbeat=True)
+        return self.store.update_member(
+            self.team, name, status=status, pid=pid, host=host, heartbeat=True
+        )
+
+    def idle(self, name: str, reason: str | None = None) -> HookOutcome:
+        """A member has nothing to do: run TeammateIdle; exit 2 keeps it working."""
+        if self.hooks is not None and self.hooks.configured(HookEvent.TEAMMATE_IDLE):
+            outcome = self.hooks.run(
+                HookEvent.TEAMMATE_IDLE, {"teammate_name": name, "reason": reason}, actor=name
+            )
+            if outcome.blocked:
+                self.store.update_member(self.team, name, status=MemberStatus.WORKING, actor=name)
+                return outcome
+        else:
+            outcome = HookOutcome(False, "", ())
+        self.store.update_member(
+            self.team, name, status=MemberStatus.IDLE, heartbeat=True, actor=name
+        )
+        return outcome

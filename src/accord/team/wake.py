@@ -1,0 +1,69 @@
+"""Waking up: block until a member has mail or a claimable task, without spinning.
+
+The store's change marker (SQLite's ``PRAGMA data_version``) is a cheap number
+that moves whenever any other connection commits. ``wait`` sleeps in short
+slices, reads that number, and only runs the real query when it moved, or
+every ``recheck`` seconds to catch what time alone changes (a lease or a
+visibility timeout running out). Idle cost is a few hundred microsecond-cheap
+reads per second; wake latency is one slice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from accord.store.base import Store
+from accord.types import Event, Wake
+
+POLL_SECONDS = 0.004
+RECHECK_SECONDS = 0.25
+
+
+def wait(
+    store: Store,
+    team: str,
+    member: str,
+    timeout: float,
+    *,
+    poll: float = POLL_SECONDS,
+    recheck: float = RECHECK_SECONDS,
+) -> Wake:
+    """Return as soon as ``member`` has mail or a ready task, or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    marker = store.change_marker()
+    work = store.pending_work(team, member)
+    checked = time.monotonic()
+    while work.reason == "none":
+        now = time.monotonic()
+        if now >= deadline:
+            return Wake("timeout")
+        time.sleep(min(poll, deadline - now))
+        seen = store.change_marker()
+        if seen != marker or time.monotonic() - checked >= recheck:
+            marker = seen
+            work = store.pending_work(team, member)
+            checked = time.monotonic()
+    return work
+
+
+def follow(
+    store: Store,
+    team: str,
+    since: int = 0,
+    *,
+    poll: float = 0.05,
+    until: float | None = None,
+) -> Iterator[Event]:
+    """Yield the team's events after ``since`` as they are written (``until`` is a deadline)."""
+    marker: int | None = None
+    while True:
+        seen = store.change_marker()
+        if seen != marker:
+            marker = seen
+            for event in store.read_events(team, since=since):
+                since = event.seq
+                yield event
+        if until is not None and time.monotonic() >= until:
+            return
+        time.sleep(poll)

@@ -1,0 +1,30 @@
+"""Fakes for testing accord and code built on it: a fake clock (more to come).
+
+Kept in the package, not only in accord's own tests, so projects that build on
+accord can test against the same fakes. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["FakeClock"]
+
+
+class FakeClock:
+    """A clock that moves only when told: pass it as a store's ``clock``."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        with self._lock:
+            self._now += seconds
+            return self._now

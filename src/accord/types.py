@@ -1,0 +1,262 @@
+"""Plain values that move between the layers: teams, members, tasks, messages, events.
+
+Everything here is a frozen dataclass or an enum, with no behaviour beyond
+checking names and turning itself into JSON-ready dicts. Every serialized form
+carries ``FORMAT_VERSION`` so readers can tell old exports from new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from accord.errors import InvalidName
+
+FORMAT_VERSION = 1
+
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+BROADCAST = "*"
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Return ``name`` if it is a valid team, member or agent name, else raise InvalidName."""
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        shown = repr(name) if name else "an empty name"
+        raise InvalidName(
+            f"{shown} is not a valid {what}: use 1-40 characters from a-z, 0-9, '-' and '_', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+class MemberStatus(StrEnum):
+    STARTING = "starting"
+    WORKING = "working"
+    IDLE = "idle"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+
+
+class MemberRole(StrEnum):
+    LEAD = "lead"
+    TEAMMATE = "teammate"
+
+
+class MessageKind(StrEnum):
+    TEXT = "text"
+    SHUTDOWN_REQUEST = "shutdown_request"
+    SHUTDOWN_RESPONSE = "shutdown_response"
+    PLAN_APPROVAL_REQUEST = "plan_approval_request"
+    PLAN_APPROVAL_RESPONSE = "plan_approval_response"
+    IDLE_NOTIFICATION = "idle_notification"
+    TASK_ASSIGNMENT = "task_assignment"
+
+    @property
+    def is_request(self) -> bool:
+        return self in (MessageKind.SHUTDOWN_REQUEST, MessageKind.PLAN_APPROVAL_REQUEST)
+
+    @property
+    def answers(self) -> MessageKind | None:
+        """The request kind this kind responds to, if it is a response."""
+        return {
+            MessageKind.SHUTDOWN_RESPONSE: MessageKind.SHUTDOWN_REQUEST,
+            MessageKind.PLAN_APPROVAL_RESPONSE: MessageKind.PLAN_APPROVAL_REQUEST,
+        }.get(self)
+
+
+class HookEvent(StrEnum):
+    TASK_CREATED = "TaskCreated"
+    TASK_COMPLETED = "TaskCompleted"
+    TEAMMATE_IDLE = "TeammateIdle"
+
+
+def to_json(value: Any) -> Any:
+    """Turn a dataclass (or list of them) into JSON-ready data, with the format version."""
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {"v": FORMAT_VERSION}
+        for f in dataclasses.fields(value):
+            if f.metadata.get("secret"):
+                continue
+            item = getattr(value, f.name)
+            out[f.name] = to_json(item) if dataclasses.is_dataclass(item) else _plain(item)
+        return out
+    return _plain(value)
+
+
+def _plain(item: Any) -> Any:
+    if isinstance(item, StrEnum):
+        return item.value
+    if isinstance(item, tuple):
+        return [_plain(i) for i in item]
+    return item
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    """A named group of members sharing one board."""
+
+    id: int
+    name: str
+    description: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A lead or teammate of a team, with its liveness."""
+
+    team: str
+    name: str
+    role: MemberRole
+    agent: str | None
+    model: str | None
+    status: MemberStatus
+    heartbeat_at: float | None
+    pid: int | None
+    host: str | None
+    created_at: float
+    token_hash: str = field(repr=False, metadata={"secret": True})
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A unit of work on the board.
+
+    ``blocked_by`` lists every blocker; ``waiting_on`` the ones not yet completed;
+    ``dead_blockers`` the failed or cancelled ones, which mean this task can never
+    become ready until a person changes its blockers.
+    """
+
+    team: str
+    id: int
+    title: str
+    description: str
+    status: TaskStatus
+    priority: int
+    assignee: str | None
+    owner: str | None
+    fencing_token: int | None
+    lease_expires_at: float | None
+    attempts: int
+    max_attempts: int
+    result: str | None
+    reason: str | None
+    created_by: str | None
+    created_at: float
+    updated_at: float
+    blocked_by: tuple[int, ...] = ()
+    waiting_on: tuple[int, ...] = ()
+    dead_blockers: tuple[int, ...] = ()
+    admitted: bool = True
+
+    @property
+    def ready(self) -> bool:
+        return self.status == TaskStatus.PENDING and self.admitted and not self.waiting_on
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """What a caller gives to put a task on the board."""
+
+    title: str
+    description: str = ""
+    blocked_by: tuple[int, ...] = ()
+    assignee: str | None = None
+    priority: int = 0
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanges:
+    """A partial update of a pending or running task; None means unchanged."""
+
+    title: str | None = None
+    description: str | None = None
+    add_blockers: tuple[int, ...] = ()
+    remove_blockers: tuple[int, ...] = ()
+    assignee: str | None = None
+    unassign: bool = False
+    priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A task taken under a lease; only ``fencing_token`` may act on it."""
+
+    task: Task
+    fencing_token: int
+    lease_expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One mailbox entry, kept until its recipient acknowledges it."""
+
+    id: int
+    team: str
+    sender: str
+    recipient: str
+    kind: MessageKind
+    body: str
+    summary: str | None
+    request_id: str | None
+    reply_to: int | None
+    idempotency_key: str | None
+    sent_at: float
+    delivered_at: float | None
+    acked_at: float | None
+    deliveries: int
+    broadcast: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """What a sender gives to send a message."""
+
+    sender: str
+    recipient: str
+    body: str
+    kind: MessageKind = MessageKind.TEXT
+    summary: str | None = None
+    reply_to: int | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One row of a team's append-only log; ``seq`` has no gaps."""
+
+    team: str
+    seq: int
+    at: float
+    actor: str | None
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Why ``wait`` returned: ``mail``, ``task`` or ``timeout``."""
+
+    reason: str
+    mail: int = 0
+    ready_tasks: int = 0

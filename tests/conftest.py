@@ -1,0 +1,94 @@
+"""Shared fixtures: stores on real SQLite files, a fake clock, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from accord.store import Store, open_store
+from accord.testing import FakeClock
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", help="also run long soak and chaos tests")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="long soak/chaos test: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's own ACCORD_* settings must never leak into a test.
+    for key in list(os.environ):
+        if key.startswith("ACCORD_"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_store(tmp_path: Path) -> Iterator[Callable[..., Store]]:
+    """Open (and later close) SQLite stores in this test's folder; same path = same store."""
+    opened: list[Store] = []
+
+    def make(name: str = "accord.db", **kw: object) -> Store:
+        s = open_store(str(tmp_path / name), create=True, **kw)  # type: ignore[arg-type]
+        opened.append(s)
+        return s
+
+    yield make
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[..., Store], clock: FakeClock) -> Store:
+    """A store with a fake clock and a team 'main' holding members alice, bob and carol."""
+    s = make_store(clock=clock)
+    s.create_team("main")
+    for name in ("alice", "bob", "carol"):
+        s.add_member("main", name, token_hash="unused")
+    return s
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder to run `accord` in, as the working directory."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def cli(project: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run `accord ARGS...` in-process in the project folder; returns code, stdout, stderr."""
+    from accord.cli import main
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
