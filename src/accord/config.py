@@ -96,6 +96,37 @@ class HooksConfig(_Strict):
         return hooks
 
 
+class AgentConfig(_Strict):
+    model: str | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] = 8192
+    model_timeout: Annotated[float, Field(gt=0, le=3600)] = 600.0
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 4
+    bash_timeout: Annotated[float, Field(gt=0, le=86400)] = 120.0
+    heartbeat_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    base_urls: dict[str, str] = {}
+
+
+class Budget(_Strict):
+    usd: Annotated[float, Field(ge=0)] | None = None
+    tokens: Annotated[int, Field(ge=0)] | None = None
+
+
+class BudgetsConfig(_Strict):
+    team: Budget = Budget()
+    member: Budget = Budget()
+    members: dict[str, Budget] = {}
+
+    def for_member(self, name: str) -> Budget:
+        return self.members.get(name, self.member)
+
+
+class PriceConfig(_Strict):
+    input: Annotated[float, Field(ge=0)]
+    output: Annotated[float, Field(ge=0)]
+    cache_read: Annotated[float, Field(ge=0)] | None = None
+    cache_write: Annotated[float, Field(ge=0)] | None = None
+
+
 class Config(_Strict):
     """The validated contents of accord.toml (every section optional)."""
 
@@ -104,6 +135,9 @@ class Config(_Strict):
     board: BoardConfig = BoardConfig()
     mailbox: MailboxConfig = MailboxConfig()
     hooks: HooksConfig = HooksConfig()
+    agent: AgentConfig = AgentConfig()
+    budgets: BudgetsConfig = BudgetsConfig()
+    prices: dict[str, PriceConfig] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,4 +280,27 @@ timeout = 120
 # [[hooks.TaskCreated]]
 # command = "./scripts/check-task.sh"
 # timeout = 30
+
+[agent]
+# Model for members whose definition names none: PROVIDER:MODEL, e.g.
+# "anthropic:claude-sonnet-4-5", "openai:gpt-5-mini", "openai:qwen3@http://localhost:11434/v1".
+# model = "anthropic:claude-sonnet-4-5"
+max_tokens = 8192          # per model reply
+model_timeout = 600        # seconds for one model call
+max_retries = 4            # on 429, 5xx, timeouts and dropped connections
+bash_timeout = 120         # seconds for one bash tool call
+heartbeat_seconds = 10
+
+[budgets]
+# Checked before every model call. A member over budget stops, keeps its transcript and
+# work, and the lead is told.
+# team = { usd = 20.0 }
+# member = { usd = 5.0, tokens = 2000000 }
+# members.alice = { usd = 1.0 }
+
+# [prices."openai:qwen3@http://localhost:11434/v1"]
+# Price a model accord has no price for (USD per million tokens); unpriced calls are
+# counted apart, never as free.
+# input = 0.0
+# output = 0.0
 """

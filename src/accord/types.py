@@ -260,3 +260,76 @@ class Wake:
     reason: str
     mail: int = 0
     ready_tasks: int = 0
+
+
+class TranscriptKind(StrEnum):
+    MESSAGE = "message"  # a conversation turn (body: a ChatMessage dict)
+    SESSION = "session"  # a fresh context began (body: why, which task)
+    COMPACTION = "compaction"  # older turns were folded (body: the summary)
+    NOTE = "note"  # something the runtime records for people (interrupted call, stop)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptEntry:
+    """One saved line of a member's history; ``seq`` orders a member's whole history."""
+
+    member: str
+    session: int
+    kind: TranscriptKind
+    body: dict[str, Any]
+    task_id: int | None = None
+    seq: int = 0
+    at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One model call: who, for which task, which model, tokens, and cost.
+
+    ``cost_usd`` is None when the model has no known price (unpriced), never 0
+    by default.
+    """
+
+    member: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = None
+    task_id: int | None = None
+    latency_seconds: float = 0.0
+    at: float = 0.0
+    id: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """Spend of a group (a member, a task, a model, or the team)."""
+
+    key: str | None
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: float
+    unpriced_calls: int
+
+    @property
+    def tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+        )

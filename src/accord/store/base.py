@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from accord.types import (
     Claim,
@@ -32,6 +32,9 @@ from accord.types import (
     TaskChanges,
     TaskStatus,
     Team,
+    TranscriptEntry,
+    UsageRecord,
+    UsageTotal,
     Wake,
 )
 
@@ -280,3 +283,43 @@ class Store(ABC):
     @abstractmethod
     def pending_work(self, team: str, member: str) -> Wake:
         """How much visible mail and how many claimable ready tasks ``member`` has."""
+
+    # transcripts and usage -------------------------------------------------
+
+    @abstractmethod
+    def append_transcript(
+        self, team: str, entries: Sequence[TranscriptEntry], *, ack: Sequence[int] = ()
+    ) -> list[TranscriptEntry]:
+        """Append entries to their members' transcripts, in order, and acknowledge the
+        messages ``ack`` (addressed to the entries' member) in the same transaction,
+        so a message is in the transcript exactly when it is acknowledged."""
+
+    @abstractmethod
+    def read_transcript(
+        self,
+        team: str,
+        member: str,
+        *,
+        session: int | None = None,
+        since: int = 0,
+        limit: int | None = None,
+    ) -> list[TranscriptEntry]:
+        """A member's saved history (one session, or all), oldest first."""
+
+    @abstractmethod
+    def last_session(self, team: str, member: str) -> int:
+        """The member's newest session number, 0 when it has none."""
+
+    @abstractmethod
+    def record_usage(self, team: str, record: UsageRecord) -> UsageRecord:
+        """Store one model call's usage (and its event); returns it with id and time."""
+
+    @abstractmethod
+    def usage_totals(
+        self,
+        team: str,
+        *,
+        by: Literal["member", "task", "model"] | None = None,
+        member: str | None = None,
+    ) -> list[UsageTotal]:
+        """Spend grouped ``by`` (or one total with key None), optionally for one member."""

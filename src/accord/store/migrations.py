@@ -133,3 +133,40 @@ def m001_initial(db: sqlite3.Connection) -> None:
         ) WITHOUT ROWID;
         """,
     )
+
+
+@sqlite_migration
+def m002_transcripts_and_usage(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE transcripts (
+            team_id  INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            member   TEXT NOT NULL,
+            seq      INTEGER NOT NULL,
+            session  INTEGER NOT NULL,
+            kind     TEXT NOT NULL,
+            task_id  INTEGER,
+            at       REAL NOT NULL,
+            body     TEXT NOT NULL,
+            PRIMARY KEY (team_id, member, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX transcripts_session ON transcripts(team_id, member, session, seq);
+
+        CREATE TABLE usage (
+            id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+            team_id             INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            member              TEXT NOT NULL,
+            task_id             INTEGER,
+            model               TEXT NOT NULL,
+            input_tokens        INTEGER NOT NULL,
+            output_tokens       INTEGER NOT NULL,
+            cache_read_tokens   INTEGER NOT NULL,
+            cache_write_tokens  INTEGER NOT NULL,
+            cost_usd            REAL,
+            latency_seconds     REAL NOT NULL,
+            at                  REAL NOT NULL
+        );
+        CREATE INDEX usage_member ON usage(team_id, member);
+        """,
+    )

@@ -67,6 +67,10 @@ from accord.types import (
     TaskChanges,
     TaskStatus,
     Team,
+    TranscriptEntry,
+    TranscriptKind,
+    UsageRecord,
+    UsageTotal,
     Wake,
     check_name,
 )
@@ -295,7 +299,15 @@ class SQLiteStore(Store):
         with self._write() as db:
             team_id = self._team_id(db, name)
             # Explicit deletes keep this independent of foreign-key enforcement.
-            for table in ("task_deps", "tasks", "messages", "members", "events"):
+            for table in (
+                "task_deps",
+                "tasks",
+                "messages",
+                "members",
+                "events",
+                "transcripts",
+                "usage",
+            ):
                 db.execute(f"DELETE FROM {table} WHERE team_id = ?", (team_id,))
             db.execute("DELETE FROM teams WHERE id = ?", (team_id,))
 
@@ -1142,38 +1154,43 @@ class SQLiteStore(Store):
             return self._messages(db, team, f"id IN ({marks})", ids)
 
     def ack_messages(self, team: str, member: str, ids: Sequence[int]) -> list[int]:
-        wanted = sorted(set(ids))
-        if not wanted:
+        if not ids:
             return []
         with self._write() as db:
             team_id = self._team_id(db, team)
             self._member_row(db, team_id, team, member)
-            found: dict[int, float | None] = {}
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for mid, acked in db.execute(
-                    f"SELECT id, acked_at FROM messages WHERE team_id = ? AND recipient = ? "
-                    f"AND id IN ({marks})",
-                    (team_id, member, *chunk),
-                ):
-                    found[mid] = acked
-            unknown = [i for i in wanted if i not in found]
-            if unknown:
-                raise UnknownMessage(
-                    f"no message {', '.join(map(str, unknown))} addressed to {member}; "
-                    f"see `accord msg inbox --as {member}`"
-                )
-            fresh = [i for i in wanted if found[i] is None]
-            if fresh:
-                now = self.clock()
-                db.executemany(
-                    "UPDATE messages SET acked_at = ?, delivered_at = COALESCE(delivered_at, ?) "
-                    "WHERE id = ?",
-                    [(now, now, i) for i in fresh],
-                )
-                self._event(db, team_id, "messages_acked", {"by": member, "ids": fresh}, member)
-            return fresh
+            return self._ack(db, team_id, member, ids)
+
+    def _ack(
+        self, db: sqlite3.Connection, team_id: int, member: str, ids: Sequence[int]
+    ) -> list[int]:
+        wanted = sorted(set(ids))
+        found: dict[int, float | None] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for mid, acked in db.execute(
+                f"SELECT id, acked_at FROM messages WHERE team_id = ? AND recipient = ? "
+                f"AND id IN ({marks})",
+                (team_id, member, *chunk),
+            ):
+                found[mid] = acked
+        unknown = [i for i in wanted if i not in found]
+        if unknown:
+            raise UnknownMessage(
+                f"no message {', '.join(map(str, unknown))} addressed to {member}; "
+                f"see `accord msg inbox --as {member}`"
+            )
+        fresh = [i for i in wanted if found[i] is None]
+        if fresh:
+            now = self.clock()
+            db.executemany(
+                "UPDATE messages SET acked_at = ?, delivered_at = COALESCE(delivered_at, ?) "
+                "WHERE id = ?",
+                [(now, now, i) for i in fresh],
+            )
+            self._event(db, team_id, "messages_acked", {"by": member, "ids": fresh}, member)
+        return fresh
 
     def get_message(self, team: str, message_id: int) -> Message:
         with self._read() as db:
@@ -1258,6 +1275,169 @@ class SQLiteStore(Store):
             ).fetchone()[0]
         reason = "mail" if mail else "task" if ready or expiring else "none"
         return Wake(reason, mail, ready + expiring)
+
+    # transcripts and usage -------------------------------------------------
+
+    def append_transcript(
+        self, team: str, entries: Sequence[TranscriptEntry], *, ack: Sequence[int] = ()
+    ) -> list[TranscriptEntry]:
+        members = {e.member for e in entries}
+        if len(members) > 1:
+            raise UserError("one append_transcript call writes one member's transcript")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            member = next(iter(members)) if members else None
+            if member is None and ack:
+                raise UserError("acknowledging messages needs the transcript entries holding them")
+            if member is None:
+                return []
+            self._member_row(db, team_id, team, member)
+            last = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM transcripts WHERE team_id = ? AND member = ?",
+                (team_id, member),
+            ).fetchone()[0]
+            now = self.clock()
+            saved: list[TranscriptEntry] = []
+            for e in entries:
+                last += 1
+                db.execute(
+                    "INSERT INTO transcripts (team_id, member, seq, session, kind, task_id, at, "
+                    "body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        team_id,
+                        member,
+                        last,
+                        e.session,
+                        e.kind.value,
+                        e.task_id,
+                        now,
+                        json.dumps({"v": 1, **e.body}, separators=(",", ":")),
+                    ),
+                )
+                saved.append(
+                    TranscriptEntry(member, e.session, e.kind, e.body, e.task_id, last, now)
+                )
+            if ack:
+                self._ack(db, team_id, member, ack)
+        return saved
+
+    def read_transcript(
+        self,
+        team: str,
+        member: str,
+        *,
+        session: int | None = None,
+        since: int = 0,
+        limit: int | None = None,
+    ) -> list[TranscriptEntry]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where = "team_id = ? AND member = ? AND seq > ?"
+            args: list[Any] = [team_id, member, since]
+            if session is not None:
+                where += " AND session = ?"
+                args.append(session)
+            rows = db.execute(
+                f"SELECT seq, session, kind, task_id, at, body FROM transcripts WHERE {where} "
+                "ORDER BY seq LIMIT ?",
+                (*args, -1 if limit is None else limit),
+            ).fetchall()
+        out = []
+        for seq, sess, kind, task_id, at, body in rows:
+            data = json.loads(body)
+            data.pop("v", None)
+            out.append(TranscriptEntry(member, sess, TranscriptKind(kind), data, task_id, seq, at))
+        return out
+
+    def last_session(self, team: str, member: str) -> int:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            value: int = db.execute(
+                "SELECT COALESCE(MAX(session), 0) FROM transcripts "
+                "WHERE team_id = ? AND member = ?",
+                (team_id, member),
+            ).fetchone()[0]
+        return value
+
+    def record_usage(self, team: str, record: UsageRecord) -> UsageRecord:
+        r = record
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            now = self.clock()
+            usage_id = db.execute(
+                "INSERT INTO usage (team_id, member, task_id, model, input_tokens, output_tokens, "
+                "cache_read_tokens, cache_write_tokens, cost_usd, latency_seconds, at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    team_id,
+                    r.member,
+                    r.task_id,
+                    r.model,
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.cache_read_tokens,
+                    r.cache_write_tokens,
+                    r.cost_usd,
+                    r.latency_seconds,
+                    now,
+                ),
+            ).fetchone()[0]
+            self._event(
+                db,
+                team_id,
+                "model_call",
+                {
+                    "member": r.member,
+                    "task_id": r.task_id,
+                    "model": r.model,
+                    "tokens": r.tokens,
+                    "cost_usd": r.cost_usd,
+                },
+                r.member,
+            )
+        return UsageRecord(
+            r.member,
+            r.model,
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            r.cache_write_tokens,
+            r.cost_usd,
+            r.task_id,
+            r.latency_seconds,
+            now,
+            usage_id,
+        )
+
+    def usage_totals(
+        self,
+        team: str,
+        *,
+        by: Literal["member", "task", "model"] | None = None,
+        member: str | None = None,
+    ) -> list[UsageTotal]:
+        column = {"member": "member", "task": "task_id", "model": "model", None: "NULL"}[by]
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where = "team_id = ?"
+            args: list[Any] = [team_id]
+            if member is not None:
+                where += " AND member = ?"
+                args.append(member)
+            rows = db.execute(
+                f"SELECT {column}, count(*), COALESCE(SUM(input_tokens), 0), "
+                "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cache_read_tokens), 0), "
+                "COALESCE(SUM(cache_write_tokens), 0), COALESCE(SUM(cost_usd), 0), "
+                f"SUM(cost_usd IS NULL) FROM usage WHERE {where} GROUP BY 1 ORDER BY 1",
+                args,
+            ).fetchall()
+        totals = [
+            UsageTotal(None if k is None else str(k), n, i, o, cr, cw, float(c), int(u or 0))
+            for k, n, i, o, cr, cw, c, u in rows
+        ]
+        if by is None and not totals:
+            totals = [UsageTotal(None, 0, 0, 0, 0, 0, 0.0, 0)]
+        return totals
 
 
 def _is_name(name: str) -> bool:

@@ -1,0 +1,1 @@
+"""The agent runtime: agent definitions, tools, context, and the agent loop."""

@@ -1,0 +1,209 @@
+"""What a member sees: its system prompt, a fresh context per task, mail as turns, compaction.
+
+Each task starts a new *session*: the agent definition's prompt and the
+member's identity as the system prompt, then one user turn with the task, the
+results of the tasks that blocked it, and the mail that waited. The
+conversation is rebuilt from the transcript on restart, so a restarted member
+continues exactly where it was.
+
+When a conversation nears the model's window it is compacted: the middle turns
+are folded into a summary of what was done, cutting only before an assistant
+turn so every tool call stays with its result, and the team's current state is
+put back in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from accord.agent.definition import AgentDefinition
+from accord.llm.base import ChatMessage, ToolResult
+from accord.team import TeamServices
+from accord.types import Message, MessageKind, Task, TaskStatus, TranscriptEntry, TranscriptKind
+
+COMPACT_AT = 0.75  # fraction of the context window that triggers compaction
+KEEP_RECENT = 6  # turns kept verbatim at the end when compacting
+
+
+def system_prompt(definition: AgentDefinition, services: TeamServices, member: str) -> str:
+    me = services.store.get_member(services.team, member)
+    others = [m for m in services.store.list_members(services.team) if m.name != member]
+    roster = "\n".join(f"- {m.name} ({m.role.value}, {m.status.value})" for m in others)
+    return (
+        f"{definition.prompt}\n\n"
+        f"# Who you are\n"
+        f'You are {member}, the {me.role.value} of team "{services.team}" (agent definition '
+        f'"{definition.name}"). Your tools act as you; you cannot act as anyone else.\n'
+        f"Your plain-text replies are seen by nobody: to tell a teammate something, use "
+        f"send_message. Messages from teammates arrive as <message> blocks; they come from "
+        f"other agents, not from the user.\n\n"
+        f"# Your team\n{roster or '- nobody else yet'}\n\n"
+        f"# How you work\n"
+        f"Work on the task you hold. When it is done and checked, call task_complete with a "
+        f"short result (what you did, where, how you checked it). If you cannot do it, call "
+        f"task_fail with the reason. A completion may be refused by the project's checks: "
+        f"read the feedback, fix the problem, and complete again."
+    )
+
+
+def task_opening(services: TeamServices, task: Task) -> str:
+    lines = [f"# Your task #{task.id}: {task.title}"]
+    if task.description:
+        lines += ["", task.description]
+    done = []
+    for blocker_id in task.blocked_by:
+        b = services.store.get_task(services.team, blocker_id)
+        if b.status == TaskStatus.COMPLETED:
+            done.append(f"- #{b.id} {b.title} (by {b.owner}): {b.result or 'no result given'}")
+    if done:
+        lines += ["", "## Results of the tasks this one waited on", *done]
+    lines += ["", "You hold this task now. Begin."]
+    return "\n".join(lines)
+
+
+def mail_text(message: Message) -> str:
+    attrs = f'id="{message.id}" from="{message.sender}" kind="{message.kind.value}"'
+    if message.summary:
+        attrs += f" summary={json.dumps(message.summary)}"
+    if message.request_id:
+        attrs += f' request_id="{message.request_id}"'
+    if message.broadcast:
+        attrs += ' to="*"'
+    note = ""
+    if message.kind == MessageKind.SHUTDOWN_REQUEST:
+        note = "\n(shutdown request: the runtime answers this for you)"
+    return f"<message {attrs}>\n{message.body}{note}\n</message>"
+
+
+@dataclass
+class Conversation:
+    """The live conversation of one session, and how to rebuild it from the transcript.
+
+    ``seqs`` holds each message's transcript sequence number (None for the summary
+    a compaction put in), so a later compaction can say exactly what it kept.
+    """
+
+    session: int
+    task_id: int | None
+    messages: list[ChatMessage]
+    seqs: list[int | None]
+
+    def add(self, message: ChatMessage, seq: int | None) -> None:
+        self.messages.append(message)
+        self.seqs.append(seq)
+
+    @staticmethod
+    def rebuild(entries: Sequence[TranscriptEntry]) -> Conversation | None:
+        """The conversation of a session from its saved entries (None if it ended)."""
+        if not entries:
+            return None
+        conv = Conversation(entries[-1].session, None, [], [])
+        for e in entries:
+            if e.kind == TranscriptKind.SESSION:
+                if e.body.get("event") == "end":
+                    return None
+                conv.task_id = e.task_id
+            elif e.kind == TranscriptKind.MESSAGE:
+                conv.add(ChatMessage.from_dict(e.body), e.seq)
+            elif e.kind == TranscriptKind.COMPACTION:
+                kept_from = int(e.body["kept_from_seq"])
+                head = ChatMessage.from_dict(e.body["head"])
+                kept = [
+                    (m, q)
+                    for m, q in zip(conv.messages, conv.seqs, strict=True)
+                    if q is not None and q >= kept_from
+                ]
+                conv.messages = [head, ChatMessage("user", e.body["summary"])]
+                conv.seqs = [conv.seqs[0] if conv.seqs else None, None]
+                for m, q in kept:
+                    conv.add(m, q)
+        return conv
+
+    def unanswered_calls(self) -> list[ToolResult]:
+        """Results for tool calls the process died during: reported as interrupted."""
+        if not self.messages or self.messages[-1].role != "assistant":
+            return []
+        return [
+            ToolResult(
+                c.id,
+                c.name,
+                "interrupted: the process stopped while this tool call was running; its "
+                "effects may be partial. Check the current state before doing it again.",
+                is_error=True,
+            )
+            for c in self.messages[-1].tool_calls
+        ]
+
+
+def merged(messages: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
+    """Adjacent turns of one role joined into one (tool results first), as APIs expect."""
+    out: list[ChatMessage] = []
+    for m in messages:
+        if out and out[-1].role == m.role:
+            prev = out[-1]
+            text = "\n\n".join(t for t in (prev.text, m.text) if t)
+            out[-1] = ChatMessage(
+                m.role, text, prev.tool_calls + m.tool_calls, prev.tool_results + m.tool_results
+            )
+        else:
+            out.append(m)
+    return tuple(out)
+
+
+def compaction_cut(messages: Sequence[ChatMessage], keep_recent: int = KEEP_RECENT) -> int | None:
+    """Index of the first kept message: an assistant turn, leaving the head and at least
+    one turn to fold. None when there is nothing worth folding."""
+    start = max(2, len(messages) - keep_recent)
+    for i in range(start, len(messages)):
+        if messages[i].role == "assistant":
+            return i
+    for i in range(start - 1, 1, -1):
+        if messages[i].role == "assistant":
+            return i
+    return None
+
+
+def summarise(folded: Sequence[ChatMessage], team_state: str) -> str:
+    """A plain, deterministic account of the folded turns: every tool call with its outcome."""
+    results = {r.call_id: r for m in folded for r in m.tool_results}
+    lines = ["[Earlier turns of this session were folded to save context. What happened:]"]
+    for m in folded:
+        if m.role == "assistant":
+            if m.text:
+                lines.append(f"- you said: {_clip(m.text, 300)}")
+            for c in m.tool_calls:
+                r = results.get(c.id)
+                args = _clip(json.dumps(c.arguments) if c.arguments else c.raw_arguments, 160)
+                outcome = (
+                    "no result"
+                    if r is None
+                    else ("ERROR " if r.is_error else "") + _clip(r.content, 200)
+                )
+                lines.append(f"- {c.name}({args}) -> {outcome}")
+        elif m.text:
+            lines.append(f"- you were told: {_clip(m.text, 300)}")
+    lines += ["", "[The team now:]", team_state]
+    return "\n".join(lines)
+
+
+def team_state(services: TeamServices, member: str) -> str:
+    tasks = services.board.list()
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.status.value] = counts.get(t.status.value, 0) + 1
+    held = [f"#{t.id} {t.title}" for t in tasks if t.status == "in_progress" and t.owner == member]
+    members = services.store.list_members(services.team)
+    return "\n".join(
+        [
+            "board: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"),
+            "you hold: " + (", ".join(held) or "nothing"),
+            "members: " + ", ".join(f"{m.name} ({m.status.value})" for m in members),
+        ]
+    )
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -1,0 +1,193 @@
+"""Agent definitions: Markdown files with YAML front matter, the body being the system prompt.
+
+They are read from ``.accord/agents/*.md`` and ``.claude/agents/*.md`` (accord's
+own win when both define a name), so a user's existing Claude Code subagents
+work as teammates. Claude Code's tool names (Read, Edit, Bash...) map to
+accord's; tools accord does not have are listed in ``ignored_tools`` rather than
+failing the whole definition. Model aliases (sonnet, opus, haiku) map to
+Anthropic models; ``inherit`` or no model means the team's default.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from accord.errors import ConfigError, UserError
+from accord.types import check_name
+
+SEARCH_DIRS = (".accord/agents", ".claude/agents")
+
+CLAUDE_TOOL_NAMES = {
+    "Read": "read_file",
+    "Write": "write_file",
+    "Edit": "edit_file",
+    "MultiEdit": "edit_file",
+    "Glob": "glob",
+    "Grep": "grep",
+    "LS": "list_files",
+    "Bash": "bash",
+}
+MODEL_ALIASES = {
+    "sonnet": "anthropic:claude-sonnet-4-5",
+    "opus": "anthropic:claude-opus-4-1",
+    "haiku": "anthropic:claude-haiku-4-5",
+}
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.S)
+_KNOWN_KEYS = {
+    "name",
+    "description",
+    "tools",
+    "model",
+    "self_claim",
+    "max_turns",
+    "plan_required",
+    "color",
+    "disallowedTools",
+    "permissionMode",
+    "memory",
+    "skills",
+    "mcpServers",
+    "hooks",
+    "effort",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDefinition:
+    """What a member is: its prompt, its tools, its model and how it works."""
+
+    name: str
+    description: str = ""
+    prompt: str = ""
+    tools: tuple[str, ...] | None = None  # None: every tool
+    model: str | None = None
+    self_claim: bool = True
+    max_turns: int = 200
+    plan_required: bool = False
+    source: str | None = None
+    ignored_tools: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+DEFAULT = AgentDefinition(
+    name="teammate",
+    description="A general-purpose teammate.",
+    prompt=(
+        "You are a careful software engineer working as part of a team. Claim a task, do it "
+        "completely, check your work (run the tests), and complete the task with a short "
+        "result saying what you did and where. Tell teammates what they need to know with "
+        "send_message; your plain text is not seen by anyone."
+    ),
+)
+
+
+def parse_definition(text: str, source: str, fallback_name: str | None = None) -> AgentDefinition:
+    """Parse one definition file's text; errors name the file."""
+    m = _FRONT.match(text)
+    if m is None:
+        front: dict[str, Any] = {}
+        body = text
+    else:
+        try:
+            loaded = yaml.safe_load(m.group(1))
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f":{mark.line + 2}" if mark is not None else ""
+            raise ConfigError(f"{source}{where}: the front matter is not valid YAML") from e
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: the front matter must be `key: value` lines")
+        front, body = loaded, m.group(2)
+    name = str(front.get("name") or fallback_name or "")
+    try:
+        check_name(name, "agent definition name")
+    except UserError as e:
+        raise ConfigError(f"{source}: {e}") from e
+    tools, ignored = _tools(front.get("tools"), source)
+    model = front.get("model")
+    if model is not None:
+        model = str(model)
+        model = None if model == "inherit" else MODEL_ALIASES.get(model, model)
+    return AgentDefinition(
+        name=name,
+        description=str(front.get("description") or ""),
+        prompt=body.strip(),
+        tools=tools,
+        model=model,
+        self_claim=_bool(front.get("self_claim", True), "self_claim", source),
+        max_turns=_int(front.get("max_turns", 200), "max_turns", source),
+        plan_required=_bool(front.get("plan_required", False), "plan_required", source),
+        source=source,
+        ignored_tools=ignored,
+        extra={k: v for k, v in front.items() if k not in _KNOWN_KEYS},
+    )
+
+
+def _tools(value: Any, source: str) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    if value is None:
+        return None, ()
+    if isinstance(value, str):
+        names = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        names = [v.strip() for v in value]
+    else:
+        raise ConfigError(f"{source}: tools must be a comma-separated string or a list of names")
+    from accord.agent.tools import all_tools
+
+    ours = {t.name for t in all_tools()}
+    kept: list[str] = []
+    ignored: list[str] = []
+    for n in names:
+        mapped = CLAUDE_TOOL_NAMES.get(n, n)
+        if mapped in ours:
+            if mapped not in kept:
+                kept.append(mapped)
+        else:
+            ignored.append(n)
+    return tuple(kept), tuple(ignored)
+
+
+def _bool(value: Any, key: str, source: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"{source}: {key} must be true or false")
+
+
+def _int(value: Any, key: str, source: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ConfigError(f"{source}: {key} must be a whole number above 0")
+
+
+def load_definitions(root: Path) -> dict[str, AgentDefinition]:
+    """Every definition under ``root``, accord's own folder winning over .claude's."""
+    found: dict[str, AgentDefinition] = {}
+    for folder in reversed(SEARCH_DIRS):
+        directory = root / folder
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob("*.md")):
+            d = parse_definition(path.read_text(encoding="utf-8"), str(path), path.stem)
+            found[d.name] = d
+    return found
+
+
+def find_definition(root: Path, name: str | None) -> AgentDefinition:
+    """The named definition, or the built-in default teammate when ``name`` is None."""
+    if name is None:
+        return DEFAULT
+    check_name(name, "agent definition name")
+    found = load_definitions(root)
+    if name in found:
+        return found[name]
+    known = ", ".join(sorted(found)) or "none"
+    raise UserError(
+        f"no agent definition named {name!r} in .accord/agents/ or .claude/agents/ "
+        f"(found: {known}); add {name}.md there"
+    )

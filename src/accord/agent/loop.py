@@ -1,0 +1,529 @@
+"""The agent loop: one member working its tasks, its mail and its model until told to stop.
+
+Each pass: take in mail (saved into the transcript and acknowledged in one
+transaction, so no message is lost or doubled), then either carry on the
+current session with one model call and its tool calls, or find work: a held
+task, a ready task to claim when the definition allows self-claiming, or wait
+cheaply for mail or a newly ready task. A turn that ends with no task runs the
+TeammateIdle hook; exit 2 keeps the member working with the feedback.
+
+Everything said and done is written to the transcript as it happens, so a
+restarted process continues exactly where it was; a tool call the process died
+during is reported to the model as interrupted. A background thread heartbeats
+the member and the leases of its claims. Budgets are checked before each call.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from accord.agent import context
+from accord.agent.definition import AgentDefinition
+from accord.agent.tools.base import HeldClaim, Toolbox, ToolContext
+from accord.config import Config
+from accord.errors import AccordError, InvalidState
+from accord.llm.base import (
+    ChatMessage,
+    Model,
+    ModelError,
+    ModelRequest,
+    ModelResponse,
+    ToolResult,
+)
+from accord.llm.prices import Price, cost_of
+from accord.llm.scripted import estimate_tokens
+from accord.team import TeamServices
+from accord.team.wake import wait
+from accord.types import (
+    MemberRole,
+    MemberStatus,
+    Message,
+    MessageKind,
+    TaskStatus,
+    TranscriptEntry,
+    TranscriptKind,
+    UsageRecord,
+)
+
+NUDGES = 2  # times a member is reminded of a task it still holds before it is released
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Why the loop stopped: ``shutdown``, ``budget``, ``max_turns``, ``model_error``,
+    ``signal`` or ``idle`` (``once`` runs only)."""
+
+    reason: str
+    detail: str = ""
+
+
+class Agent:
+    """One member's runtime."""
+
+    def __init__(
+        self,
+        services: TeamServices,
+        member: str,
+        definition: AgentDefinition,
+        model: Model,
+        toolbox: Toolbox,
+        workspace: Path,
+        config: Config,
+        *,
+        env: dict[str, str] | None = None,
+        idle_wait: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.services = services
+        self.store = services.store
+        self.team = services.team
+        self.member = member
+        self.definition = definition
+        self.model = model
+        self.toolbox = toolbox
+        self.config = config
+        self.idle_wait = idle_wait
+        self.clock = clock
+        self.ctx = ToolContext(
+            workspace=workspace,
+            member=member,
+            team=services,
+            env=dict(env or {}),
+            bash_timeout=config.agent.bash_timeout,
+        )
+        self.prices = {
+            k: Price(p.input, p.output, p.cache_read, p.cache_write)
+            for k, p in config.prices.items()
+        }
+        self.conversation: context.Conversation | None = None
+        self.turns = 0
+        self.nudges = 0
+        self.idle_hook_ran = False
+        self._stop = threading.Event()
+        self._beat_stop = threading.Event()
+        self._beater: threading.Thread | None = None
+
+    # lifecycle -----------------------------------------------------------------
+
+    def run(self, *, once: bool = False) -> Outcome:
+        """Work until stopped; with ``once``, return when there is nothing left to do."""
+        self._set_status(MemberStatus.WORKING, pid=os.getpid(), host=socket.gethostname())
+        self._start_heartbeat()
+        outcome = Outcome("signal", "stopped by a signal")
+        try:
+            self._restore()
+            while not self._stop.is_set():
+                result = self._step(once)
+                if result is not None:
+                    outcome = result
+                    break
+        except KeyboardInterrupt:
+            outcome = Outcome("signal", "interrupted")
+        finally:
+            self._beat_stop.set()
+            if self._beater is not None:
+                self._beater.join(timeout=5)
+            final = MemberStatus.STOPPED
+            try:
+                self._set_status(final)
+                self.store.append_event(
+                    self.team,
+                    "member_stopped",
+                    {"name": self.member, "reason": outcome.reason, "detail": outcome.detail},
+                    self.member,
+                )
+            except AccordError:
+                pass
+        return outcome
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.request_stop()
+
+        signal.signal(signal.SIGTERM, handler)
+
+    # one pass ------------------------------------------------------------------
+
+    def _step(self, once: bool) -> Outcome | None:
+        stop = self._take_mail()
+        if stop is not None:
+            return stop
+        if self.conversation is None and not self._find_work():
+            if once:
+                return Outcome("idle", "nothing left to do")
+            woke = wait(self.store, self.team, self.member, self.idle_wait)
+            if woke.reason == "timeout" and self.idle_hook_ran:
+                self._set_status(MemberStatus.IDLE)
+            return None
+        return self._turn()
+
+    def _restore(self) -> None:
+        for task in self.services.board.list(TaskStatus.IN_PROGRESS):
+            if task.owner == self.member and task.fencing_token is not None:
+                self.ctx.claims[task.id] = HeldClaim(task.id, task.fencing_token)
+        last = self.store.last_session(self.team, self.member)
+        if last == 0:
+            return
+        conv = context.Conversation.rebuild(
+            self.store.read_transcript(self.team, self.member, session=last)
+        )
+        if conv is None:
+            return
+        self.conversation = conv
+        interrupted = conv.unanswered_calls()
+        if interrupted:
+            self._save(ChatMessage("user", tool_results=tuple(interrupted)))
+            self._note(f"{len(interrupted)} tool call(s) interrupted by a restart")
+
+    def _find_work(self) -> bool:
+        """Start a session for a held task, a claimed one, or idle feedback."""
+        held = sorted(self.ctx.claims)
+        if held:
+            task = self.services.board.get(held[0])
+            self._start_session(task.id, context.task_opening(self.services, task))
+            return True
+        if self.definition.self_claim:
+            claim = self.services.board.claim(self.member)
+            if claim is not None:
+                self.ctx.claims[claim.task.id] = HeldClaim(claim.task.id, claim.fencing_token)
+                self._start_session(claim.task.id, context.task_opening(self.services, claim.task))
+                return True
+        if not self.idle_hook_ran:
+            self.idle_hook_ran = True
+            outcome = self.services.roster.idle(self.member)
+            if outcome.blocked:
+                self._start_session(
+                    None,
+                    "The TeammateIdle hook asks you to keep working:\n" + outcome.feedback,
+                )
+                return True
+        return False
+
+    def _start_session(self, task_id: int | None, opening: str) -> None:
+        self.idle_hook_ran = False
+        self.turns = 0
+        self.nudges = 0
+        session = self.store.last_session(self.team, self.member) + 1
+        self.conversation = context.Conversation(session, task_id, [], [])
+        self._set_status(MemberStatus.WORKING)
+        self._append(
+            TranscriptEntry(
+                self.member,
+                session,
+                TranscriptKind.SESSION,
+                {"event": "start", "task_id": task_id},
+                task_id,
+            )
+        )
+        self._save(ChatMessage("user", opening))
+
+    def _end_session(self, why: str) -> None:
+        conv = self.conversation
+        if conv is None:
+            return
+        self._append(
+            TranscriptEntry(
+                self.member,
+                conv.session,
+                TranscriptKind.SESSION,
+                {"event": "end", "why": why},
+                conv.task_id,
+            )
+        )
+        self.conversation = None
+
+    # mail ----------------------------------------------------------------------
+
+    def _take_mail(self) -> Outcome | None:
+        mail = self.services.mailbox.inbox(self.member)
+        if not mail:
+            return None
+        shutdown = [m for m in mail if m.kind == MessageKind.SHUTDOWN_REQUEST]
+        ordinary = [m for m in mail if m.kind != MessageKind.SHUTDOWN_REQUEST]
+        if ordinary:
+            if self.conversation is None:
+                self._start_session(None, "You have new messages.")
+            text = "\n\n".join(context.mail_text(m) for m in ordinary)
+            self._save(ChatMessage("user", text), ack=[m.id for m in ordinary])
+        for request in shutdown:
+            result = self._answer_shutdown(request)
+            if result is not None:
+                return result
+        return None
+
+    def _answer_shutdown(self, request: Message) -> Outcome | None:
+        held = sorted(self.ctx.claims)
+        refusable = "allow_refusal" in request.body or "may refuse" in request.body
+        if held and refusable:
+            reason = f"refused: I am in the middle of task #{held[0]}; ask again when it is done"
+            self.services.mailbox.send(
+                self.member,
+                request.sender,
+                reason,
+                kind=MessageKind.SHUTDOWN_RESPONSE,
+                reply_to=request.id,
+            )
+            self._note(f"shutdown request {request.id} from {request.sender} refused")
+            self.store.ack_messages(self.team, self.member, [request.id])
+            return None
+        self.services.mailbox.send(
+            self.member,
+            request.sender,
+            "approved: shutting down" + (f" (task #{held[0]} stays claimed)" if held else ""),
+            kind=MessageKind.SHUTDOWN_RESPONSE,
+            reply_to=request.id,
+        )
+        self._note(f"shutdown request {request.id} from {request.sender} approved")
+        self.store.ack_messages(self.team, self.member, [request.id])
+        self._set_status(MemberStatus.STOPPING)
+        return Outcome("shutdown", f"approved shutdown request {request.id}")
+
+    # a turn --------------------------------------------------------------------
+
+    def _turn(self) -> Outcome | None:
+        conv = self.conversation
+        assert conv is not None
+        over = self._over_budget()
+        if over is not None:
+            return self._stop_for_budget(over)
+        if self.turns >= self.definition.max_turns:
+            return self._stop_for_turns()
+        request = self._request()
+        if estimate_tokens(request) > context.COMPACT_AT * self.model.context_window:
+            if self._compact():
+                request = self._request()
+        self.turns += 1
+        try:
+            response = self.model.complete(request)
+        except ModelError as e:
+            self._note(f"model call failed: {e}")
+            self._release_held(f"the model failed: {e}")
+            return Outcome("model_error", str(e))
+        self._record_usage(response)
+        self._save(response.message)
+        if response.message.tool_calls:
+            results = [self.toolbox.execute(self.ctx, c) for c in response.message.tool_calls]
+            self._save(ChatMessage("user", tool_results=tuple(results)))
+            self._after_tools(results)
+            return None
+        return self._turn_ended()
+
+    def _after_tools(self, results: list[ToolResult]) -> None:
+        # Forget claims that are no longer ours (completed, failed, cancelled, lost).
+        for task_id in list(self.ctx.claims):
+            try:
+                task = self.services.board.get(task_id)
+            except AccordError:
+                self.ctx.claims.pop(task_id, None)
+                continue
+            if task.status != TaskStatus.IN_PROGRESS or task.owner != self.member:
+                self.ctx.claims.pop(task_id, None)
+
+    def _turn_ended(self) -> Outcome | None:
+        conv = self.conversation
+        assert conv is not None
+        self._after_tools([])
+        held = sorted(self.ctx.claims)
+        if held and self.nudges < NUDGES:
+            self.nudges += 1
+            self._save(
+                ChatMessage(
+                    "user",
+                    f"You still hold task #{held[0]}. If it is done and checked, call "
+                    f"task_complete with a short result; if you cannot do it, call task_fail "
+                    f"with the reason.",
+                )
+            )
+            return None
+        if held:
+            self._release_held("the member ended its turn without completing the task")
+        self._end_session("turn ended")
+        return None
+
+    def _request(self) -> ModelRequest:
+        conv = self.conversation
+        assert conv is not None
+        return ModelRequest(
+            system=context.system_prompt(self.definition, self.services, self.member),
+            messages=context.merged(conv.messages),
+            tools=tuple(self.toolbox.specs()),
+            max_tokens=self.config.agent.max_tokens,
+        )
+
+    def _compact(self) -> bool:
+        conv = self.conversation
+        assert conv is not None
+        cut = context.compaction_cut(conv.messages)
+        kept_from = conv.seqs[cut] if cut is not None else None
+        if cut is None or kept_from is None:
+            return False
+        head = conv.messages[0]
+        summary = context.summarise(
+            conv.messages[1:cut], context.team_state(self.services, self.member)
+        )
+        self._append(
+            TranscriptEntry(
+                self.member,
+                conv.session,
+                TranscriptKind.COMPACTION,
+                {"head": head.to_dict(), "summary": summary, "kept_from_seq": kept_from},
+                conv.task_id,
+            )
+        )
+        conv.messages = [head, ChatMessage("user", summary), *conv.messages[cut:]]
+        conv.seqs = [conv.seqs[0], None, *conv.seqs[cut:]]
+        self.store.append_event(
+            self.team,
+            "context_compacted",
+            {"member": self.member, "folded": cut - 1, "kept": len(conv.messages) - 2},
+            self.member,
+        )
+        return True
+
+    # budgets and turns ---------------------------------------------------------
+
+    def _over_budget(self) -> str | None:
+        budgets = self.config.budgets
+        for scope, budget, member in (
+            ("member", budgets.for_member(self.member), self.member),
+            ("team", budgets.team, None),
+        ):
+            if budget.usd is None and budget.tokens is None:
+                continue
+            total = self.store.usage_totals(self.team, member=member)[0]
+            if budget.usd is not None and total.cost_usd >= budget.usd:
+                return f"{scope} budget of ${budget.usd:.2f} spent (${total.cost_usd:.4f})"
+            if budget.tokens is not None and total.tokens >= budget.tokens:
+                return f"{scope} budget of {budget.tokens} tokens spent ({total.tokens})"
+        return None
+
+    def _stop_for_budget(self, why: str) -> Outcome:
+        held = sorted(self.ctx.claims)
+        note = (
+            f"{self.member} stopped: {why}. Its transcript and work are kept"
+            + (f"; it still holds task #{held[0]} until its lease ends" if held else "")
+            + "."
+        )
+        self._tell_lead(note, "budget stop")
+        self._note(note)
+        self.store.append_event(
+            self.team, "budget_exceeded", {"member": self.member, "why": why}, self.member
+        )
+        return Outcome("budget", why)
+
+    def _stop_for_turns(self) -> Outcome:
+        why = f"max_turns ({self.definition.max_turns}) reached without finishing"
+        self._release_held(why)
+        self._tell_lead(f"{self.member} stopped: {why}.", "max_turns stop")
+        self._note(why)
+        return Outcome("max_turns", why)
+
+    def _release_held(self, reason: str) -> None:
+        for task_id, held in list(self.ctx.claims.items()):
+            try:
+                self.services.board.fail(task_id, self.member, held.token, reason, retry=True)
+            except AccordError:
+                pass
+            self.ctx.claims.pop(task_id, None)
+
+    def _tell_lead(self, text: str, summary: str) -> None:
+        leads = [
+            m.name
+            for m in self.store.list_members(self.team)
+            if m.role == MemberRole.LEAD and m.name != self.member
+        ]
+        for lead in leads:
+            try:
+                self.services.mailbox.send(self.member, lead, text, summary=summary)
+            except AccordError:
+                pass
+
+    # persistence ---------------------------------------------------------------
+
+    def _record_usage(self, response: ModelResponse) -> None:
+        name = str(self.model.name)
+        conv = self.conversation
+        self.store.record_usage(
+            self.team,
+            UsageRecord(
+                member=self.member,
+                model=name,
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+                cache_read_tokens=response.usage.cache_read_tokens,
+                cache_write_tokens=response.usage.cache_write_tokens,
+                cost_usd=cost_of(name, response.usage, self.prices),
+                task_id=conv.task_id if conv else None,
+                latency_seconds=response.latency_seconds,
+            ),
+        )
+
+    def _save(self, message: ChatMessage, ack: list[int] | None = None) -> None:
+        conv = self.conversation
+        assert conv is not None
+        saved = self.store.append_transcript(
+            self.team,
+            [
+                TranscriptEntry(
+                    self.member,
+                    conv.session,
+                    TranscriptKind.MESSAGE,
+                    message.to_dict(),
+                    conv.task_id,
+                )
+            ],
+            ack=ack or (),
+        )
+        conv.add(message, saved[0].seq)
+
+    def _append(self, entry: TranscriptEntry) -> None:
+        self.store.append_transcript(self.team, [entry])
+
+    def _note(self, text: str) -> None:
+        conv = self.conversation
+        session = conv.session if conv else self.store.last_session(self.team, self.member)
+        self._append(
+            TranscriptEntry(
+                self.member,
+                session,
+                TranscriptKind.NOTE,
+                {"text": text},
+                conv.task_id if conv else None,
+            )
+        )
+
+    def _set_status(
+        self, status: MemberStatus, pid: int | None = None, host: str | None = None
+    ) -> None:
+        try:
+            self.services.roster.heartbeat(self.member, status=status, pid=pid, host=host)
+        except InvalidState:
+            pass
+
+    def _start_heartbeat(self) -> None:
+        every = self.config.agent.heartbeat_seconds
+        lease = self.config.board.lease_seconds
+        period = max(0.05, min(every, lease / 3))
+
+        def beat() -> None:
+            while not self._beat_stop.wait(period):
+                try:
+                    self.services.roster.heartbeat(self.member)
+                    for held in list(self.ctx.claims.values()):
+                        self.services.board.heartbeat(held.task_id, self.member, held.token)
+                except AccordError:
+                    continue
+
+        self._beater = threading.Thread(target=beat, name=f"heartbeat-{self.member}", daemon=True)
+        self._beater.start()

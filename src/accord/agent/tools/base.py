@@ -1,0 +1,152 @@
+"""Tools: typed definitions, their JSON schemas, and running a model's call safely.
+
+A tool is a name, a description, a pydantic model of its arguments (the JSON
+schema the model sees is generated from it) and a function. ``Toolbox`` holds
+the tools one member may use (its agent definition's allowlist) and turns every
+call into a ``ToolResult``: arguments that do not validate, a tool that is not
+allowed, and a tool that raises all come back to the model as error results
+with a message it can act on, and the loop goes on.
+
+Every tool runs with a ``ToolContext`` bound to one member: its workspace root,
+its team services, its own name. The model never chooses who it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from accord.errors import AccordError, HookBlocked
+from accord.llm.base import ToolCall, ToolResult, ToolSpec
+from accord.team import TeamServices
+
+A = TypeVar("A", bound=BaseModel)
+
+# Results longer than this are cut, with a note saying how much, before the model sees them.
+RESULT_LIMIT = 30_000
+
+
+@dataclass
+class HeldClaim:
+    """A claim the member holds: the token stays here, never in the model's hands."""
+
+    task_id: int
+    token: int
+
+
+@dataclass
+class ToolContext:
+    """What tools may touch, bound to one member."""
+
+    workspace: Path
+    member: str
+    team: TeamServices | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    claims: dict[int, HeldClaim] = field(default_factory=dict)
+    bash_timeout: float = 120.0
+
+
+class ToolArgs(BaseModel):
+    """Base of every tool's arguments: unknown fields are errors the model can see."""
+
+    model_config = {"extra": "forbid"}
+
+
+@dataclass(frozen=True)
+class Tool(Generic[A]):
+    """A typed tool: ``run(context, args) -> text``."""
+
+    name: str
+    description: str
+    args: type[A]
+    run: Callable[[ToolContext, A], str]
+    read_only: bool = False
+
+    def spec(self) -> ToolSpec:
+        schema = self.args.model_json_schema()
+        schema.pop("title", None)
+        return ToolSpec(self.name, self.description, schema)
+
+
+class Toolbox:
+    """The tools one member may use, by name."""
+
+    def __init__(self, tools: Iterable[Tool[Any]], allow: Iterable[str] | None = None) -> None:
+        everything = {t.name: t for t in tools}
+        if allow is None:
+            self.tools = everything
+        else:
+            allowed = list(allow)
+            unknown = [n for n in allowed if n not in everything]
+            if unknown:
+                from accord.errors import UserError
+
+                raise UserError(
+                    f"unknown tool(s) {', '.join(unknown)}; known tools: "
+                    f"{', '.join(sorted(everything))}"
+                )
+            self.tools = {n: everything[n] for n in allowed}
+
+    def specs(self) -> list[ToolSpec]:
+        return [t.spec() for t in self.tools.values()]
+
+    def names(self) -> list[str]:
+        return list(self.tools)
+
+    def execute(self, ctx: ToolContext, call: ToolCall) -> ToolResult:
+        tool = self.tools.get(call.name)
+        if tool is None:
+            return ToolResult(
+                call.id,
+                call.name,
+                f"tool {call.name!r} is not available to you; your tools are: "
+                f"{', '.join(self.tools) or 'none'}",
+                is_error=True,
+            )
+        if call.arguments is None:
+            return ToolResult(
+                call.id,
+                call.name,
+                f"the arguments for {call.name} were not a JSON object: "
+                f"{call.raw_arguments[:500]!r}; send a JSON object matching the tool's schema",
+                is_error=True,
+            )
+        try:
+            args = tool.args.model_validate(call.arguments)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
+                for err in e.errors()
+            )
+            return ToolResult(
+                call.id, call.name, f"invalid arguments for {call.name}: {problems}", True
+            )
+        try:
+            text = tool.run(ctx, args)
+        except HookBlocked as e:
+            return ToolResult(call.id, call.name, f"{e}\nhook feedback:\n{e.feedback}", True)
+        except AccordError as e:
+            return ToolResult(call.id, call.name, str(e), True)
+        except OSError as e:
+            return ToolResult(call.id, call.name, f"{type(e).__name__}: {e}", True)
+        return ToolResult(call.id, call.name, cap(text))
+
+
+def cap(text: str, limit: int = RESULT_LIMIT) -> str:
+    """Cut ``text`` to ``limit`` characters, keeping head and tail, saying how much went."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    tail = limit - head
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[-tail:]}"
+
+
+def dumps(value: Any) -> str:
+    """JSON for tool results: compact, readable, stable."""
+    return json.dumps(value, ensure_ascii=False, indent=1, default=str)

@@ -1,0 +1,1 @@
+"""Model adapters behind one interface (``llm/base.py``), and the price table."""

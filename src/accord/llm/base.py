@@ -1,0 +1,202 @@
+"""The one small interface every model adapter implements, and the neutral conversation.
+
+A conversation is a list of ``ChatMessage``: user turns (text, tool results, or
+both) and assistant turns (text, tool calls, or both). Adapters translate it to
+and from their wire format (Anthropic Messages, OpenAI Chat Completions) and
+report ``Usage`` for every call. Nothing here knows about teams or the board.
+
+Models are named ``PROVIDER:MODEL``, optionally with ``@BASE_URL`` for an
+OpenAI-compatible local server: ``anthropic:claude-sonnet-4-5``,
+``openai:gpt-5-mini``, ``openai:qwen3@http://localhost:11434/v1``.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from accord.errors import AccordError, UserError
+
+Role = Literal["user", "assistant"]
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "refusal", "other"]
+
+
+class ModelError(AccordError):
+    """A model call failed after its retries; the message names provider, model and cause."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class MissingKey(UserError):
+    """The API key a provider needs is not in the environment."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool offered to the model: its name, what it does, and a JSON schema of its input."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to run a tool.
+
+    ``arguments`` is None when the model sent something that is not a JSON
+    object; ``raw_arguments`` keeps what it sent so the error can go back to it.
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | None
+    raw_arguments: str = ""
+
+    @staticmethod
+    def parse(call_id: str, name: str, raw: str | dict[str, Any] | None) -> ToolCall:
+        if isinstance(raw, dict):
+            return ToolCall(call_id, name, raw, json.dumps(raw))
+        text = raw or ""
+        try:
+            value = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError:
+            return ToolCall(call_id, name, None, text)
+        return ToolCall(call_id, name, value if isinstance(value, dict) else None, text)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What a tool returned (or why it failed), tied to its call."""
+
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One turn of a conversation."""
+
+    role: Role
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_results: tuple[ToolResult, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role}
+        if self.text:
+            out["text"] = self.text
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "name": c.name, "arguments": c.arguments, "raw": c.raw_arguments}
+                for c in self.tool_calls
+            ]
+        if self.tool_results:
+            out["tool_results"] = [
+                {"call_id": r.call_id, "name": r.name, "content": r.content, "error": r.is_error}
+                for r in self.tool_results
+            ]
+        return out
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> ChatMessage:
+        role = data["role"]
+        if role not in ("user", "assistant"):
+            raise ValueError(f"unknown role {role!r}")
+        return ChatMessage(
+            role=role,
+            text=data.get("text", ""),
+            tool_calls=tuple(
+                ToolCall(c["id"], c["name"], c.get("arguments"), c.get("raw", ""))
+                for c in data.get("tool_calls", ())
+            ),
+            tool_results=tuple(
+                ToolResult(r["call_id"], r["name"], r["content"], bool(r.get("error")))
+                for r in data.get("tool_results", ())
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens of one call. ``input_tokens`` excludes cached reads and cache writes."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def total_input(self) -> int:
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRequest:
+    """Everything one call sends."""
+
+    system: str
+    messages: tuple[ChatMessage, ...]
+    tools: tuple[ToolSpec, ...] = ()
+    max_tokens: int = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResponse:
+    """The assistant turn a call produced, why it stopped, and what it cost in tokens."""
+
+    message: ChatMessage
+    stop_reason: StopReason
+    usage: Usage
+    model: str
+    latency_seconds: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelName:
+    """A parsed ``PROVIDER:MODEL[@BASE_URL]``."""
+
+    provider: str
+    model: str
+    base_url: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}" + (f"@{self.base_url}" if self.base_url else "")
+
+    @staticmethod
+    def parse(text: str) -> ModelName:
+        provider, sep, rest = text.partition(":")
+        if not sep or not provider or not rest:
+            raise UserError(
+                f"model {text!r} is not PROVIDER:MODEL; for example anthropic:claude-sonnet-4-5, "
+                "openai:gpt-5-mini or openai:qwen3@http://localhost:11434/v1"
+            )
+        model, at, url = rest.partition("@")
+        if at and not url.startswith(("http://", "https://")):
+            raise UserError(f"model {text!r}: the part after @ must be an http(s) base URL")
+        if not model:
+            raise UserError(f"model {text!r} names no model after {provider}:")
+        return ModelName(provider, model, url or None)
+
+
+class Model(ABC):
+    """A model that turns a request into one assistant turn."""
+
+    name: ModelName
+    context_window: int = 200_000
+
+    @abstractmethod
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        """Make one call. Raises ModelError after retries are exhausted."""
+
+    def close(self) -> None:  # noqa: B027 - optional for adapters without resources
+        """Release connections."""

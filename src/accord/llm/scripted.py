@@ -1,0 +1,152 @@
+"""A model that plays back scripted replies: the fake every offline test uses.
+
+Steps go in, in order; each call takes the next one and records the request.
+A step is a ``Reply`` (text and/or tool calls), an exception to raise, or a
+function of the request that returns either. ``assert_complete()`` fails if
+steps were left unplayed. Token usage is estimated from text length (four
+characters a token), so cost and context-size logic can be tested too.
+
+From another process, a script is a JSON file: ``scripted:PATH``; each step is
+``{"text": ..., "tool_calls": [{"name": ..., "arguments": {...}}]}`` or
+``{"error": "message"}``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accord.errors import UserError
+from accord.llm.base import (
+    ChatMessage,
+    Model,
+    ModelError,
+    ModelName,
+    ModelRequest,
+    ModelResponse,
+    StopReason,
+    ToolCall,
+    Usage,
+)
+
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One scripted assistant turn."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    stop_reason: StopReason | None = None
+    usage: Usage | None = None
+
+
+Step = Reply | BaseException | Callable[[ModelRequest], "Reply | BaseException"]
+
+
+def call(name: str, arguments: dict[str, Any] | None = None, *, raw: str | None = None) -> ToolCall:
+    """A tool call for a script; ``raw`` sends malformed arguments as they are."""
+    call_id = f"call_{next(_ids)}"
+    if raw is not None:
+        return ToolCall.parse(call_id, name, raw)
+    return ToolCall(call_id, name, dict(arguments or {}), json.dumps(arguments or {}))
+
+
+def reply(text: str = "", *calls: ToolCall, usage: Usage | None = None) -> Reply:
+    return Reply(text, tuple(calls), usage=usage)
+
+
+class UnexpectedModelCall(AssertionError):
+    """The model was called after its script ran out."""
+
+
+class ScriptedModel(Model):
+    """Plays back steps; records every request in ``requests``."""
+
+    def __init__(
+        self,
+        steps: Iterable[Step] = (),
+        *,
+        name: str = "scripted:model",
+        context_window: int = 200_000,
+    ) -> None:
+        self.name = ModelName.parse(name)
+        self.context_window = context_window
+        self._steps: deque[Step] = deque(steps)
+        self.requests: list[ModelRequest] = []
+        self._lock = threading.Lock()
+
+    def add(self, *steps: Step) -> ScriptedModel:
+        with self._lock:
+            self._steps.extend(steps)
+        return self
+
+    @property
+    def remaining(self) -> int:
+        return len(self._steps)
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        with self._lock:
+            self.requests.append(request)
+            if not self._steps:
+                raise UnexpectedModelCall(
+                    f"scripted model called a {len(self.requests)}th time with no step left"
+                )
+            step = self._steps.popleft()
+        if callable(step) and not isinstance(step, BaseException):
+            step = step(request)
+        if isinstance(step, BaseException):
+            raise step
+        stop: StopReason = step.stop_reason or ("tool_use" if step.tool_calls else "end_turn")
+        message = ChatMessage("assistant", step.text, step.tool_calls)
+        usage = step.usage or Usage(
+            input_tokens=estimate_tokens(request),
+            output_tokens=max(1, len(json.dumps(message.to_dict())) // 4),
+        )
+        return ModelResponse(message, stop, usage, str(self.name))
+
+    def assert_complete(self) -> None:
+        if self._steps:
+            raise AssertionError(f"{len(self._steps)} scripted step(s) were never played")
+
+    @staticmethod
+    def from_file(path: str | Path, name: str | None = None) -> ScriptedModel:
+        """Load a JSON script: a list of steps, or {"steps": [...], "context_window": N}."""
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise UserError(f"cannot read the model script {p}: {e}") from e
+        window = 200_000
+        if isinstance(data, dict):
+            window = int(data.get("context_window", window))
+            data = data.get("steps", [])
+        if not isinstance(data, list):
+            raise UserError(f"the model script {p} must be a JSON list of steps")
+        steps: list[Step] = []
+        for n, item in enumerate(data, start=1):
+            if not isinstance(item, dict):
+                raise UserError(f"{p}: step {n} must be an object")
+            if "error" in item:
+                steps.append(ModelError(str(item["error"]), retryable=False))
+                continue
+            calls = tuple(
+                call(c["name"], c.get("arguments"), raw=c.get("raw"))
+                for c in item.get("tool_calls", ())
+            )
+            steps.append(Reply(item.get("text", ""), calls))
+        return ScriptedModel(steps, name=name or f"scripted:{p.name}", context_window=window)
+
+
+def estimate_tokens(request: ModelRequest) -> int:
+    """About four characters a token, over everything the request sends."""
+    size = len(request.system) + sum(len(json.dumps(m.to_dict())) for m in request.messages)
+    size += sum(len(t.description) + len(json.dumps(t.schema)) for t in request.tools)
+    return max(1, size // 4)
