@@ -25,6 +25,8 @@ from accord.types import (
     NewTask,
     TaskChanges,
     TaskStatus,
+    UsageTotal,
+    check_name,
     to_json,
 )
 
@@ -97,6 +99,11 @@ def _json(ctx: Context) -> bool:
 def init(ctx: Context) -> int:
     here = Path.cwd()
     location = ctx.args.store or os.environ.get("ACCORD_STORE")
+    # Refuse bad input before anything is written, so a failed init leaves no files behind.
+    if ctx.args.team is not None:
+        check_name(ctx.args.team, "team name")
+    if location and "://" not in location and Path(location).expanduser().is_dir():
+        raise UserError(f"{location} is a folder, not a store; pass the path of a file to create")
     made: list[str] = []
     config_path = here / CONFIG_NAME
     if not config_path.exists():
@@ -159,7 +166,7 @@ def team_list(ctx: Context) -> int:
 
 
 def team_show(ctx: Context) -> int:
-    if ctx.args.name:
+    if ctx.args.name is not None:
         ctx.args.team = ctx.args.name
     svc = ctx.team
     team = ctx.store.get_team(svc.team)
@@ -242,7 +249,9 @@ def member_remove(ctx: Context) -> int:
 
 
 def member_token(ctx: Context) -> int:
-    issued = ctx.team.roster.rotate_token(ctx.args.name, actor=ctx.actor)
+    # An agent may rotate only its own token: printing another's would let it act as them.
+    name = ctx.acting_as(ctx.args.name)
+    issued = ctx.team.roster.rotate_token(name, actor=ctx.actor)
     if _json(ctx):
         show.say(json.dumps({"v": 1, "name": issued.member.name, "token": issued.token}))
     else:
@@ -478,6 +487,105 @@ def wait_cmd(ctx: Context) -> int:
     return 0
 
 
+# agent runtime ------------------------------------------------------------
+
+
+def agent_cmd(ctx: Context) -> int:
+    from accord.agent.launch import build_agent
+
+    member = ctx.acting_as(ctx.args.member)
+    project = ctx.project
+    env = {
+        "ACCORD_TEAM": ctx.team.team,
+        "ACCORD_MEMBER": member,
+        "ACCORD_STORE": project.store_location,
+    }
+    if os.environ.get("ACCORD_TOKEN"):
+        env["ACCORD_TOKEN"] = os.environ["ACCORD_TOKEN"]
+    agent = build_agent(
+        ctx.team,
+        member,
+        project.config,
+        project.root,
+        model=ctx.args.model,
+        definition_name=ctx.args.agent,
+        workspace=Path(ctx.args.workspace) if ctx.args.workspace else None,
+        env=env,
+    )
+    agent.install_signal_handlers()
+    outcome = agent.run(once=ctx.args.once)
+    show.say(
+        f"{member} stopped: {outcome.reason}" + (f" ({outcome.detail})" if outcome.detail else "")
+    )
+    return 0 if outcome.reason in ("shutdown", "idle", "signal") else 1
+
+
+def cost(ctx: Context) -> int:
+    by = ctx.args.by
+    rows = ctx.store.usage_totals(ctx.team.team, by=by)
+    total = ctx.store.usage_totals(ctx.team.team)[0]
+    if _json(ctx):
+        listed: list[dict[str, object]] = []
+        out: dict[str, object] = {"v": 1, "by": by, "rows": listed, "total": None}
+        for r in [*rows, total]:
+            item: dict[str, object] = {
+                "key": r.key,
+                "calls": r.calls,
+                "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens,
+                "cache_read_tokens": r.cache_read_tokens,
+                "cache_write_tokens": r.cache_write_tokens,
+                "cost_usd": round(r.cost_usd, 6),
+                "unpriced_calls": r.unpriced_calls,
+            }
+            if r is total:
+                out["total"] = item
+            else:
+                listed.append(item)
+        show.say(json.dumps(out, indent=2))
+        return 0
+    if not total.calls:
+        show.say("no model calls yet")
+        return 0
+
+    def line(label: str, r: UsageTotal) -> tuple[object, ...]:
+        spent = f"${r.cost_usd:.4f}" + (
+            f" (+{r.unpriced_calls} unpriced)" if r.unpriced_calls else ""
+        )
+        return (
+            label,
+            r.calls,
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            r.cache_write_tokens,
+            spent,
+        )
+
+    table = [line((f"#{r.key}" if by == "task" and r.key else r.key) or "(none)", r) for r in rows]
+    show.table(
+        [by, "calls", "input", "output", "cache read", "cache write", "cost"],
+        [*table, line("total", total)],
+    )
+    return 0
+
+
+def member_transcript(ctx: Context) -> int:
+    team = ctx.team.team
+    ctx.store.get_member(team, ctx.args.name)
+    entries = ctx.store.read_transcript(team, ctx.args.name, session=ctx.args.session)
+    if ctx.args.last:
+        entries = entries[-ctx.args.last :]
+    if _json(ctx):
+        show.emit_json(entries)
+    elif not entries:
+        show.say(f"{ctx.args.name} has no transcript yet")
+    else:
+        for e in entries:
+            show.transcript_entry(e)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "init": init,
     "team_create": team_create,
@@ -505,4 +613,7 @@ COMMANDS: dict[str, Command] = {
     "msg_list": msg_list,
     "events": events,
     "wait": wait_cmd,
+    "agent": agent_cmd,
+    "cost": cost,
+    "member_transcript": member_transcript,
 }

@@ -137,6 +137,11 @@ def build() -> argparse.ArgumentParser:
         "--rotate", action="store_true", required=True, help="required: the old token stops working"
     )
     p.set_defaults(cmd="member_token")
+    p = g.add_parser("transcript", parents=[read], help="a member's saved conversation")
+    p.add_argument("name")
+    p.add_argument("--session", type=_positive_int, help="only this session (default: all)")
+    p.add_argument("--last", type=_positive_int, metavar="N", help="only the last N entries")
+    p.set_defaults(cmd="member_transcript")
     p = g.add_parser("heartbeat", parents=[write], help="record that a member is alive")
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
     p.add_argument("--status", choices=[s.value for s in MemberStatus])
@@ -263,6 +268,32 @@ def build() -> argparse.ArgumentParser:
     p.add_argument("--unacked", action="store_true")
     p.add_argument("--limit", type=_positive_int, default=50)
     p.set_defaults(cmd="msg_list")
+
+    # agent runtime -----------------------------------------------------------
+    p = groups.add_parser(
+        "agent",
+        parents=[write],
+        help="run one member as an agent process (its token in ACCORD_TOKEN)",
+        description="Run a member's agent loop: read mail, call the model, use tools, work "
+        "tasks, until shut down. Agent processes carry ACCORD_MEMBER and ACCORD_TOKEN.",
+    )
+    p.add_argument("--member", required=True, metavar="NAME")
+    p.add_argument("--model", metavar="PROVIDER:MODEL", help="override the member's model")
+    p.add_argument("--agent", metavar="DEFINITION", help="override the member's definition")
+    p.add_argument(
+        "--workspace", metavar="DIR", help="folder the tools work in (default: the project folder)"
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="stop when there is nothing left to do instead of waiting",
+    )
+    p.set_defaults(cmd="agent")
+    p = groups.add_parser(
+        "cost", parents=[read], help="tokens and USD spent, per member, task or model"
+    )
+    p.add_argument("--by", choices=["member", "task", "model"], default="member")
+    p.set_defaults(cmd="cost")
 
     # events, wait ----------------------------------------------------------
     p = groups.add_parser("events", parents=[read], help="the team's event log")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from accord.types import Event, Member, Message, Task, to_json
+from accord.types import Event, Member, Message, Task, TranscriptEntry, to_json
 
 
 def emit_json(value: Any) -> None:
@@ -174,3 +174,33 @@ def event_line(e: Event) -> str:
 def _short(text: str, n: int) -> str:
     text = text.replace("\n", " ")
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def transcript_entry(e: TranscriptEntry) -> None:
+    stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
+    head = f"{e.seq:>5} {stamp} s{e.session}"
+    body = e.body
+    if e.kind == "session":
+        task = f" task #{e.task_id}" if e.task_id else ""
+        say(f"{head} ── session {body.get('event')}{task} {body.get('why', '')}".rstrip())
+        return
+    if e.kind == "note":
+        say(f"{head} note: {body.get('text', '')}")
+        return
+    if e.kind == "compaction":
+        say(f"{head} compaction: earlier turns folded (kept from #{body.get('kept_from_seq')})")
+        return
+    role = body.get("role", "?")
+    if body.get("text"):
+        first, *rest = str(body["text"]).splitlines() or [""]
+        say(f"{head} {role}: {first}")
+        for line in rest[:40]:
+            say(f"{'':>17}{line}")
+        if len(rest) > 40:
+            say(f"{'':>17}[{len(rest) - 40} more lines]")
+    for c in body.get("tool_calls", ()):
+        args = json.dumps(c.get("arguments")) if c.get("arguments") is not None else c.get("raw")
+        say(f"{head} {role} calls {c.get('name')}({_short(str(args), 100)})")
+    for r in body.get("tool_results", ()):
+        mark = "ERROR " if r.get("error") else ""
+        say(f"{head} {r.get('name')} -> {mark}{_short(str(r.get('content')), 100)}")

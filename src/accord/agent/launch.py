@@ -1,0 +1,77 @@
+"""Putting a member's runtime together: its definition, model, tools, workspace and identity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accord.agent.definition import AgentDefinition, find_definition
+from accord.agent.loop import Agent
+from accord.agent.tools import all_tools
+from accord.agent.tools.base import Toolbox
+from accord.agent.tools.team import TEAM_TOOLS
+from accord.config import Config
+from accord.errors import UserError
+from accord.llm.base import Model
+from accord.llm.registry import open_model
+from accord.team import TeamServices
+
+ALWAYS = tuple(t.name for t in TEAM_TOOLS)  # every member can use the board and mail
+
+
+def toolbox_for(definition: AgentDefinition) -> Toolbox:
+    if definition.tools is None:
+        return Toolbox(all_tools())
+    allow = list(definition.tools) + [n for n in ALWAYS if n not in definition.tools]
+    return Toolbox(all_tools(), allow)
+
+
+def model_name_for(
+    definition: AgentDefinition, member_model: str | None, override: str | None, config: Config
+) -> str:
+    name = override or member_model or definition.model or config.agent.model
+    if not name:
+        raise UserError(
+            "no model configured: pass --model PROVIDER:MODEL, set the member's --model, name "
+            "one in its agent definition, or set [agent] model in accord.toml"
+        )
+    return name
+
+
+def build_agent(
+    services: TeamServices,
+    member: str,
+    config: Config,
+    project_root: Path,
+    *,
+    model: str | Model | None = None,
+    definition_name: str | None = None,
+    workspace: Path | None = None,
+    env: dict[str, str] | None = None,
+    idle_wait: float = 5.0,
+) -> Agent:
+    """A ready-to-run Agent for ``member``; fails before any work on a bad model or key."""
+    record = services.store.get_member(services.team, member)
+    definition = find_definition(project_root, definition_name or record.agent)
+    if isinstance(model, Model):
+        chosen = model
+    else:
+        chosen = open_model(
+            model_name_for(definition, record.model, model, config),
+            timeout=config.agent.model_timeout,
+            max_retries=config.agent.max_retries,
+            base_urls=dict(config.agent.base_urls),
+        )
+    root = (workspace or project_root).resolve()
+    if not root.is_dir():
+        raise UserError(f"the workspace {root} is not a folder")
+    return Agent(
+        services,
+        member,
+        definition,
+        chosen,
+        toolbox_for(definition),
+        root,
+        config,
+        env=env,
+        idle_wait=idle_wait,
+    )

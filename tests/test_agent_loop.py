@@ -1,0 +1,303 @@
+"""The agent loop with the scripted model: tasks, mail, tools, limits, budgets, compaction."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from accord.agent.definition import DEFAULT, AgentDefinition
+from accord.agent.launch import build_agent, toolbox_for
+from accord.agent.loop import Agent
+from accord.config import Config, parse_config
+from accord.llm.base import ModelError, Usage
+from accord.llm.scripted import ScriptedModel, call, reply
+from accord.store import Store
+from accord.team import TeamServices
+from accord.types import MemberRole, MessageKind, NewTask, TaskStatus, TranscriptKind
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+@pytest.fixture
+def team(make_store: Callable[..., Store], repo: Path) -> TeamServices:
+    store = make_store()
+    store.create_team("main")
+    store.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
+    store.add_member("main", "alice", token_hash="x")
+    return TeamServices.open(store, "main", Config(), repo)
+
+
+def make_agent(
+    team: TeamServices,
+    model: ScriptedModel,
+    repo: Path,
+    config: Config | None = None,
+    definition: AgentDefinition | None = None,
+    member: str = "alice",
+) -> Agent:
+    cfg = config or Config()
+    services = TeamServices.open(team.store, team.team, cfg, repo)
+    agent = build_agent(services, member, cfg, repo, model=model, idle_wait=0.05)
+    if definition is not None:
+        agent.definition = definition
+        agent.toolbox = toolbox_for(definition)
+    return agent
+
+
+def test_teammate_works_three_dependent_tasks_in_a_git_repo(team: TeamServices, repo: Path) -> None:
+    board = team.board
+    board.add(NewTask("write hello.py", "a function hello() returning 'hi'"))
+    board.add(NewTask("write its test", blocked_by=(1,)))
+    board.add(NewTask("run the tests and commit", blocked_by=(2,)))
+    model = ScriptedModel(
+        [
+            reply(
+                "",
+                call(
+                    "write_file", {"path": "hello.py", "content": "def hello():\n    return 'hi'\n"}
+                ),
+            ),
+            reply("", call("task_complete", {"task_id": 1, "result": "hello.py written"})),
+            reply("Task 1 done."),
+            reply(
+                "",
+                call(
+                    "write_file",
+                    {
+                        "path": "test_hello.py",
+                        "content": "from hello import hello\n\n"
+                        "def test_hello():\n    assert hello() == 'hi'\n",
+                    },
+                ),
+            ),
+            reply("", call("task_complete", {"task_id": 2, "result": "test_hello.py written"})),
+            reply("Task 2 done."),
+            reply(
+                "",
+                call(
+                    "bash",
+                    {
+                        "command": "python3 -c 'import hello; assert hello.hello() == \"hi\"' && "
+                        "git add -A && git -c user.name=a -c user.email=a@b "
+                        "commit -qm hello && echo ok"
+                    },
+                ),
+            ),
+            reply("", call("task_complete", {"task_id": 3, "result": "tests pass, committed"})),
+            reply("All done."),
+        ]
+    )
+    outcome = make_agent(team, model, repo).run(once=True)
+    assert outcome.reason == "idle"
+    model.assert_complete()
+    assert [t.status for t in board.list()] == [TaskStatus.COMPLETED] * 3
+    assert (repo / "hello.py").exists() and (repo / "test_hello.py").exists()
+    log = subprocess.run(["git", "log", "--oneline"], cwd=repo, capture_output=True, text=True)
+    assert "hello" in log.stdout
+    # Each task had its own fresh context: the second task's first request holds only its task.
+    second = model.requests[3]
+    assert "# Your task #2" in second.messages[0].text
+    assert "hello.py written" in second.messages[0].text  # its blocker's result
+    assert all("Your task #1" not in m.text for m in second.messages)
+    # One usage row per model call.
+    total = team.store.usage_totals("main", member="alice")[0]
+    assert total.calls == len(model.requests) == 9
+    sessions = {e.session for e in team.store.read_transcript("main", "alice")}
+    assert sessions == {1, 2, 3}
+
+
+def test_mail_reaches_the_model_and_is_acked_only_once_saved(
+    team: TeamServices, repo: Path
+) -> None:
+    team.mailbox.send("lead", "alice", "please say hi", summary="hi request")
+    model = ScriptedModel(
+        [reply("", call("send_message", {"to": "lead", "message": "hi"})), reply("sent")]
+    )
+    make_agent(team, model, repo).run(once=True)
+    first = model.requests[0]
+    assert 'from="lead"' in first.messages[-1].text and "please say hi" in first.messages[-1].text
+    (msg,) = team.mailbox.history(member="alice", limit=1000)[:1]
+    assert msg.acked_at is not None
+    saved = [e for e in team.store.read_transcript("main", "alice") if e.kind == "message"]
+    assert any("please say hi" in e.body.get("text", "") for e in saved)
+    replies = [m for m in team.mailbox.history(member="lead") if m.sender == "alice"]
+    assert replies and replies[0].body == "hi"
+
+
+def test_malformed_and_forbidden_tool_calls_go_back_to_the_model(
+    team: TeamServices, repo: Path
+) -> None:
+    team.board.add(NewTask("something"))
+    definition = AgentDefinition(name="reader", prompt="read only", tools=("read_file",))
+    model = ScriptedModel(
+        [
+            reply("", call("write_file", raw="{not json")),
+            reply("", call("bash", {"command": "echo hi"})),
+            reply("", call("read_file", {"path": "nope.txt", "bogus": 1})),
+            reply("", call("task_complete", {"task_id": 1, "result": "gave up politely"})),
+            reply("done"),
+        ]
+    )
+    make_agent(team, model, repo, definition=definition).run(once=True)
+    results = [r for req in model.requests for m in req.messages for r in m.tool_results]
+    by_name = {r.name: r for r in results}
+    assert by_name["write_file"].is_error and "not available" in by_name["write_file"].content
+    assert by_name["bash"].is_error and "not available" in by_name["bash"].content
+    assert by_name["read_file"].is_error and "bogus" in by_name["read_file"].content
+    assert team.board.get(1).status == TaskStatus.COMPLETED
+
+
+def test_max_turns_stops_a_looping_member_and_releases_its_task(
+    team: TeamServices, repo: Path
+) -> None:
+    team.board.add(NewTask("endless"))
+    definition = AgentDefinition(name="looper", prompt="x", max_turns=3)
+    model = ScriptedModel([reply("", call("list_files", {})) for _ in range(3)])
+    outcome = make_agent(team, model, repo, definition=definition).run(once=True)
+    assert outcome.reason == "max_turns"
+    task = team.board.get(1)
+    assert task.status == TaskStatus.PENDING and task.attempts == 1
+    told = [m for m in team.mailbox.history(member="lead") if m.sender == "alice"]
+    assert told and "max_turns" in told[0].body
+    assert team.store.get_member("main", "alice").status == "stopped"
+
+
+def test_budget_stops_before_the_call_and_tells_the_lead(team: TeamServices, repo: Path) -> None:
+    team.board.add(NewTask("costly"))
+    config = parse_config("[budgets]\nmember = { tokens = 100 }\n")
+    model = ScriptedModel(
+        [reply("", call("list_files", {}), usage=Usage(input_tokens=90, output_tokens=20))]
+    )
+    outcome = make_agent(team, model, repo, config=config).run(once=True)
+    assert outcome.reason == "budget"
+    assert len(model.requests) == 1  # the second call never happened
+    told = [m for m in team.mailbox.history(member="lead") if m.sender == "alice"]
+    assert told and "budget" in told[0].body
+    # Partial work is kept: the transcript and the claim are still there.
+    assert team.board.get(1).status == TaskStatus.IN_PROGRESS
+    assert team.store.read_transcript("main", "alice")
+
+
+def test_shutdown_request_is_answered(team: TeamServices, repo: Path) -> None:
+    (req,) = team.mailbox.send("lead", "alice", "time to stop", kind=MessageKind.SHUTDOWN_REQUEST)
+    outcome = make_agent(team, ScriptedModel([]), repo).run(once=True)
+    assert outcome.reason == "shutdown"
+    (answer,) = [m for m in team.mailbox.history(member="lead") if m.sender == "alice"]
+    assert answer.kind == MessageKind.SHUTDOWN_RESPONSE and answer.request_id == req.request_id
+    assert team.store.get_message("main", req.id).acked_at is not None
+
+
+def test_refusable_shutdown_is_refused_mid_task(team: TeamServices, repo: Path) -> None:
+    team.board.add(NewTask("busy"))
+    claim = team.board.claim("alice")
+    assert claim is not None
+    team.mailbox.send(
+        "lead", "alice", "stop if you can (allow_refusal)", kind=MessageKind.SHUTDOWN_REQUEST
+    )
+    model = ScriptedModel(
+        [reply("", call("task_complete", {"task_id": 1, "result": "finished"})), reply("ok")]
+    )
+    outcome = make_agent(team, model, repo).run(once=True)
+    assert outcome.reason == "idle"
+    (answer,) = [m for m in team.mailbox.history(member="lead") if m.sender == "alice"]
+    assert answer.body.startswith("refused")
+    assert team.board.get(1).status == TaskStatus.COMPLETED
+
+
+def test_completion_refused_by_hook_feedback_reaches_the_model(
+    make_store: Callable[..., Store], repo: Path
+) -> None:
+    (repo / "gate.sh").write_text(
+        "#!/bin/sh\n[ -f fixed.txt ] && exit 0\necho 'tests fail: create fixed.txt' >&2\nexit 2\n"
+    )
+    (repo / "gate.sh").chmod(0o755)
+    config = parse_config('[hooks]\nTaskCompleted = "./gate.sh"\n')
+    store = make_store()
+    store.create_team("main")
+    store.add_member("main", "alice", token_hash="x")
+    services = TeamServices.open(store, "main", config, repo)
+    services.board.add(NewTask("make it pass"))
+    model = ScriptedModel(
+        [
+            reply("", call("task_complete", {"task_id": 1, "result": "done?"})),
+            reply("", call("write_file", {"path": "fixed.txt", "content": "yes"})),
+            reply("", call("task_complete", {"task_id": 1, "result": "done, gate passes"})),
+            reply("finished"),
+        ]
+    )
+    make_agent(services, model, repo, config=config).run(once=True)
+    refused = model.requests[1].messages[-1].tool_results[0]
+    assert refused.is_error and "create fixed.txt" in refused.content
+    assert services.board.get(1).status == TaskStatus.COMPLETED
+
+
+def test_compaction_keeps_tool_calls_with_results(team: TeamServices, repo: Path) -> None:
+    team.board.add(NewTask("long work"))
+    steps = [reply("", call("bash", {"command": f"echo step {i} " + "x" * 400})) for i in range(12)]
+    steps += [reply("", call("task_complete", {"task_id": 1, "result": "ok"})), reply("done")]
+    model = ScriptedModel(steps, context_window=4000)
+    make_agent(team, model, repo).run(once=True)
+    model.assert_complete()
+    compactions = [
+        e
+        for e in team.store.read_transcript("main", "alice")
+        if e.kind == TranscriptKind.COMPACTION
+    ]
+    assert compactions
+    for request in model.requests:
+        calls = {c.id for m in request.messages for c in m.tool_calls}
+        results = {r.call_id for m in request.messages for r in m.tool_results}
+        assert results <= calls, "a tool result lost its call"
+        assert request.messages[0].text.startswith("# Your task #1")
+    assert any("folded" in m.text for m in model.requests[-1].messages)
+    assert team.board.get(1).status == TaskStatus.COMPLETED
+
+
+def test_model_error_releases_the_task(team: TeamServices, repo: Path) -> None:
+    team.board.add(NewTask("fragile"))
+    model = ScriptedModel([ModelError("anthropic:x: 500 after 5 attempts")])
+    outcome = make_agent(team, model, repo).run(once=True)
+    assert outcome.reason == "model_error"
+    assert team.board.get(1).status == TaskStatus.PENDING
+
+
+def test_unpriced_usage_is_null_not_zero(team: TeamServices, repo: Path) -> None:
+    team.board.add(NewTask("t"))
+    model = ScriptedModel(
+        [reply("", call("task_complete", {"task_id": 1, "result": "r"})), reply("ok")]
+    )
+    make_agent(team, model, repo).run(once=True)
+    total = team.store.usage_totals("main")[0]
+    assert total.calls == 2 and total.unpriced_calls == 2 and total.cost_usd == 0.0
+
+
+def test_restart_continues_the_transcript(team: TeamServices, repo: Path) -> None:
+    team.board.add(NewTask("two halves"))
+    first = ScriptedModel(
+        [reply("", call("write_file", {"path": "a.txt", "content": "1"})), KeyboardInterrupt()]
+    )
+    make_agent(team, first, repo).run(once=True)
+    # The process "died" after one tool call; a new process carries on.
+    second = ScriptedModel(
+        [reply("", call("task_complete", {"task_id": 1, "result": "r"})), reply("ok")]
+    )
+    make_agent(team, second, repo).run(once=True)
+    resumed = second.requests[0]
+    assert resumed.messages[0].text.startswith("# Your task #1")
+    assert any(r.name == "write_file" for m in resumed.messages for r in m.tool_results)
+    assert team.board.get(1).status == TaskStatus.COMPLETED
+
+
+def test_default_definition_has_every_tool(team: TeamServices, repo: Path) -> None:
+    agent = make_agent(team, ScriptedModel([]), repo)
+    assert agent.definition == DEFAULT
+    assert {"read_file", "bash", "task_complete", "send_message"} <= set(agent.toolbox.names())
