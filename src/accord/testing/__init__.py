@@ -1,4 +1,9 @@
-"""Fakes for testing accord and code built on it: a fake clock (more to come).
+"""Fakes for testing accord and code built on it, none of which touches the network.
+
+- ``FakeClock``: a clock that moves only when told (pass it as a store's ``clock``);
+- ``ScriptedModel``, ``reply``, ``call``: a model that plays back scripted replies;
+- ``FakeAnthropic``, ``FakeOpenAI``: local HTTP servers the real SDKs talk to;
+- ``accord.testing.conformance``: the suite every store backend must pass.
 
 Kept in the package, not only in accord's own tests, so projects that build on
 accord can test against the same fakes. Nothing here touches the network.
@@ -8,7 +13,18 @@ from __future__ import annotations
 
 import threading
 
-__all__ = ["FakeClock"]
+from accord.llm.scripted import Reply, ScriptedModel, call, reply
+from accord.testing.fake_llm import FakeAnthropic, FakeOpenAI
+
+__all__ = [
+    "FakeAnthropic",
+    "FakeClock",
+    "FakeOpenAI",
+    "Reply",
+    "ScriptedModel",
+    "call",
+    "reply",
+]
 
 
 class FakeClock:

@@ -134,6 +134,10 @@ class Toolbox:
             return ToolResult(call.id, call.name, str(e), True)
         except OSError as e:
             return ToolResult(call.id, call.name, f"{type(e).__name__}: {e}", True)
+        except Exception as e:  # a bug in a tool must not end the member's loop
+            return ToolResult(
+                call.id, call.name, f"{call.name} failed: {type(e).__name__}: {e}", True
+            )
         return ToolResult(call.id, call.name, cap(text))
 
 

@@ -1,0 +1,28 @@
+"""The tools a member may use: files, bash, and the team's board and mailboxes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accord.agent.tools.base import HeldClaim, Tool, ToolArgs, Toolbox, ToolContext
+from accord.agent.tools.files import FILE_TOOLS
+from accord.agent.tools.shell import SHELL_TOOLS
+from accord.agent.tools.team import TEAM_TOOLS
+
+__all__ = [
+    "FILE_TOOLS",
+    "SHELL_TOOLS",
+    "TEAM_TOOLS",
+    "HeldClaim",
+    "Tool",
+    "ToolArgs",
+    "ToolContext",
+    "Toolbox",
+    "all_tools",
+]
+
+
+def all_tools() -> list[Tool[Any]]:
+    """Every built-in tool: files, then bash, then the team's; an agent definition's
+    allowlist picks from these by name."""
+    return [*FILE_TOOLS, *SHELL_TOOLS, *TEAM_TOOLS]

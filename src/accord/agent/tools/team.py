@@ -1,0 +1,359 @@
+"""Team tools: the board, mailboxes and roster, acting as the member and nobody else.
+
+Every tool here takes its identity from ``ToolContext.member``; no argument
+names the actor, so a model cannot claim, complete, fail or send as another
+member (promise 8). Claims keep their fencing token in ``ToolContext.claims``:
+the model names a task, the tool finds the token, and a token never appears in
+what the model reads or writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import Field
+
+from accord.agent.tools.base import HeldClaim, Tool, ToolArgs, ToolContext, dumps
+from accord.errors import ClaimError, HookBlocked, UserError
+from accord.team import TeamServices
+from accord.types import BROADCAST, Member, NewTask, Task, TaskChanges, TaskStatus, check_name
+
+# task_list shows at most this many tasks.
+LIST_LIMIT = 200
+
+
+def _team(ctx: ToolContext) -> TeamServices:
+    if ctx.team is None:
+        raise UserError("this agent runs without a team, so the team tools cannot be used")
+    return ctx.team
+
+
+def task_view(task: Task, *, full: bool = False) -> dict[str, Any]:
+    """What the model sees of a task: no fencing token, nothing empty."""
+    view: dict[str, Any] = {
+        "id": task.id,
+        "title": task.title,
+        "status": task.status.value if task.admitted else "held for its TaskCreated hook",
+        "ready": task.ready if task.status == TaskStatus.PENDING else None,
+        "priority": task.priority,
+        "assignee": task.assignee,
+        "owner": task.owner,
+        "blocked_by": list(task.blocked_by),
+        "waiting_on": list(task.waiting_on),
+        "dead_blockers": list(task.dead_blockers),
+    }
+    if full:
+        view.update(
+            description=task.description,
+            attempts=f"{task.attempts} of {task.max_attempts}",
+            result=task.result,
+            reason=task.reason,
+            created_by=task.created_by,
+        )
+    return {k: v for k, v in view.items() if v not in (None, "", [])}
+
+
+def _lines(rows: Iterable[dict[str, Any]]) -> str:
+    """One compact JSON object per line: a list the model can scan without nesting."""
+    return "\n".join(json.dumps(row, ensure_ascii=False, default=str) for row in rows)
+
+
+def _member_view(member: Member, me: str) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "name": member.name,
+        "role": member.role.value,
+        "status": member.status.value,
+        "agent": member.agent,
+        "model": member.model,
+    }
+    if member.name == me:
+        view["you"] = True
+    return {k: v for k, v in view.items() if v is not None}
+
+
+# reading the board ---------------------------------------------------------
+
+
+class TaskListArgs(ToolArgs):
+    status: Literal["pending", "in_progress", "completed", "failed", "cancelled"] | None = Field(
+        default=None, description="Only tasks with this status."
+    )
+    ready_only: bool = Field(
+        default=False, description="Only pending tasks whose blockers are all completed."
+    )
+
+
+def task_list(ctx: ToolContext, args: TaskListArgs) -> str:
+    status = TaskStatus(args.status) if args.status else None
+    tasks = _team(ctx).board.list(status=status, ready=args.ready_only)
+    if not tasks:
+        which = "ready " if args.ready_only else ""
+        which += f"{args.status} " if args.status else ""
+        return f"no {which}tasks on the board"
+    out = _lines(task_view(t) for t in tasks[:LIST_LIMIT])
+    if len(tasks) > LIST_LIMIT:
+        out += f"\n[{len(tasks) - LIST_LIMIT} more tasks; filter by status or ready_only]"
+    return out
+
+
+class TaskGetArgs(ToolArgs):
+    task_id: int = Field(description="The task's id.")
+
+
+def task_get(ctx: ToolContext, args: TaskGetArgs) -> str:
+    task = _team(ctx).board.get(args.task_id)
+    view = task_view(task, full=True)
+    if args.task_id in ctx.claims:
+        view["you_hold_it"] = True
+    return dumps(view)
+
+
+# changing the board --------------------------------------------------------
+
+
+class TaskCreateArgs(ToolArgs):
+    title: str = Field(min_length=1, description="A short title saying what is to be done.")
+    description: str = Field(default="", description="What to do and how to know it is done.")
+    blocked_by: list[int] = Field(
+        default_factory=list, description="Ids of tasks that must complete before this one."
+    )
+    assignee: str | None = Field(default=None, description="Member who should take it.")
+    priority: int = Field(default=0, description="Higher is taken first.")
+
+
+def task_create(ctx: ToolContext, args: TaskCreateArgs) -> str:
+    if args.assignee is not None:
+        check_name(args.assignee, "member name")
+    task = _team(ctx).board.add(
+        NewTask(
+            title=args.title,
+            description=args.description,
+            blocked_by=tuple(args.blocked_by),
+            assignee=args.assignee,
+            priority=args.priority,
+        ),
+        actor=ctx.member,
+    )
+    return f"created task #{task.id}\n{dumps(task_view(task))}"
+
+
+class TaskUpdateArgs(ToolArgs):
+    task_id: int = Field(description="The task's id.")
+    title: str | None = Field(default=None, min_length=1, description="New title.")
+    description: str | None = Field(default=None, description="New description.")
+    add_blockers: list[int] = Field(
+        default_factory=list, description="Ids of tasks that must now complete first."
+    )
+    remove_blockers: list[int] = Field(default_factory=list, description="Ids of blockers to drop.")
+    assignee: str | None = Field(default=None, description="Member who should take it.")
+    unassign: bool = Field(default=False, description="Clear the assignee.")
+    priority: int | None = Field(default=None, description="New priority; higher is first.")
+
+
+def task_update(ctx: ToolContext, args: TaskUpdateArgs) -> str:
+    if args.assignee is not None:
+        check_name(args.assignee, "member name")
+        if args.unassign:
+            raise UserError("give either assignee or unassign=true, not both")
+    task = _team(ctx).board.update(
+        args.task_id,
+        TaskChanges(
+            title=args.title,
+            description=args.description,
+            add_blockers=tuple(args.add_blockers),
+            remove_blockers=tuple(args.remove_blockers),
+            assignee=args.assignee,
+            unassign=args.unassign,
+            priority=args.priority,
+        ),
+        actor=ctx.member,
+    )
+    return f"updated task #{task.id}\n{dumps(task_view(task))}"
+
+
+# claims ----------------------------------------------------------------------
+
+
+class TaskClaimArgs(ToolArgs):
+    task_id: int | None = Field(
+        default=None, description="The task to claim; omit to take the best ready task."
+    )
+
+
+def task_claim(ctx: ToolContext, args: TaskClaimArgs) -> str:
+    board = _team(ctx).board
+    if args.task_id is not None and args.task_id in ctx.claims:
+        task = board.get(args.task_id)
+        if task.owner == ctx.member and task.status == TaskStatus.IN_PROGRESS:
+            return f"you already hold task #{task.id}; work on it and call task_complete"
+    claim = board.claim(ctx.member, args.task_id)
+    if claim is None:
+        return "no task is ready to claim right now"
+    ctx.claims[claim.task.id] = HeldClaim(claim.task.id, claim.fencing_token)
+    view = task_view(claim.task, full=True)
+    return (
+        f"you claimed task #{claim.task.id}; when it is done call task_complete with its "
+        f"result, or task_fail with the reason if it cannot be done\n{dumps(view)}"
+    )
+
+
+def _held(ctx: ToolContext, task_id: int, action: str) -> HeldClaim:
+    held = ctx.claims.get(task_id)
+    if held is not None:
+        return held
+    task = _team(ctx).board.get(task_id)  # UnknownTask if there is no such task
+    state = task.status.value
+    if task.owner and task.status == TaskStatus.IN_PROGRESS:
+        holder = "you, but not in this session" if task.owner == ctx.member else task.owner
+        state += f", held by {holder}"
+    raise ClaimError(
+        f"you hold no claim on task #{task_id} (it is {state}); claim it with task_claim "
+        f"before you {action} it"
+    )
+
+
+def _lost(ctx: ToolContext, task_id: int, error: ClaimError) -> ClaimError:
+    """The claim was taken away (lease ran out, cancelled): forget it and say so plainly."""
+    ctx.claims.pop(task_id, None)
+    try:
+        task = _team(ctx).board.get(task_id)
+        state = task.status.value + (f", held by {task.owner}" if task.owner else "")
+    except UserError:
+        state = "gone"
+    return type(error)(
+        f"you no longer hold task #{task_id} (it is now {state}): your claim was lost, "
+        "because its lease ran out or it was cancelled or taken over; stop working on it "
+        "and look at task_list for what to do next"
+    )
+
+
+class TaskCompleteArgs(ToolArgs):
+    task_id: int = Field(description="The task you hold.")
+    result: str = Field(
+        min_length=1, description="What you did and what others need to know about it."
+    )
+
+
+def task_complete(ctx: ToolContext, args: TaskCompleteArgs) -> str:
+    held = _held(ctx, args.task_id, "complete")
+    try:
+        task = _team(ctx).board.complete(args.task_id, ctx.member, held.token, args.result)
+    except HookBlocked as e:
+        raise HookBlocked(
+            f"{e}. Fix what the feedback below says, then call task_complete again",
+            e.feedback,
+        ) from e
+    except ClaimError as e:
+        raise _lost(ctx, args.task_id, e) from e
+    ctx.claims.pop(args.task_id, None)
+    return f"task #{task.id} is completed"
+
+
+class TaskFailArgs(ToolArgs):
+    task_id: int = Field(description="The task you hold.")
+    reason: str = Field(min_length=1, description="Why it cannot be done.")
+
+
+def task_fail(ctx: ToolContext, args: TaskFailArgs) -> str:
+    held = _held(ctx, args.task_id, "fail")
+    try:
+        task = _team(ctx).board.fail(args.task_id, ctx.member, held.token, args.reason)
+    except ClaimError as e:
+        raise _lost(ctx, args.task_id, e) from e
+    ctx.claims.pop(args.task_id, None)
+    return f"task #{task.id} is {task.status.value}: {args.reason}"
+
+
+# mail and roster -------------------------------------------------------------
+
+
+class SendMessageArgs(ToolArgs):
+    to: str = Field(description="A member's name, or '*' for every other member.")
+    message: str = Field(min_length=1, description="The message text.")
+    summary: str | None = Field(default=None, description="A few words saying what it is about.")
+
+
+def send_message(ctx: ToolContext, args: SendMessageArgs) -> str:
+    if args.to != BROADCAST:
+        check_name(args.to, "member name")
+        if args.to == ctx.member:
+            raise UserError("you cannot send a message to yourself")
+    sent = _team(ctx).mailbox.send(ctx.member, args.to, args.message, summary=args.summary)
+    if args.to == BROADCAST:
+        names = ", ".join(m.recipient for m in sent)
+        return f"sent to {len(sent)} members ({names})"
+    return f"sent to {args.to} (message #{sent[0].id})"
+
+
+class ListMembersArgs(ToolArgs):
+    pass
+
+
+def list_members(ctx: ToolContext, args: ListMembersArgs) -> str:
+    team = _team(ctx)
+    members = team.store.list_members(team.team)
+    return _lines(_member_view(m, ctx.member) for m in members)
+
+
+TEAM_TOOLS: list[Tool[Any]] = [
+    Tool(
+        "task_list",
+        "List the tasks on the team's board (id, title, status, owner, blockers).",
+        TaskListArgs,
+        task_list,
+        read_only=True,
+    ),
+    Tool(
+        "task_get",
+        "Show one task in full: description, blockers, result, reason.",
+        TaskGetArgs,
+        task_get,
+        read_only=True,
+    ),
+    Tool(
+        "task_create",
+        "Put a new task on the board, optionally blocked by other tasks or for a member.",
+        TaskCreateArgs,
+        task_create,
+    ),
+    Tool(
+        "task_update",
+        "Change a task's title, description, blockers, assignee or priority.",
+        TaskUpdateArgs,
+        task_update,
+    ),
+    Tool(
+        "task_claim",
+        "Claim a ready task for yourself (the best ready one if no task_id is given).",
+        TaskClaimArgs,
+        task_claim,
+    ),
+    Tool(
+        "task_complete",
+        "Mark a task you hold as completed, with its result. The project's checks may "
+        "refuse it; then fix what they say and call it again.",
+        TaskCompleteArgs,
+        task_complete,
+    ),
+    Tool(
+        "task_fail",
+        "Give up a task you hold, saying why it cannot be done.",
+        TaskFailArgs,
+        task_fail,
+    ),
+    Tool(
+        "send_message",
+        "Send a message to a teammate by name, or to everyone with '*'.",
+        SendMessageArgs,
+        send_message,
+    ),
+    Tool(
+        "list_members",
+        "List the members of your team with their role and status.",
+        ListMembersArgs,
+        list_members,
+        read_only=True,
+    ),
+]

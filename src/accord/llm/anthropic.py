@@ -1,0 +1,243 @@
+"""The Anthropic Messages API, through the official ``anthropic`` SDK.
+
+A neutral conversation maps onto Messages like this: an assistant turn is a
+text block followed by one ``tool_use`` block per call (several make a parallel
+call); a user turn is one ``tool_result`` block per result (first, as the API
+asks) followed by a text block. The system prompt and the newest turn carry a
+cache breakpoint, so each call reads the conversation so far from the prompt
+cache instead of paying for it again.
+
+The key comes from ``ANTHROPIC_API_KEY`` and the base URL from the argument or
+``ANTHROPIC_BASE_URL``. The SDK's own retries are off; ``_retry`` does them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import replace
+from typing import Any, cast
+
+import anthropic
+from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
+
+from accord.llm._retry import (
+    Backoff,
+    Failure,
+    Sleep,
+    api_message,
+    one_line,
+    retry_after,
+    root_cause,
+    status_retryable,
+    with_retries,
+)
+from accord.llm.base import (
+    ChatMessage,
+    MissingKey,
+    Model,
+    ModelError,
+    ModelName,
+    ModelRequest,
+    ModelResponse,
+    StopReason,
+    ToolCall,
+    Usage,
+)
+
+KEY_VARIABLE = "ANTHROPIC_API_KEY"
+BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"
+DEFAULT_TIMEOUT = 600.0
+
+# Longest prefix wins; everything current is 200k unless a beta header says otherwise.
+CONTEXT_WINDOWS: dict[str, int] = {
+    "claude-opus-4": 200_000,
+    "claude-sonnet-4": 200_000,
+    "claude-haiku-4": 200_000,
+    "claude-3": 200_000,
+}
+DEFAULT_CONTEXT_WINDOW = 200_000
+
+_STOP_REASONS: dict[str, StopReason] = {
+    "end_turn": "end_turn",
+    "stop_sequence": "end_turn",
+    "tool_use": "tool_use",
+    "max_tokens": "max_tokens",
+    "refusal": "refusal",
+}
+
+
+def context_window_of(model: str) -> int:
+    matches = [prefix for prefix in CONTEXT_WINDOWS if model.startswith(prefix)]
+    return CONTEXT_WINDOWS[max(matches, key=len)] if matches else DEFAULT_CONTEXT_WINDOW
+
+
+class AnthropicModel(Model):
+    """A Claude model behind the Messages API (non-streaming ``messages.create``)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        backoff: Backoff | None = None,
+        sleep: Sleep = time.sleep,
+        context_window: int | None = None,
+        prompt_cache: bool = True,
+    ) -> None:
+        key = api_key or os.environ.get(KEY_VARIABLE)
+        if not key:
+            raise MissingKey(
+                f"{KEY_VARIABLE} is not set: export your Anthropic API key to use anthropic:{model}"
+            )
+        url = base_url or os.environ.get(BASE_URL_VARIABLE) or None
+        self.name = ModelName("anthropic", model, base_url)
+        self.context_window = context_window or context_window_of(model)
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        self.backoff = backoff or Backoff()
+        if max_retries is not None:
+            self.backoff = replace(self.backoff, retries=max_retries)
+        self.prompt_cache = prompt_cache
+        self._sleep = sleep
+        self._client = anthropic.Anthropic(
+            api_key=key, base_url=url, timeout=self.timeout, max_retries=0
+        )
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        system, messages, tools = self.wire_request(request)
+        # Latency covers the whole call as the agent waited for it, retries included.
+        started = time.monotonic()
+        reply = with_retries(
+            lambda: self._client.messages.create(
+                model=self.name.model,
+                max_tokens=request.max_tokens,
+                system=system if system else anthropic.omit,
+                messages=messages,
+                tools=tools if tools else anthropic.omit,
+                timeout=self.timeout,
+            ),
+            label=str(self.name),
+            classify=self._classify,
+            backoff=self.backoff,
+            sleep=self._sleep,
+        )
+        try:
+            return self.read_reply(reply, time.monotonic() - started)
+        except (AttributeError, TypeError, KeyError) as err:
+            # A proxy or local server answered 200 with something else.
+            raise ModelError(
+                f"{self.name}: the reply is not a Messages reply ({one_line(str(err))})"
+            ) from err
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- the neutral conversation -> Messages ------------------------------------
+
+    def wire_request(
+        self, request: ModelRequest
+    ) -> tuple[list[TextBlockParam], list[MessageParam], list[ToolParam]]:
+        """The system blocks, messages and tools one call sends."""
+        system: list[dict[str, Any]] = []
+        if request.system.strip():
+            system.append({"type": "text", "text": request.system})
+        messages = [_wire_message(m) for m in request.messages]
+        if self.prompt_cache:
+            if system:
+                system[-1]["cache_control"] = {"type": "ephemeral"}
+            if messages:
+                messages[-1]["content"][-1]["cache_control"] = {"type": "ephemeral"}
+        tools = [
+            {"name": t.name, "description": t.description, "input_schema": t.schema}
+            for t in request.tools
+        ]
+        return (
+            cast("list[TextBlockParam]", system),
+            cast("list[MessageParam]", messages),
+            cast("list[ToolParam]", tools),
+        )
+
+    # -- Messages -> the neutral conversation ------------------------------------
+
+    def read_reply(self, reply: Message, latency: float) -> ModelResponse:
+        texts: list[str] = []
+        calls: list[ToolCall] = []
+        for block in reply.content:
+            if block.type == "text":
+                texts.append(block.text)
+            elif block.type == "tool_use":
+                arguments = block.input if isinstance(block.input, dict) else None
+                calls.append(ToolCall(block.id, block.name, arguments, json.dumps(block.input)))
+            # Thinking and server-tool blocks are not asked for, so not kept.
+        usage = reply.usage
+        return ModelResponse(
+            message=ChatMessage("assistant", "\n".join(t for t in texts if t), tuple(calls)),
+            stop_reason=_STOP_REASONS.get(reply.stop_reason or "", "other"),
+            usage=Usage(
+                input_tokens=usage.input_tokens or 0,
+                output_tokens=usage.output_tokens or 0,
+                cache_read_tokens=usage.cache_read_input_tokens or 0,
+                cache_write_tokens=usage.cache_creation_input_tokens or 0,
+            ),
+            model=str(self.name),
+            latency_seconds=latency,
+            raw=reply.model_dump(mode="json", exclude_none=True),
+        )
+
+    def _classify(self, err: Exception) -> Failure | None:
+        if isinstance(err, anthropic.APITimeoutError):
+            return Failure(f"no reply within the {self.timeout:g}s timeout", retryable=True)
+        if isinstance(err, anthropic.APIConnectionError):
+            return Failure(f"connection failed: {root_cause(err)}", retryable=True)
+        if isinstance(err, anthropic.APIStatusError):
+            status, headers = err.status_code, err.response.headers
+            message = api_message(err.body, err.message)
+            if status == 401:
+                return Failure(
+                    f"HTTP 401: the API key in {KEY_VARIABLE} was rejected ({message})",
+                    retryable=False,
+                )
+            if status_retryable(status, headers):
+                return Failure(f"HTTP {status}: {message}", True, retry_after(headers))
+            return Failure(f"HTTP {status}: {message}", retryable=False)
+        if isinstance(err, anthropic.AnthropicError):
+            return Failure(root_cause(err), retryable=False)
+        if isinstance(err, json.JSONDecodeError):
+            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=False)
+        return None
+
+
+def _wire_message(message: ChatMessage) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = []
+    if message.role == "assistant":
+        if message.text.strip():
+            blocks.append({"type": "text", "text": message.text})
+        for call in message.tool_calls:
+            # Messages needs an object; malformed arguments (from another provider's
+            # turn) go as {} and the matching tool result already says what was wrong.
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": call.id,
+                    "name": call.name,
+                    "input": call.arguments or {},
+                }
+            )
+    else:
+        for result in message.tool_results:
+            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": result.call_id}
+            if result.content:
+                block["content"] = result.content
+            if result.is_error:
+                block["is_error"] = True
+            blocks.append(block)
+        if message.text.strip():
+            blocks.append({"type": "text", "text": message.text})
+    if not blocks:
+        # The API refuses empty turns; an empty one can only come from a bare message.
+        blocks.append({"type": "text", "text": "(empty)"})
+    return {"role": message.role, "content": blocks}

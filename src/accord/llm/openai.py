@@ -1,0 +1,302 @@
+"""OpenAI Chat Completions, through the official ``openai`` SDK; also local servers.
+
+With a base URL (``openai:qwen3@http://localhost:11434/v1``, ``OPENAI_BASE_URL``
+or accord.toml) the same adapter talks to any OpenAI-compatible server: Ollama,
+vLLM, llama.cpp, LM Studio. Those need no key, and know ``max_tokens`` where
+openai.com wants ``max_completion_tokens``.
+
+A neutral conversation maps onto chat messages like this: the system prompt is
+a ``system`` message; an assistant turn is one message with its text and its
+``tool_calls`` (several make a parallel call); a user turn is one ``tool``
+message per result, then a ``user`` message for its text. A failed result's
+content starts with ``Error:`` since the wire has no error flag. Arguments the
+model sent that are not a JSON object become ``ToolCall.arguments = None``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import replace
+from typing import Any, cast
+from urllib.parse import urlparse
+
+import openai
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+)
+
+from accord.llm._retry import (
+    Backoff,
+    Failure,
+    Sleep,
+    api_message,
+    one_line,
+    retry_after,
+    root_cause,
+    status_retryable,
+    with_retries,
+)
+from accord.llm.base import (
+    ChatMessage,
+    MissingKey,
+    Model,
+    ModelError,
+    ModelName,
+    ModelRequest,
+    ModelResponse,
+    StopReason,
+    ToolCall,
+    Usage,
+)
+
+log = logging.getLogger("accord.llm")
+
+KEY_VARIABLE = "OPENAI_API_KEY"
+BASE_URL_VARIABLE = "OPENAI_BASE_URL"
+DEFAULT_TIMEOUT = 600.0
+NO_KEY = "not-needed"  # local servers ignore the key, but the SDK wants one
+ERROR_PREFIX = "Error: "
+
+# Longest prefix wins.
+CONTEXT_WINDOWS: dict[str, int] = {
+    "gpt-5": 400_000,
+    "gpt-4.1": 1_047_576,
+    "gpt-4o": 128_000,
+    "o1": 200_000,
+    "o3": 200_000,
+    "o4-mini": 200_000,
+}
+DEFAULT_CONTEXT_WINDOW = 128_000
+# A local server's window depends on how it was started; assume a modest one
+# so compaction starts before the server silently truncates.
+LOCAL_CONTEXT_WINDOW = 32_768
+
+_STOP_REASONS: dict[str, StopReason] = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+}
+
+
+def context_window_of(model: str, *, local: bool = False) -> int:
+    matches = [prefix for prefix in CONTEXT_WINDOWS if model.startswith(prefix)]
+    if matches and not local:
+        return CONTEXT_WINDOWS[max(matches, key=len)]
+    return LOCAL_CONTEXT_WINDOW if local else DEFAULT_CONTEXT_WINDOW
+
+
+def is_openai_com(base_url: str | None) -> bool:
+    host = urlparse(base_url).hostname if base_url else "api.openai.com"
+    return host is not None and (host == "openai.com" or host.endswith(".openai.com"))
+
+
+class OpenAIModel(Model):
+    """A model behind Chat Completions (non-streaming ``chat.completions.create``)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        backoff: Backoff | None = None,
+        sleep: Sleep = time.sleep,
+        context_window: int | None = None,
+    ) -> None:
+        url = base_url or os.environ.get(BASE_URL_VARIABLE) or None
+        self.local = not is_openai_com(url)
+        key = api_key or os.environ.get(KEY_VARIABLE)
+        if not key:
+            if not self.local:
+                raise MissingKey(
+                    f"{KEY_VARIABLE} is not set: export your OpenAI API key to use "
+                    f"openai:{model}, or give a local server's base URL (openai:{model}@URL)"
+                )
+            key = NO_KEY
+        # A custom URL is part of the name: it is what the usage rows and prices see.
+        self.name = ModelName("openai", model, url if self.local else None)
+        self.context_window = context_window or context_window_of(model, local=self.local)
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        self.backoff = backoff or Backoff()
+        if max_retries is not None:
+            self.backoff = replace(self.backoff, retries=max_retries)
+        self._sleep = sleep
+        self._usage_warned = False
+        self._client = openai.OpenAI(api_key=key, base_url=url, timeout=self.timeout, max_retries=0)
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        messages, tools = self.wire_request(request)
+        # openai.com wants max_completion_tokens (reasoning models refuse max_tokens);
+        # local servers mostly know only max_tokens.
+        limit = request.max_tokens
+        # Latency covers the whole call as the agent waited for it, retries included.
+        started = time.monotonic()
+        reply = with_retries(
+            lambda: self._client.chat.completions.create(
+                model=self.name.model,
+                messages=messages,
+                tools=tools if tools else openai.omit,
+                max_tokens=limit if self.local else openai.omit,
+                max_completion_tokens=openai.omit if self.local else limit,
+                timeout=self.timeout,
+            ),
+            label=str(self.name),
+            classify=self._classify,
+            backoff=self.backoff,
+            sleep=self._sleep,
+        )
+        try:
+            return self.read_reply(reply, time.monotonic() - started)
+        except (AttributeError, TypeError, KeyError) as err:
+            # A proxy or local server answered 200 with something else.
+            raise ModelError(
+                f"{self.name}: the reply is not a Chat Completions reply ({one_line(str(err))})"
+            ) from err
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- the neutral conversation -> chat messages -------------------------------
+
+    def wire_request(
+        self, request: ModelRequest
+    ) -> tuple[list[ChatCompletionMessageParam], list[ChatCompletionToolParam]]:
+        """The messages and tools one call sends."""
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        for message in request.messages:
+            messages.extend(_wire_message(message))
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.schema,
+                },
+            }
+            for t in request.tools
+        ]
+        return (
+            cast("list[ChatCompletionMessageParam]", messages),
+            cast("list[ChatCompletionToolParam]", tools),
+        )
+
+    # -- chat completion -> the neutral conversation -----------------------------
+
+    def read_reply(self, reply: ChatCompletion, latency: float) -> ModelResponse:
+        if not reply.choices:
+            raise ModelError(f"{self.name}: the reply held no choices", retryable=False)
+        choice = reply.choices[0]
+        message = choice.message
+        text = message.content or ""
+        calls: list[ToolCall] = []
+        for n, tool_call in enumerate(message.tool_calls or ()):
+            # Some local servers leave the id out; the result must still find its call.
+            call_id = tool_call.id or f"call_{n}_{uuid.uuid4().hex[:12]}"
+            if tool_call.type == "function":
+                function = tool_call.function
+                calls.append(ToolCall.parse(call_id, function.name, function.arguments))
+            else:
+                custom = tool_call.custom
+                calls.append(ToolCall(call_id, custom.name, None, custom.input))
+        finish = cast(str | None, choice.finish_reason)
+        stop: StopReason = _STOP_REASONS.get(finish or "", "other")
+        if calls and stop in ("end_turn", "other"):
+            stop = "tool_use"  # Ollama and others say "stop" after tool calls
+        if message.refusal and not text:
+            text, stop = message.refusal, "refusal"
+        return ModelResponse(
+            message=ChatMessage("assistant", text, tuple(calls)),
+            stop_reason=stop,
+            usage=self._usage(reply),
+            model=str(self.name),
+            latency_seconds=latency,
+            raw=reply.model_dump(mode="json", exclude_none=True),
+        )
+
+    def _usage(self, reply: ChatCompletion) -> Usage:
+        usage = reply.usage
+        if usage is None:
+            if not self._usage_warned:
+                log.warning("%s sent no token usage: its calls count as 0 tokens", self.name)
+                self._usage_warned = True
+            return Usage()
+        details = usage.prompt_tokens_details
+        cached = (details.cached_tokens or 0) if details else 0
+        written = (getattr(details, "cache_write_tokens", None) or 0) if details else 0
+        return Usage(
+            input_tokens=max((usage.prompt_tokens or 0) - cached - written, 0),
+            output_tokens=usage.completion_tokens or 0,
+            cache_read_tokens=cached,
+            cache_write_tokens=written,
+        )
+
+    def _classify(self, err: Exception) -> Failure | None:
+        if isinstance(err, openai.APITimeoutError):
+            return Failure(f"no reply within the {self.timeout:g}s timeout", retryable=True)
+        if isinstance(err, openai.APIConnectionError):
+            return Failure(f"connection failed: {root_cause(err)}", retryable=True)
+        if isinstance(err, openai.APIStatusError):
+            status, headers = err.status_code, err.response.headers
+            message = api_message(err.body, err.message)
+            if status == 401:
+                return Failure(
+                    f"HTTP 401: the API key in {KEY_VARIABLE} was rejected ({message})",
+                    retryable=False,
+                )
+            if status_retryable(status, headers):
+                return Failure(f"HTTP {status}: {message}", True, retry_after(headers))
+            return Failure(f"HTTP {status}: {message}", retryable=False)
+        if isinstance(err, openai.OpenAIError):
+            return Failure(root_cause(err), retryable=False)
+        if isinstance(err, json.JSONDecodeError):
+            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=False)
+        return None
+
+
+def _wire_message(message: ChatMessage) -> list[dict[str, Any]]:
+    if message.role == "assistant":
+        out: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+        if message.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": _arguments(call)},
+                }
+                for call in message.tool_calls
+            ]
+        elif out["content"] is None:
+            out["content"] = ""
+        return [out]
+    wire: list[dict[str, Any]] = [
+        {
+            "role": "tool",
+            "tool_call_id": r.call_id,
+            "content": ERROR_PREFIX + r.content if r.is_error else r.content,
+        }
+        for r in message.tool_results
+    ]
+    if message.text or not wire:
+        wire.append({"role": "user", "content": message.text})
+    return wire
+
+
+def _arguments(call: ToolCall) -> str:
+    # What the model sent, byte for byte when we have it: keeps the prompt cache warm
+    # and shows the model its own malformed arguments next to the error they caused.
+    if call.raw_arguments:
+        return call.raw_arguments
+    return json.dumps(call.arguments or {})

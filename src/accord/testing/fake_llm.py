@@ -1,0 +1,506 @@
+"""Fake Anthropic and OpenAI HTTP servers for the real SDKs to talk to.
+
+Each server listens on 127.0.0.1 (a free port), runs in a background thread,
+and plays a queue of scripted replies in order, one per request: text, tool
+calls, usage, error codes, a reply slower than the client's timeout, or a
+connection closed halfway through the body. Every request is recorded (path,
+headers, JSON body), so a test can check what an adapter actually sent::
+
+    with FakeAnthropic() as fake:
+        fake.say("hello", usage={"input_tokens": 12, "output_tokens": 3})
+        model = AnthropicModel("claude-sonnet-4-5", base_url=fake.base_url, api_key="k")
+        model.complete(request)
+        assert fake.requests[0].api_key == "k"
+
+Reply bodies follow the real APIs' JSON closely enough for the SDKs to parse
+them. A request that arrives when the queue is empty gets a 500 and is counted,
+so ``assert_complete()`` fails on it as it does on unplayed replies.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+__all__ = ["FakeAnthropic", "FakeOpenAI", "FakeReply", "RecordedRequest"]
+
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the fake server received it; header names are lower case."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    raw: bytes = field(repr=False)
+
+    @property
+    def api_key(self) -> str | None:
+        """The key the client sent, as ``x-api-key`` or ``authorization: Bearer``."""
+        if "x-api-key" in self.headers:
+            return self.headers["x-api-key"]
+        scheme, _, token = self.headers.get("authorization", "").partition(" ")
+        return token if scheme.lower() == "bearer" else None
+
+
+@dataclass(frozen=True, slots=True)
+class FakeReply:
+    """One scripted HTTP reply.
+
+    ``body`` is sent as JSON unless it is a ``str``. A ``model`` key set to None
+    is filled with the model the request named. ``delay`` waits before answering;
+    ``cut`` sends the headers and half of the body, then closes the connection.
+    """
+
+    status: int = 200
+    body: dict[str, Any] | str = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0
+    cut: bool = False
+
+
+class _FakeServer:
+    """The HTTP plumbing both fakes share; subclasses know one API's shapes."""
+
+    path: ClassVar[str]
+    provider: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.unexpected = 0
+        self._replies: deque[FakeReply] = deque()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> Self:
+        self._closing.clear()
+        handler = _handler_for(self)
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd.daemon_threads = True
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fake-{self.provider}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._closing.set()  # wakes any reply that is waiting out its delay
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError(f"the fake {self.provider} server is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``, without any path."""
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- the script --------------------------------------------------------------
+
+    def add(self, *replies: FakeReply) -> Self:
+        with self._lock:
+            self._replies.extend(replies)
+        return self
+
+    @property
+    def remaining(self) -> int:
+        with self._lock:
+            return len(self._replies)
+
+    @property
+    def last(self) -> RecordedRequest:
+        with self._lock:
+            if not self.requests:
+                raise AssertionError(f"the fake {self.provider} server received no request")
+            return self.requests[-1]
+
+    def assert_complete(self) -> None:
+        with self._lock:
+            left, extra = len(self._replies), self.unexpected
+        if left:
+            raise AssertionError(f"{left} scripted {self.provider} repl(ies) were never played")
+        if extra:
+            raise AssertionError(
+                f"{extra} {self.provider} request(s) came after the script ran out"
+            )
+
+    def slow(self, seconds: float) -> Self:
+        """A reply that waits ``seconds`` before answering: longer than the client's timeout."""
+        return self.add(FakeReply(body=self._text_body("too late"), delay=seconds))
+
+    def cut(self) -> Self:
+        """Send the headers and half of a body, then close the connection."""
+        return self.add(FakeReply(body=self._text_body("this reply is cut short"), cut=True))
+
+    def fail(
+        self,
+        status: int,
+        message: str = "",
+        *,
+        retry_after: float | None = None,
+        error_type: str | None = None,
+    ) -> Self:
+        """An error reply in the API's own shape; ``retry_after`` sets that header (seconds)."""
+        headers: tuple[tuple[str, str], ...] = ()
+        if retry_after is not None:
+            headers = (("retry-after", f"{retry_after:g}"),)
+        body = self._error_body(status, message or f"fake error {status}", error_type)
+        return self.add(FakeReply(status=status, body=body, headers=headers))
+
+    # -- per API -----------------------------------------------------------------
+
+    def _text_body(self, text: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _error_body(self, status: int, message: str, error_type: str | None) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- serving -----------------------------------------------------------------
+
+    def _next(self, request: RecordedRequest) -> FakeReply:
+        with self._lock:
+            self.requests.append(request)
+            if self._replies:
+                return self._replies.popleft()
+            self.unexpected += 1
+        message = f"fake {self.provider} server: request {len(self.requests)} has no scripted reply"
+        return FakeReply(status=500, body=self._error_body(500, message, None))
+
+    def _wait(self, seconds: float) -> bool:
+        """Wait out a delay; False when the server is closing meanwhile."""
+        return not self._closing.wait(seconds)
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    529: "Overloaded",
+}
+
+
+def _handler_for(server: _FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out as separate writes; without this, Nagle and
+            # delayed ACKs add ~40 ms to every reply.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # tests read requests from the recording, not from stderr
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                body = None
+            path = self.path.split("?", 1)[0]
+            recorded = RecordedRequest(
+                "POST", path, {k.lower(): v for k, v in self.headers.items()}, body, raw
+            )
+            if path != server.path:
+                with server._lock:
+                    server.requests.append(recorded)
+                    server.unexpected += 1
+                message = f"fake {server.provider} server serves POST {server.path}, not {path}"
+                self._send(FakeReply(status=404, body=server._error_body(404, message, None)), {})
+                return
+            self._send(server._next(recorded), body if isinstance(body, dict) else {})
+
+        def _send(self, reply: FakeReply, request: dict[str, Any]) -> None:
+            if reply.delay and not server._wait(reply.delay):
+                self.close_connection = True
+                return
+            content = reply.body
+            if isinstance(content, dict) and "model" in content and content["model"] is None:
+                content = {**content, "model": request.get("model", "unknown")}
+            payload = (content if isinstance(content, str) else json.dumps(content)).encode()
+            try:
+                self.send_response(reply.status, _REASONS.get(reply.status))
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.send_header("request-id", f"req_fake_{next(_ids)}")
+                for name, value in reply.headers:
+                    self.send_header(name, value)
+                self.end_headers()
+                if reply.cut:
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(payload)
+            except OSError:
+                # The client gave up first (its timeout): nothing left to answer.
+                self.close_connection = True
+
+    return Handler
+
+
+def _anthropic_usage(usage: dict[str, Any] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": None,
+        "cache_read_input_tokens": None,
+    }
+    out.update(usage or {})
+    return out
+
+
+class FakeAnthropic(_FakeServer):
+    """A fake of the Anthropic Messages API (``POST /v1/messages``).
+
+    ``base_url`` is what the SDK takes (``http://127.0.0.1:PORT``); the key
+    arrives as ``x-api-key`` or ``authorization: Bearer`` depending on the SDK's
+    version (``RecordedRequest.api_key`` reads either).
+    """
+
+    path = "/v1/messages"
+    provider = "anthropic"
+
+    @property
+    def base_url(self) -> str:
+        return self.url
+
+    def message(
+        self,
+        content: list[dict[str, Any]],
+        *,
+        stop_reason: str,
+        usage: dict[str, Any] | None = None,
+    ) -> Self:
+        """A reply with these content blocks as they are."""
+        body: dict[str, Any] = {
+            "id": f"msg_fake{next(_ids):04d}",
+            "type": "message",
+            "role": "assistant",
+            "model": None,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": _anthropic_usage(usage),
+        }
+        return self.add(FakeReply(body=body))
+
+    def say(
+        self, text: str, *, usage: dict[str, Any] | None = None, stop_reason: str = "end_turn"
+    ) -> Self:
+        """A text reply. ``usage`` holds wire fields: input_tokens, cache_read_input_tokens, ..."""
+        return self.message([{"type": "text", "text": text}], stop_reason=stop_reason, usage=usage)
+
+    def call_tools(
+        self,
+        *calls: tuple[str, dict[str, Any]],
+        text: str = "",
+        usage: dict[str, Any] | None = None,
+    ) -> Self:
+        """Tool calls (several make a parallel call), optionally after some text."""
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+        for name, arguments in calls:
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_fake{next(_ids):04d}",
+                    "name": name,
+                    "input": arguments,
+                }
+            )
+        return self.message(blocks, stop_reason="tool_use", usage=usage)
+
+    def _text_body(self, text: str) -> dict[str, Any]:
+        return {
+            "id": f"msg_fake{next(_ids):04d}",
+            "type": "message",
+            "role": "assistant",
+            "model": None,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": _anthropic_usage(None),
+        }
+
+    def _error_body(self, status: int, message: str, error_type: str | None) -> dict[str, Any]:
+        kind = error_type or {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            403: "permission_error",
+            404: "not_found_error",
+            413: "request_too_large",
+            429: "rate_limit_error",
+            529: "overloaded_error",
+        }.get(status, "api_error")
+        return {
+            "type": "error",
+            "error": {"type": kind, "message": message},
+            "request_id": f"req_fake_{next(_ids)}",
+        }
+
+
+class FakeOpenAI(_FakeServer):
+    """A fake of the OpenAI Chat Completions API (``POST /v1/chat/completions``).
+
+    ``base_url`` is what the SDK takes (``http://127.0.0.1:PORT/v1``); the key
+    arrives as ``authorization: Bearer KEY``.
+    """
+
+    path = "/v1/chat/completions"
+    provider = "openai"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def completion(
+        self,
+        message: dict[str, Any],
+        *,
+        finish_reason: str,
+        usage: dict[str, Any] | None = None,
+        omit_usage: bool = False,
+    ) -> Self:
+        """A reply with this ``message`` object as it is.
+
+        ``usage`` holds wire fields (prompt_tokens, completion_tokens,
+        prompt_tokens_details); ``omit_usage`` sends none, as some local servers do.
+        """
+        body: dict[str, Any] = {
+            "id": f"chatcmpl-fake{next(_ids):04d}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": None,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "refusal": None, **message},
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            ],
+            "system_fingerprint": None,
+        }
+        if not omit_usage:
+            fields = {"prompt_tokens": 10, "completion_tokens": 5, **(usage or {})}
+            fields.setdefault("total_tokens", fields["prompt_tokens"] + fields["completion_tokens"])
+            body["usage"] = fields
+        return self.add(FakeReply(body=body))
+
+    def say(
+        self,
+        text: str,
+        *,
+        usage: dict[str, Any] | None = None,
+        omit_usage: bool = False,
+        finish_reason: str = "stop",
+    ) -> Self:
+        """A text reply."""
+        return self.completion(
+            {"content": text, "tool_calls": None},
+            finish_reason=finish_reason,
+            usage=usage,
+            omit_usage=omit_usage,
+        )
+
+    def call_tools(
+        self,
+        *calls: tuple[str, dict[str, Any] | str],
+        text: str | None = None,
+        usage: dict[str, Any] | None = None,
+        finish_reason: str = "tool_calls",
+    ) -> Self:
+        """Tool calls (several make a parallel call). A ``str`` argument is sent as it
+        is, so a test can send a malformed one."""
+        tool_calls = [
+            {
+                "id": f"call_fake{next(_ids):04d}",
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                },
+            }
+            for name, arguments in calls
+        ]
+        return self.completion(
+            {"content": text, "tool_calls": tool_calls}, finish_reason=finish_reason, usage=usage
+        )
+
+    def _text_body(self, text: str) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-fake{next(_ids):04d}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": None,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }
+
+    def _error_body(self, status: int, message: str, error_type: str | None) -> dict[str, Any]:
+        kind = error_type or {
+            400: "invalid_request_error",
+            401: "invalid_request_error",
+            404: "invalid_request_error",
+            429: "rate_limit_exceeded",
+        }.get(status, "server_error")
+        code = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
+        return {
+            "error": {"message": message, "type": kind, "param": None, "code": code.get(status)}
+        }
