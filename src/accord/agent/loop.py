@@ -156,15 +156,16 @@ class Agent:
     # one pass ------------------------------------------------------------------
 
     def _step(self, once: bool) -> Outcome | None:
+        # Take a task first, so mail that waited lands in that task's fresh context.
+        if self.conversation is None:
+            self._find_task()
         stop = self._take_mail()
         if stop is not None:
             return stop
-        if self.conversation is None and not self._find_work():
+        if self.conversation is None and not self._idle():
             if once:
                 return Outcome("idle", "nothing left to do")
-            woke = wait(self.store, self.team, self.member, self.idle_wait)
-            if woke.reason == "timeout" and self.idle_hook_ran:
-                self._set_status(MemberStatus.IDLE)
+            wait(self.store, self.team, self.member, self.idle_wait)
             return None
         return self._turn()
 
@@ -186,8 +187,8 @@ class Agent:
             self._save(ChatMessage("user", tool_results=tuple(interrupted)))
             self._note(f"{len(interrupted)} tool call(s) interrupted by a restart")
 
-    def _find_work(self) -> bool:
-        """Start a session for a held task, a claimed one, or idle feedback."""
+    def _find_task(self) -> bool:
+        """Start a session for a task held already or, when allowed, a newly claimed one."""
         held = sorted(self.ctx.claims)
         if held:
             task = self.services.board.get(held[0])
@@ -197,18 +198,24 @@ class Agent:
             claim = self.services.board.claim(self.member)
             if claim is not None:
                 self.ctx.claims[claim.task.id] = HeldClaim(claim.task.id, claim.fencing_token)
-                self._start_session(claim.task.id, context.task_opening(self.services, claim.task))
-                return True
-        if not self.idle_hook_ran:
-            self.idle_hook_ran = True
-            outcome = self.services.roster.idle(self.member)
-            if outcome.blocked:
                 self._start_session(
-                    None,
-                    "The TeammateIdle hook asks you to keep working:\n" + outcome.feedback,
+                    claim.task.id, context.task_opening(self.services, claim.task)
                 )
                 return True
         return False
+
+    def _idle(self) -> bool:
+        """Nothing to do: run TeammateIdle once per idle spell; True if it keeps us working."""
+        if self.idle_hook_ran:
+            return False
+        self.idle_hook_ran = True
+        outcome = self.services.roster.idle(self.member)
+        if not outcome.blocked:
+            return False
+        self._start_session(
+            None, "The TeammateIdle hook asks you to keep working:\n" + outcome.feedback
+        )
+        return True
 
     def _start_session(self, task_id: int | None, opening: str) -> None:
         self.idle_hook_ran = False
