@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from accord.errors import ConfigError, StoreNotFound
+from accord.errors import ConfigError, InvalidName, StoreNotFound
 from accord.types import HookEvent, check_name
 
 CONFIG_NAME = "accord.toml"
@@ -41,7 +41,10 @@ class TeamConfig(_Strict):
     @field_validator("default")
     @classmethod
     def _name(cls, v: str | None) -> str | None:
-        return None if v is None else check_name(v, "team name")
+        try:
+            return None if v is None else check_name(v, "team name")
+        except InvalidName as e:
+            raise ValueError(str(e)) from None  # so the error names the line like the rest
 
 
 class BoardConfig(_Strict):
@@ -157,9 +160,14 @@ class Project:
 def load_config(path: Path) -> Config:
     """Read and validate one accord.toml; errors name the file and line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from e
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8") from e
     return parse_config(text, str(path))
 
 
@@ -176,7 +184,7 @@ def parse_config(text: str, origin: str = CONFIG_NAME) -> Config:
         line = _line_of(text, loc)
         where = f"{origin}:{line}" if line else origin
         key = ".".join(p for p in loc if not p.isdigit()) or "(top level)"
-        msg = first["msg"]
+        msg = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             msg = "unknown setting (check its spelling against the commented accord.toml)"
         raise ConfigError(f"{where}: {key}: {msg}") from e

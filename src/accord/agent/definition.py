@@ -37,7 +37,7 @@ MODEL_ALIASES = {
     "opus": "anthropic:claude-opus-4-1",
     "haiku": "anthropic:claude-haiku-4-5",
 }
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.S)
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.S)
 _KNOWN_KEYS = {
     "name",
     "description",
@@ -94,7 +94,7 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         body = text
     else:
         try:
-            loaded = yaml.safe_load(m.group(1))
+            loaded = yaml.safe_load(m.group(1) or "")
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f":{mark.line + 2}" if mark is not None else ""
@@ -114,6 +114,12 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
     if model is not None:
         model = str(model)
         model = None if model == "inherit" else MODEL_ALIASES.get(model, model)
+        if model and ":" not in model:
+            # A bare id as Claude Code accepts it: claude-* is Anthropic's, gpt-*/o* OpenAI's.
+            if model.startswith("claude-"):
+                model = f"anthropic:{model}"
+            elif model.startswith(("gpt-", "o1", "o3", "o4")):
+                model = f"openai:{model}"
     return AgentDefinition(
         name=name,
         description=str(front.get("description") or ""),
@@ -165,15 +171,26 @@ def _int(value: Any, key: str, source: str) -> int:
     raise ConfigError(f"{source}: {key} must be a whole number above 0")
 
 
-def load_definitions(root: Path) -> dict[str, AgentDefinition]:
-    """Every definition under ``root``, accord's own folder winning over .claude's."""
+def load_definitions(
+    root: Path, errors: list[ConfigError] | None = None
+) -> dict[str, AgentDefinition]:
+    """Every definition under ``root``, accord's own folder winning over .claude's.
+
+    A file that does not parse is skipped (and added to ``errors`` when given), so
+    one broken subagent file never hides the others.
+    """
     found: dict[str, AgentDefinition] = {}
     for folder in reversed(SEARCH_DIRS):
         directory = root / folder
         if not directory.is_dir():
             continue
         for path in sorted(directory.glob("*.md")):
-            d = parse_definition(path.read_text(encoding="utf-8"), str(path), path.stem)
+            try:
+                d = parse_definition(path.read_text(encoding="utf-8"), str(path), path.stem)
+            except (ConfigError, OSError, UnicodeDecodeError) as e:
+                if errors is not None:
+                    errors.append(e if isinstance(e, ConfigError) else ConfigError(f"{path}: {e}"))
+                continue
             found[d.name] = d
     return found
 
@@ -183,9 +200,15 @@ def find_definition(root: Path, name: str | None) -> AgentDefinition:
     if name is None:
         return DEFAULT
     check_name(name, "agent definition name")
-    found = load_definitions(root)
+    errors: list[ConfigError] = []
+    found = load_definitions(root, errors)
     if name in found:
         return found[name]
+    for folder in SEARCH_DIRS:
+        if (root / folder / f"{name}.md").is_file():
+            for e in errors:
+                if f"{folder}/{name}.md" in str(e):
+                    raise e
     known = ", ".join(sorted(found)) or "none"
     raise UserError(
         f"no agent definition named {name!r} in .accord/agents/ or .claude/agents/ "

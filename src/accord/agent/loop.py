@@ -104,6 +104,7 @@ class Agent:
             for k, p in config.prices.items()
         }
         self.conversation: context.Conversation | None = None
+        self.system: str | None = None
         self.turns = 0
         self.nudges = 0
         self.idle_hook_ran = False
@@ -198,9 +199,7 @@ class Agent:
             claim = self.services.board.claim(self.member)
             if claim is not None:
                 self.ctx.claims[claim.task.id] = HeldClaim(claim.task.id, claim.fencing_token)
-                self._start_session(
-                    claim.task.id, context.task_opening(self.services, claim.task)
-                )
+                self._start_session(claim.task.id, context.task_opening(self.services, claim.task))
                 return True
         return False
 
@@ -221,6 +220,7 @@ class Agent:
         self.idle_hook_ran = False
         self.turns = 0
         self.nudges = 0
+        self.system = None
         session = self.store.last_session(self.team, self.member) + 1
         self.conversation = context.Conversation(session, task_id, [], [])
         self._set_status(MemberStatus.WORKING)
@@ -362,11 +362,18 @@ class Agent:
         conv = self.conversation
         assert conv is not None
         return ModelRequest(
-            system=context.system_prompt(self.definition, self.services, self.member),
+            system=self._system_prompt(),
             messages=context.merged(conv.messages),
             tools=tuple(self.toolbox.specs()),
             max_tokens=self.config.agent.max_tokens,
         )
+
+    def _system_prompt(self) -> str:
+        # Built once per session: fewer reads per turn, and a stable prefix that the
+        # provider's prompt cache can reuse on every call of the session.
+        if self.system is None:
+            self.system = context.system_prompt(self.definition, self.services, self.member)
+        return self.system
 
     def _compact(self) -> bool:
         conv = self.conversation

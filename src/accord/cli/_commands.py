@@ -107,7 +107,13 @@ def init(ctx: Context) -> int:
     made: list[str] = []
     config_path = here / CONFIG_NAME
     if not config_path.exists():
-        config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        text = CONFIG_TEMPLATE
+        if ctx.args.store and "://" not in ctx.args.store:
+            # Record the chosen store so later commands find it without --store.
+            chosen = Path(ctx.args.store).expanduser().resolve()
+            shown = os.path.relpath(chosen, here) if chosen.is_relative_to(here) else str(chosen)
+            text = text.replace('# path = ".accord/accord.db"', f"path = {json.dumps(shown)}")
+        config_path.write_text(text, encoding="utf-8")
         made.append(CONFIG_NAME)
     project = locate(here, location, must_exist=False)
     state = here / STATE_DIR
@@ -189,6 +195,8 @@ def team_show(ctx: Context) -> int:
 
 def team_delete(ctx: Context) -> int:
     name = ctx.args.name
+    # An agent (ACCORD_MEMBER set) may delete only its own team, and only with its token.
+    acting_member(ctx.store, name, os.environ.get("ACCORD_MEMBER"), os.environ.get("ACCORD_TOKEN"))
     live = [m.name for m in ctx.store.list_members(name) if m.status in LIVE_STATUSES]
     if live and not ctx.args.force:
         raise InvalidState(

@@ -43,7 +43,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     t = Table(*headers, box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
     for row in rows:
         t.add_row(*("-" if c is None or c == "" else str(c) for c in row))
-    Console(soft_wrap=False).print(t)
+    # Piped output is read by programs and people alike: never wrap a row.
+    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 400).print(t)
 
 
 def say(text: str) -> None:

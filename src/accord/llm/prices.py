@@ -8,6 +8,7 @@ when the user says so (``[prices."openai:qwen3"] input = 0 ...``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from accord.llm.base import ModelName, Usage
@@ -53,6 +54,10 @@ PRICES: dict[str, Price] = {
 }
 
 
+# A dated snapshot or alias of a priced model: claude-sonnet-4-5-20250929, gpt-4o-2024-08-06.
+_SNAPSHOT = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2}|latest)")
+
+
 def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price | None:
     """The price of ``model`` (``PROVIDER:MODEL[@URL]``), or None when unknown.
 
@@ -69,10 +74,12 @@ def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price | 
         return overrides[plain]
     if name.base_url is not None or name.provider == "scripted":
         return None
-    candidates = [k for k in PRICES if plain == k or plain.startswith(k + "-")]
-    if not candidates:
-        return None
-    return PRICES[max(candidates, key=len)]
+    if plain in PRICES:
+        return PRICES[plain]
+    for key, price in PRICES.items():
+        if _SNAPSHOT.fullmatch(plain[len(key) :]) and plain.startswith(key):
+            return price
+    return None
 
 
 def cost_of(model: str, usage: Usage, overrides: dict[str, Price] | None = None) -> float | None:

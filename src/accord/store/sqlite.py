@@ -130,6 +130,17 @@ class SQLiteStore(Store):
         try:
             with self._errors():
                 self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                # Someone else's SQLite file must be refused untouched: not switched to WAL,
+                # not migrated into.
+                tables = {
+                    r[0]
+                    for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                }
+                if tables and "accord_migrations" not in tables:
+                    raise StoreCorrupt(
+                        f"{self.path} is a SQLite database but not an accord store; "
+                        "pass --store with the right path, or run `accord init` elsewhere"
+                    )
                 mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if mode != "wal":
                     raise StoreError(
@@ -545,6 +556,8 @@ class SQLiteStore(Store):
             raise UserError("a task needs a title; give one as the first argument")
         _cap(title, MAX_TITLE, "the task title")
         _cap(new.description, MAX_DESCRIPTION, "the task description")
+        if new.max_attempts is not None:
+            max_attempts = new.max_attempts
         if max_attempts < 1:
             raise UserError("max_attempts must be at least 1")
         blockers = sorted(set(new.blocked_by))
@@ -570,7 +583,7 @@ class SQLiteStore(Store):
                     new.description,
                     new.priority,
                     new.assignee,
-                    new.max_attempts or max_attempts,
+                    max_attempts,
                     actor,
                     now,
                     now,
@@ -771,22 +784,36 @@ class SQLiteStore(Store):
                 self._claimable(db, team_id, team, task_id, member)
                 chosen = task_id
             else:
-                candidates = db.execute(
-                    "SELECT t.id, t.priority, t.assignee IS NOT NULL FROM tasks t "
+                # The fourth column says whether open work waits on the task. Only the
+                # best-ranked tasks that have some are counted exactly (a fixed LIMIT here
+                # once dropped the task with the most work behind it from a large tie).
+                rows = db.execute(
+                    "SELECT t.id, t.priority, t.assignee IS NOT NULL, EXISTS (SELECT 1 "
+                    "  FROM task_deps w CROSS JOIN tasks o ON o.team_id = w.team_id "
+                    "  AND o.id = w.task_id WHERE w.team_id = t.team_id "
+                    "  AND w.blocker_id = t.id AND o.status IN ('pending', 'in_progress')) "
+                    "FROM tasks t "
                     "WHERE t.team_id = ? AND t.status = 'pending' AND t.admitted = 1 "
                     "AND (t.assignee IS NULL OR t.assignee = ?) "
-                    "AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b "
+                    "AND NOT EXISTS (SELECT 1 FROM task_deps d CROSS JOIN tasks b "
                     "  ON b.team_id = d.team_id AND b.id = d.blocker_id "
                     "  WHERE d.team_id = t.team_id AND d.task_id = t.id "
                     "  AND b.status != 'completed') "
-                    "ORDER BY t.assignee IS NOT NULL DESC, t.priority DESC, t.id LIMIT 64",
+                    "ORDER BY 3 DESC, 2 DESC, 4 DESC, t.id",
                     (team_id, member),
-                ).fetchall()
-                if not candidates:
+                )
+                first = rows.fetchone()
+                if first is None:
+                    rows.close()
                     return None
-                if len(candidates) == 1 or (
-                    (candidates[0][2], candidates[0][1]) != (candidates[1][2], candidates[1][1])
-                ):
+                candidates = [first]
+                if first[3]:
+                    for row in rows:
+                        if tuple(row[1:]) != tuple(first[1:]):
+                            break
+                        candidates.append(row)
+                rows.close()
+                if len(candidates) == 1:
                     chosen = candidates[0][0]
                 else:
                     chosen = _ranking.pick_best(
@@ -892,6 +919,7 @@ class SQLiteStore(Store):
                 "UPDATE tasks SET lease_expires_at = ? WHERE team_id = ? AND id = ?",
                 (expires, team_id, task_id),
             )
+            task = self._task_row(db, team_id, team, task_id)  # with the new lease
         return Claim(task, token, expires)
 
     def check_claim(self, team: str, task_id: int, member: str, token: int) -> Task:
@@ -922,10 +950,10 @@ class SQLiteStore(Store):
             unblocked = [
                 r[0]
                 for r in db.execute(
-                    "SELECT t.id FROM task_deps d JOIN tasks t "
+                    "SELECT t.id FROM task_deps d CROSS JOIN tasks t "
                     "ON t.team_id = d.team_id AND t.id = d.task_id "
                     "WHERE d.team_id = ? AND d.blocker_id = ? AND t.status = 'pending' "
-                    "AND NOT EXISTS (SELECT 1 FROM task_deps d2 JOIN tasks b "
+                    "AND NOT EXISTS (SELECT 1 FROM task_deps d2 CROSS JOIN tasks b "
                     "  ON b.team_id = d2.team_id AND b.id = d2.blocker_id "
                     "  WHERE d2.team_id = t.team_id AND d2.task_id = t.id "
                     "  AND b.status != 'completed') ORDER BY t.id",
@@ -1089,6 +1117,14 @@ class SQLiteStore(Store):
         self, db: sqlite3.Connection, team_id: int, m: OutgoingMessage, kind: MessageKind
     ) -> str | None:
         if kind.is_request:
+            # A request starts its own exchange, but what it replies to must still exist.
+            if (
+                m.reply_to is not None
+                and not db.execute(
+                    "SELECT 1 FROM messages WHERE team_id = ? AND id = ?", (team_id, m.reply_to)
+                ).fetchone()
+            ):
+                raise UnknownMessage(f"--reply-to {m.reply_to}: no such message in this team")
             return uuid.uuid4().hex[:16]
         if m.reply_to is None:
             if kind.answers is not None:
@@ -1130,6 +1166,16 @@ class SQLiteStore(Store):
     ) -> list[Message]:
         if visibility_timeout <= 0:
             raise UserError("the visibility timeout must be longer than 0 seconds")
+        # Most polls find nothing: answer those from a read, without the write lock.
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            if not db.execute(
+                "SELECT 1 FROM messages WHERE team_id = ? AND recipient = ? "
+                "AND acked_at IS NULL AND visible_at <= ? LIMIT 1",
+                (team_id, member, self.clock()),
+            ).fetchone():
+                self._member_row(db, team_id, team, member)
+                return []
         with self._write() as db:
             team_id = self._team_id(db, team)
             self._member_row(db, team_id, team, member)
@@ -1263,7 +1309,7 @@ class SQLiteStore(Store):
             ready = db.execute(
                 "SELECT count(*) FROM tasks t WHERE t.team_id = ? AND t.status = 'pending' "
                 "AND t.admitted = 1 AND (t.assignee IS NULL OR t.assignee = ?) "
-                "AND NOT EXISTS (SELECT 1 FROM task_deps d JOIN tasks b "
+                "AND NOT EXISTS (SELECT 1 FROM task_deps d CROSS JOIN tasks b "
                 "  ON b.team_id = d.team_id AND b.id = d.blocker_id "
                 "  WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status != 'completed')",
                 (team_id, member),

@@ -32,7 +32,8 @@ def pick_team(
         (env_team, "ACCORD_TEAM"),
         (config_default, "[team] default in accord.toml"),
     ):
-        if name:
+        # An explicit but empty --team is a mistake, not "no choice"; an empty variable is unset.
+        if name or (name is not None and origin == "--team"):
             check_name(name, f"team name (from {origin})")
             store.get_team(name)  # UnknownTeam, listing the teams there are
             return name

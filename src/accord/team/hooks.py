@@ -175,7 +175,7 @@ class HookRunner:
         code = None if timed_out else proc.returncode
         if timed_out:
             blocked = hook.on_timeout == "block"
-            stderr = (stderr + "\n" if stderr else "") + (
+            stderr = (stderr.rstrip("\n") + "\n" if stderr.strip() else "") + (
                 f"hook timed out after {timeout:g}s and was killed"
             )
         else:

@@ -77,6 +77,7 @@ class Toolbox:
     """The tools one member may use, by name."""
 
     def __init__(self, tools: Iterable[Tool[Any]], allow: Iterable[str] | None = None) -> None:
+        self._specs: list[ToolSpec] | None = None
         everything = {t.name: t for t in tools}
         if allow is None:
             self.tools = everything
@@ -93,7 +94,10 @@ class Toolbox:
             self.tools = {n: everything[n] for n in allowed}
 
     def specs(self) -> list[ToolSpec]:
-        return [t.spec() for t in self.tools.values()]
+        # Schemas are generated once: pydantic's schema generation costs milliseconds.
+        if self._specs is None:
+            self._specs = [t.spec() for t in self.tools.values()]
+        return list(self._specs)
 
     def names(self) -> list[str]:
         return list(self.tools)
