@@ -224,16 +224,10 @@ class Agent:
         session = self.store.last_session(self.team, self.member) + 1
         self.conversation = context.Conversation(session, task_id, [], [])
         self._set_status(MemberStatus.WORKING)
-        self._append(
-            TranscriptEntry(
-                self.member,
-                session,
-                TranscriptKind.SESSION,
-                {"event": "start", "task_id": task_id},
-                task_id,
-            )
+        start = TranscriptEntry(
+            self.member, session, TranscriptKind.SESSION, {"event": "start"}, task_id
         )
-        self._save(ChatMessage("user", opening))
+        self._save(ChatMessage("user", opening), before=start)
 
     def _end_session(self, why: str) -> None:
         conv = self.conversation
@@ -317,8 +311,7 @@ class Agent:
             self._note(f"model call failed: {e}")
             self._release_held(f"the model failed: {e}")
             return Outcome("model_error", str(e))
-        self._record_usage(response)
-        self._save(response.message)
+        self._save(response.message, usage=self._usage(response))
         if response.message.tool_calls:
             results = [self.toolbox.execute(self.ctx, c) for c in response.message.tool_calls]
             self._save(ChatMessage("user", tool_results=tuple(results)))
@@ -465,41 +458,38 @@ class Agent:
 
     # persistence ---------------------------------------------------------------
 
-    def _record_usage(self, response: ModelResponse) -> None:
+    def _usage(self, response: ModelResponse) -> UsageRecord:
         name = str(self.model.name)
         conv = self.conversation
-        self.store.record_usage(
-            self.team,
-            UsageRecord(
-                member=self.member,
-                model=name,
-                input_tokens=response.usage.input_tokens,
-                output_tokens=response.usage.output_tokens,
-                cache_read_tokens=response.usage.cache_read_tokens,
-                cache_write_tokens=response.usage.cache_write_tokens,
-                cost_usd=cost_of(name, response.usage, self.prices),
-                task_id=conv.task_id if conv else None,
-                latency_seconds=response.latency_seconds,
-            ),
+        return UsageRecord(
+            member=self.member,
+            model=name,
+            input_tokens=response.usage.input_tokens,
+            output_tokens=response.usage.output_tokens,
+            cache_read_tokens=response.usage.cache_read_tokens,
+            cache_write_tokens=response.usage.cache_write_tokens,
+            cost_usd=cost_of(name, response.usage, self.prices),
+            task_id=conv.task_id if conv else None,
+            latency_seconds=response.latency_seconds,
         )
 
-    def _save(self, message: ChatMessage, ack: list[int] | None = None) -> None:
+    def _save(
+        self,
+        message: ChatMessage,
+        ack: list[int] | None = None,
+        usage: UsageRecord | None = None,
+        before: TranscriptEntry | None = None,
+    ) -> None:
+        """Save one turn (after ``before``, in the same transaction) and only then use it."""
         conv = self.conversation
         assert conv is not None
-        saved = self.store.append_transcript(
-            self.team,
-            [
-                TranscriptEntry(
-                    self.member,
-                    conv.session,
-                    TranscriptKind.MESSAGE,
-                    message.to_dict(),
-                    conv.task_id,
-                )
-            ],
-            ack=ack or (),
+        entry = TranscriptEntry(
+            self.member, conv.session, TranscriptKind.MESSAGE, message.to_dict(), conv.task_id
         )
-        conv.add(message, saved[0].seq)
+        saved = self.store.append_transcript(
+            self.team, [e for e in (before, entry) if e is not None], ack=ack or (), usage=usage
+        )
+        conv.add(message, saved[-1].seq)
 
     def _append(self, entry: TranscriptEntry) -> None:
         self.store.append_transcript(self.team, [entry])

@@ -288,11 +288,17 @@ class Store(ABC):
 
     @abstractmethod
     def append_transcript(
-        self, team: str, entries: Sequence[TranscriptEntry], *, ack: Sequence[int] = ()
+        self,
+        team: str,
+        entries: Sequence[TranscriptEntry],
+        *,
+        ack: Sequence[int] = (),
+        usage: UsageRecord | None = None,
     ) -> list[TranscriptEntry]:
         """Append entries to their members' transcripts, in order, and acknowledge the
         messages ``ack`` (addressed to the entries' member) in the same transaction,
-        so a message is in the transcript exactly when it is acknowledged."""
+        so a message is in the transcript exactly when it is acknowledged. ``usage``,
+        when given, is recorded in that transaction too (one commit per model turn)."""
 
     @abstractmethod
     def read_transcript(

@@ -10,6 +10,7 @@ team's sequence counter bumped in place, so the log has no gaps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -1325,7 +1326,12 @@ class SQLiteStore(Store):
     # transcripts and usage -------------------------------------------------
 
     def append_transcript(
-        self, team: str, entries: Sequence[TranscriptEntry], *, ack: Sequence[int] = ()
+        self,
+        team: str,
+        entries: Sequence[TranscriptEntry],
+        *,
+        ack: Sequence[int] = (),
+        usage: UsageRecord | None = None,
     ) -> list[TranscriptEntry]:
         members = {e.member for e in entries}
         if len(members) > 1:
@@ -1365,6 +1371,8 @@ class SQLiteStore(Store):
                 )
             if ack:
                 self._ack(db, team_id, member, ack)
+            if usage is not None:
+                self._usage(db, team_id, usage)
         return saved
 
     def read_transcript(
@@ -1406,54 +1414,43 @@ class SQLiteStore(Store):
         return value
 
     def record_usage(self, team: str, record: UsageRecord) -> UsageRecord:
-        r = record
         with self._write() as db:
-            team_id = self._team_id(db, team)
-            now = self.clock()
-            usage_id = db.execute(
-                "INSERT INTO usage (team_id, member, task_id, model, input_tokens, output_tokens, "
-                "cache_read_tokens, cache_write_tokens, cost_usd, latency_seconds, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    team_id,
-                    r.member,
-                    r.task_id,
-                    r.model,
-                    r.input_tokens,
-                    r.output_tokens,
-                    r.cache_read_tokens,
-                    r.cache_write_tokens,
-                    r.cost_usd,
-                    r.latency_seconds,
-                    now,
-                ),
-            ).fetchone()[0]
-            self._event(
-                db,
+            return self._usage(db, self._team_id(db, team), record)
+
+    def _usage(self, db: sqlite3.Connection, team_id: int, r: UsageRecord) -> UsageRecord:
+        now = self.clock()
+        usage_id = db.execute(
+            "INSERT INTO usage (team_id, member, task_id, model, input_tokens, output_tokens, "
+            "cache_read_tokens, cache_write_tokens, cost_usd, latency_seconds, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
                 team_id,
-                "model_call",
-                {
-                    "member": r.member,
-                    "task_id": r.task_id,
-                    "model": r.model,
-                    "tokens": r.tokens,
-                    "cost_usd": r.cost_usd,
-                },
                 r.member,
-            )
-        return UsageRecord(
+                r.task_id,
+                r.model,
+                r.input_tokens,
+                r.output_tokens,
+                r.cache_read_tokens,
+                r.cache_write_tokens,
+                r.cost_usd,
+                r.latency_seconds,
+                now,
+            ),
+        ).fetchone()[0]
+        self._event(
+            db,
+            team_id,
+            "model_call",
+            {
+                "member": r.member,
+                "task_id": r.task_id,
+                "model": r.model,
+                "tokens": r.tokens,
+                "cost_usd": r.cost_usd,
+            },
             r.member,
-            r.model,
-            r.input_tokens,
-            r.output_tokens,
-            r.cache_read_tokens,
-            r.cache_write_tokens,
-            r.cost_usd,
-            r.task_id,
-            r.latency_seconds,
-            now,
-            usage_id,
         )
+        return dataclasses.replace(r, at=now, id=usage_id)
 
     def usage_totals(
         self,
