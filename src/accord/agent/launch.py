@@ -47,7 +47,7 @@ def build_agent(
     definition_name: str | None = None,
     workspace: Path | None = None,
     env: dict[str, str] | None = None,
-    idle_wait: float = 5.0,
+    idle_wait: float = 30.0,
 ) -> Agent:
     """A ready-to-run Agent for ``member``; fails before any work on a bad model or key."""
     record = services.store.get_member(services.team, member)

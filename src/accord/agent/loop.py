@@ -79,7 +79,7 @@ class Agent:
         config: Config,
         *,
         env: dict[str, str] | None = None,
-        idle_wait: float = 5.0,
+        idle_wait: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.services = services
@@ -166,7 +166,7 @@ class Agent:
         if self.conversation is None and not self._idle():
             if once:
                 return Outcome("idle", "nothing left to do")
-            wait(self.store, self.team, self.member, self.idle_wait)
+            wait(self.store, self.team, self.member, self.idle_wait, stop=self._stop.is_set)
             return None
         return self._turn()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -200,7 +201,7 @@ class SQLiteStore(Store):
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction; rolled back whole on any error."""
         with self._lock, self._errors():
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin_write()
             try:
                 yield self._db
             except BaseException:
@@ -208,6 +209,28 @@ class SQLiteStore(Store):
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _begin_write(self) -> None:
+        # SQLite's own busy handler backs off to 100 ms sleeps, so under contention a
+        # waiting writer can lose the lock to newcomers again and again until it times
+        # out. Short jittered retries up to the same deadline share the lock fairly.
+        # (Reads keep the full busy timeout: in WAL mode they almost never wait.)
+        deadline = time.monotonic() + self.busy_timeout
+        self._db.execute("PRAGMA busy_timeout = 10")
+        try:
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as e:
+                    text = str(e)
+                    if ("locked" not in text and "busy" not in text) or (
+                        time.monotonic() > deadline
+                    ):
+                        raise
+                time.sleep(random.uniform(0.0002, 0.002))
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,1664 @@
+"""The conformance suite every store backend must pass.
+
+``StoreConformance`` holds one test per promise of DESIGN.md and per method of
+``accord.store.base.Store``, written against the interface only, so a feature
+built above ``store/`` behaves the same on every backend. A backend's test
+module subclasses it and provides one fixture, ``make_store``::
+
+    import pytest
+    from accord.store import Store, open_store
+    from accord.store.base import Clock
+    from accord.testing.conformance import MakeStore, StoreConformance
+
+    class TestPostgresStore(StoreConformance):
+        @pytest.fixture
+        def make_store(self, empty_database_url: str) -> Iterator[MakeStore]:
+            opened: list[Store] = []
+
+            def make(*, clock: Clock) -> Store:
+                opened.append(open_store(empty_database_url, clock=clock))
+                return opened[-1]
+
+            yield make
+            for store in opened:
+                store.close()
+
+``make_store(clock=FakeClock())`` must return an opened ``Store`` using that
+clock. The first call in a test gives a fresh, empty store; every later call in
+the same test gives *another connection to the same store* (for SQLite, the
+same file), so the suite can check what one connection sees of another's
+commits. The fixture closes every store it opened when the test ends, and
+``close`` must be harmless on a store that is closed already.
+``tests/test_store_conformance.py`` does this for SQLite on top of the
+``make_store`` fixture of ``tests/conftest.py``.
+
+The suite moves time only with ``FakeClock``; it never sleeps and never needs
+the network. It needs pytest, so import it from tests only.
+
+What the suite pins beyond the docstrings of ``Store``, because services above
+the store rely on it:
+
+- event kinds (``task_claimed``, ``message_sent``, ...) are the same on every
+  backend, one event per change; a heartbeat (of a member or of a task) is
+  liveness, not a change of state, and writes no event;
+- a refused operation raises the error class named in ``accord.errors`` and
+  leaves teams, members, tasks, messages and events exactly as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import pytest
+
+from accord.errors import (
+    AlreadyExists,
+    ClaimError,
+    CycleError,
+    InvalidName,
+    InvalidState,
+    NotClaimHolder,
+    StaleToken,
+    UnknownMember,
+    UnknownMessage,
+    UnknownTask,
+    UnknownTeam,
+    UserError,
+)
+from accord.store.base import (
+    MAX_BODY,
+    MAX_DESCRIPTION,
+    MAX_KEY,
+    MAX_PAYLOAD,
+    MAX_RESULT,
+    MAX_SUMMARY,
+    MAX_TITLE,
+    Clock,
+    Store,
+)
+from accord.testing import FakeClock
+from accord.types import (
+    BROADCAST,
+    Claim,
+    Event,
+    Member,
+    MemberRole,
+    MemberStatus,
+    Message,
+    MessageKind,
+    NewTask,
+    OutgoingMessage,
+    Task,
+    TaskChanges,
+    TaskStatus,
+    Team,
+)
+
+__all__ = ["MakeStore", "Snapshot", "StoreConformance", "refused", "snapshot"]
+
+TEAM = "main"
+MEMBERS = ("alice", "bob", "carol")
+LEASE = 60.0
+VISIBILITY = 30.0
+ATTEMPTS = 3
+
+BAD_NAMES = ("../x", "A B", "", "a" * 41, "-lead", "Alice", "a/b", "a.b")
+
+E = TypeVar("E", bound=BaseException)
+
+
+class MakeStore(Protocol):
+    """Opens a connection to the test's store (see the module docstring)."""
+
+    def __call__(self, *, clock: Clock) -> Store: ...
+
+
+# Observing the store ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a store holds, as its read methods return it."""
+
+    teams: tuple[Team, ...]
+    members: tuple[tuple[Member, ...], ...]
+    tasks: tuple[tuple[Task, ...], ...]
+    messages: tuple[tuple[Message, ...], ...]
+    events: tuple[tuple[Event, ...], ...]
+
+
+def snapshot(store: Store) -> Snapshot:
+    """Read every team's members, tasks, messages and events (reads change nothing)."""
+    teams = tuple(store.list_teams())
+    return Snapshot(
+        teams=teams,
+        members=tuple(tuple(store.list_members(t.name)) for t in teams),
+        tasks=tuple(tuple(store.list_tasks(t.name)) for t in teams),
+        messages=tuple(tuple(store.list_messages(t.name, limit=1_000_000)) for t in teams),
+        events=tuple(tuple(store.read_events(t.name)) for t in teams),
+    )
+
+
+@contextmanager
+def refused(store: Store, error: type[E]) -> Iterator[pytest.ExceptionInfo[E]]:
+    """Expect ``error`` from the block, and the store unchanged by it."""
+    before = snapshot(store)
+    with pytest.raises(error) as info:
+        yield info
+    after = snapshot(store)
+    assert after == before, f"a refused operation ({info.value!r}) changed the store"
+
+
+def last_seq(store: Store, team: str = TEAM) -> int:
+    events = store.read_events(team)
+    return events[-1].seq if events else 0
+
+
+@contextmanager
+def logs(store: Store, *kinds: str, team: str = TEAM) -> Iterator[list[Event]]:
+    """Expect the block to append exactly these event kinds to ``team``'s log, in order.
+
+    The list it yields is filled with the new events when the block ends.
+    """
+    since = last_seq(store, team)
+    written: list[Event] = []
+    yield written
+    written.extend(store.read_events(team, since=since))
+    assert [e.kind for e in written] == list(kinds)
+    assert [e.seq for e in written] == list(range(since + 1, since + 1 + len(kinds)))
+
+
+def _text(sender: str, recipient: str, body: str = "hello", **kw: Any) -> OutgoingMessage:
+    return OutgoingMessage(sender=sender, recipient=recipient, body=body, **kw)
+
+
+def _add(store: Store, title: str = "task", team: str = TEAM, **kw: Any) -> Task:
+    admitted = kw.pop("admitted", True)
+    actor = kw.pop("actor", None)
+    max_attempts = kw.pop("max_attempts", ATTEMPTS)
+    return store.add_task(
+        team, NewTask(title, **kw), max_attempts=max_attempts, actor=actor, admitted=admitted
+    )
+
+
+def _claim(store: Store, member: str, task_id: int | None = None, lease: float = LEASE) -> Claim:
+    claim = store.claim_task(TEAM, member, lease_seconds=lease, task_id=task_id)
+    assert claim is not None, f"{member} found nothing to claim"
+    return claim
+
+
+def _finish(store: Store, task_id: int, member: str = "carol") -> Task:
+    claim = _claim(store, member, task_id)
+    return store.complete_task(TEAM, task_id, member, claim.fencing_token)
+
+
+# The world the refusal cases act on ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """A team with a bit of everything, for checking that refusals change nothing."""
+
+    done: int  # completed by alice under done_token
+    done_token: int
+    held: int  # in progress with alice under held_token, lease still running
+    held_token: int
+    expired: int  # in progress with bob under expired_token, lease ended, not yet swept
+    expired_token: int
+    blocked: int  # pending, waits on held
+    chain: tuple[int, int, int]  # pending: chain[0] blocks chain[1] blocks chain[2]
+    assigned: int  # pending, ready, assigned to bob
+    unadmitted: int
+    cancelled: int  # claimed by carol under cancelled_token, then cancelled
+    cancelled_token: int
+    to_bob: int  # text alice -> bob, delivered to bob
+    request: int  # shutdown_request alice -> bob
+    to_alice: int  # text carol -> alice
+
+
+def build_world(store: Store, clock: FakeClock) -> World:
+    for name in MEMBERS:
+        store.add_member(TEAM, name, token_hash=f"hash-{name}")
+    store.create_team("solo")
+    store.add_member("solo", "only", token_hash="hash-only")
+    done = _add(store, "done").id
+    done_token = _claim(store, "alice", done).fencing_token
+    store.complete_task(TEAM, done, "alice", done_token, "ok")
+    held = _add(store, "held").id
+    held_token = _claim(store, "alice", held, lease=1000).fencing_token
+    expired = _add(store, "expired").id
+    expired_token = _claim(store, "bob", expired, lease=10).fencing_token
+    blocked = _add(store, "blocked", blocked_by=(held,)).id
+    a = _add(store, "chain a").id
+    b = _add(store, "chain b", blocked_by=(a,)).id
+    c = _add(store, "chain c", blocked_by=(b,)).id
+    assigned = _add(store, "for bob", assignee="bob").id
+    unadmitted = _add(store, "held for its hook", admitted=False).id
+    cancelled = _add(store, "cancelled").id
+    cancelled_token = _claim(store, "carol", cancelled).fencing_token
+    store.cancel_task(TEAM, cancelled, "not needed")
+    to_bob = store.send_message(TEAM, _text("alice", "bob"))[0].id
+    request = store.send_message(
+        TEAM, _text("alice", "bob", "please stop", kind=MessageKind.SHUTDOWN_REQUEST)
+    )[0].id
+    to_alice = store.send_message(TEAM, _text("carol", "alice"))[0].id
+    store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY)
+    clock.advance(100)
+    return World(
+        done=done,
+        done_token=done_token,
+        held=held,
+        held_token=held_token,
+        expired=expired,
+        expired_token=expired_token,
+        blocked=blocked,
+        chain=(a, b, c),
+        assigned=assigned,
+        unadmitted=unadmitted,
+        cancelled=cancelled,
+        cancelled_token=cancelled_token,
+        to_bob=to_bob,
+        request=request,
+        to_alice=to_alice,
+    )
+
+
+Action = Callable[[Store, World], object]
+
+
+def _msg(store: Store, **kw: Any) -> object:
+    fields: dict[str, Any] = {"sender": "alice", "recipient": "bob", "body": "hi"}
+    fields.update(kw)
+    return store.send_message(TEAM, OutgoingMessage(**fields))
+
+
+def _bad_inputs() -> list[tuple[str, Action, type[BaseException]]]:
+    s = TaskChanges
+    cases: list[tuple[str, Action, type[BaseException]]] = [
+        # teams
+        ("team-taken", lambda st, w: st.create_team(TEAM), AlreadyExists),
+        (
+            "team-description-cap",
+            lambda st, w: st.create_team("x", "d" * (MAX_DESCRIPTION + 1)),
+            UserError,
+        ),
+        ("team-delete-unknown", lambda st, w: st.delete_team("nope"), UnknownTeam),
+        # members
+        ("member-taken", lambda st, w: st.add_member(TEAM, "alice", token_hash="h"), AlreadyExists),
+        (
+            "member-unknown-team",
+            lambda st, w: st.add_member("nope", "dave", token_hash="h"),
+            UnknownTeam,
+        ),
+        (
+            "member-bad-agent",
+            lambda st, w: st.add_member(TEAM, "dave", token_hash="h", agent="../x"),
+            InvalidName,
+        ),
+        (
+            "member-update-unknown",
+            lambda st, w: st.update_member(TEAM, "dave", status=MemberStatus.IDLE),
+            UnknownMember,
+        ),
+        (
+            "member-update-bad-agent",
+            lambda st, w: st.update_member(TEAM, "alice", agent="A B"),
+            InvalidName,
+        ),
+        ("member-remove-unknown", lambda st, w: st.remove_member(TEAM, "dave"), UnknownMember),
+        # tasks
+        ("task-empty-title", lambda st, w: _add(st, ""), UserError),
+        ("task-blank-title", lambda st, w: _add(st, "   "), UserError),
+        ("task-title-cap", lambda st, w: _add(st, "t" * (MAX_TITLE + 1)), UserError),
+        (
+            "task-description-cap",
+            lambda st, w: _add(st, description="d" * (MAX_DESCRIPTION + 1)),
+            UserError,
+        ),
+        ("task-unknown-blocker", lambda st, w: _add(st, blocked_by=(w.held, 999)), UnknownTask),
+        ("task-unknown-assignee", lambda st, w: _add(st, assignee="dave"), UnknownMember),
+        ("task-zero-attempts", lambda st, w: _add(st, max_attempts=0), UserError),
+        (
+            "task-new-zero-attempts",
+            lambda st, w: st.add_task(TEAM, NewTask("t", max_attempts=0), max_attempts=3),
+            UserError,
+        ),
+        (
+            "task-new-negative-attempts",
+            lambda st, w: st.add_task(TEAM, NewTask("t", max_attempts=-1), max_attempts=3),
+            UserError,
+        ),
+        ("task-unknown-team", lambda st, w: _add(st, team="nope"), UnknownTeam),
+        ("admit-unknown", lambda st, w: st.admit_task(TEAM, 999), UnknownTask),
+        ("remove-admitted", lambda st, w: st.remove_task(TEAM, w.chain[0], "no"), InvalidState),
+        ("remove-unknown", lambda st, w: st.remove_task(TEAM, 999, "no"), UnknownTask),
+        (
+            "update-self-block",
+            lambda st, w: st.update_task(TEAM, w.chain[0], s(add_blockers=(w.chain[0],))),
+            CycleError,
+        ),
+        (
+            "update-cycle",
+            lambda st, w: st.update_task(TEAM, w.chain[0], s(add_blockers=(w.chain[2],))),
+            CycleError,
+        ),
+        (
+            "update-unknown-blocker",
+            lambda st, w: st.update_task(TEAM, w.chain[0], s(add_blockers=(999,))),
+            UnknownTask,
+        ),
+        (
+            "update-blockers-in-progress",
+            lambda st, w: st.update_task(TEAM, w.held, s(add_blockers=(w.chain[0],))),
+            InvalidState,
+        ),
+        (
+            "update-finished",
+            lambda st, w: st.update_task(TEAM, w.done, s(title="again")),
+            InvalidState,
+        ),
+        (
+            "update-cancelled",
+            lambda st, w: st.update_task(TEAM, w.cancelled, s(priority=3)),
+            InvalidState,
+        ),
+        (
+            "update-empty-title",
+            lambda st, w: st.update_task(TEAM, w.chain[0], s(title=" ")),
+            UserError,
+        ),
+        (
+            "update-title-cap",
+            lambda st, w: st.update_task(TEAM, w.chain[0], s(title="t" * (MAX_TITLE + 1))),
+            UserError,
+        ),
+        (
+            "update-remove-absent-blocker",
+            lambda st, w: st.update_task(TEAM, w.chain[0], s(remove_blockers=(w.done,))),
+            UserError,
+        ),
+        (
+            "update-unknown-assignee",
+            lambda st, w: st.update_task(TEAM, w.chain[0], s(assignee="dave")),
+            UnknownMember,
+        ),
+        (
+            "update-unknown-task",
+            lambda st, w: st.update_task(TEAM, 999, s(priority=1)),
+            UnknownTask,
+        ),
+        # claims
+        (
+            "claim-unknown-member",
+            lambda st, w: st.claim_task(TEAM, "dave", lease_seconds=LEASE),
+            UnknownMember,
+        ),
+        (
+            "claim-zero-lease",
+            lambda st, w: st.claim_task(TEAM, "alice", lease_seconds=0),
+            UserError,
+        ),
+        ("claim-unknown-task", lambda st, w: _claim(st, "alice", 999), UnknownTask),
+        ("claim-blocked", lambda st, w: _claim(st, "carol", w.blocked), InvalidState),
+        ("claim-waiting-on-chain", lambda st, w: _claim(st, "carol", w.chain[2]), InvalidState),
+        ("claim-held", lambda st, w: _claim(st, "bob", w.held), InvalidState),
+        ("claim-assigned-to-other", lambda st, w: _claim(st, "carol", w.assigned), InvalidState),
+        ("claim-unadmitted", lambda st, w: _claim(st, "carol", w.unadmitted), InvalidState),
+        ("claim-cancelled", lambda st, w: _claim(st, "carol", w.cancelled), InvalidState),
+        ("claim-completed", lambda st, w: _claim(st, "carol", w.done), InvalidState),
+        (
+            "heartbeat-stale",
+            lambda st, w: st.heartbeat_task(
+                TEAM, w.held, "alice", w.held_token - 1, lease_seconds=LEASE
+            ),
+            StaleToken,
+        ),
+        (
+            "heartbeat-not-holder",
+            lambda st, w: st.heartbeat_task(TEAM, w.held, "bob", w.held_token, lease_seconds=LEASE),
+            NotClaimHolder,
+        ),
+        (
+            "heartbeat-zero-lease",
+            lambda st, w: st.heartbeat_task(TEAM, w.held, "alice", w.held_token, lease_seconds=0),
+            UserError,
+        ),
+        (
+            "heartbeat-expired",
+            lambda st, w: st.heartbeat_task(
+                TEAM, w.expired, "bob", w.expired_token, lease_seconds=LEASE
+            ),
+            StaleToken,
+        ),
+        (
+            "heartbeat-cancelled",
+            lambda st, w: st.heartbeat_task(
+                TEAM, w.cancelled, "carol", w.cancelled_token, lease_seconds=LEASE
+            ),
+            StaleToken,
+        ),
+        (
+            "heartbeat-unknown-task",
+            lambda st, w: st.heartbeat_task(TEAM, 999, "alice", 1, lease_seconds=LEASE),
+            UnknownTask,
+        ),
+        (
+            "check-not-holder",
+            lambda st, w: st.check_claim(TEAM, w.held, "carol", w.held_token),
+            NotClaimHolder,
+        ),
+        (
+            "check-expired",
+            lambda st, w: st.check_claim(TEAM, w.expired, "bob", w.expired_token),
+            StaleToken,
+        ),
+        (
+            "complete-not-holder",
+            lambda st, w: st.complete_task(TEAM, w.held, "bob", w.held_token),
+            NotClaimHolder,
+        ),
+        (
+            "complete-stale",
+            lambda st, w: st.complete_task(TEAM, w.held, "alice", w.done_token),
+            StaleToken,
+        ),
+        (
+            "complete-expired",
+            lambda st, w: st.complete_task(TEAM, w.expired, "bob", w.expired_token),
+            StaleToken,
+        ),
+        (
+            "complete-cancelled",
+            lambda st, w: st.complete_task(TEAM, w.cancelled, "carol", w.cancelled_token),
+            StaleToken,
+        ),
+        (
+            "complete-result-cap",
+            lambda st, w: st.complete_task(
+                TEAM, w.held, "alice", w.held_token, "r" * (MAX_RESULT + 1)
+            ),
+            UserError,
+        ),
+        (
+            "complete-never-claimed",
+            lambda st, w: st.complete_task(TEAM, w.chain[0], "alice", w.held_token),
+            ClaimError,
+        ),
+        (
+            "fail-empty-reason",
+            lambda st, w: st.fail_task(TEAM, w.held, "alice", w.held_token, " "),
+            UserError,
+        ),
+        (
+            "fail-reason-cap",
+            lambda st, w: st.fail_task(TEAM, w.held, "alice", w.held_token, "r" * (MAX_RESULT + 1)),
+            UserError,
+        ),
+        (
+            "fail-stale",
+            lambda st, w: st.fail_task(TEAM, w.held, "alice", w.held_token + 1000, "x"),
+            StaleToken,
+        ),
+        (
+            "fail-not-holder",
+            lambda st, w: st.fail_task(TEAM, w.held, "carol", w.held_token, "x"),
+            NotClaimHolder,
+        ),
+        (
+            "fail-expired",
+            lambda st, w: st.fail_task(TEAM, w.expired, "bob", w.expired_token, "x", retry=True),
+            StaleToken,
+        ),
+        ("cancel-completed", lambda st, w: st.cancel_task(TEAM, w.done, "no"), InvalidState),
+        ("cancel-cancelled", lambda st, w: st.cancel_task(TEAM, w.cancelled, "no"), InvalidState),
+        ("cancel-unknown", lambda st, w: st.cancel_task(TEAM, 999, "no"), UnknownTask),
+        # mail
+        ("send-unknown-recipient", lambda st, w: _msg(st, recipient="dave"), UnknownMember),
+        ("send-unknown-sender", lambda st, w: _msg(st, sender="dave"), UnknownMember),
+        ("send-bad-recipient-name", lambda st, w: _msg(st, recipient="../x"), UnknownMember),
+        (
+            "send-unknown-team",
+            lambda st, w: st.send_message("nope", _text("alice", "bob")),
+            UnknownTeam,
+        ),
+        ("send-empty-body", lambda st, w: _msg(st, body=""), UserError),
+        ("send-blank-body", lambda st, w: _msg(st, body=" \n"), UserError),
+        ("send-body-cap", lambda st, w: _msg(st, body="b" * (MAX_BODY + 1)), UserError),
+        ("send-summary-cap", lambda st, w: _msg(st, summary="s" * (MAX_SUMMARY + 1)), UserError),
+        ("send-key-cap", lambda st, w: _msg(st, idempotency_key="k" * (MAX_KEY + 1)), UserError),
+        (
+            "send-response-unasked",
+            lambda st, w: _msg(st, kind=MessageKind.SHUTDOWN_RESPONSE),
+            UserError,
+        ),
+        (
+            "send-response-to-text",
+            lambda st, w: _msg(
+                st,
+                sender="bob",
+                recipient="alice",
+                kind=MessageKind.SHUTDOWN_RESPONSE,
+                reply_to=w.to_bob,
+            ),
+            UserError,
+        ),
+        (
+            "send-response-wrong-kind",
+            lambda st, w: _msg(
+                st,
+                sender="bob",
+                recipient="alice",
+                kind=MessageKind.PLAN_APPROVAL_RESPONSE,
+                reply_to=w.request,
+            ),
+            UserError,
+        ),
+        (
+            "send-response-not-addressee",
+            lambda st, w: _msg(
+                st,
+                sender="carol",
+                recipient="alice",
+                kind=MessageKind.SHUTDOWN_RESPONSE,
+                reply_to=w.request,
+            ),
+            UserError,
+        ),
+        ("send-reply-to-unknown", lambda st, w: _msg(st, reply_to=9999), UnknownMessage),
+        (
+            "send-request-reply-to-unknown",
+            lambda st, w: _msg(st, kind=MessageKind.PLAN_APPROVAL_REQUEST, reply_to=9999),
+            UnknownMessage,
+        ),
+        (
+            "broadcast-alone",
+            lambda st, w: st.send_message("solo", _text("only", BROADCAST)),
+            InvalidState,
+        ),
+        (
+            "receive-unknown-member",
+            lambda st, w: st.receive_messages(TEAM, "dave", visibility_timeout=VISIBILITY),
+            UnknownMember,
+        ),
+        (
+            "receive-zero-timeout",
+            lambda st, w: st.receive_messages(TEAM, "bob", visibility_timeout=0),
+            UserError,
+        ),
+        ("ack-others", lambda st, w: st.ack_messages(TEAM, "alice", [w.to_bob]), UnknownMessage),
+        (
+            "ack-mixed",
+            lambda st, w: st.ack_messages(TEAM, "bob", [w.to_bob, w.to_alice]),
+            UnknownMessage,
+        ),
+        (
+            "ack-missing",
+            lambda st, w: st.ack_messages(TEAM, "bob", [w.to_bob, 9999]),
+            UnknownMessage,
+        ),
+        (
+            "ack-other-team",
+            lambda st, w: st.ack_messages("solo", "only", [w.to_bob]),
+            UnknownMessage,
+        ),
+        (
+            "ack-unknown-member",
+            lambda st, w: st.ack_messages(TEAM, "dave", [w.to_bob]),
+            UnknownMember,
+        ),
+        # events
+        (
+            "event-payload-cap",
+            lambda st, w: st.append_event(TEAM, "note", {"x": "p" * MAX_PAYLOAD}),
+            UserError,
+        ),
+        ("event-unknown-team", lambda st, w: st.append_event("nope", "note", {}), UnknownTeam),
+    ]
+    return cases
+
+
+BAD_INPUTS = _bad_inputs()
+
+
+# The suite --------------------------------------------------------------------------
+
+
+class StoreConformance:
+    """Every promise of the store, as tests; subclass it and provide ``make_store``."""
+
+    @pytest.fixture
+    def clock(self) -> FakeClock:
+        return FakeClock()
+
+    @pytest.fixture
+    def store(self, make_store: MakeStore, clock: FakeClock) -> Store:
+        """A store with team ``main`` and members alice, bob and carol."""
+        store = make_store(clock=clock)
+        store.create_team(TEAM)
+        for name in MEMBERS:
+            store.add_member(TEAM, name, token_hash=f"hash-{name}")
+        return store
+
+    # bad input changes nothing ----------------------------------------------------
+
+    @pytest.mark.parametrize(
+        ("action", "error"), [(a, e) for _, a, e in BAD_INPUTS], ids=[n for n, _, _ in BAD_INPUTS]
+    )
+    def test_bad_input_changes_nothing(
+        self, make_store: MakeStore, action: Action, error: type[BaseException]
+    ) -> None:
+        clock = FakeClock()
+        store = make_store(clock=clock)
+        store.create_team(TEAM)
+        world = build_world(store, clock)
+        with refused(store, error):
+            action(store, world)
+        # And through a second connection, in case the first only cached the change.
+        other = make_store(clock=clock)
+        assert snapshot(other) == snapshot(store)
+
+    # teams ------------------------------------------------------------------------
+
+    def test_new_store_is_empty(self, make_store: MakeStore) -> None:
+        store = make_store(clock=FakeClock())
+        assert store.list_teams() == []
+        with pytest.raises(UnknownTeam):
+            store.get_team(TEAM)
+
+    def test_create_get_list_teams(self, make_store: MakeStore, clock: FakeClock) -> None:
+        store = make_store(clock=clock)
+        zeta = store.create_team("zeta", "the last", actor="lead")
+        clock.advance(1)
+        alpha = store.create_team("alpha")
+        assert zeta.name == "zeta" and zeta.description == "the last"
+        assert zeta.created_at == clock() - 1 and alpha.created_at == clock()
+        assert alpha.description == ""
+        assert alpha.id != zeta.id
+        assert store.get_team("zeta") == zeta
+        assert store.list_teams() == [alpha, zeta]  # by name
+        events = store.read_events("zeta")
+        assert [(e.seq, e.kind, e.actor, e.team) for e in events] == [
+            (1, "team_created", "lead", "zeta")
+        ]
+
+    def test_team_names(self, make_store: MakeStore) -> None:
+        store = make_store(clock=FakeClock())
+        for good in ("a", "0", "a" * 40, "team-1_x", "9lives"):
+            assert store.create_team(good).name == good
+        for bad in BAD_NAMES:
+            with refused(store, InvalidName):
+                store.create_team(bad)
+
+    def test_duplicate_team(self, store: Store) -> None:
+        with refused(store, AlreadyExists):
+            store.create_team(TEAM, "again")
+
+    def test_unknown_team_everywhere(self, store: Store) -> None:
+        calls: list[Callable[[], object]] = [
+            lambda: store.get_team("nope"),
+            lambda: store.list_members("nope"),
+            lambda: store.get_member("nope", "alice"),
+            lambda: store.list_tasks("nope"),
+            lambda: store.get_task("nope", 1),
+            lambda: store.claim_task("nope", "alice", lease_seconds=LEASE),
+            lambda: store.expire_leases("nope"),
+            lambda: store.receive_messages("nope", "alice", visibility_timeout=VISIBILITY),
+            lambda: store.list_messages("nope"),
+            lambda: store.get_message("nope", 1),
+            lambda: store.read_events("nope"),
+            lambda: store.pending_work("nope", "alice"),
+        ]
+        for call in calls:
+            with refused(store, UnknownTeam):
+                call()
+
+    def test_delete_team_removes_everything_in_it(self, store: Store, clock: FakeClock) -> None:
+        store.create_team("other")
+        store.add_member("other", "alice", token_hash="h")
+        kept = snapshot(store)
+        first = _add(store, "first")
+        second = _add(store, "second", blocked_by=(first.id,))
+        _claim(store, "alice", first.id)
+        store.send_message(TEAM, _text("alice", "bob"))
+        store.send_message(TEAM, _text("bob", BROADCAST))
+        store.delete_team(TEAM)
+        with pytest.raises(UnknownTeam):
+            store.get_team(TEAM)
+        assert [t.name for t in store.list_teams()] == ["other"]
+        # The other team is untouched.
+        after = snapshot(store)
+        other = [t.name for t in kept.teams].index("other")
+        assert after.members[0] == kept.members[other]
+        assert after.events[0] == kept.events[other]
+        # A team made again under the same name starts empty, its log from seq 1.
+        store.create_team(TEAM)
+        assert store.list_members(TEAM) == []
+        assert store.list_tasks(TEAM) == []
+        assert store.list_messages(TEAM) == []
+        assert [(e.seq, e.kind) for e in store.read_events(TEAM)] == [(1, "team_created")]
+        with pytest.raises(UnknownTask):
+            store.get_task(TEAM, second.id)
+
+    # members ----------------------------------------------------------------------
+
+    def test_add_get_list_members(self, make_store: MakeStore, clock: FakeClock) -> None:
+        store = make_store(clock=clock)
+        store.create_team(TEAM)
+        with logs(store, "member_added"):
+            lead = store.add_member(
+                TEAM,
+                "zed",
+                token_hash="secret-hash",
+                role=MemberRole.LEAD,
+                agent="planner",
+                model="some-model",
+                actor="me",
+            )
+        bee = store.add_member(TEAM, "bee", token_hash="other-hash")
+        assert lead.team == TEAM and lead.name == "zed"
+        assert lead.role == MemberRole.LEAD and bee.role == MemberRole.TEAMMATE
+        assert (lead.agent, lead.model) == ("planner", "some-model")
+        assert (bee.agent, bee.model) == (None, None)
+        assert lead.status == MemberStatus.STOPPED
+        assert lead.heartbeat_at is None and lead.pid is None and lead.host is None
+        assert lead.created_at == clock()
+        assert lead.token_hash == "secret-hash"
+        assert store.get_member(TEAM, "zed") == lead
+        assert store.list_members(TEAM) == [bee, lead]  # by name
+
+    def test_member_names(self, store: Store) -> None:
+        assert store.add_member(TEAM, "a" * 40, token_hash="h").name == "a" * 40
+        for bad in BAD_NAMES:
+            with refused(store, InvalidName):
+                store.add_member(TEAM, bad, token_hash="h")
+
+    def test_duplicate_member_and_same_name_in_another_team(self, store: Store) -> None:
+        with refused(store, AlreadyExists):
+            store.add_member(TEAM, "alice", token_hash="h")
+        store.create_team("other")
+        assert store.add_member("other", "alice", token_hash="h").team == "other"
+
+    def test_unknown_member(self, store: Store) -> None:
+        for call in (
+            lambda: store.get_member(TEAM, "dave"),
+            lambda: store.update_member(TEAM, "dave", heartbeat=True),
+            lambda: store.remove_member(TEAM, "dave"),
+            lambda: store.claim_task(TEAM, "dave", lease_seconds=LEASE),
+            lambda: store.receive_messages(TEAM, "dave", visibility_timeout=VISIBILITY),
+            lambda: store.ack_messages(TEAM, "dave", [1]),
+            lambda: store.send_message(TEAM, _text("dave", "alice")),
+            lambda: store.send_message(TEAM, _text("alice", "dave")),
+        ):
+            with refused(store, UnknownMember):
+                call()
+
+    def test_update_member(self, store: Store, clock: FakeClock) -> None:
+        with logs(store, "member_updated"):
+            m = store.update_member(
+                TEAM, "alice", status=MemberStatus.WORKING, pid=4242, host="box", actor="lead"
+            )
+        assert (m.status, m.pid, m.host) == (MemberStatus.WORKING, 4242, "box")
+        assert store.get_member(TEAM, "alice") == m
+        with logs(store, "member_updated"):
+            m = store.update_member(TEAM, "alice", agent="reviewer", model="m2")
+        assert (m.agent, m.model, m.pid) == ("reviewer", "m2", 4242)
+        with logs(store, "member_updated"):
+            m = store.update_member(TEAM, "alice", pid=None, host=None, agent=None)
+        assert (m.pid, m.host, m.agent, m.model) == (None, None, None, "m2")
+        with logs(store, "member_updated"):
+            m = store.update_member(TEAM, "alice", token_hash="rotated")
+        assert m.token_hash == "rotated"
+        assert store.get_member(TEAM, "bob").token_hash == "hash-bob"
+
+    def test_member_heartbeat_is_not_logged(self, store: Store, clock: FakeClock) -> None:
+        clock.advance(5)
+        with logs(store):
+            m = store.update_member(TEAM, "bob", heartbeat=True)
+        assert m.heartbeat_at == clock()
+        with logs(store):  # the same status again is no change either
+            store.update_member(TEAM, "bob", status=MemberStatus.STOPPED)
+        with logs(store):
+            assert store.update_member(TEAM, "bob") == m
+
+    def test_remove_member_releases_its_tasks(self, store: Store) -> None:
+        held = _add(store, "held by bob")
+        other = _add(store, "held by alice")
+        assigned = _add(store, "for bob", assignee="bob")
+        claim = _claim(store, "bob", held.id)
+        _claim(store, "alice", other.id)
+        store.send_message(TEAM, _text("bob", "alice"))
+        with logs(store, "member_removed"):
+            released = store.remove_member(TEAM, "bob", actor="lead")
+        assert released == [held.id]
+        with pytest.raises(UnknownMember):
+            store.get_member(TEAM, "bob")
+        assert [m.name for m in store.list_members(TEAM)] == ["alice", "carol"]
+        task = store.get_task(TEAM, held.id)
+        assert task.status == TaskStatus.PENDING and task.owner is None and task.ready
+        assert store.get_task(TEAM, other.id).status == TaskStatus.IN_PROGRESS
+        # Bob's old token is worthless and the released and reassignable work is claimable.
+        with refused(store, ClaimError):
+            store.complete_task(TEAM, held.id, "bob", claim.fencing_token)
+        assert store.get_task(TEAM, assigned.id).assignee is None
+        got = {_claim(store, "carol").task.id, _claim(store, "carol").task.id}
+        assert got == {held.id, assigned.id}
+        # Mail already sent by bob stays readable.
+        assert [m.sender for m in store.list_messages(TEAM, member="alice")] == ["bob"]
+
+    # tasks ------------------------------------------------------------------------
+
+    def test_add_and_get_task(self, store: Store, clock: FakeClock) -> None:
+        with logs(store, "task_created") as events:
+            t = store.add_task(
+                TEAM,
+                NewTask("  Write docs  ", "all of them", priority=4, assignee="bob"),
+                max_attempts=5,
+                actor="alice",
+            )
+        assert events[0].payload["id"] == t.id and events[0].actor == "alice"
+        assert t.team == TEAM and t.id == 1
+        assert t.title == "Write docs" and t.description == "all of them"
+        assert t.status == TaskStatus.PENDING and t.priority == 4 and t.assignee == "bob"
+        assert t.owner is None and t.fencing_token is None and t.lease_expires_at is None
+        assert t.attempts == 0 and t.max_attempts == 5
+        assert t.result is None and t.reason is None
+        assert t.created_by == "alice" and t.created_at == t.updated_at == clock()
+        assert t.blocked_by == t.waiting_on == t.dead_blockers == ()
+        assert t.admitted and t.ready
+        assert store.get_task(TEAM, t.id) == t
+        own = store.add_task(TEAM, NewTask("own cap", max_attempts=2), max_attempts=5)
+        assert own.id == 2 and own.max_attempts == 2
+        with refused(store, UnknownTask):
+            store.get_task(TEAM, 3)
+
+    def test_task_ids_are_per_team(self, store: Store) -> None:
+        store.create_team("other")
+        assert [_add(store).id for _ in range(3)] == [1, 2, 3]
+        assert _add(store, team="other").id == 1
+        with pytest.raises(UnknownTask):
+            store.get_task("other", 2)
+
+    def test_blockers_and_readiness(self, store: Store) -> None:
+        a = _add(store, "a")
+        b = _add(store, "b")
+        c = _add(store, "c", blocked_by=(b.id, a.id, a.id))
+        assert c.blocked_by == (a.id, b.id) and c.waiting_on == (a.id, b.id)
+        assert not c.ready and c.status == TaskStatus.PENDING
+        assert [t.id for t in store.list_tasks(TEAM, ready=True)] == [a.id, b.id]
+        _finish(store, a.id)
+        c = store.get_task(TEAM, c.id)
+        assert c.waiting_on == (b.id,) and not c.ready
+        with refused(store, InvalidState):
+            _claim(store, "bob", c.id)
+        with logs(store, "task_claimed", "task_completed") as events:
+            _finish(store, b.id)
+        assert events[1].payload["id"] == b.id
+        c = store.get_task(TEAM, c.id)
+        assert c.waiting_on == () and c.ready and c.blocked_by == (a.id, b.id)
+        assert [t.id for t in store.list_tasks(TEAM, ready=True)] == [c.id]
+        assert _claim(store, "bob").task.id == c.id
+
+    def test_list_tasks_filters(self, store: Store) -> None:
+        a = _add(store, "a")
+        b = _add(store, "b", blocked_by=(a.id,))
+        c = _add(store, "c")
+        d = _add(store, "d", admitted=False)
+        _claim(store, "alice", c.id)
+        assert [t.id for t in store.list_tasks(TEAM)] == [a.id, b.id, c.id, d.id]
+        assert [t.id for t in store.list_tasks(TEAM, status=TaskStatus.PENDING)] == [
+            a.id,
+            b.id,
+            d.id,
+        ]
+        assert [t.id for t in store.list_tasks(TEAM, status=TaskStatus.IN_PROGRESS)] == [c.id]
+        assert store.list_tasks(TEAM, status=TaskStatus.COMPLETED) == []
+        assert [t.id for t in store.list_tasks(TEAM, ready=True)] == [a.id]
+
+    def test_update_task(self, store: Store) -> None:
+        a = _add(store, "a")
+        b = _add(store, "b")
+        t = _add(store, "t", blocked_by=(a.id,))
+        with logs(store, "task_updated"):
+            t = store.update_task(
+                TEAM,
+                t.id,
+                TaskChanges(
+                    title="new title",
+                    description="new text",
+                    priority=7,
+                    assignee="carol",
+                    add_blockers=(b.id,),
+                    remove_blockers=(a.id,),
+                ),
+                actor="lead",
+            )
+        assert (t.title, t.description, t.priority, t.assignee) == (
+            "new title",
+            "new text",
+            7,
+            "carol",
+        )
+        assert t.blocked_by == (b.id,)
+        with logs(store, "task_updated"):
+            t = store.update_task(TEAM, t.id, TaskChanges(unassign=True))
+        assert t.assignee is None
+        with logs(store):  # nothing asked, nothing changed, nothing logged
+            assert store.update_task(TEAM, t.id, TaskChanges()) == t
+        with logs(store):  # a blocker it already has is no change either
+            assert store.update_task(TEAM, t.id, TaskChanges(add_blockers=(b.id,))) == t
+        assert store.get_task(TEAM, t.id) == t
+
+    def test_running_task_can_change_but_not_its_blockers(self, store: Store) -> None:
+        a = _add(store, "a")
+        t = _add(store, "t")
+        claim = _claim(store, "alice", t.id)
+        with logs(store, "task_updated"):
+            changed = store.update_task(TEAM, t.id, TaskChanges(priority=3, title="renamed"))
+        assert changed.status == TaskStatus.IN_PROGRESS and changed.priority == 3
+        assert changed.fencing_token == claim.fencing_token
+        with refused(store, InvalidState):
+            store.update_task(TEAM, t.id, TaskChanges(add_blockers=(a.id,)))
+
+    # cycles -------------------------------------------------------------------------
+
+    def test_self_block_is_a_cycle(self, store: Store) -> None:
+        t = _add(store)
+        with refused(store, CycleError) as info:
+            store.update_task(TEAM, t.id, TaskChanges(add_blockers=(t.id,)))
+        assert info.value.cycle == (t.id, t.id)
+
+    def test_cycle_is_refused_and_named(self, store: Store) -> None:
+        a = _add(store, "a")
+        b = _add(store, "b", blocked_by=(a.id,))
+        c = _add(store, "c", blocked_by=(b.id,))
+        d = _add(store, "d", blocked_by=(c.id,))
+        with refused(store, CycleError) as info:
+            store.update_task(TEAM, a.id, TaskChanges(add_blockers=(c.id,)))
+        cycle = info.value.cycle
+        # (x, ..., x), each blocking the next, over the edges there are plus the new one.
+        assert cycle[0] == cycle[-1] and set(cycle) == {a.id, b.id, c.id}
+        edges = {(a.id, b.id), (b.id, c.id), (c.id, d.id), (c.id, a.id)}
+        assert all((x, y) in edges for x, y in zip(cycle, cycle[1:], strict=False))
+        for task_id in set(cycle):
+            assert str(task_id) in str(info.value)
+        # Through several new blockers at once, and through a finished blocker too.
+        with refused(store, CycleError):
+            store.update_task(TEAM, a.id, TaskChanges(add_blockers=(d.id,)))
+        e = _add(store, "e")
+        with refused(store, CycleError):
+            store.update_task(TEAM, a.id, TaskChanges(add_blockers=(e.id, d.id)))
+        # A diamond is no cycle.
+        store.update_task(TEAM, d.id, TaskChanges(add_blockers=(a.id, e.id)))
+        assert store.get_task(TEAM, d.id).blocked_by == (a.id, c.id, e.id)
+
+    # claims -------------------------------------------------------------------------
+
+    def test_claim_takes_a_ready_task_under_a_lease(self, store: Store, clock: FakeClock) -> None:
+        t = _add(store)
+        with logs(store, "task_claimed") as events:
+            claim = _claim(store, "alice")
+        assert events[0].payload["id"] == t.id and events[0].actor == "alice"
+        assert claim.task.id == t.id
+        assert claim.lease_expires_at == clock() + LEASE
+        task = claim.task
+        assert task.status == TaskStatus.IN_PROGRESS and task.owner == "alice"
+        assert task.fencing_token == claim.fencing_token
+        assert task.lease_expires_at == claim.lease_expires_at
+        assert task.attempts == 1 and not task.ready
+        assert store.get_task(TEAM, t.id) == task
+        with logs(store):
+            assert store.claim_task(TEAM, "bob", lease_seconds=LEASE) is None
+        with refused(store, InvalidState):
+            _claim(store, "bob", t.id)
+
+    def test_claim_when_nothing_is_ready(self, store: Store) -> None:
+        assert store.claim_task(TEAM, "alice", lease_seconds=LEASE) is None
+        a = _add(store)
+        _add(store, blocked_by=(a.id,))
+        _add(store, admitted=False)
+        _add(store, assignee="bob")
+        _claim(store, "alice", a.id)
+        assert store.claim_task(TEAM, "alice", lease_seconds=LEASE) is None
+
+    def test_claim_prefers_tasks_assigned_to_the_claimer(self, store: Store) -> None:
+        urgent = _add(store, "urgent", priority=9)
+        mine = _add(store, "mine", assignee="alice")
+        assert _claim(store, "alice").task.id == mine.id
+        assert _claim(store, "bob").task.id == urgent.id
+
+    def test_claim_prefers_higher_priority(self, store: Store) -> None:
+        low = _add(store, "low", priority=-1)
+        normal = _add(store, "normal")
+        high = _add(store, "high", priority=5)
+        _add(store, "behind low", blocked_by=(low.id,))
+        order = [_claim(store, "alice").task.id for _ in range(3)]
+        assert order == [high.id, normal.id, low.id]
+
+    def test_claim_prefers_more_work_waiting_behind(self, store: Store) -> None:
+        fan = _add(store, "two wait on me directly")
+        chain = _add(store, "three wait on me through a chain")
+        lone = _add(store, "nothing waits on me")
+        _add(store, "x", blocked_by=(fan.id,))
+        _add(store, "y", blocked_by=(fan.id,))
+        c1 = _add(store, "c1", blocked_by=(chain.id,))
+        c2 = _add(store, "c2", blocked_by=(c1.id,))
+        _add(store, "c3", blocked_by=(c2.id,))
+        order = [_claim(store, "alice").task.id for _ in range(3)]
+        assert order == [chain.id, fan.id, lone.id]
+
+    def test_claim_counts_only_unfinished_work_waiting(self, store: Store) -> None:
+        first = _add(store, "first")
+        second = _add(store, "second")
+        gone = _add(store, "cancelled dependent", blocked_by=(second.id,))
+        store.cancel_task(TEAM, gone.id, "no")
+        assert _claim(store, "alice").task.id == first.id
+
+    def test_claim_prefers_older_on_a_tie(self, store: Store) -> None:
+        ids = [_add(store, f"t{i}", priority=1).id for i in range(4)]
+        assert [_claim(store, "alice").task.id for _ in ids] == ids
+
+    def test_claim_ranks_every_tied_candidate(self, store: Store) -> None:
+        # The task with work behind it is the newest of many equals: it still comes first.
+        ids = [_add(store, f"t{i}").id for i in range(70)]
+        _add(store, "behind the newest", blocked_by=(ids[-1],))
+        assert _claim(store, "alice").task.id == ids[-1]
+
+    def test_assigned_task_is_only_for_its_assignee(self, store: Store) -> None:
+        t = _add(store, "for bob", assignee="bob")
+        assert store.claim_task(TEAM, "alice", lease_seconds=LEASE) is None
+        assert store.pending_work(TEAM, "alice").ready_tasks == 0
+        assert store.pending_work(TEAM, "bob").ready_tasks == 1
+        with refused(store, InvalidState):
+            _claim(store, "alice", t.id)
+        assert _claim(store, "bob").task.id == t.id
+
+    def test_claim_named_task(self, store: Store) -> None:
+        first = _add(store, "first", priority=9)
+        second = _add(store, "second")
+        assert _claim(store, "alice", second.id).task.id == second.id
+        assert _claim(store, "bob", first.id).task.id == first.id
+
+    def test_claim_named_task_precise_errors(self, store: Store) -> None:
+        a = _add(store, "a")
+        b = _add(store, "b", blocked_by=(a.id,))
+        dead = _add(store, "dead blocker")
+        c = _add(store, "c", blocked_by=(dead.id,))
+        store.cancel_task(TEAM, dead.id, "no")
+        hidden = _add(store, "hidden", admitted=False)
+        _claim(store, "alice", a.id)
+        for task_id, member, error in (
+            (a.id, "bob", InvalidState),  # held
+            (b.id, "bob", InvalidState),  # waits on a
+            (c.id, "bob", InvalidState),  # blocker cancelled
+            (dead.id, "bob", InvalidState),  # cancelled
+            (hidden.id, "bob", InvalidState),  # not admitted
+            (999, "bob", UnknownTask),
+            (b.id, "dave", UnknownMember),
+        ):
+            with refused(store, error):
+                _claim(store, member, task_id)
+
+    def test_fencing_tokens_are_unique_and_increasing(self, store: Store, clock: FakeClock) -> None:
+        tokens: list[int] = []
+        tasks = [_add(store, f"t{i}", max_attempts=10).id for i in range(4)]
+        for task_id in tasks:
+            tokens.append(_claim(store, "alice", task_id, lease=5).fencing_token)
+        clock.advance(10)
+        store.expire_leases(TEAM)
+        for _ in tasks:
+            claim = _claim(store, "bob")
+            tokens.append(claim.fencing_token)
+            store.fail_task(TEAM, claim.task.id, "bob", claim.fencing_token, "again", retry=True)
+        tokens.append(_claim(store, "carol").fencing_token)
+        assert tokens == sorted(set(tokens)), "tokens must be unique and increasing"
+
+    def test_heartbeat_extends_the_lease(self, store: Store, clock: FakeClock) -> None:
+        t = _add(store)
+        claim = _claim(store, "alice", lease=10)
+        clock.advance(8)
+        with logs(store):  # liveness, not a change of state
+            beat = store.heartbeat_task(TEAM, t.id, "alice", claim.fencing_token, lease_seconds=10)
+        assert beat.fencing_token == claim.fencing_token
+        assert beat.lease_expires_at == clock() + 10
+        assert beat.task.lease_expires_at == beat.lease_expires_at
+        assert store.get_task(TEAM, t.id).lease_expires_at == beat.lease_expires_at
+        clock.advance(8)  # past the first lease, within the second
+        assert store.expire_leases(TEAM) == []
+        assert store.check_claim(TEAM, t.id, "alice", claim.fencing_token).owner == "alice"
+        done = store.complete_task(TEAM, t.id, "alice", claim.fencing_token, "ok")
+        assert done.status == TaskStatus.COMPLETED
+
+    def test_claim_bound_actions_need_the_current_token(self, store: Store) -> None:
+        t = _add(store)
+        claim = _claim(store, "alice")
+        token = claim.fencing_token
+        acts: list[Callable[[str, int], object]] = [
+            lambda m, k: store.heartbeat_task(TEAM, t.id, m, k, lease_seconds=LEASE),
+            lambda m, k: store.check_claim(TEAM, t.id, m, k),
+            lambda m, k: store.complete_task(TEAM, t.id, m, k),
+            lambda m, k: store.fail_task(TEAM, t.id, m, k, "no"),
+        ]
+        for act in acts:
+            with refused(store, StaleToken):
+                act("alice", token + 1)
+            with refused(store, StaleToken):
+                act("alice", token - 1)
+            with refused(store, NotClaimHolder):
+                act("bob", token)
+            with refused(store, NotClaimHolder):
+                act("bob", token + 1)
+        assert store.check_claim(TEAM, t.id, "alice", token) == store.get_task(TEAM, t.id)
+
+    def test_never_claimed_task_refuses_any_token(self, store: Store) -> None:
+        t = _add(store)
+        with refused(store, ClaimError):
+            store.heartbeat_task(TEAM, t.id, "alice", 1, lease_seconds=LEASE)
+        with refused(store, ClaimError):
+            store.complete_task(TEAM, t.id, "alice", 1)
+        with refused(store, UnknownTask):
+            store.complete_task(TEAM, 999, "alice", 1)
+
+    def test_complete(self, store: Store) -> None:
+        t = _add(store)
+        claim = _claim(store, "alice")
+        with logs(store, "task_completed") as events:
+            done = store.complete_task(TEAM, t.id, "alice", claim.fencing_token, "all good")
+        assert events[0].payload["id"] == t.id and events[0].actor == "alice"
+        assert done.status == TaskStatus.COMPLETED and done.result == "all good"
+        assert done.owner == "alice" and done.lease_expires_at is None
+        assert store.get_task(TEAM, t.id) == done
+        with refused(store, InvalidState):
+            store.cancel_task(TEAM, t.id, "too late")
+
+    def test_repeated_completion_is_deduplicated(self, store: Store, clock: FakeClock) -> None:
+        t = _add(store)
+        claim = _claim(store, "alice")
+        done = store.complete_task(TEAM, t.id, "alice", claim.fencing_token, "first")
+        clock.advance(1)
+        with logs(store):
+            again = store.complete_task(TEAM, t.id, "alice", claim.fencing_token, "second")
+        assert again == done and again.result == "first"
+        # A different token, or somebody else, is not the same completion.
+        with refused(store, ClaimError):
+            store.complete_task(TEAM, t.id, "bob", claim.fencing_token)
+        with refused(store, StaleToken):
+            store.complete_task(TEAM, t.id, "alice", claim.fencing_token + 1)
+        with refused(store, StaleToken):
+            store.heartbeat_task(TEAM, t.id, "alice", claim.fencing_token, lease_seconds=LEASE)
+        with refused(store, StaleToken):
+            store.fail_task(TEAM, t.id, "alice", claim.fencing_token, "no")
+
+    def test_fail_without_retry_is_final(self, store: Store) -> None:
+        t = _add(store)
+        after = _add(store, "after", blocked_by=(t.id,))
+        claim = _claim(store, "alice")
+        with logs(store, "task_failed") as events:
+            failed = store.fail_task(TEAM, t.id, "alice", claim.fencing_token, "broken")
+        assert events[0].payload["id"] == t.id
+        assert failed.status == TaskStatus.FAILED and failed.reason == "broken"
+        assert failed.lease_expires_at is None
+        assert store.claim_task(TEAM, "alice", lease_seconds=LEASE) is None
+        after = store.get_task(TEAM, after.id)
+        assert after.dead_blockers == (t.id,) and after.waiting_on == (t.id,) and not after.ready
+
+    def test_fail_with_retry_until_attempts_run_out(self, store: Store) -> None:
+        t = _add(store, max_attempts=2)
+        first = _claim(store, "alice")
+        with logs(store, "task_failed"):
+            again = store.fail_task(TEAM, t.id, "alice", first.fencing_token, "flaky", retry=True)
+        assert again.status == TaskStatus.PENDING and again.owner is None and again.ready
+        assert again.attempts == 1 and again.reason == "flaky"
+        with refused(store, StaleToken):
+            store.complete_task(TEAM, t.id, "alice", first.fencing_token)
+        second = _claim(store, "bob")
+        assert second.task.attempts == 2 and second.fencing_token > first.fencing_token
+        last = store.fail_task(TEAM, t.id, "bob", second.fencing_token, "flaky", retry=True)
+        assert last.status == TaskStatus.FAILED and last.attempts == 2
+
+    def test_cancel(self, store: Store) -> None:
+        pending = _add(store, "pending")
+        running = _add(store, "running")
+        after = _add(store, "after", blocked_by=(running.id,))
+        claim = _claim(store, "alice", running.id)
+        with logs(store, "task_cancelled") as events:
+            cancelled = store.cancel_task(TEAM, running.id, "plan changed", actor="lead")
+        assert events[0].payload["id"] == running.id and events[0].actor == "lead"
+        assert cancelled.status == TaskStatus.CANCELLED and cancelled.reason == "plan changed"
+        assert cancelled.lease_expires_at is None
+        # The holder's token went stale.
+        with refused(store, StaleToken):
+            store.heartbeat_task(TEAM, running.id, "alice", claim.fencing_token, lease_seconds=1)
+        with refused(store, StaleToken):
+            store.complete_task(TEAM, running.id, "alice", claim.fencing_token)
+        with refused(store, StaleToken):
+            store.fail_task(TEAM, running.id, "alice", claim.fencing_token, "x")
+        assert store.get_task(TEAM, after.id).dead_blockers == (running.id,)
+        assert store.cancel_task(TEAM, pending.id, "no").status == TaskStatus.CANCELLED
+        with refused(store, InvalidState):
+            store.cancel_task(TEAM, pending.id, "twice")
+        assert store.claim_task(TEAM, "bob", lease_seconds=LEASE) is None
+
+    # leases -------------------------------------------------------------------------
+
+    def test_lease_expiry_returns_the_task_then_fails_it(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        t = _add(store, max_attempts=2)
+        first = _claim(store, "alice", lease=10)
+        clock.advance(10)  # the lease runs to its end, inclusive
+        assert store.expire_leases(TEAM) == []
+        clock.advance(1)
+        with logs(store, "lease_expired") as events:
+            expired = store.expire_leases(TEAM)
+        assert events[0].payload["id"] == t.id
+        assert [x.id for x in expired] == [t.id]
+        back = expired[0]
+        assert back.status == TaskStatus.PENDING and back.owner is None and back.attempts == 1
+        assert back.lease_expires_at is None and back.ready
+        assert store.get_task(TEAM, t.id) == back
+        with refused(store, StaleToken):
+            store.heartbeat_task(TEAM, t.id, "alice", first.fencing_token, lease_seconds=10)
+        second = _claim(store, "bob", lease=10)
+        assert second.task.attempts == 2
+        clock.advance(11)
+        failed = store.expire_leases(TEAM)
+        assert [x.status for x in failed] == [TaskStatus.FAILED]
+        assert failed[0].attempts == 2 and failed[0].reason
+        assert store.claim_task(TEAM, "carol", lease_seconds=LEASE) is None
+        with refused(store, StaleToken):
+            store.complete_task(TEAM, t.id, "bob", second.fencing_token)
+        assert store.expire_leases(TEAM) == []
+
+    def test_claim_sweeps_ended_leases(self, store: Store, clock: FakeClock) -> None:
+        t = _add(store)
+        old = _claim(store, "alice", lease=10)
+        clock.advance(11)
+        assert store.pending_work(TEAM, "bob").ready_tasks >= 1
+        with logs(store, "lease_expired", "task_claimed"):
+            new = _claim(store, "bob")
+        assert new.task.id == t.id and new.task.attempts == 2
+        assert new.fencing_token > old.fencing_token
+        with refused(store, NotClaimHolder):  # lost, and somebody else holds it now
+            store.complete_task(TEAM, t.id, "alice", old.fencing_token)
+        # The late holder is refused even though no sweep ran in between.
+        u = _add(store)
+        late = _claim(store, "alice", u.id, lease=10)
+        clock.advance(11)
+        with refused(store, StaleToken):
+            store.complete_task(TEAM, u.id, "alice", late.fencing_token)
+        assert store.get_task(TEAM, u.id).status == TaskStatus.IN_PROGRESS  # not yet swept
+
+    def test_expiry_leaves_live_leases_alone(self, store: Store, clock: FakeClock) -> None:
+        short = _add(store, "short")
+        long = _add(store, "long")
+        _claim(store, "alice", short.id, lease=10)
+        kept = _claim(store, "bob", long.id, lease=100)
+        clock.advance(50)
+        assert [t.id for t in store.expire_leases(TEAM)] == [short.id]
+        assert store.get_task(TEAM, long.id) == kept.task
+
+    # admission --------------------------------------------------------------------
+
+    def test_unadmitted_task_is_never_claimable(self, store: Store) -> None:
+        t = _add(store, "gated", admitted=False)
+        assert not t.admitted and not t.ready and t.status == TaskStatus.PENDING
+        assert store.claim_task(TEAM, "alice", lease_seconds=LEASE) is None
+        with refused(store, InvalidState):
+            _claim(store, "alice", t.id)
+        assert store.list_tasks(TEAM, ready=True) == []
+        assert store.pending_work(TEAM, "alice").ready_tasks == 0
+        with logs(store, "task_admitted"):
+            admitted = store.admit_task(TEAM, t.id, actor="hook")
+        assert admitted.admitted and admitted.ready
+        with logs(store):
+            assert store.admit_task(TEAM, t.id) == admitted
+        with refused(store, InvalidState):
+            store.remove_task(TEAM, t.id, "too late")
+        assert _claim(store, "alice").task.id == t.id
+
+    def test_remove_unadmitted_task(self, store: Store) -> None:
+        t = _add(store, "refused by its hook", admitted=False)
+        with logs(store, "task_removed") as events:
+            store.remove_task(TEAM, t.id, "hook said no", actor="hook")
+        assert events[0].payload["id"] == t.id
+        with pytest.raises(UnknownTask):
+            store.get_task(TEAM, t.id)
+        assert store.list_tasks(TEAM) == []
+
+    # mail ---------------------------------------------------------------------------
+
+    def test_send_to_a_member(self, store: Store, clock: FakeClock) -> None:
+        with logs(store, "message_sent") as events:
+            sent = store.send_message(TEAM, _text("alice", "bob", "hi bob", summary="greeting"))
+        assert events[0].actor == "alice"
+        assert len(sent) == 1
+        m = sent[0]
+        assert (m.team, m.sender, m.recipient, m.kind) == (TEAM, "alice", "bob", MessageKind.TEXT)
+        assert (m.body, m.summary) == ("hi bob", "greeting")
+        assert m.request_id is None and m.reply_to is None and m.idempotency_key is None
+        assert m.sent_at == clock() and m.delivered_at is None and m.acked_at is None
+        assert m.deliveries == 0 and not m.broadcast
+        assert store.get_message(TEAM, m.id) == m
+        with pytest.raises(UnknownMessage):
+            store.get_message(TEAM, m.id + 1000)
+        assert store.pending_work(TEAM, "bob").mail == 1
+        assert store.pending_work(TEAM, "alice").mail == 0
+
+    def test_broadcast_reaches_everyone_but_the_sender(self, store: Store) -> None:
+        with logs(store, "message_sent"):
+            sent = store.send_message(TEAM, _text("bob", BROADCAST, "all hands"))
+        assert sorted(m.recipient for m in sent) == ["alice", "carol"]
+        assert all(m.broadcast and m.sender == "bob" and m.body == "all hands" for m in sent)
+        assert len({m.id for m in sent}) == 2
+        for name in ("alice", "carol"):
+            got = store.receive_messages(TEAM, name, visibility_timeout=VISIBILITY)
+            assert [m.body for m in got] == ["all hands"]
+        assert store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY) == []
+
+    def test_unknown_recipient_writes_nothing(self, store: Store) -> None:
+        with refused(store, UnknownMember):
+            store.send_message(TEAM, _text("alice", "dave"))
+        store.create_team("other")
+        store.add_member("other", "dave", token_hash="h")
+        with refused(store, UnknownMember):  # a member of another team is unknown here
+            store.send_message(TEAM, _text("alice", "dave"))
+
+    def test_idempotency_key_sends_once(self, store: Store, clock: FakeClock) -> None:
+        first = store.send_message(TEAM, _text("alice", "bob", "once", idempotency_key="k1"))
+        assert first[0].idempotency_key == "k1"
+        clock.advance(1)
+        with logs(store):
+            again = store.send_message(TEAM, _text("alice", "bob", "once", idempotency_key="k1"))
+        assert again == first
+        with logs(store):  # even when the retry differs, the original stands
+            other = store.send_message(TEAM, _text("alice", "carol", "twice", idempotency_key="k1"))
+        assert other == first
+        # The key belongs to its sender.
+        bobs = store.send_message(TEAM, _text("bob", "alice", "mine", idempotency_key="k1"))
+        assert bobs[0].id != first[0].id
+        everyone = store.send_message(TEAM, _text("carol", BROADCAST, "all", idempotency_key="b"))
+        with logs(store):
+            assert (
+                store.send_message(TEAM, _text("carol", BROADCAST, "all", idempotency_key="b"))
+                == everyone
+            )
+        assert len(store.list_messages(TEAM)) == 4
+        got = store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY)
+        assert [m.body for m in got] == ["once", "all"]
+
+    def test_fifo_per_sender_and_recipient(self, store: Store, clock: FakeClock) -> None:
+        sent: list[Message] = []
+        for i in range(6):
+            sender = ("alice", "carol")[i % 2]
+            sent += store.send_message(TEAM, _text(sender, "bob", f"{sender} {i}"))
+            clock.advance(0.001)
+        got: list[Message] = []
+        for _ in range(3):
+            got += store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY, limit=2)
+        assert [m.id for m in got] == [m.id for m in sent]
+        assert store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY) == []
+
+    def test_receive_hides_then_redelivers_until_acked(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        m = store.send_message(TEAM, _text("alice", "bob"))[0]
+        clock.advance(2)
+        delivered_at = clock()
+        with logs(store, "messages_delivered"):
+            got = store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY)
+        assert [x.id for x in got] == [m.id]
+        assert got[0].deliveries == 1 and got[0].delivered_at == delivered_at
+        assert got[0].acked_at is None
+        with logs(store):  # nothing visible, nothing delivered, nothing logged
+            assert store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY) == []
+        assert store.pending_work(TEAM, "bob").mail == 0
+        clock.advance(VISIBILITY - 1)
+        assert store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY) == []
+        clock.advance(1)
+        assert store.pending_work(TEAM, "bob").mail == 1
+        again = store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY)
+        assert [x.id for x in again] == [m.id]
+        assert again[0].deliveries == 2 and again[0].delivered_at == delivered_at
+        clock.advance(VISIBILITY)
+        third = store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY)
+        assert third[0].deliveries == 3
+        with logs(store, "messages_acked"):
+            assert store.ack_messages(TEAM, "bob", [m.id]) == [m.id]
+        clock.advance(VISIBILITY * 10)
+        assert store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY) == []
+        assert store.get_message(TEAM, m.id).acked_at == clock() - VISIBILITY * 10
+        assert store.pending_work(TEAM, "bob").mail == 0
+
+    def test_receive_limit_hides_only_what_it_returns(self, store: Store, clock: FakeClock) -> None:
+        ids = [store.send_message(TEAM, _text("alice", "bob", str(i)))[0].id for i in range(3)]
+        first = store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY, limit=1)
+        assert [m.id for m in first] == ids[:1]
+        assert store.pending_work(TEAM, "bob").mail == 2
+        rest = store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY)
+        assert [m.id for m in rest] == ids[1:]
+
+    def test_ack(self, store: Store) -> None:
+        to_bob = [store.send_message(TEAM, _text("alice", "bob", str(i)))[0].id for i in range(3)]
+        to_carol = store.send_message(TEAM, _text("alice", "carol"))[0].id
+        store.receive_messages(TEAM, "bob", visibility_timeout=VISIBILITY)
+        with refused(store, UnknownMessage):
+            store.ack_messages(TEAM, "alice", to_bob)  # the sender cannot ack
+        with refused(store, UnknownMessage):
+            store.ack_messages(TEAM, "bob", [*to_bob, to_carol])
+        # Acking a message never received is allowed: it was seen some other way.
+        with logs(store, "messages_acked"):
+            assert store.ack_messages(TEAM, "bob", [to_bob[1], to_bob[0], to_bob[1]]) == to_bob[:2]
+        with logs(store):  # acking again is a no-op
+            assert store.ack_messages(TEAM, "bob", to_bob[:2]) == []
+        with logs(store):
+            assert store.ack_messages(TEAM, "bob", []) == []
+        with logs(store, "messages_acked"):
+            assert store.ack_messages(TEAM, "bob", to_bob) == [to_bob[2]]
+        assert [m.id for m in store.list_messages(TEAM, unacked=True)] == [to_carol]
+        assert store.get_message(TEAM, to_carol).acked_at is None
+
+    def test_requests_and_responses(self, store: Store) -> None:
+        req = store.send_message(
+            TEAM, _text("alice", "bob", "may I stop?", kind=MessageKind.SHUTDOWN_REQUEST)
+        )[0]
+        plan = store.send_message(
+            TEAM, _text("alice", "bob", "my plan", kind=MessageKind.PLAN_APPROVAL_REQUEST)
+        )[0]
+        assert req.request_id and plan.request_id and req.request_id != plan.request_id
+        with refused(store, UserError):
+            store.send_message(
+                TEAM, _text("bob", "alice", "yes", kind=MessageKind.SHUTDOWN_RESPONSE)
+            )
+        with refused(store, UserError):  # the wrong kind of answer
+            store.send_message(
+                TEAM,
+                _text(
+                    "bob", "alice", "ok", kind=MessageKind.PLAN_APPROVAL_RESPONSE, reply_to=req.id
+                ),
+            )
+        with refused(store, UserError):  # only the addressee answers
+            store.send_message(
+                TEAM,
+                _text("carol", "alice", "yes", kind=MessageKind.SHUTDOWN_RESPONSE, reply_to=req.id),
+            )
+        answer = store.send_message(
+            TEAM,
+            _text("bob", "alice", "yes", kind=MessageKind.SHUTDOWN_RESPONSE, reply_to=req.id),
+        )[0]
+        assert answer.reply_to == req.id and answer.request_id == req.request_id
+        approval = store.send_message(
+            TEAM,
+            _text("bob", "alice", "ok", kind=MessageKind.PLAN_APPROVAL_RESPONSE, reply_to=plan.id),
+        )[0]
+        assert approval.request_id == plan.request_id
+        text = store.send_message(TEAM, _text("alice", "bob", "fyi", reply_to=answer.id))[0]
+        assert text.reply_to == answer.id and text.kind == MessageKind.TEXT
+        asked = store.send_message(
+            TEAM, _text("alice", BROADCAST, "stop", kind=MessageKind.SHUTDOWN_REQUEST)
+        )
+        assert len({m.request_id for m in asked}) == 1 and asked[0].request_id
+        for m in asked:
+            reply = _text(
+                m.recipient, "alice", "ok", kind=MessageKind.SHUTDOWN_RESPONSE, reply_to=m.id
+            )
+            assert store.send_message(TEAM, reply)[0].request_id == m.request_id
+
+    def test_list_messages(self, store: Store) -> None:
+        a = store.send_message(TEAM, _text("alice", "bob", "1"))[0]
+        b = store.send_message(TEAM, _text("bob", "carol", "2"))[0]
+        c = store.send_message(TEAM, _text("carol", "alice", "3"))[0]
+        assert [m.id for m in store.list_messages(TEAM)] == [a.id, b.id, c.id]
+        assert [m.id for m in store.list_messages(TEAM, limit=2)] == [b.id, c.id]
+        assert [m.id for m in store.list_messages(TEAM, member="alice")] == [a.id, c.id]
+        store.ack_messages(TEAM, "carol", [b.id])
+        assert [m.id for m in store.list_messages(TEAM, unacked=True)] == [a.id, c.id]
+        assert [m.id for m in store.list_messages(TEAM, member="carol", unacked=True)] == [c.id]
+        with refused(store, UnknownMember):
+            store.list_messages(TEAM, member="dave")
+
+    def test_mail_is_per_team(self, store: Store) -> None:
+        store.create_team("other")
+        store.add_member("other", "alice", token_hash="h")
+        store.add_member("other", "bob", token_hash="h")
+        here = store.send_message(TEAM, _text("alice", "bob"))[0]
+        assert store.receive_messages("other", "bob", visibility_timeout=VISIBILITY) == []
+        with refused(store, UnknownMessage):
+            store.get_message("other", here.id)
+        with refused(store, UnknownMessage):
+            store.ack_messages("other", "bob", [here.id])
+        assert store.list_messages("other") == []
+
+    # events -------------------------------------------------------------------------
+
+    def test_each_team_log_starts_at_one_and_has_no_gaps(self, store: Store) -> None:
+        store.create_team("other")
+        assert [(e.seq, e.kind) for e in store.read_events("other")] == [(1, "team_created")]
+        events = store.read_events(TEAM)
+        assert [e.kind for e in events] == ["team_created"] + ["member_added"] * 3
+        t = _add(store)
+        claim = _claim(store, "alice")
+        store.send_message(TEAM, _text("alice", BROADCAST))
+        store.complete_task(TEAM, t.id, "alice", claim.fencing_token)
+        events = store.read_events(TEAM)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert all(e.team == TEAM for e in events)
+        assert [e.seq for e in store.read_events("other")] == [1]
+
+    def test_append_and_read_events(self, store: Store, clock: FakeClock) -> None:
+        seq = last_seq(store)
+        clock.advance(3)
+        payload: dict[str, Any] = {"hook": "TaskCreated", "exit": 0, "nested": {"a": [1, None]}}
+        event = store.append_event(TEAM, "hook_ran", payload, actor="alice")
+        assert (event.team, event.seq, event.kind, event.actor) == (
+            TEAM,
+            seq + 1,
+            "hook_ran",
+            "alice",
+        )
+        assert event.at == clock() and event.payload == payload
+        assert store.read_events(TEAM, since=seq) == [event]
+        more = [store.append_event(TEAM, "note", {"i": i}) for i in range(5)]
+        assert store.read_events(TEAM, since=seq, limit=2) == [event, more[0]]
+        assert store.read_events(TEAM, since=event.seq, limit=100) == more
+        assert store.read_events(TEAM, since=more[-1].seq) == []
+        assert json.loads(json.dumps(store.read_events(TEAM)[-1].payload)) == {"i": 4}
+
+    def test_event_time_and_actor(self, store: Store, clock: FakeClock) -> None:
+        clock.advance(7)
+        t = _add(store, actor="lead")
+        event = store.read_events(TEAM)[-1]
+        assert (event.kind, event.at, event.actor, event.payload["id"]) == (
+            "task_created",
+            clock(),
+            "lead",
+            t.id,
+        )
+
+    # connections ----------------------------------------------------------------------
+
+    def test_closing_keeps_what_was_committed(
+        self, make_store: MakeStore, clock: FakeClock
+    ) -> None:
+        with make_store(clock=clock) as first:
+            first.create_team(TEAM)
+        first.close()  # closing twice is harmless (the fixture closes it once more)
+        second = make_store(clock=clock)
+        assert [t.name for t in second.list_teams()] == [TEAM]
+
+    def test_second_connection_sees_commits(self, make_store: MakeStore, clock: FakeClock) -> None:
+        one = make_store(clock=clock)
+        one.create_team(TEAM)
+        two = make_store(clock=clock)
+        assert [t.name for t in two.list_teams()] == [TEAM]
+        two.add_member(TEAM, "alice", token_hash="h")
+        two.add_member(TEAM, "bob", token_hash="h")
+        t = _add(one)
+        claim = _claim(two, "alice")
+        assert claim.task.id == t.id
+        assert one.get_task(TEAM, t.id).owner == "alice"
+        assert one.claim_task(TEAM, "bob", lease_seconds=LEASE) is None
+        with refused(one, InvalidState):
+            one.claim_task(TEAM, "bob", lease_seconds=LEASE, task_id=t.id)
+        one.complete_task(TEAM, t.id, "alice", claim.fencing_token)
+        assert two.get_task(TEAM, t.id).status == TaskStatus.COMPLETED
+        events = two.read_events(TEAM)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+    def test_connections_claim_different_tasks(
+        self, make_store: MakeStore, clock: FakeClock
+    ) -> None:
+        one = make_store(clock=clock)
+        one.create_team(TEAM)
+        for name in MEMBERS:
+            one.add_member(TEAM, name, token_hash="h")
+        two = make_store(clock=clock)
+        ids = {_add(one, f"t{i}").id for i in range(4)}
+        claims = [
+            _claim(one, "alice"),
+            _claim(two, "bob"),
+            _claim(one, "carol"),
+            _claim(two, "alice"),
+        ]
+        assert {c.task.id for c in claims} == ids
+        assert len({c.fencing_token for c in claims}) == 4
+        assert two.claim_task(TEAM, "bob", lease_seconds=LEASE) is None
+
+    def test_change_marker_moves_when_another_connection_commits(
+        self, make_store: MakeStore, clock: FakeClock
+    ) -> None:
+        watcher = make_store(clock=clock)
+        writer = make_store(clock=clock)
+        marker = watcher.change_marker()
+        assert watcher.change_marker() == marker  # stable while nobody writes
+        watcher.list_teams()
+        assert watcher.change_marker() == marker  # reading is not writing
+        writer.create_team(TEAM)
+        moved = watcher.change_marker()
+        assert moved != marker
+        writer.add_member(TEAM, "alice", token_hash="h")
+        assert watcher.change_marker() != moved
+        assert [m.name for m in watcher.list_members(TEAM)] == ["alice"]
+
+    def test_pending_work(self, store: Store, clock: FakeClock) -> None:
+        idle = store.pending_work(TEAM, "alice")
+        assert (idle.mail, idle.ready_tasks) == (0, 0)
+        a = _add(store, "a")
+        _add(store, "b", blocked_by=(a.id,))
+        _add(store, "for bob", assignee="bob")
+        _add(store, "gated", admitted=False)
+        work = store.pending_work(TEAM, "alice")
+        assert (work.reason, work.mail, work.ready_tasks) == ("task", 0, 1)
+        assert store.pending_work(TEAM, "bob").ready_tasks == 2
+        store.send_message(TEAM, _text("bob", "alice", "1"))
+        store.send_message(TEAM, _text("carol", "alice", "2"))
+        work = store.pending_work(TEAM, "alice")
+        assert (work.reason, work.mail, work.ready_tasks) == ("mail", 2, 1)
+        _claim(store, "alice", a.id)
+        store.receive_messages(TEAM, "alice", visibility_timeout=VISIBILITY)
+        work = store.pending_work(TEAM, "alice")
+        assert (work.mail, work.ready_tasks) == (0, 0)
+        assert work.reason not in ("mail", "task")
