@@ -378,7 +378,9 @@ def _pragmas(project: Path) -> tuple[int, str, int]:
         return (
             db.execute("PRAGMA synchronous").fetchone()[0],
             db.execute("PRAGMA journal_mode").fetchone()[0],
-            db.execute("PRAGMA busy_timeout").fetchone()[0],
+            # The store retries writers itself up to busy_timeout (fairly, in short
+            # sleeps); SQLite's own handler is kept short.
+            int(ctx.store.busy_timeout * 1000),  # type: ignore[attr-defined]
         )
     finally:
         ctx.close()

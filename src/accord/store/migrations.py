@@ -170,3 +170,15 @@ def m002_transcripts_and_usage(db: sqlite3.Connection) -> None:
         CREATE INDEX usage_member ON usage(team_id, member);
         """,
     )
+
+
+@sqlite_migration
+def m003_claim_by_assignee(db: sqlite3.Connection) -> None:
+    # A claim first looks for ready tasks assigned to the claimer, best first.
+    _run(
+        db,
+        """
+        CREATE INDEX tasks_assigned ON tasks(team_id, assignee, status, priority DESC, id)
+            WHERE assignee IS NOT NULL;
+        """,
+    )

@@ -93,6 +93,13 @@ _MESSAGE_COLUMNS = (
     "sent_at, delivered_at, acked_at, deliveries, broadcast"
 )
 _OPEN = ("pending", "in_progress")
+_SHORT_BUSY_MS = 10
+# A task (aliased t) whose blockers have all completed.
+_READY = (
+    "NOT EXISTS (SELECT 1 FROM task_deps d CROSS JOIN tasks b "
+    "ON b.team_id = d.team_id AND b.id = d.blocker_id "
+    "WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status != 'completed')"
+)
 
 
 def _cap(value: str | None, limit: int, what: str) -> None:
@@ -152,6 +159,8 @@ class SQLiteStore(Store):
                 self._db.execute(f"PRAGMA synchronous = {synchronous.upper()}")
                 self._db.execute("PRAGMA foreign_keys = ON")
                 self._migrate()
+                # From now on writers and readers retry themselves (see _retry).
+                self._db.execute(f"PRAGMA busy_timeout = {_SHORT_BUSY_MS}")
         except BaseException:
             self._db.close()
             raise
@@ -213,30 +222,32 @@ class SQLiteStore(Store):
     def _begin_write(self) -> None:
         # SQLite's own busy handler backs off to 100 ms sleeps, so under contention a
         # waiting writer can lose the lock to newcomers again and again until it times
-        # out. Short jittered retries up to the same deadline share the lock fairly.
-        # (Reads keep the full busy timeout: in WAL mode they almost never wait.)
+        # out. The connection's busy timeout is kept short (_SHORT_BUSY_MS) and writers
+        # retry here with short jittered sleeps up to the full deadline instead.
+        self._retry("BEGIN IMMEDIATE")
+
+    def _retry(self, *statements: str) -> None:
         deadline = time.monotonic() + self.busy_timeout
-        self._db.execute("PRAGMA busy_timeout = 10")
-        try:
-            while True:
-                try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as e:
-                    text = str(e)
-                    if ("locked" not in text and "busy" not in text) or (
-                        time.monotonic() > deadline
-                    ):
-                        raise
-                time.sleep(random.uniform(0.0002, 0.002))
-        finally:
-            self._db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        while True:
+            try:
+                for statement in statements:
+                    self._db.execute(statement)
+                return
+            except sqlite3.OperationalError as e:
+                text = str(e)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if ("locked" not in text and "busy" not in text) or (time.monotonic() > deadline):
+                    raise
+            time.sleep(random.uniform(0.0002, 0.002))
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A read transaction, so multi-statement reads see one snapshot."""
         with self._lock, self._errors():
-            self._db.execute("BEGIN")
+            # The snapshot is taken by the first read; in WAL mode that almost never
+            # waits, and when it must (recovery after a crash) it is retried here.
+            self._retry("BEGIN", "SELECT 1 FROM accord_migrations LIMIT 1")
             try:
                 yield self._db
             finally:
@@ -808,42 +819,10 @@ class SQLiteStore(Store):
                 self._claimable(db, team_id, team, task_id, member)
                 chosen = task_id
             else:
-                # The fourth column says whether open work waits on the task. Only the
-                # best-ranked tasks that have some are counted exactly (a fixed LIMIT here
-                # once dropped the task with the most work behind it from a large tie).
-                rows = db.execute(
-                    "SELECT t.id, t.priority, t.assignee IS NOT NULL, EXISTS (SELECT 1 "
-                    "  FROM task_deps w CROSS JOIN tasks o ON o.team_id = w.team_id "
-                    "  AND o.id = w.task_id WHERE w.team_id = t.team_id "
-                    "  AND w.blocker_id = t.id AND o.status IN ('pending', 'in_progress')) "
-                    "FROM tasks t "
-                    "WHERE t.team_id = ? AND t.status = 'pending' AND t.admitted = 1 "
-                    "AND (t.assignee IS NULL OR t.assignee = ?) "
-                    "AND NOT EXISTS (SELECT 1 FROM task_deps d CROSS JOIN tasks b "
-                    "  ON b.team_id = d.team_id AND b.id = d.blocker_id "
-                    "  WHERE d.team_id = t.team_id AND d.task_id = t.id "
-                    "  AND b.status != 'completed') "
-                    "ORDER BY 3 DESC, 2 DESC, 4 DESC, t.id",
-                    (team_id, member),
-                )
-                first = rows.fetchone()
-                if first is None:
-                    rows.close()
+                best = self._best_ready(db, team_id, member)
+                if best is None:
                     return None
-                candidates = [first]
-                if first[3]:
-                    for row in rows:
-                        if tuple(row[1:]) != tuple(first[1:]):
-                            break
-                        candidates.append(row)
-                rows.close()
-                if len(candidates) == 1:
-                    chosen = candidates[0][0]
-                else:
-                    chosen = _ranking.pick_best(
-                        [(c[0], c[1], bool(c[2])) for c in candidates],
-                        self._open_edges(db, team_id),
-                    )
+                chosen = best
             token = db.execute(
                 "UPDATE teams SET last_fence = last_fence + 1 WHERE id = ? RETURNING last_fence",
                 (team_id,),
@@ -865,6 +844,49 @@ class SQLiteStore(Store):
             )
             task = self._task_row(db, team_id, team, chosen)
         return Claim(task, token, expires)
+
+    def _best_ready(self, db: sqlite3.Connection, team_id: int, member: str) -> int | None:
+        """The task a claim by ``member`` takes: see ``_ranking.pick_best`` for the order.
+
+        The best (assigned, priority) group is found by walking an index to the first
+        ready task, so a claim costs the same on a board of ten tasks or ten thousand;
+        dependency edges are read only when some task of that group has open work
+        waiting on it, which is the only case where they change the answer.
+        """
+        top = db.execute(
+            f"SELECT t.id, t.priority FROM tasks t WHERE t.team_id = ? AND t.assignee = ? "
+            f"AND t.status = 'pending' AND t.admitted = 1 AND {_READY} "
+            f"ORDER BY t.priority DESC, t.id LIMIT 1",
+            (team_id, member),
+        ).fetchone()
+        assigned = top is not None
+        if top is None:
+            top = db.execute(
+                f"SELECT t.id, t.priority FROM tasks t WHERE t.team_id = ? "
+                f"AND t.status = 'pending' AND t.assignee IS NULL AND t.admitted = 1 "
+                f"AND {_READY} ORDER BY t.priority DESC, t.id LIMIT 1",
+                (team_id,),
+            ).fetchone()
+        if top is None:
+            return None
+        best: int = top[0]
+        whose = "t.assignee = ?" if assigned else "t.assignee IS NULL"
+        weighted = [
+            r[0]
+            for r in db.execute(
+                f"SELECT DISTINCT t.id FROM task_deps w "
+                f"CROSS JOIN tasks o ON o.team_id = w.team_id AND o.id = w.task_id "
+                f"CROSS JOIN tasks t ON t.team_id = w.team_id AND t.id = w.blocker_id "
+                f"WHERE w.team_id = ? AND o.status IN ('pending', 'in_progress') "
+                f"AND t.status = 'pending' AND t.admitted = 1 AND t.priority = ? "
+                f"AND {whose} AND {_READY}",
+                (team_id, top[1], member) if assigned else (team_id, top[1]),
+            )
+        ]
+        if not weighted:
+            return best
+        group = [(i, top[1], assigned) for i in {best, *weighted}]
+        return _ranking.pick_best(group, self._open_edges(db, team_id))
 
     def _claimable(
         self, db: sqlite3.Connection, team_id: int, team: str, task_id: int, member: str
@@ -898,7 +920,11 @@ class SQLiteStore(Store):
     ) -> Task:
         """The task if ``member`` holds it under ``token``; else the precise reason why not."""
         self._expire(db, team_id)
-        task = self._task_row(db, team_id, team, task_id)
+        return self._check_held(self._task_row(db, team_id, team, task_id), member, token)
+
+    @staticmethod
+    def _check_held(task: Task, member: str, token: int) -> Task:
+        task_id = task.id
         if task.status == TaskStatus.IN_PROGRESS and task.fencing_token == token:
             if task.owner != member:
                 raise NotClaimHolder(
@@ -964,7 +990,9 @@ class SQLiteStore(Store):
                 and current.owner == member
             ):
                 return current  # the same completion again: deduplicated, not redone
-            self._held(db, team_id, team, task_id, member, token)
+            if task_id in self._expire(db, team_id):
+                current = self._task_row(db, team_id, team, task_id)
+            self._check_held(current, member, token)
             now = self.clock()
             db.execute(
                 "UPDATE tasks SET status = 'completed', result = ?, lease_expires_at = NULL, "
@@ -991,7 +1019,13 @@ class SQLiteStore(Store):
                 {"id": task_id, "owner": member, "token": token, "unblocked": unblocked},
                 member,
             )
-            return self._task_row(db, team_id, team, task_id)
+            return dataclasses.replace(
+                current,
+                status=TaskStatus.COMPLETED,
+                result=result,
+                lease_expires_at=None,
+                updated_at=now,
+            )
 
     def fail_task(
         self,

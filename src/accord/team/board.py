@@ -95,11 +95,12 @@ class Board:
         A blocked completion raises HookBlocked with the hook's feedback and the
         task stays in progress with the same holder and token.
         """
-        task = self.store.get_task(self.team, task_id)
-        if task.status == TaskStatus.COMPLETED and task.fencing_token == token:
-            # The same completion again (a retry after a lost reply): already done.
-            return self.store.complete_task(self.team, task_id, member, token, result)
         if self.hooks is not None and self.hooks.configured(HookEvent.TASK_COMPLETED):
+            task = self.store.get_task(self.team, task_id)
+            if task.status == TaskStatus.COMPLETED and task.fencing_token == token:
+                # The same completion again (a retry after a lost reply): already done,
+                # and its hooks already passed.
+                return self.store.complete_task(self.team, task_id, member, token, result)
             task = self.store.check_claim(self.team, task_id, member, token)
             with self._keep_lease(task_id, member, token):
                 fields = _fields(task, member)
