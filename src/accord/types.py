@@ -255,7 +255,8 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Wake:
-    """Why ``wait`` returned: ``mail``, ``task`` or ``timeout``."""
+    """Why ``wait`` returned: ``mail``, ``task``, ``timeout`` or ``stopped``; from
+    ``Store.pending_work``, ``none`` when there is nothing."""
 
     reason: str
     mail: int = 0

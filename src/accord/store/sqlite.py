@@ -124,6 +124,7 @@ class SQLiteStore(Store):
         self.clock = clock
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
+        self._own_commits = 0  # data_version does not move for this connection's commits
         if not self.path.exists():
             if not create:
                 raise StoreNotFound(
@@ -218,6 +219,7 @@ class SQLiteStore(Store):
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._own_commits += 1
 
     def _begin_write(self) -> None:
         # SQLite's own busy handler backs off to 100 ms sleeps, so under contention a
@@ -483,6 +485,14 @@ class SQLiteStore(Store):
             team_id = self._team_id(db, team)
             self._member_row(db, team_id, team, name)
             now = self.clock()
+            # Released like an ended lease: back to pending, or failed when out of attempts.
+            db.execute(
+                "UPDATE tasks SET status = 'failed', lease_expires_at = NULL, updated_at = ?, "
+                "reason = 'its holder was removed on its last attempt' "
+                "WHERE team_id = ? AND owner = ? AND status = 'in_progress' "
+                "AND attempts >= max_attempts",
+                (now, team_id, name),
+            )
             released = [
                 r[0]
                 for r in db.execute(
@@ -942,6 +952,11 @@ class SQLiteStore(Store):
                 f"token {token} is not the current claim on task #{task_id} "
                 f"(the current one is {task.fencing_token}); use the token `task claim` returned"
             )
+        if task.fencing_token is None:
+            raise NotClaimHolder(
+                f"task #{task_id} is {task.status.value} and nobody has claimed it; "
+                f"claim it first with `accord task claim --as {member} --id {task_id}`"
+            )
         if task.fencing_token == token and task.owner in (member, None):
             if task.status == TaskStatus.PENDING:
                 why = "its lease expired and it went back to pending; claim it again"
@@ -1352,12 +1367,13 @@ class SQLiteStore(Store):
 
     def change_marker(self) -> int:
         with self._lock, self._errors():
-            marker: int = self._db.execute("PRAGMA data_version").fetchone()[0]
-        return marker
+            version: int = self._db.execute("PRAGMA data_version").fetchone()[0]
+        return (version << 32) + self._own_commits
 
     def pending_work(self, team: str, member: str) -> Wake:
         with self._read() as db:
             team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, member)
             now = self.clock()
             mail = db.execute(
                 "SELECT count(*) FROM messages WHERE team_id = ? AND recipient = ? "
@@ -1374,8 +1390,8 @@ class SQLiteStore(Store):
             ).fetchone()[0]
             expiring = db.execute(
                 "SELECT count(*) FROM tasks WHERE team_id = ? AND status = 'in_progress' "
-                "AND lease_expires_at < ?",
-                (team_id, now),
+                "AND lease_expires_at < ? AND (assignee IS NULL OR assignee = ?)",
+                (team_id, now, member),
             ).fetchone()[0]
         reason = "mail" if mail else "task" if ready or expiring else "none"
         return Wake(reason, mail, ready + expiring)
