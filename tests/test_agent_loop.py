@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from accord.agent.launch import build_agent, toolbox_for
 from accord.agent.loop import Agent
 from accord.config import Config, parse_config
 from accord.llm.base import ModelError, Usage
-from accord.llm.scripted import ScriptedModel, call, reply
+from accord.llm.scripted import Reply, ScriptedModel, call, reply
 from accord.store import Store
 from accord.team import TeamServices
 from accord.types import MemberRole, MessageKind, NewTask, TaskStatus, TranscriptKind
@@ -301,3 +302,53 @@ def test_default_definition_has_every_tool(team: TeamServices, repo: Path) -> No
     agent = make_agent(team, ScriptedModel([]), repo)
     assert agent.definition == DEFAULT
     assert {"read_file", "bash", "task_complete", "send_message"} <= set(agent.toolbox.names())
+
+
+def test_idle_hook_exit_2_keeps_the_member_working(
+    make_store: Callable[..., Store], repo: Path
+) -> None:
+    (repo / "idle.sh").write_text(
+        "#!/bin/sh\n[ -f notes.md ] && exit 0\necho 'write notes.md before you rest' >&2\nexit 2\n"
+    )
+    (repo / "idle.sh").chmod(0o755)
+    config = parse_config('[hooks]\nTeammateIdle = "./idle.sh"\n')
+    store = make_store()
+    store.create_team("main")
+    store.add_member("main", "alice", token_hash="x")
+    services = TeamServices.open(store, "main", config, repo)
+    model = ScriptedModel(
+        [reply("", call("write_file", {"path": "notes.md", "content": "done"})), reply("rested")]
+    )
+    outcome = make_agent(services, model, repo, config=config).run(once=True)
+    assert outcome.reason == "idle"
+    model.assert_complete()
+    assert "write notes.md before you rest" in model.requests[0].messages[0].text
+    runs = [e for e in store.read_events("main") if e.kind == "hook_run"]
+    assert [e.payload["exit_code"] for e in runs] == [2, 0]
+    assert store.get_member("main", "alice").status == "stopped"
+
+
+def test_heartbeats_keep_the_lease_through_a_slow_model_call(
+    make_store: Callable[..., Store], repo: Path
+) -> None:
+    config = parse_config("[board]\nlease_seconds = 0.6\n[agent]\nheartbeat_seconds = 0.1\n")
+    store = make_store()
+    store.create_team("main")
+    store.add_member("main", "alice", token_hash="x")
+    store.add_member("main", "bob", token_hash="x")
+    services = TeamServices.open(store, "main", config, repo)
+    services.board.add(NewTask("slow thinking"))
+    other = make_store()  # another connection, as another process would have
+
+    def slow(request: object) -> Reply:
+        # While the model "thinks" for 3 leases, nobody else can take the task.
+        deadline = time.monotonic() + 1.8
+        while time.monotonic() < deadline:
+            assert other.claim_task("main", "bob", lease_seconds=5) is None
+            time.sleep(0.1)
+        return reply("", call("task_complete", {"task_id": 1, "result": "thought it through"}))
+
+    model = ScriptedModel([slow, reply("done")])
+    make_agent(services, model, repo, config=config).run(once=True)
+    task = store.get_task("main", 1)
+    assert task.status == TaskStatus.COMPLETED and task.owner == "alice" and task.attempts == 1
