@@ -334,3 +334,45 @@ class UsageTotal:
             + self.cache_read_tokens
             + self.cache_write_tokens
         )
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"  # a supervisor serves the team
+    STOPPING = "stopping"  # asked to stop (accord stop, Ctrl+C, budget): members are shut down
+    STOPPED = "stopped"  # nothing runs; `accord resume` brings it back
+    FINISHED = "finished"  # the lead called finish
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A team's run: its goal, status, supervisor lease, and who should be running."""
+
+    team: str
+    goal: str
+    lead: str
+    status: RunStatus
+    summary: str | None
+    settings: dict[str, Any]
+    wanted: tuple[str, ...]
+    supervisor_token: int
+    supervisor_pid: int | None
+    supervisor_host: str | None
+    supervisor_expires_at: float | None
+    started_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    """A request (from the lead) that the supervisor start a member."""
+
+    id: int
+    team: str
+    name: str
+    agent: str | None
+    model: str | None
+    host: str | None
+    requested_by: str | None
+    status: str  # pending, started, refused
+    reason: str | None
+    created_at: float

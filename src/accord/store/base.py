@@ -28,6 +28,9 @@ from accord.types import (
     Message,
     NewTask,
     OutgoingMessage,
+    Run,
+    RunStatus,
+    Spawn,
     Task,
     TaskChanges,
     TaskStatus,
@@ -329,3 +332,63 @@ class Store(ABC):
         member: str | None = None,
     ) -> list[UsageTotal]:
         """Spend grouped ``by`` (or one total with key None), optionally for one member."""
+
+    # runs and spawn requests -----------------------------------------------
+
+    @abstractmethod
+    def start_run(self, team: str, goal: str, lead: str, settings: dict[str, Any]) -> Run:
+        """Begin the team's run (or begin it again): status running, the lead wanted."""
+
+    @abstractmethod
+    def get_run(self, team: str) -> Run | None:
+        """The team's run, or None if it never had one."""
+
+    @abstractmethod
+    def update_run(
+        self,
+        team: str,
+        *,
+        status: RunStatus | None = None,
+        summary: str | None = None,
+        want: Sequence[str] = (),
+        unwant: Sequence[str] = (),
+        actor: str | None = None,
+    ) -> Run:
+        """Change the run's status or summary, or who should be running."""
+
+    @abstractmethod
+    def claim_supervisor(self, team: str, pid: int, host: str, lease_seconds: float) -> Run:
+        """Become the team's one supervisor; InvalidState while another holds a live lease."""
+
+    @abstractmethod
+    def renew_supervisor(self, team: str, token: int, lease_seconds: float) -> Run:
+        """Extend the supervisor lease; StaleToken if another supervisor took over."""
+
+    @abstractmethod
+    def release_supervisor(self, team: str, token: int) -> None:
+        """Give the lease up (no-op if it is no longer ours)."""
+
+    @abstractmethod
+    def request_spawn(
+        self,
+        team: str,
+        name: str,
+        *,
+        token_hash: str,
+        agent: str | None = None,
+        model: str | None = None,
+        host: str | None = None,
+        requested_by: str | None = None,
+    ) -> Spawn:
+        """Ask for a member to be started: added (status starting) if new, made wanted.
+        InvalidState if it is already wanted and live, or already requested."""
+
+    @abstractmethod
+    def pending_spawns(self, team: str) -> list[Spawn]:
+        """Spawn requests not yet handled, oldest first."""
+
+    @abstractmethod
+    def finish_spawn(
+        self, team: str, spawn_id: int, status: str, reason: str | None = None
+    ) -> Spawn:
+        """Mark a request ``started`` or ``refused`` (a refusal unwants the member)."""

@@ -182,3 +182,42 @@ def m003_claim_by_assignee(db: sqlite3.Connection) -> None:
             WHERE assignee IS NOT NULL;
         """,
     )
+
+
+@sqlite_migration
+def m004_runs_and_spawns(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE runs (
+            team_id               INTEGER PRIMARY KEY REFERENCES teams(id) ON DELETE CASCADE,
+            goal                  TEXT NOT NULL,
+            lead                  TEXT NOT NULL,
+            status                TEXT NOT NULL,
+            summary               TEXT,
+            settings              TEXT NOT NULL,
+            wanted                TEXT NOT NULL,
+            supervisor_token      INTEGER NOT NULL DEFAULT 0,
+            supervisor_pid        INTEGER,
+            supervisor_host       TEXT,
+            supervisor_expires_at REAL,
+            started_at            REAL NOT NULL,
+            updated_at            REAL NOT NULL
+        );
+
+        CREATE TABLE spawns (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            team_id       INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            name          TEXT NOT NULL,
+            agent         TEXT,
+            model         TEXT,
+            host          TEXT,
+            requested_by  TEXT,
+            status        TEXT NOT NULL,
+            reason        TEXT,
+            created_at    REAL NOT NULL,
+            handled_at    REAL
+        );
+        CREATE INDEX spawns_pending ON spawns(team_id, status);
+        """,
+    )

@@ -65,6 +65,9 @@ from accord.types import (
     MessageKind,
     NewTask,
     OutgoingMessage,
+    Run,
+    RunStatus,
+    Spawn,
     Task,
     TaskChanges,
     TaskStatus,
@@ -355,6 +358,8 @@ class SQLiteStore(Store):
                 "events",
                 "transcripts",
                 "usage",
+                "spawns",
+                "runs",
             ):
                 db.execute(f"DELETE FROM {table} WHERE team_id = ?", (team_id,))
             db.execute("DELETE FROM teams WHERE id = ?", (team_id,))
@@ -1554,6 +1559,280 @@ class SQLiteStore(Store):
         if by is None and not totals:
             totals = [UsageTotal(None, 0, 0, 0, 0, 0, 0.0, 0)]
         return totals
+
+    # runs and spawn requests -----------------------------------------------
+
+    _RUN_COLUMNS = (
+        "goal, lead, status, summary, settings, wanted, supervisor_token, supervisor_pid, "
+        "supervisor_host, supervisor_expires_at, started_at, updated_at"
+    )
+
+    def _run_row(self, db: sqlite3.Connection, team_id: int, team: str) -> Run | None:
+        r = db.execute(
+            f"SELECT {self._RUN_COLUMNS} FROM runs WHERE team_id = ?", (team_id,)
+        ).fetchone()
+        if r is None:
+            return None
+        return Run(
+            team,
+            r[0],
+            r[1],
+            RunStatus(r[2]),
+            r[3],
+            json.loads(r[4]),
+            tuple(json.loads(r[5])),
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+        )
+
+    def _must_run(self, db: sqlite3.Connection, team_id: int, team: str) -> Run:
+        run = self._run_row(db, team_id, team)
+        if run is None:
+            raise InvalidState(f"team {team!r} has never been run; start it with `accord run`")
+        return run
+
+    def start_run(self, team: str, goal: str, lead: str, settings: dict[str, Any]) -> Run:
+        check_name(lead, "member name")
+        if not goal.strip():
+            raise UserError("a run needs a goal; say what the team should do")
+        _cap(goal, MAX_DESCRIPTION, "the goal")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, lead)
+            now = self.clock()
+            prior = self._run_row(db, team_id, team)
+            wanted = sorted({lead, *(prior.wanted if prior else ())})
+            db.execute(
+                "INSERT INTO runs (team_id, goal, lead, status, settings, wanted, started_at, "
+                "updated_at) VALUES (?, ?, ?, 'running', ?, ?, ?, ?) "
+                "ON CONFLICT (team_id) DO UPDATE SET goal = excluded.goal, lead = excluded.lead, "
+                "status = 'running', summary = NULL, settings = excluded.settings, "
+                "wanted = excluded.wanted, updated_at = excluded.updated_at",
+                (team_id, goal, lead, json.dumps(settings), json.dumps(wanted), now, now),
+            )
+            self._event(db, team_id, "run_started", {"goal": goal, "lead": lead}, None)
+            run = self._run_row(db, team_id, team)
+            assert run is not None
+            return run
+
+    def get_run(self, team: str) -> Run | None:
+        with self._read() as db:
+            return self._run_row(db, self._team_id(db, team), team)
+
+    def update_run(
+        self,
+        team: str,
+        *,
+        status: RunStatus | None = None,
+        summary: str | None = None,
+        want: Sequence[str] = (),
+        unwant: Sequence[str] = (),
+        actor: str | None = None,
+    ) -> Run:
+        _cap(summary, MAX_RESULT, "the run summary")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            run = self._must_run(db, team_id, team)
+            wanted = sorted((set(run.wanted) | set(want)) - set(unwant))
+            new_status = status or run.status
+            db.execute(
+                "UPDATE runs SET status = ?, summary = COALESCE(?, summary), wanted = ?, "
+                "updated_at = ? WHERE team_id = ?",
+                (new_status.value, summary, json.dumps(wanted), self.clock(), team_id),
+            )
+            changed: dict[str, Any] = {}
+            if new_status != run.status:
+                changed["status"] = new_status.value
+            if summary is not None:
+                changed["summary"] = summary
+            if wanted != list(run.wanted):
+                changed["wanted"] = wanted
+            if changed:
+                self._event(db, team_id, "run_updated", changed, actor)
+            updated = self._run_row(db, team_id, team)
+            assert updated is not None
+            return updated
+
+    def claim_supervisor(self, team: str, pid: int, host: str, lease_seconds: float) -> Run:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            run = self._must_run(db, team_id, team)
+            now = self.clock()
+            if run.supervisor_expires_at is not None and run.supervisor_expires_at > now:
+                raise InvalidState(
+                    f"team {team!r} already has a supervisor (pid {run.supervisor_pid} on "
+                    f"{run.supervisor_host}); stop it with `accord stop --team {team}` or wait "
+                    f"{run.supervisor_expires_at - now:.0f}s for its lease to end"
+                )
+            token = run.supervisor_token + 1
+            db.execute(
+                "UPDATE runs SET supervisor_token = ?, supervisor_pid = ?, supervisor_host = ?, "
+                "supervisor_expires_at = ?, updated_at = ? WHERE team_id = ?",
+                (token, pid, host, now + lease_seconds, now, team_id),
+            )
+            self._event(
+                db, team_id, "supervisor_started", {"pid": pid, "host": host, "token": token}, None
+            )
+            claimed = self._run_row(db, team_id, team)
+            assert claimed is not None
+            return claimed
+
+    def renew_supervisor(self, team: str, token: int, lease_seconds: float) -> Run:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            run = self._must_run(db, team_id, team)
+            if run.supervisor_token != token:
+                raise StaleToken(
+                    f"another supervisor (pid {run.supervisor_pid} on {run.supervisor_host}) "
+                    f"took over team {team!r}"
+                )
+            db.execute(
+                "UPDATE runs SET supervisor_expires_at = ? WHERE team_id = ?",
+                (self.clock() + lease_seconds, team_id),
+            )
+            renewed = self._run_row(db, team_id, team)
+            assert renewed is not None
+            return renewed
+
+    def release_supervisor(self, team: str, token: int) -> None:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            run = self._run_row(db, team_id, team)
+            if run is None or run.supervisor_token != token:
+                return
+            db.execute(
+                "UPDATE runs SET supervisor_expires_at = NULL, updated_at = ? WHERE team_id = ?",
+                (self.clock(), team_id),
+            )
+            self._event(db, team_id, "supervisor_stopped", {"token": token}, None)
+
+    def _spawn_row(self, team: str, r: Sequence[Any]) -> Spawn:
+        return Spawn(r[0], team, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+
+    _SPAWN_COLUMNS = "id, name, agent, model, host, requested_by, status, reason, created_at"
+
+    def request_spawn(
+        self,
+        team: str,
+        name: str,
+        *,
+        token_hash: str,
+        agent: str | None = None,
+        model: str | None = None,
+        host: str | None = None,
+        requested_by: str | None = None,
+    ) -> Spawn:
+        check_name(name, "member name")
+        if agent is not None:
+            check_name(agent, "agent definition name")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            run = self._must_run(db, team_id, team)
+            if db.execute(
+                "SELECT 1 FROM spawns WHERE team_id = ? AND name = ? AND status = 'pending'",
+                (team_id, name),
+            ).fetchone():
+                raise InvalidState(f"{name} is already waiting to be started")
+            row = db.execute(
+                "SELECT status FROM members WHERE team_id = ? AND name = ?", (team_id, name)
+            ).fetchone()
+            now = self.clock()
+            if row is None:
+                db.execute(
+                    "INSERT INTO members (team_id, name, role, agent, model, status, token_hash, "
+                    "created_at) VALUES (?, ?, 'teammate', ?, ?, 'starting', ?, ?)",
+                    (team_id, name, agent, model, token_hash, now),
+                )
+                self._event(
+                    db,
+                    team_id,
+                    "member_added",
+                    {"name": name, "role": "teammate", "agent": agent, "model": model},
+                    requested_by,
+                )
+            elif name in run.wanted and row[0] in ("starting", "working", "idle"):
+                raise InvalidState(
+                    f"{name} is already running ({row[0]}); message it instead of spawning it"
+                )
+            else:
+                db.execute(
+                    "UPDATE members SET status = 'starting', agent = COALESCE(?, agent), "
+                    "model = COALESCE(?, model) WHERE team_id = ? AND name = ?",
+                    (agent, model, team_id, name),
+                )
+            wanted = sorted({*run.wanted, name})
+            db.execute(
+                "UPDATE runs SET wanted = ?, updated_at = ? WHERE team_id = ?",
+                (json.dumps(wanted), now, team_id),
+            )
+            spawn_id = db.execute(
+                "INSERT INTO spawns (team_id, name, agent, model, host, requested_by, status, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) RETURNING id",
+                (team_id, name, agent, model, host, requested_by, now),
+            ).fetchone()[0]
+            self._event(
+                db,
+                team_id,
+                "spawn_requested",
+                {"id": spawn_id, "name": name, "agent": agent, "model": model, "host": host},
+                requested_by,
+            )
+            r = db.execute(
+                f"SELECT {self._SPAWN_COLUMNS} FROM spawns WHERE id = ?", (spawn_id,)
+            ).fetchone()
+            return self._spawn_row(team, r)
+
+    def pending_spawns(self, team: str) -> list[Spawn]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            rows = db.execute(
+                f"SELECT {self._SPAWN_COLUMNS} FROM spawns WHERE team_id = ? "
+                "AND status = 'pending' ORDER BY id",
+                (team_id,),
+            ).fetchall()
+        return [self._spawn_row(team, r) for r in rows]
+
+    def finish_spawn(
+        self, team: str, spawn_id: int, status: str, reason: str | None = None
+    ) -> Spawn:
+        if status not in ("started", "refused"):
+            raise UserError(f"a spawn request ends started or refused, not {status!r}")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            r = db.execute(
+                f"SELECT {self._SPAWN_COLUMNS} FROM spawns WHERE team_id = ? AND id = ?",
+                (team_id, spawn_id),
+            ).fetchone()
+            if r is None:
+                raise InvalidState(f"team {team!r} has no spawn request {spawn_id}")
+            spawn = self._spawn_row(team, r)
+            db.execute(
+                "UPDATE spawns SET status = ?, reason = ?, handled_at = ? WHERE id = ?",
+                (status, reason, self.clock(), spawn_id),
+            )
+            if status == "refused":
+                run = self._must_run(db, team_id, team)
+                db.execute(
+                    "UPDATE runs SET wanted = ? WHERE team_id = ?",
+                    (json.dumps(sorted(set(run.wanted) - {spawn.name})), team_id),
+                )
+                db.execute(
+                    "UPDATE members SET status = 'stopped' WHERE team_id = ? AND name = ? "
+                    "AND status = 'starting'",
+                    (team_id, spawn.name),
+                )
+            self._event(
+                db,
+                team_id,
+                f"spawn_{status}",
+                {"id": spawn_id, "name": spawn.name, "reason": reason},
+                None,
+            )
+            return dataclasses.replace(spawn, status=status, reason=reason)
 
 
 def _is_name(name: str) -> bool:
