@@ -5,24 +5,35 @@ from __future__ import annotations
 from pathlib import Path
 
 from accord.agent.definition import AgentDefinition, find_definition
+from accord.agent.lead import LEAD, Lead
 from accord.agent.loop import Agent
 from accord.agent.tools import all_tools
 from accord.agent.tools.base import Toolbox
+from accord.agent.tools.lead import LEAD_TOOLS
 from accord.agent.tools.team import TEAM_TOOLS
 from accord.config import Config
 from accord.errors import UserError
 from accord.llm.base import Model
 from accord.llm.registry import open_model
 from accord.team import TeamServices
+from accord.types import MemberRole
 
 ALWAYS = tuple(t.name for t in TEAM_TOOLS)  # every member can use the board and mail
 
 
-def toolbox_for(definition: AgentDefinition) -> Toolbox:
+def toolbox_for(
+    definition: AgentDefinition, *, lead: bool = False, delegate: bool = False
+) -> Toolbox:
+    """A member's tools: its definition's allowlist plus the team tools; a lead also
+    gets the lead tools, and a delegating lead only those and the team tools."""
+    tools = all_tools() + (list(LEAD_TOOLS) if lead else [])
+    extra = list(ALWAYS) + ([t.name for t in LEAD_TOOLS] if lead else [])
+    if delegate:
+        return Toolbox(tools, extra)
     if definition.tools is None:
-        return Toolbox(all_tools())
-    allow = list(definition.tools) + [n for n in ALWAYS if n not in definition.tools]
-    return Toolbox(all_tools(), allow)
+        return Toolbox(tools)
+    allow = list(definition.tools) + [n for n in extra if n not in definition.tools]
+    return Toolbox(tools, allow)
 
 
 def model_name_for(
@@ -51,7 +62,11 @@ def build_agent(
 ) -> Agent:
     """A ready-to-run Agent for ``member``; fails before any work on a bad model or key."""
     record = services.store.get_member(services.team, member)
-    definition = find_definition(project_root, definition_name or record.agent)
+    is_lead = record.role == MemberRole.LEAD
+    name = definition_name or record.agent
+    definition = LEAD if is_lead and name is None else find_definition(project_root, name)
+    run = services.store.get_run(services.team)
+    settings = run.settings if run is not None else {}
     if isinstance(model, Model):
         chosen = model
     else:
@@ -64,12 +79,13 @@ def build_agent(
     root = (workspace or project_root).resolve()
     if not root.is_dir():
         raise UserError(f"the workspace {root} is not a folder")
-    return Agent(
+    kind = Lead if is_lead else Agent
+    return kind(
         services,
         member,
         definition,
         chosen,
-        toolbox_for(definition),
+        toolbox_for(definition, lead=is_lead, delegate=bool(settings.get("delegate"))),
         root,
         config,
         env=env,

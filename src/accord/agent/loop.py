@@ -166,9 +166,22 @@ class Agent:
         if self.conversation is None and not self._idle():
             if once:
                 return Outcome("idle", "nothing left to do")
-            wait(self.store, self.team, self.member, self.idle_wait, stop=self._stop.is_set)
+            self._wait()
             return None
         return self._turn()
+
+    def _wait(self) -> None:
+        wait(
+            self.store,
+            self.team,
+            self.member,
+            self.idle_wait,
+            stop=self._stop.is_set,
+            tasks=self.definition.self_claim,
+        )
+
+    def _mail_opening(self) -> str:
+        return "You have new messages."
 
     def _restore(self) -> None:
         for task in self.services.board.list(TaskStatus.IN_PROGRESS):
@@ -254,7 +267,7 @@ class Agent:
         ordinary = [m for m in mail if m.kind != MessageKind.SHUTDOWN_REQUEST]
         if ordinary:
             if self.conversation is None:
-                self._start_session(None, "You have new messages.")
+                self._start_session(None, self._mail_opening())
             text = "\n\n".join(context.mail_text(m) for m in ordinary)
             self._save(ChatMessage("user", text), ack=[m.id for m in ordinary])
         for request in shutdown:

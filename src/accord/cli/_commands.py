@@ -12,7 +12,15 @@ from functools import cached_property
 from pathlib import Path
 
 from accord.cli import _render as show
-from accord.config import CONFIG_NAME, CONFIG_TEMPLATE, STATE_DIR, STORE_NAME, Project, locate
+from accord.config import (
+    CONFIG_NAME,
+    CONFIG_TEMPLATE,
+    STATE_DIR,
+    STORE_NAME,
+    Project,
+    find_root,
+    locate,
+)
 from accord.errors import InvalidState, NothingToDo, UserError
 from accord.store import Store, open_store
 from accord.team import TeamServices, pick_team
@@ -594,6 +602,103 @@ def member_transcript(ctx: Context) -> int:
     return 0
 
 
+# team runs ----------------------------------------------------------------
+
+
+def _team_name_for_run(ctx: Context) -> str:
+    explicit = ctx.args.team or os.environ.get("ACCORD_TEAM")
+    if explicit:
+        return str(explicit)
+    default = ctx.project.config.team.default
+    if default:
+        return default
+    teams = [t.name for t in ctx.store.list_teams()]
+    return teams[0] if len(teams) == 1 else "main"
+
+
+def _supervise(ctx: Context, team: str) -> int:
+    from accord.runtime.supervisor import Supervisor
+
+    display = ctx.args.display or ("live" if sys.stdout.isatty() else "plain")
+    if display == "live":
+        from accord.cli._live import supervise_live
+
+        final = supervise_live(ctx.project, ctx.store, team)
+    else:
+
+        def say(line: str) -> None:
+            show.say(line)
+            sys.stdout.flush()
+
+        supervisor = Supervisor(
+            ctx.project, ctx.store, team, say=say, on_event=lambda e: say(show.event_line(e))
+        )
+        final = supervisor.run()
+    run = ctx.store.get_run(team)
+    if final == "finished":
+        show.say(f"finished: {run.summary if run else ''}")
+        return 0
+    show.say(f"team {team} stopped; `accord resume --team {team}` brings it back")
+    return 0
+
+
+def run_cmd(ctx: Context) -> int:
+    from accord.runtime.team_run import prepare_run
+
+    if find_root(Path.cwd()) is None and not (ctx.args.store or os.environ.get("ACCORD_STORE")):
+        # A first run in a fresh folder sets the project up, as `accord init` would.
+        (Path.cwd() / STATE_DIR).mkdir()
+        (Path.cwd() / STATE_DIR / ".gitignore").write_text("*\n", encoding="utf-8")
+        open_store(str(Path.cwd() / STATE_DIR / STORE_NAME), create=True).close()
+        show.say(f"created {STATE_DIR}/ here for the team's store")
+    team = _team_name_for_run(ctx)
+    prepare_run(
+        ctx.store,
+        ctx.project,
+        team,
+        ctx.args.goal,
+        model=ctx.args.model,
+        teammate_model=ctx.args.teammate_model,
+        max_teammates=ctx.args.max_teammates,
+        budget_usd=ctx.args.budget,
+        delegate=ctx.args.delegate,
+    )
+    return _supervise(ctx, team)
+
+
+def resume_cmd(ctx: Context) -> int:
+    from accord.runtime.team_run import prepare_resume
+
+    run = prepare_resume(ctx.store, ctx.team.team)
+    show.say(f"resuming team {run.team}: {', '.join(run.wanted)}")
+    return _supervise(ctx, run.team)
+
+
+def stop_cmd(ctx: Context) -> int:
+    from accord.runtime.team_run import stop
+
+    show.say(stop(ctx.store, ctx.team, ctx.args.member))
+    return 0
+
+
+def watch_cmd(ctx: Context) -> int:
+    from accord.cli._live import watch
+
+    watch(ctx.store, ctx.team.team)
+    return 0
+
+
+def status_cmd(ctx: Context) -> int:
+    from accord.cli._live import render_status, status_data
+
+    data = status_data(ctx.store, ctx.team.team)
+    if _json(ctx):
+        show.say(json.dumps(data, indent=2))
+    else:
+        render_status(data)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "init": init,
     "team_create": team_create,
@@ -624,4 +729,9 @@ COMMANDS: dict[str, Command] = {
     "agent": agent_cmd,
     "cost": cost,
     "member_transcript": member_transcript,
+    "run": run_cmd,
+    "resume": resume_cmd,
+    "stop": stop_cmd,
+    "status": status_cmd,
+    "watch": watch_cmd,
 }

@@ -295,6 +295,54 @@ def build() -> argparse.ArgumentParser:
     p.add_argument("--by", choices=["member", "task", "model"], default="member")
     p.set_defaults(cmd="cost")
 
+    # team runs ---------------------------------------------------------------
+    p = groups.add_parser(
+        "run",
+        parents=[write],
+        help="a lead and teammates work on a goal until it is done",
+        description="Start a supervisor, which starts the lead; the lead plans tasks and "
+        "spawns teammates. Ctrl+C stops the team (resumable with `accord resume`); twice "
+        "forces it.",
+    )
+    p.add_argument("goal", help="what the team should do, in plain language")
+    p.add_argument("--model", metavar="PROVIDER:MODEL", help="the lead's model")
+    p.add_argument(
+        "--teammate-model",
+        metavar="PROVIDER:MODEL",
+        help="default model of the teammates the lead spawns",
+    )
+    p.add_argument("--max-teammates", type=_positive_int, metavar="N")
+    p.add_argument(
+        "--budget", type=float, metavar="USD", help="stop the team when it has spent this much"
+    )
+    p.add_argument(
+        "--delegate", action="store_true", help="the lead only coordinates: no file or shell tools"
+    )
+    p.add_argument(
+        "--display",
+        choices=["live", "plain"],
+        help="live view (default on a terminal) or one line per event",
+    )
+    p.set_defaults(cmd="run")
+    p = groups.add_parser(
+        "resume", parents=[write], help="bring back a stopped or crashed team run"
+    )
+    p.add_argument("--display", choices=["live", "plain"])
+    p.set_defaults(cmd="resume")
+    p = groups.add_parser(
+        "stop", parents=[write], help="stop the team (resumable), or ask one member to shut down"
+    )
+    p.add_argument("member", nargs="?")
+    p.set_defaults(cmd="stop")
+    p = groups.add_parser(
+        "watch",
+        parents=[write],
+        help="the live view of a team, from any terminal (Ctrl+C closes it; the team goes on)",
+    )
+    p.set_defaults(cmd="watch")
+    p = groups.add_parser("status", parents=[read], help="the team's run, members and board, once")
+    p.set_defaults(cmd="status")
+
     # events, wait ----------------------------------------------------------
     p = groups.add_parser("events", parents=[read], help="the team's event log")
     p.add_argument("--since", type=int, default=0, metavar="SEQ")

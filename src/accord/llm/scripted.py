@@ -127,22 +127,74 @@ class ScriptedModel(Model):
         window = 200_000
         if isinstance(data, dict):
             window = int(data.get("context_window", window))
+        label = name or f"scripted:{p.name}"
+        if isinstance(data, dict) and "rules" in data:
+            rules = [
+                (str(r["if"]), _step(r["then"], p, n), bool(r.get("once")))
+                for n, r in enumerate(data["rules"], start=1)
+            ]
+            otherwise = _step(data.get("otherwise", {"text": "Nothing to do."}), p, 0)
+            return RuleModel(rules, otherwise, name=label, context_window=window)
+        if isinstance(data, dict):
             data = data.get("steps", [])
         if not isinstance(data, list):
             raise UserError(f"the model script {p} must be a JSON list of steps")
-        steps: list[Step] = []
-        for n, item in enumerate(data, start=1):
-            if not isinstance(item, dict):
-                raise UserError(f"{p}: step {n} must be an object")
-            if "error" in item:
-                steps.append(ModelError(str(item["error"]), retryable=False))
-                continue
-            calls = tuple(
-                call(c["name"], c.get("arguments"), raw=c.get("raw"))
-                for c in item.get("tool_calls", ())
+        steps = [_step(item, p, n) for n, item in enumerate(data, start=1)]
+        return ScriptedModel(steps, name=label, context_window=window)
+
+
+def _step(item: Any, path: Path, n: int) -> Reply | ModelError:
+    if not isinstance(item, dict):
+        raise UserError(f"{path}: step {n} must be an object")
+    if "error" in item:
+        return ModelError(str(item["error"]), retryable=False)
+    calls = tuple(
+        call(c["name"], c.get("arguments"), raw=c.get("raw")) for c in item.get("tool_calls", ())
+    )
+    return Reply(item.get("text", ""), calls)
+
+
+class RuleModel(ScriptedModel):
+    """Replies chosen by what the model was just told, for scripts of unknown length.
+
+    Each rule is ``(text, step, once)``: the first rule whose text appears in the
+    latest turn (its text and tool results) answers; a ``once`` rule answers one
+    time only. Nothing matching: ``otherwise``. A run of several processes wakes in
+    an order no script can foresee; rules make the outcome deterministic anyway.
+    """
+
+    def __init__(
+        self,
+        rules: list[tuple[str, Reply | ModelError, bool]],
+        otherwise: Reply | ModelError,
+        *,
+        name: str = "scripted:rules",
+        context_window: int = 200_000,
+    ) -> None:
+        super().__init__((), name=name, context_window=context_window)
+        self.rules = list(rules)
+        self.otherwise = otherwise
+        self.fired: set[int] = set()
+
+    def complete(self, request: ModelRequest) -> ModelResponse:
+        last = request.messages[-1] if request.messages else ChatMessage("user")
+        seen = last.text + "\n" + "\n".join(r.content for r in last.tool_results)
+        chosen: Reply | ModelError = self.otherwise
+        for i, (needle, step, once) in enumerate(self.rules):
+            if needle in seen and not (once and i in self.fired):
+                self.fired.add(i)
+                chosen = step
+                break
+        if isinstance(chosen, Reply) and chosen.tool_calls:
+            # Fresh call ids every time, as a real model would send.
+            chosen = Reply(
+                chosen.text,
+                tuple(call(c.name, c.arguments) for c in chosen.tool_calls),
+                chosen.stop_reason,
+                chosen.usage,
             )
-            steps.append(Reply(item.get("text", ""), calls))
-        return ScriptedModel(steps, name=name or f"scripted:{p.name}", context_window=window)
+        self.add(chosen)
+        return super().complete(request)
 
 
 def estimate_tokens(request: ModelRequest) -> int:

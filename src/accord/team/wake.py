@@ -31,16 +31,30 @@ def wait(
     poll: float = POLL_SECONDS,
     recheck: float = RECHECK_SECONDS,
     stop: Callable[[], bool] | None = None,
+    tasks: bool = True,
+    also: Callable[[], bool] | None = None,
 ) -> Wake:
     """Return as soon as ``member`` has mail or a ready task, or after ``timeout`` seconds.
 
-    ``stop``, checked every slice, ends the wait early (reason ``stopped``). The slice
+    ``tasks=False`` waits for mail only (a member that does not claim by itself);
+    ``also`` is asked whenever the store changes and ends the wait (reason
+    ``other``) when it says so. ``stop``, checked every slice, ends the wait early
+    (reason ``stopped``). The slice
     grows from ``poll`` to 10 ms after two quiet seconds, halving the idle cost of a
     long wait while a busy team still wakes within a few milliseconds.
     """
     deadline = time.monotonic() + timeout
     marker = store.change_marker()
-    work = store.pending_work(team, member)
+
+    def look() -> Wake:
+        work = store.pending_work(team, member)
+        if not tasks and work.reason == "task":
+            work = Wake("none", work.mail, work.ready_tasks)
+        if work.reason == "none" and also is not None and also():
+            return Wake("other", work.mail, work.ready_tasks)
+        return work
+
+    work = look()
     checked = changed = time.monotonic()
     while work.reason == "none":
         now = time.monotonic()
@@ -55,7 +69,7 @@ def wait(
             if seen != marker:
                 changed = time.monotonic()
             marker = seen
-            work = store.pending_work(team, member)
+            work = look()
             checked = time.monotonic()
     return work
 

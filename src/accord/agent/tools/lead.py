@@ -1,0 +1,164 @@
+"""The lead's tools: spawn teammates, ask them to stop, approve plans, read the digest, finish.
+
+Spawning writes a request to the store; the supervisor (not an LLM) starts the
+process. A second request for a live name is refused here, so a teammate is
+never started twice. The first instructions go into the new member's mailbox,
+where they wait until it reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from accord.agent.definition import find_definition
+from accord.agent.tools.base import Tool, ToolArgs, ToolContext
+from accord.errors import UserError
+from accord.llm.base import ModelName
+from accord.team import TeamServices
+from accord.team import digest as team_digest_module
+from accord.team.roster import hash_token, new_token
+from accord.types import MemberRole, MessageKind, RunStatus, check_name
+
+
+def _team(ctx: ToolContext) -> TeamServices:
+    if ctx.team is None:
+        raise UserError("this tool needs a team")
+    return ctx.team
+
+
+class SpawnArgs(ToolArgs):
+    name: str = Field(description="the teammate's name: lowercase letters, digits, - and _")
+    instructions: str = Field(description="its first instructions: what to do and why")
+    agent: str | None = Field(
+        default=None, description="an agent definition from .accord/agents or .claude/agents"
+    )
+    model: str | None = Field(default=None, description="PROVIDER:MODEL, if not the default")
+
+
+def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
+    svc = _team(ctx)
+    check_name(a.name, "teammate name")
+    run = svc.store.get_run(svc.team)
+    if run is None:
+        raise UserError("spawning needs a team run; start one with `accord run`")
+    if a.agent is not None:
+        find_definition(ctx.workspace, a.agent)
+    if a.model is not None:
+        ModelName.parse(a.model)
+    limit = run.settings.get("max_teammates")
+    teammates = [n for n in run.wanted if n != run.lead]
+    if limit is not None and a.name not in teammates and len(teammates) >= int(limit):
+        raise UserError(
+            f"the team already has {len(teammates)} teammates ({', '.join(teammates)}), the "
+            f"most this run allows; give work to one of them instead"
+        )
+    model = a.model or run.settings.get("teammate_model")
+    spawn = svc.store.request_spawn(
+        svc.team,
+        a.name,
+        token_hash=hash_token(new_token()),
+        agent=a.agent,
+        model=model,
+        requested_by=ctx.member,
+    )
+    svc.mailbox.send(ctx.member, a.name, a.instructions, summary="first instructions")
+    return (
+        f"{a.name} will be started (request {spawn.id}); your instructions are in its "
+        "mailbox. Put tasks on the board (task_create, with assignee if only it should "
+        "take them) and it will claim them."
+    )
+
+
+class ShutdownArgs(ToolArgs):
+    member: str
+    reason: str = "the work is done"
+    allow_refusal: bool = Field(default=False, description="let it refuse while mid-task")
+
+
+def request_shutdown(ctx: ToolContext, a: ShutdownArgs) -> str:
+    svc = _team(ctx)
+    body = a.reason + (" (allow_refusal)" if a.allow_refusal else "")
+    (sent,) = svc.mailbox.send(
+        ctx.member, a.member, body, kind=MessageKind.SHUTDOWN_REQUEST, summary="please stop"
+    )
+    return (
+        f"shutdown requested of {a.member} (request {sent.request_id}); it answers after "
+        "its current step"
+    )
+
+
+class PlanArgs(ToolArgs):
+    message_id: int = Field(description="the id of the plan_approval_request message")
+    approve: bool
+    feedback: str = ""
+
+
+def approve_plan(ctx: ToolContext, a: PlanArgs) -> str:
+    svc = _team(ctx)
+    request = svc.store.get_message(svc.team, a.message_id)
+    body = "approved" if a.approve else "rejected"
+    if a.feedback:
+        body += f": {a.feedback}"
+    svc.mailbox.send(
+        ctx.member,
+        request.sender,
+        body,
+        kind=MessageKind.PLAN_APPROVAL_RESPONSE,
+        reply_to=a.message_id,
+    )
+    return f"plan of {request.sender} {body}"
+
+
+class NoArgs(ToolArgs):
+    pass
+
+
+def team_digest(ctx: ToolContext, a: NoArgs) -> str:
+    svc = _team(ctx)
+    return team_digest_module.build(svc.store, svc.team, 0, ctx.member).text
+
+
+class FinishArgs(ToolArgs):
+    summary: str = Field(description="what the team did, for the person who asked")
+
+
+def finish(ctx: ToolContext, a: FinishArgs) -> str:
+    svc = _team(ctx)
+    if not a.summary.strip():
+        raise UserError("finish needs a summary of what was done")
+    svc.store.update_run(svc.team, status=RunStatus.FINISHED, summary=a.summary, actor=ctx.member)
+    return "the run is finished; the supervisor stops the team"
+
+
+LEAD_TOOLS: list[Tool[Any]] = [
+    Tool(
+        "spawn_teammate",
+        "Start a new teammate (its own process) with first instructions.",
+        SpawnArgs,
+        spawn_teammate,
+    ),
+    Tool(
+        "request_shutdown",
+        "Ask a teammate to stop after its current step.",
+        ShutdownArgs,
+        request_shutdown,
+    ),
+    Tool(
+        "approve_plan",
+        "Approve or reject a teammate's plan (a plan_approval_request).",
+        PlanArgs,
+        approve_plan,
+    ),
+    Tool(
+        "team_digest",
+        "The board, recent changes and the team, in brief.",
+        NoArgs,
+        team_digest,
+        read_only=True,
+    ),
+    Tool("finish", "End the run with a summary, once the goal is met.", FinishArgs, finish),
+]
+
+LEAD_ROLE = MemberRole.LEAD

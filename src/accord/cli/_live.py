@@ -1,0 +1,197 @@
+"""The team's state as people see it: once (`accord status`) or live (`accord run`, `watch`).
+
+Every view reads the store, so it can attach from any terminal while a run goes
+on, and closing it stops nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from accord.config import Project
+from accord.store import Store, open_store
+from accord.types import RunStatus, TaskStatus
+
+
+def status_data(store: Store, team: str) -> dict[str, Any]:
+    """One JSON-ready picture of the team: run, members, board, latest messages."""
+    run = store.get_run(team)
+    members = store.list_members(team)
+    tasks = store.list_tasks(team)
+    spend = {t.key: t for t in store.usage_totals(team, by="member")}
+    recent = store.read_events(team, since=0)[-400:]
+    last_action: dict[str, str] = {}
+    for e in recent:
+        if e.actor:
+            last_action[e.actor] = f"{e.kind} {_brief(e.payload)}".strip()
+    held = {t.owner: t for t in tasks if t.status == TaskStatus.IN_PROGRESS}
+    counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}
+    counts["ready"] = sum(1 for t in tasks if t.ready)
+    total = store.usage_totals(team)[0]
+    return {
+        "v": 1,
+        "team": team,
+        "run": None
+        if run is None
+        else {
+            "goal": run.goal,
+            "status": run.status.value,
+            "summary": run.summary,
+            "lead": run.lead,
+            "wanted": list(run.wanted),
+            "supervisor": {
+                "pid": run.supervisor_pid,
+                "host": run.supervisor_host,
+                "alive": run.supervisor_expires_at is not None
+                and run.supervisor_expires_at > time.time(),
+            },
+        },
+        "members": [
+            {
+                "name": m.name,
+                "role": m.role.value,
+                "status": m.status.value,
+                "task": held[m.name].id if m.name in held else None,
+                "task_title": held[m.name].title if m.name in held else None,
+                "last_action": last_action.get(m.name),
+                "heartbeat_at": m.heartbeat_at,
+                "cost_usd": round(spend[m.name].cost_usd, 6) if m.name in spend else 0.0,
+                "unpriced_calls": spend[m.name].unpriced_calls if m.name in spend else 0,
+            }
+            for m in members
+        ],
+        "board": counts,
+        "in_progress": [
+            {"id": t.id, "title": t.title, "owner": t.owner}
+            for t in tasks
+            if t.status == TaskStatus.IN_PROGRESS
+        ],
+        "messages": [
+            {
+                "id": m.id,
+                "from": m.sender,
+                "to": m.recipient,
+                "kind": m.kind.value,
+                "summary": m.summary or _clip(m.body, 70),
+            }
+            for m in store.list_messages(team, limit=6)
+        ],
+        "cost_usd": round(total.cost_usd, 6),
+        "unpriced_calls": total.unpriced_calls,
+    }
+
+
+def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
+    """A rich renderable of ``status_data``."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    run = data["run"]
+    head = Text(f"team {data['team']}", style="bold")
+    if run:
+        head.append(f"  {run['status']}", style="green" if run["status"] == "running" else "")
+        head.append(f"  goal: {_clip(run['goal'], 80)}")
+    cost = f"  ${data['cost_usd']:.4f}"
+    if data["unpriced_calls"]:
+        cost += f" (+{data['unpriced_calls']} unpriced calls)"
+    head.append(cost)
+    members = Table(
+        "member",
+        "role",
+        "status",
+        "task",
+        "last action",
+        "cost",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for m in data["members"]:
+        members.add_row(
+            m["name"],
+            m["role"],
+            m["status"],
+            f"#{m['task']} {_clip(m['task_title'] or '', 30)}" if m["task"] else "-",
+            _clip(m["last_action"] or "-", 48),
+            f"${m['cost_usd']:.4f}",
+        )
+    b = data["board"]
+    board = Text(
+        f"board: {b['pending']} pending ({b['ready']} ready), {b['in_progress']} in progress, "
+        f"{b['completed']} completed, {b['failed']} failed, {b['cancelled']} cancelled"
+    )
+    parts: list[Any] = [head, members, board]
+    if data["messages"]:
+        mail = Table(
+            "id",
+            "from",
+            "to",
+            "kind",
+            "summary",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            title="latest messages",
+            title_justify="left",
+        )
+        for m in data["messages"]:
+            mail.add_row(str(m["id"]), m["from"], m["to"], m["kind"], m["summary"])
+        parts.append(mail)
+    if lines:
+        parts.append(Text("\n".join(lines), style="dim"))
+    return Group(*parts)
+
+
+def render_status(data: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    Console().print(view(data))
+
+
+def supervise_live(project: Project, store: Store, team: str) -> RunStatus:
+    """Run the supervisor with a view that refreshes in place."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from accord.runtime.supervisor import Supervisor
+
+    lines: deque[str] = deque(maxlen=6)
+    reader = open_store(project.store_location)  # the view reads on its own connection
+    try:
+        with Live(
+            get_renderable=lambda: view(status_data(reader, team), lines),
+            console=Console(),
+            refresh_per_second=2,
+            transient=False,
+        ):
+            return Supervisor(project, store, team, say=lines.append).run()
+    finally:
+        reader.close()
+
+
+def watch(store: Store, team: str, until: float | None = None) -> None:
+    """Show the live view until Ctrl+C (or ``until``); it only reads."""
+    from rich.console import Console
+    from rich.live import Live
+
+    with Live(view(status_data(store, team)), console=Console(), refresh_per_second=2) as live:
+        try:
+            while until is None or time.monotonic() < until:
+                time.sleep(0.5)
+                live.update(view(status_data(store, team)))
+        except KeyboardInterrupt:
+            pass
+
+
+def _brief(payload: dict[str, Any]) -> str:
+    for key in ("id", "name", "to", "model"):
+        if key in payload and payload[key] is not None:
+            return f"{key}={payload[key]}"
+    return ""
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -1,0 +1,361 @@
+"""The supervisor: a thin program, not an LLM, that keeps a team's processes running.
+
+It holds the team's supervisor lease (a second supervisor refuses), starts every
+member the run wants (the lead first) as its own process with its token in the
+environment and its output in ``.accord/logs/``, and then, a few times a second:
+
+- fulfils spawn requests the lead wrote to the store (a refused one says why);
+- notices a member that exited without stopping cleanly, or stopped
+  heartbeating, marks it crashed, and restarts it from its transcript with
+  backoff, up to a limit; the lead sees each crash and restart in its digest;
+- stops everything when the lead finishes, when `accord stop` asks, when the
+  team budget is spent, or on Ctrl+C (gracefully: SIGTERM, then SIGKILL after a
+  grace period; a second Ctrl+C forces it at once).
+
+Members are started so that they die with the supervisor (``PR_SET_PDEATHSIG``),
+so nothing it started outlives it as an orphan, even after ``kill -9``; their
+transcripts, claims and mail are in the store, and ``accord resume`` brings the
+same members back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from accord.agent.definition import find_definition
+from accord.config import Project
+from accord.errors import AccordError, StaleToken, UserError
+from accord.store.base import Store
+from accord.team import TeamServices
+from accord.types import Event, MemberStatus, RunStatus
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Process:
+    """One member process the supervisor started."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    started: float
+    since_seq: int
+    log: Path
+    restarts: int = 0
+
+
+@dataclass
+class Settings:
+    poll: float = 0.2
+    lease: float = 15.0
+    grace: float = 20.0
+    max_restarts: int = 3
+    backoff: float = 1.0
+    silent_after: float = 120.0  # no heartbeat for this long while running: hung
+    python: str = sys.executable
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class Supervisor:
+    """Runs one team on this host until it finishes or is stopped."""
+
+    def __init__(
+        self,
+        project: Project,
+        store: Store,
+        team: str,
+        *,
+        say: Say = print,
+        settings: Settings | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.project = project
+        self.store = store
+        self.team = team
+        self.services = TeamServices.open(store, team, project.config, project.root)
+        self.say = say
+        self.settings = settings or Settings()
+        self.host = socket.gethostname()
+        self.procs: dict[str, Process] = {}
+        self.restarts: dict[str, int] = {}
+        self.due: dict[str, float] = {}  # restarts waiting for their backoff
+        self.on_event = on_event
+        self.seq = 0  # the last event seen
+        self.token = 0
+        self.interrupts = 0
+        self.logs = project.state_dir / "logs"
+
+    # the whole run -------------------------------------------------------------
+
+    def run(self) -> RunStatus:
+        run = self.store.claim_supervisor(self.team, os.getpid(), self.host, self.settings.lease)
+        self.token = run.supervisor_token
+        # Events before this supervisor are history: show and watch only what follows.
+        history = self.store.read_events(self.team, since=0)
+        self.seq = history[-1].seq if history else 0
+        if run.status != RunStatus.RUNNING:
+            self.store.update_run(self.team, status=RunStatus.RUNNING)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        final = RunStatus.STOPPED
+        try:
+            lead = run.lead
+            for name in [lead, *[n for n in run.wanted if n != lead]]:
+                self._start(name)
+            while True:
+                verdict = self._tick()
+                if verdict is not None:
+                    final = verdict
+                    break
+                time.sleep(self.settings.poll)
+        except StaleToken as e:
+            self.say(f"supervisor: {e}; stopping what this one started")
+            final = RunStatus.STOPPED
+        finally:
+            self._stop_all(force=self.interrupts > 1)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            try:
+                now = self.store.get_run(self.team)
+                if now is not None and now.status != RunStatus.FINISHED:
+                    self.store.update_run(self.team, status=RunStatus.STOPPED)
+                    final = RunStatus.STOPPED
+                self.store.release_supervisor(self.team, self.token)
+            except AccordError:
+                pass
+        return final
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.interrupts += 1
+        if self.interrupts == 1:
+            self.say("supervisor: stopping the team (again to force)")
+        else:
+            self.say("supervisor: forcing")
+            raise KeyboardInterrupt
+
+    # one pass ------------------------------------------------------------------
+
+    def _tick(self) -> RunStatus | None:
+        self.store.renew_supervisor(self.team, self.token, self.settings.lease)
+        for event in self.store.read_events(self.team, since=self.seq):
+            self.seq = event.seq
+            if self.on_event is not None:
+                self.on_event(event)
+        run = self.store.get_run(self.team)
+        assert run is not None
+        if run.status == RunStatus.FINISHED:
+            self.say(f"supervisor: the lead finished: {run.summary or ''}".rstrip(": "))
+            return RunStatus.FINISHED
+        if self.interrupts or run.status in (RunStatus.STOPPING, RunStatus.STOPPED):
+            return RunStatus.STOPPED
+        over = self._team_over_budget()
+        if over:
+            self.say(f"supervisor: {over}; stopping the team")
+            self.store.append_event(self.team, "budget_exceeded", {"member": None, "why": over})
+            return RunStatus.STOPPED
+        self._spawns()
+        self._watch(run.wanted)
+        now = time.monotonic()
+        for name, at in list(self.due.items()):
+            if now >= at and name not in self.procs:
+                del self.due[name]
+                self._start(name, restart=True)
+        if not self.procs and not self.due and not self.store.pending_spawns(self.team):
+            self.say("supervisor: no member is running any more; stopping")
+            return RunStatus.STOPPED
+        return None
+
+    def _spawns(self) -> None:
+        for spawn in self.store.pending_spawns(self.team):
+            try:
+                find_definition(self.project.root, spawn.agent)
+            except UserError as e:
+                self.store.finish_spawn(self.team, spawn.id, "refused", str(e))
+                self.say(f"supervisor: refused to start {spawn.name}: {e}")
+                continue
+            if spawn.name in self.procs:
+                self.store.finish_spawn(self.team, spawn.id, "refused", "already running")
+                continue
+            self._start(spawn.name)
+            self.store.finish_spawn(self.team, spawn.id, "started")
+
+    def _watch(self, wanted: tuple[str, ...]) -> None:
+        for name, proc in list(self.procs.items()):
+            code = proc.popen.poll()
+            if code is None:
+                if self._silent(proc):
+                    self.say(f"supervisor: {name} stopped heartbeating; killing it")
+                    _kill_group(proc.popen, signal.SIGKILL)
+                    proc.popen.wait()
+                    code = proc.popen.returncode
+                else:
+                    continue
+            del self.procs[name]
+            stopped = self._stopped_cleanly(proc)
+            if stopped is not None:
+                self.say(f"supervisor: {name} stopped ({stopped})")
+                if stopped in ("shutdown", "budget", "max_turns", "model_error"):
+                    self.store.update_run(self.team, unwant=[name])
+                continue
+            self._crashed(proc, code)
+
+    def _crashed(self, proc: Process, code: int | None) -> None:
+        name = proc.name
+        tail = _tail(proc.log)
+        count = self.restarts.get(name, 0)
+        self.services.store.update_member(self.team, name, status=MemberStatus.CRASHED)
+        gave_up = count >= self.settings.max_restarts
+        self.store.append_event(
+            self.team,
+            "member_crashed",
+            {"name": name, "exit_code": code, "why": tail, "gave_up": gave_up},
+        )
+        if gave_up:
+            self.say(f"supervisor: {name} crashed {count + 1} times; not restarting it")
+            self.store.update_run(self.team, unwant=[name])
+            return
+        delay = self.settings.backoff * (2**count)
+        self.restarts[name] = count + 1
+        self.due[name] = time.monotonic() + delay
+        self.say(f"supervisor: {name} crashed (exit {code}); restarting in {delay:g}s")
+
+    def _silent(self, proc: Process) -> bool:
+        if time.monotonic() - proc.started < self.settings.silent_after:
+            return False
+        member = self.store.get_member(self.team, proc.name)
+        beat = member.heartbeat_at
+        return beat is None or time.time() - beat > self.settings.silent_after
+
+    def _stopped_cleanly(self, proc: Process) -> str | None:
+        for event in self.store.read_events(self.team, since=proc.since_seq):
+            if event.kind == "member_stopped" and event.payload.get("name") == proc.name:
+                return str(event.payload.get("reason"))
+        return None
+
+    def _team_over_budget(self) -> str | None:
+        budget = self.project.config.budgets.team
+        run = self.store.get_run(self.team)
+        usd = run.settings.get("budget_usd") if run is not None else None
+        limit = float(usd) if usd is not None else budget.usd
+        if limit is None and budget.tokens is None:
+            return None
+        total = self.store.usage_totals(self.team)[0]
+        if limit is not None and total.cost_usd >= limit:
+            return f"the team budget of ${limit:.2f} is spent (${total.cost_usd:.4f})"
+        if budget.tokens is not None and total.tokens >= budget.tokens:
+            return f"the team budget of {budget.tokens} tokens is spent"
+        return None
+
+    # processes -----------------------------------------------------------------
+
+    def _start(self, name: str, restart: bool = False) -> None:
+        issued = self.services.roster.rotate_token(name)
+        since = self.seq
+        log = self.logs / f"{name}.log"
+        env = {
+            **os.environ,
+            **self.settings.extra_env,
+            "ACCORD_TEAM": self.team,
+            "ACCORD_MEMBER": name,
+            "ACCORD_TOKEN": issued.token,
+            "ACCORD_STORE": self.project.store_location,
+        }
+        with open(log, "ab") as out:
+            out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start {name}\n".encode())
+            out.flush()
+            popen = subprocess.Popen(
+                [
+                    self.settings.python,
+                    "-m",
+                    "accord",
+                    "agent",
+                    "--team",
+                    self.team,
+                    "--member",
+                    name,
+                ],
+                cwd=self.project.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        self.procs[name] = Process(
+            name, popen, time.monotonic(), since, log, self.restarts.get(name, 0)
+        )
+        self.store.update_member(
+            self.team, name, status=MemberStatus.STARTING, pid=popen.pid, host=self.host
+        )
+        if restart:
+            self.store.append_event(
+                self.team,
+                "member_restarted",
+                {"name": name, "restarts": self.restarts.get(name, 0), "pid": popen.pid},
+            )
+            self.say(f"supervisor: restarted {name} (pid {popen.pid})")
+        else:
+            self.say(f"supervisor: started {name} (pid {popen.pid}, log {log})")
+
+    def _stop_all(self, force: bool = False) -> None:
+        procs = list(self.procs.values())
+        if not procs:
+            return
+        if not force:
+            for p in procs:
+                _kill_group(p.popen, signal.SIGTERM)
+            deadline = time.monotonic() + self.settings.grace
+            try:
+                while time.monotonic() < deadline and any(p.popen.poll() is None for p in procs):
+                    time.sleep(0.05)
+            except KeyboardInterrupt:
+                self.say("supervisor: forcing")
+        for p in procs:
+            if p.popen.poll() is None:
+                _kill_group(p.popen, signal.SIGKILL)
+            p.popen.wait()
+            # A member killed before it could say so is stopped now, not live.
+            try:
+                m = self.store.get_member(self.team, p.name)
+                if m.status != MemberStatus.STOPPED:
+                    self.store.update_member(self.team, p.name, status=MemberStatus.STOPPED)
+            except AccordError:
+                pass
+        self.procs.clear()
+
+
+def _kill_group(popen: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(popen.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _die_with_parent() -> None:
+    # Linux: the member gets SIGKILL when the supervisor dies, however it dies.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _tail(path: Path, size: int = 1500) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - size))
+            return f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        return ""

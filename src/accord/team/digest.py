@@ -1,0 +1,149 @@
+"""The lead's digest: a compact, bounded picture of the team and of what changed.
+
+The lead never reads teammates' full output. Each time it wakes it reads this:
+board counts, what is running and ready (a few of each), what changed since it
+last looked (capped, newest first, idle notices folded into one line), and the
+members with their spend. Its size depends on the caps, not on how many tasks
+the team has done, so a run of any length keeps the lead's prompt bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accord.store.base import Store
+from accord.types import Event, TaskStatus
+
+SHOWN = 8  # running / ready tasks listed
+CHANGES = 12  # changes listed since the last look
+CLIP = 160  # characters of a result or reason
+
+_INTERESTING = {
+    "task_completed",
+    "task_failed",
+    "task_cancelled",
+    "lease_expired",
+    "member_crashed",
+    "member_restarted",
+    "member_stopped",
+    "spawn_started",
+    "spawn_refused",
+    "budget_exceeded",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    text: str
+    seq: int  # the last event it accounts for
+    changes: int  # how many interesting changes since the previous look
+
+
+def interesting_since(store: Store, team: str, since: int) -> list[Event]:
+    return [e for e in store.read_events(team, since=since) if _matters(e)]
+
+
+def _matters(e: Event) -> bool:
+    if e.kind == "member_updated":
+        return e.payload.get("status") in ("idle", "crashed")
+    return e.kind in _INTERESTING
+
+
+def build(store: Store, team: str, since: int, lead: str) -> Digest:
+    events = store.read_events(team, since=since)
+    last = events[-1].seq if events else since
+    changes = [e for e in events if _matters(e) and e.actor != lead]
+    tasks = store.list_tasks(team)
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t.status.value] = counts.get(t.status.value, 0) + 1
+    ready = [t for t in tasks if t.ready]
+    running = [t for t in tasks if t.status == TaskStatus.IN_PROGRESS]
+    blocked_for_good = [t for t in tasks if t.status == "pending" and t.dead_blockers]
+    lines = [
+        "# Board",
+        (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no tasks yet")
+        + (f"; {len(ready)} ready" if ready else ""),
+    ]
+    if running:
+        lines.append(
+            "in progress: " + _list([f"#{t.id} {_clip(t.title, 60)} ({t.owner})" for t in running])
+        )
+    if ready:
+        lines.append("ready: " + _list([f"#{t.id} {_clip(t.title, 60)}" for t in ready]))
+    if blocked_for_good:
+        lines.append(
+            "blocked for good (a blocker failed or was cancelled): "
+            + _list([f"#{t.id}" for t in blocked_for_good])
+        )
+    lines += ["", "# Since you last looked"]
+    lines += _changes(store, team, changes) or ["nothing new"]
+    members = store.list_members(team)
+    spend = {t.key: t for t in store.usage_totals(team, by="member")}
+    lines += ["", "# Team"]
+    for m in members:
+        s = spend.get(m.name)
+        cost = f", ${s.cost_usd:.2f}" if s is not None and s.calls else ""
+        lines.append(f"- {m.name} ({m.role.value}, {m.status.value}{cost})")
+    return Digest("\n".join(lines), last, len(changes))
+
+
+def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
+    idle = sorted(
+        {
+            str(e.payload.get("name"))
+            for e in events
+            if e.kind == "member_updated" and e.payload.get("status") == "idle"
+        }
+    )
+    others = [
+        e for e in events if not (e.kind == "member_updated" and e.payload.get("status") == "idle")
+    ]
+    shown = others[-CHANGES:]
+    out: list[str] = []
+    if len(others) > len(shown):
+        out.append(f"({len(others) - len(shown)} earlier changes not shown; see the board)")
+    for e in shown:
+        p = e.payload
+        if e.kind == "task_completed":
+            result = ""
+            try:
+                result = store.get_task(team, int(p["id"])).result or ""
+            except Exception:  # noqa: BLE001 - a deleted task just shows no result
+                result = ""
+            out.append(f"- #{p['id']} completed by {p.get('owner')}: {_clip(result, CLIP)}")
+        elif e.kind == "task_failed":
+            out.append(
+                f"- #{p['id']} {p.get('status')} ({p.get('owner')}): "
+                f"{_clip(str(p.get('reason')), CLIP)}"
+            )
+        elif e.kind == "task_cancelled":
+            out.append(f"- #{p['id']} cancelled")
+        elif e.kind == "lease_expired":
+            out.append(f"- #{p['id']} lease of {p.get('owner')} expired; now {p.get('status')}")
+        elif e.kind == "member_updated":
+            out.append(f"- {p.get('name')} crashed")
+        elif e.kind == "member_restarted":
+            out.append(f"- {p.get('name')} was restarted (restart {p.get('restarts')})")
+        elif e.kind == "member_crashed":
+            out.append(f"- {p.get('name')} crashed: {_clip(str(p.get('why')), CLIP)}")
+        elif e.kind == "member_stopped":
+            out.append(f"- {p.get('name')} stopped: {p.get('reason')}")
+        elif e.kind in ("spawn_started", "spawn_refused"):
+            why = f": {p.get('reason')}" if p.get("reason") else ""
+            out.append(f"- spawn of {p.get('name')} {e.kind.removeprefix('spawn_')}{why}")
+        elif e.kind == "budget_exceeded":
+            out.append(f"- {p.get('member')} stopped over budget: {p.get('why')}")
+    if idle:
+        out.append("- idle now: " + ", ".join(idle))
+    return out
+
+
+def _list(items: list[str]) -> str:
+    more = f" (+{len(items) - SHOWN} more)" if len(items) > SHOWN else ""
+    return "; ".join(items[:SHOWN]) + more
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
