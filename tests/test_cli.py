@@ -694,7 +694,9 @@ def test_wrong_and_stale_tokens_are_refused(cli: Cli, seeded: Seeded) -> None:
             "token 999 is not the current claim on task #1",
         )
     # A task that nobody holds.
-    one_error(cli("task", "complete", "4", "--as", "alice", "--token", fence), 2, "nobody has claimed it")
+    one_error(
+        cli("task", "complete", "4", "--as", "alice", "--token", fence), 2, "nobody has claimed it"
+    )
     assert snapshot(cli, seeded.project) == before
     # The claim moves on: the old token is stale, even for the same member.
     ok(cli("task", "fail", "1", "--as", "alice", "--token", fence, "--reason", "again", "--retry"))

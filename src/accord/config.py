@@ -109,6 +109,13 @@ class AgentConfig(_Strict):
     base_urls: dict[str, str] = {}
 
 
+class RunConfig(_Strict):
+    max_restarts: Annotated[int, Field(ge=0, le=100)] = 3
+    restart_backoff: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    grace: Annotated[float, Field(gt=0, le=3600)] = 20.0
+    silent_after: Annotated[float, Field(gt=0, le=86400)] = 120.0
+
+
 class Budget(_Strict):
     usd: Annotated[float, Field(ge=0)] | None = None
     tokens: Annotated[int, Field(ge=0)] | None = None
@@ -139,6 +146,7 @@ class Config(_Strict):
     mailbox: MailboxConfig = MailboxConfig()
     hooks: HooksConfig = HooksConfig()
     agent: AgentConfig = AgentConfig()
+    run: RunConfig = RunConfig()
     budgets: BudgetsConfig = BudgetsConfig()
     prices: dict[str, PriceConfig] = {}
 
@@ -298,6 +306,15 @@ model_timeout = 600        # seconds for one model call
 max_retries = 4            # on 429, 5xx, timeouts and dropped connections
 bash_timeout = 120         # seconds for one bash tool call
 heartbeat_seconds = 10
+
+[run]
+# How the supervisor treats members: restarts after a crash (with backoff doubling from
+# restart_backoff seconds), seconds a stopping member gets before it is killed, and how
+# long a member may go without a heartbeat before it counts as hung.
+max_restarts = 3
+restart_backoff = 1.0
+grace = 20
+silent_after = 120
 
 [budgets]
 # Checked before every model call. A member over budget stops, keeps its transcript and

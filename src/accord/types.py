@@ -167,6 +167,7 @@ class Task:
     waiting_on: tuple[int, ...] = ()
     dead_blockers: tuple[int, ...] = ()
     admitted: bool = True
+    plan_key: str | None = None  # the task's id in the plan file it was loaded from
 
     @property
     def ready(self) -> bool:
@@ -183,6 +184,21 @@ class NewTask:
     assignee: str | None = None
     priority: int = 0
     max_attempts: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedTask:
+    """One task of a batch put on the board in one transaction (``Store.add_tasks``).
+
+    ``after`` names blockers by their position in the batch (earlier positions only);
+    ``task.blocked_by`` names tasks already on the board. ``key``, when given, is unique
+    in the team: an item whose key is taken already adds nothing and stands for the
+    task that holds it, so loading the same plan twice adds each task once.
+    """
+
+    task: NewTask
+    after: tuple[int, ...] = ()
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from accord.config import (
     STATE_DIR,
     STORE_NAME,
     Project,
-    find_root,
     locate,
 )
 from accord.errors import InvalidState, NothingToDo, UserError
@@ -645,12 +644,17 @@ def _supervise(ctx: Context, team: str) -> int:
 def run_cmd(ctx: Context) -> int:
     from accord.runtime.team_run import prepare_run
 
-    if find_root(Path.cwd()) is None and not (ctx.args.store or os.environ.get("ACCORD_STORE")):
-        # A first run in a fresh folder sets the project up, as `accord init` would.
-        (Path.cwd() / STATE_DIR).mkdir()
-        (Path.cwd() / STATE_DIR / ".gitignore").write_text("*\n", encoding="utf-8")
-        open_store(str(Path.cwd() / STATE_DIR / STORE_NAME), create=True).close()
-        show.say(f"created {STATE_DIR}/ here for the team's store")
+    # A first run sets the store up where the project says (a fresh clone has the
+    # committed accord.toml but not .accord/), or in this folder when there is none.
+    project = locate(Path.cwd(), ctx.args.store, must_exist=False)
+    location = project.store_location
+    if "://" not in location and not Path(location).exists():
+        state = project.root / STATE_DIR
+        if not state.exists():
+            state.mkdir()
+            (state / ".gitignore").write_text("*\n", encoding="utf-8")
+        open_store(location, create=True).close()
+        show.say(f"created the team's store at {location}")
     team = _team_name_for_run(ctx)
     prepare_run(
         ctx.store,
@@ -699,6 +703,130 @@ def status_cmd(ctx: Context) -> int:
     return 0
 
 
+def demo_cmd(ctx: Context) -> int:
+    from accord.runtime import demo
+    from accord.runtime.supervisor import Supervisor
+    from accord.types import RunStatus
+
+    # Only the demo's own folder and store: never the project (if any) of the cwd.
+    folder = demo.scratch_folder(ctx.args.dir)
+    show.say(demo.NOTICE)
+    show.say(f"scratch repository: {folder.root}")
+    show.say(f"goal: {demo.GOAL}")
+    sys.stdout.flush()
+    display = ctx.args.display or ("live" if sys.stdout.isatty() else "plain")
+
+    def say(line: str) -> None:
+        show.say(line)
+        sys.stdout.flush()
+
+    def supervise(project: Project, store: Store, team: str) -> RunStatus:
+        story = demo.Narrator(store, team, say)
+        if display == "plain":
+            return Supervisor(project, store, team, say=say, on_event=story).run()
+        from accord.cli._live import supervise_live
+
+        before = store.read_events(team)
+        final = supervise_live(project, store, team)
+        # The live view shows the board; the story of the run is told once it is over.
+        say("what happened:")
+        for e in store.read_events(team, since=before[-1].seq if before else 0):
+            story(e)
+        return final
+
+    report = demo.run(folder, supervise, keep=ctx.args.keep)
+    for line in demo.closing(report):
+        show.say(line)
+    return 0
+
+
+# plan files, workers ------------------------------------------------------
+
+
+def plan_load(ctx: Context) -> int:
+    from accord.team.plan import load_plan, read_plan
+
+    plan = read_plan(Path(ctx.args.file))  # the whole file is checked before the store opens
+    loaded = load_plan(ctx.team.board, plan, actor=ctx.actor)
+    if _json(ctx):
+        out = {
+            "v": 1,
+            "team": loaded.team,
+            "plan": loaded.origin,
+            "tasks": [
+                {"id": e.item.id, "outcome": e.outcome, "note": e.note, "task": to_json(e.task)}
+                for e in loaded.entries
+            ],
+        }
+        show.say(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        counts = [
+            f"{loaded.count('added')} added",
+            f"{loaded.count('existing')} already loaded",
+        ]
+        if loaded.count("refused"):
+            counts.append(f"{loaded.count('refused')} refused by the TaskCreated hook")
+        show.say(f"{loaded.origin} -> team {loaded.team}: {', '.join(counts)}")
+        label = {"added": "added", "existing": "already loaded", "refused": "refused"}
+        show.table(
+            ["plan id", "task", "title", "state", "note"],
+            [
+                (
+                    e.item.id,
+                    f"#{e.task.id}" if e.outcome != "refused" else "-",
+                    e.task.title,
+                    label[e.outcome]
+                    if e.outcome == "refused"
+                    else f"{label[e.outcome]}, {show.task_state(e.task)}",
+                    (e.note or "").splitlines()[0] if e.note else None,
+                )
+                for e in loaded.entries
+            ],
+        )
+    return 1 if loaded.count("refused") else 0
+
+
+def work(ctx: Context) -> int:
+    from accord.runtime.work import WorkPool, WorkSettings
+
+    a = ctx.args
+
+    def line(text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    pool = WorkPool(
+        ctx.team,
+        ctx.project.config,
+        ctx.project.root,
+        WorkSettings(
+            workers=a.workers,
+            command=a.command,
+            agent=a.agent,
+            model=a.model,
+            lease_seconds=a.lease,
+            prefix=a.as_prefix,
+        ),
+        say=line,
+    )
+    with pool.signal_handlers():
+        summary = pool.run()
+    head = "stopped" if summary.stopped_by else "finished"
+    line(
+        f"{head} after {summary.seconds:.1f}s: {len(summary.completed)} completed, "
+        f"{len(summary.failed)} failed, {len(summary.cancelled)} cancelled, "
+        f"{len(summary.left)} left ({summary.started} attempt(s) started by this run)"
+    )
+    for t in summary.failed:
+        why = (t.reason or "").strip().splitlines()
+        line(f"  failed #{t.id} {t.title}" + (f": {why[0]}" if why else ""))
+    for t in summary.left:
+        line(f"  left   #{t.id} {t.title}: {show.task_state(t)}")
+    if summary.stopped_by == "signal":
+        return 130
+    return 0 if summary.ok else 1
+
+
 COMMANDS: dict[str, Command] = {
     "init": init,
     "team_create": team_create,
@@ -733,5 +861,8 @@ COMMANDS: dict[str, Command] = {
     "resume": resume_cmd,
     "stop": stop_cmd,
     "status": status_cmd,
+    "demo": demo_cmd,
     "watch": watch_cmd,
+    "plan_load": plan_load,
+    "work": work,
 }

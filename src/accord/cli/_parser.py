@@ -342,6 +342,23 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="watch")
     p = groups.add_parser("status", parents=[read], help="the team's run, members and board, once")
     p.set_defaults(cmd="status")
+    p = groups.add_parser(
+        "demo",
+        help="watch a whole team work, offline: scripted replies, no model or key needed",
+        description="Run a complete team in a scratch git repository with the scripted model: "
+        "a lead plans three tasks, two teammates write code, the repository's tests refuse one "
+        "completion and the teammate fixes it. No model, no key, no network; a few seconds.",
+    )
+    p.add_argument(
+        "--dir", metavar="DIR", help="run in this new or empty folder (default: a temporary one)"
+    )
+    p.add_argument("--keep", action="store_true", help="keep the folder even if the demo fails")
+    p.add_argument(
+        "--display",
+        choices=["live", "plain"],
+        help="live view (default on a terminal) or one line per event",
+    )
+    p.set_defaults(cmd="demo")
 
     # events, wait ----------------------------------------------------------
     p = groups.add_parser("events", parents=[read], help="the team's event log")
@@ -355,4 +372,51 @@ def build() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
     p.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS")
     p.set_defaults(cmd="wait")
+
+    # plan files, workers -----------------------------------------------------
+    g = groups.add_parser(
+        "plan", help="put a plan file's tasks on the board, checked whole first"
+    ).add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
+    p = g.add_parser(
+        "load",
+        parents=[_common(read=True)],
+        help="load a TOML plan of tasks with ids and blockers (again: adds only new ones)",
+        description="Check the whole plan (TOML, keys, ids, blockers, cycles) and then put "
+        "every task on the board in one transaction. Tasks loaded before (by id) are left "
+        "as they are, so loading a plan again adds only the tasks that are new.",
+    )
+    p.add_argument("file", metavar="FILE.toml")
+    p.set_defaults(cmd="plan_load")
+    p = groups.add_parser(
+        "work",
+        parents=[write],
+        help="N workers run a command (or an agent) once per ready task",
+        description="Start N workers (members PREFIX-1..PREFIX-N) that claim ready tasks and "
+        "run `/bin/sh -c CMD` for each in the project folder, with ACCORD_TASK_ID, "
+        "ACCORD_TASK_TITLE, ACCORD_TASK_DESCRIPTION, ACCORD_TASK_KEY and ACCORD_TEAM set and "
+        "the task as JSON on stdin. Exit 0 completes the task (TaskCompleted hooks apply); "
+        "another exit fails the attempt with the output's tail as the reason. Stops when "
+        "nothing is left; exit 0 if every task completed, 1 otherwise. Ctrl+C puts running "
+        "tasks back; started again, it carries on.",
+    )
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--command", metavar="CMD", help="shell command to run once per task")
+    what.add_argument(
+        "--agent", metavar="DEFINITION", help="run an agent with this definition per task"
+    )
+    p.add_argument("--model", metavar="PROVIDER:MODEL", help="the agents' model (with --agent)")
+    p.add_argument(
+        "--lease",
+        type=_seconds,
+        metavar="SECONDS",
+        help="claim lease, kept alive while a task runs (default from accord.toml)",
+    )
+    p.add_argument(
+        "--as-prefix",
+        default="worker",
+        metavar="PREFIX",
+        help="workers are members PREFIX-1..PREFIX-N (default: worker)",
+    )
+    p.set_defaults(cmd="work")
     return root

@@ -84,7 +84,13 @@ class Supervisor:
         self.team = team
         self.services = TeamServices.open(store, team, project.config, project.root)
         self.say = say
-        self.settings = settings or Settings()
+        cfg = project.config.run
+        self.settings = settings or Settings(
+            grace=cfg.grace,
+            max_restarts=cfg.max_restarts,
+            backoff=cfg.restart_backoff,
+            silent_after=cfg.silent_after,
+        )
         self.host = socket.gethostname()
         self.procs: dict[str, Process] = {}
         self.restarts: dict[str, int] = {}
@@ -98,7 +104,11 @@ class Supervisor:
     # the whole run -------------------------------------------------------------
 
     def run(self) -> RunStatus:
-        run = self.store.claim_supervisor(self.team, os.getpid(), self.host, self.settings.lease)
+        prior = self.store.get_run(self.team)
+        dead = prior is not None and holder_is_dead(prior.supervisor_pid, prior.supervisor_host)
+        run = self.store.claim_supervisor(
+            self.team, os.getpid(), self.host, self.settings.lease, take_over=dead
+        )
         self.token = run.supervisor_token
         # Events before this supervisor are history: show and watch only what follows.
         history = self.store.read_events(self.team, since=0)
@@ -106,6 +116,7 @@ class Supervisor:
         if run.status != RunStatus.RUNNING:
             self.store.update_run(self.team, status=RunStatus.RUNNING)
         self.logs.mkdir(parents=True, exist_ok=True)
+        _become_subreaper()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         final = RunStatus.STOPPED
         try:
@@ -123,6 +134,7 @@ class Supervisor:
             final = RunStatus.STOPPED
         finally:
             self._stop_all(force=self.interrupts > 1)
+            self._reap_orphans()
             for s, handler in previous.items():
                 signal.signal(s, handler)
             try:
@@ -165,6 +177,7 @@ class Supervisor:
             return RunStatus.STOPPED
         self._spawns()
         self._watch(run.wanted)
+        self._reap_orphans()
         now = time.monotonic()
         for name, at in list(self.due.items()):
             if now >= at and name not in self.procs:
@@ -334,11 +347,61 @@ class Supervisor:
                 pass
         self.procs.clear()
 
+    def _reap_orphans(self) -> None:
+        """Kill and reap what a dead member left behind (reparented to us as subreaper)."""
+        mine = {p.popen.pid for p in self.procs.values()}
+        me = os.getpid()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) in mine:
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] != "Z":
+                pid = int(entry.name)
+                try:
+                    os.killpg(int(fields[2]), signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            for p in self.procs.values():
+                if p.popen.pid == pid:
+                    p.popen.returncode = p.popen.returncode or -9
+
+
+def holder_is_dead(pid: int | None, host: str | None) -> bool:
+    """True when a supervisor recorded on this host is certainly gone (killed, rebooted)."""
+    if pid is None or host != socket.gethostname():
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"accord" not in cmdline or pid == os.getpid()
+
 
 def _kill_group(popen: subprocess.Popen[bytes], sig: int) -> None:
     try:
         os.killpg(popen.pid, sig)
     except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _become_subreaper() -> None:
+    # Orphans of dead members come to us instead of init, so we can end them.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except OSError:
         pass
 
 

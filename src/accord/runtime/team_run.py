@@ -16,6 +16,7 @@ from accord.config import Project
 from accord.errors import InvalidState, UnknownTeam, UserError
 from accord.llm.base import ModelName
 from accord.llm.registry import open_model
+from accord.runtime.supervisor import holder_is_dead
 from accord.store.base import Store
 from accord.team import TeamServices
 from accord.team.roster import hash_token, new_token
@@ -51,7 +52,8 @@ def prepare_run(
     run = store.get_run(team) if team_exists else None
     if run is not None and run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
         expires = run.supervisor_expires_at
-        if expires is not None and expires > time.time():
+        dead = holder_is_dead(run.supervisor_pid, run.supervisor_host)
+        if expires is not None and expires > time.time() and not dead:
             raise InvalidState(
                 f"team {team!r} is running already (supervisor pid {run.supervisor_pid}); "
                 f"watch it with `accord watch --team {team}` or stop it with `accord stop`"
@@ -109,7 +111,11 @@ def stop(store: Store, services: TeamServices, member: str | None) -> str:
     if run is None:
         raise UserError(f"team {services.team!r} has never been run; nothing to stop")
     if member is None:
-        live = run.supervisor_expires_at is not None and run.supervisor_expires_at > time.time()
+        live = (
+            run.supervisor_expires_at is not None
+            and run.supervisor_expires_at > time.time()
+            and not holder_is_dead(run.supervisor_pid, run.supervisor_host)
+        )
         status = RunStatus.STOPPING if live else RunStatus.STOPPED
         store.update_run(services.team, status=status)
         if live:

@@ -28,6 +28,7 @@ from accord.types import (
     Message,
     NewTask,
     OutgoingMessage,
+    PlannedTask,
     Run,
     RunStatus,
     Spawn,
@@ -149,6 +150,23 @@ class Store(ABC):
         admitted: bool = True,
     ) -> Task:
         """Put a task on the board. Unadmitted tasks are never ready until admitted."""
+
+    @abstractmethod
+    def add_tasks(
+        self,
+        team: str,
+        items: Sequence[PlannedTask],
+        *,
+        max_attempts: int,
+        actor: str | None = None,
+        admitted: bool = True,
+    ) -> list[tuple[Task, bool]]:
+        """Put a batch of tasks on the board in one transaction, one ``task_created``
+        event each: all of them, or (on any bad item) none.
+
+        Returns, per item in order, its task and whether it was created now; an item
+        whose ``key`` the team already holds is not created and gets the existing task.
+        """
 
     @abstractmethod
     def admit_task(self, team: str, task_id: int, actor: str | None = None) -> Task:
@@ -357,8 +375,11 @@ class Store(ABC):
         """Change the run's status or summary, or who should be running."""
 
     @abstractmethod
-    def claim_supervisor(self, team: str, pid: int, host: str, lease_seconds: float) -> Run:
-        """Become the team's one supervisor; InvalidState while another holds a live lease."""
+    def claim_supervisor(
+        self, team: str, pid: int, host: str, lease_seconds: float, *, take_over: bool = False
+    ) -> Run:
+        """Become the team's one supervisor; InvalidState while another holds a live lease,
+        unless ``take_over`` (the caller knows the holder is dead)."""
 
     @abstractmethod
     def renew_supervisor(self, team: str, token: int, lease_seconds: float) -> Run:

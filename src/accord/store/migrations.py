@@ -221,3 +221,17 @@ def m004_runs_and_spawns(db: sqlite3.Connection) -> None:
         CREATE INDEX spawns_pending ON spawns(team_id, status);
         """,
     )
+
+
+@sqlite_migration
+def m005_plan_keys(db: sqlite3.Connection) -> None:
+    # A task loaded from a plan file keeps the file's id for it, once per team, so
+    # loading the same plan again adds nothing twice.
+    _run(
+        db,
+        """
+        ALTER TABLE tasks ADD COLUMN plan_key TEXT;
+        CREATE UNIQUE INDEX tasks_plan_key ON tasks(team_id, plan_key)
+            WHERE plan_key IS NOT NULL;
+        """,
+    )

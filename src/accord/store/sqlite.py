@@ -65,6 +65,7 @@ from accord.types import (
     MessageKind,
     NewTask,
     OutgoingMessage,
+    PlannedTask,
     Run,
     RunStatus,
     Spawn,
@@ -86,7 +87,7 @@ R = TypeVar("R")
 _TASK_COLUMNS = (
     "id, title, description, status, priority, assignee, owner, fencing_token, "
     "lease_expires_at, attempts, max_attempts, result, reason, created_by, created_at, "
-    "updated_at, admitted"
+    "updated_at, admitted, plan_key"
 )
 _MEMBER_COLUMNS = (
     "name, role, agent, model, status, heartbeat_at, pid, host, created_at, token_hash"
@@ -601,64 +602,140 @@ class SQLiteStore(Store):
         actor: str | None = None,
         admitted: bool = True,
     ) -> Task:
-        title = new.title.strip()
-        if not title:
-            raise UserError("a task needs a title; give one as the first argument")
-        _cap(title, MAX_TITLE, "the task title")
-        _cap(new.description, MAX_DESCRIPTION, "the task description")
-        if new.max_attempts is not None:
-            max_attempts = new.max_attempts
-        if max_attempts < 1:
-            raise UserError("max_attempts must be at least 1")
-        blockers = sorted(set(new.blocked_by))
+        title, max_attempts, blockers = _checked_task(new, max_attempts)
         with self._write() as db:
             team_id = self._team_id(db, team)
             self._check_members(db, team_id, team, [new.assignee])
             for b in blockers:
                 self._task_row(db, team_id, team, b)
-            task_id = db.execute(
-                "UPDATE teams SET last_task_id = last_task_id + 1 WHERE id = ? "
-                "RETURNING last_task_id",
-                (team_id,),
-            ).fetchone()[0]
-            now = self.clock()
-            db.execute(
-                "INSERT INTO tasks (team_id, id, title, description, status, priority, assignee, "
-                "max_attempts, created_by, created_at, updated_at, admitted) "
-                "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    team_id,
-                    task_id,
-                    title,
-                    new.description,
-                    new.priority,
-                    new.assignee,
-                    max_attempts,
-                    actor,
-                    now,
-                    now,
-                    int(admitted),
-                ),
-            )
-            db.executemany(
-                "INSERT INTO task_deps (team_id, task_id, blocker_id) VALUES (?, ?, ?)",
-                [(team_id, task_id, b) for b in blockers],
-            )
-            self._event(
-                db,
-                team_id,
-                "task_created",
-                {
-                    "id": task_id,
-                    "title": title,
-                    "blocked_by": blockers,
-                    "assignee": new.assignee,
-                    "priority": new.priority,
-                    "admitted": admitted,
-                },
-                actor,
+            task_id = self._insert_task(
+                db, team_id, new, title, max_attempts, blockers, actor, admitted
             )
             return self._task_row(db, team_id, team, task_id)
+
+    def add_tasks(
+        self,
+        team: str,
+        items: Sequence[PlannedTask],
+        *,
+        max_attempts: int,
+        actor: str | None = None,
+        admitted: bool = True,
+    ) -> list[tuple[Task, bool]]:
+        # Everything that needs no store is checked before the transaction begins.
+        checked = [_checked_task(item.task, max_attempts) for item in items]
+        keys: list[str] = []
+        for position, item in enumerate(items):
+            if item.key is not None:
+                if not item.key.strip():
+                    raise UserError(f"task {position + 1} of the batch has an empty key")
+                _cap(item.key, MAX_KEY, "a task key")
+                if item.key in keys:
+                    raise UserError(
+                        f"the key {item.key!r} is given to more than one task of the batch"
+                    )
+                keys.append(item.key)
+            for earlier in item.after:
+                if not 0 <= earlier < position:
+                    raise UserError(
+                        f"task {position + 1} of the batch can wait only on earlier tasks of "
+                        f"the batch, not on position {earlier + 1}"
+                    )
+        if not items:
+            return []
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            taken: dict[str, int] = {}
+            for start in range(0, len(keys), 500):
+                some_keys = keys[start : start + 500]
+                marks = ",".join("?" * len(some_keys))
+                taken.update(
+                    db.execute(
+                        f"SELECT plan_key, id FROM tasks WHERE team_id = ? "
+                        f"AND plan_key IN ({marks})",
+                        (team_id, *some_keys),
+                    ).fetchall()
+                )
+            assignees = {i.task.assignee for i in items if i.task.assignee is not None}
+            self._check_members(db, team_id, team, sorted(assignees))
+            for b in sorted({b for _, _, blockers in checked for b in blockers}):
+                self._task_row(db, team_id, team, b)
+            ids: list[int] = []
+            created: list[bool] = []
+            for item, (title, attempts, blockers) in zip(items, checked, strict=True):
+                if item.key is not None and item.key in taken:
+                    ids.append(taken[item.key])
+                    created.append(False)
+                    continue
+                waits = sorted(set(blockers) | {ids[p] for p in item.after})
+                ids.append(
+                    self._insert_task(
+                        db, team_id, item.task, title, attempts, waits, actor, admitted, item.key
+                    )
+                )
+                created.append(True)
+            loaded: dict[int, Task] = {}
+            unique = sorted(set(ids))
+            for start in range(0, len(unique), 500):
+                some_ids = unique[start : start + 500]
+                marks = ",".join("?" * len(some_ids))
+                for task in self._load_tasks(db, team_id, team, f"id IN ({marks})", some_ids):
+                    loaded[task.id] = task
+        return [(loaded[i], c) for i, c in zip(ids, created, strict=True)]
+
+    def _insert_task(
+        self,
+        db: sqlite3.Connection,
+        team_id: int,
+        new: NewTask,
+        title: str,
+        max_attempts: int,
+        blockers: Sequence[int],
+        actor: str | None,
+        admitted: bool,
+        key: str | None = None,
+    ) -> int:
+        """Insert one checked task with its blockers and its event; returns its id."""
+        task_id: int = db.execute(
+            "UPDATE teams SET last_task_id = last_task_id + 1 WHERE id = ? RETURNING last_task_id",
+            (team_id,),
+        ).fetchone()[0]
+        now = self.clock()
+        db.execute(
+            "INSERT INTO tasks (team_id, id, title, description, status, priority, assignee, "
+            "max_attempts, created_by, created_at, updated_at, admitted, plan_key) "
+            "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                team_id,
+                task_id,
+                title,
+                new.description,
+                new.priority,
+                new.assignee,
+                max_attempts,
+                actor,
+                now,
+                now,
+                int(admitted),
+                key,
+            ),
+        )
+        db.executemany(
+            "INSERT INTO task_deps (team_id, task_id, blocker_id) VALUES (?, ?, ?)",
+            [(team_id, task_id, b) for b in blockers],
+        )
+        payload: dict[str, Any] = {
+            "id": task_id,
+            "title": title,
+            "blocked_by": list(blockers),
+            "assignee": new.assignee,
+            "priority": new.priority,
+            "admitted": admitted,
+        }
+        if key is not None:
+            payload["plan_key"] = key
+        self._event(db, team_id, "task_created", payload, actor)
+        return task_id
 
     def admit_task(self, team: str, task_id: int, actor: str | None = None) -> Task:
         with self._write() as db:
@@ -1657,16 +1734,19 @@ class SQLiteStore(Store):
             assert updated is not None
             return updated
 
-    def claim_supervisor(self, team: str, pid: int, host: str, lease_seconds: float) -> Run:
+    def claim_supervisor(
+        self, team: str, pid: int, host: str, lease_seconds: float, *, take_over: bool = False
+    ) -> Run:
         with self._write() as db:
             team_id = self._team_id(db, team)
             run = self._must_run(db, team_id, team)
             now = self.clock()
-            if run.supervisor_expires_at is not None and run.supervisor_expires_at > now:
+            expires = run.supervisor_expires_at
+            if expires is not None and expires > now and not take_over:
                 raise InvalidState(
                     f"team {team!r} already has a supervisor (pid {run.supervisor_pid} on "
                     f"{run.supervisor_host}); stop it with `accord stop --team {team}` or wait "
-                    f"{run.supervisor_expires_at - now:.0f}s for its lease to end"
+                    f"{expires - now:.0f}s for its lease to end"
                 )
             token = run.supervisor_token + 1
             db.execute(
@@ -1859,6 +1939,20 @@ def _member(team: str, r: Sequence[Any]) -> Member:
     )
 
 
+def _checked_task(new: NewTask, max_attempts: int) -> tuple[str, int, list[int]]:
+    """A new task's title, attempt cap and blockers, once its fields are checked."""
+    title = new.title.strip()
+    if not title:
+        raise UserError("a task needs a title; give one as the first argument")
+    _cap(title, MAX_TITLE, "the task title")
+    _cap(new.description, MAX_DESCRIPTION, "the task description")
+    if new.max_attempts is not None:
+        max_attempts = new.max_attempts
+    if max_attempts < 1:
+        raise UserError("max_attempts must be at least 1")
+    return title, max_attempts, sorted(set(new.blocked_by))
+
+
 def _task(team: str, r: Sequence[Any], deps: list[tuple[int, str]]) -> Task:
     return Task(
         team=team,
@@ -1879,6 +1973,7 @@ def _task(team: str, r: Sequence[Any], deps: list[tuple[int, str]]) -> Task:
         created_at=r[14],
         updated_at=r[15],
         admitted=bool(r[16]),
+        plan_key=r[17],
         blocked_by=tuple(b for b, _ in deps),
         waiting_on=tuple(b for b, s in deps if s != "completed"),
         dead_blockers=tuple(b for b, s in deps if s in ("failed", "cancelled")),

@@ -12,14 +12,33 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from accord.config import BoardConfig
 from accord.errors import AccordError, HookBlocked
 from accord.store.base import Store
 from accord.team.hooks import HookRunner
-from accord.types import Claim, HookEvent, NewTask, Task, TaskChanges, TaskStatus
+from accord.types import (
+    Claim,
+    HookEvent,
+    NewTask,
+    PlannedTask,
+    Task,
+    TaskChanges,
+    TaskStatus,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """What became of one task of ``Board.add_many``: ``created`` now (or its key was
+    on the board already), or ``refused`` with the reason, and removed."""
+
+    task: Task
+    created: bool
+    refused: str | None = None
 
 
 class Board:
@@ -60,6 +79,48 @@ class Board:
                 outcome.feedback,
             )
         return self.store.admit_task(self.team, task.id, actor)
+
+    def add_many(
+        self, items: Sequence[PlannedTask], actor: str | None = None
+    ) -> builtins.list[Placed]:
+        """Create a batch of tasks in one transaction (see ``Store.add_tasks``).
+
+        With a TaskCreated hook every new task is held until the hook has run for
+        it, in batch order; a refused task is removed, and so is every task of the
+        batch waiting on it, which could otherwise start without its blocker. A
+        task whose key was on the board already but still waits for its hook (a
+        load that died half way) gets its hook run now.
+        """
+        gated = self.hooks is not None and self.hooks.configured(HookEvent.TASK_CREATED)
+        added = self.store.add_tasks(
+            self.team,
+            items,
+            max_attempts=self.settings.max_attempts,
+            actor=actor,
+            admitted=not gated,
+        )
+        placed: builtins.list[Placed] = []
+        refused: set[int] = set()
+        for position, (item, (task, created)) in enumerate(zip(items, added, strict=True)):
+            if task.admitted:
+                placed.append(Placed(task, created))
+                continue
+            dead = [p for p in item.after if p in refused]
+            if dead:
+                why = f"its blocker #{added[dead[0]][0].id} was refused by the TaskCreated hook"
+                self.store.remove_task(self.team, task.id, why, actor)
+                refused.add(position)
+                placed.append(Placed(task, created, refused=why))
+                continue
+            if self.hooks is not None and gated:
+                outcome = self.hooks.run(HookEvent.TASK_CREATED, _fields(task, actor), actor)
+                if outcome.blocked:
+                    self.store.remove_task(self.team, task.id, "TaskCreated hook blocked it", actor)
+                    refused.add(position)
+                    placed.append(Placed(task, created, refused=outcome.feedback))
+                    continue
+            placed.append(Placed(self.store.admit_task(self.team, task.id, actor), created))
+        return placed
 
     def update(self, task_id: int, changes: TaskChanges, actor: str | None = None) -> Task:
         return self.store.update_task(self.team, task_id, changes, actor)

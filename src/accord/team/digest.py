@@ -126,7 +126,10 @@ def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
         elif e.kind == "member_restarted":
             out.append(f"- {p.get('name')} was restarted (restart {p.get('restarts')})")
         elif e.kind == "member_crashed":
-            out.append(f"- {p.get('name')} crashed: {_clip(str(p.get('why')), CLIP)}")
+            fate = "gave up restarting it" if p.get("gave_up") else "restarting it"
+            out.append(
+                f"- {p.get('name')} crashed ({fate}): {_clip(str(p.get('why')), CLIP)}"
+            )
         elif e.kind == "member_stopped":
             out.append(f"- {p.get('name')} stopped: {p.get('reason')}")
         elif e.kind in ("spawn_started", "spawn_refused"):

@@ -92,6 +92,7 @@ from accord.types import (
     MessageKind,
     NewTask,
     OutgoingMessage,
+    PlannedTask,
     Task,
     TaskChanges,
     TaskStatus,
@@ -183,6 +184,17 @@ def _add(store: Store, title: str = "task", team: str = TEAM, **kw: Any) -> Task
     return store.add_task(
         team, NewTask(title, **kw), max_attempts=max_attempts, actor=actor, admitted=admitted
     )
+
+
+def _plan(
+    title: str, *, after: tuple[int, ...] = (), key: str | None = None, **kw: Any
+) -> PlannedTask:
+    return PlannedTask(NewTask(title, **kw), after=after, key=key)
+
+
+def _batch(store: Store, *items: PlannedTask, **kw: Any) -> list[tuple[Task, bool]]:
+    kw.setdefault("max_attempts", ATTEMPTS)
+    return store.add_tasks(TEAM, list(items), **kw)
 
 
 def _claim(store: Store, member: str, task_id: int | None = None, lease: float = LEASE) -> Claim:
@@ -322,6 +334,44 @@ def _bad_inputs() -> list[tuple[str, Action, type[BaseException]]]:
         ("task-unknown-blocker", lambda st, w: _add(st, blocked_by=(w.held, 999)), UnknownTask),
         ("task-unknown-assignee", lambda st, w: _add(st, assignee="dave"), UnknownMember),
         ("task-zero-attempts", lambda st, w: _add(st, max_attempts=0), UserError),
+        # a batch is all or nothing: a bad last item leaves the good ones unwritten too
+        ("batch-bad-title", lambda st, w: _batch(st, _plan("a"), _plan("")), UserError),
+        (
+            "batch-unknown-assignee",
+            lambda st, w: _batch(st, _plan("a"), _plan("b", assignee="dave")),
+            UnknownMember,
+        ),
+        (
+            "batch-unknown-blocker",
+            lambda st, w: _batch(st, _plan("a"), _plan("b", blocked_by=(w.held, 999))),
+            UnknownTask,
+        ),
+        (
+            "batch-waits-on-a-later-item",
+            lambda st, w: _batch(st, _plan("a", after=(1,)), _plan("b")),
+            UserError,
+        ),
+        (
+            "batch-waits-on-itself",
+            lambda st, w: _batch(st, _plan("a"), _plan("b", after=(1,))),
+            UserError,
+        ),
+        (
+            "batch-duplicate-key",
+            lambda st, w: _batch(st, _plan("a", key="k"), _plan("b", key="k")),
+            UserError,
+        ),
+        ("batch-empty-key", lambda st, w: _batch(st, _plan("a", key=" ")), UserError),
+        (
+            "batch-key-cap",
+            lambda st, w: _batch(st, _plan("a", key="k" * (MAX_KEY + 1))),
+            UserError,
+        ),
+        (
+            "batch-unknown-team",
+            lambda st, w: st.add_tasks("nope", [_plan("a")], max_attempts=ATTEMPTS),
+            UnknownTeam,
+        ),
         (
             "task-new-zero-attempts",
             lambda st, w: st.add_task(TEAM, NewTask("t", max_attempts=0), max_attempts=3),
@@ -881,6 +931,76 @@ class StoreConformance:
         assert _add(store, team="other").id == 1
         with pytest.raises(UnknownTask):
             store.get_task("other", 2)
+
+    def test_add_tasks_puts_a_batch_on_the_board(self, store: Store, clock: FakeClock) -> None:
+        before = _add(store, "already there")
+        with logs(store, "task_created", "task_created", "task_created") as events:
+            added = _batch(
+                store,
+                _plan("first", key="first", priority=2, description="d"),
+                _plan("second", key="second", after=(0,), blocked_by=(before.id,)),
+                _plan("third", after=(0, 1), assignee="bob", max_attempts=7),
+                actor="lead",
+            )
+        assert [created for _, created in added] == [True, True, True]
+        first, second, third = (task for task, _ in added)
+        assert [first.id, second.id, third.id] == [before.id + 1, before.id + 2, before.id + 3]
+        assert [e.payload["id"] for e in events] == [first.id, second.id, third.id]
+        assert all(e.actor == "lead" for e in events)
+        assert events[0].payload["plan_key"] == "first" and "plan_key" not in events[2].payload
+        assert events[1].payload["blocked_by"] == [before.id, first.id]
+        assert (first.plan_key, second.plan_key, third.plan_key) == ("first", "second", None)
+        assert first.priority == 2 and first.description == "d" and first.ready
+        assert second.blocked_by == (before.id, first.id) and not second.ready
+        assert third.blocked_by == (first.id, second.id) and third.assignee == "bob"
+        assert third.max_attempts == 7 and first.max_attempts == ATTEMPTS
+        assert first.created_by == "lead" and first.created_at == clock()
+        assert [store.get_task(TEAM, t.id) for t, _ in added] == [first, second, third]
+        with logs(store):
+            assert _batch(store) == []
+
+    def test_add_tasks_adds_a_taken_key_once(self, store: Store) -> None:
+        (a, _), (b, _) = _batch(store, _plan("a", key="a"), _plan("b", key="b", after=(0,)))
+        _finish(store, a.id)
+        with logs(store, "task_created") as events:
+            again = _batch(
+                store,
+                _plan("a renamed", key="a"),
+                _plan("c", key="c", after=(0,)),
+                _plan("b", key="b"),
+            )
+        assert [created for _, created in again] == [False, True, False]
+        assert again[0][0] == store.get_task(TEAM, a.id) and again[0][0].title == "a"
+        assert again[2][0] == store.get_task(TEAM, b.id)
+        c = again[1][0]
+        assert events[0].payload["id"] == c.id and c.blocked_by == (a.id,) and c.ready
+        # Keys are per team.
+        store.create_team("other")
+        (elsewhere, created), *_ = store.add_tasks(
+            "other", [_plan("a", key="a")], max_attempts=ATTEMPTS
+        )
+        assert created and elsewhere.plan_key == "a" and elsewhere.id == 1
+
+    def test_add_tasks_unadmitted_are_held(self, store: Store) -> None:
+        with logs(store, "task_created", "task_created") as events:
+            added = _batch(store, _plan("a"), _plan("b", after=(0,)), admitted=False)
+        assert all(e.payload["admitted"] is False for e in events)
+        assert [t.admitted for t, _ in added] == [False, False]
+        assert store.claim_task(TEAM, "alice", lease_seconds=LEASE) is None
+        store.admit_task(TEAM, added[0][0].id)
+        assert _claim(store, "alice").task.id == added[0][0].id
+
+    def test_add_tasks_is_all_or_nothing(self, make_store: MakeStore, clock: FakeClock) -> None:
+        store = make_store(clock=clock)
+        store.create_team(TEAM)
+        store.add_member(TEAM, "alice", token_hash="h")
+        with refused(store, UnknownMember):
+            _batch(store, _plan("a", key="a"), _plan("b", after=(0,), assignee="dave"))
+        other = make_store(clock=clock)
+        assert other.list_tasks(TEAM) == [] and other.read_events(TEAM)[-1].kind != "task_created"
+        # Nothing was used up either: the next task still gets id 1, its key is free.
+        (a, created), *_ = _batch(store, _plan("a", key="a"))
+        assert created and a.id == 1
 
     def test_blockers_and_readiness(self, store: Store) -> None:
         a = _add(store, "a")

@@ -15,6 +15,7 @@ the ``accord`` CLI as this member and as nobody else.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -133,6 +134,7 @@ def bash(ctx: ToolContext, args: BashArgs) -> str:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     assert proc.stdout is not None
     head = OUTPUT_LIMIT * 2 // 3
@@ -193,3 +195,11 @@ SHELL_TOOLS: list[Tool[Any]] = [
         bash,
     ),
 ]
+
+
+def _die_with_parent() -> None:
+    # Linux: a command dies with its agent, even when the agent is killed with SIGKILL.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except OSError:
+        pass

@@ -1,0 +1,379 @@
+"""Team runs for real: `accord run` with a supervisor, a lead and teammates as processes.
+
+The models are rule scripts (scripted:FILE), so runs are offline and their outcome
+deterministic even though processes wake in any order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accord.store import open_store
+from accord.types import MemberStatus, RunStatus, TaskStatus, TranscriptKind
+
+MARK = "4243.5"  # a sleep length no other process uses
+
+
+def until(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def sleepers() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if MARK.encode() in cmd and b"sleep" in cmd:
+                found.append(int(entry.name))
+    return [p for p in found if alive(p)]
+
+
+def rules(path: Path, rules: list[dict[str, Any]], otherwise: str = "Done for now.") -> str:
+    path.write_text(json.dumps({"rules": rules, "otherwise": {"text": otherwise}}))
+    return f"scripted:{path}"
+
+
+def calls(*pairs: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"tool_calls": [{"name": n, "arguments": a} for n, a in pairs]}
+
+
+def accord(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")},
+    )
+
+
+def start(root: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "accord", *args],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")},
+    )
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    (folder / "accord.toml").write_text(
+        "[run]\nmax_restarts = 2\nrestart_backoff = 0.2\ngrace = 5\n"
+    )
+    (folder / ".accord").mkdir()
+    return folder
+
+
+def db(root: Path) -> str:
+    return str(root / ".accord" / "accord.db")
+
+
+def member_pids(root: Path) -> list[int]:
+    with open_store(db(root)) as s:
+        return [m.pid for m in s.list_members("main") if m.pid is not None]
+
+
+LEAD_PLAN = {
+    "if": "# First wake",
+    "once": True,
+    "then": calls(
+        ("spawn_teammate", {"name": "alice", "instructions": "Do the tasks assigned to you."}),
+        ("spawn_teammate", {"name": "bob", "instructions": "Do the tasks assigned to you."}),
+        ("task_create", {"title": "write a.txt", "assignee": "alice"}),
+        ("task_create", {"title": "write b.txt", "assignee": "bob"}),
+        ("task_create", {"title": "combine into c.txt", "blocked_by": [1, 2]}),
+    ),
+}
+LEAD_FINISH = {"if": "3 completed", "then": calls(("finish", {"summary": "c.txt made"}))}
+MATE = [
+    {"if": "Your task #1", "then": calls(("write_file", {"path": "a.txt", "content": "a\n"}))},
+    {"if": "Your task #2", "then": calls(("write_file", {"path": "b.txt", "content": "b\n"}))},
+    {"if": "Your task #3", "then": calls(("bash", {"command": "cat a.txt b.txt > c.txt"}))},
+    {"if": "created a.txt", "then": calls(("task_complete", {"task_id": 1, "result": "a"}))},
+    {"if": "created b.txt", "then": calls(("task_complete", {"task_id": 2, "result": "b"}))},
+    {"if": "[exit code 0]", "then": calls(("task_complete", {"task_id": 3, "result": "c"}))},
+]
+
+
+def test_a_team_run_finishes_and_leaves_no_process(root: Path) -> None:
+    lead = rules(root / "lead.json", [LEAD_PLAN, LEAD_FINISH], "Waiting for the team.")
+    mate = rules(root / "mate.json", MATE)
+    done = accord(
+        root, "run", "make c.txt", "--model", lead, "--teammate-model", mate, "--display", "plain"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "finished: c.txt made" in done.stdout
+    assert (root / "c.txt").read_text() == "a\nb\n"
+    with open_store(db(root)) as s:
+        assert [t.status for t in s.list_tasks("main")] == [TaskStatus.COMPLETED] * 3
+        run = s.get_run("main")
+        assert run is not None and run.status == RunStatus.FINISHED
+        assert {m.status for m in s.list_members("main")} == {MemberStatus.STOPPED}
+        # Each teammate was started exactly once.
+        starts = [e for e in s.read_events("main") if e.kind == "spawn_started"]
+        assert sorted(e.payload["name"] for e in starts) == ["alice", "bob"]
+    assert not any(alive(p) for p in member_pids(root))
+    status = json.loads(accord(root, "status", "--json").stdout)
+    assert status["run"]["status"] == "finished" and status["board"]["completed"] == 3
+
+
+def test_supervisor_killed_then_resumed_loses_nothing(root: Path) -> None:
+    lead = rules(
+        root / "lead.json",
+        [
+            {
+                "if": "# First wake",
+                "once": True,
+                "then": calls(
+                    ("spawn_teammate", {"name": "alice", "instructions": "first note"}),
+                    ("task_create", {"title": "slow work", "assignee": "alice"}),
+                ),
+            },
+            {"if": "1 completed", "then": calls(("finish", {"summary": "slow work done"}))},
+        ],
+        "Waiting.",
+    )
+    mate = rules(
+        root / "mate.json",
+        [
+            {
+                "if": "Your task #1",
+                "then": calls(("write_file", {"path": "half.txt", "content": "1"})),
+            },
+            {
+                "if": "created half.txt",
+                "then": calls(("bash", {"command": f"touch started; exec sleep {MARK}"})),
+            },
+        ],
+    )
+    sup = start(
+        root, "run", "slow", "--model", lead, "--teammate-model", mate, "--display", "plain"
+    )
+    try:
+        until(lambda: (root / "started").exists())
+        pids = member_pids(root)
+        sup.kill()
+        sup.wait()
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+    # Everything the supervisor started dies with it: members and their tool processes.
+    until(lambda: not any(alive(p) for p in pids) and not sleepers(), timeout=10)
+    with open_store(db(root)) as s:
+        task = s.get_task("main", 1)
+        assert task.status == TaskStatus.IN_PROGRESS and task.owner == "alice"
+        s.send_message  # noqa: B018 - the store is shared with the resumed run below
+    accord(root, "msg", "send", "--from", "lead", "--to", "alice", "note while down")
+    # The resumed alice is told its bash call was interrupted, and completes.
+    rules(
+        root / "mate.json",
+        [{"if": "interrupted", "then": calls(("task_complete", {"task_id": 1, "result": "done"}))}],
+    )
+    resumed = accord(root, "resume", "--display", "plain")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "finished: slow work done" in resumed.stdout
+    with open_store(db(root)) as s:
+        assert s.get_task("main", 1).status == TaskStatus.COMPLETED
+        assert s.get_task("main", 1).attempts == 1  # not redone: the same claim finished
+        texts = [
+            json.dumps(e.body)
+            for e in s.read_transcript("main", "alice")
+            if e.kind == TranscriptKind.MESSAGE
+        ]
+        assert sum("first note" in t for t in texts) == 1
+        assert sum("note while down" in t for t in texts) == 1
+        assert not s.list_messages("main", member="alice", unacked=True)
+    assert (root / "half.txt").read_text() == "1"
+
+
+def test_a_member_that_crashes_on_start_is_retried_then_reported(root: Path) -> None:
+    lead = rules(
+        root / "lead.json",
+        [
+            {
+                "if": "# First wake",
+                "once": True,
+                "then": calls(
+                    (
+                        "spawn_teammate",
+                        {
+                            "name": "carol",
+                            "instructions": "hi",
+                            "model": "scripted:/nonexistent/script.json",
+                        },
+                    ),
+                ),
+            },
+            {
+                "if": "gave up restarting it",
+                "once": True,
+                "then": calls(("finish", {"summary": "carol could not start"})),
+            },
+        ],
+        "Waiting.",
+    )
+    done = accord(root, "run", "try carol", "--model", lead, "--display", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open_store(db(root)) as s:
+        crashes = [e for e in s.read_events("main") if e.kind == "member_crashed"]
+        restarts = [e for e in s.read_events("main") if e.kind == "member_restarted"]
+    assert len(restarts) == 2 and len(crashes) == 3  # max_restarts = 2, then given up
+    assert crashes[-1].payload["gave_up"] is True
+    assert "cannot read the model script" in crashes[0].payload["why"]
+
+
+def test_a_second_supervisor_refuses(root: Path) -> None:
+    lead = rules(root / "lead.json", [], "Waiting.")
+    sup = start(root, "run", "idle team", "--model", lead, "--display", "plain")
+    try:
+
+        def supervised() -> bool:
+            if not Path(db(root)).exists():
+                return False
+            with open_store(db(root)) as s:
+                run = s.get_run("main") if s.list_teams() else None
+                return run is not None and run.supervisor_pid == sup.pid
+
+        until(supervised)
+        second = accord(root, "resume", "--display", "plain")
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "supervisor" in lines[0]
+        stopped = accord(root, "stop")
+        assert stopped.returncode == 0, stopped.stderr
+        sup.wait(timeout=30)
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+    with open_store(db(root)) as s:
+        run = s.get_run("main")
+        assert run is not None and run.status == RunStatus.STOPPED
+    assert not any(alive(p) for p in member_pids(root))
+
+
+def test_ctrl_c_during_a_tool_call_stops_cleanly_and_resumes(root: Path) -> None:
+    lead = rules(
+        root / "lead.json",
+        [
+            {
+                "if": "# First wake",
+                "once": True,
+                "then": calls(
+                    ("spawn_teammate", {"name": "alice", "instructions": "go"}),
+                    ("task_create", {"title": "long", "assignee": "alice"}),
+                ),
+            },
+            {"if": "1 completed", "then": calls(("finish", {"summary": "long done"}))},
+        ],
+        "Waiting.",
+    )
+    mate = rules(
+        root / "mate.json",
+        [
+            {
+                "if": "Your task #1",
+                "once": True,
+                "then": calls(("bash", {"command": f"touch started; exec sleep {MARK}"})),
+            },
+        ],
+    )
+    sup = start(
+        root, "run", "long", "--model", lead, "--teammate-model", mate, "--display", "plain"
+    )
+    try:
+        until(lambda: (root / "started").exists())
+        pids = member_pids(root)
+        sup.send_signal(signal.SIGINT)
+        out, _ = sup.communicate(timeout=60)
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+    assert sup.returncode == 0, out
+    assert "accord resume" in out
+    assert not any(alive(p) for p in pids) and not sleepers()
+    with open_store(db(root)) as s:
+        run = s.get_run("main")
+        assert run is not None and run.status == RunStatus.STOPPED
+        assert "alice" in run.wanted  # resumable: alice comes back
+    rules(
+        root / "mate.json",
+        [
+            {"if": "interrupted", "then": calls(("task_complete", {"task_id": 1, "result": "ok"}))},
+            {
+                "if": "Your task #1",
+                "then": calls(("task_complete", {"task_id": 1, "result": "ok"})),
+            },
+        ],
+    )
+    resumed = accord(root, "resume", "--display", "plain")
+    assert resumed.returncode == 0 and "finished: long done" in resumed.stdout, resumed.stdout
+
+
+def test_run_refuses_before_anything_starts(root: Path) -> None:
+    no_model = accord(root, "run", "anything", "--display", "plain")
+    assert no_model.returncode == 2
+    assert no_model.stderr.startswith("error: no model configured")
+    no_key = subprocess.run(
+        [sys.executable, "-m", "accord", "run", "x", "--model", "anthropic:claude-haiku-4-5"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("ACCORD_") and k != "ANTHROPIC_API_KEY"
+        },
+    )
+    assert no_key.returncode == 2 and "ANTHROPIC_API_KEY" in no_key.stderr
+    assert len(no_key.stderr.strip().splitlines()) == 1
+    with open_store(db(root)) as s:
+        assert s.list_teams() == []  # nothing was written
+
+
+def test_not_a_git_repository_works(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    lead = rules(
+        folder / "lead.json",
+        [
+            {"if": "# First wake", "then": calls(("finish", {"summary": "nothing needed"}))},
+        ],
+    )
+    done = accord(folder, "run", "check", "--model", lead, "--display", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "finished: nothing needed" in done.stdout
