@@ -71,7 +71,7 @@ class Lead(Agent):
 
     def _find_task(self) -> bool:
         first = self.store.last_session(self.team, self.member) == 0
-        if first or digests.interesting_since(self.store, self.team, self.seen):
+        if first or digests.interesting_since(self.store, self.team, self.seen, self.member):
             self._start_session(None, self._opening())
             return True
         return False
@@ -90,7 +90,7 @@ class Lead(Agent):
             self.idle_wait,
             stop=self._stop.is_set,
             tasks=False,
-            also=lambda: bool(digests.interesting_since(self.store, self.team, self.seen)),
+            also=lambda: bool(digests.interesting_since(self.store, self.team, self.seen, self.member)),
         )
 
     def _opening(self) -> str:

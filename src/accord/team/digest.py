@@ -39,11 +39,14 @@ class Digest:
     changes: int  # how many interesting changes since the previous look
 
 
-def interesting_since(store: Store, team: str, since: int) -> list[Event]:
-    return [e for e in store.read_events(team, since=since) if _matters(e)]
+def interesting_since(store: Store, team: str, since: int, lead: str) -> list[Event]:
+    """Changes since ``since`` worth waking the lead for (never its own doings)."""
+    return [e for e in store.read_events(team, since=since) if _matters(e, lead)]
 
 
-def _matters(e: Event) -> bool:
+def _matters(e: Event, lead: str) -> bool:
+    if e.actor == lead or e.payload.get("name") == lead or e.payload.get("member") == lead:
+        return False
     if e.kind == "member_updated":
         return e.payload.get("status") in ("idle", "crashed")
     return e.kind in _INTERESTING
@@ -52,7 +55,7 @@ def _matters(e: Event) -> bool:
 def build(store: Store, team: str, since: int, lead: str) -> Digest:
     events = store.read_events(team, since=since)
     last = events[-1].seq if events else since
-    changes = [e for e in events if _matters(e) and e.actor != lead]
+    changes = [e for e in events if _matters(e, lead)]
     tasks = store.list_tasks(team)
     counts: dict[str, int] = {}
     for t in tasks:
