@@ -90,7 +90,9 @@ class Lead(Agent):
             self.idle_wait,
             stop=self._stop.is_set,
             tasks=False,
-            also=lambda: bool(digests.interesting_since(self.store, self.team, self.seen, self.member)),
+            also=lambda: bool(
+                digests.interesting_since(self.store, self.team, self.seen, self.member)
+            ),
         )
 
     def _opening(self) -> str:

@@ -293,7 +293,7 @@ class WorkPool:
         ours = set(self.names)
         for task in self.board.list(TaskStatus.IN_PROGRESS):
             if task.owner in ours and task.fencing_token is not None:
-                with contextlib.suppress(ClaimError):
+                try:
                     after = self.board.fail(
                         task.id,
                         task.owner,
@@ -301,10 +301,12 @@ class WorkPool:
                         "the `accord work` running it stopped before it finished",
                         retry=True,
                     )
-                    self.say(
-                        f"{task.owner}: #{task.id} {task.title} was left running by a stopped "
-                        f"pool: {_after_failure(after)}"
-                    )
+                except ClaimError:
+                    after = self.board.get(task.id)  # its lease ended first: the store put it back
+                self.say(
+                    f"{task.owner}: #{task.id} {task.title} was left running by a stopped "
+                    f"pool: {_after_failure(after)}"
+                )
 
     # one worker ----------------------------------------------------------------
 
@@ -661,4 +663,6 @@ def _attempt(task: Task) -> str:
 def _after_failure(task: Task) -> str:
     if task.status == TaskStatus.PENDING:
         return f"back to pending ({task.attempts} of {task.max_attempts} attempts used)"
-    return f"failed for good after {task.attempts} attempt(s)"
+    if task.status == TaskStatus.FAILED:
+        return f"failed for good after {task.attempts} attempt(s)"
+    return f"now {task.status.value}"
