@@ -377,3 +377,55 @@ def test_not_a_git_repository_works(tmp_path: Path) -> None:
     done = accord(folder, "run", "check", "--model", lead, "--display", "plain")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "finished: nothing needed" in done.stdout
+
+
+def test_a_team_declared_in_accord_toml_starts_with_the_lead(root: Path) -> None:
+    (root / ".accord" / "agents").mkdir()
+    (root / ".accord" / "agents" / "writer.md").write_text(
+        "---\nname: writer\ndescription: writes files\ntools: Write\n---\nYou write files.\n"
+    )
+    mate = rules(
+        root / "mate.json",
+        [
+            {
+                "if": "Your task #1",
+                "then": calls(("write_file", {"path": "w.txt", "content": "w"})),
+            },
+            {
+                "if": "created w.txt",
+                "then": calls(("task_complete", {"task_id": 1, "result": "w"})),
+            },
+        ],
+    )
+    (root / "accord.toml").write_text(
+        "[run]\nmax_restarts = 1\nrestart_backoff = 0.2\ngrace = 5\n"
+        f'[[team.members]]\nname = "wren"\nagent = "writer"\nmodel = "{mate}"\n'
+    )
+    lead = rules(
+        root / "lead.json",
+        [
+            {
+                "if": "# First wake",
+                "once": True,
+                "then": calls(("task_create", {"title": "write w.txt", "assignee": "wren"})),
+            },
+            {"if": "1 completed", "then": calls(("finish", {"summary": "w.txt written"}))},
+        ],
+        "Waiting.",
+    )
+    done = accord(root, "run", "write w", "--model", lead, "--display", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (root / "w.txt").read_text() == "w"
+    with open_store(db(root)) as s:
+        wren = s.get_member("main", "wren")
+        assert wren.agent == "writer" and wren.model == mate
+        assert not [e for e in s.read_events("main") if e.kind == "spawn_requested"]
+
+
+def test_a_bad_declared_member_is_refused_before_anything_starts(root: Path) -> None:
+    (root / "accord.toml").write_text('[[team.members]]\nname = "x"\nagent = "missing"\n')
+    lead = rules(root / "lead.json", [], "Waiting.")
+    done = accord(root, "run", "goal", "--model", lead, "--display", "plain")
+    assert done.returncode == 2 and "no agent definition named 'missing'" in done.stderr
+    with open_store(db(root)) as s:
+        assert s.list_teams() == []

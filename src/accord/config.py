@@ -35,8 +35,20 @@ class StoreConfig(_Strict):
     busy_timeout: Annotated[float, Field(gt=0, le=600)] = 5.0
 
 
+class MemberSpec(_Strict):
+    name: str
+    agent: str | None = None
+    model: str | None = None
+
+    @field_validator("name", "agent")
+    @classmethod
+    def _names(cls, v: str | None) -> str | None:
+        return None if v is None else check_name(v, "name")
+
+
 class TeamConfig(_Strict):
     default: str | None = None
+    members: list[MemberSpec] = []
 
     @field_validator("default")
     @classmethod
@@ -265,6 +277,12 @@ CONFIG_TEMPLATE = """\
 [team]
 # Team used when neither --team nor ACCORD_TEAM is given.
 # default = "main"
+#
+# Teammates `accord run` starts with the lead (the lead can spawn more):
+# [[team.members]]
+# name = "reviewer"
+# agent = "reviewer"          # .accord/agents/reviewer.md or .claude/agents/reviewer.md
+# model = "anthropic:claude-sonnet-4-5"
 
 [store]
 # Where the store lives, relative to this file (a postgresql:// URL in a later release).

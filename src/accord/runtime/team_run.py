@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from accord.agent.definition import find_definition
 from accord.agent.launch import model_name_for
 from accord.agent.lead import LEAD
 from accord.config import Project
@@ -68,6 +69,13 @@ def prepare_run(
     ).close()
     if teammate_model is not None:
         ModelName.parse(teammate_model)
+    declared = project.config.team.members
+    for spec in declared:
+        if spec.name == LEAD_NAME:
+            raise UserError(f"accord.toml: [[team.members]] cannot be named {LEAD_NAME!r}")
+        find_definition(project.root, spec.agent)
+        if spec.model is not None:
+            ModelName.parse(spec.model)
     if max_teammates is not None and max_teammates < 1:
         raise UserError("--max-teammates must be 1 or more")
     if budget_usd is not None and budget_usd <= 0:
@@ -84,13 +92,28 @@ def prepare_run(
         )
     elif model is not None:
         store.update_member(team, LEAD_NAME, model=model)
+    for spec in declared:
+        # A declared teammate starts with the lead; its model falls back to the run's.
+        if spec.name in existing:
+            store.update_member(team, spec.name, agent=spec.agent, model=spec.model)
+        else:
+            store.add_member(
+                team,
+                spec.name,
+                token_hash=hash_token(new_token()),
+                agent=spec.agent,
+                model=spec.model or teammate_model,
+            )
     settings: dict[str, Any] = {
         "teammate_model": teammate_model,
         "max_teammates": max_teammates,
         "budget_usd": budget_usd,
         "delegate": delegate,
     }
-    return store.start_run(team, goal, LEAD_NAME, settings)
+    run = store.start_run(team, goal, LEAD_NAME, settings)
+    if declared:
+        run = store.update_run(team, want=[spec.name for spec in declared])
+    return run
 
 
 def prepare_resume(store: Store, team: str) -> Run:
