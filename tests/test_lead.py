@@ -109,3 +109,64 @@ def test_delegate_lead_has_no_file_or_shell_tools(services: TeamServices, tmp_pa
     names = set(lead.toolbox.names())
     assert {"spawn_teammate", "task_create", "send_message", "finish"} <= names
     assert not names & {"bash", "write_file", "edit_file", "read_file"}
+
+
+def test_plan_required_member_reads_until_the_lead_approves(
+    services: TeamServices, tmp_path: Path
+) -> None:
+    from accord.agent.definition import AgentDefinition
+    from accord.agent.launch import toolbox_for
+    from accord.types import MessageKind
+
+    store = services.store
+    store.add_member("main", "alice", token_hash=hash_token("z"))
+    services.board.add(NewTask("change the parser", assignee="alice"))
+    planner = AgentDefinition(name="careful", prompt="careful", plan_required=True)
+    model = ScriptedModel(
+        [
+            reply("", call("write_file", {"path": "p.py", "content": "x"})),
+            reply("", call("send_plan", {"plan": "edit p.py"})),
+            reply("Waiting for the lead."),
+            reply("", call("send_plan", {"plan": "edit p.py, then test it"})),
+            reply("Waiting again."),
+            reply("", call("write_file", {"path": "p.py", "content": "x"})),
+            reply("", call("task_complete", {"task_id": 1, "result": "done with a test"})),
+            reply("Done."),
+        ]
+    )
+
+    def alice_runs() -> str:
+        agent = build_agent(services, "alice", Config(), tmp_path, model=model, idle_wait=0.01)
+        agent.definition = planner
+        agent.toolbox = toolbox_for(planner)
+        return agent.run(once=True).reason
+
+    def answer(body: str) -> None:
+        request = [
+            m
+            for m in services.mailbox.history(member="lead", limit=1000)
+            if m.kind == MessageKind.PLAN_APPROVAL_REQUEST
+        ][-1]
+        run_tool(
+            services,
+            tmp_path,
+            "approve_plan",
+            {
+                "message_id": request.id,
+                "approve": body == "approved",
+                "feedback": "" if body == "approved" else body,
+            },
+        )
+
+    assert alice_runs() == "idle"  # sent a plan; waits for the answer
+    first = model.requests[1].messages[-1].tool_results[0]
+    assert first.is_error and "not available" in first.content  # no writing before approval
+    answer("add a test")
+    assert alice_runs() == "idle"  # revised and sent again
+    rejected = "\n".join(m.text for m in model.requests[3].messages)
+    assert "rejected: add a test" in rejected
+    answer("approved")
+    assert alice_runs() == "idle"
+    model.assert_complete()
+    assert (tmp_path / "p.py").read_text() == "x"
+    assert services.board.get(1).status == "completed"

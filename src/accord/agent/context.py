@@ -48,6 +48,13 @@ def system_prompt(definition: AgentDefinition, services: TeamServices, member: s
     )
 
 
+PLAN_FIRST = (
+    "Before you change anything, read what you need and send your plan to the lead with "
+    "send_plan. Until the lead approves it you can only read; if the lead rejects it, revise "
+    "the plan with its feedback and send it again."
+)
+
+
 def task_opening(services: TeamServices, task: Task) -> str:
     lines = [f"# Your task #{task.id}: {task.title}"]
     if task.description:

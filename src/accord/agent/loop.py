@@ -47,6 +47,7 @@ from accord.types import (
     MemberStatus,
     Message,
     MessageKind,
+    Task,
     TaskStatus,
     TranscriptEntry,
     TranscriptKind,
@@ -105,6 +106,9 @@ class Agent:
         }
         self.conversation: context.Conversation | None = None
         self.system: str | None = None
+        # Plan approval (definition.plan_required): per task, read-only until approved.
+        self.plan_state = "approved" if not definition.plan_required else "needed"
+        self.planning_toolbox: Toolbox | None = None
         self.turns = 0
         self.nudges = 0
         self.idle_hook_ran = False
@@ -163,6 +167,18 @@ class Agent:
         stop = self._take_mail()
         if stop is not None:
             return stop
+        if self.plan_state == "sent" and self.conversation is not None:
+            if once and not self.store.pending_work(self.team, self.member).mail:
+                return Outcome("idle", "waiting for the lead to answer the plan")
+            wait(
+                self.store,
+                self.team,
+                self.member,
+                self.idle_wait,
+                stop=self._stop.is_set,
+                tasks=False,
+            )
+            return None
         if self.conversation is None and not self._idle():
             if once:
                 return Outcome("idle", "nothing left to do")
@@ -196,6 +212,12 @@ class Agent:
         if conv is None:
             return
         self.conversation = conv
+        if self.definition.plan_required and conv.task_id is not None:
+            self.plan_state = "needed"
+            for entry in self.store.read_transcript(self.team, self.member, session=last):
+                text = str(entry.body.get("text", "")) if entry.kind == TranscriptKind.NOTE else ""
+                if text.startswith("plan "):
+                    self.plan_state = text.removeprefix("plan ")
         interrupted = conv.unanswered_calls()
         if interrupted:
             self._save(ChatMessage("user", tool_results=tuple(interrupted)))
@@ -206,13 +228,13 @@ class Agent:
         held = sorted(self.ctx.claims)
         if held:
             task = self.services.board.get(held[0])
-            self._start_session(task.id, context.task_opening(self.services, task))
+            self._start_session(task.id, self._task_opening(task))
             return True
         if self.definition.self_claim:
             claim = self.services.board.claim(self.member)
             if claim is not None:
                 self.ctx.claims[claim.task.id] = HeldClaim(claim.task.id, claim.fencing_token)
-                self._start_session(claim.task.id, context.task_opening(self.services, claim.task))
+                self._start_session(claim.task.id, self._task_opening(claim.task))
                 return True
         return False
 
@@ -234,6 +256,8 @@ class Agent:
         self.turns = 0
         self.nudges = 0
         self.system = None
+        if self.definition.plan_required:
+            self.plan_state = "needed" if task_id is not None else "approved"
         session = self.store.last_session(self.team, self.member) + 1
         self.conversation = context.Conversation(session, task_id, [], [])
         self._set_status(MemberStatus.WORKING)
@@ -263,6 +287,9 @@ class Agent:
         mail = self.services.mailbox.inbox(self.member)
         if not mail:
             return None
+        for m in mail:
+            if m.kind == MessageKind.PLAN_APPROVAL_RESPONSE and self.plan_state == "sent":
+                self._set_plan("approved" if m.body.startswith("approved") else "needed")
         shutdown = [m for m in mail if m.kind == MessageKind.SHUTDOWN_REQUEST]
         ordinary = [m for m in mail if m.kind != MessageKind.SHUTDOWN_REQUEST]
         if ordinary:
@@ -326,7 +353,13 @@ class Agent:
             return Outcome("model_error", str(e))
         self._save(response.message, usage=self._usage(response))
         if response.message.tool_calls:
-            results = [self.toolbox.execute(self.ctx, c) for c in response.message.tool_calls]
+            tools = self._tools()
+            results = [tools.execute(self.ctx, c) for c in response.message.tool_calls]
+            if any(
+                c.name == "send_plan" and not r.is_error
+                for c, r in zip(response.message.tool_calls, results, strict=True)
+            ):
+                self._set_plan("sent")
             self._save(ChatMessage("user", tool_results=tuple(results)))
             self._after_tools(results)
             return None
@@ -348,6 +381,13 @@ class Agent:
         assert conv is not None
         self._after_tools([])
         held = sorted(self.ctx.claims)
+        if held and self.plan_state == "sent":
+            return None  # _step waits for the lead's answer before the next call
+        if held and self.plan_state == "needed":
+            if self.nudges < NUDGES:
+                self.nudges += 1
+                self._save(ChatMessage("user", "Send your plan with send_plan first."))
+                return None
         if held and self.nudges < NUDGES:
             self.nudges += 1
             self._save(
@@ -370,9 +410,30 @@ class Agent:
         return ModelRequest(
             system=self._system_prompt(),
             messages=context.merged(conv.messages),
-            tools=tuple(self.toolbox.specs()),
+            tools=tuple(self._tools().specs()),
             max_tokens=self.config.agent.max_tokens,
         )
+
+    def _task_opening(self, task: Task) -> str:
+        opening = context.task_opening(self.services, task)
+        if self.definition.plan_required:
+            opening += "\n\n" + context.PLAN_FIRST
+        return opening
+
+    def _tools(self) -> Toolbox:
+        """The tools for this turn: read-only ones while a plan awaits approval."""
+        if self.plan_state == "approved":
+            return self.toolbox
+        if self.planning_toolbox is None:
+            from accord.agent.tools import all_tools
+            from accord.agent.tools.plan import PLAN_TOOLS, PLANNING_ALLOWED
+
+            self.planning_toolbox = Toolbox(all_tools() + PLAN_TOOLS, PLANNING_ALLOWED)
+        return self.planning_toolbox
+
+    def _set_plan(self, state: str) -> None:
+        self.plan_state = state
+        self._note(f"plan {state}")
 
     def _system_prompt(self) -> str:
         # Built once per session: fewer reads per turn, and a stable prefix that the
