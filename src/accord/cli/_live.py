@@ -24,7 +24,8 @@ def status_data(store: Store, team: str) -> dict[str, Any]:
     recent = store.read_events(team, since=0)[-400:]
     last_action: dict[str, str] = {}
     for e in recent:
-        if e.actor:
+        # Model calls and status flips say little about what a member is doing.
+        if e.actor and e.kind not in ("model_call", "member_updated", "messages_delivered"):
             last_action[e.actor] = f"{e.kind} {_brief(e.payload)}".strip()
     held = {t.owner: t for t in tasks if t.status == TaskStatus.IN_PROGRESS}
     counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}

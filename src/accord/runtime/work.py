@@ -302,7 +302,9 @@ class WorkPool:
                         retry=True,
                     )
                 except ClaimError:
-                    after = self.board.get(task.id)  # its lease ended first: the store put it back
+                    # Its lease ended first: the store's sweep puts it back, as for anyone's.
+                    self.board.expire_leases()
+                    after = self.board.get(task.id)
                 self.say(
                     f"{task.owner}: #{task.id} {task.title} was left running by a stopped "
                     f"pool: {_after_failure(after)}"

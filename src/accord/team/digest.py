@@ -130,9 +130,7 @@ def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
             out.append(f"- {p.get('name')} was restarted (restart {p.get('restarts')})")
         elif e.kind == "member_crashed":
             fate = "gave up restarting it" if p.get("gave_up") else "restarting it"
-            out.append(
-                f"- {p.get('name')} crashed ({fate}): {_clip(str(p.get('why')), CLIP)}"
-            )
+            out.append(f"- {p.get('name')} crashed ({fate}): {_clip(str(p.get('why')), CLIP)}")
         elif e.kind == "member_stopped":
             out.append(f"- {p.get('name')} stopped: {p.get('reason')}")
         elif e.kind in ("spawn_started", "spawn_refused"):
