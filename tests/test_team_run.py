@@ -429,3 +429,108 @@ def test_a_bad_declared_member_is_refused_before_anything_starts(root: Path) -> 
     assert done.returncode == 2 and "no agent definition named 'missing'" in done.stderr
     with open_store(db(root)) as s:
         assert s.list_teams() == []
+
+
+def test_a_member_killed_mid_run_is_restarted_and_continues(root: Path) -> None:
+    lead = rules(
+        root / "lead.json",
+        [
+            {
+                "if": "# First wake",
+                "once": True,
+                "then": calls(
+                    ("spawn_teammate", {"name": "alice", "instructions": "first note"}),
+                    ("task_create", {"title": "long", "assignee": "alice"}),
+                ),
+            },
+            {"if": "1 completed", "then": calls(("finish", {"summary": "long done"}))},
+        ],
+        "Waiting.",
+    )
+    mate = rules(
+        root / "mate.json",
+        [
+            {
+                "if": "Your task #1",
+                "then": calls(("bash", {"command": f"touch started; exec sleep {MARK}"})),
+            },
+        ],
+    )
+    sup = start(
+        root, "run", "long", "--model", lead, "--teammate-model", mate, "--display", "plain"
+    )
+    try:
+        until(lambda: (root / "started").exists())
+        (pid,) = [p for p in member_pids(root) if p != lead_pid(root)]
+        # From now on alice completes when told her call was interrupted.
+        rules(
+            root / "mate.json",
+            [
+                {
+                    "if": "interrupted",
+                    "then": calls(("task_complete", {"task_id": 1, "result": "done"})),
+                },
+            ],
+        )
+        os.kill(pid, signal.SIGKILL)
+        out, _ = sup.communicate(timeout=90)
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+    assert "alice crashed" in out and "restarted alice" in out and "finished" in out, out
+    with open_store(db(root)) as s:
+        task = s.get_task("main", 1)
+        assert task.status == TaskStatus.COMPLETED and task.attempts == 1
+        texts = [
+            json.dumps(e.body)
+            for e in s.read_transcript("main", "alice")
+            if e.kind == TranscriptKind.MESSAGE
+        ]
+        assert sum("first note" in t for t in texts) == 1
+    assert not sleepers()
+
+
+def test_a_forced_stop_leaves_no_process(root: Path) -> None:
+    lead = rules(
+        root / "lead.json",
+        [
+            {
+                "if": "# First wake",
+                "once": True,
+                "then": calls(
+                    ("spawn_teammate", {"name": "alice", "instructions": "go"}),
+                    ("task_create", {"title": "long", "assignee": "alice"}),
+                ),
+            },
+        ],
+        "Waiting.",
+    )
+    mate = rules(
+        root / "mate.json",
+        [
+            {
+                "if": "Your task #1",
+                "then": calls(("bash", {"command": f"touch started; sleep {MARK}; true"})),
+            },
+        ],
+    )
+    (root / "accord.toml").write_text("[run]\ngrace = 60\n")
+    sup = start(
+        root, "run", "long", "--model", lead, "--teammate-model", mate, "--display", "plain"
+    )
+    try:
+        until(lambda: (root / "started").exists())
+        pids = member_pids(root)
+        sup.send_signal(signal.SIGINT)  # graceful: alice is in a 70-minute tool call
+        time.sleep(0.5)
+        sup.send_signal(signal.SIGINT)  # forced
+        sup.wait(timeout=30)
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+    until(lambda: not any(alive(p) for p in pids) and not sleepers(), timeout=10)
+
+
+def lead_pid(root: Path) -> int | None:
+    with open_store(db(root)) as s:
+        return s.get_member("main", "lead").pid
