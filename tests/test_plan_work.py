@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from accord.store import open_store
-from accord.types import Task, TaskStatus
+from accord.types import NewTask, PlannedTask, Task, TaskStatus
 from conftest import Result
 
 Cli = Callable[..., Result]
@@ -255,13 +255,32 @@ def test_task_created_hook_refuses_a_task_and_whatever_waits_on_it(team: Path, c
     out = {t["id"]: t for t in json.loads(r.out)["tasks"]}
     assert out["fine"]["outcome"] == "added"
     assert out["bad"]["outcome"] == "refused" and "no forbidden work" in out["bad"]["note"]
-    assert out["after-bad"]["outcome"] == "refused" and "#2" in out["after-bad"]["note"]
+    assert out["after-bad"]["outcome"] == "refused" and "blocker 'bad'" in out["after-bad"]["note"]
     board = tasks(team)
     assert list(board) == ["fine"] and board["fine"].ready
     # The refused ones are gone, so the fixed plan adds them.
     (team / "accord.toml").write_text("")
     out2 = json.loads(ok(cli("plan", "load", "plan.toml", "--json")).out)
     assert [t["outcome"] for t in out2["tasks"]] == ["existing", "added", "added"]
+
+
+def test_a_load_that_died_before_its_hooks_ran_is_finished_by_the_next(
+    team: Path, cli: Cli
+) -> None:
+    # As if `plan load` was killed after its transaction, before the TaskCreated hooks ran.
+    with open_store(str(team / ".accord" / "accord.db")) as store:
+        store.add_tasks(
+            "main",
+            [PlannedTask(NewTask("Set up"), key="setup")],
+            max_attempts=3,
+            admitted=False,
+        )
+    (team / "accord.toml").write_text('[hooks]\nTaskCreated = "cat > hook-ran"\n')
+    setup = plan(team, '[[task]]\nid = "setup"\ntitle = "Set up"\n')
+    out = json.loads(ok(cli("plan", "load", setup, "--json")).out)
+    assert [t["outcome"] for t in out["tasks"]] == ["existing"]
+    assert json.loads((team / "hook-ran").read_text())["task_subject"] == "Set up"
+    assert tasks(team)["setup"].admitted and tasks(team)["setup"].ready
 
 
 # work: a command per task -------------------------------------------------

@@ -399,7 +399,9 @@ def build() -> argparse.ArgumentParser:
         "nothing is left; exit 0 if every task completed, 1 otherwise. Ctrl+C puts running "
         "tasks back; started again, it carries on.",
     )
-    p.add_argument("--workers", type=_positive_int, default=1, metavar="N")
+    p.add_argument(
+        "--workers", type=_positive_int, default=1, metavar="N", help="tasks run at once (1)"
+    )
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--command", metavar="CMD", help="shell command to run once per task")
     what.add_argument(

@@ -348,9 +348,13 @@ def load_plan(board: Board, plan: Plan, actor: str | None = None) -> PlanLoad:
             )
     placed = board.add_many(plan.planned(), actor)
     entries: list[PlanEntry] = []
+    refused: set[str] = set()
     for item, p in zip(plan.tasks, placed, strict=True):
         if p.refused is not None:
-            entries.append(PlanEntry(item, p.task, "refused", p.refused))
+            refused.add(item.id)
+            dead = [b for b in item.blocked_by if b in refused]
+            why = f"its blocker {dead[0]!r} was refused by the TaskCreated hook" if dead else None
+            entries.append(PlanEntry(item, p.task, "refused", why or p.refused))
         elif p.created:
             entries.append(PlanEntry(item, p.task, "added"))
         else:
