@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from accord.errors import ConfigError, InvalidName, StoreNotFound
+from accord.errors import ConfigError, InvalidName, StoreNotFound, UserError
 from accord.types import HookEvent, check_name
 
 CONFIG_NAME = "accord.toml"
@@ -177,18 +177,22 @@ class Project:
         return self.root / STATE_DIR
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate one accord.toml; errors name the file and line."""
+def read_utf8(path: Path, what: str, error: type[UserError] = ConfigError) -> str:
+    """A text file's contents; ``error`` naming the file (and line) if unreadable."""
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from e
+        raise error(f"cannot read {what} {path}: {e.strerror}") from e
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8") from e
-    return parse_config(text, str(path))
+        raise error(f"{path}:{line}: not UTF-8 text; save {what} as UTF-8") from e
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate one accord.toml; errors name the file and line."""
+    return parse_config(read_utf8(path, "the config"), str(path))
 
 
 def parse_config(text: str, origin: str = CONFIG_NAME) -> Config:

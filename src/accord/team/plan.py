@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from accord.config import read_utf8
 from accord.errors import UserError
 from accord.store.base import MAX_DESCRIPTION, MAX_TITLE
 from accord.team.board import Board
@@ -110,16 +111,7 @@ class PlanLoad:
 
 def read_plan(path: Path) -> Plan:
     """Read and check a plan file; UserError naming the file and line if it is wrong."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise UserError(f"cannot read the plan {path}: {e.strerror}") from e
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise UserError(f"{path}:{line}: not UTF-8 text; save the plan as UTF-8") from e
-    return parse_plan(text, str(path))
+    return parse_plan(read_utf8(path, "the plan", UserError), str(path))
 
 
 def parse_plan(text: str, origin: str = "plan.toml") -> Plan:
