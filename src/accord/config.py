@@ -128,6 +128,19 @@ class RunConfig(_Strict):
     silent_after: Annotated[float, Field(gt=0, le=86400)] = 120.0
 
 
+class DecayConfig(_Strict):
+    half_life_days: Annotated[float, Field(gt=0)] | None
+    floor: Annotated[float, Field(ge=0, le=1)]
+
+
+class MemoryConfig(_Strict):
+    decision: DecayConfig = DecayConfig(half_life_days=None, floor=1.0)
+    insight: DecayConfig = DecayConfig(half_life_days=180.0, floor=0.6)
+    observation: DecayConfig = DecayConfig(half_life_days=30.0, floor=0.3)
+    similarity: Annotated[float, Field(gt=0, le=1)] = 0.8
+    continuity_words: Annotated[int, Field(ge=20, le=2000)] = 400
+
+
 class Budget(_Strict):
     usd: Annotated[float, Field(ge=0)] | None = None
     tokens: Annotated[int, Field(ge=0)] | None = None
@@ -159,6 +172,7 @@ class Config(_Strict):
     hooks: HooksConfig = HooksConfig()
     agent: AgentConfig = AgentConfig()
     run: RunConfig = RunConfig()
+    memory: MemoryConfig = MemoryConfig()
     budgets: BudgetsConfig = BudgetsConfig()
     prices: dict[str, PriceConfig] = {}
 

@@ -392,3 +392,74 @@ class Spawn:
     status: str  # pending, started, refused
     reason: str | None
     created_at: float
+
+
+class MemoryType(StrEnum):
+    DECISION = "decision"  # can be superseded; does not fade while active
+    INSIGHT = "insight"  # changes how the team works; fades slowly
+    OBSERVATION = "observation"  # a pattern noticed; repeats strengthen it; fades faster
+    STORY = "story"  # context only: never ranked by recall, fetched by id or type
+
+
+class MemoryStatus(StrEnum):
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+    RETIRED = "retired"
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEntry:
+    """One typed piece of knowledge, with where it came from and how alive it is.
+
+    ``scope`` is ``team``, ``project`` (every team of the store sees it) or
+    ``member:NAME``. ``count`` is how many times it was noted (reinforcement);
+    ``seen_at`` when it was last noted or confirmed.
+    """
+
+    id: int
+    team: str | None
+    scope: str
+    type: MemoryType
+    text: str
+    tags: tuple[str, ...]
+    status: MemoryStatus
+    author: str | None
+    task_id: int | None
+    session: int | None
+    created_at: float
+    seen_at: float
+    count: int = 1
+    supersedes: int | None = None
+    superseded_by: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMemory:
+    """What a member (or person) gives to remember something."""
+
+    type: MemoryType
+    text: str
+    tags: tuple[str, ...] = ()
+    scope: str = "team"
+    author: str | None = None
+    task_id: int | None = None
+    session: int | None = None
+    supersedes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A memory found by the text index, with its raw relevance (higher is better)."""
+
+    entry: MemoryEntry
+    relevance: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContinuityNote:
+    """A member's first-person note of where it is; versioned, latest wins."""
+
+    member: str
+    version: int
+    text: str
+    at: float

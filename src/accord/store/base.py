@@ -20,12 +20,18 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from accord.types import (
+    Candidate,
     Claim,
+    ContinuityNote,
     Event,
     Member,
     MemberRole,
     MemberStatus,
+    MemoryEntry,
+    MemoryStatus,
+    MemoryType,
     Message,
+    NewMemory,
     NewTask,
     OutgoingMessage,
     PlannedTask,
@@ -52,6 +58,8 @@ MAX_BODY = 256 * 1024
 MAX_SUMMARY = 500
 MAX_KEY = 200
 MAX_PAYLOAD = 64 * 1024
+MAX_MEMORY = 8 * 1024
+MAX_CONTINUITY = 4 * 1024
 
 UNSET: Any = object()
 
@@ -413,3 +421,72 @@ class Store(ABC):
         self, team: str, spawn_id: int, status: str, reason: str | None = None
     ) -> Spawn:
         """Mark a request ``started`` or ``refused`` (a refusal unwants the member)."""
+
+    # memory ----------------------------------------------------------------
+
+    @abstractmethod
+    def add_memory(
+        self,
+        team: str,
+        new: NewMemory,
+        *,
+        same: Callable[[str, str], bool] | None = None,
+        candidates: str | None = None,
+    ) -> tuple[MemoryEntry, bool]:
+        """Store an entry, or reinforce one already there; returns it and whether it was
+        reinforced.
+
+        With ``same`` (a judge of two texts) an active entry of the same type and scope
+        that it judges the same, among those the full-text query ``candidates`` finds
+        (or with identical text), gains one to its count and a new ``seen_at`` instead.
+        Decided inside the write transaction, so concurrent writers of one observation
+        leave one entry with the right count. ``supersedes`` links a new decision to the
+        active decision it replaces, which becomes superseded.
+        """
+
+    @abstractmethod
+    def get_memory(self, team: str, memory_id: int) -> MemoryEntry:
+        """An entry the team can see (its own, or project-wide); UserError if none."""
+
+    @abstractmethod
+    def list_memories(
+        self,
+        team: str,
+        *,
+        type: MemoryType | None = None,
+        status: MemoryStatus | None = None,
+        scopes: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[MemoryEntry]:
+        """Entries the team can see, newest first."""
+
+    @abstractmethod
+    def search_memories(
+        self,
+        team: str,
+        query: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        limit: int = 50,
+    ) -> list[Candidate]:
+        """Active entries matching the full-text ``query`` (an FTS5 expression), best first,
+        with a relevance that is higher for better matches."""
+
+    @abstractmethod
+    def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
+        """Mark an entry retired (kept, never recalled again)."""
+
+    @abstractmethod
+    def import_memories(self, team: str, entries: Sequence[MemoryEntry]) -> list[MemoryEntry]:
+        """Add exported entries in one transaction, keeping their times, counts, status
+        and supersession links (renumbered); all or nothing."""
+
+    @abstractmethod
+    def set_continuity(self, team: str, member: str, text: str) -> ContinuityNote:
+        """Write a new version of a member's continuity note."""
+
+    @abstractmethod
+    def continuity(self, team: str, member: str, *, history: bool = False) -> list[ContinuityNote]:
+        """The member's latest note (or every version, oldest first with ``history``)."""

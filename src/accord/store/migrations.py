@@ -235,3 +235,55 @@ def m005_plan_keys(db: sqlite3.Connection) -> None:
             WHERE plan_key IS NOT NULL;
         """,
     )
+
+
+@sqlite_migration
+def m006_memory(db: sqlite3.Connection) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE memories (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            team_id        INTEGER REFERENCES teams(id) ON DELETE CASCADE,  -- NULL: project
+            scope          TEXT NOT NULL,
+            type           TEXT NOT NULL,
+            text           TEXT NOT NULL,
+            tags           TEXT NOT NULL,
+            status         TEXT NOT NULL,
+            author         TEXT,
+            task_id        INTEGER,
+            session        INTEGER,
+            created_at     REAL NOT NULL,
+            seen_at        REAL NOT NULL,
+            count          INTEGER NOT NULL DEFAULT 1,
+            supersedes     INTEGER REFERENCES memories(id),
+            superseded_by  INTEGER REFERENCES memories(id)
+        );
+        CREATE INDEX memories_scope ON memories(team_id, scope, type, status);
+
+        CREATE VIRTUAL TABLE memories_fts USING fts5(
+            text, tags, content='memories', content_rowid='id', tokenize='porter unicode61'
+        );
+        CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+            INSERT INTO memories_fts(rowid, text, tags) VALUES (new.id, new.text, new.tags);
+        END;
+        CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+            INSERT INTO memories_fts(memories_fts, rowid, text, tags)
+                VALUES ('delete', old.id, old.text, old.tags);
+        END;
+        CREATE TRIGGER memories_au AFTER UPDATE OF text, tags ON memories BEGIN
+            INSERT INTO memories_fts(memories_fts, rowid, text, tags)
+                VALUES ('delete', old.id, old.text, old.tags);
+            INSERT INTO memories_fts(rowid, text, tags) VALUES (new.id, new.text, new.tags);
+        END;
+
+        CREATE TABLE continuity (
+            team_id  INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            member   TEXT NOT NULL,
+            version  INTEGER NOT NULL,
+            text     TEXT NOT NULL,
+            at       REAL NOT NULL,
+            PRIMARY KEY (team_id, member, version)
+        ) WITHOUT ROWID;
+        """,
+    )

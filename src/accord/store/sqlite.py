@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -43,8 +43,10 @@ from accord.errors import (
 from accord.store import _ranking
 from accord.store.base import (
     MAX_BODY,
+    MAX_CONTINUITY,
     MAX_DESCRIPTION,
     MAX_KEY,
+    MAX_MEMORY,
     MAX_PAYLOAD,
     MAX_RESULT,
     MAX_SUMMARY,
@@ -56,13 +58,19 @@ from accord.store.base import (
 from accord.store.migrations import SQLITE_MIGRATIONS
 from accord.types import (
     BROADCAST,
+    Candidate,
     Claim,
+    ContinuityNote,
     Event,
     Member,
     MemberRole,
     MemberStatus,
+    MemoryEntry,
+    MemoryStatus,
+    MemoryType,
     Message,
     MessageKind,
+    NewMemory,
     NewTask,
     OutgoingMessage,
     PlannedTask,
@@ -361,8 +369,10 @@ class SQLiteStore(Store):
                 "usage",
                 "spawns",
                 "runs",
+                "continuity",
             ):
                 db.execute(f"DELETE FROM {table} WHERE team_id = ?", (team_id,))
+            db.execute("DELETE FROM memories WHERE team_id = ?", (team_id,))
             db.execute("DELETE FROM teams WHERE id = ?", (team_id,))
 
     # members ---------------------------------------------------------------
@@ -1913,6 +1923,336 @@ class SQLiteStore(Store):
                 None,
             )
             return dataclasses.replace(spawn, status=status, reason=reason)
+
+    # memory ----------------------------------------------------------------
+
+    _MEMORY_COLUMNS = (
+        "m.id, m.team_id, m.scope, m.type, m.text, m.tags, m.status, m.author, m.task_id, "
+        "m.session, m.created_at, m.seen_at, m.count, m.supersedes, m.superseded_by"
+    )
+
+    def _memory(self, team: str, r: Sequence[Any]) -> MemoryEntry:
+        return MemoryEntry(
+            id=r[0],
+            team=team if r[1] is not None else None,
+            scope=r[2],
+            type=MemoryType(r[3]),
+            text=r[4],
+            tags=tuple(json.loads(r[5])),
+            status=MemoryStatus(r[6]),
+            author=r[7],
+            task_id=r[8],
+            session=r[9],
+            created_at=r[10],
+            seen_at=r[11],
+            count=r[12],
+            supersedes=r[13],
+            superseded_by=r[14],
+        )
+
+    def _scope_owner(
+        self, db: sqlite3.Connection, team_id: int, team: str, scope: str
+    ) -> int | None:
+        """The team_id a scope's entries carry (None for project); checks the scope."""
+        if scope == "project":
+            return None
+        if scope == "team":
+            return team_id
+        if scope.startswith("member:"):
+            self._member_row(db, team_id, team, scope.removeprefix("member:"))
+            return team_id
+        raise UserError(f"unknown memory scope {scope!r}; use team, project or member:NAME")
+
+    @staticmethod
+    def _visible(team_id: int, scopes: Sequence[str] | None) -> tuple[str, list[Any]]:
+        if scopes is None:
+            return "(m.team_id = ? OR m.team_id IS NULL)", [team_id]
+        parts: list[str] = []
+        args: list[Any] = []
+        for scope in scopes:
+            if scope == "project":
+                parts.append("m.team_id IS NULL")
+            else:
+                parts.append("(m.team_id = ? AND m.scope = ?)")
+                args += [team_id, scope]
+        return "(" + (" OR ".join(parts) or "0") + ")", args
+
+    def _memory_row(
+        self, db: sqlite3.Connection, team_id: int, team: str, memory_id: int
+    ) -> MemoryEntry:
+        r = db.execute(
+            f"SELECT {self._MEMORY_COLUMNS} FROM memories m WHERE m.id = ? "
+            "AND (m.team_id = ? OR m.team_id IS NULL)",
+            (memory_id, team_id),
+        ).fetchone()
+        if r is None:
+            raise UserError(
+                f"no memory {memory_id} in team {team!r} or the project; see "
+                "`accord memory search` or `accord memory list`"
+            )
+        return self._memory(team, r)
+
+    def _standing(
+        self, db: sqlite3.Connection, team_id: int, team: str, entry: MemoryEntry
+    ) -> MemoryEntry:
+        seen = {entry.id}
+        while entry.superseded_by is not None and entry.superseded_by not in seen:
+            seen.add(entry.superseded_by)
+            entry = self._memory_row(db, team_id, team, entry.superseded_by)
+        return entry
+
+    def add_memory(
+        self,
+        team: str,
+        new: NewMemory,
+        *,
+        same: Callable[[str, str], bool] | None = None,
+        candidates: str | None = None,
+    ) -> tuple[MemoryEntry, bool]:
+        text = new.text.strip()
+        if not text:
+            raise UserError("a memory needs text; say what should be remembered")
+        _cap(text, MAX_MEMORY, "a memory")
+        for tag in new.tags:
+            check_name(tag, "tag")
+        kind = MemoryType(new.type)
+        if new.supersedes is not None and kind != MemoryType.DECISION:
+            raise UserError("only a decision can supersede; make it --type decision")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            owner = self._scope_owner(db, team_id, team, new.scope)
+            now = self.clock()
+            old: MemoryEntry | None = None
+            if new.supersedes is not None:
+                old = self._memory_row(db, team_id, team, new.supersedes)
+                if old.type != MemoryType.DECISION:
+                    raise UserError(
+                        f"memory {old.id} is a {old.type.value}, not a decision; only a "
+                        "decision can be superseded"
+                    )
+                if old.status == MemoryStatus.SUPERSEDED:
+                    stands = self._standing(db, team_id, team, old)
+                    raise UserError(
+                        f"memory {old.id} is already superseded; the decision that stands is "
+                        f"{stands.id} ({stands.text[:60]!r}): supersede that one"
+                    )
+                if old.status == MemoryStatus.RETIRED:
+                    raise UserError(f"memory {old.id} was retired; it cannot be superseded")
+            if same is not None and old is None:
+                found = self._same(db, owner, new.scope, kind, text, same, candidates)
+                if found is not None:
+                    db.execute(
+                        "UPDATE memories SET count = count + 1, seen_at = ? WHERE id = ?",
+                        (now, found),
+                    )
+                    self._event(db, team_id, "memory_reinforced", {"id": found}, new.author)
+                    return self._memory_row(db, team_id, team, found), True
+            memory_id = db.execute(
+                "INSERT INTO memories (team_id, scope, type, text, tags, status, author, task_id, "
+                "session, created_at, seen_at, supersedes) "
+                "VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    owner,
+                    new.scope,
+                    kind.value,
+                    text,
+                    json.dumps(sorted(set(new.tags))),
+                    new.author,
+                    new.task_id,
+                    new.session,
+                    now,
+                    now,
+                    new.supersedes,
+                ),
+            ).fetchone()[0]
+            if old is not None:
+                db.execute(
+                    "UPDATE memories SET status = 'superseded', superseded_by = ? WHERE id = ?",
+                    (memory_id, old.id),
+                )
+            self._event(
+                db,
+                team_id,
+                "memory_added",
+                {
+                    "id": memory_id,
+                    "type": kind.value,
+                    "scope": new.scope,
+                    "supersedes": new.supersedes,
+                },
+                new.author,
+            )
+            return self._memory_row(db, team_id, team, memory_id), False
+
+    def _same(
+        self,
+        db: sqlite3.Connection,
+        owner: int | None,
+        scope: str,
+        kind: MemoryType,
+        text: str,
+        same: Callable[[str, str], bool],
+        candidates: str | None,
+    ) -> int | None:
+        where = "m.status = 'active' AND m.type = ? AND m.scope = ? AND m.team_id IS ?"
+        exact = db.execute(
+            f"SELECT m.id FROM memories m WHERE {where} AND m.text = ? LIMIT 1",
+            (kind.value, scope, owner, text),
+        ).fetchone()
+        if exact is not None:
+            found: int = exact[0]
+            return found
+        if not candidates:
+            return None
+        for mid, other in db.execute(
+            f"SELECT m.id, m.text FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
+            f"WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT 10",
+            (candidates, kind.value, scope, owner),
+        ):
+            if same(other, text):
+                return int(mid)
+        return None
+
+    def get_memory(self, team: str, memory_id: int) -> MemoryEntry:
+        with self._read() as db:
+            return self._memory_row(db, self._team_id(db, team), team, memory_id)
+
+    def list_memories(
+        self,
+        team: str,
+        *,
+        type: MemoryType | None = None,
+        status: MemoryStatus | None = None,
+        scopes: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[MemoryEntry]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where, args = self._visible(team_id, scopes)
+            if type is not None:
+                where += " AND m.type = ?"
+                args.append(type.value)
+            if status is not None:
+                where += " AND m.status = ?"
+                args.append(status.value)
+            rows = db.execute(
+                f"SELECT {self._MEMORY_COLUMNS} FROM memories m WHERE {where} "
+                "ORDER BY m.id DESC LIMIT ?",
+                (*args, -1 if limit is None else limit),
+            ).fetchall()
+        return [self._memory(team, r) for r in rows]
+
+    def search_memories(
+        self,
+        team: str,
+        query: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        limit: int = 50,
+    ) -> list[Candidate]:
+        if not query.strip() or not types:
+            return []
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where, args = self._visible(team_id, scopes)
+            states = "('active', 'superseded')" if include_superseded else "('active')"
+            marks = ",".join("?" * len(types))
+            try:
+                rows = db.execute(
+                    f"SELECT {self._MEMORY_COLUMNS}, -bm25(memories_fts, 1.0, 0.5) "
+                    f"FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
+                    f"WHERE memories_fts MATCH ? AND {where} AND m.status IN {states} "
+                    f"AND m.type IN ({marks}) ORDER BY bm25(memories_fts, 1.0, 0.5) LIMIT ?",
+                    (query, *args, *[t.value for t in types], limit),
+                ).fetchall()
+            except sqlite3.OperationalError as e:
+                raise UserError(f"the search {query!r} is not a valid query ({e})") from e
+        return [Candidate(self._memory(team, r[:15]), float(r[15])) for r in rows]
+
+    def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            entry = self._memory_row(db, team_id, team, memory_id)
+            if entry.status != MemoryStatus.RETIRED:
+                db.execute("UPDATE memories SET status = 'retired' WHERE id = ?", (memory_id,))
+                self._event(db, team_id, "memory_retired", {"id": memory_id}, actor)
+            return dataclasses.replace(entry, status=MemoryStatus.RETIRED)
+
+    def import_memories(self, team: str, entries: Sequence[MemoryEntry]) -> list[MemoryEntry]:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            new_ids: dict[int, int] = {}
+            for e in entries:
+                owner = self._scope_owner(db, team_id, team, e.scope)
+                _cap(e.text, MAX_MEMORY, "a memory")
+                new_ids[e.id] = db.execute(
+                    "INSERT INTO memories (team_id, scope, type, text, tags, status, author, "
+                    "task_id, session, created_at, seen_at, count) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (
+                        owner,
+                        e.scope,
+                        e.type.value,
+                        e.text,
+                        json.dumps(sorted(set(e.tags))),
+                        e.status.value,
+                        e.author,
+                        e.task_id,
+                        e.session,
+                        e.created_at,
+                        e.seen_at,
+                        e.count,
+                    ),
+                ).fetchone()[0]
+            for e in entries:
+                links = (
+                    new_ids.get(e.supersedes) if e.supersedes else None,
+                    new_ids.get(e.superseded_by) if e.superseded_by else None,
+                )
+                if any(links):
+                    db.execute(
+                        "UPDATE memories SET supersedes = ?, superseded_by = ? WHERE id = ?",
+                        (*links, new_ids[e.id]),
+                    )
+            self._event(db, team_id, "memories_imported", {"count": len(entries)}, None)
+            return [self._memory_row(db, team_id, team, i) for i in new_ids.values()]
+
+    def set_continuity(self, team: str, member: str, text: str) -> ContinuityNote:
+        text = text.strip()
+        if not text:
+            raise UserError("a continuity note cannot be empty")
+        _cap(text, MAX_CONTINUITY, "a continuity note")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, member)
+            version = db.execute(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM continuity WHERE team_id = ? "
+                "AND member = ?",
+                (team_id, member),
+            ).fetchone()[0]
+            now = self.clock()
+            db.execute(
+                "INSERT INTO continuity (team_id, member, version, text, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (team_id, member, version, text, now),
+            )
+            self._event(
+                db, team_id, "continuity_written", {"member": member, "version": version}, member
+            )
+            return ContinuityNote(member, version, text, now)
+
+    def continuity(self, team: str, member: str, *, history: bool = False) -> list[ContinuityNote]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, member)
+            rows = db.execute(
+                "SELECT version, text, at FROM continuity WHERE team_id = ? AND member = ? "
+                f"ORDER BY version {'ASC' if history else 'DESC LIMIT 1'}",
+                (team_id, member),
+            ).fetchall()
+        return [ContinuityNote(member, v, t, a) for v, t, a in rows]
 
 
 def _is_name(name: str) -> bool:

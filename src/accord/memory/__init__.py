@@ -1,0 +1,292 @@
+"""Memory that compounds: typed entries, supersession, reinforcement, decay, recall, continuity.
+
+- A **decision** can be superseded, explicitly, by a new decision naming it; the old
+  one is kept and linked both ways. An active decision does not fade; a superseded
+  one is left out of recall unless history is asked for.
+- An **insight** changes how the team works; it fades slowly.
+- An **observation** is a pattern noticed; noting it again (the same text, or text
+  similar enough: a token-set Jaccard of ``[memory] similarity``, 0.8 by default)
+  strengthens the entry already there. It fades faster, from when it was last
+  seen, never below its floor.
+- A **story** is context that never drives recall: fetched by id or by type only.
+
+``recall`` ranks by full-text relevance (SQLite FTS5 BM25, normalised to the best
+match) times the type's decay, plus a small boost for reinforcement, and says
+how it got each score. Recalled text is never written back as a new memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from accord.config import MemoryConfig
+from accord.errors import UserError
+from accord.store.base import Store
+from accord.types import (
+    ContinuityNote,
+    MemoryEntry,
+    MemoryStatus,
+    MemoryType,
+    NewMemory,
+    to_json,
+)
+
+DAY = 86400.0
+REINFORCE_BOOST = 0.05
+SUPERSEDED_FACTOR = 0.1
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_STOP = frozenset(
+    "a an and are as at be but by do does for from has have how i if in into is it its of on "
+    "or so that the their then there these they this to was we were what when where which who "
+    "why will with you your".split()
+)
+EXPORT_VERSION = 1
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words of ``text`` without the commonest ones."""
+    return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP]
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 query matching any of the text's words (quoted, so nothing is syntax)."""
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words(text)))
+
+
+def similar(a: str, b: str, threshold: float) -> bool:
+    """Near-duplicate test for observations: Jaccard similarity of their word sets."""
+    sa, sb = set(words(a)), set(words(b))
+    if not sa or not sb:
+        return a.strip().lower() == b.strip().lower()
+    return len(sa & sb) / len(sa | sb) >= threshold
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled:
+    """An entry recall returned, its score, and how the score was made."""
+
+    entry: MemoryEntry
+    score: float
+    relevance: float
+    decay: float
+    boost: float
+    why: str
+
+
+class Memory:
+    """The memories of one team, as a member (or a person, ``member=None``) sees them."""
+
+    def __init__(
+        self,
+        store: Store,
+        team: str,
+        config: MemoryConfig | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.team = team
+        self.config = config or MemoryConfig()
+        self.clock = clock
+
+    def scopes(self, member: str | None) -> list[str]:
+        return ["team", "project"] + ([f"member:{member}"] if member else [])
+
+    # writing -------------------------------------------------------------------
+
+    def remember(self, new: NewMemory) -> tuple[MemoryEntry, bool]:
+        """Store ``new`` (an observation may reinforce one already there)."""
+        if new.type == MemoryType.OBSERVATION:
+            threshold = self.config.similarity
+            return self.store.add_memory(
+                self.team,
+                new,
+                same=lambda a, b: similar(a, b, threshold),
+                candidates=fts_query(new.text) or None,
+            )
+        return self.store.add_memory(self.team, new)
+
+    def forget(self, memory_id: int, actor: str | None = None) -> MemoryEntry:
+        return self.store.retire_memory(self.team, memory_id, actor)
+
+    # reading -------------------------------------------------------------------
+
+    def get(self, memory_id: int) -> MemoryEntry:
+        return self.store.get_memory(self.team, memory_id)
+
+    def history(self, memory_id: int) -> list[MemoryEntry]:
+        """The supersession chain through ``memory_id``, oldest first."""
+        entry = self.get(memory_id)
+        chain = [entry]
+        seen = {entry.id}
+        back = entry
+        while back.supersedes is not None and back.supersedes not in seen:
+            back = self.get(back.supersedes)
+            seen.add(back.id)
+            chain.insert(0, back)
+        forward = entry
+        while forward.superseded_by is not None and forward.superseded_by not in seen:
+            forward = self.get(forward.superseded_by)
+            seen.add(forward.id)
+            chain.append(forward)
+        return chain
+
+    def decay(self, entry: MemoryEntry, now: float | None = None) -> tuple[float, str]:
+        """The entry's decay factor and its explanation."""
+        if entry.type == MemoryType.DECISION:
+            if entry.status == MemoryStatus.SUPERSEDED:
+                return SUPERSEDED_FACTOR, "superseded decision"
+            return 1.0, "active decision (does not fade)"
+        policy = getattr(self.config, entry.type.value)
+        age_days = max(0.0, ((now or self.clock()) - entry.seen_at) / DAY)
+        if policy.half_life_days is None:
+            return 1.0, f"{entry.type.value} (does not fade)"
+        fade = 0.5 ** (age_days / policy.half_life_days)
+        value = policy.floor + (1 - policy.floor) * fade
+        return value, (
+            f"{entry.type.value}, {age_days:.1f} d since last seen, half-life "
+            f"{policy.half_life_days:g} d, floor {policy.floor:g}"
+        )
+
+    def recall(
+        self,
+        query: str,
+        *,
+        member: str | None = None,
+        k: int = 5,
+        types: Sequence[MemoryType] | None = None,
+        history: bool = False,
+    ) -> list[Recalled]:
+        """The ``k`` entries that best answer ``query``, with why each scored as it did."""
+        if k < 1:
+            raise UserError("recall needs k of 1 or more")
+        wanted = [t for t in (types or list(MemoryType)) if t != MemoryType.STORY]
+        expression = fts_query(query)
+        if not expression or not wanted:
+            return []
+        found = self.store.search_memories(
+            self.team,
+            expression,
+            scopes=self.scopes(member),
+            types=wanted,
+            include_superseded=history,
+            limit=max(4 * k, 50),
+        )
+        if not found:
+            return []
+        best = max(c.relevance for c in found) or 1.0
+        now = self.clock()
+        out: list[Recalled] = []
+        for c in found:
+            relevance = c.relevance / best
+            factor, how = self.decay(c.entry, now)
+            boost = REINFORCE_BOOST * math.log(c.entry.count) if c.entry.count > 1 else 0.0
+            score = relevance * factor + boost
+            why = (
+                f"relevance {relevance:.2f} (bm25 {c.relevance:.3g} of best {best:.3g}) x decay "
+                f"{factor:.2f} ({how})"
+                + (f" + {boost:.2f} for being noted {c.entry.count} times" if boost else "")
+                + f" = {score:.3f}"
+            )
+            out.append(Recalled(c.entry, score, relevance, factor, boost, why))
+        out.sort(key=lambda r: (-r.score, -r.entry.seen_at))
+        return out[:k]
+
+    def stories(self, limit: int | None = None) -> list[MemoryEntry]:
+        return self.store.list_memories(self.team, type=MemoryType.STORY, limit=limit)
+
+    # continuity ----------------------------------------------------------------
+
+    def write_continuity(self, member: str, text: str) -> ContinuityNote:
+        count = len(text.split())
+        cap = self.config.continuity_words
+        if count > cap:
+            raise UserError(
+                f"a continuity note is capped at {cap} words (this one has {count}); keep what "
+                "the next session needs first: what you were doing, what is open, what you "
+                "know about working with the team"
+            )
+        return self.store.set_continuity(self.team, member, text)
+
+    def continuity(self, member: str) -> ContinuityNote | None:
+        notes = self.store.continuity(self.team, member)
+        return notes[0] if notes else None
+
+    def continuity_history(self, member: str) -> list[ContinuityNote]:
+        return self.store.continuity(self.team, member, history=True)
+
+    # export and import ---------------------------------------------------------
+
+    def export(self) -> Iterable[str]:
+        """JSON Lines, oldest first, one entry a line, with the format version."""
+        for entry in reversed(self.store.list_memories(self.team)):
+            data = to_json(entry)
+            data["v"] = EXPORT_VERSION
+            yield json.dumps(data, ensure_ascii=False)
+
+    def import_lines(
+        self, lines: Iterable[str], *, skip_bad: bool = False
+    ) -> tuple[int, list[str]]:
+        """Import JSON Lines; all or nothing unless ``skip_bad``. Returns (imported, problems)."""
+        entries: list[MemoryEntry] = []
+        problems: list[str] = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(_entry(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as e:
+                problems.append(f"line {number}: {e}")
+        if problems and not skip_bad:
+            raise UserError(
+                f"{len(problems)} bad line(s), nothing imported ({'; '.join(problems[:3])}); "
+                "fix them, or pass --skip-bad to import the rest"
+            )
+        _check_links(entries)
+        self.store.import_memories(self.team, entries)
+        return len(entries), problems
+
+
+def _entry(data: object) -> MemoryEntry:
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("v") != EXPORT_VERSION:
+        raise ValueError(f"format version {data.get('v')!r}, expected {EXPORT_VERSION}")
+    text = data["text"]
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("text must be a non-empty string")
+    return MemoryEntry(
+        id=int(data["id"]),
+        team=None,
+        scope=str(data.get("scope", "team")),
+        type=MemoryType(data["type"]),
+        text=text,
+        tags=tuple(str(t) for t in data.get("tags", ())),
+        status=MemoryStatus(data.get("status", "active")),
+        author=data.get("author"),
+        task_id=data.get("task_id"),
+        session=data.get("session"),
+        created_at=float(data["created_at"]),
+        seen_at=float(data.get("seen_at") or data["created_at"]),
+        count=int(data.get("count", 1)),
+        supersedes=data.get("supersedes"),
+        superseded_by=data.get("superseded_by"),
+    )
+
+
+def _check_links(entries: Sequence[MemoryEntry]) -> None:
+    """Refuse a supersession chain that loops (it could never have been written)."""
+    nxt = {e.id: e.superseded_by for e in entries if e.superseded_by is not None}
+    for start in nxt:
+        seen = {start}
+        node = nxt.get(start)
+        while node is not None:
+            if node in seen:
+                raise UserError(f"the import's supersession links loop through entry {node}")
+            seen.add(node)
+            node = nxt.get(node)
