@@ -48,6 +48,8 @@ LEAD = AgentDefinition(
 class Lead(Agent):
     """The lead's runtime: fresh, bounded context on every wake."""
 
+    keeps_continuity = False  # its notes from the last wake play that part
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.seen = 0  # the last event seq the lead has looked at

@@ -40,6 +40,7 @@ from accord.llm.base import (
 )
 from accord.llm.prices import Price, cost_of
 from accord.llm.scripted import estimate_tokens
+from accord.memory import Memory
 from accord.team import TeamServices
 from accord.team.wake import wait
 from accord.types import (
@@ -68,6 +69,9 @@ class Outcome:
 
 class Agent:
     """One member's runtime."""
+
+    keeps_continuity = True  # the lead keeps notes of its own instead
+    MEMORY_BUDGET = 6000  # characters of continuity and recalled memories per session
 
     def __init__(
         self,
@@ -99,7 +103,9 @@ class Agent:
             team=services,
             env=dict(env or {}),
             bash_timeout=config.agent.bash_timeout,
+            memory_config=config.memory,
         )
+        self.memory = Memory(services.store, services.team, config.memory)
         self.prices = {
             k: Price(p.input, p.output, p.cache_read, p.cache_write)
             for k, p in config.prices.items()
@@ -136,6 +142,10 @@ class Agent:
             self._beat_stop.set()
             if self._beater is not None:
                 self._beater.join(timeout=5)
+            try:
+                self._leave_note(f"I stopped ({outcome.reason})")
+            except AccordError:
+                pass
             final = MemberStatus.STOPPED
             try:
                 self._set_status(final)
@@ -264,12 +274,14 @@ class Agent:
         start = TranscriptEntry(
             self.member, session, TranscriptKind.SESSION, {"event": "start"}, task_id
         )
-        self._save(ChatMessage("user", opening), before=start)
+        self.ctx.wrote_continuity = False
+        self._save(ChatMessage("user", opening + self._remembered(opening)), before=start)
 
     def _end_session(self, why: str) -> None:
         conv = self.conversation
         if conv is None:
             return
+        self._leave_note(why)
         self._append(
             TranscriptEntry(
                 self.member,
@@ -413,6 +425,61 @@ class Agent:
             tools=tuple(self._tools().specs()),
             max_tokens=self.config.agent.max_tokens,
         )
+
+    def _remembered(self, opening: str) -> str:
+        """The member's continuity note, then what the team remembers that bears on the
+        session's opening, within MEMORY_BUDGET characters."""
+        parts: list[str] = []
+        budget = self.MEMORY_BUDGET
+        if self.keeps_continuity:
+            note = self.memory.continuity(self.member)
+            if note is not None:
+                text = note.text[: budget // 2]
+                parts.append(f"## Your continuity note, from your last session\n{text}")
+                budget -= len(text)
+        lines: list[str] = []
+        for r in self.memory.recall(opening, member=self.member, k=8):
+            line = f"- [{r.entry.id}] {r.entry.type.value}: {r.entry.text}"
+            if len(line) > budget:
+                break
+            lines.append(line)
+            budget -= len(line)
+        if lines:
+            parts.append("## What the team remembers that may bear on this\n" + "\n".join(lines))
+        return "".join("\n\n" + p for p in parts)
+
+    def _leave_note(self, why: str) -> None:
+        """End of a working session: keep the member's own continuity note, or write a
+        plain first-person one so the next session starts from where this one stopped."""
+        conv = self.conversation
+        if not self.keeps_continuity or conv is None or self.ctx.wrote_continuity:
+            return
+        said = ""
+        for message in reversed(conv.messages):
+            if message.role == "assistant" and message.text.strip():
+                said = " ".join(message.text.split())[:400]
+                break
+        lines = []
+        if conv.task_id is not None:
+            try:
+                task = self.services.board.get(conv.task_id)
+                lines.append(
+                    f"I was working on task #{task.id} ({task.title}); it is now "
+                    f"{task.status.value}."
+                )
+            except AccordError:
+                pass
+        else:
+            lines.append("I was answering messages, not working a task.")
+        if said:
+            lines.append(f"The last thing I said: {said}")
+        held = sorted(self.ctx.claims)
+        lines.append(f"I still hold task #{held[0]}." if held else "I hold no task.")
+        lines.append(f"The session ended: {why}.")
+        try:
+            self.memory.write_continuity(self.member, " ".join(lines))
+        except AccordError:
+            pass
 
     def _task_opening(self, task: Task) -> str:
         opening = context.task_opening(self.services, task)

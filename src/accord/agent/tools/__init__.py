@@ -6,11 +6,13 @@ from typing import Any
 
 from accord.agent.tools.base import HeldClaim, Tool, ToolArgs, Toolbox, ToolContext
 from accord.agent.tools.files import FILE_TOOLS
+from accord.agent.tools.memory import MEMORY_TOOLS
 from accord.agent.tools.shell import SHELL_TOOLS
 from accord.agent.tools.team import TEAM_TOOLS
 
 __all__ = [
     "FILE_TOOLS",
+    "MEMORY_TOOLS",
     "SHELL_TOOLS",
     "TEAM_TOOLS",
     "HeldClaim",
@@ -23,6 +25,6 @@ __all__ = [
 
 
 def all_tools() -> list[Tool[Any]]:
-    """Every built-in tool: files, then bash, then the team's; an agent definition's
+    """Every built-in tool: files, bash, the team's, then memory; an agent definition's
     allowlist picks from these by name."""
-    return [*FILE_TOOLS, *SHELL_TOOLS, *TEAM_TOOLS]
+    return [*FILE_TOOLS, *SHELL_TOOLS, *TEAM_TOOLS, *MEMORY_TOOLS]

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from accord.config import MemoryConfig
 from accord.errors import AccordError, HookBlocked
 from accord.llm.base import ToolCall, ToolResult, ToolSpec
 from accord.team import TeamServices
@@ -49,6 +50,8 @@ class ToolContext:
     env: dict[str, str] = field(default_factory=dict)
     claims: dict[int, HeldClaim] = field(default_factory=dict)
     bash_timeout: float = 120.0
+    memory_config: MemoryConfig = field(default_factory=MemoryConfig)
+    wrote_continuity: bool = False  # set by write_continuity during a session
 
 
 class ToolArgs(BaseModel):
