@@ -1,0 +1,280 @@
+"""Recall latency at 1,000, 10,000 and 100,000 memories, and ranking on the labelled set.
+
+For each size it fills a fresh store with synthetic but varied entries (English
+function words and the labelled set's vocabulary at the head of a Zipf
+distribution, made-up words and ticket ids in its long tail; all four types,
+ages over a year, some decisions superseded, a few observations reinforced,
+scopes team, project and member), written in one transaction through
+``store.import_memories``. Then it times 200 queries (the labelled set's, then
+generated ones of 2 to 6 words drawn from the same distribution), each as
+
+- **ours**: ``Memory.recall(query, member="alice", k=10)``: the FTS5 search with
+  its join, scope, type and status filters, building the entries, and decay
+  and scoring in Python;
+- **raw**: the FTS5 query alone through ``sqlite3`` on its own connection,
+  ``SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank
+  LIMIT 50``, with the same match expression (``fts_query``): the floor.
+
+The two alternate query by query, after a warm-up. Last, it loads the labelled
+set (``accord.testing.recall_set``) and prints recall@5, recall@10 and MRR for
+BM25, overall and by kind of query.
+
+    python bench/recall.py              # 1k, 10k and 100k entries (about 40 seconds)
+    python bench/recall.py --quick      # 1k and 10k only
+    python bench/recall.py --sizes 1000,50000 --queries 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from accord.memory import DAY, Memory, fts_query, words
+from accord.store import open_store
+from accord.testing.recall_set import ENTRIES, QUERIES, evaluate, labelled_memory
+from accord.types import MemoryEntry, MemoryStatus, MemoryType
+
+TEAM = "bench"
+MEMBERS = ("alice", "bob", "carol")
+SEED = 20240501
+WARMUP = 20
+RAW_SQL = "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT 50"
+COUNT_SQL = "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?"
+
+# the head of the distribution: what most of any English text is made of
+FUNCTION_WORDS = (
+    "the to a of and in on for is that with it was be as at by not this are from we or an "
+    "but has have when after before so if all its into than then only no more one two our "
+    "they which were been can will should must would about over out up new also each every"
+).split()
+SYLLABLES = (
+    "ka ri to mo ne sa lu vi pe da go ze bra tor qui lan mer sol fin dex pro net art vel cor "
+    "mon tis fer gal hum jin kep lor mis nov orb pax rud sen tal umb vor wex yal zin"
+).split()
+TAGS = ("database", "ci", "api", "frontend", "payments", "infra", "team", "release", "security")
+
+
+def vocabulary(rng: random.Random) -> list[str]:
+    """Function words, then the labelled set's words by frequency, then a long made-up tail."""
+    counts: dict[str, int] = {}
+    for e in ENTRIES:
+        for w in words(e.text):
+            counts[w] = counts.get(w, 0) + 1
+    domain = sorted(counts, key=lambda w: (-counts[w], w))
+    tail: set[str] = set()
+    while len(tail) < 25_000:
+        tail.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
+    return FUNCTION_WORDS + domain + sorted(tail - set(domain))
+
+
+class Generator:
+    """Synthetic entry texts and queries from a Zipf distribution over the vocabulary."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.vocab = vocabulary(self.rng)
+        self.cum = list(itertools.accumulate(1.0 / (r + 1) ** 1.05 for r in range(len(self.vocab))))
+        # queries are asked about content, so they leave the function words out
+        self.function = set(FUNCTION_WORDS)
+
+    def sentence(self, n: int) -> str:
+        picked = self.rng.choices(self.vocab, cum_weights=self.cum, k=n)
+        if self.rng.random() < 0.2:
+            picked.insert(self.rng.randrange(len(picked)), f"INV-{self.rng.randrange(100_000)}")
+        text = " ".join(picked)
+        return text[0].upper() + text[1:] + "."
+
+    def query(self) -> str:
+        out: list[str] = []
+        while len(out) < self.rng.randint(2, 6):
+            (w,) = self.rng.choices(self.vocab, cum_weights=self.cum)
+            if w not in self.function and w not in out:
+                out.append(w)
+        return " ".join(out)
+
+    def entries(self, count: int, now: float) -> list[MemoryEntry]:
+        rng = self.rng
+        kinds = rng.choices(
+            [MemoryType.DECISION, MemoryType.INSIGHT, MemoryType.OBSERVATION, MemoryType.STORY],
+            weights=[30, 15, 40, 15],
+            k=count,
+        )
+        out: list[MemoryEntry] = []
+        for i, kind in enumerate(kinds, start=1):
+            age = rng.uniform(0, 365) * DAY
+            noted = kind == MemoryType.OBSERVATION
+            scope = rng.choices(
+                ["team", "project", *(f"member:{m}" for m in MEMBERS)], [70, 10, 8, 6, 6]
+            )[0]
+            out.append(
+                MemoryEntry(
+                    id=i,
+                    team=None,
+                    scope=scope,
+                    type=kind,
+                    text=self.sentence(rng.randint(6, 40)),
+                    tags=tuple(rng.sample(TAGS, rng.choice((0, 0, 1, 2)))),
+                    status=MemoryStatus.ACTIVE,
+                    author=rng.choice(MEMBERS),
+                    task_id=None,
+                    session=None,
+                    created_at=now - age,
+                    seen_at=now - age * rng.random() if noted else now - age,
+                    count=rng.choice((1, 1, 1, 1, 2, 3, 7)) if noted else 1,
+                )
+            )
+        # one decision in ten replaced by a later one (a link forward and back)
+        decisions = [e for e in out if e.type == MemoryType.DECISION]
+        links: dict[int, int] = {}
+        for old, new in zip(decisions[::2], decisions[1::2], strict=False):
+            if rng.random() < 0.2 and old.id not in links and new.id not in links.values():
+                links[old.id] = new.id
+        for n, e in enumerate(out):
+            if e.id in links:
+                out[n] = replace(e, status=MemoryStatus.SUPERSEDED, superseded_by=links[e.id])
+        back = {new: old for old, new in links.items()}
+        for n, e in enumerate(out):
+            if e.id in back:
+                out[n] = replace(e, supersedes=back[e.id])
+        return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def build(path: Path, count: int, gen: Generator) -> tuple[float, Memory]:
+    store = open_store(str(path), create=True, synchronous="normal")
+    store.create_team(TEAM)
+    for m in MEMBERS:
+        store.add_member(TEAM, m, token_hash="-")
+    entries = gen.entries(count, time.time())
+    started = time.perf_counter()
+    store.import_memories(TEAM, entries)
+    return time.perf_counter() - started, Memory(store, TEAM)
+
+
+def measure(
+    path: Path, memory: Memory, queries: list[str]
+) -> tuple[list[float], list[float], list[int], list[int]]:
+    """Per query: ours ms, raw ms, entries recalled, FTS matches."""
+    raw = sqlite3.connect(path)
+    expressions = [fts_query(q) for q in queries]
+    for q, x in zip(queries[:WARMUP], expressions[:WARMUP], strict=True):
+        memory.recall(q, member="alice", k=10)
+        raw.execute(RAW_SQL, (x,)).fetchall()
+    ours_ms: list[float] = []
+    raw_ms: list[float] = []
+    recalled: list[int] = []
+    for q, x in zip(queries, expressions, strict=True):
+        t0 = time.perf_counter()
+        found = memory.recall(q, member="alice", k=10)
+        t1 = time.perf_counter()
+        raw.execute(RAW_SQL, (x,)).fetchall()
+        t2 = time.perf_counter()
+        ours_ms.append((t1 - t0) * 1000)
+        raw_ms.append((t2 - t1) * 1000)
+        recalled.append(len(found))
+    matches = [raw.execute(COUNT_SQL, (x,)).fetchone()[0] for x in expressions]
+    raw.close()
+    return ours_ms, raw_ms, recalled, matches
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 and 10,000 entries only")
+    parser.add_argument("--sizes", default=None, help="entry counts (default 1000,10000,100000)")
+    parser.add_argument("--queries", type=int, default=200, help="queries per size (200)")
+    parser.add_argument("--dir", default=None, help="folder for the databases (default: tmp)")
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    if args.sizes:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    else:
+        sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
+
+    from claims import machine  # the same machine description as bench/claims.py
+
+    gen = Generator(args.seed)
+    labelled = [q.text for q in QUERIES]
+    queries = (labelled + [gen.query() for _ in range(args.queries)])[: args.queries]
+    with tempfile.TemporaryDirectory(prefix="accord-bench-", dir=args.dir) as tmp:
+        folder = Path(tmp)
+        for line in machine(folder):
+            print(line)
+        print(
+            f"run:     {len(queries)} queries per size ({min(len(labelled), len(queries))} "
+            f"from the labelled set), k=10, {WARMUP} warm-up, synchronous=NORMAL"
+        )
+        print()
+        header = (
+            f"{'entries':>9}{'queries':>13}{'ours p50':>10}{'ours p99':>10}{'raw p50':>9}"
+            f"{'raw p99':>9}{'ours-raw p50':>14}{'matches p50':>13}{'matches p99':>13}"
+            f"{'recalled':>10}"
+        )
+        print(header + "\n" + "-" * len(header))
+        n = min(len(labelled), len(queries))
+        parts = {"all": slice(None), "labelled": slice(0, n), "generated": slice(n, None)}
+        builds: list[str] = []
+        largest: dict[str, tuple[float, float]] = {}
+        for size in sizes:
+            path = folder / f"recall-{size}.db"
+            built, memory = build(path, size, gen)
+            builds.append(f"{size:,}: {built:.1f} s")
+            ours, raw, recalled, matches = measure(path, memory, queries)
+            memory.store.close()
+            for name, part in parts.items():
+                o, r, c = ours[part], raw[part], [float(m) for m in matches[part]]
+                if not o:
+                    continue
+                p50, p99 = percentile(o, 50), percentile(o, 99)
+                if size == max(sizes):
+                    largest[name] = (p50, p99)
+                shown = f"{size:,}" if name == "all" else ""
+                print(
+                    f"{shown:>9}{f'{name} {len(o)}':>13}{p50:>10.2f}"
+                    f"{p99:>10.2f}{percentile(r, 50):>9.2f}{percentile(r, 99):>9.2f}"
+                    f"{p50 - percentile(r, 50):>14.2f}{percentile(c, 50):>13,.0f}"
+                    f"{percentile(c, 99):>13,.0f}{sum(recalled[part]) / len(o):>10.1f}",
+                    flush=True,
+                )
+            path.unlink()
+        print()
+        print("ms per query; matches: rows the FTS5 expression matches (all of which are ranked);")
+        print("recalled: entries returned (of k=10) on average")
+        print(f"build (import_memories, one transaction): {', '.join(builds)}")
+        for name, (p50, p99) in largest.items():
+            print(
+                f"at {max(sizes):,} entries, {name} queries: p50 {p50:.2f} ms "
+                f"({'under' if p50 < 20 else 'over'} the aim of 20 ms), p99 {p99:.2f} ms "
+                f"({'under' if p99 < 20 else 'over'})"
+            )
+        print()
+        started = time.perf_counter()
+        with labelled_memory(folder=folder) as (memory, ids):
+            scores = evaluate(memory, ids)
+        print(
+            f"labelled set: {len(ENTRIES)} entries, {len(QUERIES)} queries, BM25 "
+            f"({time.perf_counter() - started:.2f} s to load and run)"
+        )
+        head = f"{'queries':<12}{'n':>4}{'recall@5':>10}{'recall@10':>11}{'MRR':>7}"
+        print(head + "\n" + "-" * len(head))
+        rows = [("all", scores), *sorted(scores.by_kind().items())]
+        for kind, s in rows:
+            print(
+                f"{kind:<12}{len(s.results):>4}{s.recall5:>10.3f}{s.recall10:>11.3f}{s.mrr:>7.3f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
