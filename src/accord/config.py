@@ -352,6 +352,17 @@ restart_backoff = 1.0
 grace = 20
 silent_after = 120
 
+[memory]
+# What the team remembers (`accord memory --help`). Noting an observation whose words
+# overlap an active one's by `similarity` or more (Jaccard of the word sets) strengthens
+# that entry instead of adding another. Insights and observations fade toward their floor,
+# halving the distance every half_life_days (an observation counts from when it was last
+# seen); an active decision does not fade.
+similarity = 0.8
+continuity_words = 400     # cap of a member's continuity note
+insight = { half_life_days = 180, floor = 0.6 }
+observation = { half_life_days = 30, floor = 0.3 }
+
 [budgets]
 # Checked before every model call. A member over budget stops, keeps its transcript and
 # work, and the lead is told.

@@ -19,8 +19,10 @@ from accord.config import (
     STORE_NAME,
     Project,
     locate,
+    read_utf8,
 )
 from accord.errors import InvalidState, NothingToDo, UserError
+from accord.memory import Memory
 from accord.store import Store, open_store
 from accord.team import TeamServices, pick_team
 from accord.team.roster import LIVE_STATUSES, acting_member, authorize
@@ -28,7 +30,11 @@ from accord.team.wake import follow, wait
 from accord.types import (
     MemberRole,
     MemberStatus,
+    MemoryEntry,
+    MemoryStatus,
+    MemoryType,
     MessageKind,
+    NewMemory,
     NewTask,
     TaskChanges,
     TaskStatus,
@@ -827,6 +833,218 @@ def work(ctx: Context) -> int:
     return 0 if summary.ok else 1
 
 
+# memory -------------------------------------------------------------------
+
+
+def _memory(ctx: Context) -> Memory:
+    return Memory(ctx.store, ctx.team.team, ctx.project.config.memory)
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _memory_line(e: MemoryEntry) -> str:
+    noted = f", noted {e.count} times" if e.count > 1 else ""
+    return f"[{e.id}] {e.type.value} ({e.status.value}{noted}) {_clip(e.text, 100)}"
+
+
+def memory_add(ctx: Context) -> int:
+    a = ctx.args
+    if a.scope.startswith("member:"):
+        # An agent may keep entries of its own only: writing into another member's
+        # scope would put words in its mouth at its next recall.
+        ctx.acting_as(a.scope.removeprefix("member:"))
+    entry, reinforced = _memory(ctx).remember(
+        NewMemory(
+            type=MemoryType(a.type),
+            text=a.text,
+            tags=tuple(a.tag),
+            scope=a.scope,
+            author=ctx.actor,
+            supersedes=a.supersedes,
+        )
+    )
+    if _json(ctx):
+        out = to_json(entry)
+        out["reinforced"] = reinforced
+        show.say(json.dumps(out, indent=2, ensure_ascii=False))
+    elif reinforced:
+        show.say(f"reinforced entry {entry.id} (now noted {entry.count} times)")
+    else:
+        linked = f", superseding {entry.supersedes}" if entry.supersedes else ""
+        show.say(f"remembered {entry.type.value} {entry.id}{linked}")
+    return 0
+
+
+def memory_search(ctx: Context) -> int:
+    a = ctx.args
+    types = [MemoryType(t) for t in a.type] if a.type else None
+    if types and MemoryType.STORY in types:
+        raise UserError(
+            "stories are never searched; list them with `accord memory list --type story`"
+        )
+    member = ctx.acting_as(a.as_) if a.as_ else ctx.actor
+    found = _memory(ctx).recall(a.query, member=member, k=a.k, types=types, history=a.history)
+    if _json(ctx):
+        show.emit_json(found)
+    elif not found:
+        show.say(f"nothing recalled for {a.query!r}")
+    else:
+        for r in found:
+            show.say(f"{r.score:.3f} {_memory_line(r.entry)}")
+            show.say(f"      why: {r.why}")
+    return 0
+
+
+def memory_show(ctx: Context) -> int:
+    e = _memory(ctx).get(ctx.args.id)
+    if _json(ctx):
+        show.emit_json(e)
+        return 0
+    origin = e.author or "a person"
+    if e.task_id is not None:
+        origin += f", task #{e.task_id}"
+    if e.session is not None:
+        origin += f", session {e.session}"
+    rows: list[tuple[str, object]] = [
+        ("type", e.type.value),
+        ("status", e.status.value),
+        ("scope", e.scope),
+        ("tags", ", ".join(e.tags) or "-"),
+        ("written by", origin),
+        ("created", show.when(e.created_at)),
+        ("last seen", f"{show.when(e.seen_at)} (noted {e.count} time{'s' * (e.count != 1)})"),
+    ]
+    if e.supersedes is not None:
+        rows.append(("supersedes", e.supersedes))
+    if e.superseded_by is not None:
+        rows.append(("superseded by", e.superseded_by))
+    show.say(f"memory {e.id}")
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        show.say(f"  {k:<{width}}  {v}")
+    show.say("\n" + e.text)
+    return 0
+
+
+def memory_history(ctx: Context) -> int:
+    chain = _memory(ctx).history(ctx.args.id)
+    stands = next((e.id for e in chain if e.status == MemoryStatus.ACTIVE), None)
+    if _json(ctx):
+        out = {"v": 1, "chain": to_json(chain), "stands": stands}
+        show.say(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    for e in chain:
+        mark = "stands" if e.id == stands else e.status.value
+        show.say(f"[{e.id}] {mark:<10} {show.when(e.created_at)}  {_clip(e.text, 90)}")
+    if stands is None:
+        show.say("nothing in this chain stands: its last entry was retired")
+    return 0
+
+
+def memory_forget(ctx: Context) -> int:
+    e = _memory(ctx).forget(ctx.args.id, ctx.actor)
+    if _json(ctx):
+        show.emit_json(e)
+    else:
+        show.say(f"retired memory {e.id} (kept, never recalled again)")
+    return 0
+
+
+def memory_list(ctx: Context) -> int:
+    a = ctx.args
+    entries = ctx.store.list_memories(
+        ctx.team.team,
+        type=MemoryType(a.type) if a.type else None,
+        status=MemoryStatus(a.status) if a.status else None,
+        limit=a.limit,
+    )
+    if _json(ctx):
+        show.emit_json(entries)
+        return 0
+    if not entries:
+        show.say("no memories; add one with `accord memory add --type TYPE TEXT`")
+        return 0
+    show.table(
+        ["id", "type", "status", "scope", "noted", "last seen", "text"],
+        [
+            (
+                e.id,
+                e.type.value,
+                e.status.value,
+                e.scope,
+                e.count,
+                show.when(e.seen_at),
+                _clip(e.text, 70),
+            )
+            for e in entries
+        ],
+    )
+    return 0
+
+
+def memory_export(ctx: Context) -> int:
+    lines = list(_memory(ctx).export())
+    if ctx.args.output is None:
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        return 0
+    target = Path(ctx.args.output)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        # Written aside and renamed, so a failed export never leaves half a backup.
+        partial.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        os.replace(partial, target)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write {target}: {e.strerror}; choose another --output") from e
+    show.say(f"exported {len(lines)} entries to {target}")
+    return 0
+
+
+def memory_import(ctx: Context) -> int:
+    text = read_utf8(Path(ctx.args.file), "the import file", UserError)
+    imported, problems = _memory(ctx).import_lines(text.splitlines(), skip_bad=ctx.args.skip_bad)
+    if _json(ctx):
+        show.say(json.dumps({"v": 1, "imported": imported, "skipped": problems}, indent=2))
+        return 0
+    show.say(f"imported {imported} entries into team {ctx.team.team}")
+    for problem in problems:
+        show.say(f"  skipped {problem}")
+    return 0
+
+
+def memory_continuity(ctx: Context) -> int:
+    a = ctx.args
+    memory = _memory(ctx)
+    if a.set is not None:
+        note = memory.write_continuity(ctx.acting_as(a.member), a.set)
+        if _json(ctx):
+            show.emit_json(note)
+        else:
+            show.say(f"wrote version {note.version} of {note.member}'s continuity note")
+        return 0
+    if a.history:
+        notes = memory.continuity_history(a.member)
+        if _json(ctx):
+            show.emit_json(notes)
+            return 0
+    else:
+        latest = memory.continuity(a.member)
+        if _json(ctx):
+            show.say(json.dumps(to_json(latest), indent=2, ensure_ascii=False))
+            return 0
+        notes = [latest] if latest else []
+    if not notes:
+        show.say(f"{a.member} has no continuity note yet")
+    for note in notes:
+        show.say(f"── version {note.version}, written {show.when(note.at)}")
+        show.say(note.text)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "init": init,
     "team_create": team_create,
@@ -865,4 +1083,13 @@ COMMANDS: dict[str, Command] = {
     "watch": watch_cmd,
     "plan_load": plan_load,
     "work": work,
+    "memory_add": memory_add,
+    "memory_search": memory_search,
+    "memory_show": memory_show,
+    "memory_history": memory_history,
+    "memory_forget": memory_forget,
+    "memory_list": memory_list,
+    "memory_export": memory_export,
+    "memory_import": memory_import,
+    "memory_continuity": memory_continuity,
 }

@@ -6,7 +6,7 @@ import argparse
 from typing import NoReturn
 
 from accord import __version__
-from accord.types import MemberStatus, MessageKind, TaskStatus
+from accord.types import MemberStatus, MemoryStatus, MemoryType, MessageKind, TaskStatus
 
 
 class UsageError(Exception):
@@ -359,6 +359,90 @@ def build() -> argparse.ArgumentParser:
         help="live view (default on a terminal) or one line per event",
     )
     p.set_defaults(cmd="demo")
+
+    # memory ----------------------------------------------------------------
+    g = groups.add_parser(
+        "memory", help="what the team remembers: add, search, history, export, continuity..."
+    ).add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
+    p = g.add_parser(
+        "add",
+        parents=[_common(read=True)],
+        help="remember a decision, insight, observation or story",
+        description="Remember something. A decision can name the decision it replaces "
+        "(--supersedes); an observation noted again (the same or nearly the same text) "
+        "strengthens the entry already there instead of adding another.",
+    )
+    p.add_argument("text")
+    p.add_argument("--type", required=True, choices=[t.value for t in MemoryType])
+    p.add_argument(
+        "--supersedes", type=_positive_int, metavar="ID", help="the decision this one replaces"
+    )
+    p.add_argument(
+        "--scope",
+        default="team",
+        metavar="SCOPE",
+        help="team (default), project (every team sees it) or member:NAME",
+    )
+    p.add_argument("--tag", action="append", default=[], metavar="TAG", help="repeatable")
+    p.set_defaults(cmd="memory_add")
+    p = g.add_parser(
+        "search",
+        parents=[read],
+        help="recall: the best entries for a query, with how each scored",
+        description="Rank entries by relevance times decay, plus a boost for reinforcement, "
+        "and say how each score was made. Stories are never searched (see `memory list`).",
+    )
+    p.add_argument("query")
+    p.add_argument("--type", action="append", choices=[t.value for t in MemoryType])
+    p.add_argument("--k", type=_positive_int, default=5, metavar="N", help="how many (5)")
+    p.add_argument(
+        "--history", action="store_true", help="include superseded decisions (scored low)"
+    )
+    p.add_argument("--as", dest="as_", metavar="MEMBER", help="also see this member's own entries")
+    p.set_defaults(cmd="memory_search")
+    p = g.add_parser("show", parents=[read], help="one entry, with where it came from")
+    p.add_argument("id", type=_positive_int)
+    p.set_defaults(cmd="memory_show")
+    p = g.add_parser(
+        "history", parents=[read], help="a decision's supersession chain, and which stands"
+    )
+    p.add_argument("id", type=_positive_int)
+    p.set_defaults(cmd="memory_history")
+    p = g.add_parser(
+        "forget", parents=[_common(read=True)], help="retire an entry (kept, never recalled)"
+    )
+    p.add_argument("id", type=_positive_int)
+    p.set_defaults(cmd="memory_forget")
+    p = g.add_parser("list", parents=[read], help="entries, newest first")
+    p.add_argument("--type", choices=[t.value for t in MemoryType])
+    p.add_argument("--status", choices=[s.value for s in MemoryStatus])
+    p.add_argument("--limit", type=_positive_int, metavar="N")
+    p.set_defaults(cmd="memory_list")
+    p = g.add_parser(
+        "export", parents=[write], help="every entry the team sees, as JSON Lines (a backup)"
+    )
+    p.add_argument("--output", "-o", metavar="FILE", help="write here instead of to stdout")
+    p.set_defaults(cmd="memory_export")
+    p = g.add_parser(
+        "import",
+        parents=[_common(read=True)],
+        help="add the entries of an export (all or nothing unless --skip-bad)",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="import the good lines and report the bad ones"
+    )
+    p.set_defaults(cmd="memory_import")
+    p = g.add_parser(
+        "continuity",
+        parents=[read],
+        help="a member's continuity note (--history: every version; --set: write one)",
+    )
+    p.add_argument("member")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--history", action="store_true", help="every version, oldest first")
+    what.add_argument("--set", metavar="TEXT", help="write a new version")
+    p.set_defaults(cmd="memory_continuity")
 
     # events, wait ----------------------------------------------------------
     p = groups.add_parser("events", parents=[read], help="the team's event log")

@@ -141,11 +141,11 @@ class Memory:
         if entry.type == MemoryType.DECISION:
             if entry.status == MemoryStatus.SUPERSEDED:
                 return SUPERSEDED_FACTOR, "superseded decision"
-            return 1.0, "active decision (does not fade)"
+            return 1.0, "an active decision does not fade"
         policy = getattr(self.config, entry.type.value)
         age_days = max(0.0, ((now or self.clock()) - entry.seen_at) / DAY)
         if policy.half_life_days is None:
-            return 1.0, f"{entry.type.value} (does not fade)"
+            return 1.0, f"{entry.type.value}, set not to fade"
         fade = 0.5 ** (age_days / policy.half_life_days)
         value = policy.floor + (1 - policy.floor) * fade
         return value, (
@@ -235,13 +235,26 @@ class Memory:
         """Import JSON Lines; all or nothing unless ``skip_bad``. Returns (imported, problems)."""
         entries: list[MemoryEntry] = []
         problems: list[str] = []
+        first_line: dict[int, int] = {}
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                entries.append(_entry(json.loads(line)))
-            except (ValueError, KeyError, TypeError) as e:
+                entry = _entry(json.loads(line))
+            except KeyError as e:
+                problems.append(f"line {number}: no {e.args[0]!r} field")
+                continue
+            except (ValueError, TypeError) as e:
                 problems.append(f"line {number}: {e}")
+                continue
+            if entry.id in first_line:
+                # Links name ids: a repeated one would tie them to the wrong entry.
+                problems.append(
+                    f"line {number}: id {entry.id} is used by line {first_line[entry.id]}"
+                )
+                continue
+            first_line[entry.id] = number
+            entries.append(entry)
         if problems and not skip_bad:
             raise UserError(
                 f"{len(problems)} bad line(s), nothing imported ({'; '.join(problems[:3])}); "
@@ -260,10 +273,13 @@ def _entry(data: object) -> MemoryEntry:
     text = data["text"]
     if not isinstance(text, str) or not text.strip():
         raise ValueError("text must be a non-empty string")
+    scope = str(data.get("scope", "team"))
+    if scope not in ("team", "project") and not scope.startswith("member:"):
+        raise ValueError(f"unknown scope {scope!r}; use team, project or member:NAME")
     return MemoryEntry(
         id=int(data["id"]),
         team=None,
-        scope=str(data.get("scope", "team")),
+        scope=scope,
         type=MemoryType(data["type"]),
         text=text,
         tags=tuple(str(t) for t in data.get("tags", ())),
@@ -281,12 +297,27 @@ def _entry(data: object) -> MemoryEntry:
 
 def _check_links(entries: Sequence[MemoryEntry]) -> None:
     """Refuse a supersession chain that loops (it could never have been written)."""
-    nxt = {e.id: e.superseded_by for e in entries if e.superseded_by is not None}
-    for start in nxt:
-        seen = {start}
-        node = nxt.get(start)
-        while node is not None:
-            if node in seen:
+    # Either side of a link is enough to follow it: an older -> newer edge per link.
+    newer: dict[int, set[int]] = {}
+    for e in entries:
+        if e.superseded_by is not None:
+            newer.setdefault(e.id, set()).add(e.superseded_by)
+        if e.supersedes is not None:
+            newer.setdefault(e.supersedes, set()).add(e.id)
+    done: set[int] = set()
+    for start in newer:
+        path: set[int] = set()
+        stack: list[tuple[int, bool]] = [(start, True)]
+        while stack:
+            node, entering = stack.pop()
+            if not entering:
+                path.discard(node)
+                done.add(node)
+                continue
+            if node in path:
                 raise UserError(f"the import's supersession links loop through entry {node}")
-            seen.add(node)
-            node = nxt.get(node)
+            if node in done:
+                continue
+            path.add(node)
+            stack.append((node, False))
+            stack.extend((n, True) for n in newer.get(node, ()))

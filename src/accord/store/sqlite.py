@@ -372,6 +372,20 @@ class SQLiteStore(Store):
                 "continuity",
             ):
                 db.execute(f"DELETE FROM {table} WHERE team_id = ?", (team_id,))
+            # Project entries outlive the team; their links into its entries go. A project
+            # decision whose successor was the team's stands again: nobody else saw it.
+            doomed = "SELECT id FROM memories WHERE team_id = ?"
+            db.execute(
+                f"UPDATE memories SET supersedes = NULL WHERE team_id IS NULL "
+                f"AND supersedes IN ({doomed})",
+                (team_id,),
+            )
+            db.execute(
+                "UPDATE memories SET superseded_by = NULL, status = CASE status "
+                "WHEN 'superseded' THEN 'active' ELSE status END "
+                f"WHERE team_id IS NULL AND superseded_by IN ({doomed})",
+                (team_id,),
+            )
             db.execute("DELETE FROM memories WHERE team_id = ?", (team_id,))
             db.execute("DELETE FROM teams WHERE id = ?", (team_id,))
 
@@ -2027,7 +2041,9 @@ class SQLiteStore(Store):
                 old = self._memory_row(db, team_id, team, new.supersedes)
                 if old.type != MemoryType.DECISION:
                     raise UserError(
-                        f"memory {old.id} is a {old.type.value}, not a decision; only a "
+                        f"memory {old.id} is an {old.type.value}, not a decision; only a "
+                        if old.type.value[0] in "aeiou"
+                        else f"memory {old.id} is a {old.type.value}, not a decision; only a "
                         "decision can be superseded"
                     )
                 if old.status == MemoryStatus.SUPERSEDED:

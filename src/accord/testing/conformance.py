@@ -42,11 +42,16 @@ the store rely on it:
   backend, one event per change; a heartbeat (of a member or of a task) is
   liveness, not a change of state, and writes no event;
 - a refused operation raises the error class named in ``accord.errors`` and
-  leaves teams, members, tasks, messages and events exactly as they were.
+  leaves teams, members, tasks, messages, events, memories and continuity notes
+  exactly as they were;
+- deleting a team deletes its memories (team and member scopes) and continuity
+  notes; project memories stay, and their supersession links into the deleted
+  entries are cleared.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,8 +76,10 @@ from accord.errors import (
 )
 from accord.store.base import (
     MAX_BODY,
+    MAX_CONTINUITY,
     MAX_DESCRIPTION,
     MAX_KEY,
+    MAX_MEMORY,
     MAX_PAYLOAD,
     MAX_RESULT,
     MAX_SUMMARY,
@@ -84,12 +91,17 @@ from accord.testing import FakeClock
 from accord.types import (
     BROADCAST,
     Claim,
+    ContinuityNote,
     Event,
     Member,
     MemberRole,
     MemberStatus,
+    MemoryEntry,
+    MemoryStatus,
+    MemoryType,
     Message,
     MessageKind,
+    NewMemory,
     NewTask,
     OutgoingMessage,
     PlannedTask,
@@ -130,17 +142,26 @@ class Snapshot:
     tasks: tuple[tuple[Task, ...], ...]
     messages: tuple[tuple[Message, ...], ...]
     events: tuple[tuple[Event, ...], ...]
+    memories: tuple[tuple[MemoryEntry, ...], ...] = ()
+    continuity: tuple[tuple[ContinuityNote, ...], ...] = ()
 
 
 def snapshot(store: Store) -> Snapshot:
-    """Read every team's members, tasks, messages and events (reads change nothing)."""
+    """Read every team's members, tasks, messages, events, memories (its own and the
+    project's) and every version of its members' continuity notes (reads change nothing)."""
     teams = tuple(store.list_teams())
+    members = tuple(tuple(store.list_members(t.name)) for t in teams)
     return Snapshot(
         teams=teams,
-        members=tuple(tuple(store.list_members(t.name)) for t in teams),
+        members=members,
         tasks=tuple(tuple(store.list_tasks(t.name)) for t in teams),
         messages=tuple(tuple(store.list_messages(t.name, limit=1_000_000)) for t in teams),
         events=tuple(tuple(store.read_events(t.name)) for t in teams),
+        memories=tuple(tuple(store.list_memories(t.name)) for t in teams),
+        continuity=tuple(
+            tuple(n for m in ms for n in store.continuity(t.name, m.name, history=True))
+            for t, ms in zip(teams, members, strict=True)
+        ),
     )
 
 
@@ -1782,3 +1803,451 @@ class StoreConformance:
         work = store.pending_work(TEAM, "alice")
         assert (work.mail, work.ready_tasks) == (0, 0)
         assert work.reason not in ("mail", "task")
+
+    # memory -------------------------------------------------------------------------
+
+    def test_memory_lifecycle_of_each_type(self, store: Store, clock: FakeClock) -> None:
+        for kind in MemoryType:
+            clock.advance(10)
+            new = NewMemory(
+                kind,
+                f"  the {kind.value} about caching  ",
+                tags=("perf", "cache", "perf"),
+                author="alice",
+                task_id=7,
+                session=2,
+            )
+            with logs(store, "memory_added") as added:
+                entry, reinforced = store.add_memory(TEAM, new)
+            assert not reinforced
+            assert added[0].actor == "alice"
+            assert added[0].payload == {
+                "id": entry.id,
+                "type": kind.value,
+                "scope": "team",
+                "supersedes": None,
+            }
+            assert (entry.team, entry.scope, entry.type, entry.status) == (
+                TEAM,
+                "team",
+                kind,
+                MemoryStatus.ACTIVE,
+            )
+            assert entry.text == f"the {kind.value} about caching"  # trimmed
+            assert entry.tags == ("cache", "perf")  # sorted, once each
+            assert (entry.author, entry.task_id, entry.session) == ("alice", 7, 2)
+            assert entry.created_at == entry.seen_at == clock()
+            assert (entry.count, entry.supersedes, entry.superseded_by) == (1, None, None)
+            assert store.get_memory(TEAM, entry.id) == entry
+            assert store.list_memories(TEAM, type=kind) == [entry]
+            clock.advance(5)
+            with logs(store, "memory_retired") as retired:
+                gone = store.retire_memory(TEAM, entry.id, actor="bob")
+            assert retired[0].actor == "bob" and retired[0].payload == {"id": entry.id}
+            assert gone.status == MemoryStatus.RETIRED
+            assert store.get_memory(TEAM, entry.id) == gone  # kept, only marked
+            assert gone == dataclasses.replace(entry, status=MemoryStatus.RETIRED)
+            with logs(store):  # retiring again is no change
+                assert store.retire_memory(TEAM, entry.id) == gone
+        entries = store.list_memories(TEAM)
+        assert [e.type for e in entries] == list(reversed(MemoryType))  # newest first
+        assert store.list_memories(TEAM, status=MemoryStatus.ACTIVE) == []
+        assert len(store.list_memories(TEAM, status=MemoryStatus.RETIRED, limit=2)) == 2
+
+    def test_memory_text_and_tags_are_checked(self, store: Store) -> None:
+        for text in ("", "   \n "):
+            with refused(store, UserError):
+                store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, text))
+        with refused(store, UserError):
+            store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "x" * (MAX_MEMORY + 1)))
+        with refused(store, UserError):
+            store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "é" * (MAX_MEMORY // 2 + 1)))
+        with refused(store, InvalidName):
+            store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "ok", tags=("Not A Tag",)))
+        with refused(store, UnknownTeam):
+            store.add_memory("nope", NewMemory(MemoryType.INSIGHT, "ok"))
+        with refused(store, UserError):
+            store.get_memory(TEAM, 12345)
+        with refused(store, UserError):
+            store.retire_memory(TEAM, 12345)
+        assert store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "x" * MAX_MEMORY))[0].id
+
+    def test_supersession_links_both_ways(self, store: Store, clock: FakeClock) -> None:
+        first, _ = store.add_memory(TEAM, NewMemory(MemoryType.DECISION, "use postgres"))
+        clock.advance(1)
+        with logs(store, "memory_added") as added:
+            second, _ = store.add_memory(
+                TEAM, NewMemory(MemoryType.DECISION, "use sqlite", supersedes=first.id)
+            )
+        assert added[0].payload["supersedes"] == first.id
+        assert second.supersedes == first.id and second.status == MemoryStatus.ACTIVE
+        old = store.get_memory(TEAM, first.id)
+        assert (old.status, old.superseded_by, old.text) == (
+            MemoryStatus.SUPERSEDED,
+            second.id,
+            "use postgres",
+        )
+        assert old.seen_at == first.seen_at  # superseding is not confirming
+        third, _ = store.add_memory(
+            TEAM, NewMemory(MemoryType.DECISION, "use duckdb", supersedes=second.id)
+        )
+        assert store.get_memory(TEAM, second.id).superseded_by == third.id
+        assert [e.id for e in store.list_memories(TEAM, status=MemoryStatus.ACTIVE)] == [third.id]
+        assert {e.id for e in store.list_memories(TEAM, status=MemoryStatus.SUPERSEDED)} == {
+            first.id,
+            second.id,
+        }
+
+    def test_supersession_refusals(self, store: Store) -> None:
+        def add(kind: MemoryType, text: str, supersedes: int | None = None) -> MemoryEntry:
+            return store.add_memory(TEAM, NewMemory(kind, text, supersedes=supersedes))[0]
+
+        one = add(MemoryType.DECISION, "one")
+        two = add(MemoryType.DECISION, "two", one.id)
+        three = add(MemoryType.DECISION, "three", two.id)
+        insight = add(MemoryType.INSIGHT, "an insight")
+        retired = add(MemoryType.DECISION, "retired")
+        store.retire_memory(TEAM, retired.id)
+        with refused(store, UserError) as info:
+            add(MemoryType.DECISION, "new", 999)
+        assert "999" in str(info.value)
+        with refused(store, UserError) as info:
+            add(MemoryType.DECISION, "new", insight.id)
+        assert "insight" in str(info.value) and "not a decision" in str(info.value)
+        with refused(store, UserError) as info:
+            add(MemoryType.INSIGHT, "new", three.id)  # only a decision supersedes
+        assert "decision" in str(info.value)
+        for old in (one, two):
+            with refused(store, UserError) as info:
+                add(MemoryType.DECISION, "new", old.id)
+            # It names the decision that stands now, at the end of the chain.
+            assert "already superseded" in str(info.value)
+            assert f"stands is {three.id}" in str(info.value)
+        with refused(store, UserError) as info:
+            add(MemoryType.DECISION, "new", retired.id)
+        assert "retired" in str(info.value)
+        store.create_team("other")
+        with refused(store, UserError):  # another team's decision is not there to supersede
+            store.add_memory("other", NewMemory(MemoryType.DECISION, "x", supersedes=three.id))
+
+    def test_reinforcement_of_the_same_text(self, store: Store, clock: FakeClock) -> None:
+        def same(a: str, b: str) -> bool:
+            return a == b
+
+        new = NewMemory(MemoryType.OBSERVATION, "tests flake when the network is slow")
+        first, reinforced = store.add_memory(TEAM, new, same=same)
+        assert not reinforced
+        clock.advance(60)
+        with logs(store, "memory_reinforced") as written:
+            again, reinforced = store.add_memory(
+                TEAM, dataclasses.replace(new, author="bob"), same=same
+            )
+        assert reinforced and written[0].payload == {"id": first.id}
+        assert written[0].actor == "bob"
+        assert again == dataclasses.replace(first, count=2, seen_at=clock())
+        assert again.created_at == first.created_at and again.author == first.author
+        # Without a judge nothing is reinforced; in another scope or type it is another entry.
+        assert not store.add_memory(TEAM, new)[1]
+        assert not store.add_memory(TEAM, dataclasses.replace(new, scope="project"), same=same)[1]
+        assert not store.add_memory(
+            TEAM, dataclasses.replace(new, type=MemoryType.INSIGHT), same=same
+        )[1]
+        assert store.get_memory(TEAM, first.id).count == 2
+        # A retired entry is not strengthened: the note starts over.
+        store.retire_memory(TEAM, first.id)
+        store.retire_memory(TEAM, first.id + 1)
+        fresh, reinforced = store.add_memory(TEAM, new, same=same)
+        assert not reinforced and fresh.id not in (first.id, first.id + 1) and fresh.count == 1
+
+    def test_reinforcement_of_nearly_the_same_text(self, store: Store, clock: FakeClock) -> None:
+        def key(text: str) -> str:
+            return " ".join(text.lower().replace("!", " ").replace(".", " ").split())
+
+        def same(a: str, b: str) -> bool:
+            return key(a) == key(b)
+
+        first, _ = store.add_memory(
+            TEAM, NewMemory(MemoryType.OBSERVATION, "Tests flake when the network is slow.")
+        )
+        near = NewMemory(MemoryType.OBSERVATION, "tests FLAKE when the network is slow!")
+        candidates = '"tests" OR "flake" OR "network" OR "slow"'
+        clock.advance(5)
+        with logs(store, "memory_reinforced"):
+            entry, reinforced = store.add_memory(TEAM, near, same=same, candidates=candidates)
+        assert reinforced and entry.id == first.id and entry.count == 2
+        assert entry.text == first.text  # the first wording stays
+        # Only candidates the query finds are judged (exact text is always found).
+        entry, reinforced = store.add_memory(TEAM, near, same=same, candidates=None)
+        assert not reinforced and entry.id != first.id
+        # The judge decides: a text it calls different is a new entry.
+        other, reinforced = store.add_memory(
+            TEAM,
+            NewMemory(MemoryType.OBSERVATION, "tests flake when the disk is slow"),
+            same=same,
+            candidates=candidates,
+        )
+        assert not reinforced and other.id not in (first.id, entry.id)
+
+    def test_memory_scopes(self, store: Store) -> None:
+        store.create_team("other")
+        store.add_member("other", "alice", token_hash="h")
+
+        def add(scope: str, text: str, team: str = TEAM) -> MemoryEntry:
+            return store.add_memory(team, NewMemory(MemoryType.INSIGHT, text, scope=scope))[0]
+
+        team = add("team", "cache team answers")
+        project = add("project", "cache project answers")
+        mine = add("member:alice", "cache alice answers")
+        theirs = add("team", "cache other answers", team="other")
+        assert project.team is None and project.scope == "project"
+        assert (mine.team, mine.scope) == (TEAM, "member:alice")
+
+        def found(team_name: str, *scopes: str) -> set[int]:
+            hits = store.search_memories(
+                team_name, '"cache"', scopes=list(scopes), types=list(MemoryType)
+            )
+            return {c.entry.id for c in hits}
+
+        assert found(TEAM, "team", "project") == {team.id, project.id}
+        assert found(TEAM, "team", "project", "member:alice") == {team.id, project.id, mine.id}
+        assert found(TEAM, "team", "project", "member:bob") == {team.id, project.id}
+        assert found(TEAM, "project") == {project.id}
+        assert found("other", "team", "project", "member:alice") == {theirs.id, project.id}
+        # Without scopes a listing shows all the team's entries and the project's.
+        assert {e.id for e in store.list_memories(TEAM)} == {team.id, project.id, mine.id}
+        assert {e.id for e in store.list_memories(TEAM, scopes=["member:alice"])} == {mine.id}
+        assert {e.id for e in store.list_memories("other")} == {theirs.id, project.id}
+        assert store.get_memory("other", project.id) == project
+        for hidden in (team.id, mine.id):
+            with refused(store, UserError):
+                store.get_memory("other", hidden)
+            with refused(store, UserError):
+                store.retire_memory("other", hidden)
+        for bad in ("everyone", "member:", "member:dave", "Team", ""):
+            with refused(store, UserError):
+                add(bad, "cache nowhere")
+
+    def test_search_memories(self, store: Store) -> None:
+        def add(kind: MemoryType, text: str, supersedes: int | None = None) -> MemoryEntry:
+            return store.add_memory(TEAM, NewMemory(kind, text, supersedes=supersedes))[0]
+
+        best = add(MemoryType.INSIGHT, "sqlite wal mode makes sqlite readers never block")
+        weak = add(MemoryType.OBSERVATION, "a wal file grew large once during a long test run")
+        old = add(MemoryType.DECISION, "keep the store in sqlite wal mode")
+        new = add(MemoryType.DECISION, "keep the store in postgres", old.id)
+        gone = add(MemoryType.INSIGHT, "sqlite wal checkpoints need a quiet moment")
+        store.retire_memory(TEAM, gone.id)
+        add(MemoryType.INSIGHT, "nothing to do with the query")
+        scopes = ["team", "project"]
+        hits = store.search_memories(
+            TEAM, '"sqlite" OR "wal"', scopes=scopes, types=list(MemoryType)
+        )
+        assert [c.entry.id for c in hits][0] == best.id
+        assert {c.entry.id for c in hits} == {best.id, weak.id}
+        assert all(a.relevance >= b.relevance for a, b in zip(hits, hits[1:], strict=False))
+        assert hits[0].relevance > hits[-1].relevance
+        with_history = store.search_memories(
+            TEAM,
+            '"sqlite" OR "wal"',
+            scopes=scopes,
+            types=list(MemoryType),
+            include_superseded=True,
+        )
+        assert {c.entry.id for c in with_history} == {best.id, weak.id, old.id}
+        only = store.search_memories(
+            TEAM, '"sqlite" OR "wal"', scopes=scopes, types=[MemoryType.OBSERVATION]
+        )
+        assert [c.entry.id for c in only] == [weak.id]
+        assert store.search_memories(TEAM, '"sqlite"', scopes=scopes, types=[]) == []
+        assert store.search_memories(TEAM, "  ", scopes=scopes, types=list(MemoryType)) == []
+        one = store.search_memories(TEAM, '"wal"', scopes=scopes, types=list(MemoryType), limit=1)
+        assert len(one) == 1
+        postgres = store.search_memories(TEAM, '"postgres"', scopes=scopes, types=list(MemoryType))
+        assert [c.entry.id for c in postgres] == [new.id]
+        # Tags are searched too.
+        tagged = store.add_memory(
+            TEAM, NewMemory(MemoryType.INSIGHT, "read the manual first", tags=("zebra",))
+        )[0]
+        zebra = store.search_memories(TEAM, '"zebra"', scopes=scopes, types=list(MemoryType))
+        assert [c.entry.id for c in zebra] == [tagged.id]
+
+    def test_import_memories_keeps_links_and_is_all_or_nothing(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        def entry(i: int, kind: MemoryType, text: str, **kw: Any) -> MemoryEntry:
+            fields: dict[str, Any] = {
+                "id": i,
+                "team": None,
+                "scope": "team",
+                "type": kind,
+                "text": text,
+                "tags": ("imported",),
+                "status": MemoryStatus.ACTIVE,
+                "author": "someone",
+                "task_id": 3,
+                "session": 1,
+                "created_at": 1000.0 + i,
+                "seen_at": 2000.0 + i,
+            }
+            fields.update(kw)
+            return MemoryEntry(**fields)
+
+        store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "already here"))
+        exported = [
+            entry(10, MemoryType.DECISION, "old", status=MemoryStatus.SUPERSEDED, superseded_by=11),
+            entry(11, MemoryType.DECISION, "new", supersedes=10),
+            entry(12, MemoryType.OBSERVATION, "seen often", count=7),
+            entry(13, MemoryType.STORY, "project lore", scope="project"),
+            entry(14, MemoryType.INSIGHT, "alice's own", scope="member:alice"),
+            entry(15, MemoryType.INSIGHT, "forgotten", status=MemoryStatus.RETIRED),
+        ]
+        bad = [*exported, entry(16, MemoryType.INSIGHT, "nowhere", scope="member:dave")]
+        with refused(store, UserError):
+            store.import_memories(TEAM, bad)
+        with refused(store, UserError):
+            store.import_memories(
+                TEAM, [*exported, entry(17, MemoryType.INSIGHT, "x" * (MAX_MEMORY + 1))]
+            )
+        with logs(store, "memories_imported") as written:
+            got = store.import_memories(TEAM, exported)
+        assert written[0].payload == {"count": len(exported)}
+        assert len(got) == len(exported)
+        ids = {e.id: g.id for e, g in zip(exported, got, strict=True)}
+        for e, g in zip(exported, got, strict=True):
+            assert store.get_memory(TEAM, g.id) == g
+            assert (g.type, g.text, g.tags, g.status, g.scope) == (
+                e.type,
+                e.text,
+                e.tags,
+                e.status,
+                e.scope,
+            )
+            assert (g.author, g.task_id, g.session) == (e.author, e.task_id, e.session)
+            assert (g.created_at, g.seen_at, g.count) == (e.created_at, e.seen_at, e.count)
+            assert g.team == (None if e.scope == "project" else TEAM)
+        assert got[0].superseded_by == ids[11] and got[1].supersedes == ids[10]
+        assert len(store.list_memories(TEAM)) == 1 + len(exported)
+        # Importing again adds copies with fresh ids; the links stay within each copy.
+        again = store.import_memories(TEAM, exported)
+        assert again[1].supersedes == again[0].id != got[0].id
+        assert store.import_memories(TEAM, []) == []
+
+    def test_continuity_notes_are_versioned(self, store: Store, clock: FakeClock) -> None:
+        assert store.continuity(TEAM, "alice") == []
+        assert store.continuity(TEAM, "alice", history=True) == []
+        written = []
+        for i in range(3):
+            clock.advance(10)
+            with logs(store, "continuity_written") as events:
+                written.append(store.set_continuity(TEAM, "alice", f"  note {i}  "))
+            assert events[0].payload == {"member": "alice", "version": i + 1}
+        assert [(n.member, n.version, n.text) for n in written] == [
+            ("alice", 1, "note 0"),
+            ("alice", 2, "note 1"),
+            ("alice", 3, "note 2"),
+        ]
+        assert written[-1].at == clock()
+        assert store.continuity(TEAM, "alice") == [written[-1]]
+        assert store.continuity(TEAM, "alice", history=True) == written
+        assert store.continuity(TEAM, "bob") == []
+        store.create_team("other")
+        store.add_member("other", "alice", token_hash="h")
+        assert store.continuity("other", "alice") == []  # notes are per team
+        with refused(store, UnknownMember):
+            store.set_continuity(TEAM, "dave", "hello")
+        with refused(store, UnknownMember):
+            store.continuity(TEAM, "dave")
+        for text in ("", "  "):
+            with refused(store, UserError):
+                store.set_continuity(TEAM, "alice", text)
+        with refused(store, UserError):
+            store.set_continuity(TEAM, "alice", "w" * (MAX_CONTINUITY + 1))
+
+    def test_delete_team_keeps_project_memories(self, store: Store) -> None:
+        store.create_team("other")
+        store.add_member("other", "bob", token_hash="h")
+        ours, _ = store.add_memory(TEAM, NewMemory(MemoryType.DECISION, "team decision"))
+        store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "alice's", scope="member:alice"))
+        shared, _ = store.add_memory(
+            TEAM, NewMemory(MemoryType.DECISION, "project decision", scope="project")
+        )
+        # A project decision that replaced one of the team's: the link must not keep the
+        # team from being deleted, nor dangle afterwards.
+        wider, _ = store.add_memory(
+            TEAM,
+            NewMemory(MemoryType.DECISION, "project-wide now", scope="project", supersedes=ours.id),
+        )
+        store.set_continuity(TEAM, "alice", "where I am")
+        kept = store.add_memory("other", NewMemory(MemoryType.INSIGHT, "other's own"))[0]
+        store.delete_team(TEAM)
+        left = store.list_memories("other")
+        assert {e.id for e in left} == {kept.id, shared.id, wider.id}
+        assert store.get_memory("other", wider.id).supersedes is None
+        with pytest.raises(UserError):
+            store.get_memory("other", ours.id)
+        store.create_team(TEAM)
+        store.add_member(TEAM, "alice", token_hash="h")
+        assert {e.id for e in store.list_memories(TEAM)} == {shared.id, wider.id}
+        assert store.continuity(TEAM, "alice", history=True) == []
+
+    def test_memory_bad_input_changes_nothing(self, make_store: MakeStore) -> None:
+        clock = FakeClock()
+        store = make_store(clock=clock)
+        store.create_team(TEAM)
+        build_world(store, clock)
+
+        def add(kind: MemoryType, text: str, **kw: Any) -> MemoryEntry:
+            return store.add_memory(TEAM, NewMemory(kind, text, **kw))[0]
+
+        old = add(MemoryType.DECISION, "old")
+        new = add(MemoryType.DECISION, "new", supersedes=old.id)
+        seen = add(MemoryType.OBSERVATION, "seen")
+        store.set_continuity(TEAM, "alice", "note")
+        good = store.list_memories(TEAM)[0]
+        cases: list[tuple[str, Callable[[], object], type[BaseException]]] = [
+            ("empty", lambda: add(MemoryType.INSIGHT, " "), UserError),
+            ("huge", lambda: add(MemoryType.INSIGHT, "x" * (MAX_MEMORY + 1)), UserError),
+            ("bad-tag", lambda: add(MemoryType.INSIGHT, "x", tags=("A B",)), InvalidName),
+            ("scope", lambda: add(MemoryType.INSIGHT, "x", scope="galaxy"), UserError),
+            ("scope-member", lambda: add(MemoryType.INSIGHT, "x", scope="member:dave"), UserError),
+            ("supersede-missing", lambda: add(MemoryType.DECISION, "x", supersedes=999), UserError),
+            (
+                "supersede-twice",
+                lambda: add(MemoryType.DECISION, "x", supersedes=old.id),
+                UserError,
+            ),
+            (
+                "supersede-observation",
+                lambda: add(MemoryType.DECISION, "x", supersedes=seen.id),
+                UserError,
+            ),
+            (
+                "insight-supersedes",
+                lambda: add(MemoryType.INSIGHT, "x", supersedes=new.id),
+                UserError,
+            ),
+            ("retire-missing", lambda: store.retire_memory(TEAM, 999), UserError),
+            ("retire-other-team", lambda: store.retire_memory("solo", new.id), UserError),
+            (
+                "import-bad-scope",
+                lambda: store.import_memories(
+                    TEAM, [good, dataclasses.replace(good, id=good.id + 100, scope="galaxy")]
+                ),
+                UserError,
+            ),
+            ("continuity-empty", lambda: store.set_continuity(TEAM, "alice", ""), UserError),
+            (
+                "continuity-huge",
+                lambda: store.set_continuity(TEAM, "alice", "w" * (MAX_CONTINUITY + 1)),
+                UserError,
+            ),
+            ("continuity-unknown", lambda: store.set_continuity(TEAM, "dave", "x"), UnknownMember),
+        ]
+        for name, action, error in cases:
+            try:
+                with refused(store, error):
+                    action()
+            except AssertionError as e:
+                raise AssertionError(f"{name}: {e}") from None
+        other = make_store(clock=clock)
+        assert snapshot(other) == snapshot(store)
