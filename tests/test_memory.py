@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from accord.config import DecayConfig, MemoryConfig
+from accord.config import InsightDecay, MemoryConfig, ObservationDecay
 from accord.errors import UserError
 from accord.memory import DAY, REINFORCE_BOOST, SUPERSEDED_FACTOR, Memory, similar
 from accord.store import Store, open_store
@@ -197,8 +197,8 @@ def test_superseded_decision_is_recalled_only_with_history(memory: Memory) -> No
 
 def test_half_lives_and_floors_come_from_config(store: Store, clock: FakeClock) -> None:
     config = MemoryConfig(
-        observation=DecayConfig(half_life_days=1, floor=0.5),
-        insight=DecayConfig(half_life_days=None, floor=0.0),
+        observation=ObservationDecay(half_life_days=1, floor=0.5),
+        insight=InsightDecay(half_life_days=1, floor=1.0),  # a floor of 1: never fades
     )
     memory = Memory(store, TEAM, config, clock=clock)
     seen = note(memory, OBS, "quick to fade")

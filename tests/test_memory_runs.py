@@ -114,3 +114,37 @@ def test_a_superseded_decision_does_not(make_store: Callable[..., Store], tmp_pa
     # A session that wrote no note of its own still leaves one for the next.
     note = services.store.continuity("main", "alice")[0]
     assert note.text.startswith("I was working on task #2") and "completed" in note.text
+
+
+def test_a_narrower_decision_cannot_replace_a_wider_one(
+    make_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    import pytest
+
+    from accord.errors import UserError
+    from accord.memory import Memory
+    from accord.types import MemoryType, NewMemory
+
+    services = team(make_store, tmp_path)
+    memory = Memory(services.store, "main")
+    wide, _ = memory.remember(NewMemory(MemoryType.DECISION, "Ship on Fridays", scope="project"))
+    before = services.store.read_events("main")
+    with pytest.raises(UserError, match="cannot replace it for everyone"):
+        memory.remember(
+            NewMemory(
+                MemoryType.DECISION, "Never ship on Fridays", scope="team", supersedes=wide.id
+            )
+        )
+    assert services.store.read_events("main") == before
+    assert memory.get(wide.id).status == MemoryStatus.ACTIVE
+    replaced, _ = memory.remember(
+        NewMemory(MemoryType.DECISION, "Never ship on Fridays", scope="project", supersedes=wide.id)
+    )
+    assert memory.get(wide.id).superseded_by == replaced.id
+
+
+def test_memory_settings_override_one_field_at_a_time() -> None:
+    from accord.config import parse_config
+
+    config = parse_config("[memory.observation]\nfloor = 0.1\n").memory
+    assert config.observation.floor == 0.1 and config.observation.half_life_days == 30.0

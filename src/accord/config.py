@@ -128,15 +128,20 @@ class RunConfig(_Strict):
     silent_after: Annotated[float, Field(gt=0, le=86400)] = 120.0
 
 
-class DecayConfig(_Strict):
-    half_life_days: Annotated[float, Field(gt=0)] | None
-    floor: Annotated[float, Field(ge=0, le=1)]
+class InsightDecay(_Strict):
+    half_life_days: Annotated[float, Field(gt=0)] = 180.0
+    floor: Annotated[float, Field(ge=0, le=1)] = 0.6
+
+
+class ObservationDecay(_Strict):
+    half_life_days: Annotated[float, Field(gt=0)] = 30.0
+    floor: Annotated[float, Field(ge=0, le=1)] = 0.3
 
 
 class MemoryConfig(_Strict):
-    decision: DecayConfig = DecayConfig(half_life_days=None, floor=1.0)
-    insight: DecayConfig = DecayConfig(half_life_days=180.0, floor=0.6)
-    observation: DecayConfig = DecayConfig(half_life_days=30.0, floor=0.3)
+    # Decisions have no setting: an active one never fades, a superseded one is x0.1.
+    insight: InsightDecay = InsightDecay()
+    observation: ObservationDecay = ObservationDecay()
     similarity: Annotated[float, Field(gt=0, le=1)] = 0.8
     continuity_words: Annotated[int, Field(ge=20, le=2000)] = 400
 

@@ -144,8 +144,6 @@ class Memory:
             return 1.0, "an active decision does not fade"
         policy = getattr(self.config, entry.type.value)
         age_days = max(0.0, ((now or self.clock()) - entry.seen_at) / DAY)
-        if policy.half_life_days is None:
-            return 1.0, f"{entry.type.value}, set not to fade"
         fade = 0.5 ** (age_days / policy.half_life_days)
         value = policy.floor + (1 - policy.floor) * fade
         return value, (

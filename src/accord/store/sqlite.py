@@ -2054,6 +2054,12 @@ class SQLiteStore(Store):
                     )
                 if old.status == MemoryStatus.RETIRED:
                     raise UserError(f"memory {old.id} was retired; it cannot be superseded")
+                if _width(new.scope) < _width(old.scope):
+                    raise UserError(
+                        f"memory {old.id} is a {old.scope} decision; a {new.scope} decision "
+                        "cannot replace it for everyone who sees it: use --scope "
+                        f"{old.scope} or wider"
+                    )
             if same is not None and old is None:
                 found = self._same(db, owner, new.scope, kind, text, same, candidates)
                 if found is not None:
@@ -2269,6 +2275,11 @@ class SQLiteStore(Store):
                 (team_id, member),
             ).fetchall()
         return [ContinuityNote(member, v, t, a) for v, t, a in rows]
+
+
+def _width(scope: str) -> int:
+    """How many see a scope: a member, its team, or every team of the project."""
+    return {"project": 2, "team": 1}.get(scope, 0)
 
 
 def _is_name(name: str) -> bool:
