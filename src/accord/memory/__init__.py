@@ -46,6 +46,8 @@ _STOP = frozenset(
     "why will with you your".split()
 )
 EXPORT_VERSION = 1
+COMMON = 0.02  # a word in more than this share of entries only scores, never matches alone
+RARE_FLOOR = 200  # below this many matches, matching on every word is cheap anyway
 
 
 def words(text: str) -> list[str]:
@@ -164,7 +166,7 @@ class Memory:
         if k < 1:
             raise UserError("recall needs k of 1 or more")
         wanted = [t for t in (types or list(MemoryType)) if t != MemoryType.STORY]
-        expression = fts_query(query)
+        expression = self._expression(query)
         if not expression or not wanted:
             return []
         found = self.store.search_memories(
@@ -194,6 +196,26 @@ class Memory:
             out.append(Recalled(c.entry, score, relevance, factor, boost, why))
         out.sort(key=lambda r: (-r.score, -r.entry.seen_at))
         return out[:k]
+
+    def _expression(self, query: str) -> str:
+        """The full-text query: match on the query's rarer words, score on all of them.
+
+        A word found in more than COMMON of the entries ("test", "use") makes an OR
+        query score a large share of the store; those words still weigh in the score
+        of every entry the rare words match, but do not make entries match on their
+        own. A query of common words only matches on all of them.
+        """
+        terms = [f'"{w}"' for w in dict.fromkeys(words(query))]
+        if len(terms) < 2:
+            return " OR ".join(terms)
+        total, counts = self.store.memory_matches(terms)
+        if max(counts) < RARE_FLOOR:
+            return " OR ".join(terms)
+        limit = max(RARE_FLOOR, COMMON * total)
+        rare = [t for t, n in zip(terms, counts, strict=True) if n <= limit]
+        if not rare or len(rare) == len(terms):
+            return " OR ".join(terms)
+        return f"({' OR '.join(rare)}) AND ({' OR '.join(terms)})"
 
     def stories(self, limit: int | None = None) -> list[MemoryEntry]:
         return self.store.list_memories(self.team, type=MemoryType.STORY, limit=limit)

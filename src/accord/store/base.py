@@ -475,6 +475,12 @@ class Store(ABC):
         with a relevance that is higher for better matches."""
 
     @abstractmethod
+    def memory_matches(self, expressions: Sequence[str]) -> tuple[int, list[int]]:
+        """How many entries the store holds, and how many each full-text expression
+        matches: cheap counts that let recall match on rare words and only score on
+        common ones."""
+
+    @abstractmethod
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
         """Mark an entry retired (kept, never recalled again)."""
 

@@ -2193,6 +2193,22 @@ class SQLiteStore(Store):
                 raise UserError(f"the search {query!r} is not a valid query ({e})") from e
         return [Candidate(self._memory(team, r[:15]), float(r[15])) for r in rows]
 
+    def memory_matches(self, expressions: Sequence[str]) -> tuple[int, list[int]]:
+        with self._read() as db:
+            total: int = db.execute("SELECT count(*) FROM memories").fetchone()[0]
+            out = []
+            for expression in expressions:
+                try:
+                    out.append(
+                        db.execute(
+                            "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
+                            (expression,),
+                        ).fetchone()[0]
+                    )
+                except sqlite3.OperationalError as e:
+                    raise UserError(f"{expression!r} is not a valid search ({e})") from e
+            return total, out
+
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
         with self._write() as db:
             team_id = self._team_id(db, team)
