@@ -148,3 +148,37 @@ def test_memory_settings_override_one_field_at_a_time() -> None:
 
     config = parse_config("[memory.observation]\nfloor = 0.1\n").memory
     assert config.observation.floor == 0.1 and config.observation.half_life_days == 30.0
+
+
+def test_import_refuses_bad_counts_tags_and_statuses(
+    make_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    import json
+
+    import pytest
+
+    from accord.errors import UserError
+    from accord.memory import Memory
+
+    services = team(make_store, tmp_path)
+    memory = Memory(services.store, "main")
+    good = {"v": 1, "id": 1, "type": "insight", "text": "ok", "created_at": 1.0}
+    bad = [
+        {**good, "id": 2, "count": 0},
+        {**good, "id": 3, "tags": "abc"},
+        {**good, "id": 4, "tags": ["Not A Name"]},
+        {**good, "id": 5, "status": "superseded"},
+        {**good, "id": 6, "type": "decision", "status": "superseded"},
+    ]
+    lines = [json.dumps(good)] + [json.dumps(b) for b in bad]
+    with pytest.raises(UserError, match="5 bad line"):
+        memory.import_lines(lines)
+    assert services.store.list_memories("main") == []
+    imported, problems = memory.import_lines(lines, skip_bad=True)
+    assert imported == 1 and [p.split(":")[0] for p in problems] == [
+        "line 2",
+        "line 3",
+        "line 4",
+        "line 5",
+        "line 6",
+    ]

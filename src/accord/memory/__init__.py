@@ -28,6 +28,7 @@ from accord.config import MemoryConfig
 from accord.errors import UserError
 from accord.store.base import Store
 from accord.types import (
+    NAME_PATTERN,
     ContinuityNote,
     MemoryEntry,
     MemoryStatus,
@@ -296,20 +297,34 @@ def _entry(data: object) -> MemoryEntry:
     scope = str(data.get("scope", "team"))
     if scope not in ("team", "project") and not scope.startswith("member:"):
         raise ValueError(f"unknown scope {scope!r}; use team, project or member:NAME")
+    tags = data.get("tags", [])
+    if not isinstance(tags, list) or not all(
+        isinstance(t, str) and NAME_PATTERN.fullmatch(t) for t in tags
+    ):
+        raise ValueError("tags must be a list of names ([a-z0-9][a-z0-9_-]*)")
+    count = data.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError("count must be a whole number of 1 or more")
+    kind = MemoryType(data["type"])
+    status = MemoryStatus(data.get("status", "active"))
+    if status == MemoryStatus.SUPERSEDED and (
+        kind != MemoryType.DECISION or data.get("superseded_by") is None
+    ):
+        raise ValueError("only a decision with a superseded_by can be superseded")
     return MemoryEntry(
         id=int(data["id"]),
         team=None,
         scope=scope,
-        type=MemoryType(data["type"]),
+        type=kind,
         text=text,
-        tags=tuple(str(t) for t in data.get("tags", ())),
-        status=MemoryStatus(data.get("status", "active")),
+        tags=tuple(tags),
+        status=status,
         author=data.get("author"),
         task_id=data.get("task_id"),
         session=data.get("session"),
         created_at=float(data["created_at"]),
         seen_at=float(data.get("seen_at") or data["created_at"]),
-        count=int(data.get("count", 1)),
+        count=count,
         supersedes=data.get("supersedes"),
         superseded_by=data.get("superseded_by"),
     )
