@@ -1,7 +1,7 @@
 """Recall ranking on the labelled set in ``accord.testing.recall_set``.
 
 The thresholds are a little below what BM25 recall achieved when they were set
-(recall@5 0.833, recall@10 0.908, MRR 0.889 over 49 queries), so a change that
+(recall@5 0.854, recall@10 0.918, MRR 0.919 over 49 queries), so a change that
 makes ranking worse fails here, and one that makes it better can raise them.
 The hard cases (superseded decisions, stories, stale observations, distractors)
 are checked one by one as well, because an average can hide them.
@@ -32,9 +32,9 @@ from accord.testing.recall_set import (
 )
 from accord.types import MemoryStatus, MemoryType
 
-RECALL_AT_5 = 0.80
-RECALL_AT_10 = 0.88
-MRR = 0.85
+RECALL_AT_5 = 0.83
+RECALL_AT_10 = 0.90
+MRR = 0.90
 
 Loaded = tuple[Memory, dict[str, int]]
 

@@ -29,6 +29,7 @@ from accord.errors import UserError
 from accord.store.base import Store
 from accord.types import (
     NAME_PATTERN,
+    Candidate,
     ContinuityNote,
     MemoryEntry,
     MemoryStatus,
@@ -49,6 +50,7 @@ _STOP = frozenset(
 EXPORT_VERSION = 1
 COMMON = 0.02  # a word in more than this share of entries only scores, never matches alone
 RARE_FLOOR = 200  # below this many matches, matching on every word is cheap anyway
+LINEAGE = 0.8  # share of a superseded decision's relevance passed to the one that stands
 
 
 def words(text: str) -> list[str]:
@@ -175,12 +177,14 @@ class Memory:
             expression,
             scopes=self.scopes(member),
             types=wanted,
-            include_superseded=history,
+            include_superseded=True,
             limit=max(4 * k, 50),
         )
         if not found:
             return []
         best = max(c.relevance for c in found) or 1.0
+        if not history:
+            found = self._to_standing(found)
         now = self.clock()
         out: list[Recalled] = []
         for c in found:
@@ -197,6 +201,30 @@ class Memory:
             out.append(Recalled(c.entry, score, relevance, factor, boost, why))
         out.sort(key=lambda r: (-r.score, -r.entry.seen_at))
         return out[:k]
+
+    def _to_standing(self, found: list[Candidate]) -> list[Candidate]:
+        """A superseded decision that matches leads to the decision that stands (with
+        LINEAGE of its relevance), so a question in the old wording still finds the
+        answer in force; the superseded one itself is left out."""
+        best: dict[int, Candidate] = {}
+        for c in found:
+            target = c
+            if c.entry.status == MemoryStatus.SUPERSEDED:
+                standing = self._standing(c.entry)
+                if standing is None:
+                    continue
+                target = Candidate(standing, c.relevance * LINEAGE)
+            seen = best.get(target.entry.id)
+            if seen is None or target.relevance > seen.relevance:
+                best[target.entry.id] = target
+        return list(best.values())
+
+    def _standing(self, entry: MemoryEntry) -> MemoryEntry | None:
+        seen = {entry.id}
+        while entry.superseded_by is not None and entry.superseded_by not in seen:
+            seen.add(entry.superseded_by)
+            entry = self.get(entry.superseded_by)
+        return entry if entry.status == MemoryStatus.ACTIVE else None
 
     def _expression(self, query: str) -> str:
         """The full-text query: match on the query's rarer words, score on all of them.
