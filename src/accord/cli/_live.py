@@ -15,18 +15,32 @@ from accord.store import Store, open_store
 from accord.types import RunStatus, TaskStatus
 
 
-def status_data(store: Store, team: str) -> dict[str, Any]:
-    """One JSON-ready picture of the team: run, members, board, latest messages."""
+class Actions:
+    """Each member's last meaningful action, kept current by reading only new events,
+    so a view refreshing twice a second does not reread the whole log."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.last: dict[str, str] = {}
+
+    def update(self, store: Store, team: str) -> dict[str, str]:
+        for e in store.read_events(team, since=self.seq):
+            self.seq = e.seq
+            # Model calls and status flips say little about what a member is doing.
+            if e.actor and e.kind not in ("model_call", "member_updated", "messages_delivered"):
+                self.last[e.actor] = f"{e.kind} {_brief(e.payload)}".strip()
+        return self.last
+
+
+def status_data(store: Store, team: str, actions: Actions | None = None) -> dict[str, Any]:
+    """One JSON-ready picture of the team: run, members, board, latest messages.
+
+    A view that refreshes passes the same ``actions`` every time."""
     run = store.get_run(team)
     members = store.list_members(team)
     tasks = store.list_tasks(team)
     spend = {t.key: t for t in store.usage_totals(team, by="member")}
-    recent = store.read_events(team, since=0)[-400:]
-    last_action: dict[str, str] = {}
-    for e in recent:
-        # Model calls and status flips say little about what a member is doing.
-        if e.actor and e.kind not in ("model_call", "member_updated", "messages_delivered"):
-            last_action[e.actor] = f"{e.kind} {_brief(e.payload)}".strip()
+    last_action = (actions or Actions()).update(store, team)
     held = {t.owner: t for t in tasks if t.status == TaskStatus.IN_PROGRESS}
     counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}
     counts["ready"] = sum(1 for t in tasks if t.ready)
@@ -160,9 +174,10 @@ def supervise_live(project: Project, store: Store, team: str) -> RunStatus:
 
     lines: deque[str] = deque(maxlen=6)
     reader = open_store(project.store_location)  # the view reads on its own connection
+    actions = Actions()
     try:
         with Live(
-            get_renderable=lambda: view(status_data(reader, team), lines),
+            get_renderable=lambda: view(status_data(reader, team, actions), lines),
             console=Console(),
             refresh_per_second=2,
             transient=False,
@@ -177,11 +192,14 @@ def watch(store: Store, team: str, until: float | None = None) -> None:
     from rich.console import Console
     from rich.live import Live
 
-    with Live(view(status_data(store, team)), console=Console(), refresh_per_second=2) as live:
+    actions = Actions()
+    with Live(
+        view(status_data(store, team, actions)), console=Console(), refresh_per_second=2
+    ) as live:
         try:
             while until is None or time.monotonic() < until:
                 time.sleep(0.5)
-                live.update(view(status_data(store, team)))
+                live.update(view(status_data(store, team, actions)))
         except KeyboardInterrupt:
             pass
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from types import FrameType
 
 from accord.agent.definition import find_definition
+from accord.agent.tools.shell import die_with_parent
 from accord.config import Project
 from accord.errors import AccordError, StaleToken, UserError
 from accord.store.base import Store
@@ -303,7 +304,7 @@ class Supervisor:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self.procs[name] = Process(
             name, popen, time.monotonic(), since, log, self.restarts.get(name, 0)
@@ -401,15 +402,6 @@ def _become_subreaper() -> None:
     # Orphans of dead members come to us instead of init, so we can end them.
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except OSError:
-        pass
-
-
-def _die_with_parent() -> None:
-    # Linux: the member gets SIGKILL when the supervisor dies, however it dies.
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
     except OSError:
         pass
 

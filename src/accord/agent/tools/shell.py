@@ -134,7 +134,7 @@ def bash(ctx: ToolContext, args: BashArgs) -> str:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     assert proc.stdout is not None
     head = OUTPUT_LIMIT * 2 // 3
@@ -197,8 +197,9 @@ SHELL_TOOLS: list[Tool[Any]] = [
 ]
 
 
-def _die_with_parent() -> None:
-    # Linux: a command dies with its agent, even when the agent is killed with SIGKILL.
+def die_with_parent() -> None:
+    """In a child before exec (Linux): SIGKILL it when the process that started it dies,
+    however that process dies. Agents use it for commands; the supervisor for members."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
     except OSError:
