@@ -1,4 +1,10 @@
-"""Shared fixtures: stores on real SQLite files, a fake clock, and an in-process CLI runner."""
+"""Shared fixtures: stores on real SQLite files and on PostgreSQL, a fake clock, and an
+in-process CLI runner.
+
+PostgreSQL tests use the server named by ACCORD_TEST_POSTGRES, else the local one
+(see accord.testing.pg); without one they are skipped with how to enable them, or
+fail when ACCORD_REQUIRE_POSTGRES=1 (CI sets it).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from accord.store import Store, open_store
-from accord.testing import FakeClock
+from accord.testing import FakeClock, pg
+
+# Read before _clean_env takes every ACCORD_* variable away from the tests.
+PG_SERVER = os.environ.get(pg.ENV) or None
+PG_REQUIRED = os.environ.get(pg.REQUIRE_ENV) == "1"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,6 +42,36 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("ACCORD_"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[pg.Throwaway]:
+    """A throwaway database for this test process, dropped at the end of the session."""
+    url, why = pg.find_server(PG_SERVER)
+    if url is None:
+        message = f"no PostgreSQL server for these tests ({why}); {pg.HOW_TO_ENABLE}"
+        if PG_REQUIRED:
+            pytest.fail(f"{pg.REQUIRE_ENV}=1 but {message}")
+        pytest.skip(message)
+    with pg.Throwaway(url) as database:
+        yield database
+
+
+@pytest.fixture
+def pg_url(pg_database: pg.Throwaway) -> Iterator[str]:
+    """The URL of an empty accord schema of its own for this test (emptied after it)."""
+    name, url = pg_database.schema()
+    yield url
+    pg_database.release(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store for this test goes: a SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / "accord.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The storage layer: the one place that speaks SQL.
 
-``open_store`` turns a location (a path, or later a ``postgresql://`` URL) into
+``open_store`` turns a location (a path, or a ``postgresql://`` URL) into
 a ``Store``; everything above this package talks to that interface only.
 """
 
@@ -23,11 +23,19 @@ def open_store(
     busy_timeout: float = 5.0,
     clock: Clock = time.time,
 ) -> Store:
-    """Open the store at ``location``; ``create`` makes a new SQLite file if absent."""
+    """Open the store at ``location``: a SQLite file path, or a ``postgresql://`` URL.
+
+    ``create`` makes a new SQLite file if absent, or the schema in an empty database.
+    """
     if location.startswith(("postgresql://", "postgres://")):
-        raise StoreError(
-            "PostgreSQL stores are not available in this version of accord; "
-            "use a SQLite path (the default .accord/accord.db)"
+        from accord.store.postgres import PostgresStore
+
+        return PostgresStore(
+            location,
+            create=create,
+            synchronous=synchronous,
+            busy_timeout=busy_timeout,
+            clock=clock,
         )
     if "://" in location:
         scheme = location.split("://", 1)[0]
