@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from accord import text as _text
 from accord.errors import (
     AlreadyExists,
     CycleError,
@@ -2021,7 +2022,7 @@ class SQLiteStore(Store):
         new: NewMemory,
         *,
         same: Callable[[str, str], bool] | None = None,
-        candidates: str | None = None,
+        candidates: Sequence[str] = (),
     ) -> tuple[MemoryEntry, bool]:
         text = new.text.strip()
         if not text:
@@ -2114,7 +2115,7 @@ class SQLiteStore(Store):
         kind: MemoryType,
         text: str,
         same: Callable[[str, str], bool],
-        candidates: str | None,
+        candidates: Sequence[str],
     ) -> int | None:
         where = "m.status = 'active' AND m.type = ? AND m.scope = ? AND m.team_id IS ?"
         exact = db.execute(
@@ -2124,12 +2125,14 @@ class SQLiteStore(Store):
         if exact is not None:
             found: int = exact[0]
             return found
-        if not candidates:
+        terms = _terms(candidates)
+        if not terms:
             return None
         for mid, other in db.execute(
             f"SELECT m.id, m.text FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT 10",
-            (candidates, kind.value, scope, owner),
+            f"WHERE memories_fts MATCH ? AND memories_fts.rank MATCH {_BM25} AND {where} "
+            "ORDER BY memories_fts.rank LIMIT 10",
+            (_any(terms), kind.value, scope, owner),
         ):
             if same(other, text):
                 return int(mid)
@@ -2167,46 +2170,64 @@ class SQLiteStore(Store):
     def search_memories(
         self,
         team: str,
-        query: str,
+        words: Sequence[str],
         *,
+        must: Sequence[str] = (),
         scopes: Sequence[str],
         types: Sequence[MemoryType],
         include_superseded: bool = False,
         limit: int = 50,
     ) -> list[Candidate]:
-        if not query.strip() or not types:
+        required = _terms(must)
+        scored = _terms([*words, *must])
+        if not scored or not types or limit < 1:
             return []
+        rest = [t for t in scored if t not in required]
+        if not required or not rest:
+            matches = [_any(scored)]
+        else:
+            # BM25 only scores the phrases in the match expression, so each word must be
+            # in it exactly once: entries with a required word and another word, then
+            # those with a required word only. Both are scored over every word (a word an
+            # entry lacks adds nothing), so their relevances compare.
+            matches = [
+                f"({_any(required)}) AND ({_any(rest)})",
+                f"({_any(required)}) NOT ({_any(rest)})",
+            ]
         with self._read() as db:
             team_id = self._team_id(db, team)
             where, args = self._visible(team_id, scopes)
             states = "('active', 'superseded')" if include_superseded else "('active')"
             marks = ",".join("?" * len(types))
-            try:
-                rows = db.execute(
-                    f"SELECT {self._MEMORY_COLUMNS}, -bm25(memories_fts, 1.0, 0.5) "
+            rows: list[Any] = []
+            for match in matches:
+                # ORDER BY rank lets FTS5 sort its matches itself, so the join and the
+                # filters stop at the limit instead of running over every match.
+                rows += db.execute(
+                    f"SELECT {self._MEMORY_COLUMNS}, -memories_fts.rank "
                     f"FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-                    f"WHERE memories_fts MATCH ? AND {where} AND m.status IN {states} "
-                    f"AND m.type IN ({marks}) ORDER BY bm25(memories_fts, 1.0, 0.5) LIMIT ?",
-                    (query, *args, *[t.value for t in types], limit),
+                    f"WHERE memories_fts MATCH ? AND memories_fts.rank MATCH {_BM25} "
+                    f"AND {where} AND m.status IN {states} AND m.type IN ({marks}) "
+                    "ORDER BY memories_fts.rank LIMIT ?",
+                    (match, *args, *[t.value for t in types], limit),
                 ).fetchall()
-            except sqlite3.OperationalError as e:
-                raise UserError(f"the search {query!r} is not a valid query ({e})") from e
-        return [Candidate(self._memory(team, r[:15]), float(r[15])) for r in rows]
+        rows.sort(key=lambda r: (-r[15], r[0]))
+        return [Candidate(self._memory(team, r[:15]), float(r[15])) for r in rows[:limit]]
 
-    def memory_matches(self, expressions: Sequence[str]) -> tuple[int, list[int]]:
+    def memory_matches(self, words: Sequence[str]) -> tuple[int, list[int]]:
         with self._read() as db:
             total: int = db.execute("SELECT count(*) FROM memories").fetchone()[0]
             out = []
-            for expression in expressions:
-                try:
-                    out.append(
-                        db.execute(
-                            "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
-                            (expression,),
-                        ).fetchone()[0]
-                    )
-                except sqlite3.OperationalError as e:
-                    raise UserError(f"{expression!r} is not a valid search ({e})") from e
+            for word in words:
+                terms = _terms([word])
+                out.append(
+                    db.execute(
+                        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
+                        (_any(terms),),
+                    ).fetchone()[0]
+                    if terms
+                    else 0
+                )
             return total, out
 
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
@@ -2291,6 +2312,20 @@ class SQLiteStore(Store):
                 (team_id, member),
             ).fetchall()
         return [ContinuityNote(member, v, t, a) for v, t, a in rows]
+
+
+_BM25 = "'bm25(1.0, 0.5)'"  # a word in the text weighs 1.0, in the tags 0.5
+
+
+def _terms(words: Sequence[str]) -> list[str]:
+    """The distinct index words of ``words``, split by the one tokenizer."""
+    return list(dict.fromkeys(t for w in words for t in _text.words(w)))
+
+
+def _any(terms: Sequence[str]) -> str:
+    """An FTS5 expression matching any of ``terms``; each is quoted, so none is syntax
+    (the tokenizer leaves no quote in a word)."""
+    return " OR ".join(f'"{t}"' for t in terms)
 
 
 def _width(scope: str) -> int:
