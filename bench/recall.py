@@ -36,9 +36,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from accord.memory import DAY, Memory, fts_query, words
+from accord.memory import DAY, Memory
 from accord.store import open_store
 from accord.testing.recall_set import ENTRIES, QUERIES, evaluate, labelled_memory
+from accord.text import words
 from accord.types import MemoryEntry, MemoryStatus, MemoryType
 
 TEAM = "bench"
@@ -144,6 +145,11 @@ class Generator:
             if e.id in back:
                 out[n] = replace(e, supersedes=back[e.id])
         return out
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 expression matching any of the text's words: the floor's query."""
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words(text)))
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from accord.config import MemoryConfig
 from accord.errors import UserError
 from accord.store.base import Store
+from accord.text import words
 from accord.types import (
     NAME_PATTERN,
     Candidate,
@@ -41,26 +41,10 @@ from accord.types import (
 DAY = 86400.0
 REINFORCE_BOOST = 0.05
 SUPERSEDED_FACTOR = 0.1
-_WORD = re.compile(r"[A-Za-z0-9_]+")
-_STOP = frozenset(
-    "a an and are as at be but by do does for from has have how i if in into is it its of on "
-    "or so that the their then there these they this to was we were what when where which who "
-    "why will with you your".split()
-)
 EXPORT_VERSION = 1
 COMMON = 0.02  # a word in more than this share of entries only scores, never matches alone
 RARE_FLOOR = 200  # below this many matches, matching on every word is cheap anyway
 LINEAGE = 0.8  # share of a superseded decision's relevance passed to the one that stands
-
-
-def words(text: str) -> list[str]:
-    """Lower-case words of ``text`` without the commonest ones."""
-    return [w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP]
-
-
-def fts_query(text: str) -> str:
-    """An FTS5 query matching any of the text's words (quoted, so nothing is syntax)."""
-    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words(text)))
 
 
 def similar(a: str, b: str, threshold: float) -> bool:
@@ -112,7 +96,7 @@ class Memory:
                 self.team,
                 new,
                 same=lambda a, b: similar(a, b, threshold),
-                candidates=fts_query(new.text) or None,
+                candidates=list(dict.fromkeys(words(new.text))),
             )
         return self.store.add_memory(self.team, new)
 
@@ -169,12 +153,13 @@ class Memory:
         if k < 1:
             raise UserError("recall needs k of 1 or more")
         wanted = [t for t in (types or list(MemoryType)) if t != MemoryType.STORY]
-        expression = self._expression(query)
-        if not expression or not wanted:
+        asked = list(dict.fromkeys(words(query)))
+        if not asked or not wanted:
             return []
         found = self.store.search_memories(
             self.team,
-            expression,
+            asked,
+            must=self._must(asked),
             scopes=self.scopes(member),
             types=wanted,
             include_superseded=True,
@@ -226,25 +211,24 @@ class Memory:
             entry = self.get(entry.superseded_by)
         return entry if entry.status == MemoryStatus.ACTIVE else None
 
-    def _expression(self, query: str) -> str:
-        """The full-text query: match on the query's rarer words, score on all of them.
+    def _must(self, asked: list[str]) -> list[str]:
+        """The words an entry must contain to be ranked: the query's rarer words.
 
-        A word found in more than COMMON of the entries ("test", "use") makes an OR
-        query score a large share of the store; those words still weigh in the score
-        of every entry the rare words match, but do not make entries match on their
-        own. A query of common words only matches on all of them.
+        A word found in more than COMMON of the entries ("test", "use") would make the
+        search rank a large share of the store; such words still weigh in the score of
+        every entry the rare words find, but do not make entries match on their own.
+        A query of common words only matches on any of them.
         """
-        terms = [f'"{w}"' for w in dict.fromkeys(words(query))]
-        if len(terms) < 2:
-            return " OR ".join(terms)
-        total, counts = self.store.memory_matches(terms)
+        if len(asked) < 2:
+            return []
+        total, counts = self.store.memory_matches(asked)
         if max(counts) < RARE_FLOOR:
-            return " OR ".join(terms)
+            return []
         limit = max(RARE_FLOOR, COMMON * total)
-        rare = [t for t, n in zip(terms, counts, strict=True) if n <= limit]
-        if not rare or len(rare) == len(terms):
-            return " OR ".join(terms)
-        return f"({' OR '.join(rare)}) AND ({' OR '.join(terms)})"
+        rare = [w for w, n in zip(asked, counts, strict=True) if n <= limit]
+        if len(rare) == len(asked):
+            return []
+        return rare
 
     def stories(self, limit: int | None = None) -> list[MemoryEntry]:
         return self.store.list_memories(self.team, type=MemoryType.STORY, limit=limit)

@@ -431,17 +431,18 @@ class Store(ABC):
         new: NewMemory,
         *,
         same: Callable[[str, str], bool] | None = None,
-        candidates: str | None = None,
+        candidates: Sequence[str] = (),
     ) -> tuple[MemoryEntry, bool]:
         """Store an entry, or reinforce one already there; returns it and whether it was
         reinforced.
 
         With ``same`` (a judge of two texts) an active entry of the same type and scope
-        that it judges the same, among those the full-text query ``candidates`` finds
-        (or with identical text), gains one to its count and a new ``seen_at`` instead.
-        Decided inside the write transaction, so concurrent writers of one observation
-        leave one entry with the right count. ``supersedes`` links a new decision to the
-        active decision it replaces, which becomes superseded.
+        that it judges the same, among those with identical text or the ten that best
+        match the words ``candidates`` (as ``search_memories`` ranks them), gains one to
+        its count and a new ``seen_at`` instead. Decided inside the write transaction,
+        so concurrent writers of one observation leave one entry with the right count.
+        ``supersedes`` links a new decision to the active decision it replaces, which
+        becomes superseded.
         """
 
     @abstractmethod
@@ -464,21 +465,28 @@ class Store(ABC):
     def search_memories(
         self,
         team: str,
-        query: str,
+        words: Sequence[str],
         *,
+        must: Sequence[str] = (),
         scopes: Sequence[str],
         types: Sequence[MemoryType],
         include_superseded: bool = False,
         limit: int = 50,
     ) -> list[Candidate]:
-        """Active entries matching the full-text ``query`` (an FTS5 expression), best first,
-        with a relevance that is higher for better matches."""
+        """Active entries in ``scopes`` of ``types`` that contain any of ``must`` (or, if
+        ``must`` is empty, any of ``words``), best first, at most ``limit``.
+
+        Each is scored by BM25 over all of ``words`` (a word in the text weighs 1.0, in
+        the tags 0.5; the relevance is higher for a better match), so ``must`` only
+        narrows which entries are ranked, never how. Words are plain text, split again
+        by ``accord.text``: nothing in them is query syntax. ``include_superseded``
+        adds superseded decisions.
+        """
 
     @abstractmethod
-    def memory_matches(self, expressions: Sequence[str]) -> tuple[int, list[int]]:
-        """How many entries the store holds, and how many each full-text expression
-        matches: cheap counts that let recall match on rare words and only score on
-        common ones."""
+    def memory_matches(self, words: Sequence[str]) -> tuple[int, list[int]]:
+        """How many entries the store holds, and how many contain each word: cheap counts
+        that let recall choose which words an entry must contain to be ranked."""
 
     @abstractmethod
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:

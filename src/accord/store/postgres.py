@@ -31,6 +31,7 @@ import random
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
@@ -54,6 +55,7 @@ from accord.errors import (
 from accord.store.base import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending, render
 from accord.store.sql import Conflict, Connection, SQLStore
+from accord.text import words as text_words
 
 R = TypeVar("R")
 PgConnection = psycopg.Connection[TupleRow]
@@ -389,18 +391,69 @@ class PostgresStore(SQLStore):
     def _serialize_memory(self, db: Connection) -> None:
         db.execute("SELECT pg_advisory_xact_lock(?, 0)", (_MIGRATION_LOCK + 1,))
 
-    def _similar(
-        self, db: Connection, candidates: str, where: str, args: Sequence[Any]
-    ) -> Iterable[tuple[int, str]]:
-        raise NotImplementedError
+    def _indexed(self, db: Connection, memory_id: int, text: str, tags: str) -> None:
+        fields = (text_words(text), text_words(tags))
+        counts = Counter((field, term) for field, terms in enumerate(fields) for term in terms)
+        db.executemany(
+            "INSERT INTO memory_terms (memory_id, field, term, tf) VALUES (?, ?, ?, ?)",
+            [(memory_id, field, term, n) for (field, term), n in counts.items()],
+        )
+        db.execute(
+            "INSERT INTO memory_lengths (memory_id, text_len, tags_len) VALUES (?, ?, ?)",
+            (memory_id, len(fields[0]), len(fields[1])),
+        )
 
     def _search(
-        self, db: Connection, query: str, where: str, args: Sequence[Any], limit: int
+        self,
+        db: Connection,
+        scored: Sequence[str],
+        required: Sequence[str],
+        where: str,
+        args: Sequence[Any],
+        limit: int,
     ) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+        rows: list[tuple[Any, ...]] = db.execute(
+            f"{_BM25} SELECT {self._MEMORY_COLUMNS}, s.relevance FROM scored s "
+            f"JOIN memories m ON m.id = s.memory_id WHERE s.required AND {where} "
+            "ORDER BY s.relevance DESC, m.id LIMIT ?",
+            (list(scored), list(scored), list(required or scored), *args, limit),
+        ).fetchall()
+        return rows
 
-    def _match_counts(self, db: Connection, expressions: Sequence[str]) -> list[int]:
-        raise NotImplementedError
+    def _match_counts(self, db: Connection, terms: Sequence[Sequence[str]]) -> list[int]:
+        return [
+            db.execute(
+                "SELECT count(DISTINCT memory_id) FROM memory_terms WHERE term = ANY(?)",
+                (list(some),),
+            ).fetchone()[0]
+            if some
+            else 0
+            for some in terms
+        ]
+
+
+# BM25 as FTS5 computes it (k1 = 1.2, b = 0.75, idf floored at 1e-6): each term's
+# frequency in a memory weighs 1.0 in the text and 0.5 in the tags; the length is the
+# memory's, over the average of all memories. Parameters: the scored terms (twice),
+# then the terms a memory must hold one of.
+_BM25 = """
+    WITH corpus AS (
+        SELECT count(*)::float8 AS docs, avg(text_len + tags_len)::float8 AS avgdl
+        FROM memory_lengths
+    ), df AS (
+        SELECT term, count(DISTINCT memory_id)::float8 AS n FROM memory_terms
+        WHERE term = ANY(?) GROUP BY term
+    ), hit AS (
+        SELECT memory_id, term, sum(CASE WHEN field = 0 THEN tf ELSE tf * 0.5 END)::float8 AS f
+        FROM memory_terms WHERE term = ANY(?) GROUP BY memory_id, term
+    ), scored AS (
+        SELECT h.memory_id, bool_or(h.term = ANY(?)) AS required,
+            sum(GREATEST(ln((c.docs - df.n + 0.5) / (df.n + 0.5)), 1e-6) * h.f * 2.2
+                / (h.f + 1.2 * (0.25 + 0.75 * (l.text_len + l.tags_len) / c.avgdl))) AS relevance
+        FROM hit h JOIN df ON df.term = h.term
+            JOIN memory_lengths l ON l.memory_id = h.memory_id, corpus c
+        GROUP BY h.memory_id
+    )"""
 
 
 class _Changes:

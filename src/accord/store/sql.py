@@ -59,6 +59,7 @@ from accord.store.base import (
     UNSET,
     Store,
 )
+from accord.text import words as text_words
 from accord.types import (
     BROADCAST,
     Candidate,
@@ -186,22 +187,23 @@ class SQLStore(Store):
         """Make memory writes of every team take turns (project entries are shared)."""
 
     @abstractmethod
-    def _similar(
-        self, db: Connection, candidates: str, where: str, args: Sequence[Any]
-    ) -> Iterable[tuple[int, str]]:
-        """Up to 10 (id, text) of memories ``m`` matching ``where`` that the full-text
-        query ``candidates`` finds, best first."""
-
-    @abstractmethod
     def _search(
-        self, db: Connection, query: str, where: str, args: Sequence[Any], limit: int
+        self,
+        db: Connection,
+        scored: Sequence[str],
+        required: Sequence[str],
+        where: str,
+        args: Sequence[Any],
+        limit: int,
     ) -> list[tuple[Any, ...]]:
-        """Rows of ``_MEMORY_COLUMNS`` plus a relevance (higher is better) of memories
-        ``m`` matching ``where`` that the full-text ``query`` finds, best first."""
+        """The best ``limit`` memories ``m`` matching ``where`` that hold any of
+        ``required`` (any of ``scored`` when it is empty), as rows of ``_MEMORY_COLUMNS``
+        plus their BM25 relevance over every ``scored`` term (higher is better; a term
+        in the text weighs 1.0, in the tags 0.5), best first. Terms are ``_terms``."""
 
     @abstractmethod
-    def _match_counts(self, db: Connection, expressions: Sequence[str]) -> list[int]:
-        """How many memories each full-text expression matches."""
+    def _match_counts(self, db: Connection, terms: Sequence[Sequence[str]]) -> list[int]:
+        """For each list of terms, how many memories hold any of them."""
 
     def _indexed(self, db: Connection, memory_id: int, text: str, tags: str) -> None:
         """Index a memory just inserted for full-text search (SQLite: its triggers do)."""
@@ -2076,7 +2078,7 @@ class SQLStore(Store):
         new: NewMemory,
         *,
         same: Callable[[str, str], bool] | None = None,
-        candidates: str | None = None,
+        candidates: Sequence[str] = (),
     ) -> tuple[MemoryEntry, bool]:
         text = new.text.strip()
         if not text:
@@ -2168,7 +2170,7 @@ class SQLStore(Store):
         kind: MemoryType,
         text: str,
         same: Callable[[str, str], bool],
-        candidates: str | None,
+        candidates: Sequence[str],
     ) -> int | None:
         where = "m.status = 'active' AND m.type = ? AND m.scope = ? AND " + (
             "m.team_id IS NULL" if owner is None else "m.team_id = ?"
@@ -2180,11 +2182,12 @@ class SQLStore(Store):
         if exact is not None:
             found: int = exact[0]
             return found
-        if not candidates:
+        terms = _terms(candidates)
+        if not terms:
             return None
-        for mid, other in self._similar(db, candidates, where, args):
-            if same(other, text):
-                return int(mid)
+        for row in self._search(db, terms, (), where, args, 10):
+            if same(row[4], text):
+                return int(row[0])
         return None
 
     @atomic
@@ -2222,14 +2225,17 @@ class SQLStore(Store):
     def search_memories(
         self,
         team: str,
-        query: str,
+        words: Sequence[str],
         *,
+        must: Sequence[str] = (),
         scopes: Sequence[str],
         types: Sequence[MemoryType],
         include_superseded: bool = False,
         limit: int = 50,
     ) -> list[Candidate]:
-        if not query.strip() or not types:
+        required = _terms(must)
+        scored = _terms([*words, *must])
+        if not scored or not types or limit < 1:
             return []
         with self._read() as db:
             team_id = self._team_id(db, team)
@@ -2238,7 +2244,8 @@ class SQLStore(Store):
             marks = ",".join("?" * len(types))
             rows = self._search(
                 db,
-                query,
+                scored,
+                required,
                 f"{where} AND m.status IN {states} AND m.type IN ({marks})",
                 (*args, *[t.value for t in types]),
                 limit,
@@ -2246,10 +2253,10 @@ class SQLStore(Store):
         return [Candidate(self._memory(team, r[:15]), float(r[15])) for r in rows]
 
     @atomic
-    def memory_matches(self, expressions: Sequence[str]) -> tuple[int, list[int]]:
+    def memory_matches(self, words: Sequence[str]) -> tuple[int, list[int]]:
         with self._read() as db:
             total: int = db.execute("SELECT count(*) FROM memories").fetchone()[0]
-            return total, self._match_counts(db, expressions)
+            return total, self._match_counts(db, [_terms([w]) for w in words])
 
     @atomic
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
@@ -2336,6 +2343,11 @@ class SQLStore(Store):
                 (team_id, member),
             ).fetchall()
         return [ContinuityNote(member, v, t, a) for v, t, a in rows]
+
+
+def _terms(words: Sequence[str]) -> list[str]:
+    """The distinct index words of ``words``, split by the one tokenizer."""
+    return list(dict.fromkeys(t for w in words for t in text_words(w)))
 
 
 def _width(scope: str) -> int:

@@ -19,7 +19,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +30,6 @@ from accord.errors import (
     StoreFull,
     StoreLocked,
     StoreNotFound,
-    UserError,
 )
 from accord.store.base import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending
@@ -212,41 +211,56 @@ class SQLiteStore(SQLStore):
 
     # memory search: FTS5 ----------------------------------------------------
 
-    def _similar(
-        self, db: Connection, candidates: str, where: str, args: Sequence[Any]
-    ) -> Iterable[tuple[int, str]]:
-        rows: list[tuple[int, str]] = db.execute(
-            f"SELECT m.id, m.text FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT 10",
-            (candidates, *args),
-        ).fetchall()
-        return rows
-
     def _search(
-        self, db: Connection, query: str, where: str, args: Sequence[Any], limit: int
+        self,
+        db: Connection,
+        scored: Sequence[str],
+        required: Sequence[str],
+        where: str,
+        args: Sequence[Any],
+        limit: int,
     ) -> list[tuple[Any, ...]]:
-        try:
-            rows: list[tuple[Any, ...]] = db.execute(
-                f"SELECT {self._MEMORY_COLUMNS}, -bm25(memories_fts, 1.0, 0.5) "
+        rest = [t for t in scored if t not in required]
+        if not required or not rest:
+            matches = [_any(scored)]
+        else:
+            # BM25 only scores the phrases in the match expression, so each word must be
+            # in it exactly once: entries with a required word and another word, then
+            # those with a required word only. Both are scored over every word (a word an
+            # entry lacks adds nothing), so their relevances compare.
+            matches = [
+                f"({_any(required)}) AND ({_any(rest)})",
+                f"({_any(required)}) NOT ({_any(rest)})",
+            ]
+        rows: list[tuple[Any, ...]] = []
+        for match in matches:
+            # ORDER BY rank lets FTS5 sort its matches itself, so the join and the
+            # filters stop at the limit instead of running over every match.
+            rows += db.execute(
+                f"SELECT {self._MEMORY_COLUMNS}, -memories_fts.rank "
                 f"FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-                f"WHERE memories_fts MATCH ? AND {where} "
-                f"ORDER BY bm25(memories_fts, 1.0, 0.5) LIMIT ?",
-                (query, *args, limit),
+                f"WHERE memories_fts MATCH ? AND memories_fts.rank MATCH {_BM25} "
+                f"AND {where} ORDER BY memories_fts.rank LIMIT ?",
+                (match, *args, limit),
             ).fetchall()
-        except sqlite3.OperationalError as e:
-            raise UserError(f"the search {query!r} is not a valid query ({e})") from e
-        return rows
+        rows.sort(key=lambda r: (-r[15], r[0]))
+        return rows[:limit]
 
-    def _match_counts(self, db: Connection, expressions: Sequence[str]) -> list[int]:
-        out = []
-        for expression in expressions:
-            try:
-                out.append(
-                    db.execute(
-                        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
-                        (expression,),
-                    ).fetchone()[0]
-                )
-            except sqlite3.OperationalError as e:
-                raise UserError(f"{expression!r} is not a valid search ({e})") from e
-        return out
+    def _match_counts(self, db: Connection, terms: Sequence[Sequence[str]]) -> list[int]:
+        return [
+            db.execute(
+                "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (_any(some),)
+            ).fetchone()[0]
+            if some
+            else 0
+            for some in terms
+        ]
+
+
+_BM25 = "'bm25(1.0, 0.5)'"  # a word in the text weighs 1.0, in the tags 0.5
+
+
+def _any(terms: Sequence[str]) -> str:
+    """An FTS5 expression matching any of ``terms``; each is quoted, so none is syntax
+    (the tokenizer leaves no quote in a word)."""
+    return " OR ".join(f'"{t}"' for t in terms)

@@ -1985,14 +1985,14 @@ class StoreConformance:
             TEAM, NewMemory(MemoryType.OBSERVATION, "Tests flake when the network is slow.")
         )
         near = NewMemory(MemoryType.OBSERVATION, "tests FLAKE when the network is slow!")
-        candidates = '"tests" OR "flake" OR "network" OR "slow"'
+        candidates = ["tests", "flake", "network", "slow"]
         clock.advance(5)
         with logs(store, "memory_reinforced"):
             entry, reinforced = store.add_memory(TEAM, near, same=same, candidates=candidates)
         assert reinforced and entry.id == first.id and entry.count == 2
         assert entry.text == first.text  # the first wording stays
         # Only candidates the query finds are judged (exact text is always found).
-        entry, reinforced = store.add_memory(TEAM, near, same=same, candidates=None)
+        entry, reinforced = store.add_memory(TEAM, near, same=same)
         assert not reinforced and entry.id != first.id
         # The judge decides: a text it calls different is a new entry.
         other, reinforced = store.add_memory(
@@ -2019,7 +2019,7 @@ class StoreConformance:
 
         def found(team_name: str, *scopes: str) -> set[int]:
             hits = store.search_memories(
-                team_name, '"cache"', scopes=list(scopes), types=list(MemoryType)
+                team_name, ["cache"], scopes=list(scopes), types=list(MemoryType)
             )
             return {c.entry.id for c in hits}
 
@@ -2054,37 +2054,126 @@ class StoreConformance:
         store.retire_memory(TEAM, gone.id)
         add(MemoryType.INSIGHT, "nothing to do with the query")
         scopes = ["team", "project"]
-        hits = store.search_memories(
-            TEAM, '"sqlite" OR "wal"', scopes=scopes, types=list(MemoryType)
-        )
+        every = list(MemoryType)
+        hits = store.search_memories(TEAM, ["sqlite", "wal"], scopes=scopes, types=every)
         assert [c.entry.id for c in hits][0] == best.id
         assert {c.entry.id for c in hits} == {best.id, weak.id}
         assert all(a.relevance >= b.relevance for a, b in zip(hits, hits[1:], strict=False))
         assert hits[0].relevance > hits[-1].relevance
         with_history = store.search_memories(
-            TEAM,
-            '"sqlite" OR "wal"',
-            scopes=scopes,
-            types=list(MemoryType),
-            include_superseded=True,
+            TEAM, ["sqlite", "wal"], scopes=scopes, types=every, include_superseded=True
         )
         assert {c.entry.id for c in with_history} == {best.id, weak.id, old.id}
         only = store.search_memories(
-            TEAM, '"sqlite" OR "wal"', scopes=scopes, types=[MemoryType.OBSERVATION]
+            TEAM, ["sqlite", "wal"], scopes=scopes, types=[MemoryType.OBSERVATION]
         )
         assert [c.entry.id for c in only] == [weak.id]
-        assert store.search_memories(TEAM, '"sqlite"', scopes=scopes, types=[]) == []
-        assert store.search_memories(TEAM, "  ", scopes=scopes, types=list(MemoryType)) == []
-        one = store.search_memories(TEAM, '"wal"', scopes=scopes, types=list(MemoryType), limit=1)
+        assert store.search_memories(TEAM, ["sqlite"], scopes=scopes, types=[]) == []
+        assert store.search_memories(TEAM, [], scopes=scopes, types=every) == []
+        assert store.search_memories(TEAM, ["  ", "the"], scopes=scopes, types=every) == []
+        one = store.search_memories(TEAM, ["wal"], scopes=scopes, types=every, limit=1)
         assert len(one) == 1
-        postgres = store.search_memories(TEAM, '"postgres"', scopes=scopes, types=list(MemoryType))
+        postgres = store.search_memories(TEAM, ["postgres"], scopes=scopes, types=every)
         assert [c.entry.id for c in postgres] == [new.id]
+        # Case does not matter; the words are split as accord.text splits them.
+        assert store.search_memories(TEAM, ["POSTGRES"], scopes=scopes, types=every) == postgres
+        assert store.search_memories(TEAM, ["Postgres!"], scopes=scopes, types=every) == postgres
         # Tags are searched too.
         tagged = store.add_memory(
             TEAM, NewMemory(MemoryType.INSIGHT, "read the manual first", tags=("zebra",))
         )[0]
-        zebra = store.search_memories(TEAM, '"zebra"', scopes=scopes, types=list(MemoryType))
+        zebra = store.search_memories(TEAM, ["zebra"], scopes=scopes, types=every)
         assert [c.entry.id for c in zebra] == [tagged.id]
+
+    def test_search_words_are_never_query_syntax(self, store: Store) -> None:
+        plain = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "near the column or not"))[0]
+        store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "something else entirely"))
+        scopes = ["team", "project"]
+        every = list(MemoryType)
+        hostile = [
+            '"',
+            "'",
+            "OR",
+            "AND",
+            "NOT",
+            "NEAR(column, 2)",
+            "column:",
+            "text:near",
+            "{text tags}: near",
+            "*",
+            "near*",
+            "^near",
+            "-near",
+            "(near",
+            "near)",
+            '"near',
+            "near' OR 1=1 --",
+            "\\",
+            "%",
+            "_",
+            "\x00",
+        ]
+        for word in hostile:
+            hits = store.search_memories(TEAM, [word], scopes=scopes, types=every)
+            assert all(c.entry.id == plain.id for c in hits), word
+            store.search_memories(TEAM, ["near", word], must=[word], scopes=scopes, types=every)
+            total, counts = store.memory_matches([word])
+            assert total == 2 and counts[0] in (0, 1), word
+        # Operators are words like any other: "near" and "column" are in the entry's text.
+        for word in ("NEAR(column, 2)", "column:", "text:near", "near*", '"near'):
+            hits = store.search_memories(TEAM, [word], scopes=scopes, types=every)
+            assert [c.entry.id for c in hits] == [plain.id], word
+
+    def test_search_must_narrows_the_matches_not_the_scores(self, store: Store) -> None:
+        def add(text: str, tags: tuple[str, ...] = ()) -> int:
+            return store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, text, tags=tags))[0].id
+
+        both = add("flaky deploy to the staging runner")
+        rare_only = add("the staging runner is slow on mondays")
+        common_only = add("a flaky deploy again today")
+        tagged = add("ask before you touch this", tags=("staging",))
+        for n in range(6):  # so that every asked word is in few entries, as words usually are
+            add(f"nothing shared at all, number {n}")
+        scopes = ["team", "project"]
+        every = list(MemoryType)
+        asked = ["flaky", "deploy", "staging"]
+
+        def search(must: list[str]) -> dict[int, float]:
+            hits = store.search_memories(TEAM, asked, must=must, scopes=scopes, types=every)
+            return {c.entry.id: c.relevance for c in hits}
+
+        everything = search([])
+        assert set(everything) == {both, rare_only, common_only, tagged}
+        narrowed = search(["staging"])
+        assert set(narrowed) == {both, rare_only, tagged}
+        for memory_id, relevance in narrowed.items():
+            assert relevance == pytest.approx(everything[memory_id], rel=1e-9)
+        # The entry with every word ranks first; a word in the tags weighs less than in
+        # the text.
+        assert max(everything, key=lambda i: everything[i]) == both
+        assert everything[rare_only] > everything[tagged]
+        # A word to match on that is not among the scored ones is scored too.
+        assert set(search(["mondays"])) == {rare_only}
+        assert search(["absent"]) == {}
+        # A limit keeps the best.
+        hits = store.search_memories(TEAM, asked, scopes=scopes, types=every, limit=2)
+        ranked = sorted(everything, key=lambda i: -everything[i])
+        assert [c.entry.id for c in hits] == ranked[:2]
+
+    def test_memory_matches_counts_entries_with_each_word(self, store: Store) -> None:
+        assert store.memory_matches(["cache"]) == (0, [0])
+        for text in ("cache the cache", "cold cache", "warm start"):
+            store.add_memory(TEAM, NewMemory(MemoryType.OBSERVATION, text))
+        store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "tagged", tags=("cache",)))
+        store.create_team("other")
+        store.add_memory("other", NewMemory(MemoryType.INSIGHT, "another team's cache"))
+        # Counts are store-wide (they feed the store-wide word weights), whatever the status.
+        retired = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "old cache"))[0]
+        store.retire_memory(TEAM, retired.id)
+        total, counts = store.memory_matches(["cache", "CACHE", "warm", "absent", "the", ""])
+        assert total == 6
+        assert counts == [5, 5, 1, 0, 0, 0]
+        assert store.memory_matches([]) == (6, [])
 
     def test_import_memories_keeps_links_and_is_all_or_nothing(
         self, store: Store, clock: FakeClock
