@@ -147,6 +147,10 @@ class PostgresStore(SQLStore):
             f"SET synchronous_commit = {'off' if synchronous == 'normal' else 'on'}",
             f"SET lock_timeout = {int(busy_timeout * 1000)}",
             f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}",
+            # Joins run in the order they are written, as SQLite runs CROSS JOIN: sql.py
+            # writes each in its best order, and a young table without statistics must
+            # not turn a walk from the few dependency rows into a cross product of tasks.
+            "SET join_collapse_limit = 1",
         ]
         _check_url(url, self.shown)
         with _connect(url, self.shown) as conn, self._errors():
@@ -264,9 +268,12 @@ class PostgresStore(SQLStore):
             xid: int | None = None
             try:
                 with self._errors():
-                    begun = conn.execute("BEGIN; SELECT txid_current()")
-                    begun.nextset()
-                    xid = begun.fetchone()[0]  # type: ignore[index]
+                    # Its id tells later whether it committed, should the answer be lost;
+                    # one round trip for both (several statements, no parameters).
+                    began = conn.execute("BEGIN; SELECT txid_current()")
+                    began.nextset()
+                    row = began.fetchone()
+                    xid = row[0] if row else None
                     yield _Translating(conn)
             except BaseException:
                 _rollback(conn)

@@ -965,16 +965,19 @@ class SQLStore(Store):
             return None
         best: int = top[0]
         whose = "t.assignee = ?" if assigned else "t.assignee IS NULL"
+        # The blockers of open tasks come first, as a table of their own, so that no
+        # backend starts from the tasks (a young PostgreSQL table has no statistics, and
+        # its planner would otherwise pair every pending task with every open one).
         weighted = [
             r[0]
             for r in db.execute(
-                f"SELECT DISTINCT t.id FROM task_deps w "
+                f"SELECT t.id FROM (SELECT DISTINCT w.blocker_id AS id FROM task_deps w "
                 f"CROSS JOIN tasks o ON o.team_id = w.team_id AND o.id = w.task_id "
-                f"CROSS JOIN tasks t ON t.team_id = w.team_id AND t.id = w.blocker_id "
-                f"WHERE w.team_id = ? AND o.status IN ('pending', 'in_progress') "
-                f"AND t.status = 'pending' AND t.admitted = 1 AND t.priority = ? "
+                f"WHERE w.team_id = ? AND o.status IN ('pending', 'in_progress')) x "
+                f"CROSS JOIN tasks t ON t.team_id = ? AND t.id = x.id "
+                f"WHERE t.status = 'pending' AND t.admitted = 1 AND t.priority = ? "
                 f"AND {whose} AND {_READY}",
-                (team_id, top[1], member) if assigned else (team_id, top[1]),
+                (team_id, team_id, top[1], member) if assigned else (team_id, team_id, top[1]),
             )
         ]
         if not weighted:
