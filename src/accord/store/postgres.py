@@ -118,7 +118,12 @@ class PostgresStore(SQLStore):
     """A store in a PostgreSQL database (or one schema of it, named by ``search_path``)."""
 
     _NO_LIMIT = None
+    # A team's turn is an advisory lock: the teams row itself holds the counters, which
+    # claims take without a turn (see sql.py), and a lock keyed by schema and team
+    # keeps two stores in one database apart.
+    _TAKE_TURN = "pg_advisory_xact_lock(hashtext(current_schema()), id::integer)"
     _LOCK_ROW = " FOR NO KEY UPDATE"
+    _FOR_UPDATE = " FOR UPDATE"
     _KEY_SHARE = " FOR KEY SHARE"
     _SKIP_LOCKED = " FOR NO KEY UPDATE OF t SKIP LOCKED"
 
