@@ -157,7 +157,7 @@ class PostgresStore(SQLStore):
             # not turn a walk from the few dependency rows into a cross product of tasks.
             "SET join_collapse_limit = 1",
         ]
-        _check_url(url, self.shown)
+        check_url(url)
         with _connect(url, self.shown) as conn, self._errors():
             schema = conn.execute("SELECT current_schema()").fetchone()
             if schema is None or schema[0] is None:
@@ -582,8 +582,9 @@ def _first_line(text: str) -> str:
 _URL_FORM = "write it as postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 
 
-def _check_url(url: str, shown: str) -> dict[str, Any]:
+def check_url(url: str) -> dict[str, Any]:
     """The URL's parts; StoreError, naming what is wrong, if it is not a valid URL."""
+    shown = redact(url)
     try:
         parts = conninfo_to_dict(url)
     except psycopg.Error as e:
