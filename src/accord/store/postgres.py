@@ -27,6 +27,7 @@ polls the teams' event counters every ``POLL_SECONDS``.
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import re
 import threading
@@ -59,6 +60,11 @@ from accord.text import words as text_words
 
 R = TypeVar("R")
 PgConnection = psycopg.Connection[TupleRow]
+
+# The pool reports each connection it drops or fails to open; the store retries those
+# itself and says so in its own errors, so they are not printed (an application that
+# configures logging still receives them).
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 POOL_SIZE = 3  # per store; PostgreSQL allows 100 connections by default
 CONNECT_SECONDS = 10  # to open a connection
