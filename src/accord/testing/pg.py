@@ -45,6 +45,7 @@ __all__ = [
     "find_server",
     "free_port",
     "private_cluster_missing",
+    "redact",
     "with_database",
     "with_schema",
 ]
