@@ -28,11 +28,11 @@ from accord.errors import StoreCorrupt, StoreError, StoreNotFound, StoreUnavaila
 from accord.store import Store, open_store
 from accord.store.migrations import MIGRATIONS
 from accord.store.postgres import PostgresStore
-from accord.team.board import Board
 from accord.team.wake import wait
 from accord.testing import pg
 from accord.types import NewTask, OutgoingMessage, PlannedTask, TaskStatus
 from conftest import PG_REQUIRED, Result
+from test_races import claim_worker
 
 CTX = mp.get_context("spawn")
 TEAM = "main"
@@ -368,24 +368,13 @@ def test_a_lost_commit_answer_is_looked_up_not_guessed(
 # the server restarts under working members ---------------------------------------------
 
 
-def restart_claimer(url: str, member: str, out: Connection) -> None:
-    """Claim and complete until the board is done; report (task, token) pairs."""
-    store = open_store(url, busy_timeout=DEADLINE)
-    board = Board(store, TEAM)
-    done = []
-    while True:
-        claim = board.claim(member)
-        if claim is None:
-            if not store.list_tasks(TEAM, status=TaskStatus.PENDING) and not store.list_tasks(
-                TEAM, status=TaskStatus.IN_PROGRESS
-            ):
-                break
-            wait(store, TEAM, member, timeout=0.5)
-            continue
-        board.complete(claim.task.id, member, claim.fencing_token, result=member)
-        done.append((claim.task.id, claim.fencing_token))
-    out.send(done)
-    store.close()
+def _report(pipe: Connection) -> Any:
+    """What a member sent at the end (claim workers say "ready" first), or None."""
+    while pipe.poll(DEADLINE):
+        got = pipe.recv()
+        if got != "ready":
+            return got
+    return None
 
 
 def restart_sender(url: str, count: int, out: Connection) -> None:
@@ -430,9 +419,11 @@ def test_members_work_on_through_a_server_restart(cluster: pg.PrivateCluster) ->
         pipes.append(parent)
         p.start()
 
+    go = CTX.Event()
+    go.set()
     try:
         for name in claimers:
-            start(restart_claimer, name)
+            start(claim_worker, name, go)
         start(restart_sender, notes)
         start(restart_receiver, notes)
         with open_store(url) as watch:
@@ -443,7 +434,7 @@ def test_members_work_on_through_a_server_restart(cluster: pg.PrivateCluster) ->
                     within=DEADLINE,
                 )
                 cluster.restart("fast")  # every session ends; the members' pools reconnect
-        reports = [p.recv() if p.poll(DEADLINE) else None for p in pipes]
+        reports = [_report(p) for p in pipes]
     finally:
         for p in procs:
             if p.is_alive():

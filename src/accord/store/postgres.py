@@ -55,7 +55,7 @@ from accord.errors import (
 )
 from accord.store.base import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending, render
-from accord.store.sql import Conflict, Connection, SQLStore
+from accord.store.sql import Conflict, Connection, MemorySearch, SQLStore
 from accord.text import words as text_words
 
 R = TypeVar("R")
@@ -421,20 +421,13 @@ class PostgresStore(SQLStore):
             (memory_id, len(fields[0]), len(fields[1])),
         )
 
-    def _search(
-        self,
-        db: Connection,
-        scored: Sequence[str],
-        required: Sequence[str],
-        where: str,
-        args: Sequence[Any],
-        limit: int,
-    ) -> list[tuple[Any, ...]]:
+    def _search(self, db: Connection, search: MemorySearch) -> list[tuple[Any, ...]]:
+        scored = list(search.scored)
         rows: list[tuple[Any, ...]] = db.execute(
             f"{_BM25} SELECT {self._MEMORY_COLUMNS}, s.relevance FROM scored s "
-            f"JOIN memories m ON m.id = s.memory_id WHERE s.required AND {where} "
+            f"JOIN memories m ON m.id = s.memory_id WHERE s.required AND {search.where} "
             "ORDER BY s.relevance DESC, m.id LIMIT ?",
-            (list(scored), list(scored), list(required or scored), *args, limit),
+            (scored, scored, list(search.required) or scored, *search.args, search.limit),
         ).fetchall()
         return rows
 

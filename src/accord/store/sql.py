@@ -36,6 +36,7 @@ import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, Protocol, TypeVar
 
 from accord.errors import (
@@ -121,6 +122,23 @@ class Connection(Protocol):
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> object: ...
 
 
+@dataclass(frozen=True, slots=True)
+class MemorySearch:
+    """A ranked memory search, as a backend runs it.
+
+    The best ``limit`` memories ``m`` matching ``where`` (with ``args``) that hold any
+    of ``required`` (any of ``scored`` when it is empty), each with its BM25 relevance
+    over every ``scored`` term: higher is better, a term in the text weighs 1.0 and
+    in the tags 0.5. Terms are split by ``accord.text`` (see ``_terms``).
+    """
+
+    scored: Sequence[str]
+    required: Sequence[str]
+    where: str
+    args: Sequence[Any]
+    limit: int
+
+
 class Conflict(Exception):
     """A backend's transaction lost a race that running it again resolves (a deadlock,
     a unique key another writer took first). Never seen above the store."""
@@ -196,19 +214,8 @@ class SQLStore(Store):
         """Make memory writes of every team take turns (project entries are shared)."""
 
     @abstractmethod
-    def _search(
-        self,
-        db: Connection,
-        scored: Sequence[str],
-        required: Sequence[str],
-        where: str,
-        args: Sequence[Any],
-        limit: int,
-    ) -> list[tuple[Any, ...]]:
-        """The best ``limit`` memories ``m`` matching ``where`` that hold any of
-        ``required`` (any of ``scored`` when it is empty), as rows of ``_MEMORY_COLUMNS``
-        plus their BM25 relevance over every ``scored`` term (higher is better; a term
-        in the text weighs 1.0, in the tags 0.5), best first. Terms are ``_terms``."""
+    def _search(self, db: Connection, search: MemorySearch) -> list[tuple[Any, ...]]:
+        """Rows of ``_MEMORY_COLUMNS`` plus their relevance, best first (see MemorySearch)."""
 
     @abstractmethod
     def _match_counts(self, db: Connection, terms: Sequence[Sequence[str]]) -> list[int]:
@@ -2207,7 +2214,7 @@ class SQLStore(Store):
         terms = _terms(candidates)
         if not terms:
             return None
-        for row in self._search(db, terms, (), where, args, 10):
+        for row in self._search(db, MemorySearch(terms, (), where, args, 10)):
             if same(row[4], text):
                 return int(row[0])
         return None
@@ -2266,11 +2273,13 @@ class SQLStore(Store):
             marks = ",".join("?" * len(types))
             rows = self._search(
                 db,
-                scored,
-                required,
-                f"{where} AND m.status IN {states} AND m.type IN ({marks})",
-                (*args, *[t.value for t in types]),
-                limit,
+                MemorySearch(
+                    scored,
+                    required,
+                    f"{where} AND m.status IN {states} AND m.type IN ({marks})",
+                    (*args, *[t.value for t in types]),
+                    limit,
+                ),
             )
         return [Candidate(self._memory(team, r[:15]), float(r[15])) for r in rows]
 
