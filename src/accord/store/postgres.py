@@ -399,6 +399,20 @@ class PostgresStore(SQLStore):
             return StoreUnavailable(f"the server of {self.shown} is out of resources ({text})")
         return StoreError(f"the store {self.shown} failed: {text}")
 
+    def _log(
+        self, db: Connection, team_id: int, at: float, actor: str | None, kind: str, payload: str
+    ) -> tuple[int, str]:
+        # One statement, one round trip: the counter and the row it numbers.
+        seq, team = db.execute(
+            "WITH counter AS (UPDATE teams SET last_seq = last_seq + 1 WHERE id = ? "
+            "RETURNING id, last_seq, name) "
+            "INSERT INTO events (team_id, seq, at, actor, kind, payload) "
+            "SELECT id, last_seq, ?, ?, ?, ? FROM counter "
+            "RETURNING seq, (SELECT name FROM teams WHERE id = events.team_id)",
+            (team_id, at, actor, kind, payload),
+        ).fetchone()
+        return seq, team
+
     # waking -------------------------------------------------------------------------
 
     def change_marker(self) -> int:
