@@ -68,6 +68,7 @@ logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 POOL_SIZE = 3  # per store; PostgreSQL allows 100 connections by default
 CONNECT_SECONDS = 10  # to open a connection
+POOL_WAIT_SECONDS = 2.0  # for a pooled connection, before opening one of its own
 RECONNECT_SECONDS = 30.0  # how long operations retry while the server is unreachable
 POLL_SECONDS = 0.1  # the change marker's fallback poll
 LISTEN_RETRY_SECONDS = 1.0
@@ -253,13 +254,38 @@ class PostgresStore(SQLStore):
         if self._closed:
             raise StoreError(f"the store {self.shown} is closed")
         try:
-            conn = self._pool.getconn(timeout=min(self.reconnect_timeout, CONNECT_SECONDS))
-        except PoolTimeout as e:
-            raise _Unreachable(str(e)) from e
+            conn = self._pool.getconn(timeout=POOL_WAIT_SECONDS)
+        except PoolTimeout:
+            # Every pooled connection is busy, or the pool is waiting out its backoff
+            # after the server went away (it doubles each time, up to minutes): a
+            # connection of this operation's own goes as soon as the server is back.
+            with self._own_connection() as own:
+                yield own
+            return
         try:
             yield conn
         finally:
             self._pool.putconn(conn)  # a broken connection is dropped, not reused
+
+    @contextmanager
+    def _own_connection(self) -> Iterator[PgConnection]:
+        try:
+            conn = psycopg.connect(
+                self.location,
+                autocommit=True,
+                connect_timeout=CONNECT_SECONDS,
+                application_name="accord",
+            )
+        except psycopg.Error as e:
+            raise _Unreachable(_first_line(str(e))) from e
+        try:
+            try:
+                self._configure(conn)
+            except psycopg.Error as e:
+                raise _Unreachable(_first_line(str(e))) from e
+            yield conn
+        finally:
+            conn.close()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
