@@ -1,15 +1,16 @@
 """The PostgreSQL store: one database shared by members on many machines.
 
 Each operation of ``sql.py`` runs in one transaction on a connection from a small
-``psycopg_pool`` pool. Writes run at READ COMMITTED and take their team's row
-lock first (``SELECT ... FOR NO KEY UPDATE``), so the writes of one team follow
-one another as they do in SQLite and each sees the last one's commit; teams do
-not wait for each other. A claim is the exception: it picks its task with
-``FOR NO KEY UPDATE SKIP LOCKED`` before it queues for the team's row, so claims
-choose different tasks side by side. The team's row holds the event counter,
-bumped in the writing transaction, so ``seq`` is gap-free in commit order: a
-reader never sees event n+1 before event n. Reads run in REPEATABLE READ READ
-ONLY transactions, one snapshot each.
+``psycopg_pool`` pool. Writes run at READ COMMITTED with explicit locks, in the
+order sql.py's docstring gives: a write that changes a team's shape first takes
+the team's turn (an advisory lock), so those writes follow one another as on
+SQLite and each sees the last one's commit; mailboxes and transcripts take their
+member's row, claims and completions their task's row (a claim picks its task
+with ``FOR NO KEY UPDATE SKIP LOCKED``, so claims choose different tasks side by
+side); teams never wait for each other. The team's row holds the event counter,
+bumped in the writing transaction and held to its commit, so ``seq`` is gap-free
+in commit order: a reader never sees event n+1 before event n. Reads run in
+REPEATABLE READ READ ONLY transactions, one snapshot each.
 
 What can go wrong between a client and a server is retried here, so callers see
 what they see with SQLite: a deadlock or a unique key taken by a concurrent
@@ -99,8 +100,9 @@ def redact(url: str) -> str:
 
 @functools.lru_cache(maxsize=2048)
 def _spelled(statement: str) -> str:
-    """sql.py's SQL as psycopg takes it: ``%s`` placeholders, and no CROSS JOIN ... ON
-    (SQLite's join-order hint; PostgreSQL plans its own joins)."""
+    """sql.py's SQL as psycopg takes it: ``%s`` placeholders, and a plain JOIN for
+    SQLite's CROSS JOIN ... ON (a join-order hint there; these sessions keep every
+    join in its written order, see ``_settings``)."""
     return statement.replace("%", "%%").replace("?", "%s").replace("CROSS JOIN", "JOIN")
 
 

@@ -918,8 +918,8 @@ class SQLStore(Store):
         if lease_seconds <= 0:
             raise UserError("a lease must be longer than 0 seconds")
         with self._write() as db:
-            # Unlike other writes, a claim locks its task before its team's turn, so
-            # claims pick their tasks side by side and queue only for the token.
+            # No turn: a claim locks the task it takes (the named one, or the one it
+            # picks) and queues only for the counters, so claims run side by side.
             team_id = self._team_id(db, team)
             self._member_row(db, team_id, team, member, lock=self._KEY_SHARE)
             if task_id is not None and self._LOCK_ROW:
