@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from accord.store import Store, open_store
@@ -62,7 +63,14 @@ def pg_database() -> Iterator[pg.Throwaway]:
         if PG_REQUIRED:
             pytest.fail(f"{pg.REQUIRE_ENV}=1 but {message}")
         pytest.skip(message)
-    with pg.Throwaway(url) as database:
+    try:
+        database = pg.Throwaway(url)
+    except psycopg.Error as e:
+        message = f"cannot make a test database on {pg.redact(url)} ({e}); {pg.HOW_TO_ENABLE}"
+        if PG_REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    with database:
         yield database
 
 

@@ -1,7 +1,8 @@
 """The store interface: everything accord keeps, behind one set of atomic operations.
 
-A backend (SQLite now, PostgreSQL later) implements every method here and must
-pass ``accord.testing.conformance``. Each method is one transaction: it either
+A backend (SQLite, PostgreSQL) implements every method here and must pass
+``accord.testing.conformance``; both build on ``accord.store.sql``, which writes
+each operation once. Each method is one transaction: it either
 happens whole, with its event appended to the team's log in the same
 transaction, or not at all. Services above this layer add the rules that need
 no atomicity (hooks, identity checks); anything that must be decided together
@@ -307,7 +308,8 @@ class Store(ABC):
 
     @abstractmethod
     def change_marker(self) -> int:
-        """A cheap number that changes whenever anyone commits to the store."""
+        """A cheap number that changes whenever anyone commits to the store: at once on
+        SQLite, within a notification's delay (a poll's, at worst) on a server."""
 
     @abstractmethod
     def pending_work(self, team: str, member: str) -> Wake:

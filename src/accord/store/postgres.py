@@ -302,6 +302,11 @@ class PostgresStore(SQLStore):
                 raise
 
     @contextmanager
+    def _peek(self) -> Iterator[Connection]:
+        with self._connection() as conn, self._errors():
+            yield _Translating(conn)
+
+    @contextmanager
     def _write(self) -> Iterator[Connection]:
         with self._connection() as conn:
             xid: int | None = None

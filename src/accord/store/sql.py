@@ -207,6 +207,11 @@ class SQLStore(Store):
     def _write(self) -> AbstractContextManager[Connection]:
         """A write transaction, committed when the block ends, rolled back on any error."""
 
+    def _peek(self) -> AbstractContextManager[Connection]:
+        """A connection for one read-only statement (which needs no transaction of its
+        own on a server; on SQLite it is a read transaction like any other)."""
+        return self._read()
+
     def _attempt(self, call: Callable[[], R]) -> R:
         """Run one operation; a backend that raises ``Conflict`` runs it again here."""
         return call()
@@ -1428,31 +1433,35 @@ class SQLStore(Store):
     ) -> list[Message]:
         if visibility_timeout <= 0:
             raise UserError("the visibility timeout must be longer than 0 seconds")
-        # Most polls find nothing: answer those from a read, without the write lock.
-        with self._read() as db:
-            team_id = self._team_id(db, team)
-            if not db.execute(
-                "SELECT 1 FROM messages WHERE team_id = ? AND recipient = ? "
-                "AND acked_at IS NULL AND visible_at <= ? LIMIT 1",
-                (team_id, member, self.clock()),
-            ).fetchone():
-                self._member_row(db, team_id, team, member)
-                return []
+        # Most polls find nothing: answer those from one read statement, without a write.
+        with self._peek() as db:
+            found = db.execute(
+                "SELECT (SELECT count(*) FROM members WHERE team_id = tm.id AND name = ?), "
+                "EXISTS (SELECT 1 FROM messages WHERE team_id = tm.id AND recipient = ? "
+                "  AND acked_at IS NULL AND visible_at <= ?) "
+                "FROM teams tm WHERE tm.name = ?",
+                (member, member, self.clock(), team),
+            ).fetchone()
+        if found is None or not found[0]:
+            with self._read() as db:  # for the error that says what is missing
+                self._member_row(db, self._team_id(db, team), team, member)
+        if found is None or not found[1]:
+            return []
         with self._write() as db:
             team_id = self._team_id(db, team)
             # The member's turn at its mailbox: its receives and acks follow one another.
             self._member_row(db, team_id, team, member, lock=self._LOCK_ROW)
             now = self.clock()
-            found = self._messages(
+            delivered = self._messages(
                 db,
                 team,
                 "team_id = ? AND recipient = ? AND acked_at IS NULL AND visible_at <= ?",
                 (team_id, member, now),
                 limit=limit,
             )
-            if not found:
+            if not delivered:
                 return []
-            ids = [m.id for m in found]
+            ids = [m.id for m in delivered]
             marks = ",".join("?" * len(ids))
             db.execute(
                 f"UPDATE messages SET delivered_at = COALESCE(delivered_at, ?), "
@@ -1466,7 +1475,7 @@ class SQLStore(Store):
                 delivered_at=now if m.delivered_at is None else m.delivered_at,
                 deliveries=m.deliveries + 1,
             )
-            for m in found
+            for m in delivered
         ]
 
     @atomic
@@ -1567,28 +1576,27 @@ class SQLStore(Store):
 
     @atomic
     def pending_work(self, team: str, member: str) -> Wake:
-        with self._read() as db:
-            team_id = self._team_id(db, team)
-            self._member_row(db, team_id, team, member)
-            now = self.clock()
-            mail = db.execute(
-                "SELECT count(*) FROM messages WHERE team_id = ? AND recipient = ? "
-                "AND acked_at IS NULL AND visible_at <= ?",
-                (team_id, member, now),
-            ).fetchone()[0]
-            ready = db.execute(
-                "SELECT count(*) FROM tasks t WHERE t.team_id = ? AND t.status = 'pending' "
-                "AND t.admitted = 1 AND (t.assignee IS NULL OR t.assignee = ?) "
-                "AND NOT EXISTS (SELECT 1 FROM task_deps d CROSS JOIN tasks b "
-                "  ON b.team_id = d.team_id AND b.id = d.blocker_id "
-                "  WHERE d.team_id = t.team_id AND d.task_id = t.id AND b.status != 'completed')",
-                (team_id, member),
-            ).fetchone()[0]
-            expiring = db.execute(
-                "SELECT count(*) FROM tasks WHERE team_id = ? AND status = 'in_progress' "
-                "AND lease_expires_at < ? AND (assignee IS NULL OR assignee = ?)",
-                (team_id, now, member),
-            ).fetchone()[0]
+        # One statement: every waiter asks this after every commit it hears of, so on a
+        # server it is one round trip, outside any transaction (see _peek).
+        now = self.clock()
+        with self._peek() as db:
+            found = db.execute(
+                "SELECT (SELECT count(*) FROM members WHERE team_id = tm.id AND name = ?), "
+                "(SELECT count(*) FROM messages WHERE team_id = tm.id AND recipient = ? "
+                "  AND acked_at IS NULL AND visible_at <= ?), "
+                "(SELECT count(*) FROM tasks t WHERE t.team_id = tm.id AND t.status = 'pending' "
+                f"  AND t.admitted = 1 AND (t.assignee IS NULL OR t.assignee = ?) AND {_READY}), "
+                "(SELECT count(*) FROM tasks WHERE team_id = tm.id AND status = 'in_progress' "
+                "  AND lease_expires_at < ? AND (assignee IS NULL OR assignee = ?)) "
+                "FROM teams tm WHERE tm.name = ?",
+                (member, member, now, member, now, member, team),
+            ).fetchone()
+        if found is None or not found[0]:
+            with self._read() as db:  # for the error that says what is missing
+                self._member_row(db, self._team_id(db, team), team, member)
+            if found is None:
+                return Wake("none", 0, 0)  # the team was made meanwhile: nothing in it yet
+        _, mail, ready, expiring = found
         reason = "mail" if mail else "task" if ready or expiring else "none"
         return Wake(reason, mail, ready + expiring)
 
