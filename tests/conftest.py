@@ -12,6 +12,13 @@ import pytest
 from accord.store import Store, open_store
 from accord.testing import FakeClock
 
+# Tests test this checkout, whatever copy of accord pip installed last: so do the
+# processes they start (`python -m accord ...`), which inherit this.
+_SRC = str(Path(__file__).resolve().parent.parent / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_SRC, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _SRC]]
+)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", help="also run long soak and chaos tests")

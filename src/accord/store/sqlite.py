@@ -62,6 +62,7 @@ from accord.types import (
     Claim,
     ContinuityNote,
     Event,
+    HostSupervisor,
     Member,
     MemberRole,
     MemberStatus,
@@ -1815,9 +1816,11 @@ class SQLiteStore(Store):
             self._event(db, team_id, "supervisor_stopped", {"token": token}, None)
 
     def _spawn_row(self, team: str, r: Sequence[Any]) -> Spawn:
-        return Spawn(r[0], team, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+        return Spawn(r[0], team, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
 
-    _SPAWN_COLUMNS = "id, name, agent, model, host, requested_by, status, reason, created_at"
+    _SPAWN_COLUMNS = (
+        "id, name, agent, model, host, requested_by, status, reason, created_at, taken_by"
+    )
 
     def request_spawn(
         self,
@@ -1837,7 +1840,8 @@ class SQLiteStore(Store):
             team_id = self._team_id(db, team)
             run = self._must_run(db, team_id, team)
             if db.execute(
-                "SELECT 1 FROM spawns WHERE team_id = ? AND name = ? AND status = 'pending'",
+                "SELECT 1 FROM spawns WHERE team_id = ? AND name = ? "
+                "AND status IN ('pending', 'taken')",
                 (team_id, name),
             ).fetchone():
                 raise InvalidState(f"{name} is already waiting to be started")
@@ -1868,6 +1872,10 @@ class SQLiteStore(Store):
                     "model = COALESCE(?, model) WHERE team_id = ? AND name = ?",
                     (agent, model, team_id, name),
                 )
+            db.execute(
+                "UPDATE members SET placement = ? WHERE team_id = ? AND name = ?",
+                (host, team_id, name),
+            )
             wanted = sorted({*run.wanted, name})
             db.execute(
                 "UPDATE runs SET wanted = ?, updated_at = ? WHERE team_id = ?",
@@ -1937,6 +1945,211 @@ class SQLiteStore(Store):
                 None,
             )
             return dataclasses.replace(spawn, status=status, reason=reason)
+
+    # hosts -----------------------------------------------------------------
+
+    _HOST_COLUMNS = "host, machine, pid, token, slots, status, started_at, expires_at"
+
+    def _host_rows(
+        self, db: sqlite3.Connection, team_id: int, team: str, host: str | None = None
+    ) -> list[HostSupervisor]:
+        where, args = ("AND host = ?", (host,)) if host is not None else ("", ())
+        rows = db.execute(
+            f"SELECT {self._HOST_COLUMNS} FROM supervisors WHERE team_id = ? {where} "
+            "ORDER BY started_at, host",
+            (team_id, *args),
+        ).fetchall()
+        return [HostSupervisor(team, *r) for r in rows]
+
+    def register_host(
+        self,
+        team: str,
+        host: str,
+        *,
+        machine: str,
+        pid: int,
+        slots: int | None,
+        lease_seconds: float,
+        take_over: bool = False,
+    ) -> HostSupervisor:
+        check_name(host, "host name")
+        if slots is not None and slots < 1:
+            raise UserError("a supervisor needs 1 slot or more (--slots N)")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            now = self.clock()
+            prior = self._host_rows(db, team_id, team, host)
+            if prior and prior[0].live(now) and not take_over:
+                p = prior[0]
+                raise InvalidState(
+                    f"host {host!r} of team {team!r} is already served by a supervisor "
+                    f"(pid {p.pid} on {p.machine}); give this one another --host name, or "
+                    f"wait {p.expires_at - now if p.expires_at else 0:.0f}s for its lease to end"
+                )
+            token = (prior[0].token if prior else 0) + 1
+            db.execute(
+                "INSERT INTO supervisors (team_id, host, machine, pid, token, slots, status, "
+                "started_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'live', ?, ?) "
+                "ON CONFLICT (team_id, host) DO UPDATE SET machine = excluded.machine, "
+                "pid = excluded.pid, token = excluded.token, slots = excluded.slots, "
+                "status = 'live', started_at = excluded.started_at, "
+                "expires_at = excluded.expires_at",
+                (team_id, host, machine, pid, token, slots, now, now + lease_seconds),
+            )
+            # Whatever a previous supervisor of this host ran died with it: those
+            # members are nowhere now, and what it had taken is to be placed again.
+            db.execute(
+                "UPDATE members SET host = NULL, pid = NULL WHERE team_id = ? AND host = ?",
+                (team_id, host),
+            )
+            db.execute(
+                "UPDATE spawns SET status = 'pending', taken_by = NULL "
+                "WHERE team_id = ? AND status = 'taken' AND taken_by = ?",
+                (team_id, host),
+            )
+            self._event(
+                db,
+                team_id,
+                "host_joined",
+                {"host": host, "machine": machine, "pid": pid, "slots": slots, "token": token},
+                None,
+            )
+            return self._host_rows(db, team_id, team, host)[0]
+
+    def _live_host(
+        self, db: sqlite3.Connection, team_id: int, team: str, host: str, token: int
+    ) -> HostSupervisor:
+        rows = self._host_rows(db, team_id, team, host)
+        if not rows or rows[0].token != token or rows[0].status != "live":
+            raise StaleToken(
+                f"host {host!r} of team {team!r} is now served by another supervisor "
+                "or was given up; this one must stop"
+            )
+        return rows[0]
+
+    def renew_host(self, team: str, host: str, token: int, lease_seconds: float) -> HostSupervisor:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._live_host(db, team_id, team, host, token)
+            db.execute(
+                "UPDATE supervisors SET expires_at = ? WHERE team_id = ? AND host = ?",
+                (self.clock() + lease_seconds, team_id, host),
+            )
+            return self._host_rows(db, team_id, team, host)[0]
+
+    def release_host(self, team: str, host: str, token: int) -> None:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            rows = self._host_rows(db, team_id, team, host)
+            if not rows or rows[0].token != token or rows[0].status != "live":
+                return
+            db.execute(
+                "UPDATE supervisors SET status = 'stopped', expires_at = NULL "
+                "WHERE team_id = ? AND host = ?",
+                (team_id, host),
+            )
+            db.execute(
+                "UPDATE spawns SET status = 'pending', taken_by = NULL "
+                "WHERE team_id = ? AND status = 'taken' AND taken_by = ?",
+                (team_id, host),
+            )
+            self._event(db, team_id, "host_left", {"host": host, "token": token}, None)
+
+    def list_hosts(self, team: str) -> list[HostSupervisor]:
+        with self._read() as db:
+            return self._host_rows(db, self._team_id(db, team), team)
+
+    def take_spawn(self, team: str, host: str, token: int) -> Spawn | None:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._live_host(db, team_id, team, host, token)
+            r = db.execute(
+                f"SELECT {self._SPAWN_COLUMNS} FROM spawns WHERE team_id = ? "
+                "AND status = 'pending' AND (host IS NULL OR host = ?) ORDER BY id LIMIT 1",
+                (team_id, host),
+            ).fetchone()
+            if r is None:
+                return None
+            spawn = self._spawn_row(team, r)
+            db.execute(
+                "UPDATE spawns SET status = 'taken', taken_by = ? WHERE id = ?", (host, spawn.id)
+            )
+            self._event(
+                db, team_id, "spawn_taken", {"id": spawn.id, "name": spawn.name, "host": host}, None
+            )
+            return dataclasses.replace(spawn, status="taken", taken_by=host)
+
+    def place_wanted(self, team: str) -> list[Spawn]:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            run = self._must_run(db, team_id, team)
+            now = self.clock()
+            hosts = self._host_rows(db, team_id, team)
+            live = {h.host for h in hosts if h.live(now)}
+            for lost in (h for h in hosts if h.status == "live" and not h.live(now)):
+                db.execute(
+                    "UPDATE supervisors SET status = 'lost' WHERE team_id = ? AND host = ?",
+                    (team_id, lost.host),
+                )
+                db.execute(
+                    "UPDATE spawns SET status = 'pending', taken_by = NULL "
+                    "WHERE team_id = ? AND status = 'taken' AND taken_by = ?",
+                    (team_id, lost.host),
+                )
+                members = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT name FROM members WHERE team_id = ? AND host = ? ORDER BY name",
+                        (team_id, lost.host),
+                    )
+                ]
+                db.execute(
+                    "UPDATE members SET host = NULL, pid = NULL, status = CASE WHEN status "
+                    "IN ('starting', 'working', 'idle', 'stopping') THEN 'crashed' "
+                    "ELSE status END WHERE team_id = ? AND host = ?",
+                    (team_id, lost.host),
+                )
+                self._event(
+                    db,
+                    team_id,
+                    "host_lost",
+                    {"host": lost.host, "machine": lost.machine, "members": members},
+                    None,
+                )
+            waiting = {
+                r[0]
+                for r in db.execute(
+                    "SELECT name FROM spawns WHERE team_id = ? AND status IN ('pending', 'taken')",
+                    (team_id,),
+                )
+            }
+            placed: list[Spawn] = []
+            for name, agent, model, host, placement in db.execute(
+                "SELECT name, agent, model, host, placement FROM members "
+                "WHERE team_id = ? ORDER BY name",
+                (team_id,),
+            ).fetchall():
+                if name == run.lead or name not in run.wanted or name in waiting:
+                    continue
+                if host is not None and host in live:
+                    continue
+                spawn_id = db.execute(
+                    "INSERT INTO spawns (team_id, name, agent, model, host, requested_by, "
+                    "status, created_at) VALUES (?, ?, ?, ?, ?, NULL, 'pending', ?) RETURNING id",
+                    (team_id, name, agent, model, placement, now),
+                ).fetchone()[0]
+                self._event(
+                    db,
+                    team_id,
+                    "member_placed",
+                    {"id": spawn_id, "name": name, "host": placement},
+                    None,
+                )
+                r = db.execute(
+                    f"SELECT {self._SPAWN_COLUMNS} FROM spawns WHERE id = ?", (spawn_id,)
+                ).fetchone()
+                placed.append(self._spawn_row(team, r))
+            return placed
 
     # memory ----------------------------------------------------------------
 

@@ -88,6 +88,7 @@ from accord.store.base import (
     Store,
 )
 from accord.testing import FakeClock
+from accord.testing.conformance_runs import RunConformance
 from accord.types import (
     BROADCAST,
     Claim,
@@ -698,7 +699,7 @@ BAD_INPUTS = _bad_inputs()
 # The suite --------------------------------------------------------------------------
 
 
-class StoreConformance:
+class StoreConformance(RunConformance):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 
     @pytest.fixture
