@@ -628,7 +628,9 @@ def _supervise(ctx: Context, team: str) -> int:
     if display == "live":
         from accord.cli._live import supervise_live
 
-        final = supervise_live(ctx.project, ctx.store, team)
+        final = supervise_live(
+            ctx.project, ctx.store, team, host=ctx.args.host, slots=ctx.args.slots
+        )
     else:
 
         def say(line: str) -> None:
@@ -636,7 +638,13 @@ def _supervise(ctx: Context, team: str) -> int:
             sys.stdout.flush()
 
         supervisor = Supervisor(
-            ctx.project, ctx.store, team, say=say, on_event=lambda e: say(show.event_line(e))
+            ctx.project,
+            ctx.store,
+            team,
+            say=say,
+            on_event=lambda e: say(show.event_line(e)),
+            host=ctx.args.host,
+            slots=ctx.args.slots,
         )
         final = supervisor.run()
     run = ctx.store.get_run(team)
@@ -682,6 +690,21 @@ def resume_cmd(ctx: Context) -> int:
     run = prepare_resume(ctx.store, ctx.team.team)
     show.say(f"resuming team {run.team}: {', '.join(run.wanted)}")
     return _supervise(ctx, run.team)
+
+
+def supervise_cmd(ctx: Context) -> int:
+    from accord.runtime.supervisor import Supervisor
+
+    def say(line: str) -> None:
+        show.say(line)
+        sys.stdout.flush()
+
+    team = ctx.team.team
+    Supervisor(
+        ctx.project, ctx.store, team, say=say, host=ctx.args.host, slots=ctx.args.slots
+    ).serve(once=ctx.args.once)
+    show.say(f"supervisor {ctx.args.host or 'of this host'} for team {team} stopped")
+    return 0
 
 
 def stop_cmd(ctx: Context) -> int:
@@ -1078,6 +1101,7 @@ COMMANDS: dict[str, Command] = {
     "run": run_cmd,
     "resume": resume_cmd,
     "stop": stop_cmd,
+    "supervise": supervise_cmd,
     "status": status_cmd,
     "demo": demo_cmd,
     "watch": watch_cmd,

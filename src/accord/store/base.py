@@ -415,7 +415,8 @@ class Store(ABC):
 
     @abstractmethod
     def pending_spawns(self, team: str) -> list[Spawn]:
-        """Spawn requests not yet handled, oldest first."""
+        """Spawn requests not yet handled (pending, or taken by a host not yet done with
+        them), oldest first."""
 
     @abstractmethod
     def finish_spawn(

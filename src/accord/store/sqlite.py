@@ -1903,7 +1903,7 @@ class SQLiteStore(Store):
             team_id = self._team_id(db, team)
             rows = db.execute(
                 f"SELECT {self._SPAWN_COLUMNS} FROM spawns WHERE team_id = ? "
-                "AND status = 'pending' ORDER BY id",
+                "AND status IN ('pending', 'taken') ORDER BY id",
                 (team_id,),
             ).fetchall()
         return [self._spawn_row(team, r) for r in rows]

@@ -137,10 +137,14 @@ class RunConformance:
         second = store.take_spawn(TEAM, "b", b)
         assert second is not None and second.id == pinned.id
         assert store.take_spawn(TEAM, "b", b) is None
-        assert store.pending_spawns(TEAM) == []
+        assert [(s.status, s.taken_by) for s in store.pending_spawns(TEAM)] == [
+            ("taken", "a"),
+            ("taken", "b"),
+        ]
         with pytest.raises(StaleToken):
             store.take_spawn(TEAM, "a", a + 1)
         store.finish_spawn(TEAM, first.id, "started")
+        assert [s.name for s in store.pending_spawns(TEAM)] == ["erin"]
         # A request already taken blocks a second request for the same member.
         with pytest.raises(InvalidState):
             store.request_spawn(TEAM, "erin", token_hash="h")
@@ -153,7 +157,7 @@ class RunConformance:
         seq = _seq(store)
         store.release_host(TEAM, "a", a)
         assert _kinds(store, seq) == ["host_left"]
-        assert [s.name for s in store.pending_spawns(TEAM)] == ["dave"]
+        assert [(s.name, s.status) for s in store.pending_spawns(TEAM)] == [("dave", "pending")]
         assert not store.list_hosts(TEAM)[0].live(0)
         with pytest.raises(StaleToken):
             store.renew_host(TEAM, "a", a, 10.0)
