@@ -15,9 +15,9 @@ import pytest
 
 from accord.store import open_store
 from accord.types import MemberStatus, RunStatus, TaskStatus
+from test_team_run import accord, alive, calls, db, rules, sleepers, start, until
 
 MARK = "4243.7"  # a sleep length no other test's process uses
-from test_team_run import accord, alive, calls, db, rules, sleepers, start, until
 
 
 @pytest.fixture
