@@ -483,3 +483,18 @@ class ContinuityNote:
     version: int
     text: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TeamDump:
+    """Everything a store holds for one team, row by row, for moving it to another store.
+
+    ``rows`` maps a table to its rows (column to value, without the team's id);
+    ``project_memories`` are the project-wide entries the team could see."""
+
+    team: str
+    rows: dict[str, list[dict[str, Any]]]
+    project_memories: list[dict[str, Any]]
+
+    def counts(self) -> dict[str, int]:
+        return {table: len(rows) for table, rows in self.rows.items()}

@@ -692,6 +692,39 @@ def resume_cmd(ctx: Context) -> int:
     return _supervise(ctx, run.team)
 
 
+def store_copy(ctx: Context) -> int:
+    from accord.store.copy import copy_teams
+
+    source_at, target_at = ctx.args.source, ctx.args.target
+    if _same_store(source_at, target_at):
+        raise UserError("--from and --to name the same store; give two different stores")
+    for name in ctx.args.teams:
+        check_name(name, "team name")
+    if "://" not in source_at and not Path(source_at).expanduser().exists():
+        raise UserError(f"no store at {source_at}; give the path or URL of an existing store")
+    with open_store(source_at) as source:
+        for name in ctx.args.teams:
+            source.get_team(name)  # before the target is created or touched
+        with open_store(target_at, create=True) as target:
+            copied = copy_teams(source, target, ctx.args.teams)
+    if _json(ctx):
+        show.emit_json([{"team": c.team, "rows": c.rows} for c in copied])
+        return 0
+    for c in copied:
+        total = sum(c.rows.values())
+        parts = ", ".join(f"{n} {table}" for table, n in c.rows.items() if n)
+        show.say(f"copied team {c.team}: {total} rows ({parts})")
+    if not copied:
+        show.say("the source store has no teams; nothing copied")
+    return 0
+
+
+def _same_store(a: str, b: str) -> bool:
+    if "://" in a or "://" in b:
+        return a.rstrip("/") == b.rstrip("/")
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
 def supervise_cmd(ctx: Context) -> int:
     from accord.runtime.supervisor import Supervisor
 
@@ -1102,6 +1135,7 @@ COMMANDS: dict[str, Command] = {
     "resume": resume_cmd,
     "stop": stop_cmd,
     "supervise": supervise_cmd,
+    "store_copy": store_copy,
     "status": status_cmd,
     "demo": demo_cmd,
     "watch": watch_cmd,

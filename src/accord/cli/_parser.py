@@ -405,6 +405,24 @@ def build() -> argparse.ArgumentParser:
     )
     p.set_defaults(cmd="demo")
 
+    # store -----------------------------------------------------------------
+    g = groups.add_parser(
+        "store", help="the store itself: copy teams between SQLite and PostgreSQL"
+    ).add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
+    p = g.add_parser(
+        "copy",
+        help="copy teams, with their whole history, from one store to another",
+        description="Copy every team (or those named with --team) from one store to "
+        "another: a SQLite path or a postgresql:// URL on either side. The target must not "
+        "have a team of the same name; a new SQLite file is created. Each team is copied "
+        "in one transaction and read back to check it. The source is left as it is.",
+    )
+    p.add_argument("--from", dest="source", required=True, metavar="STORE")
+    p.add_argument("--to", dest="target", required=True, metavar="STORE")
+    p.add_argument("--team", action="append", default=[], metavar="NAME", dest="teams")
+    p.add_argument("--json", action="store_true", help="print JSON for programs")
+    p.set_defaults(cmd="store_copy")
+
     # memory ----------------------------------------------------------------
     g = groups.add_parser(
         "memory", help="what the team remembers: add, search, history, export, continuity..."

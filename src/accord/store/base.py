@@ -43,6 +43,7 @@ from accord.types import (
     TaskChanges,
     TaskStatus,
     Team,
+    TeamDump,
     TranscriptEntry,
     UsageRecord,
     UsageTotal,
@@ -468,6 +469,21 @@ class Store(ABC):
         their members crashed and nowhere), then request a spawn for every member the run
         wants (but the lead) that runs on no live host and waits for no request. A member
         pinned to a host (its spawn named one) is requested for that host only."""
+
+    # moving a team between stores ------------------------------------------------
+
+    @abstractmethod
+    def dump_team(self, team: str) -> TeamDump:
+        """Every row the store holds for ``team`` (its history included), read in one
+        snapshot."""
+
+    @abstractmethod
+    def load_team(self, dump: TeamDump) -> dict[str, int]:
+        """Add a dumped team, in one transaction; AlreadyExists if the store has a team
+        of that name. Ids are kept where they are free; where another team holds them
+        (messages, spawns, memories and usage records are numbered store-wide) they are
+        renumbered and the team's event log follows. Project-wide memories are added
+        unless an identical one is there. Returns rows written per table."""
 
     # memory ----------------------------------------------------------------
 

@@ -7,12 +7,24 @@ promises about who runs where read together.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from accord.errors import InvalidName, InvalidState, StaleToken, UserError
+from accord.errors import AlreadyExists, InvalidName, InvalidState, StaleToken, UserError
 from accord.store.base import Store
 from accord.testing import FakeClock
-from accord.types import MemberStatus, RunStatus
+from accord.types import (
+    MemberStatus,
+    MemoryType,
+    NewMemory,
+    NewTask,
+    OutgoingMessage,
+    RunStatus,
+    TranscriptEntry,
+    TranscriptKind,
+    UsageRecord,
+)
 
 TEAM = "main"
 
@@ -221,3 +233,91 @@ class RunConformance:
         assert store.get_member(TEAM, "bob").host is None
         assert [s.id for s in store.pending_spawns(TEAM)] == [spawn.id]
         assert [s.name for s in store.place_wanted(TEAM)] == ["bob"]
+
+    # moving a team ---------------------------------------------------------------
+
+    def test_a_dumped_team_loads_whole_under_another_name(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        _busy_team(store, clock)
+        dump = store.dump_team(TEAM)
+        copied = store.load_team(dataclasses.replace(dump, team="copy"))
+        assert copied["events"] == len(store.read_events(TEAM)) and copied["tasks"] == 2
+        assert copied["project memories"] == 0  # the project's entry is already here
+        assert store.dump_team("copy").counts() == dump.counts()
+
+        def same(a: object, b: object, *drop: str) -> None:
+            def plain(x: object) -> dict[str, object]:
+                fields = dataclasses.fields(x)  # type: ignore[arg-type]
+                d = {f.name: getattr(x, f.name) for f in fields}
+                return {k: v for k, v in d.items() if k not in ("team", *drop)}
+
+            assert plain(a) == plain(b)
+
+        for a, b in zip(store.list_tasks(TEAM), store.list_tasks("copy"), strict=True):
+            same(a, b)
+        for m, n in zip(store.list_members(TEAM), store.list_members("copy"), strict=True):
+            same(m, n)
+        run, again = store.get_run(TEAM), store.get_run("copy")
+        same(run, again)
+        old = store.list_messages(TEAM, limit=100)
+        new = store.list_messages("copy", limit=100)
+        assert [m.body for m in old] == [m.body for m in new]
+        # Message ids are store-wide, so the copy's are new, and its reply points within it.
+        assert {m.id for m in old}.isdisjoint({m.id for m in new})
+        replies = [m for m in new if m.reply_to is not None]
+        assert [r.reply_to for r in replies] == [next(m.id for m in new if m.body == "question")]
+        # The event log is the same history, pointing at the copy's own ids.
+        events = store.read_events("copy")
+        assert [(e.seq, e.kind, e.at) for e in events] == [
+            (e.seq, e.kind, e.at) for e in store.read_events(TEAM)
+        ]
+        sent = [i for e in events if e.kind == "message_sent" for i in e.payload["ids"]]
+        assert sorted(sent) == sorted(m.id for m in new)
+        # Memory: the supersession chain holds among the copy's entries.
+        mine = [m for m in store.list_memories("copy") if m.team == "copy"]
+        standing = next(m for m in mine if m.supersedes is not None)
+        replaced = store.get_memory("copy", standing.supersedes)  # type: ignore[arg-type]
+        assert replaced.team == "copy" and replaced.superseded_by == standing.id
+        assert [(n.version, n.text, n.at) for n in store.continuity("copy", "bob")] == [
+            (n.version, n.text, n.at) for n in store.continuity(TEAM, "bob")
+        ]
+        assert store.read_transcript("copy", "bob") == store.read_transcript(TEAM, "bob")
+        assert store.usage_totals("copy") == store.usage_totals(TEAM)
+        assert [(h.host, h.token) for h in store.list_hosts("copy")] == [("a", 1)]
+
+    def test_loading_a_team_that_exists_changes_nothing(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        from accord.testing.conformance import refused  # (that module imports this one)
+
+        _busy_team(store, clock)
+        dump = store.dump_team(TEAM)
+        with refused(store, AlreadyExists):
+            store.load_team(dump)
+
+
+def _busy_team(store: Store, clock: FakeClock) -> None:
+    """A team with something in every table."""
+    first = store.add_task(TEAM, NewTask("first"), max_attempts=3)
+    store.add_task(TEAM, NewTask("second", blocked_by=(first.id,)), max_attempts=3)
+    claim = store.claim_task(TEAM, "bob", lease_seconds=60)
+    assert claim is not None
+    store.complete_task(TEAM, claim.task.id, "bob", claim.fencing_token, "done")
+    question = store.send_message(TEAM, OutgoingMessage("alice", "bob", "question"))[0]
+    store.send_message(TEAM, OutgoingMessage("bob", "alice", "answer", reply_to=question.id))
+    store.receive_messages(TEAM, "bob", visibility_timeout=30)
+    store.ack_messages(TEAM, "bob", [question.id])
+    store.append_transcript(
+        TEAM,
+        [TranscriptEntry("bob", 1, TranscriptKind.MESSAGE, {"role": "user", "text": "hi"})],
+        usage=UsageRecord("bob", "scripted:x", 10, 5, cost_usd=0.01),
+    )
+    clock.advance(5)
+    old, _ = store.add_memory(TEAM, NewMemory(MemoryType.DECISION, "use sqlite"))
+    store.add_memory(TEAM, NewMemory(MemoryType.DECISION, "use postgres", supersedes=old.id))
+    store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "shared", scope="project"))
+    store.set_continuity(TEAM, "bob", "I finished the first task.")
+    _run(store, want=("bob",))
+    store.request_spawn(TEAM, "dave", token_hash="h", host="a")
+    _host(store, "a")
