@@ -6,10 +6,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Result
-
 from accord.store import open_store
 from accord.testing.conformance import snapshot
+from conftest import Result
 
 
 def _busy(cli: Callable[..., Result], store: str) -> None:
