@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from accord.store import open_store
+from accord.store import Store, open_store
+from accord.team import digest
+from accord.testing import FakeClock
 from accord.types import MemberStatus, RunStatus, TaskStatus
 from test_team_run import accord, alive, calls, db, rules, sleepers, start, until
 
@@ -225,3 +227,14 @@ def test_status_shows_hosts(root: Path) -> None:
         assert "b" in text and "slots 3" in text
     finally:
         stop(b)
+
+
+def test_the_lead_hears_of_a_lost_host(store: Store, clock: FakeClock) -> None:
+    store.start_run("main", "goal", "alice", {})
+    store.update_run("main", want=["bob"])
+    store.register_host("main", "b", machine="m", pid=1, slots=None, lease_seconds=5)
+    store.update_member("main", "bob", status=MemberStatus.WORKING, pid=3, host="b")
+    clock.advance(6)
+    store.place_wanted("main")
+    text = digest.build(store, "main", 0, "alice").text
+    assert "host b was lost" in text and "bob will be started elsewhere" in text
