@@ -290,7 +290,7 @@ def m006_memory(db: sqlite3.Connection) -> None:
 
 
 @sqlite_migration
-def m008_hosts(db: sqlite3.Connection) -> None:
+def m009_hosts(db: sqlite3.Connection) -> None:
     # Several supervisors, one per host, serve one team: each holds its own lease,
     # takes spawn requests for its host (or any), and a member may be pinned to one.
     _run(
