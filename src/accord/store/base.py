@@ -24,6 +24,7 @@ from accord.types import (
     Claim,
     ContinuityNote,
     Event,
+    HostSupervisor,
     Member,
     MemberRole,
     MemberStatus,
@@ -42,6 +43,7 @@ from accord.types import (
     TaskChanges,
     TaskStatus,
     Team,
+    TeamDump,
     TranscriptEntry,
     UsageRecord,
     UsageTotal,
@@ -414,13 +416,74 @@ class Store(ABC):
 
     @abstractmethod
     def pending_spawns(self, team: str) -> list[Spawn]:
-        """Spawn requests not yet handled, oldest first."""
+        """Spawn requests not yet handled (pending, or taken by a host not yet done with
+        them), oldest first."""
 
     @abstractmethod
     def finish_spawn(
         self, team: str, spawn_id: int, status: str, reason: str | None = None
     ) -> Spawn:
         """Mark a request ``started`` or ``refused`` (a refusal unwants the member)."""
+
+    # hosts: one supervisor per host --------------------------------------------
+
+    @abstractmethod
+    def register_host(
+        self,
+        team: str,
+        host: str,
+        *,
+        machine: str,
+        pid: int,
+        slots: int | None,
+        lease_seconds: float,
+        take_over: bool = False,
+    ) -> HostSupervisor:
+        """Serve ``host`` of the team with a new token and lease. InvalidState while another
+        supervisor holds a live lease for that host, unless ``take_over`` (it is known dead).
+        Members a previous supervisor of the host ran are marked as nowhere, and spawn
+        requests it had taken are pending again."""
+
+    @abstractmethod
+    def renew_host(self, team: str, host: str, token: int, lease_seconds: float) -> HostSupervisor:
+        """Extend the host's lease; StaleToken if another supervisor took the host over or
+        it was declared lost."""
+
+    @abstractmethod
+    def release_host(self, team: str, host: str, token: int) -> None:
+        """Stop serving the host (no-op if no longer ours); its taken requests are pending
+        again, and its members can be placed elsewhere."""
+
+    @abstractmethod
+    def list_hosts(self, team: str) -> list[HostSupervisor]:
+        """Every host that has served the team, oldest first."""
+
+    @abstractmethod
+    def take_spawn(self, team: str, host: str, token: int) -> Spawn | None:
+        """Take the oldest pending spawn request for ``host`` or any host, so that no other
+        supervisor starts it; StaleToken if the token is not the host's current one."""
+
+    @abstractmethod
+    def place_wanted(self, team: str) -> list[Spawn]:
+        """Declare hosts whose lease ran out lost (their taken requests pending again,
+        their members crashed and nowhere), then request a spawn for every member the run
+        wants (but the lead) that runs on no live host and waits for no request. A member
+        pinned to a host (its spawn named one) is requested for that host only."""
+
+    # moving a team between stores ------------------------------------------------
+
+    @abstractmethod
+    def dump_team(self, team: str) -> TeamDump:
+        """Every row the store holds for ``team`` (its history included), read in one
+        snapshot."""
+
+    @abstractmethod
+    def load_team(self, dump: TeamDump) -> dict[str, int]:
+        """Add a dumped team, in one transaction; AlreadyExists if the store has a team
+        of that name. Ids are kept where they are free; where another team holds them
+        (messages, spawns, memories and usage records are numbered store-wide) they are
+        renumbered and the team's event log follows. Project-wide memories are added
+        unless an identical one is there. Returns rows written per table."""
 
     # memory ----------------------------------------------------------------
 

@@ -368,3 +368,27 @@ def m006_memory(schema: Schema) -> None:
         ) WITHOUT ROWID;
         """,
     )
+
+
+@migration
+def m008_hosts(schema: Schema) -> None:
+    # Several supervisors, one per host, serve one team: each holds its own lease,
+    # takes spawn requests for its host (or any), and a member may be pinned to one.
+    schema.run(
+        """
+        CREATE TABLE supervisors (
+            team_id     INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            host        TEXT NOT NULL,
+            machine     TEXT NOT NULL,
+            pid         INTEGER NOT NULL,
+            token       INTEGER NOT NULL,
+            slots       INTEGER,
+            status      TEXT NOT NULL,
+            started_at  REAL NOT NULL,
+            expires_at  REAL,
+            PRIMARY KEY (team_id, host)
+        ) WITHOUT ROWID;
+        ALTER TABLE spawns ADD COLUMN taken_by TEXT;
+        ALTER TABLE members ADD COLUMN placement TEXT;
+        """,
+    )

@@ -393,6 +393,12 @@ class PostgresStore(SQLStore):
     def change_marker(self) -> int:
         return self._changes.marker() + self._own_commits
 
+    def _ids_given(self, db: Connection, table: str) -> None:
+        db.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT COALESCE(max(id), 0) + 1 FROM {table}), false)"
+        )
+
     # memory search --------------------------------------------------------------------
 
     def _serialize_memory(self, db: Connection) -> None:

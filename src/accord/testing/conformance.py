@@ -91,6 +91,7 @@ from accord.store.base import (
     Store,
 )
 from accord.testing import FakeClock
+from accord.testing.conformance_runs import RunConformance
 from accord.types import (
     BROADCAST,
     Claim,
@@ -714,7 +715,7 @@ BAD_INPUTS = _bad_inputs()
 # The suite --------------------------------------------------------------------------
 
 
-class StoreConformance:
+class StoreConformance(RunConformance):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 
     @pytest.fixture
