@@ -371,7 +371,7 @@ def m006_memory(schema: Schema) -> None:
 
 
 @migration
-def m008_hosts(schema: Schema) -> None:
+def m009_hosts(schema: Schema) -> None:
     # Several supervisors, one per host, serve one team: each holds its own lease,
     # takes spawn requests for its host (or any), and a member may be pinned to one.
     schema.run(
