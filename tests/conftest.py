@@ -34,6 +34,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", help="also run long soak and chaos tests")
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    url, why = pg.find_server(PG_SERVER)
+    if url is not None:
+        return f"postgres: {pg.redact(url)}"
+    if PG_REQUIRED:
+        return f"postgres: none ({why}); {pg.REQUIRE_ENV}=1, so its tests fail"
+    return f"postgres: none ({why}); its tests are skipped: {pg.HOW_TO_ENABLE}"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--slow"):
         return

@@ -348,9 +348,9 @@ def reaped() -> Iterator[list[BaseProcess]]:
         p.join(10)
 
 
-def test_concurrent_writers_reinforce_one_entry(tmp_path: Path, reaped: list[BaseProcess]) -> None:
+def test_concurrent_writers_reinforce_one_entry(location: str, reaped: list[BaseProcess]) -> None:
     assert similar(EXACT, VARIANT, MemoryConfig().similarity)
-    path = str(tmp_path / "race.db")
+    path = location
     with open_store(path, create=True) as setup:
         setup.create_team(TEAM)
     workers, times = 8, 20

@@ -27,6 +27,7 @@ polls the teams' event counters every ``POLL_SECONDS``.
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import re
 import threading
@@ -54,11 +55,16 @@ from accord.errors import (
 )
 from accord.store.base import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending, render
-from accord.store.sql import Conflict, Connection, SQLStore
+from accord.store.sql import Conflict, Connection, MemorySearch, SQLStore
 from accord.text import words as text_words
 
 R = TypeVar("R")
 PgConnection = psycopg.Connection[TupleRow]
+
+# The pool reports each connection it drops or fails to open; the store retries those
+# itself and says so in its own errors, so they are not printed (an application that
+# configures logging still receives them).
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 POOL_SIZE = 3  # per store; PostgreSQL allows 100 connections by default
 CONNECT_SECONDS = 10  # to open a connection
@@ -118,7 +124,12 @@ class PostgresStore(SQLStore):
     """A store in a PostgreSQL database (or one schema of it, named by ``search_path``)."""
 
     _NO_LIMIT = None
+    # A team's turn is an advisory lock: the teams row itself holds the counters, which
+    # claims take without a turn (see sql.py), and a lock keyed by schema and team
+    # keeps two stores in one database apart.
+    _TAKE_TURN = "pg_advisory_xact_lock(hashtext(current_schema()), id::integer)"
     _LOCK_ROW = " FOR NO KEY UPDATE"
+    _FOR_UPDATE = " FOR UPDATE"
     _KEY_SHARE = " FOR KEY SHARE"
     _SKIP_LOCKED = " FOR NO KEY UPDATE OF t SKIP LOCKED"
 
@@ -152,7 +163,7 @@ class PostgresStore(SQLStore):
             # not turn a walk from the few dependency rows into a cross product of tasks.
             "SET join_collapse_limit = 1",
         ]
-        _check_url(url, self.shown)
+        check_url(url)
         with _connect(url, self.shown) as conn, self._errors():
             schema = conn.execute("SELECT current_schema()").fetchone()
             if schema is None or schema[0] is None:
@@ -416,20 +427,13 @@ class PostgresStore(SQLStore):
             (memory_id, len(fields[0]), len(fields[1])),
         )
 
-    def _search(
-        self,
-        db: Connection,
-        scored: Sequence[str],
-        required: Sequence[str],
-        where: str,
-        args: Sequence[Any],
-        limit: int,
-    ) -> list[tuple[Any, ...]]:
+    def _search(self, db: Connection, search: MemorySearch) -> list[tuple[Any, ...]]:
+        scored = list(search.scored)
         rows: list[tuple[Any, ...]] = db.execute(
             f"{_BM25} SELECT {self._MEMORY_COLUMNS}, s.relevance FROM scored s "
-            f"JOIN memories m ON m.id = s.memory_id WHERE s.required AND {where} "
+            f"JOIN memories m ON m.id = s.memory_id WHERE s.required AND {search.where} "
             "ORDER BY s.relevance DESC, m.id LIMIT ?",
-            (list(scored), list(scored), list(required or scored), *args, limit),
+            (scored, scored, list(search.required) or scored, *search.args, search.limit),
         ).fetchall()
         return rows
 
@@ -583,8 +587,9 @@ def _first_line(text: str) -> str:
 _URL_FORM = "write it as postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 
 
-def _check_url(url: str, shown: str) -> dict[str, Any]:
+def check_url(url: str) -> dict[str, Any]:
     """The URL's parts; StoreError, naming what is wrong, if it is not a valid URL."""
+    shown = redact(url)
     try:
         parts = conninfo_to_dict(url)
     except psycopg.Error as e:

@@ -9,17 +9,22 @@ operation checks, which rows it writes, which event it appends. A backend
   SQL, written with ``?`` placeholders (PostgreSQL's connection translates them);
 - ``_attempt(call)``: runs one whole operation, and runs it again when the backend
   says its transaction lost a race it can simply retry (``Conflict``);
-- row locks, spelled as suffixes (empty on SQLite, whose writer holds the whole
-  file): ``_LOCK_ROW`` for a row a write reads and then changes, ``_KEY_SHARE``
-  for a row that must not disappear under a write, and ``_SKIP_LOCKED`` for the
-  ready task a claim picks while other claims pick theirs;
+- locks, spelled as SQL (empty on SQLite, whose writer holds the whole file):
+  ``_TAKE_TURN`` for a write's turn among its team's writes, ``_LOCK_ROW`` for a
+  row a write reads and then changes, ``_FOR_UPDATE`` for a row it deletes,
+  ``_KEY_SHARE`` for a row that must not be deleted under it, and
+  ``_SKIP_LOCKED`` for the ready task a claim picks while other claims pick theirs;
 - memory search (FTS5 on SQLite, a term table on PostgreSQL).
 
-Locking order, which is what keeps PostgreSQL free of deadlocks in the hot paths:
-a write locks its team's row first (so writes of one team run one after another,
-as on SQLite, and see each other's commits), except a claim, which locks the task
-it picks first and the team's row second, when it takes a fencing token. Each
-team's event counter lives in that row, so the log has no gaps on any backend.
+Where writers run side by side (PostgreSQL), the order of locks is what keeps
+the hot paths free of deadlocks. A write takes its team's turn first, so the
+writes of one team follow one another as on SQLite; then it locks the task rows
+it will change; only then does it touch the team's row, which holds the
+counters (events, task ids, fencing tokens) and is locked from the first event
+to the commit, so the log has no gaps. A claim takes no turn: it locks the task
+it picks (with SKIP LOCKED, so claims pick different tasks at once) and queues
+only for the counters. A write never waits for a task row while it holds the
+counters, so a claim waiting for them never waits on a write that waits on it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, Protocol, TypeVar
 
 from accord.errors import (
@@ -121,6 +127,23 @@ class Connection(Protocol):
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> object: ...
 
 
+@dataclass(frozen=True, slots=True)
+class MemorySearch:
+    """A ranked memory search, as a backend runs it.
+
+    The best ``limit`` memories ``m`` matching ``where`` (with ``args``) that hold any
+    of ``required`` (any of ``scored`` when it is empty), each with its BM25 relevance
+    over every ``scored`` term: higher is better, a term in the text weighs 1.0 and
+    in the tags 0.5. Terms are split by ``accord.text`` (see ``_terms``).
+    """
+
+    scored: Sequence[str]
+    required: Sequence[str]
+    where: str
+    args: Sequence[Any]
+    limit: int
+
+
 class Conflict(Exception):
     """A backend's transaction lost a race that running it again resolves (a deadlock,
     a unique key another writer took first). Never seen above the store."""
@@ -169,8 +192,12 @@ class SQLStore(Store):
 
     #: The LIMIT that means "no limit".
     _NO_LIMIT: ClassVar[int | None] = -1
+    #: Selected with a team's id, to take that team's turn to write.
+    _TAKE_TURN: ClassVar[str] = ""
     #: Appended to a SELECT of rows this write transaction goes on to change.
     _LOCK_ROW: ClassVar[str] = ""
+    #: Appended to a SELECT of a row this write transaction goes on to delete.
+    _FOR_UPDATE: ClassVar[str] = ""
     #: Appended to a SELECT of a row that must not be deleted before this commits.
     _KEY_SHARE: ClassVar[str] = ""
     #: Appended to the SELECT (of ``tasks t``) with which a claim picks its task.
@@ -192,19 +219,8 @@ class SQLStore(Store):
         """Make memory writes of every team take turns (project entries are shared)."""
 
     @abstractmethod
-    def _search(
-        self,
-        db: Connection,
-        scored: Sequence[str],
-        required: Sequence[str],
-        where: str,
-        args: Sequence[Any],
-        limit: int,
-    ) -> list[tuple[Any, ...]]:
-        """The best ``limit`` memories ``m`` matching ``where`` that hold any of
-        ``required`` (any of ``scored`` when it is empty), as rows of ``_MEMORY_COLUMNS``
-        plus their BM25 relevance over every ``scored`` term (higher is better; a term
-        in the text weighs 1.0, in the tags 0.5), best first. Terms are ``_terms``."""
+    def _search(self, db: Connection, search: MemorySearch) -> list[tuple[Any, ...]]:
+        """Rows of ``_MEMORY_COLUMNS`` plus their relevance, best first (see MemorySearch)."""
 
     @abstractmethod
     def _match_counts(self, db: Connection, terms: Sequence[Sequence[str]]) -> list[int]:
@@ -216,10 +232,9 @@ class SQLStore(Store):
     # plumbing shared by every operation -------------------------------------------
 
     def _team_id(self, db: Connection, team: str, *, lock: bool = False) -> int:
-        """The team's id; ``lock`` (in a write) also makes this write the team's turn."""
-        row = db.execute(
-            "SELECT id FROM teams WHERE name = ?" + (self._LOCK_ROW if lock else ""), (team,)
-        ).fetchone()
+        """The team's id; ``lock`` (in a write) also takes the team's turn to write."""
+        turn = f", {self._TAKE_TURN}" if lock and self._TAKE_TURN else ""
+        row = db.execute(f"SELECT id{turn} FROM teams WHERE name = ?", (team,)).fetchone()
         if row is None:
             names = [r[0] for r in db.execute("SELECT name FROM teams ORDER BY name")]
             known = f"teams here: {', '.join(names)}" if names else "this store has no teams yet"
@@ -449,7 +464,8 @@ class SQLStore(Store):
     def remove_member(self, team: str, name: str, actor: str | None = None) -> list[int]:
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            self._member_row(db, team_id, team, name)
+            # Locked first: a claim of this member's in flight finishes before the release.
+            self._member_row(db, team_id, team, name, lock=self._FOR_UPDATE)
             now = self.clock()
             # Released like an ended lease: back to pending, or failed when out of attempts.
             db.execute(
@@ -482,10 +498,17 @@ class SQLStore(Store):
     # tasks -----------------------------------------------------------------
 
     def _load_tasks(
-        self, db: Connection, team_id: int, team: str, where: str, args: Sequence[Any]
+        self,
+        db: Connection,
+        team_id: int,
+        team: str,
+        where: str,
+        args: Sequence[Any],
+        *,
+        lock: str = "",
     ) -> list[Task]:
         rows = db.execute(
-            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE team_id = ? AND {where} ORDER BY id",
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE team_id = ? AND {where} ORDER BY id{lock}",
             (team_id, *args),
         ).fetchall()
         if not rows:
@@ -505,8 +528,13 @@ class SQLStore(Store):
                 deps.setdefault(task_id, []).append((blocker, status))
         return [_task(team, r, deps.get(r[0], [])) for r in rows]
 
-    def _task_row(self, db: Connection, team_id: int, team: str, task_id: int) -> Task:
-        found = self._load_tasks(db, team_id, team, "id = ?", (task_id,))
+    def _task_row(
+        self, db: Connection, team_id: int, team: str, task_id: int, *, lock: bool = False
+    ) -> Task:
+        """The task; ``lock`` (in a write that changes it) locks its row first."""
+        found = self._load_tasks(
+            db, team_id, team, "id = ?", (task_id,), lock=self._LOCK_ROW if lock else ""
+        )
         if not found:
             raise UnknownTask(
                 f"team {team!r} has no task #{task_id}; see `accord task list --team {team}`"
@@ -703,7 +731,7 @@ class SQLStore(Store):
     def admit_task(self, team: str, task_id: int, actor: str | None = None) -> Task:
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            task = self._task_row(db, team_id, team, task_id)
+            task = self._task_row(db, team_id, team, task_id, lock=True)
             if not task.admitted:
                 db.execute(
                     "UPDATE tasks SET admitted = 1, updated_at = ? WHERE team_id = ? AND id = ?",
@@ -716,7 +744,7 @@ class SQLStore(Store):
     def remove_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> None:
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            task = self._task_row(db, team_id, team, task_id)
+            task = self._task_row(db, team_id, team, task_id, lock=True)
             if task.admitted:
                 raise InvalidState(
                     f"task #{task_id} is on the board already; cancel it with "
@@ -757,7 +785,7 @@ class SQLStore(Store):
         _cap(changes.description, MAX_DESCRIPTION, "the task description")
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            task = self._task_row(db, team_id, team, task_id)
+            task = self._task_row(db, team_id, team, task_id, lock=True)
             if task.status.terminal:
                 raise InvalidState(
                     f"task #{task_id} is {task.status.value}; a finished task cannot change"
@@ -815,11 +843,6 @@ class SQLStore(Store):
             self._event(db, team_id, "task_updated", logged, actor)
             return self._task_row(db, team_id, team, task_id)
 
-    def _lock_team(self, db: Connection, team_id: int) -> None:
-        """Take the team's turn to write (a no-op where writers hold the whole store)."""
-        if self._LOCK_ROW:
-            db.execute("SELECT 1 FROM teams WHERE id = ?" + self._LOCK_ROW, (team_id,))
-
     def _expire(self, db: Connection, team_id: int) -> list[int]:
         now = self.clock()
         query = (
@@ -828,11 +851,11 @@ class SQLStore(Store):
         )
         expired = db.execute(query, (team_id, now)).fetchall()
         if expired and self._LOCK_ROW:
-            # A claim gets here before its team's turn: take it now, before the rows
-            # (the order every other write locks in), and read them again as they are.
-            self._lock_team(db, team_id)
+            # Lock them, and read them again as they are now (another write may have
+            # finished one meanwhile).
             expired = db.execute(query + " ORDER BY id" + self._LOCK_ROW, (team_id, now)).fetchall()
-        for task_id, owner, attempts, max_attempts, token in expired:
+        # Every row first, every event after: a write holds no counter while it waits.
+        for task_id, owner, attempts, max_attempts, _ in expired:
             if attempts >= max_attempts:
                 reason = (
                     f"lease expired on attempt {attempts} of {max_attempts} (held by {owner}); "
@@ -849,6 +872,7 @@ class SQLStore(Store):
                     "updated_at = ? WHERE team_id = ? AND id = ?",
                     (now, team_id, task_id),
                 )
+        for task_id, owner, attempts, max_attempts, token in expired:
             self._event(
                 db,
                 team_id,
@@ -1032,8 +1056,10 @@ class SQLStore(Store):
         self, db: Connection, team_id: int, team: str, task_id: int, member: str, token: int
     ) -> Task:
         """The task if ``member`` holds it under ``token``; else the precise reason why not."""
-        self._expire(db, team_id)
-        return self._check_held(self._task_row(db, team_id, team, task_id), member, token)
+        task = self._task_row(db, team_id, team, task_id, lock=True)
+        if task_id in self._expire(db, team_id):
+            task = self._task_row(db, team_id, team, task_id)
+        return self._check_held(task, member, token)
 
     @staticmethod
     def _check_held(task: Task, member: str, token: int) -> Task:
@@ -1104,7 +1130,7 @@ class SQLStore(Store):
         _cap(result, MAX_RESULT, "the task result")
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            current = self._task_row(db, team_id, team, task_id)
+            current = self._task_row(db, team_id, team, task_id, lock=True)
             if (
                 current.status == TaskStatus.COMPLETED
                 and current.fencing_token == token
@@ -1198,7 +1224,7 @@ class SQLStore(Store):
     def cancel_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> Task:
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            task = self._task_row(db, team_id, team, task_id)
+            task = self._task_row(db, team_id, team, task_id, lock=True)
             if task.status.terminal:
                 raise InvalidState(f"task #{task_id} is already {task.status.value}")
             db.execute(
@@ -2600,7 +2626,7 @@ class SQLStore(Store):
         terms = _terms(candidates)
         if not terms:
             return None
-        for row in self._search(db, terms, (), where, args, 10):
+        for row in self._search(db, MemorySearch(terms, (), where, args, 10)):
             if same(row[4], text):
                 return int(row[0])
         return None
@@ -2659,11 +2685,13 @@ class SQLStore(Store):
             marks = ",".join("?" * len(types))
             rows = self._search(
                 db,
-                scored,
-                required,
-                f"{where} AND m.status IN {states} AND m.type IN ({marks})",
-                (*args, *[t.value for t in types]),
-                limit,
+                MemorySearch(
+                    scored,
+                    required,
+                    f"{where} AND m.status IN {states} AND m.type IN ({marks})",
+                    (*args, *[t.value for t in types]),
+                    limit,
+                ),
             )
         return [Candidate(self._memory(team, r[:15]), float(r[15])) for r in rows]
 

@@ -33,7 +33,7 @@ from accord.errors import (
 )
 from accord.store.base import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending
-from accord.store.sql import Connection, SQLStore
+from accord.store.sql import Connection, MemorySearch, SQLStore
 
 _SHORT_BUSY_MS = 10
 
@@ -211,15 +211,8 @@ class SQLiteStore(SQLStore):
 
     # memory search: FTS5 ----------------------------------------------------
 
-    def _search(
-        self,
-        db: Connection,
-        scored: Sequence[str],
-        required: Sequence[str],
-        where: str,
-        args: Sequence[Any],
-        limit: int,
-    ) -> list[tuple[Any, ...]]:
+    def _search(self, db: Connection, search: MemorySearch) -> list[tuple[Any, ...]]:
+        scored, required, limit = search.scored, search.required, search.limit
         rest = [t for t in scored if t not in required]
         if not required or not rest:
             matches = [_any(scored)]
@@ -240,8 +233,8 @@ class SQLiteStore(SQLStore):
                 f"SELECT {self._MEMORY_COLUMNS}, -memories_fts.rank "
                 f"FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
                 f"WHERE memories_fts MATCH ? AND memories_fts.rank MATCH {_BM25} "
-                f"AND {where} ORDER BY memories_fts.rank LIMIT ?",
-                (match, *args, limit),
+                f"AND {search.where} ORDER BY memories_fts.rank LIMIT ?",
+                (match, *search.args, limit),
             ).fetchall()
         rows.sort(key=lambda r: (-r[15], r[0]))
         return rows[:limit]

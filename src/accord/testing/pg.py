@@ -43,7 +43,9 @@ __all__ = [
     "PrivateCluster",
     "Throwaway",
     "find_server",
+    "free_port",
     "private_cluster_missing",
+    "redact",
     "with_database",
     "with_schema",
 ]
@@ -220,7 +222,8 @@ def private_cluster_missing() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at this moment)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -245,7 +248,7 @@ class PrivateCluster:
         assert bindir is not None
         self._bin = bindir
         self.password = password
-        self.port = _free_port()
+        self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="accord-pg-"))
         self.data = self.folder / "data"
         self.log = self.folder / "server.log"
