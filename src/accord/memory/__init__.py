@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from accord.config import MemoryConfig
 from accord.errors import UserError
 from accord.store.base import Store
-from accord.text import words
+from accord.text import distinct, words
 from accord.types import (
     NAME_PATTERN,
     Candidate,
@@ -42,8 +42,7 @@ DAY = 86400.0
 REINFORCE_BOOST = 0.05
 SUPERSEDED_FACTOR = 0.1
 EXPORT_VERSION = 1
-COMMON = 0.02  # a word in more than this share of entries only scores, never matches alone
-RARE_FLOOR = 200  # below this many matches, matching on every word is cheap anyway
+MATCH_BUDGET = 4000  # entries a recall ranks at most, unless its rarest word is in more
 LINEAGE = 0.8  # share of a superseded decision's relevance passed to the one that stands
 
 
@@ -77,11 +76,14 @@ class Memory:
         config: MemoryConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        match_budget: int | None = MATCH_BUDGET,
     ) -> None:
         self.store = store
         self.team = team
         self.config = config or MemoryConfig()
         self.clock = clock
+        # None ranks every entry holding any query word: exact, for measuring against
+        self.match_budget = match_budget
 
     def scopes(self, member: str | None) -> list[str]:
         return ["team", "project"] + ([f"member:{member}"] if member else [])
@@ -96,7 +98,7 @@ class Memory:
                 self.team,
                 new,
                 same=lambda a, b: similar(a, b, threshold),
-                candidates=list(dict.fromkeys(words(new.text))),
+                candidates=distinct(words(new.text)),
             )
         return self.store.add_memory(self.team, new)
 
@@ -153,7 +155,7 @@ class Memory:
         if k < 1:
             raise UserError("recall needs k of 1 or more")
         wanted = [t for t in (types or list(MemoryType)) if t != MemoryType.STORY]
-        asked = list(dict.fromkeys(words(query)))
+        asked = distinct(words(query))
         if not asked or not wanted:
             return []
         found = self.store.search_memories(
@@ -212,23 +214,29 @@ class Memory:
         return entry if entry.status == MemoryStatus.ACTIVE else None
 
     def _must(self, asked: list[str]) -> list[str]:
-        """The words an entry must contain to be ranked: the query's rarer words.
+        """The words an entry must contain to be ranked: the query's rarest words, as
+        many as keep the entries to rank within MATCH_BUDGET (at least one word).
 
-        A word found in more than COMMON of the entries ("test", "use") would make the
-        search rank a large share of the store; such words still weigh in the score of
-        every entry the rare words find, but do not make entries match on their own.
-        A query of common words only matches on any of them.
+        Ranking costs time for every entry that matches, and a word found in a large
+        share of the store ("test", "deploy") would make a recall rank thousands. Such
+        words still weigh in the score of every entry the rarer words find; they only
+        stop making entries match on their own. BM25 gives a common word little
+        weight, so the entries they would have added rarely belong in the top k.
         """
-        if len(asked) < 2:
+        budget = self.match_budget
+        if len(asked) < 2 or budget is None:
             return []
-        total, counts = self.store.memory_matches(asked)
-        if max(counts) < RARE_FLOOR:
+        _, counts = self.store.memory_matches(asked)
+        if sum(counts) <= budget:
             return []
-        limit = max(RARE_FLOOR, COMMON * total)
-        rare = [w for w, n in zip(asked, counts, strict=True) if n <= limit]
-        if len(rare) == len(asked):
-            return []
-        return rare
+        must: list[str] = []
+        spent = 0
+        for n, word in sorted(zip(counts, asked, strict=True)):
+            if must and spent + n > budget:
+                break
+            must.append(word)
+            spent += n
+        return must
 
     def stories(self, limit: int | None = None) -> list[MemoryEntry]:
         return self.store.list_memories(self.team, type=MemoryType.STORY, limit=limit)

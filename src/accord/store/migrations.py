@@ -8,8 +8,11 @@ was written by a newer accord and is refused rather than misread.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
+
+from accord.text import terms
 
 SqliteMigration = Callable[[sqlite3.Connection], None]
 
@@ -286,4 +289,43 @@ def m006_memory(db: sqlite3.Connection) -> None:
             PRIMARY KEY (team_id, member, version)
         ) WITHOUT ROWID;
         """,
+    )
+
+
+@sqlite_migration
+def m007_memory_index(db: sqlite3.Connection) -> None:
+    # The text index holds what accord.text makes of each entry (its stemmed words, as
+    # every backend indexes them) instead of FTS5's own tokenizing, so a word counts
+    # the same in every store and per-word entry counts come from the index's
+    # vocabulary. The ascii tokenizer only splits on the spaces between those terms.
+    # A memory's text and tags never change once written; the store writes the index
+    # row with the entry, and a deleted entry takes its row with it. memory_count
+    # keeps the number of entries, which count(*) would find only by a full scan.
+    _run(
+        db,
+        """
+        DROP TRIGGER memories_ai;
+        DROP TRIGGER memories_ad;
+        DROP TRIGGER memories_au;
+        DROP TABLE memories_fts;
+        CREATE VIRTUAL TABLE memory_index USING fts5(text, tags, tokenize='ascii');
+        CREATE VIRTUAL TABLE memory_vocab USING fts5vocab(memory_index, 'row');
+        CREATE TABLE memory_count (entries INTEGER NOT NULL);
+        INSERT INTO memory_count (entries) SELECT count(*) FROM memories;
+        CREATE TRIGGER memories_counted AFTER INSERT ON memories BEGIN
+            UPDATE memory_count SET entries = entries + 1;
+        END;
+        CREATE TRIGGER memories_unindex AFTER DELETE ON memories BEGIN
+            DELETE FROM memory_index WHERE rowid = old.id;
+            UPDATE memory_count SET entries = entries - 1;
+        END;
+        """,
+    )
+    rows = db.execute("SELECT id, text, tags FROM memories").fetchall()
+    db.executemany(
+        "INSERT INTO memory_index (rowid, text, tags) VALUES (?, ?, ?)",
+        (
+            (i, " ".join(terms(text)), " ".join(terms(" ".join(json.loads(tags)))))
+            for i, text, tags in rows
+        ),
     )

@@ -2088,6 +2088,7 @@ class SQLiteStore(Store):
                     new.supersedes,
                 ),
             ).fetchone()[0]
+            self._index_memory(db, memory_id, text, new.tags)
             if old is not None:
                 db.execute(
                     "UPDATE memories SET status = 'superseded', superseded_by = ? WHERE id = ?",
@@ -2106,6 +2107,15 @@ class SQLiteStore(Store):
                 new.author,
             )
             return self._memory_row(db, team_id, team, memory_id), False
+
+    @staticmethod
+    def _index_memory(
+        db: sqlite3.Connection, memory_id: int, text: str, tags: Sequence[str]
+    ) -> None:
+        db.execute(
+            "INSERT INTO memory_index (rowid, text, tags) VALUES (?, ?, ?)",
+            (memory_id, " ".join(_text.terms(text)), " ".join(_text.terms(" ".join(tags)))),
+        )
 
     def _same(
         self,
@@ -2129,9 +2139,9 @@ class SQLiteStore(Store):
         if not terms:
             return None
         for mid, other in db.execute(
-            f"SELECT m.id, m.text FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND memories_fts.rank MATCH {_BM25} AND {where} "
-            "ORDER BY memories_fts.rank LIMIT 10",
+            f"SELECT m.id, m.text FROM memory_index JOIN memories m ON m.id = memory_index.rowid "
+            f"WHERE memory_index MATCH ? AND memory_index.rank MATCH {_BM25} AND {where} "
+            "ORDER BY memory_index.rank LIMIT 10",
             (_any(terms), kind.value, scope, owner),
         ):
             if same(other, text):
@@ -2204,11 +2214,11 @@ class SQLiteStore(Store):
                 # ORDER BY rank lets FTS5 sort its matches itself, so the join and the
                 # filters stop at the limit instead of running over every match.
                 rows += db.execute(
-                    f"SELECT {self._MEMORY_COLUMNS}, -memories_fts.rank "
-                    f"FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-                    f"WHERE memories_fts MATCH ? AND memories_fts.rank MATCH {_BM25} "
+                    f"SELECT {self._MEMORY_COLUMNS}, -memory_index.rank "
+                    f"FROM memory_index JOIN memories m ON m.id = memory_index.rowid "
+                    f"WHERE memory_index MATCH ? AND memory_index.rank MATCH {_BM25} "
                     f"AND {where} AND m.status IN {states} AND m.type IN ({marks}) "
-                    "ORDER BY memories_fts.rank LIMIT ?",
+                    "ORDER BY memory_index.rank LIMIT ?",
                     (match, *args, *[t.value for t in types], limit),
                 ).fetchall()
         rows.sort(key=lambda r: (-r[15], r[0]))
@@ -2216,18 +2226,19 @@ class SQLiteStore(Store):
 
     def memory_matches(self, words: Sequence[str]) -> tuple[int, list[int]]:
         with self._read() as db:
-            total: int = db.execute("SELECT count(*) FROM memories").fetchone()[0]
+            total: int = db.execute("SELECT entries FROM memory_count").fetchone()[0]
             out = []
             for word in words:
-                terms = _terms([word])
-                out.append(
-                    db.execute(
-                        "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?",
-                        (_any(terms),),
-                    ).fetchone()[0]
-                    if terms
-                    else 0
-                )
+                # A word the tokenizer splits ("foo-bar") is in at most as many entries
+                # as its rarest part.
+                counts = [
+                    row[0] if row else 0
+                    for row in (
+                        db.execute("SELECT doc FROM memory_vocab WHERE term = ?", (t,)).fetchone()
+                        for t in _terms([word])
+                    )
+                ]
+                out.append(min(counts, default=0))
             return total, out
 
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
@@ -2265,6 +2276,7 @@ class SQLiteStore(Store):
                         e.count,
                     ),
                 ).fetchone()[0]
+                self._index_memory(db, new_ids[e.id], e.text, e.tags)
             for e in entries:
                 links = (
                     new_ids.get(e.supersedes) if e.supersedes else None,
@@ -2318,8 +2330,8 @@ _BM25 = "'bm25(1.0, 0.5)'"  # a word in the text weighs 1.0, in the tags 0.5
 
 
 def _terms(words: Sequence[str]) -> list[str]:
-    """The distinct index words of ``words``, split by the one tokenizer."""
-    return list(dict.fromkeys(t for w in words for t in _text.words(w)))
+    """The distinct index terms of ``words``, split and stemmed by the one tokenizer."""
+    return list(dict.fromkeys(t for w in words for t in _text.terms(w)))
 
 
 def _any(terms: Sequence[str]) -> str:

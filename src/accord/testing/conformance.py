@@ -2268,7 +2268,14 @@ class StoreConformance:
         )
         store.set_continuity(TEAM, "alice", "where I am")
         kept = store.add_memory("other", NewMemory(MemoryType.INSIGHT, "other's own"))[0]
+        assert store.memory_matches(["decision", "own"]) == (5, [2, 1])
         store.delete_team(TEAM)
+        # The team's entries leave the text index and the counts with it.
+        assert store.memory_matches(["decision", "own"]) == (3, [1, 1])
+        hits = store.search_memories(
+            "other", ["decision", "own"], scopes=["team", "project"], types=list(MemoryType)
+        )
+        assert {c.entry.id for c in hits} == {kept.id, shared.id}
         left = store.list_memories("other")
         assert {e.id for e in left} == {kept.id, shared.id, wider.id}
         assert store.get_memory("other", wider.id).supersedes is None
