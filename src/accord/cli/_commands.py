@@ -1006,7 +1006,9 @@ def memory_export(ctx: Context) -> int:
 
 def memory_import(ctx: Context) -> int:
     text = read_utf8(Path(ctx.args.file), "the import file", UserError)
-    imported, problems = _memory(ctx).import_lines(text.splitlines(), skip_bad=ctx.args.skip_bad)
+    imported, problems = _memory(ctx).import_lines(
+        text.splitlines(), skip_bad=ctx.args.skip_bad, actor=ctx.actor
+    )
     if _json(ctx):
         show.say(json.dumps({"v": 1, "imported": imported, "skipped": problems}, indent=2))
         return 0

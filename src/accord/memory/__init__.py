@@ -271,12 +271,20 @@ class Memory:
             yield json.dumps(data, ensure_ascii=False)
 
     def import_lines(
-        self, lines: Iterable[str], *, skip_bad: bool = False
+        self, lines: Iterable[str], *, skip_bad: bool = False, actor: str | None = None
     ) -> tuple[int, list[str]]:
-        """Import JSON Lines; all or nothing unless ``skip_bad``. Returns (imported, problems)."""
+        """Import JSON Lines; all or nothing unless ``skip_bad``. Returns (imported, problems).
+
+        A line is bad when it is not a valid entry, repeats an id, names a member this
+        team does not have (``member:NAME``), or is a decision superseded by a bad
+        line's entry (it would be left superseded by nothing). ``actor`` (None for a
+        person) is recorded in the event.
+        """
         entries: list[MemoryEntry] = []
         problems: list[str] = []
         first_line: dict[int, int] = {}
+        members = {m.name for m in self.store.list_members(self.team)}
+        dropped: set[int] = set()
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -295,15 +303,40 @@ class Memory:
                 )
                 continue
             first_line[entry.id] = number
+            owner = entry.scope.removeprefix("member:")
+            if entry.scope.startswith("member:") and owner not in members:
+                problems.append(
+                    f"line {number}: scope {entry.scope!r} names no member of team "
+                    f"{self.team!r}; add the member first (accord member add {owner})"
+                    if NAME_PATTERN.fullmatch(owner)
+                    else f"line {number}: scope {entry.scope!r} does not name a member"
+                )
+                dropped.add(entry.id)
+                continue
             entries.append(entry)
+        while True:
+            orphans = [o for o in entries if o.superseded_by in dropped and o.id not in dropped]
+            if not orphans:
+                break
+            for orphan in orphans:
+                problems.append(
+                    f"line {first_line[orphan.id]}: superseded by entry {orphan.superseded_by}, "
+                    "which is not imported"
+                )
+                dropped.add(orphan.id)
+            entries = [kept for kept in entries if kept.id not in dropped]
         if problems and not skip_bad:
             raise UserError(
                 f"{len(problems)} bad line(s), nothing imported ({'; '.join(problems[:3])}); "
                 "fix them, or pass --skip-bad to import the rest"
             )
         _check_links(entries)
-        self.store.import_memories(self.team, entries)
-        return len(entries), problems
+        self.store.import_memories(self.team, entries, actor=actor)
+        return len(entries), sorted(problems, key=_line_number)
+
+
+def _line_number(problem: str) -> int:
+    return int(problem.split(":", 1)[0].removeprefix("line "))
 
 
 def _entry(data: object) -> MemoryEntry:

@@ -441,8 +441,9 @@ class Store(ABC):
         match the words ``candidates`` (as ``search_memories`` ranks them), gains one to
         its count and a new ``seen_at`` instead. Decided inside the write transaction,
         so concurrent writers of one observation leave one entry with the right count.
-        ``supersedes`` links a new decision to the active decision it replaces, which
-        becomes superseded.
+        ``supersedes`` links a new decision to the decision it replaces, one that no
+        other decision replaced yet: an active one becomes superseded, a retired one
+        stays retired (so a chain whose last decision was retired can go on).
         """
 
     @abstractmethod
@@ -493,9 +494,12 @@ class Store(ABC):
         """Mark an entry retired (kept, never recalled again)."""
 
     @abstractmethod
-    def import_memories(self, team: str, entries: Sequence[MemoryEntry]) -> list[MemoryEntry]:
+    def import_memories(
+        self, team: str, entries: Sequence[MemoryEntry], actor: str | None = None
+    ) -> list[MemoryEntry]:
         """Add exported entries in one transaction, keeping their times, counts, status
-        and supersession links (renumbered); all or nothing."""
+        and supersession links (renumbered); all or nothing. ``actor`` (None for a
+        person) is recorded in the event."""
 
     @abstractmethod
     def set_continuity(self, team: str, member: str, text: str) -> ContinuityNote:

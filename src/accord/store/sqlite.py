@@ -2041,20 +2041,25 @@ class SQLiteStore(Store):
             if new.supersedes is not None:
                 old = self._memory_row(db, team_id, team, new.supersedes)
                 if old.type != MemoryType.DECISION:
+                    article = "an" if old.type.value[0] in "aeiou" else "a"
                     raise UserError(
-                        f"memory {old.id} is an {old.type.value}, not a decision; only a "
-                        if old.type.value[0] in "aeiou"
-                        else f"memory {old.id} is a {old.type.value}, not a decision; only a "
+                        f"memory {old.id} is {article} {old.type.value}, not a decision; only a "
                         "decision can be superseded"
                     )
-                if old.status == MemoryStatus.SUPERSEDED:
+                if old.superseded_by is not None:
                     stands = self._standing(db, team_id, team, old)
+                    if stands.status == MemoryStatus.ACTIVE:
+                        raise UserError(
+                            f"memory {old.id} is already superseded; the decision that stands "
+                            f"is {stands.id} ({stands.text[:60]!r}): supersede that one"
+                        )
+                    # The chain ends in a retired decision: nothing stands, and the way on
+                    # is to supersede that last one (a retired decision may be).
                     raise UserError(
-                        f"memory {old.id} is already superseded; the decision that stands is "
-                        f"{stands.id} ({stands.text[:60]!r}): supersede that one"
+                        f"memory {old.id} is already superseded, and nothing in its chain "
+                        f"stands: the last, {stands.id} ({stands.text[:60]!r}), was retired; "
+                        f"supersede {stands.id} to carry the chain on"
                     )
-                if old.status == MemoryStatus.RETIRED:
-                    raise UserError(f"memory {old.id} was retired; it cannot be superseded")
                 if _width(new.scope) < _width(old.scope):
                     raise UserError(
                         f"memory {old.id} is a {old.scope} decision; a {new.scope} decision "
@@ -2090,8 +2095,10 @@ class SQLiteStore(Store):
             ).fetchone()[0]
             self._index_memory(db, memory_id, text, new.tags)
             if old is not None:
+                # A retired decision stays retired: it was let go before it was replaced.
                 db.execute(
-                    "UPDATE memories SET status = 'superseded', superseded_by = ? WHERE id = ?",
+                    "UPDATE memories SET superseded_by = ?, status = CASE status "
+                    "WHEN 'active' THEN 'superseded' ELSE status END WHERE id = ?",
                     (memory_id, old.id),
                 )
             self._event(
@@ -2250,7 +2257,9 @@ class SQLiteStore(Store):
                 self._event(db, team_id, "memory_retired", {"id": memory_id}, actor)
             return dataclasses.replace(entry, status=MemoryStatus.RETIRED)
 
-    def import_memories(self, team: str, entries: Sequence[MemoryEntry]) -> list[MemoryEntry]:
+    def import_memories(
+        self, team: str, entries: Sequence[MemoryEntry], actor: str | None = None
+    ) -> list[MemoryEntry]:
         with self._write() as db:
             team_id = self._team_id(db, team)
             new_ids: dict[int, int] = {}
@@ -2287,7 +2296,7 @@ class SQLiteStore(Store):
                         "UPDATE memories SET supersedes = ?, superseded_by = ? WHERE id = ?",
                         (*links, new_ids[e.id]),
                     )
-            self._event(db, team_id, "memories_imported", {"count": len(entries)}, None)
+            self._event(db, team_id, "memories_imported", {"count": len(entries)}, actor)
             return [self._memory_row(db, team_id, team, i) for i in new_ids.values()]
 
     def set_continuity(self, team: str, member: str, text: str) -> ContinuityNote:

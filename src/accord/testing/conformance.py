@@ -1923,9 +1923,30 @@ class StoreConformance:
             # It names the decision that stands now, at the end of the chain.
             assert "already superseded" in str(info.value)
             assert f"stands is {three.id}" in str(info.value)
+        # A retired decision with no successor may be superseded: it stays retired.
+        after = add(MemoryType.DECISION, "after the retired one", retired.id)
+        again = store.get_memory(TEAM, retired.id)
+        assert (again.status, again.superseded_by) == (MemoryStatus.RETIRED, after.id)
+        assert after.supersedes == retired.id and after.status == MemoryStatus.ACTIVE
         with refused(store, UserError) as info:
             add(MemoryType.DECISION, "new", retired.id)
-        assert "retired" in str(info.value)
+        assert f"stands is {after.id}" in str(info.value)
+        # When the last decision of a chain is retired nothing stands: the refusal says
+        # so, and names the decision that carries the chain on.
+        store.retire_memory(TEAM, three.id)
+        for old in (one, two):
+            with refused(store, UserError) as info:
+                add(MemoryType.DECISION, "new", old.id)
+            assert "nothing in its chain stands" in str(info.value)
+            assert f"supersede {three.id}" in str(info.value)
+        four = add(MemoryType.DECISION, "four", three.id)
+        with refused(store, UserError) as info:
+            add(MemoryType.DECISION, "new", one.id)
+        assert f"stands is {four.id}" in str(info.value)
+        with refused(store, UserError) as info:
+            add(MemoryType.DECISION, "new", insight.id)
+        assert str(info.value).startswith(f"memory {insight.id} is an insight, not a decision")
+        assert str(info.value).endswith("only a decision can be superseded")
         store.create_team("other")
         with refused(store, UserError):  # another team's decision is not there to supersede
             store.add_memory("other", NewMemory(MemoryType.DECISION, "x", supersedes=three.id))
