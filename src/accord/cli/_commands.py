@@ -1018,6 +1018,28 @@ def memory_import(ctx: Context) -> int:
     return 0
 
 
+def memory_reindex(ctx: Context) -> int:
+    memory = _memory(ctx)
+    quiet = _json(ctx)
+
+    def progress(done: int) -> None:
+        if not quiet:
+            sys.stderr.write(f"\rembedded {done} entries")
+            sys.stderr.flush()
+
+    count = memory.reindex(progress)
+    if not quiet and count:
+        sys.stderr.write("\n")
+    model = memory.embedder.name if memory.embedder is not None else None
+    if not count:
+        raise NothingToDo(f"every recallable entry already has a vector from {model}")
+    if quiet:
+        show.say(json.dumps({"v": 1, "model": model, "embedded": count}, indent=2))
+    else:
+        show.say(f"embedded {count} entries with {model}")
+    return 0
+
+
 def memory_continuity(ctx: Context) -> int:
     a = ctx.args
     memory = _memory(ctx)
@@ -1093,5 +1115,6 @@ COMMANDS: dict[str, Command] = {
     "memory_list": memory_list,
     "memory_export": memory_export,
     "memory_import": memory_import,
+    "memory_reindex": memory_reindex,
     "memory_continuity": memory_continuity,
 }

@@ -10,9 +10,14 @@
   seen, never below its floor.
 - A **story** is context that never drives recall: fetched by id or by type only.
 
-``recall`` ranks by full-text relevance (SQLite FTS5 BM25, normalised to the best
-match) times the type's decay, plus a small boost for reinforcement, and says
-how it got each score. Recalled text is never written back as a new memory.
+``recall`` ranks by relevance times the type's decay, plus a small boost for
+reinforcement, and says how it got each score. Relevance is full-text BM25
+normalised to the best match; with an embedder configured (``[memory]
+embeddings``, see ``accord.memory.embedders``) it is the blend
+``(1 - EMBEDDING_SHARE) * bm25 + EMBEDDING_SHARE * cosine``, and the entries whose
+vectors lie nearest the query's join the BM25 matches, so an entry that says
+the same thing in other words can be found. Recalled text is never written back
+as a new memory.
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ from dataclasses import dataclass
 
 from accord.config import MemoryConfig
 from accord.errors import UserError
+from accord.memory.embedders import Embedder, cosines, open_embedder, pack
 from accord.store.base import Store
 from accord.text import distinct, words
 from accord.types import (
     NAME_PATTERN,
-    Candidate,
     ContinuityNote,
     MemoryEntry,
     MemoryStatus,
@@ -44,6 +49,10 @@ SUPERSEDED_FACTOR = 0.1
 EXPORT_VERSION = 1
 MATCH_BUDGET = 4000  # entries a recall ranks at most, unless its rarest word is in more
 LINEAGE = 0.8  # share of a superseded decision's relevance passed to the one that stands
+EMBEDDING_SHARE = 0.5  # the cosine's share of relevance when an embedder is configured
+VECTOR_SCAN = 2000  # up to this many vectors, recall compares the query with every one
+MIN_COSINE = 0.3  # how near a vector must be to join the matches without a shared word
+REINDEX_BATCH = 64
 
 
 def similar(a: str, b: str, threshold: float) -> bool:
@@ -66,6 +75,42 @@ class Recalled:
     why: str
 
 
+@dataclass(slots=True)
+class _Hit:
+    """A candidate entry: its BM25 relevance (normalised to the best match), its cosine
+    with the query (None without a vector), and the superseded decision it was
+    found through, if any."""
+
+    entry: MemoryEntry
+    bm25: float
+    cosine: float | None = None
+    via: MemoryEntry | None = None
+    factor: float = 1.0
+
+    def relevance(self, embedded: bool) -> float:
+        if not embedded:
+            return self.bm25 * self.factor
+        cosine = max(0.0, self.cosine or 0.0)
+        return ((1 - EMBEDDING_SHARE) * self.bm25 + EMBEDDING_SHARE * cosine) * self.factor
+
+    def passed_to(self, standing: MemoryEntry) -> _Hit:
+        return _Hit(standing, self.bm25, self.cosine, self.entry, self.factor * LINEAGE)
+
+    def explain(self, best: float, embedder: Embedder | None) -> str:
+        parts = (
+            f"bm25 {self.bm25 * best:.3g} of best {best:.3g}" if self.bm25 else "no word matched"
+        )
+        if embedder is not None:
+            cosine = "no vector" if self.cosine is None else f"{self.cosine:.2f}"
+            parts = (
+                f"{1 - EMBEDDING_SHARE:g} x bm25 {self.bm25:.2f} ({parts}) + "
+                f"{EMBEDDING_SHARE:g} x cosine {cosine} ({embedder.name})"
+            )
+        if self.via is not None:
+            parts += f"; found through superseded decision {self.via.id}, x {LINEAGE:g}"
+        return parts
+
+
 class Memory:
     """The memories of one team, as a member (or a person, ``member=None``) sees them."""
 
@@ -77,6 +122,7 @@ class Memory:
         *,
         clock: Callable[[], float] = time.time,
         match_budget: int | None = MATCH_BUDGET,
+        embedder: Embedder | None = None,
     ) -> None:
         self.store = store
         self.team = team
@@ -84,6 +130,8 @@ class Memory:
         self.clock = clock
         # None ranks every entry holding any query word: exact, for measuring against
         self.match_budget = match_budget
+        # UserError here, before any work, when the configured model is not installed
+        self.embedder = embedder or open_embedder(self.config.embeddings)
 
     def scopes(self, member: str | None) -> list[str]:
         return ["team", "project"] + ([f"member:{member}"] if member else [])
@@ -91,16 +139,48 @@ class Memory:
     # writing -------------------------------------------------------------------
 
     def remember(self, new: NewMemory) -> tuple[MemoryEntry, bool]:
-        """Store ``new`` (an observation may reinforce one already there)."""
+        """Store ``new`` (an observation may reinforce one already there), and its vector
+        when an embedder is configured."""
         if new.type == MemoryType.OBSERVATION:
             threshold = self.config.similarity
-            return self.store.add_memory(
+            entry, reinforced = self.store.add_memory(
                 self.team,
                 new,
                 same=lambda a, b: similar(a, b, threshold),
                 candidates=distinct(words(new.text)),
             )
-        return self.store.add_memory(self.team, new)
+        else:
+            entry, reinforced = self.store.add_memory(self.team, new)
+        if self.embedder is not None and not reinforced and entry.type != MemoryType.STORY:
+            # A second transaction: a crash between the two leaves an entry without a
+            # vector, which recall scores by BM25 alone and `reindex` fills in.
+            (vector,) = self.embedder.embed([entry.text])
+            self.store.set_memory_vectors(self.team, self.embedder.name, [(entry.id, pack(vector))])
+        return entry, reinforced
+
+    def reindex(self, progress: Callable[[int], None] | None = None) -> int:
+        """Embed every recallable entry that has no vector from the configured model;
+        returns how many. ``progress`` hears the running count after each batch."""
+        if self.embedder is None:
+            raise UserError(
+                'no embeddings are configured: set [memory] embeddings = "hashing" or '
+                '"minilm" in accord.toml first'
+            )
+        done = last = 0
+        while batch := self.store.memories_without_vector(
+            self.team, self.embedder.name, after=last, limit=REINDEX_BATCH
+        ):
+            last = batch[-1].id
+            vectors = self.embedder.embed([e.text for e in batch])
+            self.store.set_memory_vectors(
+                self.team,
+                self.embedder.name,
+                [(e.id, pack(v)) for e, v in zip(batch, vectors, strict=True)],
+            )
+            done += len(batch)
+            if progress is not None:
+                progress(done)
+        return done
 
     def forget(self, memory_id: int, actor: str | None = None) -> MemoryEntry:
         return self.store.retire_memory(self.team, memory_id, actor)
@@ -158,53 +238,102 @@ class Memory:
         asked = distinct(words(query))
         if not asked or not wanted:
             return []
+        scopes = self.scopes(member)
+        limit = max(4 * k, 50)
         found = self.store.search_memories(
             self.team,
             asked,
             must=self._must(asked),
-            scopes=self.scopes(member),
+            scopes=scopes,
             types=wanted,
             include_superseded=True,
-            limit=max(4 * k, 50),
+            limit=limit,
         )
-        if not found:
-            return []
-        best = max(c.relevance for c in found) or 1.0
+        best = max((c.relevance for c in found), default=0.0) or 1.0
+        hits = {c.entry.id: _Hit(c.entry, c.relevance / best) for c in found}
+        if self.embedder is not None:
+            self._add_cosines(query, hits, scopes, wanted, limit)
         if not history:
-            found = self._to_standing(found)
+            hits = self._to_standing(hits)
         now = self.clock()
         out: list[Recalled] = []
-        for c in found:
-            relevance = c.relevance / best
-            factor, how = self.decay(c.entry, now)
-            boost = REINFORCE_BOOST * math.log(c.entry.count) if c.entry.count > 1 else 0.0
+        for h in hits.values():
+            relevance = h.relevance(self.embedder is not None)
+            factor, how = self.decay(h.entry, now)
+            boost = REINFORCE_BOOST * math.log(h.entry.count) if h.entry.count > 1 else 0.0
             score = relevance * factor + boost
             why = (
-                f"relevance {relevance:.2f} (bm25 {c.relevance:.3g} of best {best:.3g}) x decay "
+                f"relevance {relevance:.2f} ({h.explain(best, self.embedder)}) x decay "
                 f"{factor:.2f} ({how})"
-                + (f" + {boost:.2f} for being noted {c.entry.count} times" if boost else "")
+                + (f" + {boost:.2f} for being noted {h.entry.count} times" if boost else "")
                 + f" = {score:.3f}"
             )
-            out.append(Recalled(c.entry, score, relevance, factor, boost, why))
-        out.sort(key=lambda r: (-r.score, -r.entry.seen_at))
+            out.append(Recalled(h.entry, score, relevance, factor, boost, why))
+        out.sort(key=lambda r: (-r.score, -r.entry.seen_at, r.entry.id))
         return out[:k]
 
-    def _to_standing(self, found: list[Candidate]) -> list[Candidate]:
+    def _add_cosines(
+        self,
+        query: str,
+        hits: dict[int, _Hit],
+        scopes: Sequence[str],
+        wanted: Sequence[MemoryType],
+        limit: int,
+    ) -> None:
+        """Give each hit its cosine with the query and, when the vectors are few enough
+        to compare them all, add the nearest entries the words did not find."""
+        assert self.embedder is not None
+        (q,) = self.embedder.embed([query])
+        model = self.embedder.name
+        few = (
+            self.store.count_memory_vectors(
+                self.team,
+                model,
+                scopes=scopes,
+                types=wanted,
+                include_superseded=True,
+                up_to=VECTOR_SCAN + 1,
+            )
+            <= VECTOR_SCAN
+        )
+        pairs: list[tuple[int, bytes]] = []
+        if few or hits:
+            pairs = self.store.memory_vectors(
+                self.team,
+                model,
+                scopes=scopes,
+                types=wanted,
+                include_superseded=True,
+                ids=None if few else list(hits),
+            )
+        near = dict(zip((i for i, _ in pairs), cosines(q, [v for _, v in pairs]), strict=True))
+        for memory_id, hit in hits.items():
+            hit.cosine = near.get(memory_id)
+        new = sorted(
+            (i for i, c in near.items() if i not in hits and c >= MIN_COSINE),
+            key=lambda i: -near[i],
+        )[:limit]
+        if new:
+            for entry in self.store.list_memories(self.team, scopes=scopes, ids=new):
+                hits[entry.id] = _Hit(entry, 0.0, near[entry.id])
+
+    def _to_standing(self, hits: dict[int, _Hit]) -> dict[int, _Hit]:
         """A superseded decision that matches leads to the decision that stands (with
         LINEAGE of its relevance), so a question in the old wording still finds the
-        answer in force; the superseded one itself is left out."""
-        best: dict[int, Candidate] = {}
-        for c in found:
-            target = c
-            if c.entry.status == MemoryStatus.SUPERSEDED:
-                standing = self._standing(c.entry)
+        answer in force; the superseded one itself is left out, and so is a chain
+        whose last decision was retired."""
+        best: dict[int, _Hit] = {}
+        for h in hits.values():
+            target = h
+            if h.entry.status == MemoryStatus.SUPERSEDED:
+                standing = self._standing(h.entry)
                 if standing is None:
                     continue
-                target = Candidate(standing, c.relevance * LINEAGE)
+                target = h.passed_to(standing)
             seen = best.get(target.entry.id)
-            if seen is None or target.relevance > seen.relevance:
+            if seen is None or target.relevance(True) > seen.relevance(True):
                 best[target.entry.id] = target
-        return list(best.values())
+        return best
 
     def _standing(self, entry: MemoryEntry) -> MemoryEntry | None:
         seen = {entry.id}
@@ -278,7 +407,8 @@ class Memory:
         A line is bad when it is not a valid entry, repeats an id, names a member this
         team does not have (``member:NAME``), or is a decision superseded by a bad
         line's entry (it would be left superseded by nothing). ``actor`` (None for a
-        person) is recorded in the event.
+        person) is recorded in the event. With an embedder configured, the new entries
+        get their vectors.
         """
         entries: list[MemoryEntry] = []
         problems: list[str] = []
@@ -332,6 +462,8 @@ class Memory:
             )
         _check_links(entries)
         self.store.import_memories(self.team, entries, actor=actor)
+        if self.embedder is not None and entries:
+            self.reindex()
         return len(entries), sorted(problems, key=_line_number)
 
 

@@ -329,3 +329,24 @@ def m007_memory_index(db: sqlite3.Connection) -> None:
             for i, text, tags in rows
         ),
     )
+
+
+@sqlite_migration
+def m008_memory_vectors(db: sqlite3.Connection) -> None:
+    # Optional embedding vectors, one per entry and model (little-endian float32), kept
+    # apart per model so that changing the model never compares vectors of two.
+    _run(
+        db,
+        """
+        CREATE TABLE memory_vectors (
+            model      TEXT NOT NULL,
+            memory_id  INTEGER NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+            vector     BLOB NOT NULL,
+            PRIMARY KEY (model, memory_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX memory_vectors_entry ON memory_vectors(memory_id);
+        CREATE TRIGGER memories_unvector AFTER DELETE ON memories BEGIN
+            DELETE FROM memory_vectors WHERE memory_id = old.id;
+        END;
+        """,
+    )

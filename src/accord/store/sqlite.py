@@ -2166,11 +2166,15 @@ class SQLiteStore(Store):
         type: MemoryType | None = None,
         status: MemoryStatus | None = None,
         scopes: Sequence[str] | None = None,
+        ids: Sequence[int] | None = None,
         limit: int | None = None,
     ) -> list[MemoryEntry]:
         with self._read() as db:
             team_id = self._team_id(db, team)
             where, args = self._visible(team_id, scopes)
+            if ids is not None:
+                where += " AND m.id IN (SELECT value FROM json_each(?))"
+                args.append(json.dumps([int(i) for i in ids]))
             if type is not None:
                 where += " AND m.type = ?"
                 args.append(type.value)
@@ -2247,6 +2251,93 @@ class SQLiteStore(Store):
                 ]
                 out.append(min(counts, default=0))
             return total, out
+
+    def set_memory_vectors(
+        self, team: str, model: str, vectors: Sequence[tuple[int, bytes]]
+    ) -> None:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            for memory_id, vector in vectors:
+                self._memory_row(db, team_id, team, memory_id)
+                db.execute(
+                    "INSERT OR REPLACE INTO memory_vectors (model, memory_id, vector) "
+                    "VALUES (?, ?, ?)",
+                    (model, memory_id, bytes(vector)),
+                )
+
+    def memory_vectors(
+        self,
+        team: str,
+        model: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, bytes]]:
+        if not types:
+            return []
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where, args = self._visible(team_id, scopes)
+            if ids is not None:
+                # on the vectors' key, so asking for a few never scans a model's every one
+                where += " AND v.memory_id IN (SELECT value FROM json_each(?))"
+                args.append(json.dumps([int(i) for i in ids]))
+            states = "('active', 'superseded')" if include_superseded else "('active')"
+            marks = ",".join("?" * len(types))
+            rows = db.execute(
+                "SELECT v.memory_id, v.vector FROM memory_vectors v "
+                "JOIN memories m ON m.id = v.memory_id "
+                f"WHERE v.model = ? AND {where} AND m.status IN {states} "
+                f"AND m.type IN ({marks}) ORDER BY v.memory_id LIMIT ?",
+                (model, *args, *[t.value for t in types], -1 if limit is None else limit),
+            ).fetchall()
+        return [(int(i), bytes(v)) for i, v in rows]
+
+    def count_memory_vectors(
+        self,
+        team: str,
+        model: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        up_to: int,
+    ) -> int:
+        if not types:
+            return 0
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where, args = self._visible(team_id, scopes)
+            states = "('active', 'superseded')" if include_superseded else "('active')"
+            marks = ",".join("?" * len(types))
+            count: int = db.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM memory_vectors v "
+                "JOIN memories m ON m.id = v.memory_id "
+                f"WHERE v.model = ? AND {where} AND m.status IN {states} "
+                f"AND m.type IN ({marks}) LIMIT ?)",
+                (model, *args, *[t.value for t in types], up_to),
+            ).fetchone()[0]
+        return count
+
+    def memories_without_vector(
+        self, team: str, model: str, *, after: int = 0, limit: int
+    ) -> list[MemoryEntry]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            # +m.team_id: walk the entries in id order from `after` rather than through
+            # the scope index, so each batch of a long reindex starts where the last ended
+            rows = db.execute(
+                f"SELECT {self._MEMORY_COLUMNS} FROM memories m "
+                "WHERE m.id > ? AND (+m.team_id = ? OR +m.team_id IS NULL) "
+                "AND m.type != 'story' AND m.status != 'retired' AND NOT EXISTS "
+                "(SELECT 1 FROM memory_vectors v WHERE v.model = ? AND v.memory_id = m.id) "
+                "ORDER BY m.id LIMIT ?",
+                (after, team_id, model, limit),
+            ).fetchall()
+        return [self._memory(team, r) for r in rows]
 
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
         with self._write() as db:

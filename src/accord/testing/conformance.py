@@ -2166,6 +2166,93 @@ class StoreConformance:
         ranked = sorted(everything, key=lambda i: -everything[i])
         assert [c.entry.id for c in hits] == ranked[:2]
 
+    def test_memory_vectors_are_kept_per_model(self, store: Store) -> None:
+        def add(kind: MemoryType, text: str, **kw: Any) -> MemoryEntry:
+            return store.add_memory(TEAM, NewMemory(kind, text, **kw))[0]
+
+        old = add(MemoryType.DECISION, "old way")
+        new = add(MemoryType.DECISION, "new way", supersedes=old.id)
+        seen = add(MemoryType.OBSERVATION, "seen")
+        story = add(MemoryType.STORY, "a story")
+        mine = add(MemoryType.INSIGHT, "alice's", scope="member:alice")
+        gone = add(MemoryType.INSIGHT, "retired")
+        store.retire_memory(TEAM, gone.id)
+        shared = add(MemoryType.INSIGHT, "project-wide", scope="project")
+        recallable = [old, new, seen, mine, shared]
+        assert [e.id for e in store.memories_without_vector(TEAM, "m1", limit=10)] == [
+            e.id for e in recallable
+        ]
+        assert len(store.memories_without_vector(TEAM, "m1", limit=2)) == 2
+        later = store.memories_without_vector(TEAM, "m1", after=seen.id, limit=10)
+        assert [e.id for e in later] == [mine.id, shared.id]
+        blob = {e.id: bytes([e.id]) * 8 for e in (*recallable, story, gone)}
+        with logs(store) as written:
+            store.set_memory_vectors(TEAM, "m1", [(e.id, blob[e.id]) for e in recallable[:3]])
+        assert written == []  # derived data, like the text index: no event
+        left = store.memories_without_vector(TEAM, "m1", limit=10)
+        assert [e.id for e in left] == [mine.id, shared.id]
+        assert [e.id for e in store.memories_without_vector(TEAM, "m2", limit=10)] == [
+            e.id for e in recallable
+        ]
+        store.set_memory_vectors(TEAM, "m1", [(e.id, blob[e.id]) for e in (mine, shared, story)])
+        store.set_memory_vectors(TEAM, "m2", [(seen.id, b"other model")])
+        assert store.memories_without_vector(TEAM, "m1", limit=10) == []
+        every = list(MemoryType)
+        team = ["team", "project"]
+        got = store.memory_vectors(TEAM, "m1", scopes=team, types=every)
+        assert got == [(e.id, blob[e.id]) for e in (new, seen, story, shared)]
+        got = store.memory_vectors(TEAM, "m1", scopes=team, types=every, include_superseded=True)
+        assert [i for i, _ in got] == [old.id, new.id, seen.id, story.id, shared.id]
+        with_mine = store.memory_vectors(
+            TEAM, "m1", scopes=[*team, "member:alice"], types=[MemoryType.INSIGHT]
+        )
+        assert [i for i, _ in with_mine] == [mine.id, shared.id]
+        assert store.memory_vectors(TEAM, "m2", scopes=team, types=every) == [
+            (seen.id, b"other model")
+        ]
+        assert store.memory_vectors(TEAM, "m1", scopes=team, types=[]) == []
+        some = store.memory_vectors(TEAM, "m1", scopes=team, types=every, ids=[seen.id, 999])
+        assert some == [(seen.id, blob[seen.id])]
+        assert len(store.memory_vectors(TEAM, "m1", scopes=team, types=every, limit=2)) == 2
+        for up_to, want in ((10, 4), (4, 4), (2, 2)):
+            counted = store.count_memory_vectors(TEAM, "m1", scopes=team, types=every, up_to=up_to)
+            assert counted == want
+        assert (
+            store.count_memory_vectors(
+                TEAM, "m1", scopes=team, types=every, include_superseded=True, up_to=10
+            )
+            == 5
+        )
+        assert store.count_memory_vectors(TEAM, "m1", scopes=team, types=[], up_to=10) == 0
+        # Writing again replaces; an entry the team cannot see is refused, whole.
+        store.set_memory_vectors(TEAM, "m1", [(seen.id, b"newer")])
+        assert store.memory_vectors(TEAM, "m1", scopes=team, types=every, ids=[seen.id]) == [
+            (seen.id, b"newer")
+        ]
+        store.create_team("other")
+        theirs = store.add_memory("other", NewMemory(MemoryType.INSIGHT, "theirs"))[0]
+        with refused(store, UserError):
+            store.set_memory_vectors(TEAM, "m1", [(seen.id, b"x"), (theirs.id, b"x")])
+        with refused(store, UserError):
+            store.set_memory_vectors(TEAM, "m1", [(999, b"x")])
+        # The other team sees the project entry's vector, not ours.
+        assert store.memory_vectors("other", "m1", scopes=team, types=every) == [
+            (shared.id, blob[shared.id])
+        ]
+
+    def test_list_memories_by_ids(self, store: Store) -> None:
+        a = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "a"))[0]
+        b = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "b", scope="member:alice"))[0]
+        c = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "c"))[0]
+        store.create_team("other")
+        theirs = store.add_memory("other", NewMemory(MemoryType.INSIGHT, "d"))[0]
+        listed = store.list_memories(TEAM, ids=[c.id, a.id, theirs.id, 999])
+        assert [e.id for e in listed] == [c.id, a.id]
+        assert store.list_memories(TEAM, ids=[]) == []
+        assert [e.id for e in store.list_memories(TEAM, ids=[a.id, b.id], scopes=["team"])] == [
+            a.id
+        ]
+
     def test_memory_matches_counts_entries_with_each_word(self, store: Store) -> None:
         assert store.memory_matches(["cache"]) == (0, [0])
         for text in ("cache the cache", "cold cache", "warm start"):
