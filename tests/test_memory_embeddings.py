@@ -82,7 +82,7 @@ def vectors(store: Store, model: str) -> dict[int, bytes]:
 
 def test_hashing_vectors_are_deterministic_unit_and_closer_for_shared_words() -> None:
     e = HashingEmbedder()
-    assert (e.name, e.dim) == ("hashing-v1-512", 512)
+    assert (e.name, e.dim) == ("hashing-v1-256", 256)
     a, b, c, d = e.embed(
         [
             "The nightly build is slow",
@@ -94,7 +94,7 @@ def test_hashing_vectors_are_deterministic_unit_and_closer_for_shared_words() ->
     assert e.embed(["The nightly build is slow"]) == [a]
     assert HashingEmbedder().embed(["The nightly build is slow"]) == [a]  # no salted hash
     assert math.isclose(math.fsum(x * x for x in a), 1.0)
-    assert d == [0.0] * 512
+    assert d == [0.0] * 256
 
     def cos(x: list[float], y: list[float]) -> float:
         return math.fsum(p * q for p, q in zip(x, y, strict=True))
@@ -137,7 +137,7 @@ def test_embeddings_setting_picks_the_embedder() -> None:
     assert MemoryConfig().embeddings == "none"
     assert open_embedder("none") is None
     hashing = open_embedder("hashing")
-    assert hashing is not None and hashing.name == "hashing-v1-512"
+    assert hashing is not None and hashing.name == "hashing-v1-256"
     with pytest.raises(ValueError):
         MemoryConfig(embeddings="word2vec")  # type: ignore[arg-type]
 
@@ -310,12 +310,12 @@ def test_cli_reindex(cli: Cli, project: Path) -> None:
     refusals(cli, project, [(["memory", "reindex"], "no embeddings are configured")])
     (project / "accord.toml").write_text('[memory]\nembeddings = "hashing"\n', encoding="utf-8")
     r = cli("memory", "reindex")
-    assert r.code == 0 and r.out == "embedded 1 entries with hashing-v1-512\n"
+    assert r.code == 0 and r.out == "embedded 1 entries with hashing-v1-256\n"
     assert "embedded 1 entries" in r.err  # progress, on stderr
     again = cli("memory", "reindex")
     assert again.code == 3 and again.out == ""
     assert again.err == (
-        "nothing to do: every recallable entry already has a vector from hashing-v1-512\n"
+        "nothing to do: every recallable entry already has a vector from hashing-v1-256\n"
     )
     ok(cli("memory", "add", "--type", "insight", "payments retry with backoff"))
     db = sqlite3.connect(store_path(project))
@@ -325,7 +325,7 @@ def test_cli_reindex(cli: Cli, project: Path) -> None:
     db.close()
     r = cli("memory", "reindex", "--json")
     assert r.code == 0 and r.err == ""
-    assert json.loads(r.out) == {"v": 1, "model": "hashing-v1-512", "embedded": 2}
+    assert json.loads(r.out) == {"v": 1, "model": "hashing-v1-256", "embedded": 2}
     found = json.loads(ok(cli("memory", "search", "retry", "--json")).out)
     assert len(found) == 2 and all("cosine" in f["why"] for f in found)
 

@@ -334,16 +334,18 @@ def m007_memory_index(db: sqlite3.Connection) -> None:
 @sqlite_migration
 def m008_memory_vectors(db: sqlite3.Connection) -> None:
     # Optional embedding vectors, one per entry and model (little-endian float32), kept
-    # apart per model so that changing the model never compares vectors of two.
+    # apart per model so that changing the model never compares vectors of two. A rowid
+    # table with the key in a narrow index: counting a model's vectors, or finding a
+    # few, never walks the kilobytes of the vectors themselves.
     _run(
         db,
         """
         CREATE TABLE memory_vectors (
-            model      TEXT NOT NULL,
             memory_id  INTEGER NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+            model      TEXT NOT NULL,
             vector     BLOB NOT NULL,
-            PRIMARY KEY (model, memory_id)
-        ) WITHOUT ROWID;
+            UNIQUE (model, memory_id)
+        );
         CREATE INDEX memory_vectors_entry ON memory_vectors(memory_id);
         CREATE TRIGGER memories_unvector AFTER DELETE ON memories BEGIN
             DELETE FROM memory_vectors WHERE memory_id = old.id;
