@@ -146,6 +146,9 @@ class MemoryConfig(_Strict):
     observation: ObservationDecay = ObservationDecay()
     similarity: Annotated[float, Field(gt=0, le=1)] = 0.8
     continuity_words: Annotated[int, Field(ge=20, le=2000)] = 400
+    # An embedding model to blend with BM25 in recall: none, hashing (built in), or
+    # minilm (a local model behind the embed extra).
+    embeddings: Literal["none", "hashing", "minilm"] = "none"
 
 
 class Budget(_Strict):

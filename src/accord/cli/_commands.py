@@ -1080,13 +1080,37 @@ def memory_export(ctx: Context) -> int:
 
 def memory_import(ctx: Context) -> int:
     text = read_utf8(Path(ctx.args.file), "the import file", UserError)
-    imported, problems = _memory(ctx).import_lines(text.splitlines(), skip_bad=ctx.args.skip_bad)
+    imported, problems = _memory(ctx).import_lines(
+        text.splitlines(), skip_bad=ctx.args.skip_bad, actor=ctx.actor
+    )
     if _json(ctx):
         show.say(json.dumps({"v": 1, "imported": imported, "skipped": problems}, indent=2))
         return 0
     show.say(f"imported {imported} entries into team {ctx.team.team}")
     for problem in problems:
         show.say(f"  skipped {problem}")
+    return 0
+
+
+def memory_reindex(ctx: Context) -> int:
+    memory = _memory(ctx)
+    quiet = _json(ctx)
+
+    def progress(done: int) -> None:
+        if not quiet:
+            sys.stderr.write(f"\rembedded {done} entries")
+            sys.stderr.flush()
+
+    count = memory.reindex(progress)
+    if not quiet and count:
+        sys.stderr.write("\n")
+    model = memory.embedder.name if memory.embedder is not None else None
+    if not count:
+        raise NothingToDo(f"every recallable entry already has a vector from {model}")
+    if quiet:
+        show.say(json.dumps({"v": 1, "model": model, "embedded": count}, indent=2))
+    else:
+        show.say(f"embedded {count} entries with {model}")
     return 0
 
 
@@ -1167,5 +1191,6 @@ COMMANDS: dict[str, Command] = {
     "memory_list": memory_list,
     "memory_export": memory_export,
     "memory_import": memory_import,
+    "memory_reindex": memory_reindex,
     "memory_continuity": memory_continuity,
 }

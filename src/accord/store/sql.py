@@ -14,7 +14,11 @@ operation checks, which rows it writes, which event it appends. A backend
   row a write reads and then changes, ``_FOR_UPDATE`` for a row it deletes,
   ``_KEY_SHARE`` for a row that must not be deleted under it, and
   ``_SKIP_LOCKED`` for the ready task a claim picks while other claims pick theirs;
-- memory search (FTS5 on SQLite, a term table on PostgreSQL).
+- memory search (FTS5 on SQLite, a term table on PostgreSQL): ``_indexed`` writes
+  an entry's terms to the index, ``_search`` ranks, and ``_among`` says "one of
+  these ids" as the backend best takes a list. Both index the terms of
+  ``accord.text`` and keep ``memory_vocab`` (entries per term) and
+  ``memory_count`` (entries), which this module reads the same way on both.
 
 Where writers run side by side (PostgreSQL), the order of locks is what keeps
 the hot paths free of deadlocks. A write takes its team's turn first, so the
@@ -65,7 +69,7 @@ from accord.store.base import (
     UNSET,
     Store,
 )
-from accord.text import words as text_words
+from accord.text import terms as text_terms
 from accord.types import (
     BROADCAST,
     Candidate,
@@ -223,11 +227,15 @@ class SQLStore(Store):
         """Rows of ``_MEMORY_COLUMNS`` plus their relevance, best first (see MemorySearch)."""
 
     @abstractmethod
-    def _match_counts(self, db: Connection, terms: Sequence[Sequence[str]]) -> list[int]:
-        """For each list of terms, how many memories hold any of them."""
+    def _indexed(
+        self, db: Connection, memory_id: int, text: Sequence[str], tags: Sequence[str]
+    ) -> None:
+        """Index a memory just inserted: the terms of its text and of its tags, in order,
+        and count it in ``memory_count`` and ``memory_vocab``."""
 
-    def _indexed(self, db: Connection, memory_id: int, text: str, tags: str) -> None:
-        """Index a memory just inserted for full-text search (SQLite: its triggers do)."""
+    @abstractmethod
+    def _among(self, column: str, ids: Sequence[int]) -> tuple[str, Any]:
+        """A condition that ``column`` is one of ``ids``, and its one parameter."""
 
     # plumbing shared by every operation -------------------------------------------
 
@@ -2307,6 +2315,7 @@ class SQLStore(Store):
                     head["last_fence"],
                 ),
             ).fetchone()[0]
+            self._serialize_memory(db)  # its entries join the shared index and its counts
             maps: dict[str, dict[int, int]] = {}
             written: dict[str, int] = {}
             for table in self._TEAM_TABLES[:-1]:
@@ -2366,7 +2375,7 @@ class SQLStore(Store):
             new_id = db.execute(insert + " RETURNING id", [values[c] for c in columns]).fetchone()
             mapping[r["id"]] = new_id[0]
             if table == "memories":
-                self._indexed(db, new_id[0], r["text"], r["tags"])
+                self._index(db, new_id[0], r["text"], json.loads(r["tags"]))
         if links is not None and not taken:
             self._ids_given(db, table)
         for r in rows:
@@ -2509,8 +2518,11 @@ class SQLStore(Store):
                 supersedes,
             ),
         ).fetchone()[0]
-        self._indexed(db, memory_id, text, tags_json)
+        self._index(db, memory_id, text, tags)
         return memory_id
+
+    def _index(self, db: Connection, memory_id: int, text: str, tags: Sequence[str]) -> None:
+        self._indexed(db, memory_id, text_terms(text), text_terms(" ".join(tags)))
 
     @atomic
     def add_memory(
@@ -2539,20 +2551,25 @@ class SQLStore(Store):
             if new.supersedes is not None:
                 old = self._memory_row(db, team_id, team, new.supersedes)
                 if old.type != MemoryType.DECISION:
+                    article = "an" if old.type.value[0] in "aeiou" else "a"
                     raise UserError(
-                        f"memory {old.id} is an {old.type.value}, not a decision; only a "
-                        if old.type.value[0] in "aeiou"
-                        else f"memory {old.id} is a {old.type.value}, not a decision; only a "
+                        f"memory {old.id} is {article} {old.type.value}, not a decision; only a "
                         "decision can be superseded"
                     )
-                if old.status == MemoryStatus.SUPERSEDED:
+                if old.superseded_by is not None:
                     stands = self._standing(db, team_id, team, old)
+                    if stands.status == MemoryStatus.ACTIVE:
+                        raise UserError(
+                            f"memory {old.id} is already superseded; the decision that stands "
+                            f"is {stands.id} ({stands.text[:60]!r}): supersede that one"
+                        )
+                    # The chain ends in a retired decision: nothing stands, and the way on
+                    # is to supersede that last one (a retired decision may be).
                     raise UserError(
-                        f"memory {old.id} is already superseded; the decision that stands is "
-                        f"{stands.id} ({stands.text[:60]!r}): supersede that one"
+                        f"memory {old.id} is already superseded, and nothing in its chain "
+                        f"stands: the last, {stands.id} ({stands.text[:60]!r}), was retired; "
+                        f"supersede {stands.id} to carry the chain on"
                     )
-                if old.status == MemoryStatus.RETIRED:
-                    raise UserError(f"memory {old.id} was retired; it cannot be superseded")
                 if _width(new.scope) < _width(old.scope):
                     raise UserError(
                         f"memory {old.id} is a {old.scope} decision; a {new.scope} decision "
@@ -2585,8 +2602,10 @@ class SQLStore(Store):
                 new.supersedes,
             )
             if old is not None:
+                # A retired decision stays retired: it was let go before it was replaced.
                 db.execute(
-                    "UPDATE memories SET status = 'superseded', superseded_by = ? WHERE id = ?",
+                    "UPDATE memories SET superseded_by = ?, status = CASE status "
+                    "WHEN 'active' THEN 'superseded' ELSE status END WHERE id = ?",
                     (memory_id, old.id),
                 )
             self._event(
@@ -2644,11 +2663,16 @@ class SQLStore(Store):
         type: MemoryType | None = None,
         status: MemoryStatus | None = None,
         scopes: Sequence[str] | None = None,
+        ids: Sequence[int] | None = None,
         limit: int | None = None,
     ) -> list[MemoryEntry]:
         with self._read() as db:
             team_id = self._team_id(db, team)
             where, args = self._visible(team_id, scopes)
+            if ids is not None:
+                among, arg = self._among("m.id", ids)
+                where += f" AND {among}"
+                args.append(arg)
             if type is not None:
                 where += " AND m.type = ?"
                 args.append(type.value)
@@ -2698,8 +2722,117 @@ class SQLStore(Store):
     @atomic
     def memory_matches(self, words: Sequence[str]) -> tuple[int, list[int]]:
         with self._read() as db:
-            total: int = db.execute("SELECT count(*) FROM memories").fetchone()[0]
-            return total, self._match_counts(db, [_terms([w]) for w in words])
+            counted = db.execute("SELECT entries FROM memory_count").fetchone()
+            total: int = counted[0] if counted else 0
+            docs: dict[str, int] = {}
+            for term in _terms(words):
+                row = db.execute("SELECT doc FROM memory_vocab WHERE term = ?", (term,)).fetchone()
+                docs[term] = row[0] if row else 0
+        # A word the tokenizer splits ("foo-bar") is in at most as many entries as its
+        # rarest part.
+        return total, [min((docs[t] for t in _terms([w])), default=0) for w in words]
+
+    @atomic
+    def set_memory_vectors(
+        self, team: str, model: str, vectors: Sequence[tuple[int, bytes]]
+    ) -> None:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            for memory_id, vector in vectors:
+                self._memory_row(db, team_id, team, memory_id)
+                db.execute(
+                    "INSERT INTO memory_vectors (model, memory_id, vector) VALUES (?, ?, ?) "
+                    "ON CONFLICT (model, memory_id) DO UPDATE SET vector = excluded.vector",
+                    (model, memory_id, bytes(vector)),
+                )
+
+    def _vectors_where(
+        self,
+        team_id: int,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool,
+    ) -> tuple[str, list[Any]]:
+        """The entries (m) whose vectors (v) ``search_memories`` would consider."""
+        where, args = self._visible(team_id, scopes)
+        states = "('active', 'superseded')" if include_superseded else "('active')"
+        marks = ",".join("?" * len(types))
+        return (
+            f"{where} AND m.status IN {states} AND m.type IN ({marks})",
+            [*args, *[t.value for t in types]],
+        )
+
+    @atomic
+    def memory_vectors(
+        self,
+        team: str,
+        model: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, bytes]]:
+        if not types:
+            return []
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where, args = self._vectors_where(team_id, scopes, types, include_superseded)
+            if ids is not None:
+                # on the vectors' key, so asking for a few never scans a model's every one
+                among, arg = self._among("v.memory_id", ids)
+                where += f" AND {among}"
+                args.append(arg)
+            rows = db.execute(
+                "SELECT v.memory_id, v.vector FROM memory_vectors v "
+                "JOIN memories m ON m.id = v.memory_id "
+                f"WHERE v.model = ? AND {where} ORDER BY v.memory_id LIMIT ?",
+                (model, *args, self._NO_LIMIT if limit is None else limit),
+            ).fetchall()
+        return [(int(i), bytes(v)) for i, v in rows]
+
+    @atomic
+    def count_memory_vectors(
+        self,
+        team: str,
+        model: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        up_to: int,
+    ) -> int:
+        if not types:
+            return 0
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where, args = self._vectors_where(team_id, scopes, types, include_superseded)
+            count: int = db.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM memory_vectors v "
+                "JOIN memories m ON m.id = v.memory_id "
+                f"WHERE v.model = ? AND {where} LIMIT ?) AS found",
+                (model, *args, up_to),
+            ).fetchone()[0]
+        return count
+
+    @atomic
+    def memories_without_vector(
+        self, team: str, model: str, *, after: int = 0, limit: int
+    ) -> list[MemoryEntry]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            # +m.team_id: walk the entries in id order from `after` rather than through
+            # the scope index, so each batch of a long reindex starts where the last ended
+            rows = db.execute(
+                f"SELECT {self._MEMORY_COLUMNS} FROM memories m "
+                "WHERE m.id > ? AND (+m.team_id = ? OR +m.team_id IS NULL) "
+                "AND m.type != 'story' AND m.status != 'retired' AND NOT EXISTS "
+                "(SELECT 1 FROM memory_vectors v WHERE v.model = ? AND v.memory_id = m.id) "
+                "ORDER BY m.id LIMIT ?",
+                (after, team_id, model, limit),
+            ).fetchall()
+        return [self._memory(team, r) for r in rows]
 
     @atomic
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
@@ -2713,7 +2846,9 @@ class SQLStore(Store):
             return dataclasses.replace(entry, status=MemoryStatus.RETIRED)
 
     @atomic
-    def import_memories(self, team: str, entries: Sequence[MemoryEntry]) -> list[MemoryEntry]:
+    def import_memories(
+        self, team: str, entries: Sequence[MemoryEntry], actor: str | None = None
+    ) -> list[MemoryEntry]:
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             self._serialize_memory(db)
@@ -2747,7 +2882,7 @@ class SQLStore(Store):
                         "UPDATE memories SET supersedes = ?, superseded_by = ? WHERE id = ?",
                         (*links, new_ids[e.id]),
                     )
-            self._event(db, team_id, "memories_imported", {"count": len(entries)}, None)
+            self._event(db, team_id, "memories_imported", {"count": len(entries)}, actor)
             return [self._memory_row(db, team_id, team, i) for i in new_ids.values()]
 
     @atomic
@@ -2789,8 +2924,8 @@ class SQLStore(Store):
 
 
 def _terms(words: Sequence[str]) -> list[str]:
-    """The distinct index words of ``words``, split by the one tokenizer."""
-    return list(dict.fromkeys(t for w in words for t in text_words(w)))
+    """The distinct index terms of ``words``, split and stemmed by the one tokenizer."""
+    return list(dict.fromkeys(t for w in words for t in text_terms(w)))
 
 
 def _width(scope: str) -> int:
