@@ -10,7 +10,9 @@ restarted or reconfigured.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -142,6 +145,47 @@ def test_the_cli_prints_one_error_line_without_the_password(
     no_secret(line, "wrong-" + SECRET)
     r = cli("init", "--store", f"postgresql://accord:{SECRET}@127.0.0.1:{pg.free_port()}/x")
     assert r.code == 2 and r.err.startswith("error: nothing answers") and SECRET not in r.err
+
+
+def test_init_and_commands_against_a_url(
+    cli: Callable[..., Result], project: Path, fresh_url: str
+) -> None:
+    r = cli("init", "--store", fresh_url, "--team", "main")
+    assert r.code == 0, r.err
+    assert "the store in postgresql://" in r.out and "team main" in r.out
+    # accord.toml names the password-free URL, so later commands find the store.
+    assert f"path = {json.dumps(fresh_url)}" in (project / "accord.toml").read_text()
+    assert not (project / ".accord" / "accord.db").exists()
+    assert cli("task", "add", "hello").code == 0
+    listed = cli("task", "list", "--json")
+    assert [t["title"] for t in json.loads(listed.out)] == ["hello"]
+    again = cli("init")
+    assert again.code == 0 and "already initialised" in again.out
+
+
+def test_a_team_run_on_postgresql(tmp_path: Path, fresh_url: str) -> None:
+    from test_team_run import LEAD_FINISH, LEAD_PLAN, MATE, accord, rules
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "accord.toml").write_text(
+        f"[store]\npath = {json.dumps(fresh_url)}\n"
+        "[run]\nmax_restarts = 2\nrestart_backoff = 0.2\ngrace = 5\n"
+    )
+    lead = rules(root / "lead.json", [LEAD_PLAN, LEAD_FINISH], "Waiting for the team.")
+    mate = rules(root / "mate.json", MATE)
+    done = accord(
+        root, "run", "make c.txt", "--model", lead, "--teammate-model", mate, "--display", "plain"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "finished: c.txt made" in done.stdout
+    assert (root / "c.txt").read_text() == "a\nb\n"
+    assert not (root / ".accord" / "accord.db").exists()
+    with open_store(fresh_url) as store:
+        assert [t.status for t in store.list_tasks("main")] == [TaskStatus.COMPLETED] * 3
+        events = store.read_events("main")
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 
 # what is in the database --------------------------------------------------------------

@@ -16,7 +16,6 @@ from accord.config import (
     CONFIG_NAME,
     CONFIG_TEMPLATE,
     STATE_DIR,
-    STORE_NAME,
     Project,
     locate,
     read_utf8,
@@ -145,14 +144,16 @@ def init(ctx: Context) -> int:
         made.append(f"{STATE_DIR}/")
     store_path = project.store_location
     cfg = project.config.store
-    if not url:
-        fresh = not Path(store_path).exists()
+    if not url:  # the store named by accord.toml, or the default file
+        fresh = not store_exists(store_path)
     with open_store(
         store_path, create=True, synchronous=cfg.synchronous, busy_timeout=cfg.busy_timeout
     ) as store:
         if fresh:
             made.append(
-                f"the store in {redact(store_path)}" if url else os.path.relpath(store_path, here)
+                f"the store in {redact(store_path)}"
+                if "://" in store_path
+                else os.path.relpath(store_path, here)
             )
         if ctx.args.team:
             store.create_team(ctx.args.team)
@@ -160,7 +161,7 @@ def init(ctx: Context) -> int:
     if made:
         show.say(f"created {', '.join(made)} in {here}")
     else:
-        show.say(f"already initialised: {here / STATE_DIR / STORE_NAME}")
+        show.say(f"already initialised: {redact(store_path)}")
     if url and redact(url) != url and ctx.args.store:
         show.say(
             "the store's URL holds a password, so accord.toml does not name it: set "

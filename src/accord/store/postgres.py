@@ -1,15 +1,16 @@
 """The PostgreSQL store: one database shared by members on many machines.
 
 Each operation of ``sql.py`` runs in one transaction on a connection from a small
-``psycopg_pool`` pool. Writes run at READ COMMITTED and take their team's row
-lock first (``SELECT ... FOR NO KEY UPDATE``), so the writes of one team follow
-one another as they do in SQLite and each sees the last one's commit; teams do
-not wait for each other. A claim is the exception: it picks its task with
-``FOR NO KEY UPDATE SKIP LOCKED`` before it queues for the team's row, so claims
-choose different tasks side by side. The team's row holds the event counter,
-bumped in the writing transaction, so ``seq`` is gap-free in commit order: a
-reader never sees event n+1 before event n. Reads run in REPEATABLE READ READ
-ONLY transactions, one snapshot each.
+``psycopg_pool`` pool. Writes run at READ COMMITTED with explicit locks, in the
+order sql.py's docstring gives: a write that changes a team's shape first takes
+the team's turn (an advisory lock), so those writes follow one another as on
+SQLite and each sees the last one's commit; mailboxes and transcripts take their
+member's row, claims and completions their task's row (a claim picks its task
+with ``FOR NO KEY UPDATE SKIP LOCKED``, so claims choose different tasks side by
+side); teams never wait for each other. The team's row holds the event counter,
+bumped in the writing transaction and held to its commit, so ``seq`` is gap-free
+in commit order: a reader never sees event n+1 before event n. Reads run in
+REPEATABLE READ READ ONLY transactions, one snapshot each.
 
 What can go wrong between a client and a server is retried here, so callers see
 what they see with SQLite: a deadlock or a unique key taken by a concurrent
@@ -67,6 +68,7 @@ logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 POOL_SIZE = 3  # per store; PostgreSQL allows 100 connections by default
 CONNECT_SECONDS = 10  # to open a connection
+POOL_WAIT_SECONDS = 2.0  # for a pooled connection, before opening one of its own
 RECONNECT_SECONDS = 30.0  # how long operations retry while the server is unreachable
 POLL_SECONDS = 0.1  # the change marker's fallback poll
 LISTEN_RETRY_SECONDS = 1.0
@@ -97,8 +99,9 @@ def redact(url: str) -> str:
 
 @functools.lru_cache(maxsize=2048)
 def _spelled(statement: str) -> str:
-    """sql.py's SQL as psycopg takes it: ``%s`` placeholders, and no CROSS JOIN ... ON
-    (SQLite's join-order hint; PostgreSQL plans its own joins)."""
+    """sql.py's SQL as psycopg takes it: ``%s`` placeholders, and a plain JOIN for
+    SQLite's CROSS JOIN ... ON (a join-order hint there; these sessions keep every
+    join in its written order, see ``_settings``)."""
     return statement.replace("%", "%%").replace("?", "%s").replace("CROSS JOIN", "JOIN")
 
 
@@ -254,13 +257,38 @@ class PostgresStore(SQLStore):
         if self._closed:
             raise StoreError(f"the store {self.shown} is closed")
         try:
-            conn = self._pool.getconn(timeout=min(self.reconnect_timeout, CONNECT_SECONDS))
-        except PoolTimeout as e:
-            raise _Unreachable(str(e)) from e
+            conn = self._pool.getconn(timeout=POOL_WAIT_SECONDS)
+        except PoolTimeout:
+            # Every pooled connection is busy, or the pool is waiting out its backoff
+            # after the server went away (it doubles each time, up to minutes): a
+            # connection of this operation's own goes as soon as the server is back.
+            with self._own_connection() as own:
+                yield own
+            return
         try:
             yield conn
         finally:
             self._pool.putconn(conn)  # a broken connection is dropped, not reused
+
+    @contextmanager
+    def _own_connection(self) -> Iterator[PgConnection]:
+        try:
+            conn = psycopg.connect(
+                self.location,
+                autocommit=True,
+                connect_timeout=CONNECT_SECONDS,
+                application_name="accord",
+            )
+        except psycopg.Error as e:
+            raise _Unreachable(_first_line(str(e))) from e
+        try:
+            try:
+                self._configure(conn)
+            except psycopg.Error as e:
+                raise _Unreachable(_first_line(str(e))) from e
+            yield conn
+        finally:
+            conn.close()
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -402,6 +430,20 @@ class PostgresStore(SQLStore):
             return StoreUnavailable(f"the server of {self.shown} is out of resources ({text})")
         return StoreError(f"the store {self.shown} failed: {text}")
 
+    def _log(
+        self, db: Connection, team_id: int, at: float, actor: str | None, kind: str, payload: str
+    ) -> tuple[int, str]:
+        # One statement, one round trip: the counter and the row it numbers.
+        seq, team = db.execute(
+            "WITH counter AS (UPDATE teams SET last_seq = last_seq + 1 WHERE id = ? "
+            "RETURNING id, last_seq, name) "
+            "INSERT INTO events (team_id, seq, at, actor, kind, payload) "
+            "SELECT id, last_seq, ?, ?, ?, ? FROM counter "
+            "RETURNING seq, (SELECT name FROM teams WHERE id = events.team_id)",
+            (team_id, at, actor, kind, payload),
+        ).fetchone()
+        return seq, team
+
     # waking -------------------------------------------------------------------------
 
     def change_marker(self) -> int:
@@ -490,7 +532,10 @@ class _Tally:
     each term, for ``memory_count`` and ``memory_vocab``: written once before the
     commit rather than per entry, because each update of a row leaves a version that
     the next update in the same transaction steps over, and an import of thousands
-    of entries would step over thousands. (Deletes are counted by m007's triggers.)"""
+    of entries would step over thousands. (Deletes are counted by m007's triggers.)
+    These rows are locked last, after the team's counters row, yet never waited for:
+    every write that indexes or deletes entries holds the memory lock first
+    (``_serialize_memory``) until it commits."""
 
     __slots__ = ("docs", "entries", "length")
 

@@ -11,8 +11,8 @@ operation checks, which rows it writes, which event it appends. A backend
   says its transaction lost a race it can simply retry (``Conflict``);
 - locks, spelled as SQL (empty on SQLite, whose writer holds the whole file):
   ``_TAKE_TURN`` for a write's turn among its team's writes, ``_LOCK_ROW`` for a
-  row a write reads and then changes, ``_FOR_UPDATE`` for a row it deletes,
-  ``_KEY_SHARE`` for a row that must not be deleted under it, and
+  row a write reads and then changes (or takes turns on), ``_FOR_UPDATE`` for a
+  row it deletes, ``_KEY_SHARE`` for a row that must not be deleted under it, and
   ``_SKIP_LOCKED`` for the ready task a claim picks while other claims pick theirs;
 - memory search (FTS5 on SQLite, a term table on PostgreSQL): ``_indexed`` writes
   an entry's terms to the index, ``_search`` ranks, and ``_among`` says "one of
@@ -20,15 +20,16 @@ operation checks, which rows it writes, which event it appends. A backend
   ``accord.text`` and keep ``memory_vocab`` (entries per term) and
   ``memory_count`` (entries), which this module reads the same way on both.
 
-Where writers run side by side (PostgreSQL), the order of locks is what keeps
-the hot paths free of deadlocks. A write takes its team's turn first, so the
-writes of one team follow one another as on SQLite; then it locks the task rows
-it will change; only then does it touch the team's row, which holds the
-counters (events, task ids, fencing tokens) and is locked from the first event
-to the commit, so the log has no gaps. A claim takes no turn: it locks the task
-it picks (with SKIP LOCKED, so claims pick different tasks at once) and queues
-only for the counters. A write never waits for a task row while it holds the
-counters, so a claim waiting for them never waits on a write that waits on it.
+Where writers run side by side (PostgreSQL), locks are taken in one order, which
+keeps the busy paths free of deadlocks: a team's turn, then member rows, then
+task rows, then the team's counters row. The turn lets a write that changes the
+team's shape (members, task dependencies, runs, memory) run as on SQLite, after
+every other such write of its team and seeing its commit. The busy paths take
+narrower locks instead: a mailbox, transcript or continuity note its member's
+row; a claim, completion or heartbeat its task's row (a claim picks its task with
+SKIP LOCKED, so claims pick different tasks at once). The counters row (events,
+task ids, fencing tokens) is locked from a write's first event to its commit, so
+the log has no gaps, and a write never waits for another lock while it holds it.
 """
 
 from __future__ import annotations
@@ -262,16 +263,26 @@ class SQLStore(Store):
         payload: dict[str, Any],
         actor: str | None,
     ) -> Event:
-        seq = db.execute(
+        now = self.clock()
+        seq, team = self._log(
+            db, team_id, now, actor, kind, json.dumps(payload, separators=(",", ":"))
+        )
+        return Event(team, seq, now, actor, kind, payload)
+
+    def _log(
+        self, db: Connection, team_id: int, at: float, actor: str | None, kind: str, payload: str
+    ) -> tuple[int, str]:
+        """Append one row to the team's log under its next ``seq``; returns the seq and
+        the team's name. A backend may do it in one statement."""
+        seq, team = db.execute(
             "UPDATE teams SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq, name",
             (team_id,),
         ).fetchone()
-        now = self.clock()
         db.execute(
             "INSERT INTO events (team_id, seq, at, actor, kind, payload) VALUES (?, ?, ?, ?, ?, ?)",
-            (team_id, seq[0], now, actor, kind, json.dumps(payload, separators=(",", ":"))),
+            (team_id, seq, at, actor, kind, payload),
         )
-        return Event(seq[1], seq[0], now, actor, kind, payload)
+        return seq, team
 
     # teams -----------------------------------------------------------------
 
@@ -851,6 +862,11 @@ class SQLStore(Store):
             self._event(db, team_id, "task_updated", logged, actor)
             return self._task_row(db, team_id, team, task_id)
 
+    def _lock_counters(self, db: Connection, team_id: int) -> None:
+        """Wait for the team's counters: every earlier write that touched them is in."""
+        if self._LOCK_ROW:
+            db.execute("SELECT 1 FROM teams WHERE id = ?" + self._LOCK_ROW, (team_id,))
+
     def _expire(self, db: Connection, team_id: int) -> list[int]:
         now = self.clock()
         query = (
@@ -915,8 +931,8 @@ class SQLStore(Store):
         if lease_seconds <= 0:
             raise UserError("a lease must be longer than 0 seconds")
         with self._write() as db:
-            # Unlike other writes, a claim locks its task before its team's turn, so
-            # claims pick their tasks side by side and queue only for the token.
+            # No turn: a claim locks the task it takes (the named one, or the one it
+            # picks) and queues only for the counters, so claims run side by side.
             team_id = self._team_id(db, team)
             self._member_row(db, team_id, team, member, lock=self._KEY_SHARE)
             if task_id is not None and self._LOCK_ROW:
@@ -1115,20 +1131,19 @@ class SQLStore(Store):
         if lease_seconds <= 0:
             raise UserError("a lease must be longer than 0 seconds")
         with self._write() as db:
-            team_id = self._team_id(db, team, lock=True)
+            team_id = self._team_id(db, team)
             task = self._held(db, team_id, team, task_id, member, token)
             expires = self.clock() + lease_seconds
             db.execute(
                 "UPDATE tasks SET lease_expires_at = ? WHERE team_id = ? AND id = ?",
                 (expires, team_id, task_id),
             )
-            task = self._task_row(db, team_id, team, task_id)  # with the new lease
-        return Claim(task, token, expires)
+        return Claim(dataclasses.replace(task, lease_expires_at=expires), token, expires)
 
     @atomic
     def check_claim(self, team: str, task_id: int, member: str, token: int) -> Task:
         with self._write() as db:
-            team_id = self._team_id(db, team, lock=True)
+            team_id = self._team_id(db, team)
             return self._held(db, team_id, team, task_id, member, token)
 
     @atomic
@@ -1137,7 +1152,7 @@ class SQLStore(Store):
     ) -> Task:
         _cap(result, MAX_RESULT, "the task result")
         with self._write() as db:
-            team_id = self._team_id(db, team, lock=True)
+            team_id = self._team_id(db, team)
             current = self._task_row(db, team_id, team, task_id, lock=True)
             if (
                 current.status == TaskStatus.COMPLETED
@@ -1154,6 +1169,8 @@ class SQLStore(Store):
                 "updated_at = ? WHERE team_id = ? AND id = ?",
                 (result, now, team_id, task_id),
             )
+            # What this completion unblocked is read once earlier completions are in.
+            self._lock_counters(db, team_id)
             unblocked = [
                 r[0]
                 for r in db.execute(
@@ -1197,7 +1214,7 @@ class SQLStore(Store):
             raise UserError("failing a task needs a reason; pass --reason TEXT")
         _cap(reason, MAX_RESULT, "the failure reason")
         with self._write() as db:
-            team_id = self._team_id(db, team, lock=True)
+            team_id = self._team_id(db, team)
             task = self._held(db, team_id, team, task_id, member, token)
             again = retry and task.attempts < task.max_attempts
             now = self.clock()
@@ -1226,7 +1243,14 @@ class SQLStore(Store):
                 },
                 member,
             )
-            return self._task_row(db, team_id, team, task_id)
+            return dataclasses.replace(
+                task,
+                status=TaskStatus.PENDING if again else TaskStatus.FAILED,
+                owner=None if again else task.owner,
+                lease_expires_at=None,
+                reason=reason,
+                updated_at=now,
+            )
 
     @atomic
     def cancel_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> Task:
@@ -1235,10 +1259,11 @@ class SQLStore(Store):
             task = self._task_row(db, team_id, team, task_id, lock=True)
             if task.status.terminal:
                 raise InvalidState(f"task #{task_id} is already {task.status.value}")
+            now = self.clock()
             db.execute(
                 "UPDATE tasks SET status = 'cancelled', lease_expires_at = NULL, reason = ?, "
                 "updated_at = ? WHERE team_id = ? AND id = ?",
-                (reason, self.clock(), team_id, task_id),
+                (reason, now, team_id, task_id),
             )
             self._event(
                 db,
@@ -1247,7 +1272,13 @@ class SQLStore(Store):
                 {"id": task_id, "reason": reason, "owner": task.owner},
                 actor,
             )
-            return self._task_row(db, team_id, team, task_id)
+            return dataclasses.replace(
+                task,
+                status=TaskStatus.CANCELLED,
+                lease_expires_at=None,
+                reason=reason,
+                updated_at=now,
+            )
 
     # mail ------------------------------------------------------------------
 
@@ -1261,8 +1292,9 @@ class SQLStore(Store):
         if not m.body.strip():
             raise UserError("a message needs a body; give the text as the argument")
         with self._write() as db:
-            team_id = self._team_id(db, team, lock=True)
-            self._member_row(db, team_id, team, m.sender)
+            team_id = self._team_id(db, team)
+            # No turn: the members involved only must stay (sends to others run at once).
+            self._member_row(db, team_id, team, m.sender, lock=self._KEY_SHARE)
             if m.idempotency_key is not None:
                 prior = self._messages(
                     db,
@@ -1276,7 +1308,8 @@ class SQLStore(Store):
                 recipients = [
                     r[0]
                     for r in db.execute(
-                        "SELECT name FROM members WHERE team_id = ? AND name != ? ORDER BY name",
+                        "SELECT name FROM members WHERE team_id = ? AND name != ? ORDER BY name"
+                        + self._KEY_SHARE,
                         (team_id, m.sender),
                     )
                 ]
@@ -1285,7 +1318,7 @@ class SQLStore(Store):
                         f"{m.sender} is alone in team {team!r}; there is nobody to broadcast to"
                     )
             else:
-                self._member_row(db, team_id, team, m.recipient)
+                self._member_row(db, team_id, team, m.recipient, lock=self._KEY_SHARE)
                 recipients = [m.recipient]
             request_id = self._request_id(db, team_id, m, kind)
             now = self.clock()
@@ -1326,8 +1359,26 @@ class SQLStore(Store):
                 },
                 m.sender,
             )
-            marks = ",".join("?" * len(ids))
-            return self._messages(db, team, f"id IN ({marks})", ids)
+        return [
+            Message(
+                id=i,
+                team=team,
+                sender=m.sender,
+                recipient=to,
+                kind=kind,
+                body=m.body,
+                summary=m.summary,
+                request_id=request_id,
+                reply_to=m.reply_to,
+                idempotency_key=m.idempotency_key,
+                sent_at=now,
+                delivered_at=None,
+                acked_at=None,
+                deliveries=0,
+                broadcast=m.recipient == BROADCAST,
+            )
+            for i, to in zip(ids, recipients, strict=True)
+        ]
 
     def _request_id(
         self, db: Connection, team_id: int, m: OutgoingMessage, kind: MessageKind
@@ -1370,10 +1421,17 @@ class SQLStore(Store):
         return request
 
     def _messages(
-        self, db: Connection, team: str, where: str, args: Sequence[Any]
+        self,
+        db: Connection,
+        team: str,
+        where: str,
+        args: Sequence[Any],
+        *,
+        limit: int | None = None,
     ) -> list[Message]:
         rows = db.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY id", tuple(args)
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY id LIMIT ?",
+            (*args, self._NO_LIMIT if limit is None else limit),
         ).fetchall()
         return [_message(team, r) for r in rows]
 
@@ -1394,19 +1452,20 @@ class SQLStore(Store):
                 self._member_row(db, team_id, team, member)
                 return []
         with self._write() as db:
-            team_id = self._team_id(db, team, lock=True)
-            self._member_row(db, team_id, team, member)
+            team_id = self._team_id(db, team)
+            # The member's turn at its mailbox: its receives and acks follow one another.
+            self._member_row(db, team_id, team, member, lock=self._LOCK_ROW)
             now = self.clock()
-            ids = [
-                r[0]
-                for r in db.execute(
-                    "SELECT id FROM messages WHERE team_id = ? AND recipient = ? "
-                    "AND acked_at IS NULL AND visible_at <= ? ORDER BY id LIMIT ?",
-                    (team_id, member, now, self._NO_LIMIT if limit is None else limit),
-                )
-            ]
-            if not ids:
+            found = self._messages(
+                db,
+                team,
+                "team_id = ? AND recipient = ? AND acked_at IS NULL AND visible_at <= ?",
+                (team_id, member, now),
+                limit=limit,
+            )
+            if not found:
                 return []
+            ids = [m.id for m in found]
             marks = ",".join("?" * len(ids))
             db.execute(
                 f"UPDATE messages SET delivered_at = COALESCE(delivered_at, ?), "
@@ -1414,15 +1473,22 @@ class SQLStore(Store):
                 (now, now + visibility_timeout, *ids),
             )
             self._event(db, team_id, "messages_delivered", {"to": member, "ids": ids}, member)
-            return self._messages(db, team, f"id IN ({marks})", ids)
+        return [
+            dataclasses.replace(
+                m,
+                delivered_at=now if m.delivered_at is None else m.delivered_at,
+                deliveries=m.deliveries + 1,
+            )
+            for m in found
+        ]
 
     @atomic
     def ack_messages(self, team: str, member: str, ids: Sequence[int]) -> list[int]:
         if not ids:
             return []
         with self._write() as db:
-            team_id = self._team_id(db, team, lock=True)
-            self._member_row(db, team_id, team, member)
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, member, lock=self._LOCK_ROW)
             return self._ack(db, team_id, member, ids)
 
     def _ack(self, db: Connection, team_id: int, member: str, ids: Sequence[int]) -> list[int]:
@@ -1497,7 +1563,7 @@ class SQLStore(Store):
         if len(json.dumps(payload)) > MAX_PAYLOAD:
             raise UserError(f"an event payload is limited to {MAX_PAYLOAD} bytes")
         with self._write() as db:
-            return self._event(db, self._team_id(db, team, lock=True), kind, payload, actor)
+            return self._event(db, self._team_id(db, team), kind, payload, actor)
 
     @atomic
     def read_events(self, team: str, *, since: int = 0, limit: int | None = None) -> list[Event]:
@@ -1554,13 +1620,15 @@ class SQLStore(Store):
         if len(members) > 1:
             raise UserError("one append_transcript call writes one member's transcript")
         with self._write() as db:
-            team_id = self._team_id(db, team, lock=True)
+            team_id = self._team_id(db, team)
             member = next(iter(members)) if members else None
             if member is None and ack:
                 raise UserError("acknowledging messages needs the transcript entries holding them")
             if member is None:
                 return []
-            self._member_row(db, team_id, team, member)
+            # The member's turn at its transcript (and mailbox): its entries are numbered
+            # one after another.
+            self._member_row(db, team_id, team, member, lock=self._LOCK_ROW)
             last = db.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM transcripts WHERE team_id = ? AND member = ?",
                 (team_id, member),
@@ -1635,7 +1703,7 @@ class SQLStore(Store):
     @atomic
     def record_usage(self, team: str, record: UsageRecord) -> UsageRecord:
         with self._write() as db:
-            return self._usage(db, self._team_id(db, team, lock=True), record)
+            return self._usage(db, self._team_id(db, team), record)
 
     def _usage(self, db: Connection, team_id: int, r: UsageRecord) -> UsageRecord:
         now = self.clock()
@@ -2892,8 +2960,8 @@ class SQLStore(Store):
             raise UserError("a continuity note cannot be empty")
         _cap(text, MAX_CONTINUITY, "a continuity note")
         with self._write() as db:
-            team_id = self._team_id(db, team, lock=True)
-            self._member_row(db, team_id, team, member)
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, member, lock=self._LOCK_ROW)
             version = db.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM continuity WHERE team_id = ? "
                 "AND member = ?",

@@ -25,6 +25,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,6 +44,7 @@ __all__ = [
     "REQUIRE_ENV",
     "PrivateCluster",
     "Throwaway",
+    "bench_server",
     "find_server",
     "free_port",
     "private_cluster_missing",
@@ -360,3 +363,29 @@ class PrivateCluster:
             raise RuntimeError(
                 f"{tool} failed ({done.returncode}): {done.stderr.strip()[-2000:]}\n{log}"
             )
+
+
+@contextmanager
+def bench_server(choice: str | None = None) -> Iterator[tuple[str, str]]:
+    """A server a benchmark may create databases on, and a line that says which.
+
+    ``choice`` is a URL; or ``"private"``, a private cluster with fsync on (so
+    ``synchronous`` means what it says) and room for 400 connections (64 processes
+    each with a pool and a listening connection would not fit the default 100); or
+    None: a private cluster if this machine can run one, else the test server.
+    """
+    if choice and choice != "private":
+        yield choice, f"{redact(choice)} (given)"
+        return
+    missing = private_cluster_missing()
+    if missing and choice == "private":
+        raise RuntimeError(f"cannot run a private PostgreSQL cluster: {missing}")
+    if missing:
+        url, why = find_server()
+        if url is None:
+            raise RuntimeError(f"no PostgreSQL server ({why}); {HOW_TO_ENABLE}")
+        yield url, f"{redact(url)} (the test server: {missing})"
+        return
+    settings = {"fsync": "on", "max_connections": "400", "shared_buffers": "128MB"}
+    with PrivateCluster(settings=settings) as cluster:
+        yield cluster.url(), f"a private cluster on port {cluster.port} (fsync on)"
