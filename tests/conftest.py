@@ -1,4 +1,10 @@
-"""Shared fixtures: stores on real SQLite files, a fake clock, and an in-process CLI runner."""
+"""Shared fixtures: stores on real SQLite files and on PostgreSQL, a fake clock, and an
+in-process CLI runner.
+
+PostgreSQL tests use the server named by ACCORD_TEST_POSTGRES, else the local one
+(see accord.testing.pg); without one they are skipped with how to enable them, or
+fail when ACCORD_REQUIRE_POSTGRES=1 (CI sets it).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,11 @@ from pathlib import Path
 import pytest
 
 from accord.store import Store, open_store
-from accord.testing import FakeClock
+from accord.testing import FakeClock, pg
+
+# Read before _clean_env takes every ACCORD_* variable away from the tests.
+PG_SERVER = os.environ.get(pg.ENV) or None
+PG_REQUIRED = os.environ.get(pg.REQUIRE_ENV) == "1"
 
 # Tests test this checkout, whatever copy of accord pip installed last: so do the
 # processes they start (`python -m accord ...`), which inherit this.
@@ -22,6 +32,15 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", help="also run long soak and chaos tests")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    url, why = pg.find_server(PG_SERVER)
+    if url is not None:
+        return f"postgres: {pg.redact(url)}"
+    if PG_REQUIRED:
+        return f"postgres: none ({why}); {pg.REQUIRE_ENV}=1, so its tests fail"
+    return f"postgres: none ({why}); its tests are skipped: {pg.HOW_TO_ENABLE}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -39,6 +58,36 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("ACCORD_"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[pg.Throwaway]:
+    """A throwaway database for this test process, dropped at the end of the session."""
+    url, why = pg.find_server(PG_SERVER)
+    if url is None:
+        message = f"no PostgreSQL server for these tests ({why}); {pg.HOW_TO_ENABLE}"
+        if PG_REQUIRED:
+            pytest.fail(f"{pg.REQUIRE_ENV}=1 but {message}")
+        pytest.skip(message)
+    with pg.Throwaway(url) as database:
+        yield database
+
+
+@pytest.fixture
+def pg_url(pg_database: pg.Throwaway) -> Iterator[str]:
+    """The URL of an empty accord schema of its own for this test (emptied after it)."""
+    name, url = pg_database.schema()
+    yield url
+    pg_database.release(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a store for this test goes: a SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / "accord.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 @pytest.fixture

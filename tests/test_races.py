@@ -1,10 +1,14 @@
-"""Races, kill -9 and cross-process wake-ups, with real OS processes on one real SQLite file.
+"""Races, kill -9 and cross-process wake-ups, with real OS processes on one real store.
 
 Every worker is its own interpreter (multiprocessing's ``spawn`` context) that
 opens its own store, exactly as members do. The promises defended here are
 DESIGN.md's 1 (one claim per ready task, fencing tokens), 2 (leases end, tasks
 come back with attempts raised), 4 (no message lost before its ack), 5 (gap-free
 log) and 6 (committed state survives kill -9).
+
+The races, the lease and the mail tests run on SQLite and on PostgreSQL (the
+``location`` fixture); kill -9 mid-write and the chaos soak are SQLite's, whose
+file is what a killed writer could damage.
 
 Nothing here sleeps to synchronise: a test waits on something it can observe
 (a pipe, a file, the store) with a deadline, and every child process is killed
@@ -121,7 +125,9 @@ def killed(p: BaseProcess) -> None:
     assert p.exitcode == -signal.SIGKILL, f"expected death by SIGKILL, got {p.exitcode}"
 
 
-def new_store(path: Path, members: tuple[str, ...]) -> Store:
+def new_store(path: Path | str, members: tuple[str, ...]) -> Store:
+    """A store at ``path`` (a SQLite file, or a PostgreSQL URL) with team main and
+    ``members``."""
     store = open_store(str(path), create=True, synchronous="normal")
     store.create_team(TEAM)
     for name in members:
@@ -263,10 +269,9 @@ def chaos_worker(path: str, member: str, lease: float, log: str) -> None:
 # 1. many processes, one board -------------------------------------------------
 
 
-def _race(tmp_path: Path, workers: int, tasks: int, deps: bool) -> None:
+def _race(location: str, workers: int, tasks: int, deps: bool) -> None:
     members = tuple(f"w{i}" for i in range(workers))
-    path = tmp_path / "accord.db"
-    store = new_store(path, members)
+    store = new_store(location, members)
     rng = random.Random(7)
     blockers: dict[int, tuple[int, ...]] = {}
     for i in range(1, tasks + 1):
@@ -281,7 +286,7 @@ def _race(tmp_path: Path, workers: int, tasks: int, deps: bool) -> None:
         pipes = []
         for member in members:
             parent, child = CTX.Pipe()
-            pipes.append((parent, start(procs, claim_worker, str(path), member, go, child)))
+            pipes.append((parent, start(procs, claim_worker, location, member, go, child)))
         for parent, p in pipes:
             assert receive(parent, p, "a worker to open the store") == "ready"
         go.set()  # all at once, so they really contend
@@ -330,30 +335,30 @@ def _race(tmp_path: Path, workers: int, tasks: int, deps: bool) -> None:
     store.close()
 
 
-def test_eight_processes_claim_and_complete_2000_tasks_exactly_once(tmp_path: Path) -> None:
-    _race(tmp_path, workers=8, tasks=2000, deps=False)
+def test_eight_processes_claim_and_complete_2000_tasks_exactly_once(location: str) -> None:
+    _race(location, workers=8, tasks=2000, deps=False)
 
 
-def test_processes_respect_dependencies_under_contention(tmp_path: Path) -> None:
-    _race(tmp_path, workers=8, tasks=300, deps=True)
+def test_processes_respect_dependencies_under_contention(location: str) -> None:
+    _race(location, workers=8, tasks=300, deps=True)
 
 
 @pytest.mark.slow
-def test_sixteen_processes_5000_tasks_with_dependencies(tmp_path: Path) -> None:
-    _race(tmp_path, workers=16, tasks=5000, deps=True)
+def test_sixteen_processes_5000_tasks_with_dependencies(location: str) -> None:
+    _race(location, workers=16, tasks=5000, deps=True)
 
 
 # 2. kill -9 ---------------------------------------------------------------------
 
 
-def test_a_killed_holder_loses_its_claim_when_the_lease_ends(tmp_path: Path) -> None:
-    path = tmp_path / "accord.db"
+def test_a_killed_holder_loses_its_claim_when_the_lease_ends(location: str) -> None:
+    path = location
     store = new_store(path, ("alice", "bob"))
     store.add_task(TEAM, NewTask("the only task"), max_attempts=3)
     board = Board(store, TEAM)
     with reaped() as procs:
         parent, child = CTX.Pipe()
-        holder = start(procs, hold_worker, str(path), "alice", 2.0, child)
+        holder = start(procs, hold_worker, path, "alice", 2.0, child)
         task_id, token, expires = receive(parent, holder, "alice's claim")
         killed(holder)
 
@@ -493,14 +498,14 @@ def test_chaos_killing_workers_never_duplicates_a_completion(tmp_path: Path) -> 
 # 3. mail between processes ----------------------------------------------------
 
 
-def test_a_waiting_process_wakes_quickly_when_another_sends_mail(tmp_path: Path) -> None:
-    path = tmp_path / "accord.db"
+def test_a_waiting_process_wakes_quickly_when_another_sends_mail(location: str) -> None:
+    path = location
     store = new_store(path, ("alice", "bob"))
     rounds = 5
     latencies = []
     with reaped() as procs:
         parent, child = CTX.Pipe()
-        waiter = start(procs, mail_waiter, str(path), "bob", rounds, child)
+        waiter = start(procs, mail_waiter, path, "bob", rounds, child)
         assert receive(parent, waiter, "bob to start waiting") == ("ready", "timeout")
         for i in range(rounds):
             sent = now()
@@ -517,8 +522,8 @@ def test_a_waiting_process_wakes_quickly_when_another_sends_mail(tmp_path: Path)
     store.close()
 
 
-def test_mail_is_redelivered_after_receivers_die_before_acking(tmp_path: Path) -> None:
-    path = tmp_path / "accord.db"
+def test_mail_is_redelivered_after_receivers_die_before_acking(location: str) -> None:
+    path = location
     store = new_store(path, ("alice", "bob"))
     sent = [
         store.send_message(TEAM, OutgoingMessage("alice", "bob", f"note {i}"))[0].id
@@ -529,9 +534,9 @@ def test_mail_is_redelivered_after_receivers_die_before_acking(tmp_path: Path) -
         # Started up front and told when to act, so interpreter start-up time never
         # eats into the visibility timeout.
         pipes = [CTX.Pipe() for _ in range(3)]
-        first = start(procs, take_and_hang, str(path), "bob", 10, vis, pipes[0][1])
-        second = start(procs, take_and_hang, str(path), "bob", None, vis, pipes[1][1])
-        third = start(procs, drain, str(path), "bob", len(sent), pipes[2][1])
+        first = start(procs, take_and_hang, path, "bob", 10, vis, pipes[0][1])
+        second = start(procs, take_and_hang, path, "bob", None, vis, pipes[1][1])
+        third = start(procs, drain, path, "bob", len(sent), pipes[2][1])
 
         # Two receivers take mail and die before acknowledging any of it.
         pipes[0][0].send("go")

@@ -187,12 +187,12 @@ def expect(error: type[AccordError] | None, call: Callable[[], object]) -> objec
 class BoardAndMailbox(RuleBasedStateMachine):
     """One store, one team of three, and a model of what the store must hold."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, location: str, cleanup: Callable[[], None]) -> None:
         super().__init__()
-        self.path = path
+        self.cleanup = cleanup
         self.clock = FakeClock()
         # NORMAL only skips fsync at commit; durability is tested by the crash tests.
-        self.store = open_store(str(path), create=True, clock=self.clock, synchronous="normal")
+        self.store = open_store(location, create=True, clock=self.clock, synchronous="normal")
         self.store.create_team(TEAM)
         for name in MEMBERS:
             self.store.add_member(TEAM, name, token_hash=f"hash-{name}")
@@ -207,8 +207,7 @@ class BoardAndMailbox(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.store.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.cleanup()
 
     def now(self) -> float:
         return self.clock()
@@ -598,10 +597,28 @@ class BoardAndMailbox(RuleBasedStateMachine):
             )
 
 
-def test_board_and_mailbox_follow_the_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_board_and_mailbox_follow_the_model(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     runs = itertools.count()
+
+    def place() -> tuple[str, Callable[[], None]]:
+        """A new empty store for each example, and how to clear it away."""
+        if backend == "postgres":
+            database = request.getfixturevalue("pg_database")
+            name, url = database.schema()
+            return url, lambda: database.release(name)
+        path = tmp_path / f"run-{next(runs)}.db"
+
+        def remove() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+        return str(path), remove
+
     run_state_machine_as_test(
-        lambda: BoardAndMailbox(tmp_path / f"run-{next(runs)}.db"),
+        lambda: BoardAndMailbox(*place()),
         settings=settings(
             max_examples=80,
             stateful_step_count=30,

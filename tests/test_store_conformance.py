@@ -1,13 +1,15 @@
-"""The store conformance suite (``accord.testing.conformance``), run against SQLite files."""
+"""The store conformance suite (``accord.testing.conformance``), run against SQLite files
+and against PostgreSQL (a schema of its own per test; see conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from accord.store import Store
+from accord.store import Store, open_store
 from accord.store.base import Clock
+from accord.store.postgres import PostgresStore
 from accord.store.sqlite import SQLiteStore
 from accord.testing.conformance import MakeStore, StoreConformance
 
@@ -25,3 +27,20 @@ class TestSQLiteStore(StoreConformance):
             return store
 
         return make
+
+
+class TestPostgresStore(StoreConformance):
+    @pytest.fixture
+    def make_store(self, pg_url: str) -> Iterator[MakeStore]:
+        """Every call opens another connection to the same schema of the test database."""
+        opened: list[Store] = []
+
+        def make(*, clock: Clock) -> Store:
+            store = open_store(pg_url, create=True, clock=clock, synchronous="normal")
+            assert isinstance(store, PostgresStore)
+            opened.append(store)
+            return store
+
+        yield make
+        for store in opened:
+            store.close()

@@ -6,8 +6,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from accord.store import open_store
+from accord.store import Store, open_store
 from accord.testing.conformance import snapshot
+from accord.types import MemoryType, OutgoingMessage
 from conftest import Result
 
 
@@ -83,3 +84,35 @@ def test_copy_refuses_and_writes_nothing(cli: Callable[..., Result], project: Pa
     assert len(twice.err.strip().splitlines()) == 1
     with open_store(dst) as d:
         assert snapshot(d) == before
+
+
+def test_a_team_goes_to_postgresql_and_back_unchanged(
+    cli: Callable[..., Result], project: Path, pg_url: str
+) -> None:
+    src, back = str(project / "a.db"), str(project / "back.db")
+    _busy(cli, src)
+    with open_store(src) as s:
+        before = snapshot(s)
+    there = cli("store", "copy", "--from", src, "--to", pg_url)
+    assert there.code == 0, there.err
+    with open_store(pg_url) as p:
+        assert snapshot(p) == before
+        # The ids PostgreSQL hands out next come after the copied ones.
+        p.send_message("main", OutgoingMessage("bob", "alice", "after the move"))
+        assert max(m.id for m in p.list_messages("main")) == 2
+        _searchable(p)
+    home = cli("store", "copy", "--from", pg_url, "--to", back)
+    assert home.code == 0, home.err
+    with open_store(back) as b:
+        assert [m.body for m in b.list_messages("main")] == ["hello", "after the move"]
+        assert len(b.read_events("main")) == len(before.events[0]) + 1
+        _searchable(b)
+
+
+def _searchable(store: Store) -> None:
+    """The copied entries are in the target's text index and its counts."""
+    assert store.memory_matches(["sqlite", "pg", "use"]) == (2, [1, 1, 2])
+    found = store.search_memories(
+        "main", ["sqlite"], scopes=["team"], types=list(MemoryType), include_superseded=True
+    )
+    assert [c.entry.text for c in found] == ["use sqlite"]

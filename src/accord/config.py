@@ -146,6 +146,9 @@ class MemoryConfig(_Strict):
     observation: ObservationDecay = ObservationDecay()
     similarity: Annotated[float, Field(gt=0, le=1)] = 0.8
     continuity_words: Annotated[int, Field(ge=20, le=2000)] = 400
+    # An embedding model to blend with BM25 in recall: none, hashing (built in), or
+    # minilm (a local model behind the embed extra).
+    embeddings: Literal["none", "hashing", "minilm"] = "none"
 
 
 class Budget(_Strict):
@@ -310,10 +313,13 @@ CONFIG_TEMPLATE = """\
 # model = "anthropic:claude-sonnet-4-5"
 
 [store]
-# Where the store lives, relative to this file (a postgresql:// URL in a later release).
+# Where the store lives, relative to this file; or a PostgreSQL database,
+# "postgresql://USER@HOST:PORT/DATABASE" (keep its password out of this file: put it in
+# ~/.pgpass, or give the whole URL in ACCORD_STORE instead).
 # path = ".accord/accord.db"
 # "full" survives power loss; "normal" is faster and may lose the last commits on power loss
-# (never corrupts, and a killed process loses nothing either way).
+# (never corrupts, and a killed process loses nothing either way). On PostgreSQL "normal"
+# is synchronous_commit = off: a crash of the server may lose the last commits.
 synchronous = "full"
 # Seconds to wait for another writer before giving up with a clear error.
 busy_timeout = 5.0

@@ -24,7 +24,8 @@ it after ``error:`` and exits with the error's ``exit_code``.
     │   ├── StoreNotFound
     │   ├── StoreLocked           another writer held the lock past the busy timeout
     │   ├── StoreCorrupt          not a database, or a damaged one
-    │   └── StoreFull             the disk is full
+    │   ├── StoreFull             the disk is full
+    │   └── StoreUnavailable      the database server cannot be reached, or refused the login
     ├── HookBlocked               a hook exited 2 and refused the action (exit 1)
     └── NothingToDo               nothing was ready, for example no task to claim (exit 3)
 """
@@ -124,6 +125,10 @@ class StoreCorrupt(StoreError):
 
 class StoreFull(StoreError):
     """The disk holding the store is full."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached (refused, unknown host, down for too long)."""
 
 
 class HookBlocked(AccordError):

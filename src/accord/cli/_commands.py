@@ -16,14 +16,13 @@ from accord.config import (
     CONFIG_NAME,
     CONFIG_TEMPLATE,
     STATE_DIR,
-    STORE_NAME,
     Project,
     locate,
     read_utf8,
 )
 from accord.errors import InvalidState, NothingToDo, UserError
 from accord.memory import Memory
-from accord.store import Store, open_store
+from accord.store import Store, check_store_url, open_store, redact, store_exists
 from accord.team import TeamServices, pick_team
 from accord.team.roster import LIVE_STATUSES, acting_member, authorize
 from accord.team.wake import follow, wait
@@ -119,6 +118,11 @@ def init(ctx: Context) -> int:
         raise UserError(f"{location} is a folder, not a store; pass the path of a file to create")
     made: list[str] = []
     config_path = here / CONFIG_NAME
+    url = location if location and "://" in location else None
+    if url:
+        # A malformed URL, or a server that cannot be reached, leaves no files behind.
+        check_store_url(url)
+        fresh = not store_exists(url)
     if not config_path.exists():
         text = CONFIG_TEMPLATE
         if ctx.args.store and "://" not in ctx.args.store:
@@ -126,6 +130,10 @@ def init(ctx: Context) -> int:
             chosen = Path(ctx.args.store).expanduser().resolve()
             shown = os.path.relpath(chosen, here) if chosen.is_relative_to(here) else str(chosen)
             text = text.replace('# path = ".accord/accord.db"', f"path = {json.dumps(shown)}")
+        elif ctx.args.store and url and redact(url) == url:
+            # A URL without a password is as safe to commit as a path; one with a
+            # password is not written down (the hint below says what to do instead).
+            text = text.replace('# path = ".accord/accord.db"', f"path = {json.dumps(url)}")
         config_path.write_text(text, encoding="utf-8")
         made.append(CONFIG_NAME)
     project = locate(here, location, must_exist=False)
@@ -135,20 +143,30 @@ def init(ctx: Context) -> int:
         (state / ".gitignore").write_text("*\n", encoding="utf-8")
         made.append(f"{STATE_DIR}/")
     store_path = project.store_location
-    fresh = not Path(store_path).exists()
     cfg = project.config.store
+    if not url:  # the store named by accord.toml, or the default file
+        fresh = not store_exists(store_path)
     with open_store(
         store_path, create=True, synchronous=cfg.synchronous, busy_timeout=cfg.busy_timeout
     ) as store:
         if fresh:
-            made.append(os.path.relpath(store_path, here))
+            made.append(
+                f"the store in {redact(store_path)}"
+                if "://" in store_path
+                else os.path.relpath(store_path, here)
+            )
         if ctx.args.team:
             store.create_team(ctx.args.team)
             made.append(f"team {ctx.args.team}")
     if made:
         show.say(f"created {', '.join(made)} in {here}")
     else:
-        show.say(f"already initialised: {here / STATE_DIR / STORE_NAME}")
+        show.say(f"already initialised: {redact(store_path)}")
+    if url and redact(url) != url and ctx.args.store:
+        show.say(
+            "the store's URL holds a password, so accord.toml does not name it: set "
+            "ACCORD_STORE for later commands, or keep the password in ~/.pgpass"
+        )
     if not ctx.args.team:
         show.say("next: accord team create NAME")
     return 0
@@ -662,13 +680,14 @@ def run_cmd(ctx: Context) -> int:
     # committed accord.toml but not .accord/), or in this folder when there is none.
     project = locate(Path.cwd(), ctx.args.store, must_exist=False)
     location = project.store_location
-    if "://" not in location and not Path(location).exists():
-        state = project.root / STATE_DIR
-        if not state.exists():
-            state.mkdir()
-            (state / ".gitignore").write_text("*\n", encoding="utf-8")
+    if not store_exists(location):
+        if "://" not in location:
+            state = project.root / STATE_DIR
+            if not state.exists():
+                state.mkdir()
+                (state / ".gitignore").write_text("*\n", encoding="utf-8")
         open_store(location, create=True).close()
-        show.say(f"created the team's store at {location}")
+        show.say(f"created the team's store at {redact(location)}")
     team = _team_name_for_run(ctx)
     prepare_run(
         ctx.store,
@@ -1062,13 +1081,37 @@ def memory_export(ctx: Context) -> int:
 
 def memory_import(ctx: Context) -> int:
     text = read_utf8(Path(ctx.args.file), "the import file", UserError)
-    imported, problems = _memory(ctx).import_lines(text.splitlines(), skip_bad=ctx.args.skip_bad)
+    imported, problems = _memory(ctx).import_lines(
+        text.splitlines(), skip_bad=ctx.args.skip_bad, actor=ctx.actor
+    )
     if _json(ctx):
         show.say(json.dumps({"v": 1, "imported": imported, "skipped": problems}, indent=2))
         return 0
     show.say(f"imported {imported} entries into team {ctx.team.team}")
     for problem in problems:
         show.say(f"  skipped {problem}")
+    return 0
+
+
+def memory_reindex(ctx: Context) -> int:
+    memory = _memory(ctx)
+    quiet = _json(ctx)
+
+    def progress(done: int) -> None:
+        if not quiet:
+            sys.stderr.write(f"\rembedded {done} entries")
+            sys.stderr.flush()
+
+    count = memory.reindex(progress)
+    if not quiet and count:
+        sys.stderr.write("\n")
+    model = memory.embedder.name if memory.embedder is not None else None
+    if not count:
+        raise NothingToDo(f"every recallable entry already has a vector from {model}")
+    if quiet:
+        show.say(json.dumps({"v": 1, "model": model, "embedded": count}, indent=2))
+    else:
+        show.say(f"embedded {count} entries with {model}")
     return 0
 
 
@@ -1149,5 +1192,6 @@ COMMANDS: dict[str, Command] = {
     "memory_list": memory_list,
     "memory_export": memory_export,
     "memory_import": memory_import,
+    "memory_reindex": memory_reindex,
     "memory_continuity": memory_continuity,
 }

@@ -497,6 +497,15 @@ def build() -> argparse.ArgumentParser:
     )
     p.set_defaults(cmd="memory_import")
     p = g.add_parser(
+        "reindex",
+        parents=[_common(read=True)],
+        help="embed the entries that have no vector from the configured model",
+        description="Fill in the embedding vectors recall blends with BM25 when [memory] "
+        "embeddings is hashing or minilm: for entries written before it was set, imported "
+        "ones, or after changing the model. Exit 3 when every entry has one already.",
+    )
+    p.set_defaults(cmd="memory_reindex")
+    p = g.add_parser(
         "continuity",
         parents=[read],
         help="a member's continuity note (--history: every version; --set: write one)",

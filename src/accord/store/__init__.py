@@ -1,18 +1,53 @@
 """The storage layer: the one place that speaks SQL.
 
-``open_store`` turns a location (a path, or later a ``postgresql://`` URL) into
+``open_store`` turns a location (a path, or a ``postgresql://`` URL) into
 a ``Store``; everything above this package talks to that interface only.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Literal
 
-from accord.errors import StoreError
+from accord.errors import StoreError, StoreNotFound
 from accord.store.base import Clock, Store
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "check_store_url", "open_store", "redact", "store_exists"]
+
+_SCHEMES = ("postgresql://", "postgres://")
+
+
+def redact(location: str) -> str:
+    """``location`` safe to print: a URL's password becomes ``***``."""
+    if location.startswith(_SCHEMES):
+        from accord.store.postgres import redact as redact_url
+
+        return redact_url(location)
+    return location
+
+
+def check_store_url(url: str) -> None:
+    """StoreError, saying what is wrong, unless ``url`` is a store URL accord can use."""
+    if url.startswith(_SCHEMES):
+        from accord.store.postgres import check_url
+
+        check_url(url)
+        return
+    scheme = url.split("://", 1)[0]
+    raise StoreError(f"unknown store scheme {scheme!r}; give a file path or a postgresql:// URL")
+
+
+def store_exists(location: str) -> bool:
+    """Whether an accord store is already at ``location`` (a file, or a database with
+    accord's tables); errors other than "none there" are raised."""
+    if "://" not in location:
+        return Path(location).exists()
+    try:
+        open_store(location).close()
+    except StoreNotFound:
+        return False
+    return True
 
 
 def open_store(
@@ -23,17 +58,22 @@ def open_store(
     busy_timeout: float = 5.0,
     clock: Clock = time.time,
 ) -> Store:
-    """Open the store at ``location``; ``create`` makes a new SQLite file if absent."""
+    """Open the store at ``location``: a SQLite file path, or a ``postgresql://`` URL.
+
+    ``create`` makes a new SQLite file if absent, or the schema in an empty database.
+    """
     if location.startswith(("postgresql://", "postgres://")):
-        raise StoreError(
-            "PostgreSQL stores are not available in this version of accord; "
-            "use a SQLite path (the default .accord/accord.db)"
+        from accord.store.postgres import PostgresStore
+
+        return PostgresStore(
+            location,
+            create=create,
+            synchronous=synchronous,
+            busy_timeout=busy_timeout,
+            clock=clock,
         )
     if "://" in location:
-        scheme = location.split("://", 1)[0]
-        raise StoreError(
-            f"unknown store scheme {scheme!r}; give a file path or a postgresql:// URL"
-        )
+        check_store_url(location)
     from accord.store.sqlite import SQLiteStore
 
     return SQLiteStore(

@@ -494,17 +494,19 @@ class Store(ABC):
         new: NewMemory,
         *,
         same: Callable[[str, str], bool] | None = None,
-        candidates: str | None = None,
+        candidates: Sequence[str] = (),
     ) -> tuple[MemoryEntry, bool]:
         """Store an entry, or reinforce one already there; returns it and whether it was
         reinforced.
 
         With ``same`` (a judge of two texts) an active entry of the same type and scope
-        that it judges the same, among those the full-text query ``candidates`` finds
-        (or with identical text), gains one to its count and a new ``seen_at`` instead.
-        Decided inside the write transaction, so concurrent writers of one observation
-        leave one entry with the right count. ``supersedes`` links a new decision to the
-        active decision it replaces, which becomes superseded.
+        that it judges the same, among those with identical text or the ten that best
+        match the words ``candidates`` (as ``search_memories`` ranks them), gains one to
+        its count and a new ``seen_at`` instead. Decided inside the write transaction,
+        so concurrent writers of one observation leave one entry with the right count.
+        ``supersedes`` links a new decision to the decision it replaces, one that no
+        other decision replaced yet: an active one becomes superseded, a retired one
+        stays retired (so a chain whose last decision was retired can go on).
         """
 
     @abstractmethod
@@ -519,38 +521,96 @@ class Store(ABC):
         type: MemoryType | None = None,
         status: MemoryStatus | None = None,
         scopes: Sequence[str] | None = None,
+        ids: Sequence[int] | None = None,
         limit: int | None = None,
     ) -> list[MemoryEntry]:
-        """Entries the team can see, newest first."""
+        """Entries the team can see, newest first (only those of ``ids``, if given;
+        an id the team cannot see is left out)."""
 
     @abstractmethod
     def search_memories(
         self,
         team: str,
-        query: str,
+        words: Sequence[str],
         *,
+        must: Sequence[str] = (),
         scopes: Sequence[str],
         types: Sequence[MemoryType],
         include_superseded: bool = False,
         limit: int = 50,
     ) -> list[Candidate]:
-        """Active entries matching the full-text ``query`` (an FTS5 expression), best first,
-        with a relevance that is higher for better matches."""
+        """Active entries in ``scopes`` of ``types`` that contain any of ``must`` (or, if
+        ``must`` is empty, any of ``words``), best first, at most ``limit``.
+
+        Each is scored by BM25 over all of ``words`` (a word in the text weighs 1.0, in
+        the tags 0.5; the relevance is higher for a better match), so ``must`` only
+        narrows which entries are ranked, never how. Words are plain text, split again
+        by ``accord.text``: nothing in them is query syntax. ``include_superseded``
+        adds superseded decisions.
+        """
 
     @abstractmethod
-    def memory_matches(self, expressions: Sequence[str]) -> tuple[int, list[int]]:
-        """How many entries the store holds, and how many each full-text expression
-        matches: cheap counts that let recall match on rare words and only score on
-        common ones."""
+    def memory_matches(self, words: Sequence[str]) -> tuple[int, list[int]]:
+        """How many entries the store holds, and how many contain each word: cheap counts
+        that let recall choose which words an entry must contain to be ranked."""
+
+    @abstractmethod
+    def set_memory_vectors(
+        self, team: str, model: str, vectors: Sequence[tuple[int, bytes]]
+    ) -> None:
+        """Keep each ``(memory_id, vector)`` as the entry's vector from ``model``,
+        replacing the one there. Vectors are derived data, like the text index: no
+        event is written. UserError if the team cannot see an entry."""
+
+    @abstractmethod
+    def memory_vectors(
+        self,
+        team: str,
+        model: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, bytes]]:
+        """The ``(memory_id, vector)`` pairs from ``model`` of the entries that
+        ``search_memories`` would consider (only those of ``ids``, if given), by id,
+        at most ``limit``."""
+
+    @abstractmethod
+    def count_memory_vectors(
+        self,
+        team: str,
+        model: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        up_to: int,
+    ) -> int:
+        """How many vectors ``memory_vectors`` would return, counting no further than
+        ``up_to``: whether they are few enough to compare a query with every one."""
+
+    @abstractmethod
+    def memories_without_vector(
+        self, team: str, model: str, *, after: int = 0, limit: int
+    ) -> list[MemoryEntry]:
+        """Up to ``limit`` entries the team can see that recall may return (not stories,
+        not retired) and that have no vector from ``model`` yet, by id from above
+        ``after``."""
 
     @abstractmethod
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
         """Mark an entry retired (kept, never recalled again)."""
 
     @abstractmethod
-    def import_memories(self, team: str, entries: Sequence[MemoryEntry]) -> list[MemoryEntry]:
+    def import_memories(
+        self, team: str, entries: Sequence[MemoryEntry], actor: str | None = None
+    ) -> list[MemoryEntry]:
         """Add exported entries in one transaction, keeping their times, counts, status
-        and supersession links (renumbered); all or nothing."""
+        and supersession links (renumbered); all or nothing. ``actor`` (None for a
+        person) is recorded in the event."""
 
     @abstractmethod
     def set_continuity(self, team: str, member: str, text: str) -> ContinuityNote:

@@ -32,8 +32,10 @@ commits. The fixture closes every store it opened when the test ends, and
 ``tests/test_store_conformance.py`` does this for SQLite on top of the
 ``make_store`` fixture of ``tests/conftest.py``.
 
-The suite moves time only with ``FakeClock``; it never sleeps and never needs
-the network. It needs pytest, so import it from tests only.
+The suite moves time only with ``FakeClock``; it never sleeps for time to pass
+(it polls, with a deadline, only for a change marker to move: a server's
+notification may take a moment) and never needs a network beyond the store's
+own server. It needs pytest, so import it from tests only.
 
 What the suite pins beyond the docstrings of ``Store``, because services above
 the store rely on it:
@@ -53,6 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -193,6 +196,19 @@ def logs(store: Store, *kinds: str, team: str = TEAM) -> Iterator[list[Event]]:
     written.extend(store.read_events(team, since=since))
     assert [e.kind for e in written] == list(kinds)
     assert [e.seq for e in written] == list(range(since + 1, since + 1 + len(kinds)))
+
+
+def _moved(store: Store, marker: int, within: float = 5.0) -> int:
+    """The store's change marker once it differs from ``marker``.
+
+    At once on SQLite; a server's notification can take a moment to arrive, and
+    ``wait`` only needs the marker to move soon after a commit, never to miss one.
+    """
+    deadline = time.monotonic() + within
+    while (seen := store.change_marker()) == marker:
+        assert time.monotonic() < deadline, f"the change marker did not move in {within:g}s"
+        time.sleep(0.002)
+    return seen
 
 
 def _text(sender: str, recipient: str, body: str = "hello", **kw: Any) -> OutgoingMessage:
@@ -1779,10 +1795,9 @@ class StoreConformance(RunConformance):
         watcher.list_teams()
         assert watcher.change_marker() == marker  # reading is not writing
         writer.create_team(TEAM)
-        moved = watcher.change_marker()
-        assert moved != marker
+        moved = _moved(watcher, marker)
         writer.add_member(TEAM, "alice", token_hash="h")
-        assert watcher.change_marker() != moved
+        _moved(watcher, moved)
         assert [m.name for m in watcher.list_members(TEAM)] == ["alice"]
 
     def test_pending_work(self, store: Store, clock: FakeClock) -> None:
@@ -1924,9 +1939,30 @@ class StoreConformance(RunConformance):
             # It names the decision that stands now, at the end of the chain.
             assert "already superseded" in str(info.value)
             assert f"stands is {three.id}" in str(info.value)
+        # A retired decision with no successor may be superseded: it stays retired.
+        after = add(MemoryType.DECISION, "after the retired one", retired.id)
+        again = store.get_memory(TEAM, retired.id)
+        assert (again.status, again.superseded_by) == (MemoryStatus.RETIRED, after.id)
+        assert after.supersedes == retired.id and after.status == MemoryStatus.ACTIVE
         with refused(store, UserError) as info:
             add(MemoryType.DECISION, "new", retired.id)
-        assert "retired" in str(info.value)
+        assert f"stands is {after.id}" in str(info.value)
+        # When the last decision of a chain is retired nothing stands: the refusal says
+        # so, and names the decision that carries the chain on.
+        store.retire_memory(TEAM, three.id)
+        for old in (one, two):
+            with refused(store, UserError) as info:
+                add(MemoryType.DECISION, "new", old.id)
+            assert "nothing in its chain stands" in str(info.value)
+            assert f"supersede {three.id}" in str(info.value)
+        four = add(MemoryType.DECISION, "four", three.id)
+        with refused(store, UserError) as info:
+            add(MemoryType.DECISION, "new", one.id)
+        assert f"stands is {four.id}" in str(info.value)
+        with refused(store, UserError) as info:
+            add(MemoryType.DECISION, "new", insight.id)
+        assert str(info.value).startswith(f"memory {insight.id} is an insight, not a decision")
+        assert str(info.value).endswith("only a decision can be superseded")
         store.create_team("other")
         with refused(store, UserError):  # another team's decision is not there to supersede
             store.add_memory("other", NewMemory(MemoryType.DECISION, "x", supersedes=three.id))
@@ -1971,14 +2007,14 @@ class StoreConformance(RunConformance):
             TEAM, NewMemory(MemoryType.OBSERVATION, "Tests flake when the network is slow.")
         )
         near = NewMemory(MemoryType.OBSERVATION, "tests FLAKE when the network is slow!")
-        candidates = '"tests" OR "flake" OR "network" OR "slow"'
+        candidates = ["tests", "flake", "network", "slow"]
         clock.advance(5)
         with logs(store, "memory_reinforced"):
             entry, reinforced = store.add_memory(TEAM, near, same=same, candidates=candidates)
         assert reinforced and entry.id == first.id and entry.count == 2
         assert entry.text == first.text  # the first wording stays
         # Only candidates the query finds are judged (exact text is always found).
-        entry, reinforced = store.add_memory(TEAM, near, same=same, candidates=None)
+        entry, reinforced = store.add_memory(TEAM, near, same=same)
         assert not reinforced and entry.id != first.id
         # The judge decides: a text it calls different is a new entry.
         other, reinforced = store.add_memory(
@@ -2005,7 +2041,7 @@ class StoreConformance(RunConformance):
 
         def found(team_name: str, *scopes: str) -> set[int]:
             hits = store.search_memories(
-                team_name, '"cache"', scopes=list(scopes), types=list(MemoryType)
+                team_name, ["cache"], scopes=list(scopes), types=list(MemoryType)
             )
             return {c.entry.id for c in hits}
 
@@ -2040,37 +2076,213 @@ class StoreConformance(RunConformance):
         store.retire_memory(TEAM, gone.id)
         add(MemoryType.INSIGHT, "nothing to do with the query")
         scopes = ["team", "project"]
-        hits = store.search_memories(
-            TEAM, '"sqlite" OR "wal"', scopes=scopes, types=list(MemoryType)
-        )
+        every = list(MemoryType)
+        hits = store.search_memories(TEAM, ["sqlite", "wal"], scopes=scopes, types=every)
         assert [c.entry.id for c in hits][0] == best.id
         assert {c.entry.id for c in hits} == {best.id, weak.id}
         assert all(a.relevance >= b.relevance for a, b in zip(hits, hits[1:], strict=False))
         assert hits[0].relevance > hits[-1].relevance
         with_history = store.search_memories(
-            TEAM,
-            '"sqlite" OR "wal"',
-            scopes=scopes,
-            types=list(MemoryType),
-            include_superseded=True,
+            TEAM, ["sqlite", "wal"], scopes=scopes, types=every, include_superseded=True
         )
         assert {c.entry.id for c in with_history} == {best.id, weak.id, old.id}
         only = store.search_memories(
-            TEAM, '"sqlite" OR "wal"', scopes=scopes, types=[MemoryType.OBSERVATION]
+            TEAM, ["sqlite", "wal"], scopes=scopes, types=[MemoryType.OBSERVATION]
         )
         assert [c.entry.id for c in only] == [weak.id]
-        assert store.search_memories(TEAM, '"sqlite"', scopes=scopes, types=[]) == []
-        assert store.search_memories(TEAM, "  ", scopes=scopes, types=list(MemoryType)) == []
-        one = store.search_memories(TEAM, '"wal"', scopes=scopes, types=list(MemoryType), limit=1)
+        assert store.search_memories(TEAM, ["sqlite"], scopes=scopes, types=[]) == []
+        assert store.search_memories(TEAM, [], scopes=scopes, types=every) == []
+        assert store.search_memories(TEAM, ["  ", "the"], scopes=scopes, types=every) == []
+        one = store.search_memories(TEAM, ["wal"], scopes=scopes, types=every, limit=1)
         assert len(one) == 1
-        postgres = store.search_memories(TEAM, '"postgres"', scopes=scopes, types=list(MemoryType))
+        postgres = store.search_memories(TEAM, ["postgres"], scopes=scopes, types=every)
         assert [c.entry.id for c in postgres] == [new.id]
+        # Case does not matter; the words are split as accord.text splits them.
+        assert store.search_memories(TEAM, ["POSTGRES"], scopes=scopes, types=every) == postgres
+        assert store.search_memories(TEAM, ["Postgres!"], scopes=scopes, types=every) == postgres
         # Tags are searched too.
         tagged = store.add_memory(
             TEAM, NewMemory(MemoryType.INSIGHT, "read the manual first", tags=("zebra",))
         )[0]
-        zebra = store.search_memories(TEAM, '"zebra"', scopes=scopes, types=list(MemoryType))
+        zebra = store.search_memories(TEAM, ["zebra"], scopes=scopes, types=every)
         assert [c.entry.id for c in zebra] == [tagged.id]
+
+    def test_search_words_are_never_query_syntax(self, store: Store) -> None:
+        plain = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "near the column or not"))[0]
+        store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "something else entirely"))
+        scopes = ["team", "project"]
+        every = list(MemoryType)
+        hostile = [
+            '"',
+            "'",
+            "OR",
+            "AND",
+            "NOT",
+            "NEAR(column, 2)",
+            "column:",
+            "text:near",
+            "{text tags}: near",
+            "*",
+            "near*",
+            "^near",
+            "-near",
+            "(near",
+            "near)",
+            '"near',
+            "near' OR 1=1 --",
+            "\\",
+            "%",
+            "_",
+            "\x00",
+        ]
+        for word in hostile:
+            hits = store.search_memories(TEAM, [word], scopes=scopes, types=every)
+            assert all(c.entry.id == plain.id for c in hits), word
+            store.search_memories(TEAM, ["near", word], must=[word], scopes=scopes, types=every)
+            total, counts = store.memory_matches([word])
+            assert total == 2 and counts[0] in (0, 1), word
+        # Operators are words like any other: "near" and "column" are in the entry's text.
+        for word in ("NEAR(column, 2)", "column:", "text:near", "near*", '"near'):
+            hits = store.search_memories(TEAM, [word], scopes=scopes, types=every)
+            assert [c.entry.id for c in hits] == [plain.id], word
+
+    def test_search_must_narrows_the_matches_not_the_scores(self, store: Store) -> None:
+        def add(text: str, tags: tuple[str, ...] = ()) -> int:
+            return store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, text, tags=tags))[0].id
+
+        both = add("flaky deploy to the staging runner")
+        rare_only = add("the staging runner is slow on mondays")
+        common_only = add("a flaky deploy again today")
+        tagged = add("ask before you touch this", tags=("staging",))
+        for n in range(6):  # so that every asked word is in few entries, as words usually are
+            add(f"nothing shared at all, number {n}")
+        scopes = ["team", "project"]
+        every = list(MemoryType)
+        asked = ["flaky", "deploy", "staging"]
+
+        def search(must: list[str]) -> dict[int, float]:
+            hits = store.search_memories(TEAM, asked, must=must, scopes=scopes, types=every)
+            return {c.entry.id: c.relevance for c in hits}
+
+        everything = search([])
+        assert set(everything) == {both, rare_only, common_only, tagged}
+        narrowed = search(["staging"])
+        assert set(narrowed) == {both, rare_only, tagged}
+        for memory_id, relevance in narrowed.items():
+            assert relevance == pytest.approx(everything[memory_id], rel=1e-9)
+        # The entry with every word ranks first; a word in the tags weighs less than in
+        # the text.
+        assert max(everything, key=lambda i: everything[i]) == both
+        assert everything[rare_only] > everything[tagged]
+        # A word to match on that is not among the scored ones is scored too.
+        assert set(search(["mondays"])) == {rare_only}
+        assert search(["absent"]) == {}
+        # A limit keeps the best.
+        hits = store.search_memories(TEAM, asked, scopes=scopes, types=every, limit=2)
+        ranked = sorted(everything, key=lambda i: -everything[i])
+        assert [c.entry.id for c in hits] == ranked[:2]
+
+    def test_memory_vectors_are_kept_per_model(self, store: Store) -> None:
+        def add(kind: MemoryType, text: str, **kw: Any) -> MemoryEntry:
+            return store.add_memory(TEAM, NewMemory(kind, text, **kw))[0]
+
+        old = add(MemoryType.DECISION, "old way")
+        new = add(MemoryType.DECISION, "new way", supersedes=old.id)
+        seen = add(MemoryType.OBSERVATION, "seen")
+        story = add(MemoryType.STORY, "a story")
+        mine = add(MemoryType.INSIGHT, "alice's", scope="member:alice")
+        gone = add(MemoryType.INSIGHT, "retired")
+        store.retire_memory(TEAM, gone.id)
+        shared = add(MemoryType.INSIGHT, "project-wide", scope="project")
+        recallable = [old, new, seen, mine, shared]
+        assert [e.id for e in store.memories_without_vector(TEAM, "m1", limit=10)] == [
+            e.id for e in recallable
+        ]
+        assert len(store.memories_without_vector(TEAM, "m1", limit=2)) == 2
+        later = store.memories_without_vector(TEAM, "m1", after=seen.id, limit=10)
+        assert [e.id for e in later] == [mine.id, shared.id]
+        blob = {e.id: bytes([e.id]) * 8 for e in (*recallable, story, gone)}
+        with logs(store) as written:
+            store.set_memory_vectors(TEAM, "m1", [(e.id, blob[e.id]) for e in recallable[:3]])
+        assert written == []  # derived data, like the text index: no event
+        left = store.memories_without_vector(TEAM, "m1", limit=10)
+        assert [e.id for e in left] == [mine.id, shared.id]
+        assert [e.id for e in store.memories_without_vector(TEAM, "m2", limit=10)] == [
+            e.id for e in recallable
+        ]
+        store.set_memory_vectors(TEAM, "m1", [(e.id, blob[e.id]) for e in (mine, shared, story)])
+        store.set_memory_vectors(TEAM, "m2", [(seen.id, b"other model")])
+        assert store.memories_without_vector(TEAM, "m1", limit=10) == []
+        every = list(MemoryType)
+        team = ["team", "project"]
+        got = store.memory_vectors(TEAM, "m1", scopes=team, types=every)
+        assert got == [(e.id, blob[e.id]) for e in (new, seen, story, shared)]
+        got = store.memory_vectors(TEAM, "m1", scopes=team, types=every, include_superseded=True)
+        assert [i for i, _ in got] == [old.id, new.id, seen.id, story.id, shared.id]
+        with_mine = store.memory_vectors(
+            TEAM, "m1", scopes=[*team, "member:alice"], types=[MemoryType.INSIGHT]
+        )
+        assert [i for i, _ in with_mine] == [mine.id, shared.id]
+        assert store.memory_vectors(TEAM, "m2", scopes=team, types=every) == [
+            (seen.id, b"other model")
+        ]
+        assert store.memory_vectors(TEAM, "m1", scopes=team, types=[]) == []
+        some = store.memory_vectors(TEAM, "m1", scopes=team, types=every, ids=[seen.id, 999])
+        assert some == [(seen.id, blob[seen.id])]
+        assert len(store.memory_vectors(TEAM, "m1", scopes=team, types=every, limit=2)) == 2
+        for up_to, want in ((10, 4), (4, 4), (2, 2)):
+            counted = store.count_memory_vectors(TEAM, "m1", scopes=team, types=every, up_to=up_to)
+            assert counted == want
+        assert (
+            store.count_memory_vectors(
+                TEAM, "m1", scopes=team, types=every, include_superseded=True, up_to=10
+            )
+            == 5
+        )
+        assert store.count_memory_vectors(TEAM, "m1", scopes=team, types=[], up_to=10) == 0
+        # Writing again replaces; an entry the team cannot see is refused, whole.
+        store.set_memory_vectors(TEAM, "m1", [(seen.id, b"newer")])
+        assert store.memory_vectors(TEAM, "m1", scopes=team, types=every, ids=[seen.id]) == [
+            (seen.id, b"newer")
+        ]
+        store.create_team("other")
+        theirs = store.add_memory("other", NewMemory(MemoryType.INSIGHT, "theirs"))[0]
+        with refused(store, UserError):
+            store.set_memory_vectors(TEAM, "m1", [(seen.id, b"x"), (theirs.id, b"x")])
+        with refused(store, UserError):
+            store.set_memory_vectors(TEAM, "m1", [(999, b"x")])
+        # The other team sees the project entry's vector, not ours.
+        assert store.memory_vectors("other", "m1", scopes=team, types=every) == [
+            (shared.id, blob[shared.id])
+        ]
+
+    def test_list_memories_by_ids(self, store: Store) -> None:
+        a = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "a"))[0]
+        b = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "b", scope="member:alice"))[0]
+        c = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "c"))[0]
+        store.create_team("other")
+        theirs = store.add_memory("other", NewMemory(MemoryType.INSIGHT, "d"))[0]
+        listed = store.list_memories(TEAM, ids=[c.id, a.id, theirs.id, 999])
+        assert [e.id for e in listed] == [c.id, a.id]
+        assert store.list_memories(TEAM, ids=[]) == []
+        assert [e.id for e in store.list_memories(TEAM, ids=[a.id, b.id], scopes=["team"])] == [
+            a.id
+        ]
+
+    def test_memory_matches_counts_entries_with_each_word(self, store: Store) -> None:
+        assert store.memory_matches(["cache"]) == (0, [0])
+        for text in ("cache the cache", "cold cache", "warm start"):
+            store.add_memory(TEAM, NewMemory(MemoryType.OBSERVATION, text))
+        store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "tagged", tags=("cache",)))
+        store.create_team("other")
+        store.add_memory("other", NewMemory(MemoryType.INSIGHT, "another team's cache"))
+        # Counts are store-wide (they feed the store-wide word weights), whatever the status.
+        retired = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "old cache"))[0]
+        store.retire_memory(TEAM, retired.id)
+        total, counts = store.memory_matches(["cache", "CACHE", "warm", "absent", "the", ""])
+        assert total == 6
+        assert counts == [5, 5, 1, 0, 0, 0]
+        assert store.memory_matches([]) == (6, [])
 
     def test_import_memories_keeps_links_and_is_all_or_nothing(
         self, store: Store, clock: FakeClock
@@ -2109,9 +2321,12 @@ class StoreConformance(RunConformance):
             store.import_memories(
                 TEAM, [*exported, entry(17, MemoryType.INSIGHT, "x" * (MAX_MEMORY + 1))]
             )
+        # The text index and its counts are rolled back with the entries.
+        assert store.memory_matches(["old", "imported", "here"]) == (1, [0, 0, 1])
         with logs(store, "memories_imported") as written:
             got = store.import_memories(TEAM, exported)
         assert written[0].payload == {"count": len(exported)}
+        assert store.memory_matches(["old", "imported", "here"]) == (7, [1, 6, 1])
         assert len(got) == len(exported)
         ids = {e.id: g.id for e, g in zip(exported, got, strict=True)}
         for e, g in zip(exported, got, strict=True):
@@ -2180,7 +2395,14 @@ class StoreConformance(RunConformance):
         )
         store.set_continuity(TEAM, "alice", "where I am")
         kept = store.add_memory("other", NewMemory(MemoryType.INSIGHT, "other's own"))[0]
+        assert store.memory_matches(["decision", "own"]) == (5, [2, 1])
         store.delete_team(TEAM)
+        # The team's entries leave the text index and the counts with it.
+        assert store.memory_matches(["decision", "own"]) == (3, [1, 1])
+        hits = store.search_memories(
+            "other", ["decision", "own"], scopes=["team", "project"], types=list(MemoryType)
+        )
+        assert {c.entry.id for c in hits} == {kept.id, shared.id}
         left = store.list_memories("other")
         assert {e.id for e in left} == {kept.id, shared.id, wider.id}
         assert store.get_memory("other", wider.id).supersedes is None
