@@ -23,6 +23,13 @@ from accord.testing import FakeClock, pg
 PG_SERVER = os.environ.get(pg.ENV) or None
 PG_REQUIRED = os.environ.get(pg.REQUIRE_ENV) == "1"
 
+# Tests test this checkout, whatever copy of accord pip installed last: so do the
+# processes they start (`python -m accord ...`), which inherit this.
+_SRC = str(Path(__file__).resolve().parent.parent / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_SRC, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _SRC]]
+)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", help="also run long soak and chaos tests")

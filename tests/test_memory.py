@@ -424,6 +424,33 @@ def test_supersession_errors_name_what_stands(memory: Memory, store: Store) -> N
     assert snapshot(store) == before
 
 
+def test_a_chain_whose_last_decision_is_retired_stands_nowhere_and_goes_on(
+    memory: Memory, store: Store
+) -> None:
+    one = note(memory, DEC, "deploy with fabric scripts")
+    two = note(memory, DEC, "deploy with ansible playbooks", supersedes=one.id)
+    memory.forget(two.id)
+    # Nothing stands: the old wording finds nothing, even though it matches best.
+    assert memory.recall("deploy fabric scripts") == []
+    assert memory.recall("ansible playbooks") == []
+    hits = memory.recall("deploy fabric scripts", history=True)
+    assert [h.entry.id for h in hits] == [one.id]
+    assert [e.id for e in memory.history(one.id)] == [one.id, two.id]
+    assert [e.id for e in memory.history(two.id)] == [one.id, two.id]
+    before = snapshot(store)
+    with pytest.raises(UserError, match=f"nothing in its chain stands.*supersede {two.id}"):
+        note(memory, DEC, "deploy with nix", supersedes=one.id)
+    assert snapshot(store) == before
+    # Superseding the retired last one carries the chain on; the old wording now leads
+    # to the decision that stands, through both links.
+    three = note(memory, DEC, "deploy with nix flakes", supersedes=two.id)
+    assert memory.get(two.id).status == MemoryStatus.RETIRED
+    assert [e.id for e in memory.history(one.id)] == [one.id, two.id, three.id]
+    found = memory.recall("deploy fabric scripts")
+    assert [h.entry.id for h in found] == [three.id]
+    assert f"found through superseded decision {one.id}" in found[0].why
+
+
 # export and import ---------------------------------------------------------------
 
 
@@ -525,7 +552,7 @@ def test_import_with_bad_lines_imports_nothing_and_names_them(
     assert len(store.list_memories("other")) == count + 1  # and the project entry of main
 
 
-def test_import_with_an_unknown_scope_imports_nothing(memory: Memory, store: Store) -> None:
+def test_import_names_lines_with_an_unknown_scope_or_member(memory: Memory, store: Store) -> None:
     lines = [
         json.dumps({"v": 1, "id": 1, "type": "insight", "text": "fine", "created_at": 5}),
         json.dumps(
@@ -543,11 +570,27 @@ def test_import_with_an_unknown_scope_imports_nothing(memory: Memory, store: Sto
         ),
     ]
     before = snapshot(store)
-    with pytest.raises(UserError, match="line 2: unknown scope 'galaxy'"):
+    with pytest.raises(UserError, match="line 2: unknown scope 'galaxy'") as info:
         memory.import_lines(lines)
-    with pytest.raises(UserError):  # the member does not exist here: caught by the store
-        memory.import_lines(lines, skip_bad=True)
+    assert "line 3: scope 'member:zed' names no member of team 'main'" in str(info.value)
     assert snapshot(store) == before
+    # With --skip-bad the lines naming a scope or member this team lacks are skipped and
+    # named, and so is a decision that one of them superseded; the rest is imported.
+    decisions = [
+        {"v": 1, "id": 4, "type": "decision", "text": "old", "created_at": 5},
+        {"v": 1, "id": 5, "type": "decision", "text": "older", "created_at": 4},
+    ]
+    decisions[0].update(status="superseded", superseded_by=6)
+    decisions[1].update(status="superseded", superseded_by=4)
+    newest = {"v": 1, "id": 6, "type": "decision", "text": "zed's", "created_at": 6}
+    newest.update(scope="member:zed", supersedes=4)
+    more = [*lines, *map(json.dumps, [*decisions, newest])]
+    count, problems = memory.import_lines(more, skip_bad=True)
+    assert count == 1
+    assert [p.split(":")[0] for p in problems] == [f"line {n}" for n in (2, 3, 4, 5, 6)]
+    assert problems[2] == "line 4: superseded by entry 6, which is not imported"
+    assert problems[3] == "line 5: superseded by entry 4, which is not imported"
+    assert [e.text for e in memory.store.list_memories(TEAM)] == ["fine"]
 
 
 @pytest.mark.parametrize(
@@ -573,6 +616,14 @@ def test_import_refuses_a_supersession_loop(
     with pytest.raises(UserError, match="loop"):
         memory.import_lines(lines, skip_bad=True)
     assert snapshot(store) == before
+
+
+def test_import_records_who_imported(memory: Memory, store: Store) -> None:
+    line = json.dumps({"v": 1, "id": 7, "type": "insight", "text": "one", "created_at": 5})
+    memory.import_lines([line], actor="alice")
+    memory.import_lines([line])
+    events = [e for e in store.read_events(TEAM) if e.kind == "memories_imported"]
+    assert [(e.actor, e.payload) for e in events] == [("alice", {"count": 1}), (None, {"count": 1})]
 
 
 def test_import_refuses_a_repeated_id(memory: Memory, store: Store) -> None:
@@ -863,6 +914,11 @@ def test_cli_acts_as_the_verified_member(
     assert forgotten["status"] == "retired"
     events = js(cli("events", "--json"))
     assert events[-1]["kind"] == "memory_retired" and events[-1]["actor"] == "alice"
+    exported = mem.project / "alice.jsonl"
+    ok(cli("memory", "export", "--output", str(exported)))
+    ok(cli("memory", "import", str(exported)))
+    events = js(cli("events", "--json"))
+    assert events[-1]["kind"] == "memories_imported" and events[-1]["actor"] == "alice"
     refusals(
         cli,
         mem.project,

@@ -42,7 +42,7 @@ def alive(pid: int | None) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def sleepers() -> list[int]:
+def sleepers(mark: str = MARK) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -50,7 +50,7 @@ def sleepers() -> list[int]:
                 cmd = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if MARK.encode() in cmd and b"sleep" in cmd:
+            if mark.encode() in cmd and b"sleep" in cmd:
                 found.append(int(entry.name))
     return [p for p in found if alive(p)]
 

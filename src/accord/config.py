@@ -126,6 +126,8 @@ class RunConfig(_Strict):
     restart_backoff: Annotated[float, Field(gt=0, le=3600)] = 1.0
     grace: Annotated[float, Field(gt=0, le=3600)] = 20.0
     silent_after: Annotated[float, Field(gt=0, le=86400)] = 120.0
+    supervisor_lease: Annotated[float, Field(ge=1, le=3600)] = 15.0
+    slots: Annotated[int, Field(ge=1, le=10000)] | None = None
 
 
 class InsightDecay(_Strict):
@@ -144,6 +146,9 @@ class MemoryConfig(_Strict):
     observation: ObservationDecay = ObservationDecay()
     similarity: Annotated[float, Field(gt=0, le=1)] = 0.8
     continuity_words: Annotated[int, Field(ge=20, le=2000)] = 400
+    # An embedding model to blend with BM25 in recall: none, hashing (built in), or
+    # minilm (a local model behind the embed extra).
+    embeddings: Literal["none", "hashing", "minilm"] = "none"
 
 
 class Budget(_Strict):
@@ -359,6 +364,12 @@ max_restarts = 3
 restart_backoff = 1.0
 grace = 20
 silent_after = 120
+# A supervisor renews its lease every fraction of a second; one silent for
+# supervisor_lease seconds is lost, and its members are started again elsewhere (unless
+# pinned to its host). slots caps how many members `accord run` starts on its own host,
+# so the rest go to `accord supervise --host NAME` on other machines (default: no cap).
+supervisor_lease = 15
+# slots = 4
 
 [memory]
 # What the team remembers (`accord memory --help`). Noting an observation whose words

@@ -379,6 +379,25 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class HostSupervisor:
+    """A supervisor serving one host of a team: it takes spawn requests for that host
+    (or any host) while it has free slots, and holds a lease it renews."""
+
+    team: str
+    host: str
+    machine: str  # the real host name, where ``pid`` can be checked
+    pid: int
+    token: int
+    slots: int | None  # None: no limit
+    status: str  # live, stopped, lost
+    started_at: float
+    expires_at: float | None
+
+    def live(self, now: float) -> bool:
+        return self.status == "live" and self.expires_at is not None and self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
 class Spawn:
     """A request (from the lead) that the supervisor start a member."""
 
@@ -389,9 +408,10 @@ class Spawn:
     model: str | None
     host: str | None
     requested_by: str | None
-    status: str  # pending, started, refused
+    status: str  # pending, taken (by a host's supervisor), started, refused
     reason: str | None
     created_at: float
+    taken_by: str | None = None  # the host whose supervisor took it
 
 
 class MemoryType(StrEnum):
@@ -463,3 +483,18 @@ class ContinuityNote:
     version: int
     text: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TeamDump:
+    """Everything a store holds for one team, row by row, for moving it to another store.
+
+    ``rows`` maps a table to its rows (column to value, without the team's id);
+    ``project_memories`` are the project-wide entries the team could see."""
+
+    team: str
+    rows: dict[str, list[dict[str, Any]]]
+    project_memories: list[dict[str, Any]]
+
+    def counts(self) -> dict[str, int]:
+        return {table: len(rows) for table, rows in self.rows.items()}

@@ -126,7 +126,9 @@ class Agent:
 
     def run(self, *, once: bool = False) -> Outcome:
         """Work until stopped; with ``once``, return when there is nothing left to do."""
-        self._set_status(MemberStatus.WORKING, pid=os.getpid(), host=socket.gethostname())
+        # The supervisor says which of its hosts this is; run by hand, the machine name.
+        host = os.environ.get("ACCORD_HOST") or socket.gethostname()
+        self._set_status(MemberStatus.WORKING, pid=os.getpid(), host=host)
         self._start_heartbeat()
         outcome = Outcome("signal", "stopped by a signal")
         try:

@@ -646,7 +646,9 @@ def _supervise(ctx: Context, team: str) -> int:
     if display == "live":
         from accord.cli._live import supervise_live
 
-        final = supervise_live(ctx.project, ctx.store, team)
+        final = supervise_live(
+            ctx.project, ctx.store, team, host=ctx.args.host, slots=ctx.args.slots
+        )
     else:
 
         def say(line: str) -> None:
@@ -654,7 +656,13 @@ def _supervise(ctx: Context, team: str) -> int:
             sys.stdout.flush()
 
         supervisor = Supervisor(
-            ctx.project, ctx.store, team, say=say, on_event=lambda e: say(show.event_line(e))
+            ctx.project,
+            ctx.store,
+            team,
+            say=say,
+            on_event=lambda e: say(show.event_line(e)),
+            host=ctx.args.host,
+            slots=ctx.args.slots,
         )
         final = supervisor.run()
     run = ctx.store.get_run(team)
@@ -701,6 +709,54 @@ def resume_cmd(ctx: Context) -> int:
     run = prepare_resume(ctx.store, ctx.team.team)
     show.say(f"resuming team {run.team}: {', '.join(run.wanted)}")
     return _supervise(ctx, run.team)
+
+
+def store_copy(ctx: Context) -> int:
+    from accord.store.copy import copy_teams
+
+    source_at, target_at = ctx.args.source, ctx.args.target
+    if _same_store(source_at, target_at):
+        raise UserError("--from and --to name the same store; give two different stores")
+    for name in ctx.args.teams:
+        check_name(name, "team name")
+    if "://" not in source_at and not Path(source_at).expanduser().exists():
+        raise UserError(f"no store at {source_at}; give the path or URL of an existing store")
+    with open_store(source_at) as source:
+        for name in ctx.args.teams:
+            source.get_team(name)  # before the target is created or touched
+        with open_store(target_at, create=True) as target:
+            copied = copy_teams(source, target, ctx.args.teams)
+    if _json(ctx):
+        show.emit_json([{"team": c.team, "rows": c.rows} for c in copied])
+        return 0
+    for c in copied:
+        total = sum(c.rows.values())
+        parts = ", ".join(f"{n} {table}" for table, n in c.rows.items() if n)
+        show.say(f"copied team {c.team}: {total} rows ({parts})")
+    if not copied:
+        show.say("the source store has no teams; nothing copied")
+    return 0
+
+
+def _same_store(a: str, b: str) -> bool:
+    if "://" in a or "://" in b:
+        return a.rstrip("/") == b.rstrip("/")
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def supervise_cmd(ctx: Context) -> int:
+    from accord.runtime.supervisor import Supervisor
+
+    def say(line: str) -> None:
+        show.say(line)
+        sys.stdout.flush()
+
+    team = ctx.team.team
+    Supervisor(
+        ctx.project, ctx.store, team, say=say, host=ctx.args.host, slots=ctx.args.slots
+    ).serve(once=ctx.args.once)
+    show.say(f"supervisor {ctx.args.host or 'of this host'} for team {team} stopped")
+    return 0
 
 
 def stop_cmd(ctx: Context) -> int:
@@ -1025,13 +1081,37 @@ def memory_export(ctx: Context) -> int:
 
 def memory_import(ctx: Context) -> int:
     text = read_utf8(Path(ctx.args.file), "the import file", UserError)
-    imported, problems = _memory(ctx).import_lines(text.splitlines(), skip_bad=ctx.args.skip_bad)
+    imported, problems = _memory(ctx).import_lines(
+        text.splitlines(), skip_bad=ctx.args.skip_bad, actor=ctx.actor
+    )
     if _json(ctx):
         show.say(json.dumps({"v": 1, "imported": imported, "skipped": problems}, indent=2))
         return 0
     show.say(f"imported {imported} entries into team {ctx.team.team}")
     for problem in problems:
         show.say(f"  skipped {problem}")
+    return 0
+
+
+def memory_reindex(ctx: Context) -> int:
+    memory = _memory(ctx)
+    quiet = _json(ctx)
+
+    def progress(done: int) -> None:
+        if not quiet:
+            sys.stderr.write(f"\rembedded {done} entries")
+            sys.stderr.flush()
+
+    count = memory.reindex(progress)
+    if not quiet and count:
+        sys.stderr.write("\n")
+    model = memory.embedder.name if memory.embedder is not None else None
+    if not count:
+        raise NothingToDo(f"every recallable entry already has a vector from {model}")
+    if quiet:
+        show.say(json.dumps({"v": 1, "model": model, "embedded": count}, indent=2))
+    else:
+        show.say(f"embedded {count} entries with {model}")
     return 0
 
 
@@ -1097,6 +1177,8 @@ COMMANDS: dict[str, Command] = {
     "run": run_cmd,
     "resume": resume_cmd,
     "stop": stop_cmd,
+    "supervise": supervise_cmd,
+    "store_copy": store_copy,
     "status": status_cmd,
     "demo": demo_cmd,
     "watch": watch_cmd,
@@ -1110,5 +1192,6 @@ COMMANDS: dict[str, Command] = {
     "memory_list": memory_list,
     "memory_export": memory_export,
     "memory_import": memory_import,
+    "memory_reindex": memory_reindex,
     "memory_continuity": memory_continuity,
 }

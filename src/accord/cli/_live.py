@@ -45,6 +45,8 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
     counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}
     counts["ready"] = sum(1 for t in tasks if t.ready)
     total = store.usage_totals(team)[0]
+    now = time.time()
+    hosts = store.list_hosts(team)
     return {
         "v": 1,
         "team": team,
@@ -68,6 +70,7 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
                 "name": m.name,
                 "role": m.role.value,
                 "status": m.status.value,
+                "host": m.host,
                 "task": held[m.name].id if m.name in held else None,
                 "task_title": held[m.name].title if m.name in held else None,
                 "last_action": last_action.get(m.name),
@@ -76,6 +79,18 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
                 "unpriced_calls": spend[m.name].unpriced_calls if m.name in spend else 0,
             }
             for m in members
+        ],
+        "hosts": [
+            {
+                "host": h.host,
+                "machine": h.machine,
+                "pid": h.pid,
+                "slots": h.slots,
+                "live": h.live(now),
+                "status": h.status if h.status != "live" or h.live(now) else "silent",
+                "members": sorted(m.name for m in members if m.host == h.host),
+            }
+            for h in hosts
         ],
         "board": counts,
         "in_progress": [
@@ -139,6 +154,18 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
         f"{b['completed']} completed, {b['failed']} failed, {b['cancelled']} cancelled"
     )
     parts: list[Any] = [head, members, board]
+    if len(data["hosts"]) > 1 or any(h["slots"] for h in data["hosts"]):
+        parts.append(
+            Text(
+                "hosts: "
+                + "; ".join(
+                    f"{h['host']} {h['status']}"
+                    + (f", slots {h['slots']}" if h["slots"] else "")
+                    + (f": {', '.join(h['members'])}" if h["members"] else "")
+                    for h in data["hosts"]
+                )
+            )
+        )
     if data["messages"]:
         mail = Table(
             "id",
@@ -165,7 +192,9 @@ def render_status(data: dict[str, Any]) -> None:
     Console().print(view(data))
 
 
-def supervise_live(project: Project, store: Store, team: str) -> RunStatus:
+def supervise_live(
+    project: Project, store: Store, team: str, host: str | None = None, slots: int | None = None
+) -> RunStatus:
     """Run the supervisor with a view that refreshes in place."""
     from rich.console import Console
     from rich.live import Live
@@ -182,7 +211,7 @@ def supervise_live(project: Project, store: Store, team: str) -> RunStatus:
             refresh_per_second=2,
             transient=False,
         ):
-            return Supervisor(project, store, team, say=lines.append).run()
+            return Supervisor(project, store, team, say=lines.append, host=host, slots=slots).run()
     finally:
         reader.close()
 

@@ -6,7 +6,14 @@ import argparse
 from typing import NoReturn
 
 from accord import __version__
-from accord.types import MemberStatus, MemoryStatus, MemoryType, MessageKind, TaskStatus
+from accord.types import (
+    NAME_PATTERN,
+    MemberStatus,
+    MemoryStatus,
+    MemoryType,
+    MessageKind,
+    TaskStatus,
+)
 
 
 class UsageError(Exception):
@@ -43,6 +50,29 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
     return value
+
+
+def _host(text: str) -> str:
+    if not NAME_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a host name: use 1-40 lowercase letters, digits, - and _"
+        )
+    return text
+
+
+def _placement(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host",
+        type=_host,
+        metavar="NAME",
+        help="the name this supervisor serves (default: this machine's name)",
+    )
+    p.add_argument(
+        "--slots",
+        type=_positive_int,
+        metavar="N",
+        help="run at most N members on this host (default: [run] slots, else no limit)",
+    )
 
 
 def _seconds(text: str) -> float:
@@ -323,12 +353,27 @@ def build() -> argparse.ArgumentParser:
         choices=["live", "plain"],
         help="live view (default on a terminal) or one line per event",
     )
+    _placement(p)
     p.set_defaults(cmd="run")
     p = groups.add_parser(
         "resume", parents=[write], help="bring back a stopped or crashed team run"
     )
     p.add_argument("--display", choices=["live", "plain"])
+    _placement(p)
     p.set_defaults(cmd="resume")
+    p = groups.add_parser(
+        "supervise",
+        parents=[write],
+        help="serve one host of a team: run the members placed here (for teams on many machines)",
+        description="Start the members a team run places on this host, watch and restart "
+        "them, and stop them when the run stops. Run `accord run` on one machine and "
+        "`accord supervise --host NAME` on others, all with the same store (a postgresql:// "
+        "URL); a member whose host is lost is started again elsewhere unless the lead "
+        "pinned it there. Waits for the team to run; Ctrl+C stops it.",
+    )
+    _placement(p)
+    p.add_argument("--once", action="store_true", help="return when the current (or next) run ends")
+    p.set_defaults(cmd="supervise")
     p = groups.add_parser(
         "stop", parents=[write], help="stop the team (resumable), or ask one member to shut down"
     )
@@ -359,6 +404,24 @@ def build() -> argparse.ArgumentParser:
         help="live view (default on a terminal) or one line per event",
     )
     p.set_defaults(cmd="demo")
+
+    # store -----------------------------------------------------------------
+    g = groups.add_parser(
+        "store", help="the store itself: copy teams between SQLite and PostgreSQL"
+    ).add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
+    p = g.add_parser(
+        "copy",
+        help="copy teams, with their whole history, from one store to another",
+        description="Copy every team (or those named with --team) from one store to "
+        "another: a SQLite path or a postgresql:// URL on either side. The target must not "
+        "have a team of the same name; a new SQLite file is created. Each team is copied "
+        "in one transaction and read back to check it. The source is left as it is.",
+    )
+    p.add_argument("--from", dest="source", required=True, metavar="STORE")
+    p.add_argument("--to", dest="target", required=True, metavar="STORE")
+    p.add_argument("--team", action="append", default=[], metavar="NAME", dest="teams")
+    p.add_argument("--json", action="store_true", help="print JSON for programs")
+    p.set_defaults(cmd="store_copy")
 
     # memory ----------------------------------------------------------------
     g = groups.add_parser(
@@ -433,6 +496,15 @@ def build() -> argparse.ArgumentParser:
         "--skip-bad", action="store_true", help="import the good lines and report the bad ones"
     )
     p.set_defaults(cmd="memory_import")
+    p = g.add_parser(
+        "reindex",
+        parents=[_common(read=True)],
+        help="embed the entries that have no vector from the configured model",
+        description="Fill in the embedding vectors recall blends with BM25 when [memory] "
+        "embeddings is hashing or minilm: for entries written before it was set, imported "
+        "ones, or after changing the model. Exit 3 when every entry has one already.",
+    )
+    p.set_defaults(cmd="memory_reindex")
     p = g.add_parser(
         "continuity",
         parents=[read],

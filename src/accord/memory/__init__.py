@@ -10,9 +10,14 @@
   seen, never below its floor.
 - A **story** is context that never drives recall: fetched by id or by type only.
 
-``recall`` ranks by full-text relevance (SQLite FTS5 BM25, normalised to the best
-match) times the type's decay, plus a small boost for reinforcement, and says
-how it got each score. Recalled text is never written back as a new memory.
+``recall`` ranks by relevance times the type's decay, plus a small boost for
+reinforcement, and says how it got each score. Relevance is full-text BM25
+normalised to the best match; with an embedder configured (``[memory]
+embeddings``, see ``accord.memory.embedders``) it is the blend
+``(1 - EMBEDDING_SHARE) * bm25 + EMBEDDING_SHARE * cosine``, and the entries whose
+vectors lie nearest the query's join the BM25 matches, so an entry that says
+the same thing in other words can be found. Recalled text is never written back
+as a new memory.
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ from dataclasses import dataclass
 
 from accord.config import MemoryConfig
 from accord.errors import UserError
+from accord.memory.embedders import Embedder, cosines, open_embedder, pack
 from accord.store.base import Store
-from accord.text import words
+from accord.text import distinct, words
 from accord.types import (
     NAME_PATTERN,
-    Candidate,
     ContinuityNote,
     MemoryEntry,
     MemoryStatus,
@@ -42,9 +47,12 @@ DAY = 86400.0
 REINFORCE_BOOST = 0.05
 SUPERSEDED_FACTOR = 0.1
 EXPORT_VERSION = 1
-COMMON = 0.02  # a word in more than this share of entries only scores, never matches alone
-RARE_FLOOR = 200  # below this many matches, matching on every word is cheap anyway
+MATCH_BUDGET = 4000  # entries a recall ranks at most, unless its rarest word is in more
 LINEAGE = 0.8  # share of a superseded decision's relevance passed to the one that stands
+EMBEDDING_SHARE = 0.5  # the cosine's share of relevance when an embedder is configured
+VECTOR_SCAN = 2000  # up to this many vectors, recall compares the query with every one
+MIN_COSINE = 0.3  # how near a vector must be to join the matches without a shared word
+REINDEX_BATCH = 64
 
 
 def similar(a: str, b: str, threshold: float) -> bool:
@@ -67,6 +75,42 @@ class Recalled:
     why: str
 
 
+@dataclass(slots=True)
+class _Hit:
+    """A candidate entry: its BM25 relevance (normalised to the best match), its cosine
+    with the query (None without a vector), and the superseded decision it was
+    found through, if any."""
+
+    entry: MemoryEntry
+    bm25: float
+    cosine: float | None = None
+    via: MemoryEntry | None = None
+    factor: float = 1.0
+
+    def relevance(self, embedded: bool) -> float:
+        if not embedded:
+            return self.bm25 * self.factor
+        cosine = max(0.0, self.cosine or 0.0)
+        return ((1 - EMBEDDING_SHARE) * self.bm25 + EMBEDDING_SHARE * cosine) * self.factor
+
+    def passed_to(self, standing: MemoryEntry) -> _Hit:
+        return _Hit(standing, self.bm25, self.cosine, self.entry, self.factor * LINEAGE)
+
+    def explain(self, best: float, embedder: Embedder | None) -> str:
+        parts = (
+            f"bm25 {self.bm25 * best:.3g} of best {best:.3g}" if self.bm25 else "no word matched"
+        )
+        if embedder is not None:
+            cosine = "no vector" if self.cosine is None else f"{self.cosine:.2f}"
+            parts = (
+                f"{1 - EMBEDDING_SHARE:g} x bm25 {self.bm25:.2f} ({parts}) + "
+                f"{EMBEDDING_SHARE:g} x cosine {cosine} ({embedder.name})"
+            )
+        if self.via is not None:
+            parts += f"; found through superseded decision {self.via.id}, x {LINEAGE:g}"
+        return parts
+
+
 class Memory:
     """The memories of one team, as a member (or a person, ``member=None``) sees them."""
 
@@ -77,11 +121,17 @@ class Memory:
         config: MemoryConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        match_budget: int | None = MATCH_BUDGET,
+        embedder: Embedder | None = None,
     ) -> None:
         self.store = store
         self.team = team
         self.config = config or MemoryConfig()
         self.clock = clock
+        # None ranks every entry holding any query word: exact, for measuring against
+        self.match_budget = match_budget
+        # UserError here, before any work, when the configured model is not installed
+        self.embedder = embedder or open_embedder(self.config.embeddings)
 
     def scopes(self, member: str | None) -> list[str]:
         return ["team", "project"] + ([f"member:{member}"] if member else [])
@@ -89,16 +139,48 @@ class Memory:
     # writing -------------------------------------------------------------------
 
     def remember(self, new: NewMemory) -> tuple[MemoryEntry, bool]:
-        """Store ``new`` (an observation may reinforce one already there)."""
+        """Store ``new`` (an observation may reinforce one already there), and its vector
+        when an embedder is configured."""
         if new.type == MemoryType.OBSERVATION:
             threshold = self.config.similarity
-            return self.store.add_memory(
+            entry, reinforced = self.store.add_memory(
                 self.team,
                 new,
                 same=lambda a, b: similar(a, b, threshold),
-                candidates=list(dict.fromkeys(words(new.text))),
+                candidates=distinct(words(new.text)),
             )
-        return self.store.add_memory(self.team, new)
+        else:
+            entry, reinforced = self.store.add_memory(self.team, new)
+        if self.embedder is not None and not reinforced and entry.type != MemoryType.STORY:
+            # A second transaction: a crash between the two leaves an entry without a
+            # vector, which recall scores by BM25 alone and `reindex` fills in.
+            (vector,) = self.embedder.embed([entry.text])
+            self.store.set_memory_vectors(self.team, self.embedder.name, [(entry.id, pack(vector))])
+        return entry, reinforced
+
+    def reindex(self, progress: Callable[[int], None] | None = None) -> int:
+        """Embed every recallable entry that has no vector from the configured model;
+        returns how many. ``progress`` hears the running count after each batch."""
+        if self.embedder is None:
+            raise UserError(
+                'no embeddings are configured: set [memory] embeddings = "hashing" or '
+                '"minilm" in accord.toml first'
+            )
+        done = last = 0
+        while batch := self.store.memories_without_vector(
+            self.team, self.embedder.name, after=last, limit=REINDEX_BATCH
+        ):
+            last = batch[-1].id
+            vectors = self.embedder.embed([e.text for e in batch])
+            self.store.set_memory_vectors(
+                self.team,
+                self.embedder.name,
+                [(e.id, pack(v)) for e, v in zip(batch, vectors, strict=True)],
+            )
+            done += len(batch)
+            if progress is not None:
+                progress(done)
+        return done
 
     def forget(self, memory_id: int, actor: str | None = None) -> MemoryEntry:
         return self.store.retire_memory(self.team, memory_id, actor)
@@ -153,56 +235,105 @@ class Memory:
         if k < 1:
             raise UserError("recall needs k of 1 or more")
         wanted = [t for t in (types or list(MemoryType)) if t != MemoryType.STORY]
-        asked = list(dict.fromkeys(words(query)))
+        asked = distinct(words(query))
         if not asked or not wanted:
             return []
+        scopes = self.scopes(member)
+        limit = max(4 * k, 50)
         found = self.store.search_memories(
             self.team,
             asked,
             must=self._must(asked),
-            scopes=self.scopes(member),
+            scopes=scopes,
             types=wanted,
             include_superseded=True,
-            limit=max(4 * k, 50),
+            limit=limit,
         )
-        if not found:
-            return []
-        best = max(c.relevance for c in found) or 1.0
+        best = max((c.relevance for c in found), default=0.0) or 1.0
+        hits = {c.entry.id: _Hit(c.entry, c.relevance / best) for c in found}
+        if self.embedder is not None:
+            self._add_cosines(query, hits, scopes, wanted, limit)
         if not history:
-            found = self._to_standing(found)
+            hits = self._to_standing(hits)
         now = self.clock()
         out: list[Recalled] = []
-        for c in found:
-            relevance = c.relevance / best
-            factor, how = self.decay(c.entry, now)
-            boost = REINFORCE_BOOST * math.log(c.entry.count) if c.entry.count > 1 else 0.0
+        for h in hits.values():
+            relevance = h.relevance(self.embedder is not None)
+            factor, how = self.decay(h.entry, now)
+            boost = REINFORCE_BOOST * math.log(h.entry.count) if h.entry.count > 1 else 0.0
             score = relevance * factor + boost
             why = (
-                f"relevance {relevance:.2f} (bm25 {c.relevance:.3g} of best {best:.3g}) x decay "
+                f"relevance {relevance:.2f} ({h.explain(best, self.embedder)}) x decay "
                 f"{factor:.2f} ({how})"
-                + (f" + {boost:.2f} for being noted {c.entry.count} times" if boost else "")
+                + (f" + {boost:.2f} for being noted {h.entry.count} times" if boost else "")
                 + f" = {score:.3f}"
             )
-            out.append(Recalled(c.entry, score, relevance, factor, boost, why))
-        out.sort(key=lambda r: (-r.score, -r.entry.seen_at))
+            out.append(Recalled(h.entry, score, relevance, factor, boost, why))
+        out.sort(key=lambda r: (-r.score, -r.entry.seen_at, r.entry.id))
         return out[:k]
 
-    def _to_standing(self, found: list[Candidate]) -> list[Candidate]:
+    def _add_cosines(
+        self,
+        query: str,
+        hits: dict[int, _Hit],
+        scopes: Sequence[str],
+        wanted: Sequence[MemoryType],
+        limit: int,
+    ) -> None:
+        """Give each hit its cosine with the query and, when the vectors are few enough
+        to compare them all, add the nearest entries the words did not find."""
+        assert self.embedder is not None
+        (q,) = self.embedder.embed([query])
+        model = self.embedder.name
+        few = (
+            self.store.count_memory_vectors(
+                self.team,
+                model,
+                scopes=scopes,
+                types=wanted,
+                include_superseded=True,
+                up_to=VECTOR_SCAN + 1,
+            )
+            <= VECTOR_SCAN
+        )
+        pairs: list[tuple[int, bytes]] = []
+        if few or hits:
+            pairs = self.store.memory_vectors(
+                self.team,
+                model,
+                scopes=scopes,
+                types=wanted,
+                include_superseded=True,
+                ids=None if few else list(hits),
+            )
+        near = dict(zip((i for i, _ in pairs), cosines(q, [v for _, v in pairs]), strict=True))
+        for memory_id, hit in hits.items():
+            hit.cosine = near.get(memory_id)
+        new = sorted(
+            (i for i, c in near.items() if i not in hits and c >= MIN_COSINE),
+            key=lambda i: -near[i],
+        )[:limit]
+        if new:
+            for entry in self.store.list_memories(self.team, scopes=scopes, ids=new):
+                hits[entry.id] = _Hit(entry, 0.0, near[entry.id])
+
+    def _to_standing(self, hits: dict[int, _Hit]) -> dict[int, _Hit]:
         """A superseded decision that matches leads to the decision that stands (with
         LINEAGE of its relevance), so a question in the old wording still finds the
-        answer in force; the superseded one itself is left out."""
-        best: dict[int, Candidate] = {}
-        for c in found:
-            target = c
-            if c.entry.status == MemoryStatus.SUPERSEDED:
-                standing = self._standing(c.entry)
+        answer in force; the superseded one itself is left out, and so is a chain
+        whose last decision was retired."""
+        best: dict[int, _Hit] = {}
+        for h in hits.values():
+            target = h
+            if h.entry.status == MemoryStatus.SUPERSEDED:
+                standing = self._standing(h.entry)
                 if standing is None:
                     continue
-                target = Candidate(standing, c.relevance * LINEAGE)
+                target = h.passed_to(standing)
             seen = best.get(target.entry.id)
-            if seen is None or target.relevance > seen.relevance:
+            if seen is None or target.relevance(True) > seen.relevance(True):
                 best[target.entry.id] = target
-        return list(best.values())
+        return best
 
     def _standing(self, entry: MemoryEntry) -> MemoryEntry | None:
         seen = {entry.id}
@@ -212,23 +343,29 @@ class Memory:
         return entry if entry.status == MemoryStatus.ACTIVE else None
 
     def _must(self, asked: list[str]) -> list[str]:
-        """The words an entry must contain to be ranked: the query's rarer words.
+        """The words an entry must contain to be ranked: the query's rarest words, as
+        many as keep the entries to rank within MATCH_BUDGET (at least one word).
 
-        A word found in more than COMMON of the entries ("test", "use") would make the
-        search rank a large share of the store; such words still weigh in the score of
-        every entry the rare words find, but do not make entries match on their own.
-        A query of common words only matches on any of them.
+        Ranking costs time for every entry that matches, and a word found in a large
+        share of the store ("test", "deploy") would make a recall rank thousands. Such
+        words still weigh in the score of every entry the rarer words find; they only
+        stop making entries match on their own. BM25 gives a common word little
+        weight, so the entries they would have added rarely belong in the top k.
         """
-        if len(asked) < 2:
+        budget = self.match_budget
+        if len(asked) < 2 or budget is None:
             return []
-        total, counts = self.store.memory_matches(asked)
-        if max(counts) < RARE_FLOOR:
+        _, counts = self.store.memory_matches(asked)
+        if sum(counts) <= budget:
             return []
-        limit = max(RARE_FLOOR, COMMON * total)
-        rare = [w for w, n in zip(asked, counts, strict=True) if n <= limit]
-        if len(rare) == len(asked):
-            return []
-        return rare
+        must: list[str] = []
+        spent = 0
+        for n, word in sorted(zip(counts, asked, strict=True)):
+            if must and spent + n > budget:
+                break
+            must.append(word)
+            spent += n
+        return must
 
     def stories(self, limit: int | None = None) -> list[MemoryEntry]:
         return self.store.list_memories(self.team, type=MemoryType.STORY, limit=limit)
@@ -263,12 +400,21 @@ class Memory:
             yield json.dumps(data, ensure_ascii=False)
 
     def import_lines(
-        self, lines: Iterable[str], *, skip_bad: bool = False
+        self, lines: Iterable[str], *, skip_bad: bool = False, actor: str | None = None
     ) -> tuple[int, list[str]]:
-        """Import JSON Lines; all or nothing unless ``skip_bad``. Returns (imported, problems)."""
+        """Import JSON Lines; all or nothing unless ``skip_bad``. Returns (imported, problems).
+
+        A line is bad when it is not a valid entry, repeats an id, names a member this
+        team does not have (``member:NAME``), or is a decision superseded by a bad
+        line's entry (it would be left superseded by nothing). ``actor`` (None for a
+        person) is recorded in the event. With an embedder configured, the new entries
+        get their vectors.
+        """
         entries: list[MemoryEntry] = []
         problems: list[str] = []
         first_line: dict[int, int] = {}
+        members = {m.name for m in self.store.list_members(self.team)}
+        dropped: set[int] = set()
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -287,15 +433,42 @@ class Memory:
                 )
                 continue
             first_line[entry.id] = number
+            owner = entry.scope.removeprefix("member:")
+            if entry.scope.startswith("member:") and owner not in members:
+                problems.append(
+                    f"line {number}: scope {entry.scope!r} names no member of team "
+                    f"{self.team!r}; add the member first (accord member add {owner})"
+                    if NAME_PATTERN.fullmatch(owner)
+                    else f"line {number}: scope {entry.scope!r} does not name a member"
+                )
+                dropped.add(entry.id)
+                continue
             entries.append(entry)
+        while True:
+            orphans = [o for o in entries if o.superseded_by in dropped and o.id not in dropped]
+            if not orphans:
+                break
+            for orphan in orphans:
+                problems.append(
+                    f"line {first_line[orphan.id]}: superseded by entry {orphan.superseded_by}, "
+                    "which is not imported"
+                )
+                dropped.add(orphan.id)
+            entries = [kept for kept in entries if kept.id not in dropped]
         if problems and not skip_bad:
             raise UserError(
                 f"{len(problems)} bad line(s), nothing imported ({'; '.join(problems[:3])}); "
                 "fix them, or pass --skip-bad to import the rest"
             )
         _check_links(entries)
-        self.store.import_memories(self.team, entries)
-        return len(entries), problems
+        self.store.import_memories(self.team, entries, actor=actor)
+        if self.embedder is not None and entries:
+            self.reindex()
+        return len(entries), sorted(problems, key=_line_number)
+
+
+def _line_number(problem: str) -> int:
+    return int(problem.split(":", 1)[0].removeprefix("line "))
 
 
 def _entry(data: object) -> MemoryEntry:

@@ -12,6 +12,15 @@ environment and its output in ``.accord/logs/``, and then, a few times a second:
   team budget is spent, or on Ctrl+C (gracefully: SIGTERM, then SIGKILL after a
   grace period; a second Ctrl+C forces it at once).
 
+Several supervisors can serve one team, one per host: `accord run` (or
+`accord resume`) holds the run and serves its own host; `accord supervise --host
+NAME` on another machine serves that host. Each holds a lease in the store and
+takes spawn requests for its host, or for any host while it has free slots; a
+request is taken by exactly one of them. When a host's lease runs out (its
+supervisor was killed, or the machine went away), the members it ran are
+placed again and started by whichever supervisor has room, unless they were
+pinned to that host.
+
 Members are started so that they die with the supervisor (``PR_SET_PDEATHSIG``),
 so nothing it started outlives it as an orphan, even after ``kill -9``; their
 transcripts, claims and mail are in the store, and ``accord resume`` brings the
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -63,6 +73,7 @@ class Settings:
     max_restarts: int = 3
     backoff: float = 1.0
     silent_after: float = 120.0  # no heartbeat for this long while running: hung
+    slots: int | None = None  # members this host runs at once; None: no limit
     python: str = sys.executable
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -79,6 +90,8 @@ class Supervisor:
         say: Say = print,
         settings: Settings | None = None,
         on_event: Callable[[Event], None] | None = None,
+        host: str | None = None,
+        slots: int | None = None,
     ) -> None:
         self.project = project
         self.store = store
@@ -91,8 +104,14 @@ class Supervisor:
             max_restarts=cfg.max_restarts,
             backoff=cfg.restart_backoff,
             silent_after=cfg.silent_after,
+            lease=cfg.supervisor_lease,
+            slots=cfg.slots,
         )
-        self.host = socket.gethostname()
+        if slots is not None:
+            self.settings.slots = slots
+        self.machine = socket.gethostname()
+        self.host = host or default_host()
+        self.host_token = 0
         self.procs: dict[str, Process] = {}
         self.restarts: dict[str, int] = {}
         self.due: dict[str, float] = {}  # restarts waiting for their backoff
@@ -105,12 +124,18 @@ class Supervisor:
     # the whole run -------------------------------------------------------------
 
     def run(self) -> RunStatus:
+        """Hold the run: start the lead, serve this host, and end the run when it is over."""
         prior = self.store.get_run(self.team)
         dead = prior is not None and holder_is_dead(prior.supervisor_pid, prior.supervisor_host)
         run = self.store.claim_supervisor(
-            self.team, os.getpid(), self.host, self.settings.lease, take_over=dead
+            self.team, os.getpid(), self.machine, self.settings.lease, take_over=dead
         )
         self.token = run.supervisor_token
+        try:
+            self._join()
+        except AccordError:
+            self.store.release_supervisor(self.team, self.token)
+            raise
         # Events before this supervisor are history: show and watch only what follows.
         history = self.store.read_events(self.team, since=0)
         self.seq = history[-1].seq if history else 0
@@ -121,9 +146,7 @@ class Supervisor:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         final = RunStatus.STOPPED
         try:
-            lead = run.lead
-            for name in [lead, *[n for n in run.wanted if n != lead]]:
-                self._start(name)
+            self._start(run.lead)
             while True:
                 verdict = self._tick()
                 if verdict is not None:
@@ -144,9 +167,72 @@ class Supervisor:
                     self.store.update_run(self.team, status=RunStatus.STOPPED)
                     final = RunStatus.STOPPED
                 self.store.release_supervisor(self.team, self.token)
+                self.store.release_host(self.team, self.host, self.host_token)
             except AccordError:
                 pass
         return final
+
+    def serve(self, once: bool = False) -> None:
+        """Serve this host of the team: run what is placed here while the team's run is
+        running; stop it when the run stops, and wait for the next (or return, ``once``)."""
+        self._join()
+        history = self.store.read_events(self.team, since=0)
+        self.seq = history[-1].seq if history else 0
+        self.logs.mkdir(parents=True, exist_ok=True)
+        _become_subreaper()
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        served = False
+        waiting = False
+        try:
+            while not self.interrupts:
+                self.store.renew_host(self.team, self.host, self.host_token, self.settings.lease)
+                for event in self.store.read_events(self.team, since=self.seq):
+                    self.seq = event.seq
+                run = self.store.get_run(self.team)
+                if run is None or run.status != RunStatus.RUNNING:
+                    if self.procs:
+                        self.say(f"supervisor {self.host}: the run is over; stopping members")
+                        self._stop_all()
+                        self.due.clear()
+                    if once and served:
+                        break
+                    if not waiting:
+                        self.say(f"supervisor {self.host}: waiting for team {self.team} to run")
+                        waiting = True
+                else:
+                    if not served or waiting:
+                        self.say(f"supervisor {self.host}: serving team {self.team}")
+                    served, waiting = True, False
+                    self.store.place_wanted(self.team)
+                    self._serve()
+                time.sleep(self.settings.poll)
+        except StaleToken as e:
+            self.say(f"supervisor {self.host}: {e}")
+        finally:
+            self._stop_all(force=self.interrupts > 1)
+            self._reap_orphans()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            try:
+                self.store.release_host(self.team, self.host, self.host_token)
+            except AccordError:
+                pass
+
+    def _join(self) -> None:
+        """Become this host's supervisor (a dead predecessor on this machine is replaced
+        at once; one elsewhere only once its lease has run out)."""
+        known = {h.host: h for h in self.store.list_hosts(self.team)}
+        prior = known.get(self.host)
+        dead = prior is not None and holder_is_dead(prior.pid, prior.machine)
+        self.host_token = self.store.register_host(
+            self.team,
+            self.host,
+            machine=self.machine,
+            pid=os.getpid(),
+            slots=self.settings.slots,
+            lease_seconds=self.settings.lease,
+            take_over=dead,
+        ).token
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.interrupts += 1
@@ -160,6 +246,7 @@ class Supervisor:
 
     def _tick(self) -> RunStatus | None:
         self.store.renew_supervisor(self.team, self.token, self.settings.lease)
+        self.store.renew_host(self.team, self.host, self.host_token, self.settings.lease)
         for event in self.store.read_events(self.team, since=self.seq):
             self.seq = event.seq
             if self.on_event is not None:
@@ -176,21 +263,45 @@ class Supervisor:
             self.say(f"supervisor: {over}; stopping the team")
             self.store.append_event(self.team, "budget_exceeded", {"member": None, "why": over})
             return RunStatus.STOPPED
+        self.store.place_wanted(self.team)
+        self._serve()
+        if (
+            not self.procs
+            and not self.due
+            and not self.store.pending_spawns(self.team)
+            and not self._running_elsewhere()
+        ):
+            self.say("supervisor: no member is running any more; stopping")
+            return RunStatus.STOPPED
+        return None
+
+    def _serve(self) -> None:
+        """One pass of this host's duties: take spawn requests while there is room, watch
+        what runs here, restart what crashed once its backoff is over."""
         self._spawns()
-        self._watch(run.wanted)
+        self._watch()
         self._reap_orphans()
         now = time.monotonic()
         for name, at in list(self.due.items()):
             if now >= at and name not in self.procs:
                 del self.due[name]
                 self._start(name, restart=True)
-        if not self.procs and not self.due and not self.store.pending_spawns(self.team):
-            self.say("supervisor: no member is running any more; stopping")
-            return RunStatus.STOPPED
-        return None
+
+    def _running_elsewhere(self) -> bool:
+        now = time.time()
+        live = {h.host for h in self.store.list_hosts(self.team) if h.live(now)} - {self.host}
+        busy = (MemberStatus.STARTING, MemberStatus.WORKING, MemberStatus.IDLE)
+        return any(m.host in live and m.status in busy for m in self.store.list_members(self.team))
+
+    def _room(self) -> bool:
+        slots = self.settings.slots
+        return slots is None or len(self.procs) + len(self.due) < slots
 
     def _spawns(self) -> None:
-        for spawn in self.store.pending_spawns(self.team):
+        while self._room():
+            spawn = self.store.take_spawn(self.team, self.host, self.host_token)
+            if spawn is None:
+                return
             try:
                 find_definition(self.project.root, spawn.agent)
             except UserError as e:
@@ -203,7 +314,7 @@ class Supervisor:
             self._start(spawn.name)
             self.store.finish_spawn(self.team, spawn.id, "started")
 
-    def _watch(self, wanted: tuple[str, ...]) -> None:
+    def _watch(self) -> None:
         for name, proc in list(self.procs.items()):
             code = proc.popen.poll()
             if code is None:
@@ -283,6 +394,7 @@ class Supervisor:
             "ACCORD_MEMBER": name,
             "ACCORD_TOKEN": issued.token,
             "ACCORD_STORE": self.project.store_location,
+            "ACCORD_HOST": self.host,
         }
         with open(log, "ab") as out:
             out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start {name}\n".encode())
@@ -312,15 +424,21 @@ class Supervisor:
         self.store.update_member(
             self.team, name, status=MemberStatus.STARTING, pid=popen.pid, host=self.host
         )
+        where = f" on {self.host}" if self.host != default_host() else ""
         if restart:
             self.store.append_event(
                 self.team,
                 "member_restarted",
-                {"name": name, "restarts": self.restarts.get(name, 0), "pid": popen.pid},
+                {
+                    "name": name,
+                    "restarts": self.restarts.get(name, 0),
+                    "pid": popen.pid,
+                    "host": self.host,
+                },
             )
-            self.say(f"supervisor: restarted {name} (pid {popen.pid})")
+            self.say(f"supervisor: restarted {name} (pid {popen.pid}{where})")
         else:
-            self.say(f"supervisor: started {name} (pid {popen.pid}, log {log})")
+            self.say(f"supervisor: started {name} (pid {popen.pid}{where}, log {log})")
 
     def _stop_all(self, force: bool = False) -> None:
         procs = list(self.procs.values())
@@ -378,6 +496,13 @@ class Supervisor:
             for p in self.procs.values():
                 if p.popen.pid == pid:
                     p.popen.returncode = p.popen.returncode or -9
+
+
+def default_host() -> str:
+    """This machine's name as a host name accord accepts (lower case, no dots)."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", socket.gethostname().split(".")[0].lower())
+    name = name.strip("-_")[:40] or "host"
+    return name if name[0].isalnum() else f"h{name}"[:40]
 
 
 def holder_is_dead(pid: int | None, host: str | None) -> bool:

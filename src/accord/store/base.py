@@ -25,6 +25,7 @@ from accord.types import (
     Claim,
     ContinuityNote,
     Event,
+    HostSupervisor,
     Member,
     MemberRole,
     MemberStatus,
@@ -43,6 +44,7 @@ from accord.types import (
     TaskChanges,
     TaskStatus,
     Team,
+    TeamDump,
     TranscriptEntry,
     UsageRecord,
     UsageTotal,
@@ -416,13 +418,74 @@ class Store(ABC):
 
     @abstractmethod
     def pending_spawns(self, team: str) -> list[Spawn]:
-        """Spawn requests not yet handled, oldest first."""
+        """Spawn requests not yet handled (pending, or taken by a host not yet done with
+        them), oldest first."""
 
     @abstractmethod
     def finish_spawn(
         self, team: str, spawn_id: int, status: str, reason: str | None = None
     ) -> Spawn:
         """Mark a request ``started`` or ``refused`` (a refusal unwants the member)."""
+
+    # hosts: one supervisor per host --------------------------------------------
+
+    @abstractmethod
+    def register_host(
+        self,
+        team: str,
+        host: str,
+        *,
+        machine: str,
+        pid: int,
+        slots: int | None,
+        lease_seconds: float,
+        take_over: bool = False,
+    ) -> HostSupervisor:
+        """Serve ``host`` of the team with a new token and lease. InvalidState while another
+        supervisor holds a live lease for that host, unless ``take_over`` (it is known dead).
+        Members a previous supervisor of the host ran are marked as nowhere, and spawn
+        requests it had taken are pending again."""
+
+    @abstractmethod
+    def renew_host(self, team: str, host: str, token: int, lease_seconds: float) -> HostSupervisor:
+        """Extend the host's lease; StaleToken if another supervisor took the host over or
+        it was declared lost."""
+
+    @abstractmethod
+    def release_host(self, team: str, host: str, token: int) -> None:
+        """Stop serving the host (no-op if no longer ours); its taken requests are pending
+        again, and its members can be placed elsewhere."""
+
+    @abstractmethod
+    def list_hosts(self, team: str) -> list[HostSupervisor]:
+        """Every host that has served the team, oldest first."""
+
+    @abstractmethod
+    def take_spawn(self, team: str, host: str, token: int) -> Spawn | None:
+        """Take the oldest pending spawn request for ``host`` or any host, so that no other
+        supervisor starts it; StaleToken if the token is not the host's current one."""
+
+    @abstractmethod
+    def place_wanted(self, team: str) -> list[Spawn]:
+        """Declare hosts whose lease ran out lost (their taken requests pending again,
+        their members crashed and nowhere), then request a spawn for every member the run
+        wants (but the lead) that runs on no live host and waits for no request. A member
+        pinned to a host (its spawn named one) is requested for that host only."""
+
+    # moving a team between stores ------------------------------------------------
+
+    @abstractmethod
+    def dump_team(self, team: str) -> TeamDump:
+        """Every row the store holds for ``team`` (its history included), read in one
+        snapshot."""
+
+    @abstractmethod
+    def load_team(self, dump: TeamDump) -> dict[str, int]:
+        """Add a dumped team, in one transaction; AlreadyExists if the store has a team
+        of that name. Ids are kept where they are free; where another team holds them
+        (messages, spawns, memories and usage records are numbered store-wide) they are
+        renumbered and the team's event log follows. Project-wide memories are added
+        unless an identical one is there. Returns rows written per table."""
 
     # memory ----------------------------------------------------------------
 
@@ -443,8 +506,9 @@ class Store(ABC):
         match the words ``candidates`` (as ``search_memories`` ranks them), gains one to
         its count and a new ``seen_at`` instead. Decided inside the write transaction,
         so concurrent writers of one observation leave one entry with the right count.
-        ``supersedes`` links a new decision to the active decision it replaces, which
-        becomes superseded.
+        ``supersedes`` links a new decision to the decision it replaces, one that no
+        other decision replaced yet: an active one becomes superseded, a retired one
+        stays retired (so a chain whose last decision was retired can go on).
         """
 
     @abstractmethod
@@ -459,9 +523,11 @@ class Store(ABC):
         type: MemoryType | None = None,
         status: MemoryStatus | None = None,
         scopes: Sequence[str] | None = None,
+        ids: Sequence[int] | None = None,
         limit: int | None = None,
     ) -> list[MemoryEntry]:
-        """Entries the team can see, newest first."""
+        """Entries the team can see, newest first (only those of ``ids``, if given;
+        an id the team cannot see is left out)."""
 
     @abstractmethod
     def search_memories(
@@ -491,13 +557,62 @@ class Store(ABC):
         that let recall choose which words an entry must contain to be ranked."""
 
     @abstractmethod
+    def set_memory_vectors(
+        self, team: str, model: str, vectors: Sequence[tuple[int, bytes]]
+    ) -> None:
+        """Keep each ``(memory_id, vector)`` as the entry's vector from ``model``,
+        replacing the one there. Vectors are derived data, like the text index: no
+        event is written. UserError if the team cannot see an entry."""
+
+    @abstractmethod
+    def memory_vectors(
+        self,
+        team: str,
+        model: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, bytes]]:
+        """The ``(memory_id, vector)`` pairs from ``model`` of the entries that
+        ``search_memories`` would consider (only those of ``ids``, if given), by id,
+        at most ``limit``."""
+
+    @abstractmethod
+    def count_memory_vectors(
+        self,
+        team: str,
+        model: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        up_to: int,
+    ) -> int:
+        """How many vectors ``memory_vectors`` would return, counting no further than
+        ``up_to``: whether they are few enough to compare a query with every one."""
+
+    @abstractmethod
+    def memories_without_vector(
+        self, team: str, model: str, *, after: int = 0, limit: int
+    ) -> list[MemoryEntry]:
+        """Up to ``limit`` entries the team can see that recall may return (not stories,
+        not retired) and that have no vector from ``model`` yet, by id from above
+        ``after``."""
+
+    @abstractmethod
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
         """Mark an entry retired (kept, never recalled again)."""
 
     @abstractmethod
-    def import_memories(self, team: str, entries: Sequence[MemoryEntry]) -> list[MemoryEntry]:
+    def import_memories(
+        self, team: str, entries: Sequence[MemoryEntry], actor: str | None = None
+    ) -> list[MemoryEntry]:
         """Add exported entries in one transaction, keeping their times, counts, status
-        and supersession links (renumbered); all or nothing."""
+        and supersession links (renumbered); all or nothing. ``actor`` (None for a
+        person) is recorded in the event."""
 
     @abstractmethod
     def set_continuity(self, team: str, member: str, text: str) -> ContinuityNote:

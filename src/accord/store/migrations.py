@@ -14,13 +14,19 @@ search), a migration says so by its ``dialect``.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from accord.errors import StoreError
+from accord.text import terms
+
+if TYPE_CHECKING:
+    from accord.store.sql import Connection
 
 Dialect = Literal["sqlite", "postgres"]
 
@@ -32,6 +38,7 @@ _POSTGRES_SPELLING = [
     ),
     (re.compile(r"\bINTEGER\b"), "BIGINT"),
     (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+    (re.compile(r"\bBLOB\b"), "BYTEA"),
     (re.compile(r"\bTEXT\b"), 'TEXT COLLATE "C"'),
     (re.compile(r"\)\s*WITHOUT ROWID"), ")"),
 ]
@@ -51,10 +58,11 @@ def render(script: str, dialect: Dialect) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Schema:
-    """A store being migrated: its dialect, and a way to run one SQL statement."""
+    """A store being migrated: its dialect, and its connection inside the migrating
+    transaction (running SQL with ``?`` placeholders, as ``sql.py`` writes it)."""
 
     dialect: Dialect
-    execute: Callable[[str], object]
+    db: Connection
 
     def run(self, script: str) -> None:
         """Run every statement of ``script``, rendered for this dialect, in order."""
@@ -63,7 +71,7 @@ class Schema:
         for line in render(script, self.dialect).splitlines(keepends=True):
             statement += line
             if sqlite3.complete_statement(statement):
-                self.execute(statement)
+                self.db.execute(statement)
                 statement = ""
         if statement.strip():
             raise ValueError(f"incomplete SQL statement in migration: {statement[:80]!r}")
@@ -366,5 +374,174 @@ def m006_memory(schema: Schema) -> None:
             at       REAL NOT NULL,
             PRIMARY KEY (team_id, member, version)
         ) WITHOUT ROWID;
+        """,
+    )
+
+
+@migration
+def m007_memory_index(schema: Schema) -> None:
+    # The text index holds what accord.text makes of each entry (its stemmed words, the
+    # same terms in every backend) instead of FTS5's porter tokens on SQLite and plain
+    # words on PostgreSQL, so a word counts and ranks the same in every store. Beside
+    # it, memory_vocab holds how many entries contain each term and memory_count how
+    # many entries there are: what recall asks before it chooses the words an entry
+    # must contain, answered without a scan. A memory's text and tags never change once
+    # written; the store writes its index rows with the entry, and a deleted entry takes
+    # them (and its counts) with it.
+    indexed = [
+        (i, terms(text), terms(" ".join(json.loads(tags))))
+        for i, text, tags in schema.db.execute(
+            "SELECT id, text, tags FROM memories ORDER BY id"
+        ).fetchall()
+    ]
+    if schema.dialect == "sqlite":
+        # The ascii tokenizer only splits on the spaces between the terms.
+        schema.run(
+            """
+            DROP TRIGGER memories_ai;
+            DROP TRIGGER memories_ad;
+            DROP TRIGGER memories_au;
+            DROP TABLE memories_fts;
+            CREATE VIRTUAL TABLE memory_index USING fts5(text, tags, tokenize='ascii');
+            CREATE VIRTUAL TABLE memory_vocab USING fts5vocab(memory_index, 'row');
+            CREATE TABLE memory_count (entries INTEGER NOT NULL);
+            INSERT INTO memory_count (entries) SELECT count(*) FROM memories;
+            CREATE TRIGGER memories_counted AFTER INSERT ON memories BEGIN
+                UPDATE memory_count SET entries = entries + 1;
+            END;
+            CREATE TRIGGER memories_unindex AFTER DELETE ON memories BEGIN
+                DELETE FROM memory_index WHERE rowid = old.id;
+                UPDATE memory_count SET entries = entries - 1;
+            END;
+            """,
+        )
+        schema.db.executemany(
+            "INSERT INTO memory_index (rowid, text, tags) VALUES (?, ?, ?)",
+            ((i, " ".join(text), " ".join(tags)) for i, text, tags in indexed),
+        )
+        return
+    # PostgreSQL: m006's term table is filled again with terms. memory_count also keeps
+    # the entries' total length, the other figure BM25 takes from the whole store.
+    schema.run(
+        """
+        DELETE FROM memory_terms;
+        DELETE FROM memory_lengths;
+        CREATE TABLE memory_vocab (
+            term  TEXT PRIMARY KEY,
+            doc   INTEGER NOT NULL
+        );
+        CREATE TABLE memory_count (
+            entries  INTEGER NOT NULL,
+            length   INTEGER NOT NULL
+        );
+        """
+    )
+    rows = [
+        (i, field, term, n)
+        for i, text, tags in indexed
+        for (field, term), n in Counter(
+            (field, t) for field, ts in enumerate((text, tags)) for t in ts
+        ).items()
+    ]
+    schema.db.execute(
+        "INSERT INTO memory_terms (memory_id, field, term, tf) "
+        "SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::bigint[])",
+        [list(column) for column in zip(*rows, strict=True)] if rows else [[], [], [], []],
+    )
+    schema.db.execute(
+        "INSERT INTO memory_lengths (memory_id, text_len, tags_len) "
+        "SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::bigint[])",
+        (
+            [i for i, _, _ in indexed],
+            [len(text) for _, text, _ in indexed],
+            [len(tags) for _, _, tags in indexed],
+        ),
+    )
+    schema.run(
+        """
+        INSERT INTO memory_vocab (term, doc)
+            SELECT term, count(DISTINCT memory_id) FROM memory_terms GROUP BY term;
+        INSERT INTO memory_count (entries, length)
+            SELECT count(*), COALESCE(sum(text_len + tags_len), 0) FROM memory_lengths;
+        """
+    )
+    # The store counts the entries it adds, once per transaction (see postgres.py); a
+    # statement deleting entries' rows (a team's entries, deleted with it) uncounts
+    # them here, with the rows it removed.
+    for function, body in (
+        (
+            "memory_terms_removed",
+            "UPDATE memory_vocab v SET doc = v.doc - r.n FROM (SELECT term, "
+            "count(DISTINCT memory_id) AS n FROM removed GROUP BY term) r WHERE v.term = r.term; "
+            "DELETE FROM memory_vocab WHERE doc <= 0 AND term IN (SELECT term FROM removed);",
+        ),
+        (
+            "memories_uncounted",
+            "UPDATE memory_count SET entries = entries - r.n, length = length - r.l FROM "
+            "(SELECT count(*) AS n, COALESCE(sum(text_len + tags_len), 0) AS l FROM removed) r;",
+        ),
+    ):
+        schema.db.execute(
+            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
+            f"SET search_path FROM CURRENT AS $$ BEGIN {body} RETURN NULL; END $$"
+        )
+    for trigger, table in (
+        ("memory_terms_removed", "memory_terms"),
+        ("memories_uncounted", "memory_lengths"),
+    ):
+        schema.db.execute(
+            f"CREATE TRIGGER {trigger} AFTER DELETE ON {table} REFERENCING OLD TABLE AS "
+            f"removed FOR EACH STATEMENT EXECUTE FUNCTION {trigger}()"
+        )
+
+
+@migration
+def m008_memory_vectors(schema: Schema) -> None:
+    # Optional embedding vectors, one per entry and model (little-endian float32), kept
+    # apart per model so that changing the model never compares vectors of two. The key
+    # is in a narrow index of its own: counting a model's vectors, or finding a few,
+    # never walks the kilobytes of the vectors themselves. Derived data, like the text
+    # index: `accord memory reindex` makes them again.
+    schema.run(
+        """
+        CREATE TABLE memory_vectors (
+            memory_id  INTEGER NOT NULL REFERENCES memories(id) ON DELETE CASCADE,
+            model      TEXT NOT NULL,
+            vector     BLOB NOT NULL,
+            UNIQUE (model, memory_id)
+        );
+        CREATE INDEX memory_vectors_entry ON memory_vectors(memory_id);
+        """
+    )
+    if schema.dialect == "sqlite":
+        schema.run(
+            """
+            CREATE TRIGGER memories_unvector AFTER DELETE ON memories BEGIN
+                DELETE FROM memory_vectors WHERE memory_id = old.id;
+            END;
+            """
+        )
+
+
+@migration
+def m009_hosts(schema: Schema) -> None:
+    # Several supervisors, one per host, serve one team: each holds its own lease,
+    # takes spawn requests for its host (or any), and a member may be pinned to one.
+    schema.run(
+        """
+        CREATE TABLE supervisors (
+            team_id     INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            host        TEXT NOT NULL,
+            machine     TEXT NOT NULL,
+            pid         INTEGER NOT NULL,
+            token       INTEGER NOT NULL,
+            slots       INTEGER,
+            status      TEXT NOT NULL,
+            started_at  REAL NOT NULL,
+            expires_at  REAL,
+            PRIMARY KEY (team_id, host)
+        ) WITHOUT ROWID;
+        ALTER TABLE spawns ADD COLUMN taken_by TEXT;
+        ALTER TABLE members ADD COLUMN placement TEXT;
         """,
     )

@@ -57,7 +57,6 @@ from accord.errors import (
 from accord.store.base import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending, render
 from accord.store.sql import Conflict, Connection, MemorySearch, SQLStore
-from accord.text import words as text_words
 
 R = TypeVar("R")
 PgConnection = psycopg.Connection[TupleRow]
@@ -107,12 +106,14 @@ def _spelled(statement: str) -> str:
 
 
 class _Translating:
-    """A psycopg connection that runs sql.py's statements."""
+    """A psycopg connection that runs sql.py's statements, and what its transaction
+    added to the memory index (counted once, at its end: see ``_Tally``)."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "tally")
 
     def __init__(self, conn: PgConnection) -> None:
         self._conn = conn
+        self.tally = _Tally()
 
     def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         return self._conn.execute(_spelled(statement), tuple(parameters))
@@ -237,7 +238,7 @@ class PostgresStore(SQLStore):
                 (_MIGRATION_LOCK,),
             )
             conn.execute(render(ACCORD_MIGRATIONS, "postgres"))
-            schema = Schema("postgres", conn.execute)
+            schema = Schema("postgres", _Translating(conn))
             for name, fn in pending(self._applied(conn), self.shown):
                 fn(schema)
                 conn.execute(
@@ -318,7 +319,9 @@ class PostgresStore(SQLStore):
                     began.nextset()
                     row = began.fetchone()
                     xid = row[0] if row else None
-                    yield _Translating(conn)
+                    db = _Translating(conn)
+                    yield db
+                    db.tally.write(db)
             except BaseException:
                 _rollback(conn)
                 raise
@@ -451,60 +454,75 @@ class PostgresStore(SQLStore):
     def change_marker(self) -> int:
         return self._changes.marker() + self._own_commits
 
+    def _ids_given(self, db: Connection, table: str) -> None:
+        db.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT COALESCE(max(id), 0) + 1 FROM {table}), false)"
+        )
+
     # memory search --------------------------------------------------------------------
 
     def _serialize_memory(self, db: Connection) -> None:
         db.execute("SELECT pg_advisory_xact_lock(?, 0)", (_MIGRATION_LOCK + 1,))
 
-    def _indexed(self, db: Connection, memory_id: int, text: str, tags: str) -> None:
-        fields = (text_words(text), text_words(tags))
-        counts = Counter((field, term) for field, terms in enumerate(fields) for term in terms)
-        db.executemany(
-            "INSERT INTO memory_terms (memory_id, field, term, tf) VALUES (?, ?, ?, ?)",
-            [(memory_id, field, term, n) for (field, term), n in counts.items()],
+    def _indexed(
+        self, db: Connection, memory_id: int, text: Sequence[str], tags: Sequence[str]
+    ) -> None:
+        assert isinstance(db, _Translating)
+        counts = sorted(
+            Counter(
+                (field, term) for field, terms in enumerate((text, tags)) for term in terms
+            ).items()
         )
         db.execute(
+            "WITH terms AS (INSERT INTO memory_terms (memory_id, field, term, tf) "
+            "SELECT ?, * FROM unnest(?::bigint[], ?::text[], ?::bigint[])) "
             "INSERT INTO memory_lengths (memory_id, text_len, tags_len) VALUES (?, ?, ?)",
-            (memory_id, len(fields[0]), len(fields[1])),
+            (
+                memory_id,
+                [field for (field, _), _ in counts],
+                [term for (_, term), _ in counts],
+                [n for _, n in counts],
+                memory_id,
+                len(text),
+                len(tags),
+            ),
         )
+        db.tally.add(text, tags)
+
+    def _among(self, column: str, ids: Sequence[int]) -> tuple[str, Any]:
+        return f"{column} = ANY(?::bigint[])", [int(i) for i in ids]
 
     def _search(self, db: Connection, search: MemorySearch) -> list[tuple[Any, ...]]:
         scored = list(search.scored)
+        # Each scored memory's row is looked up by id (the OFFSET 0 keeps the lookup
+        # inside the loop): on a store without statistics yet the planner would
+        # otherwise scan every visible memory once per scored one.
         rows: list[tuple[Any, ...]] = db.execute(
             f"{_BM25} SELECT {self._MEMORY_COLUMNS}, s.relevance FROM scored s "
-            f"JOIN memories m ON m.id = s.memory_id WHERE s.required AND {search.where} "
-            "ORDER BY s.relevance DESC, m.id LIMIT ?",
+            ", LATERAL (SELECT * FROM memories WHERE id = s.memory_id OFFSET 0) m "
+            f"WHERE s.required AND {search.where} ORDER BY s.relevance DESC, m.id LIMIT ?",
             (scored, scored, list(search.required) or scored, *search.args, search.limit),
         ).fetchall()
         return rows
 
-    def _match_counts(self, db: Connection, terms: Sequence[Sequence[str]]) -> list[int]:
-        return [
-            db.execute(
-                "SELECT count(DISTINCT memory_id) FROM memory_terms WHERE term = ANY(?)",
-                (list(some),),
-            ).fetchone()[0]
-            if some
-            else 0
-            for some in terms
-        ]
-
 
 # BM25 as FTS5 computes it (k1 = 1.2, b = 0.75, idf floored at 1e-6): each term's
 # frequency in a memory weighs 1.0 in the text and 0.5 in the tags; the length is the
-# memory's, over the average of all memories. Parameters: the scored terms (twice),
-# then the terms a memory must hold one of.
+# memory's, over the average of all memories. The store's size, its total length and
+# each term's entry count are kept beside the index (see m007), so only the scored
+# terms' rows are read. Parameters: the scored terms (twice), then the terms a memory
+# must hold one of.
 _BM25 = """
-    WITH corpus AS (
-        SELECT count(*)::float8 AS docs, avg(text_len + tags_len)::float8 AS avgdl
-        FROM memory_lengths
-    ), df AS (
-        SELECT term, count(DISTINCT memory_id)::float8 AS n FROM memory_terms
-        WHERE term = ANY(?) GROUP BY term
+    WITH corpus AS MATERIALIZED (
+        SELECT entries::float8 AS docs, length::float8 / GREATEST(entries, 1) AS avgdl
+        FROM memory_count
+    ), df AS MATERIALIZED (
+        SELECT term, doc::float8 AS n FROM memory_vocab WHERE term = ANY(?)
     ), hit AS (
         SELECT memory_id, term, sum(CASE WHEN field = 0 THEN tf ELSE tf * 0.5 END)::float8 AS f
         FROM memory_terms WHERE term = ANY(?) GROUP BY memory_id, term
-    ), scored AS (
+    ), scored AS MATERIALIZED (
         SELECT h.memory_id, bool_or(h.term = ANY(?)) AS required,
             sum(GREATEST(ln((c.docs - df.n + 0.5) / (df.n + 0.5)), 1e-6) * h.f * 2.2
                 / (h.f + 1.2 * (0.25 + 0.75 * (l.text_len + l.tags_len) / c.avgdl))) AS relevance
@@ -512,6 +530,49 @@ _BM25 = """
             JOIN memory_lengths l ON l.memory_id = h.memory_id, corpus c
         GROUP BY h.memory_id
     )"""
+
+
+class _Tally:
+    """The entries a write transaction added to the memory index, and how many hold
+    each term, for ``memory_count`` and ``memory_vocab``: written once before the
+    commit rather than per entry, because each update of a row leaves a version that
+    the next update in the same transaction steps over, and an import of thousands
+    of entries would step over thousands. (Deletes are counted by m007's triggers.)
+    These rows are locked last, after the team's counters row, yet never waited for:
+    every write that indexes or deletes entries holds the memory lock first
+    (``_serialize_memory``) until it commits."""
+
+    __slots__ = ("docs", "entries", "length")
+
+    def __init__(self) -> None:
+        self.entries = 0
+        self.length = 0
+        self.docs: Counter[str] = Counter()
+
+    def add(self, text: Sequence[str], tags: Sequence[str]) -> None:
+        self.entries += 1
+        self.length += len(text) + len(tags)
+        self.docs.update(set(text) | set(tags))
+
+    def write(self, db: _Translating) -> None:
+        if not self.entries:
+            return
+        terms = sorted(self.docs)  # rows locked in one order by every writer
+        db.execute(
+            "WITH counted AS (UPDATE memory_count SET entries = entries + ?, "
+            "length = length + ? RETURNING 1) INSERT INTO memory_count (entries, length) "
+            "SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM counted)",
+            (self.entries, self.length, self.entries, self.length),
+        )
+        if terms:
+            db.execute(
+                "INSERT INTO memory_vocab AS v (term, doc) "
+                "SELECT * FROM unnest(?::text[], ?::bigint[]) "
+                "ON CONFLICT (term) DO UPDATE SET doc = v.doc + excluded.doc",
+                (terms, [self.docs[t] for t in terms]),
+            )
+        self.entries = self.length = 0
+        self.docs.clear()
 
 
 class _Changes:

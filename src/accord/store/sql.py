@@ -14,7 +14,11 @@ operation checks, which rows it writes, which event it appends. A backend
   row a write reads and then changes (or takes turns on), ``_FOR_UPDATE`` for a
   row it deletes, ``_KEY_SHARE`` for a row that must not be deleted under it, and
   ``_SKIP_LOCKED`` for the ready task a claim picks while other claims pick theirs;
-- memory search (FTS5 on SQLite, a term table on PostgreSQL).
+- memory search (FTS5 on SQLite, a term table on PostgreSQL): ``_indexed`` writes
+  an entry's terms to the index, ``_search`` ranks, and ``_among`` says "one of
+  these ids" as the backend best takes a list. Both index the terms of
+  ``accord.text`` and keep ``memory_vocab`` (entries per term) and
+  ``memory_count`` (entries), which this module reads the same way on both.
 
 Where writers run side by side (PostgreSQL), locks are taken in one order, which
 keeps the busy paths free of deadlocks: a team's turn, then member rows, then
@@ -66,13 +70,14 @@ from accord.store.base import (
     UNSET,
     Store,
 )
-from accord.text import words as text_words
+from accord.text import terms as text_terms
 from accord.types import (
     BROADCAST,
     Candidate,
     Claim,
     ContinuityNote,
     Event,
+    HostSupervisor,
     Member,
     MemberRole,
     MemberStatus,
@@ -92,6 +97,7 @@ from accord.types import (
     TaskChanges,
     TaskStatus,
     Team,
+    TeamDump,
     TranscriptEntry,
     TranscriptKind,
     UsageRecord,
@@ -107,6 +113,9 @@ S = TypeVar("S", bound="SQLStore")
 
 class Cursor(Protocol):
     """The rows a statement returned (``sqlite3.Cursor``, ``psycopg.Cursor``)."""
+
+    @property
+    def description(self) -> Any: ...
 
     def fetchone(self) -> Any: ...
 
@@ -224,11 +233,15 @@ class SQLStore(Store):
         """Rows of ``_MEMORY_COLUMNS`` plus their relevance, best first (see MemorySearch)."""
 
     @abstractmethod
-    def _match_counts(self, db: Connection, terms: Sequence[Sequence[str]]) -> list[int]:
-        """For each list of terms, how many memories hold any of them."""
+    def _indexed(
+        self, db: Connection, memory_id: int, text: Sequence[str], tags: Sequence[str]
+    ) -> None:
+        """Index a memory just inserted: the terms of its text and of its tags, in order,
+        and count it in ``memory_count`` and ``memory_vocab``."""
 
-    def _indexed(self, db: Connection, memory_id: int, text: str, tags: str) -> None:
-        """Index a memory just inserted for full-text search (SQLite: its triggers do)."""
+    @abstractmethod
+    def _among(self, column: str, ids: Sequence[int]) -> tuple[str, Any]:
+        """A condition that ``column`` is one of ``ids``, and its one parameter."""
 
     # plumbing shared by every operation -------------------------------------------
 
@@ -1937,9 +1950,11 @@ class SQLStore(Store):
             self._event(db, team_id, "supervisor_stopped", {"token": token}, None)
 
     def _spawn_row(self, team: str, r: Sequence[Any]) -> Spawn:
-        return Spawn(r[0], team, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+        return Spawn(r[0], team, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
 
-    _SPAWN_COLUMNS = "id, name, agent, model, host, requested_by, status, reason, created_at"
+    _SPAWN_COLUMNS = (
+        "id, name, agent, model, host, requested_by, status, reason, created_at, taken_by"
+    )
 
     @atomic
     def request_spawn(
@@ -1960,7 +1975,8 @@ class SQLStore(Store):
             team_id = self._team_id(db, team, lock=True)
             run = self._must_run(db, team_id, team)
             if db.execute(
-                "SELECT 1 FROM spawns WHERE team_id = ? AND name = ? AND status = 'pending'",
+                "SELECT 1 FROM spawns WHERE team_id = ? AND name = ? "
+                "AND status IN ('pending', 'taken')",
                 (team_id, name),
             ).fetchone():
                 raise InvalidState(f"{name} is already waiting to be started")
@@ -1991,6 +2007,10 @@ class SQLStore(Store):
                     "model = COALESCE(?, model) WHERE team_id = ? AND name = ?",
                     (agent, model, team_id, name),
                 )
+            db.execute(
+                "UPDATE members SET placement = ? WHERE team_id = ? AND name = ?",
+                (host, team_id, name),
+            )
             wanted = sorted({*run.wanted, name})
             db.execute(
                 "UPDATE runs SET wanted = ?, updated_at = ? WHERE team_id = ?",
@@ -2019,7 +2039,7 @@ class SQLStore(Store):
             team_id = self._team_id(db, team)
             rows = db.execute(
                 f"SELECT {self._SPAWN_COLUMNS} FROM spawns WHERE team_id = ? "
-                "AND status = 'pending' ORDER BY id",
+                "AND status IN ('pending', 'taken') ORDER BY id",
                 (team_id,),
             ).fetchall()
         return [self._spawn_row(team, r) for r in rows]
@@ -2062,6 +2082,407 @@ class SQLStore(Store):
                 None,
             )
             return dataclasses.replace(spawn, status=status, reason=reason)
+
+    # hosts -----------------------------------------------------------------
+
+    _HOST_COLUMNS = "host, machine, pid, token, slots, status, started_at, expires_at"
+
+    def _host_rows(
+        self, db: Connection, team_id: int, team: str, host: str | None = None
+    ) -> list[HostSupervisor]:
+        where, args = ("AND host = ?", (host,)) if host is not None else ("", ())
+        rows = db.execute(
+            f"SELECT {self._HOST_COLUMNS} FROM supervisors WHERE team_id = ? {where} "
+            "ORDER BY started_at, host",
+            (team_id, *args),
+        ).fetchall()
+        return [HostSupervisor(team, *r) for r in rows]
+
+    @atomic
+    def register_host(
+        self,
+        team: str,
+        host: str,
+        *,
+        machine: str,
+        pid: int,
+        slots: int | None,
+        lease_seconds: float,
+        take_over: bool = False,
+    ) -> HostSupervisor:
+        check_name(host, "host name")
+        if slots is not None and slots < 1:
+            raise UserError("a supervisor needs 1 slot or more (--slots N)")
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            now = self.clock()
+            prior = self._host_rows(db, team_id, team, host)
+            if prior and prior[0].live(now) and not take_over:
+                p = prior[0]
+                raise InvalidState(
+                    f"host {host!r} of team {team!r} is already served by a supervisor "
+                    f"(pid {p.pid} on {p.machine}); give this one another --host name, or "
+                    f"wait {p.expires_at - now if p.expires_at else 0:.0f}s for its lease to end"
+                )
+            token = (prior[0].token if prior else 0) + 1
+            db.execute(
+                "INSERT INTO supervisors (team_id, host, machine, pid, token, slots, status, "
+                "started_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, 'live', ?, ?) "
+                "ON CONFLICT (team_id, host) DO UPDATE SET machine = excluded.machine, "
+                "pid = excluded.pid, token = excluded.token, slots = excluded.slots, "
+                "status = 'live', started_at = excluded.started_at, "
+                "expires_at = excluded.expires_at",
+                (team_id, host, machine, pid, token, slots, now, now + lease_seconds),
+            )
+            # Whatever a previous supervisor of this host ran died with it: those
+            # members are nowhere now, and what it had taken is to be placed again.
+            db.execute(
+                "UPDATE members SET host = NULL, pid = NULL WHERE team_id = ? AND host = ?",
+                (team_id, host),
+            )
+            db.execute(
+                "UPDATE spawns SET status = 'pending', taken_by = NULL "
+                "WHERE team_id = ? AND status = 'taken' AND taken_by = ?",
+                (team_id, host),
+            )
+            self._event(
+                db,
+                team_id,
+                "host_joined",
+                {"host": host, "machine": machine, "pid": pid, "slots": slots, "token": token},
+                None,
+            )
+            return self._host_rows(db, team_id, team, host)[0]
+
+    def _live_host(
+        self, db: Connection, team_id: int, team: str, host: str, token: int
+    ) -> HostSupervisor:
+        rows = self._host_rows(db, team_id, team, host)
+        if not rows or rows[0].token != token or rows[0].status != "live":
+            raise StaleToken(
+                f"host {host!r} of team {team!r} is now served by another supervisor "
+                "or was given up; this one must stop"
+            )
+        return rows[0]
+
+    @atomic
+    def renew_host(self, team: str, host: str, token: int, lease_seconds: float) -> HostSupervisor:
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            self._live_host(db, team_id, team, host, token)
+            db.execute(
+                "UPDATE supervisors SET expires_at = ? WHERE team_id = ? AND host = ?",
+                (self.clock() + lease_seconds, team_id, host),
+            )
+            return self._host_rows(db, team_id, team, host)[0]
+
+    @atomic
+    def release_host(self, team: str, host: str, token: int) -> None:
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            rows = self._host_rows(db, team_id, team, host)
+            if not rows or rows[0].token != token or rows[0].status != "live":
+                return
+            db.execute(
+                "UPDATE supervisors SET status = 'stopped', expires_at = NULL "
+                "WHERE team_id = ? AND host = ?",
+                (team_id, host),
+            )
+            db.execute(
+                "UPDATE spawns SET status = 'pending', taken_by = NULL "
+                "WHERE team_id = ? AND status = 'taken' AND taken_by = ?",
+                (team_id, host),
+            )
+            self._event(db, team_id, "host_left", {"host": host, "token": token}, None)
+
+    def list_hosts(self, team: str) -> list[HostSupervisor]:
+        with self._read() as db:
+            return self._host_rows(db, self._team_id(db, team), team)
+
+    @atomic
+    def take_spawn(self, team: str, host: str, token: int) -> Spawn | None:
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            self._live_host(db, team_id, team, host, token)
+            r = db.execute(
+                f"SELECT {self._SPAWN_COLUMNS} FROM spawns WHERE team_id = ? "
+                "AND status = 'pending' AND (host IS NULL OR host = ?) ORDER BY id LIMIT 1",
+                (team_id, host),
+            ).fetchone()
+            if r is None:
+                return None
+            spawn = self._spawn_row(team, r)
+            db.execute(
+                "UPDATE spawns SET status = 'taken', taken_by = ? WHERE id = ?", (host, spawn.id)
+            )
+            self._event(
+                db, team_id, "spawn_taken", {"id": spawn.id, "name": spawn.name, "host": host}, None
+            )
+            return dataclasses.replace(spawn, status="taken", taken_by=host)
+
+    @atomic
+    def place_wanted(self, team: str) -> list[Spawn]:
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            run = self._must_run(db, team_id, team)
+            now = self.clock()
+            hosts = self._host_rows(db, team_id, team)
+            live = {h.host for h in hosts if h.live(now)}
+            for lost in (h for h in hosts if h.status == "live" and not h.live(now)):
+                db.execute(
+                    "UPDATE supervisors SET status = 'lost' WHERE team_id = ? AND host = ?",
+                    (team_id, lost.host),
+                )
+                db.execute(
+                    "UPDATE spawns SET status = 'pending', taken_by = NULL "
+                    "WHERE team_id = ? AND status = 'taken' AND taken_by = ?",
+                    (team_id, lost.host),
+                )
+                members = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT name FROM members WHERE team_id = ? AND host = ? ORDER BY name",
+                        (team_id, lost.host),
+                    )
+                ]
+                db.execute(
+                    "UPDATE members SET host = NULL, pid = NULL, status = CASE WHEN status "
+                    "IN ('starting', 'working', 'idle', 'stopping') THEN 'crashed' "
+                    "ELSE status END WHERE team_id = ? AND host = ?",
+                    (team_id, lost.host),
+                )
+                self._event(
+                    db,
+                    team_id,
+                    "host_lost",
+                    {"host": lost.host, "machine": lost.machine, "members": members},
+                    None,
+                )
+            waiting = {
+                r[0]
+                for r in db.execute(
+                    "SELECT name FROM spawns WHERE team_id = ? AND status IN ('pending', 'taken')",
+                    (team_id,),
+                )
+            }
+            placed: list[Spawn] = []
+            for name, agent, model, host, placement in db.execute(
+                "SELECT name, agent, model, host, placement FROM members "
+                "WHERE team_id = ? ORDER BY name",
+                (team_id,),
+            ).fetchall():
+                if name == run.lead or name not in run.wanted or name in waiting:
+                    continue
+                if host is not None and host in live:
+                    continue
+                spawn_id = db.execute(
+                    "INSERT INTO spawns (team_id, name, agent, model, host, requested_by, "
+                    "status, created_at) VALUES (?, ?, ?, ?, ?, NULL, 'pending', ?) RETURNING id",
+                    (team_id, name, agent, model, placement, now),
+                ).fetchone()[0]
+                self._event(
+                    db,
+                    team_id,
+                    "member_placed",
+                    {"id": spawn_id, "name": name, "host": placement},
+                    None,
+                )
+                r = db.execute(
+                    f"SELECT {self._SPAWN_COLUMNS} FROM spawns WHERE id = ?", (spawn_id,)
+                ).fetchone()
+                placed.append(self._spawn_row(team, r))
+            return placed
+
+    # moving a team between stores ------------------------------------------------
+
+    # Tables holding a team's rows, in an order that satisfies their references.
+    _TEAM_TABLES = (
+        "members",
+        "tasks",
+        "task_deps",
+        "messages",
+        "transcripts",
+        "usage",
+        "runs",
+        "spawns",
+        "memories",
+        "continuity",
+        "supervisors",
+        "events",  # last: its payloads name ids the rows above may have been given anew
+    )
+    _ORDER = {
+        "members": "name",
+        "tasks": "id",
+        "task_deps": "task_id, blocker_id",
+        "messages": "id",
+        "transcripts": "member, seq",
+        "usage": "id",
+        "runs": "team_id",
+        "spawns": "id",
+        "memories": "id",
+        "continuity": "member, version",
+        "supervisors": "host",
+        "events": "seq",
+    }
+    # Tables numbered store-wide, and the columns of theirs that point at their own ids.
+    _NUMBERED = {
+        "messages": ("reply_to",),
+        "usage": (),
+        "spawns": (),
+        "memories": ("supersedes", "superseded_by"),
+    }
+    # Event payload keys that carry those ids, by the word the event kind contains.
+    _EVENT_IDS = {
+        "message": ("messages", ("id", "ids", "reply_to")),
+        "memor": ("memories", ("id", "ids", "supersedes", "superseded_by")),
+        "spawn": ("spawns", ("id",)),
+        "placed": ("spawns", ("id",)),
+    }
+
+    def _rows(self, db: Connection, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
+        cursor = db.execute(sql, args)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    def dump_team(self, team: str) -> TeamDump:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            rows: dict[str, list[dict[str, Any]]] = {}
+            team_row = self._rows(
+                db,
+                "SELECT description, created_at, last_seq, last_task_id, last_fence "
+                "FROM teams WHERE id = ?",
+                (team_id,),
+            )
+            rows["teams"] = team_row
+            for table in self._TEAM_TABLES:
+                found = self._rows(
+                    db,
+                    f"SELECT * FROM {table} WHERE team_id = ? ORDER BY {self._ORDER[table]}",
+                    (team_id,),
+                )
+                for r in found:
+                    del r["team_id"]
+                rows[table] = found
+            project = self._rows(db, "SELECT * FROM memories WHERE team_id IS NULL ORDER BY id", ())
+            for r in project:
+                del r["team_id"]
+        return TeamDump(team, rows, project)
+
+    @atomic
+    def load_team(self, dump: TeamDump) -> dict[str, int]:
+        check_name(dump.team, "team name")
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM teams WHERE name = ?", (dump.team,)).fetchone():
+                raise AlreadyExists(
+                    f"the target store already has a team named {dump.team!r}; delete it "
+                    "there first, or copy into another store"
+                )
+            (head,) = dump.rows["teams"]
+            team_id = db.execute(
+                "INSERT INTO teams (name, description, created_at, last_seq, last_task_id, "
+                "last_fence) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    dump.team,
+                    head["description"],
+                    head["created_at"],
+                    head["last_seq"],
+                    head["last_task_id"],
+                    head["last_fence"],
+                ),
+            ).fetchone()[0]
+            self._serialize_memory(db)  # its entries join the shared index and its counts
+            maps: dict[str, dict[int, int]] = {}
+            written: dict[str, int] = {}
+            for table in self._TEAM_TABLES[:-1]:
+                written[table] = self._load_rows(db, table, team_id, dump.rows[table], maps)
+            fresh = []
+            for r in dump.project_memories:
+                same = db.execute(
+                    "SELECT id FROM memories WHERE team_id IS NULL AND scope = ? AND type = ? "
+                    "AND text = ? AND created_at = ?",
+                    (r["scope"], r["type"], r["text"], r["created_at"]),
+                ).fetchone()
+                if same is None:
+                    fresh.append(r)
+                else:  # already there (copied with another team): events point to it
+                    maps.setdefault("memories", {})[r["id"]] = same[0]
+            written["project memories"] = self._load_rows(db, "memories", None, fresh, maps)
+            events = [self._renumber_event(r, maps) for r in dump.rows["events"]]
+            written["events"] = self._load_rows(db, "events", team_id, events, maps)
+            return written
+
+    def _load_rows(
+        self,
+        db: Connection,
+        table: str,
+        team_id: int | None,
+        rows: list[dict[str, Any]],
+        maps: dict[str, dict[int, int]],
+    ) -> int:
+        if not rows:
+            return 0
+        links = self._NUMBERED.get(table)
+        mapping = maps.setdefault(table, {}) if links is not None else {}
+        if links is not None:
+            ids = [r["id"] for r in rows]
+            taken = any(
+                db.execute(
+                    f"SELECT 1 FROM {table} WHERE id IN ({','.join('?' * len(chunk))}) LIMIT 1",
+                    chunk,
+                ).fetchone()
+                for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500))
+            )
+        for r in rows:
+            values = dict(r, team_id=team_id)
+            if links is not None:
+                for column in links:
+                    values[column] = None  # pointed again below, once every row has its id
+                if taken:
+                    del values["id"]
+            columns = list(values)
+            insert = (
+                f"INSERT INTO {table} ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})"
+            )
+            if links is None:
+                db.execute(insert, [values[c] for c in columns])
+                continue
+            new_id = db.execute(insert + " RETURNING id", [values[c] for c in columns]).fetchone()
+            mapping[r["id"]] = new_id[0]
+            if table == "memories":
+                self._index(db, new_id[0], r["text"], json.loads(r["tags"]))
+        if links is not None and not taken:
+            self._ids_given(db, table)
+        for r in rows:
+            for column in links or ():
+                if r[column] is not None:
+                    db.execute(
+                        f"UPDATE {table} SET {column} = ? WHERE id = ?",
+                        (mapping.get(r[column], r[column]), mapping[r["id"]]),
+                    )
+        return len(rows)
+
+    def _ids_given(self, db: Connection, table: str) -> None:
+        """Rows were added to ``table`` with ids of their own: the next id the store
+        hands out must come after them (SQLite's AUTOINCREMENT sees to that itself)."""
+
+    def _renumber_event(
+        self, row: dict[str, Any], maps: dict[str, dict[int, int]]
+    ) -> dict[str, Any]:
+        for word, (table, keys) in self._EVENT_IDS.items():
+            mapping = maps.get(table)
+            if word not in row["kind"] or not mapping or all(k == v for k, v in mapping.items()):
+                continue
+            payload = json.loads(row["payload"])
+            for key in keys:
+                value = payload.get(key)
+                if isinstance(value, int):
+                    payload[key] = mapping.get(value, value)
+                elif isinstance(value, list):
+                    payload[key] = [mapping.get(v, v) if isinstance(v, int) else v for v in value]
+            return dict(row, payload=json.dumps(payload, separators=(",", ":")))
+        return row
 
     # memory ----------------------------------------------------------------
 
@@ -2173,8 +2594,11 @@ class SQLStore(Store):
                 supersedes,
             ),
         ).fetchone()[0]
-        self._indexed(db, memory_id, text, tags_json)
+        self._index(db, memory_id, text, tags)
         return memory_id
+
+    def _index(self, db: Connection, memory_id: int, text: str, tags: Sequence[str]) -> None:
+        self._indexed(db, memory_id, text_terms(text), text_terms(" ".join(tags)))
 
     @atomic
     def add_memory(
@@ -2203,20 +2627,25 @@ class SQLStore(Store):
             if new.supersedes is not None:
                 old = self._memory_row(db, team_id, team, new.supersedes)
                 if old.type != MemoryType.DECISION:
+                    article = "an" if old.type.value[0] in "aeiou" else "a"
                     raise UserError(
-                        f"memory {old.id} is an {old.type.value}, not a decision; only a "
-                        if old.type.value[0] in "aeiou"
-                        else f"memory {old.id} is a {old.type.value}, not a decision; only a "
+                        f"memory {old.id} is {article} {old.type.value}, not a decision; only a "
                         "decision can be superseded"
                     )
-                if old.status == MemoryStatus.SUPERSEDED:
+                if old.superseded_by is not None:
                     stands = self._standing(db, team_id, team, old)
+                    if stands.status == MemoryStatus.ACTIVE:
+                        raise UserError(
+                            f"memory {old.id} is already superseded; the decision that stands "
+                            f"is {stands.id} ({stands.text[:60]!r}): supersede that one"
+                        )
+                    # The chain ends in a retired decision: nothing stands, and the way on
+                    # is to supersede that last one (a retired decision may be).
                     raise UserError(
-                        f"memory {old.id} is already superseded; the decision that stands is "
-                        f"{stands.id} ({stands.text[:60]!r}): supersede that one"
+                        f"memory {old.id} is already superseded, and nothing in its chain "
+                        f"stands: the last, {stands.id} ({stands.text[:60]!r}), was retired; "
+                        f"supersede {stands.id} to carry the chain on"
                     )
-                if old.status == MemoryStatus.RETIRED:
-                    raise UserError(f"memory {old.id} was retired; it cannot be superseded")
                 if _width(new.scope) < _width(old.scope):
                     raise UserError(
                         f"memory {old.id} is a {old.scope} decision; a {new.scope} decision "
@@ -2249,8 +2678,10 @@ class SQLStore(Store):
                 new.supersedes,
             )
             if old is not None:
+                # A retired decision stays retired: it was let go before it was replaced.
                 db.execute(
-                    "UPDATE memories SET status = 'superseded', superseded_by = ? WHERE id = ?",
+                    "UPDATE memories SET superseded_by = ?, status = CASE status "
+                    "WHEN 'active' THEN 'superseded' ELSE status END WHERE id = ?",
                     (memory_id, old.id),
                 )
             self._event(
@@ -2308,11 +2739,16 @@ class SQLStore(Store):
         type: MemoryType | None = None,
         status: MemoryStatus | None = None,
         scopes: Sequence[str] | None = None,
+        ids: Sequence[int] | None = None,
         limit: int | None = None,
     ) -> list[MemoryEntry]:
         with self._read() as db:
             team_id = self._team_id(db, team)
             where, args = self._visible(team_id, scopes)
+            if ids is not None:
+                among, arg = self._among("m.id", ids)
+                where += f" AND {among}"
+                args.append(arg)
             if type is not None:
                 where += " AND m.type = ?"
                 args.append(type.value)
@@ -2362,8 +2798,117 @@ class SQLStore(Store):
     @atomic
     def memory_matches(self, words: Sequence[str]) -> tuple[int, list[int]]:
         with self._read() as db:
-            total: int = db.execute("SELECT count(*) FROM memories").fetchone()[0]
-            return total, self._match_counts(db, [_terms([w]) for w in words])
+            counted = db.execute("SELECT entries FROM memory_count").fetchone()
+            total: int = counted[0] if counted else 0
+            docs: dict[str, int] = {}
+            for term in _terms(words):
+                row = db.execute("SELECT doc FROM memory_vocab WHERE term = ?", (term,)).fetchone()
+                docs[term] = row[0] if row else 0
+        # A word the tokenizer splits ("foo-bar") is in at most as many entries as its
+        # rarest part.
+        return total, [min((docs[t] for t in _terms([w])), default=0) for w in words]
+
+    @atomic
+    def set_memory_vectors(
+        self, team: str, model: str, vectors: Sequence[tuple[int, bytes]]
+    ) -> None:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            for memory_id, vector in vectors:
+                self._memory_row(db, team_id, team, memory_id)
+                db.execute(
+                    "INSERT INTO memory_vectors (model, memory_id, vector) VALUES (?, ?, ?) "
+                    "ON CONFLICT (model, memory_id) DO UPDATE SET vector = excluded.vector",
+                    (model, memory_id, bytes(vector)),
+                )
+
+    def _vectors_where(
+        self,
+        team_id: int,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool,
+    ) -> tuple[str, list[Any]]:
+        """The entries (m) whose vectors (v) ``search_memories`` would consider."""
+        where, args = self._visible(team_id, scopes)
+        states = "('active', 'superseded')" if include_superseded else "('active')"
+        marks = ",".join("?" * len(types))
+        return (
+            f"{where} AND m.status IN {states} AND m.type IN ({marks})",
+            [*args, *[t.value for t in types]],
+        )
+
+    @atomic
+    def memory_vectors(
+        self,
+        team: str,
+        model: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[int, bytes]]:
+        if not types:
+            return []
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where, args = self._vectors_where(team_id, scopes, types, include_superseded)
+            if ids is not None:
+                # on the vectors' key, so asking for a few never scans a model's every one
+                among, arg = self._among("v.memory_id", ids)
+                where += f" AND {among}"
+                args.append(arg)
+            rows = db.execute(
+                "SELECT v.memory_id, v.vector FROM memory_vectors v "
+                "JOIN memories m ON m.id = v.memory_id "
+                f"WHERE v.model = ? AND {where} ORDER BY v.memory_id LIMIT ?",
+                (model, *args, self._NO_LIMIT if limit is None else limit),
+            ).fetchall()
+        return [(int(i), bytes(v)) for i, v in rows]
+
+    @atomic
+    def count_memory_vectors(
+        self,
+        team: str,
+        model: str,
+        *,
+        scopes: Sequence[str],
+        types: Sequence[MemoryType],
+        include_superseded: bool = False,
+        up_to: int,
+    ) -> int:
+        if not types:
+            return 0
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where, args = self._vectors_where(team_id, scopes, types, include_superseded)
+            count: int = db.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM memory_vectors v "
+                "JOIN memories m ON m.id = v.memory_id "
+                f"WHERE v.model = ? AND {where} LIMIT ?) AS found",
+                (model, *args, up_to),
+            ).fetchone()[0]
+        return count
+
+    @atomic
+    def memories_without_vector(
+        self, team: str, model: str, *, after: int = 0, limit: int
+    ) -> list[MemoryEntry]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            # +m.team_id: walk the entries in id order from `after` rather than through
+            # the scope index, so each batch of a long reindex starts where the last ended
+            rows = db.execute(
+                f"SELECT {self._MEMORY_COLUMNS} FROM memories m "
+                "WHERE m.id > ? AND (+m.team_id = ? OR +m.team_id IS NULL) "
+                "AND m.type != 'story' AND m.status != 'retired' AND NOT EXISTS "
+                "(SELECT 1 FROM memory_vectors v WHERE v.model = ? AND v.memory_id = m.id) "
+                "ORDER BY m.id LIMIT ?",
+                (after, team_id, model, limit),
+            ).fetchall()
+        return [self._memory(team, r) for r in rows]
 
     @atomic
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
@@ -2377,7 +2922,9 @@ class SQLStore(Store):
             return dataclasses.replace(entry, status=MemoryStatus.RETIRED)
 
     @atomic
-    def import_memories(self, team: str, entries: Sequence[MemoryEntry]) -> list[MemoryEntry]:
+    def import_memories(
+        self, team: str, entries: Sequence[MemoryEntry], actor: str | None = None
+    ) -> list[MemoryEntry]:
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             self._serialize_memory(db)
@@ -2411,7 +2958,7 @@ class SQLStore(Store):
                         "UPDATE memories SET supersedes = ?, superseded_by = ? WHERE id = ?",
                         (*links, new_ids[e.id]),
                     )
-            self._event(db, team_id, "memories_imported", {"count": len(entries)}, None)
+            self._event(db, team_id, "memories_imported", {"count": len(entries)}, actor)
             return [self._memory_row(db, team_id, team, i) for i in new_ids.values()]
 
     @atomic
@@ -2453,8 +3000,8 @@ class SQLStore(Store):
 
 
 def _terms(words: Sequence[str]) -> list[str]:
-    """The distinct index words of ``words``, split by the one tokenizer."""
-    return list(dict.fromkeys(t for w in words for t in text_words(w)))
+    """The distinct index terms of ``words``, split and stemmed by the one tokenizer."""
+    return list(dict.fromkeys(t for w in words for t in text_terms(w)))
 
 
 def _width(scope: str) -> int:

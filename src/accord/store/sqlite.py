@@ -9,11 +9,13 @@ team's sequence counter bumped in place, so the log has no gaps.
 
 What every backend shares (each operation's logic) is in ``sql.py``; this file
 is the connection: pragmas, the write lock and its fair retry, SQLite's errors,
-the change marker, and FTS5 for memory search.
+the change marker, and FTS5 for memory search (``memory_index``, with its
+vocabulary ``memory_vocab`` and the ``memory_count`` its triggers keep).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sqlite3
@@ -194,7 +196,7 @@ class SQLiteStore(SQLStore):
             return
         with self._write() as db:
             applied = {r[0] for r in db.execute("SELECT name FROM accord_migrations")}
-            schema = Schema("sqlite", db.execute)
+            schema = Schema("sqlite", db)
             for name, fn in pending(applied, str(self.path)):
                 fn(schema)
                 db.execute(
@@ -211,16 +213,29 @@ class SQLiteStore(SQLStore):
 
     # memory search: FTS5 ----------------------------------------------------
 
+    def _indexed(
+        self, db: Connection, memory_id: int, text: Sequence[str], tags: Sequence[str]
+    ) -> None:
+        # The terms, one space apart: the ascii tokenizer splits on nothing else.
+        db.execute(
+            "INSERT INTO memory_index (rowid, text, tags) VALUES (?, ?, ?)",
+            (memory_id, " ".join(text), " ".join(tags)),
+        )
+
+    def _among(self, column: str, ids: Sequence[int]) -> tuple[str, Any]:
+        # One parameter however many ids: SQLite caps a statement's parameters.
+        return f"{column} IN (SELECT value FROM json_each(?))", json.dumps([int(i) for i in ids])
+
     def _search(self, db: Connection, search: MemorySearch) -> list[tuple[Any, ...]]:
         scored, required, limit = search.scored, search.required, search.limit
         rest = [t for t in scored if t not in required]
         if not required or not rest:
             matches = [_any(scored)]
         else:
-            # BM25 only scores the phrases in the match expression, so each word must be
-            # in it exactly once: entries with a required word and another word, then
-            # those with a required word only. Both are scored over every word (a word an
-            # entry lacks adds nothing), so their relevances compare.
+            # BM25 only scores the phrases in the match expression, so each term must be
+            # in it exactly once: entries with a required term and another term, then
+            # those with a required term only. Both are scored over every term (a term
+            # an entry lacks adds nothing), so their relevances compare.
             matches = [
                 f"({_any(required)}) AND ({_any(rest)})",
                 f"({_any(required)}) NOT ({_any(rest)})",
@@ -230,30 +245,20 @@ class SQLiteStore(SQLStore):
             # ORDER BY rank lets FTS5 sort its matches itself, so the join and the
             # filters stop at the limit instead of running over every match.
             rows += db.execute(
-                f"SELECT {self._MEMORY_COLUMNS}, -memories_fts.rank "
-                f"FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid "
-                f"WHERE memories_fts MATCH ? AND memories_fts.rank MATCH {_BM25} "
-                f"AND {search.where} ORDER BY memories_fts.rank LIMIT ?",
+                f"SELECT {self._MEMORY_COLUMNS}, -memory_index.rank "
+                f"FROM memory_index JOIN memories m ON m.id = memory_index.rowid "
+                f"WHERE memory_index MATCH ? AND memory_index.rank MATCH {_BM25} "
+                f"AND {search.where} ORDER BY memory_index.rank LIMIT ?",
                 (match, *search.args, limit),
             ).fetchall()
         rows.sort(key=lambda r: (-r[15], r[0]))
         return rows[:limit]
 
-    def _match_counts(self, db: Connection, terms: Sequence[Sequence[str]]) -> list[int]:
-        return [
-            db.execute(
-                "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", (_any(some),)
-            ).fetchone()[0]
-            if some
-            else 0
-            for some in terms
-        ]
 
-
-_BM25 = "'bm25(1.0, 0.5)'"  # a word in the text weighs 1.0, in the tags 0.5
+_BM25 = "'bm25(1.0, 0.5)'"  # a term in the text weighs 1.0, in the tags 0.5
 
 
 def _any(terms: Sequence[str]) -> str:
     """An FTS5 expression matching any of ``terms``; each is quoted, so none is syntax
-    (the tokenizer leaves no quote in a word)."""
+    (the tokenizer leaves no quote in a term)."""
     return " OR ".join(f'"{t}"' for t in terms)

@@ -29,6 +29,7 @@ _INTERESTING = {
     "spawn_started",
     "spawn_refused",
     "budget_exceeded",
+    "host_lost",
 }
 
 
@@ -138,6 +139,12 @@ def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
             out.append(f"- spawn of {p.get('name')} {e.kind.removeprefix('spawn_')}{why}")
         elif e.kind == "budget_exceeded":
             out.append(f"- {p.get('member')} stopped over budget: {p.get('why')}")
+        elif e.kind == "host_lost":
+            who = ", ".join(p.get("members") or []) or "no member"
+            out.append(
+                f"- host {p.get('host')} was lost (its supervisor stopped renewing); "
+                f"{who} will be started elsewhere unless pinned there"
+            )
     if idle:
         out.append("- idle now: " + ", ".join(idle))
     return out

@@ -91,6 +91,7 @@ from accord.store.base import (
     Store,
 )
 from accord.testing import FakeClock
+from accord.testing.conformance_runs import RunConformance
 from accord.types import (
     BROADCAST,
     Claim,
@@ -714,7 +715,7 @@ BAD_INPUTS = _bad_inputs()
 # The suite --------------------------------------------------------------------------
 
 
-class StoreConformance:
+class StoreConformance(RunConformance):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 
     @pytest.fixture
@@ -1938,9 +1939,30 @@ class StoreConformance:
             # It names the decision that stands now, at the end of the chain.
             assert "already superseded" in str(info.value)
             assert f"stands is {three.id}" in str(info.value)
+        # A retired decision with no successor may be superseded: it stays retired.
+        after = add(MemoryType.DECISION, "after the retired one", retired.id)
+        again = store.get_memory(TEAM, retired.id)
+        assert (again.status, again.superseded_by) == (MemoryStatus.RETIRED, after.id)
+        assert after.supersedes == retired.id and after.status == MemoryStatus.ACTIVE
         with refused(store, UserError) as info:
             add(MemoryType.DECISION, "new", retired.id)
-        assert "retired" in str(info.value)
+        assert f"stands is {after.id}" in str(info.value)
+        # When the last decision of a chain is retired nothing stands: the refusal says
+        # so, and names the decision that carries the chain on.
+        store.retire_memory(TEAM, three.id)
+        for old in (one, two):
+            with refused(store, UserError) as info:
+                add(MemoryType.DECISION, "new", old.id)
+            assert "nothing in its chain stands" in str(info.value)
+            assert f"supersede {three.id}" in str(info.value)
+        four = add(MemoryType.DECISION, "four", three.id)
+        with refused(store, UserError) as info:
+            add(MemoryType.DECISION, "new", one.id)
+        assert f"stands is {four.id}" in str(info.value)
+        with refused(store, UserError) as info:
+            add(MemoryType.DECISION, "new", insight.id)
+        assert str(info.value).startswith(f"memory {insight.id} is an insight, not a decision")
+        assert str(info.value).endswith("only a decision can be superseded")
         store.create_team("other")
         with refused(store, UserError):  # another team's decision is not there to supersede
             store.add_memory("other", NewMemory(MemoryType.DECISION, "x", supersedes=three.id))
@@ -2160,6 +2182,93 @@ class StoreConformance:
         ranked = sorted(everything, key=lambda i: -everything[i])
         assert [c.entry.id for c in hits] == ranked[:2]
 
+    def test_memory_vectors_are_kept_per_model(self, store: Store) -> None:
+        def add(kind: MemoryType, text: str, **kw: Any) -> MemoryEntry:
+            return store.add_memory(TEAM, NewMemory(kind, text, **kw))[0]
+
+        old = add(MemoryType.DECISION, "old way")
+        new = add(MemoryType.DECISION, "new way", supersedes=old.id)
+        seen = add(MemoryType.OBSERVATION, "seen")
+        story = add(MemoryType.STORY, "a story")
+        mine = add(MemoryType.INSIGHT, "alice's", scope="member:alice")
+        gone = add(MemoryType.INSIGHT, "retired")
+        store.retire_memory(TEAM, gone.id)
+        shared = add(MemoryType.INSIGHT, "project-wide", scope="project")
+        recallable = [old, new, seen, mine, shared]
+        assert [e.id for e in store.memories_without_vector(TEAM, "m1", limit=10)] == [
+            e.id for e in recallable
+        ]
+        assert len(store.memories_without_vector(TEAM, "m1", limit=2)) == 2
+        later = store.memories_without_vector(TEAM, "m1", after=seen.id, limit=10)
+        assert [e.id for e in later] == [mine.id, shared.id]
+        blob = {e.id: bytes([e.id]) * 8 for e in (*recallable, story, gone)}
+        with logs(store) as written:
+            store.set_memory_vectors(TEAM, "m1", [(e.id, blob[e.id]) for e in recallable[:3]])
+        assert written == []  # derived data, like the text index: no event
+        left = store.memories_without_vector(TEAM, "m1", limit=10)
+        assert [e.id for e in left] == [mine.id, shared.id]
+        assert [e.id for e in store.memories_without_vector(TEAM, "m2", limit=10)] == [
+            e.id for e in recallable
+        ]
+        store.set_memory_vectors(TEAM, "m1", [(e.id, blob[e.id]) for e in (mine, shared, story)])
+        store.set_memory_vectors(TEAM, "m2", [(seen.id, b"other model")])
+        assert store.memories_without_vector(TEAM, "m1", limit=10) == []
+        every = list(MemoryType)
+        team = ["team", "project"]
+        got = store.memory_vectors(TEAM, "m1", scopes=team, types=every)
+        assert got == [(e.id, blob[e.id]) for e in (new, seen, story, shared)]
+        got = store.memory_vectors(TEAM, "m1", scopes=team, types=every, include_superseded=True)
+        assert [i for i, _ in got] == [old.id, new.id, seen.id, story.id, shared.id]
+        with_mine = store.memory_vectors(
+            TEAM, "m1", scopes=[*team, "member:alice"], types=[MemoryType.INSIGHT]
+        )
+        assert [i for i, _ in with_mine] == [mine.id, shared.id]
+        assert store.memory_vectors(TEAM, "m2", scopes=team, types=every) == [
+            (seen.id, b"other model")
+        ]
+        assert store.memory_vectors(TEAM, "m1", scopes=team, types=[]) == []
+        some = store.memory_vectors(TEAM, "m1", scopes=team, types=every, ids=[seen.id, 999])
+        assert some == [(seen.id, blob[seen.id])]
+        assert len(store.memory_vectors(TEAM, "m1", scopes=team, types=every, limit=2)) == 2
+        for up_to, want in ((10, 4), (4, 4), (2, 2)):
+            counted = store.count_memory_vectors(TEAM, "m1", scopes=team, types=every, up_to=up_to)
+            assert counted == want
+        assert (
+            store.count_memory_vectors(
+                TEAM, "m1", scopes=team, types=every, include_superseded=True, up_to=10
+            )
+            == 5
+        )
+        assert store.count_memory_vectors(TEAM, "m1", scopes=team, types=[], up_to=10) == 0
+        # Writing again replaces; an entry the team cannot see is refused, whole.
+        store.set_memory_vectors(TEAM, "m1", [(seen.id, b"newer")])
+        assert store.memory_vectors(TEAM, "m1", scopes=team, types=every, ids=[seen.id]) == [
+            (seen.id, b"newer")
+        ]
+        store.create_team("other")
+        theirs = store.add_memory("other", NewMemory(MemoryType.INSIGHT, "theirs"))[0]
+        with refused(store, UserError):
+            store.set_memory_vectors(TEAM, "m1", [(seen.id, b"x"), (theirs.id, b"x")])
+        with refused(store, UserError):
+            store.set_memory_vectors(TEAM, "m1", [(999, b"x")])
+        # The other team sees the project entry's vector, not ours.
+        assert store.memory_vectors("other", "m1", scopes=team, types=every) == [
+            (shared.id, blob[shared.id])
+        ]
+
+    def test_list_memories_by_ids(self, store: Store) -> None:
+        a = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "a"))[0]
+        b = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "b", scope="member:alice"))[0]
+        c = store.add_memory(TEAM, NewMemory(MemoryType.INSIGHT, "c"))[0]
+        store.create_team("other")
+        theirs = store.add_memory("other", NewMemory(MemoryType.INSIGHT, "d"))[0]
+        listed = store.list_memories(TEAM, ids=[c.id, a.id, theirs.id, 999])
+        assert [e.id for e in listed] == [c.id, a.id]
+        assert store.list_memories(TEAM, ids=[]) == []
+        assert [e.id for e in store.list_memories(TEAM, ids=[a.id, b.id], scopes=["team"])] == [
+            a.id
+        ]
+
     def test_memory_matches_counts_entries_with_each_word(self, store: Store) -> None:
         assert store.memory_matches(["cache"]) == (0, [0])
         for text in ("cache the cache", "cold cache", "warm start"):
@@ -2212,9 +2321,12 @@ class StoreConformance:
             store.import_memories(
                 TEAM, [*exported, entry(17, MemoryType.INSIGHT, "x" * (MAX_MEMORY + 1))]
             )
+        # The text index and its counts are rolled back with the entries.
+        assert store.memory_matches(["old", "imported", "here"]) == (1, [0, 0, 1])
         with logs(store, "memories_imported") as written:
             got = store.import_memories(TEAM, exported)
         assert written[0].payload == {"count": len(exported)}
+        assert store.memory_matches(["old", "imported", "here"]) == (7, [1, 6, 1])
         assert len(got) == len(exported)
         ids = {e.id: g.id for e, g in zip(exported, got, strict=True)}
         for e, g in zip(exported, got, strict=True):
@@ -2283,7 +2395,14 @@ class StoreConformance:
         )
         store.set_continuity(TEAM, "alice", "where I am")
         kept = store.add_memory("other", NewMemory(MemoryType.INSIGHT, "other's own"))[0]
+        assert store.memory_matches(["decision", "own"]) == (5, [2, 1])
         store.delete_team(TEAM)
+        # The team's entries leave the text index and the counts with it.
+        assert store.memory_matches(["decision", "own"]) == (3, [1, 1])
+        hits = store.search_memories(
+            "other", ["decision", "own"], scopes=["team", "project"], types=list(MemoryType)
+        )
+        assert {c.entry.id for c in hits} == {kept.id, shared.id}
         left = store.list_memories("other")
         assert {e.id for e in left} == {kept.id, shared.id, wider.id}
         assert store.get_memory("other", wider.id).supersedes is None

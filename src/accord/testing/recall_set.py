@@ -1342,15 +1342,21 @@ def load(
 
 @contextmanager
 def labelled_memory(
-    config: MemoryConfig | None = None, folder: str | Path | None = None
+    config: MemoryConfig | None = None,
+    folder: str | Path | None = None,
+    location: str | None = None,
 ) -> Iterator[tuple[Memory, dict[str, int]]]:
-    """A fresh store in a temporary folder with the labelled set loaded; (memory, ids)."""
+    """A fresh store with the labelled set loaded; (memory, ids). The store is a file in
+    a temporary folder, or the empty store at ``location`` (a PostgreSQL URL)."""
     from accord.store import open_store
 
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         clock = FakeClock()
         store: Store = open_store(
-            str(Path(tmp) / "recall.db"), create=True, synchronous="normal", clock=clock
+            location or str(Path(tmp) / "recall.db"),
+            create=True,
+            synchronous="normal",
+            clock=clock,
         )
         try:
             store.create_team(TEAM)

@@ -35,6 +35,11 @@ class SpawnArgs(ToolArgs):
         default=None, description="an agent definition from .accord/agents or .claude/agents"
     )
     model: str | None = Field(default=None, description="PROVIDER:MODEL, if not the default")
+    host: str | None = Field(
+        default=None,
+        description="run it only on this host (a supervisor's --host name); by default it "
+        "runs wherever a supervisor has room, and moves if that host is lost",
+    )
 
 
 def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
@@ -47,6 +52,8 @@ def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
         find_definition(ctx.workspace, a.agent)
     if a.model is not None:
         ModelName.parse(a.model)
+    if a.host is not None:
+        check_name(a.host, "host name")
     limit = run.settings.get("max_teammates")
     teammates = [n for n in run.wanted if n != run.lead]
     if limit is not None and a.name not in teammates and len(teammates) >= int(limit):
@@ -61,6 +68,7 @@ def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
         token_hash=hash_token(new_token()),
         agent=a.agent,
         model=model,
+        host=a.host,
         requested_by=ctx.member,
     )
     svc.mailbox.send(ctx.member, a.name, a.instructions, summary="first instructions")
