@@ -71,22 +71,33 @@ def pg_raw_worker(url: str, sync: str, member: str, barrier: Barrier, results: A
         "UPDATE t SET status = 'done', owner = %s WHERE id = (SELECT id FROM t "
         "WHERE status = 'pending' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
     )
+
+    def once() -> bool | None:
+        if conn.execute(claim, (member,)).rowcount:
+            return True
+        # Rows that other workers hold are skipped: empty only when all are done.
+        left = conn.execute("SELECT 1 FROM t WHERE status = 'pending' LIMIT 1").fetchone()
+        return None if left else False
+
+    raw_loop(once, barrier, results)
+    conn.close()
+
+
+def raw_loop(once: Any, barrier: Barrier, results: Any) -> None:
+    """Time ``once()`` (one autocommitted claim: True, nothing left: False, nothing
+    free this time: None) until the table is done; report it."""
     barrier.wait(START_TIMEOUT)
     started = time.time()
     cycles = 0
     worst = 0.0
     while True:
         t0 = time.perf_counter()
-        claimed = conn.execute(claim, (member,)).rowcount
+        claimed = once()
         worst = max(worst, time.perf_counter() - t0)
-        if not claimed:
-            # Rows that other workers hold are skipped: empty only when all are done.
-            if not conn.execute("SELECT 1 FROM t WHERE status = 'pending' LIMIT 1").fetchone():
-                break
-            continue
-        cycles += 1
+        if claimed is False:
+            break
+        cycles += bool(claimed)
     results.put(Run(cycles, started, time.time(), worst))
-    conn.close()
 
 
 def ours_worker(path: str, sync: str, member: str, barrier: Barrier, results: Any) -> None:
@@ -119,19 +130,8 @@ def raw_worker(path: str, sync: str, member: str, barrier: Barrier, results: Any
         "UPDATE t SET status = 'done', owner = ? "
         "WHERE id = (SELECT id FROM t WHERE status = 'pending' LIMIT 1)"
     )
-    barrier.wait(START_TIMEOUT)
-    started = time.time()
-    cycles = 0
-    worst = 0.0
-    while True:
-        # One autocommitted statement per cycle: a single write transaction each.
-        t0 = time.perf_counter()
-        claimed = db.execute(claim, (member,)).rowcount
-        worst = max(worst, time.perf_counter() - t0)
-        if not claimed:
-            break
-        cycles += 1
-    results.put(Run(cycles, started, time.time(), worst))
+    # One autocommitted statement per cycle: a single write transaction each.
+    raw_loop(lambda: db.execute(claim, (member,)).rowcount > 0, barrier, results)
     db.close()
 
 
@@ -336,16 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     backends = [b.strip().lower() for b in args.backends.split(",")]
 
     with contextlib.ExitStack() as stack:
-        tmp = tempfile.TemporaryDirectory(prefix="accord-bench-", dir=args.dir)
-        folder = Path(stack.enter_context(tmp))
-        server: str | None = None
-        for line in machine(folder):
-            print(line)
-        if "postgres" in backends:
-            from accord.testing.pg import bench_server
-
-            server, shown = stack.enter_context(bench_server(args.postgres))
-            print(f"postgres: {postgres_version(server)}, on {shown}")
+        folder, server = places(stack, args.dir, backends, args.postgres)
         print(f"run:     {tasks} tasks per cell, {repeat} round(s), median shown")
         print()
         header = (
@@ -378,6 +369,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lowest ours/raw, {backend}: {ratio:.2f} ({verdict} the aim of >= 0.33)")
         print("worst ms: the longest single claim/complete call (raw: UPDATE) in the cell")
     return 0
+
+
+def places(
+    stack: contextlib.ExitStack, folder: str | None, backends: list[str], postgres: str | None
+) -> tuple[Path, str | None]:
+    """A temporary folder for SQLite files and, when PostgreSQL runs, a server (see
+    ``accord.testing.pg.bench_server``), both gone when ``stack`` closes; prints the
+    machine they are on first."""
+    tmp = tempfile.TemporaryDirectory(prefix="accord-bench-", dir=folder)
+    where = Path(stack.enter_context(tmp))
+    for line in machine(where):
+        print(line)
+    if "postgres" not in backends:
+        return where, None
+    from accord.testing.pg import bench_server
+
+    server, shown = stack.enter_context(bench_server(postgres))
+    print(f"postgres: {postgres_version(server)}, on {shown}")
+    return where, server
 
 
 def postgres_version(url: str) -> str:

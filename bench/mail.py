@@ -24,14 +24,12 @@ import argparse
 import contextlib
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
-from pathlib import Path
 from typing import Any
 
-from claims import CTX, START_TIMEOUT, Target, machine, postgres_version
+from claims import CTX, START_TIMEOUT, Target, places
 
 TEAM = "bench"
 VISIBILITY = 600.0  # nothing is delivered twice during a run
@@ -146,16 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     backends = [b.strip().lower() for b in args.backends.split(",")]
 
     with contextlib.ExitStack() as stack:
-        tmp = tempfile.TemporaryDirectory(prefix="accord-bench-", dir=args.dir)
-        folder = Path(stack.enter_context(tmp))
-        server: str | None = None
-        for line in machine(folder):
-            print(line)
-        if "postgres" in backends:
-            from accord.testing.pg import bench_server
-
-            server, shown = stack.enter_context(bench_server(args.postgres))
-            print(f"postgres: {postgres_version(server)}, on {shown}")
+        folder, server = places(stack, args.dir, backends, args.postgres)
         print(f"run:     each member sends {count} messages to the next in a ring")
         print()
         header = (
