@@ -120,6 +120,15 @@ def test_a_missing_database_says_how_to_create_it(pg_database: pg.Throwaway) -> 
     assert "createdb" in str(info.value)
 
 
+def test_init_on_a_missing_database_writes_no_file(
+    cli: Callable[..., Result], project: Path, pg_database: pg.Throwaway
+) -> None:
+    url = pg.with_database(pg_database.url, "accord_no_such_database")
+    r = cli("init", "--team", "main", "--store", url)
+    assert r.code == 2 and r.err.startswith("error: the server of") and "createdb" in r.err
+    assert list(project.iterdir()) == []
+
+
 def test_a_wrong_password_is_refused_without_showing_either(cluster: pg.PrivateCluster) -> None:
     wrong = "not-" + SECRET
     with pytest.raises(StoreUnavailable) as info:

@@ -123,6 +123,7 @@ def init(ctx: Context) -> int:
         # A malformed URL, or a server that cannot be reached, leaves no files behind.
         check_store_url(url)
         fresh = not store_exists(url)
+        open_store(url, create=True).close()  # a missing database, say, is refused here
     if not config_path.exists():
         text = CONFIG_TEMPLATE
         if ctx.args.store and "://" not in ctx.args.store:
