@@ -109,11 +109,12 @@ class _Translating:
     """A psycopg connection that runs sql.py's statements, and what its transaction
     added to the memory index (counted once, at its end: see ``_Tally``)."""
 
-    __slots__ = ("_conn", "tally")
+    __slots__ = ("_conn", "events", "tally")
 
     def __init__(self, conn: PgConnection) -> None:
         self._conn = conn
         self.tally = _Tally()
+        self.events: list[sql.Composable] = []  # appended with the commit
 
     def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         return self._conn.execute(_spelled(statement), tuple(parameters))
@@ -179,7 +180,7 @@ class PostgresStore(SQLStore):
             self._migrate(conn, create)
         channel = sql.Identifier(f"accord {self.schema}")
         self._listen = sql.SQL("LISTEN {}").format(channel)
-        self._commit = sql.SQL("NOTIFY {}; COMMIT").format(channel)
+        self._commit: sql.Composable = sql.SQL("NOTIFY {}; COMMIT").format(channel)
         self._pool: ConnectionPool[PgConnection] = ConnectionPool(
             url,
             min_size=1,
@@ -327,7 +328,9 @@ class PostgresStore(SQLStore):
                 raise
             try:
                 with self._errors():
-                    conn.execute(self._commit)
+                    # The events, NOTIFY and COMMIT travel together: the server runs them
+                    # back to back, so the team's counters are locked for no round trip.
+                    conn.execute(sql.SQL("; ").join([*db.events, self._commit]))
             except _Unreachable:
                 # The answer was lost, not necessarily the commit: ask the server.
                 if xid is None or not self._committed(xid):
@@ -436,8 +439,35 @@ class PostgresStore(SQLStore):
         return StoreError(f"the store {self.shown} failed: {text}")
 
     def _log(
-        self, db: Connection, team_id: int, at: float, actor: str | None, kind: str, payload: str
-    ) -> tuple[int, str]:
+        self,
+        db: Connection,
+        team_id: int,
+        at: float,
+        actor: str | None,
+        kind: str,
+        payload: str,
+        *,
+        wanted: bool,
+    ) -> tuple[int, str] | None:
+        if not wanted:
+            # Sent with the commit (see _write), values quoted here. Without the team's
+            # row the seq is NULL, which the log refuses: never an event dropped quietly.
+            assert isinstance(db, _Translating)
+            db.events.append(
+                sql.SQL(
+                    "WITH counter AS (UPDATE teams SET last_seq = last_seq + 1 WHERE id = {team} "
+                    "RETURNING last_seq) INSERT INTO events (team_id, seq, at, actor, kind, "
+                    "payload) VALUES ({team}, (SELECT last_seq FROM counter), {at}, {actor}, "
+                    "{kind}, {payload})"
+                ).format(
+                    team=sql.Literal(team_id),
+                    at=sql.Literal(at),
+                    actor=sql.Literal(actor),
+                    kind=sql.Literal(kind),
+                    payload=sql.Literal(payload),
+                )
+            )
+            return None
         # One statement, one round trip: the counter and the row it numbers.
         seq, team = db.execute(
             "WITH counter AS (UPDATE teams SET last_seq = last_seq + 1 WHERE id = ? "
