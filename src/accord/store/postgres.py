@@ -109,12 +109,12 @@ class _Translating:
     """A psycopg connection that runs sql.py's statements, and what its transaction
     added to the memory index (counted once, at its end: see ``_Tally``)."""
 
-    __slots__ = ("_conn", "events", "tally")
+    __slots__ = ("_conn", "late", "tally")
 
     def __init__(self, conn: PgConnection) -> None:
         self._conn = conn
         self.tally = _Tally()
-        self.events: list[sql.Composable] = []  # appended with the commit
+        self.late: list[sql.Composable] = []  # sent with the commit
 
     def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         return self._conn.execute(_spelled(statement), tuple(parameters))
@@ -123,6 +123,12 @@ class _Translating:
         with self._conn.cursor() as cur:
             cur.executemany(_spelled(statement), parameters)
         return None
+
+    def later(self, statement: str, parameters: Sequence[Any] = ()) -> None:
+        """Queue a statement whose result nobody reads, values quoted by psycopg, to be
+        sent with the commit."""
+        with psycopg.ClientCursor(self._conn) as cur:
+            self.late.append(sql.SQL(cur.mogrify(_spelled(statement), tuple(parameters))))
 
 
 class PostgresStore(SQLStore):
@@ -330,7 +336,7 @@ class PostgresStore(SQLStore):
                 with self._errors():
                     # The events, NOTIFY and COMMIT travel together: the server runs them
                     # back to back, so the team's counters are locked for no round trip.
-                    conn.execute(sql.SQL("; ").join([*db.events, self._commit]))
+                    conn.execute(sql.SQL("; ").join([*db.late, self._commit]))
             except _Unreachable:
                 # The answer was lost, not necessarily the commit: ask the server.
                 if xid is None or not self._committed(xid):
@@ -450,22 +456,14 @@ class PostgresStore(SQLStore):
         wanted: bool,
     ) -> tuple[int, str] | None:
         if not wanted:
-            # Sent with the commit (see _write), values quoted here. Without the team's
-            # row the seq is NULL, which the log refuses: never an event dropped quietly.
+            # Sent with the commit (see _write). Without the team's row the seq is NULL,
+            # which the log refuses: an event is never dropped quietly.
             assert isinstance(db, _Translating)
-            db.events.append(
-                sql.SQL(
-                    "WITH counter AS (UPDATE teams SET last_seq = last_seq + 1 WHERE id = {team} "
-                    "RETURNING last_seq) INSERT INTO events (team_id, seq, at, actor, kind, "
-                    "payload) VALUES ({team}, (SELECT last_seq FROM counter), {at}, {actor}, "
-                    "{kind}, {payload})"
-                ).format(
-                    team=sql.Literal(team_id),
-                    at=sql.Literal(at),
-                    actor=sql.Literal(actor),
-                    kind=sql.Literal(kind),
-                    payload=sql.Literal(payload),
-                )
+            db.later(
+                "WITH counter AS (UPDATE teams SET last_seq = last_seq + 1 WHERE id = ? "
+                "RETURNING last_seq) INSERT INTO events (team_id, seq, at, actor, kind, payload) "
+                "VALUES (?, (SELECT last_seq FROM counter), ?, ?, ?, ?)",
+                (team_id, team_id, at, actor, kind, payload),
             )
             return None
         # One statement, one round trip: the counter and the row it numbers.
@@ -478,6 +476,10 @@ class PostgresStore(SQLStore):
             (team_id, at, actor, kind, payload),
         ).fetchone()
         return seq, team
+
+    def _execute_late(self, db: Connection, statement: str, args: Sequence[Any]) -> None:
+        assert isinstance(db, _Translating)
+        db.later(statement, args)
 
     # waking -------------------------------------------------------------------------
 

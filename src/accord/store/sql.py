@@ -216,6 +216,11 @@ class SQLStore(Store):
     def _write(self) -> AbstractContextManager[Connection]:
         """A write transaction, committed when the block ends, rolled back on any error."""
 
+    def _execute_late(self, db: Connection, statement: str, args: Sequence[Any]) -> None:
+        """Run a statement nothing in this transaction reads the effect of; a backend may
+        send it with the commit."""
+        db.execute(statement, args)
+
     def _peek(self) -> AbstractContextManager[Connection]:
         """A connection for one read-only statement (which needs no transaction of its
         own on a server; on SQLite it is a read transaction like any other)."""
@@ -970,7 +975,8 @@ class SQLStore(Store):
             ).fetchone()[0]
             now = self.clock()
             expires = now + lease_seconds
-            db.execute(
+            self._execute_late(
+                db,
                 "UPDATE tasks SET status = 'in_progress', owner = ?, fencing_token = ?, "
                 "lease_expires_at = ?, attempts = attempts + 1, updated_at = ? "
                 "WHERE team_id = ? AND id = ?",
