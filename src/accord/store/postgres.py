@@ -9,8 +9,11 @@ member's row, claims and completions their task's row (a claim picks its task
 with ``FOR NO KEY UPDATE SKIP LOCKED``, so claims choose different tasks side by
 side); teams never wait for each other. The team's row holds the event counter,
 bumped in the writing transaction and held to its commit, so ``seq`` is gap-free
-in commit order: a reader never sees event n+1 before event n. Reads run in
-REPEATABLE READ READ ONLY transactions, one snapshot each.
+in commit order: a reader never sees event n+1 before event n. A write's events
+(and a claim's task update) are sent with its COMMIT, as one batch the server
+runs back to back, so that row is locked for no round trip of the client's.
+Reads run in REPEATABLE READ READ ONLY transactions, one snapshot each; a read of
+one statement (a waiter's check, an empty mailbox) runs outside any.
 
 What can go wrong between a client and a server is retried here, so callers see
 what they see with SQLite: a deadlock or a unique key taken by a concurrent
