@@ -9,8 +9,11 @@ member's row, claims and completions their task's row (a claim picks its task
 with ``FOR NO KEY UPDATE SKIP LOCKED``, so claims choose different tasks side by
 side); teams never wait for each other. The team's row holds the event counter,
 bumped in the writing transaction and held to its commit, so ``seq`` is gap-free
-in commit order: a reader never sees event n+1 before event n. Reads run in
-REPEATABLE READ READ ONLY transactions, one snapshot each.
+in commit order: a reader never sees event n+1 before event n. A write's events
+(and a claim's task update) are sent with its COMMIT, as one batch the server
+runs back to back, so that row is locked for no round trip of the client's.
+Reads run in REPEATABLE READ READ ONLY transactions, one snapshot each; a read of
+one statement (a waiter's check, an empty mailbox) runs outside any.
 
 What can go wrong between a client and a server is retried here, so callers see
 what they see with SQLite: a deadlock or a unique key taken by a concurrent
@@ -109,11 +112,12 @@ class _Translating:
     """A psycopg connection that runs sql.py's statements, and what its transaction
     added to the memory index (counted once, at its end: see ``_Tally``)."""
 
-    __slots__ = ("_conn", "tally")
+    __slots__ = ("_conn", "late", "tally")
 
     def __init__(self, conn: PgConnection) -> None:
         self._conn = conn
         self.tally = _Tally()
+        self.late: list[sql.Composable] = []  # sent with the commit
 
     def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         return self._conn.execute(_spelled(statement), tuple(parameters))
@@ -122,6 +126,12 @@ class _Translating:
         with self._conn.cursor() as cur:
             cur.executemany(_spelled(statement), parameters)
         return None
+
+    def later(self, statement: str, parameters: Sequence[Any] = ()) -> None:
+        """Queue a statement whose result nobody reads, values quoted by psycopg, to be
+        sent with the commit."""
+        with psycopg.ClientCursor(self._conn) as cur:
+            self.late.append(sql.SQL(cur.mogrify(_spelled(statement), tuple(parameters))))
 
 
 class PostgresStore(SQLStore):
@@ -179,7 +189,7 @@ class PostgresStore(SQLStore):
             self._migrate(conn, create)
         channel = sql.Identifier(f"accord {self.schema}")
         self._listen = sql.SQL("LISTEN {}").format(channel)
-        self._commit = sql.SQL("NOTIFY {}; COMMIT").format(channel)
+        self._commit: sql.Composable = sql.SQL("NOTIFY {}; COMMIT").format(channel)
         self._pool: ConnectionPool[PgConnection] = ConnectionPool(
             url,
             min_size=1,
@@ -327,7 +337,9 @@ class PostgresStore(SQLStore):
                 raise
             try:
                 with self._errors():
-                    conn.execute(self._commit)
+                    # The events, NOTIFY and COMMIT travel together: the server runs them
+                    # back to back, so the team's counters are locked for no round trip.
+                    conn.execute(sql.SQL("; ").join([*db.late, self._commit]))
             except _Unreachable:
                 # The answer was lost, not necessarily the commit: ask the server.
                 if xid is None or not self._committed(xid):
@@ -436,8 +448,27 @@ class PostgresStore(SQLStore):
         return StoreError(f"the store {self.shown} failed: {text}")
 
     def _log(
-        self, db: Connection, team_id: int, at: float, actor: str | None, kind: str, payload: str
-    ) -> tuple[int, str]:
+        self,
+        db: Connection,
+        team_id: int,
+        at: float,
+        actor: str | None,
+        kind: str,
+        payload: str,
+        *,
+        wanted: bool,
+    ) -> tuple[int, str] | None:
+        if not wanted:
+            # Sent with the commit (see _write). Without the team's row the seq is NULL,
+            # which the log refuses: an event is never dropped quietly.
+            assert isinstance(db, _Translating)
+            db.later(
+                "WITH counter AS (UPDATE teams SET last_seq = last_seq + 1 WHERE id = ? "
+                "RETURNING last_seq) INSERT INTO events (team_id, seq, at, actor, kind, payload) "
+                "VALUES (?, (SELECT last_seq FROM counter), ?, ?, ?, ?)",
+                (team_id, team_id, at, actor, kind, payload),
+            )
+            return None
         # One statement, one round trip: the counter and the row it numbers.
         seq, team = db.execute(
             "WITH counter AS (UPDATE teams SET last_seq = last_seq + 1 WHERE id = ? "
@@ -448,6 +479,10 @@ class PostgresStore(SQLStore):
             (team_id, at, actor, kind, payload),
         ).fetchone()
         return seq, team
+
+    def _execute_late(self, db: Connection, statement: str, args: Sequence[Any]) -> None:
+        assert isinstance(db, _Translating)
+        db.later(statement, args)
 
     # waking -------------------------------------------------------------------------
 

@@ -216,6 +216,11 @@ class SQLStore(Store):
     def _write(self) -> AbstractContextManager[Connection]:
         """A write transaction, committed when the block ends, rolled back on any error."""
 
+    def _execute_late(self, db: Connection, statement: str, args: Sequence[Any]) -> None:
+        """Run a statement nothing in this transaction reads the effect of; a backend may
+        send it with the commit."""
+        db.execute(statement, args)
+
     def _peek(self) -> AbstractContextManager[Connection]:
         """A connection for one read-only statement (which needs no transaction of its
         own on a server; on SQLite it is a read transaction like any other)."""
@@ -267,18 +272,29 @@ class SQLStore(Store):
         kind: str,
         payload: dict[str, Any],
         actor: str | None,
-    ) -> Event:
+        *,
+        wanted: bool = False,
+    ) -> Event | None:
+        """Append the event; it comes back (numbered) only when ``wanted``."""
         now = self.clock()
-        seq, team = self._log(
-            db, team_id, now, actor, kind, json.dumps(payload, separators=(",", ":"))
-        )
-        return Event(team, seq, now, actor, kind, payload)
+        text = json.dumps(payload, separators=(",", ":"))
+        logged = self._log(db, team_id, now, actor, kind, text, wanted=wanted)
+        return Event(logged[1], logged[0], now, actor, kind, payload) if logged else None
 
     def _log(
-        self, db: Connection, team_id: int, at: float, actor: str | None, kind: str, payload: str
-    ) -> tuple[int, str]:
+        self,
+        db: Connection,
+        team_id: int,
+        at: float,
+        actor: str | None,
+        kind: str,
+        payload: str,
+        *,
+        wanted: bool,
+    ) -> tuple[int, str] | None:
         """Append one row to the team's log under its next ``seq``; returns the seq and
-        the team's name. A backend may do it in one statement."""
+        the team's name. A backend may do it in one statement, or, unless ``wanted``,
+        with the commit (taking the counter as late as it can)."""
         seq, team = db.execute(
             "UPDATE teams SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq, name",
             (team_id,),
@@ -959,7 +975,8 @@ class SQLStore(Store):
             ).fetchone()[0]
             now = self.clock()
             expires = now + lease_seconds
-            db.execute(
+            self._execute_late(
+                db,
                 "UPDATE tasks SET status = 'in_progress', owner = ?, fencing_token = ?, "
                 "lease_expires_at = ?, attempts = attempts + 1, updated_at = ? "
                 "WHERE team_id = ? AND id = ?",
@@ -1572,7 +1589,9 @@ class SQLStore(Store):
         if len(json.dumps(payload)) > MAX_PAYLOAD:
             raise UserError(f"an event payload is limited to {MAX_PAYLOAD} bytes")
         with self._write() as db:
-            return self._event(db, self._team_id(db, team), kind, payload, actor)
+            event = self._event(db, self._team_id(db, team), kind, payload, actor, wanted=True)
+        assert event is not None
+        return event
 
     @atomic
     def read_events(self, team: str, *, since: int = 0, limit: int | None = None) -> list[Event]:
