@@ -529,7 +529,9 @@ def test_mail_is_redelivered_after_receivers_die_before_acking(location: str) ->
         store.send_message(TEAM, OutgoingMessage("alice", "bob", f"note {i}"))[0].id
         for i in range(30)
     ]
-    vis = 1.0
+    # Long enough that a loaded machine never lets the first receiver's mail come back
+    # before the second receiver takes its share (which would make it take all).
+    vis = 4.0
     with reaped() as procs:
         # Started up front and told when to act, so interpreter start-up time never
         # eats into the visibility timeout.
