@@ -2159,11 +2159,7 @@ class SQLStore(Store):
                 "UPDATE members SET host = NULL, pid = NULL WHERE team_id = ? AND host = ?",
                 (team_id, host),
             )
-            db.execute(
-                "UPDATE spawns SET status = 'pending', taken_by = NULL "
-                "WHERE team_id = ? AND status = 'taken' AND taken_by = ?",
-                (team_id, host),
-            )
+            self._give_back_spawns(db, team_id, host)
             self._event(
                 db,
                 team_id,
@@ -2172,6 +2168,14 @@ class SQLStore(Store):
                 None,
             )
             return self._host_rows(db, team_id, team, host)[0]
+
+    def _give_back_spawns(self, db: Connection, team_id: int, host: str) -> None:
+        """Spawn requests ``host`` took and did not finish wait for a supervisor again."""
+        db.execute(
+            "UPDATE spawns SET status = 'pending', taken_by = NULL "
+            "WHERE team_id = ? AND status = 'taken' AND taken_by = ?",
+            (team_id, host),
+        )
 
     def _live_host(
         self, db: Connection, team_id: int, team: str, host: str, token: int
@@ -2207,11 +2211,7 @@ class SQLStore(Store):
                 "WHERE team_id = ? AND host = ?",
                 (team_id, host),
             )
-            db.execute(
-                "UPDATE spawns SET status = 'pending', taken_by = NULL "
-                "WHERE team_id = ? AND status = 'taken' AND taken_by = ?",
-                (team_id, host),
-            )
+            self._give_back_spawns(db, team_id, host)
             self._event(db, team_id, "host_left", {"host": host, "token": token}, None)
 
     def list_hosts(self, team: str) -> list[HostSupervisor]:
@@ -2252,11 +2252,7 @@ class SQLStore(Store):
                     "UPDATE supervisors SET status = 'lost' WHERE team_id = ? AND host = ?",
                     (team_id, lost.host),
                 )
-                db.execute(
-                    "UPDATE spawns SET status = 'pending', taken_by = NULL "
-                    "WHERE team_id = ? AND status = 'taken' AND taken_by = ?",
-                    (team_id, lost.host),
-                )
+                self._give_back_spawns(db, team_id, lost.host)
                 members = [
                     r[0]
                     for r in db.execute(
