@@ -197,9 +197,9 @@ def _store_before_m007(location: str) -> None:
         lite.close()
 
 
-def test_a_store_from_before_the_index_change_is_reindexed(location: str) -> None:
-    _store_before_m007(location)
-    store = open_store(location)
+def test_a_store_from_before_the_index_change_is_reindexed(fresh_location: str) -> None:
+    _store_before_m007(fresh_location)
+    store = open_store(fresh_location)
     try:
         assert store.memory_matches(["deploying", "release", "tuesday"]) == (3, [3, 1, 1])
         memory = Memory(store, "old")
