@@ -9,6 +9,7 @@ fail when ACCORD_REQUIRE_POSTGRES=1 (CI sets it).
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", help="also run long soak and chaos tests")
+    parser.addoption(
+        "--order",
+        default="file",
+        metavar="file|reverse|random:SEED",
+        help="run the tests in another order, to find tests that depend on the ones before",
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -45,6 +52,14 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    order = str(config.getoption("--order"))
+    if order == "reverse":
+        items.reverse()
+    elif order.startswith("random:"):
+        # The same seed gives every xdist worker the same order, as xdist requires.
+        random.Random(order.removeprefix("random:")).shuffle(items)
+    elif order != "file":
+        raise pytest.UsageError(f"--order {order}: use file, reverse or random:SEED")
     if config.getoption("--slow"):
         return
     skip = pytest.mark.skip(reason="long soak/chaos test: run with --slow")
