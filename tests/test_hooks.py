@@ -198,29 +198,63 @@ def test_other_exit_codes_are_logged_and_do_not_block(
     cli: Cli, project: Path, team: dict[str, str]
 ) -> None:
     fails = script(project, "fails.sh", "echo 'something broke' >&2\nexit 1\n")
-    configure(
-        project,
-        f"""
-        [hooks]
-        TaskCreated = ["{fails}", "no-such-command-accord-test", "./hooks/missing.sh"]
-
-        [[hooks.TaskCompleted]]
-        command = ["/nonexistent/accord-hook"]
-        """,
-    )
+    configure(project, f'[hooks]\nTaskCreated = ["{fails}"]\nTaskCompleted = ["exit 3"]\n')
     task = js(cli("task", "add", "still fine", "--json"))
     assert task["admitted"] is True
     claim = js(cli("task", "claim", "--as", "alice", "--json"))
     ok(cli("task", "complete", "1", "--as", "alice", "--token", str(claim["fencing_token"])))
     runs = hook_runs(cli)
-    assert [(r["event"], r["exit_code"], r["blocked"]) for r in runs] == [
-        ("TaskCreated", 1, False),
-        ("TaskCreated", 127, False),
-        ("TaskCreated", 127, False),
-        ("TaskCompleted", None, False),
+    assert [(r["event"], r["exit_code"], r["blocked"], r["error"]) for r in runs] == [
+        ("TaskCreated", 1, False, None),
+        ("TaskCompleted", 3, False, None),
     ]
     assert "something broke" in runs[0]["stderr"]
-    assert runs[3]["error"] and "cannot start" in runs[3]["error"]
+
+
+def test_a_hook_that_cannot_run_is_reported_and_blocks_a_completion(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    not_executable = project / "hooks" / "plain.sh"
+    not_executable.parent.mkdir()
+    not_executable.write_text("#!/bin/sh\nexit 0\n")
+    configure(
+        project,
+        """
+        [hooks]
+        TaskCreated = ["no-such-command-accord-test", "./hooks/plain.sh"]
+
+        [[hooks.TaskCompleted]]
+        command = ["/nonexistent/accord-hook"]
+        """,
+    )
+    # TaskCreated warns by default: the task is added, and the person is told.
+    added = cli("task", "add", "still fine", "--json")
+    assert added.code == 0 and json.loads(added.out)["admitted"] is True
+    warnings = added.err.splitlines()
+    assert len(warnings) == 2 and all(
+        w.startswith("warning: the TaskCreated hook") for w in warnings
+    )
+    assert "exit 127: program not found" in warnings[0]
+    assert "exit 126: not executable" in warnings[1]
+    # TaskCompleted blocks by default: the completion is refused with one error line.
+    claim = js(cli("task", "claim", "--as", "alice", "--json"))
+    token = str(claim["fencing_token"])
+    refused = cli("task", "complete", "1", "--as", "alice", "--token", token)
+    feedback = blocked(refused, "/nonexistent/accord-hook", "cannot run", "program not found")
+    assert any("on_broken" in line for line in feedback)
+    events = js(cli("events", "--json"))
+    broken = [e["payload"] for e in events if e["kind"] == "hook_broken"]
+    assert [(b["event"], b["blocked"]) for b in broken] == [
+        ("TaskCreated", False),
+        ("TaskCreated", False),
+        ("TaskCompleted", True),
+    ]
+    assert js(cli("task", "show", "1", "--json"))["status"] == "in_progress"
+    # on_broken = "warn" lets it through, still reported.
+    with (project / "accord.toml").open("a") as f:
+        f.write('on_broken = "warn"\n')
+    done = cli("task", "complete", "1", "--as", "alice", "--token", token)
+    assert done.code == 0 and "warning: the TaskCompleted hook" in done.err
 
 
 def test_the_first_blocking_hook_stops_the_rest(

@@ -49,7 +49,7 @@ class Tether:
         """``argv`` run under the sentinel (unchanged when bash is missing)."""
         if not self.usable:
             return list(argv)
-        return [BASH, "-c", _SENTINEL.format(fd=self._read), "accord-tether", *argv]
+        return [BASH, "-c", _SENTINEL.format(fd=self._read), "accord", *argv]
 
     def started(self) -> None:
         """Call once the child is started: only it keeps the read end."""
