@@ -144,6 +144,13 @@ def test_task_created_exit_0_admits_the_task_with_the_claude_code_payload(
     )
     monkeypatch.setenv("ACCORD_MEMBER", "alice")
     monkeypatch.setenv("ACCORD_TOKEN", team["alice"])
+    planted = {
+        "ANTHROPIC_API_KEY": "sk-ant-x1",
+        "GH_TOKEN": "ghp-x2",
+        "AWS_SECRET_ACCESS_KEY": "x3",
+    }
+    for name, value in planted.items():
+        monkeypatch.setenv(name, value)
     task = js(cli("task", "add", "write docs", "-d", "all of them", "--json"))
     assert task["admitted"] is True and task["status"] == "pending"
     payload = json.loads((project / "created.json").read_text())
@@ -157,6 +164,7 @@ def test_task_created_exit_0_admits_the_task_with_the_claude_code_payload(
     env = (project / "created.env").read_text().splitlines()
     assert "ACCORD_TEAM=main" in env and "ACCORD_HOOK_EVENT=TaskCreated" in env
     assert not any(line.startswith("ACCORD_TOKEN=") for line in env)  # the secret stays home
+    assert not any(value in line for line in env for value in planted.values())  # keys too
     assert [t["id"] for t in js(cli("task", "list", "--ready", "--json"))] == [task["id"]]
     assert kinds(cli)[-3:] == ["task_created", "hook_run", "task_admitted"]
     (run,) = hook_runs(cli)
@@ -529,3 +537,110 @@ def test_hooks_run_in_the_project_root_from_a_subfolder(
     ok(cli("task", "add", "from below"))
     assert Path((project / "where.txt").read_text().strip()).resolve() == project.resolve()
     assert os.getcwd() == str(sub)
+
+
+# payloads, output and Claude Code's settings -------------------------------------
+
+
+def test_a_hook_that_never_reads_a_big_payload_still_times_out(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    # 200 KB of payload is more than a pipe holds; the hook never reads it and hangs.
+    configure(project, '[hooks]\ntimeout = 1\nTaskCreated = "exec sleep 4243.81"\n')
+    started = time.monotonic()
+    refused = cli("task", "add", "huge", "--description", "x" * 200_000)
+    took = time.monotonic() - started
+    blocked(refused, "timed out after 1s")
+    assert took < 15, took
+    assert js(cli("task", "list", "--json")) == []
+
+
+def test_hook_output_shown_to_people_has_no_control_characters(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    noisy = script(
+        project,
+        "noisy.sh",
+        r"""
+        printf '\033[31mred\033[0m\rback\a \033]0;title\007tests failed\n\tindented\n' >&2
+        exit 2
+        """,
+    )
+    configure(project, f'[hooks]\nTaskCreated = "{noisy}"\n')
+    refused = cli("task", "add", "x")
+    feedback = blocked(refused, "redback tests failed")
+    assert feedback == ["redback tests failed", "\tindented"]
+    for text in (refused.err, hook_runs(cli)[0]["stderr"]):
+        assert not any(c in text for c in "\x1b\r\x07"), repr(text)
+
+
+def claude_settings(project: Path, name: str, hooks: dict[str, Any]) -> None:
+    folder = project / ".claude"
+    folder.mkdir(exist_ok=True)
+    groups = {
+        event: [{"matcher": "", "hooks": [{"type": "command", "command": c, "timeout": 30}]}]
+        for event, c in hooks.items()
+    }
+    (folder / name).write_text(json.dumps({"permissions": {"allow": []}, "hooks": groups}))
+
+
+def test_claude_code_settings_hooks_run_with_its_payloads_and_answers(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    refuse = script(
+        project,
+        "refuse.sh",
+        """
+        cat > completed.json
+        echo '{"decision": "block", "reason": "write the changelog first"}'
+        """,
+    )
+    claude_settings(project, "settings.json", {"TaskCompleted": refuse})
+    claude_settings(
+        project, "settings.local.json", {"TaskCreated": "echo 'no tasks on fridays' >&2; exit 2"}
+    )
+    configure(project, '[hooks]\nTaskCreated = "touch toml-hook.ran"\n')
+    # accord.toml's hook runs first, then settings.local.json's, which refuses by exit 2.
+    assert blocked(cli("task", "add", "x")) == ["no tasks on fridays"]
+    assert (project / "toml-hook.ran").exists()
+    runs = hook_runs(cli)
+    assert [(r["source"], r["exit_code"]) for r in runs] == [
+        ("accord.toml", 0),
+        (".claude/settings.local.json", 2),
+    ]
+    (project / ".claude" / "settings.local.json").unlink()
+    task = js(cli("task", "add", "y", "--json"))
+    claim = js(cli("task", "claim", "--as", "alice", "--json"))
+    token = str(claim["fencing_token"])
+    # {"decision": "block"} on stdout refuses like exit 2, with the reason as feedback.
+    refused = cli("task", "complete", str(task["id"]), "--as", "alice", "--token", token)
+    assert blocked(refused) == ["write the changelog first"]
+    payload = json.loads((project / "completed.json").read_text())
+    assert payload["hook_event_name"] == "TaskCompleted"
+    assert payload["task_subject"] == "y" and payload["teammate_name"] == "alice"
+    assert {"session_id", "cwd", "permission_mode", "task_id"} <= payload.keys()
+
+
+def test_a_claude_code_continue_false_stops_the_teammate(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    ok(cli("member", "add", "boss", "--role", "lead"))
+    answer = '{"continue": false, "stopReason": "the sprint is over"}'
+    claude_settings(project, "settings.json", {"TeammateIdle": f"echo '{answer}'"})
+    with services(project) as s:
+        outcome = s.roster.idle("alice")
+        assert outcome.stop == "the sprint is over" and not outcome.blocked
+        (request,) = s.store.list_messages("main", member="alice", unacked=True)
+    assert request.kind.value == "shutdown_request" and request.sender == "boss"
+    assert "the sprint is over" in request.body
+
+
+def test_a_broken_claude_code_settings_file_is_an_error_line(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    (project / ".claude").mkdir()
+    (project / ".claude" / "settings.json").write_text('{"hooks": {"TaskCreated": [')
+    r = cli("task", "add", "x")
+    assert r.code == 2 and r.err.startswith("error: ") and len(r.err.splitlines()) == 1
+    assert "settings.json is not valid JSON" in r.err
+    assert js(cli("task", "list", "--json")) == []

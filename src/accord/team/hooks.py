@@ -47,7 +47,7 @@ from accord.errors import ConfigError
 from accord.store.base import Store
 from accord.tether import Tether
 from accord.text import strip_control
-from accord.types import HookEvent
+from accord.types import HookEvent, MemberRole, MessageKind, OutgoingMessage
 
 # Claude Code's settings files that may hold hooks, in the order their hooks run.
 CLAUDE_SETTINGS = (".claude/settings.json", ".claude/settings.local.json")
@@ -185,8 +185,27 @@ class HookRunner:
                 self._report_broken(run, fields, actor)
             stop = stop or run.stop
             if run.blocked:
-                return HookOutcome(True, _feedback(run), tuple(runs), stop)
-        return HookOutcome(False, "", tuple(runs), stop)
+                break
+        last = runs[-1] if runs else None
+        blocked = last is not None and last.blocked
+        if stop is not None and actor is not None:
+            self._ask_to_stop(event, actor, stop)
+        return HookOutcome(blocked, _feedback(last) if last and blocked else "", tuple(runs), stop)
+
+    def _ask_to_stop(self, event: HookEvent, member: str, reason: str) -> None:
+        """Claude Code's ``continue: false``: the teammate stops, here through the same
+        shutdown request the lead would send (whose inbox gets the answer), so it
+        leaves its work in order."""
+        leads = [m.name for m in self.store.list_members(self.team) if m.role == MemberRole.LEAD]
+        self.store.send_message(
+            self.team,
+            OutgoingMessage(
+                sender=leads[0] if leads else member,
+                recipient=member,
+                body=f"the {event.value} hook asks you to stop: {reason}",
+                kind=MessageKind.SHUTDOWN_REQUEST,
+            ),
+        )
 
     def _report_broken(self, run: HookRun, fields: dict[str, Any], actor: str | None) -> None:
         self.store.append_event(
