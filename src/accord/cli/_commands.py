@@ -244,6 +244,14 @@ def team_delete(ctx: Context) -> int:
 
 
 def member_add(ctx: Context) -> int:
+    from accord.agent.definition import find_definition
+
+    if ctx.args.agent is not None:
+        # Checked now, not when the member first starts: an unknown or broken
+        # definition is refused before anything is added.
+        warning = find_definition(ctx.project.root, ctx.args.agent).unsupported()
+        if warning is not None:
+            sys.stderr.write(f"warning: {warning}\n")
     added = ctx.team.roster.add(
         ctx.args.name,
         role=MemberRole(ctx.args.role),
