@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -212,3 +213,64 @@ def test_kill_9_of_the_supervisor_leaves_no_tool_grandchild_and_no_hook(root: Pa
             sup.kill()
             sup.wait()
     until(lambda: not running(tool_mark) and not running(hook_mark), timeout=10)
+
+
+def test_a_store_password_reaches_neither_the_member_environment_nor_its_commands(
+    tmp_path: Path, pg_url: str
+) -> None:
+    folder = tmp_path / "pgproj"
+    folder.mkdir()
+    parts = urlsplit(pg_url)
+    assert parts.password is None
+    secret = "pw-planted-4243"
+    url = urlunsplit(
+        parts._replace(netloc=f"{parts.username}:{secret}@{parts.hostname}:{parts.port}")
+    )
+    env = clean_env(ACCORD_STORE=url)
+    made = subprocess.run(
+        [sys.executable, "-m", "accord", "init", "--team", "main"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    look = "tr '\\0' '\\n' < /proc/$PPID/environ > member.env; env > command.env"
+    mate = rules(
+        folder / "mate.json",
+        [
+            {"if": "Your task #1", "then": calls(("bash", {"command": look}))},
+            {
+                "if": "[exit code 0]",
+                "then": calls(("task_complete", {"task_id": 1, "result": "ok"})),
+            },
+        ],
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accord",
+            "run",
+            "look",
+            "--model",
+            lead_script(folder),
+            "--teammate-model",
+            mate,
+            "--display",
+            "plain",
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    member_env = (folder / "member.env").read_text()
+    command_env = (folder / "command.env").read_text()
+    stripped = url.replace(f":{secret}@", "@")
+    assert f"ACCORD_STORE={stripped}" in member_env
+    for text in (member_env, command_env):
+        assert secret not in text
