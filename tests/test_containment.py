@@ -274,3 +274,26 @@ def test_a_store_password_reaches_neither_the_member_environment_nor_its_command
     assert f"ACCORD_STORE={stripped}" in member_env
     for text in (member_env, command_env):
         assert secret not in text
+
+
+def test_accord_work_commands_get_no_keys(root: Path) -> None:
+    env = clean_env(**PLANTED)
+
+    def accord(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "accord", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    assert accord("init", "--team", "main").returncode == 0
+    assert accord("task", "add", "show me your environment").returncode == 0
+    done = accord("work", "--command", "env > command.env")
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = (root / "command.env").read_text()
+    assert "ACCORD_TASK_TITLE=show me your environment" in seen
+    for name, value in PLANTED.items():
+        assert value not in seen, name
