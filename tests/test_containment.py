@@ -105,9 +105,12 @@ def lead_script(root: Path) -> str:
 def test_a_member_and_its_commands_hold_no_key_token_or_password(root: Path) -> None:
     look = (
         "echo $PPID > member.pid; tr '\\0' '\\n' < /proc/$PPID/environ > member.env; "
-        "env > command.env"
+        "env > command.env; supervisor=$(ps -o ppid= -p $PPID | tr -d ' '); "
+        "echo $supervisor > supervisor.pid; "
+        "tr '\\0' '\\n' < /proc/$supervisor/environ > supervisor.env"
     )
     with FakeAnthropic() as server:
+        base_url = server.base_url
         server.call_tools(("bash", {"command": look}))
         server.call_tools(("task_complete", {"task_id": 1, "result": "looked"}))
         for _ in range(30):
@@ -141,8 +144,11 @@ def test_a_member_and_its_commands_hold_no_key_token_or_password(root: Path) -> 
     assert int((root / "member.pid").read_text()) == member.pid
     member_env = (root / "member.env").read_text()
     command_env = (root / "command.env").read_text()
+    # Not the supervisor's either, though the person's shell gave it every key.
+    supervisor_env = (root / "supervisor.env").read_text()
+    assert f"ANTHROPIC_BASE_URL={base_url}" in supervisor_env  # it is `accord run`
     assert "ACCORD_MEMBER=alice" in member_env and "ACCORD_TEAM=main" in command_env
-    for text in (member_env, command_env):
+    for text in (member_env, command_env, supervisor_env):
         for name, value in PLANTED.items():
             assert value not in text, name
         assert "ACCORD_TOKEN" not in text

@@ -13,12 +13,16 @@ member token or a store password. Three things keep it so:
   ``receive`` once at start and then ``get`` reads from memory; run by hand
   (keys exported in a person's shell), ``get`` falls back to the environment.
 - ``without_password`` takes the password out of a store URL handed to a tool.
+- ``hide_from_proc`` blanks the secrets in this process's own environment block,
+  which ``/proc/<pid>/environ`` shows, so a command cannot read the person's
+  keys from the supervisor either (they stay in ``os.environ``, in memory).
 
 A plain module of the ground floor: importable from any layer.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -153,3 +157,30 @@ def get(name: str) -> str | None:
     """A secret: what the parent handed over, else the environment's (a run by hand)."""
     receive()
     return _held.get(name) or os.environ.get(name) or None
+
+
+def hide_from_proc() -> None:
+    """Blank every secret in the environment block this process started with.
+
+    ``/proc/<pid>/environ`` shows that block, and any process of the same user
+    may read it. The values are overwritten in place with NUL bytes and taken
+    out of the C environment; Python's ``os.environ`` keeps them, so this
+    process can still hand them to a child explicitly. Linux with glibc or musl;
+    elsewhere it does nothing.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        getenv, unsetenv, strlen = libc.getenv, libc.unsetenv, libc.strlen
+    except (OSError, AttributeError):
+        return
+    getenv.restype = ctypes.c_void_p
+    getenv.argtypes = [ctypes.c_char_p]
+    strlen.restype = ctypes.c_size_t
+    strlen.argtypes = [ctypes.c_void_p]
+    unsetenv.argtypes = [ctypes.c_char_p]
+    for name in [n for n in os.environ if is_secret(n)]:
+        raw = os.fsencode(name)
+        while (value := getenv(raw)) is not None:
+            ctypes.memset(value, 0, strlen(value))
+            if unsetenv(raw) != 0:
+                break

@@ -389,7 +389,8 @@ class Supervisor:
         since = self.seq
         log = self.logs / f"{name}.log"
         # Keys, the token and a store password go through a pipe, not the environment:
-        # any tool command could read a member's environment from /proc.
+        # any tool command could read a member's environment from /proc (or ours).
+        credentials.hide_from_proc()
         whole = {**os.environ, **self.settings.extra_env}
         handed = {k: v for k, v in whole.items() if credentials.is_secret(k)}
         handed["ACCORD_TOKEN"] = issued.token
