@@ -196,7 +196,10 @@ class HookRunner:
         """Claude Code's ``continue: false``: the teammate stops, here through the same
         shutdown request the lead would send (whose inbox gets the answer), so it
         leaves its work in order."""
-        leads = [m.name for m in self.store.list_members(self.team) if m.role == MemberRole.LEAD]
+        members = self.store.list_members(self.team)
+        if member not in {m.name for m in members}:
+            return  # not a member (a person, a removed member): nobody to stop
+        leads = [m.name for m in members if m.role == MemberRole.LEAD]
         self.store.send_message(
             self.team,
             OutgoingMessage(
