@@ -2,8 +2,11 @@
 
 TaskCreated gates a new task, TaskCompleted gates a completion, TeammateIdle
 keeps a member working. Exit 0 allows, exit 2 blocks with stderr as the
-feedback, anything else is logged and allows. Hangs are killed with their whole
-process group, floods of output are kept bounded, and every run is in the log.
+feedback, anything else is logged and allows; a hook that cannot run (126, 127)
+is an error that blocks TaskCompleted by default. Hangs are killed with their
+whole process group (a payload bigger than a pipe included), floods of output
+are kept bounded and stripped of control characters, Claude Code's settings
+files and JSON answers work, and every run is in the log.
 """
 
 from __future__ import annotations
