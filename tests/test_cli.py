@@ -214,6 +214,8 @@ def test_team_delete_refuses_live_members_without_force(cli: Cli, project: Path)
 
 def test_member_add_list_show_remove(cli: Cli, project: Path) -> None:
     ok(cli("init", "--team", "main"))
+    (project / ".accord" / "agents").mkdir()
+    (project / ".accord" / "agents" / "planner.md").write_text("---\nname: planner\n---\nPlan.\n")
     added = js(
         cli(
             "member",

@@ -267,3 +267,49 @@ def test_one_broken_file_does_not_hide_the_others(tmp_path: Path) -> None:
 def test_empty_front_matter_is_no_front_matter() -> None:
     d = parse_definition("---\n---\nThe prompt.\n", "e.md", "e")
     assert d.prompt == "The prompt."
+
+
+# what accord does not support is said, once ------------------------------------------
+
+CLAUDE_RESEARCHER = """\
+---
+name: researcher
+description: Looks things up.
+tools: Read, WebFetch, TodoWrite, mcp__github__search_issues, Bash
+disallowedTools: Bash
+permissionMode: acceptEdits
+mcpServers: [github]
+color: blue
+---
+Look things up.
+"""
+
+
+def test_unsupported_tools_and_fields_are_named_in_one_warning() -> None:
+    d = parse_definition(CLAUDE_RESEARCHER, "/p/.claude/agents/researcher.md")
+    warning = d.unsupported()
+    assert warning is not None and "\n" not in warning
+    assert warning.startswith("agent definition 'researcher' (/p/.claude/agents/researcher.md)")
+    for name in ("WebFetch", "TodoWrite", "mcp__github__search_issues"):
+        assert name in warning
+    assert "fields mcpServers, permissionMode" in warning
+    assert "color" not in warning and "Bash" not in warning and "Read" not in warning
+    assert parse_definition(CLAUDE_REVIEWER, "/p/x.md").unsupported() is None
+
+
+def test_disallowed_tools_are_taken_away() -> None:
+    d = parse_definition(CLAUDE_RESEARCHER, "/p/x.md")
+    assert d.tools == ("read_file",)
+    everything_but = parse_definition("---\ndisallowedTools: [Bash, Write]\n---\nx", "/p/y.md", "y")
+    assert everything_but.tools is not None
+    assert "bash" not in everything_but.tools and "write_file" not in everything_but.tools
+    assert "read_file" in everything_but.tools
+
+
+def test_a_warning_is_given_once_per_definition_per_process() -> None:
+    from accord.agent.definition import first_warning
+
+    d = parse_definition(CLAUDE_RESEARCHER, "/p/once/researcher.md")
+    assert first_warning(d) == d.unsupported()
+    assert first_warning(d) is None
+    assert first_warning(parse_definition(CLAUDE_REVIEWER, "/p/once/r.md")) is None

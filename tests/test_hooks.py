@@ -2,8 +2,11 @@
 
 TaskCreated gates a new task, TaskCompleted gates a completion, TeammateIdle
 keeps a member working. Exit 0 allows, exit 2 blocks with stderr as the
-feedback, anything else is logged and allows. Hangs are killed with their whole
-process group, floods of output are kept bounded, and every run is in the log.
+feedback, anything else is logged and allows; a hook that cannot run (126, 127)
+is an error that blocks TaskCompleted by default. Hangs are killed with their
+whole process group (a payload bigger than a pipe included), floods of output
+are kept bounded and stripped of control characters, Claude Code's settings
+files and JSON answers work, and every run is in the log.
 """
 
 from __future__ import annotations
@@ -144,6 +147,13 @@ def test_task_created_exit_0_admits_the_task_with_the_claude_code_payload(
     )
     monkeypatch.setenv("ACCORD_MEMBER", "alice")
     monkeypatch.setenv("ACCORD_TOKEN", team["alice"])
+    planted = {
+        "ANTHROPIC_API_KEY": "sk-ant-x1",
+        "GH_TOKEN": "ghp-x2",
+        "AWS_SECRET_ACCESS_KEY": "x3",
+    }
+    for name, value in planted.items():
+        monkeypatch.setenv(name, value)
     task = js(cli("task", "add", "write docs", "-d", "all of them", "--json"))
     assert task["admitted"] is True and task["status"] == "pending"
     payload = json.loads((project / "created.json").read_text())
@@ -157,6 +167,7 @@ def test_task_created_exit_0_admits_the_task_with_the_claude_code_payload(
     env = (project / "created.env").read_text().splitlines()
     assert "ACCORD_TEAM=main" in env and "ACCORD_HOOK_EVENT=TaskCreated" in env
     assert not any(line.startswith("ACCORD_TOKEN=") for line in env)  # the secret stays home
+    assert not any(value in line for line in env for value in planted.values())  # keys too
     assert [t["id"] for t in js(cli("task", "list", "--ready", "--json"))] == [task["id"]]
     assert kinds(cli)[-3:] == ["task_created", "hook_run", "task_admitted"]
     (run,) = hook_runs(cli)
@@ -198,29 +209,63 @@ def test_other_exit_codes_are_logged_and_do_not_block(
     cli: Cli, project: Path, team: dict[str, str]
 ) -> None:
     fails = script(project, "fails.sh", "echo 'something broke' >&2\nexit 1\n")
-    configure(
-        project,
-        f"""
-        [hooks]
-        TaskCreated = ["{fails}", "no-such-command-accord-test", "./hooks/missing.sh"]
-
-        [[hooks.TaskCompleted]]
-        command = ["/nonexistent/accord-hook"]
-        """,
-    )
+    configure(project, f'[hooks]\nTaskCreated = ["{fails}"]\nTaskCompleted = ["exit 3"]\n')
     task = js(cli("task", "add", "still fine", "--json"))
     assert task["admitted"] is True
     claim = js(cli("task", "claim", "--as", "alice", "--json"))
     ok(cli("task", "complete", "1", "--as", "alice", "--token", str(claim["fencing_token"])))
     runs = hook_runs(cli)
-    assert [(r["event"], r["exit_code"], r["blocked"]) for r in runs] == [
-        ("TaskCreated", 1, False),
-        ("TaskCreated", 127, False),
-        ("TaskCreated", 127, False),
-        ("TaskCompleted", None, False),
+    assert [(r["event"], r["exit_code"], r["blocked"], r["error"]) for r in runs] == [
+        ("TaskCreated", 1, False, None),
+        ("TaskCompleted", 3, False, None),
     ]
     assert "something broke" in runs[0]["stderr"]
-    assert runs[3]["error"] and "cannot start" in runs[3]["error"]
+
+
+def test_a_hook_that_cannot_run_is_reported_and_blocks_a_completion(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    not_executable = project / "hooks" / "plain.sh"
+    not_executable.parent.mkdir()
+    not_executable.write_text("#!/bin/sh\nexit 0\n")
+    configure(
+        project,
+        """
+        [hooks]
+        TaskCreated = ["no-such-command-accord-test", "./hooks/plain.sh"]
+
+        [[hooks.TaskCompleted]]
+        command = ["/nonexistent/accord-hook"]
+        """,
+    )
+    # TaskCreated warns by default: the task is added, and the person is told.
+    added = cli("task", "add", "still fine", "--json")
+    assert added.code == 0 and json.loads(added.out)["admitted"] is True
+    warnings = added.err.splitlines()
+    assert len(warnings) == 2 and all(
+        w.startswith("warning: the TaskCreated hook") for w in warnings
+    )
+    assert "exit 127: program not found" in warnings[0]
+    assert "exit 126: not executable" in warnings[1]
+    # TaskCompleted blocks by default: the completion is refused with one error line.
+    claim = js(cli("task", "claim", "--as", "alice", "--json"))
+    token = str(claim["fencing_token"])
+    refused = cli("task", "complete", "1", "--as", "alice", "--token", token)
+    feedback = blocked(refused, "/nonexistent/accord-hook", "cannot run", "program not found")
+    assert any("on_broken" in line for line in feedback)
+    events = js(cli("events", "--json"))
+    broken = [e["payload"] for e in events if e["kind"] == "hook_broken"]
+    assert [(b["event"], b["blocked"]) for b in broken] == [
+        ("TaskCreated", False),
+        ("TaskCreated", False),
+        ("TaskCompleted", True),
+    ]
+    assert js(cli("task", "show", "1", "--json"))["status"] == "in_progress"
+    # on_broken = "warn" lets it through, still reported.
+    with (project / "accord.toml").open("a") as f:
+        f.write('on_broken = "warn"\n')
+    done = cli("task", "complete", "1", "--as", "alice", "--token", token)
+    assert done.code == 0 and "warning: the TaskCompleted hook" in done.err
 
 
 def test_the_first_blocking_hook_stops_the_rest(
@@ -495,3 +540,110 @@ def test_hooks_run_in_the_project_root_from_a_subfolder(
     ok(cli("task", "add", "from below"))
     assert Path((project / "where.txt").read_text().strip()).resolve() == project.resolve()
     assert os.getcwd() == str(sub)
+
+
+# payloads, output and Claude Code's settings -------------------------------------
+
+
+def test_a_hook_that_never_reads_a_big_payload_still_times_out(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    # 200 KB of payload is more than a pipe holds; the hook never reads it and hangs.
+    configure(project, '[hooks]\ntimeout = 1\nTaskCreated = "exec sleep 4243.81"\n')
+    started = time.monotonic()
+    refused = cli("task", "add", "huge", "--description", "x" * 200_000)
+    took = time.monotonic() - started
+    blocked(refused, "timed out after 1s")
+    assert took < 15, took
+    assert js(cli("task", "list", "--json")) == []
+
+
+def test_hook_output_shown_to_people_has_no_control_characters(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    noisy = script(
+        project,
+        "noisy.sh",
+        r"""
+        printf '\033[31mred\033[0m\rback\a \033]0;title\007tests failed\n\tindented\n' >&2
+        exit 2
+        """,
+    )
+    configure(project, f'[hooks]\nTaskCreated = "{noisy}"\n')
+    refused = cli("task", "add", "x")
+    feedback = blocked(refused, "redback tests failed")
+    assert feedback == ["redback tests failed", "\tindented"]
+    for text in (refused.err, hook_runs(cli)[0]["stderr"]):
+        assert not any(c in text for c in "\x1b\r\x07"), repr(text)
+
+
+def claude_settings(project: Path, name: str, hooks: dict[str, Any]) -> None:
+    folder = project / ".claude"
+    folder.mkdir(exist_ok=True)
+    groups = {
+        event: [{"matcher": "", "hooks": [{"type": "command", "command": c, "timeout": 30}]}]
+        for event, c in hooks.items()
+    }
+    (folder / name).write_text(json.dumps({"permissions": {"allow": []}, "hooks": groups}))
+
+
+def test_claude_code_settings_hooks_run_with_its_payloads_and_answers(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    refuse = script(
+        project,
+        "refuse.sh",
+        """
+        cat > completed.json
+        echo '{"decision": "block", "reason": "write the changelog first"}'
+        """,
+    )
+    claude_settings(project, "settings.json", {"TaskCompleted": refuse})
+    claude_settings(
+        project, "settings.local.json", {"TaskCreated": "echo 'no tasks on fridays' >&2; exit 2"}
+    )
+    configure(project, '[hooks]\nTaskCreated = "touch toml-hook.ran"\n')
+    # accord.toml's hook runs first, then settings.local.json's, which refuses by exit 2.
+    assert blocked(cli("task", "add", "x")) == ["no tasks on fridays"]
+    assert (project / "toml-hook.ran").exists()
+    runs = hook_runs(cli)
+    assert [(r["source"], r["exit_code"]) for r in runs] == [
+        ("accord.toml", 0),
+        (".claude/settings.local.json", 2),
+    ]
+    (project / ".claude" / "settings.local.json").unlink()
+    task = js(cli("task", "add", "y", "--json"))
+    claim = js(cli("task", "claim", "--as", "alice", "--json"))
+    token = str(claim["fencing_token"])
+    # {"decision": "block"} on stdout refuses like exit 2, with the reason as feedback.
+    refused = cli("task", "complete", str(task["id"]), "--as", "alice", "--token", token)
+    assert blocked(refused) == ["write the changelog first"]
+    payload = json.loads((project / "completed.json").read_text())
+    assert payload["hook_event_name"] == "TaskCompleted"
+    assert payload["task_subject"] == "y" and payload["teammate_name"] == "alice"
+    assert {"session_id", "cwd", "permission_mode", "task_id"} <= payload.keys()
+
+
+def test_a_claude_code_continue_false_stops_the_teammate(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    ok(cli("member", "add", "boss", "--role", "lead"))
+    answer = '{"continue": false, "stopReason": "the sprint is over"}'
+    claude_settings(project, "settings.json", {"TeammateIdle": f"echo '{answer}'"})
+    with services(project) as s:
+        outcome = s.roster.idle("alice")
+        assert outcome.stop == "the sprint is over" and not outcome.blocked
+        (request,) = s.store.list_messages("main", member="alice", unacked=True)
+    assert request.kind.value == "shutdown_request" and request.sender == "boss"
+    assert "the sprint is over" in request.body
+
+
+def test_a_broken_claude_code_settings_file_is_an_error_line(
+    cli: Cli, project: Path, team: dict[str, str]
+) -> None:
+    (project / ".claude").mkdir()
+    (project / ".claude" / "settings.json").write_text('{"hooks": {"TaskCreated": [')
+    r = cli("task", "add", "x")
+    assert r.code == 2 and r.err.startswith("error: ") and len(r.err.splitlines()) == 1
+    assert "settings.json is not valid JSON" in r.err
+    assert js(cli("task", "list", "--json")) == []

@@ -432,7 +432,7 @@ def test_bash_output_reader_keeps_bounded_memory() -> None:
     assert f"{300 * 65536 - 1500} bytes cut" in reader.text()
 
 
-def test_bash_environment_has_no_secrets_but_the_members_own_identity(
+def test_bash_environment_has_no_secrets_not_even_the_members_token(
     ctx: ToolContext, call: Call, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     planted = {
@@ -453,14 +453,17 @@ def test_bash_environment_has_no_secrets_but_the_members_own_identity(
         "ACCORD_MEMBER": "alice",
         "ACCORD_TOKEN": "acc_alices_own",
         "ACCORD_TEAM": "main",
-        "ACCORD_STORE": "/somewhere/accord.db",
+        "ACCORD_STORE": "postgresql://alice:pg-password-fake@db.example:5432/team",
     }
     out = ok(call("bash", command="env"))
     for key, value in planted.items():
         assert value not in out, key
     assert "ANTHROPIC_API_KEY" not in out and "AWS_ACCESS_KEY_ID" not in out
-    for key, value in ctx.env.items():
-        assert f"{key}={value}" in out
+    # Not even the member's own token: the agent acts through its tools, not the CLI.
+    assert "acc_alices_own" not in out and "ACCORD_TOKEN" not in out
+    assert "ACCORD_MEMBER=alice" in out and "ACCORD_TEAM=main" in out
+    assert "ACCORD_STORE=postgresql://alice@db.example:5432/team" in out
+    assert "pg-password-fake" not in out
     assert "HARMLESS_SETTING=kept" in out
     assert "PATH=" in out
 
@@ -470,8 +473,10 @@ def test_secret_names() -> None:
         assert is_secret(name), name
     for name in ("PATH", "HOME", "ACCORD_MEMBER", "TOKENIZERS_PARALLELISM", "AWS_REGION"):
         assert not is_secret(name), name
+    for name in ("ANTHROPIC_AUTH_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS", "GH_TOKEN"):
+        assert is_secret(name), name
     env = command_env({"ACCORD_TOKEN": "mine"}, {"ACCORD_TOKEN": "theirs", "LANG": "C"})
-    assert env == {"ACCORD_TOKEN": "mine", "LANG": "C"}
+    assert env == {"LANG": "C"}
 
 
 # the toolbox -------------------------------------------------------------------------

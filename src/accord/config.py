@@ -8,7 +8,6 @@ the working directory to the first folder holding ``.accord/`` or ``accord.toml`
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from accord import credentials
 from accord.errors import ConfigError, InvalidName, StoreNotFound, UserError
 from accord.types import HookEvent, check_name
 
@@ -72,6 +72,9 @@ class HookCommand(_Strict):
     command: str | list[str]
     timeout: Annotated[float, Field(gt=0, le=86400)] | None = None
     on_timeout: Literal["block", "allow"] = "block"
+    # A hook that cannot run (not executable, program missing): block the action or
+    # only warn. Unset: the section's setting, else block for TaskCompleted only.
+    on_broken: Literal["block", "warn"] | None = None
 
     @field_validator("command")
     @classmethod
@@ -96,6 +99,7 @@ class HooksConfig(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     timeout: Annotated[float, Field(gt=0, le=86400)] = 120.0
+    on_broken: Literal["block", "warn"] | None = None
     output_limit: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     TaskCreated: list[HookCommand] = []
     TaskCompleted: list[HookCommand] = []
@@ -109,6 +113,11 @@ class HooksConfig(_Strict):
     def commands(self, event: HookEvent) -> list[HookCommand]:
         hooks: list[HookCommand] = getattr(self, event.value)
         return hooks
+
+
+class SecretsConfig(_Strict):
+    # Variables that never reach tool commands or hooks, besides the known keys.
+    variables: list[str] = []
 
 
 class AgentConfig(_Strict):
@@ -180,6 +189,7 @@ class Config(_Strict):
     board: BoardConfig = BoardConfig()
     mailbox: MailboxConfig = MailboxConfig()
     hooks: HooksConfig = HooksConfig()
+    secrets: SecretsConfig = SecretsConfig()
     agent: AgentConfig = AgentConfig()
     run: RunConfig = RunConfig()
     memory: MemoryConfig = MemoryConfig()
@@ -225,7 +235,7 @@ def parse_config(text: str, origin: str = CONFIG_NAME) -> Config:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{origin} is not valid TOML: {e}; fix that line") from e
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as e:
         first = e.errors()[0]
         loc = tuple(str(p) for p in first["loc"])
@@ -236,6 +246,8 @@ def parse_config(text: str, origin: str = CONFIG_NAME) -> Config:
         if first["type"] == "extra_forbidden":
             msg = "unknown setting (check its spelling against the commented accord.toml)"
         raise ConfigError(f"{where}: {key}: {msg}") from e
+    credentials.declare(config.secrets.variables)
+    return config
 
 
 def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
@@ -279,7 +291,7 @@ def locate(
     root = find_root(cwd)
     config_path = root / CONFIG_NAME if root and (root / CONFIG_NAME).is_file() else None
     config = load_config(config_path) if config_path else Config()
-    explicit = store or os.environ.get("ACCORD_STORE") or None
+    explicit = store or credentials.get("ACCORD_STORE")
     if explicit:
         location = explicit if "://" in explicit else str(Path(explicit).expanduser().resolve())
         return Project(root or cwd.resolve(), config, config_path, location)
@@ -338,13 +350,24 @@ visibility_timeout = 60
 # Shell commands run at TaskCreated, TaskCompleted and TeammateIdle. Each gets a JSON
 # payload on stdin. Exit 0 allows the action, exit 2 blocks it (stderr is the feedback),
 # any other exit is logged and does not block. A hook that outlives its timeout blocks,
-# unless on_timeout = "allow".
+# unless on_timeout = "allow". A hook that cannot run (exit 126: not executable, 127:
+# program missing) is reported as an error; on_broken = "block" or "warn" says whether it
+# also blocks (default: it blocks TaskCompleted and only warns for the others; a hook
+# may set its own). Hooks in .claude/settings.json and .claude/settings.local.json run
+# too, after these, as Claude Code runs them.
 timeout = 120
+# on_broken = "block"
 # TaskCompleted = "pytest -q"
 #
 # [[hooks.TaskCreated]]
 # command = "./scripts/check-task.sh"
 # timeout = 30
+
+[secrets]
+# Tool commands and hooks never see model API keys, member tokens, cloud credentials
+# (AWS_*, GH_TOKEN, HF_TOKEN...), any *_KEY, *_TOKEN, *_SECRET or *_PASSWORD variable,
+# nor a store URL's password. Name more variables to keep from them here.
+# variables = ["DEPLOY_HOOK_URL"]
 
 [agent]
 # Model for members whose definition names none: PROVIDER:MODEL, e.g.

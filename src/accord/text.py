@@ -240,3 +240,21 @@ _STEP4: dict[str, tuple[str, ...]] = {
     "v": ("ive",),
     "z": ("ize",),
 }
+
+
+# Terminal escape sequences: CSI (colours, cursor moves), OSC (titles, links) and the
+# other string and single-character escapes, in their 7-bit and 8-bit forms.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_control(text: str) -> str:
+    """``text`` safe to print to a terminal: ANSI escapes and every C0/C1 control
+    character (``\\r`` included) taken out, newlines and tabs kept."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text.replace("\r\n", "\n")))

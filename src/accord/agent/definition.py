@@ -4,8 +4,10 @@ They are read from ``.accord/agents/*.md`` and ``.claude/agents/*.md`` (accord's
 own win when both define a name), so a user's existing Claude Code subagents
 work as teammates. Claude Code's tool names (Read, Edit, Bash...) map to
 accord's; tools accord does not have are listed in ``ignored_tools`` rather than
-failing the whole definition. Model aliases (sonnet, opus, haiku) map to
-Anthropic models; ``inherit`` or no model means the team's default.
+failing the whole definition, and ``unsupported()`` names them and every field
+accord does not act on, for a warning (``disallowedTools`` is honoured). Model
+aliases (sonnet, opus, haiku) map to Anthropic models; ``inherit`` or no model
+means the team's default.
 """
 
 from __future__ import annotations
@@ -38,22 +40,19 @@ MODEL_ALIASES = {
     "haiku": "anthropic:claude-haiku-4-5",
 }
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.S)
+# Front matter accord acts on; ``color`` only paints a pane in Claude Code, so dropping it
+# loses nothing. Every other key (Claude Code's permissionMode, mcpServers, skills,
+# hooks, memory, effort...) is not supported and is reported by ``unsupported``.
 _KNOWN_KEYS = {
     "name",
     "description",
     "tools",
+    "disallowedTools",
     "model",
     "self_claim",
     "max_turns",
     "plan_required",
     "color",
-    "disallowedTools",
-    "permissionMode",
-    "memory",
-    "skills",
-    "mcpServers",
-    "hooks",
-    "effort",
 }
 
 
@@ -72,6 +71,22 @@ class AgentDefinition:
     source: str | None = None
     ignored_tools: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def unsupported(self) -> str | None:
+        """One line naming the tools and fields of this definition that accord ignores,
+        or None when it supports all of it."""
+        parts = []
+        if self.ignored_tools:
+            parts.append("tools " + ", ".join(self.ignored_tools))
+        if self.extra:
+            parts.append("fields " + ", ".join(sorted(self.extra)))
+        if not parts:
+            return None
+        where = f" ({self.source})" if self.source else ""
+        return (
+            f"agent definition {self.name!r}{where}: accord does not support "
+            f"{' and '.join(parts)}; they are ignored"
+        )
 
 
 DEFAULT = AgentDefinition(
@@ -110,6 +125,14 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
     except UserError as e:
         raise ConfigError(f"{source}: {e}") from e
     tools, ignored = _tools(front.get("tools"), source)
+    denied, denied_unknown = _tools(front.get("disallowedTools"), source, "disallowedTools")
+    if denied:
+        # A tool the user took away stays away, whatever the allowlist says.
+        from accord.agent.tools import all_tools
+
+        everything = tuple(t.name for t in all_tools()) if tools is None else tools
+        tools = tuple(t for t in everything if t not in denied)
+    ignored += tuple(n for n in denied_unknown if n not in ignored)
     model = front.get("model")
     if model is not None:
         model = str(model)
@@ -135,7 +158,9 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
     )
 
 
-def _tools(value: Any, source: str) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+def _tools(
+    value: Any, source: str, key: str = "tools"
+) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
     if value is None:
         return None, ()
     if isinstance(value, str):
@@ -143,7 +168,7 @@ def _tools(value: Any, source: str) -> tuple[tuple[str, ...] | None, tuple[str, 
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         names = [v.strip() for v in value]
     else:
-        raise ConfigError(f"{source}: tools must be a comma-separated string or a list of names")
+        raise ConfigError(f"{source}: {key} must be a comma-separated string or a list of names")
     from accord.agent.tools import all_tools
 
     ours = {t.name for t in all_tools()}
@@ -193,6 +218,19 @@ def load_definitions(
                 continue
             found[d.name] = d
     return found
+
+
+_warned: set[tuple[str, str | None]] = set()
+
+
+def first_warning(definition: AgentDefinition) -> str | None:
+    """``definition.unsupported()`` the first time this process asks about it, else None,
+    so a member warns once however often it rebuilds its definition."""
+    key = (definition.name, definition.source)
+    if key in _warned:
+        return None
+    _warned.add(key)
+    return definition.unsupported()
 
 
 def find_definition(root: Path, name: str | None) -> AgentDefinition:

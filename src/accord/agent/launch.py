@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from accord.agent.definition import AgentDefinition, find_definition
+from accord.agent.definition import AgentDefinition, find_definition, first_warning
 from accord.agent.lead import LEAD, Lead
 from accord.agent.loop import Agent
 from accord.agent.tools import all_tools
@@ -65,6 +66,15 @@ def build_agent(
     is_lead = record.role == MemberRole.LEAD
     name = definition_name or record.agent
     definition = LEAD if is_lead and name is None else find_definition(project_root, name)
+    warning = first_warning(definition)
+    if warning is not None:  # the member's log, and the team's log where the person sees it
+        sys.stderr.write(f"warning: {warning}\n")
+        services.store.append_event(
+            services.team,
+            "definition_unsupported",
+            {"member": member, "agent": definition.name, "warning": warning},
+            member,
+        )
     run = services.store.get_run(services.team)
     settings = run.settings if run is not None else {}
     if isinstance(model, Model):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
+from accord import credentials
 from accord.cli import _render as show
 from accord.config import (
     CONFIG_NAME,
@@ -79,7 +80,7 @@ class Context:
             self.store,
             self.team.team,
             os.environ.get("ACCORD_MEMBER"),
-            os.environ.get("ACCORD_TOKEN"),
+            credentials.get("ACCORD_TOKEN"),
         )
 
     def acting_as(self, name: str) -> str:
@@ -89,7 +90,7 @@ class Context:
             self.team.team,
             name,
             os.environ.get("ACCORD_MEMBER"),
-            os.environ.get("ACCORD_TOKEN"),
+            credentials.get("ACCORD_TOKEN"),
         )
         return name
 
@@ -228,7 +229,7 @@ def team_show(ctx: Context) -> int:
 def team_delete(ctx: Context) -> int:
     name = ctx.args.name
     # An agent (ACCORD_MEMBER set) may delete only its own team, and only with its token.
-    acting_member(ctx.store, name, os.environ.get("ACCORD_MEMBER"), os.environ.get("ACCORD_TOKEN"))
+    acting_member(ctx.store, name, os.environ.get("ACCORD_MEMBER"), credentials.get("ACCORD_TOKEN"))
     live = [m.name for m in ctx.store.list_members(name) if m.status in LIVE_STATUSES]
     if live and not ctx.args.force:
         raise InvalidState(
@@ -243,6 +244,14 @@ def team_delete(ctx: Context) -> int:
 
 
 def member_add(ctx: Context) -> int:
+    from accord.agent.definition import find_definition
+
+    if ctx.args.agent is not None:
+        # Checked now, not when the member first starts: an unknown or broken
+        # definition is refused before anything is added.
+        warning = find_definition(ctx.project.root, ctx.args.agent).unsupported()
+        if warning is not None:
+            sys.stderr.write(f"warning: {warning}\n")
     added = ctx.team.roster.add(
         ctx.args.name,
         role=MemberRole(ctx.args.role),
@@ -533,6 +542,7 @@ def wait_cmd(ctx: Context) -> int:
 def agent_cmd(ctx: Context) -> int:
     from accord.agent.launch import build_agent
 
+    credentials.receive()  # a supervised member's token and keys, before anything else
     member = ctx.acting_as(ctx.args.member)
     project = ctx.project
     env = {
@@ -540,8 +550,6 @@ def agent_cmd(ctx: Context) -> int:
         "ACCORD_MEMBER": member,
         "ACCORD_STORE": project.store_location,
     }
-    if os.environ.get("ACCORD_TOKEN"):
-        env["ACCORD_TOKEN"] = os.environ["ACCORD_TOKEN"]
     agent = build_agent(
         ctx.team,
         member,

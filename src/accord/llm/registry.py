@@ -4,13 +4,15 @@ Names are ``PROVIDER:MODEL[@BASE_URL]``. Providers: ``anthropic``, ``openai``
 (which with a base URL also reaches local OpenAI-compatible servers) and
 ``scripted`` (``scripted:PATH`` plays a JSON script, for tests and demos).
 Keys are checked here, when the adapter is built, so a missing one fails
-before any work starts.
+before any work starts. A key comes from ``accord.credentials``: what the
+supervisor handed a member through a pipe, else the environment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from accord import credentials
 from accord.errors import UserError
 from accord.llm.base import Model, ModelName
 
@@ -50,17 +52,29 @@ def open_model(
 def _anthropic(
     name: ModelName, base_url: str | None, timeout: float | None, max_retries: int | None
 ) -> Model:
-    from accord.llm.anthropic import AnthropicModel
+    from accord.llm.anthropic import KEY_VARIABLE, AnthropicModel
 
-    return AnthropicModel(name.model, base_url=base_url, timeout=timeout, max_retries=max_retries)
+    return AnthropicModel(
+        name.model,
+        api_key=credentials.get(KEY_VARIABLE),
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
 
 
 def _openai(
     name: ModelName, base_url: str | None, timeout: float | None, max_retries: int | None
 ) -> Model:
-    from accord.llm.openai import OpenAIModel
+    from accord.llm.openai import KEY_VARIABLE, OpenAIModel
 
-    return OpenAIModel(name.model, base_url=base_url, timeout=timeout, max_retries=max_retries)
+    return OpenAIModel(
+        name.model,
+        api_key=credentials.get(KEY_VARIABLE),
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
 
 
 def _scripted(

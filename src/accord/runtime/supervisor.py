@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from accord import credentials
 from accord.agent.definition import find_definition
 from accord.agent.tools.shell import die_with_parent
 from accord.config import Project
@@ -387,14 +388,21 @@ class Supervisor:
         issued = self.services.roster.rotate_token(name)
         since = self.seq
         log = self.logs / f"{name}.log"
+        # Keys, the token and a store password go through a pipe, not the environment:
+        # any tool command could read a member's environment from /proc (or ours).
+        credentials.hide_from_proc()
+        whole = {**os.environ, **self.settings.extra_env}
+        handed = {k: v for k, v in whole.items() if credentials.is_secret(k)}
+        handed["ACCORD_TOKEN"] = issued.token
+        handed["ACCORD_STORE"] = self.project.store_location
+        secrets_fd = credentials.hand_over(handed)
         env = {
-            **os.environ,
-            **self.settings.extra_env,
+            **credentials.scrubbed(whole),
             "ACCORD_TEAM": self.team,
             "ACCORD_MEMBER": name,
-            "ACCORD_TOKEN": issued.token,
-            "ACCORD_STORE": self.project.store_location,
+            "ACCORD_STORE": credentials.without_password(self.project.store_location),
             "ACCORD_HOST": self.host,
+            credentials.FD_VARIABLE: str(secrets_fd),
         }
         with open(log, "ab") as out:
             out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start {name}\n".encode())
@@ -417,7 +425,9 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=die_with_parent,
+                pass_fds=(secrets_fd,),
             )
+        os.close(secrets_fd)  # the member holds the read end now
         self.procs[name] = Process(
             name, popen, time.monotonic(), since, log, self.restarts.get(name, 0)
         )

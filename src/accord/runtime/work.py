@@ -48,6 +48,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING
 
 from accord.config import STATE_DIR, Config
+from accord.credentials import scrubbed, without_password
 from accord.errors import AccordError, ClaimError, HookBlocked, UserError
 from accord.team import TeamServices
 from accord.team.board import Board
@@ -71,7 +72,7 @@ OUTPUT_TAIL = 2048  # bytes of a command's output kept as its result or failure 
 _ENV_LIMIT = (
     64 * 1024
 )  # a description longer than this is cut in the environment (stdin has it all)
-_SCRUB = ("ACCORD_TOKEN", "ACCORD_MEMBER")  # a command acts for nobody
+_SCRUB = ("ACCORD_MEMBER",)  # a command acts for nobody (scrubbed() takes the secrets)
 _RECHECK = 0.5  # seconds between looks at the board while waiting, for leases that end
 _POLL = 0.05
 
@@ -434,13 +435,13 @@ class WorkPool:
                     return proc.wait(), e
 
     def _env(self, name: str, task: Task) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+        env = {k: v for k, v in scrubbed(os.environ).items() if k not in _SCRUB}
         description = task.description
         if len(description.encode()) > _ENV_LIMIT:
             description = description.encode()[:_ENV_LIMIT].decode("utf-8", "ignore")
         env.update(
             ACCORD_TEAM=self.team,
-            ACCORD_STORE=self.store.location,
+            ACCORD_STORE=without_password(self.store.location),
             ACCORD_WORKER=name,
             ACCORD_TASK_ID=str(task.id),
             ACCORD_TASK_KEY=task.plan_key or "",

@@ -2,13 +2,30 @@
 
 A hook gets a JSON payload on stdin with the field names Claude Code uses.
 Exit 0 allows the action; exit 2 blocks it and its stderr is the feedback;
-any other exit is logged and does not block. A hook that outlives its timeout
-has its whole process group killed and blocks, unless configured with
-``on_timeout = "allow"``. Output is read through bounded buffers, so a hook that
-prints megabytes costs memory in proportion to the limit, not to the output.
+any other exit is logged and does not block. A hook may also answer as Claude
+Code's do, with JSON on stdout: ``{"decision": "block", "reason": ...}`` blocks
+like exit 2, and ``{"continue": false, "stopReason": ...}`` asks the teammate to
+stop (TaskCompleted, TeammateIdle; TaskCreated ignores it, as Claude Code does).
 
-Hooks come only from accord.toml: nothing from a task, a message or a model
-ever becomes a command here. Every run is written to the team's event log.
+A hook that outlives its timeout has its whole process group killed and blocks,
+unless configured with ``on_timeout = "allow"``; its stdin payload is written
+with that timeout already running, so a hook that never reads it cannot hang
+anything. A hook that cannot run at all (exit 126: not executable, 127: program
+missing, or no such file) is an error, never a silent pass: it is logged as a
+``hook_broken`` event, printed to stderr, and blocks unless ``on_broken =
+"warn"`` (by default it blocks TaskCompleted and warns for the others).
+
+Output is read through bounded buffers, so a hook that prints megabytes costs
+memory in proportion to the limit, not to the output, and what is kept has its
+terminal control characters taken out before anyone sees it. A hook's
+environment holds no model key, member token or store password
+(``accord.credentials``), and its process group is tethered to the process that
+runs it (``accord.tether``): nothing it starts outlives that process.
+
+Hooks come only from accord.toml and from Claude Code's ``.claude/settings.json``
+and ``.claude/settings.local.json`` (run after accord.toml's, in that order),
+files no agent tool may write: nothing from a task, a message or a model ever
+becomes a command here. Every run is written to the team's event log.
 """
 
 from __future__ import annotations
@@ -17,18 +34,40 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from accord.config import HookCommand, HooksConfig
+from accord.credentials import scrubbed
+from accord.errors import ConfigError
 from accord.store.base import Store
-from accord.types import HookEvent
+from accord.tether import Tether
+from accord.text import strip_control
+from accord.types import HookEvent, MemberRole, MessageKind, OutgoingMessage
 
-# Variables a hook never inherits: the member's secret and model keys.
-_SCRUB = ("ACCORD_TOKEN",)
+# Claude Code's settings files that may hold hooks, in the order their hooks run.
+CLAUDE_SETTINGS = (".claude/settings.json", ".claude/settings.local.json")
+# Exit codes of a shell that could not run the program.
+_BROKEN_EXITS = {126: "not executable", 127: "program not found"}
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """One configured hook command, from accord.toml or a Claude Code settings file."""
+
+    command: str | list[str]
+    source: str
+    timeout: float | None = None
+    on_timeout: Literal["block", "allow"] = "block"
+    on_broken: Literal["block", "warn"] | None = None
+
+    @classmethod
+    def from_config(cls, hook: HookCommand) -> Hook:
+        return cls(hook.command, "accord.toml", hook.timeout, hook.on_timeout, hook.on_broken)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +84,19 @@ class HookRun:
     output_bytes: int
     blocked: bool
     error: str | None = None
+    source: str = "accord.toml"
+    stop: str | None = None  # a Claude Code ``continue: false``: why the teammate should stop
 
 
 @dataclass(frozen=True, slots=True)
 class HookOutcome:
-    """The verdict of every hook for one event: blocked, with the blocking feedback."""
+    """The verdict of every hook for one event: blocked, with the blocking feedback;
+    ``stop`` when a hook asked the teammate to stop (``continue: false``)."""
 
     blocked: bool
     feedback: str
     runs: tuple[HookRun, ...]
+    stop: str | None = None
 
 
 class _Tail:
@@ -91,16 +134,31 @@ class HookRunner:
         self.store = store
         self.team = team
         self.cwd = cwd
+        self._claude: dict[HookEvent, list[Hook]] | None = None
+
+    def hooks(self, event: HookEvent) -> list[Hook]:
+        """Every hook for ``event``: accord.toml's, then Claude Code's settings files'."""
+        if self._claude is None:
+            self._claude = claude_hooks(self.cwd)
+        own = [Hook.from_config(h) for h in self.config.commands(event)]
+        return own + self._claude.get(event, [])
 
     def configured(self, event: HookEvent) -> bool:
-        return bool(self.config.commands(event))
+        return bool(self.hooks(event))
 
     def run(self, event: HookEvent, fields: dict[str, Any], actor: str | None) -> HookOutcome:
         """Run every hook for ``event`` in order; the first that blocks stops the rest."""
-        payload = {"hook_event_name": event.value, "team_name": self.team, "cwd": str(self.cwd)}
+        payload = {
+            "hook_event_name": event.value,
+            "team_name": self.team,
+            "cwd": str(self.cwd),
+            "session_id": f"{self.team}:{actor or 'person'}",
+            "permission_mode": "default",
+        }
         payload.update(fields)
         runs: list[HookRun] = []
-        for hook in self.config.commands(event):
+        stop: str | None = None
+        for hook in self.hooks(event):
             run = self._run_one(event, hook, payload)
             runs.append(run)
             self.store.append_event(
@@ -109,6 +167,7 @@ class HookRunner:
                 {
                     "event": run.event,
                     "command": run.command,
+                    "source": run.source,
                     "exit_code": run.exit_code,
                     "timed_out": run.timed_out,
                     "seconds": round(run.seconds, 3),
@@ -116,70 +175,153 @@ class HookRunner:
                     "output_bytes": run.output_bytes,
                     "stderr": run.stderr[-2000:],
                     "error": run.error,
+                    "stop": run.stop,
                     "task_id": fields.get("task_id"),
                     "teammate_name": fields.get("teammate_name"),
                 },
                 actor,
             )
+            if run.error is not None:
+                self._report_broken(run, fields, actor)
+            stop = stop or run.stop
             if run.blocked:
-                return HookOutcome(True, _feedback(run), tuple(runs))
-        return HookOutcome(False, "", tuple(runs))
+                break
+        last = runs[-1] if runs else None
+        blocked = last is not None and last.blocked
+        if stop is not None and actor is not None:
+            self._ask_to_stop(event, actor, stop)
+        return HookOutcome(blocked, _feedback(last) if last and blocked else "", tuple(runs), stop)
 
-    def _run_one(self, event: HookEvent, hook: HookCommand, payload: dict[str, Any]) -> HookRun:
-        shown = hook.command if isinstance(hook.command, str) else " ".join(hook.command)
+    def _ask_to_stop(self, event: HookEvent, member: str, reason: str) -> None:
+        """Claude Code's ``continue: false``: the teammate stops, here through the same
+        shutdown request the lead would send (whose inbox gets the answer), so it
+        leaves its work in order."""
+        members = self.store.list_members(self.team)
+        if member not in {m.name for m in members}:
+            return  # not a member (a person, a removed member): nobody to stop
+        leads = [m.name for m in members if m.role == MemberRole.LEAD]
+        self.store.send_message(
+            self.team,
+            OutgoingMessage(
+                sender=leads[0] if leads else member,
+                recipient=member,
+                body=f"the {event.value} hook asks you to stop: {reason}",
+                kind=MessageKind.SHUTDOWN_REQUEST,
+            ),
+        )
+
+    def _report_broken(self, run: HookRun, fields: dict[str, Any], actor: str | None) -> None:
+        self.store.append_event(
+            self.team,
+            "hook_broken",
+            {
+                "event": run.event,
+                "command": run.command,
+                "source": run.source,
+                "error": run.error,
+                "blocked": run.blocked,
+                "task_id": fields.get("task_id"),
+            },
+            actor,
+        )
+        if run.blocked:
+            return  # the refusal says it: the CLI's error line, the member's tool result
+        # The person running a command sees this on stderr; a member, in its log.
+        sys.stderr.write(
+            f"warning: the {run.event} hook `{run.command}` ({run.source}) cannot run: "
+            f'{run.error}; it did not block (on_broken = "warn")\n'
+        )
+
+    def _run_one(self, event: HookEvent, hook: Hook, payload: dict[str, Any]) -> HookRun:
+        shown = strip_control(
+            hook.command if isinstance(hook.command, str) else " ".join(hook.command)
+        )
         argv = ["/bin/sh", "-c", hook.command] if isinstance(hook.command, str) else hook.command
         timeout = hook.timeout or self.config.timeout
         limit = self.config.output_limit
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+        broken_blocks = (
+            hook.on_broken
+            or self.config.on_broken
+            or ("block" if event == HookEvent.TASK_COMPLETED else "warn")
+        ) == "block"
+        env = scrubbed(os.environ)
         env["ACCORD_TEAM"] = self.team
         env["ACCORD_HOOK_EVENT"] = event.value
+        env["CLAUDE_PROJECT_DIR"] = str(self.cwd)
         started = time.monotonic()
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=self.cwd,
-                env=env,
-                start_new_session=True,
-            )
-        except OSError as e:
-            return HookRun(
-                event.value, shown, None, False, 0.0, "", "", 0, False, f"cannot start: {e}"
-            )
-        assert proc.stdin and proc.stdout and proc.stderr
-        out, err = _Tail(proc.stdout, limit), _Tail(proc.stderr, limit)
-        try:
-            proc.stdin.write(json.dumps(payload).encode())
-        except BrokenPipeError:
-            pass  # a hook that does not read its payload is fine
-        finally:
+        with Tether() as tether:
             try:
-                proc.stdin.close()
-            except BrokenPipeError:
+                proc = subprocess.Popen(
+                    tether.argv(argv),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    cwd=self.cwd,
+                    env=env,
+                    start_new_session=True,
+                    pass_fds=tether.pass_fds,
+                )
+            except OSError as e:
+                why = f"cannot start: {e.strerror or e}"
+                return HookRun(
+                    event.value,
+                    shown,
+                    None,
+                    False,
+                    0.0,
+                    "",
+                    why,
+                    0,
+                    broken_blocks,
+                    why,
+                    hook.source,
+                )
+            tether.started()
+            assert proc.stdin and proc.stdout and proc.stderr
+            out, err = _Tail(proc.stdout, limit), _Tail(proc.stderr, limit)
+            # Written by a thread, so the timeout holds however big the payload is and
+            # whether or not the hook ever reads it.
+            writer = threading.Thread(
+                target=_write_all, args=(proc.stdin, json.dumps(payload).encode()), daemon=True
+            )
+            writer.start()
+            timed_out = False
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            # Kill the whole group: a hook's children must not outlive it holding our pipes.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
                 pass
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        # Kill the whole group: a hook's children must not outlive it holding our pipes.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait()
+            proc.wait()
+        writer.join(2.0)
         seconds = time.monotonic() - started
-        stdout, stderr = out.text(2.0), err.text(2.0)
+        stdout, stderr = strip_control(out.text(2.0)), strip_control(err.text(2.0))
         code = None if timed_out else proc.returncode
+        error: str | None = None
+        stop: str | None = None
         if timed_out:
             blocked = hook.on_timeout == "block"
             stderr = (stderr.rstrip("\n") + "\n" if stderr.strip() else "") + (
                 f"hook timed out after {timeout:g}s and was killed"
             )
+        elif code in _BROKEN_EXITS:
+            blocked = broken_blocks
+            error = f"exit {code}: {_BROKEN_EXITS[code]}" + (
+                f" ({stderr.strip().splitlines()[-1]})" if stderr.strip() else ""
+            )
         else:
             blocked = code == 2
+            answer = _json_answer(stdout) if code == 0 else {}
+            if answer.get("decision") == "block":
+                blocked = True
+                reason = answer.get("reason")
+                stderr = str(reason) if reason else stderr
+            if answer.get("continue") is False and event != HookEvent.TASK_CREATED:
+                reason = answer.get("stopReason")
+                stop = str(reason) if reason else f"the {event.value} hook asked to stop"
         return HookRun(
             event.value,
             shown,
@@ -190,9 +332,99 @@ class HookRunner:
             stderr,
             out.total + err.total,
             blocked,
+            error,
+            hook.source,
+            stop,
         )
 
 
+def claude_hooks(root: Path) -> dict[HookEvent, list[Hook]]:
+    """The TaskCreated, TaskCompleted and TeammateIdle hooks of Claude Code's settings
+    files under ``root``, in Claude Code's shape::
+
+        {"hooks": {"TaskCompleted": [{"matcher": "", "hooks":
+            [{"type": "command", "command": "npm test", "timeout": 60}]}]}}
+
+    These events take no matcher (Claude Code runs them on every occurrence), so
+    one is ignored. Other events and hook types are not accord's to run.
+    """
+    found: dict[HookEvent, list[Hook]] = {}
+    for name in CLAUDE_SETTINGS:
+        path = root / name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read {path}: {e}; fix or remove it") from e
+        try:
+            settings = json.loads(text)
+        except ValueError as e:
+            raise ConfigError(f"{path} is not valid JSON ({e}); fix it") from e
+        hooks = settings.get("hooks") if isinstance(settings, dict) else None
+        if hooks is None:
+            continue
+        if not isinstance(hooks, dict):
+            raise ConfigError(f"{path}: hooks must be an object of events; fix it")
+        for event in HookEvent:
+            groups = hooks.get(event.value, [])
+            if not isinstance(groups, list):
+                raise ConfigError(f"{path}: hooks.{event.value} must be a list; fix it")
+            for group in groups:
+                entries = group.get("hooks") if isinstance(group, dict) else None
+                if not isinstance(entries, list):
+                    raise ConfigError(
+                        f'{path}: each hooks.{event.value} entry needs a "hooks" list; fix it'
+                    )
+                for entry in entries:
+                    hook = _claude_hook(entry, path, name, event)
+                    if hook is not None:
+                        found.setdefault(event, []).append(hook)
+    return found
+
+
+def _claude_hook(entry: Any, path: Path, name: str, event: HookEvent) -> Hook | None:
+    if not isinstance(entry, dict) or entry.get("type", "command") != "command":
+        return None  # prompt and agent hooks are Claude Code's own
+    command = entry.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise ConfigError(f"{path}: a hooks.{event.value} command must be a non-empty string")
+    timeout = entry.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+    ):
+        raise ConfigError(f"{path}: hooks.{event.value} timeout must be a positive number")
+    # As in Claude Code, a timed-out hook is an error that does not block.
+    return Hook(command, name, float(timeout) if timeout else None, "allow")
+
+
+def _write_all(pipe: IO[bytes], data: bytes) -> None:
+    try:
+        with pipe:
+            pipe.write(data)
+    except (BrokenPipeError, ValueError, OSError):
+        pass  # a hook that does not read its payload is fine
+
+
+def _json_answer(stdout: str) -> dict[str, Any]:
+    """Claude Code's JSON answer on stdout, if that is what the hook printed."""
+    text = stdout.strip()
+    if not text.startswith("{"):
+        return {}
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
 def _feedback(run: HookRun) -> str:
+    if run.error is not None:
+        detail = run.stderr.strip()
+        return (
+            f"the {run.event} hook `{run.command}` ({run.source}) cannot run: {run.error}"
+            + (f"\n{detail}" if detail and detail not in run.error else "")
+            + '\nfix the hook (or set on_broken = "warn" in accord.toml)'
+        )
     text = run.stderr.strip() or run.stdout.strip()
     return text or f"the {run.event} hook `{run.command}` exited {run.exit_code} with no output"

@@ -72,6 +72,16 @@ def resolve(ctx: ToolContext, path: str) -> Path:
     return real
 
 
+def _not_protected(path: str, real: Path) -> None:
+    # Promise 9: hooks come only from files no agent tool may write.
+    name = real.name
+    is_settings = real.parent.name == ".claude" and fnmatch.fnmatch(name, "settings*.json")
+    if name == "accord.toml" or is_settings:
+        raise UserError(
+            f"{path!r} configures hooks and no agent may change it; ask the person to edit it"
+        )
+
+
 def shown(ctx: ToolContext, real: Path) -> str:
     """``real`` as the model should see it: relative to the workspace, '.' for the root."""
     rel = real.relative_to(_root(ctx))
@@ -264,6 +274,7 @@ class WriteFileArgs(ToolArgs):
 
 def write_file(ctx: ToolContext, args: WriteFileArgs) -> str:
     real = resolve(ctx, args.path)
+    _not_protected(args.path, real)
     if real.is_dir():
         raise UserError(f"{args.path!r} is a folder; give a file path")
     _regular(args.path, real)
@@ -292,6 +303,7 @@ class EditFileArgs(ToolArgs):
 
 def edit_file(ctx: ToolContext, args: EditFileArgs) -> str:
     real = _existing_file(ctx, args.path, "create it with write_file")
+    _not_protected(args.path, real)
     _refuse_binary(ctx, real)
     name = shown(ctx, real)
     # newline="" keeps the file's own line endings through the round trip.

@@ -3,14 +3,16 @@
 The command runs as ``/bin/bash -c`` in a process group of its own, with stdin
 from /dev/null. When it ends, or when its timeout passes, the whole group is
 killed, so nothing it started in the background outlives it holding the
-output pipe. Output (stdout and stderr interleaved) is read through a bounded
+output pipe; and the group is tethered (``accord.tether``), so it dies too if
+the member is killed first. Output (stdout and stderr interleaved) is read through a bounded
 reader that keeps only the head and the tail: a command printing gigabytes
 costs a few kilobytes of memory, and the model is told how much was cut.
 
-The environment is the agent's own minus every API key, token, secret and
-cloud credential, plus ``ToolContext.env``: the member's own ``ACCORD_MEMBER``,
-``ACCORD_TOKEN``, ``ACCORD_TEAM`` and ``ACCORD_STORE``, so a command may call
-the ``accord`` CLI as this member and as nobody else.
+The environment is the agent's own plus ``ToolContext.env`` (``ACCORD_MEMBER``,
+``ACCORD_TEAM``), minus every API key, member token, secret and cloud credential
+(``accord.credentials``), and with a store URL's password taken out. A command
+cannot act as the member through the ``accord`` CLI: the agent acts through its
+own tools.
 """
 
 from __future__ import annotations
@@ -27,45 +29,23 @@ from typing import IO, Any
 from pydantic import Field
 
 from accord.agent.tools.base import RESULT_LIMIT, Tool, ToolArgs, ToolContext, cap
+from accord.credentials import is_secret as is_secret  # re-exported for callers
+from accord.credentials import scrubbed
 from accord.errors import UserError
+from accord.tether import Tether
 
 # Room for the status line so Toolbox's own cap never cuts our output a second time.
 OUTPUT_LIMIT = RESULT_LIMIT - 1000
 _CHUNK = 65536
 
-# Variable names (upper-cased) that never reach a command, whatever their value.
-_SECRET_NAMES = frozenset(
-    {"ACCORD_TOKEN", "API_KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIALS"}
-)
-_SECRET_SUFFIXES = (
-    "_KEY",  # _API_KEY, _SECRET_KEY, _ACCESS_KEY, _PRIVATE_KEY, ...
-    "_APIKEY",
-    "_TOKEN",
-    "_SECRET",
-    "_PASSWORD",
-    "_PASSWD",
-    "_CREDENTIALS",
-)
-# AWS_* variables that are settings, not credentials.
-_AWS_SETTINGS = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_DEFAULT_OUTPUT"})
-
-
-def is_secret(name: str) -> bool:
-    """Whether an environment variable named ``name`` looks like a key, token or secret."""
-    upper = name.upper()
-    if upper in _SECRET_NAMES or upper.endswith(_SECRET_SUFFIXES) or "SECRET" in upper:
-        return True
-    return upper.startswith("AWS_") and upper not in _AWS_SETTINGS
-
 
 def command_env(
     ctx_env: Mapping[str, str], base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The environment a command gets: ``base`` (os.environ) without secrets, plus ``ctx_env``."""
+    """The environment a command gets: ``base`` (os.environ) and ``ctx_env`` without
+    secrets (keys, tokens, a store URL's password)."""
     source = os.environ if base is None else base
-    env = {k: v for k, v in source.items() if not is_secret(k)}
-    env.update(ctx_env)
-    return env
+    return scrubbed({**source, **ctx_env})
 
 
 class _HeadTail:
@@ -126,27 +106,31 @@ def bash(ctx: ToolContext, args: BashArgs) -> str:
     if not ctx.workspace.is_dir():
         raise UserError(f"the workspace {ctx.workspace} is not a folder; cannot run commands")
     started = time.monotonic()
-    proc = subprocess.Popen(
-        ["/bin/bash", "-c", args.command],
-        cwd=ctx.workspace,
-        env=command_env(ctx.env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )
-    assert proc.stdout is not None
-    head = OUTPUT_LIMIT * 2 // 3
-    reader = _HeadTail(proc.stdout, head, OUTPUT_LIMIT - head)
-    try:
-        timed_out = not _wait_unreaped(proc.pid, limit)
-    finally:
-        # Kill the whole group, finished or not: background children must not outlive
-        # the command holding our pipe (and the model cannot see them anyway). bash is
-        # not reaped yet, so its pid, the group's id, cannot have been reused.
-        _kill_group(proc.pid)
-        proc.wait()
+    # Tethered: if this process dies (kill -9 of the supervisor), the group dies too.
+    with Tether() as tether:
+        proc = subprocess.Popen(
+            tether.argv(["/bin/bash", "-c", args.command]),
+            cwd=ctx.workspace,
+            env=command_env(ctx.env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+            pass_fds=tether.pass_fds,
+        )
+        tether.started()
+        assert proc.stdout is not None
+        head = OUTPUT_LIMIT * 2 // 3
+        reader = _HeadTail(proc.stdout, head, OUTPUT_LIMIT - head)
+        try:
+            timed_out = not _wait_unreaped(proc.pid, limit)
+        finally:
+            # Kill the whole group, finished or not: background children must not outlive
+            # the command holding our pipe (and the model cannot see them anyway). bash is
+            # not reaped yet, so its pid, the group's id, cannot have been reused.
+            _kill_group(proc.pid)
+            proc.wait()
     # Only a process that escaped the group (setsid) can still hold the pipe open.
     reader.join(5.0)
     seconds = time.monotonic() - started
@@ -190,7 +174,8 @@ SHELL_TOOLS: list[Tool[Any]] = [
         "Run a bash command in your workspace and get its exit code and output (stdout and "
         "stderr together; long output is cut in the middle). stdin is empty; anything left "
         "running in the background is killed when the command ends or times out. API keys "
-        "are not in the environment; your own ACCORD_* identity is, for the `accord` CLI.",
+        "and your member token are not in the environment: act on the board, mail and "
+        "memory through your own tools, not the `accord` CLI.",
         BashArgs,
         bash,
     ),

@@ -1,0 +1,75 @@
+"""Promise 9 and the text people read: no agent tool writes the files hooks come from,
+and what a hook prints reaches people without terminal control characters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accord.agent.tools import all_tools
+from accord.agent.tools.base import Toolbox, ToolContext
+from accord.credentials import scrubbed, without_password
+from accord.llm.base import ToolCall, ToolResult
+from accord.text import strip_control
+
+
+def run(ws: Path, name: str, **arguments: object) -> ToolResult:
+    ctx = ToolContext(workspace=ws, member="alice", bash_timeout=20.0)
+    return Toolbox(all_tools()).execute(ctx, ToolCall("c1", name, dict(arguments)))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "accord.toml",
+        ".claude/settings.json",
+        ".claude/settings.local.json",
+        "sub/accord.toml",
+        "innocent.txt",  # a symlink to accord.toml
+    ],
+)
+def test_no_file_tool_writes_or_edits_where_hooks_come_from(tmp_path: Path, path: str) -> None:
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / "sub").mkdir()
+    for name in ("accord.toml", ".claude/settings.json", ".claude/settings.local.json"):
+        (tmp_path / name).write_text('{"hooks": {}}\n')
+    (tmp_path / "sub" / "accord.toml").write_text("x = 1\n")
+    (tmp_path / "innocent.txt").symlink_to(tmp_path / "accord.toml")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    wrote = run(tmp_path, "write_file", path=path, content='TaskCompleted = "true"\n')
+    edited = run(tmp_path, "edit_file", path=path, old_text="{", new_text="[")
+    for result in (wrote, edited):
+        assert result.is_error and "no agent may change it" in result.content, result.content
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    # Reading them is fine, and so is writing any other file.
+    assert not run(tmp_path, "read_file", path=path).is_error
+    assert not run(tmp_path, "write_file", path="notes/settings.json", content="{}").is_error
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("\x1b[31mred\x1b[0m plain", "red plain"),
+        ("50%\r100%\r\nnext\tcol", "50%100%\nnext\tcol"),
+        ("\x1b]0;evil title\x07after", "after"),
+        ("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", "link"),
+        ("bell\x07 nul\x00 del\x7f c1\x9b2J\x85end", "bell nul del c1end"),
+        ("\x1bcreset, \x1b(Bcharset", "reset, charset"),
+        ("ünïcödé ✓ kept", "ünïcödé ✓ kept"),
+    ],
+)
+def test_strip_control(raw: str, clean: str) -> None:
+    assert strip_control(raw) == clean
+
+
+def test_a_store_url_reaches_tools_without_its_password() -> None:
+    url = "postgresql://alice:s3cret@db.example:5432/team?sslmode=require"
+    assert without_password(url) == "postgresql://alice@db.example:5432/team?sslmode=require"
+    assert without_password("postgresql://alice@db/team") == "postgresql://alice@db/team"
+    assert without_password("/home/a/.accord/accord.db") == "/home/a/.accord/accord.db"
+    env = scrubbed({"ACCORD_STORE": url, "PGPASSWORD": "pw", "LANG": "C"})
+    assert env == {
+        "ACCORD_STORE": "postgresql://alice@db.example:5432/team?sslmode=require",
+        "LANG": "C",
+    }
