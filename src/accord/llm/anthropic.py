@@ -24,20 +24,19 @@ from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
 
 from accord.llm._retry import (
     Backoff,
+    BadReply,
     Failure,
     Sleep,
     api_message,
+    http_failure,
     one_line,
-    retry_after,
     root_cause,
-    status_retryable,
     with_retries,
 )
 from accord.llm.base import (
     ChatMessage,
     MissingKey,
     Model,
-    ModelError,
     ModelName,
     ModelRequest,
     ModelResponse,
@@ -111,27 +110,29 @@ class AnthropicModel(Model):
         system, messages, tools = self.wire_request(request)
         # Latency covers the whole call as the agent waited for it, retries included.
         started = time.monotonic()
-        reply = with_retries(
-            lambda: self._client.messages.create(
+
+        def attempt() -> ModelResponse:
+            reply = self._client.messages.create(
                 model=self.name.model,
                 max_tokens=request.max_tokens,
                 system=system if system else anthropic.omit,
                 messages=messages,
                 tools=tools if tools else anthropic.omit,
                 timeout=self.timeout,
-            ),
+            )
+            try:
+                return self.read_reply(reply, time.monotonic() - started)
+            except (AttributeError, TypeError, KeyError) as err:
+                # A proxy or local server answered 200 with something else.
+                raise BadReply(f"the reply is not a Messages reply ({one_line(str(err))})") from err
+
+        return with_retries(
+            attempt,
             label=str(self.name),
             classify=self._classify,
             backoff=self.backoff,
             sleep=self._sleep,
         )
-        try:
-            return self.read_reply(reply, time.monotonic() - started)
-        except (AttributeError, TypeError, KeyError) as err:
-            # A proxy or local server answered 200 with something else.
-            raise ModelError(
-                f"{self.name}: the reply is not a Messages reply ({one_line(str(err))})"
-            ) from err
 
     def close(self) -> None:
         self._client.close()
@@ -201,13 +202,15 @@ class AnthropicModel(Model):
                     f"HTTP 401: the API key in {KEY_VARIABLE} was rejected ({message})",
                     retryable=False,
                 )
-            if status_retryable(status, headers):
-                return Failure(f"HTTP {status}: {message}", True, retry_after(headers))
-            return Failure(f"HTTP {status}: {message}", retryable=False)
+            return http_failure(status, headers, err.body, message)
+        if isinstance(err, anthropic.APIResponseValidationError):
+            return Failure(f"the reply is not a Messages reply ({root_cause(err)})", True)
         if isinstance(err, anthropic.AnthropicError):
             return Failure(root_cause(err), retryable=False)
         if isinstance(err, json.JSONDecodeError):
-            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=False)
+            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=True)
+        if isinstance(err, BadReply):
+            return Failure(str(err), retryable=True)
         return None
 
 

@@ -33,6 +33,18 @@ class ModelError(AccordError):
         self.retryable = retryable
 
 
+class ContextTooLong(ModelError):
+    """The server refused the prompt as longer than its context window.
+
+    ``window`` is the window it named (``maximum context length is 8192 tokens``),
+    or None when it did not say; the agent compacts and tries again.
+    """
+
+    def __init__(self, message: str, *, window: int | None = None) -> None:
+        super().__init__(message, retryable=False)
+        self.window = window
+
+
 class MissingKey(UserError):
     """The API key a provider needs is not in the environment."""
 

@@ -33,20 +33,19 @@ from openai.types.chat import (
 
 from accord.llm._retry import (
     Backoff,
+    BadReply,
     Failure,
     Sleep,
     api_message,
+    http_failure,
     one_line,
-    retry_after,
     root_cause,
-    status_retryable,
     with_retries,
 )
 from accord.llm.base import (
     ChatMessage,
     MissingKey,
     Model,
-    ModelError,
     ModelName,
     ModelRequest,
     ModelResponse,
@@ -141,27 +140,33 @@ class OpenAIModel(Model):
         limit = request.max_tokens
         # Latency covers the whole call as the agent waited for it, retries included.
         started = time.monotonic()
-        reply = with_retries(
-            lambda: self._client.chat.completions.create(
+
+        def attempt() -> ModelResponse:
+            reply = self._client.chat.completions.create(
                 model=self.name.model,
                 messages=messages,
                 tools=tools if tools else openai.omit,
+                # Without it llama.cpp's server drops the tools and the model never calls one.
+                tool_choice="auto" if tools else openai.omit,
                 max_tokens=limit if self.local else openai.omit,
                 max_completion_tokens=openai.omit if self.local else limit,
                 timeout=self.timeout,
-            ),
+            )
+            try:
+                return self.read_reply(reply, time.monotonic() - started)
+            except (AttributeError, TypeError, KeyError) as err:
+                # A proxy or local server answered 200 with something else.
+                raise BadReply(
+                    f"the reply is not a Chat Completions reply ({one_line(str(err))})"
+                ) from err
+
+        return with_retries(
+            attempt,
             label=str(self.name),
             classify=self._classify,
             backoff=self.backoff,
             sleep=self._sleep,
         )
-        try:
-            return self.read_reply(reply, time.monotonic() - started)
-        except (AttributeError, TypeError, KeyError) as err:
-            # A proxy or local server answered 200 with something else.
-            raise ModelError(
-                f"{self.name}: the reply is not a Chat Completions reply ({one_line(str(err))})"
-            ) from err
 
     def close(self) -> None:
         self._client.close()
@@ -197,7 +202,7 @@ class OpenAIModel(Model):
 
     def read_reply(self, reply: ChatCompletion, latency: float) -> ModelResponse:
         if not reply.choices:
-            raise ModelError(f"{self.name}: the reply held no choices", retryable=False)
+            raise BadReply("the reply held no choices")
         choice = reply.choices[0]
         message = choice.message
         text = message.content or ""
@@ -256,19 +261,22 @@ class OpenAIModel(Model):
                     f"HTTP 401: the API key in {KEY_VARIABLE} was rejected ({message})",
                     retryable=False,
                 )
-            if status_retryable(status, headers):
-                return Failure(f"HTTP {status}: {message}", True, retry_after(headers))
-            return Failure(f"HTTP {status}: {message}", retryable=False)
+            return http_failure(status, headers, err.body, message)
+        if isinstance(err, openai.APIResponseValidationError):
+            return Failure(f"the reply is not a Chat Completions reply ({root_cause(err)})", True)
         if isinstance(err, openai.OpenAIError):
             return Failure(root_cause(err), retryable=False)
         if isinstance(err, json.JSONDecodeError):
-            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=False)
+            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=True)
+        if isinstance(err, BadReply):
+            return Failure(str(err), retryable=True)
         return None
 
 
 def _wire_message(message: ChatMessage) -> list[dict[str, Any]]:
     if message.role == "assistant":
-        out: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+        # Never ``"content": null``: llama.cpp's server answers it with HTTP 500.
+        out: dict[str, Any] = {"role": "assistant", "content": message.text}
         if message.tool_calls:
             out["tool_calls"] = [
                 {
@@ -278,8 +286,6 @@ def _wire_message(message: ChatMessage) -> list[dict[str, Any]]:
                 }
                 for call in message.tool_calls
             ]
-        elif out["content"] is None:
-            out["content"] = ""
         return [out]
     wire: list[dict[str, Any]] = [
         {
