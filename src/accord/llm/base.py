@@ -151,6 +151,37 @@ class Usage:
         return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
 
 
+def checked_usage(
+    usage: Usage, *, input_estimate: int, output_estimate: int, context_window: int,
+    max_tokens: int,
+) -> tuple[Usage, list[str]]:  # fmt: skip
+    """The usage a server reported, with impossible counts replaced by accord's own
+    estimates (four characters a token), and what was wrong with it.
+
+    A count is impossible when it is negative, or far beyond what the call could
+    have used: more input than four context windows (or four times the estimate,
+    or a million), more output than twice ``max_tokens``. Such numbers come from
+    buggy local servers and proxies; taken as they are, one call would spend a
+    budget or go negative. The caller marks the call, so it is never silent.
+    """
+    wrong: list[str] = []
+    sent_in = (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
+    in_limit = max(4 * context_window, 4 * input_estimate, 1_000_000)
+    if any(n < 0 for n in sent_in) or sum(sent_in) > in_limit:
+        wrong.append(
+            f"input tokens {usage.input_tokens}, cache read {usage.cache_read_tokens}, "
+            f"cache write {usage.cache_write_tokens} (estimated {input_estimate})"
+        )
+        usage = Usage(input_estimate, usage.output_tokens, 0, 0)
+    out_limit = max(2 * max_tokens, 4 * output_estimate, 1024)
+    if usage.output_tokens < 0 or usage.output_tokens > out_limit:
+        wrong.append(f"output tokens {usage.output_tokens} (estimated {output_estimate})")
+        usage = Usage(
+            usage.input_tokens, output_estimate, usage.cache_read_tokens, usage.cache_write_tokens
+        )
+    return usage, wrong
+
+
 @dataclass(frozen=True, slots=True)
 class ModelRequest:
     """Everything one call sends."""

@@ -242,7 +242,8 @@ class OpenAIModel(Model):
         cached = (details.cached_tokens or 0) if details else 0
         written = (getattr(details, "cache_write_tokens", None) or 0) if details else 0
         return Usage(
-            input_tokens=max((usage.prompt_tokens or 0) - cached - written, 0),
+            # Not clamped here: an impossible count is for the agent to see and mark.
+            input_tokens=(usage.prompt_tokens or 0) - cached - written,
             output_tokens=usage.completion_tokens or 0,
             cache_read_tokens=cached,
             cache_write_tokens=written,

@@ -1,0 +1,249 @@
+"""A team copes with models that misbehave: the agent loop against the fake servers,
+through the real ``openai`` and ``anthropic`` SDKs.
+
+Outages give the task back without spending an attempt; a megabyte reply is cut
+before it is saved; impossible usage is replaced and marked; a model that repeats
+itself is told, then stopped; a server that finds the prompt too long teaches its
+context window, and the conversation is compacted and sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from accord.agent import context
+from accord.agent.launch import build_agent
+from accord.agent.loop import REPEAT_NUDGE, REPEAT_STOP, Agent
+from accord.config import Config, parse_config
+from accord.llm.anthropic import AnthropicModel
+from accord.llm.base import Model
+from accord.llm.openai import OpenAIModel
+from accord.store import Store
+from accord.team import TeamServices
+from accord.testing.fake_llm import FakeAnthropic, FakeOpenAI
+from accord.types import MemberRole, NewTask, TaskStatus, TranscriptKind
+
+
+@pytest.fixture(autouse=True)
+def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+@pytest.fixture
+def team(make_store: Callable[..., Store], repo: Path) -> TeamServices:
+    store = make_store()
+    store.create_team("main")
+    store.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
+    store.add_member("main", "alice", token_hash="x")
+    return TeamServices.open(store, "main", Config(), repo)
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def local(fake_openai: FakeOpenAI, sleeps: list[float]) -> Iterator[OpenAIModel]:
+    """A model behind a local OpenAI-compatible server (no key, a 32k window assumed)."""
+    model = OpenAIModel("qwen3", base_url=fake_openai.base_url, sleep=sleeps.append, max_retries=2)
+    yield model
+    model.close()
+
+
+def make_agent(team: TeamServices, model: Model, repo: Path, config: Config | None = None) -> Agent:
+    cfg = config or Config()
+    services = TeamServices.open(team.store, team.team, cfg, repo)
+    return build_agent(services, "alice", cfg, repo, model=model, idle_wait=0.05)
+
+
+def told_lead(team: TeamServices) -> list[str]:
+    return [m.body for m in team.mailbox.history(member="lead") if m.sender == "alice"]
+
+
+def test_an_outage_stops_the_member_and_gives_the_task_back_without_an_attempt(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("needs the model", max_attempts=1))
+    fake_openai.fail(503).fail(503).fail(503)
+    outcome = make_agent(team, local, repo).run(once=True)
+    assert outcome.reason == "model_error"
+    assert "HTTP 503" in outcome.detail and "gave up after 3 attempts" in outcome.detail
+    task = team.board.get(1)
+    # The one attempt is still there: the outage was not the task's fault.
+    assert task.status == TaskStatus.PENDING and task.attempts == 0
+    assert any("HTTP 503" in body for body in told_lead(team))
+    stopped = [e for e in team.store.read_events("main", since=0) if e.kind == "member_stopped"]
+    assert stopped[-1].payload["reason"] == "model_error"
+    assert "\n" not in stopped[-1].payload["detail"]
+
+
+def test_a_refused_request_fails_the_claim_as_usual(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("bad request"))
+    fake_openai.fail(400, "messages: invalid")
+    assert make_agent(team, local, repo).run(once=True).reason == "model_error"
+    assert team.board.get(1).attempts == 1  # not an outage: the attempt is spent
+
+
+def test_a_misbehaving_reply_is_retried_and_the_task_carries_on(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("t"))
+    fake_openai.html().not_json().empty()
+    fake_openai.call_tools(("task_complete", {"task_id": 1, "result": "ok"})).say("done")
+    # Three misbehaviours in a row outlast two retries; the next turn starts afresh.
+    agent = make_agent(team, local, repo)
+    assert agent.run(once=True).reason == "model_error"
+    assert team.board.get(1).attempts == 0
+    fake_openai.not_json()
+    fake_openai.call_tools(("task_complete", {"task_id": 1, "result": "ok"})).say("done")
+    assert make_agent(team, local, repo).run(once=True).reason == "idle"
+    assert team.board.get(1).status == TaskStatus.COMPLETED
+
+
+def test_a_megabyte_reply_is_cut_before_the_transcript_and_never_resent(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("t"))
+    fake_openai.huge(10 * 1024 * 1024)
+    fake_openai.call_tools(("task_complete", {"task_id": 1, "result": "ok"})).say("done")
+    make_agent(team, local, repo).run(once=True)
+    fake_openai.assert_complete()
+    saved = [
+        e.body.get("text", "")
+        for e in team.store.read_transcript("main", "alice")
+        if e.kind == TranscriptKind.MESSAGE and e.body["role"] == "assistant"
+    ]
+    assert len(saved[0]) < context.MAX_REPLY_CHARS + 200 and "accord cut this reply" in saved[0]
+    # Every later call carries the cut reply, not the 10 MB one.
+    assert all(len(r.raw) < 1_000_000 for r in fake_openai.requests[1:])
+    assert "accord cut this reply" in json.dumps(fake_openai.requests[1].body)
+
+
+def test_impossible_usage_is_replaced_by_an_estimate_and_marked(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("t"))
+    fake_openai.negative_usage()
+    fake_openai.call_tools(("task_complete", {"task_id": 1, "result": "ok"})).say("done")
+    make_agent(team, local, repo).run(once=True)
+    total = team.store.usage_totals("main")[0]
+    assert total.calls == 3 and 0 < total.tokens < 100_000
+    marked = [e for e in team.store.read_events("main", since=0) if e.kind == "usage_suspect"]
+    assert len(marked) == 1
+    assert "input tokens -7" in marked[0].payload["why"]
+    assert "output tokens 10000000000000" in marked[0].payload["why"]
+    assert marked[0].payload["recorded"]["input_tokens"] > 0
+
+
+def test_the_same_call_over_and_over_is_nudged_then_stopped(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("t"))
+    for _ in range(REPEAT_STOP):
+        fake_openai.call_tools(("list_files", {"path": "."}))
+    outcome = make_agent(team, local, repo).run(once=True)
+    fake_openai.assert_complete()
+    assert outcome.reason == "model_error" and "5 times in a row" in outcome.detail
+    bodies = [json.dumps(r.body) for r in fake_openai.requests]
+    nudged = [n for n, b in enumerate(bodies) if "You are repeating yourself" in b]
+    assert nudged and nudged[0] == REPEAT_NUDGE  # the request after the third call
+    results = [
+        r
+        for e in team.store.read_transcript("main", "alice")
+        if e.kind == TranscriptKind.MESSAGE
+        for r in e.body.get("tool_results", ())
+    ]
+    assert results[-1]["error"] and results[-1]["content"].startswith("not run:")
+    assert team.board.get(1).status == TaskStatus.PENDING
+    assert any("repeated the same call" in body for body in told_lead(team))
+
+
+def test_different_calls_are_not_counted_as_repeats(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("t"))
+    for n in range(REPEAT_STOP + 1):
+        fake_openai.call_tools(("list_files", {"path": "." if n % 2 else "src"}))
+    fake_openai.call_tools(("task_complete", {"task_id": 1, "result": "ok"})).say("done")
+    assert make_agent(team, local, repo).run(once=True).reason == "idle"
+    assert not any("repeating yourself" in json.dumps(r.body) for r in fake_openai.requests)
+
+
+def test_a_too_long_prompt_teaches_the_window_then_compacts_and_retries(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("long work"))
+    for i in range(10):
+        fake_openai.call_tools(("bash", {"command": f"echo step {i} " + "x" * 600}))
+    fake_openai.context_exceeded(2048, 3100)
+    fake_openai.call_tools(("task_complete", {"task_id": 1, "result": "ok"})).say("done")
+    assert local.context_window == 32_768  # what a local server is assumed to have
+    assert make_agent(team, local, repo).run(once=True).reason == "idle"
+    fake_openai.assert_complete()
+    assert team.board.get(1).status == TaskStatus.COMPLETED
+    learned = [
+        e for e in team.store.read_events("main", since=0) if e.kind == "context_window_learned"
+    ]
+    assert learned[0].payload["window"] == 2048 and learned[0].payload["was"] == 32_768
+    assert local.context_window == 2048
+    refused, retried = fake_openai.requests[10], fake_openai.requests[11]
+    assert len(retried.raw) < len(refused.raw)
+    assert "folded" in json.dumps(retried.body)
+
+
+def test_a_window_that_nothing_can_fold_into_stops_the_member(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("t"))
+    fake_openai.context_exceeded(1024)
+    outcome = make_agent(team, local, repo).run(once=True)
+    assert outcome.reason == "model_error" and "maximum context length is 1024" in outcome.detail
+
+
+def test_the_context_window_is_a_setting_per_model(
+    team: TeamServices, repo: Path, local: OpenAIModel
+) -> None:
+    config = parse_config('[models."openai:qwen3"]\ncontext_window = 8192\n')
+    make_agent(team, local, repo, config)
+    assert local.context_window == 8192
+    with pytest.raises(Exception, match="context_window"):
+        parse_config('[models."openai:qwen3"]\ncontext_window = -1\n')
+
+
+def test_anthropic_outage_gives_the_task_back_too(
+    team: TeamServices, repo: Path, sleeps: list[float]
+) -> None:
+    team.board.add(NewTask("t", max_attempts=1))
+    with FakeAnthropic() as fake:
+        fake.html().empty().not_json()
+        model = AnthropicModel(
+            "claude-haiku-4-5", api_key="k", base_url=fake.base_url, sleep=sleeps.append,
+            max_retries=2,
+        )  # fmt: skip
+        outcome = make_agent(team, model, repo).run(once=True)
+        model.close()
+    assert outcome.reason == "model_error" and "gave up after 3 attempts" in outcome.detail
+    assert team.board.get(1).attempts == 0 and len(sleeps) == 2
