@@ -123,7 +123,12 @@ def test_anthropic_text_reply(claude: AnthropicModel, fake_anthropic: FakeAnthro
         }
     ]
     assert sent.body["tools"] == [
-        {"name": "read_file", "description": READ.description, "input_schema": READ.schema}
+        {
+            "name": "read_file",
+            "description": READ.description,
+            "input_schema": READ.schema,
+            "cache_control": {"type": "ephemeral"},
+        }
     ]
     fake_anthropic.assert_complete()
 
@@ -225,6 +230,93 @@ def test_anthropic_stop_reasons(
 ) -> None:
     fake_anthropic.say("x", stop_reason=wire)
     assert claude.complete(ask()).stop_reason == ours
+
+
+def _breakpoints(body: dict[str, Any]) -> list[str]:
+    where = [f"tool {t['name']}" for t in body.get("tools", ()) if "cache_control" in t]
+    where += ["system" for b in body.get("system", ()) if "cache_control" in b]
+    for n, m in enumerate(body["messages"]):
+        where += [f"message {n}" for b in m["content"] if "cache_control" in b]
+    return where
+
+
+def test_anthropic_caches_tools_system_and_the_conversation_within_four_breakpoints(
+    claude: AnthropicModel, fake_anthropic: FakeAnthropic
+) -> None:
+    history: list[ChatMessage] = [ChatMessage("user", "start")]
+    for n in range(4):
+        call = ToolCall(f"t{n}", "read_file", {"path": f"{n}.py"})
+        history += [
+            ChatMessage("assistant", tool_calls=(call,)),
+            ChatMessage("user", tool_results=(ToolResult(f"t{n}", "read_file", "x"),)),
+        ]
+    fake_anthropic.say("ok")
+    claude.complete(ModelRequest("sys", tuple(history), (READ,)))
+    body = fake_anthropic.last.body
+    # The newest turn (written for the next call) and the user turn before it (what the
+    # previous call wrote): the next call finds the prefix whatever the newest turn adds.
+    assert _breakpoints(body) == ["tool read_file", "system", "message 6", "message 8"]
+    claude.prompt_cache = False
+    _, messages, tools = claude.wire_request(ModelRequest("sys", tuple(history), (READ,)))
+    assert "cache_control" not in json.dumps([messages, tools])
+
+
+def test_anthropic_thinking_is_kept_across_tool_calls_with_its_signature(
+    claude: AnthropicModel, fake_anthropic: FakeAnthropic
+) -> None:
+    thinking = {"type": "thinking", "thinking": "a.py first", "signature": "c2lnbmF0dXJl"}
+    redacted = {"type": "redacted_thinking", "data": "b3BhcXVl"}
+    fake_anthropic.message(
+        [
+            thinking,
+            redacted,
+            {"type": "tool_use", "id": "toolu_1", "name": "read_file", "input": {"path": "a"}},
+        ],
+        stop_reason="tool_use",
+    )
+    fake_anthropic.say("done")
+    first = claude.complete(ask())
+    assert first.message.thinking == (thinking, redacted)
+    # Through the transcript and back, as a restarted member would read it.
+    kept = ChatMessage.from_dict(json.loads(json.dumps(first.message.to_dict())))
+    assert kept == first.message
+    results = ChatMessage("user", tool_results=(ToolResult("toolu_1", "read_file", "x"),))
+    claude.complete(ModelRequest("sys", (ChatMessage("user", "go"), kept, results), (READ,)))
+    sent = fake_anthropic.last.body["messages"][1]["content"]
+    assert sent[:2] == [thinking, redacted]
+    assert sent[2]["type"] == "tool_use"
+
+
+def test_fake_anthropic_models_the_prompt_cache(sleeps: list[float]) -> None:
+    with FakeAnthropic(prompt_cache=True, min_cache_tokens=100) as fake:
+        model = AnthropicModel("claude-sonnet-4-5", api_key="k", base_url=fake.base_url)
+        fake.say("one").say("two").say("three")
+        system = "You are careful. " * 100
+        history: tuple[ChatMessage, ...] = (ChatMessage("user", "first"),)
+        first = model.complete(ModelRequest(system, history, (READ,))).usage
+        assert first.cache_read_tokens == 0 and first.cache_write_tokens > 400
+        history += (ChatMessage("assistant", "one"), ChatMessage("user", "second"))
+        second = model.complete(ModelRequest(system, history, (READ,))).usage
+        # What the first call wrote is read; only the new turns are written.
+        assert second.cache_read_tokens == first.cache_write_tokens
+        assert 0 < second.cache_write_tokens < 50 and second.input_tokens == 0
+        # A different system prompt is a different prefix: nothing to read.
+        third = model.complete(ModelRequest(system + "!", history, (READ,))).usage
+        assert third.cache_read_tokens == 0
+        model.close()
+
+
+def test_cache_reads_and_writes_are_priced_as_anthropic_prices_them() -> None:
+    from accord.llm.prices import Price, cost_of
+
+    usage = Usage(input_tokens=1000, output_tokens=0, cache_read_tokens=10_000,
+                  cache_write_tokens=2000)  # fmt: skip
+    cost = cost_of("anthropic:claude-sonnet-4-5", usage)
+    assert cost == pytest.approx((1000 * 3.0 + 10_000 * 0.30 + 2000 * 3.75) / 1e6)
+    # An override without cache prices gets 0.1x input for reads, 1.25x for writes.
+    assert Price(2.0, 8.0).cost(usage) == pytest.approx(
+        (1000 * 2.0 + 10_000 * 0.2 + 2000 * 2.5) / 1e6
+    )
 
 
 # -- OpenAI: mapping ------------------------------------------------------------

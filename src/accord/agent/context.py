@@ -153,7 +153,11 @@ def merged(messages: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
             prev = out[-1]
             text = "\n\n".join(t for t in (prev.text, m.text) if t)
             out[-1] = ChatMessage(
-                m.role, text, prev.tool_calls + m.tool_calls, prev.tool_results + m.tool_results
+                m.role,
+                text,
+                prev.tool_calls + m.tool_calls,
+                prev.tool_results + m.tool_results,
+                prev.thinking + m.thinking,
             )
         else:
             out.append(m)
@@ -234,7 +238,9 @@ def cap_reply(message: ChatMessage, limit: int = MAX_REPLY_CHARS) -> tuple[ChatM
         calls.append(c)
     if not cut:
         return message, 0
-    return ChatMessage(message.role, text, tuple(calls), message.tool_results), cut
+    return ChatMessage(
+        message.role, text, tuple(calls), message.tool_results, message.thinking
+    ), cut
 
 
 def call_signature(message: ChatMessage) -> str | None:

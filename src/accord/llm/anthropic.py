@@ -3,9 +3,10 @@
 A neutral conversation maps onto Messages like this: an assistant turn is a
 text block followed by one ``tool_use`` block per call (several make a parallel
 call); a user turn is one ``tool_result`` block per result (first, as the API
-asks) followed by a text block. The system prompt and the newest turn carry a
-cache breakpoint, so each call reads the conversation so far from the prompt
-cache instead of paying for it again.
+asks) followed by a text block. The tools, the system prompt, the newest turn
+and the user turn before it carry cache breakpoints, so each call reads the
+conversation so far from the prompt cache instead of paying for it again.
+Thinking blocks are kept with their turn, signature included, and sent back.
 
 The key comes from ``ANTHROPIC_API_KEY`` and the base URL from the argument or
 ``ANTHROPIC_BASE_URL``. The SDK's own retries are off; ``_retry`` does them.
@@ -147,15 +148,21 @@ class AnthropicModel(Model):
         if request.system.strip():
             system.append({"type": "text", "text": request.system})
         messages = [_wire_message(m) for m in request.messages]
-        if self.prompt_cache:
-            if system:
-                system[-1]["cache_control"] = {"type": "ephemeral"}
-            if messages:
-                messages[-1]["content"][-1]["cache_control"] = {"type": "ephemeral"}
-        tools = [
+        tools: list[dict[str, Any]] = [
             {"name": t.name, "description": t.description, "input_schema": t.schema}
             for t in request.tools
         ]
+        if self.prompt_cache:
+            # Four breakpoints, Anthropic's limit: the tools, the system prompt, the newest
+            # turn (written now, read by the next call), and the user turn before it (what
+            # the previous call wrote, found even when the newest turns add many blocks).
+            marked = [tools[-1]] if tools else []
+            marked += system[-1:]
+            if len(messages) >= 3 and messages[-3]["role"] == "user":
+                marked.append(messages[-3]["content"][-1])
+            marked += [messages[-1]["content"][-1]] if messages else []
+            for block in marked:
+                block["cache_control"] = {"type": "ephemeral"}
         return (
             cast("list[TextBlockParam]", system),
             cast("list[MessageParam]", messages),
@@ -167,16 +174,25 @@ class AnthropicModel(Model):
     def read_reply(self, reply: Message, latency: float) -> ModelResponse:
         texts: list[str] = []
         calls: list[ToolCall] = []
+        thinking: list[dict[str, Any]] = []
         for block in reply.content:
             if block.type == "text":
                 texts.append(block.text)
             elif block.type == "tool_use":
                 arguments = block.input if isinstance(block.input, dict) else None
                 calls.append(ToolCall(block.id, block.name, arguments, json.dumps(block.input)))
-            # Thinking and server-tool blocks are not asked for, so not kept.
+            elif block.type in ("thinking", "redacted_thinking"):
+                # Kept whole, signature included: the API checks it when the turn goes back.
+                thinking.append(block.model_dump(mode="json", exclude_none=True))
+            # Server-tool blocks are not asked for, so not kept.
         usage = reply.usage
         return ModelResponse(
-            message=ChatMessage("assistant", "\n".join(t for t in texts if t), tuple(calls)),
+            message=ChatMessage(
+                "assistant",
+                "\n".join(t for t in texts if t),
+                tuple(calls),
+                thinking=tuple(thinking),
+            ),
             stop_reason=_STOP_REASONS.get(reply.stop_reason or "", "other"),
             usage=Usage(
                 input_tokens=usage.input_tokens or 0,
@@ -217,6 +233,8 @@ class AnthropicModel(Model):
 def _wire_message(message: ChatMessage) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = []
     if message.role == "assistant":
+        # Thinking comes first in the turn, exactly as it was received.
+        blocks.extend(dict(block) for block in message.thinking)
         if message.text.strip():
             blocks.append({"type": "text", "text": message.text})
         for call in message.tool_calls:

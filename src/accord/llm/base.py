@@ -95,15 +95,23 @@ class ToolResult:
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One turn of a conversation."""
+    """One turn of a conversation.
+
+    ``thinking`` holds a provider's reasoning blocks as it sent them (Anthropic's
+    ``thinking`` with its ``signature``, or ``redacted_thinking``): opaque here,
+    and sent back unchanged with the turn, as the API requires across tool calls.
+    """
 
     role: Role
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_results: tuple[ToolResult, ...] = ()
+    thinking: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": self.role}
+        if self.thinking:
+            out["thinking"] = [dict(block) for block in self.thinking]
         if self.text:
             out["text"] = self.text
         if self.tool_calls:
@@ -134,6 +142,7 @@ class ChatMessage:
                 ToolResult(r["call_id"], r["name"], r["content"], bool(r.get("error")))
                 for r in data.get("tool_results", ())
             ),
+            thinking=tuple(dict(b) for b in data.get("thinking", ())),
         )
 
 
