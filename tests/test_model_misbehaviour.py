@@ -247,3 +247,18 @@ def test_anthropic_outage_gives_the_task_back_too(
         model.close()
     assert outcome.reason == "model_error" and "gave up after 3 attempts" in outcome.detail
     assert team.board.get(1).attempts == 0 and len(sleeps) == 2
+
+
+def test_usage_check_takes_real_counts_as_they_are() -> None:
+    from accord.llm.base import Usage, checked_usage
+
+    big = Usage(input_tokens=500_000, output_tokens=100_000, cache_read_tokens=90_000)
+    kept, wrong = checked_usage(
+        big, input_estimate=10, output_estimate=10, context_window=200_000, max_tokens=64_000
+    )
+    assert kept == big and wrong == []
+    fixed, wrong = checked_usage(
+        Usage(-1, 10**9), input_estimate=42, output_estimate=7, context_window=8192,
+        max_tokens=8192,
+    )  # fmt: skip
+    assert fixed == Usage(42, 7) and len(wrong) == 2

@@ -169,7 +169,7 @@ def checked_usage(
 
     A count is impossible when it is negative, or far beyond what the call could
     have used: more input than four context windows (or four times the estimate,
-    or a million), more output than twice ``max_tokens``. Such numbers come from
+    or a million), more output than four times ``max_tokens`` (or 200,000). Such numbers come from
     buggy local servers and proxies; taken as they are, one call would spend a
     budget or go negative. The caller marks the call, so it is never silent.
     """
@@ -182,7 +182,7 @@ def checked_usage(
             f"cache write {usage.cache_write_tokens} (estimated {input_estimate})"
         )
         usage = Usage(input_estimate, usage.output_tokens, 0, 0)
-    out_limit = max(2 * max_tokens, 4 * output_estimate, 1024)
+    out_limit = max(4 * max_tokens, 4 * output_estimate, 200_000)
     if usage.output_tokens < 0 or usage.output_tokens > out_limit:
         wrong.append(f"output tokens {usage.output_tokens} (estimated {output_estimate})")
         usage = Usage(
