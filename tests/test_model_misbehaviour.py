@@ -262,3 +262,35 @@ def test_usage_check_takes_real_counts_as_they_are() -> None:
         max_tokens=8192,
     )  # fmt: skip
     assert fixed == Usage(42, 7) and len(wrong) == 2
+
+
+def test_cache_reads_and_writes_reach_the_ledger_priced(
+    team: TeamServices, repo: Path, sleeps: list[float]
+) -> None:
+    from accord.llm.prices import price_for
+
+    team.board.add(NewTask("t"))
+    with FakeAnthropic(prompt_cache=True, min_cache_tokens=1024) as fake:
+        for n in range(3):
+            fake.call_tools(("bash", {"command": f"seq {n} {n + 200}"}))
+        fake.call_tools(("task_complete", {"task_id": 1, "result": "ok"})).say("done")
+        model = AnthropicModel("claude-sonnet-4-5", api_key="k", base_url=fake.base_url)
+        # A custom base URL is unpriced unless told; no cache prices: Anthropic's ratios.
+        config = parse_config(
+            '[prices."anthropic:claude-sonnet-4-5"]\ninput = 3.0\noutput = 15.0\n'
+        )
+        make_agent(team, model, repo, config).run(once=True)
+        model.close()
+        fake.assert_complete()
+    total = team.store.usage_totals("main")[0]
+    assert total.calls == 5 and total.unpriced_calls == 0
+    assert total.cache_write_tokens > 1024 and total.cache_read_tokens > 4 * 1024
+    price = price_for("anthropic:claude-sonnet-4-5")
+    assert price is not None and price.input == 3.0
+    expected = (
+        total.input_tokens * price.input
+        + total.output_tokens * price.output
+        + total.cache_read_tokens * price.input * 0.1
+        + total.cache_write_tokens * price.input * 1.25
+    ) / 1e6
+    assert total.cost_usd == pytest.approx(expected)
