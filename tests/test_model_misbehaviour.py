@@ -294,3 +294,68 @@ def test_cache_reads_and_writes_reach_the_ledger_priced(
         + total.cache_write_tokens * price.input * 1.25
     ) / 1e6
     assert total.cost_usd == pytest.approx(expected)
+
+
+# -- the same, as real `accord agent` processes -------------------------------
+
+
+def _accord(
+    root: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    import os
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        cwd=root,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    root = tmp_path / "proj"
+    root.mkdir()
+    assert _accord(root, "init", "--team", "main").returncode == 0
+    toml = root / "accord.toml"
+    # One retry, so an outage is given up on within a second.
+    toml.write_text(toml.read_text().replace("max_retries = 4", "max_retries = 1"))
+    assert _accord(root, "member", "add", "lead", "--role", "lead").returncode == 0
+    added = json.loads(_accord(root, "member", "add", "alice", "--json").stdout)
+    assert _accord(root, "task", "add", "needs the model").returncode == 0
+    return root, {"ACCORD_MEMBER": "alice", "ACCORD_TOKEN": added["token"], "ACCORD_TEAM": "main"}
+
+
+def test_an_agent_process_rides_out_a_broken_reply_and_stops_clearly_on_an_outage(
+    project: tuple[Path, dict[str, str]], fake_openai: FakeOpenAI
+) -> None:
+    from accord.store import open_store
+
+    root, env = project
+    model = f"openai:qwen3@{fake_openai.base_url}"
+    # A broken reply is retried; then the server goes down for good.
+    fake_openai.html().call_tools(("list_files", {"path": "."}))
+    fake_openai.fail(503).fail(503)
+    done = _accord(root, "agent", "--member", "alice", "--model", model, "--once", env=env)
+    fake_openai.assert_complete()
+    assert done.returncode == 1
+    assert "model_error" in done.stdout + done.stderr and "HTTP 503" in done.stdout + done.stderr
+    with open_store(str(root / ".accord" / "accord.db")) as store:
+        task = store.get_task("main", 1)
+        assert task.status == TaskStatus.PENDING and task.attempts == 0
+        stopped = [e for e in store.read_events("main", since=0) if e.kind == "member_stopped"]
+        assert stopped[-1].payload["reason"] == "model_error"
+        assert "gave up after 2 attempts" in stopped[-1].payload["detail"]
+    # The next process picks the task up again, with all its attempts.
+    fake_openai.call_tools(("task_complete", {"task_id": 1, "result": "ok"})).say("done")
+    done = _accord(root, "agent", "--member", "alice", "--model", model, "--once", env=env)
+    assert done.returncode == 0, done.stderr
+    # It took the task back and carried on with the same conversation.
+    resumed = fake_openai.requests[4].body["messages"]
+    assert any(m["role"] == "tool" for m in resumed)
+    with open_store(str(root / ".accord" / "accord.db")) as store:
+        task = store.get_task("main", 1)
+        assert task.status == TaskStatus.COMPLETED and task.attempts == 1

@@ -243,10 +243,26 @@ class Agent:
                 text = str(entry.body.get("text", "")) if entry.kind == TranscriptKind.NOTE else ""
                 if text.startswith("plan "):
                     self.plan_state = text.removeprefix("plan ")
+        if conv.task_id is not None and conv.task_id not in self.ctx.claims:
+            self._take_back(conv.task_id)
         interrupted = conv.unanswered_calls()
         if interrupted:
             self._save(ChatMessage("user", tool_results=tuple(interrupted)))
             self._note(f"{len(interrupted)} tool call(s) interrupted by a restart")
+
+    def _take_back(self, task_id: int) -> None:
+        """The session's task went back to pending while this member was down (its model
+        was unreachable, or its lease ran out): claim it again, so the conversation goes on
+        where it stopped. Taken by someone else meanwhile: the session goes on without."""
+        try:
+            if self.services.board.get(task_id).status != TaskStatus.PENDING:
+                return
+            claim = self.services.board.claim(self.member, task_id=task_id)
+        except AccordError:
+            return
+        if claim is not None:
+            self.ctx.claims[task_id] = HeldClaim(task_id, claim.fencing_token)
+            self._note(f"task #{task_id} claimed again to carry on with it")
 
     def _find_task(self) -> bool:
         """Start a session for a task held already or, when allowed, a newly claimed one."""
