@@ -692,15 +692,30 @@ def test_a_server_that_keeps_misbehaving_gives_one_line_retryable_error(
         (4096, "Requested tokens (5000) exceed context window of 4096"),
         (8192, "This model's maximum model length is 8192 tokens."),
         (200000, "prompt is too long: 210000 tokens > 200000 maximum"),
+        (None, "the request exceeds the available context size, try increasing it"),
     ],
 )  # fmt: skip
 def test_context_overflow_names_the_window_and_is_not_retried(
-    provider: Provider, sleeps: list[float], window: int, wording: str
+    provider: Provider, sleeps: list[float], window: int | None, wording: str
 ) -> None:
     provider.fake.fail(400, wording)
     with pytest.raises(ContextTooLong) as caught:
         provider.make().complete(ask())
     assert caught.value.window == window and sleeps == []
+
+
+def test_llama_cpp_context_overflow_gives_its_window_in_the_body(provider: Provider) -> None:
+    error = {
+        "code": 400,
+        "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 9000,
+        "n_ctx": 8192,
+    }
+    provider.fake.add(FakeReply(status=400, body={"error": error}))
+    with pytest.raises(ContextTooLong) as caught:
+        provider.make().complete(ask())
+    assert caught.value.window == 8192
 
 
 def test_fake_servers_send_their_own_context_overflow(provider: Provider) -> None:

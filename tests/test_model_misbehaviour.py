@@ -359,3 +359,40 @@ def test_an_agent_process_rides_out_a_broken_reply_and_stops_clearly_on_an_outag
     with open_store(str(root / ".accord" / "accord.db")) as store:
         task = store.get_task("main", 1)
         assert task.status == TaskStatus.COMPLETED and task.attempts == 1
+
+
+def test_a_learned_window_outlives_a_restart(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, sleeps: list[float]
+) -> None:
+    team.board.add(NewTask("long work"))
+    for i in range(8):
+        fake_openai.call_tools(("bash", {"command": f"echo step {i} " + "x" * 600}))
+    fake_openai.context_exceeded(4096)
+    fake_openai.call_tools(("list_files", {"path": "."}))
+    first = OpenAIModel("qwen3", base_url=fake_openai.base_url, sleep=sleeps.append)
+    agent = make_agent(team, first, repo)
+    agent.model.complete = _then_interrupt(agent.model.complete, after=10)  # type: ignore[method-assign]
+    agent.run(once=True)
+    first.close()
+    assert first.context_window == 4096
+    # A new process, a new adapter that assumes 32k: the transcript tells it otherwise.
+    fake_openai.call_tools(("task_complete", {"task_id": 1, "result": "ok"})).say("done")
+    second = OpenAIModel("qwen3", base_url=fake_openai.base_url, sleep=sleeps.append)
+    make_agent(team, second, repo).run(once=True)
+    second.close()
+    assert second.context_window == 4096
+    fake_openai.assert_complete()
+    assert team.board.get(1).status == TaskStatus.COMPLETED
+
+
+def _then_interrupt(complete: Callable[..., object], after: int) -> Callable[..., object]:
+    """The process "dies" (KeyboardInterrupt) at call number ``after + 1``."""
+    calls = [0]
+
+    def wrapped(request: object) -> object:
+        calls[0] += 1
+        if calls[0] > after:
+            raise KeyboardInterrupt
+        return complete(request)
+
+    return wrapped

@@ -231,9 +231,15 @@ class Agent:
         last = self.store.last_session(self.team, self.member)
         if last == 0:
             return
-        conv = context.Conversation.rebuild(
-            self.store.read_transcript(self.team, self.member, session=last)
-        )
+        entries = self.store.read_transcript(self.team, self.member, session=last)
+        for entry in entries:
+            # A window learned before the restart holds: no second refused call to learn it.
+            if entry.kind != TranscriptKind.NOTE:
+                continue
+            learned = entry.body.get("context_window")
+            if isinstance(learned, int) and entry.body.get("model") == str(self.model.name):
+                self.model.context_window = min(self.model.context_window, learned)
+        conv = context.Conversation.rebuild(entries)
         if conv is None:
             return
         self.conversation = conv
@@ -457,7 +463,11 @@ class Agent:
             },
             self.member,
         )
-        self._note(f"the model's context window is {window} tokens, not {known}: compacting")
+        self._note(
+            f"the model's context window is {window} tokens, not {known}: compacting",
+            model=str(self.model.name),
+            context_window=window,
+        )
         return self._compact()
 
     def _repeating(self, message: ChatMessage) -> Outcome | None:
@@ -785,7 +795,7 @@ class Agent:
     def _append(self, entry: TranscriptEntry) -> None:
         self.store.append_transcript(self.team, [entry])
 
-    def _note(self, text: str) -> None:
+    def _note(self, text: str, **facts: object) -> None:
         conv = self.conversation
         session = conv.session if conv else self.store.last_session(self.team, self.member)
         self._append(
@@ -793,7 +803,7 @@ class Agent:
                 self.member,
                 session,
                 TranscriptKind.NOTE,
-                {"text": text},
+                {"text": text, **facts},
                 conv.task_id if conv else None,
             )
         )
