@@ -396,3 +396,16 @@ def _then_interrupt(complete: Callable[..., object], after: int) -> Callable[...
         return complete(request)
 
     return wrapped
+
+
+def test_a_server_that_reports_no_usage_is_estimated_and_marked_not_zero(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("t"))
+    fake_openai.call_tools(("task_complete", {"task_id": 1, "result": "ok"}))
+    fake_openai.say("done", omit_usage=True)
+    make_agent(team, local, repo).run(once=True)
+    total = team.store.usage_totals("main")[0]
+    assert total.calls == 2 and total.input_tokens > 10  # an estimate, not 0
+    marked = [e for e in team.store.read_events("main", since=0) if e.kind == "usage_suspect"]
+    assert [e.payload["why"] for e in marked] == ["the server reported no usage"]

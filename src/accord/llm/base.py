@@ -148,12 +148,17 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Tokens of one call. ``input_tokens`` excludes cached reads and cache writes."""
+    """Tokens of one call. ``input_tokens`` excludes cached reads and cache writes.
+
+    ``reported`` is False when the server sent no usage at all (some local servers):
+    the counts are then not the server's, and the agent estimates and marks them.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    reported: bool = True
 
     @property
     def total_input(self) -> int:
@@ -173,6 +178,8 @@ def checked_usage(
     buggy local servers and proxies; taken as they are, one call would spend a
     budget or go negative. The caller marks the call, so it is never silent.
     """
+    if not usage.reported:
+        return Usage(input_estimate, output_estimate), ["the server reported no usage"]
     wrong: list[str] = []
     sent_in = (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
     in_limit = max(4 * context_window, 4 * input_estimate, 1_000_000)

@@ -235,9 +235,11 @@ class OpenAIModel(Model):
         usage = reply.usage
         if usage is None:
             if not self._usage_warned:
-                log.warning("%s sent no token usage: its calls count as 0 tokens", self.name)
+                log.warning(
+                    "%s sent no token usage: its calls are counted from an estimate", self.name
+                )
                 self._usage_warned = True
-            return Usage()
+            return Usage(reported=False)
         details = usage.prompt_tokens_details
         cached = (details.cached_tokens or 0) if details else 0
         written = (getattr(details, "cache_write_tokens", None) or 0) if details else 0
