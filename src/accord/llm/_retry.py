@@ -6,6 +6,12 @@ waits with exponential backoff and full jitter between tries, honours
 ``retry-after`` up to a cap, logs each retry, and raises ``ModelError`` with
 provider, model, cause and attempt count when it gives up. The SDKs' own retries
 are switched off so that all of this is visible and testable.
+
+Besides 429 and 5xx, a 200 that is not a reply (not JSON, an HTML page, no
+choices: ``BadReply``) is worth another try. A 500 whose body is a request
+validation error is not (llama-cpp-python answers a request it refuses that
+way). A prompt over the context window raises ``ContextTooLong`` at once, with
+the window the server named, for the agent to compact and try again.
 """
 
 from __future__ import annotations

@@ -15,6 +15,15 @@ headers, JSON body), so a test can check what an adapter actually sent::
 Reply bodies follow the real APIs' JSON closely enough for the SDKs to parse
 them. A request that arrives when the queue is empty gets a 500 and is counted,
 so ``assert_complete()`` fails on it as it does on unplayed replies.
+
+Both fakes can send what real servers and proxies send when they misbehave:
+``not_json()``, ``html()`` (status 200), ``empty()`` (no choices, or a message
+without content), ``huge()`` (a 10 MB reply), ``negative_usage()`` and
+``context_exceeded(N)`` (the 400 a full context window gets, in each API's
+wording). ``FakeOpenAI`` is strict like llama-cpp-python's server: it answers an
+assistant message with ``"content": null`` with a 500 whose body is a validation
+error, and drops tools sent without ``tool_choice``. ``FakeAnthropic(prompt_cache=
+True)`` models the prompt cache (see the class).
 """
 
 from __future__ import annotations
