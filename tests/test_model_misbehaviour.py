@@ -96,6 +96,7 @@ def test_an_outage_stops_the_member_and_gives_the_task_back_without_an_attempt(
     stopped = [e for e in team.store.read_events("main", since=0) if e.kind == "member_stopped"]
     assert stopped[-1].payload["reason"] == "model_error"
     assert "\n" not in stopped[-1].payload["detail"]
+    assert stopped[-1].payload["transient"] is True  # a supervisor may start it again
 
 
 def test_a_refused_request_fails_the_claim_as_usual(
@@ -103,7 +104,8 @@ def test_a_refused_request_fails_the_claim_as_usual(
 ) -> None:
     team.board.add(NewTask("bad request"))
     fake_openai.fail(400, "messages: invalid")
-    assert make_agent(team, local, repo).run(once=True).reason == "model_error"
+    outcome = make_agent(team, local, repo).run(once=True)
+    assert outcome.reason == "model_error" and not outcome.transient
     assert team.board.get(1).attempts == 1  # not an outage: the attempt is spent
 
 

@@ -67,10 +67,16 @@ WINDOW_RETRIES = 3  # compactions tried on one call the server found too long
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """Why the loop stopped: ``shutdown``, ``budget``, ``max_turns``, ``model_error``,
-    ``signal`` or ``idle`` (``once`` runs only)."""
+    ``signal`` or ``idle`` (``once`` runs only).
+
+    ``transient`` marks a stop that waiting could cure (the model was unreachable
+    after its retries): the member's task was given back, and a supervisor may start
+    it again under its restart rules.
+    """
 
     reason: str
     detail: str = ""
+    transient: bool = False
 
 
 class Agent:
@@ -167,7 +173,12 @@ class Agent:
                 self.store.append_event(
                     self.team,
                     "member_stopped",
-                    {"name": self.member, "reason": outcome.reason, "detail": outcome.detail},
+                    {
+                        "name": self.member,
+                        "reason": outcome.reason,
+                        "detail": outcome.detail,
+                        "transient": outcome.transient,
+                    },
                     self.member,
                 )
             except AccordError:
@@ -500,7 +511,7 @@ class Agent:
         else:
             self._release_held(why)
         self._tell_lead(f"{self.member} stopped: {why}.", "model error stop")
-        return Outcome("model_error", str(error))
+        return Outcome("model_error", str(error), transient=error.retryable)
 
     def _after_tools(self, results: list[ToolResult]) -> None:
         # Forget claims that are no longer ours (completed, failed, cancelled, lost).
