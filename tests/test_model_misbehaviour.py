@@ -99,6 +99,21 @@ def test_an_outage_stops_the_member_and_gives_the_task_back_without_an_attempt(
     assert stopped[-1].payload["transient"] is True  # a supervisor may start it again
 
 
+def test_a_second_outage_in_a_row_spends_an_attempt_so_a_dead_model_ends(
+    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+) -> None:
+    team.board.add(NewTask("needs the model", max_attempts=1))
+    for _ in range(6):
+        fake_openai.fail(503)
+    assert make_agent(team, local, repo).run(once=True).reason == "model_error"
+    task = team.board.get(1)
+    assert task.status == TaskStatus.PENDING and task.reason is not None
+    assert task.reason.startswith("model unreachable: ")
+    assert make_agent(team, local, repo).run(once=True).reason == "model_error"
+    assert team.board.get(1).status == TaskStatus.FAILED
+    fake_openai.assert_complete()
+
+
 def test_a_refused_request_fails_the_claim_as_usual(
     team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:

@@ -62,6 +62,7 @@ NUDGES = 2  # times a member is reminded of a task it still holds before it is r
 REPEAT_NUDGE = 3  # the same tool calls this many times in a row: the model is told
 REPEAT_STOP = 5  # ... and this many times: the member stops
 WINDOW_RETRIES = 3  # compactions tried on one call the server found too long
+OUTAGE = "model unreachable: "  # how a task given back for an outage says why
 
 
 @dataclass(frozen=True, slots=True)
@@ -722,9 +723,18 @@ class Agent:
             self.ctx.claims.pop(task_id, None)
 
     def _give_back_held(self, reason: str) -> None:
+        """Give held tasks back for an outage without spending an attempt; but only once
+        in a row, so a model that never comes back cannot keep a task (and a pool that
+        re-claims it at once) going for ever: the next outage spends one."""
         for task_id, held in list(self.ctx.claims.items()):
             try:
-                self.store.release_task(self.team, task_id, self.member, held.token, reason)
+                task = self.services.board.get(task_id)
+                if (task.reason or "").startswith(OUTAGE):
+                    self.services.board.fail(task_id, self.member, held.token, reason, retry=True)
+                else:
+                    self.store.release_task(
+                        self.team, task_id, self.member, held.token, OUTAGE + reason
+                    )
             except AccordError:
                 pass
             self.ctx.claims.pop(task_id, None)
