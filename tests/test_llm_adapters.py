@@ -682,6 +682,8 @@ def test_a_server_that_keeps_misbehaving_gives_one_line_retryable_error(
     message = str(caught.value)
     assert message.startswith(f"{model.name}: ") and "\n" not in message
     assert message.endswith("gave up after 3 attempts") and caught.value.retryable
+    said = {"invalid JSON": "is not JSON", "HTML with status 200": "is not JSON: <!DOCTYPE html>"}
+    assert said.get(kind, "reply") in message
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,9 @@ class AnthropicModel(Model):
                 tools=tools if tools else anthropic.omit,
                 timeout=self.timeout,
             )
+            if not isinstance(reply, Message):
+                # The SDK hands back the text of a body that is not JSON (an HTML page).
+                raise BadReply(f"the reply is not JSON: {one_line(str(reply), 120)}")
             try:
                 return self.read_reply(reply, time.monotonic() - started)
             except (AttributeError, TypeError, KeyError) as err:

@@ -152,6 +152,9 @@ class OpenAIModel(Model):
                 max_completion_tokens=openai.omit if self.local else limit,
                 timeout=self.timeout,
             )
+            if not isinstance(reply, ChatCompletion):
+                # The SDK hands back the text of a body that is not JSON (an HTML page).
+                raise BadReply(f"the reply is not JSON: {one_line(str(reply), 120)}")
             try:
                 return self.read_reply(reply, time.monotonic() - started)
             except (AttributeError, TypeError, KeyError) as err:
