@@ -11,6 +11,10 @@ a ``system`` message; an assistant turn is one message with its text and its
 message per result, then a ``user`` message for its text. A failed result's
 content starts with ``Error:`` since the wire has no error flag. Arguments the
 model sent that are not a JSON object become ``ToolCall.arguments = None``.
+
+What strict servers (llama-cpp-python's) need: ``tool_choice: "auto"`` with the
+tools, or they are dropped; an assistant turn of only tool calls has content
+``""``, never ``null``, which is answered with HTTP 500.
 """
 
 from __future__ import annotations
