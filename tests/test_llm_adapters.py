@@ -24,6 +24,7 @@ from accord.llm._retry import Backoff, retry_after
 from accord.llm.anthropic import AnthropicModel
 from accord.llm.base import (
     ChatMessage,
+    ContextTooLong,
     MissingKey,
     Model,
     ModelError,
@@ -122,7 +123,12 @@ def test_anthropic_text_reply(claude: AnthropicModel, fake_anthropic: FakeAnthro
         }
     ]
     assert sent.body["tools"] == [
-        {"name": "read_file", "description": READ.description, "input_schema": READ.schema}
+        {
+            "name": "read_file",
+            "description": READ.description,
+            "input_schema": READ.schema,
+            "cache_control": {"type": "ephemeral"},
+        }
     ]
     fake_anthropic.assert_complete()
 
@@ -226,6 +232,93 @@ def test_anthropic_stop_reasons(
     assert claude.complete(ask()).stop_reason == ours
 
 
+def _breakpoints(body: dict[str, Any]) -> list[str]:
+    where = [f"tool {t['name']}" for t in body.get("tools", ()) if "cache_control" in t]
+    where += ["system" for b in body.get("system", ()) if "cache_control" in b]
+    for n, m in enumerate(body["messages"]):
+        where += [f"message {n}" for b in m["content"] if "cache_control" in b]
+    return where
+
+
+def test_anthropic_caches_tools_system_and_the_conversation_within_four_breakpoints(
+    claude: AnthropicModel, fake_anthropic: FakeAnthropic
+) -> None:
+    history: list[ChatMessage] = [ChatMessage("user", "start")]
+    for n in range(4):
+        call = ToolCall(f"t{n}", "read_file", {"path": f"{n}.py"})
+        history += [
+            ChatMessage("assistant", tool_calls=(call,)),
+            ChatMessage("user", tool_results=(ToolResult(f"t{n}", "read_file", "x"),)),
+        ]
+    fake_anthropic.say("ok")
+    claude.complete(ModelRequest("sys", tuple(history), (READ,)))
+    body = fake_anthropic.last.body
+    # The newest turn (written for the next call) and the user turn before it (what the
+    # previous call wrote): the next call finds the prefix whatever the newest turn adds.
+    assert _breakpoints(body) == ["tool read_file", "system", "message 6", "message 8"]
+    claude.prompt_cache = False
+    _, messages, tools = claude.wire_request(ModelRequest("sys", tuple(history), (READ,)))
+    assert "cache_control" not in json.dumps([messages, tools])
+
+
+def test_anthropic_thinking_is_kept_across_tool_calls_with_its_signature(
+    claude: AnthropicModel, fake_anthropic: FakeAnthropic
+) -> None:
+    thinking = {"type": "thinking", "thinking": "a.py first", "signature": "c2lnbmF0dXJl"}
+    redacted = {"type": "redacted_thinking", "data": "b3BhcXVl"}
+    fake_anthropic.message(
+        [
+            thinking,
+            redacted,
+            {"type": "tool_use", "id": "toolu_1", "name": "read_file", "input": {"path": "a"}},
+        ],
+        stop_reason="tool_use",
+    )
+    fake_anthropic.say("done")
+    first = claude.complete(ask())
+    assert first.message.thinking == (thinking, redacted)
+    # Through the transcript and back, as a restarted member would read it.
+    kept = ChatMessage.from_dict(json.loads(json.dumps(first.message.to_dict())))
+    assert kept == first.message
+    results = ChatMessage("user", tool_results=(ToolResult("toolu_1", "read_file", "x"),))
+    claude.complete(ModelRequest("sys", (ChatMessage("user", "go"), kept, results), (READ,)))
+    sent = fake_anthropic.last.body["messages"][1]["content"]
+    assert sent[:2] == [thinking, redacted]
+    assert sent[2]["type"] == "tool_use"
+
+
+def test_fake_anthropic_models_the_prompt_cache(sleeps: list[float]) -> None:
+    with FakeAnthropic(prompt_cache=True, min_cache_tokens=100) as fake:
+        model = AnthropicModel("claude-sonnet-4-5", api_key="k", base_url=fake.base_url)
+        fake.say("one").say("two").say("three")
+        system = "You are careful. " * 100
+        history: tuple[ChatMessage, ...] = (ChatMessage("user", "first"),)
+        first = model.complete(ModelRequest(system, history, (READ,))).usage
+        assert first.cache_read_tokens == 0 and first.cache_write_tokens > 400
+        history += (ChatMessage("assistant", "one"), ChatMessage("user", "second"))
+        second = model.complete(ModelRequest(system, history, (READ,))).usage
+        # What the first call wrote is read; only the new turns are written.
+        assert second.cache_read_tokens == first.cache_write_tokens
+        assert 0 < second.cache_write_tokens < 50 and second.input_tokens == 0
+        # A different system prompt is a different prefix: nothing to read.
+        third = model.complete(ModelRequest(system + "!", history, (READ,))).usage
+        assert third.cache_read_tokens == 0
+        model.close()
+
+
+def test_cache_reads_and_writes_are_priced_as_anthropic_prices_them() -> None:
+    from accord.llm.prices import Price, cost_of
+
+    usage = Usage(input_tokens=1000, output_tokens=0, cache_read_tokens=10_000,
+                  cache_write_tokens=2000)  # fmt: skip
+    cost = cost_of("anthropic:claude-sonnet-4-5", usage)
+    assert cost == pytest.approx((1000 * 3.0 + 10_000 * 0.30 + 2000 * 3.75) / 1e6)
+    # An override without cache prices gets 0.1x input for reads, 1.25x for writes.
+    assert Price(2.0, 8.0).cost(usage) == pytest.approx(
+        (1000 * 2.0 + 10_000 * 0.2 + 2000 * 2.5) / 1e6
+    )
+
+
 # -- OpenAI: mapping ------------------------------------------------------------
 
 
@@ -278,9 +371,10 @@ def test_openai_tool_round_trip_with_parallel_calls(
     gpt.complete(ModelRequest("sys", (ChatMessage("user", "go"), first.message, results)))
 
     messages = fake_openai.last.body["messages"]
+    # Never "content": null: llama-cpp-python's server answers it with HTTP 500.
     assert messages[2] == {
         "role": "assistant",
-        "content": None,
+        "content": "",
         "tool_calls": [
             {
                 "id": a.id,
@@ -336,7 +430,7 @@ def test_openai_usage_subtracts_cached_tokens(gpt: OpenAIModel, fake_openai: Fak
         input_tokens=400, output_tokens=70, cache_read_tokens=600
     )
     missing = gpt.complete(ask())
-    assert missing.usage == Usage()
+    assert missing.usage == Usage(reported=False)  # the agent estimates and marks it
     assert "usage" not in missing.raw  # the raw reply shows the server sent none
 
 
@@ -549,13 +643,109 @@ def test_fake_server_catches_calls_beyond_its_script(provider: Provider) -> None
         ({"choices": [{"index": 0}], "content": ["odd"]}, "the reply is not a"),
     ],
 )
-def test_a_reply_in_the_wrong_shape_is_a_clear_error(
+def test_a_reply_in_the_wrong_shape_is_retried_then_a_clear_error(
     provider: Provider, sleeps: list[float], body: dict[str, Any] | str, error: str
 ) -> None:
-    provider.fake.add(FakeReply(body=body))
-    with pytest.raises(ModelError, match=error):
+    provider.fake.add(FakeReply(body=body), FakeReply(body=body), FakeReply(body=body))
+    with pytest.raises(ModelError, match=error + ".*gave up after 3 attempts") as caught:
         provider.make().complete(ask())
-    assert sleeps == []
+    assert caught.value.retryable and len(sleeps) == 2
+
+
+MISBEHAVIOURS: dict[str, Callable[[FakeAnthropic | FakeOpenAI], object]] = {
+    "invalid JSON": lambda fake: fake.not_json(),
+    "HTML with status 200": lambda fake: fake.html(),
+    "empty choices": lambda fake: fake.empty(),
+}
+
+
+@pytest.mark.parametrize("kind", MISBEHAVIOURS)
+def test_a_misbehaving_reply_is_retried_like_a_5xx(
+    provider: Provider, sleeps: list[float], kind: str
+) -> None:
+    MISBEHAVIOURS[kind](provider.fake)
+    provider.fake.say("recovered")
+    assert provider.make().complete(ask()).message.text == "recovered"
+    assert len(provider.fake.requests) == 2 and len(sleeps) == 1
+    provider.fake.assert_complete()
+
+
+@pytest.mark.parametrize("kind", MISBEHAVIOURS)
+def test_a_server_that_keeps_misbehaving_gives_one_line_retryable_error(
+    provider: Provider, sleeps: list[float], kind: str
+) -> None:
+    for _ in range(3):
+        MISBEHAVIOURS[kind](provider.fake)
+    model = provider.make(max_retries=2)
+    with pytest.raises(ModelError) as caught:
+        model.complete(ask())
+    message = str(caught.value)
+    assert message.startswith(f"{model.name}: ") and "\n" not in message
+    assert message.endswith("gave up after 3 attempts") and caught.value.retryable
+    said = {"invalid JSON": "is not JSON", "HTML with status 200": "is not JSON: <!DOCTYPE html>"}
+    assert said.get(kind, "reply") in message
+
+
+@pytest.mark.parametrize(
+    ("window", "wording"),
+    [
+        (8192, "This model's maximum context length is 8192 tokens. However, you requested "
+               "9000 tokens (9000 in the messages, 0 in the completion)."),
+        (4096, "Requested tokens (5000) exceed context window of 4096"),
+        (8192, "This model's maximum model length is 8192 tokens."),
+        (200000, "prompt is too long: 210000 tokens > 200000 maximum"),
+        (None, "the request exceeds the available context size, try increasing it"),
+    ],
+)  # fmt: skip
+def test_context_overflow_names_the_window_and_is_not_retried(
+    provider: Provider, sleeps: list[float], window: int | None, wording: str
+) -> None:
+    provider.fake.fail(400, wording)
+    with pytest.raises(ContextTooLong) as caught:
+        provider.make().complete(ask())
+    assert caught.value.window == window and sleeps == []
+
+
+def test_llama_cpp_context_overflow_gives_its_window_in_the_body(provider: Provider) -> None:
+    error = {
+        "code": 400,
+        "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 9000,
+        "n_ctx": 8192,
+    }
+    provider.fake.add(FakeReply(status=400, body={"error": error}))
+    with pytest.raises(ContextTooLong) as caught:
+        provider.make().complete(ask())
+    assert caught.value.window == 8192
+
+
+def test_fake_servers_send_their_own_context_overflow(provider: Provider) -> None:
+    provider.fake.context_exceeded(8192)
+    with pytest.raises(ContextTooLong) as caught:
+        provider.make().complete(ask())
+    assert caught.value.window == 8192
+
+
+def test_a_500_that_is_a_validation_error_is_not_retried(
+    provider: Provider, sleeps: list[float]
+) -> None:
+    provider.fake.fail(
+        500, "1 validation error for CreateChatCompletionRequest messages.2.content Input "
+        "should be a valid string"
+    )  # fmt: skip
+    with pytest.raises(ModelError, match="HTTP 500: the server refused the request") as caught:
+        provider.make().complete(ask())
+    assert not caught.value.retryable and sleeps == []
+
+
+def test_a_huge_reply_and_absurd_usage_reach_the_caller_as_sent(provider: Provider) -> None:
+    # The adapters pass them on; the agent caps the text and checks the usage.
+    provider.fake.huge(10 * 1024 * 1024).negative_usage()
+    model = provider.make()
+    assert len(model.complete(ask()).message.text) == 10 * 1024 * 1024
+    usage = model.complete(ask()).usage
+    assert usage.output_tokens == 10**13
 
 
 # -- keys and base URLs ---------------------------------------------------------
@@ -689,7 +879,7 @@ def test_scripted_model_from_file(tmp_path: Path) -> None:
     assert model.complete(ask()).message.text == "bye"
     model.assert_complete()
     script.write_text("{not json")
-    with pytest.raises(UserError, match="cannot read the model script"):
+    with pytest.raises(UserError, match="the model script .* is not JSON"):
         ScriptedModel.from_file(script)
 
 
@@ -710,3 +900,58 @@ def test_backoff_grows_and_is_capped() -> None:
     assert [backoff.delay(n, None, lambda: 1.0) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 8]
     assert [backoff.delay(n, None, lambda: 0.0) for n in (1, 2, 3)] == [0.5, 1, 2]
     assert backoff.delay(1, 120.0, lambda: 0.5) == 60.0
+
+
+# -- what a strict OpenAI-compatible server (llama-cpp-python) needs ------------
+
+
+def test_openai_sends_tool_choice_auto_whenever_tools_are_given(
+    gpt: OpenAIModel, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.call_tools(("read_file", {"path": "a.py"})).say("no tools")
+    assert gpt.complete(ask()).message.tool_calls[0].name == "read_file"
+    assert fake_openai.requests[0].body["tool_choice"] == "auto"
+    gpt.complete(ask(tools=()))
+    assert "tool_choice" not in fake_openai.last.body and "tools" not in fake_openai.last.body
+
+
+def test_strict_fake_drops_tools_sent_without_tool_choice(fake_openai: FakeOpenAI) -> None:
+    import openai
+
+    fake_openai.call_tools(("read_file", {"path": "a.py"}))
+    client = openai.OpenAI(api_key="k", base_url=fake_openai.base_url, max_retries=0)
+    tools: Any = [{"type": "function", "function": {"name": "read_file", "parameters": {}}}]
+    reply = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "go"}], tools=tools
+    )
+    client.close()
+    assert reply.choices[0].message.tool_calls is None
+    assert reply.choices[0].finish_reason == "stop"
+
+
+def test_strict_fake_refuses_null_content_and_the_adapter_never_sends_it(
+    fake_openai: FakeOpenAI, sleeps: list[float]
+) -> None:
+    import openai
+
+    client = openai.OpenAI(api_key="k", base_url=fake_openai.base_url, max_retries=0)
+    messages: Any = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "done"},
+    ]  # fmt: skip
+    with pytest.raises(openai.InternalServerError, match="validation error"):
+        client.chat.completions.create(model="m", messages=messages)
+    client.close()
+    # The adapter's second call of a task (after a tool-call-only turn) goes through.
+    model = OpenAIModel("qwen", base_url=fake_openai.base_url, sleep=sleeps.append)
+    fake_openai.call_tools(("read_file", {"path": "a.py"})).say("read it")
+    first = model.complete(ask())
+    done = ToolResult(first.message.tool_calls[0].id, "read_file", "x")
+    results = ChatMessage("user", tool_results=(done,))
+    history = (ChatMessage("user", "go"), first.message, results)
+    second = model.complete(ModelRequest("sys", history))
+    model.close()
+    assert second.message.text == "read it" and sleeps == []
+    fake_openai.assert_complete()

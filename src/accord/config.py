@@ -181,6 +181,13 @@ class PriceConfig(_Strict):
     cache_write: Annotated[float, Field(ge=0)] | None = None
 
 
+class ModelSettings(_Strict):
+    """``[models."openai:qwen3"]``: what accord cannot know about a model by its name,
+    such as the context window a local server was started with."""
+
+    context_window: Annotated[int, Field(ge=1024)] | None = None
+
+
 class Config(_Strict):
     """The validated contents of accord.toml (every section optional)."""
 
@@ -195,6 +202,7 @@ class Config(_Strict):
     memory: MemoryConfig = MemoryConfig()
     budgets: BudgetsConfig = BudgetsConfig()
     prices: dict[str, PriceConfig] = {}
+    models: dict[str, ModelSettings] = {}
 
 
 @dataclass(frozen=True, slots=True)

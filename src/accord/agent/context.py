@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from accord.agent.definition import AgentDefinition
-from accord.llm.base import ChatMessage, ToolResult
+from accord.llm.base import ChatMessage, ToolCall, ToolResult
 from accord.team import TeamServices
 from accord.types import Message, MessageKind, Task, TaskStatus, TranscriptEntry, TranscriptKind
 
 COMPACT_AT = 0.75  # fraction of the context window that triggers compaction
 KEEP_RECENT = 6  # turns kept verbatim at the end when compacting
+MAX_REPLY_CHARS = 200_000  # of one reply's text or one call's arguments, kept in the transcript
 
 
 def system_prompt(definition: AgentDefinition, services: TeamServices, member: str) -> str:
@@ -152,7 +153,11 @@ def merged(messages: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
             prev = out[-1]
             text = "\n\n".join(t for t in (prev.text, m.text) if t)
             out[-1] = ChatMessage(
-                m.role, text, prev.tool_calls + m.tool_calls, prev.tool_results + m.tool_results
+                m.role,
+                text,
+                prev.tool_calls + m.tool_calls,
+                prev.tool_results + m.tool_results,
+                prev.thinking + m.thinking,
             )
         else:
             out.append(m)
@@ -209,6 +214,44 @@ def team_state(services: TeamServices, member: str) -> str:
             "members: " + ", ".join(f"{m.name} ({m.status.value})" for m in members),
         ]
     )
+
+
+def cap_reply(message: ChatMessage, limit: int = MAX_REPLY_CHARS) -> tuple[ChatMessage, int]:
+    """The reply with its text and each call's arguments cut to ``limit`` characters,
+    and how many characters were cut. A runaway reply of megabytes would otherwise be
+    saved, then re-sent whole on every later call of the session."""
+    cut = 0
+    text = message.text
+    if len(text) > limit:
+        cut += len(text) - limit
+        text = (
+            text[:limit] + f"\n\n[accord cut this reply here: it was {len(message.text):,} "
+            f"characters, only the first {limit:,} are kept]"
+        )
+    calls: list[ToolCall] = []
+    for c in message.tool_calls:
+        raw = c.raw_arguments
+        if len(raw) > limit:
+            cut += len(raw) - limit
+            # Cut arguments are no longer the model's: the call fails and says why.
+            c = ToolCall(c.id, c.name, None, raw[:limit] + f" [cut: {len(raw):,} characters]")
+        calls.append(c)
+    if not cut:
+        return message, 0
+    return ChatMessage(
+        message.role, text, tuple(calls), message.tool_results, message.thinking
+    ), cut
+
+
+def call_signature(message: ChatMessage) -> str | None:
+    """What an assistant turn asked for, to notice the same calls over and over."""
+    if not message.tool_calls:
+        return None
+    return json.dumps(
+        [[c.name, c.arguments if c.arguments is not None else c.raw_arguments]
+         for c in message.tool_calls],
+        sort_keys=True,
+    )  # fmt: skip
 
 
 def _clip(text: str, n: int) -> str:

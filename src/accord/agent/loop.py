@@ -15,6 +15,7 @@ the member and the leases of its claims. Budgets are checked before each call.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -32,11 +33,13 @@ from accord.config import Config
 from accord.errors import AccordError, InvalidState
 from accord.llm.base import (
     ChatMessage,
+    ContextTooLong,
     Model,
     ModelError,
     ModelRequest,
     ModelResponse,
     ToolResult,
+    checked_usage,
 )
 from accord.llm.prices import Price, cost_of
 from accord.llm.scripted import estimate_tokens
@@ -56,15 +59,25 @@ from accord.types import (
 )
 
 NUDGES = 2  # times a member is reminded of a task it still holds before it is released
+REPEAT_NUDGE = 3  # the same tool calls this many times in a row: the model is told
+REPEAT_STOP = 5  # ... and this many times: the member stops
+WINDOW_RETRIES = 3  # compactions tried on one call the server found too long
+OUTAGE = "model unreachable: "  # how a task given back for an outage says why
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """Why the loop stopped: ``shutdown``, ``budget``, ``max_turns``, ``model_error``,
-    ``signal`` or ``idle`` (``once`` runs only)."""
+    ``signal`` or ``idle`` (``once`` runs only).
+
+    ``transient`` marks a stop that waiting could cure (the model was unreachable
+    after its retries): the member's task was given back, and a supervisor may start
+    it again under its restart rules.
+    """
 
     reason: str
     detail: str = ""
+    transient: bool = False
 
 
 class Agent:
@@ -117,7 +130,14 @@ class Agent:
         self.planning_toolbox: Toolbox | None = None
         self.turns = 0
         self.nudges = 0
+        self.repeats = 0
+        self.last_calls: str | None = None
         self.idle_hook_ran = False
+        settings = config.models.get(str(model.name)) or config.models.get(
+            f"{model.name.provider}:{model.name.model}"
+        )
+        if settings is not None and settings.context_window is not None:
+            model.context_window = settings.context_window
         self._stop = threading.Event()
         self._beat_stop = threading.Event()
         self._beater: threading.Thread | None = None
@@ -154,7 +174,12 @@ class Agent:
                 self.store.append_event(
                     self.team,
                     "member_stopped",
-                    {"name": self.member, "reason": outcome.reason, "detail": outcome.detail},
+                    {
+                        "name": self.member,
+                        "reason": outcome.reason,
+                        "detail": outcome.detail,
+                        "transient": outcome.transient,
+                    },
                     self.member,
                 )
             except AccordError:
@@ -218,9 +243,15 @@ class Agent:
         last = self.store.last_session(self.team, self.member)
         if last == 0:
             return
-        conv = context.Conversation.rebuild(
-            self.store.read_transcript(self.team, self.member, session=last)
-        )
+        entries = self.store.read_transcript(self.team, self.member, session=last)
+        for entry in entries:
+            # A window learned before the restart holds: no second refused call to learn it.
+            if entry.kind != TranscriptKind.NOTE:
+                continue
+            learned = entry.body.get("context_window")
+            if isinstance(learned, int) and entry.body.get("model") == str(self.model.name):
+                self.model.context_window = min(self.model.context_window, learned)
+        conv = context.Conversation.rebuild(entries)
         if conv is None:
             return
         self.conversation = conv
@@ -230,10 +261,26 @@ class Agent:
                 text = str(entry.body.get("text", "")) if entry.kind == TranscriptKind.NOTE else ""
                 if text.startswith("plan "):
                     self.plan_state = text.removeprefix("plan ")
+        if conv.task_id is not None and conv.task_id not in self.ctx.claims:
+            self._take_back(conv.task_id)
         interrupted = conv.unanswered_calls()
         if interrupted:
             self._save(ChatMessage("user", tool_results=tuple(interrupted)))
             self._note(f"{len(interrupted)} tool call(s) interrupted by a restart")
+
+    def _take_back(self, task_id: int) -> None:
+        """The session's task went back to pending while this member was down (its model
+        was unreachable, or its lease ran out): claim it again, so the conversation goes on
+        where it stopped. Taken by someone else meanwhile: the session goes on without."""
+        try:
+            if self.services.board.get(task_id).status != TaskStatus.PENDING:
+                return
+            claim = self.services.board.claim(self.member, task_id=task_id)
+        except AccordError:
+            return
+        if claim is not None:
+            self.ctx.claims[task_id] = HeldClaim(task_id, claim.fencing_token)
+            self._note(f"task #{task_id} claimed again to carry on with it")
 
     def _find_task(self) -> bool:
         """Start a session for a task held already or, when allowed, a newly claimed one."""
@@ -267,6 +314,8 @@ class Agent:
         self.idle_hook_ran = False
         self.turns = 0
         self.nudges = 0
+        self.repeats = 0
+        self.last_calls = None
         self.system = None
         if self.definition.plan_required:
             self.plan_state = "needed" if task_id is not None else "approved"
@@ -360,24 +409,110 @@ class Agent:
                 request = self._request()
         self.turns += 1
         try:
-            response = self.model.complete(request)
+            response, request = self._complete(request)
         except ModelError as e:
-            self._note(f"model call failed: {e}")
-            self._release_held(f"the model failed: {e}")
-            return Outcome("model_error", str(e))
-        self._save(response.message, usage=self._usage(response))
-        if response.message.tool_calls:
+            return self._stop_for_model(e)
+        message, cut = context.cap_reply(response.message)
+        if cut:
+            self._note(f"the model's reply was cut by {cut:,} characters before it was saved")
+        self._save(message, usage=self._usage(response, request, message))
+        if message.tool_calls:
+            repeating = self._repeating(message)
+            if repeating is not None:
+                return repeating
             tools = self._tools()
-            results = [tools.execute(self.ctx, c) for c in response.message.tool_calls]
+            results = [tools.execute(self.ctx, c) for c in message.tool_calls]
             if any(
                 c.name == "send_plan" and not r.is_error
-                for c, r in zip(response.message.tool_calls, results, strict=True)
+                for c, r in zip(message.tool_calls, results, strict=True)
             ):
                 self._set_plan("sent")
-            self._save(ChatMessage("user", tool_results=tuple(results)))
+            nudge = ""
+            if self.repeats >= REPEAT_NUDGE:
+                nudge = (
+                    f"You have made the same tool call(s) with the same arguments "
+                    f"{self.repeats} times in a row, and got the same kind of answer. You are "
+                    f"repeating yourself: try something different, or if you are stuck, call "
+                    f"task_fail with the reason."
+                )
+            self._save(ChatMessage("user", nudge, tool_results=tuple(results)))
             self._after_tools(results)
             return None
+        self.repeats, self.last_calls = 0, None
         return self._turn_ended()
+
+    def _complete(self, request: ModelRequest) -> tuple[ModelResponse, ModelRequest]:
+        """One model call; a prompt the server finds too long teaches the window, is
+        compacted and sent again."""
+        for _ in range(WINDOW_RETRIES):
+            try:
+                return self.model.complete(request), request
+            except ContextTooLong as e:
+                if not self._learn_window(e, request):
+                    raise
+                request = self._request()
+        return self.model.complete(request), request
+
+    def _learn_window(self, error: ContextTooLong, request: ModelRequest) -> bool:
+        """Take the window the server named (or, when it named none or the one we
+        knew, a smaller one than this prompt) and compact to it; False if nothing folds."""
+        known = self.model.context_window
+        if error.window is not None and error.window < known:
+            window = error.window
+        else:
+            # Our estimate of four characters a token undercounts this server.
+            window = max(int(min(known, estimate_tokens(request)) * 0.8), 1024)
+        self.model.context_window = window
+        self.store.append_event(
+            self.team,
+            "context_window_learned",
+            {
+                "member": self.member,
+                "model": str(self.model.name),
+                "window": window,
+                "was": known,
+                "said": error.window,
+            },
+            self.member,
+        )
+        self._note(
+            f"the model's context window is {window} tokens, not {known}: compacting",
+            model=str(self.model.name),
+            context_window=window,
+        )
+        return self._compact()
+
+    def _repeating(self, message: ChatMessage) -> Outcome | None:
+        """Count the same calls in a row; at REPEAT_STOP answer them unrun and stop."""
+        signature = context.call_signature(message)
+        self.repeats = self.repeats + 1 if signature == self.last_calls else 1
+        self.last_calls = signature
+        if self.repeats < REPEAT_STOP:
+            return None
+        names = ", ".join(c.name for c in message.tool_calls)
+        why = (
+            f"the model repeated the same call ({names}) with the same arguments "
+            f"{self.repeats} times in a row"
+        )
+        unrun = tuple(
+            ToolResult(c.id, c.name, f"not run: {why}", is_error=True) for c in message.tool_calls
+        )
+        self._save(ChatMessage("user", tool_results=unrun))
+        self._note(why)
+        self._release_held(why)
+        self._tell_lead(f"{self.member} stopped: {why}.", "repeating stop")
+        return Outcome("model_error", why)
+
+    def _stop_for_model(self, error: ModelError) -> Outcome:
+        why = f"the model failed: {error}"
+        self._note(why)
+        if error.retryable:
+            # An outage is not the task's fault: it goes back without using an attempt.
+            self._give_back_held(why)
+        else:
+            self._release_held(why)
+        self._tell_lead(f"{self.member} stopped: {why}.", "model error stop")
+        return Outcome("model_error", str(error), transient=error.retryable)
 
     def _after_tools(self, results: list[ToolResult]) -> None:
         # Forget claims that are no longer ours (completed, failed, cancelled, lost).
@@ -587,6 +722,23 @@ class Agent:
                 pass
             self.ctx.claims.pop(task_id, None)
 
+    def _give_back_held(self, reason: str) -> None:
+        """Give held tasks back for an outage without spending an attempt; but only once
+        in a row, so a model that never comes back cannot keep a task (and a pool that
+        re-claims it at once) going for ever: the next outage spends one."""
+        for task_id, held in list(self.ctx.claims.items()):
+            try:
+                task = self.services.board.get(task_id)
+                if (task.reason or "").startswith(OUTAGE):
+                    self.services.board.fail(task_id, self.member, held.token, reason, retry=True)
+                else:
+                    self.store.release_task(
+                        self.team, task_id, self.member, held.token, OUTAGE + reason
+                    )
+            except AccordError:
+                pass
+            self.ctx.claims.pop(task_id, None)
+
     def _tell_lead(self, text: str, summary: str) -> None:
         leads = [
             m.name
@@ -601,17 +753,44 @@ class Agent:
 
     # persistence ---------------------------------------------------------------
 
-    def _usage(self, response: ModelResponse) -> UsageRecord:
+    def _usage(
+        self, response: ModelResponse, request: ModelRequest, message: ChatMessage
+    ) -> UsageRecord:
         name = str(self.model.name)
         conv = self.conversation
+        usage, wrong = checked_usage(
+            response.usage,
+            input_estimate=estimate_tokens(request),
+            output_estimate=max(1, len(json.dumps(message.to_dict())) // 4),
+            context_window=self.model.context_window,
+            max_tokens=request.max_tokens,
+        )
+        if wrong:
+            # Promise 10: never a silent zero, nor a silently wrong count.
+            self.store.append_event(
+                self.team,
+                "usage_suspect",
+                {
+                    "member": self.member,
+                    "model": name,
+                    "why": "; ".join(wrong),
+                    "recorded": {
+                        "input_tokens": usage.input_tokens,
+                        "output_tokens": usage.output_tokens,
+                        "cache_read_tokens": usage.cache_read_tokens,
+                        "cache_write_tokens": usage.cache_write_tokens,
+                    },
+                },
+                self.member,
+            )
         return UsageRecord(
             member=self.member,
             model=name,
-            input_tokens=response.usage.input_tokens,
-            output_tokens=response.usage.output_tokens,
-            cache_read_tokens=response.usage.cache_read_tokens,
-            cache_write_tokens=response.usage.cache_write_tokens,
-            cost_usd=cost_of(name, response.usage, self.prices),
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            cost_usd=cost_of(name, usage, self.prices),
             task_id=conv.task_id if conv else None,
             latency_seconds=response.latency_seconds,
         )
@@ -637,7 +816,7 @@ class Agent:
     def _append(self, entry: TranscriptEntry) -> None:
         self.store.append_transcript(self.team, [entry])
 
-    def _note(self, text: str) -> None:
+    def _note(self, text: str, **facts: object) -> None:
         conv = self.conversation
         session = conv.session if conv else self.store.last_session(self.team, self.member)
         self._append(
@@ -645,7 +824,7 @@ class Agent:
                 self.member,
                 session,
                 TranscriptKind.NOTE,
-                {"text": text},
+                {"text": text, **facts},
                 conv.task_id if conv else None,
             )
         )

@@ -6,19 +6,27 @@ waits with exponential backoff and full jitter between tries, honours
 ``retry-after`` up to a cap, logs each retry, and raises ``ModelError`` with
 provider, model, cause and attempt count when it gives up. The SDKs' own retries
 are switched off so that all of this is visible and testable.
+
+Besides 429 and 5xx, a 200 that is not a reply (not JSON, an HTML page, no
+choices: ``BadReply``) is worth another try. A 500 whose body is a request
+validation error is not (llama-cpp-python answers a request it refuses that
+way). A prompt over the context window raises ``ContextTooLong`` at once, with
+the window the server named, for the agent to compact and try again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
-from accord.llm.base import ModelError
+from accord.llm.base import ContextTooLong, ModelError
 
 log = logging.getLogger("accord.llm")
 
@@ -31,6 +39,11 @@ RETRYABLE_STATUS = frozenset({408, 409, 429})
 Sleep = Callable[[float], None]
 
 
+class BadReply(Exception):
+    """A reply that came back 200 but is not what the API sends: no choices, no content,
+    an HTML page. Proxies and busy local servers do this now and then; worth a retry."""
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """Why one attempt failed, in one line, and whether to try again."""
@@ -38,6 +51,8 @@ class Failure:
     cause: str
     retryable: bool
     retry_after: float | None = None
+    too_long: bool = False  # the prompt does not fit the context window
+    window: int | None = None  # the window the server named, if it did
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +131,8 @@ def with_retries(
             failure = classify(err)
             if failure is None:
                 raise
+            if failure.too_long:
+                raise ContextTooLong(f"{label}: {failure.cause}", window=failure.window) from err
             if not failure.retryable:
                 raise ModelError(f"{label}: {failure.cause}", retryable=False) from err
             if number == tries:
@@ -144,6 +161,58 @@ def api_message(body: object, fallback: str) -> str:
         text = str(error["message"])
         return one_line(f"{kind}: {text}" if kind else text)
     return one_line(fallback)
+
+
+# How servers say a prompt is over the window, with the window when they name it:
+# OpenAI and vLLM, vLLM's newer wording, llama-cpp-python, llama.cpp, Anthropic.
+_WINDOW_PATTERNS = (
+    re.compile(r"maximum context length is (\d+)", re.I),
+    re.compile(r"maximum model length (?:is |of )?(\d+)", re.I),
+    re.compile(r"exceed context window of (\d+)", re.I),
+    re.compile(r"\bn_ctx\W{1,4}(\d+)", re.I),
+    re.compile(r"prompt is too long: \d+ tokens > (\d+) maximum", re.I),
+)
+_TOO_LONG_PHRASES = (
+    "prompt is too long",
+    "context length",
+    "context_length_exceeded",
+    "exceeds the available context size",
+    "exceed context window",
+    "maximum model length",
+)
+
+
+def context_overflow(status: int, text: str) -> tuple[bool, int | None]:
+    """Whether an error says the prompt is over the context window, and the window."""
+    if status not in (400, 413):
+        return False, None
+    for pattern in _WINDOW_PATTERNS:
+        found = pattern.search(text)
+        if found:
+            return True, int(found.group(1))
+    lowered = text.lower()
+    return any(p in lowered for p in _TOO_LONG_PHRASES), None
+
+
+def validation_error(status: int, message: str) -> bool:
+    """A 5xx that is really the server refusing the request's shape (llama-cpp-python
+    reports a pydantic validation error as HTTP 500): the same request fails again."""
+    lowered = message.lower()
+    return status >= 500 and ("validation error" in lowered or "input should be" in lowered)
+
+
+def http_failure(status: int, headers: Mapping[str, str], body: object, message: str) -> Failure:
+    """The failure an HTTP error status stands for (401 aside, which names its key)."""
+    detail = message + " " + (json.dumps(body) if isinstance(body, dict | list) else str(body))
+    too_long, window = context_overflow(status, detail)
+    if too_long:
+        return Failure(f"HTTP {status}: {message}", False, too_long=True, window=window)
+    if validation_error(status, detail):
+        # Retrying sends the same request, which the server refuses again.
+        return Failure(f"HTTP {status}: the server refused the request ({message})", False)
+    if status_retryable(status, headers):
+        return Failure(f"HTTP {status}: {message}", True, retry_after(headers))
+    return Failure(f"HTTP {status}: {message}", retryable=False)
 
 
 def root_cause(err: BaseException) -> str:

@@ -3,9 +3,10 @@
 A neutral conversation maps onto Messages like this: an assistant turn is a
 text block followed by one ``tool_use`` block per call (several make a parallel
 call); a user turn is one ``tool_result`` block per result (first, as the API
-asks) followed by a text block. The system prompt and the newest turn carry a
-cache breakpoint, so each call reads the conversation so far from the prompt
-cache instead of paying for it again.
+asks) followed by a text block. The tools, the system prompt, the newest turn
+and the user turn before it carry cache breakpoints, so each call reads the
+conversation so far from the prompt cache instead of paying for it again.
+Thinking blocks are kept with their turn, signature included, and sent back.
 
 The key comes from ``ANTHROPIC_API_KEY`` and the base URL from the argument or
 ``ANTHROPIC_BASE_URL``. The SDK's own retries are off; ``_retry`` does them.
@@ -24,20 +25,19 @@ from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
 
 from accord.llm._retry import (
     Backoff,
+    BadReply,
     Failure,
     Sleep,
     api_message,
+    http_failure,
     one_line,
-    retry_after,
     root_cause,
-    status_retryable,
     with_retries,
 )
 from accord.llm.base import (
     ChatMessage,
     MissingKey,
     Model,
-    ModelError,
     ModelName,
     ModelRequest,
     ModelResponse,
@@ -111,27 +111,32 @@ class AnthropicModel(Model):
         system, messages, tools = self.wire_request(request)
         # Latency covers the whole call as the agent waited for it, retries included.
         started = time.monotonic()
-        reply = with_retries(
-            lambda: self._client.messages.create(
+
+        def attempt() -> ModelResponse:
+            reply = self._client.messages.create(
                 model=self.name.model,
                 max_tokens=request.max_tokens,
                 system=system if system else anthropic.omit,
                 messages=messages,
                 tools=tools if tools else anthropic.omit,
                 timeout=self.timeout,
-            ),
+            )
+            if not isinstance(reply, Message):
+                # The SDK hands back the text of a body that is not JSON (an HTML page).
+                raise BadReply(f"the reply is not JSON: {one_line(str(reply), 120)}")
+            try:
+                return self.read_reply(reply, time.monotonic() - started)
+            except (AttributeError, TypeError, KeyError) as err:
+                # A proxy or local server answered 200 with something else.
+                raise BadReply(f"the reply is not a Messages reply ({one_line(str(err))})") from err
+
+        return with_retries(
+            attempt,
             label=str(self.name),
             classify=self._classify,
             backoff=self.backoff,
             sleep=self._sleep,
         )
-        try:
-            return self.read_reply(reply, time.monotonic() - started)
-        except (AttributeError, TypeError, KeyError) as err:
-            # A proxy or local server answered 200 with something else.
-            raise ModelError(
-                f"{self.name}: the reply is not a Messages reply ({one_line(str(err))})"
-            ) from err
 
     def close(self) -> None:
         self._client.close()
@@ -146,15 +151,21 @@ class AnthropicModel(Model):
         if request.system.strip():
             system.append({"type": "text", "text": request.system})
         messages = [_wire_message(m) for m in request.messages]
-        if self.prompt_cache:
-            if system:
-                system[-1]["cache_control"] = {"type": "ephemeral"}
-            if messages:
-                messages[-1]["content"][-1]["cache_control"] = {"type": "ephemeral"}
-        tools = [
+        tools: list[dict[str, Any]] = [
             {"name": t.name, "description": t.description, "input_schema": t.schema}
             for t in request.tools
         ]
+        if self.prompt_cache:
+            # Four breakpoints, Anthropic's limit: the tools, the system prompt, the newest
+            # turn (written now, read by the next call), and the user turn before it (what
+            # the previous call wrote, found even when the newest turns add many blocks).
+            marked = [tools[-1]] if tools else []
+            marked += system[-1:]
+            if len(messages) >= 3 and messages[-3]["role"] == "user":
+                marked.append(messages[-3]["content"][-1])
+            marked += [messages[-1]["content"][-1]] if messages else []
+            for block in marked:
+                block["cache_control"] = {"type": "ephemeral"}
         return (
             cast("list[TextBlockParam]", system),
             cast("list[MessageParam]", messages),
@@ -166,16 +177,25 @@ class AnthropicModel(Model):
     def read_reply(self, reply: Message, latency: float) -> ModelResponse:
         texts: list[str] = []
         calls: list[ToolCall] = []
+        thinking: list[dict[str, Any]] = []
         for block in reply.content:
             if block.type == "text":
                 texts.append(block.text)
             elif block.type == "tool_use":
                 arguments = block.input if isinstance(block.input, dict) else None
                 calls.append(ToolCall(block.id, block.name, arguments, json.dumps(block.input)))
-            # Thinking and server-tool blocks are not asked for, so not kept.
+            elif block.type in ("thinking", "redacted_thinking"):
+                # Kept whole, signature included: the API checks it when the turn goes back.
+                thinking.append(block.model_dump(mode="json", exclude_none=True))
+            # Server-tool blocks are not asked for, so not kept.
         usage = reply.usage
         return ModelResponse(
-            message=ChatMessage("assistant", "\n".join(t for t in texts if t), tuple(calls)),
+            message=ChatMessage(
+                "assistant",
+                "\n".join(t for t in texts if t),
+                tuple(calls),
+                thinking=tuple(thinking),
+            ),
             stop_reason=_STOP_REASONS.get(reply.stop_reason or "", "other"),
             usage=Usage(
                 input_tokens=usage.input_tokens or 0,
@@ -201,19 +221,23 @@ class AnthropicModel(Model):
                     f"HTTP 401: the API key in {KEY_VARIABLE} was rejected ({message})",
                     retryable=False,
                 )
-            if status_retryable(status, headers):
-                return Failure(f"HTTP {status}: {message}", True, retry_after(headers))
-            return Failure(f"HTTP {status}: {message}", retryable=False)
+            return http_failure(status, headers, err.body, message)
+        if isinstance(err, anthropic.APIResponseValidationError):
+            return Failure(f"the reply is not a Messages reply ({root_cause(err)})", True)
         if isinstance(err, anthropic.AnthropicError):
             return Failure(root_cause(err), retryable=False)
         if isinstance(err, json.JSONDecodeError):
-            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=False)
+            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=True)
+        if isinstance(err, BadReply):
+            return Failure(str(err), retryable=True)
         return None
 
 
 def _wire_message(message: ChatMessage) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = []
     if message.role == "assistant":
+        # Thinking comes first in the turn, exactly as it was received.
+        blocks.extend(dict(block) for block in message.thinking)
         if message.text.strip():
             blocks.append({"type": "text", "text": message.text})
         for call in message.tool_calls:

@@ -33,6 +33,18 @@ class ModelError(AccordError):
         self.retryable = retryable
 
 
+class ContextTooLong(ModelError):
+    """The server refused the prompt as longer than its context window.
+
+    ``window`` is the window it named (``maximum context length is 8192 tokens``),
+    or None when it did not say; the agent compacts and tries again.
+    """
+
+    def __init__(self, message: str, *, window: int | None = None) -> None:
+        super().__init__(message, retryable=False)
+        self.window = window
+
+
 class MissingKey(UserError):
     """The API key a provider needs is not in the environment."""
 
@@ -83,15 +95,23 @@ class ToolResult:
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One turn of a conversation."""
+    """One turn of a conversation.
+
+    ``thinking`` holds a provider's reasoning blocks as it sent them (Anthropic's
+    ``thinking`` with its ``signature``, or ``redacted_thinking``): opaque here,
+    and sent back unchanged with the turn, as the API requires across tool calls.
+    """
 
     role: Role
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_results: tuple[ToolResult, ...] = ()
+    thinking: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"role": self.role}
+        if self.thinking:
+            out["thinking"] = [dict(block) for block in self.thinking]
         if self.text:
             out["text"] = self.text
         if self.tool_calls:
@@ -122,21 +142,60 @@ class ChatMessage:
                 ToolResult(r["call_id"], r["name"], r["content"], bool(r.get("error")))
                 for r in data.get("tool_results", ())
             ),
+            thinking=tuple(dict(b) for b in data.get("thinking", ())),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Tokens of one call. ``input_tokens`` excludes cached reads and cache writes."""
+    """Tokens of one call. ``input_tokens`` excludes cached reads and cache writes.
+
+    ``reported`` is False when the server sent no usage at all (some local servers):
+    the counts are then not the server's, and the agent estimates and marks them.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    reported: bool = True
 
     @property
     def total_input(self) -> int:
         return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+
+def checked_usage(
+    usage: Usage, *, input_estimate: int, output_estimate: int, context_window: int,
+    max_tokens: int,
+) -> tuple[Usage, list[str]]:  # fmt: skip
+    """The usage a server reported, with impossible counts replaced by accord's own
+    estimates (four characters a token), and what was wrong with it.
+
+    A count is impossible when it is negative, or far beyond what the call could
+    have used: more input than four context windows (or four times the estimate,
+    or a million), more output than four times ``max_tokens`` (or 200,000). Such numbers come from
+    buggy local servers and proxies; taken as they are, one call would spend a
+    budget or go negative. The caller marks the call, so it is never silent.
+    """
+    if not usage.reported:
+        return Usage(input_estimate, output_estimate), ["the server reported no usage"]
+    wrong: list[str] = []
+    sent_in = (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens)
+    in_limit = max(4 * context_window, 4 * input_estimate, 1_000_000)
+    if any(n < 0 for n in sent_in) or sum(sent_in) > in_limit:
+        wrong.append(
+            f"input tokens {usage.input_tokens}, cache read {usage.cache_read_tokens}, "
+            f"cache write {usage.cache_write_tokens} (estimated {input_estimate})"
+        )
+        usage = Usage(input_estimate, usage.output_tokens, 0, 0)
+    out_limit = max(4 * max_tokens, 4 * output_estimate, 200_000)
+    if usage.output_tokens < 0 or usage.output_tokens > out_limit:
+        wrong.append(f"output tokens {usage.output_tokens} (estimated {output_estimate})")
+        usage = Usage(
+            usage.input_tokens, output_estimate, usage.cache_read_tokens, usage.cache_write_tokens
+        )
+    return usage, wrong
 
 
 @dataclass(frozen=True, slots=True)

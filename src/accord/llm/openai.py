@@ -11,6 +11,10 @@ a ``system`` message; an assistant turn is one message with its text and its
 message per result, then a ``user`` message for its text. A failed result's
 content starts with ``Error:`` since the wire has no error flag. Arguments the
 model sent that are not a JSON object become ``ToolCall.arguments = None``.
+
+What strict servers (llama-cpp-python's) need: ``tool_choice: "auto"`` with the
+tools, or they are dropped; an assistant turn of only tool calls has content
+``""``, never ``null``, which is answered with HTTP 500.
 """
 
 from __future__ import annotations
@@ -33,20 +37,19 @@ from openai.types.chat import (
 
 from accord.llm._retry import (
     Backoff,
+    BadReply,
     Failure,
     Sleep,
     api_message,
+    http_failure,
     one_line,
-    retry_after,
     root_cause,
-    status_retryable,
     with_retries,
 )
 from accord.llm.base import (
     ChatMessage,
     MissingKey,
     Model,
-    ModelError,
     ModelName,
     ModelRequest,
     ModelResponse,
@@ -141,27 +144,36 @@ class OpenAIModel(Model):
         limit = request.max_tokens
         # Latency covers the whole call as the agent waited for it, retries included.
         started = time.monotonic()
-        reply = with_retries(
-            lambda: self._client.chat.completions.create(
+
+        def attempt() -> ModelResponse:
+            reply = self._client.chat.completions.create(
                 model=self.name.model,
                 messages=messages,
                 tools=tools if tools else openai.omit,
+                # Without it llama.cpp's server drops the tools and the model never calls one.
+                tool_choice="auto" if tools else openai.omit,
                 max_tokens=limit if self.local else openai.omit,
                 max_completion_tokens=openai.omit if self.local else limit,
                 timeout=self.timeout,
-            ),
+            )
+            if not isinstance(reply, ChatCompletion):
+                # The SDK hands back the text of a body that is not JSON (an HTML page).
+                raise BadReply(f"the reply is not JSON: {one_line(str(reply), 120)}")
+            try:
+                return self.read_reply(reply, time.monotonic() - started)
+            except (AttributeError, TypeError, KeyError) as err:
+                # A proxy or local server answered 200 with something else.
+                raise BadReply(
+                    f"the reply is not a Chat Completions reply ({one_line(str(err))})"
+                ) from err
+
+        return with_retries(
+            attempt,
             label=str(self.name),
             classify=self._classify,
             backoff=self.backoff,
             sleep=self._sleep,
         )
-        try:
-            return self.read_reply(reply, time.monotonic() - started)
-        except (AttributeError, TypeError, KeyError) as err:
-            # A proxy or local server answered 200 with something else.
-            raise ModelError(
-                f"{self.name}: the reply is not a Chat Completions reply ({one_line(str(err))})"
-            ) from err
 
     def close(self) -> None:
         self._client.close()
@@ -197,7 +209,7 @@ class OpenAIModel(Model):
 
     def read_reply(self, reply: ChatCompletion, latency: float) -> ModelResponse:
         if not reply.choices:
-            raise ModelError(f"{self.name}: the reply held no choices", retryable=False)
+            raise BadReply("the reply held no choices")
         choice = reply.choices[0]
         message = choice.message
         text = message.content or ""
@@ -230,14 +242,17 @@ class OpenAIModel(Model):
         usage = reply.usage
         if usage is None:
             if not self._usage_warned:
-                log.warning("%s sent no token usage: its calls count as 0 tokens", self.name)
+                log.warning(
+                    "%s sent no token usage: its calls are counted from an estimate", self.name
+                )
                 self._usage_warned = True
-            return Usage()
+            return Usage(reported=False)
         details = usage.prompt_tokens_details
         cached = (details.cached_tokens or 0) if details else 0
         written = (getattr(details, "cache_write_tokens", None) or 0) if details else 0
         return Usage(
-            input_tokens=max((usage.prompt_tokens or 0) - cached - written, 0),
+            # Not clamped here: an impossible count is for the agent to see and mark.
+            input_tokens=(usage.prompt_tokens or 0) - cached - written,
             output_tokens=usage.completion_tokens or 0,
             cache_read_tokens=cached,
             cache_write_tokens=written,
@@ -256,19 +271,22 @@ class OpenAIModel(Model):
                     f"HTTP 401: the API key in {KEY_VARIABLE} was rejected ({message})",
                     retryable=False,
                 )
-            if status_retryable(status, headers):
-                return Failure(f"HTTP {status}: {message}", True, retry_after(headers))
-            return Failure(f"HTTP {status}: {message}", retryable=False)
+            return http_failure(status, headers, err.body, message)
+        if isinstance(err, openai.APIResponseValidationError):
+            return Failure(f"the reply is not a Chat Completions reply ({root_cause(err)})", True)
         if isinstance(err, openai.OpenAIError):
             return Failure(root_cause(err), retryable=False)
         if isinstance(err, json.JSONDecodeError):
-            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=False)
+            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=True)
+        if isinstance(err, BadReply):
+            return Failure(str(err), retryable=True)
         return None
 
 
 def _wire_message(message: ChatMessage) -> list[dict[str, Any]]:
     if message.role == "assistant":
-        out: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+        # Never ``"content": null``: llama.cpp's server answers it with HTTP 500.
+        out: dict[str, Any] = {"role": "assistant", "content": message.text}
         if message.tool_calls:
             out["tool_calls"] = [
                 {
@@ -278,8 +296,6 @@ def _wire_message(message: ChatMessage) -> list[dict[str, Any]]:
                 }
                 for call in message.tool_calls
             ]
-        elif out["content"] is None:
-            out["content"] = ""
         return [out]
     wire: list[dict[str, Any]] = [
         {

@@ -118,40 +118,89 @@ class ScriptedModel(Model):
 
     @staticmethod
     def from_file(path: str | Path, name: str | None = None) -> ScriptedModel:
-        """Load a JSON script: a list of steps, or {"steps": [...], "context_window": N}."""
+        """Load a JSON script: a list of steps, {"steps": [...], "context_window": N}, or
+        {"rules": [{"if": TEXT, "then": STEP, "once": BOOL}], "otherwise": STEP}.
+
+        Anything else is bad input: a ``UserError`` naming the file and what is wrong.
+        """
         p = Path(path)
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise UserError(f"cannot read the model script {p}: {e}") from e
+        except OSError as e:
+            raise UserError(f"cannot read the model script {p}: {e.strerror or e}") from e
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"the model script {p} is not JSON: {e}") from e
         window = 200_000
-        if isinstance(data, dict):
-            window = int(data.get("context_window", window))
         label = name or f"scripted:{p.name}"
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {"steps", "rules", "otherwise", "context_window"})
+            if unknown:
+                raise UserError(
+                    f"the model script {p} has unknown key(s) {', '.join(unknown)}; "
+                    "known: steps, rules, otherwise, context_window"
+                )
+            raw_window = data.get("context_window", window)
+            if isinstance(raw_window, bool) or not isinstance(raw_window, int) or raw_window < 1:
+                raise UserError(
+                    f"the model script {p}: context_window must be a positive whole number, "
+                    f"not {raw_window!r}"
+                )
+            window = raw_window
         if isinstance(data, dict) and "rules" in data:
-            rules = [
-                (str(r["if"]), _step(r["then"], p, n), bool(r.get("once")))
-                for n, r in enumerate(data["rules"], start=1)
-            ]
-            otherwise = _step(data.get("otherwise", {"text": "Nothing to do."}), p, 0)
+            if not isinstance(data["rules"], list):
+                raise UserError(f"the model script {p}: rules must be a list")
+            rules = []
+            for n, r in enumerate(data["rules"], start=1):
+                if not isinstance(r, dict) or not isinstance(r.get("if"), str) or "then" not in r:
+                    raise UserError(
+                        f"the model script {p}: rule {n} must be an object with a text "
+                        '"if" and a step "then"'
+                    )
+                rules.append((r["if"], _step(r["then"], p, f"rule {n}"), bool(r.get("once"))))
+            otherwise = _step(data.get("otherwise", {"text": "Nothing to do."}), p, "otherwise")
             return RuleModel(rules, otherwise, name=label, context_window=window)
         if isinstance(data, dict):
             data = data.get("steps", [])
         if not isinstance(data, list):
-            raise UserError(f"the model script {p} must be a JSON list of steps")
-        steps = [_step(item, p, n) for n, item in enumerate(data, start=1)]
+            raise UserError(
+                f"the model script {p} must be a JSON list of steps, or an object with "
+                '"steps" or "rules"'
+            )
+        steps = [_step(item, p, f"step {n}") for n, item in enumerate(data, start=1)]
         return ScriptedModel(steps, name=label, context_window=window)
 
 
-def _step(item: Any, path: Path, n: int) -> Reply | ModelError:
+_STEP_KEYS = {"text", "tool_calls", "error"}
+
+
+def _step(item: Any, path: Path, where: str) -> Reply | ModelError:
+    def bad(what: str) -> UserError:
+        return UserError(f"the model script {path}: {where} {what}")
+
     if not isinstance(item, dict):
-        raise UserError(f"{path}: step {n} must be an object")
+        raise bad('must be an object such as {"text": "..."} or {"tool_calls": [...]}')
+    unknown = sorted(set(item) - _STEP_KEYS)
+    if unknown:
+        raise bad(f"has unknown key(s) {', '.join(unknown)}; known: text, tool_calls, error")
     if "error" in item:
         return ModelError(str(item["error"]), retryable=False)
-    calls = tuple(
-        call(c["name"], c.get("arguments"), raw=c.get("raw")) for c in item.get("tool_calls", ())
-    )
-    return Reply(item.get("text", ""), calls)
+    if not isinstance(item.get("text", ""), str):
+        raise bad('has a "text" that is not a string')
+    raw_calls = item.get("tool_calls", [])
+    if not isinstance(raw_calls, list):
+        raise bad('has "tool_calls" that is not a list')
+    calls = []
+    for m, c in enumerate(raw_calls, start=1):
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not c["name"]:
+            raise bad(f'tool call {m} must be an object with a "name"')
+        arguments = c.get("arguments")
+        if arguments is not None and not isinstance(arguments, dict):
+            raise bad(f'tool call {m} has "arguments" that are not an object (use "raw")')
+        raw = c.get("raw")
+        if raw is not None and not isinstance(raw, str):
+            raise bad(f'tool call {m} has a "raw" that is not a string')
+        calls.append(call(c["name"], arguments, raw=raw))
+    return Reply(item.get("text", ""), tuple(calls))
 
 
 class RuleModel(ScriptedModel):

@@ -248,6 +248,12 @@ class Store(ABC):
         """Fail a held task, or with ``retry`` put it back to pending while attempts remain."""
 
     @abstractmethod
+    def release_task(self, team: str, task_id: int, member: str, token: int, reason: str) -> Task:
+        """Give a held task back to pending without using up an attempt: its holder
+        could not work for a reason that is not the task's (the model was unreachable).
+        Writes ``task_failed`` with status pending and ``attempt_kept``."""
+
+    @abstractmethod
     def cancel_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> Task:
         """Cancel a task that is not finished; its holder's token goes stale."""
 

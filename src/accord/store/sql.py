@@ -1275,6 +1275,45 @@ class SQLStore(Store):
             )
 
     @atomic
+    def release_task(self, team: str, task_id: int, member: str, token: int, reason: str) -> Task:
+        if not reason.strip():
+            raise UserError("releasing a task needs a reason")
+        _cap(reason, MAX_RESULT, "the release reason")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            task = self._held(db, team_id, team, task_id, member, token)
+            now = self.clock()
+            attempts = max(task.attempts - 1, 0)
+            db.execute(
+                "UPDATE tasks SET status = 'pending', owner = NULL, lease_expires_at = NULL, "
+                "attempts = ?, reason = ?, updated_at = ? WHERE team_id = ? AND id = ?",
+                (attempts, reason, now, team_id, task_id),
+            )
+            self._event(
+                db,
+                team_id,
+                "task_failed",
+                {
+                    "id": task_id,
+                    "owner": member,
+                    "token": token,
+                    "reason": reason,
+                    "status": "pending",
+                    "attempt_kept": True,
+                },
+                member,
+            )
+            return dataclasses.replace(
+                task,
+                status=TaskStatus.PENDING,
+                owner=None,
+                lease_expires_at=None,
+                attempts=attempts,
+                reason=reason,
+                updated_at=now,
+            )
+
+    @atomic
     def cancel_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> Task:
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)

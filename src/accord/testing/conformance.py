@@ -1377,6 +1377,25 @@ class StoreConformance(RunConformance):
         last = store.fail_task(TEAM, t.id, "bob", second.fencing_token, "flaky", retry=True)
         assert last.status == TaskStatus.FAILED and last.attempts == 2
 
+    def test_release_gives_the_task_back_without_using_an_attempt(self, store: Store) -> None:
+        t = _add(store, max_attempts=1)
+        first = _claim(store, "alice")
+        with logs(store, "task_failed") as events:
+            back = store.release_task(TEAM, t.id, "alice", first.fencing_token, "model down")
+        assert events[0].payload["status"] == "pending" and events[0].payload["attempt_kept"]
+        assert back.status == TaskStatus.PENDING and back.owner is None and back.ready
+        assert back.attempts == 0 and back.reason == "model down"
+        assert store.get_task(TEAM, t.id) == back
+        with refused(store, StaleToken):
+            store.release_task(TEAM, t.id, "alice", first.fencing_token, "again")
+        # Its one attempt is still there: a claim and a failure with retry make it final.
+        second = _claim(store, "bob")
+        assert second.task.attempts == 1
+        with refused(store, UserError):
+            store.release_task(TEAM, t.id, "bob", second.fencing_token, " ")
+        last = store.fail_task(TEAM, t.id, "bob", second.fencing_token, "broken", retry=True)
+        assert last.status == TaskStatus.FAILED
+
     def test_cancel(self, store: Store) -> None:
         pending = _add(store, "pending")
         running = _add(store, "running")

@@ -15,10 +15,20 @@ headers, JSON body), so a test can check what an adapter actually sent::
 Reply bodies follow the real APIs' JSON closely enough for the SDKs to parse
 them. A request that arrives when the queue is empty gets a 500 and is counted,
 so ``assert_complete()`` fails on it as it does on unplayed replies.
+
+Both fakes can send what real servers and proxies send when they misbehave:
+``not_json()``, ``html()`` (status 200), ``empty()`` (no choices, or a message
+without content), ``huge()`` (a 10 MB reply), ``negative_usage()`` and
+``context_exceeded(N)`` (the 400 a full context window gets, in each API's
+wording). ``FakeOpenAI`` is strict like llama-cpp-python's server: it answers an
+assistant message with ``"content": null`` with a 500 whose body is a validation
+error, and drops tools sent without ``tool_choice``. ``FakeAnthropic(prompt_cache=
+True)`` models the prompt cache (see the class).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import socket
@@ -68,6 +78,7 @@ class FakeReply:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
     cut: bool = False
+    content_type: str = "application/json"
 
 
 class _FakeServer:
@@ -186,9 +197,38 @@ class _FakeServer:
         body = self._error_body(status, message or f"fake error {status}", error_type)
         return self.add(FakeReply(status=status, body=body, headers=headers))
 
+    # -- misbehaviours seen from real servers and proxies -------------------------
+
+    def not_json(self) -> Self:
+        """Status 200 and a body that is not JSON at all."""
+        return self.add(FakeReply(body='{"id": "truncated', content_type="application/json"))
+
+    def html(self) -> Self:
+        """Status 200 and an HTML page, as a captive portal or a misrouted proxy sends."""
+        page = "<!DOCTYPE html><html><body><h1>Welcome to nginx!</h1></body></html>"
+        return self.add(FakeReply(body=page, content_type="text/html"))
+
+    def huge(self, size: int = 10 * 1024 * 1024) -> Self:
+        """A text reply of ``size`` characters (10 MB unless told)."""
+        return self.add(FakeReply(body=self._text_body("x" * size)))
+
+    def negative_usage(self) -> Self:
+        """A text reply whose usage counts are negative and absurd."""
+        return self.add(FakeReply(body=self._text_body("odd usage", usage=self._bad_usage())))
+
+    def context_exceeded(self, window: int, sent: int | None = None) -> Self:
+        """The 400 a server sends when the prompt does not fit its context window."""
+        return self.add(FakeReply(status=400, body=self._too_long_body(window, sent or window + 1)))
+
     # -- per API -----------------------------------------------------------------
 
-    def _text_body(self, text: str) -> dict[str, Any]:
+    def _bad_usage(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _too_long_body(self, window: int, sent: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _text_body(self, text: str, usage: dict[str, Any] | None = None) -> dict[str, Any]:
         raise NotImplementedError
 
     def _error_body(self, status: int, message: str, error_type: str | None) -> dict[str, Any]:
@@ -196,9 +236,20 @@ class _FakeServer:
 
     # -- serving -----------------------------------------------------------------
 
+    def _refuse(self, body: dict[str, Any]) -> FakeReply | None:
+        """A reply for a request this server rejects before looking at its script."""
+        return None
+
+    def _adjust(self, body: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        """A scripted 200 body as this server would really send it for ``request``."""
+        return body
+
     def _next(self, request: RecordedRequest) -> FakeReply:
+        refused = self._refuse(request.body if isinstance(request.body, dict) else {})
         with self._lock:
             self.requests.append(request)
+            if refused is not None:
+                return refused
             if self._replies:
                 return self._replies.popleft()
             self.unexpected += 1
@@ -265,10 +316,12 @@ def _handler_for(server: _FakeServer) -> type[BaseHTTPRequestHandler]:
             content = reply.body
             if isinstance(content, dict) and "model" in content and content["model"] is None:
                 content = {**content, "model": request.get("model", "unknown")}
+            if isinstance(content, dict) and reply.status == 200:
+                content = server._adjust(content, request)
             payload = (content if isinstance(content, str) else json.dumps(content)).encode()
             try:
                 self.send_response(reply.status, _REASONS.get(reply.status))
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", reply.content_type)
                 self.send_header("content-length", str(len(payload)))
                 self.send_header("request-id", f"req_fake_{next(_ids)}")
                 for name, value in reply.headers:
@@ -305,10 +358,64 @@ class FakeAnthropic(_FakeServer):
     ``base_url`` is what the SDK takes (``http://127.0.0.1:PORT``); the key
     arrives as ``x-api-key`` or ``authorization: Bearer`` depending on the SDK's
     version (``RecordedRequest.api_key`` reads either).
+
+    With ``prompt_cache=True`` the server models Anthropic's prompt cache and
+    fills in the input side of every reply's usage: the prompt is tools, then
+    system, then message blocks; each ``cache_control`` breakpoint writes the
+    prefix up to it (when it has ``min_cache_tokens`` or more); a later request
+    reads the longest cached prefix that ends at a breakpoint or up to 20
+    blocks before one. Tokens are counted as four characters of JSON each.
     """
 
     path = "/v1/messages"
     provider = "anthropic"
+    LOOKBACK = 20  # blocks before a breakpoint that Anthropic checks for a hit
+
+    def __init__(self, *, prompt_cache: bool = False, min_cache_tokens: int = 1024) -> None:
+        super().__init__()
+        self.prompt_cache = prompt_cache
+        self.min_cache_tokens = min_cache_tokens
+        self.cached: set[str] = set()
+
+    def _adjust(self, body: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        if not self.prompt_cache or "usage" not in body:
+            return body
+        usage = {**body["usage"], **self.cache_usage(request)}
+        return {**body, "usage": usage}
+
+    def cache_usage(self, request: dict[str, Any]) -> dict[str, int]:
+        """The input side of usage for ``request``, reading and writing the cache."""
+        blocks = _prompt_blocks(request)
+        sizes: list[int] = []
+        hashes: list[str] = []
+        digest = hashlib.sha256()
+        total = 0
+        for block in blocks:
+            plain = {k: v for k, v in block.items() if k != "cache_control"}
+            text = json.dumps(plain, sort_keys=True)
+            digest.update(text.encode())
+            total += max(1, len(text) // 4)
+            sizes.append(total)
+            hashes.append(digest.copy().hexdigest())
+        marks = [i for i, b in enumerate(blocks) if "cache_control" in b]
+        with self._lock:
+            read = 0
+            for mark in marks:
+                for i in range(mark, max(mark - self.LOOKBACK, 0) - 1, -1):
+                    if hashes[i] in self.cached:
+                        read = max(read, sizes[i])
+                        break
+            written = 0
+            for mark in marks:
+                if sizes[mark] >= self.min_cache_tokens:
+                    self.cached.add(hashes[mark])
+                    written = max(written, sizes[mark])
+        write = max(written - read, 0)
+        return {
+            "input_tokens": total - max(read, written),
+            "cache_read_input_tokens": read,
+            "cache_creation_input_tokens": write,
+        }
 
     @property
     def base_url(self) -> str:
@@ -359,7 +466,11 @@ class FakeAnthropic(_FakeServer):
             )
         return self.message(blocks, stop_reason="tool_use", usage=usage)
 
-    def _text_body(self, text: str) -> dict[str, Any]:
+    def empty(self) -> Self:
+        """Status 200 and a JSON object that is no message: Anthropic's empty choices."""
+        return self.add(FakeReply(body={"type": "message", "id": "msg_fake_empty"}))
+
+    def _text_body(self, text: str, usage: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
             "id": f"msg_fake{next(_ids):04d}",
             "type": "message",
@@ -368,8 +479,19 @@ class FakeAnthropic(_FakeServer):
             "content": [{"type": "text", "text": text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": _anthropic_usage(None),
+            "usage": _anthropic_usage(usage),
         }
+
+    def _bad_usage(self) -> dict[str, Any]:
+        return {
+            "input_tokens": -5,
+            "output_tokens": 10**13,
+            "cache_read_input_tokens": -1,
+            "cache_creation_input_tokens": 0,
+        }
+
+    def _too_long_body(self, window: int, sent: int) -> dict[str, Any]:
+        return self._error_body(400, f"prompt is too long: {sent} tokens > {window} maximum", None)
 
     def _error_body(self, status: int, message: str, error_type: str | None) -> dict[str, Any]:
         kind = error_type or {
@@ -397,6 +519,43 @@ class FakeOpenAI(_FakeServer):
 
     path = "/v1/chat/completions"
     provider = "openai"
+
+    def __init__(self, *, strict: bool = True) -> None:
+        super().__init__()
+        self.strict = strict
+
+    def _refuse(self, body: dict[str, Any]) -> FakeReply | None:
+        # As llama-cpp-python's server does: its request model refuses a null content,
+        # and the error surfaces as a 500 whose body is the validation error.
+        if not self.strict:
+            return None
+        for n, message in enumerate(body.get("messages") or ()):
+            if isinstance(message, dict) and "content" in message and message["content"] is None:
+                text = (
+                    f"1 validation error for CreateChatCompletionRequest\nmessages.{n}.content\n"
+                    "  Input should be a valid string [type=string_type, input_value=None]"
+                )
+                return FakeReply(status=500, body=self._error_body(500, text, None))
+        return None
+
+    def _adjust(self, body: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        # As llama-cpp-python's server does: tools without tool_choice are dropped, so
+        # the model cannot call one and answers in text.
+        if not self.strict or not request.get("tools") or request.get("tool_choice"):
+            return body
+        choices = []
+        for choice in body.get("choices") or ():
+            message = choice.get("message") or {}
+            if message.get("tool_calls"):
+                message = {**message, "tool_calls": None, "content": "(I have no tools to call.)"}
+                choice = {**choice, "message": message, "finish_reason": "stop"}
+            choices.append(choice)
+        return {**body, "choices": choices}
+
+    def empty(self) -> Self:
+        """Status 200 and a completion with an empty ``choices`` list."""
+        body = self._text_body("")
+        return self.add(FakeReply(body={**body, "choices": []}))
 
     @property
     def base_url(self) -> str:
@@ -476,7 +635,7 @@ class FakeOpenAI(_FakeServer):
             {"content": text, "tool_calls": tool_calls}, finish_reason=finish_reason, usage=usage
         )
 
-    def _text_body(self, text: str) -> dict[str, Any]:
+    def _text_body(self, text: str, usage: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
             "id": f"chatcmpl-fake{next(_ids):04d}",
             "object": "chat.completion",
@@ -490,8 +649,20 @@ class FakeOpenAI(_FakeServer):
                     "finish_reason": "stop",
                 }
             ],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            "usage": usage or {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
         }
+
+    def _bad_usage(self) -> dict[str, Any]:
+        return {"prompt_tokens": -7, "completion_tokens": 10**13, "total_tokens": -3}
+
+    def _too_long_body(self, window: int, sent: int) -> dict[str, Any]:
+        text = (
+            f"This model's maximum context length is {window} tokens. However, you requested "
+            f"{sent} tokens in the messages. Please reduce the length of the messages."
+        )
+        body = self._error_body(400, text, None)
+        body["error"]["code"] = "context_length_exceeded"
+        return body
 
     def _error_body(self, status: int, message: str, error_type: str | None) -> dict[str, Any]:
         kind = error_type or {
@@ -504,3 +675,23 @@ class FakeOpenAI(_FakeServer):
         return {
             "error": {"message": message, "type": kind, "param": None, "code": code.get(status)}
         }
+
+
+def _prompt_blocks(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Messages request as Anthropic caches it: tools, then system, then message blocks."""
+    blocks: list[dict[str, Any]] = [t for t in request.get("tools") or () if isinstance(t, dict)]
+    system = request.get("system")
+    if isinstance(system, str):
+        blocks.append({"type": "text", "text": system})
+    elif isinstance(system, list):
+        blocks.extend(b for b in system if isinstance(b, dict))
+    for message in request.get("messages") or ():
+        content = message.get("content")
+        if isinstance(content, str):
+            blocks.append({"role": message.get("role"), "type": "text", "text": content})
+            continue
+        for n, block in enumerate(content or ()):
+            # The role is part of what is cached: the same text from the other side differs.
+            tagged = {**block, "role": message.get("role")} if n == 0 else block
+            blocks.append(tagged)
+    return blocks
