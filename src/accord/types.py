@@ -304,7 +304,9 @@ class UsageRecord:
     """One model call: who, for which task, which model, tokens, and cost.
 
     ``cost_usd`` is None when the model has no known price (unpriced), never 0
-    by default.
+    by default. ``suspect`` says why the server's counts were not believed (they
+    were replaced by estimates); the store logs it as a ``usage_suspect`` event in
+    the same transaction as the row.
     """
 
     member: str
@@ -318,6 +320,7 @@ class UsageRecord:
     latency_seconds: float = 0.0
     at: float = 0.0
     id: int = 0
+    suspect: str | None = None
 
     @property
     def tokens(self) -> int:

@@ -765,24 +765,6 @@ class Agent:
             context_window=self.model.context_window,
             max_tokens=request.max_tokens,
         )
-        if wrong:
-            # Promise 10: never a silent zero, nor a silently wrong count.
-            self.store.append_event(
-                self.team,
-                "usage_suspect",
-                {
-                    "member": self.member,
-                    "model": name,
-                    "why": "; ".join(wrong),
-                    "recorded": {
-                        "input_tokens": usage.input_tokens,
-                        "output_tokens": usage.output_tokens,
-                        "cache_read_tokens": usage.cache_read_tokens,
-                        "cache_write_tokens": usage.cache_write_tokens,
-                    },
-                },
-                self.member,
-            )
         return UsageRecord(
             member=self.member,
             model=name,
@@ -793,6 +775,8 @@ class Agent:
             cost_usd=cost_of(name, usage, self.prices),
             task_id=conv.task_id if conv else None,
             latency_seconds=response.latency_seconds,
+            # Promise 10: never a silent zero, nor a silently wrong count.
+            suspect="; ".join(wrong) or None,
         )
 
     def _save(

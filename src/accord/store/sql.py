@@ -1804,6 +1804,24 @@ class SQLStore(Store):
             },
             r.member,
         )
+        if r.suspect is not None:
+            self._event(
+                db,
+                team_id,
+                "usage_suspect",
+                {
+                    "member": r.member,
+                    "model": r.model,
+                    "why": r.suspect,
+                    "recorded": {
+                        "input_tokens": r.input_tokens,
+                        "output_tokens": r.output_tokens,
+                        "cache_read_tokens": r.cache_read_tokens,
+                        "cache_write_tokens": r.cache_write_tokens,
+                    },
+                },
+                r.member,
+            )
         return dataclasses.replace(r, at=now, id=usage_id)
 
     @atomic

@@ -113,6 +113,7 @@ from accord.types import (
     TaskChanges,
     TaskStatus,
     Team,
+    UsageRecord,
 )
 
 __all__ = ["MakeStore", "Snapshot", "StoreConformance", "refused", "snapshot"]
@@ -1376,6 +1377,24 @@ class StoreConformance(RunConformance):
         assert second.task.attempts == 2 and second.fencing_token > first.fencing_token
         last = store.fail_task(TEAM, t.id, "bob", second.fencing_token, "flaky", retry=True)
         assert last.status == TaskStatus.FAILED and last.attempts == 2
+
+    def test_usage_rows_log_their_call_and_a_suspect_count_with_them(self, store: Store) -> None:
+        priced = store.record_usage(TEAM, UsageRecord("alice", "m", 10, 5, cost_usd=0.25))
+        unpriced = store.record_usage(
+            TEAM, UsageRecord("alice", "m", 7, 3, suspect="negative input tokens")
+        )
+        assert priced.id and unpriced.id > priced.id
+        total = store.usage_totals(TEAM)[0]
+        assert total.tokens == 25
+        kinds = [(e.kind, e.payload.get("why")) for e in store.read_events(TEAM)[-3:]]
+        # The suspect row's mark is logged with it, right after its model_call.
+        assert kinds == [
+            ("model_call", None),
+            ("model_call", None),
+            ("usage_suspect", "negative input tokens"),
+        ]
+        suspect = store.read_events(TEAM)[-1].payload
+        assert suspect["recorded"]["input_tokens"] == 7
 
     def test_release_gives_the_task_back_without_using_an_attempt(self, store: Store) -> None:
         t = _add(store, max_attempts=1)
