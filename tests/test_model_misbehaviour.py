@@ -248,6 +248,13 @@ def test_the_context_window_is_a_setting_per_model(
     assert local.context_window == 8192
     with pytest.raises(Exception, match="context_window"):
         parse_config('[models."openai:qwen3"]\ncontext_window = -1\n')
+    # A misspelt model name would apply to nothing: it is refused, as in [prices].
+    for table in (
+        "[models.'opnai-qwen3']\ncontext_window = 8192",
+        "[prices.'opnai-qwen3']\ninput = 1\noutput = 2",
+    ):
+        with pytest.raises(Exception, match="'opnai-qwen3' is not a model name"):
+            parse_config(table + "\n")
 
 
 def test_anthropic_outage_gives_the_task_back_too(

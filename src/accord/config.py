@@ -174,6 +174,9 @@ class BudgetsConfig(_Strict):
         return self.members.get(name, self.member)
 
 
+_PROVIDERS = ("anthropic", "openai", "scripted")  # as accord.llm.registry knows them
+
+
 class PriceConfig(_Strict):
     input: Annotated[float, Field(ge=0)]
     output: Annotated[float, Field(ge=0)]
@@ -203,6 +206,19 @@ class Config(_Strict):
     budgets: BudgetsConfig = BudgetsConfig()
     prices: dict[str, PriceConfig] = {}
     models: dict[str, ModelSettings] = {}
+
+    @field_validator("prices", "models")
+    @classmethod
+    def _model_names(cls, tables: dict[str, Any]) -> dict[str, Any]:
+        # A misspelt model name would make its table silently apply to nothing.
+        for name in tables:
+            provider, colon, model = name.partition(":")
+            if not colon or not model or provider not in _PROVIDERS:
+                raise ValueError(
+                    f"{name!r} is not a model name: write PROVIDER:MODEL, with PROVIDER one "
+                    f"of {', '.join(_PROVIDERS)}"
+                )
+        return tables
 
 
 @dataclass(frozen=True, slots=True)
