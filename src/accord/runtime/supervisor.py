@@ -630,7 +630,7 @@ class Supervisor:
             # A member killed before it could say so is stopped now, not live.
             try:
                 m = self.store.get_member(self.team, p.name)
-                if m.status != MemberStatus.STOPPED:
+                if m.status not in (MemberStatus.STOPPED, MemberStatus.FAILED):
                     self.store.update_member(self.team, p.name, status=MemberStatus.STOPPED)
             except AccordError:
                 pass
