@@ -326,7 +326,7 @@ def test_ctrl_c_during_a_tool_call_stops_cleanly_and_resumes(root: Path) -> None
     finally:
         if sup.poll() is None:
             sup.kill()
-    assert sup.returncode == 0, out
+    assert sup.returncode == 130, out  # interrupted by Ctrl+C: not finished, not a failure
     assert "accord resume" in out
     assert not any(alive(p) for p in pids) and not sleepers()
     with open_store(db(root)) as s:

@@ -741,8 +741,8 @@ def run_cmd(ctx: Context) -> int:
 def resume_cmd(ctx: Context) -> int:
     from accord.runtime.team_run import budget_warning, prepare_resume
 
-    run = prepare_resume(ctx.store, ctx.project, ctx.team.team, budget_usd=ctx.args.budget)
-    show.say(f"resuming team {run.team}: {', '.join(run.wanted)}")
+    run, why = prepare_resume(ctx.store, ctx.project, ctx.team.team, budget_usd=ctx.args.budget)
+    show.say(f"resuming team {run.team}: {', '.join(run.wanted)}; {why}")
     warning = budget_warning(ctx.store, ctx.project, run.team)
     if warning is not None and ctx.args.budget is not None:
         sys.stderr.write(f"warning: {warning}\n")

@@ -276,10 +276,11 @@ def _pid_alive(pid: int | None) -> bool:
 
 def prepare_resume(
     store: Store, project: Project, team: str, *, budget_usd: float | None = None
-) -> Run:
+) -> tuple[Run, str]:
     """Check the run can come back, then bring back what stopped for a cause now fixed
     (a member that crashed too often, failed on its configuration, or stopped over
-    budget), raise the budget if asked, and wake the lead to carry on."""
+    budget), raise the budget if asked, and wake the lead to carry on. Returns the run
+    and what the lead is told."""
     run = store.get_run(team)
     if run is None:
         raise UserError(f"team {team!r} has never been run; start it with `accord run GOAL`")
@@ -298,7 +299,8 @@ def prepare_resume(
         _check_member_model(store, project, team, run, name, members[name].agent)
     sweep(store, team)
     _drop_stale_shutdowns(store, team)
-    said = []
+    ended = run_outcome(store, team)
+    said = [f"it had stopped ({ended.outcome}: {ended.reason})" if ended else "it had stopped"]
     if budget_usd is not None:
         old = run.settings.get("budget_usd")
         run = store.update_run(team, settings={"budget_usd": budget_usd})
@@ -308,10 +310,10 @@ def prepare_resume(
     if back:
         run = store.update_run(team, want=back)
         said.append(f"brought back: {', '.join(back)}")
-    if said:
-        # The lead wakes for this (its digest shows it) and carries on with the team.
-        store.append_event(team, "run_resumed", {"why": "; ".join(said), "members": back})
-    return run
+    # The lead wakes for this (its digest shows it) and carries on with the team.
+    why = "; ".join(said)
+    store.append_event(team, "run_resumed", {"why": why, "members": back})
+    return run, why
 
 
 def _to_bring_back(store: Store, team: str, run: Run) -> list[str]:
