@@ -130,6 +130,7 @@ class Supervisor:
         self.logs = project.state_dir / "logs"
         self.outcome: tuple[str, str] = ("stopped", "the supervisor stopped")
         self.quiet_since = time.monotonic()  # the last time an event was seen
+        self.next_stall_check = 0.0
         self.store_file = _store_file(project.store_location)
         self.store_id = _file_id(self.store_file)
         self.store_lost: str | None = None
@@ -346,8 +347,10 @@ class Supervisor:
         event came for ``silent_after``, no spawn or restart waits, no task is in
         progress, nobody has unread mail, every teammate here is idle and the lead sits
         between wakes (its last session ended)."""
-        if time.monotonic() - self.quiet_since < self.settings.silent_after:
+        now = time.monotonic()
+        if now - self.quiet_since < self.settings.silent_after or now < self.next_stall_check:
             return None
+        self.next_stall_check = now + 1.0  # a quiet team is looked at once a second
         if self.due or self.store.pending_spawns(self.team) or self._running_elsewhere():
             return None
         tasks = self.store.list_tasks(self.team)

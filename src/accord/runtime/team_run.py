@@ -84,7 +84,7 @@ def prepare_run(
         named.setdefault(teammate_model, "--teammate-model")
     for spec in declared:
         own = model_alias(spec.model) or (
-            existing[spec.name].model if spec.name in existing else None
+            model_alias(existing[spec.name].model) if spec.name in existing else None
         )
         if own is not None:
             named.setdefault(own, f"the model of member {spec.name}")
