@@ -18,7 +18,7 @@ import pytest
 from accord.config import Config, locate
 from accord.errors import UserError
 from accord.runtime.supervisor import Process, Settings, Supervisor
-from accord.runtime.team_run import prepare_run
+from accord.runtime.team_run import prepare_resume, prepare_run
 from accord.store import open_store
 from accord.team import TeamServices
 from accord.team.roster import hash_token, new_token
@@ -241,6 +241,30 @@ def test_a_stalled_run_ends_and_resume_brings_back_a_fixed_member(root: Path) ->
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "brought back: carol" in resumed.stdout
     assert (root / "c.txt").read_text() == "c"
+
+
+def test_resume_brings_back_who_gave_up_or_failed_but_not_who_was_shut_down(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "m.json").write_text('{"rules": [], "otherwise": {"text": "ok"}}')
+    model = f"scripted:{tmp_path / 'm.json'}"
+    with open_store(str(tmp_path / "s.db"), create=True) as s:
+        s.create_team("main")
+        s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD, model=model)
+        for name in ("ann", "ben", "cy", "dee"):
+            s.add_member("main", name, token_hash=name)
+        s.start_run("main", "g", "lead", {})
+        s.append_event("main", "member_crashed", {"name": "ann", "gave_up": True})
+        s.append_event("main", "member_failed", {"name": "ben", "reason": "no key"})
+        s.append_event("main", "member_stopped", {"name": "cy", "reason": "shutdown"})
+        s.append_event("main", "member_crashed", {"name": "dee", "gave_up": False})
+        s.update_run("main", status=RunStatus.STOPPED)
+        project = locate(tmp_path, str(tmp_path / "s.db"))
+        run, why = prepare_resume(s, project, "main")
+        assert run.wanted == ("ann", "ben", "lead")
+        assert "brought back: ann, ben" in why
+        woke = [e for e in s.read_events("main") if e.kind == "run_resumed"]
+        assert woke and woke[-1].payload["members"] == ["ann", "ben"]
 
 
 def test_resume_budget_raises_the_budget_after_a_budget_stop(root: Path) -> None:

@@ -12,6 +12,7 @@ supervisor dead): ``finished``, ``stopped`` (by a person), ``interrupted`` (Ctrl
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,9 +248,11 @@ def sweep(store: Store, team: str) -> list[str]:
     if not dead:
         return []
     swept = []
-    here = default_host()
+    machine = socket.gethostname()
+    here = {h.host for h in store.list_hosts(team) if h.machine == machine} | {default_host()}
     for m in store.list_members(team):
-        if m.status in LIVE_STATUSES and (m.host in (None, here)) and not _pid_alive(m.pid):
+        ours = m.host is None or m.host in here
+        if m.status in LIVE_STATUSES and ours and not _pid_alive(m.pid):
             store.update_member(team, m.name, status=MemberStatus.STOPPED)
             swept.append(m.name)
     if run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
