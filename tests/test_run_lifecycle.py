@@ -292,8 +292,9 @@ def test_resume_budget_raises_the_budget_after_a_budget_stop(root: Path) -> None
 
 def test_a_budget_on_an_unpriced_model_warns_at_start(root: Path) -> None:
     lead = rules(root / "lead.json", [{"if": "Goal", "then": calls(("finish", {"summary": "x"}))}])
-    done = accord(root, "run", "go", "--model", lead, "--budget", "5", "--display", "plain")
+    done = accord(root, "run", "go", "--model", lead, "--budget", "5", "--display", "events")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert " model_call " in done.stdout and " run_updated " in done.stdout  # raw events
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "[prices" in warnings[0] and "token budget" in warnings[0]
 

@@ -31,7 +31,6 @@ from accord.team.roster import LIVE_STATUSES, hash_token, new_token
 from accord.types import Event, MemberRole, MemberStatus, MessageKind, Run, RunStatus, check_name
 
 LEAD_NAME = "lead"
-PERSON = "person"
 
 # What `accord run` and `accord resume` exit with (README, `accord run --help`).
 EXIT_FINISHED = 0  # the lead finished the goal
@@ -211,9 +210,10 @@ def end_run(store: Store, team: str, outcome: str, reason: str) -> Event:
 
 
 def exit_code(outcome: Outcome | None) -> int:
-    if outcome is None or outcome.outcome == "finished":
-        return EXIT_FINISHED if outcome is not None else EXIT_STOPPED
-    if outcome.outcome == "interrupted":
+    """What `accord run` or `accord resume` exits with after a run ended this way."""
+    if outcome is not None and outcome.outcome == "finished":
+        return EXIT_FINISHED
+    if outcome is not None and outcome.outcome == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_STOPPED
 
@@ -395,13 +395,14 @@ def stop(store: Store, services: TeamServices, member: str | None) -> str:
                 f"team {team} finished already ({run.summary or 'no summary'}); nothing to stop"
             )
         if live:
-            store.update_run(team, status=RunStatus.STOPPING, actor=PERSON)
+            store.update_run(team, status=RunStatus.STOPPING)
             return f"asked the supervisor of {team} to stop the team"
         if run.status == RunStatus.STOPPED:
             raise NothingToDo(f"team {team} is stopped already")
         sweep(store, team)
-        if store.get_run(team).status != RunStatus.STOPPED:  # type: ignore[union-attr]
-            store.update_run(team, status=RunStatus.STOPPED, actor=PERSON)
+        now = store.get_run(team)
+        if now is not None and now.status != RunStatus.STOPPED:
+            store.update_run(team, status=RunStatus.STOPPED)
             end_run(store, team, "stopped", "stopped by a person (no supervisor was running)")
         return f"team {team} is stopped (no supervisor was running)"
     m = store.get_member(team, member)
