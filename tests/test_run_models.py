@@ -54,7 +54,7 @@ def test_a_run_with_only_model_reaches_finish_with_two_teammates(root: Path) -> 
         assert not [e for e in s.read_events("main") if e.kind == "member_crashed"]
     # The plain display tells the run as a story.
     assert "lead asks for teammate alice" in done.stdout
-    assert "alice completed #1" in done.stdout
+    assert "alice completed #1: a" in done.stdout
     assert done.stdout.rstrip().endswith("finished: c.txt made")
 
 

@@ -6,9 +6,13 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from accord.errors import AccordError
 from accord.types import Event, Member, Message, Task, TranscriptEntry, to_json
+
+if TYPE_CHECKING:
+    from accord.store import Store
 
 
 def emit_json(value: Any) -> None:
@@ -215,7 +219,9 @@ class Story:
     or every raw event (``raw``, ``--display events``). A reason cut short says where
     it is whole."""
 
-    def __init__(self, store: Any, team: str, say: Callable[[str], None], raw: bool = False):
+    def __init__(
+        self, store: Store, team: str, say: Callable[[str], None], raw: bool = False
+    ) -> None:
         self.store = store
         self.team = team
         self.say = say
@@ -226,9 +232,23 @@ class Story:
             self.say(event_line(e))
             return
         line = story_line(e)
+        if line is not None and e.kind == "task_completed":
+            line += self._result(int(e.payload.get("id", 0)))
         if line is not None:
             stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
             self.say(f"{stamp} {line}")
+
+    def _result(self, task_id: int) -> str:
+        try:
+            result = self.store.get_task(self.team, task_id).result or ""
+        except AccordError:  # a task deleted since: no result to show
+            return ""
+        text = " ".join(result.split())
+        if not text:
+            return ""
+        if len(text) > STORY_CLIP:
+            text = text[: STORY_CLIP - 1] + f"… (whole: `accord task show {task_id}`)"
+        return f": {text}"
 
 
 def story_line(e: Event) -> str | None:
