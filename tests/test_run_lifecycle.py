@@ -33,6 +33,7 @@ from accord.types import (
 from test_team_run import (
     LEAD_FINISH,
     LEAD_PLAN,
+    MARK,
     MATE,
     accord,
     alive,
@@ -41,6 +42,7 @@ from test_team_run import (
     member_pids,
     root,
     rules,
+    sleepers,
     start,
     until,
 )
@@ -434,3 +436,44 @@ def test_agent_once_exits_non_zero_when_its_task_failed(root: Path) -> None:
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "w failed task #1" in done.stderr
+
+
+def test_a_lead_stopped_by_a_model_error_ends_the_run_with_that_reason(root: Path) -> None:
+    lead = root / "lead.json"
+    lead.write_text(
+        json.dumps(
+            {
+                "rules": [
+                    {
+                        "if": "# First wake",
+                        "once": True,
+                        "then": calls(
+                            ("spawn_teammate", {"name": "alice", "instructions": "go"}),
+                            ("task_create", {"title": "long", "assignee": "alice"}),
+                        ),
+                    }
+                ],
+                "otherwise": {"error": "the provider refused: quota exhausted"},
+            }
+        )
+    )
+    mate = rules(
+        root / "mate.json",
+        [{"if": "Your task #1", "then": calls(("bash", {"command": f"exec sleep {MARK}"}))}],
+    )
+    done = accord(
+        root,
+        "run",
+        "go",
+        "--model",
+        f"scripted:{lead}",
+        "--teammate-model",
+        mate,
+        "--display",
+        "plain",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    outcome = status(root)["run"]["outcome"]
+    assert outcome["outcome"] == "model_error"
+    assert "quota exhausted" in outcome["reason"]
+    assert not sleepers()

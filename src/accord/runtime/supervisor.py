@@ -304,6 +304,17 @@ class Supervisor:
             return RunStatus.STOPPED
         self.store.place_wanted(self.team)
         self._serve()
+        now = self.store.get_run(self.team)
+        if (
+            now is not None
+            and now.lead not in now.wanted
+            and now.lead not in self.procs
+            and now.lead not in self.due
+        ):
+            # Only the lead can finish the run: without it the team cannot get there.
+            self.outcome = self._why_nobody_runs(run.lead)
+            self.say(f"supervisor: {self.outcome[1]}; stopping the team")
+            return RunStatus.STOPPED
         if (
             not self.procs
             and not self.due

@@ -310,6 +310,8 @@ def prepare_resume(
         said.append(
             f"the budget is now ${budget_usd:.2f}" + (f" (was ${float(old):.2f})" if old else "")
         )
+    if run.lead not in run.wanted:
+        run = store.update_run(team, want=[run.lead])
     if back:
         run = store.update_run(team, want=back)
         said.append(f"brought back: {', '.join(back)}")
