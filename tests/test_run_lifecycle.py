@@ -477,3 +477,18 @@ def test_a_lead_stopped_by_a_model_error_ends_the_run_with_that_reason(root: Pat
     assert outcome["outcome"] == "model_error"
     assert "quota exhausted" in outcome["reason"]
     assert not sleepers()
+
+
+def test_a_long_reason_cut_on_a_line_says_where_it_is_whole() -> None:
+    from accord.cli._render import event_line, story_line
+    from accord.types import Event
+
+    why = "the model said: " + "very long " * 40
+    e = Event("main", 42, time.time(), None, "member_failed", {"name": "carol", "reason": why})
+    story = story_line(e)
+    assert story is not None and "…" in story
+    assert story.endswith("(whole: `accord events --json --since 41 --limit 1`)")
+    raw = event_line(e)
+    assert raw.endswith("[cut: whole in `accord events --json --since 41 --limit 1`]")
+    short = Event("main", 7, time.time(), None, "member_failed", {"name": "c", "reason": "x"})
+    assert story_line(short) == "c cannot start (not restarted): x"

@@ -172,8 +172,12 @@ def messages(items: Sequence[Message], show_body: bool = True) -> None:
 
 def event_line(e: Event) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
-    fields = " ".join(f"{k}={_short(json.dumps(v), 60)}" for k, v in e.payload.items())
-    return f"{e.seq:>6} {stamp} {e.actor or 'person':<12} {e.kind:<18} {fields}"
+    values = {k: json.dumps(v) for k, v in e.payload.items()}
+    fields = " ".join(f"{k}={_short(v, 60)}" for k, v in values.items())
+    line = f"{e.seq:>6} {stamp} {e.actor or 'person':<12} {e.kind:<18} {fields}"
+    if any(len(v) > 60 for v in values.values()):
+        line += f" [cut: whole in `accord events --json --since {e.seq - 1} --limit 1`]"
+    return line
 
 
 def _short(text: str, n: int) -> str:
