@@ -496,7 +496,9 @@ class Supervisor:
             stopped = self._stopped_cleanly(proc)
             if stopped is not None:
                 self.say(f"supervisor: {name} stopped ({stopped})")
-                if stopped in ("shutdown", "budget", "max_turns", "model_error"):
+                again = any(sp.name == name for sp in self.store.pending_spawns(self.team))
+                if stopped in ("shutdown", "budget", "max_turns", "model_error") and not again:
+                    # (A member the lead spawned again meanwhile stays wanted.)
                     self.store.update_run(self.team, unwant=[name])
                 continue
             self._crashed(proc, code)
