@@ -492,3 +492,37 @@ def test_a_long_reason_cut_on_a_line_says_where_it_is_whole() -> None:
     assert raw.endswith("[cut: whole in `accord events --json --since 41 --limit 1`]")
     short = Event("main", 7, time.time(), None, "member_failed", {"name": "c", "reason": "x"})
     assert story_line(short) == "c cannot start (not restarted): x"
+
+
+def test_a_teammate_shut_down_and_spawned_again_works_on(root: Path) -> None:
+    lead = rules(
+        root / "lead.json",
+        [
+            {
+                "if": "# First wake",
+                "once": True,
+                "then": calls(
+                    ("spawn_teammate", {"name": "alice", "instructions": "hello"}),
+                    ("request_shutdown", {"member": "alice", "reason": "not yet"}),
+                ),
+            },
+            {
+                "if": "alice stopped: shutdown",
+                "once": True,
+                "then": calls(
+                    ("spawn_teammate", {"name": "alice", "instructions": "now"}),
+                    ("task_create", {"title": "write a.txt", "assignee": "alice"}),
+                ),
+            },
+            {"if": "1 completed", "then": calls(("finish", {"summary": "a made"}))},
+        ],
+        "Waiting.",
+    )
+    mate = rules(root / "mate.json", MATE)
+    done = accord(root, "run", "a", "--model", lead, "--teammate-model", mate, "--display", "plain")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open_store(db(root)) as s:
+        started = [e for e in s.read_events("main") if e.kind == "spawn_started"]
+        refused = [e for e in s.read_events("main") if e.kind == "spawn_refused"]
+    assert len(started) == 2 and not refused
+    assert (root / "a.txt").read_text() == "a\n"
