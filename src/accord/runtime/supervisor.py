@@ -420,7 +420,11 @@ class Supervisor:
         for name, at in list(self.due.items()):
             if now >= at and name not in self.procs:
                 del self.due[name]
-                self._start(name, restart=True)
+                try:
+                    self._start(name, restart=True)
+                except UnknownMember:
+                    self.say(f"supervisor: {name} was removed from the team; not restarting it")
+                    self.store.update_run(self.team, unwant=[name])
 
     def _running_elsewhere(self) -> bool:
         now = time.time()
@@ -543,7 +547,10 @@ class Supervisor:
     def _silent(self, proc: Process) -> bool:
         if time.monotonic() - proc.started < self.settings.silent_after:
             return False
-        member = self.store.get_member(self.team, proc.name)
+        try:
+            member = self.store.get_member(self.team, proc.name)
+        except UnknownMember:
+            return True  # removed from the team while it ran: end it
         beat = member.heartbeat_at
         return beat is None or time.time() - beat > self.settings.silent_after
 
