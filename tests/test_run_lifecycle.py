@@ -377,11 +377,13 @@ def test_a_respawn_waits_for_the_old_process_instead_of_refusing(root: Path) -> 
         project = locate(root)
         sup = Supervisor(project, s, "main", say=lambda _: None, settings=Settings(python="true"))
         sup._join()
-        # alice stopped on her own, but her process has not exited (or been reaped) yet.
+        # alice stopped on her own, but her process has not exited (or been reaped) yet,
+        # and the lead has spawned her again (her status says `starting`).
         old = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
         spawn = s.request_spawn("main", "alice", token_hash="y")
-        s.update_member("main", "alice", status=MemberStatus.STOPPED)
-        sup.procs["alice"] = Process("alice", old, time.monotonic(), 0, root / "x.log")
+        since = s.read_events("main")[-1].seq
+        s.append_event("main", "member_stopped", {"name": "alice", "reason": "shutdown"})
+        sup.procs["alice"] = Process("alice", old, time.monotonic(), since, root / "x.log")
         (root / ".accord" / "logs").mkdir(parents=True, exist_ok=True)
         sup._spawns()
         done = {sp.id: sp for sp in s.pending_spawns("main")}

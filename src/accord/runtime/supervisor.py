@@ -458,13 +458,9 @@ class Supervisor:
         (it stopped, but was not reaped yet): wait for that exit and forget it. False if
         it is really running."""
         proc = self.procs[name]
-        try:
-            status = self.store.get_member(self.team, name).status
-        except UnknownMember:
-            status = MemberStatus.STOPPED
-        if status in (MemberStatus.STARTING, MemberStatus.WORKING, MemberStatus.IDLE):
-            if proc.popen.poll() is None:
-                return False
+        # Its status says `starting` already (the new request): its own last word counts.
+        if proc.popen.poll() is None and self._stopped_cleanly(proc) is None:
+            return False
         try:
             proc.popen.wait(timeout=self.settings.grace)
         except subprocess.TimeoutExpired:
