@@ -326,7 +326,12 @@ def test_removing_a_running_member_is_refused_and_the_team_carries_on(root: Path
             {
                 "if": "Your task #1",
                 "once": True,
-                "then": calls(("bash", {"command": "touch started; sleep 2"})),
+                "then": calls(
+                    (
+                        "bash",
+                        {"command": f"touch started; until [ -f {root}/go ]; do sleep 0.1; done"},
+                    )
+                ),
             },
             {
                 "if": "[exit code 0]",
@@ -343,6 +348,7 @@ def test_removing_a_running_member_is_refused_and_the_team_carries_on(root: Path
             removed = accord(root, "member", "remove", *args)
             assert removed.returncode == 2, removed.stdout + removed.stderr
             assert "stop it first with `accord stop alice`" in removed.stderr
+        (root / "go").touch()  # alice's tool call ends; she completes, the lead finishes
         out, _ = sup.communicate(timeout=90)
     finally:
         if sup.poll() is None:
