@@ -229,7 +229,7 @@ def team_delete(ctx: Context) -> int:
     name = ctx.args.name
     # An agent (ACCORD_MEMBER set) may delete only its own team, and only with its token.
     acting_member(ctx.store, name, os.environ.get("ACCORD_MEMBER"), os.environ.get("ACCORD_TOKEN"))
-    from accord.runtime.team_run import sweep
+    from accord.runtime.lifecycle import sweep
 
     sweep(ctx.store, name)  # members a dead supervisor left `starting` are not live
     live = [m.name for m in ctx.store.list_members(name) if m.status in LIVE_STATUSES]
@@ -285,7 +285,7 @@ def member_show(ctx: Context) -> int:
 
 
 def member_remove(ctx: Context) -> int:
-    from accord.runtime.team_run import refuse_removing_a_running_member
+    from accord.runtime.lifecycle import refuse_removing_a_running_member
 
     refuse_removing_a_running_member(ctx.store, ctx.team.team, ctx.args.name)
     released = ctx.team.roster.remove(ctx.args.name, force=ctx.args.force, actor=ctx.actor)
@@ -668,8 +668,8 @@ def _team_name_for_run(ctx: Context) -> str:
 def _supervise(ctx: Context, team: str) -> int:
     """Run the team until it ends; exit 0 finished, 1 stopped without finishing, 130
     interrupted (the codes are in `accord run --help` and the README)."""
+    from accord.runtime.lifecycle import exit_code, run_outcome
     from accord.runtime.supervisor import Supervisor
-    from accord.runtime.team_run import exit_code, run_outcome
 
     display = ctx.args.display or ("live" if sys.stdout.isatty() else "plain")
     if display == "live":
@@ -813,7 +813,7 @@ def watch_cmd(ctx: Context) -> int:
 
 def status_cmd(ctx: Context) -> int:
     from accord.cli._live import render_status, status_data
-    from accord.runtime.team_run import sweep
+    from accord.runtime.lifecycle import sweep
 
     sweep(ctx.store, ctx.team.team)  # a supervisor dead on this machine: say so, tidy up
     data = status_data(ctx.store, ctx.team.team)

@@ -61,7 +61,7 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
     """One JSON-ready picture of the team: run, members, board, latest messages.
 
     A view that refreshes passes the same ``actions`` every time."""
-    from accord.runtime.team_run import supervisor_gone
+    from accord.runtime.lifecycle import supervisor_gone
 
     run = store.get_run(team)
     members = store.list_members(team)

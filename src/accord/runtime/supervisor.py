@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -54,6 +53,7 @@ from accord.agent.launch import CONFIG_EXIT
 from accord.agent.tools.shell import die_with_parent
 from accord.config import Project
 from accord.errors import AccordError, StaleToken, StoreNotFound, UnknownMember, UserError
+from accord.runtime.lifecycle import default_host, holder_is_dead
 from accord.store.base import Store
 from accord.team import TeamServices
 from accord.types import Event, MemberRole, MemberStatus, RunStatus, TaskStatus, TranscriptKind
@@ -685,24 +685,6 @@ class Supervisor:
             for p in self.procs.values():
                 if p.popen.pid == pid:
                     p.popen.returncode = p.popen.returncode or -9
-
-
-def default_host() -> str:
-    """This machine's name as a host name accord accepts (lower case, no dots)."""
-    name = re.sub(r"[^a-z0-9_-]+", "-", socket.gethostname().split(".")[0].lower())
-    name = name.strip("-_")[:40] or "host"
-    return name if name[0].isalnum() else f"h{name}"[:40]
-
-
-def holder_is_dead(pid: int | None, host: str | None) -> bool:
-    """True when a supervisor recorded on this host is certainly gone (killed, rebooted)."""
-    if pid is None or host != socket.gethostname():
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-    return b"accord" not in cmdline or pid == os.getpid()
 
 
 def _store_file(location: str) -> Path | None:
