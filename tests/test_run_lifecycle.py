@@ -356,21 +356,31 @@ def test_removing_a_running_member_is_refused_and_the_team_carries_on(root: Path
     assert sup.returncode == 0, out
 
 
-def test_a_store_deleted_under_a_running_team_stops_it_with_an_error(root: Path) -> None:
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_store_deleted_under_a_running_team_stops_it_with_an_error(root: Path, how: str) -> None:
     lead = rules(root / "lead.json", [WAIT_FOREVER], "Waiting.")
     sup = start(root, "run", "idle", "--model", lead, "--display", "plain")
     try:
         until(lambda: supervised_by(root, sup.pid))
         pids = member_pids(root)
-        for suffix in ("", "-wal", "-shm"):
-            Path(db(root) + suffix).unlink(missing_ok=True)
+        if how == "deleted":
+            for suffix in ("", "-wal", "-shm"):
+                Path(db(root) + suffix).unlink(missing_ok=True)
+        else:
+            other = root / "other.db"
+            open_store(str(other), create=True).close()
+            os.replace(other, db(root))  # a new file (inode) where the store was
         out, _ = sup.communicate(timeout=60)
     finally:
         if sup.poll() is None:
             sup.kill()
     assert sup.returncode == 2, out
     errors = [line for line in out.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "was deleted while the team ran" in errors[0]
+    said = "was deleted" if how == "deleted" else "was replaced by another file"
+    assert len(errors) == 1 and said in errors[0]
+    if how == "replaced":
+        with open_store(db(root)) as s:
+            assert s.list_teams() == []  # nothing was reported into the file now there
     assert "finished" not in out
     assert not any(alive(p) for p in pids)
 
