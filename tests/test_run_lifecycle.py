@@ -369,6 +369,8 @@ def test_a_store_deleted_under_a_running_team_stops_it_with_an_error(root: Path,
         else:
             other = root / "other.db"
             open_store(str(other), create=True).close()
+            for suffix in ("-wal", "-shm"):  # the old file's journal goes with it
+                Path(db(root) + suffix).unlink(missing_ok=True)
             os.replace(other, db(root))  # a new file (inode) where the store was
         out, _ = sup.communicate(timeout=60)
     finally:
