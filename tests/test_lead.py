@@ -22,7 +22,11 @@ from accord.types import MemberRole, NewTask, RunStatus
 def services(make_store: Callable[..., Store], tmp_path: Path) -> TeamServices:
     store = make_store(synchronous="normal")
     store.create_team("main")
-    store.add_member("main", "lead", token_hash=hash_token("x"), role=MemberRole.LEAD)
+    script = tmp_path / "lead-model.json"
+    script.write_text('{"rules": [], "otherwise": {"text": "ok"}}')
+    store.add_member(
+        "main", "lead", token_hash=hash_token("x"), role=MemberRole.LEAD, model=f"scripted:{script}"
+    )
     store.add_member("main", "worker", token_hash=hash_token("y"))
     store.start_run("main", "Build the thing, task by task.", "lead", {"max_teammates": 2})
     return TeamServices.open(store, "main", Config(), tmp_path)
@@ -39,6 +43,7 @@ def complete_tasks(store: Store, count: int) -> None:
 def test_the_leads_prompt_does_not_grow_with_the_run(
     services: TeamServices, tmp_path: Path
 ) -> None:
+    services.board.add(NewTask("the plan"))  # an empty board would earn a nudge
     model = ScriptedModel([reply("Planned.")])
     lead = build_agent(services, "lead", Config(), tmp_path, model=model, idle_wait=0.01)
     lead.run(once=True)
@@ -56,6 +61,7 @@ def test_the_leads_prompt_does_not_grow_with_the_run(
 
 
 def test_the_lead_sleeps_until_something_changes(services: TeamServices, tmp_path: Path) -> None:
+    services.board.add(NewTask("the plan"))
     model = ScriptedModel([reply("Planned.")])
     lead = build_agent(services, "lead", Config(), tmp_path, model=model, idle_wait=0.01)
     lead.run(once=True)
@@ -64,6 +70,17 @@ def test_the_lead_sleeps_until_something_changes(services: TeamServices, tmp_pat
     services.board.add(NewTask("ready but not for the lead"))
     lead.run(once=True)  # a ready task is not the lead's to claim
     assert len(model.requests) == 1
+
+
+def test_a_lead_that_ends_its_wake_with_an_empty_board_is_nudged_once(
+    services: TeamServices, tmp_path: Path
+) -> None:
+    model = ScriptedModel([reply("I will think about it."), reply("Still thinking.")])
+    lead = build_agent(services, "lead", Config(), tmp_path, model=model, idle_wait=0.01)
+    lead.run(once=True)
+    assert len(model.requests) == 2  # the text, then once more after the nudge
+    assert "The board is empty" in model.requests[1].messages[-1].text
+    model.assert_complete()
     model.assert_complete()
 
 

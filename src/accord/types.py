@@ -52,6 +52,7 @@ class MemberStatus(StrEnum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     CRASHED = "crashed"
+    FAILED = "failed"  # cannot start (its configuration is wrong); not restarted
 
 
 class MemberRole(StrEnum):

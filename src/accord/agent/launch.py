@@ -8,6 +8,7 @@ from pathlib import Path
 from accord.agent.definition import AgentDefinition, find_definition, first_warning
 from accord.agent.lead import LEAD, Lead
 from accord.agent.loop import Agent
+from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.agent.tools import all_tools
 from accord.agent.tools.base import Toolbox
 from accord.agent.tools.lead import LEAD_TOOLS
@@ -16,10 +17,35 @@ from accord.config import Config
 from accord.errors import UserError
 from accord.llm.base import Model
 from accord.llm.registry import open_model
+
+__all__ = [
+    "CONFIG_EXIT",
+    "build_agent",
+    "check_model",
+    "model_alias",
+    "model_name_for",
+    "record_config_failure",
+    "toolbox_for",
+]
 from accord.team import TeamServices
-from accord.types import MemberRole
+from accord.types import MemberRole, MemberStatus
 
 ALWAYS = tuple(t.name for t in TEAM_TOOLS)  # every member can use the board and mail
+
+# `accord agent` exits with this (sysexits' EX_CONFIG) when the member cannot start
+# because of its configuration: no model, a missing key, a bad definition or tool.
+# The supervisor does not restart it: a restart would fail the same way.
+CONFIG_EXIT = 78
+
+
+def record_config_failure(services: TeamServices, member: str, reason: str) -> None:
+    """Mark ``member`` failed with its one-line reason, for the supervisor, the lead's
+    digest and `accord status`."""
+    reason = " ".join(reason.split())
+    services.store.update_member(services.team, member, status=MemberStatus.FAILED)
+    services.store.append_event(
+        services.team, "member_failed", {"name": member, "reason": reason}, member
+    )
 
 
 def toolbox_for(
@@ -35,18 +61,6 @@ def toolbox_for(
         return Toolbox(tools)
     allow = list(definition.tools) + [n for n in extra if n not in definition.tools]
     return Toolbox(tools, allow)
-
-
-def model_name_for(
-    definition: AgentDefinition, member_model: str | None, override: str | None, config: Config
-) -> str:
-    name = override or member_model or definition.model or config.agent.model
-    if not name:
-        raise UserError(
-            "no model configured: pass --model PROVIDER:MODEL, set the member's --model, name "
-            "one in its agent definition, or set [agent] model in accord.toml"
-        )
-    return name
 
 
 def build_agent(
@@ -80,8 +94,18 @@ def build_agent(
     if isinstance(model, Model):
         chosen = model
     else:
+        lead_model = None
+        if run is not None and not is_lead:
+            lead_model = services.store.get_member(services.team, run.lead).model
         chosen = open_model(
-            model_name_for(definition, record.model, model, config),
+            model_name_for(
+                definition,
+                record.model,
+                model,
+                config,
+                teammate_default=None if is_lead else settings.get("teammate_model"),
+                lead_model=lead_model,
+            ),
             timeout=config.agent.model_timeout,
             max_retries=config.agent.max_retries,
             base_urls=dict(config.agent.base_urls),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from accord.agent.definition import AgentDefinition
 from accord.agent.loop import Agent, Outcome
+from accord.llm.base import ChatMessage
 from accord.team import digest as digests
 from accord.team.wake import wait
 from accord.types import RunStatus, TranscriptEntry, TranscriptKind
@@ -145,5 +146,24 @@ class Lead(Agent):
         return ""
 
     def _turn_ended(self) -> Outcome | None:
+        if not self.nudges and self._board_empty():
+            # As a teammate is reminded of a task it holds: a lead that ends its turn
+            # with nothing on the board would wait for a change that never comes.
+            self.nudges += 1
+            self._save(
+                ChatMessage(
+                    "user",
+                    "The board is empty, and nothing will wake you until something changes. "
+                    "Put the work on the board with task_create and start teammates with "
+                    "spawn_teammate; or, if there is nothing to do, call finish with a summary.",
+                )
+            )
+            return None
         self._end_session("turn ended")
         return None
+
+    def _board_empty(self) -> bool:
+        run = self.store.get_run(self.team)
+        if run is None or run.status == RunStatus.FINISHED:
+            return False
+        return not self.store.list_tasks(self.team)

@@ -230,6 +230,9 @@ def team_delete(ctx: Context) -> int:
     name = ctx.args.name
     # An agent (ACCORD_MEMBER set) may delete only its own team, and only with its token.
     acting_member(ctx.store, name, os.environ.get("ACCORD_MEMBER"), credentials.get("ACCORD_TOKEN"))
+    from accord.runtime.lifecycle import sweep
+
+    sweep(ctx.store, name)  # members a dead supervisor left `starting` are not live
     live = [m.name for m in ctx.store.list_members(name) if m.status in LIVE_STATUSES]
     if live and not ctx.args.force:
         raise InvalidState(
@@ -291,6 +294,9 @@ def member_show(ctx: Context) -> int:
 
 
 def member_remove(ctx: Context) -> int:
+    from accord.runtime.lifecycle import refuse_removing_a_running_member
+
+    refuse_removing_a_running_member(ctx.store, ctx.team.team, ctx.args.name)
     released = ctx.team.roster.remove(ctx.args.name, force=ctx.args.force, actor=ctx.actor)
     note = f"; tasks back to pending: {', '.join(f'#{i}' for i in released)}" if released else ""
     show.say(f"removed {ctx.args.name}{note}")
@@ -540,7 +546,7 @@ def wait_cmd(ctx: Context) -> int:
 
 
 def agent_cmd(ctx: Context) -> int:
-    from accord.agent.launch import build_agent
+    from accord.agent.launch import CONFIG_EXIT, build_agent, record_config_failure
 
     credentials.receive()  # a supervised member's token and keys, before anything else
     member = ctx.acting_as(ctx.args.member)
@@ -550,21 +556,40 @@ def agent_cmd(ctx: Context) -> int:
         "ACCORD_MEMBER": member,
         "ACCORD_STORE": project.store_location,
     }
-    agent = build_agent(
-        ctx.team,
-        member,
-        project.config,
-        project.root,
-        model=ctx.args.model,
-        definition_name=ctx.args.agent,
-        workspace=Path(ctx.args.workspace) if ctx.args.workspace else None,
-        env=env,
-    )
+    try:
+        agent = build_agent(
+            ctx.team,
+            member,
+            project.config,
+            project.root,
+            model=ctx.args.model,
+            definition_name=ctx.args.agent,
+            workspace=Path(ctx.args.workspace) if ctx.args.workspace else None,
+            env=env,
+        )
+    except UserError as e:
+        # Started by a supervisor: say why in the store, and that a restart cannot help.
+        if os.environ.get("ACCORD_MEMBER") == member:
+            record_config_failure(ctx.team, member, str(e))
+            sys.stderr.write(f"error: {e}\n")
+            return CONFIG_EXIT
+        raise
     agent.install_signal_handlers()
+    history = ctx.store.read_events(ctx.team.team)
+    since = history[-1].seq if history else 0
     outcome = agent.run(once=ctx.args.once)
     show.say(
         f"{member} stopped: {outcome.reason}" + (f" ({outcome.detail})" if outcome.detail else "")
     )
+    failed = {
+        e.payload["id"]
+        for e in ctx.store.read_events(ctx.team.team, since=since)
+        if e.kind == "task_failed" and e.payload.get("owner") == member
+    }
+    if ctx.args.once and failed:
+        ids = ", ".join(f"#{i}" for i in sorted(failed))
+        sys.stderr.write(f"error: {member} failed task {ids}; see `accord task show`\n")
+        return 1
     return 0 if outcome.reason in ("shutdown", "idle", "signal") else 1
 
 
@@ -649,6 +674,9 @@ def _team_name_for_run(ctx: Context) -> str:
 
 
 def _supervise(ctx: Context, team: str) -> int:
+    """Run the team until it ends; exit 0 finished, 1 stopped without finishing, 130
+    interrupted (the codes are in `accord run --help` and the README)."""
+    from accord.runtime.lifecycle import exit_code, run_outcome
     from accord.runtime.supervisor import Supervisor
 
     display = ctx.args.display or ("live" if sys.stdout.isatty() else "plain")
@@ -669,21 +697,24 @@ def _supervise(ctx: Context, team: str) -> int:
             ctx.store,
             team,
             say=say,
-            on_event=lambda e: say(show.event_line(e)),
+            on_event=show.Story(ctx.store, team, say, raw=display == "events"),
             host=ctx.args.host,
             slots=ctx.args.slots,
         )
         final = supervisor.run()
     run = ctx.store.get_run(team)
+    outcome = run_outcome(ctx.store, team)
     if final == "finished":
         show.say(f"finished: {run.summary if run else ''}")
         return 0
-    show.say(f"team {team} stopped; `accord resume --team {team}` brings it back")
-    return 0
+    why = f" ({outcome.outcome}: {outcome.reason})" if outcome is not None else ""
+    show.say(f"team {team} stopped without finishing{why}")
+    show.say(f"`accord resume --team {team}` brings it back; `accord status` shows it")
+    return exit_code(outcome)
 
 
 def run_cmd(ctx: Context) -> int:
-    from accord.runtime.team_run import prepare_run
+    from accord.runtime.team_run import budget_warning, prepare_run
 
     # A first run sets the store up where the project says (a fresh clone has the
     # committed accord.toml but not .accord/), or in this folder when there is none.
@@ -709,14 +740,20 @@ def run_cmd(ctx: Context) -> int:
         budget_usd=ctx.args.budget,
         delegate=ctx.args.delegate,
     )
+    warning = budget_warning(ctx.store, ctx.project, team)
+    if warning is not None:
+        sys.stderr.write(f"warning: {warning}\n")
     return _supervise(ctx, team)
 
 
 def resume_cmd(ctx: Context) -> int:
-    from accord.runtime.team_run import prepare_resume
+    from accord.runtime.team_run import budget_warning, prepare_resume
 
-    run = prepare_resume(ctx.store, ctx.team.team)
-    show.say(f"resuming team {run.team}: {', '.join(run.wanted)}")
+    run, why = prepare_resume(ctx.store, ctx.project, ctx.team.team, budget_usd=ctx.args.budget)
+    show.say(f"resuming team {run.team}: {', '.join(run.wanted)}; {why}")
+    warning = budget_warning(ctx.store, ctx.project, run.team)
+    if warning is not None and ctx.args.budget is not None:
+        sys.stderr.write(f"warning: {warning}\n")
     return _supervise(ctx, run.team)
 
 
@@ -784,7 +821,9 @@ def watch_cmd(ctx: Context) -> int:
 
 def status_cmd(ctx: Context) -> int:
     from accord.cli._live import render_status, status_data
+    from accord.runtime.lifecycle import sweep
 
+    sweep(ctx.store, ctx.team.team)  # a supervisor dead on this machine: say so, tidy up
     data = status_data(ctx.store, ctx.team.team)
     if _json(ctx):
         show.say(json.dumps(data, indent=2))

@@ -12,7 +12,7 @@ from typing import Any
 
 from accord.config import Project
 from accord.store import Store, open_store
-from accord.types import RunStatus, TaskStatus
+from accord.types import MemberStatus, RunStatus, TaskStatus
 
 
 class Actions:
@@ -22,6 +22,8 @@ class Actions:
     def __init__(self) -> None:
         self.seq = 0
         self.last: dict[str, str] = {}
+        self.why: dict[str, str] = {}  # why a member is not running: failed, gave up
+        self.ended: dict[str, str] | None = None  # the latest run's outcome and reason
 
     def update(self, store: Store, team: str) -> dict[str, str]:
         for e in store.read_events(team, since=self.seq):
@@ -29,6 +31,29 @@ class Actions:
             # Model calls and status flips say little about what a member is doing.
             if e.actor and e.kind not in ("model_call", "member_updated", "messages_delivered"):
                 self.last[e.actor] = f"{e.kind} {_brief(e.payload)}".strip()
+            name = e.payload.get("name")
+            if e.kind == "member_failed" and isinstance(name, str):
+                self.why[name] = f"cannot start: {e.payload.get('reason')}"
+            elif e.kind == "member_crashed" and isinstance(name, str):
+                lines = [x for x in str(e.payload.get("why") or "").splitlines() if x.strip()]
+                last = lines[-1] if lines else f"exit {e.payload.get('exit_code')}"
+                gave_up = "crashed too often, not restarted" if e.payload.get("gave_up") else ""
+                self.why[name] = f"{gave_up or 'crashed'}: {last}"
+            elif e.kind in ("spawn_started", "member_restarted") and isinstance(name, str):
+                self.why.pop(name, None)
+            elif e.kind == "member_stopped" and isinstance(name, str):
+                if e.payload.get("reason") in ("budget", "model_error", "max_turns"):
+                    detail = e.payload.get("detail")
+                    self.why[name] = f"stopped ({e.payload.get('reason')}): {detail}"
+                else:
+                    self.why.pop(name, None)
+            elif e.kind == "run_started":
+                self.ended = None
+            elif e.kind == "run_ended":
+                self.ended = {
+                    "outcome": str(e.payload.get("outcome")),
+                    "reason": str(e.payload.get("reason") or ""),
+                }
         return self.last
 
 
@@ -36,11 +61,15 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
     """One JSON-ready picture of the team: run, members, board, latest messages.
 
     A view that refreshes passes the same ``actions`` every time."""
+    from accord.runtime.lifecycle import supervisor_gone
+
     run = store.get_run(team)
     members = store.list_members(team)
     tasks = store.list_tasks(team)
     spend = {t.key: t for t in store.usage_totals(team, by="member")}
-    last_action = (actions or Actions()).update(store, team)
+    actions = actions or Actions()
+    last_action = actions.update(store, team)
+    gone = supervisor_gone(run) if run is not None else None
     held = {t.owner: t for t in tasks if t.status == TaskStatus.IN_PROGRESS}
     counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}
     counts["ready"] = sum(1 for t in tasks if t.ready)
@@ -61,9 +90,14 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
             "supervisor": {
                 "pid": run.supervisor_pid,
                 "host": run.supervisor_host,
-                "alive": run.supervisor_expires_at is not None
-                and run.supervisor_expires_at > time.time(),
+                "alive": gone is None and run.status in (RunStatus.RUNNING, RunStatus.STOPPING),
+                "gone": gone,
             },
+            # How it ended, whole: finished, stopped, interrupted, budget, model_error,
+            # crashed, config, stalled, store_lost (None while it runs).
+            "outcome": actions.ended
+            if run.status in (RunStatus.STOPPED, RunStatus.FINISHED)
+            else None,
         },
         "members": [
             {
@@ -74,6 +108,9 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
                 "task": held[m.name].id if m.name in held else None,
                 "task_title": held[m.name].title if m.name in held else None,
                 "last_action": last_action.get(m.name),
+                "reason": actions.why.get(m.name)
+                if m.status in (MemberStatus.FAILED, MemberStatus.CRASHED, MemberStatus.STOPPED)
+                else None,
                 "heartbeat_at": m.heartbeat_at,
                 "cost_usd": round(spend[m.name].cost_usd, 6) if m.name in spend else 0.0,
                 "unpriced_calls": spend[m.name].unpriced_calls if m.name in spend else 0,
@@ -125,6 +162,18 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
     if run:
         head.append(f"  {run['status']}", style="green" if run["status"] == "running" else "")
         head.append(f"  goal: {_clip(run['goal'], 80)}")
+    notes: list[Any] = []
+    if run and run["supervisor"]["gone"]:
+        notes.append(
+            Text(
+                f"the team is not running: {run['supervisor']['gone']}; "
+                f"`accord resume --team {data['team']}` brings it back",
+                style="bold red",
+            )
+        )
+    if run and run.get("outcome"):
+        o = run["outcome"]
+        notes.append(Text(f"ended ({o['outcome']}): {o['reason']}", style="bold"))
     cost = f"  ${data['cost_usd']:.4f}"
     if data["unpriced_calls"]:
         cost += f" (+{data['unpriced_calls']} unpriced calls)"
@@ -139,6 +188,7 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
+    why: list[str] = []
     for m in data["members"]:
         members.add_row(
             m["name"],
@@ -148,12 +198,18 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
             _clip(m["last_action"] or "-", 48),
             f"${m['cost_usd']:.4f}",
         )
+        if m.get("reason"):
+            why.append(f"{m['name']} {m['reason']}")
     b = data["board"]
     board = Text(
         f"board: {b['pending']} pending ({b['ready']} ready), {b['in_progress']} in progress, "
         f"{b['completed']} completed, {b['failed']} failed, {b['cancelled']} cancelled"
     )
-    parts: list[Any] = [head, members, board]
+    parts: list[Any] = [head, *notes, members]
+    for line in why:
+        # Whole in `accord status --json` (member reason) when cut here.
+        parts.append(Text(_clip(line, 300, "; whole in `accord status --json`"), style="red"))
+    parts.append(board)
     if len(data["hosts"]) > 1 or any(h["slots"] for h in data["hosts"]):
         parts.append(
             Text(
@@ -240,6 +296,6 @@ def _brief(payload: dict[str, Any]) -> str:
     return ""
 
 
-def _clip(text: str, n: int) -> str:
+def _clip(text: str, n: int, where: str = "") -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return text if len(text) <= n else text[: n - 1] + "…" + where

@@ -25,6 +25,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}; see `{self.prog} --help`")
 
 
+_RUN_EXITS = (
+    "Exit codes: 0 the goal is finished; 1 the team stopped without finishing (stopped by a "
+    "person, budget spent, model error, crashed, stalled: `accord status` says which); 2 bad "
+    "input, nothing started; 130 interrupted by Ctrl+C."
+)
+
+
 def _common(read: bool = False) -> _Parser:
     p = _Parser(add_help=False)
     p.add_argument(
@@ -333,6 +340,7 @@ def build() -> argparse.ArgumentParser:
         description="Start a supervisor, which starts the lead; the lead plans tasks and "
         "spawns teammates. Ctrl+C stops the team (resumable with `accord resume`); twice "
         "forces it.",
+        epilog=_RUN_EXITS,
     )
     p.add_argument("goal", help="what the team should do, in plain language")
     p.add_argument("--model", metavar="PROVIDER:MODEL", help="the lead's model")
@@ -350,15 +358,25 @@ def build() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--display",
-        choices=["live", "plain"],
-        help="live view (default on a terminal) or one line per event",
+        choices=["live", "plain", "events"],
+        help="live view (default on a terminal), the run as a story one step a line "
+        "(plain), or every raw event (events)",
     )
     _placement(p)
     p.set_defaults(cmd="run")
     p = groups.add_parser(
-        "resume", parents=[write], help="bring back a stopped or crashed team run"
+        "resume",
+        parents=[write],
+        help="bring back a stopped or crashed team run",
+        description="Bring the team back: its members, transcripts, claims and mail. "
+        "Members that crashed too often, failed on their configuration or stopped over "
+        "budget come back too (fix the cause first), and the lead is woken to carry on.",
+        epilog=_RUN_EXITS,
     )
-    p.add_argument("--display", choices=["live", "plain"])
+    p.add_argument("--display", choices=["live", "plain", "events"])
+    p.add_argument(
+        "--budget", type=float, metavar="USD", help="raise the team's budget (after a budget stop)"
+    )
     _placement(p)
     p.set_defaults(cmd="resume")
     p = groups.add_parser(

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from accord.errors import AccordError
 from accord.types import Event, Member, Message, Task, TranscriptEntry, to_json
+
+if TYPE_CHECKING:
+    from accord.store import Store
 
 
 def emit_json(value: Any) -> None:
@@ -168,8 +172,12 @@ def messages(items: Sequence[Message], show_body: bool = True) -> None:
 
 def event_line(e: Event) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
-    fields = " ".join(f"{k}={_short(json.dumps(v), 60)}" for k, v in e.payload.items())
-    return f"{e.seq:>6} {stamp} {e.actor or 'person':<12} {e.kind:<18} {fields}"
+    values = {k: json.dumps(v) for k, v in e.payload.items()}
+    fields = " ".join(f"{k}={_short(v, 60)}" for k, v in values.items())
+    line = f"{e.seq:>6} {stamp} {e.actor or 'person':<12} {e.kind:<18} {fields}"
+    if any(len(v) > 60 for v in values.values()):
+        line += f" [cut: whole in `accord events --json --since {e.seq - 1} --limit 1`]"
+    return line
 
 
 def _short(text: str, n: int) -> str:
@@ -205,3 +213,117 @@ def transcript_entry(e: TranscriptEntry) -> None:
     for r in body.get("tool_results", ()):
         mark = "ERROR " if r.get("error") else ""
         say(f"{head} {r.get('name')} -> {mark}{_short(str(r.get('content')), 100)}")
+
+
+STORY_CLIP = 200  # characters of a reason or result on a story line
+
+
+class Story:
+    """A team run told for people, one line per meaningful step (``--display plain``),
+    or every raw event (``raw``, ``--display events``). A reason cut short says where
+    it is whole."""
+
+    def __init__(
+        self, store: Store, team: str, say: Callable[[str], None], raw: bool = False
+    ) -> None:
+        self.store = store
+        self.team = team
+        self.say = say
+        self.raw = raw
+
+    def __call__(self, e: Event) -> None:
+        if self.raw:
+            self.say(event_line(e))
+            return
+        line = story_line(e)
+        if line is not None and e.kind == "task_completed":
+            line += self._result(int(e.payload.get("id", 0)))
+        if line is not None:
+            stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
+            self.say(f"{stamp} {line}")
+
+    def _result(self, task_id: int) -> str:
+        try:
+            result = self.store.get_task(self.team, task_id).result or ""
+        except AccordError:  # a task deleted since: no result to show
+            return ""
+        text = " ".join(result.split())
+        if not text:
+            return ""
+        if len(text) > STORY_CLIP:
+            text = text[: STORY_CLIP - 1] + f"… (whole: `accord task show {task_id}`)"
+        return f": {text}"
+
+
+def story_line(e: Event) -> str | None:
+    """One event as a step of the story, or None for bookkeeping nobody needs to read."""
+    p = e.payload
+    who = e.actor or "accord"
+
+    def whole(text: object) -> str:
+        return _whole(str(text or ""), e.seq)
+
+    kind = e.kind
+    if kind == "run_started":
+        return f"run started: {whole(p.get('goal'))}"
+    if kind == "spawn_requested":
+        model = f" (model {p['model']})" if p.get("model") else ""
+        return f"{who} asks for teammate {p.get('name')}{model}"
+    if kind == "spawn_refused":
+        return f"could not start {p.get('name')}: {whole(p.get('reason'))}"
+    if kind == "task_created":
+        notes = []
+        if p.get("assignee"):
+            notes.append(f"for {p['assignee']}")
+        if p.get("blocked_by"):
+            notes.append("after " + ", ".join(f"#{b}" for b in p["blocked_by"]))
+        more = f" ({', '.join(notes)})" if notes else ""
+        return f"{who} put #{p.get('id')} on the board: {whole(p.get('title'))}{more}"
+    if kind == "task_claimed":
+        return f"{who} took #{p.get('id')}"
+    if kind == "task_completed":
+        return f"{who} completed #{p.get('id')}"
+    if kind == "task_failed":
+        fate = "failed for good" if p.get("status") == "failed" else "failed, back to pending"
+        return f"{who}: #{p.get('id')} {fate}: {whole(p.get('reason'))}"
+    if kind == "task_cancelled":
+        return f"#{p.get('id')} cancelled"
+    if kind == "lease_expired":
+        return f"#{p.get('id')}: the lease of {p.get('owner')} ran out; now {p.get('status')}"
+    if kind == "message_sent" and p.get("kind") in ("text", "shutdown_request"):
+        what = "asks to shut down" if p.get("kind") == "shutdown_request" else "writes"
+        about = f": {whole(p.get('summary'))}" if p.get("summary") else ""
+        return f"{p.get('from')} {what} to {p.get('to')}{about}"
+    if kind == "member_crashed":
+        lines = [x for x in str(p.get("why") or "").splitlines() if x.strip()]
+        last = lines[-1] if lines else f"exit {p.get('exit_code')}"
+        fate = "not restarting it" if p.get("gave_up") else "restarting it"
+        return f"{p.get('name')} crashed ({fate}): {whole(last)}"
+    if kind == "member_restarted":
+        return f"{p.get('name')} restarted (restart {p.get('restarts')})"
+    if kind == "member_failed":
+        return f"{p.get('name')} cannot start (not restarted): {whole(p.get('reason'))}"
+    if kind == "member_stopped":
+        detail = f": {whole(p.get('detail'))}" if p.get("detail") else ""
+        return f"{p.get('name')} stopped ({p.get('reason')}{detail})"
+    if kind == "hook_run" and p.get("blocked"):
+        return f"the {p.get('event')} hook refused: {whole(p.get('stderr'))}"
+    if kind == "budget_exceeded":
+        return f"over budget: {whole(p.get('why'))}"
+    if kind == "host_lost":
+        return f"host {p.get('host')} was lost"
+    if kind == "run_updated" and p.get("status") == "finished":
+        return f"{who} finished the run: {whole(p.get('summary'))}"
+    if kind == "run_resumed":
+        return f"resumed: {whole(p.get('why'))}"
+    if kind == "run_ended":
+        return f"run ended ({p.get('outcome')}): {whole(p.get('reason'))}"
+    return None
+
+
+def _whole(text: str, seq: int) -> str:
+    """``text`` on one line; cut, it says where to read it whole."""
+    text = " ".join(text.split())
+    if len(text) <= STORY_CLIP:
+        return text
+    return text[: STORY_CLIP - 1] + f"… (whole: `accord events --json --since {seq - 1} --limit 1`)"

@@ -8,9 +8,16 @@ environment and its output in ``.accord/logs/``, and then, a few times a second:
 - notices a member that exited without stopping cleanly, or stopped
   heartbeating, marks it crashed, and restarts it from its transcript with
   backoff, up to a limit; the lead sees each crash and restart in its digest;
+- does not restart a member that cannot start because of its configuration
+  (``accord agent`` exits with ``CONFIG_EXIT`` and logs ``member_failed`` with
+  the reason): it is marked failed, and the lead is told why;
 - stops everything when the lead finishes, when `accord stop` asks, when the
-  team budget is spent, or on Ctrl+C (gracefully: SIGTERM, then SIGKILL after a
-  grace period; a second Ctrl+C forces it at once).
+  team budget is spent, on Ctrl+C (gracefully: SIGTERM, then SIGKILL after a
+  grace period; a second Ctrl+C forces it at once), when the run has stalled
+  (nothing runs that could wake anyone, and nothing happened for
+  ``silent_after``), or when its SQLite store file is deleted or replaced.
+
+Whatever ends the run, ``run_ended`` records the outcome and its reason.
 
 Several supervisors can serve one team, one per host: `accord run` (or
 `accord resume`) holds the run and serves its own host; `accord supervise --host
@@ -31,7 +38,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -44,12 +50,14 @@ from types import FrameType
 
 from accord import credentials
 from accord.agent.definition import find_definition
+from accord.agent.launch import CONFIG_EXIT
 from accord.agent.tools.shell import die_with_parent
 from accord.config import Project
-from accord.errors import AccordError, StaleToken, UserError
+from accord.errors import AccordError, StaleToken, StoreNotFound, UnknownMember, UserError
+from accord.runtime.lifecycle import default_host, holder_is_dead
 from accord.store.base import Store
 from accord.team import TeamServices
-from accord.types import Event, MemberStatus, RunStatus
+from accord.types import Event, MemberRole, MemberStatus, RunStatus, TaskStatus, TranscriptKind
 
 Say = Callable[[str], None]
 
@@ -121,6 +129,12 @@ class Supervisor:
         self.token = 0
         self.interrupts = 0
         self.logs = project.state_dir / "logs"
+        self.outcome: tuple[str, str] = ("stopped", "the supervisor stopped")
+        self.quiet_since = time.monotonic()  # the last time an event was seen
+        self.next_stall_check = 0.0
+        self.store_file = _store_file(project.store_location)
+        self.store_id = _file_id(self.store_file)
+        self.store_lost: str | None = None
 
     # the whole run -------------------------------------------------------------
 
@@ -156,21 +170,33 @@ class Supervisor:
                 time.sleep(self.settings.poll)
         except StaleToken as e:
             self.say(f"supervisor: {e}; stopping what this one started")
+            self.outcome = ("taken_over", str(e))
             final = RunStatus.STOPPED
+        except KeyboardInterrupt:
+            self.outcome = ("interrupted", "stopped by Ctrl+C (forced)")
+            raise
         finally:
             self._stop_all(force=self.interrupts > 1)
             self._reap_orphans()
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            try:
-                now = self.store.get_run(self.team)
-                if now is not None and now.status != RunStatus.FINISHED:
-                    self.store.update_run(self.team, status=RunStatus.STOPPED)
-                    final = RunStatus.STOPPED
-                self.store.release_supervisor(self.team, self.token)
-                self.store.release_host(self.team, self.host, self.host_token)
-            except AccordError:
-                pass
+            if self.store_lost is None:
+                try:
+                    now = self.store.get_run(self.team)
+                    if now is not None and now.status != RunStatus.FINISHED:
+                        self.store.update_run(self.team, status=RunStatus.STOPPED)
+                        final = RunStatus.STOPPED
+                    outcome, reason = self.outcome
+                    self.store.append_event(
+                        self.team, "run_ended", {"outcome": outcome, "reason": reason}
+                    )
+                    self.store.release_supervisor(self.team, self.token)
+                    self.store.release_host(self.team, self.host, self.host_token)
+                except AccordError:
+                    pass
+        if self.store_lost is not None:
+            # Nothing is reported into a file that is no longer the team's store.
+            raise StoreNotFound(self.store_lost)
         return final
 
     def serve(self, once: bool = False) -> None:
@@ -246,34 +272,143 @@ class Supervisor:
     # one pass ------------------------------------------------------------------
 
     def _tick(self) -> RunStatus | None:
+        lost = self._store_replaced()
+        if lost is not None:
+            self.store_lost = lost
+            self.outcome = ("store_lost", lost)
+            self.say(f"supervisor: {lost}; stopping the team")
+            return RunStatus.STOPPED
         self.store.renew_supervisor(self.team, self.token, self.settings.lease)
         self.store.renew_host(self.team, self.host, self.host_token, self.settings.lease)
         for event in self.store.read_events(self.team, since=self.seq):
             self.seq = event.seq
+            self.quiet_since = time.monotonic()
             if self.on_event is not None:
                 self.on_event(event)
         run = self.store.get_run(self.team)
         assert run is not None
         if run.status == RunStatus.FINISHED:
             self.say(f"supervisor: the lead finished: {run.summary or ''}".rstrip(": "))
+            self.outcome = ("finished", run.summary or "the lead finished")
             return RunStatus.FINISHED
-        if self.interrupts or run.status in (RunStatus.STOPPING, RunStatus.STOPPED):
+        if self.interrupts:
+            self.outcome = ("interrupted", "stopped by Ctrl+C")
+            return RunStatus.STOPPED
+        if run.status in (RunStatus.STOPPING, RunStatus.STOPPED):
+            self.outcome = ("stopped", "stopped by a person (`accord stop`)")
             return RunStatus.STOPPED
         over = self._team_over_budget()
         if over:
             self.say(f"supervisor: {over}; stopping the team")
             self.store.append_event(self.team, "budget_exceeded", {"member": None, "why": over})
+            self.outcome = ("budget", f"{over}; `accord resume --budget USD` raises it")
             return RunStatus.STOPPED
         self.store.place_wanted(self.team)
         self._serve()
+        now = self.store.get_run(self.team)
+        if (
+            now is not None
+            and now.lead not in now.wanted
+            and now.lead not in self.procs
+            and now.lead not in self.due
+        ):
+            # Only the lead can finish the run: without it the team cannot get there.
+            self.outcome = self._why_nobody_runs(run.lead)
+            self.say(f"supervisor: {self.outcome[1]}; stopping the team")
+            return RunStatus.STOPPED
         if (
             not self.procs
             and not self.due
             and not self.store.pending_spawns(self.team)
             and not self._running_elsewhere()
         ):
-            self.say("supervisor: no member is running any more; stopping")
+            self.outcome = self._why_nobody_runs(run.lead)
+            self.say(f"supervisor: no member is running any more ({self.outcome[1]}); stopping")
             return RunStatus.STOPPED
+        stalled = self._stalled(run.lead)
+        if stalled is not None:
+            self.outcome = ("stalled", stalled)
+            self.say(f"supervisor: the run has stalled: {stalled}; stopping")
+            return RunStatus.STOPPED
+        return None
+
+    def _why_nobody_runs(self, lead: str) -> tuple[str, str]:
+        """The outcome of a run whose every member has stopped: what the lead's last
+        word was (crashed for good, failed to start, a model error, its budget)."""
+        for e in reversed(self.store.read_events(self.team)):
+            if e.payload.get("name") != lead:
+                continue
+            if e.kind == "member_failed":
+                return ("config", f"the lead cannot start: {e.payload.get('reason')}")
+            if e.kind == "member_crashed":
+                why = str(e.payload.get("why") or "").strip().splitlines()
+                last = why[-1] if why else f"exit {e.payload.get('exit_code')}"
+                return ("crashed", f"the lead crashed and was not restarted again: {last}")
+            if e.kind == "member_stopped":
+                reason = str(e.payload.get("reason"))
+                detail = str(e.payload.get("detail") or "")
+                kinds = {"model_error": "model_error", "budget": "budget"}
+                said = f"the lead stopped ({reason}" + (f": {detail})" if detail else ")")
+                return (kinds.get(reason, "stopped"), said)
+            if e.kind in ("supervisor_started", "run_started"):
+                break
+        return ("stopped", "no member is running any more")
+
+    def _stalled(self, lead: str) -> str | None:
+        """Why nothing can happen any more, or None. Nothing can wake the team when no
+        event came for ``silent_after``, no spawn or restart waits, no task is in
+        progress, nobody has unread mail, every teammate here is idle and the lead sits
+        between wakes (its last session ended)."""
+        now = time.monotonic()
+        if now - self.quiet_since < self.settings.silent_after or now < self.next_stall_check:
+            return None
+        self.next_stall_check = now + 1.0  # a quiet team is looked at once a second
+        if self.due or self.store.pending_spawns(self.team) or self._running_elsewhere():
+            return None
+        tasks = self.store.list_tasks(self.team)
+        if any(t.status == TaskStatus.IN_PROGRESS for t in tasks):
+            return None
+        members = {m.name: m for m in self.store.list_members(self.team)}
+        for name in self.procs:
+            m = members.get(name)
+            if m is None:
+                continue
+            if self.store.pending_work(self.team, name).mail:
+                return None
+            if m.role == MemberRole.LEAD:
+                if not self._between_wakes(name):
+                    return None
+            elif m.status != MemberStatus.IDLE:
+                return None
+        ready = sum(1 for t in tasks if t.ready)
+        pending = sum(1 for t in tasks if t.status == TaskStatus.PENDING)
+        quiet = f"nothing happened for {self.settings.silent_after:g}s"
+        if pending:
+            return (
+                f"{pending} task(s) pending ({ready} ready) but no teammate takes them and the "
+                f"lead waits; {quiet}"
+            )
+        return f"the lead waits and no teammate has work, but the lead has not finished; {quiet}"
+
+    def _between_wakes(self, lead: str) -> bool:
+        last = self.store.last_session(self.team, lead)
+        if last == 0:
+            return False
+        entries = self.store.read_transcript(self.team, lead, session=last)
+        return bool(
+            entries
+            and entries[-1].kind == TranscriptKind.SESSION
+            and entries[-1].body.get("event") == "end"
+        )
+
+    def _store_replaced(self) -> str | None:
+        if self.store_file is None:
+            return None
+        now = _file_id(self.store_file)
+        if now is None:
+            return f"the store {self.store_file} was deleted while the team ran"
+        if now != self.store_id:
+            return f"the store {self.store_file} was replaced by another file while the team ran"
         return None
 
     def _serve(self) -> None:
@@ -286,7 +421,11 @@ class Supervisor:
         for name, at in list(self.due.items()):
             if now >= at and name not in self.procs:
                 del self.due[name]
-                self._start(name, restart=True)
+                try:
+                    self._start(name, restart=True)
+                except UnknownMember:
+                    self.say(f"supervisor: {name} was removed from the team; not restarting it")
+                    self.store.update_run(self.team, unwant=[name])
 
     def _running_elsewhere(self) -> bool:
         now = time.time()
@@ -309,11 +448,27 @@ class Supervisor:
                 self.store.finish_spawn(self.team, spawn.id, "refused", str(e))
                 self.say(f"supervisor: refused to start {spawn.name}: {e}")
                 continue
-            if spawn.name in self.procs:
+            if spawn.name in self.procs and not self._reap_stopping(spawn.name):
                 self.store.finish_spawn(self.team, spawn.id, "refused", "already running")
                 continue
             self._start(spawn.name)
             self.store.finish_spawn(self.team, spawn.id, "started")
+
+    def _reap_stopping(self, name: str) -> bool:
+        """A member asked to start again while its old process is still on its way out
+        (it stopped, but was not reaped yet): wait for that exit and forget it. False if
+        it is really running."""
+        proc = self.procs[name]
+        # Its status says `starting` already (the new request): its own last word counts.
+        if proc.popen.poll() is None and self._stopped_cleanly(proc) is None:
+            return False
+        try:
+            proc.popen.wait(timeout=self.settings.grace)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.popen, signal.SIGKILL)
+            proc.popen.wait()
+        del self.procs[name]
+        return True
 
     def _watch(self) -> None:
         for name, proc in list(self.procs.items()):
@@ -327,19 +482,50 @@ class Supervisor:
                 else:
                     continue
             del self.procs[name]
+            try:
+                self.store.get_member(self.team, name)
+            except UnknownMember:
+                self.say(f"supervisor: {name} was removed from the team; not restarting it")
+                self.store.update_run(self.team, unwant=[name])
+                continue
+            failed = self._failed(proc, code)
+            if failed is not None:
+                self.say(f"supervisor: {name} cannot start, not restarting it: {failed}")
+                self.store.update_member(self.team, name, status=MemberStatus.FAILED)
+                self.store.update_run(self.team, unwant=[name])
+                continue
             stopped = self._stopped_cleanly(proc)
             if stopped is not None:
                 self.say(f"supervisor: {name} stopped ({stopped})")
-                if stopped in ("shutdown", "budget", "max_turns", "model_error"):
+                again = any(sp.name == name for sp in self.store.pending_spawns(self.team))
+                if stopped in ("shutdown", "budget", "max_turns", "model_error") and not again:
+                    # (A member the lead spawned again meanwhile stays wanted.)
                     self.store.update_run(self.team, unwant=[name])
                 continue
             self._crashed(proc, code)
+
+    def _failed(self, proc: Process, code: int | None) -> str | None:
+        """The reason a member gave for failing on its configuration, if it did."""
+        for event in self.store.read_events(self.team, since=proc.since_seq):
+            if event.kind == "member_failed" and event.payload.get("name") == proc.name:
+                return str(event.payload.get("reason"))
+        if code == CONFIG_EXIT:
+            lines = [line for line in _tail(proc.log).splitlines() if line.strip()]
+            reason = lines[-1] if lines else f"exit {code}"
+            self.store.append_event(
+                self.team, "member_failed", {"name": proc.name, "reason": reason}
+            )
+            return reason
+        return None
 
     def _crashed(self, proc: Process, code: int | None) -> None:
         name = proc.name
         tail = _tail(proc.log)
         count = self.restarts.get(name, 0)
-        self.services.store.update_member(self.team, name, status=MemberStatus.CRASHED)
+        try:
+            self.services.store.update_member(self.team, name, status=MemberStatus.CRASHED)
+        except UnknownMember:
+            return
         gave_up = count >= self.settings.max_restarts
         self.store.append_event(
             self.team,
@@ -358,7 +544,10 @@ class Supervisor:
     def _silent(self, proc: Process) -> bool:
         if time.monotonic() - proc.started < self.settings.silent_after:
             return False
-        member = self.store.get_member(self.team, proc.name)
+        try:
+            member = self.store.get_member(self.team, proc.name)
+        except UnknownMember:
+            return True  # removed from the team while it ran: end it
         beat = member.heartbeat_at
         return beat is None or time.time() - beat > self.settings.silent_after
 
@@ -470,7 +659,7 @@ class Supervisor:
             # A member killed before it could say so is stopped now, not live.
             try:
                 m = self.store.get_member(self.team, p.name)
-                if m.status != MemberStatus.STOPPED:
+                if m.status not in (MemberStatus.STOPPED, MemberStatus.FAILED):
                     self.store.update_member(self.team, p.name, status=MemberStatus.STOPPED)
             except AccordError:
                 pass
@@ -508,22 +697,18 @@ class Supervisor:
                     p.popen.returncode = p.popen.returncode or -9
 
 
-def default_host() -> str:
-    """This machine's name as a host name accord accepts (lower case, no dots)."""
-    name = re.sub(r"[^a-z0-9_-]+", "-", socket.gethostname().split(".")[0].lower())
-    name = name.strip("-_")[:40] or "host"
-    return name if name[0].isalnum() else f"h{name}"[:40]
+def _store_file(location: str) -> Path | None:
+    return None if "://" in location else Path(location)
 
 
-def holder_is_dead(pid: int | None, host: str | None) -> bool:
-    """True when a supervisor recorded on this host is certainly gone (killed, rebooted)."""
-    if pid is None or host != socket.gethostname():
-        return False
+def _file_id(path: Path | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        st = os.stat(path)
     except OSError:
-        return True
-    return b"accord" not in cmdline or pid == os.getpid()
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _kill_group(popen: subprocess.Popen[bytes], sig: int) -> None:

@@ -3,6 +3,9 @@
 Everything that can be wrong with a run (no model, a missing key, a bad name,
 an unknown team to resume) is checked before anything is written, so a refused
 ``accord run`` leaves the store as it was.
+
+How a run ended, and what that means for exit codes and `accord status`, is in
+``runtime/lifecycle.py``.
 """
 
 from __future__ import annotations
@@ -10,17 +13,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from accord.agent.definition import find_definition
-from accord.agent.launch import model_name_for
+from accord.agent.definition import find_definition, load_definitions
 from accord.agent.lead import LEAD
+from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.config import Project
-from accord.errors import InvalidState, UnknownTeam, UserError
-from accord.llm.base import ModelName
-from accord.llm.registry import open_model
-from accord.runtime.supervisor import holder_is_dead
+from accord.errors import InvalidState, NothingToDo, UnknownTeam, UserError
+from accord.llm.prices import Price, price_for
+from accord.runtime.lifecycle import end_run, holder_is_dead, run_outcome, supervised, sweep
 from accord.store.base import Store
 from accord.team import TeamServices
-from accord.team.roster import hash_token, new_token
+from accord.team.roster import LIVE_STATUSES, hash_token, new_token
 from accord.types import MemberRole, MessageKind, Run, RunStatus, check_name
 
 LEAD_NAME = "lead"
@@ -42,6 +44,7 @@ def prepare_run(
     check_name(team, "team name")
     if not goal.strip():
         raise UserError('say what the team should do: accord run "GOAL"')
+    model, teammate_model = model_alias(model), model_alias(teammate_model)
     try:
         existing = {m.name: m for m in store.list_members(team)}
         team_exists = True
@@ -52,34 +55,33 @@ def prepare_run(
         raise UserError(f"team {team!r} has a teammate named {LEAD_NAME!r}; rename it first")
     run = store.get_run(team) if team_exists else None
     if run is not None and run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
-        expires = run.supervisor_expires_at
-        dead = holder_is_dead(run.supervisor_pid, run.supervisor_host)
-        if expires is not None and expires > time.time() and not dead:
-            raise InvalidState(
-                f"team {team!r} is running already (supervisor pid {run.supervisor_pid}); "
-                f"watch it with `accord watch --team {team}` or stop it with `accord stop`"
-            )
-    lead_model = model_name_for(LEAD, model or (lead.model if lead else None), None, project.config)
-    # Opening the model checks its name and its key now, before anything is written.
-    open_model(
-        lead_model,
-        timeout=project.config.agent.model_timeout,
-        max_retries=project.config.agent.max_retries,
-        base_urls=dict(project.config.agent.base_urls),
-    ).close()
-    if teammate_model is not None:
-        ModelName.parse(teammate_model)
+        _refuse_if_supervised(run)
+    config = project.config
+    lead_model = model_name_for(LEAD, model or (lead.model if lead else None), None, config)
     declared = project.config.team.members
     for spec in declared:
         if spec.name == LEAD_NAME:
             raise UserError(f"accord.toml: [[team.members]] cannot be named {LEAD_NAME!r}")
         find_definition(project.root, spec.agent)
-        if spec.model is not None:
-            ModelName.parse(spec.model)
     if max_teammates is not None and max_teammates < 1:
         raise UserError("--max-teammates must be 1 or more")
     if budget_usd is not None and budget_usd <= 0:
         raise UserError("--budget must be more than 0 USD")
+    # Every model the run can name now is opened (name and key checked) before any write.
+    named: dict[str, str] = {lead_model: "the lead's model"}
+    if teammate_model is not None:
+        named.setdefault(teammate_model, "--teammate-model")
+    for spec in declared:
+        own = model_alias(spec.model) or (
+            model_alias(existing[spec.name].model) if spec.name in existing else None
+        )
+        if own is not None:
+            named.setdefault(own, f"the model of member {spec.name}")
+    for definition in load_definitions(project.root).values():
+        if definition.model is not None:
+            named.setdefault(definition.model, f"the model of agent definition {definition.name}")
+    for name, what in named.items():
+        _check(name, what, project)
     if not team_exists:
         store.create_team(team)
     if lead is None:
@@ -90,20 +92,26 @@ def prepare_run(
             role=MemberRole.LEAD,
             model=lead_model,
         )
-    elif model is not None:
-        store.update_member(team, LEAD_NAME, model=model)
+    elif model is not None or lead.model is None:
+        store.update_member(team, LEAD_NAME, model=lead_model)
     for spec in declared:
-        # A declared teammate starts with the lead; its model falls back to the run's.
+        # A declared teammate starts with the lead. A model it was given before (member
+        # add --model) stays unless accord.toml names one; with none it takes the run's.
+        own = model_alias(spec.model)
         if spec.name in existing:
-            store.update_member(team, spec.name, agent=spec.agent, model=spec.model)
+            changes: dict[str, Any] = {"agent": spec.agent}
+            if own is not None:
+                changes["model"] = own
+            store.update_member(team, spec.name, **changes)
         else:
             store.add_member(
                 team,
                 spec.name,
                 token_hash=hash_token(new_token()),
                 agent=spec.agent,
-                model=spec.model or teammate_model,
+                model=own,
             )
+    _drop_stale_shutdowns(store, team)
     settings: dict[str, Any] = {
         "teammate_model": teammate_model,
         "max_teammates": max_teammates,
@@ -116,7 +124,63 @@ def prepare_run(
     return run
 
 
-def prepare_resume(store: Store, team: str) -> Run:
+def _check(name: str, what: str, project: Project) -> None:
+    try:
+        check_model(name, project.config)
+    except UserError as e:
+        raise UserError(f"{what} cannot be used: {e}") from None
+
+
+def _refuse_if_supervised(run: Run) -> None:
+    expires = run.supervisor_expires_at
+    dead = holder_is_dead(run.supervisor_pid, run.supervisor_host)
+    if expires is not None and expires > time.time() and not dead:
+        raise InvalidState(
+            f"team {run.team!r} is running already (supervisor pid {run.supervisor_pid}); "
+            f"watch it with `accord watch --team {run.team}` or stop it with `accord stop`"
+        )
+
+
+def budget_warning(store: Store, project: Project, team: str) -> str | None:
+    """A USD budget on a model with no price never triggers: say so, and what to do."""
+    run = store.get_run(team)
+    if run is None:
+        return None
+    usd = run.settings.get("budget_usd")
+    if usd is None and project.config.budgets.team.usd is None:
+        return None
+    overrides = {
+        k: Price(p.input, p.output, p.cache_read, p.cache_write)
+        for k, p in project.config.prices.items()
+    }
+    models = {m.model for m in store.list_members(team) if m.model}
+    teammate_default = run.settings.get("teammate_model")
+    if teammate_default:
+        models.add(str(teammate_default))
+    unpriced = sorted(m for m in models if price_for(m, overrides) is None)
+    if not unpriced:
+        return None
+    return (
+        f"the USD budget cannot see the spend of {', '.join(unpriced)} (no price known); "
+        f'add [prices."{unpriced[0]}"] to accord.toml, or set a token budget '
+        "([budgets.team] tokens)"
+    )
+
+
+def _drop_stale_shutdowns(store: Store, team: str) -> None:
+    """A shutdown request nobody read before the last run ended is for that run only."""
+    for m in store.list_messages(team, unacked=True, limit=10_000):
+        if m.kind == MessageKind.SHUTDOWN_REQUEST:
+            store.ack_messages(team, m.recipient, [m.id])
+
+
+def prepare_resume(
+    store: Store, project: Project, team: str, *, budget_usd: float | None = None
+) -> tuple[Run, str]:
+    """Check the run can come back, then bring back what stopped for a cause now fixed
+    (a member that crashed too often, failed on its configuration, or stopped over
+    budget), raise the budget if asked, and wake the lead to carry on. Returns the run
+    and what the lead is told."""
     run = store.get_run(team)
     if run is None:
         raise UserError(f"team {team!r} has never been run; start it with `accord run GOAL`")
@@ -125,26 +189,100 @@ def prepare_resume(store: Store, team: str) -> Run:
             f"team {team!r} finished ({run.summary or 'no summary'}); start a new goal with "
             f"`accord run GOAL --team {team}`"
         )
-    return run
+    if run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
+        _refuse_if_supervised(run)
+    if budget_usd is not None and budget_usd <= 0:
+        raise UserError("--budget must be more than 0 USD")
+    back = _to_bring_back(store, team, run)
+    members = {m.name: m for m in store.list_members(team)}
+    for name in back:
+        _check_member_model(store, project, team, run, name, members[name].agent)
+    sweep(store, team)
+    _drop_stale_shutdowns(store, team)
+    ended = run_outcome(store, team)
+    said = [f"it had stopped ({ended.outcome}: {ended.reason})" if ended else "it had stopped"]
+    if budget_usd is not None:
+        old = run.settings.get("budget_usd")
+        run = store.update_run(team, settings={"budget_usd": budget_usd})
+        said.append(
+            f"the budget is now ${budget_usd:.2f}" + (f" (was ${float(old):.2f})" if old else "")
+        )
+    if run.lead not in run.wanted:
+        run = store.update_run(team, want=[run.lead])
+    if back:
+        run = store.update_run(team, want=back)
+        said.append(f"brought back: {', '.join(back)}")
+    # The lead wakes for this (its digest shows it) and carries on with the team.
+    why = "; ".join(said)
+    store.append_event(team, "run_resumed", {"why": why, "members": back})
+    return run, why
+
+
+def _to_bring_back(store: Store, team: str, run: Run) -> list[str]:
+    """Teammates whose last word was a crash given up, a configuration failure, or a
+    stop for budget or a model error: a resume gives them another go."""
+    last: dict[str, bool] = {}
+    for e in store.read_events(team):
+        name = e.payload.get("name")
+        if not isinstance(name, str) or name == run.lead:
+            continue
+        if e.kind == "member_failed":
+            last[name] = True
+        elif e.kind == "member_crashed":
+            last[name] = bool(e.payload.get("gave_up"))
+        elif e.kind == "member_stopped":
+            last[name] = e.payload.get("reason") in ("budget", "model_error", "config")
+        elif e.kind in ("spawn_started", "member_removed"):
+            last[name] = False
+    known = {m.name for m in store.list_members(team)}
+    return sorted(n for n, again in last.items() if again and n in known and n not in run.wanted)
+
+
+def _check_member_model(
+    store: Store, project: Project, team: str, run: Run, name: str, agent: str | None
+) -> None:
+    try:
+        definition = find_definition(project.root, agent)
+        lead = store.get_member(team, run.lead)
+        chosen = model_name_for(
+            definition,
+            store.get_member(team, name).model,
+            None,
+            project.config,
+            teammate_default=run.settings.get("teammate_model"),
+            lead_model=lead.model,
+        )
+        check_model(chosen, project.config)
+    except UserError as e:
+        raise UserError(f"{name} cannot start yet: {e}") from None
 
 
 def stop(store: Store, services: TeamServices, member: str | None) -> str:
-    """Stop the whole team (resumable), or ask one member to shut down."""
-    run = store.get_run(services.team)
+    """Stop the whole team (resumable), or ask one running member to shut down."""
+    team = services.team
+    run = store.get_run(team)
     if run is None:
-        raise UserError(f"team {services.team!r} has never been run; nothing to stop")
+        raise UserError(f"team {team!r} has never been run; nothing to stop")
+    live = supervised(run)
     if member is None:
-        live = (
-            run.supervisor_expires_at is not None
-            and run.supervisor_expires_at > time.time()
-            and not holder_is_dead(run.supervisor_pid, run.supervisor_host)
-        )
-        status = RunStatus.STOPPING if live else RunStatus.STOPPED
-        store.update_run(services.team, status=status)
+        if run.status == RunStatus.FINISHED:
+            raise NothingToDo(
+                f"team {team} finished already ({run.summary or 'no summary'}); nothing to stop"
+            )
         if live:
-            return f"asked the supervisor of {services.team} to stop the team"
-        return f"team {services.team} is stopped (no supervisor was running)"
-    store.get_member(services.team, member)
+            store.update_run(team, status=RunStatus.STOPPING)
+            return f"asked the supervisor of {team} to stop the team"
+        if run.status == RunStatus.STOPPED:
+            raise NothingToDo(f"team {team} is stopped already")
+        sweep(store, team)
+        now = store.get_run(team)
+        if now is not None and now.status != RunStatus.STOPPED:
+            store.update_run(team, status=RunStatus.STOPPED)
+            end_run(store, team, "stopped", "stopped by a person (no supervisor was running)")
+        return f"team {team} is stopped (no supervisor was running)"
+    m = store.get_member(team, member)
+    if not live or m.status not in LIVE_STATUSES or m.name not in run.wanted:
+        raise InvalidState(f"{member} is not running ({m.status.value}); there is nothing to stop")
     services.mailbox.send(
         run.lead,
         member,

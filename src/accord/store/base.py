@@ -389,8 +389,10 @@ class Store(ABC):
         want: Sequence[str] = (),
         unwant: Sequence[str] = (),
         actor: str | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> Run:
-        """Change the run's status or summary, or who should be running."""
+        """Change the run's status or summary, or who should be running; ``settings``
+        are merged into the run's (a resume raising the budget)."""
 
     @abstractmethod
     def claim_supervisor(

@@ -1941,6 +1941,7 @@ class SQLStore(Store):
         want: Sequence[str] = (),
         unwant: Sequence[str] = (),
         actor: str | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> Run:
         _cap(summary, MAX_RESULT, "the run summary")
         with self._write() as db:
@@ -1948,12 +1949,22 @@ class SQLStore(Store):
             run = self._must_run(db, team_id, team)
             wanted = sorted((set(run.wanted) | set(want)) - set(unwant))
             new_status = status or run.status
+            merged = {**run.settings, **(settings or {})}
             db.execute(
                 "UPDATE runs SET status = ?, summary = COALESCE(?, summary), wanted = ?, "
-                "updated_at = ? WHERE team_id = ?",
-                (new_status.value, summary, json.dumps(wanted), self.clock(), team_id),
+                "settings = ?, updated_at = ? WHERE team_id = ?",
+                (
+                    new_status.value,
+                    summary,
+                    json.dumps(wanted),
+                    json.dumps(merged),
+                    self.clock(),
+                    team_id,
+                ),
             )
             changed: dict[str, Any] = {}
+            if merged != run.settings:
+                changed["settings"] = {k: merged[k] for k in settings or {}}
             if new_status != run.status:
                 changed["status"] = new_status.value
             if summary is not None:

@@ -30,6 +30,8 @@ _INTERESTING = {
     "spawn_refused",
     "budget_exceeded",
     "host_lost",
+    "member_failed",
+    "run_resumed",
 }
 
 
@@ -137,6 +139,14 @@ def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
         elif e.kind in ("spawn_started", "spawn_refused"):
             why = f": {p.get('reason')}" if p.get("reason") else ""
             out.append(f"- spawn of {p.get('name')} {e.kind.removeprefix('spawn_')}{why}")
+        elif e.kind == "member_failed":
+            out.append(
+                f"- {p.get('name')} cannot start and will not be restarted: "
+                f"{_clip(str(p.get('reason')), CLIP * 2)} (fix it, then `accord resume`, or "
+                "spawn it again with another model or definition)"
+            )
+        elif e.kind == "run_resumed":
+            out.append(f"- the person resumed the run: {p.get('why')}")
         elif e.kind == "budget_exceeded":
             out.append(f"- {p.get('member')} stopped over budget: {p.get('why')}")
         elif e.kind == "host_lost":

@@ -78,6 +78,18 @@ class RunConformance:
         done = store.update_run(TEAM, status=RunStatus.FINISHED, summary="all done")
         assert done.status == RunStatus.FINISHED and done.summary == "all done"
 
+    def test_a_runs_settings_can_be_raised_and_keep_the_rest(self, store: Store) -> None:
+        _run(store)
+        since = _seq(store)
+        raised = store.update_run(TEAM, settings={"budget_usd": 5.0, "note": "x"})
+        assert raised.settings == {"budget_usd": 5.0, "note": "x"}
+        assert store.get_run(TEAM).settings == raised.settings  # type: ignore[union-attr]
+        (event,) = store.read_events(TEAM, since=since)
+        assert event.kind == "run_updated"
+        assert event.payload["settings"] == {"budget_usd": 5.0, "note": "x"}
+        store.update_run(TEAM, want=["bob"])
+        assert store.get_run(TEAM).settings["budget_usd"] == 5.0  # type: ignore[union-attr]
+
     def test_one_run_supervisor_at_a_time(self, store: Store, clock: FakeClock) -> None:
         _run(store)
         first = store.claim_supervisor(TEAM, 10, "h", 5.0)

@@ -12,10 +12,11 @@ from typing import Any
 
 from pydantic import Field
 
-from accord.agent.definition import find_definition
+from accord.agent.definition import AgentDefinition, find_definition
+from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
-from accord.errors import UserError
-from accord.llm.base import ModelName
+from accord.config import Config, locate
+from accord.errors import UnknownMember, UserError
 from accord.team import TeamServices
 from accord.team import digest as team_digest_module
 from accord.team.roster import hash_token, new_token
@@ -48,10 +49,17 @@ def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
     run = svc.store.get_run(svc.team)
     if run is None:
         raise UserError("spawning needs a team run; start one with `accord run`")
-    if a.agent is not None:
-        find_definition(ctx.workspace, a.agent)
-    if a.model is not None:
-        ModelName.parse(a.model)
+    definition = find_definition(ctx.workspace, a.agent)
+    # The model it will run is opened now, so a bad name or a missing key is this tool's
+    # error, not a teammate that cannot start.
+    config = locate(ctx.workspace, must_exist=False).config
+    chosen = _model_for(svc, config, run.lead, a.name, model_alias(a.model), definition)
+    try:
+        check_model(chosen, config)
+    except UserError as e:
+        raise UserError(
+            f"{a.name} could not use model {chosen}: {e}; pass another model (PROVIDER:MODEL)"
+        ) from None
     if a.host is not None:
         check_name(a.host, "host name")
     limit = run.settings.get("max_teammates")
@@ -61,13 +69,12 @@ def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
             f"the team already has {len(teammates)} teammates ({', '.join(teammates)}), the "
             f"most this run allows; give work to one of them instead"
         )
-    model = a.model or run.settings.get("teammate_model")
     spawn = svc.store.request_spawn(
         svc.team,
         a.name,
         token_hash=hash_token(new_token()),
         agent=a.agent,
-        model=model,
+        model=model_alias(a.model),  # none: its definition's, or the run's default
         host=a.host,
         requested_by=ctx.member,
     )
@@ -76,6 +83,30 @@ def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
         f"{a.name} will be started (request {spawn.id}); your instructions are in its "
         "mailbox. Put tasks on the board (task_create, with assignee if only it should "
         "take them) and it will claim them."
+    )
+
+
+def _model_for(
+    svc: TeamServices,
+    config: Config,
+    lead: str,
+    name: str,
+    model: str | None,
+    definition: AgentDefinition,
+) -> str:
+    run = svc.store.get_run(svc.team)
+    settings = run.settings if run is not None else {}
+    try:
+        own = svc.store.get_member(svc.team, name).model
+    except UnknownMember:
+        own = None
+    return model_name_for(
+        definition,
+        model or own,
+        None,
+        config,
+        teammate_default=settings.get("teammate_model"),
+        lead_model=svc.store.get_member(svc.team, lead).model,
     )
 
 
@@ -136,6 +167,11 @@ def finish(ctx: ToolContext, a: FinishArgs) -> str:
     svc = _team(ctx)
     if not a.summary.strip():
         raise UserError("finish needs a summary of what was done")
+    run = svc.store.get_run(svc.team)
+    if run is not None and run.status == RunStatus.FINISHED:
+        raise UserError(
+            f"the run is finished already ({run.summary or 'no summary'}); end your turn"
+        )
     svc.store.update_run(svc.team, status=RunStatus.FINISHED, summary=a.summary, actor=ctx.member)
     return "the run is finished; the supervisor stops the team"
 
