@@ -61,18 +61,26 @@ class Outcome:
 
 
 def run_outcome(store: Store, team: str) -> Outcome | None:
-    """How the team's latest run ended (None while it runs, or before any run)."""
-    found: Outcome | None = None
-    for e in store.read_events(team):
-        if e.kind == "run_started":
-            found = None
-        elif e.kind == "run_ended":
-            found = Outcome(str(e.payload.get("outcome")), str(e.payload.get("reason") or ""))
-    return found
+    """How the team's latest run ended (None while it runs, or before any run).
+
+    Read from the run's settings, where ``end_run`` keeps it, so that `accord status`
+    costs the same on a log of a million events as on one of ten."""
+    try:
+        run = store.get_run(team)
+    except UnknownTeam:
+        return None
+    if run is None or run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
+        return None
+    ended = run.settings.get("ended")
+    if not isinstance(ended, dict):
+        return None
+    return Outcome(str(ended.get("outcome")), str(ended.get("reason") or ""))
 
 
 def end_run(store: Store, team: str, outcome: str, reason: str) -> Event:
-    """Record how the run ended (its status is changed by the caller)."""
+    """Record how the run ended (its status is changed by the caller): a ``run_ended``
+    event for the log, and the same in the run's settings for a cheap look-up."""
+    store.update_run(team, settings={"ended": {"outcome": outcome, "reason": reason}})
     return store.append_event(team, "run_ended", {"outcome": outcome, "reason": reason})
 
 

@@ -54,7 +54,7 @@ from accord.agent.launch import CONFIG_EXIT
 from accord.agent.tools.shell import die_with_parent
 from accord.config import Project
 from accord.errors import AccordError, StaleToken, StoreNotFound, UnknownMember, UserError
-from accord.runtime.lifecycle import default_host, holder_is_dead
+from accord.runtime.lifecycle import default_host, end_run, holder_is_dead
 from accord.store.base import Store
 from accord.team import TeamServices
 from accord.types import Event, MemberRole, MemberStatus, RunStatus, TaskStatus, TranscriptKind
@@ -186,10 +186,7 @@ class Supervisor:
                     if now is not None and now.status != RunStatus.FINISHED:
                         self.store.update_run(self.team, status=RunStatus.STOPPED)
                         final = RunStatus.STOPPED
-                    outcome, reason = self.outcome
-                    self.store.append_event(
-                        self.team, "run_ended", {"outcome": outcome, "reason": reason}
-                    )
+                    end_run(self.store, self.team, *self.outcome)
                     self.store.release_supervisor(self.team, self.token)
                     self.store.release_host(self.team, self.host, self.host_token)
                 except AccordError:
