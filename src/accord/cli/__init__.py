@@ -7,20 +7,21 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from accord.errors import AccordError, HookBlocked, NothingToDo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from accord.cli._commands import COMMANDS, Context
     from accord.cli._parser import UsageError, build
 
     try:
         args = build().parse_args(argv)
     except UsageError as e:
         return _fail(str(e), 2)
+    # Only now: `--version` and `--help` end inside the parser, before any command loads.
+    from accord.cli._commands import COMMANDS, Context
+
     ctx = Context(args)
     try:
         return COMMANDS[args.cmd](ctx)
@@ -43,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as e:  # noqa: BLE001 - the last line of defence prints one line too
         if os.environ.get("ACCORD_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         return _fail(
             f"internal error ({type(e).__name__}: {e}); rerun with ACCORD_DEBUG=1 and report it",

@@ -10,22 +10,12 @@ import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from accord._where import Where, where
 from accord.cli import _render as show
-from accord.config import (
-    CONFIG_NAME,
-    CONFIG_TEMPLATE,
-    STATE_DIR,
-    Project,
-    locate,
-    read_utf8,
-)
 from accord.errors import InvalidState, NothingToDo, UserError
-from accord.memory import Memory
-from accord.store import Store, check_store_url, open_store, redact, store_exists
-from accord.team import TeamServices, pick_team
-from accord.team.roster import LIVE_STATUSES, acting_member, authorize
-from accord.team.wake import follow, wait
+from accord.team import pick_team
 from accord.types import (
     MemberRole,
     MemberStatus,
@@ -42,6 +32,15 @@ from accord.types import (
     to_json,
 )
 
+if TYPE_CHECKING:
+    # Imported where used: a read command must not pay for config's validator (pydantic),
+    # the hooks or memory before it can start.
+    from accord.config import Project
+    from accord.memory import Memory
+    from accord.store import Store
+    from accord.team import TeamServices
+    from accord.team.mailbox import Mailbox
+
 
 class Context:
     """What a command needs, opened only when first asked for."""
@@ -51,42 +50,73 @@ class Context:
 
     @cached_property
     def project(self) -> Project:
+        from accord.config import locate
+
         return locate(Path.cwd(), getattr(self.args, "store", None))
 
     @cached_property
+    def where(self) -> Where:
+        """The store and default team, without validating all of accord.toml when it can."""
+        found = where(Path.cwd(), getattr(self.args, "store", None))
+        if found is not None:
+            return found
+        p = self.project
+        return Where(
+            p.root,
+            p.store_location,
+            p.config.store.synchronous,
+            p.config.store.busy_timeout,
+            p.config.team.default,
+            p.config.mailbox.visibility_timeout,
+        )
+
+    @cached_property
     def store(self) -> Store:
-        cfg = self.project.config.store
-        return open_store(
-            self.project.store_location,
-            synchronous=cfg.synchronous,
-            busy_timeout=cfg.busy_timeout,
+        from accord.store import open_store
+
+        w = self.where
+        return open_store(w.store_location, synchronous=w.synchronous, busy_timeout=w.busy_timeout)
+
+    @cached_property
+    def team_name(self) -> str:
+        return pick_team(
+            self.store,
+            getattr(self.args, "team", None),
+            os.environ.get("ACCORD_TEAM"),
+            self.where.default_team,
         )
 
     @cached_property
     def team(self) -> TeamServices:
-        name = pick_team(
-            self.store,
-            getattr(self.args, "team", None),
-            os.environ.get("ACCORD_TEAM"),
-            self.project.config.team.default,
-        )
-        return TeamServices.open(self.store, name, self.project.config, self.project.root)
+        from accord.team import TeamServices
+
+        return TeamServices.open(self.store, self.team_name, self.project.config, self.project.root)
+
+    @cached_property
+    def mailbox(self) -> Mailbox:
+        from accord.team.mailbox import Mailbox
+
+        return Mailbox(self.store, self.team_name, self.where)
 
     @cached_property
     def actor(self) -> str | None:
         """The verified member this process acts for, or None for a person."""
+        from accord.team.roster import acting_member
+
         return acting_member(
             self.store,
-            self.team.team,
+            self.team_name,
             os.environ.get("ACCORD_MEMBER"),
             os.environ.get("ACCORD_TOKEN"),
         )
 
     def acting_as(self, name: str) -> str:
         """Check this caller may act as ``name`` (its token, when it is an agent)."""
+        from accord.team.roster import authorize
+
         authorize(
             self.store,
-            self.team.team,
+            self.team_name,
             name,
             os.environ.get("ACCORD_MEMBER"),
             os.environ.get("ACCORD_TOKEN"),
@@ -109,6 +139,9 @@ def _json(ctx: Context) -> bool:
 
 
 def init(ctx: Context) -> int:
+    from accord.config import CONFIG_NAME, CONFIG_TEMPLATE, STATE_DIR, locate
+    from accord.store import check_store_url, open_store, redact, store_exists
+
     here = Path.cwd()
     location = ctx.args.store or os.environ.get("ACCORD_STORE")
     # Refuse bad input before anything is written, so a failed init leaves no files behind.
@@ -226,6 +259,8 @@ def team_show(ctx: Context) -> int:
 
 
 def team_delete(ctx: Context) -> int:
+    from accord.team.roster import LIVE_STATUSES, acting_member
+
     name = ctx.args.name
     # An agent (ACCORD_MEMBER set) may delete only its own team, and only with its token.
     acting_member(ctx.store, name, os.environ.get("ACCORD_MEMBER"), os.environ.get("ACCORD_TOKEN"))
@@ -333,7 +368,7 @@ def task_add(ctx: Context) -> int:
 
 def task_list(ctx: Context) -> int:
     status = TaskStatus(ctx.args.status) if ctx.args.status else None
-    tasks = ctx.team.board.list(status=status, ready=ctx.args.ready)
+    tasks = ctx.store.list_tasks(ctx.team_name, status=status, ready=ctx.args.ready)
     if _json(ctx):
         show.emit_json(tasks)
     else:
@@ -436,7 +471,7 @@ def task_cancel(ctx: Context) -> int:
 def msg_send(ctx: Context) -> int:
     a = ctx.args
     sender = ctx.acting_as(a.sender)
-    sent = ctx.team.mailbox.send(
+    sent = ctx.mailbox.send(
         sender,
         a.recipient,
         a.text,
@@ -456,7 +491,7 @@ def msg_send(ctx: Context) -> int:
 
 def msg_inbox(ctx: Context) -> int:
     member = ctx.acting_as(ctx.args.as_)
-    got = ctx.team.mailbox.inbox(member, ctx.args.limit)
+    got = ctx.mailbox.inbox(member, ctx.args.limit)
     if _json(ctx):
         show.emit_json(got)
     elif not got:
@@ -471,7 +506,7 @@ def msg_inbox(ctx: Context) -> int:
 
 def msg_ack(ctx: Context) -> int:
     member = ctx.acting_as(ctx.args.as_)
-    fresh = ctx.team.mailbox.ack(member, ctx.args.ids)
+    fresh = ctx.mailbox.ack(member, ctx.args.ids)
     if _json(ctx):
         show.say(json.dumps({"v": 1, "acked": fresh}))
     else:
@@ -480,7 +515,7 @@ def msg_ack(ctx: Context) -> int:
 
 
 def msg_list(ctx: Context) -> int:
-    items = ctx.team.mailbox.history(ctx.args.member, ctx.args.unacked, ctx.args.limit)
+    items = ctx.mailbox.history(ctx.args.member, ctx.args.unacked, ctx.args.limit)
     if _json(ctx):
         show.emit_json(items)
     else:
@@ -492,7 +527,9 @@ def msg_list(ctx: Context) -> int:
 
 
 def events(ctx: Context) -> int:
-    store, team = ctx.store, ctx.team.team
+    from accord.team.wake import follow
+
+    store, team = ctx.store, ctx.team_name
 
     def out(e: object) -> None:
         line = json.dumps(to_json(e)) if _json(ctx) else show.event_line(e)  # type: ignore[arg-type]
@@ -513,9 +550,11 @@ def events(ctx: Context) -> int:
 
 
 def wait_cmd(ctx: Context) -> int:
+    from accord.team.wake import wait
+
     member = ctx.acting_as(ctx.args.as_)
     started = time.monotonic()
-    woke = wait(ctx.store, ctx.team.team, member, ctx.args.timeout)
+    woke = wait(ctx.store, ctx.team_name, member, ctx.args.timeout)
     if _json(ctx):
         out = to_json(woke)
         out["seconds"] = round(time.monotonic() - started, 4)
@@ -675,7 +714,9 @@ def _supervise(ctx: Context, team: str) -> int:
 
 
 def run_cmd(ctx: Context) -> int:
+    from accord.config import STATE_DIR, locate
     from accord.runtime.team_run import prepare_run
+    from accord.store import open_store, redact, store_exists
 
     # A first run sets the store up where the project says (a fresh clone has the
     # committed accord.toml but not .accord/), or in this folder when there is none.
@@ -713,6 +754,7 @@ def resume_cmd(ctx: Context) -> int:
 
 
 def store_copy(ctx: Context) -> int:
+    from accord.store import open_store
     from accord.store.copy import copy_teams
 
     source_at, target_at = ctx.args.source, ctx.args.target
@@ -777,7 +819,7 @@ def watch_cmd(ctx: Context) -> int:
 def status_cmd(ctx: Context) -> int:
     from accord.cli._live import render_status, status_data
 
-    data = status_data(ctx.store, ctx.team.team)
+    data = status_data(ctx.store, ctx.team_name)
     if _json(ctx):
         show.say(json.dumps(data, indent=2))
     else:
@@ -913,6 +955,8 @@ def work(ctx: Context) -> int:
 
 
 def _memory(ctx: Context) -> Memory:
+    from accord.memory import Memory
+
     return Memory(ctx.store, ctx.team.team, ctx.project.config.memory)
 
 
@@ -1081,6 +1125,8 @@ def memory_export(ctx: Context) -> int:
 
 
 def memory_import(ctx: Context) -> int:
+    from accord.config import read_utf8
+
     text = read_utf8(Path(ctx.args.file), "the import file", UserError)
     imported, problems = _memory(ctx).import_lines(
         text.splitlines(), skip_bad=ctx.args.skip_bad, actor=ctx.actor

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from accord.config import Project
 from accord.store import Store, open_store
 from accord.types import RunStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from accord.config import Project
 
 
 class Actions:

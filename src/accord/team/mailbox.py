@@ -10,19 +10,33 @@ is never lost between the mailbox and the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
-from accord.config import MailboxConfig
-from accord.store.base import Store
 from accord.types import Message, MessageKind, OutgoingMessage
+
+if TYPE_CHECKING:
+    from accord.store.base import Store
+
+
+class MailboxSettings(Protocol):
+    """What a mailbox needs of its settings: ``config.MailboxConfig``, or a quick read of
+    accord.toml that a command reading its inbox makes without loading the validator."""
+
+    @property
+    def visibility_timeout(self) -> float: ...
 
 
 class Mailbox:
     """The mailboxes of one team."""
 
-    def __init__(self, store: Store, team: str, settings: MailboxConfig | None = None) -> None:
+    def __init__(self, store: Store, team: str, settings: MailboxSettings | None = None) -> None:
+        if settings is None:
+            from accord.config import MailboxConfig
+
+            settings = MailboxConfig()
         self.store = store
         self.team = team
-        self.settings = settings or MailboxConfig()
+        self.settings = settings
 
     def send(
         self,

@@ -13,11 +13,15 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from accord.errors import IdentityError, InvalidState
-from accord.store.base import Store
-from accord.team.hooks import HookOutcome, HookRunner
 from accord.types import HookEvent, Member, MemberRole, MemberStatus
+
+if TYPE_CHECKING:
+    # Hooks load config (and pydantic); checking a token must not wait for them.
+    from accord.store.base import Store
+    from accord.team.hooks import HookOutcome, HookRunner
 
 # A member whose heartbeat is older than this while "working" looks dead.
 LIVE_STATUSES = (MemberStatus.STARTING, MemberStatus.WORKING, MemberStatus.IDLE)
@@ -145,6 +149,8 @@ class Roster:
                 self.store.update_member(self.team, name, status=MemberStatus.WORKING, actor=name)
                 return outcome
         else:
+            from accord.team.hooks import HookOutcome
+
             outcome = HookOutcome(False, "", ())
         self.store.update_member(
             self.team, name, status=MemberStatus.IDLE, heartbeat=True, actor=name
