@@ -17,6 +17,7 @@ from accord.cli import _render as show
 from accord.errors import InvalidState, NothingToDo, UserError
 from accord.team import pick_team
 from accord.types import (
+    PERSON,
     MemberRole,
     MemberStatus,
     MemoryEntry,
@@ -112,9 +113,9 @@ class Context:
 
     def acting_as(self, name: str) -> str:
         """Check this caller may act as ``name`` (its token, when it is an agent)."""
-        from accord.team.roster import authorize
+        from accord.team.roster import may_act_as
 
-        authorize(
+        may_act_as(
             self.store,
             self.team_name,
             name,
@@ -122,6 +123,11 @@ class Context:
             os.environ.get("ACCORD_TOKEN"),
         )
         return name
+
+    @property
+    def me(self) -> str:
+        """Who "you" are when a command is not told: the agent running it, else the person."""
+        return os.environ.get("ACCORD_MEMBER") or PERSON
 
     def close(self) -> None:
         if "store" in self.__dict__:
@@ -470,7 +476,7 @@ def task_cancel(ctx: Context) -> int:
 
 def msg_send(ctx: Context) -> int:
     a = ctx.args
-    sender = ctx.acting_as(a.sender)
+    sender = ctx.acting_as(a.sender or ctx.me)
     sent = ctx.mailbox.send(
         sender,
         a.recipient,
@@ -484,28 +490,27 @@ def msg_send(ctx: Context) -> int:
         show.emit_json(sent)
     else:
         ids = ", ".join(str(m.id) for m in sent)
-        to = ", ".join(m.recipient for m in sent)
+        to = ", ".join(show.who(m.recipient) for m in sent)
         show.say(f"sent {ids} to {to}")
     return 0
 
 
 def msg_inbox(ctx: Context) -> int:
-    member = ctx.acting_as(ctx.args.as_)
+    member = ctx.acting_as(ctx.args.as_ or ctx.me)
     got = ctx.mailbox.inbox(member, ctx.args.limit)
     if _json(ctx):
         show.emit_json(got)
     elif not got:
-        show.say(f"no new messages for {member}")
+        show.say(f"no new messages for {show.who(member)}")
     else:
         show.messages(got)
-        show.say(
-            f"acknowledge with: accord msg ack --as {member} " + " ".join(str(m.id) for m in got)
-        )
+        who = "" if member == PERSON else f"--as {member} "
+        show.say(f"acknowledge with: accord msg ack {who}" + " ".join(str(m.id) for m in got))
     return 0
 
 
 def msg_ack(ctx: Context) -> int:
-    member = ctx.acting_as(ctx.args.as_)
+    member = ctx.acting_as(ctx.args.as_ or ctx.me)
     fresh = ctx.mailbox.ack(member, ctx.args.ids)
     if _json(ctx):
         show.say(json.dumps({"v": 1, "acked": fresh}))

@@ -280,7 +280,12 @@ def build() -> argparse.ArgumentParser:
     )
     p = g.add_parser("send", parents=[_common(read=True)], help="send a message")
     p.add_argument("text")
-    p.add_argument("--from", dest="sender", metavar="MEMBER", required=True)
+    p.add_argument(
+        "--from",
+        dest="sender",
+        metavar="MEMBER",
+        help="who sends it (default: you, the person; an agent: itself)",
+    )
     p.add_argument(
         "--to",
         dest="recipient",
@@ -300,12 +305,16 @@ def build() -> argparse.ArgumentParser:
         parents=[read],
         help="deliver unacknowledged messages (they come again until acked)",
     )
-    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument(
+        "--as", dest="as_", metavar="MEMBER", help="whose inbox (default: yours, the person's)"
+    )
     p.add_argument("--limit", type=_positive_int)
     p.set_defaults(cmd="msg_inbox")
     p = g.add_parser("ack", parents=[read], help="acknowledge delivered messages")
     p.add_argument("ids", type=_positive_int, nargs="+", metavar="ID")
-    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument(
+        "--as", dest="as_", metavar="MEMBER", help="whose messages (default: yours, the person's)"
+    )
     p.set_defaults(cmd="msg_ack")
     p = g.add_parser("list", parents=[read], help="message history, for people")
     p.add_argument("--member", metavar="MEMBER", help="only messages to or from this member")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from accord.types import Event, Member, Message, Task, TranscriptEntry, to_json
+from accord.types import PERSON, Event, Member, Message, Task, TranscriptEntry, to_json
 
 
 def emit_json(value: Any) -> None:
@@ -152,7 +152,7 @@ def messages(items: Sequence[Message], show_body: bool = True) -> None:
         return
     for m in items:
         state = "acked" if m.acked_at else "delivered" if m.delivered_at else "waiting"
-        head = f"[{m.id}] {when(m.sent_at)} {m.sender} -> {m.recipient}"
+        head = f"[{m.id}] {when(m.sent_at)} {who(m.sender)} -> {who(m.recipient)}"
         if m.broadcast:
             head += " (broadcast)"
         if m.kind != "text":
@@ -164,6 +164,11 @@ def messages(items: Sequence[Message], show_body: bool = True) -> None:
         if show_body:
             for line in m.body.splitlines() or [""]:
                 say(f"    {line}")
+
+
+def who(name: str) -> str:
+    """A name as the person reads it: their own is "you"."""
+    return "you" if name == PERSON else name
 
 
 def event_line(e: Event) -> str:

@@ -47,6 +47,7 @@ from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, Protocol, Typ
 from accord.errors import (
     AlreadyExists,
     CycleError,
+    InvalidName,
     InvalidState,
     NotClaimHolder,
     StaleToken,
@@ -73,6 +74,7 @@ from accord.store.base import (
 from accord.text import terms as text_terms
 from accord.types import (
     BROADCAST,
+    PERSON,
     Candidate,
     Claim,
     ContinuityNote,
@@ -388,7 +390,19 @@ class SQLStore(Store):
             raise self._unknown_member(db, team_id, team, name)
         return _member(team, row)
 
+    def _mail_address(
+        self, db: Connection, team_id: int, team: str, name: str, *, lock: str = ""
+    ) -> None:
+        """A member, or the person: the one address that has a mailbox and no member row."""
+        if name != PERSON:
+            self._member_row(db, team_id, team, name, lock=lock)
+
     def _unknown_member(self, db: Connection, team_id: int, team: str, name: str) -> UnknownMember:
+        if name == PERSON:
+            return UnknownMember(
+                f"{PERSON!r} is the person at the terminal, not a member of team {team!r}: "
+                "it sends and reads mail, and never claims tasks or works as a teammate"
+            )
         names = [
             r[0]
             for r in db.execute(
@@ -411,6 +425,10 @@ class SQLStore(Store):
         actor: str | None = None,
     ) -> Member:
         check_name(name, "member name")
+        if name == PERSON:
+            raise InvalidName(
+                f"{PERSON!r} is reserved for the person at the terminal; pick another name"
+            )
         if agent is not None:
             check_name(agent, "agent definition name")
         with self._write() as db:
@@ -1316,7 +1334,7 @@ class SQLStore(Store):
         with self._write() as db:
             team_id = self._team_id(db, team)
             # No turn: the members involved only must stay (sends to others run at once).
-            self._member_row(db, team_id, team, m.sender, lock=self._KEY_SHARE)
+            self._mail_address(db, team_id, team, m.sender, lock=self._KEY_SHARE)
             if m.idempotency_key is not None:
                 prior = self._messages(
                     db,
@@ -1340,7 +1358,7 @@ class SQLStore(Store):
                         f"{m.sender} is alone in team {team!r}; there is nobody to broadcast to"
                     )
             else:
-                self._member_row(db, team_id, team, m.recipient, lock=self._KEY_SHARE)
+                self._mail_address(db, team_id, team, m.recipient, lock=self._KEY_SHARE)
                 recipients = [m.recipient]
             request_id = self._request_id(db, team_id, m, kind)
             now = self.clock()
@@ -1472,15 +1490,15 @@ class SQLStore(Store):
                 "FROM teams tm WHERE tm.name = ?",
                 (member, member, self.clock(), team),
             ).fetchone()
-        if found is None or not found[0]:
+        if found is None or (not found[0] and member != PERSON):
             with self._read() as db:  # for the error that says what is missing
-                self._member_row(db, self._team_id(db, team), team, member)
+                self._mail_address(db, self._team_id(db, team), team, member)
         if found is None or not found[1]:
             return []
         with self._write() as db:
             team_id = self._team_id(db, team)
             # The member's turn at its mailbox: its receives and acks follow one another.
-            self._member_row(db, team_id, team, member, lock=self._LOCK_ROW)
+            self._mail_address(db, team_id, team, member, lock=self._LOCK_ROW)
             now = self.clock()
             delivered = self._messages(
                 db,
@@ -1514,7 +1532,7 @@ class SQLStore(Store):
             return []
         with self._write() as db:
             team_id = self._team_id(db, team)
-            self._member_row(db, team_id, team, member, lock=self._LOCK_ROW)
+            self._mail_address(db, team_id, team, member, lock=self._LOCK_ROW)
             return self._ack(db, team_id, member, ids)
 
     def _ack(self, db: Connection, team_id: int, member: str, ids: Sequence[int]) -> list[int]:

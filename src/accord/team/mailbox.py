@@ -1,5 +1,8 @@
 """Mailboxes: messages kept until their recipient acknowledges them.
 
+Every member has one, and so has ``person``, the person at the terminal, who is
+no member: members write to it and it writes to them.
+
 ``inbox`` delivers what is waiting and makes it invisible for the visibility
 timeout; a message delivered but never acknowledged (its reader crashed before
 saving it) is delivered again when that runs out. The agent runtime
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from accord.types import Message, MessageKind, OutgoingMessage
+from accord.types import PERSON, Message, MessageKind, OutgoingMessage
 
 if TYPE_CHECKING:
     from accord.store.base import Store
@@ -24,6 +27,15 @@ class MailboxSettings(Protocol):
 
     @property
     def visibility_timeout(self) -> float: ...
+
+
+def sender_attrs(message: Message) -> str:
+    """Who a message is from, as a member's context shows it. Mail from the person is
+    marked apart from mail between members (as Claude Code shows what the user says
+    apart from what agents send), so a member knows whose word it has."""
+    if message.sender == PERSON:
+        return f'from="{PERSON}" role="user"'
+    return f'from="{message.sender}"'
 
 
 class Mailbox:

@@ -4,7 +4,8 @@ A member's token is issued once when it is added (or rotated) and only its
 SHA-256 is stored. An agent process carries ``ACCORD_MEMBER`` and
 ``ACCORD_TOKEN`` in its environment; ``authorize`` refuses any call in which it
 tries to act as somebody else or shows a wrong token. A person at a terminal,
-with neither variable set, may act as any member.
+with neither variable set, may act as any member, and is the only caller that
+acts as ``person`` (see ``may_act_as``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from accord.errors import IdentityError, InvalidState
-from accord.types import HookEvent, Member, MemberRole, MemberStatus
+from accord.types import PERSON, HookEvent, Member, MemberRole, MemberStatus
 
 if TYPE_CHECKING:
     # Hooks load config (and pydantic); checking a token must not wait for them.
@@ -67,6 +68,22 @@ def authorize(
             f"by `accord member add` or `accord member token {acting_as} --rotate`"
         )
     return member
+
+
+def may_act_as(
+    store: Store, team: str, name: str, env_member: str | None, env_token: str | None
+) -> None:
+    """IdentityError unless this caller may act as ``name``: a member (``authorize``), or
+    ``person``, which only a caller that is no agent may be."""
+    if name != PERSON:
+        authorize(store, team, name, env_member, env_token)
+    elif env_member or env_token:
+        raise IdentityError(
+            f"this process acts for {env_member or 'a member'} (ACCORD_MEMBER/ACCORD_TOKEN); "
+            f"only the person at the terminal acts as {PERSON}"
+        )
+    else:
+        store.get_team(team)
 
 
 def acting_member(
