@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -54,13 +55,51 @@ def _common(read: bool = False) -> _Parser:
     return p
 
 
-def _positive_int(text: str) -> int:
+INT64_MAX = 2**63 - 1  # the largest id or number a store column holds
+
+
+def _whole(text: str, what: str = "a whole number") -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: numbers fit in 64 bits")
+    return value
+
+
+def _int64(text: str) -> int:
+    return _whole(text)
+
+
+def _positive_int(text: str) -> int:
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _seq(text: str) -> int:
+    value = _whole(text, "an event number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _finite(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}: give a finite number")
+    return value
+
+
+def _usd(text: str) -> float:
+    value = _finite(text, "an amount of USD")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 USD")
     return value
 
 
@@ -90,20 +129,14 @@ def _placement(p: argparse.ArgumentParser) -> None:
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    value = _finite(text, "a number of seconds")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
     return value
 
 
 def _task_id(text: str) -> int:
-    try:
-        value = int(text.lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a task id (a number)") from None
+    value = _whole(text.lstrip("#"), "a task id (a number)")
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a task id (ids start at 1)")
     return value
@@ -209,7 +242,7 @@ def build() -> argparse.ArgumentParser:
         help="a task that must complete first (repeatable)",
     )
     p.add_argument("--assign", metavar="MEMBER", help="only this member may claim it")
-    p.add_argument("--priority", type=int, default=0, help="higher is claimed first")
+    p.add_argument("--priority", type=_int64, default=0, help="higher is claimed first")
     p.add_argument(
         "--max-attempts",
         type=_positive_int,
@@ -233,7 +266,7 @@ def build() -> argparse.ArgumentParser:
     who = p.add_mutually_exclusive_group()
     who.add_argument("--assign", metavar="MEMBER")
     who.add_argument("--unassign", action="store_true")
-    p.add_argument("--priority", type=int)
+    p.add_argument("--priority", type=_int64)
     p.set_defaults(cmd="task_update")
     p = g.add_parser(
         "claim",
@@ -249,7 +282,7 @@ def build() -> argparse.ArgumentParser:
     p = g.add_parser("heartbeat", parents=[_common(read=True)], help="extend a claim's lease")
     p.add_argument("id", type=_task_id)
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
-    p.add_argument("--token", type=int, required=True, help="the fencing token of the claim")
+    p.add_argument("--token", type=_int64, required=True, help="the fencing token of the claim")
     p.add_argument("--lease", type=_seconds, metavar="SECONDS")
     p.set_defaults(cmd="task_heartbeat")
     p = g.add_parser(
@@ -259,13 +292,13 @@ def build() -> argparse.ArgumentParser:
     )
     p.add_argument("id", type=_task_id)
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
-    p.add_argument("--token", type=int, required=True)
+    p.add_argument("--token", type=_int64, required=True)
     p.add_argument("--result", metavar="TEXT")
     p.set_defaults(cmd="task_complete")
     p = g.add_parser("fail", parents=[_common(read=True)], help="fail a held task")
     p.add_argument("id", type=_task_id)
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
-    p.add_argument("--token", type=int, required=True)
+    p.add_argument("--token", type=_int64, required=True)
     p.add_argument("--reason", required=True, metavar="TEXT")
     p.add_argument("--retry", action="store_true", help="put it back to pending if attempts remain")
     p.set_defaults(cmd="task_fail")
@@ -366,7 +399,7 @@ def build() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-teammates", type=_positive_int, metavar="N")
     p.add_argument(
-        "--budget", type=float, metavar="USD", help="stop the team when it has spent this much"
+        "--budget", type=_usd, metavar="USD", help="stop the team when it has spent this much"
     )
     p.add_argument(
         "--delegate", action="store_true", help="the lead only coordinates: no file or shell tools"
@@ -541,7 +574,7 @@ def build() -> argparse.ArgumentParser:
 
     # events, wait ----------------------------------------------------------
     p = groups.add_parser("events", parents=[read], help="the team's event log")
-    p.add_argument("--since", type=int, default=0, metavar="SEQ")
+    p.add_argument("--since", type=_seq, default=0, metavar="SEQ")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     p.add_argument("--limit", type=_positive_int)
     p.set_defaults(cmd="events")

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -161,9 +162,37 @@ def atomic(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P]
 
     @functools.wraps(method)
     def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        for value in (*args, *kwargs.values()):
+            _check_number(value)
         return self._attempt(lambda: method(self, *args, **kwargs))
 
     return run
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _check_number(value: object, depth: int = 0) -> None:
+    """Refuse, as bad input, a number no column can hold: an integer past 64 bits (SQLite
+    cannot bind it, PostgreSQL's bigint cannot store it) or an infinite or NaN float (a
+    lease that never ends, an event payload that is not JSON). Looks into lists, tuples
+    and the values a caller passes as dataclasses (a new task, a message), whatever the
+    front door."""
+    if isinstance(value, bool) or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if value not in _INT64:
+            shown = str(value) if abs(value) < 10**30 else f"a number of {len(str(value))} digits"
+            raise UserError(f"{shown} is out of range: ids and numbers fit in 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise UserError(f"{value} is not a finite number; give a finite one")
+    elif depth < 2 and isinstance(value, list | tuple):
+        for item in value:
+            _check_number(item, depth + 1)
+    elif depth < 2 and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _check_number(getattr(value, f.name), depth + 1)
 
 
 _TASK_COLUMNS = (
