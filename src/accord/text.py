@@ -14,6 +14,9 @@ strings, importable from any layer.
 
 What these return is baked into every store's index: a change to them must come
 with a store migration that rebuilds the memory index.
+
+``strip_control`` is of another kind: it makes text from a model or a hook safe to
+print on the person's terminal.
 """
 
 from __future__ import annotations
@@ -23,11 +26,28 @@ import unicodedata
 from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+")
+# What a terminal obeys rather than prints: escape sequences (CSI such as colours and
+# cursor moves, OSC such as window titles and hyperlinks, DCS/SOS/PM/APC strings, and
+# two-character escapes), then every other C0 and C1 control but newline and tab.
+_CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
 STOP_WORDS = frozenset(
     "a an and are as at be but by do does for from has have how i if in into is it its of on "
     "or so that the their then there these they this to was we were what when where which who "
     "why will with you your".split()
 )
+
+
+def strip_control(text: str) -> str:
+    """``text`` without what would make a terminal do rather than show: ANSI escape
+    sequences, carriage returns and every other control character except newline and
+    tab. For text people read; JSON output keeps the exact text."""
+    return _CONTROL.sub("", text)
 
 
 def words(text: str) -> list[str]:

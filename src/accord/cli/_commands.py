@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ from accord._where import Where, where
 from accord.cli import _render as show
 from accord.errors import InvalidState, NothingToDo, UserError
 from accord.team import pick_team
+from accord.text import strip_control as plain
 from accord.types import (
     PERSON,
     MemberRole,
@@ -23,9 +25,11 @@ from accord.types import (
     MemoryEntry,
     MemoryStatus,
     MemoryType,
+    Message,
     MessageKind,
     NewMemory,
     NewTask,
+    Task,
     TaskChanges,
     TaskStatus,
     UsageTotal,
@@ -139,6 +143,25 @@ Command = Callable[[Context], int]
 
 def _json(ctx: Context) -> bool:
     return bool(getattr(ctx.args, "json", False))
+
+
+# What a model or a teammate wrote is printed for people without the escape sequences
+# and control characters that would rewrite their terminal; JSON keeps it exact.
+
+
+def _plain_task(t: Task) -> Task:
+    return dataclasses.replace(
+        t,
+        title=plain(t.title),
+        description=plain(t.description),
+        result=None if t.result is None else plain(t.result),
+        reason=None if t.reason is None else plain(t.reason),
+    )
+
+
+def _plain_message(m: Message) -> Message:
+    summary = None if m.summary is None else plain(m.summary)
+    return dataclasses.replace(m, body=plain(m.body), summary=summary)
 
 
 # init ---------------------------------------------------------------------
@@ -318,7 +341,7 @@ def member_show(ctx: Context) -> int:
     show.members([m])
     held = [t for t in ctx.team.board.list(TaskStatus.IN_PROGRESS) if t.owner == m.name]
     if held:
-        show.say("holds: " + ", ".join(f"#{t.id} {t.title}" for t in held))
+        show.say("holds: " + ", ".join(f"#{t.id} {plain(t.title)}" for t in held))
     return 0
 
 
@@ -368,7 +391,7 @@ def task_add(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.say(f"added #{task.id} {task.title} ({show.task_state(task)})")
+        show.say(f"added #{task.id} {plain(task.title)} ({show.task_state(task)})")
     return 0
 
 
@@ -378,7 +401,7 @@ def task_list(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(tasks)
     else:
-        show.tasks(tasks)
+        show.tasks([_plain_task(t) for t in tasks])
     return 0
 
 
@@ -387,7 +410,7 @@ def task_show(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.task_detail(task)
+        show.task_detail(_plain_task(task))
     return 0
 
 
@@ -411,7 +434,7 @@ def task_update(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.say(f"updated #{task.id} {task.title} ({show.task_state(task)})")
+        show.say(f"updated #{task.id} {plain(task.title)} ({show.task_state(task)})")
     return 0
 
 
@@ -424,7 +447,7 @@ def task_claim(ctx: Context) -> int:
         show.emit_json(claim)
     else:
         show.say(
-            f"claimed #{claim.task.id} {claim.task.title} as {member}: token "
+            f"claimed #{claim.task.id} {plain(claim.task.title)} as {member}: token "
             f"{claim.fencing_token}, lease until {show.when(claim.lease_expires_at)}"
         )
     return 0
@@ -446,7 +469,7 @@ def task_complete(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.say(f"completed #{task.id} {task.title}")
+        show.say(f"completed #{task.id} {plain(task.title)}")
     return 0
 
 
@@ -458,7 +481,7 @@ def task_fail(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.say(f"#{task.id} {task.title} is now {task.status.value}")
+        show.say(f"#{task.id} {plain(task.title)} is now {task.status.value}")
     return 0
 
 
@@ -467,7 +490,7 @@ def task_cancel(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.say(f"cancelled #{task.id} {task.title}")
+        show.say(f"cancelled #{task.id} {plain(task.title)}")
     return 0
 
 
@@ -503,7 +526,7 @@ def msg_inbox(ctx: Context) -> int:
     elif not got:
         show.say(f"no new messages for {show.who(member)}")
     else:
-        show.messages(got)
+        show.messages([_plain_message(m) for m in got])
         who = "" if member == PERSON else f"--as {member} "
         show.say(f"acknowledge with: accord msg ack {who}" + " ".join(str(m.id) for m in got))
     return 0
@@ -524,7 +547,7 @@ def msg_list(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(items)
     else:
-        show.messages(items)
+        show.messages([_plain_message(m) for m in items])
     return 0
 
 
@@ -537,7 +560,7 @@ def events(ctx: Context) -> int:
     store, team = ctx.store, ctx.team_name
 
     def out(e: object) -> None:
-        line = json.dumps(to_json(e)) if _json(ctx) else show.event_line(e)  # type: ignore[arg-type]
+        line = json.dumps(to_json(e)) if _json(ctx) else plain(show.event_line(e))  # type: ignore[arg-type]
         sys.stdout.write(line + "\n")
 
     if not ctx.args.follow:
@@ -903,7 +926,7 @@ def plan_load(ctx: Context) -> int:
                 (
                     e.item.id,
                     f"#{e.task.id}" if e.outcome != "refused" else "-",
-                    e.task.title,
+                    plain(e.task.title),
                     label[e.outcome]
                     if e.outcome == "refused"
                     else f"{label[e.outcome]}, {show.task_state(e.task)}",
@@ -948,9 +971,9 @@ def work(ctx: Context) -> int:
     )
     for t in summary.failed:
         why = (t.reason or "").strip().splitlines()
-        line(f"  failed #{t.id} {t.title}" + (f": {why[0]}" if why else ""))
+        line(f"  failed #{t.id} {plain(t.title)}" + (f": {plain(why[0])}" if why else ""))
     for t in summary.left:
-        line(f"  left   #{t.id} {t.title}: {show.task_state(t)}")
+        line(f"  left   #{t.id} {plain(t.title)}: {show.task_state(t)}")
     if summary.stopped_by == "signal":
         return 130
     return 0 if summary.ok else 1
