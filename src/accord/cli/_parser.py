@@ -4,29 +4,28 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterator
 from typing import NoReturn
 
 from accord import __version__
 
-
-class _Choices:
-    """The values of an enum in ``accord.types``, loaded only when a value is checked or
-    help is shown: building the parser must not cost the import of every type."""
-
-    def __init__(self, enum: str) -> None:
-        self.enum = enum
-
-    def values(self) -> list[str]:
-        import accord.types
-
-        return [member.value for member in getattr(accord.types, self.enum)]
-
-    def __contains__(self, value: object) -> bool:
-        return value in self.values()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.values())
+# The values of the enums in accord.types that options take. Written out because
+# argparse reads choices while the parser is built, and building it must not cost the
+# import of every type (`--version`, `--help`); a test keeps them equal to the enums.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "MemberStatus": ("starting", "working", "idle", "stopping", "stopped", "crashed"),
+    "TaskStatus": ("pending", "in_progress", "completed", "failed", "cancelled"),
+    "MessageKind": (
+        "text",
+        "shutdown_request",
+        "shutdown_response",
+        "plan_approval_request",
+        "plan_approval_response",
+        "idle_notification",
+        "task_assignment",
+    ),
+    "MemoryType": ("decision", "insight", "observation", "story"),
+    "MemoryStatus": ("active", "superseded", "retired"),
+}
 
 
 class UsageError(Exception):
@@ -221,7 +220,7 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="member_transcript")
     p = g.add_parser("heartbeat", parents=[write], help="record that a member is alive")
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
-    p.add_argument("--status", choices=_Choices("MemberStatus"))
+    p.add_argument("--status", choices=CHOICES["MemberStatus"])
     p.add_argument("--pid", type=_positive_int)
     p.add_argument("--host")
     p.set_defaults(cmd="member_heartbeat")
@@ -251,7 +250,7 @@ def build() -> argparse.ArgumentParser:
     )
     p.set_defaults(cmd="task_add")
     p = g.add_parser("list", parents=[read], help="list tasks")
-    p.add_argument("--status", choices=_Choices("TaskStatus"))
+    p.add_argument("--status", choices=CHOICES["TaskStatus"])
     p.add_argument("--ready", action="store_true", help="only tasks a claim could take now")
     p.set_defaults(cmd="task_list")
     p = g.add_parser("show", parents=[read], help="show one task with its blockers")
@@ -327,7 +326,7 @@ def build() -> argparse.ArgumentParser:
         help="a member, or '*' for everyone but the sender",
     )
     p.add_argument("--summary", metavar="TEXT", help="5-10 words shown in lists")
-    p.add_argument("--kind", choices=_Choices("MessageKind"), default="text")
+    p.add_argument("--kind", choices=CHOICES["MessageKind"], default="text")
     p.add_argument("--reply-to", type=_positive_int, metavar="ID")
     p.add_argument(
         "--key", metavar="IDEMPOTENCY_KEY", help="sending again with the same key sends nothing new"
@@ -492,7 +491,7 @@ def build() -> argparse.ArgumentParser:
         "strengthens the entry already there instead of adding another.",
     )
     p.add_argument("text")
-    p.add_argument("--type", required=True, choices=_Choices("MemoryType"))
+    p.add_argument("--type", required=True, choices=CHOICES["MemoryType"])
     p.add_argument(
         "--supersedes", type=_positive_int, metavar="ID", help="the decision this one replaces"
     )
@@ -512,7 +511,7 @@ def build() -> argparse.ArgumentParser:
         "and say how each score was made. Stories are never searched (see `memory list`).",
     )
     p.add_argument("query")
-    p.add_argument("--type", action="append", choices=_Choices("MemoryType"))
+    p.add_argument("--type", action="append", choices=CHOICES["MemoryType"])
     p.add_argument("--k", type=_positive_int, default=5, metavar="N", help="how many (5)")
     p.add_argument(
         "--history", action="store_true", help="include superseded decisions (scored low)"
@@ -533,8 +532,8 @@ def build() -> argparse.ArgumentParser:
     p.add_argument("id", type=_positive_int)
     p.set_defaults(cmd="memory_forget")
     p = g.add_parser("list", parents=[read], help="entries, newest first")
-    p.add_argument("--type", choices=_Choices("MemoryType"))
-    p.add_argument("--status", choices=_Choices("MemoryStatus"))
+    p.add_argument("--type", choices=CHOICES["MemoryType"])
+    p.add_argument("--status", choices=CHOICES["MemoryStatus"])
     p.add_argument("--limit", type=_positive_int, metavar="N")
     p.set_defaults(cmd="memory_list")
     p = g.add_parser(

@@ -36,13 +36,21 @@ def _span(seconds: float) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+    cells = [["-" if c is None or c == "" else str(c) for c in row] for row in rows]
+    if title is None and not sys.stdout.isatty():
+        from accord.cli._plain import simple_table
+
+        plain = simple_table(headers, cells)  # the same bytes, without importing rich
+        if plain is not None:
+            sys.stdout.write(plain)
+            return
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     t = Table(*headers, box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
-    for row in rows:
-        t.add_row(*("-" if c is None or c == "" else str(c) for c in row))
+    for row in cells:
+        t.add_row(*row)
     # Piped output is read by programs and people alike: never wrap a row.
     Console(soft_wrap=False, width=None if sys.stdout.isatty() else 400).print(t)
 
