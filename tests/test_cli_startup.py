@@ -6,6 +6,7 @@ here, whatever the machine's speed).
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord._where import SECTIONS, where
+from accord._where import SECTIONS, remember, where
 from accord.cli._plain import simple_table
 from accord.config import Config, locate
 
@@ -125,6 +126,7 @@ CONFIGS = [
     '[store]\npath = "elsewhere/x.db"\nsynchronous = "normal"\nbusy_timeout = 2\n',
     '[store]\npath = "postgresql://u@h:5432/db"\n[mailbox]\nvisibility_timeout = 5.5\n',
     '[board]\nlease_seconds = 30\n[hooks]\nTaskCompleted = "true"\n[team]\ndefault = "b"\n',
+    "[mailbox]\nvisibility_timeout = true\n",
 ]
 
 
@@ -132,6 +134,9 @@ CONFIGS = [
 def test_the_quick_read_agrees_with_config(tmp_path: Path, text: str) -> None:
     (tmp_path / ".accord").mkdir()
     (tmp_path / "accord.toml").write_text(text)
+    if text:
+        assert where(tmp_path) is None  # not validated yet: config decides
+    remember(tmp_path)
     quick, full = where(tmp_path), locate(tmp_path)
     assert quick is not None
     assert quick.root == full.root and quick.store_location == full.store_location
@@ -151,7 +156,6 @@ def test_the_quick_read_agrees_with_config(tmp_path: Path, text: str) -> None:
         "[store]\nbusy_timeout = 0\n",
         "[store]\nbusy_timeout = nan\n",
         '[team]\ndefault = "Not A Name"\n',
-        "[mailbox]\nvisibility_timeout = true\n",
         "[mailbox]\nvisbility = 3\n",
         "store = 3\n",
         "not toml ===\n",
@@ -160,7 +164,19 @@ def test_the_quick_read_agrees_with_config(tmp_path: Path, text: str) -> None:
 def test_the_quick_read_leaves_doubtful_files_to_config(tmp_path: Path, text: str) -> None:
     (tmp_path / ".accord").mkdir()
     (tmp_path / "accord.toml").write_text(text)
+    remember(tmp_path)  # an invalid file is never noted as checked
+    assert not (tmp_path / ".accord" / "config-checked").exists()
     assert where(tmp_path) is None
+
+
+def test_a_changed_accord_toml_is_validated_again(tmp_path: Path) -> None:
+    (tmp_path / ".accord").mkdir()
+    config = tmp_path / "accord.toml"
+    config.write_text('[team]\ndefault = "a"\n')
+    remember(tmp_path)
+    assert where(tmp_path) is not None
+    config.write_text('[team]\ndefault = "a"\n[board]\nlease_seconds = -1\n')
+    assert where(tmp_path) is None  # config.locate reports the bad lease, as ever
 
 
 def rich_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -201,3 +217,33 @@ def test_plain_tables_cover_long_cells_and_fall_back_past_the_width() -> None:
     assert simple_table(["a", "b"], [["x" * 300, "y" * 96]]) is None
     assert simple_table(["a"], [["[bold]x[/bold]"]]) is None  # rich reads that as markup
     assert json.dumps(simple_table(["id"], [["#1"]])) == json.dumps(rich_table(["id"], [["#1"]]))
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def test_the_grammar_of_one_command_is_the_whole_grammar_of_it() -> None:
+    """Built for one command line, the parser helps, parses and refuses as the whole does."""
+    from accord.cli._parser import UsageError, build
+
+    whole = build()
+    assert build(["--help"]).format_help() == whole.format_help()
+    assert build(["nonsense"]).format_help() == whole.format_help()
+    for name, group in _subcommands(whole).items():
+        mine = _subcommands(build([name, "--json"]))[name]
+        assert mine.format_help() == group.format_help(), name
+        for verb, parser in _subcommands(group).items():
+            theirs = _subcommands(_subcommands(build(["--team", "x", name, verb]))[name])[verb]
+            assert theirs.format_help() == parser.format_help(), (name, verb)
+    argv = ["task", "add", "t", "--priority", "3", "--blocked-by", "#2"]
+    assert build(argv).parse_args(argv) == whole.parse_args(argv)
+    for bad in (["task", "add"], ["task", "claim", "--as", "a", "--lease", "inf"], ["tsak"]):
+        with pytest.raises(UsageError) as lazy:
+            build(bad).parse_args(bad)
+        with pytest.raises(UsageError) as full:
+            whole.parse_args(bad)
+        assert str(lazy.value) == str(full.value)

@@ -2,12 +2,12 @@
 
 Agents and hooks call the command line all the time, mostly to read, and a read
 needs only this much of accord.toml. ``config.locate`` validates the whole file
-with pydantic, which costs more than the read itself; ``where`` reads the few
-settings a read uses and checks them by the same rules. Whenever it is not sure
-(a value it does not know, a file it cannot parse) it answers None, and the
-caller goes to ``config.locate``, which says exactly what is wrong. So a bad
-value is reported the same way, and only settings a read never uses (hooks,
-budgets, models) wait for the first command that uses them to be checked.
+with pydantic, which costs more than the read itself. So once a command has
+validated the file (``remember``), ``.accord/config-checked`` holds the text it
+accepted; while accord.toml still has exactly that text, ``where`` reads the few
+settings a read uses with tomllib alone. Any doubt (a changed or new file, another
+accord, a value it does not know) and it answers None: the caller goes to
+``config.locate``, which says exactly what is wrong, as it always has.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from accord import __version__
 from accord.types import NAME_PATTERN
 
 CONFIG_NAME = "accord.toml"
 STATE_DIR = ".accord"
 STORE_NAME = "accord.db"
+CHECKED_NAME = "config-checked"
 # The sections of config.Config; a test keeps the two lists equal.
 SECTIONS = frozenset(
     ("team", "store", "board", "mailbox", "hooks", "agent", "run", "memory", "budgets", "prices")
@@ -56,7 +58,10 @@ def where(cwd: Path, store: str | None = None) -> Where | None:
     raw: dict[str, Any] = {}
     if root is not None and (root / CONFIG_NAME).is_file():
         try:
-            raw = tomllib.loads((root / CONFIG_NAME).read_bytes().decode("utf-8"))
+            text = (root / CONFIG_NAME).read_bytes()
+            if (root / STATE_DIR / CHECKED_NAME).read_bytes() != _checked(text):
+                return None
+            raw = tomllib.loads(text.decode("utf-8"))
         except (OSError, ValueError, RecursionError):
             return None
     settings = _settings(raw)
@@ -73,6 +78,44 @@ def where(cwd: Path, store: str | None = None) -> Where | None:
     else:
         location = str(root / STATE_DIR / STORE_NAME)
     return Where(root or cwd.resolve(), location, synchronous, busy_timeout, default, visibility)
+
+
+def remember(root: Path) -> None:
+    """Validate ``root``'s accord.toml and, if it passes, note its text as checked, so
+    reads take the quick way while it stays as it is. Best effort: a state folder that
+    cannot be written only means reads keep validating."""
+    from accord.config import parse_config
+
+    config, state = root / CONFIG_NAME, root / STATE_DIR
+    try:
+        text = config.read_bytes()
+    except OSError:
+        return
+    if not state.is_dir():
+        return
+    try:
+        if (state / CHECKED_NAME).read_bytes() == _checked(text):
+            return
+    except OSError:
+        pass  # not noted yet
+    try:
+        parse_config(text.decode("utf-8"), str(config))
+    except Exception:  # noqa: BLE001 - an invalid file is config's to report, not ours
+        return
+    partial = state / f"{CHECKED_NAME}.{os.getpid()}"
+    try:
+        partial.write_bytes(_checked(text))
+        os.replace(partial, state / CHECKED_NAME)  # whole or not at all, for a reader
+    except OSError:
+        partial.unlink(missing_ok=True)
+
+
+def _checked(text: bytes) -> bytes:
+    """What ``.accord/config-checked`` holds for ``text``: it, and which validator passed
+    it (this accord, and its config module as it is on disk)."""
+    rules = (Path(__file__).parent / "config.py").stat()
+    head = f"accord {__version__} {rules.st_size} {rules.st_mtime_ns}\n"
+    return head.encode() + text
 
 
 def _settings(
@@ -102,6 +145,6 @@ def _settings(
 
 def _number(value: object, most: float) -> float | None:
     """A number of seconds in (0, most], as pydantic's ``Field(gt=0, le=most)`` takes it."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not isinstance(value, int | float):  # pydantic's lax float takes true as 1.0 too
         return None
     return float(value) if 0 < value <= most else None

@@ -16,7 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from accord.cli._parser import UsageError, build
 
     try:
-        args = build().parse_args(argv)
+        args = build(sys.argv[1:] if argv is None else argv).parse_args(argv)
     except UsageError as e:
         return _fail(str(e), 2)
     # Only now: `--version` and `--help` end inside the parser, before any command loads.
@@ -24,7 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ctx = Context(args)
     try:
-        return COMMANDS[args.cmd](ctx)
+        code = COMMANDS[args.cmd](ctx)
+        if code == 0:
+            ctx.done()
+        return code
     except NothingToDo as e:
         sys.stderr.write(f"nothing to do: {e}\n")
         return e.exit_code

@@ -133,6 +133,15 @@ class Context:
         """Who "you" are when a command is not told: the agent running it, else the person."""
         return os.environ.get("ACCORD_MEMBER") or PERSON
 
+    def done(self) -> None:
+        """The command succeeded: if it validated accord.toml, note the text as checked,
+        so later reads may skip the validator while the file stays as it is."""
+        project = self.__dict__.get("project")
+        if project is not None and project.config_path is not None:
+            from accord._where import remember
+
+            remember(project.root)
+
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
