@@ -179,7 +179,14 @@ def _group_named(argv: Sequence[str] | None) -> str | None:
     """The command group ``argv`` names (its first word that is not an option), if any."""
     if argv is None:
         return None
-    return next((word for word in argv if not word.startswith("-")), None)
+    for word in argv:
+        if word in ("-h", "--help"):
+            return None  # the root's help lists every command
+        if word == "--version":
+            return "--version"  # it prints and exits before any command is read
+        if not word.startswith("-"):
+            return word
+    return None
 
 
 def _verbs(groups: Any, wanted: str | None, name: str, **kwargs: Any) -> Any:
@@ -204,7 +211,7 @@ def build(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     lookups), and a command needs its own. What the root parser says without a valid
     command (its help, an unknown command) comes from the whole grammar as ever."""
     wanted = _group_named(argv)
-    if wanted is not None and wanted not in _NAMES:
+    if wanted is not None and wanted not in (*_NAMES, "--version"):
         wanted = None  # a mistyped command: the whole grammar, for argparse's own error
     root = _Parser(
         prog="accord",

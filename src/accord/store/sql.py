@@ -38,7 +38,6 @@ import dataclasses
 import functools
 import json
 import math
-import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -1461,6 +1460,8 @@ class SQLStore(Store):
                 ).fetchone()
             ):
                 raise UnknownMessage(f"--reply-to {m.reply_to}: no such message in this team")
+            import uuid  # here: uuid loads platform, which a read never needs
+
             return uuid.uuid4().hex[:16]
         if m.reply_to is None:
             if kind.answers is not None:
