@@ -15,7 +15,7 @@ import pytest
 
 from accord.errors import UserError
 from accord.store import open_store
-from accord.types import NewTask, OutgoingMessage
+from accord.types import NewTask, OutgoingMessage, PlannedTask
 from test_cli import dump, store_path
 
 BIG = str(2**64)  # one past what a 64-bit column holds, and then some
@@ -127,6 +127,9 @@ def test_the_store_refuses_numbers_no_column_holds(location: str) -> None:
             lambda: store.add_task("t", NewTask(title="x", priority=-(2**63) - 1), max_attempts=3),
             lambda: store.send_message("t", OutgoingMessage("alice", "alice", "x", reply_to=2**64)),
             lambda: store.ack_messages("t", "alice", [1, 2**70]),
+            lambda: store.add_tasks(
+                "t", [PlannedTask(NewTask(title="x", blocked_by=(2**64,)))], max_attempts=3
+            ),
         ]
         for call in bad:
             with pytest.raises(UserError):

@@ -186,10 +186,10 @@ def _check_number(value: object, depth: int = 0) -> None:
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise UserError(f"{value} is not a finite number; give a finite one")
-    elif depth < 2 and isinstance(value, list | tuple):
+    elif depth < 4 and isinstance(value, list | tuple):
         for item in value:
             _check_number(item, depth + 1)
-    elif depth < 2 and dataclasses.is_dataclass(value) and not isinstance(value, type):
+    elif depth < 4 and dataclasses.is_dataclass(value) and not isinstance(value, type):
         for f in dataclasses.fields(value):
             _check_number(getattr(value, f.name), depth + 1)
 
