@@ -10,9 +10,6 @@ acts as ``person`` (see ``may_act_as``).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,11 +25,19 @@ if TYPE_CHECKING:
 LIVE_STATUSES = (MemberStatus.STARTING, MemberStatus.WORKING, MemberStatus.IDLE)
 
 
+# hashlib, hmac and secrets are imported where a token is made or checked: the person's
+# reads carry no token and need none of them.
+
+
 def new_token() -> str:
+    import secrets
+
     return "acc_" + secrets.token_urlsafe(24)
 
 
 def hash_token(token: str) -> str:
+    import hashlib
+
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -62,6 +67,8 @@ def authorize(
             f"ACCORD_MEMBER={env_member} is set but ACCORD_TOKEN is not; an agent must carry "
             "its token"
         )
+    import hmac
+
     if env_token and not hmac.compare_digest(hash_token(env_token), member.token_hash):
         raise IdentityError(
             f"ACCORD_TOKEN is not {acting_as}'s token in team {team!r}; use the token issued "
