@@ -152,3 +152,13 @@ def test_accord_toml_nested_too_deep_is_one_error_naming_it(tmp_path: Path) -> N
             done.stderr
             == f"error: {config} nests tables or arrays too deeply to read; flatten it\n"
         )
+
+
+def test_a_plan_file_nested_too_deep_is_one_error_naming_it(seeded: Path) -> None:
+    plan = seeded / "deep.toml"
+    plan.write_text("a = " + "[" * 50_000 + "]" * 50_000 + "\n")
+    before = dump(store_path(seeded))
+    done = accord("plan", "load", str(plan), cwd=seeded)
+    assert done.returncode == 2
+    assert done.stderr == f"error: {plan} nests tables or arrays too deeply to read; flatten it\n"
+    assert dump(store_path(seeded)) == before
