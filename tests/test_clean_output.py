@@ -65,6 +65,7 @@ def test_titles_and_messages_print_without_control_characters(project: Path) -> 
         "msg inbox": accord("msg", "inbox", "--as", "alice", cwd=project),
         "msg list": accord("msg", "list", cwd=project),
         "events": accord("events", cwd=project),
+        "status": accord("status", cwd=project),
     }
     for command, out in shown.items():
         controls = [c for c in out if (ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0]

@@ -122,6 +122,9 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    from accord.cli._plain import printable
+
+    data = printable(data)  # what members wrote, without escape sequences
     run = data["run"]
     head = Text(f"team {data['team']}", style="bold")
     if run:

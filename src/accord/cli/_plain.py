@@ -12,6 +12,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
+
+from accord.text import strip_control
 
 WIDTH = 400  # the console width the caller gives rich for output that is not a terminal
 # What rich would read as markup ([bold]) or an emoji code (:smile:), or measure
@@ -46,3 +49,16 @@ def simple_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str |
     rule = " " + "─" * (total - 2) + " "
     out = [blank, line(headers), rule, *(line(r) for r in rows), blank]
     return "\n".join(out) + "\n"
+
+
+def printable(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings, numbers) with every string stripped
+    of control characters, for a view people read (``status``, the live view); what a
+    model wrote cannot rewrite their terminal there either."""
+    if isinstance(value, str):
+        return strip_control(value)
+    if isinstance(value, dict):
+        return {k: printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(v) for v in value]
+    return value
