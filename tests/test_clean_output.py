@@ -77,3 +77,16 @@ def test_titles_and_messages_print_without_control_characters(project: Path) -> 
     assert json.loads(accord("task", "show", "1", "--json", cwd=project))["title"] == EVIL
     listed = json.loads(accord("msg", "list", "--json", cwd=project))
     assert [(m["body"], m["summary"]) for m in listed] == [(f"hello {EVIL}", EVIL)]
+
+
+def test_markup_in_what_members_wrote_prints_as_written(project: Path) -> None:
+    """A title or summary that looks like rich markup or an emoji code is text: it
+    neither breaks the board ("[/x]" used to raise MarkupError) nor restyles it."""
+    accord("init", "--team", "t", cwd=project)
+    accord("member", "add", "alice", cwd=project)
+    title = "[/bold] fix [red]the[/red] :smile: parser"
+    accord("task", "add", title, cwd=project)
+    accord("msg", "send", "--to", "alice", "x", "--summary", "[/oops] :warning:", cwd=project)
+    assert title in accord("task", "list", cwd=project)
+    status = accord("status", cwd=project)
+    assert "[/oops] :warning:" in status

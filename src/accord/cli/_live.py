@@ -194,7 +194,7 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
 def render_status(data: dict[str, Any]) -> None:
     from rich.console import Console
 
-    Console().print(view(data))
+    Console(markup=False, emoji=False).print(view(data))
 
 
 def supervise_live(
@@ -212,7 +212,7 @@ def supervise_live(
     try:
         with Live(
             get_renderable=lambda: view(status_data(reader, team, actions), lines),
-            console=Console(),
+            console=Console(markup=False, emoji=False),
             refresh_per_second=2,
             transient=False,
         ):
@@ -228,7 +228,9 @@ def watch(store: Store, team: str, until: float | None = None) -> None:
 
     actions = Actions()
     with Live(
-        view(status_data(store, team, actions)), console=Console(), refresh_per_second=2
+        view(status_data(store, team, actions)),
+        console=Console(markup=False, emoji=False),
+        refresh_per_second=2,
     ) as live:
         try:
             while until is None or time.monotonic() < until:

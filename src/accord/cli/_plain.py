@@ -4,7 +4,8 @@ Agents and hooks read ``accord task list`` through a pipe many times a run, and
 importing rich costs more than the rest of such a command. When the output is
 not a terminal and every cell is plain text, ``simple_table`` writes the very
 bytes rich would (``box.SIMPLE_HEAD``, ``pad_edge=False``, no title); otherwise
-it answers None and the caller asks rich. A test holds the two equal.
+it answers None and the caller asks rich (markup and emoji codes off, as cells are
+what members wrote). A test holds the two equal.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 from accord.text import strip_control
 
 WIDTH = 400  # the console width the caller gives rich for output that is not a terminal
-# What rich would read as markup ([bold]) or an emoji code (:smile:), or measure
-# differently (wide or combining characters, controls): such a table goes to rich.
-_NOT_PLAIN = re.compile(r"[\[:]|[^ -~…]")
+# What rich would measure differently (wide or combining characters, controls): such a
+# table goes to rich. (Markup and emoji codes are off in the caller's console.)
+_NOT_PLAIN = re.compile(r"[^ -~…]")
 
 
 def simple_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str | None:

@@ -51,8 +51,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
     t = Table(*headers, box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
     for row in cells:
         t.add_row(*row)
-    # Piped output is read by programs and people alike: never wrap a row.
-    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 400).print(t)
+    # Piped output is read by programs and people alike: never wrap a row. Cells are what
+    # members wrote, never markup: "[/x]" in a title must print, not raise MarkupError.
+    Console(
+        soft_wrap=False, width=None if sys.stdout.isatty() else 400, markup=False, emoji=False
+    ).print(t)
 
 
 def say(text: str) -> None:
