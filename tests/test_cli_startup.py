@@ -180,6 +180,19 @@ def test_a_changed_accord_toml_is_validated_again(tmp_path: Path) -> None:
     assert where(tmp_path) is None  # config.locate reports the bad lease, as ever
 
 
+def test_a_note_from_other_rules_is_not_trusted_and_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / ".accord").mkdir()
+    (tmp_path / "accord.toml").write_text('[team]\ndefault = "a"\n')
+    remember(tmp_path)
+    note = tmp_path / ".accord" / "config-checked"
+    head, rest = note.read_bytes().split(b"\n", 1)
+    note.write_bytes(b"accord 0.0.0 1 1\n" + rest)  # noted by another accord
+    assert where(tmp_path) is None
+    remember(tmp_path)
+    assert note.read_bytes().split(b"\n", 1)[0] == head
+    assert where(tmp_path) is not None
+
+
 def rich_table(headers: list[str], rows: list[list[str]]) -> str:
     from rich import box
     from rich.console import Console

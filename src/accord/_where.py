@@ -92,22 +92,19 @@ def remember(root: Path) -> None:
     from accord.config import parse_config
 
     config, state = root / CONFIG_NAME, root / STATE_DIR
-    try:
-        text = config.read_bytes()
-    except OSError:
-        return
     if not state.is_dir():
         return
     try:
-        if (state / CHECKED_NAME).read_bytes().split(b"\n", 2)[2:] == [text]:
+        text = config.read_bytes()
+        settings = _settings(parse_config(text.decode("utf-8"), str(config)))
+        note = b"\n".join((_header(), json.dumps(settings).encode(), text))
+    except Exception:  # noqa: BLE001 - an invalid file is config's to report, not ours
+        return
+    try:
+        if (state / CHECKED_NAME).read_bytes() == note:
             return
     except OSError:
         pass  # not noted yet
-    try:
-        settings = _settings(parse_config(text.decode("utf-8"), str(config)))
-    except Exception:  # noqa: BLE001 - an invalid file is config's to report, not ours
-        return
-    note = b"\n".join((_header(), json.dumps(settings).encode(), text))
     partial = state / f"{CHECKED_NAME}.{os.getpid()}"
     try:
         partial.write_bytes(note)
