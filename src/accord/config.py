@@ -258,6 +258,10 @@ def parse_config(text: str, origin: str = CONFIG_NAME) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{origin} is not valid TOML: {e}; fix that line") from e
+    except RecursionError:
+        raise ConfigError(
+            f"{origin} nests tables or arrays too deeply to read; flatten it"
+        ) from None
     try:
         config = Config.model_validate(raw)
     except ValidationError as e:

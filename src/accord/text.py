@@ -14,6 +14,9 @@ strings, importable from any layer.
 
 What these return is baked into every store's index: a change to them must come
 with a store migration that rebuilds the memory index.
+
+``strip_control`` is of another kind: it makes text from a model or a hook safe to
+print on the person's terminal.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 BROADCAST = "*"
 
+# The person at the terminal: a mail address in every team, never a member (so never
+# a teammate, a claimant or a name to add). People see it as "you".
+PERSON = "person"
+
 
 def check_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it is a valid team, member or agent name, else raise InvalidName."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from accord.agent.definition import AgentDefinition
 from accord.llm.base import ChatMessage, ToolCall, ToolResult
 from accord.team import TeamServices
+from accord.team.mailbox import sender_attrs
 from accord.types import Message, MessageKind, Task, TaskStatus, TranscriptEntry, TranscriptKind
 
 COMPACT_AT = 0.75  # fraction of the context window that triggers compaction
@@ -72,7 +73,7 @@ def task_opening(services: TeamServices, task: Task) -> str:
 
 
 def mail_text(message: Message) -> str:
-    attrs = f'id="{message.id}" from="{message.sender}" kind="{message.kind.value}"'
+    attrs = f'id="{message.id}" {sender_attrs(message)} kind="{message.kind.value}"'
     if message.summary:
         attrs += f" summary={json.dumps(message.summary)}"
     if message.request_id:

@@ -7,23 +7,27 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from accord.errors import AccordError, HookBlocked, NothingToDo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from accord.cli._commands import COMMANDS, Context
     from accord.cli._parser import UsageError, build
 
     try:
-        args = build().parse_args(argv)
+        args = build(sys.argv[1:] if argv is None else argv).parse_args(argv)
     except UsageError as e:
         return _fail(str(e), 2)
+    # Only now: `--version` and `--help` end inside the parser, before any command loads.
+    from accord.cli._commands import COMMANDS, Context
+
     ctx = Context(args)
     try:
-        return COMMANDS[args.cmd](ctx)
+        code = COMMANDS[args.cmd](ctx)
+        if code == 0:
+            ctx.done()
+        return code
     except NothingToDo as e:
         sys.stderr.write(f"nothing to do: {e}\n")
         return e.exit_code
@@ -43,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except Exception as e:  # noqa: BLE001 - the last line of defence prints one line too
         if os.environ.get("ACCORD_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         return _fail(
             f"internal error ({type(e).__name__}: {e}); rerun with ACCORD_DEBUG=1 and report it",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -10,38 +11,41 @@ import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from accord import credentials
+from accord._where import Where, where
 from accord.cli import _render as show
-from accord.config import (
-    CONFIG_NAME,
-    CONFIG_TEMPLATE,
-    STATE_DIR,
-    Project,
-    locate,
-    read_utf8,
-)
 from accord.errors import InvalidState, NothingToDo, UserError
-from accord.memory import Memory
-from accord.store import Store, check_store_url, open_store, redact, store_exists
-from accord.team import TeamServices, pick_team
-from accord.team.roster import LIVE_STATUSES, acting_member, authorize
-from accord.team.wake import follow, wait
+from accord.team import pick_team
+from accord.text import strip_control as plain
 from accord.types import (
+    PERSON,
     MemberRole,
     MemberStatus,
     MemoryEntry,
     MemoryStatus,
     MemoryType,
+    Message,
     MessageKind,
     NewMemory,
     NewTask,
+    Task,
     TaskChanges,
     TaskStatus,
     UsageTotal,
     check_name,
     to_json,
 )
+
+if TYPE_CHECKING:
+    # Imported where used: a read command must not pay for config's validator (pydantic),
+    # the hooks or memory before it can start.
+    from accord.config import Project
+    from accord.memory import Memory
+    from accord.store import Store
+    from accord.team import TeamServices
+    from accord.team.mailbox import Mailbox
 
 
 class Context:
@@ -52,47 +56,92 @@ class Context:
 
     @cached_property
     def project(self) -> Project:
+        from accord.config import locate
+
         return locate(Path.cwd(), getattr(self.args, "store", None))
 
     @cached_property
+    def where(self) -> Where:
+        """The store and default team, without validating all of accord.toml when it can."""
+        found = where(Path.cwd(), getattr(self.args, "store", None))
+        if found is not None:
+            return found
+        p = self.project
+        return Where(
+            p.root,
+            p.store_location,
+            p.config.store.synchronous,
+            p.config.store.busy_timeout,
+            p.config.team.default,
+            p.config.mailbox.visibility_timeout,
+        )
+
+    @cached_property
     def store(self) -> Store:
-        cfg = self.project.config.store
-        return open_store(
-            self.project.store_location,
-            synchronous=cfg.synchronous,
-            busy_timeout=cfg.busy_timeout,
+        from accord.store import open_store
+
+        w = self.where
+        return open_store(w.store_location, synchronous=w.synchronous, busy_timeout=w.busy_timeout)
+
+    @cached_property
+    def team_name(self) -> str:
+        return pick_team(
+            self.store,
+            getattr(self.args, "team", None),
+            os.environ.get("ACCORD_TEAM"),
+            self.where.default_team,
         )
 
     @cached_property
     def team(self) -> TeamServices:
-        name = pick_team(
-            self.store,
-            getattr(self.args, "team", None),
-            os.environ.get("ACCORD_TEAM"),
-            self.project.config.team.default,
-        )
-        return TeamServices.open(self.store, name, self.project.config, self.project.root)
+        from accord.team import TeamServices
+
+        return TeamServices.open(self.store, self.team_name, self.project.config, self.project.root)
+
+    @cached_property
+    def mailbox(self) -> Mailbox:
+        from accord.team.mailbox import Mailbox
+
+        return Mailbox(self.store, self.team_name, self.where)
 
     @cached_property
     def actor(self) -> str | None:
         """The verified member this process acts for, or None for a person."""
+        from accord.team.roster import acting_member
+
         return acting_member(
             self.store,
-            self.team.team,
+            self.team_name,
             os.environ.get("ACCORD_MEMBER"),
             credentials.get("ACCORD_TOKEN"),
         )
 
     def acting_as(self, name: str) -> str:
         """Check this caller may act as ``name`` (its token, when it is an agent)."""
-        authorize(
+        from accord.team.roster import may_act_as
+
+        may_act_as(
             self.store,
-            self.team.team,
+            self.team_name,
             name,
             os.environ.get("ACCORD_MEMBER"),
             credentials.get("ACCORD_TOKEN"),
         )
         return name
+
+    @property
+    def me(self) -> str:
+        """Who "you" are when a command is not told: the agent running it, else the person."""
+        return os.environ.get("ACCORD_MEMBER") or PERSON
+
+    def done(self) -> None:
+        """The command succeeded: if it validated accord.toml, note the text as checked,
+        so later reads may skip the validator while the file stays as it is."""
+        project = self.__dict__.get("project")
+        if project is not None and project.config_path is not None:
+            from accord._where import remember
+
+            remember(project.root)
 
     def close(self) -> None:
         if "store" in self.__dict__:
@@ -106,10 +155,32 @@ def _json(ctx: Context) -> bool:
     return bool(getattr(ctx.args, "json", False))
 
 
+# What a model or a teammate wrote is printed for people without the escape sequences
+# and control characters that would rewrite their terminal; JSON keeps it exact.
+
+
+def _plain_task(t: Task) -> Task:
+    return dataclasses.replace(
+        t,
+        title=plain(t.title),
+        description=plain(t.description),
+        result=None if t.result is None else plain(t.result),
+        reason=None if t.reason is None else plain(t.reason),
+    )
+
+
+def _plain_message(m: Message) -> Message:
+    summary = None if m.summary is None else plain(m.summary)
+    return dataclasses.replace(m, body=plain(m.body), summary=summary)
+
+
 # init ---------------------------------------------------------------------
 
 
 def init(ctx: Context) -> int:
+    from accord.config import CONFIG_NAME, CONFIG_TEMPLATE, STATE_DIR, locate
+    from accord.store import check_store_url, open_store, redact, store_exists
+
     here = Path.cwd()
     location = ctx.args.store or os.environ.get("ACCORD_STORE")
     # Refuse bad input before anything is written, so a failed init leaves no files behind.
@@ -227,6 +298,8 @@ def team_show(ctx: Context) -> int:
 
 
 def team_delete(ctx: Context) -> int:
+    from accord.team.roster import LIVE_STATUSES, acting_member
+
     name = ctx.args.name
     # An agent (ACCORD_MEMBER set) may delete only its own team, and only with its token.
     acting_member(ctx.store, name, os.environ.get("ACCORD_MEMBER"), credentials.get("ACCORD_TOKEN"))
@@ -289,7 +362,7 @@ def member_show(ctx: Context) -> int:
     show.members([m])
     held = [t for t in ctx.team.board.list(TaskStatus.IN_PROGRESS) if t.owner == m.name]
     if held:
-        show.say("holds: " + ", ".join(f"#{t.id} {t.title}" for t in held))
+        show.say("holds: " + ", ".join(f"#{t.id} {plain(t.title)}" for t in held))
     return 0
 
 
@@ -342,17 +415,17 @@ def task_add(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.say(f"added #{task.id} {task.title} ({show.task_state(task)})")
+        show.say(f"added #{task.id} {plain(task.title)} ({show.task_state(task)})")
     return 0
 
 
 def task_list(ctx: Context) -> int:
     status = TaskStatus(ctx.args.status) if ctx.args.status else None
-    tasks = ctx.team.board.list(status=status, ready=ctx.args.ready)
+    tasks = ctx.store.list_tasks(ctx.team_name, status=status, ready=ctx.args.ready)
     if _json(ctx):
         show.emit_json(tasks)
     else:
-        show.tasks(tasks)
+        show.tasks([_plain_task(t) for t in tasks])
     return 0
 
 
@@ -361,7 +434,7 @@ def task_show(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.task_detail(task)
+        show.task_detail(_plain_task(task))
     return 0
 
 
@@ -385,7 +458,7 @@ def task_update(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.say(f"updated #{task.id} {task.title} ({show.task_state(task)})")
+        show.say(f"updated #{task.id} {plain(task.title)} ({show.task_state(task)})")
     return 0
 
 
@@ -398,7 +471,7 @@ def task_claim(ctx: Context) -> int:
         show.emit_json(claim)
     else:
         show.say(
-            f"claimed #{claim.task.id} {claim.task.title} as {member}: token "
+            f"claimed #{claim.task.id} {plain(claim.task.title)} as {member}: token "
             f"{claim.fencing_token}, lease until {show.when(claim.lease_expires_at)}"
         )
     return 0
@@ -420,7 +493,7 @@ def task_complete(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.say(f"completed #{task.id} {task.title}")
+        show.say(f"completed #{task.id} {plain(task.title)}")
     return 0
 
 
@@ -432,7 +505,7 @@ def task_fail(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.say(f"#{task.id} {task.title} is now {task.status.value}")
+        show.say(f"#{task.id} {plain(task.title)} is now {task.status.value}")
     return 0
 
 
@@ -441,7 +514,7 @@ def task_cancel(ctx: Context) -> int:
     if _json(ctx):
         show.emit_json(task)
     else:
-        show.say(f"cancelled #{task.id} {task.title}")
+        show.say(f"cancelled #{task.id} {plain(task.title)}")
     return 0
 
 
@@ -450,8 +523,8 @@ def task_cancel(ctx: Context) -> int:
 
 def msg_send(ctx: Context) -> int:
     a = ctx.args
-    sender = ctx.acting_as(a.sender)
-    sent = ctx.team.mailbox.send(
+    sender = ctx.acting_as(a.sender or ctx.me)
+    sent = ctx.mailbox.send(
         sender,
         a.recipient,
         a.text,
@@ -464,29 +537,28 @@ def msg_send(ctx: Context) -> int:
         show.emit_json(sent)
     else:
         ids = ", ".join(str(m.id) for m in sent)
-        to = ", ".join(m.recipient for m in sent)
+        to = ", ".join(show.who(m.recipient) for m in sent)
         show.say(f"sent {ids} to {to}")
     return 0
 
 
 def msg_inbox(ctx: Context) -> int:
-    member = ctx.acting_as(ctx.args.as_)
-    got = ctx.team.mailbox.inbox(member, ctx.args.limit)
+    member = ctx.acting_as(ctx.args.as_ or ctx.me)
+    got = ctx.mailbox.inbox(member, ctx.args.limit)
     if _json(ctx):
         show.emit_json(got)
     elif not got:
-        show.say(f"no new messages for {member}")
+        show.say(f"no new messages for {show.who(member)}")
     else:
-        show.messages(got)
-        show.say(
-            f"acknowledge with: accord msg ack --as {member} " + " ".join(str(m.id) for m in got)
-        )
+        show.messages([_plain_message(m) for m in got])
+        who = "" if member == PERSON else f"--as {member} "
+        show.say(f"acknowledge with: accord msg ack {who}" + " ".join(str(m.id) for m in got))
     return 0
 
 
 def msg_ack(ctx: Context) -> int:
-    member = ctx.acting_as(ctx.args.as_)
-    fresh = ctx.team.mailbox.ack(member, ctx.args.ids)
+    member = ctx.acting_as(ctx.args.as_ or ctx.me)
+    fresh = ctx.mailbox.ack(member, ctx.args.ids)
     if _json(ctx):
         show.say(json.dumps({"v": 1, "acked": fresh}))
     else:
@@ -495,11 +567,11 @@ def msg_ack(ctx: Context) -> int:
 
 
 def msg_list(ctx: Context) -> int:
-    items = ctx.team.mailbox.history(ctx.args.member, ctx.args.unacked, ctx.args.limit)
+    items = ctx.mailbox.history(ctx.args.member, ctx.args.unacked, ctx.args.limit)
     if _json(ctx):
         show.emit_json(items)
     else:
-        show.messages(items)
+        show.messages([_plain_message(m) for m in items])
     return 0
 
 
@@ -507,10 +579,12 @@ def msg_list(ctx: Context) -> int:
 
 
 def events(ctx: Context) -> int:
-    store, team = ctx.store, ctx.team.team
+    from accord.team.wake import follow
+
+    store, team = ctx.store, ctx.team_name
 
     def out(e: object) -> None:
-        line = json.dumps(to_json(e)) if _json(ctx) else show.event_line(e)  # type: ignore[arg-type]
+        line = json.dumps(to_json(e)) if _json(ctx) else plain(show.event_line(e))  # type: ignore[arg-type]
         sys.stdout.write(line + "\n")
 
     if not ctx.args.follow:
@@ -528,9 +602,11 @@ def events(ctx: Context) -> int:
 
 
 def wait_cmd(ctx: Context) -> int:
+    from accord.team.wake import wait
+
     member = ctx.acting_as(ctx.args.as_)
     started = time.monotonic()
-    woke = wait(ctx.store, ctx.team.team, member, ctx.args.timeout)
+    woke = wait(ctx.store, ctx.team_name, member, ctx.args.timeout)
     if _json(ctx):
         out = to_json(woke)
         out["seconds"] = round(time.monotonic() - started, 4)
@@ -714,7 +790,9 @@ def _supervise(ctx: Context, team: str) -> int:
 
 
 def run_cmd(ctx: Context) -> int:
+    from accord.config import STATE_DIR, locate
     from accord.runtime.team_run import budget_warning, prepare_run
+    from accord.store import open_store, redact, store_exists
 
     # A first run sets the store up where the project says (a fresh clone has the
     # committed accord.toml but not .accord/), or in this folder when there is none.
@@ -758,6 +836,7 @@ def resume_cmd(ctx: Context) -> int:
 
 
 def store_copy(ctx: Context) -> int:
+    from accord.store import open_store
     from accord.store.copy import copy_teams
 
     source_at, target_at = ctx.args.source, ctx.args.target
@@ -823,8 +902,8 @@ def status_cmd(ctx: Context) -> int:
     from accord.cli._live import render_status, status_data
     from accord.runtime.lifecycle import sweep
 
-    sweep(ctx.store, ctx.team.team)  # a supervisor dead on this machine: say so, tidy up
-    data = status_data(ctx.store, ctx.team.team)
+    sweep(ctx.store, ctx.team_name)  # a supervisor dead on this machine: say so, tidy up
+    data = status_data(ctx.store, ctx.team_name)
     if _json(ctx):
         show.say(json.dumps(data, indent=2))
     else:
@@ -903,7 +982,7 @@ def plan_load(ctx: Context) -> int:
                 (
                     e.item.id,
                     f"#{e.task.id}" if e.outcome != "refused" else "-",
-                    e.task.title,
+                    plain(e.task.title),
                     label[e.outcome]
                     if e.outcome == "refused"
                     else f"{label[e.outcome]}, {show.task_state(e.task)}",
@@ -948,9 +1027,9 @@ def work(ctx: Context) -> int:
     )
     for t in summary.failed:
         why = (t.reason or "").strip().splitlines()
-        line(f"  failed #{t.id} {t.title}" + (f": {why[0]}" if why else ""))
+        line(f"  failed #{t.id} {plain(t.title)}" + (f": {plain(why[0])}" if why else ""))
     for t in summary.left:
-        line(f"  left   #{t.id} {t.title}: {show.task_state(t)}")
+        line(f"  left   #{t.id} {plain(t.title)}: {show.task_state(t)}")
     if summary.stopped_by == "signal":
         return 130
     return 0 if summary.ok else 1
@@ -960,6 +1039,8 @@ def work(ctx: Context) -> int:
 
 
 def _memory(ctx: Context) -> Memory:
+    from accord.memory import Memory
+
     return Memory(ctx.store, ctx.team.team, ctx.project.config.memory)
 
 
@@ -1128,6 +1209,8 @@ def memory_export(ctx: Context) -> int:
 
 
 def memory_import(ctx: Context) -> int:
+    from accord.config import read_utf8
+
     text = read_utf8(Path(ctx.args.file), "the import file", UserError)
     imported, problems = _memory(ctx).import_lines(
         text.splitlines(), skip_bad=ctx.args.skip_bad, actor=ctx.actor

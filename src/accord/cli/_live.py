@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from accord.config import Project
 from accord.store import Store, open_store
 from accord.types import MemberStatus, RunStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from accord.config import Project
 
 
 class Actions:
@@ -157,6 +159,9 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    from accord.cli._plain import printable
+
+    data = printable(data)  # what members wrote, without escape sequences
     run = data["run"]
     head = Text(f"team {data['team']}", style="bold")
     if run:
@@ -245,7 +250,7 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
 def render_status(data: dict[str, Any]) -> None:
     from rich.console import Console
 
-    Console().print(view(data))
+    Console(markup=False, emoji=False).print(view(data))
 
 
 def supervise_live(
@@ -263,7 +268,7 @@ def supervise_live(
     try:
         with Live(
             get_renderable=lambda: view(status_data(reader, team, actions), lines),
-            console=Console(),
+            console=Console(markup=False, emoji=False),
             refresh_per_second=2,
             transient=False,
         ):
@@ -279,7 +284,9 @@ def watch(store: Store, team: str, until: float | None = None) -> None:
 
     actions = Actions()
     with Live(
-        view(status_data(store, team, actions)), console=Console(), refresh_per_second=2
+        view(status_data(store, team, actions)),
+        console=Console(markup=False, emoji=False),
+        refresh_per_second=2,
     ) as live:
         try:
             while until is None or time.monotonic() < until:

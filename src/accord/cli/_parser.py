@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+import math
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from accord import __version__
-from accord.types import (
-    NAME_PATTERN,
-    MemberStatus,
-    MemoryStatus,
-    MemoryType,
-    MessageKind,
-    TaskStatus,
-)
+
+# The values of the enums in accord.types that options take. Written out because
+# argparse reads choices while the parser is built, and building it must not cost the
+# import of every type (`--version`, `--help`); a test keeps them equal to the enums.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "MemberStatus": ("starting", "working", "idle", "stopping", "stopped", "crashed"),
+    "TaskStatus": ("pending", "in_progress", "completed", "failed", "cancelled"),
+    "MessageKind": (
+        "text",
+        "shutdown_request",
+        "shutdown_response",
+        "plan_approval_request",
+        "plan_approval_response",
+        "idle_notification",
+        "task_assignment",
+    ),
+    "MemoryType": ("decision", "insight", "observation", "story"),
+    "MemoryStatus": ("active", "superseded", "retired"),
+}
 
 
 class UsageError(Exception):
@@ -49,17 +62,57 @@ def _common(read: bool = False) -> _Parser:
     return p
 
 
-def _positive_int(text: str) -> int:
+INT64_MAX = 2**63 - 1  # the largest id or number a store column holds
+
+
+def _whole(text: str, what: str = "a whole number") -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: numbers fit in 64 bits")
+    return value
+
+
+def _int64(text: str) -> int:
+    return _whole(text)
+
+
+def _positive_int(text: str) -> int:
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
     return value
 
 
+def _seq(text: str) -> int:
+    value = _whole(text, "an event number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _finite(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}: give a finite number")
+    return value
+
+
+def _usd(text: str) -> float:
+    value = _finite(text, "an amount of USD")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 USD")
+    return value
+
+
 def _host(text: str) -> str:
+    from accord.types import NAME_PATTERN
+
     if not NAME_PATTERN.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a host name: use 1-40 lowercase letters, digits, - and _"
@@ -83,26 +136,90 @@ def _placement(p: argparse.ArgumentParser) -> None:
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    value = _finite(text, "a number of seconds")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
     return value
 
 
 def _task_id(text: str) -> int:
-    try:
-        value = int(text.lstrip("#"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a task id (a number)") from None
+    value = _whole(text.lstrip("#"), "a task id (a number)")
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a task id (ids start at 1)")
     return value
 
 
-def build() -> argparse.ArgumentParser:
+# Every command and command group, in the order `accord --help` lists them.
+_NAMES = (
+    "init",
+    "team",
+    "member",
+    "task",
+    "msg",
+    "agent",
+    "cost",
+    "run",
+    "resume",
+    "supervise",
+    "stop",
+    "watch",
+    "status",
+    "demo",
+    "store",
+    "memory",
+    "events",
+    "wait",
+    "plan",
+    "work",
+)
+
+
+class _Skipped:
+    """Stands for the parser of a command the command line does not name: whatever is
+    asked of it (verbs, options, defaults) it takes and forgets."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+def _group_named(argv: Sequence[str] | None) -> str | None:
+    """The command group ``argv`` names (its first word that is not an option), if any."""
+    if argv is None:
+        return None
+    for word in argv:
+        if word in ("-h", "--help"):
+            return None  # the root's help lists every command
+        if word == "--version":
+            return "--version"  # it prints and exits before any command is read
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def _verbs(groups: Any, wanted: str | None, name: str, **kwargs: Any) -> Any:
+    """A command group: its verbs only when it is the one named, or when all are wanted."""
+    if wanted not in (None, name):
+        return _Skipped()
+    return groups.add_parser(name, **kwargs).add_subparsers(
+        dest="verb", metavar="VERB", parser_class=_Parser, required=True
+    )
+
+
+def _command(groups: Any, wanted: str | None, name: str, **kwargs: Any) -> Any:
+    """A command without verbs: its options only when it is the one named, or all are."""
+    if wanted not in (None, name):
+        return _Skipped()
+    return groups.add_parser(name, **kwargs)
+
+
+def build(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The grammar of every command; with ``argv``, only of the command ``argv`` names.
+    Building all of it costs more than a read command does (mostly argparse's gettext
+    lookups), and a command needs its own. What the root parser says without a valid
+    command (its help, an unknown command) comes from the whole grammar as ever."""
+    wanted = _group_named(argv)
+    if wanted is not None and wanted not in (*_NAMES, "--version"):
+        wanted = None  # a mistyped command: the whole grammar, for argparse's own error
     root = _Parser(
         prog="accord",
         description="Durable teams of LLM agents: a shared task board, mailboxes, a roster, "
@@ -115,7 +232,9 @@ def build() -> argparse.ArgumentParser:
     groups.required = True
     read, write = _common(read=True), _common()
 
-    p = groups.add_parser(
+    p = _command(
+        groups,
+        wanted,
         "init",
         help="create .accord/ and a commented accord.toml here",
         description="Create .accord/ (the store) and a commented accord.toml "
@@ -126,10 +245,8 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="init")
 
     # team ------------------------------------------------------------------
-    g = groups.add_parser("team", help="create, list, show and delete teams").add_subparsers(
-        dest="verb", metavar="VERB", parser_class=_Parser, required=True
-    )
-    p = g.add_parser("create", parents=[_common(read=True)], help="create a team")
+    g = _verbs(groups, wanted, "team", help="create, list, show and delete teams")
+    p = g.add_parser("create", parents=[read], help="create a team")
     p.add_argument("name")
     p.add_argument("--description", default="", metavar="TEXT")
     p.set_defaults(cmd="team_create")
@@ -144,12 +261,8 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="team_delete")
 
     # member ----------------------------------------------------------------
-    g = groups.add_parser("member", help="add, list, show and remove members").add_subparsers(
-        dest="verb", metavar="VERB", parser_class=_Parser, required=True
-    )
-    p = g.add_parser(
-        "add", parents=[_common(read=True)], help="add a member; prints its secret token once"
-    )
+    g = _verbs(groups, wanted, "member", help="add, list, show and remove members")
+    p = g.add_parser("add", parents=[read], help="add a member; prints its secret token once")
     p.add_argument("name")
     p.add_argument("--role", choices=["lead", "teammate"], default="teammate")
     p.add_argument("--agent", metavar="DEFINITION", help="agent definition name")
@@ -166,9 +279,7 @@ def build() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--force", action="store_true", help="remove even while it looks live")
     p.set_defaults(cmd="member_remove")
-    p = g.add_parser(
-        "token", parents=[_common(read=True)], help="issue a new secret token for a member"
-    )
+    p = g.add_parser("token", parents=[read], help="issue a new secret token for a member")
     p.add_argument("name")
     p.add_argument(
         "--rotate", action="store_true", required=True, help="required: the old token stops working"
@@ -181,16 +292,14 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="member_transcript")
     p = g.add_parser("heartbeat", parents=[write], help="record that a member is alive")
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
-    p.add_argument("--status", choices=[s.value for s in MemberStatus])
+    p.add_argument("--status", choices=CHOICES["MemberStatus"])
     p.add_argument("--pid", type=_positive_int)
     p.add_argument("--host")
     p.set_defaults(cmd="member_heartbeat")
 
     # task ------------------------------------------------------------------
-    g = groups.add_parser("task", help="the task board: add, claim, complete...").add_subparsers(
-        dest="verb", metavar="VERB", parser_class=_Parser, required=True
-    )
-    p = g.add_parser("add", parents=[_common(read=True)], help="put a task on the board")
+    g = _verbs(groups, wanted, "task", help="the task board: add, claim, complete...")
+    p = g.add_parser("add", parents=[read], help="put a task on the board")
     p.add_argument("title")
     p.add_argument("--description", "-d", default="", metavar="TEXT")
     p.add_argument(
@@ -202,7 +311,7 @@ def build() -> argparse.ArgumentParser:
         help="a task that must complete first (repeatable)",
     )
     p.add_argument("--assign", metavar="MEMBER", help="only this member may claim it")
-    p.add_argument("--priority", type=int, default=0, help="higher is claimed first")
+    p.add_argument("--priority", type=_int64, default=0, help="higher is claimed first")
     p.add_argument(
         "--max-attempts",
         type=_positive_int,
@@ -211,13 +320,13 @@ def build() -> argparse.ArgumentParser:
     )
     p.set_defaults(cmd="task_add")
     p = g.add_parser("list", parents=[read], help="list tasks")
-    p.add_argument("--status", choices=[s.value for s in TaskStatus])
+    p.add_argument("--status", choices=CHOICES["TaskStatus"])
     p.add_argument("--ready", action="store_true", help="only tasks a claim could take now")
     p.set_defaults(cmd="task_list")
     p = g.add_parser("show", parents=[read], help="show one task with its blockers")
     p.add_argument("id", type=_task_id)
     p.set_defaults(cmd="task_show")
-    p = g.add_parser("update", parents=[_common(read=True)], help="change a task")
+    p = g.add_parser("update", parents=[read], help="change a task")
     p.add_argument("id", type=_task_id)
     p.add_argument("--title")
     p.add_argument("--description", "-d", metavar="TEXT")
@@ -226,11 +335,11 @@ def build() -> argparse.ArgumentParser:
     who = p.add_mutually_exclusive_group()
     who.add_argument("--assign", metavar="MEMBER")
     who.add_argument("--unassign", action="store_true")
-    p.add_argument("--priority", type=int)
+    p.add_argument("--priority", type=_int64)
     p.set_defaults(cmd="task_update")
     p = g.add_parser(
         "claim",
-        parents=[_common(read=True)],
+        parents=[read],
         help="take the best ready task (or --id) under a lease",
     )
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
@@ -239,41 +348,44 @@ def build() -> argparse.ArgumentParser:
         "--lease", type=_seconds, metavar="SECONDS", help="lease length (default from accord.toml)"
     )
     p.set_defaults(cmd="task_claim")
-    p = g.add_parser("heartbeat", parents=[_common(read=True)], help="extend a claim's lease")
+    p = g.add_parser("heartbeat", parents=[read], help="extend a claim's lease")
     p.add_argument("id", type=_task_id)
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
-    p.add_argument("--token", type=int, required=True, help="the fencing token of the claim")
+    p.add_argument("--token", type=_int64, required=True, help="the fencing token of the claim")
     p.add_argument("--lease", type=_seconds, metavar="SECONDS")
     p.set_defaults(cmd="task_heartbeat")
     p = g.add_parser(
         "complete",
-        parents=[_common(read=True)],
+        parents=[read],
         help="complete a held task (TaskCompleted hooks must allow it)",
     )
     p.add_argument("id", type=_task_id)
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
-    p.add_argument("--token", type=int, required=True)
+    p.add_argument("--token", type=_int64, required=True)
     p.add_argument("--result", metavar="TEXT")
     p.set_defaults(cmd="task_complete")
-    p = g.add_parser("fail", parents=[_common(read=True)], help="fail a held task")
+    p = g.add_parser("fail", parents=[read], help="fail a held task")
     p.add_argument("id", type=_task_id)
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
-    p.add_argument("--token", type=int, required=True)
+    p.add_argument("--token", type=_int64, required=True)
     p.add_argument("--reason", required=True, metavar="TEXT")
     p.add_argument("--retry", action="store_true", help="put it back to pending if attempts remain")
     p.set_defaults(cmd="task_fail")
-    p = g.add_parser("cancel", parents=[_common(read=True)], help="cancel an unfinished task")
+    p = g.add_parser("cancel", parents=[read], help="cancel an unfinished task")
     p.add_argument("id", type=_task_id)
     p.add_argument("--reason", default="cancelled", metavar="TEXT")
     p.set_defaults(cmd="task_cancel")
 
     # msg -------------------------------------------------------------------
-    g = groups.add_parser("msg", help="mailboxes: send, inbox, ack, list").add_subparsers(
-        dest="verb", metavar="VERB", parser_class=_Parser, required=True
-    )
-    p = g.add_parser("send", parents=[_common(read=True)], help="send a message")
+    g = _verbs(groups, wanted, "msg", help="mailboxes: send, inbox, ack, list")
+    p = g.add_parser("send", parents=[read], help="send a message")
     p.add_argument("text")
-    p.add_argument("--from", dest="sender", metavar="MEMBER", required=True)
+    p.add_argument(
+        "--from",
+        dest="sender",
+        metavar="MEMBER",
+        help="who sends it (default: you, the person; an agent: itself)",
+    )
     p.add_argument(
         "--to",
         dest="recipient",
@@ -282,7 +394,7 @@ def build() -> argparse.ArgumentParser:
         help="a member, or '*' for everyone but the sender",
     )
     p.add_argument("--summary", metavar="TEXT", help="5-10 words shown in lists")
-    p.add_argument("--kind", choices=[k.value for k in MessageKind], default="text")
+    p.add_argument("--kind", choices=CHOICES["MessageKind"], default="text")
     p.add_argument("--reply-to", type=_positive_int, metavar="ID")
     p.add_argument(
         "--key", metavar="IDEMPOTENCY_KEY", help="sending again with the same key sends nothing new"
@@ -293,12 +405,16 @@ def build() -> argparse.ArgumentParser:
         parents=[read],
         help="deliver unacknowledged messages (they come again until acked)",
     )
-    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument(
+        "--as", dest="as_", metavar="MEMBER", help="whose inbox (default: yours, the person's)"
+    )
     p.add_argument("--limit", type=_positive_int)
     p.set_defaults(cmd="msg_inbox")
     p = g.add_parser("ack", parents=[read], help="acknowledge delivered messages")
     p.add_argument("ids", type=_positive_int, nargs="+", metavar="ID")
-    p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
+    p.add_argument(
+        "--as", dest="as_", metavar="MEMBER", help="whose messages (default: yours, the person's)"
+    )
     p.set_defaults(cmd="msg_ack")
     p = g.add_parser("list", parents=[read], help="message history, for people")
     p.add_argument("--member", metavar="MEMBER", help="only messages to or from this member")
@@ -307,7 +423,9 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="msg_list")
 
     # agent runtime -----------------------------------------------------------
-    p = groups.add_parser(
+    p = _command(
+        groups,
+        wanted,
         "agent",
         parents=[write],
         help="run one member as an agent process (its token in ACCORD_TOKEN)",
@@ -326,14 +444,20 @@ def build() -> argparse.ArgumentParser:
         help="stop when there is nothing left to do instead of waiting",
     )
     p.set_defaults(cmd="agent")
-    p = groups.add_parser(
-        "cost", parents=[read], help="tokens and USD spent, per member, task or model"
+    p = _command(
+        groups,
+        wanted,
+        "cost",
+        parents=[read],
+        help="tokens and USD spent, per member, task or model",
     )
     p.add_argument("--by", choices=["member", "task", "model"], default="member")
     p.set_defaults(cmd="cost")
 
     # team runs ---------------------------------------------------------------
-    p = groups.add_parser(
+    p = _command(
+        groups,
+        wanted,
         "run",
         parents=[write],
         help="a lead and teammates work on a goal until it is done",
@@ -351,7 +475,7 @@ def build() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-teammates", type=_positive_int, metavar="N")
     p.add_argument(
-        "--budget", type=float, metavar="USD", help="stop the team when it has spent this much"
+        "--budget", type=_usd, metavar="USD", help="stop the team when it has spent this much"
     )
     p.add_argument(
         "--delegate", action="store_true", help="the lead only coordinates: no file or shell tools"
@@ -364,7 +488,9 @@ def build() -> argparse.ArgumentParser:
     )
     _placement(p)
     p.set_defaults(cmd="run")
-    p = groups.add_parser(
+    p = _command(
+        groups,
+        wanted,
         "resume",
         parents=[write],
         help="bring back a stopped or crashed team run",
@@ -375,11 +501,13 @@ def build() -> argparse.ArgumentParser:
     )
     p.add_argument("--display", choices=["live", "plain", "events"])
     p.add_argument(
-        "--budget", type=float, metavar="USD", help="raise the team's budget (after a budget stop)"
+        "--budget", type=_usd, metavar="USD", help="raise the team's budget (after a budget stop)"
     )
     _placement(p)
     p.set_defaults(cmd="resume")
-    p = groups.add_parser(
+    p = _command(
+        groups,
+        wanted,
         "supervise",
         parents=[write],
         help="serve one host of a team: run the members placed here (for teams on many machines)",
@@ -392,20 +520,30 @@ def build() -> argparse.ArgumentParser:
     _placement(p)
     p.add_argument("--once", action="store_true", help="return when the current (or next) run ends")
     p.set_defaults(cmd="supervise")
-    p = groups.add_parser(
-        "stop", parents=[write], help="stop the team (resumable), or ask one member to shut down"
+    p = _command(
+        groups,
+        wanted,
+        "stop",
+        parents=[write],
+        help="stop the team (resumable), or ask one member to shut down",
     )
     p.add_argument("member", nargs="?")
     p.set_defaults(cmd="stop")
-    p = groups.add_parser(
+    p = _command(
+        groups,
+        wanted,
         "watch",
         parents=[write],
         help="the live view of a team, from any terminal (Ctrl+C closes it; the team goes on)",
     )
     p.set_defaults(cmd="watch")
-    p = groups.add_parser("status", parents=[read], help="the team's run, members and board, once")
+    p = _command(
+        groups, wanted, "status", parents=[read], help="the team's run, members and board, once"
+    )
     p.set_defaults(cmd="status")
-    p = groups.add_parser(
+    p = _command(
+        groups,
+        wanted,
         "demo",
         help="watch a whole team work, offline: scripted replies, no model or key needed",
         description="Run a complete team in a scratch git repository with the scripted model: "
@@ -424,9 +562,9 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="demo")
 
     # store -----------------------------------------------------------------
-    g = groups.add_parser(
-        "store", help="the store itself: copy teams between SQLite and PostgreSQL"
-    ).add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
+    g = _verbs(
+        groups, wanted, "store", help="the store itself: copy teams between SQLite and PostgreSQL"
+    )
     p = g.add_parser(
         "copy",
         help="copy teams, with their whole history, from one store to another",
@@ -442,19 +580,22 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="store_copy")
 
     # memory ----------------------------------------------------------------
-    g = groups.add_parser(
-        "memory", help="what the team remembers: add, search, history, export, continuity..."
-    ).add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
+    g = _verbs(
+        groups,
+        wanted,
+        "memory",
+        help="what the team remembers: add, search, history, export, continuity...",
+    )
     p = g.add_parser(
         "add",
-        parents=[_common(read=True)],
+        parents=[read],
         help="remember a decision, insight, observation or story",
         description="Remember something. A decision can name the decision it replaces "
         "(--supersedes); an observation noted again (the same or nearly the same text) "
         "strengthens the entry already there instead of adding another.",
     )
     p.add_argument("text")
-    p.add_argument("--type", required=True, choices=[t.value for t in MemoryType])
+    p.add_argument("--type", required=True, choices=CHOICES["MemoryType"])
     p.add_argument(
         "--supersedes", type=_positive_int, metavar="ID", help="the decision this one replaces"
     )
@@ -474,7 +615,7 @@ def build() -> argparse.ArgumentParser:
         "and say how each score was made. Stories are never searched (see `memory list`).",
     )
     p.add_argument("query")
-    p.add_argument("--type", action="append", choices=[t.value for t in MemoryType])
+    p.add_argument("--type", action="append", choices=CHOICES["MemoryType"])
     p.add_argument("--k", type=_positive_int, default=5, metavar="N", help="how many (5)")
     p.add_argument(
         "--history", action="store_true", help="include superseded decisions (scored low)"
@@ -489,14 +630,12 @@ def build() -> argparse.ArgumentParser:
     )
     p.add_argument("id", type=_positive_int)
     p.set_defaults(cmd="memory_history")
-    p = g.add_parser(
-        "forget", parents=[_common(read=True)], help="retire an entry (kept, never recalled)"
-    )
+    p = g.add_parser("forget", parents=[read], help="retire an entry (kept, never recalled)")
     p.add_argument("id", type=_positive_int)
     p.set_defaults(cmd="memory_forget")
     p = g.add_parser("list", parents=[read], help="entries, newest first")
-    p.add_argument("--type", choices=[t.value for t in MemoryType])
-    p.add_argument("--status", choices=[s.value for s in MemoryStatus])
+    p.add_argument("--type", choices=CHOICES["MemoryType"])
+    p.add_argument("--status", choices=CHOICES["MemoryStatus"])
     p.add_argument("--limit", type=_positive_int, metavar="N")
     p.set_defaults(cmd="memory_list")
     p = g.add_parser(
@@ -506,7 +645,7 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="memory_export")
     p = g.add_parser(
         "import",
-        parents=[_common(read=True)],
+        parents=[read],
         help="add the entries of an export (all or nothing unless --skip-bad)",
     )
     p.add_argument("file", metavar="FILE")
@@ -516,7 +655,7 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="memory_import")
     p = g.add_parser(
         "reindex",
-        parents=[_common(read=True)],
+        parents=[read],
         help="embed the entries that have no vector from the configured model",
         description="Fill in the embedding vectors recall blends with BM25 when [memory] "
         "embeddings is hashing or minilm: for entries written before it was set, imported "
@@ -535,25 +674,25 @@ def build() -> argparse.ArgumentParser:
     p.set_defaults(cmd="memory_continuity")
 
     # events, wait ----------------------------------------------------------
-    p = groups.add_parser("events", parents=[read], help="the team's event log")
-    p.add_argument("--since", type=int, default=0, metavar="SEQ")
+    p = _command(groups, wanted, "events", parents=[read], help="the team's event log")
+    p.add_argument("--since", type=_seq, default=0, metavar="SEQ")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     p.add_argument("--limit", type=_positive_int)
     p.set_defaults(cmd="events")
-    p = groups.add_parser(
-        "wait", parents=[read], help="block until a member has mail or a ready task"
+    p = _command(
+        groups, wanted, "wait", parents=[read], help="block until a member has mail or a ready task"
     )
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
     p.add_argument("--timeout", type=_seconds, default=60.0, metavar="SECONDS")
     p.set_defaults(cmd="wait")
 
     # plan files, workers -----------------------------------------------------
-    g = groups.add_parser(
-        "plan", help="put a plan file's tasks on the board, checked whole first"
-    ).add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser, required=True)
+    g = _verbs(
+        groups, wanted, "plan", help="put a plan file's tasks on the board, checked whole first"
+    )
     p = g.add_parser(
         "load",
-        parents=[_common(read=True)],
+        parents=[read],
         help="load a TOML plan of tasks with ids and blockers (again: adds only new ones)",
         description="Check the whole plan (TOML, keys, ids, blockers, cycles) and then put "
         "every task on the board in one transaction. Tasks loaded before (by id) are left "
@@ -561,7 +700,9 @@ def build() -> argparse.ArgumentParser:
     )
     p.add_argument("file", metavar="FILE.toml")
     p.set_defaults(cmd="plan_load")
-    p = groups.add_parser(
+    p = _command(
+        groups,
+        wanted,
         "work",
         parents=[write],
         help="N workers run a command (or an agent) once per ready task",

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from accord.errors import AccordError
-from accord.types import Event, Member, Message, Task, TranscriptEntry, to_json
+from accord.types import PERSON, Event, Member, Message, Task, TranscriptEntry, to_json
 
 if TYPE_CHECKING:
     from accord.store import Store
@@ -40,15 +40,26 @@ def _span(seconds: float) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+    cells = [["-" if c is None or c == "" else str(c) for c in row] for row in rows]
+    if title is None and not sys.stdout.isatty():
+        from accord.cli._plain import simple_table
+
+        plain = simple_table(headers, cells)  # the same bytes, without importing rich
+        if plain is not None:
+            sys.stdout.write(plain)
+            return
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     t = Table(*headers, box=box.SIMPLE_HEAD, title=title, title_justify="left", pad_edge=False)
-    for row in rows:
-        t.add_row(*("-" if c is None or c == "" else str(c) for c in row))
-    # Piped output is read by programs and people alike: never wrap a row.
-    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 400).print(t)
+    for row in cells:
+        t.add_row(*row)
+    # Piped output is read by programs and people alike: never wrap a row. Cells are what
+    # members wrote, never markup: "[/x]" in a title must print, not raise MarkupError.
+    Console(
+        soft_wrap=False, width=None if sys.stdout.isatty() else 400, markup=False, emoji=False
+    ).print(t)
 
 
 def say(text: str) -> None:
@@ -156,7 +167,7 @@ def messages(items: Sequence[Message], show_body: bool = True) -> None:
         return
     for m in items:
         state = "acked" if m.acked_at else "delivered" if m.delivered_at else "waiting"
-        head = f"[{m.id}] {when(m.sent_at)} {m.sender} -> {m.recipient}"
+        head = f"[{m.id}] {when(m.sent_at)} {who(m.sender)} -> {who(m.recipient)}"
         if m.broadcast:
             head += " (broadcast)"
         if m.kind != "text":
@@ -168,6 +179,11 @@ def messages(items: Sequence[Message], show_body: bool = True) -> None:
         if show_body:
             for line in m.body.splitlines() or [""]:
                 say(f"    {line}")
+
+
+def who(name: str) -> str:
+    """A name as the person reads it: their own is "you"."""
+    return "you" if name == PERSON else name
 
 
 def event_line(e: Event) -> str:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import uuid
+import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -47,6 +47,7 @@ from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, Protocol, Typ
 from accord.errors import (
     AlreadyExists,
     CycleError,
+    InvalidName,
     InvalidState,
     NotClaimHolder,
     StaleToken,
@@ -73,6 +74,7 @@ from accord.store.base import (
 from accord.text import terms as text_terms
 from accord.types import (
     BROADCAST,
+    PERSON,
     Candidate,
     Claim,
     ContinuityNote,
@@ -159,9 +161,37 @@ def atomic(method: Callable[Concatenate[S, P], R]) -> Callable[Concatenate[S, P]
 
     @functools.wraps(method)
     def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        for value in (*args, *kwargs.values()):
+            _check_number(value)
         return self._attempt(lambda: method(self, *args, **kwargs))
 
     return run
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _check_number(value: object, depth: int = 0) -> None:
+    """Refuse, as bad input, a number no column can hold: an integer past 64 bits (SQLite
+    cannot bind it, PostgreSQL's bigint cannot store it) or an infinite or NaN float (a
+    lease that never ends, an event payload that is not JSON). Looks into lists, tuples
+    and the values a caller passes as dataclasses (a new task, a message), whatever the
+    front door."""
+    if isinstance(value, bool) or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if value not in _INT64:
+            shown = str(value) if abs(value) < 10**30 else f"a number of {len(str(value))} digits"
+            raise UserError(f"{shown} is out of range: ids and numbers fit in 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise UserError(f"{value} is not a finite number; give a finite one")
+    elif depth < 4 and isinstance(value, list | tuple):
+        for item in value:
+            _check_number(item, depth + 1)
+    elif depth < 4 and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _check_number(getattr(value, f.name), depth + 1)
 
 
 _TASK_COLUMNS = (
@@ -388,7 +418,19 @@ class SQLStore(Store):
             raise self._unknown_member(db, team_id, team, name)
         return _member(team, row)
 
+    def _mail_address(
+        self, db: Connection, team_id: int, team: str, name: str, *, lock: str = ""
+    ) -> None:
+        """A member, or the person: the one address that has a mailbox and no member row."""
+        if name != PERSON:
+            self._member_row(db, team_id, team, name, lock=lock)
+
     def _unknown_member(self, db: Connection, team_id: int, team: str, name: str) -> UnknownMember:
+        if name == PERSON:
+            return UnknownMember(
+                f"{PERSON!r} is the person at the terminal, not a member of team {team!r}: "
+                "it sends and reads mail, and never claims tasks or works as a teammate"
+            )
         names = [
             r[0]
             for r in db.execute(
@@ -411,6 +453,10 @@ class SQLStore(Store):
         actor: str | None = None,
     ) -> Member:
         check_name(name, "member name")
+        if name == PERSON:
+            raise InvalidName(
+                f"{PERSON!r} is reserved for the person at the terminal; pick another name"
+            )
         if agent is not None:
             check_name(agent, "agent definition name")
         with self._write() as db:
@@ -1355,7 +1401,7 @@ class SQLStore(Store):
         with self._write() as db:
             team_id = self._team_id(db, team)
             # No turn: the members involved only must stay (sends to others run at once).
-            self._member_row(db, team_id, team, m.sender, lock=self._KEY_SHARE)
+            self._mail_address(db, team_id, team, m.sender, lock=self._KEY_SHARE)
             if m.idempotency_key is not None:
                 prior = self._messages(
                     db,
@@ -1379,7 +1425,7 @@ class SQLStore(Store):
                         f"{m.sender} is alone in team {team!r}; there is nobody to broadcast to"
                     )
             else:
-                self._member_row(db, team_id, team, m.recipient, lock=self._KEY_SHARE)
+                self._mail_address(db, team_id, team, m.recipient, lock=self._KEY_SHARE)
                 recipients = [m.recipient]
             request_id = self._request_id(db, team_id, m, kind)
             now = self.clock()
@@ -1453,6 +1499,8 @@ class SQLStore(Store):
                 ).fetchone()
             ):
                 raise UnknownMessage(f"--reply-to {m.reply_to}: no such message in this team")
+            import uuid  # here: uuid loads platform, which a read never needs
+
             return uuid.uuid4().hex[:16]
         if m.reply_to is None:
             if kind.answers is not None:
@@ -1511,15 +1559,15 @@ class SQLStore(Store):
                 "FROM teams tm WHERE tm.name = ?",
                 (member, member, self.clock(), team),
             ).fetchone()
-        if found is None or not found[0]:
+        if found is None or (not found[0] and member != PERSON):
             with self._read() as db:  # for the error that says what is missing
-                self._member_row(db, self._team_id(db, team), team, member)
+                self._mail_address(db, self._team_id(db, team), team, member)
         if found is None or not found[1]:
             return []
         with self._write() as db:
             team_id = self._team_id(db, team)
             # The member's turn at its mailbox: its receives and acks follow one another.
-            self._member_row(db, team_id, team, member, lock=self._LOCK_ROW)
+            self._mail_address(db, team_id, team, member, lock=self._LOCK_ROW)
             now = self.clock()
             delivered = self._messages(
                 db,
@@ -1553,7 +1601,7 @@ class SQLStore(Store):
             return []
         with self._write() as db:
             team_id = self._team_id(db, team)
-            self._member_row(db, team_id, team, member, lock=self._LOCK_ROW)
+            self._mail_address(db, team_id, team, member, lock=self._LOCK_ROW)
             return self._ack(db, team_id, member, ids)
 
     def _ack(self, db: Connection, team_id: int, member: str, ids: Sequence[int]) -> list[int]:

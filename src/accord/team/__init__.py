@@ -9,17 +9,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from accord.config import Config
 from accord.errors import UnknownTeam, UserError
-from accord.store.base import Store
-from accord.team.board import Board
-from accord.team.hooks import HookRunner
-from accord.team.mailbox import Mailbox
-from accord.team.roster import Roster
 from accord.types import check_name
 
+if TYPE_CHECKING:
+    from accord.config import Config
+    from accord.store.base import Store
+    from accord.team.board import Board
+    from accord.team.hooks import HookRunner
+    from accord.team.mailbox import Mailbox
+    from accord.team.roster import Roster
+
 __all__ = ["Board", "HookRunner", "Mailbox", "Roster", "TeamServices", "pick_team"]
+
+
+_LAZY = {"Board": "board", "HookRunner": "hooks", "Mailbox": "mailbox", "Roster": "roster"}
+
+
+def __getattr__(name: str) -> Any:
+    # The services load config (and pydantic) only when asked for, so a command that
+    # needs just ``pick_team`` or the mailbox starts fast.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"accord.team.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pick_team(
@@ -61,6 +77,11 @@ class TeamServices:
 
     @classmethod
     def open(cls, store: Store, team: str, config: Config, cwd: Path) -> TeamServices:
+        from accord.team.board import Board
+        from accord.team.hooks import HookRunner
+        from accord.team.mailbox import Mailbox
+        from accord.team.roster import Roster
+
         hooks = HookRunner(config.hooks, store, team, cwd)
         return cls(
             store=store,

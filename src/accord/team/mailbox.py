@@ -1,5 +1,8 @@
 """Mailboxes: messages kept until their recipient acknowledges them.
 
+Every member has one, and so has ``person``, the person at the terminal, who is
+no member: members write to it and it writes to them.
+
 ``inbox`` delivers what is waiting and makes it invisible for the visibility
 timeout; a message delivered but never acknowledged (its reader crashed before
 saving it) is delivered again when that runs out. The agent runtime
@@ -10,19 +13,42 @@ is never lost between the mailbox and the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
-from accord.config import MailboxConfig
-from accord.store.base import Store
-from accord.types import Message, MessageKind, OutgoingMessage
+from accord.types import PERSON, Message, MessageKind, OutgoingMessage
+
+if TYPE_CHECKING:
+    from accord.store.base import Store
+
+
+class MailboxSettings(Protocol):
+    """What a mailbox needs of its settings: ``config.MailboxConfig``, or a quick read of
+    accord.toml that a command reading its inbox makes without loading the validator."""
+
+    @property
+    def visibility_timeout(self) -> float: ...
+
+
+def sender_attrs(message: Message) -> str:
+    """Who a message is from, as a member's context shows it. Mail from the person is
+    marked apart from mail between members (as Claude Code shows what the user says
+    apart from what agents send), so a member knows whose word it has."""
+    if message.sender == PERSON:
+        return f'from="{PERSON}" role="user"'
+    return f'from="{message.sender}"'
 
 
 class Mailbox:
     """The mailboxes of one team."""
 
-    def __init__(self, store: Store, team: str, settings: MailboxConfig | None = None) -> None:
+    def __init__(self, store: Store, team: str, settings: MailboxSettings | None = None) -> None:
+        if settings is None:
+            from accord.config import MailboxConfig
+
+            settings = MailboxConfig()
         self.store = store
         self.team = team
-        self.settings = settings or MailboxConfig()
+        self.settings = settings
 
     def send(
         self,

@@ -124,6 +124,8 @@ def parse_plan(text: str, origin: str = "plan.toml") -> Plan:
         where = f"{origin}:{found.group(1)}" if found else origin
         message = _AT_LINE.sub("", message)
         raise UserError(f"{where}: not valid TOML: {message}; fix that line") from e
+    except RecursionError:
+        raise UserError(f"{origin} nests tables or arrays too deeply to read; flatten it") from None
     lines = _Lines(text)
     for key in raw:
         if key != "task":

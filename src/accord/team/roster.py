@@ -4,30 +4,40 @@ A member's token is issued once when it is added (or rotated) and only its
 SHA-256 is stored. An agent process carries ``ACCORD_MEMBER`` and
 ``ACCORD_TOKEN`` in its environment; ``authorize`` refuses any call in which it
 tries to act as somebody else or shows a wrong token. A person at a terminal,
-with neither variable set, may act as any member.
+with neither variable set, may act as any member, and is the only caller that
+acts as ``person`` (see ``may_act_as``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from accord.errors import IdentityError, InvalidState
-from accord.store.base import Store
-from accord.team.hooks import HookOutcome, HookRunner
-from accord.types import HookEvent, Member, MemberRole, MemberStatus
+from accord.types import PERSON, HookEvent, Member, MemberRole, MemberStatus
+
+if TYPE_CHECKING:
+    # Hooks load config (and pydantic); checking a token must not wait for them.
+    from accord.store.base import Store
+    from accord.team.hooks import HookOutcome, HookRunner
 
 # A member whose heartbeat is older than this while "working" looks dead.
 LIVE_STATUSES = (MemberStatus.STARTING, MemberStatus.WORKING, MemberStatus.IDLE)
 
 
+# hashlib, hmac and secrets are imported where a token is made or checked: the person's
+# reads carry no token and need none of them.
+
+
 def new_token() -> str:
+    import secrets
+
     return "acc_" + secrets.token_urlsafe(24)
 
 
 def hash_token(token: str) -> str:
+    import hashlib
+
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -57,12 +67,30 @@ def authorize(
             f"ACCORD_MEMBER={env_member} is set but ACCORD_TOKEN is not; an agent must carry "
             "its token"
         )
+    import hmac
+
     if env_token and not hmac.compare_digest(hash_token(env_token), member.token_hash):
         raise IdentityError(
             f"ACCORD_TOKEN is not {acting_as}'s token in team {team!r}; use the token issued "
             f"by `accord member add` or `accord member token {acting_as} --rotate`"
         )
     return member
+
+
+def may_act_as(
+    store: Store, team: str, name: str, env_member: str | None, env_token: str | None
+) -> None:
+    """IdentityError unless this caller may act as ``name``: a member (``authorize``), or
+    ``person``, which only a caller that is no agent may be."""
+    if name != PERSON:
+        authorize(store, team, name, env_member, env_token)
+    elif env_member or env_token:
+        raise IdentityError(
+            f"this process acts for {env_member or 'a member'} (ACCORD_MEMBER/ACCORD_TOKEN); "
+            f"only the person at the terminal acts as {PERSON}"
+        )
+    else:
+        store.get_team(team)
 
 
 def acting_member(
@@ -145,6 +173,8 @@ class Roster:
                 self.store.update_member(self.team, name, status=MemberStatus.WORKING, actor=name)
                 return outcome
         else:
+            from accord.team.hooks import HookOutcome
+
             outcome = HookOutcome(False, "", ())
         self.store.update_member(
             self.team, name, status=MemberStatus.IDLE, heartbeat=True, actor=name

@@ -270,7 +270,10 @@ def task_fail(ctx: ToolContext, args: TaskFailArgs) -> str:
 
 
 class SendMessageArgs(ToolArgs):
-    to: str = Field(description="A member's name, or '*' for every other member.")
+    to: str = Field(
+        description="A member's name, 'person' for the person you work for, "
+        "or '*' for every other member."
+    )
     message: str = Field(min_length=1, description="The message text.")
     summary: str | None = Field(default=None, description="A few words saying what it is about.")
 
