@@ -13,7 +13,7 @@ from accord import __version__
 # argparse reads choices while the parser is built, and building it must not cost the
 # import of every type (`--version`, `--help`); a test keeps them equal to the enums.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "MemberStatus": ("starting", "working", "idle", "stopping", "stopped", "crashed"),
+    "MemberStatus": ("starting", "working", "idle", "stopping", "stopped", "crashed", "failed"),
     "TaskStatus": ("pending", "in_progress", "completed", "failed", "cancelled"),
     "MessageKind": (
         "text",
