@@ -65,7 +65,8 @@ def test_a_team_run_obeys_claude_code_settings_hooks(tmp_path: Path) -> None:
                     ("task_create", {"title": "ship it", "assignee": "alice"}),
                 ),
             },
-            {"if": "1 completed", "then": calls(("finish", {"summary": "shipped"}))},
+            # Finishing stops everyone: wait until alice has answered the hook's stop.
+            {"if": "shutting down", "then": calls(("finish", {"summary": "shipped"}))},
         ],
         "Waiting.",
     )

@@ -347,7 +347,7 @@ def test_agent_with_an_unknown_provider(store: Store, cli: Cli) -> None:
 
 
 def test_agent_with_a_malformed_model_name(store: Store, cli: Cli) -> None:
-    one_error(cli("agent", "--member", "alice", "--model", "sonnet"), 2, "PROVIDER:MODEL")
+    one_error(cli("agent", "--member", "alice", "--model", "sonet"), 2, "PROVIDER:MODEL")
 
 
 def test_agent_with_a_missing_anthropic_key(

@@ -282,7 +282,7 @@ def test_resume_budget_raises_the_budget_after_a_budget_stop(root: Path) -> None
     assert "warning:" not in done.stderr  # priced: the budget can see the spend
     assert status(root)["run"]["outcome"]["outcome"] == "budget"
     refused = accord(root, "resume", "--budget", "0")
-    assert refused.returncode == 2 and refused.stderr.startswith("error: --budget")
+    assert refused.returncode == 2 and refused.stderr.startswith("error: argument --budget")
     rules(lead_script, [{"if": "Goal", "then": calls(("finish", {"summary": "fine"}))}])
     resumed = accord(root, "resume", "--budget", "100000", "--display", "plain")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from accord import credentials
 from accord.agent.definition import AgentDefinition
 from accord.agent.model_choice import model_name_for
 from accord.config import Config
@@ -174,17 +175,37 @@ def test_the_agent_exits_with_the_configuration_code(root: Path) -> None:
         token = new_token()
         s.update_member("main", "carol", token_hash=hash_token(token), model=None)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
-    env.update(ACCORD_MEMBER="carol", ACCORD_TOKEN=token, ACCORD_TEAM="main")
-    done = subprocess.run(
-        [sys.executable, "-m", "accord", "agent", "--member", "carol"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    env.update(ACCORD_MEMBER="carol", ACCORD_TEAM="main")
+
+    def agent(handed: bool) -> subprocess.CompletedProcess[str]:
+        # Handed its token through a pipe, as a supervisor starts it; else as a person does.
+        fds: tuple[int, ...] = ()
+        if handed:
+            fds = (credentials.hand_over({"ACCORD_TOKEN": token}),)
+            env[credentials.FD_VARIABLE] = str(fds[0])
+        else:
+            env.pop(credentials.FD_VARIABLE, None)
+            env["ACCORD_TOKEN"] = token
+        try:
+            return subprocess.run(
+                [sys.executable, "-m", "accord", "agent", "--member", "carol"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                env=env,
+                pass_fds=fds,
+                timeout=60,
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    done = agent(handed=True)
     assert done.returncode == 78, done.stdout + done.stderr
     assert done.stderr.startswith("error: ")
+    # Run by a person (or a script of theirs), the same failure is bad input: exit 2.
+    by_hand = agent(handed=False)
+    assert by_hand.returncode == 2 and by_hand.stderr.startswith("error: "), by_hand.stderr
 
 
 def test_a_spawn_without_a_model_anywhere_uses_the_leads(

@@ -76,6 +76,7 @@ _AWS_SETTINGS = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_DEFAULT_OUTP
 _declared: set[str] = set()
 _held: dict[str, str] = {}
 _received = False
+_handed = False
 
 
 def declare(names: Iterable[str]) -> None:
@@ -132,7 +133,7 @@ def hand_over(values: Mapping[str, str]) -> int:
 
 def receive() -> None:
     """Read what the parent handed over (once; later calls do nothing)."""
-    global _received
+    global _received, _handed
     if _received:
         return
     _received = True
@@ -151,6 +152,14 @@ def receive() -> None:
     except (ValueError, AttributeError):
         return
     _held.update({str(k): str(v) for k, v in values.items()})
+    _handed = True
+
+
+def handed_over() -> bool:
+    """Whether a parent (a supervisor) handed this process its secrets: it was started
+    for a team run, not by a person or a script of theirs."""
+    receive()
+    return _handed
 
 
 def get(name: str) -> str | None:

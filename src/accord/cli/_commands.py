@@ -645,7 +645,7 @@ def agent_cmd(ctx: Context) -> int:
         )
     except UserError as e:
         # Started by a supervisor: say why in the store, and that a restart cannot help.
-        if os.environ.get("ACCORD_MEMBER") == member:
+        if credentials.handed_over():
             record_config_failure(ctx.team, member, str(e))
             sys.stderr.write(f"error: {e}\n")
             return CONFIG_EXIT
