@@ -651,7 +651,8 @@ def agent_cmd(ctx: Context) -> int:
             return CONFIG_EXIT
         raise
     agent.install_signal_handlers()
-    history = ctx.store.read_events(ctx.team.team)
+    # With --once, the task failures of this session decide the exit code.
+    history = ctx.store.read_events(ctx.team.team) if ctx.args.once else []
     since = history[-1].seq if history else 0
     outcome = agent.run(once=ctx.args.once)
     show.say(
@@ -659,7 +660,7 @@ def agent_cmd(ctx: Context) -> int:
     )
     failed = {
         e.payload["id"]
-        for e in ctx.store.read_events(ctx.team.team, since=since)
+        for e in (ctx.store.read_events(ctx.team.team, since=since) if ctx.args.once else [])
         if e.kind == "task_failed" and e.payload.get("owner") == member
     }
     if ctx.args.once and failed:
