@@ -227,6 +227,28 @@ def test_inherit_in_a_definition_is_the_leads_model_before_any_default() -> None
     assert model_name_for(inherit, None, None, config) == "openai:from-toml"
 
 
+def test_a_teammate_whose_definition_inherits_starts_on_the_leads_model(tmp_path: Path) -> None:
+    from accord.agent.launch import build_agent
+    from accord.team import TeamServices
+
+    lead = rules(tmp_path / "lead.json", [])
+    mate = rules(tmp_path / "mate.json", [])
+    agents = tmp_path / ".accord" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "helper.md").write_text("---\nmodel: inherit\n---\nYou help.\n")
+    with open_store(str(tmp_path / "s.db"), create=True) as s:
+        s.create_team("main")
+        s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD, model=lead)
+        s.add_member("main", "ann", token_hash="y", agent="helper")
+        s.add_member("main", "bob", token_hash="z")
+        s.start_run("main", "g", "lead", {"teammate_model": mate})
+        services = TeamServices.open(s, "main", Config(), tmp_path)
+        ann = build_agent(services, "ann", Config(), tmp_path)
+        bob = build_agent(services, "bob", Config(), tmp_path)
+        assert str(ann.model.name) == lead  # inherit: the lead's
+        assert str(bob.model.name) == mate  # no model: --teammate-model
+
+
 # accord work is tethered ----------------------------------------------------------
 
 MARK = f"4245.{os.getpid()}"  # a sleep length no other process uses

@@ -225,6 +225,7 @@ class Supervisor:
                         self.say(f"supervisor {self.host}: the run is over; stopping members")
                         self._stop_all()
                         self.due.clear()
+                        self.due_after.clear()
                     if once and served:
                         break
                     if not waiting:
