@@ -381,3 +381,37 @@ def test_only_a_model_error_that_waiting_may_cure_is_restarted(
             }
             run = s.get_run("main")
             assert run is not None and "alice" not in run.wanted and "alice" not in sup.due
+
+
+def test_kill_9_while_accord_work_waits_out_its_grace_leaves_nothing(tmp_path: Path) -> None:
+    # Stopped gracefully, the pool sends SIGTERM to the command's group and waits; a
+    # command that ignores it keeps running. If the pool is killed meanwhile, the
+    # tether must still be there to end the group.
+    root = tmp_path / "proj"
+    root.mkdir()
+    assert _accord(root, "init", "--team", "main").returncode == 0
+    assert _accord(root, "task", "add", "ignore SIGTERM").returncode == 0
+    # The sleep ignores SIGTERM; the shell notes it got one, and waits on.
+    command = (
+        f"(trap '' TERM; exec sleep {MARK}) & trap 'touch termed' TERM; touch started; wait; wait"
+    )
+    pool = subprocess.Popen(
+        [sys.executable, "-m", "accord", "work", "--workers", "1", "--command", command],
+        cwd=root,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _until(lambda: (root / "started").exists() and bool(_sleeps()))
+        pool.send_signal(signal.SIGTERM)
+        _until(lambda: (root / "termed").exists())  # the group has had its SIGTERM
+        pool.kill()
+        pool.wait()
+        _until(lambda: not _sleeps(), timeout=10)
+    finally:
+        if pool.poll() is None:
+            pool.kill()
+            pool.wait()
+        for pid in _marked(MARK):
+            os.kill(pid, signal.SIGKILL)
