@@ -415,3 +415,22 @@ def test_kill_9_while_accord_work_waits_out_its_grace_leaves_nothing(tmp_path: P
             pool.wait()
         for pid in _marked(MARK):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_spawn_while_a_restart_waits_starts_the_member_once(tmp_path: Path) -> None:
+    (tmp_path / ".accord" / "logs").mkdir(parents=True)
+    with open_store(str(tmp_path / ".accord" / "accord.db"), create=True) as s:
+        s.create_team("main")
+        s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
+        s.start_run("main", "g", "lead", {})
+        sup = Supervisor(locate(tmp_path), s, "main", say=lambda _: None, settings=Settings())
+        sup.settings.python = "true"  # the member's process exits at once
+        sup._join()
+        s.request_spawn("main", "alice", token_hash="y")
+        # alice stopped for an outage; her restart waits out its backoff, and meanwhile
+        # the lead spawns her again: that start is the restart, not a second one.
+        sup.due["alice"] = time.monotonic()
+        sup.due_after["alice"] = "model_error"
+        sup._spawns()
+        assert "alice" in sup.procs and "alice" not in sup.due
+        sup.procs["alice"].popen.wait()

@@ -462,6 +462,9 @@ class Supervisor:
             if spawn.name in self.procs and not self._reap_stopping(spawn.name):
                 self.store.finish_spawn(self.team, spawn.id, "refused", "already running")
                 continue
+            # Spawned again while a restart waits out its backoff: this start is that one.
+            self.due.pop(spawn.name, None)
+            self.due_after.pop(spawn.name, None)
             self._start(spawn.name)
             self.store.finish_spawn(self.team, spawn.id, "started")
 
