@@ -31,7 +31,7 @@ from accord.types import Event, MemberRole, TaskStatus, TranscriptKind
 from test_team_run import calls, db, rules
 
 OUTAGE_TOML = (
-    # One refused request is an outage here (no retries inside the member), and the
+    # One 503 is an outage here (the member retries nothing itself), and the
     # supervisor restarts twice, quickly.
     "[run]\nmax_restarts = 2\nrestart_backoff = 0.2\ngrace = 5\n\n[agent]\nmax_retries = 0\n"
 )
