@@ -490,7 +490,7 @@ def test_killed_with_sigkill_then_restarted_finishes_each_task_once(team: Path, 
     finally:
         first.kill()
         first.communicate()
-    # Its watchdog ends the commands it left running.
+    # The commands it left running die with it (they are tethered to the pool).
     until(lambda: not sleepers())
     board = tasks(team)
     assert board["quick"].status == TaskStatus.COMPLETED

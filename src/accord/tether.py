@@ -29,8 +29,11 @@ from collections.abc import Sequence
 from types import TracebackType
 
 BASH = "/bin/bash"
+# The sentinel ignores the polite signals: a starter that asks the group to end with
+# SIGTERM and waits a grace period may be killed meanwhile, and the group must still go.
 _SENTINEL = (
-    '( read -r -u {fd} _ ; kill -KILL 0 ) </dev/null >/dev/null 2>&1 &\nexec {fd}<&-\nexec "$@"'
+    "( trap '' TERM INT HUP ; read -r -u {fd} _ ; kill -KILL 0 ) </dev/null >/dev/null 2>&1 &"
+    '\nexec {fd}<&-\nexec "$@"'
 )
 
 

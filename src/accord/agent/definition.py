@@ -6,8 +6,8 @@ work as teammates. Claude Code's tool names (Read, Edit, Bash...) map to
 accord's; tools accord does not have are listed in ``ignored_tools`` rather than
 failing the whole definition, and ``unsupported()`` names them and every field
 accord does not act on, for a warning (``disallowedTools`` is honoured). Model
-aliases (sonnet, opus, haiku) map to Anthropic models; ``inherit`` or no model
-means the team's default.
+aliases (sonnet, opus, haiku) map to Anthropic models; ``inherit`` means the
+lead's model (``inherits_model``), and no model means the team's default.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class AgentDefinition:
     prompt: str = ""
     tools: tuple[str, ...] | None = None  # None: every tool
     model: str | None = None
+    inherits_model: bool = False  # ``model: inherit``: the lead's model, before any default
     self_claim: bool = True
     max_turns: int = 200
     plan_required: bool = False
@@ -134,9 +135,10 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         tools = tuple(t for t in everything if t not in denied)
     ignored += tuple(n for n in denied_unknown if n not in ignored)
     model = front.get("model")
+    inherits = model is not None and str(model) == "inherit"
     if model is not None:
         model = str(model)
-        model = None if model == "inherit" else MODEL_ALIASES.get(model, model)
+        model = None if inherits else MODEL_ALIASES.get(model, model)
         if model and ":" not in model:
             # A bare id as Claude Code accepts it: claude-* is Anthropic's, gpt-*/o* OpenAI's.
             if model.startswith("claude-"):
@@ -149,6 +151,7 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         prompt=body.strip(),
         tools=tools,
         model=model,
+        inherits_model=inherits,
         self_claim=_bool(front.get("self_claim", True), "self_claim", source),
         max_turns=_int(front.get("max_turns", 200), "max_turns", source),
         plan_required=_bool(front.get("plan_required", False), "plan_required", source),

@@ -24,12 +24,15 @@ def model_name_for(
     lead_model: str | None = None,
 ) -> str:
     """A member's model, first found of: the override (``accord agent --model``), the
-    member's own (its spawn call, ``member add --model``, accord.toml), its definition's,
-    the run's ``--teammate-model``, ``[agent] model`` of accord.toml, the lead's."""
+    member's own (its spawn call, ``member add --model``, accord.toml), its definition's
+    (``model: inherit`` there is the lead's, ahead of any default), the run's
+    ``--teammate-model``, ``[agent] model`` of accord.toml, the lead's."""
+    inherited = lead_model if definition.inherits_model else None
     name = (
         override
         or member_model
         or definition.model
+        or inherited
         or teammate_default
         or config.agent.model
         or lead_model

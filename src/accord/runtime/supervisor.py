@@ -8,6 +8,12 @@ environment and its output in ``.accord/logs/``, and then, a few times a second:
 - notices a member that exited without stopping cleanly, or stopped
   heartbeating, marks it crashed, and restarts it from its transcript with
   backoff, up to a limit; the lead sees each crash and restart in its digest;
+- restarts a member (the lead too) that stopped because its model was
+  unreachable (``member_stopped`` with ``model_error`` and ``"transient": true``)
+  under the same backoff and limit, so an outage of a minute does not end the
+  team; once the limit is used up it is given up (``member_given_up``) like a
+  crash. A model error that waiting cannot cure (a refused request, a bad key)
+  is not restarted;
 - does not restart a member that cannot start because of its configuration
   (``accord agent`` exits with ``CONFIG_EXIT`` and logs ``member_failed`` with
   the reason): it is marked failed, and the lead is told why;
@@ -124,6 +130,7 @@ class Supervisor:
         self.procs: dict[str, Process] = {}
         self.restarts: dict[str, int] = {}
         self.due: dict[str, float] = {}  # restarts waiting for their backoff
+        self.due_after: dict[str, str] = {}  # why each of those restarts: crashed, model_error
         self.on_event = on_event
         self.seq = 0  # the last event seen
         self.token = 0
@@ -218,6 +225,7 @@ class Supervisor:
                         self.say(f"supervisor {self.host}: the run is over; stopping members")
                         self._stop_all()
                         self.due.clear()
+                        self.due_after.clear()
                     if once and served:
                         break
                     if not waiting:
@@ -341,6 +349,12 @@ class Supervisor:
                 why = str(e.payload.get("why") or "").strip().splitlines()
                 last = why[-1] if why else f"exit {e.payload.get('exit_code')}"
                 return ("crashed", f"the lead crashed and was not restarted again: {last}")
+            if e.kind == "member_given_up":
+                return (
+                    "model_error",
+                    f"the lead's model was still unreachable after {e.payload.get('restarts')} "
+                    f"restart(s), so it was not restarted again: {e.payload.get('detail')}",
+                )
             if e.kind == "member_stopped":
                 reason = str(e.payload.get("reason"))
                 detail = str(e.payload.get("detail") or "")
@@ -448,6 +462,9 @@ class Supervisor:
             if spawn.name in self.procs and not self._reap_stopping(spawn.name):
                 self.store.finish_spawn(self.team, spawn.id, "refused", "already running")
                 continue
+            # Spawned again while a restart waits out its backoff: this start is that one.
+            self.due.pop(spawn.name, None)
+            self.due_after.pop(spawn.name, None)
             self._start(spawn.name)
             self.store.finish_spawn(self.team, spawn.id, "started")
 
@@ -457,7 +474,7 @@ class Supervisor:
         it is really running."""
         proc = self.procs[name]
         # Its status says `starting` already (the new request): its own last word counts.
-        if proc.popen.poll() is None and self._stopped_cleanly(proc) is None:
+        if proc.popen.poll() is None and self._stop_event(proc) is None:
             return False
         try:
             proc.popen.wait(timeout=self.settings.grace)
@@ -491,12 +508,16 @@ class Supervisor:
                 self.store.update_member(self.team, name, status=MemberStatus.FAILED)
                 self.store.update_run(self.team, unwant=[name])
                 continue
-            stopped = self._stopped_cleanly(proc)
-            if stopped is not None:
+            stop = self._stop_event(proc)
+            if stop is not None:
+                stopped = str(stop.get("reason"))
                 self.say(f"supervisor: {name} stopped ({stopped})")
                 again = any(sp.name == name for sp in self.store.pending_spawns(self.team))
-                if stopped in ("shutdown", "budget", "max_turns", "model_error") and not again:
-                    # (A member the lead spawned again meanwhile stays wanted.)
+                if again:
+                    continue  # the lead spawned it again meanwhile: it stays wanted
+                if stopped == "model_error" and stop.get("transient") is True:
+                    self._outage(name, str(stop.get("detail") or ""))
+                elif stopped in ("shutdown", "budget", "max_turns", "model_error"):
                     self.store.update_run(self.team, unwant=[name])
                 continue
             self._crashed(proc, code)
@@ -533,10 +554,39 @@ class Supervisor:
             self.say(f"supervisor: {name} crashed {count + 1} times; not restarting it")
             self.store.update_run(self.team, unwant=[name])
             return
-        delay = self.settings.backoff * (2**count)
+        delay = self._restart_later(name, "crashed")
+        self.say(f"supervisor: {name} crashed (exit {code}); restarting in {delay:g}s")
+
+    def _outage(self, name: str, detail: str) -> None:
+        """``name`` stopped because its model was unreachable: restart it like a crash
+        (waiting may cure it), or give it up once its restarts are used up."""
+        count = self.restarts.get(name, 0)
+        if count >= self.settings.max_restarts:
+            self.store.append_event(
+                self.team,
+                "member_given_up",
+                {"name": name, "reason": "model_error", "detail": detail, "restarts": count},
+            )
+            self.say(
+                f"supervisor: {name}'s model is still unreachable after {count} restart(s); "
+                f"not restarting it: {detail}"
+            )
+            self.store.update_run(self.team, unwant=[name])
+            return
+        delay = self._restart_later(name, "model_error")
+        self.say(
+            f"supervisor: {name}'s model is unreachable for now; restarting it in {delay:g}s "
+            f"(restart {count + 1} of {self.settings.max_restarts})"
+        )
+
+    def _restart_later(self, name: str, after: str) -> float:
+        """Schedule a restart of ``name`` after its backoff; the delay in seconds."""
+        count = self.restarts.get(name, 0)
+        delay: float = self.settings.backoff * 2.0**count
         self.restarts[name] = count + 1
         self.due[name] = time.monotonic() + delay
-        self.say(f"supervisor: {name} crashed (exit {code}); restarting in {delay:g}s")
+        self.due_after[name] = after
+        return delay
 
     def _silent(self, proc: Process) -> bool:
         if time.monotonic() - proc.started < self.settings.silent_after:
@@ -548,10 +598,12 @@ class Supervisor:
         beat = member.heartbeat_at
         return beat is None or time.time() - beat > self.settings.silent_after
 
-    def _stopped_cleanly(self, proc: Process) -> str | None:
+    def _stop_event(self, proc: Process) -> dict[str, object] | None:
+        """What ``proc``'s member said when it stopped cleanly (reason, detail,
+        transient), or None if it did not."""
         for event in self.store.read_events(self.team, since=proc.since_seq):
             if event.kind == "member_stopped" and event.payload.get("name") == proc.name:
-                return str(event.payload.get("reason"))
+                return dict(event.payload)
         return None
 
     def _team_over_budget(self) -> str | None:
@@ -628,6 +680,7 @@ class Supervisor:
                 {
                     "name": name,
                     "restarts": self.restarts.get(name, 0),
+                    "after": self.due_after.pop(name, "crashed"),
                     "pid": popen.pid,
                     "host": self.host,
                 },

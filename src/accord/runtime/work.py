@@ -15,8 +15,9 @@ task instead: the worker claims it, and an agent for that worker resumes the
 claim and works it to the end (it claims nothing else).
 
 The pool stops when nothing is in progress and nothing ready is left for its
-workers. Killed (even with SIGKILL) and started again, it carries on: a
-watchdog process ends the process groups of the commands that were running, and
+workers. Killed (even with SIGKILL) and started again, it carries on: each
+command's process group is tethered to the pool (``accord.tether``), so the
+commands that were running die with it, background children included, and
 the new pool puts the tasks its workers held back to pending at once (one pool
 per team and worker prefix runs at a time, so they cannot be anyone's but a dead
 pool's); completed tasks are never redone. Agents instead resume their own
@@ -37,7 +38,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -45,13 +45,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from accord.config import STATE_DIR, Config
 from accord.credentials import scrubbed, without_password
 from accord.errors import AccordError, ClaimError, HookBlocked, UserError
 from accord.team import TeamServices
 from accord.team.board import Board
+from accord.tether import Tether
 from accord.types import (
     Claim,
     MemberStatus,
@@ -162,7 +163,6 @@ class WorkPool:
         state = Path(location).parent if "://" not in location else root / STATE_DIR
         self.logs = state / "logs" / "work" / self.team
         self._lock_path = state / f"work-{self.team}-{settings.prefix}.lock"
-        self._guard: _Guard | None = None
 
     # running -------------------------------------------------------------------
 
@@ -176,7 +176,6 @@ class WorkPool:
             if self.settings.command is not None:
                 self._release_orphans()
                 self.logs.mkdir(parents=True, exist_ok=True)
-                self._guard = _Guard.start()
             beat = threading.Thread(target=self._beat_members, name="work-members", daemon=True)
             workers = [
                 threading.Thread(target=self._worker, args=(name,), name=name, daemon=True)
@@ -192,8 +191,6 @@ class WorkPool:
             finally:
                 self._stop.set()
                 beat.join(timeout=5)
-                if self._guard is not None:
-                    self._guard.close()
                 for name in self.names:
                     with contextlib.suppress(AccordError):
                         self.services.roster.heartbeat(name, status=MemberStatus.STOPPED)
@@ -360,30 +357,34 @@ class WorkPool:
         self.say(f"{name}: start #{task.id} {task.title} ({_attempt(task)})")
         log = self.logs / f"task-{task.id}.{token}.log"
         began = time.monotonic()
-        with tempfile.TemporaryFile() as stdin, open(log, "wb") as out:
+        # Tethered: if the pool dies, even by SIGKILL, the command's group dies too.
+        with (
+            Tether() as tether,
+            tempfile.TemporaryFile() as stdin,
+            open(log, "wb") as out,
+        ):
             stdin.write(json.dumps(to_json(task), ensure_ascii=False).encode())
             stdin.seek(0)
             try:
                 proc = subprocess.Popen(
-                    ["/bin/sh", "-c", command],
+                    tether.argv(["/bin/sh", "-c", command]),
                     cwd=self.root,
                     env=self._env(name, task),
                     stdin=stdin,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    pass_fds=tether.pass_fds,
                 )
             except OSError as e:
                 self._fail(name, task, token, f"cannot start `/bin/sh -c {command}`: {e}")
                 return
-        running = _Running(proc)
-        assert self._guard is not None
-        self._guard.watch(proc.pid)
-        try:
-            code, lost = self._supervise(name, claim, running)
-        finally:
-            _kill_group(proc.pid, signal.SIGKILL)  # what it left behind goes with it
-            self._guard.forget(proc.pid)
+            tether.started()
+            running = _Running(proc)
+            try:
+                code, lost = self._supervise(name, claim, running)
+            finally:
+                _kill_group(proc.pid, signal.SIGKILL)  # what it left behind goes with it
         took = time.monotonic() - began
         tail = _tail(log, OUTPUT_TAIL)
         if lost is not None:
@@ -574,70 +575,6 @@ class WorkPool:
             seconds=seconds,
             stopped_by=None if self._nothing_left() else self._stopped_by,
         )
-
-
-class _Guard:
-    """A watchdog process that ends the commands' process groups if the pool dies.
-
-    The pool tells it, over a pipe, each group it starts and ends. When the pipe
-    closes (the pool exited, however it died, even by SIGKILL) it kills the
-    groups still open, so no command outlives its pool as an orphan.
-    """
-
-    _SCRIPT = (
-        "import os, signal, sys\n"
-        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "groups = set()\n"
-        "for line in sys.stdin:\n"
-        "    op, pgid = line[0], int(line[1:])\n"
-        "    (groups.add if op == '+' else groups.discard)(pgid)\n"
-        "for pgid in groups:\n"
-        "    try:\n"
-        "        os.killpg(pgid, signal.SIGKILL)\n"
-        "    except OSError:\n"
-        "        pass\n"
-    )
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self.lock = threading.Lock()
-
-    @classmethod
-    def start(cls) -> _Guard:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", cls._SCRIPT],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,  # a Ctrl+C at the terminal is for the pool, not for it
-        )
-        return cls(proc)
-
-    def _send(self, line: str) -> None:
-        stdin: IO[str] | None = self.proc.stdin
-        if stdin is None:
-            return
-        with self.lock, contextlib.suppress(OSError, ValueError):
-            stdin.write(line + "\n")
-            stdin.flush()
-
-    def watch(self, pgid: int) -> None:
-        self._send(f"+{pgid}")
-
-    def forget(self, pgid: int) -> None:
-        self._send(f"-{pgid}")
-
-    def close(self) -> None:
-        with self.lock, contextlib.suppress(OSError, ValueError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:

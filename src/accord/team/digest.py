@@ -25,6 +25,7 @@ _INTERESTING = {
     "lease_expired",
     "member_crashed",
     "member_restarted",
+    "member_given_up",
     "member_stopped",
     "spawn_started",
     "spawn_refused",
@@ -130,7 +131,14 @@ def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
         elif e.kind == "member_updated":
             out.append(f"- {p.get('name')} crashed")
         elif e.kind == "member_restarted":
-            out.append(f"- {p.get('name')} was restarted (restart {p.get('restarts')})")
+            after = " after a model outage" if p.get("after") == "model_error" else ""
+            out.append(f"- {p.get('name')} was restarted{after} (restart {p.get('restarts')})")
+        elif e.kind == "member_given_up":
+            out.append(
+                f"- {p.get('name')} stopped and will not be restarted: its model was still "
+                f"unreachable after {p.get('restarts')} restart(s): "
+                f"{_clip(str(p.get('detail')), CLIP)}"
+            )
         elif e.kind == "member_crashed":
             fate = "gave up restarting it" if p.get("gave_up") else "restarting it"
             out.append(f"- {p.get('name')} crashed ({fate}): {_clip(str(p.get('why')), CLIP)}")
