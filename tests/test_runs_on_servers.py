@@ -19,6 +19,7 @@ import pytest
 
 from accord.store import open_store
 from accord.testing import FakeAnthropic, FakeOpenAI
+from accord.testing.fake_llm import RecordedRequest
 from accord.types import TaskStatus
 
 Server = FakeOpenAI | FakeAnthropic
@@ -59,8 +60,11 @@ def db(root: Path) -> str:
     return str(root / ".accord" / "accord.db")
 
 
-def script_team(server: Server) -> None:
-    """The lead plans two tasks for two teammates; each writes its file and completes."""
+def script_team(server: Server, *, alice_starts: bool = True) -> None:
+    """The lead plans two tasks for two teammates; each writes its file and completes.
+
+    Without ``alice_starts`` the test scripts how alice begins her task.
+    """
     lead = server.on(system="You are lead,")
     lead.on(last="# First wake", once=True).call_tools(
         ("spawn_teammate", {"name": "alice", "instructions": "Do the task assigned to you."}),
@@ -72,9 +76,10 @@ def script_team(server: Server) -> None:
     lead.on(last="# Board\n2 completed").call_tools(("finish", {"summary": "a.txt and b.txt"}))
     for n, (name, path) in enumerate((("alice", "a.txt"), ("bob", "b.txt")), start=1):
         mate = server.on(system=f"You are {name},")
-        mate.on(last=f"# Your task #{n}").call_tools(
-            ("write_file", {"path": path, "content": f"{name}\n"})
-        )
+        if name != "alice" or alice_starts:
+            mate.on(last=f"# Your task #{n}").call_tools(
+                ("write_file", {"path": path, "content": f"{name}\n"})
+            )
         mate.on(last=f"created {path}").call_tools(
             ("task_complete", {"task_id": n, "result": f"wrote {path}"})
         )
@@ -128,3 +133,95 @@ def test_only_model_on_a_strict_local_openai_server_runs_a_team_to_the_end(root:
     assert {"lead", "alice", "bob"} <= set(spend)
     for member in ("lead", "alice", "bob"):
         assert spend[member]["calls"] >= 2 and spend[member]["input_tokens"] > 0, spend[member]
+
+
+def test_a_team_on_anthropic_reads_its_prompts_from_the_cache(root: Path) -> None:
+    with FakeAnthropic(prompt_cache=True) as server:
+        script_team(server)
+        env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=server.base_url)
+        done = accord(
+            root,
+            "run",
+            "write two files",
+            "--model",
+            "anthropic:claude-sonnet-4-5",
+            "--display",
+            "plain",
+            env=env,
+        )
+        server.assert_complete()
+    assert_finished(root, done)
+    assert {r.api_key for r in server.requests} == {"sk-ant-test"}
+    spend = cost_by_member(root)
+    for member in ("lead", "alice", "bob"):
+        # Each member's first call writes the cache; its later turns read it.
+        row = spend[member]
+        assert row["calls"] >= 2, row
+        assert row["cache_read_tokens"] > 1024 and row["cache_write_tokens"] > 0, row
+    by_task = accord(root, "cost", "--by", "task", "--json")
+    tasks = {row["key"]: row for row in json.loads(by_task.stdout)["rows"]}
+    assert tasks["1"]["cache_read_tokens"] > 0 and tasks["2"]["cache_read_tokens"] > 0, tasks
+
+
+WINDOW = 8192  # the window the server has, which the member does not know: it assumes 32k
+STEPS = 12  # bash outputs that, with alice's prompt and tools, overflow WINDOW
+
+
+def script_long_work(server: FakeOpenAI) -> None:
+    """alice's task takes STEPS commands, each printing a screenful, before she writes a.txt."""
+    alice = server.on(system="You are alice,")
+    marks = [f"step-{n:02d}" for n in range(1, STEPS + 1)]
+    alice.on(last="# Your task #1").call_tools(
+        ("bash", {"command": f"yes {marks[0]} | head -n 250"})
+    )
+    for done, then in zip(marks, marks[1:], strict=False):
+        alice.on(last=done).call_tools(("bash", {"command": f"yes {then} | head -n 250"}))
+    alice.on(last=marks[-1]).call_tools(("write_file", {"path": "a.txt", "content": "alice\n"}))
+
+
+def too_long(request: RecordedRequest) -> bool:
+    return len(request.raw) > 4 * WINDOW  # the servers' four characters a token
+
+
+def test_a_window_learned_from_a_real_400_is_compacted_to_and_the_run_finishes(
+    root: Path,
+) -> None:
+    with FakeOpenAI() as server:
+        # Once, as a server started with a small context would: the first prompt over it.
+        server.on(system="You are alice,", test=too_long, once=True).context_exceeded(WINDOW)
+        script_long_work(server)
+        script_team(server, alice_starts=False)
+        model = f"openai:qwen3@{server.base_url}"
+        done = accord(root, "run", "write two files", "--model", model, "--display", "plain")
+        server.assert_complete()
+    assert_finished(root, done)
+    alice = [r for r in server.requests if "You are alice," in server.system_text(r.body)]
+    refused = next(n for n, r in enumerate(alice) if too_long(r))
+    assert refused > 2  # in the middle of her task, not on its first call
+    # The same turn was sent again, folded to fit; nothing after it overflowed again.
+    assert refused + 1 < len(alice) and not any(too_long(r) for r in alice[refused + 1 :])
+    assert "folded" in json.dumps(alice[refused + 1].body)
+    assert server.latest_text(alice[refused + 1].body) == server.latest_text(alice[refused].body)
+    events = json.loads(accord(root, "events", "--json").stdout)
+    learned = [e for e in events if e["kind"] == "context_window_learned"]
+    assert len(learned) == 1, learned
+    assert learned[0]["payload"]["member"] == "alice"
+    assert learned[0]["payload"]["window"] == WINDOW and learned[0]["payload"]["was"] == 32_768
+
+
+def test_an_html_page_then_broken_json_mid_task_are_ridden_out(root: Path) -> None:
+    with FakeOpenAI() as server:
+        # bob has written b.txt; his next two replies come back broken, with status 200.
+        server.on(system="You are bob,", last="created b.txt", once=True).html().not_json()
+        script_team(server)
+        model = f"openai:qwen3@{server.base_url}"
+        done = accord(root, "run", "write two files", "--model", model, "--display", "plain")
+        server.assert_complete()
+    assert_finished(root, done)  # both tasks completed on their first attempt
+    bob = [r for r in server.requests if "You are bob," in server.system_text(r.body)]
+    after = [r for r in bob if server.latest_text(r.body).startswith("created b.txt")]
+    assert len(after) == 3  # the same turn sent three times: two broken replies, then one
+    with open_store(db(root)) as s:
+        assert s.get_task("main", 2).attempts == 1
+        stops = [e for e in s.read_events("main") if e.kind == "member_stopped"]
+        assert all(e.payload.get("reason") != "model_error" for e in stops), stops
