@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +228,80 @@ def test_an_html_page_then_broken_json_mid_task_are_ridden_out(root: Path) -> No
         assert s.get_task("main", 2).attempts == 1
         stops = [e for e in s.read_events("main") if e.kind == "member_stopped"]
         assert all(e.payload.get("reason") != "model_error" for e in stops), stops
+
+
+def quick_to_notice(root: Path) -> None:
+    """Heartbeats every half second and a team silent for 3s is looked into."""
+    (root / "accord.toml").write_text(
+        "[run]\nmax_restarts = 0\ngrace = 5\nsilent_after = 3\n\n[agent]\nheartbeat_seconds = 0.5\n"
+    )
+
+
+def test_a_model_that_only_chats_stops_the_run_as_stalled_not_forever(root: Path) -> None:
+    # What a local model that ignores the tools does: it answers every turn in prose.
+    quick_to_notice(root)
+    with FakeOpenAI() as server:
+        server.otherwise().say("I'd be happy to help! What would you like me to do?")
+        model = f"openai:qwen3@{server.base_url}"
+        done = accord(root, "run", "write two files", "--model", model, "--display", "plain")
+    assert done.returncode == 1, done.stdout + done.stderr
+    status = json.loads(accord(root, "status", "--json").stdout)
+    outcome = status["run"]["outcome"]
+    assert outcome["outcome"] == "stalled", outcome
+    assert "the lead has not finished" in outcome["reason"]
+    assert f"stopped without finishing (stalled: {outcome['reason']})" in done.stdout
+    # Told once that the board is empty, then left to wait: two calls, not a loop.
+    assert len(server.requests) == 2
+
+
+def until(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="runtime/supervisor.py: a member killed for not heartbeating is recorded as "
+    "member_crashed with the tail of its log as 'why' (_watch -> _crashed), so the run's "
+    "outcome names a log line, not the missing heartbeat",
+)
+def test_a_lead_that_stops_heartbeating_ends_the_run_saying_so(root: Path) -> None:
+    quick_to_notice(root)
+    with FakeOpenAI() as server:
+        server.on(system="You are lead,", last="# First wake", once=True).call_tools(
+            ("spawn_teammate", {"name": "alice", "instructions": "Do your task."}),
+            ("task_create", {"title": "wait for go", "assignee": "alice"}),
+        )
+        wait = "touch started; until [ -f go ]; do sleep 0.1; done"
+        server.on(system="You are alice,", last="# Your task #1").call_tools(
+            ("bash", {"command": wait})
+        )
+        server.otherwise().say("Waiting.")
+        model = f"openai:qwen3@{server.base_url}"
+        run = subprocess.Popen(
+            [sys.executable, "-m", "accord", "run", "wait", "--model", model, "--display", "plain"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=clean_env(),
+        )
+        try:
+            until(lambda: (root / "started").exists())
+            with open_store(db(root)) as s:
+                lead = s.get_member("main", "lead").pid
+            assert lead is not None
+            os.kill(lead, signal.SIGSTOP)  # frozen: alive, but its heartbeats stop
+            out, _ = run.communicate(timeout=60)
+        finally:
+            (root / "go").touch()
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    assert run.returncode == 1, out
+    assert "lead stopped heartbeating; killing it" in out
+    reason = json.loads(accord(root, "status", "--json").stdout)["run"]["outcome"]["reason"]
+    assert "heartbeat" in reason, reason
