@@ -262,6 +262,58 @@ def until(check: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def member_pids(root: Path) -> dict[str, int]:
+    with open_store(db(root)) as s:
+        return {m.name: m.pid for m in s.list_members("main") if m.pid is not None}
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_ctrl_c_while_a_member_waits_on_its_model_then_resume_finishes(root: Path) -> None:
+    with FakeOpenAI() as server:
+        # alice's first call hangs, as a local model still thinking; after a resume it answers.
+        server.on(system="You are alice,", last="# Your task #1", once=True).slow(120)
+        script_team(server)
+        model = f"openai:qwen3@{server.base_url}"
+        run = subprocess.Popen(
+            [sys.executable, "-m", "accord", "run", "two", "--model", model, "--display", "plain"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=clean_env(),
+        )
+        try:
+            until(lambda: [n for _, n in server.hits()][0] == 1)  # alice is waiting
+            pids = member_pids(root)
+            started = time.monotonic()
+            run.send_signal(signal.SIGINT)
+            out, _ = run.communicate(timeout=60)
+            waited = time.monotonic() - started
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+        assert run.returncode == 130, out
+        assert waited < 5 + 5, waited  # the grace, and some room for a busy machine
+        assert "stopped without finishing (interrupted: stopped by Ctrl+C)" in out
+        assert set(pids) == {"lead", "alice", "bob"}
+        assert not [name for name, pid in pids.items() if alive(pid)]
+        with open_store(db(root)) as s:
+            held = s.get_task("main", 1)
+            assert held.status == TaskStatus.IN_PROGRESS and held.owner == "alice"
+        done = accord(root, "resume", "--display", "plain", env=clean_env())
+        server.assert_complete()
+    # alice carried on under the claim she held: the interruption cost no attempt.
+    assert_finished(root, done)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="runtime/supervisor.py: a member killed for not heartbeating is recorded as "
