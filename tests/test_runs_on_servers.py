@@ -97,9 +97,14 @@ def asked_by(server: Server, member: str) -> list[dict[str, Any]]:
     return [b for b in bodies(server) if f"You are {member}," in server.system_text(b)]
 
 
-def assert_finished(root: Path, done: subprocess.CompletedProcess[str]) -> None:
+def assert_finished(
+    root: Path,
+    done: subprocess.CompletedProcess[str],
+    store: str | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
-    with open_store(db(root)) as s:
+    with open_store(store or db(root)) as s:
         tasks = s.list_tasks("main")
         assert [t.status for t in tasks] == [TaskStatus.COMPLETED] * 2
         assert [t.attempts for t in tasks] == [1, 1]
@@ -107,23 +112,31 @@ def assert_finished(root: Path, done: subprocess.CompletedProcess[str]) -> None:
         assert "member_crashed" not in kinds and "member_failed" not in kinds
     assert (root / "a.txt").read_text() == "alice\n"
     assert (root / "b.txt").read_text() == "bob\n"
-    status = json.loads(accord(root, "status", "--json").stdout)
+    status = json.loads(accord(root, "status", "--json", env=env).stdout)
     assert status["run"]["outcome"]["outcome"] == "finished", status["run"]
 
 
-def cost_by_member(root: Path) -> dict[str, dict[str, Any]]:
-    out = accord(root, "cost", "--by", "member", "--json")
+def cost_by_member(root: Path, env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    out = accord(root, "cost", "--by", "member", "--json", env=env)
     assert out.returncode == 0, out.stderr
     return {row["key"]: row for row in json.loads(out.stdout)["rows"]}
 
 
-def test_only_model_on_a_strict_local_openai_server_runs_a_team_to_the_end(root: Path) -> None:
+def test_only_model_on_a_strict_local_openai_server_runs_a_team_to_the_end(
+    root: Path, location: str
+) -> None:
+    env = clean_env(ACCORD_STORE=location)  # a SQLite file, then a PostgreSQL schema
     with FakeOpenAI() as server:
         script_team(server)
         model = f"openai:qwen3@{server.base_url}"
-        done = accord(root, "run", "write two files", "--model", model, "--display", "plain")
+        goal = "write two files"
+        done = accord(root, "run", goal, "--model", model, "--display", "plain", env=env)
         server.assert_complete()
-    assert_finished(root, done)
+    assert_finished(root, done, location, env)
+    # The person watching sees the run as a story, ending with how it ended.
+    for line in ("lead asks for teammate alice", "alice completed #1: wrote a.txt"):
+        assert line in done.stdout
+    assert done.stdout.rstrip().endswith("finished: a.txt and b.txt")
     sent = bodies(server)
     # All three members talked to the server, through the real openai SDK.
     for member in ("lead", "alice", "bob"):
@@ -132,7 +145,7 @@ def test_only_model_on_a_strict_local_openai_server_runs_a_team_to_the_end(root:
     assert all(b.get("tool_choice") == "auto" for b in sent if b.get("tools"))
     assert all(m.get("content") is not None for b in sent for m in b["messages"] if "content" in m)
     assert not any(r.api_key not in (None, "not-needed") for r in server.requests)
-    spend = cost_by_member(root)
+    spend = cost_by_member(root, env)
     assert {"lead", "alice", "bob"} <= set(spend)
     for member in ("lead", "alice", "bob"):
         assert spend[member]["calls"] >= 2 and spend[member]["input_tokens"] > 0, spend[member]
