@@ -225,13 +225,20 @@ def test_a_window_learned_from_a_real_400_is_compacted_to_and_the_run_finishes(
     assert learned[0]["payload"]["window"] == WINDOW and learned[0]["payload"]["was"] == 32_768
 
 
-def test_an_html_page_then_broken_json_mid_task_are_ridden_out(root: Path) -> None:
-    with FakeOpenAI() as server:
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_an_html_page_then_broken_json_mid_task_are_ridden_out(root: Path, api: str) -> None:
+    server: Server = FakeOpenAI() if api == "openai" else FakeAnthropic()
+    with server:
         # bob has written b.txt; his next two replies come back broken, with status 200.
         server.on(system="You are bob,", last="created b.txt", once=True).html().not_json()
         script_team(server)
+        env = clean_env()
         model = f"openai:qwen3@{server.base_url}"
-        done = accord(root, "run", "write two files", "--model", model, "--display", "plain")
+        if isinstance(server, FakeAnthropic):
+            env.update(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=server.base_url)
+            model = "anthropic:claude-sonnet-4-5"
+        goal = "write two files"
+        done = accord(root, "run", goal, "--model", model, "--display", "plain", env=env)
         server.assert_complete()
     assert_finished(root, done)  # both tasks completed on their first attempt
     bob = [r for r in server.requests if "You are bob," in server.system_text(r.body)]
