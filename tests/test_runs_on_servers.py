@@ -250,6 +250,42 @@ def test_an_html_page_then_broken_json_mid_task_are_ridden_out(root: Path, api: 
         assert all(e.payload.get("reason") != "model_error" for e in stops), stops
 
 
+def test_a_teammate_that_calls_tools_wrongly_is_told_why_and_finishes(root: Path) -> None:
+    # What small local models do: a tool from another harness, arguments cut short,
+    # a lead's tool, a path out of the workspace. Each is answered with why; none stops her.
+    with FakeOpenAI() as server:
+        alice = server.on(system="You are alice,")
+        wrong: list[tuple[str, dict[str, Any] | str]] = [
+            ("str_replace_editor", {"path": "a.txt"}),
+            ("write_file", '{"path": "a.txt", "content": '),
+            ("spawn_teammate", {"name": "zed", "instructions": "help"}),
+            ("write_file", {"path": "../../outside.txt", "content": "x"}),
+        ]
+        told = ["# Your task #1", "str_replace_editor", "write_file", "spawn_teammate"]
+        for heard, (name, arguments) in zip(told, wrong, strict=True):
+            alice.on(last=heard, once=True).call_tools((name, arguments))
+        alice.on(last="outside your workspace").call_tools(
+            ("write_file", {"path": "a.txt", "content": "alice\n"})
+        )
+        script_team(server, alice_starts=False)
+        model = f"openai:qwen3@{server.base_url}"
+        done = accord(root, "run", "write two files", "--model", model, "--display", "plain")
+        server.assert_complete()
+    assert_finished(root, done)
+    answers = [
+        server.latest_text(r.body)
+        for r in server.requests
+        if "You are alice," in server.system_text(r.body)
+    ]
+    errors = [a for a in answers if a.startswith("Error: ")]
+    assert len(errors) == 4, answers
+    assert "'str_replace_editor' is not available to you" in errors[0]
+    assert "not a JSON object" in errors[1]
+    assert "'spawn_teammate' is not available to you" in errors[2]
+    assert "outside your workspace" in errors[3]
+    assert not (root.parent.parent / "outside.txt").exists()
+
+
 def quick_to_notice(root: Path) -> None:
     """Heartbeats every half second and a team silent for 3s is looked into."""
     (root / "accord.toml").write_text(
