@@ -63,11 +63,22 @@ def db(root: Path) -> str:
     return str(root / ".accord" / "accord.db")
 
 
-def script_team(server: Server, *, alice_starts: bool = True) -> None:
+def script_team(
+    server: Server, *, alice_starts: bool = True, lead: bool = True, mates: bool = True
+) -> None:
     """The lead plans two tasks for two teammates; each writes its file and completes.
 
-    Without ``alice_starts`` the test scripts how alice begins her task.
+    Without ``alice_starts`` the test scripts how alice begins her task; ``lead`` and
+    ``mates`` say whose turns this server answers.
     """
+    if lead:
+        script_lead(server)
+    if mates:
+        script_mates(server, alice_starts=alice_starts)
+    server.otherwise().say("Waiting.")
+
+
+def script_lead(server: Server) -> None:
     lead = server.on(system="You are lead,")
     lead.on(last="# First wake", once=True).call_tools(
         ("spawn_teammate", {"name": "alice", "instructions": "Do the task assigned to you."}),
@@ -77,6 +88,9 @@ def script_team(server: Server, *, alice_starts: bool = True) -> None:
     )
     # "2 completed" alone would also match "#2 completed by bob" in the changes.
     lead.on(last="# Board\n2 completed").call_tools(("finish", {"summary": "a.txt and b.txt"}))
+
+
+def script_mates(server: Server, *, alice_starts: bool = True) -> None:
     for n, (name, path) in enumerate((("alice", "a.txt"), ("bob", "b.txt")), start=1):
         mate = server.on(system=f"You are {name},")
         if name != "alice" or alice_starts:
@@ -86,7 +100,6 @@ def script_team(server: Server, *, alice_starts: bool = True) -> None:
         mate.on(last=f"created {path}").call_tools(
             ("task_complete", {"task_id": n, "result": f"wrote {path}"})
         )
-    server.otherwise().say("Waiting.")
 
 
 def bodies(server: Server) -> list[dict[str, Any]]:
@@ -177,6 +190,38 @@ def test_a_team_on_anthropic_reads_its_prompts_from_the_cache(root: Path) -> Non
     by_task = accord(root, "cost", "--by", "task", "--json")
     tasks = {row["key"]: row for row in json.loads(by_task.stdout)["rows"]}
     assert tasks["1"]["cache_read_tokens"] > 0 and tasks["2"]["cache_read_tokens"] > 0, tasks
+
+
+def test_a_lead_on_anthropic_with_teammates_on_a_local_server(root: Path) -> None:
+    with FakeAnthropic() as claude, FakeOpenAI() as local:
+        script_team(claude, mates=False)
+        script_team(local, lead=False)
+        local_model = f"openai:qwen3@{local.base_url}"
+        env = clean_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=claude.base_url)
+        done = accord(
+            root,
+            "run",
+            "write two files",
+            "--model",
+            "anthropic:claude-sonnet-4-5",
+            "--teammate-model",
+            local_model,
+            "--display",
+            "plain",
+            env=env,
+        )
+        claude.assert_complete()
+        local.assert_complete()
+    assert_finished(root, done)
+    assert all("You are lead," in claude.system_text(r.body) for r in claude.requests)
+    assert all("You are lead," not in local.system_text(r.body) for r in local.requests)
+    # The Anthropic key reaches Anthropic only, never the local server.
+    assert {r.api_key for r in local.requests} == {"not-needed"}
+    assert not any("sk-ant-test" in r.raw.decode() + str(r.headers) for r in local.requests)
+    models = accord(root, "cost", "--by", "model", "--json")
+    rows = {row["key"]: row for row in json.loads(models.stdout)["rows"]}
+    assert rows["anthropic:claude-sonnet-4-5"]["calls"] >= 2
+    assert rows[local_model]["calls"] >= 4
 
 
 WINDOW = 8192  # the window the server has, which the member does not know: it assumes 32k
