@@ -402,7 +402,8 @@ def test_ctrl_c_while_a_member_waits_on_its_model_then_resume_finishes(root: Pat
                 run.kill()
                 run.wait()
         assert run.returncode == 130, out
-        assert waited < 5 + 5, waited  # the grace, and some room for a busy machine
+        # Within the 5s grace and room for a busy machine; not the 120s the reply takes.
+        assert waited < 30, waited
         assert "stopped without finishing (interrupted: stopped by Ctrl+C)" in out
         assert set(pids) == {"lead", "alice", "bob"}
         assert not [name for name, pid in pids.items() if alive(pid)]
