@@ -355,6 +355,31 @@ def test_a_model_that_only_chats_stops_the_run_as_stalled_not_forever(root: Path
     assert len(server.requests) == 2
 
 
+def test_a_teammates_model_down_for_good_ends_the_run_with_the_cause_in_sight(
+    root: Path,
+) -> None:
+    quick_to_notice(root)
+    with (root / "accord.toml").open("a") as f:
+        f.write("max_retries = 1\n")  # under [agent]: give up on an outage within a second
+    with FakeOpenAI() as server:
+        # alice's model goes down in the middle of her task and never comes back.
+        server.on(system="You are alice,", last="created a.txt").fail(503, "upstream is down")
+        script_team(server)
+        model = f"openai:qwen3@{server.base_url}"
+        done = accord(root, "run", "write two files", "--model", model, "--display", "plain")
+    assert server.hits()[0][1] >= 2  # the call and its one retry
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "alice stopped (model_error" in done.stdout and "HTTP 503" in done.stdout
+    assert "stopped without finishing" in done.stdout
+    with open_store(db(root)) as s:
+        assert s.get_task("main", 1).status != TaskStatus.COMPLETED
+        assert s.get_task("main", 2).status == TaskStatus.COMPLETED
+    status = accord(root, "status")
+    assert "alice stopped (model_error)" in status.stdout and "HTTP 503" in status.stdout
+    outcome = json.loads(accord(root, "status", "--json").stdout)["run"]["outcome"]
+    assert outcome["outcome"] != "finished" and outcome["reason"], outcome
+
+
 def until(check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
