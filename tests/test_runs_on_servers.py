@@ -4,6 +4,11 @@
 processes that call the same fake server at once, so the server answers by rules
 (who is asking, what it was just told), not by a queue. The server is strict like
 llama-cpp-python's, so a run that works here works on a local model.
+
+Then what goes wrong in the middle of a run, as a person trying it meets it: a
+context window smaller than assumed, broken replies, tools called wrongly, a model
+that only chats, a model gone for good, Ctrl+C while a model thinks, a frozen lead.
+The team carries on, or stops with its reason where the person is looking.
 """
 
 from __future__ import annotations
