@@ -2,7 +2,9 @@
 
 - ``FakeClock``: a clock that moves only when told (pass it as a store's ``clock``);
 - ``ScriptedModel``, ``reply``, ``call``: a model that plays back scripted replies;
-- ``FakeAnthropic``, ``FakeOpenAI``: local HTTP servers the real SDKs talk to;
+- ``FakeAnthropic``, ``FakeOpenAI``: local HTTP servers the real SDKs talk to, playing
+  a queue of replies, or rules (``on(...)``, ``otherwise()``) when several member
+  processes share one server;
 - ``accord.testing.conformance``: the suite every store backend must pass.
 
 Kept in the package, not only in accord's own tests, so projects that build on

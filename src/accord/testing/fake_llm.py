@@ -16,6 +16,25 @@ Reply bodies follow the real APIs' JSON closely enough for the SDKs to parse
 them. A request that arrives when the queue is empty gets a 500 and is counted,
 so ``assert_complete()`` fails on it as it does on unplayed replies.
 
+A queue cannot drive a team: several member processes call the same server in an
+order nobody can foresee. Rules can. ``on(...)`` returns a view of the server on
+which every reply builder makes a rule instead of queueing; each request is
+answered by the first rule whose conditions all hold (a text in the system
+prompt, where the member's name is; a text in the latest turn, the user text and
+tool results sent since the model last spoke; any test of the request), a
+``once`` rule answers one time only, and ``otherwise()`` sets the reply for a
+request no rule and no queued reply answers::
+
+    with FakeOpenAI() as fake:
+        alice = fake.on(system="You are alice")
+        alice.on(last="Your task #1").call_tools(("write_file", {"path": "a", "content": "a"}))
+        alice.on(last="created a", once=True).call_tools(("task_complete", {"task_id": 1}))
+        fake.otherwise().say("Waiting.")
+
+Rules come first, then the queue, then the fallback. A rule's tool calls get fresh
+ids each time it answers, as a real model's would; ``assert_complete()`` also fails
+on a rule that never answered.
+
 Both fakes can send what real servers and proxies send when they misbehave:
 ``not_json()``, ``html()`` (status 200), ``empty()`` (no choices, or a message
 without content), ``huge()`` (a 10 MB reply), ``negative_usage()`` and
@@ -28,6 +47,7 @@ True)`` models the prompt cache (see the class).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
@@ -35,7 +55,8 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -81,6 +102,29 @@ class FakeReply:
     content_type: str = "application/json"
 
 
+@dataclass(frozen=True, slots=True)
+class _When:
+    """What a request must show for a rule to answer it: every text and test holds."""
+
+    system: tuple[str, ...] = ()
+    last: tuple[str, ...] = ()
+    tests: tuple[Callable[[RecordedRequest], bool], ...] = ()
+    once: bool = False
+
+    def describe(self) -> str:
+        said = [f"system has {t!r}" for t in self.system]
+        said += [f"latest turn has {t!r}" for t in self.last]
+        said += [f"{len(self.tests)} test(s)"] if self.tests else []
+        return (" and ".join(said) or "any request") + (" (once)" if self.once else "")
+
+
+@dataclass(slots=True)
+class _Rule:
+    when: _When
+    reply: FakeReply
+    hits: int = 0
+
+
 class _FakeServer:
     """The HTTP plumbing both fakes share; subclasses know one API's shapes."""
 
@@ -91,14 +135,21 @@ class _FakeServer:
         self.requests: list[RecordedRequest] = []
         self.unexpected = 0
         self._replies: deque[FakeReply] = deque()
+        self._rules: list[_Rule] = []
+        self._otherwise: FakeReply | None = None
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # A view made by on() or otherwise() scripts its root; the root is itself.
+        self._root: _FakeServer = self
+        self._when: _When | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> Self:
+        if self._root is not self:
+            raise RuntimeError("a view made by on() or otherwise() only scripts its server")
         self._closing.clear()
         handler = _handler_for(self)
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -114,6 +165,8 @@ class _FakeServer:
         return self
 
     def close(self) -> None:
+        if self._root is not self:
+            raise RuntimeError("a view made by on() or otherwise() only scripts its server")
         self._closing.set()  # wakes any reply that is waiting out its delay
         if self._httpd is not None:
             self._httpd.shutdown()
@@ -148,14 +201,58 @@ class _FakeServer:
     # -- the script --------------------------------------------------------------
 
     def add(self, *replies: FakeReply) -> Self:
-        with self._lock:
-            self._replies.extend(replies)
+        """Queue replies; on a view, make each one a rule (or the fallback)."""
+        root = self._root
+        with root._lock:
+            if root is self:
+                self._replies.extend(replies)
+            elif self._when is None:
+                if replies:
+                    root._otherwise = replies[-1]
+            else:
+                root._rules.extend(_Rule(self._when, r) for r in replies)
         return self
+
+    def on(
+        self,
+        *,
+        system: str | None = None,
+        last: str | None = None,
+        test: Callable[[RecordedRequest], bool] | None = None,
+        once: bool = False,
+    ) -> Self:
+        """A view whose replies become rules: answer a request whose system prompt holds
+        ``system``, whose latest turn holds ``last`` and for which ``test`` is true.
+
+        A view of a view adds its conditions to its parent's. Rules answer in the
+        order they were made; a ``once`` rule answers one request only.
+        """
+        when = self._when or _When()
+        view = copy.copy(self)
+        view._when = _When(
+            when.system + ((system,) if system is not None else ()),
+            when.last + ((last,) if last is not None else ()),
+            when.tests + ((test,) if test is not None else ()),
+            once or when.once,
+        )
+        return view
+
+    def otherwise(self) -> Self:
+        """A view whose reply answers any request nothing else answers; a later one
+        replaces it. It answers as often as asked, with fresh tool call ids."""
+        view = copy.copy(self)  # its _root is the server: a view with no _when is this
+        view._when = None
+        return view
 
     @property
     def remaining(self) -> int:
         with self._lock:
             return len(self._replies)
+
+    def hits(self) -> list[tuple[str, int]]:
+        """Each rule, described, with how many requests it answered, in order."""
+        with self._root._lock:
+            return [(r.when.describe(), r.hits) for r in self._root._rules]
 
     @property
     def last(self) -> RecordedRequest:
@@ -167,8 +264,13 @@ class _FakeServer:
     def assert_complete(self) -> None:
         with self._lock:
             left, extra = len(self._replies), self.unexpected
+            idle = [r.when.describe() for r in self._rules if not r.hits]
         if left:
             raise AssertionError(f"{left} scripted {self.provider} repl(ies) were never played")
+        if idle:
+            raise AssertionError(
+                f"{len(idle)} {self.provider} rule(s) never answered: {'; '.join(idle)}"
+            )
         if extra:
             raise AssertionError(
                 f"{extra} {self.provider} request(s) came after the script ran out"
@@ -244,14 +346,49 @@ class _FakeServer:
         """A scripted 200 body as this server would really send it for ``request``."""
         return body
 
+    def system_text(self, body: dict[str, Any]) -> str:
+        """The system prompt a request carries, as one text."""
+        raise NotImplementedError
+
+    def latest_text(self, body: dict[str, Any]) -> str:
+        """What a request tells the model since it last spoke: user text and tool results."""
+        raise NotImplementedError
+
+    def _renew(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A copy of a reply body with fresh message and tool call ids."""
+        raise NotImplementedError
+
+    def _matches(self, when: _When, request: RecordedRequest, texts: tuple[str, str]) -> bool:
+        system, latest = texts
+        return (
+            all(t in system for t in when.system)
+            and all(t in latest for t in when.last)
+            and all(test(request) for test in when.tests)
+        )
+
+    def _played(self, reply: FakeReply) -> FakeReply:
+        if isinstance(reply.body, dict):
+            return replace(reply, body=self._renew(reply.body))
+        return reply
+
     def _next(self, request: RecordedRequest) -> FakeReply:
-        refused = self._refuse(request.body if isinstance(request.body, dict) else {})
+        body = request.body if isinstance(request.body, dict) else {}
+        refused = self._refuse(body)
+        texts = (self.system_text(body), self.latest_text(body))
         with self._lock:
             self.requests.append(request)
             if refused is not None:
                 return refused
+            for rule in self._rules:
+                if rule.when.once and rule.hits:
+                    continue
+                if self._matches(rule.when, request, texts):
+                    rule.hits += 1
+                    return self._played(rule.reply)
             if self._replies:
                 return self._replies.popleft()
+            if self._otherwise is not None:
+                return self._played(self._otherwise)
             self.unexpected += 1
         message = f"fake {self.provider} server: request {len(self.requests)} has no scripted reply"
         return FakeReply(status=500, body=self._error_body(500, message, None))
@@ -466,6 +603,36 @@ class FakeAnthropic(_FakeServer):
             )
         return self.message(blocks, stop_reason="tool_use", usage=usage)
 
+    def system_text(self, body: dict[str, Any]) -> str:
+        return _text_of(body.get("system"))
+
+    def latest_text(self, body: dict[str, Any]) -> str:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return ""
+        last = messages[-1]
+        if not isinstance(last, dict) or last.get("role") != "user":
+            return ""  # a prefilled assistant turn: nothing new was said
+        content = last.get("content")
+        if not isinstance(content, list):
+            return _text_of(content)
+        parts = []
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                parts.append(_text_of(block.get("content")))
+            else:
+                parts.append(_text_of([block]))
+        return "\n".join(parts)
+
+    def _renew(self, body: dict[str, Any]) -> dict[str, Any]:
+        fresh = copy.deepcopy(body)
+        if "id" in fresh:
+            fresh["id"] = f"msg_fake{next(_ids):04d}"
+        for block in fresh.get("content") or ():
+            if isinstance(block, dict) and block.get("type") == "tool_use":
+                block["id"] = f"toolu_fake{next(_ids):04d}"
+        return fresh
+
     def empty(self) -> Self:
         """Status 200 and a JSON object that is no message: Anthropic's empty choices."""
         return self.add(FakeReply(body={"type": "message", "id": "msg_fake_empty"}))
@@ -551,6 +718,34 @@ class FakeOpenAI(_FakeServer):
                 choice = {**choice, "message": message, "finish_reason": "stop"}
             choices.append(choice)
         return {**body, "choices": choices}
+
+    def system_text(self, body: dict[str, Any]) -> str:
+        messages = body.get("messages")
+        return "\n".join(
+            _text_of(m.get("content"))
+            for m in (messages if isinstance(messages, list) else [])
+            if isinstance(m, dict) and m.get("role") in ("system", "developer")
+        )
+
+    def latest_text(self, body: dict[str, Any]) -> str:
+        messages = body.get("messages")
+        latest: list[str] = []
+        for m in reversed(messages if isinstance(messages, list) else []):
+            if not isinstance(m, dict) or m.get("role") in ("assistant", "system", "developer"):
+                break
+            latest.append(_text_of(m.get("content")))
+        return "\n".join(reversed(latest))
+
+    def _renew(self, body: dict[str, Any]) -> dict[str, Any]:
+        fresh = copy.deepcopy(body)
+        if "id" in fresh:
+            fresh["id"] = f"chatcmpl-fake{next(_ids):04d}"
+        for choice in fresh.get("choices") or ():
+            message = choice.get("message") if isinstance(choice, dict) else None
+            for tool_call in (message or {}).get("tool_calls") or ():
+                if isinstance(tool_call, dict):
+                    tool_call["id"] = f"call_fake{next(_ids):04d}"
+        return fresh
 
     def empty(self) -> Self:
         """Status 200 and a completion with an empty ``choices`` list."""
@@ -675,6 +870,19 @@ class FakeOpenAI(_FakeServer):
         return {
             "error": {"message": message, "type": kind, "param": None, "code": code.get(status)}
         }
+
+
+def _text_of(content: Any) -> str:
+    """The text in a message's content: a string, or the text of its blocks or parts."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return "\n".join(
+        str(part["text"])
+        for part in content
+        if isinstance(part, dict) and isinstance(part.get("text"), str)
+    )
 
 
 def _prompt_blocks(request: dict[str, Any]) -> list[dict[str, Any]]:
