@@ -73,3 +73,13 @@ def test_a_store_url_reaches_tools_without_its_password() -> None:
         "ACCORD_STORE": "postgresql://alice@db.example:5432/team?sslmode=require",
         "LANG": "C",
     }
+
+
+def test_a_silence_limit_shorter_than_two_heartbeats_is_refused() -> None:
+    from accord.config import parse_config
+    from accord.errors import ConfigError
+
+    # Every member would be killed as hung between two of its own heartbeats.
+    with pytest.raises(ConfigError, match="silent_after .* more than twice"):
+        parse_config("[run]\nsilent_after = 5\n")  # heartbeat_seconds defaults to 10
+    assert parse_config("[run]\nsilent_after = 5\n[agent]\nheartbeat_seconds = 2\n")

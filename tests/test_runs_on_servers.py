@@ -446,12 +446,6 @@ def test_ctrl_c_while_a_member_waits_on_its_model_then_resume_finishes(root: Pat
     assert_finished(root, done)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime/supervisor.py: a member killed for not heartbeating is recorded as "
-    "member_crashed with the tail of its log as 'why' (_watch -> _crashed), so the run's "
-    "outcome names a log line, not the missing heartbeat",
-)
 def test_a_lead_that_stops_heartbeating_ends_the_run_saying_so(root: Path) -> None:
     quick_to_notice(root)
     with FakeOpenAI() as server:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from accord import credentials
 from accord.errors import ConfigError, InvalidName, StoreNotFound, UserError
@@ -206,6 +206,17 @@ class Config(_Strict):
     budgets: BudgetsConfig = BudgetsConfig()
     prices: dict[str, PriceConfig] = {}
     models: dict[str, ModelSettings] = {}
+
+    @model_validator(mode="after")
+    def _heartbeats_fit_the_silence(self) -> Config:
+        # A member that beats less often than the supervisor's patience is killed as hung.
+        beat, silent = self.agent.heartbeat_seconds, self.run.silent_after
+        if silent <= 2 * beat:
+            raise ValueError(
+                f"[run] silent_after ({silent:g}s) must be more than twice [agent] "
+                f"heartbeat_seconds ({beat:g}s), or every member is killed as hung"
+            )
+        return self
 
     @field_validator("prices", "models")
     @classmethod

@@ -487,12 +487,17 @@ class Supervisor:
     def _watch(self) -> None:
         for name, proc in list(self.procs.items()):
             code = proc.popen.poll()
+            hung: str | None = None
             if code is None:
                 if self._silent(proc):
                     self.say(f"supervisor: {name} stopped heartbeating; killing it")
                     _kill_group(proc.popen, signal.SIGKILL)
                     proc.popen.wait()
                     code = proc.popen.returncode
+                    hung = (
+                        f"it sent no heartbeat for {self.settings.silent_after:g}s, so the "
+                        "supervisor killed it as hung"
+                    )
                 else:
                     continue
             del self.procs[name]
@@ -520,7 +525,7 @@ class Supervisor:
                 elif stopped in ("shutdown", "budget", "max_turns", "model_error"):
                     self.store.update_run(self.team, unwant=[name])
                 continue
-            self._crashed(proc, code)
+            self._crashed(proc, code, why=hung)
 
     def _failed(self, proc: Process, code: int | None) -> str | None:
         """The reason a member gave for failing on its configuration, if it did."""
@@ -536,9 +541,11 @@ class Supervisor:
             return reason
         return None
 
-    def _crashed(self, proc: Process, code: int | None) -> None:
+    def _crashed(self, proc: Process, code: int | None, why: str | None = None) -> None:
         name = proc.name
-        tail = _tail(proc.log)
+        # Why it ended: what the supervisor knows (it killed a hung member), else what
+        # the member's log says last.
+        tail = why or _tail(proc.log)
         count = self.restarts.get(name, 0)
         try:
             self.services.store.update_member(self.team, name, status=MemberStatus.CRASHED)
