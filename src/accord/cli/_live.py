@@ -6,8 +6,10 @@ on, and closing it stops nothing.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from accord.store import Store, open_store
@@ -152,72 +154,97 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
     }
 
 
-def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
-    """A rich renderable of ``status_data``."""
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
+# Where what the view cuts short is whole.
+WHOLE = "`accord status --json`"
+MAIL_WHOLE = "`accord msg list`"
+MEMBER_HEADERS = ("member", "role", "status", "task", "last action", "cost")
 
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One line of the view: spans of text, each with the rich style a terminal shows."""
+
+    spans: tuple[tuple[str, str], ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(text for text, _ in self.spans)
+
+
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """One table of the view."""
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    title: str | None = None
+
+
+def _line(text: str, style: str = "") -> _Line:
+    return _Line(((text, style),))
+
+
+def _parts(data: dict[str, Any], lines: deque[str] | None = None) -> list[_Line | _Grid]:
+    """What the view shows, in order: the same for a terminal (rich) and a pipe (plain).
+
+    Whatever is cut short says where it is whole."""
     from accord.cli._plain import printable
 
     data = printable(data)  # what members wrote, without escape sequences
     run = data["run"]
-    head = Text(f"team {data['team']}", style="bold")
+    head: list[tuple[str, str]] = [(f"team {data['team']}", "bold")]
     if run:
-        head.append(f"  {run['status']}", style="green" if run["status"] == "running" else "")
-        head.append(f"  goal: {_clip(run['goal'], 80)}")
-    notes: list[Any] = []
+        head.append((f"  {run['status']}", "green" if run["status"] == "running" else ""))
+        head.append((f"  goal: {_clip(run['goal'], 80, f' (whole: {WHOLE})')}", ""))
+    cost = f"  ${data['cost_usd']:.4f}"
+    if data["unpriced_calls"]:
+        cost += f" (+{data['unpriced_calls']} unpriced calls)"
+    head.append((cost, ""))
+    parts: list[_Line | _Grid] = [_Line(tuple(head))]
     if run and run["supervisor"]["gone"]:
-        notes.append(
-            Text(
+        parts.append(
+            _line(
                 f"the team is not running: {run['supervisor']['gone']}; "
                 f"`accord resume --team {data['team']}` brings it back",
-                style="bold red",
+                "bold red",
             )
         )
     if run and run.get("outcome"):
         o = run["outcome"]
-        notes.append(Text(f"ended ({o['outcome']}): {o['reason']}", style="bold"))
-    cost = f"  ${data['cost_usd']:.4f}"
-    if data["unpriced_calls"]:
-        cost += f" (+{data['unpriced_calls']} unpriced calls)"
-    head.append(cost)
-    members = Table(
-        "member",
-        "role",
-        "status",
-        "task",
-        "last action",
-        "cost",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+        parts.append(_line(f"ended ({o['outcome']}): {o['reason']}", "bold"))
+    rows: list[tuple[str, ...]] = []
     why: list[str] = []
     for m in data["members"]:
-        members.add_row(
-            m["name"],
-            m["role"],
-            m["status"],
-            f"#{m['task']} {_clip(m['task_title'] or '', 30)}" if m["task"] else "-",
-            _clip(m["last_action"] or "-", 48),
-            f"${m['cost_usd']:.4f}",
+        task = f"#{m['task']} {_clip(m['task_title'] or '', 30)}" if m["task"] else "-"
+        rows.append(
+            (
+                m["name"],
+                m["role"],
+                m["status"],
+                task,
+                _clip(m["last_action"] or "-", 48),
+                f"${m['cost_usd']:.4f}",
+            )
         )
         if m.get("reason"):
             why.append(f"{m['name']} {m['reason']}")
-    b = data["board"]
-    board = Text(
-        f"board: {b['pending']} pending ({b['ready']} ready), {b['in_progress']} in progress, "
-        f"{b['completed']} completed, {b['failed']} failed, {b['cancelled']} cancelled"
-    )
-    parts: list[Any] = [head, *notes, members]
+    members = _Grid(MEMBER_HEADERS, tuple(rows))
+    parts.append(members)
+    if _cut(members):
+        parts.append(_line(f"cut short (…): whole in {WHOLE}", "dim"))
     for line in why:
-        # Whole in `accord status --json` (member reason) when cut here.
-        parts.append(Text(_clip(line, 300, "; whole in `accord status --json`"), style="red"))
-    parts.append(board)
+        parts.append(_line(_clip(line, 300, f" (whole: {WHOLE})"), "red"))
+    b = data["board"]
+    parts.append(
+        _line(
+            f"board: {b['pending']} pending ({b['ready']} ready), {b['in_progress']} in "
+            f"progress, {b['completed']} completed, {b['failed']} failed, "
+            f"{b['cancelled']} cancelled"
+        )
+    )
     if len(data["hosts"]) > 1 or any(h["slots"] for h in data["hosts"]):
         parts.append(
-            Text(
+            _line(
                 "hosts: "
                 + "; ".join(
                     f"{h['host']} {h['status']}"
@@ -228,26 +255,73 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
             )
         )
     if data["messages"]:
-        mail = Table(
-            "id",
-            "from",
-            "to",
-            "kind",
-            "summary",
+        mail = _Grid(
+            ("id", "from", "to", "kind", "summary"),
+            tuple(
+                (str(m["id"]), m["from"], m["to"], m["kind"], m["summary"])
+                for m in data["messages"]
+            ),
+            "latest messages",
+        )
+        parts.append(mail)
+        if _cut(mail):  # a message without a summary shows the start of its body
+            parts.append(_line(f"cut short (…): whole in {MAIL_WHOLE}", "dim"))
+    if lines:
+        parts.append(_line("\n".join(lines), "dim"))
+    return parts
+
+
+def _cut(grid: _Grid) -> bool:
+    return any(cell.endswith("…") for row in grid.rows for cell in row)
+
+
+def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
+    """A rich renderable of ``status_data``, for a terminal."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    shown: list[Any] = []
+    for part in _parts(data, lines):
+        if isinstance(part, _Line):
+            text = Text()
+            for span, style in part.spans:
+                text.append(span, style=style)
+            shown.append(text)
+            continue
+        table = Table(
+            *part.headers,
             box=box.SIMPLE_HEAD,
             pad_edge=False,
-            title="latest messages",
+            title=part.title,
             title_justify="left",
         )
-        for m in data["messages"]:
-            mail.add_row(str(m["id"]), m["from"], m["to"], m["kind"], m["summary"])
-        parts.append(mail)
-    if lines:
-        parts.append(Text("\n".join(lines), style="dim"))
-    return Group(*parts)
+        for row in part.rows:
+            table.add_row(*row)
+        shown.append(table)
+    return Group(*shown)
+
+
+def plain(data: dict[str, Any]) -> None:
+    """``status_data`` for a pipe, as agents and hooks read it: the view's content without
+    its styles, every line whole (rich would fold long ones at 80 columns), and tables
+    by ``_render.table``, so a plain team loads no rich."""
+    from accord.cli._render import say, table
+
+    for part in _parts(data):
+        if isinstance(part, _Line):
+            say(part.text)
+            continue
+        if part.title:
+            say(part.title)
+        table(part.headers, part.rows)
 
 
 def render_status(data: dict[str, Any]) -> None:
+    if not sys.stdout.isatty():
+        plain(data)
+        return
     from rich.console import Console
 
     Console(markup=False, emoji=False).print(view(data))
@@ -304,5 +378,6 @@ def _brief(payload: dict[str, Any]) -> str:
 
 
 def _clip(text: str, n: int, where: str = "") -> str:
+    """``text`` on one line, cut to ``n`` characters with ``where`` it is whole."""
     text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…" + where
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…" + where

@@ -1,0 +1,137 @@
+"""`accord status` for people: rich on a terminal, plain text to a pipe, the same content.
+
+Agents and hooks read `accord status` through a pipe, so there it loads neither rich
+nor pydantic, and prints every line whole (rich folds text at 80 columns for a pipe).
+Whatever the view cuts short says where it is whole.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accord.cli._live import plain, status_data, view
+from accord.runtime.lifecycle import end_run
+from accord.store import open_store
+from accord.types import MemberStatus, RunStatus
+from test_cli_startup import heavy, loaded
+
+WHY = (
+    "cannot read the model script /nonexistent/bob.json (No such file or directory); "
+    "fix the model in .accord/agents/coder.md or give --model, then `accord resume`"
+)
+
+
+def accord(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, (args, done.stderr)
+    return done.stdout
+
+
+def ended_run(root: Path, reason: str, goal: str = "build the parser") -> None:
+    """Team t whose run stopped: bob could not start, for ``reason``."""
+    for args in (("init", "--team", "t"), ("member", "add", "lead"), ("member", "add", "bob")):
+        accord(root, *args)
+    with open_store(str(root / ".accord" / "accord.db")) as s:
+        s.start_run("t", goal, "lead", {})
+        s.update_member("t", "bob", status=MemberStatus.FAILED)
+        s.append_event("t", "member_failed", {"name": "bob", "reason": reason})
+        s.update_run("t", status=RunStatus.STOPPED)
+        end_run(s, "t", "config", f"bob cannot start: {reason}")
+
+
+def data_of(root: Path) -> dict[str, Any]:
+    with open_store(str(root / ".accord" / "accord.db")) as s:
+        return status_data(s, "t")
+
+
+def rich_text(data: dict[str, Any]) -> str:
+    from rich.console import Console
+
+    out = io.StringIO()
+    Console(file=out, width=400, soft_wrap=False, markup=False, emoji=False).print(view(data))
+    return out.getvalue()
+
+
+def plain_text(data: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    plain(data)
+    return capsys.readouterr().out
+
+
+def test_status_to_a_pipe_loads_no_rich_and_says_the_outcome_and_reason_whole(
+    project: Path,
+) -> None:
+    ended_run(project, WHY)
+    out = accord(project, "status")
+    lines = out.splitlines()
+    assert f"ended (config): bob cannot start: {WHY}" in lines
+    assert f"bob cannot start: {WHY}" in lines  # the member's reason, on one line
+    assert any(line.split()[:3] == ["bob", "teammate", "failed"] for line in lines)
+    assert heavy(loaded("status", cwd=project)) == set()
+
+
+def test_a_terminal_and_a_pipe_show_the_same_lines(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ended_run(project, WHY, goal="g" * 120)
+    accord(project, "task", "add", "a title much longer than the thirty characters shown")
+    accord(project, "msg", "send", "--to", "bob", "a body " * 20)
+    accord(project, "msg", "send", "--to", "bob", "short", "--summary", "[red] :smile:")
+    data = data_of(project)
+    shown = plain_text(data, capsys)
+    assert [line.rstrip() for line in rich_text(data).splitlines()] == [
+        line.rstrip() for line in shown.splitlines()
+    ]
+    assert "[red] :smile:" in shown
+
+
+def test_a_500_character_reason_is_cut_with_where_it_is_whole(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reason = " ".join(f"word{i:03}" for i in range(70))[:500]
+    assert len(reason) == 500
+    ended_run(project, reason)
+    data = data_of(project)
+    (bob,) = [m for m in data["members"] if m["name"] == "bob"]
+    assert bob["reason"] == f"cannot start: {reason}"  # whole for programs
+    for shown in (accord(project, "status"), plain_text(data, capsys), rich_text(data)):
+        (line,) = [x for x in shown.splitlines() if x.startswith("bob cannot start")]
+        assert line.rstrip().endswith("… (whole: `accord status --json`)"), line
+        assert reason[:250] in line
+    assert json.loads(accord(project, "status", "--json")) == json.loads(json.dumps(data))
+
+
+def test_whatever_the_view_cuts_says_where_it_is_whole(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    goal = "make the parser fast " * 10
+    ended_run(project, WHY, goal=goal)
+    title = "a title much longer than the thirty characters shown"
+    accord(project, "task", "add", title)
+    accord(project, "msg", "send", "--to", "bob", "a body " * 20)
+    with open_store(str(project / ".accord" / "accord.db")) as s:
+        claim = s.claim_task("t", "bob", lease_seconds=60)
+        assert claim is not None
+    shown = plain_text(data_of(project), capsys).splitlines()
+    (head,) = [x for x in shown if x.startswith("team t")]
+    assert "goal: make the parser fast make" in head
+    assert "… (whole: `accord status --json`)" in head
+    (bob,) = [x for x in shown if x.startswith(" bob ")]
+    assert "#1 a title much longer than the…" in bob
+    under = shown.index("cut short (…): whole in `accord status --json`")  # under the table
+    assert shown.index(bob) < under < shown.index(f"bob cannot start: {WHY}")
+    assert shown[-1] == "cut short (…): whole in `accord msg list`"
