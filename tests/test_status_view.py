@@ -19,7 +19,7 @@ import pytest
 from accord.cli._live import plain, status_data, view
 from accord.runtime.lifecycle import end_run
 from accord.store import open_store
-from accord.types import MemberStatus, RunStatus
+from accord.types import MemberStatus, RunStatus, TranscriptEntry, TranscriptKind
 from test_cli_startup import heavy, loaded
 
 WHY = (
@@ -135,3 +135,56 @@ def test_whatever_the_view_cuts_says_where_it_is_whole(
     under = shown.index("cut short (…): whole in `accord status --json`")  # under the table
     assert shown.index(bob) < under < shown.index(f"bob cannot start: {WHY}")
     assert shown[-1] == "cut short (…): whole in `accord msg list`"
+
+
+def test_task_list_and_transcripts_say_where_a_cut_is_whole(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from accord.cli import main
+
+    def cli(*args: str) -> str:
+        capsys.readouterr()
+        assert main(list(args)) == 0
+        return capsys.readouterr().out
+
+    cli("init", "--team", "t")
+    cli("member", "add", "bob")
+    cli("task", "add", "short")
+    assert "cut short" not in cli("task", "list")
+    cli("task", "add", "x" * 60)
+    listed = cli("task", "list").splitlines()
+    assert any("x" * 47 + "…" in line for line in listed)
+    assert listed[-1] == "cut short (…): whole in `accord task show ID`"
+
+    with open_store(str(project / ".accord" / "accord.db")) as s:
+        s.append_transcript(
+            "t",
+            [
+                TranscriptEntry(
+                    "bob", 2, TranscriptKind.MESSAGE, {"role": "user", "text": "\n" * 45 + "end"}
+                ),
+                TranscriptEntry(
+                    "bob",
+                    2,
+                    TranscriptKind.MESSAGE,
+                    {
+                        "role": "assistant",
+                        "tool_calls": [{"id": "c1", "name": "bash", "arguments": {"c": "y" * 200}}],
+                    },
+                ),
+                TranscriptEntry(
+                    "bob",
+                    2,
+                    TranscriptKind.MESSAGE,
+                    {
+                        "role": "user",
+                        "tool_results": [{"call_id": "c1", "name": "bash", "content": "z" * 200}],
+                    },
+                ),
+            ],
+        )
+    whole = "(whole: `accord member transcript bob --session 2 --json`)"
+    lines = cli("member", "transcript", "bob").splitlines()
+    assert lines[-3].endswith(f"[5 more lines] {whole}")
+    assert "calls bash(" in lines[-2] and lines[-2].endswith(f"… {whole})")
+    assert "bash -> zzz" in lines[-1] and lines[-1].endswith(f"… {whole}")
