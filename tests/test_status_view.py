@@ -11,6 +11,7 @@ import io
 import json
 import subprocess
 import sys
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +189,26 @@ def test_task_list_and_transcripts_say_where_a_cut_is_whole(
     assert lines[-3].endswith(f"[5 more lines] {whole}")
     assert "calls bash(" in lines[-2] and lines[-2].endswith(f"… {whole})")
     assert "bash -> zzz" in lines[-1] and lines[-1].endswith(f"… {whole}")
+
+
+def test_the_live_view_cut_to_the_terminal_says_where_it_is_whole(project: Path) -> None:
+    from rich.console import Console
+
+    from accord.cli._live import Fitted
+
+    ended_run(project, WHY)
+    data = data_of(project)
+    data["members"] = [dict(data["members"][0], name=f"m{n}") for n in range(20)]
+
+    def shown(height: int) -> list[str]:
+        out = io.StringIO()
+        console = Console(file=out, width=120, height=height, markup=False, emoji=False)
+        console.print(Fitted(view(data, deque(["supervisor: started m0"])), "t"))
+        return out.getvalue().splitlines()
+
+    short = shown(12)
+    assert len(short) == 12
+    assert short[-1] == "… cut to fit the terminal: whole in `accord status --team t`"
+    tall = shown(200)
+    assert tall[-1] == "supervisor: started m0" and not any("cut to fit" in x for x in tall)
+    assert short[:11] == tall[:11]

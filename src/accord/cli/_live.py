@@ -303,6 +303,35 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
     return Group(*shown)
 
 
+class Fitted:
+    """A live view cut to the terminal's height, its last line saying where the whole view
+    is (rich's own cut is a bare "...")."""
+
+    def __init__(self, shown: Any, team: str) -> None:
+        self.shown = shown
+        self.team = team
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+        from rich.text import Text
+
+        lines = console.render_lines(self.shown, options, pad=False)
+        height = options.size.height
+        if len(lines) > height:
+            more = Text(
+                f"… cut to fit the terminal: whole in `accord status --team {self.team}`",
+                style="dim",
+                no_wrap=True,
+                overflow="crop",
+                end="",
+            )
+            lines = [*lines[: height - 1], console.render_lines(more, options, pad=False)[0]]
+        for i, line in enumerate(lines):
+            if i:
+                yield Segment.line()
+            yield from line
+
+
 def plain(data: dict[str, Any]) -> None:
     """``status_data`` for a pipe, as agents and hooks read it: the view's content without
     its styles, every line whole (rich would fold long ones at 80 columns), and tables
@@ -341,7 +370,7 @@ def supervise_live(
     actions = Actions()
     try:
         with Live(
-            get_renderable=lambda: view(status_data(reader, team, actions), lines),
+            get_renderable=lambda: Fitted(view(status_data(reader, team, actions), lines), team),
             console=Console(markup=False, emoji=False),
             refresh_per_second=2,
             transient=False,
@@ -358,14 +387,14 @@ def watch(store: Store, team: str, until: float | None = None) -> None:
 
     actions = Actions()
     with Live(
-        view(status_data(store, team, actions)),
+        Fitted(view(status_data(store, team, actions)), team),
         console=Console(markup=False, emoji=False),
         refresh_per_second=2,
     ) as live:
         try:
             while until is None or time.monotonic() < until:
                 time.sleep(0.5)
-                live.update(view(status_data(store, team, actions)))
+                live.update(Fitted(view(status_data(store, team, actions)), team))
         except KeyboardInterrupt:
             pass
 
