@@ -212,3 +212,19 @@ def test_the_live_view_cut_to_the_terminal_says_where_it_is_whole(project: Path)
     tall = shown(200)
     assert tall[-1] == "supervisor: started m0" and not any("cut to fit" in x for x in tall)
     assert short[:11] == tall[:11]
+
+
+def test_a_crash_shows_its_last_line_and_where_the_traceback_is_whole(project: Path) -> None:
+    ended_run(project, WHY)
+    why = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: boom\n'
+    with open_store(str(project / ".accord" / "accord.db")) as s:
+        s.update_member("t", "lead", status=MemberStatus.CRASHED)
+        s.append_event("t", "member_crashed", {"name": "lead", "why": why, "gave_up": True})
+    (lead,) = [m for m in data_of(project)["members"] if m["name"] == "lead"]
+    head, where = lead["reason"].split(" (whole: `")
+    assert head == "crashed too often, not restarted: ValueError: boom"
+    command = where.removesuffix("`)").split()
+    assert command[:3] == ["accord", "events", "--json"]
+    (event,) = json.loads(accord(project, *command[1:]))
+    assert event["kind"] == "member_crashed" and event["payload"]["why"] == why
+    assert f"lead {lead['reason']}" in accord(project, "status").splitlines()

@@ -41,6 +41,8 @@ class Actions:
             elif e.kind == "member_crashed" and isinstance(name, str):
                 lines = [x for x in str(e.payload.get("why") or "").splitlines() if x.strip()]
                 last = lines[-1] if lines else f"exit {e.payload.get('exit_code')}"
+                if len(lines) > 1:  # a traceback: its last line, and where the rest is
+                    last += f" (whole: `accord events --json --since {e.seq - 1} --limit 1`)"
                 gave_up = "crashed too often, not restarted" if e.payload.get("gave_up") else ""
                 self.why[name] = f"{gave_up or 'crashed'}: {last}"
             elif e.kind in ("spawn_started", "member_restarted") and isinstance(name, str):
