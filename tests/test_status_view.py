@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from accord.cli import _live
 from accord.cli._live import plain, status_data, view
 from accord.runtime.lifecycle import end_run
-from accord.store import open_store
+from accord.store import Store, open_store
 from accord.types import MemberStatus, RunStatus, TranscriptEntry, TranscriptKind
 from test_cli_startup import heavy, loaded
 
@@ -228,3 +231,68 @@ def test_a_crash_shows_its_last_line_and_where_the_traceback_is_whole(project: P
     (event,) = json.loads(accord(project, *command[1:]))
     assert event["kind"] == "member_crashed" and event["payload"]["why"] == why
     assert f"lead {lead['reason']}" in accord(project, "status").splitlines()
+
+
+KINDS = [
+    "model_call",
+    "task_claimed",
+    "message_sent",
+    "member_added",
+    "member_failed",
+    "member_crashed",
+    "spawn_started",
+    "member_restarted",
+    "member_stopped",
+    "run_started",
+    "run_ended",
+]
+NAMES = ["a", "b", "lead"]
+event = st.tuples(
+    st.sampled_from(KINDS),
+    st.sampled_from([None, *NAMES]),
+    st.sampled_from(NAMES),
+    st.sampled_from(["budget", "shutdown", "x\ny"]),
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(event, max_size=40),
+    st.lists(st.sampled_from(list(MemberStatus)), min_size=3, max_size=3),
+    st.integers(1, 8),
+)
+def test_status_from_the_newest_events_is_status_from_the_whole_log(
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    events: list[tuple[str, str | None, str, str]],
+    statuses: list[MemberStatus],
+    tail: int,
+) -> None:
+    """`accord status` reads only the newest events that decide what it shows; what it
+    shows is what reading the whole log would show."""
+    monkeypatch.setattr(_live, "TAIL", tail)
+    team = f"t{len(store.list_teams())}"
+    store.create_team(team)
+    for name, status in zip(NAMES, statuses, strict=True):
+        store.add_member(team, name, token_hash="x")
+        store.update_member(team, name, status=status)
+    for kind, actor, name, word in events:
+        payload = {"name": name, "reason": word, "why": word, "detail": word, "outcome": word}
+        store.append_event(team, kind, payload, actor)
+    members = store.list_members(team)
+    whole = _live.Actions()
+    whole.update(store, team)
+    for over in (False, True):
+        recent = _live.Actions.recent(store, team, members, over)
+        assert recent.seq == whole.seq
+        for m in members:
+            assert recent.last.get(m.name) == whole.last.get(m.name)
+        for m in members:
+            if m.status in _live.NOT_RUNNING:
+                assert recent.why.get(m.name) == whole.why.get(m.name)
+        if over:
+            assert recent.ended == whole.ended

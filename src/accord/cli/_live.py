@@ -13,10 +13,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from accord.store import Store, open_store
-from accord.types import MemberStatus, RunStatus, TaskStatus
+from accord.types import Event, Member, MemberStatus, RunStatus, TaskStatus
 
 if TYPE_CHECKING:
     from accord.config import Project
+
+
+# Model calls and status flips say little about what a member is doing.
+QUIET = frozenset({"model_call", "member_updated", "messages_delivered"})
+# The events that decide why a member is not running (and ``member_added``, before which
+# nothing is about this member).
+WHY_KINDS = frozenset(
+    {"member_failed", "member_crashed", "spawn_started", "member_restarted", "member_stopped"}
+)
+NOT_RUNNING = (MemberStatus.FAILED, MemberStatus.CRASHED, MemberStatus.STOPPED)
+TAIL = 512  # a one-shot view reads this many of the newest events first, then twice as many
 
 
 class Actions:
@@ -30,13 +41,20 @@ class Actions:
         self.ended: dict[str, str] | None = None  # the latest run's outcome and reason
 
     def update(self, store: Store, team: str) -> dict[str, str]:
-        for e in store.read_events(team, since=self.seq):
+        self.take(store.read_events(team, since=self.seq))
+        return self.last
+
+    def take(self, events: list[Event]) -> None:
+        """Events newer than any taken before, in order."""
+        for e in events:
             self.seq = e.seq
-            # Model calls and status flips say little about what a member is doing.
-            if e.actor and e.kind not in ("model_call", "member_updated", "messages_delivered"):
+            if e.actor and e.kind not in QUIET:
                 self.last[e.actor] = f"{e.kind} {_brief(e.payload)}".strip()
             name = e.payload.get("name")
-            if e.kind == "member_failed" and isinstance(name, str):
+            if e.kind == "member_added" and isinstance(name, str):
+                self.last.pop(name, None)  # a name added again starts afresh
+                self.why.pop(name, None)
+            elif e.kind == "member_failed" and isinstance(name, str):
                 self.why[name] = f"cannot start: {e.payload.get('reason')}"
             elif e.kind == "member_crashed" and isinstance(name, str):
                 lines = [x for x in str(e.payload.get("why") or "").splitlines() if x.strip()]
@@ -60,7 +78,66 @@ class Actions:
                     "outcome": str(e.payload.get("outcome")),
                     "reason": str(e.payload.get("reason") or ""),
                 }
-        return self.last
+
+    @classmethod
+    def recent(cls, store: Store, team: str, members: list[Member], ended: bool) -> Actions:
+        """What ``update`` over the whole log would know, from only as many of its newest
+        events as decide it, so `accord status` costs the same on a long run's log as on
+        a short one's. (``ended``: the run is over, so how it ended is wanted.)"""
+        actions = cls()
+        end = _log_end(store, team)
+        events: list[Event] = []
+        start, size = end, TAIL
+        while start > 0:
+            lower = max(0, start - size)
+            older = store.read_events(team, since=lower, limit=start - lower)
+            events[:0] = [e for e in older if e.seq <= start]
+            start, size = lower, size * 2
+            if _decided(events, members, ended):
+                break
+        actions.take(events)
+        actions.seq = max(actions.seq, end)
+        return actions
+
+
+def _log_end(store: Store, team: str) -> int:
+    """The newest event's seq, found by asking whether any event follows a seq (the
+    store answers that from its (team, seq) key), so no long log is read whole."""
+
+    def after(seq: int) -> bool:
+        return bool(store.read_events(team, since=seq, limit=1))
+
+    if not after(0):
+        return 0
+    lo, hi = 0, 1  # after(lo) holds, and the end is found once after(hi) does not
+    while after(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if after(mid) else (lo, mid)
+    return hi
+
+
+def _decided(events: list[Event], members: list[Member], ended: bool) -> bool:
+    """Whether these newest events hold all that decides each member's last action and
+    (if it is not running) why, and how the run ended."""
+    acted = {m.name for m in members}
+    why = {m.name for m in members if m.status in NOT_RUNNING}
+    run = ended
+    for e in reversed(events):
+        name = e.payload.get("name")
+        if e.actor and e.kind not in QUIET:
+            acted.discard(e.actor)
+        if e.kind == "member_added":
+            acted.discard(name)
+            why.discard(name)
+        elif e.kind in WHY_KINDS:
+            why.discard(name)
+        elif e.kind in ("run_started", "run_ended"):
+            run = False
+        if not acted and not why and not run:
+            return True
+    return False
 
 
 def status_data(store: Store, team: str, actions: Actions | None = None) -> dict[str, Any]:
@@ -73,8 +150,12 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
     members = store.list_members(team)
     tasks = store.list_tasks(team)
     spend = {t.key: t for t in store.usage_totals(team, by="member")}
-    actions = actions or Actions()
-    last_action = actions.update(store, team)
+    if actions is None:  # once: from the newest events that decide it
+        over = run is not None and run.status in (RunStatus.STOPPED, RunStatus.FINISHED)
+        actions = Actions.recent(store, team, members, over)
+    else:
+        actions.update(store, team)
+    last_action = actions.last
     gone = supervisor_gone(run) if run is not None else None
     held = {t.owner: t for t in tasks if t.status == TaskStatus.IN_PROGRESS}
     counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}
