@@ -285,9 +285,10 @@ def test_status_from_the_newest_events_is_status_from_the_whole_log(
         store.append_event(team, kind, payload, actor)
     members = store.list_members(team)
     whole = _live.Actions()
-    whole.update(store, team)
+    whole.take(store.read_events(team))
     for over in (False, True):
-        recent = _live.Actions.recent(store, team, members, over)
+        recent = _live.Actions()
+        recent.catch_up(store, team, members, over)
         assert recent.seq == whole.seq
         for m in members:
             assert recent.last.get(m.name) == whole.last.get(m.name)

@@ -1,5 +1,8 @@
 """The team's state as people see it: once (`accord status`) or live (`accord run`, `watch`).
 
+On a terminal the view is drawn by rich; to a pipe, where agents and hooks read it,
+`accord status` prints the same lines as plain text, without loading rich.
+
 Every view reads the store, so it can attach from any terminal while a run goes
 on, and closing it stops nothing.
 """
@@ -40,10 +43,6 @@ class Actions:
         self.why: dict[str, str] = {}  # why a member is not running: failed, gave up
         self.ended: dict[str, str] | None = None  # the latest run's outcome and reason
 
-    def update(self, store: Store, team: str) -> dict[str, str]:
-        self.take(store.read_events(team, since=self.seq))
-        return self.last
-
     def take(self, events: list[Event]) -> None:
         """Events newer than any taken before, in order."""
         for e in events:
@@ -79,12 +78,15 @@ class Actions:
                     "reason": str(e.payload.get("reason") or ""),
                 }
 
-    @classmethod
-    def recent(cls, store: Store, team: str, members: list[Member], ended: bool) -> Actions:
-        """What ``update`` over the whole log would know, from only as many of its newest
-        events as decide it, so `accord status` costs the same on a long run's log as on
-        a short one's. (``ended``: the run is over, so how it ended is wanted.)"""
-        actions = cls()
+    def catch_up(self, store: Store, team: str, members: list[Member], ended: bool) -> None:
+        """Take the events not yet taken. The first time, take only as many of the newest
+        as decide what the view shows (each member's last action and, when it is not
+        running, why; how the run ended when ``ended``, the run being over), the same as
+        the whole log would: so `accord status`, or a view attached to a long run, reads
+        the log's end, and reads back further only for a member that did nothing since."""
+        if self.seq:
+            self.take(store.read_events(team, since=self.seq))
+            return
         end = _log_end(store, team)
         events: list[Event] = []
         start, size = end, TAIL
@@ -95,9 +97,8 @@ class Actions:
             start, size = lower, size * 2
             if _decided(events, members, ended):
                 break
-        actions.take(events)
-        actions.seq = max(actions.seq, end)
-        return actions
+        self.take(events)
+        self.seq = max(self.seq, end)
 
 
 def _log_end(store: Store, team: str) -> int:
@@ -150,11 +151,9 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
     members = store.list_members(team)
     tasks = store.list_tasks(team)
     spend = {t.key: t for t in store.usage_totals(team, by="member")}
-    if actions is None:  # once: from the newest events that decide it
-        over = run is not None and run.status in (RunStatus.STOPPED, RunStatus.FINISHED)
-        actions = Actions.recent(store, team, members, over)
-    else:
-        actions.update(store, team)
+    actions = actions or Actions()
+    over = run is not None and run.status in (RunStatus.STOPPED, RunStatus.FINISHED)
+    actions.catch_up(store, team, members, over)
     last_action = actions.last
     gone = supervisor_gone(run) if run is not None else None
     held = {t.owner: t for t in tasks if t.status == TaskStatus.IN_PROGRESS}
