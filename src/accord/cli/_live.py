@@ -30,7 +30,10 @@ WHY_KINDS = frozenset(
     {"member_failed", "member_crashed", "spawn_started", "member_restarted", "member_stopped"}
 )
 NOT_RUNNING = (MemberStatus.FAILED, MemberStatus.CRASHED, MemberStatus.STOPPED)
-TAIL = 512  # a one-shot view reads this many of the newest events first, then twice as many
+TAIL = 512  # a view reads this many of the newest events first, then twice as many
+# How far back a view looks for a member's last action, and for why a member that never
+# ran is not running: an action older than this many events shows as "-".
+SPAN = 2000
 
 
 class Actions:
@@ -79,11 +82,11 @@ class Actions:
                 }
 
     def catch_up(self, store: Store, team: str, members: list[Member], ended: bool) -> None:
-        """Take the events not yet taken. The first time, take only as many of the newest
-        as decide what the view shows (each member's last action and, when it is not
-        running, why; how the run ended when ``ended``, the run being over), the same as
-        the whole log would: so `accord status`, or a view attached to a long run, reads
-        the log's end, and reads back further only for a member that did nothing since."""
+        """Take the events not yet taken. The first time, take only the newest: back as far
+        as decides why each member that ran is not running, and how the run ended when
+        ``ended`` (the run is over), exactly as the whole log would; and each member's
+        last action (and why one that never ran is not running) within the newest SPAN
+        events. So `accord status`, or a view attached to a long run, reads the log's end."""
         if self.seq:
             self.take(store.read_events(team, since=self.seq))
             return
@@ -94,9 +97,11 @@ class Actions:
             lower = max(0, start - size)
             older = store.read_events(team, since=lower, limit=start - lower)
             events[:0] = [e for e in older if e.seq <= start]
-            start, size = lower, size * 2
-            if _decided(events, members, ended):
+            start = lower
+            must, may = _open(events, members, ended)
+            if not must and (not may or end - start >= SPAN):
                 break
+            size = size * 2 if must else min(size * 2, SPAN - (end - start))
         self.take(events)
         self.seq = max(self.seq, end)
 
@@ -119,11 +124,17 @@ def _log_end(store: Store, team: str) -> int:
     return hi
 
 
-def _decided(events: list[Event], members: list[Member], ended: bool) -> bool:
-    """Whether these newest events hold all that decides each member's last action and
-    (if it is not running) why, and how the run ended."""
+def _open(events: list[Event], members: list[Member], ended: bool) -> tuple[bool, bool]:
+    """What these newest events leave undecided: whether something that must be found
+    (why a member that ran is not running; how the run ended), and whether something
+    looked for only within SPAN (a last action; why a stopped member that never ran is
+    stopped: no heartbeat, so it cannot have stopped itself for a budget or a model)."""
     acted = {m.name for m in members}
-    why = {m.name for m in members if m.status in NOT_RUNNING}
+    never_ran = {
+        m.name for m in members if m.status == MemberStatus.STOPPED and m.heartbeat_at is None
+    }
+    must = {m.name for m in members if m.status in NOT_RUNNING} - never_ran
+    may = set(never_ran)
     run = ended
     for e in reversed(events):
         name = e.payload.get("name")
@@ -131,14 +142,16 @@ def _decided(events: list[Event], members: list[Member], ended: bool) -> bool:
             acted.discard(e.actor)
         if e.kind == "member_added":
             acted.discard(name)
-            why.discard(name)
+            must.discard(name)
+            may.discard(name)
         elif e.kind in WHY_KINDS:
-            why.discard(name)
+            must.discard(name)
+            may.discard(name)
         elif e.kind in ("run_started", "run_ended"):
             run = False
-        if not acted and not why and not run:
-            return True
-    return False
+        if not acted and not must and not may and not run:
+            break
+    return bool(must) or run, bool(acted) or bool(may)
 
 
 def status_data(store: Store, team: str, actions: Actions | None = None) -> dict[str, Any]:
