@@ -9,7 +9,10 @@ that was not. The hooks are real commands that do not exist.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -139,3 +142,44 @@ def test_an_idle_member_hears_of_a_skipped_teammate_idle_hook_when_it_wakes(
     assert warning("TeammateIdle") in opening and "it was skipped" in opening
     broken = [e for e in team.store.read_events("main") if e.kind == "hook_broken"]
     assert [e.payload["event"] for e in broken] == ["TeammateIdle", "TeammateIdle"]
+
+
+def test_a_member_process_reads_the_warning_in_its_tool_result(tmp_path: Path) -> None:
+    """End to end: `accord agent` as its own process, its model scripted, a TaskCompleted
+    hook set to warn that names no program: the completion goes through and the tool
+    result saved in the member's transcript (what the model read) carries the warning."""
+    root = tmp_path / "proj"
+    root.mkdir()
+
+    def accord(*args: str, env: dict[str, str] | None = None) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "accord", *args],
+            cwd=root,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, (args, done.stderr)
+        return done.stdout
+
+    accord("init", "--team", "main")
+    with (root / "accord.toml").open("a") as f:
+        f.write(f'\n[[hooks.TaskCompleted]]\ncommand = "{MISSING}"\non_broken = "warn"\n')
+    token = json.loads(accord("member", "add", "alice", "--json"))["token"]
+    accord("task", "add", "write the parser")
+    script = root / "alice.json"
+    complete = {"name": "task_complete", "arguments": {"task_id": 1, "result": "parsed"}}
+    script.write_text(json.dumps([{"tool_calls": [complete]}, {"text": "done"}]))
+    env = {"ACCORD_MEMBER": "alice", "ACCORD_TOKEN": token, "ACCORD_TEAM": "main"}
+    accord("agent", "--member", "alice", "--model", f"scripted:{script}", "--once", env=env)
+    assert json.loads(accord("task", "show", "1", "--json"))["status"] == "completed"
+    entries = json.loads(accord("member", "transcript", "alice", "--json"))
+    (result,) = [
+        r["content"]
+        for e in entries
+        for r in e["body"].get("tool_results", ())
+        if r["name"] == "task_complete"
+    ]
+    assert result.splitlines()[0] == "task #1 is completed"
+    assert result.splitlines()[1].startswith(warning("TaskCompleted"))
