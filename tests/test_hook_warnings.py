@@ -183,3 +183,18 @@ def test_a_member_process_reads_the_warning_in_its_tool_result(tmp_path: Path) -
     ]
     assert result.splitlines()[0] == "task #1 is completed"
     assert result.splitlines()[1].startswith(warning("TaskCompleted"))
+
+
+def test_the_story_of_a_run_tells_of_a_hook_that_could_not_run(
+    make_store: Callable[..., Store], repo: Path
+) -> None:
+    from accord.cli._render import story_line
+
+    team = services(make_store, repo, f'[hooks]\nTaskCreated = "{MISSING}"\n')
+    tools(team, repo)("task_create", title="x")
+    (broken,) = [e for e in team.store.read_events("main") if e.kind == "hook_broken"]
+    line = story_line(broken)
+    assert line is not None and line.startswith(
+        f"the TaskCreated hook `{MISSING}` could not run (exit 127: program not found"
+    )
+    assert line.endswith("; it was skipped")

@@ -330,6 +330,10 @@ def story_line(e: Event) -> str | None:
         return f"{p.get('name')} stopped ({p.get('reason')}{detail})"
     if kind == "hook_run" and p.get("blocked"):
         return f"the {p.get('event')} hook refused: {whole(p.get('stderr'))}"
+    if kind == "hook_broken":
+        fate = "it blocked" if p.get("blocked") else "it was skipped"
+        what = f"the {p.get('event')} hook `{p.get('command')}`"
+        return f"{what} could not run ({whole(p.get('error'))}); {fate}"
     if kind == "budget_exceeded":
         return f"over budget: {whole(p.get('why'))}"
     if kind == "host_lost":
