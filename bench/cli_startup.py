@@ -15,6 +15,7 @@ installed package has it (``--no-bytecode`` compiles every module each time, as
 
     python bench/cli_startup.py              # 20 runs of each, about a minute
     python bench/cli_startup.py --quick      # 5 runs of each
+    python bench/cli_startup.py --events 20000   # on a long run's log
 """
 
 from __future__ import annotations
@@ -74,7 +75,18 @@ def measure(argv: list[str], runs: int, env: dict[str, str], cwd: Path) -> list[
     ]
 
 
-def scratch(folder: Path, env: dict[str, str]) -> None:
+LONG_LOG = """\
+import sys
+from accord.store import open_store
+with open_store(".accord/accord.db") as s:
+    for n in range(int(sys.argv[1])):
+        s.append_event("bench", "model_call", {"model": "m", "tokens_in": 900, "n": n}, "alice")
+        if n % 50 == 0:
+            s.append_event("bench", "messages_acked", {"ids": [n]}, "alice")
+"""
+
+
+def scratch(folder: Path, env: dict[str, str], events: int = 0) -> None:
     def accord(*args: str) -> None:
         subprocess.run(
             [sys.executable, "-m", "accord", *args],
@@ -90,6 +102,10 @@ def scratch(folder: Path, env: dict[str, str]) -> None:
     for title in ("design the schema", "write the migration", "review the migration"):
         accord("task", "add", title)
     accord("msg", "send", "--from", "alice", "--to", "person", "the schema is ready")
+    if events:  # a long run's log: model call after model call, now and then an ack
+        subprocess.run(
+            [sys.executable, "-c", LONG_LOG, str(events)], env=env, cwd=folder, check=True
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="5 runs of each")
     parser.add_argument(
         "--no-bytecode", action="store_true", help="compile every module on every run"
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first add N events to the scratch team's log, as a long run leaves",
     )
     args = parser.parse_args(argv)
     runs = 5 if args.quick else args.runs
@@ -118,12 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         script = Path(tmp) / "accord"
         script.write_text(SCRIPT.format(python=sys.executable))
         script.chmod(0o755)
-        scratch(folder, env)
+        scratch(folder, env, args.events)
 
         for line in machine(folder):
             print(line)
         print(f"code:    {SRC}")
         print(f"bytecode: {'compiled every run' if args.no_bytecode else 'cached'}")
+        if args.events:
+            print(f"log:     {args.events} events added to the scratch team's")
         print(f"runs:    {runs} of each, after one warm-up; milliseconds of wall time")
         print()
         base = measure([sys.executable, "-c", "pass"], runs, env, folder)

@@ -29,6 +29,7 @@ from types import FrameType
 from accord.agent import context
 from accord.agent.definition import AgentDefinition
 from accord.agent.tools.base import HeldClaim, Toolbox, ToolContext
+from accord.agent.tools.team import skipped_hooks
 from accord.config import Config
 from accord.errors import AccordError, InvalidState
 from accord.llm.base import (
@@ -133,6 +134,7 @@ class Agent:
         self.repeats = 0
         self.last_calls: str | None = None
         self.idle_hook_ran = False
+        self.skipped_hooks: list[str] = []  # said at the start of the next session
         settings = config.models.get(str(model.name)) or config.models.get(
             f"{model.name.provider}:{model.name.model}"
         )
@@ -303,6 +305,7 @@ class Agent:
             return False
         self.idle_hook_ran = True
         outcome = self.services.roster.idle(self.member)
+        self.skipped_hooks += skipped_hooks(outcome)
         if not outcome.blocked:
             return False
         self._start_session(
@@ -326,7 +329,9 @@ class Agent:
             self.member, session, TranscriptKind.SESSION, {"event": "start"}, task_id
         )
         self.ctx.wrote_continuity = False
-        self._save(ChatMessage("user", opening + self._remembered(opening)), before=start)
+        warned = "".join(f"\n\n{w}" for w in self.skipped_hooks)
+        self.skipped_hooks = []
+        self._save(ChatMessage("user", opening + warned + self._remembered(opening)), before=start)
 
     def _end_session(self, why: str) -> None:
         conv = self.conversation

@@ -1,20 +1,39 @@
 """The team's state as people see it: once (`accord status`) or live (`accord run`, `watch`).
 
+On a terminal the view is drawn by rich; to a pipe, where agents and hooks read it,
+`accord status` prints the same lines as plain text, without loading rich.
+
 Every view reads the store, so it can attach from any terminal while a run goes
 on, and closing it stops nothing.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from accord.store import Store, open_store
-from accord.types import MemberStatus, RunStatus, TaskStatus
+from accord.types import Event, Member, MemberStatus, RunStatus, TaskStatus
 
 if TYPE_CHECKING:
     from accord.config import Project
+
+
+# Model calls and status flips say little about what a member is doing.
+QUIET = frozenset({"model_call", "member_updated", "messages_delivered"})
+# The events that decide why a member is not running (and ``member_added``, before which
+# nothing is about this member).
+WHY_KINDS = frozenset(
+    {"member_failed", "member_crashed", "spawn_started", "member_restarted", "member_stopped"}
+)
+NOT_RUNNING = (MemberStatus.FAILED, MemberStatus.CRASHED, MemberStatus.STOPPED)
+TAIL = 512  # a view reads this many of the newest events first, then twice as many
+# How far back a view looks for a member's last action, and for why a member that never
+# ran is not running: an action older than this many events shows as "-".
+SPAN = 2000
 
 
 class Actions:
@@ -27,18 +46,23 @@ class Actions:
         self.why: dict[str, str] = {}  # why a member is not running: failed, gave up
         self.ended: dict[str, str] | None = None  # the latest run's outcome and reason
 
-    def update(self, store: Store, team: str) -> dict[str, str]:
-        for e in store.read_events(team, since=self.seq):
+    def take(self, events: list[Event]) -> None:
+        """Events newer than any taken before, in order."""
+        for e in events:
             self.seq = e.seq
-            # Model calls and status flips say little about what a member is doing.
-            if e.actor and e.kind not in ("model_call", "member_updated", "messages_delivered"):
+            if e.actor and e.kind not in QUIET:
                 self.last[e.actor] = f"{e.kind} {_brief(e.payload)}".strip()
             name = e.payload.get("name")
-            if e.kind == "member_failed" and isinstance(name, str):
+            if e.kind == "member_added" and isinstance(name, str):
+                self.last.pop(name, None)  # a name added again starts afresh
+                self.why.pop(name, None)
+            elif e.kind == "member_failed" and isinstance(name, str):
                 self.why[name] = f"cannot start: {e.payload.get('reason')}"
             elif e.kind == "member_crashed" and isinstance(name, str):
                 lines = [x for x in str(e.payload.get("why") or "").splitlines() if x.strip()]
                 last = lines[-1] if lines else f"exit {e.payload.get('exit_code')}"
+                if len(lines) > 1:  # a traceback: its last line, and where the rest is
+                    last += f" (whole: `accord events --json --since {e.seq - 1} --limit 1`)"
                 gave_up = "crashed too often, not restarted" if e.payload.get("gave_up") else ""
                 self.why[name] = f"{gave_up or 'crashed'}: {last}"
             elif e.kind in ("spawn_started", "member_restarted") and isinstance(name, str):
@@ -56,7 +80,78 @@ class Actions:
                     "outcome": str(e.payload.get("outcome")),
                     "reason": str(e.payload.get("reason") or ""),
                 }
-        return self.last
+
+    def catch_up(self, store: Store, team: str, members: list[Member], ended: bool) -> None:
+        """Take the events not yet taken. The first time, take only the newest: back as far
+        as decides why each member that ran is not running, and how the run ended when
+        ``ended`` (the run is over), exactly as the whole log would; and each member's
+        last action (and why one that never ran is not running) within the newest SPAN
+        events. So `accord status`, or a view attached to a long run, reads the log's end."""
+        if self.seq:
+            self.take(store.read_events(team, since=self.seq))
+            return
+        end = _log_end(store, team)
+        events: list[Event] = []
+        start, size = end, TAIL
+        while start > 0:
+            lower = max(0, start - size)
+            older = store.read_events(team, since=lower, limit=start - lower)
+            events[:0] = [e for e in older if e.seq <= start]
+            start = lower
+            must, may = _open(events, members, ended)
+            if not must and (not may or end - start >= SPAN):
+                break
+            size = size * 2 if must else min(size * 2, SPAN - (end - start))
+        self.take(events)
+        self.seq = max(self.seq, end)
+
+
+def _log_end(store: Store, team: str) -> int:
+    """The newest event's seq, found by asking whether any event follows a seq (the
+    store answers that from its (team, seq) key), so no long log is read whole."""
+
+    def after(seq: int) -> bool:
+        return bool(store.read_events(team, since=seq, limit=1))
+
+    if not after(0):
+        return 0
+    lo, hi = 0, 1  # after(lo) holds, and the end is found once after(hi) does not
+    while after(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if after(mid) else (lo, mid)
+    return hi
+
+
+def _open(events: list[Event], members: list[Member], ended: bool) -> tuple[bool, bool]:
+    """What these newest events leave undecided: whether something that must be found
+    (why a member that ran is not running; how the run ended), and whether something
+    looked for only within SPAN (a last action; why a stopped member that never ran is
+    stopped: no heartbeat, so it cannot have stopped itself for a budget or a model)."""
+    acted = {m.name for m in members}
+    never_ran = {
+        m.name for m in members if m.status == MemberStatus.STOPPED and m.heartbeat_at is None
+    }
+    must = {m.name for m in members if m.status in NOT_RUNNING} - never_ran
+    may = set(never_ran)
+    run = ended
+    for e in reversed(events):
+        name = e.payload.get("name")
+        if e.actor and e.kind not in QUIET:
+            acted.discard(e.actor)
+        if e.kind == "member_added":
+            acted.discard(name)
+            must.discard(name)
+            may.discard(name)
+        elif e.kind in WHY_KINDS:
+            must.discard(name)
+            may.discard(name)
+        elif e.kind in ("run_started", "run_ended"):
+            run = False
+        if not acted and not must and not may and not run:
+            break
+    return bool(must) or run, bool(acted) or bool(may)
 
 
 def status_data(store: Store, team: str, actions: Actions | None = None) -> dict[str, Any]:
@@ -70,7 +165,9 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
     tasks = store.list_tasks(team)
     spend = {t.key: t for t in store.usage_totals(team, by="member")}
     actions = actions or Actions()
-    last_action = actions.update(store, team)
+    over = run is not None and run.status in (RunStatus.STOPPED, RunStatus.FINISHED)
+    actions.catch_up(store, team, members, over)
+    last_action = actions.last
     gone = supervisor_gone(run) if run is not None else None
     held = {t.owner: t for t in tasks if t.status == TaskStatus.IN_PROGRESS}
     counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}
@@ -152,72 +249,97 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
     }
 
 
-def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
-    """A rich renderable of ``status_data``."""
-    from rich import box
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
+# Where what the view cuts short is whole.
+WHOLE = "`accord status --json`"
+MAIL_WHOLE = "`accord msg list`"
+MEMBER_HEADERS = ("member", "role", "status", "task", "last action", "cost")
 
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One line of the view: spans of text, each with the rich style a terminal shows."""
+
+    spans: tuple[tuple[str, str], ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(text for text, _ in self.spans)
+
+
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """One table of the view."""
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    title: str | None = None
+
+
+def _line(text: str, style: str = "") -> _Line:
+    return _Line(((text, style),))
+
+
+def _parts(data: dict[str, Any], lines: deque[str] | None = None) -> list[_Line | _Grid]:
+    """What the view shows, in order: the same for a terminal (rich) and a pipe (plain).
+
+    Whatever is cut short says where it is whole."""
     from accord.cli._plain import printable
 
     data = printable(data)  # what members wrote, without escape sequences
     run = data["run"]
-    head = Text(f"team {data['team']}", style="bold")
+    head: list[tuple[str, str]] = [(f"team {data['team']}", "bold")]
     if run:
-        head.append(f"  {run['status']}", style="green" if run["status"] == "running" else "")
-        head.append(f"  goal: {_clip(run['goal'], 80)}")
-    notes: list[Any] = []
+        head.append((f"  {run['status']}", "green" if run["status"] == "running" else ""))
+        head.append((f"  goal: {_clip(run['goal'], 80, f' (whole: {WHOLE})')}", ""))
+    cost = f"  ${data['cost_usd']:.4f}"
+    if data["unpriced_calls"]:
+        cost += f" (+{data['unpriced_calls']} unpriced calls)"
+    head.append((cost, ""))
+    parts: list[_Line | _Grid] = [_Line(tuple(head))]
     if run and run["supervisor"]["gone"]:
-        notes.append(
-            Text(
+        parts.append(
+            _line(
                 f"the team is not running: {run['supervisor']['gone']}; "
                 f"`accord resume --team {data['team']}` brings it back",
-                style="bold red",
+                "bold red",
             )
         )
     if run and run.get("outcome"):
         o = run["outcome"]
-        notes.append(Text(f"ended ({o['outcome']}): {o['reason']}", style="bold"))
-    cost = f"  ${data['cost_usd']:.4f}"
-    if data["unpriced_calls"]:
-        cost += f" (+{data['unpriced_calls']} unpriced calls)"
-    head.append(cost)
-    members = Table(
-        "member",
-        "role",
-        "status",
-        "task",
-        "last action",
-        "cost",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+        parts.append(_line(f"ended ({o['outcome']}): {o['reason']}", "bold"))
+    rows: list[tuple[str, ...]] = []
     why: list[str] = []
     for m in data["members"]:
-        members.add_row(
-            m["name"],
-            m["role"],
-            m["status"],
-            f"#{m['task']} {_clip(m['task_title'] or '', 30)}" if m["task"] else "-",
-            _clip(m["last_action"] or "-", 48),
-            f"${m['cost_usd']:.4f}",
+        task = f"#{m['task']} {_clip(m['task_title'] or '', 30)}" if m["task"] else "-"
+        rows.append(
+            (
+                m["name"],
+                m["role"],
+                m["status"],
+                task,
+                _clip(m["last_action"] or "-", 48),
+                f"${m['cost_usd']:.4f}",
+            )
         )
         if m.get("reason"):
             why.append(f"{m['name']} {m['reason']}")
-    b = data["board"]
-    board = Text(
-        f"board: {b['pending']} pending ({b['ready']} ready), {b['in_progress']} in progress, "
-        f"{b['completed']} completed, {b['failed']} failed, {b['cancelled']} cancelled"
-    )
-    parts: list[Any] = [head, *notes, members]
+    members = _Grid(MEMBER_HEADERS, tuple(rows))
+    parts.append(members)
+    if _cut(members):
+        parts.append(_line(f"cut short (…): whole in {WHOLE}", "dim"))
     for line in why:
-        # Whole in `accord status --json` (member reason) when cut here.
-        parts.append(Text(_clip(line, 300, "; whole in `accord status --json`"), style="red"))
-    parts.append(board)
+        parts.append(_line(_clip(line, 300, f" (whole: {WHOLE})"), "red"))
+    b = data["board"]
+    parts.append(
+        _line(
+            f"board: {b['pending']} pending ({b['ready']} ready), {b['in_progress']} in "
+            f"progress, {b['completed']} completed, {b['failed']} failed, "
+            f"{b['cancelled']} cancelled"
+        )
+    )
     if len(data["hosts"]) > 1 or any(h["slots"] for h in data["hosts"]):
         parts.append(
-            Text(
+            _line(
                 "hosts: "
                 + "; ".join(
                     f"{h['host']} {h['status']}"
@@ -228,26 +350,102 @@ def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
             )
         )
     if data["messages"]:
-        mail = Table(
-            "id",
-            "from",
-            "to",
-            "kind",
-            "summary",
+        mail = _Grid(
+            ("id", "from", "to", "kind", "summary"),
+            tuple(
+                (str(m["id"]), m["from"], m["to"], m["kind"], m["summary"])
+                for m in data["messages"]
+            ),
+            "latest messages",
+        )
+        parts.append(mail)
+        if _cut(mail):  # a message without a summary shows the start of its body
+            parts.append(_line(f"cut short (…): whole in {MAIL_WHOLE}", "dim"))
+    if lines:
+        parts.append(_line("\n".join(lines), "dim"))
+    return parts
+
+
+def _cut(grid: _Grid) -> bool:
+    return any(cell.endswith("…") for row in grid.rows for cell in row)
+
+
+def view(data: dict[str, Any], lines: deque[str] | None = None) -> Any:
+    """A rich renderable of ``status_data``, for a terminal."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    shown: list[Any] = []
+    for part in _parts(data, lines):
+        if isinstance(part, _Line):
+            text = Text()
+            for span, style in part.spans:
+                text.append(span, style=style)
+            shown.append(text)
+            continue
+        table = Table(
+            *part.headers,
             box=box.SIMPLE_HEAD,
             pad_edge=False,
-            title="latest messages",
+            title=part.title,
             title_justify="left",
         )
-        for m in data["messages"]:
-            mail.add_row(str(m["id"]), m["from"], m["to"], m["kind"], m["summary"])
-        parts.append(mail)
-    if lines:
-        parts.append(Text("\n".join(lines), style="dim"))
-    return Group(*parts)
+        for row in part.rows:
+            table.add_row(*row)
+        shown.append(table)
+    return Group(*shown)
+
+
+class Fitted:
+    """A live view cut to the terminal's height, its last line saying where the whole view
+    is (rich's own cut is a bare "...")."""
+
+    def __init__(self, shown: Any, team: str) -> None:
+        self.shown = shown
+        self.team = team
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+        from rich.text import Text
+
+        lines = console.render_lines(self.shown, options, pad=False)
+        height = options.size.height
+        if len(lines) > height:
+            more = Text(
+                f"… cut to fit the terminal: whole in `accord status --team {self.team}`",
+                style="dim",
+                no_wrap=True,
+                overflow="crop",
+                end="",
+            )
+            lines = [*lines[: height - 1], console.render_lines(more, options, pad=False)[0]]
+        for i, line in enumerate(lines):
+            if i:
+                yield Segment.line()
+            yield from line
+
+
+def plain(data: dict[str, Any]) -> None:
+    """``status_data`` for a pipe, as agents and hooks read it: the view's content without
+    its styles, every line whole (rich would fold long ones at 80 columns), and tables
+    by ``_render.table``, so a plain team loads no rich."""
+    from accord.cli._render import say, table
+
+    for part in _parts(data):
+        if isinstance(part, _Line):
+            say(part.text)
+            continue
+        if part.title:
+            say(part.title)
+        table(part.headers, part.rows)
 
 
 def render_status(data: dict[str, Any]) -> None:
+    if not sys.stdout.isatty():
+        plain(data)
+        return
     from rich.console import Console
 
     Console(markup=False, emoji=False).print(view(data))
@@ -267,7 +465,7 @@ def supervise_live(
     actions = Actions()
     try:
         with Live(
-            get_renderable=lambda: view(status_data(reader, team, actions), lines),
+            get_renderable=lambda: Fitted(view(status_data(reader, team, actions), lines), team),
             console=Console(markup=False, emoji=False),
             refresh_per_second=2,
             transient=False,
@@ -284,14 +482,14 @@ def watch(store: Store, team: str, until: float | None = None) -> None:
 
     actions = Actions()
     with Live(
-        view(status_data(store, team, actions)),
+        Fitted(view(status_data(store, team, actions)), team),
         console=Console(markup=False, emoji=False),
         refresh_per_second=2,
     ) as live:
         try:
             while until is None or time.monotonic() < until:
                 time.sleep(0.5)
-                live.update(view(status_data(store, team, actions)))
+                live.update(Fitted(view(status_data(store, team, actions)), team))
         except KeyboardInterrupt:
             pass
 
@@ -304,5 +502,6 @@ def _brief(payload: dict[str, Any]) -> str:
 
 
 def _clip(text: str, n: int, where: str = "") -> str:
+    """``text`` on one line, cut to ``n`` characters with ``where`` it is whole."""
     text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…" + where
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…" + where

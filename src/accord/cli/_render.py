@@ -98,6 +98,8 @@ def tasks(items: Sequence[Task]) -> None:
             for t in items
         ],
     )
+    if any(len(t.title.replace("\n", " ")) > 48 for t in items):
+        say("cut short (…): whole in `accord task show ID`")
 
 
 def task_detail(t: Task) -> None:
@@ -196,9 +198,12 @@ def event_line(e: Event) -> str:
     return line
 
 
-def _short(text: str, n: int) -> str:
+def _short(text: str, n: int, where: str = "") -> str:
+    """``text`` on one line, cut to ``n`` characters; cut, it says ``where`` it is whole."""
     text = text.replace("\n", " ")
-    return text if len(text) <= n else text[: n - 1] + "…"
+    if len(text) <= n:
+        return text
+    return text[: n - 1] + "…" + (f" (whole: {where})" if where else "")
 
 
 def transcript_entry(e: TranscriptEntry) -> None:
@@ -216,19 +221,20 @@ def transcript_entry(e: TranscriptEntry) -> None:
         say(f"{head} compaction: earlier turns folded (kept from #{body.get('kept_from_seq')})")
         return
     role = body.get("role", "?")
+    whole = f"`accord member transcript {e.member} --session {e.session} --json`"
     if body.get("text"):
         first, *rest = str(body["text"]).splitlines() or [""]
         say(f"{head} {role}: {first}")
         for line in rest[:40]:
             say(f"{'':>17}{line}")
         if len(rest) > 40:
-            say(f"{'':>17}[{len(rest) - 40} more lines]")
+            say(f"{'':>17}[{len(rest) - 40} more lines] (whole: {whole})")
     for c in body.get("tool_calls", ()):
         args = json.dumps(c.get("arguments")) if c.get("arguments") is not None else c.get("raw")
-        say(f"{head} {role} calls {c.get('name')}({_short(str(args), 100)})")
+        say(f"{head} {role} calls {c.get('name')}({_short(str(args), 100, whole)})")
     for r in body.get("tool_results", ()):
         mark = "ERROR " if r.get("error") else ""
-        say(f"{head} {r.get('name')} -> {mark}{_short(str(r.get('content')), 100)}")
+        say(f"{head} {r.get('name')} -> {mark}{_short(str(r.get('content')), 100, whole)}")
 
 
 STORY_CLIP = 200  # characters of a reason or result on a story line
@@ -324,6 +330,10 @@ def story_line(e: Event) -> str | None:
         return f"{p.get('name')} stopped ({p.get('reason')}{detail})"
     if kind == "hook_run" and p.get("blocked"):
         return f"the {p.get('event')} hook refused: {whole(p.get('stderr'))}"
+    if kind == "hook_broken":
+        fate = "it blocked" if p.get("blocked") else "it was skipped"
+        what = f"the {p.get('event')} hook `{p.get('command')}`"
+        return f"{what} could not run ({whole(p.get('error'))}); {fate}"
     if kind == "budget_exceeded":
         return f"over budget: {whole(p.get('why'))}"
     if kind == "host_lost":

@@ -135,6 +135,9 @@ class HookRunner:
         self.team = team
         self.cwd = cwd
         self._claude: dict[HookEvent, list[Hook]] | None = None
+        # The latest verdict whole: the board keeps only whether it blocked, and a member's
+        # tool must tell its model about a hook that could not run and was skipped.
+        self.last: HookOutcome | None = None
 
     def hooks(self, event: HookEvent) -> list[Hook]:
         """Every hook for ``event``: accord.toml's, then Claude Code's settings files'."""
@@ -190,7 +193,10 @@ class HookRunner:
         blocked = last is not None and last.blocked
         if stop is not None and actor is not None:
             self._ask_to_stop(event, actor, stop)
-        return HookOutcome(blocked, _feedback(last) if last and blocked else "", tuple(runs), stop)
+        self.last = HookOutcome(
+            blocked, _feedback(last) if last and blocked else "", tuple(runs), stop
+        )
+        return self.last
 
     def _ask_to_stop(self, event: HookEvent, member: str, reason: str) -> None:
         """Claude Code's ``continue: false``: the teammate stops, here through the same

@@ -10,8 +10,8 @@ what the model reads or writes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import Field
 
@@ -19,6 +19,11 @@ from accord.agent.tools.base import HeldClaim, Tool, ToolArgs, ToolContext, dump
 from accord.errors import ClaimError, HookBlocked, UserError
 from accord.team import TeamServices
 from accord.types import BROADCAST, Member, NewTask, Task, TaskChanges, TaskStatus, check_name
+
+if TYPE_CHECKING:
+    from accord.team.hooks import HookOutcome, HookRunner
+
+T = TypeVar("T")
 
 # task_list shows at most this many tasks.
 LIST_LIMIT = 200
@@ -28,6 +33,32 @@ def _team(ctx: ToolContext) -> TeamServices:
     if ctx.team is None:
         raise UserError("this agent runs without a team, so the team tools cannot be used")
     return ctx.team
+
+
+def skipped_hooks(outcome: HookOutcome | None) -> list[str]:
+    """One warning per hook that could not run (exit 126 or 127, or it failed to start)
+    and was skipped because it is set to warn: the model would otherwise believe its
+    work was checked. A hook that blocked says so in its own refusal."""
+    if outcome is None:
+        return []
+    return [
+        f"warning: the {r.event} hook `{r.command}` could not run ({r.error}); it was skipped"
+        for r in outcome.runs
+        if r.error is not None and not r.blocked
+    ]
+
+
+def _hooked(hooks: HookRunner | None, act: Callable[[], T]) -> tuple[T, str]:
+    """``act()``, and the warnings of the hooks it ran, one per line after a newline."""
+    if hooks is None:
+        return act(), ""
+    hooks.last = None
+    try:
+        done = act()
+    except HookBlocked as e:  # a later hook blocked: say what was skipped before it
+        warned = "".join(f"\n{w}" for w in skipped_hooks(hooks.last))
+        raise HookBlocked(str(e), e.feedback + warned) from e
+    return done, "".join(f"\n{w}" for w in skipped_hooks(hooks.last))
 
 
 def task_view(task: Task, *, full: bool = False) -> dict[str, Any]:
@@ -126,17 +157,16 @@ class TaskCreateArgs(ToolArgs):
 def task_create(ctx: ToolContext, args: TaskCreateArgs) -> str:
     if args.assignee is not None:
         check_name(args.assignee, "member name")
-    task = _team(ctx).board.add(
-        NewTask(
-            title=args.title,
-            description=args.description,
-            blocked_by=tuple(args.blocked_by),
-            assignee=args.assignee,
-            priority=args.priority,
-        ),
-        actor=ctx.member,
+    board = _team(ctx).board
+    new = NewTask(
+        title=args.title,
+        description=args.description,
+        blocked_by=tuple(args.blocked_by),
+        assignee=args.assignee,
+        priority=args.priority,
     )
-    return f"created task #{task.id}\n{dumps(task_view(task))}"
+    task, warned = _hooked(board.hooks, lambda: board.add(new, actor=ctx.member))
+    return f"created task #{task.id}\n{dumps(task_view(task))}{warned}"
 
 
 class TaskUpdateArgs(ToolArgs):
@@ -238,8 +268,12 @@ class TaskCompleteArgs(ToolArgs):
 
 def task_complete(ctx: ToolContext, args: TaskCompleteArgs) -> str:
     held = _held(ctx, args.task_id, "complete")
+    board = _team(ctx).board
     try:
-        task = _team(ctx).board.complete(args.task_id, ctx.member, held.token, args.result)
+        task, warned = _hooked(
+            board.hooks,
+            lambda: board.complete(args.task_id, ctx.member, held.token, args.result),
+        )
     except HookBlocked as e:
         raise HookBlocked(
             f"{e}. Fix what the feedback below says, then call task_complete again",
@@ -248,7 +282,7 @@ def task_complete(ctx: ToolContext, args: TaskCompleteArgs) -> str:
     except ClaimError as e:
         raise _lost(ctx, args.task_id, e) from e
     ctx.claims.pop(args.task_id, None)
-    return f"task #{task.id} is completed"
+    return f"task #{task.id} is completed{warned}"
 
 
 class TaskFailArgs(ToolArgs):
