@@ -159,6 +159,10 @@ def test_a_teammate_whose_model_stays_down_is_given_up_with_its_reason(
     alice = next(m for m in status(root)["members"] if m["name"] == "alice")
     assert alice["status"] == "stopped"
     assert "model_error" in alice["reason"] and "HTTP 503" in alice["reason"]
+    assert "not restarted after 2 restart(s)" in alice["reason"]
+    # The story tells both restarts and the end of them.
+    assert "alice restarted after a model outage (restart 1)" in done.stdout
+    assert "alice stopped (model_error), not restarted after 2 restart(s)" in done.stdout
     with open_store(db(root)) as s:
         assert "alice" not in s.get_run("main").wanted  # type: ignore[union-attr]
 

@@ -27,7 +27,14 @@ QUIET = frozenset({"model_call", "member_updated", "messages_delivered"})
 # The events that decide why a member is not running (and ``member_added``, before which
 # nothing is about this member).
 WHY_KINDS = frozenset(
-    {"member_failed", "member_crashed", "spawn_started", "member_restarted", "member_stopped"}
+    {
+        "member_failed",
+        "member_crashed",
+        "member_given_up",
+        "spawn_started",
+        "member_restarted",
+        "member_stopped",
+    }
 )
 NOT_RUNNING = (MemberStatus.FAILED, MemberStatus.CRASHED, MemberStatus.STOPPED)
 TAIL = 512  # a view reads this many of the newest events first, then twice as many
@@ -65,6 +72,11 @@ class Actions:
                     last += f" (whole: `accord events --json --since {e.seq - 1} --limit 1`)"
                 gave_up = "crashed too often, not restarted" if e.payload.get("gave_up") else ""
                 self.why[name] = f"{gave_up or 'crashed'}: {last}"
+            elif e.kind == "member_given_up" and isinstance(name, str):
+                self.why[name] = (
+                    f"stopped ({e.payload.get('reason')}), not restarted after "
+                    f"{e.payload.get('restarts')} restart(s): {e.payload.get('detail')}"
+                )
             elif e.kind in ("spawn_started", "member_restarted") and isinstance(name, str):
                 self.why.pop(name, None)
             elif e.kind == "member_stopped" and isinstance(name, str):

@@ -322,7 +322,13 @@ def story_line(e: Event) -> str | None:
         fate = "not restarting it" if p.get("gave_up") else "restarting it"
         return f"{p.get('name')} crashed ({fate}): {whole(last)}"
     if kind == "member_restarted":
-        return f"{p.get('name')} restarted (restart {p.get('restarts')})"
+        after = " after a model outage" if p.get("after") == "model_error" else ""
+        return f"{p.get('name')} restarted{after} (restart {p.get('restarts')})"
+    if kind == "member_given_up":
+        return (
+            f"{p.get('name')} stopped ({p.get('reason')}), not restarted after "
+            f"{p.get('restarts')} restart(s): {whole(p.get('detail'))}"
+        )
     if kind == "member_failed":
         return f"{p.get('name')} cannot start (not restarted): {whole(p.get('reason'))}"
     if kind == "member_stopped":
