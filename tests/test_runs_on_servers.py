@@ -440,6 +440,13 @@ def test_ctrl_c_while_a_member_waits_on_its_model_then_resume_finishes(root: Pat
         with open_store(db(root)) as s:
             held = s.get_task("main", 1)
             assert held.status == TaskStatus.IN_PROGRESS and held.owner == "alice"
+            # alice's call was cut short by the stop: she stopped herself, not the grace's kill.
+            stops = [
+                e.payload["reason"]
+                for e in s.read_events("main")
+                if e.kind == "member_stopped" and e.payload["name"] == "alice"
+            ]
+            assert stops == ["signal"], stops
         done = accord(root, "resume", "--display", "plain", env=clean_env())
         server.assert_complete()
     # alice carried on under the claim she held: the interruption cost no attempt.

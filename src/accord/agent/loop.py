@@ -141,6 +141,7 @@ class Agent:
         if settings is not None and settings.context_window is not None:
             model.context_window = settings.context_window
         self._stop = threading.Event()
+        self._calling = False  # in a model call, which a stop may cut short
         self._beat_stop = threading.Event()
         self._beater: threading.Thread | None = None
 
@@ -194,6 +195,9 @@ class Agent:
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: FrameType | None) -> None:
             self.request_stop()
+            if self._calling:
+                # A model call can take minutes; the supervisor's grace is shorter.
+                raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, handler)
 
@@ -448,7 +452,17 @@ class Agent:
 
     def _complete(self, request: ModelRequest) -> tuple[ModelResponse, ModelRequest]:
         """One model call; a prompt the server finds too long teaches the window, is
-        compacted and sent again."""
+        compacted and sent again. A stop asked for meanwhile (SIGTERM) cuts the call
+        short: nothing of it is saved, so the member carries on from before it."""
+        self._calling = True
+        try:
+            if self._stop.is_set():
+                raise KeyboardInterrupt
+            return self._complete_now(request)
+        finally:
+            self._calling = False
+
+    def _complete_now(self, request: ModelRequest) -> tuple[ModelResponse, ModelRequest]:
         for _ in range(WINDOW_RETRIES):
             try:
                 return self.model.complete(request), request
