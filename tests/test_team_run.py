@@ -333,6 +333,13 @@ def test_ctrl_c_during_a_tool_call_stops_cleanly_and_resumes(root: Path) -> None
         run = s.get_run("main")
         assert run is not None and run.status == RunStatus.STOPPED
         assert "alice" in run.wanted  # resumable: alice comes back
+        # The stop cut her command short: she stopped herself, not the grace's kill.
+        stops = [
+            e.payload["reason"]
+            for e in s.read_events("main")
+            if e.kind == "member_stopped" and e.payload["name"] == "alice"
+        ]
+        assert stops == ["signal"], stops
     rules(
         root / "mate.json",
         [

@@ -39,6 +39,7 @@ from accord.llm.base import (
     ModelError,
     ModelRequest,
     ModelResponse,
+    ToolCall,
     ToolResult,
     checked_usage,
 )
@@ -63,6 +64,8 @@ NUDGES = 2  # times a member is reminded of a task it still holds before it is r
 REPEAT_NUDGE = 3  # the same tool calls this many times in a row: the model is told
 REPEAT_STOP = 5  # ... and this many times: the member stops
 WINDOW_RETRIES = 3  # compactions tried on one call the server found too long
+# Tools whose run a stop cuts short (a command may run for minutes; the rest are quick).
+_INTERRUPTIBLE = frozenset({"bash"})
 OUTAGE = "model unreachable: "  # how a task given back for an outage says why
 
 
@@ -141,7 +144,7 @@ class Agent:
         if settings is not None and settings.context_window is not None:
             model.context_window = settings.context_window
         self._stop = threading.Event()
-        self._calling = False  # in a model call, which a stop may cut short
+        self._calling = False  # in a model call or a command, which a stop may cut short
         self._beat_stop = threading.Event()
         self._beater: threading.Thread | None = None
 
@@ -430,7 +433,7 @@ class Agent:
             if repeating is not None:
                 return repeating
             tools = self._tools()
-            results = [tools.execute(self.ctx, c) for c in message.tool_calls]
+            results = [self._execute(tools, c) for c in message.tool_calls]
             if any(
                 c.name == "send_plan" and not r.is_error
                 for c, r in zip(message.tool_calls, results, strict=True)
@@ -449,6 +452,18 @@ class Agent:
             return None
         self.repeats, self.last_calls = 0, None
         return self._turn_ended()
+
+    def _execute(self, tools: Toolbox, call: ToolCall) -> ToolResult:
+        """One tool call. A stop asked for while a command runs cuts it short (its whole
+        process group is killed): its result is never saved, so on resume the call is
+        made again, as after a crash."""
+        self._calling = call.name in _INTERRUPTIBLE
+        try:
+            if self._calling and self._stop.is_set():
+                raise KeyboardInterrupt
+            return tools.execute(self.ctx, call)
+        finally:
+            self._calling = False
 
     def _complete(self, request: ModelRequest) -> tuple[ModelResponse, ModelRequest]:
         """One model call; a prompt the server finds too long teaches the window, is
