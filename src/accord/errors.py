@@ -17,15 +17,19 @@ it after ``error:`` and exits with the error's ``exit_code``.
     │   ├── CycleError            a blocker would close a dependency cycle
     │   ├── InvalidState          the task or message is not in a state that allows this
     │   ├── IdentityError         acting as another member, or a wrong member token
-    │   └── ClaimError
-    │       ├── StaleToken        the fencing token is no longer the current one
-    │       └── NotClaimHolder    the task is held by somebody else, or by nobody
+    │   ├── ClaimError
+    │   │   ├── StaleToken        the fencing token is no longer the current one
+    │   │   └── NotClaimHolder    the task is held by somebody else, or by nobody
+    │   ├── MissingKey            the API key a model's provider needs is not set
+    │   └── UsageError            the command line was used wrongly (see its --help)
     ├── StoreError                the store cannot be used as it is (exit 2)
     │   ├── StoreNotFound
     │   ├── StoreLocked           another writer held the lock past the busy timeout
     │   ├── StoreCorrupt          not a database, or a damaged one
     │   ├── StoreFull             the disk is full
     │   └── StoreUnavailable      the database server cannot be reached, or refused the login
+    ├── ModelError                a model call failed after its retries (exit 1)
+    │   └── ContextTooLong        the server found the prompt longer than its window
     ├── HookBlocked               a hook exited 2 and refused the action (exit 1)
     └── NothingToDo               nothing was ready, for example no task to claim (exit 3)
 """
@@ -103,6 +107,36 @@ class StaleToken(ClaimError):
 
 class NotClaimHolder(ClaimError):
     """The task is not held by the member that acted on it."""
+
+
+class ModelError(AccordError):
+    """A model call failed after its retries; the message names provider, model and cause."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ContextTooLong(ModelError):
+    """The server refused the prompt as longer than its context window.
+
+    ``window`` is the window it named (``maximum context length is 8192 tokens``),
+    or None when it did not say; the agent compacts and tries again.
+    """
+
+    def __init__(self, message: str, *, window: int | None = None) -> None:
+        super().__init__(message, retryable=False)
+        self.window = window
+
+
+class MissingKey(UserError):
+    """The API key a provider needs is not in the environment."""
+
+
+class UsageError(UserError):
+    """The command line was used wrongly: an unknown command or option, a bad value."""
 
 
 class StoreError(AccordError):

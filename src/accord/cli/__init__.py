@@ -13,7 +13,8 @@ from accord.errors import AccordError, HookBlocked, NothingToDo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from accord.cli._parser import UsageError, build
+    from accord.cli._parser import build
+    from accord.errors import UsageError
 
     try:
         args = build(sys.argv[1:] if argv is None else argv).parse_args(argv)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from accord import __version__
+from accord.errors import UsageError
 
 # The values of the enums in accord.types that options take. Written out because
 # argparse reads choices while the parser is built, and building it must not cost the
@@ -27,10 +28,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "MemoryType": ("decision", "insight", "observation", "story"),
     "MemoryStatus": ("active", "superseded", "retired"),
 }
-
-
-class UsageError(Exception):
-    """Bad command-line usage; printed as one ``error:`` line, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):

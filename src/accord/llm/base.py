@@ -17,36 +17,14 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from accord.errors import AccordError, UserError
+# The model errors live in the one tree of accord.errors; named here too, as ever.
+from accord.errors import ContextTooLong as ContextTooLong
+from accord.errors import MissingKey as MissingKey
+from accord.errors import ModelError as ModelError
+from accord.errors import UserError
 
 Role = Literal["user", "assistant"]
 StopReason = Literal["end_turn", "tool_use", "max_tokens", "refusal", "other"]
-
-
-class ModelError(AccordError):
-    """A model call failed after its retries; the message names provider, model and cause."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class ContextTooLong(ModelError):
-    """The server refused the prompt as longer than its context window.
-
-    ``window`` is the window it named (``maximum context length is 8192 tokens``),
-    or None when it did not say; the agent compacts and tries again.
-    """
-
-    def __init__(self, message: str, *, window: int | None = None) -> None:
-        super().__init__(message, retryable=False)
-        self.window = window
-
-
-class MissingKey(UserError):
-    """The API key a provider needs is not in the environment."""
 
 
 @dataclass(frozen=True, slots=True)
