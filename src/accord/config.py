@@ -17,12 +17,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from accord import credentials
+
+# The names and the walk up to a project live with the read path that needs no pydantic.
+from accord._where import CONFIG_NAME as CONFIG_NAME
+from accord._where import STATE_DIR as STATE_DIR
+from accord._where import STORE_NAME as STORE_NAME
+from accord._where import find_root as find_root
 from accord.errors import ConfigError, InvalidName, StoreNotFound, UserError
 from accord.types import HookEvent, check_name
-
-CONFIG_NAME = "accord.toml"
-STATE_DIR = ".accord"
-STORE_NAME = "accord.db"
 
 
 class _Strict(BaseModel):
@@ -311,15 +313,6 @@ def _line_of(text: str, loc: tuple[str, ...]) -> int | None:
                 return number
             best = best or number
     return best
-
-
-def find_root(start: Path) -> Path | None:
-    """The nearest folder at or above ``start`` that holds .accord/ or accord.toml."""
-    here = start.resolve()
-    for folder in (here, *here.parents):
-        if (folder / STATE_DIR).is_dir() or (folder / CONFIG_NAME).is_file():
-            return folder
-    return None
 
 
 def locate(
