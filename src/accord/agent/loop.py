@@ -42,9 +42,9 @@ from accord.llm.base import (
     ToolCall,
     ToolResult,
     checked_usage,
+    estimate_tokens,
 )
 from accord.llm.prices import Price, cost_of
-from accord.llm.scripted import estimate_tokens
 from accord.memory import Memory
 from accord.team import TeamServices
 from accord.team.wake import wait

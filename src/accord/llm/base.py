@@ -186,6 +186,15 @@ class ModelRequest:
     max_tokens: int = 8192
 
 
+def estimate_tokens(request: ModelRequest) -> int:
+    """About four characters a token, over everything the request sends: what the agent
+    weighs a request by before a call (compaction, a learned window, checked usage), and
+    what the scripted model reports."""
+    size = len(request.system) + sum(len(json.dumps(m.to_dict())) for m in request.messages)
+    size += sum(len(t.description) + len(json.dumps(t.schema)) for t in request.tools)
+    return max(1, size // 4)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelResponse:
     """The assistant turn a call produced, why it stopped, and what it cost in tokens."""

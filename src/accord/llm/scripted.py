@@ -35,6 +35,9 @@ from accord.llm.base import (
     Usage,
 )
 
+# Named here too, where tests and scripts have long imported it from.
+from accord.llm.base import estimate_tokens as estimate_tokens
+
 _ids = itertools.count(1)
 
 
@@ -244,10 +247,3 @@ class RuleModel(ScriptedModel):
             )
         self.add(chosen)
         return super().complete(request)
-
-
-def estimate_tokens(request: ModelRequest) -> int:
-    """About four characters a token, over everything the request sends."""
-    size = len(request.system) + sum(len(json.dumps(m.to_dict())) for m in request.messages)
-    size += sum(len(t.description) + len(json.dumps(t.schema)) for t in request.tools)
-    return max(1, size // 4)
