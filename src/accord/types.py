@@ -274,14 +274,30 @@ class Event:
     payload: dict[str, Any]
 
 
+class WakeReason(StrEnum):
+    """Why a wait for work returned (``Wake.reason``)."""
+
+    MAIL = "mail"  # unread mail is waiting
+    TASK = "task"  # a task is ready to claim (or a lease it may take over has ended)
+    NONE = "none"  # from ``Store.pending_work``: nothing to do yet
+    TIMEOUT = "timeout"  # the wait's time ran out with nothing to do
+    STOPPED = "stopped"  # the waiter was asked to stop
+    OTHER = "other"  # the waiter's own condition (``wait(also=...)``) ended the wait
+
+
 @dataclass(frozen=True, slots=True)
 class Wake:
     """Why ``wait`` returned: ``mail``, ``task``, ``timeout`` or ``stopped``; from
     ``Store.pending_work``, ``none`` when there is nothing."""
 
-    reason: str
+    # A plain string is still taken (and turned into the enum) until every writer
+    # names a WakeReason (issue 11's second step narrows this to WakeReason).
+    reason: WakeReason | str
     mail: int = 0
     ready_tasks: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", WakeReason(self.reason))
 
 
 class TranscriptKind(StrEnum):
@@ -289,6 +305,16 @@ class TranscriptKind(StrEnum):
     SESSION = "session"  # a fresh context began (body: why, which task)
     COMPACTION = "compaction"  # older turns were folded (body: the summary)
     NOTE = "note"  # something the runtime records for people (interrupted call, stop)
+    PLAN_STATE = "plan_state"  # the plan approval moved (body: {"state": a PlanState})
+
+
+class PlanState(StrEnum):
+    """Where a ``plan_required`` member's plan for its task stands: it works read-only
+    until the lead approves (see ``accord.agent.plan_approval``)."""
+
+    NEEDED = "needed"  # no plan sent yet, or the lead rejected the last one
+    SENT = "sent"  # sent with send_plan; the member waits for the lead's answer
+    APPROVED = "approved"  # every tool is open (also: no plan is required here)
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +412,14 @@ class Run:
     updated_at: float
 
 
+class HostStatus(StrEnum):
+    """Where a host's supervisor stands (``HostSupervisor.status``)."""
+
+    LIVE = "live"  # serving, under a lease it renews
+    STOPPED = "stopped"  # left the team in good order
+    LOST = "lost"  # its lease ran out: its members count as gone and are placed again
+
+
 @dataclass(frozen=True, slots=True)
 class HostSupervisor:
     """A supervisor serving one host of a team: it takes spawn requests for that host
@@ -397,12 +431,31 @@ class HostSupervisor:
     pid: int
     token: int
     slots: int | None  # None: no limit
-    status: str  # live, stopped, lost
+    status: HostStatus
     started_at: float
     expires_at: float | None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", HostStatus(self.status))
+
     def live(self, now: float) -> bool:
-        return self.status == "live" and self.expires_at is not None and self.expires_at > now
+        return (
+            self.status == HostStatus.LIVE and self.expires_at is not None and self.expires_at > now
+        )
+
+
+class SpawnStatus(StrEnum):
+    """Where a spawn request stands (``Spawn.status``): ``pending`` and ``taken`` wait
+    for a supervisor; ``started`` and ``refused`` are final."""
+
+    PENDING = "pending"  # waiting for a supervisor (of its host, or any)
+    TAKEN = "taken"  # a host's supervisor took it and is starting the member
+    STARTED = "started"  # the member's process was started
+    REFUSED = "refused"  # it could not be started; ``Spawn.reason`` says why
+
+    @property
+    def final(self) -> bool:
+        return self in (SpawnStatus.STARTED, SpawnStatus.REFUSED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,10 +469,15 @@ class Spawn:
     model: str | None
     host: str | None
     requested_by: str | None
-    status: str  # pending, taken (by a host's supervisor), started, refused
+    # A plain string is still taken (and turned into the enum) until every writer
+    # names a SpawnStatus (issue 11's second step narrows this to SpawnStatus).
+    status: SpawnStatus | str
     reason: str | None
     created_at: float
     taken_by: str | None = None  # the host whose supervisor took it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", SpawnStatus(self.status))
 
 
 class MemoryType(StrEnum):
