@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from accord.agent import context
+from accord.agent import context, plan_approval
 from accord.agent.definition import AgentDefinition
 from accord.agent.tools.base import HeldClaim, Toolbox, ToolContext
 from accord.agent.tools.team import skipped_hooks
@@ -53,6 +53,7 @@ from accord.types import (
     MemberStatus,
     Message,
     MessageKind,
+    PlanState,
     Task,
     TaskStatus,
     TranscriptEntry,
@@ -130,8 +131,7 @@ class Agent:
         self.conversation: context.Conversation | None = None
         self.system: str | None = None
         # Plan approval (definition.plan_required): per task, read-only until approved.
-        self.plan_state = "approved" if not definition.plan_required else "needed"
-        self.planning_toolbox: Toolbox | None = None
+        self.plan = plan_approval.PlanApproval(definition.plan_required)
         self.turns = 0
         self.nudges = 0
         self.repeats = 0
@@ -213,7 +213,7 @@ class Agent:
         stop = self._take_mail()
         if stop is not None:
             return stop
-        if self.plan_state == "sent" and self.conversation is not None:
+        if self.plan.waiting and self.conversation is not None:
             if once and not self.store.pending_work(self.team, self.member).mail:
                 return Outcome("idle", "waiting for the lead to answer the plan")
             wait(
@@ -264,12 +264,7 @@ class Agent:
         if conv is None:
             return
         self.conversation = conv
-        if self.definition.plan_required and conv.task_id is not None:
-            self.plan_state = "needed"
-            for entry in self.store.read_transcript(self.team, self.member, session=last):
-                text = str(entry.body.get("text", "")) if entry.kind == TranscriptKind.NOTE else ""
-                if text.startswith("plan "):
-                    self.plan_state = text.removeprefix("plan ")
+        self.plan.restore(entries, conv.task_id, required=self.definition.plan_required)
         if conv.task_id is not None and conv.task_id not in self.ctx.claims:
             self._take_back(conv.task_id)
         interrupted = conv.unanswered_calls()
@@ -327,8 +322,7 @@ class Agent:
         self.repeats = 0
         self.last_calls = None
         self.system = None
-        if self.definition.plan_required:
-            self.plan_state = "needed" if task_id is not None else "approved"
+        self.plan.start(task_id, required=self.definition.plan_required)
         session = self.store.last_session(self.team, self.member) + 1
         self.conversation = context.Conversation(session, task_id, [], [])
         self._set_status(MemberStatus.WORKING)
@@ -363,8 +357,7 @@ class Agent:
         if not mail:
             return None
         for m in mail:
-            if m.kind == MessageKind.PLAN_APPROVAL_RESPONSE and self.plan_state == "sent":
-                self._set_plan("approved" if m.body.startswith("approved") else "needed")
+            self._set_plan(self.plan.answered(m))
         shutdown = [m for m in mail if m.kind == MessageKind.SHUTDOWN_REQUEST]
         ordinary = [m for m in mail if m.kind != MessageKind.SHUTDOWN_REQUEST]
         if ordinary:
@@ -438,7 +431,7 @@ class Agent:
                 c.name == "send_plan" and not r.is_error
                 for c, r in zip(message.tool_calls, results, strict=True)
             ):
-                self._set_plan("sent")
+                self._set_plan(self.plan.sent())
             nudge = ""
             if self.repeats >= REPEAT_NUDGE:
                 nudge = (
@@ -564,9 +557,9 @@ class Agent:
         assert conv is not None
         self._after_tools([])
         held = sorted(self.ctx.claims)
-        if held and self.plan_state == "sent":
+        if held and self.plan.waiting:
             return None  # _step waits for the lead's answer before the next call
-        if held and self.plan_state == "needed":
+        if held and self.plan.needed:
             if self.nudges < NUDGES:
                 self.nudges += 1
                 self._save(ChatMessage("user", "Send your plan with send_plan first."))
@@ -660,18 +653,12 @@ class Agent:
 
     def _tools(self) -> Toolbox:
         """The tools for this turn: read-only ones while a plan awaits approval."""
-        if self.plan_state == "approved":
-            return self.toolbox
-        if self.planning_toolbox is None:
-            from accord.agent.tools import all_tools
-            from accord.agent.tools.plan import PLAN_TOOLS, PLANNING_ALLOWED
+        return self.plan.tools(self.toolbox)
 
-            self.planning_toolbox = Toolbox(all_tools() + PLAN_TOOLS, PLANNING_ALLOWED)
-        return self.planning_toolbox
-
-    def _set_plan(self, state: str) -> None:
-        self.plan_state = state
-        self._note(f"plan {state}")
+    def _set_plan(self, state: PlanState | None) -> None:
+        """Save a move of the plan approval, so a restart takes it up (None: no move)."""
+        if state is not None:
+            self._append(self._entry(TranscriptKind.PLAN_STATE, plan_approval.body(state)))
 
     def _system_prompt(self) -> str:
         # Built once per session: fewer reads per turn, and a stable prefix that the
@@ -835,17 +822,13 @@ class Agent:
         self.store.append_transcript(self.team, [entry])
 
     def _note(self, text: str, **facts: object) -> None:
+        self._append(self._entry(TranscriptKind.NOTE, {"text": text, **facts}))
+
+    def _entry(self, kind: TranscriptKind, body: dict[str, object]) -> TranscriptEntry:
+        """An entry of the current session (else of the last one) and its task."""
         conv = self.conversation
         session = conv.session if conv else self.store.last_session(self.team, self.member)
-        self._append(
-            TranscriptEntry(
-                self.member,
-                session,
-                TranscriptKind.NOTE,
-                {"text": text, **facts},
-                conv.task_id if conv else None,
-            )
-        )
+        return TranscriptEntry(self.member, session, kind, body, conv.task_id if conv else None)
 
     def _set_status(
         self, status: MemberStatus, pid: int | None = None, host: str | None = None
