@@ -1,0 +1,193 @@
+"""The vocabulary of a team's log: every kind of event accord writes, and the keys of
+each kind's payload.
+
+An event is one row of the team's append-only log (``accord.types.Event``), written
+in the same transaction as the change it records. ``EventKind`` names every kind;
+its values are the strings stored in the log, so a member compares equal to the
+string (``EventKind.TASK_CLAIMED == "task_claimed"``) and logs written before the
+enum read the same. ``EVENT_PAYLOAD`` is the one table of what each kind's payload
+holds: the keys it always has, and the keys it has only sometimes. Readers (the
+lead's digest, the live view, ``accord log``) rely on those keys; a writer that adds
+one adds it here, and ``tests/test_vocabulary.py`` holds every writer to the table.
+
+The log may still hold kinds this version no longer writes (or a test's own kinds),
+so ``Event.kind`` stays a string: compare it with an ``EventKind``, never parse it.
+
+This module is at the types layer: it imports nothing of accord.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class EventKind(StrEnum):
+    """Every kind of event accord writes, grouped by the noun it records.
+
+    The comment says when it is written; the actor is the member (or ``None`` for the
+    person or the runtime) that made the change.
+    """
+
+    # teams and members (store)
+    TEAM_CREATED = "team_created"
+    MEMBER_ADDED = "member_added"  # added by hand, or by a spawn request for a new name
+    MEMBER_UPDATED = "member_updated"  # status, pid, host, agent, model or token changed
+    MEMBER_REMOVED = "member_removed"  # with the tasks its removal released
+
+    # the board (store)
+    TASK_CREATED = "task_created"
+    TASK_ADMITTED = "task_admitted"  # a task its TaskCreated hooks accepted is on the board
+    TASK_REMOVED = "task_removed"  # a task its TaskCreated hooks refused is taken off
+    TASK_UPDATED = "task_updated"  # title, description, priority, assignee or blockers
+    TASK_CLAIMED = "task_claimed"
+    TASK_COMPLETED = "task_completed"  # with the tasks it made ready
+    TASK_FAILED = "task_failed"  # pending again, or failed for good
+    TASK_CANCELLED = "task_cancelled"
+    LEASE_EXPIRED = "lease_expired"  # a claim's lease ended: pending again, or failed
+
+    # mail (store)
+    MESSAGE_SENT = "message_sent"  # one event for a message and all its broadcast copies
+    MESSAGES_DELIVERED = "messages_delivered"
+    MESSAGES_ACKED = "messages_acked"
+
+    # usage (store)
+    MODEL_CALL = "model_call"  # one per usage row
+    USAGE_SUSPECT = "usage_suspect"  # the server's counts were replaced by estimates
+
+    # runs, supervisors, spawns and hosts (store)
+    RUN_STARTED = "run_started"
+    RUN_UPDATED = "run_updated"  # status, summary, wanted members or settings changed
+    SUPERVISOR_STARTED = "supervisor_started"  # a supervisor took the run's lease
+    SUPERVISOR_STOPPED = "supervisor_stopped"
+    SPAWN_REQUESTED = "spawn_requested"
+    SPAWN_TAKEN = "spawn_taken"  # a host's supervisor took the request
+    SPAWN_STARTED = "spawn_started"  # written as f"spawn_{SpawnStatus}" (a final status)
+    SPAWN_REFUSED = "spawn_refused"
+    HOST_JOINED = "host_joined"
+    HOST_LEFT = "host_left"
+    HOST_LOST = "host_lost"  # its lease ran out; its members are placed again
+    MEMBER_PLACED = "member_placed"  # a wanted member given a spawn request on a host
+
+    # memory (store)
+    MEMORY_ADDED = "memory_added"
+    MEMORY_REINFORCED = "memory_reinforced"  # the same thing noted again
+    MEMORY_RETIRED = "memory_retired"
+    MEMORIES_IMPORTED = "memories_imported"
+    CONTINUITY_WRITTEN = "continuity_written"
+
+    # hooks (team.hooks)
+    HOOK_RUN = "hook_run"  # one per hook command run
+    HOOK_BROKEN = "hook_broken"  # a hook that could not run, or broke its contract
+
+    # members' lives (agent and runtime)
+    DEFINITION_UNSUPPORTED = "definition_unsupported"  # the member starts, with a warning
+    MEMBER_FAILED = "member_failed"  # cannot start: its configuration is wrong
+    MEMBER_STOPPED = "member_stopped"  # its loop ended (shutdown, budget, model error...)
+    MEMBER_CRASHED = "member_crashed"  # its process died; the supervisor may restart it
+    MEMBER_RESTARTED = "member_restarted"
+    MEMBER_GIVEN_UP = "member_given_up"  # not restarted again (its model stays down)
+    CONTEXT_WINDOW_LEARNED = "context_window_learned"  # the server said a call was too long
+    CONTEXT_COMPACTED = "context_compacted"  # older turns were folded into a summary
+    BUDGET_EXCEEDED = "budget_exceeded"  # a member's (or, member None, the team's) budget
+
+    # runs' lives (runtime)
+    RUN_RESUMED = "run_resumed"
+    RUN_ENDED = "run_ended"  # finished, stopped or interrupted, and why
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadKeys:
+    """The keys of one kind's payload: ``always`` present, ``sometimes`` present."""
+
+    always: frozenset[str]
+    sometimes: frozenset[str] = frozenset()
+
+    def problem(self, payload: Mapping[str, Any]) -> str | None:
+        """What is wrong with ``payload``'s keys (None: nothing)."""
+        keys = set(payload)
+        missing = sorted(self.always - keys)
+        unknown = sorted(keys - self.always - self.sometimes)
+        said = [f"missing {', '.join(missing)}"] if missing else []
+        said += [f"unknown {', '.join(unknown)}"] if unknown else []
+        return "; ".join(said) or None
+
+
+def _keys(always: str, sometimes: str = "") -> PayloadKeys:
+    return PayloadKeys(frozenset(always.split()), frozenset(sometimes.split()))
+
+
+EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
+    EventKind.TEAM_CREATED: _keys("name"),
+    EventKind.MEMBER_ADDED: _keys("name role agent model"),
+    # only what changed; ``token`` is "rotated", never the token; ``was`` with ``status``
+    EventKind.MEMBER_UPDATED: _keys("name", "status was pid host agent model token"),
+    EventKind.MEMBER_REMOVED: _keys("name released"),
+    EventKind.TASK_CREATED: _keys("id title blocked_by assignee priority admitted", "plan_key"),
+    EventKind.TASK_ADMITTED: _keys("id"),
+    EventKind.TASK_REMOVED: _keys("id reason"),
+    # only what changed (``assignee`` None: unassigned)
+    EventKind.TASK_UPDATED: _keys(
+        "id", "title description priority assignee add_blockers remove_blockers"
+    ),
+    EventKind.TASK_CLAIMED: _keys("id owner token lease_expires_at"),
+    EventKind.TASK_COMPLETED: _keys("id owner token unblocked"),
+    # ``attempt_kept``: given back (the model was unreachable) without using an attempt
+    EventKind.TASK_FAILED: _keys("id owner token reason status", "attempt_kept"),
+    EventKind.TASK_CANCELLED: _keys("id reason owner"),
+    EventKind.LEASE_EXPIRED: _keys("id owner token attempts status"),
+    EventKind.MESSAGE_SENT: _keys("ids from to kind summary request_id"),
+    EventKind.MESSAGES_DELIVERED: _keys("to ids"),
+    EventKind.MESSAGES_ACKED: _keys("by ids"),
+    EventKind.MODEL_CALL: _keys("member task_id model tokens cost_usd"),
+    # ``recorded``: the four token counts kept instead of the server's
+    EventKind.USAGE_SUSPECT: _keys("member model why recorded"),
+    EventKind.RUN_STARTED: _keys("goal lead"),
+    # only what changed; ``settings`` holds the settings given, not all of them
+    EventKind.RUN_UPDATED: _keys("", "settings status summary wanted"),
+    EventKind.SUPERVISOR_STARTED: _keys("pid host token"),
+    EventKind.SUPERVISOR_STOPPED: _keys("token"),
+    EventKind.SPAWN_REQUESTED: _keys("id name agent model host"),
+    EventKind.SPAWN_TAKEN: _keys("id name host"),
+    EventKind.SPAWN_STARTED: _keys("id name reason"),
+    EventKind.SPAWN_REFUSED: _keys("id name reason"),
+    EventKind.HOST_JOINED: _keys("host machine pid slots token"),
+    EventKind.HOST_LEFT: _keys("host token"),
+    EventKind.HOST_LOST: _keys("host machine members"),
+    EventKind.MEMBER_PLACED: _keys("id name host"),
+    EventKind.MEMORY_ADDED: _keys("id type scope supersedes"),
+    EventKind.MEMORY_REINFORCED: _keys("id"),
+    EventKind.MEMORY_RETIRED: _keys("id"),
+    EventKind.MEMORIES_IMPORTED: _keys("count"),
+    EventKind.CONTINUITY_WRITTEN: _keys("member version"),
+    EventKind.HOOK_RUN: _keys(
+        "event command source exit_code timed_out seconds blocked output_bytes stderr error "
+        "stop task_id teammate_name"
+    ),
+    EventKind.HOOK_BROKEN: _keys("event command source error blocked task_id"),
+    EventKind.DEFINITION_UNSUPPORTED: _keys("member agent warning"),
+    EventKind.MEMBER_FAILED: _keys("name reason"),
+    EventKind.MEMBER_STOPPED: _keys("name reason detail transient"),
+    EventKind.MEMBER_CRASHED: _keys("name exit_code why gave_up"),
+    EventKind.MEMBER_RESTARTED: _keys("name restarts after pid host"),
+    EventKind.MEMBER_GIVEN_UP: _keys("name reason detail restarts"),
+    EventKind.CONTEXT_WINDOW_LEARNED: _keys("member model window was said"),
+    EventKind.CONTEXT_COMPACTED: _keys("member folded kept"),
+    # ``member`` None: the team's budget (the run's --budget), stopped by the supervisor
+    EventKind.BUDGET_EXCEEDED: _keys("member why"),
+    EventKind.RUN_RESUMED: _keys("why members"),
+    EventKind.RUN_ENDED: _keys("outcome reason"),
+}
+
+
+def payload_problem(kind: str, payload: Mapping[str, Any]) -> str | None:
+    """What is wrong with an event of ``kind`` carrying ``payload`` (None: nothing):
+    a kind accord does not write, or keys other than its table's."""
+    try:
+        known = EventKind(kind)
+    except ValueError:
+        return f"{kind!r} is not an EventKind"
+    wrong = EVENT_PAYLOAD[known].problem(payload)
+    return f"{kind}: {wrong}" if wrong else None
