@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from accord.errors import InvalidName
 
@@ -94,6 +95,8 @@ class HookEvent(StrEnum):
 
 def to_json(value: Any) -> Any:
     """Turn a dataclass (or list of them) into JSON-ready data, with the format version."""
+    if isinstance(value, RunSettings):
+        return value.to_json()  # a run's settings read as they are stored
     if isinstance(value, list | tuple):
         return [to_json(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -391,6 +394,73 @@ class RunStatus(StrEnum):
     STOPPING = "stopping"  # asked to stop (accord stop, Ctrl+C, budget): members are shut down
     STOPPED = "stopped"  # nothing runs; `accord resume` brings it back
     FINISHED = "finished"  # the lead called finish
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How a run ended (``finished``, ``stopped``, ``interrupted``, ``budget``...) and why,
+    in one line; kept in the run's settings as ``ended``."""
+
+    outcome: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """What a run was started with, and how it ended: stored with the run as JSON.
+
+    ``to_json`` writes what ``accord run`` has always stored (the four settings, each
+    even when None; ``ended`` once there is one). ``from_json`` reads any stored run,
+    however old or new: a missing key (or a value that cannot be read) takes its
+    default, and a key this version does not know is kept in ``extra`` and written back
+    as it was. So ``from_json(s.to_json()) == s``.
+    """
+
+    teammate_model: str | None = None  # the model a teammate gets when nothing else names one
+    max_teammates: int | None = None  # the most teammates the lead may have at once
+    budget_usd: float | None = None  # the run's team budget (`accord run --budget`)
+    delegate: bool = False  # the lead only delegates: team tools, no files or shell
+    ended: RunOutcome | None = None  # set when the run ends
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "teammate_model": self.teammate_model,
+            "max_teammates": self.max_teammates,
+            "budget_usd": self.budget_usd,
+            "delegate": self.delegate,
+        }
+        if self.ended is not None:
+            out["ended"] = {"outcome": self.ended.outcome, "reason": self.ended.reason}
+        return {**self.extra, **out}
+
+    @staticmethod
+    def from_json(data: dict[str, Any] | None) -> RunSettings:
+        extra = dict(data or {})
+        model = extra.pop("teammate_model", None)
+        ended = extra.pop("ended", None)
+        return RunSettings(
+            teammate_model=str(model) if model is not None else None,
+            max_teammates=_number(extra.pop("max_teammates", None), int),
+            budget_usd=_number(extra.pop("budget_usd", None), float),
+            delegate=bool(extra.pop("delegate", False)),
+            # As `accord status` has always read it: a missing reason is an empty one.
+            ended=RunOutcome(str(ended.get("outcome")), str(ended.get("reason") or ""))
+            if isinstance(ended, dict)
+            else None,
+            extra=extra,
+        )
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _number(value: Any, kind: Callable[[Any], _N]) -> _N | None:
+    """``value`` as a ``kind``; None when it is missing or not a number."""
+    try:
+        return kind(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
