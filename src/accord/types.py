@@ -290,8 +290,8 @@ class WakeReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Wake:
-    """Why ``wait`` returned: ``mail``, ``task``, ``timeout`` or ``stopped``; from
-    ``Store.pending_work``, ``none`` when there is nothing."""
+    """Why ``wait`` returned (a ``WakeReason``), with the unread mail and ready tasks
+    counted; from ``Store.pending_work``, ``none`` when there is nothing."""
 
     # A plain string is still taken (and turned into the enum) until every writer
     # names a WakeReason (issue 11's second step narrows this to WakeReason).
