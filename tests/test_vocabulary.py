@@ -44,7 +44,8 @@ F_STRING_KINDS = {
 
 # Written as string literals (or the f-string above) until the second step of issue 11
 # names them (the files other engineers were changing at the same time):
-#   store/sql.py: every kind the store writes (35 of them, spawn_{status} included)
+#   store/sql.py: every kind the store writes (35 kinds at 36 places; spawn_started and
+#     spawn_refused as the one f-string)
 #   team/hooks.py: hook_run, hook_broken
 #   agent/launch.py: member_failed, definition_unsupported
 #   agent/loop.py: member_stopped, context_window_learned, context_compacted,
