@@ -54,6 +54,7 @@ the store rely on it:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -749,6 +750,23 @@ class StoreConformance(RunConformance):
         # And through a second connection, in case the first only cached the change.
         other = make_store(clock=clock)
         assert snapshot(other) == snapshot(store)
+
+    # the interface ----------------------------------------------------------------
+
+    def test_implements_every_store_method(self, make_store: MakeStore) -> None:
+        """``Store`` is a union of protocols, whose methods abc cannot hold a backend to:
+        every method of every part is the backend's own, none the protocol's empty body."""
+        store = make_store(clock=FakeClock())
+        parts = [c for c in Store.__mro__ if c.__module__ == Store.__module__]
+        assert len(parts) > 8
+        missing = [
+            f"{part.__name__}.{name}"
+            for part in parts
+            for name, member in vars(part).items()
+            if inspect.isfunction(member) and not name.startswith("__")
+            if getattr(type(store), name) is member
+        ]
+        assert missing == []
 
     # teams ------------------------------------------------------------------------
 
