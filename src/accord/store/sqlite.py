@@ -7,7 +7,7 @@ what makes "a ready task is claimed by exactly one member" true across
 processes. Every change appends its event in the same transaction, with the
 team's sequence counter bumped in place, so the log has no gaps.
 
-What every backend shares (each operation's logic) is in ``sql.py``; this file
+What every backend shares (each operation's logic) is in ``accord.store.sql``; this file
 is the connection: pragmas, the write lock and its fair retry, SQLite's errors,
 the change marker, and FTS5 for memory search (``memory_index``, with its
 vocabulary ``memory_vocab`` and the ``memory_count`` its triggers keep).
