@@ -49,6 +49,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from accord.errors import (
+    Reason,
     StoreCorrupt,
     StoreError,
     StoreFull,
@@ -218,8 +219,9 @@ class PostgresStore(SQLStore):
         }
         if not tables and not create:
             raise StoreNotFound(
-                f"no accord store in {self.shown} (the database is empty); "
-                f"run `accord init --store {self.shown}` first"
+                f"no accord store in {self.shown} (the database is empty)",
+                location=self.shown,
+                reason=Reason.NO_STORE,
             )
         if tables and "accord_migrations" not in tables:
             raise StoreCorrupt(
@@ -429,8 +431,9 @@ class PostgresStore(SQLStore):
             return UserError("text with a NUL character cannot be stored; remove it")
         if state == "42P01":
             return StoreCorrupt(
-                f"{self.shown} is missing accord's tables ({text}); was the store dropped? "
-                "Run `accord init` to make a new one"
+                f"{self.shown} is missing accord's tables ({text}); was the store dropped?",
+                location=self.shown,
+                reason=Reason.TABLES_MISSING,
             )
         if state.startswith("53"):
             return StoreUnavailable(f"the server of {self.shown} is out of resources ({text})")

@@ -8,6 +8,7 @@ from typing import Any
 from accord.errors import (
     CycleError,
     InvalidState,
+    Reason,
     UnknownTask,
     UserError,
 )
@@ -126,9 +127,7 @@ class TasksPart(Seam):
             db, team_id, team, "id = ?", (task_id,), lock=self._LOCK_ROW if lock else ""
         )
         if not found:
-            raise UnknownTask(
-                f"team {team!r} has no task #{task_id}; see `accord task list --team {team}`"
-            )
+            raise UnknownTask(f"team {team!r} has no task #{task_id}", team=team, task_id=task_id)
         return found[0]
 
     def _check_members(
@@ -337,8 +336,10 @@ class TasksPart(Seam):
             task = self._task_row(db, team_id, team, task_id, lock=True)
             if task.admitted:
                 raise InvalidState(
-                    f"task #{task_id} is on the board already; cancel it with "
-                    f"`accord task cancel {task_id}` instead"
+                    f"task #{task_id} is on the board already",
+                    team=team,
+                    task_id=task_id,
+                    reason=Reason.ON_BOARD,
                 )
             db.execute(
                 "DELETE FROM task_deps WHERE team_id = ? AND (task_id = ? OR blocker_id = ?)",

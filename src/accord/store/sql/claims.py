@@ -7,6 +7,7 @@ import dataclasses
 from accord.errors import (
     InvalidState,
     NotClaimHolder,
+    Reason,
     StaleToken,
     UserError,
 )
@@ -235,8 +236,11 @@ class BoardPart(TasksPart):
             raise InvalidState(f"task #{task_id} is waiting for its TaskCreated hook")
         if task.assignee is not None and task.assignee != member:
             raise InvalidState(
-                f"task #{task_id} is assigned to {task.assignee}; only they can claim it "
-                f"(or reassign it with `accord task update {task_id} --assign {member}`)"
+                f"task #{task_id} is assigned to {task.assignee}; only they can claim it",
+                team=team,
+                task_id=task_id,
+                member=member,
+                reason=Reason.ASSIGNED,
             )
         if task.dead_blockers:
             dead = ", ".join(f"#{i}" for i in task.dead_blockers)
@@ -266,23 +270,32 @@ class BoardPart(TasksPart):
             if task.owner != member:
                 raise NotClaimHolder(
                     f"task #{task_id} is held by {task.owner}, not {member}; "
-                    "only the holder may act on it"
+                    "only the holder may act on it",
+                    task_id=task_id,
+                    member=member,
                 )
             return task
         if task.status == TaskStatus.IN_PROGRESS:
             if task.owner != member:
                 raise NotClaimHolder(
                     f"task #{task_id} is held by {task.owner}, not {member}; "
-                    "only the holder may act on it"
+                    "only the holder may act on it",
+                    task_id=task_id,
+                    member=member,
                 )
             raise StaleToken(
                 f"token {token} is not the current claim on task #{task_id} "
-                f"(the current one is {task.fencing_token}); use the token `task claim` returned"
+                f"(the current one is {task.fencing_token})",
+                task_id=task_id,
+                member=member,
+                reason=Reason.WRONG_TOKEN,
             )
         if task.fencing_token is None:
             raise NotClaimHolder(
-                f"task #{task_id} is {task.status.value} and nobody has claimed it; "
-                f"claim it first with `accord task claim --as {member} --id {task_id}`"
+                f"task #{task_id} is {task.status.value} and nobody has claimed it",
+                task_id=task_id,
+                member=member,
+                reason=Reason.UNCLAIMED,
             )
         if task.fencing_token == token and task.owner in (member, None):
             if task.status == TaskStatus.PENDING:
@@ -291,11 +304,18 @@ class BoardPart(TasksPart):
                 why = "its lease expired and it failed for good"
             else:
                 why = f"it is now {task.status.value}"
-            raise StaleToken(f"your claim on task #{task_id} (token {token}) was lost: {why}")
+            raise StaleToken(
+                f"your claim on task #{task_id} (token {token}) was lost: {why}",
+                task_id=task_id,
+                member=member,
+                reason=Reason.CLAIM_LOST,
+            )
         raise StaleToken(
             f"token {token} does not hold task #{task_id} (it is {task.status.value}"
             + (f", last held by {task.owner}" if task.owner else "")
-            + ")"
+            + ")",
+            task_id=task_id,
+            member=member,
         )
 
     @atomic

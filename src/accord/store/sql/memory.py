@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from accord.errors import (
+    UnknownMemory,
     UserError,
 )
 from accord.store.base import (
@@ -107,9 +108,10 @@ class MemoryPart(Seam):
             (memory_id, team_id),
         ).fetchone()
         if r is None:
-            raise UserError(
-                f"no memory {memory_id} in team {team!r} or the project; see "
-                "`accord memory search` or `accord memory list`"
+            raise UnknownMemory(
+                f"no memory {memory_id} in team {team!r} or the project",
+                team=team,
+                memory_id=memory_id,
             )
         return self._memory(team, r)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from accord.errors import (
     InvalidState,
+    Reason,
     StaleToken,
     UserError,
 )
@@ -69,7 +70,9 @@ class RunsPart(Seam):
     def _must_run(self, db: Connection, team_id: int, team: str) -> Run:
         run = self._run_row(db, team_id, team)
         if run is None:
-            raise InvalidState(f"team {team!r} has never been run; start it with `accord run`")
+            raise InvalidState(
+                f"team {team!r} has never been run", team=team, reason=Reason.NEVER_RUN
+            )
         return run
 
     @atomic
@@ -160,8 +163,10 @@ class RunsPart(Seam):
             if expires is not None and expires > now and not take_over:
                 raise InvalidState(
                     f"team {team!r} already has a supervisor (pid {run.supervisor_pid} on "
-                    f"{run.supervisor_host}); stop it with `accord stop --team {team}` or wait "
-                    f"{expires - now:.0f}s for its lease to end"
+                    f"{run.supervisor_host})",
+                    team=team,
+                    seconds=expires - now,
+                    reason=Reason.SUPERVISED,
                 )
             token = run.supervisor_token + 1
             db.execute(

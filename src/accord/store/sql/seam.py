@@ -33,7 +33,6 @@ from accord.types import (
     Member,
     MemberRole,
     MemberStatus,
-    check_name,
 )
 
 P = ParamSpec("P")
@@ -208,11 +207,7 @@ class Seam(ABC):
         if row is None:
             names = [r[0] for r in db.execute("SELECT name FROM teams ORDER BY name")]
             known = f"teams here: {', '.join(names)}" if names else "this store has no teams yet"
-            raise UnknownTeam(
-                f"no team named {team!r} ({known}); create it with `accord team create {team}`"
-                if _is_name(team)
-                else f"no team named {team!r} ({known})"
-            )
+            raise UnknownTeam(f"no team named {team!r} ({known})", team=team)
         team_id: int = row[0]
         return team_id
 
@@ -304,8 +299,9 @@ class Seam(ABC):
         unknown = [i for i in wanted if i not in found]
         if unknown:
             raise UnknownMessage(
-                f"no message {', '.join(map(str, unknown))} addressed to {member}; "
-                f"see `accord msg inbox --as {member}`"
+                f"no message {', '.join(map(str, unknown))} addressed to {member}",
+                message_ids=tuple(unknown),
+                member=member,
             )
         fresh = [i for i in wanted if found[i] is None]
         if fresh:
@@ -320,14 +316,6 @@ class Seam(ABC):
 
     def _index(self, db: Connection, memory_id: int, text: str, tags: Sequence[str]) -> None:
         self._indexed(db, memory_id, text_terms(text), text_terms(" ".join(tags)))
-
-
-def _is_name(name: str) -> bool:
-    try:
-        check_name(name)
-    except UserError:
-        return False
-    return True
 
 
 def _member(team: str, r: Sequence[Any]) -> Member:
