@@ -266,15 +266,6 @@ class BoardPart(TasksPart):
     @staticmethod
     def _check_held(task: Task, member: str, token: int) -> Task:
         task_id = task.id
-        if task.status == TaskStatus.IN_PROGRESS and task.fencing_token == token:
-            if task.owner != member:
-                raise NotClaimHolder(
-                    f"task #{task_id} is held by {task.owner}, not {member}; "
-                    "only the holder may act on it",
-                    task_id=task_id,
-                    member=member,
-                )
-            return task
         if task.status == TaskStatus.IN_PROGRESS:
             if task.owner != member:
                 raise NotClaimHolder(
@@ -283,6 +274,8 @@ class BoardPart(TasksPart):
                     task_id=task_id,
                     member=member,
                 )
+            if task.fencing_token == token:
+                return task
             raise StaleToken(
                 f"token {token} is not the current claim on task #{task_id} "
                 f"(the current one is {task.fencing_token})",
