@@ -5,32 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from accord.errors import (
-    CycleError,
-    InvalidState,
-    Reason,
-    UnknownTask,
-    UserError,
-)
+from accord.errors import CycleError, InvalidState, Reason, UnknownTask, UserError
 from accord.store import _ranking
-from accord.store.base import (
-    MAX_DESCRIPTION,
-    MAX_KEY,
-    MAX_TITLE,
-)
-from accord.store.sql.seam import (
-    Connection,
-    Seam,
-    _cap,
-    atomic,
-)
-from accord.types import (
-    NewTask,
-    PlannedTask,
-    Task,
-    TaskChanges,
-    TaskStatus,
-)
+from accord.store.base import MAX_DESCRIPTION, MAX_KEY, MAX_TITLE
+from accord.store.sql.seam import Connection, Seam, _cap, atomic
+from accord.types import NewTask, PlannedTask, Task, TaskChanges, TaskStatus
 
 _TASK_COLUMNS = (
     "id, title, description, status, priority, assignee, owner, fencing_token, "

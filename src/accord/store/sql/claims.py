@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from accord.errors import (
-    InvalidState,
-    NotClaimHolder,
-    Reason,
-    StaleToken,
-    UserError,
-)
+from accord.errors import InvalidState, NotClaimHolder, Reason, StaleToken, UserError
 from accord.store import _ranking
-from accord.store.base import (
-    MAX_RESULT,
-)
+from accord.store.base import MAX_RESULT
 from accord.store.sql.board import TasksPart
-from accord.store.sql.seam import (
-    _READY,
-    Conflict,
-    Connection,
-    _cap,
-    atomic,
-)
-from accord.types import (
-    Claim,
-    Task,
-    TaskStatus,
-)
+from accord.store.sql.seam import _READY, Conflict, Connection, _cap, atomic
+from accord.types import Claim, Task, TaskStatus
 
 
 class BoardPart(TasksPart):

@@ -6,18 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from accord.errors import (
-    AlreadyExists,
-)
-from accord.store.sql.seam import (
-    Connection,
-    Seam,
-    atomic,
-)
-from accord.types import (
-    TeamDump,
-    check_name,
-)
+from accord.errors import AlreadyExists
+from accord.store.sql.seam import Connection, Seam, atomic
+from accord.types import TeamDump, check_name
 
 
 class DumpPart(Seam):

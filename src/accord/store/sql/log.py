@@ -7,24 +7,10 @@ import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from accord.errors import (
-    UserError,
-)
-from accord.store.base import (
-    MAX_PAYLOAD,
-)
-from accord.store.sql.seam import (
-    Connection,
-    Seam,
-    atomic,
-)
-from accord.types import (
-    Event,
-    TranscriptEntry,
-    TranscriptKind,
-    UsageRecord,
-    UsageTotal,
-)
+from accord.errors import UserError
+from accord.store.base import MAX_PAYLOAD
+from accord.store.sql.seam import Connection, Seam, atomic
+from accord.types import Event, TranscriptEntry, TranscriptKind, UsageRecord, UsageTotal
 
 
 class LogPart(Seam):

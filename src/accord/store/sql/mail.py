@@ -6,31 +6,10 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from accord.errors import (
-    InvalidState,
-    UnknownMessage,
-    UserError,
-)
-from accord.store.base import (
-    MAX_BODY,
-    MAX_KEY,
-    MAX_SUMMARY,
-)
-from accord.store.sql.seam import (
-    _READY,
-    Connection,
-    Seam,
-    _cap,
-    atomic,
-)
-from accord.types import (
-    BROADCAST,
-    PERSON,
-    Message,
-    MessageKind,
-    OutgoingMessage,
-    Wake,
-)
+from accord.errors import InvalidState, UnknownMessage, UserError
+from accord.store.base import MAX_BODY, MAX_KEY, MAX_SUMMARY
+from accord.store.sql.seam import _READY, Connection, Seam, _cap, atomic
+from accord.types import BROADCAST, PERSON, Message, MessageKind, OutgoingMessage, Wake
 
 _MESSAGE_COLUMNS = (
     "id, sender, recipient, kind, body, summary, request_id, reply_to, idempotency_key, "

@@ -7,21 +7,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from accord.errors import (
-    UnknownMemory,
-    UserError,
-)
-from accord.store.base import (
-    MAX_CONTINUITY,
-    MAX_MEMORY,
-)
-from accord.store.sql.seam import (
-    Connection,
-    MemorySearch,
-    Seam,
-    _cap,
-    atomic,
-)
+from accord.errors import UnknownMemory, UserError
+from accord.store.base import MAX_CONTINUITY, MAX_MEMORY
+from accord.store.sql.seam import Connection, MemorySearch, Seam, _cap, atomic
 from accord.text import terms as text_terms
 from accord.types import (
     Candidate,

@@ -7,29 +7,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from accord.errors import (
-    InvalidState,
-    Reason,
-    StaleToken,
-    UserError,
-)
-from accord.store.base import (
-    MAX_DESCRIPTION,
-    MAX_RESULT,
-)
-from accord.store.sql.seam import (
-    Connection,
-    Seam,
-    _cap,
-    atomic,
-)
-from accord.types import (
-    HostSupervisor,
-    Run,
-    RunStatus,
-    Spawn,
-    check_name,
-)
+from accord.errors import InvalidState, Reason, StaleToken, UserError
+from accord.store.base import MAX_DESCRIPTION, MAX_RESULT
+from accord.store.sql.seam import Connection, Seam, _cap, atomic
+from accord.types import HostSupervisor, Run, RunStatus, Spawn, check_name
 
 
 class RunsPart(Seam):

@@ -17,23 +17,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar
 
-from accord.errors import (
-    UnknownMember,
-    UnknownMessage,
-    UnknownTeam,
-    UserError,
-)
-from accord.store.base import (
-    Clock,
-)
+from accord.errors import UnknownMember, UnknownMessage, UnknownTeam, UserError
+from accord.store.base import Clock
 from accord.text import terms as text_terms
-from accord.types import (
-    PERSON,
-    Event,
-    Member,
-    MemberRole,
-    MemberStatus,
-)
+from accord.types import PERSON, Event, Member, MemberRole, MemberStatus
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -4,29 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from accord.errors import (
-    AlreadyExists,
-    InvalidName,
-)
-from accord.store.base import (
-    MAX_DESCRIPTION,
-    UNSET,
-)
-from accord.store.sql.seam import (
-    _MEMBER_COLUMNS,
-    Seam,
-    _cap,
-    _member,
-    atomic,
-)
-from accord.types import (
-    PERSON,
-    Member,
-    MemberRole,
-    MemberStatus,
-    Team,
-    check_name,
-)
+from accord.errors import AlreadyExists, InvalidName
+from accord.store.base import MAX_DESCRIPTION, UNSET
+from accord.store.sql.seam import _MEMBER_COLUMNS, Seam, _cap, _member, atomic
+from accord.types import PERSON, Member, MemberRole, MemberStatus, Team, check_name
 
 
 class TeamsPart(Seam):
