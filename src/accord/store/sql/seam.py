@@ -238,6 +238,8 @@ class Seam(ABC):
         )
         return seq, team
 
+    # members: every part that names one checks it -------------------------------
+
     def _member_row(
         self, db: Connection, team_id: int, team: str, name: str, *, lock: str = ""
     ) -> Member:
@@ -260,7 +262,9 @@ class Seam(ABC):
         if name == PERSON:
             return UnknownMember(
                 f"{PERSON!r} is the person at the terminal, not a member of team {team!r}: "
-                "it sends and reads mail, and never claims tasks or works as a teammate"
+                "it sends and reads mail, and never claims tasks or works as a teammate",
+                team=team,
+                member=name,
             )
         names = [
             r[0]
@@ -269,7 +273,11 @@ class Seam(ABC):
             )
         ]
         known = f"members: {', '.join(names)}" if names else "it has no members yet"
-        return UnknownMember(f"team {team!r} has no member named {name!r} ({known})")
+        return UnknownMember(
+            f"team {team!r} has no member named {name!r} ({known})", team=team, member=name
+        )
+
+    # acknowledging mail: the mailbox does, and so does a transcript append -------
 
     def _ack(self, db: Connection, team_id: int, member: str, ids: Sequence[int]) -> list[int]:
         wanted = sorted(set(ids))
@@ -300,6 +308,8 @@ class Seam(ABC):
             )
             self._event(db, team_id, "messages_acked", {"by": member, "ids": fresh}, member)
         return fresh
+
+    # memory's index: memory writes it, a load writes it again ----------------------
 
     def _index(self, db: Connection, memory_id: int, text: str, tags: Sequence[str]) -> None:
         self._indexed(db, memory_id, text_terms(text), text_terms(" ".join(tags)))
