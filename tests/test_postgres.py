@@ -28,7 +28,8 @@ import psycopg.sql
 import pytest
 
 import accord.store.postgres as pg_store
-from accord.errors import StoreCorrupt, StoreError, StoreNotFound, StoreUnavailable
+from accord.cli._advice import worded
+from accord.errors import Reason, StoreCorrupt, StoreError, StoreNotFound, StoreUnavailable
 from accord.store import Store, open_store
 from accord.store.migrations import MIGRATIONS
 from accord.store.postgres import PostgresStore
@@ -202,8 +203,11 @@ def test_a_team_run_on_postgresql(tmp_path: Path, fresh_url: str) -> None:
 
 
 def test_an_empty_database_is_no_store_until_created(fresh_url: str) -> None:
-    with pytest.raises(StoreNotFound, match="accord init --store"):
+    with pytest.raises(StoreNotFound, match="the database is empty") as refused:
         open_store(fresh_url)
+    # The store says what is wrong; the command line says what to run.
+    assert refused.value.reason == Reason.NO_STORE and refused.value.location
+    assert "accord init --store" in worded(refused.value)
     with open_store(fresh_url, create=True) as store:
         store.create_team(TEAM)
     with open_store(fresh_url) as store:

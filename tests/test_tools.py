@@ -597,7 +597,9 @@ def test_complete_needs_a_claim_and_uses_the_members_own(team: TeamServices, ws:
     refused(bob("task_complete", task_id=1, result="mine now"), "held by alice", "task_claim")
     # Even with alice's token planted in bob's context, the store sees bob, not alice.
     bctx.claims[1] = actx.claims[1]
-    refused(bob("task_complete", task_id=1, result="mine now"), "no longer hold")
+    refused(
+        bob("task_complete", task_id=1, result="mine now"), "held by alice", "claim on it is gone"
+    )
     assert team.board.get(1).status == TaskStatus.IN_PROGRESS
     assert 1 not in bctx.claims
 
@@ -620,7 +622,8 @@ def test_task_fail_and_a_lost_claim(team: TeamServices, ws: Path) -> None:
 
     ok(alice("task_claim", task_id=2))
     team.board.cancel(2, "plans changed", actor="carol")
-    refused(alice("task_complete", task_id=2, result="done"), "no longer hold", "cancelled")
+    lost = refused(alice("task_complete", task_id=2, result="done"), "was lost", "cancelled")
+    assert "stop working on it" in lost and "`accord" not in lost
     assert ctx.claims == {}
 
 

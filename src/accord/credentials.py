@@ -26,7 +26,8 @@ import ctypes
 import json
 import os
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit, urlunsplit
+
+from accord.location import parse_location
 
 FD_VARIABLE = "ACCORD_SECRETS_FD"
 
@@ -104,17 +105,7 @@ def scrubbed(env: Mapping[str, str]) -> dict[str, str]:
 
 def without_password(location: str) -> str:
     """A store location with the password of a URL taken out (a path is unchanged)."""
-    if "://" not in location:
-        return location
-    parts = urlsplit(location)
-    if parts.password is None:
-        return location
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port is not None else ""
-    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
+    return parse_location(location).without_password()
 
 
 def hand_over(values: Mapping[str, str]) -> int:

@@ -1,8 +1,14 @@
 """The exception tree of accord.
 
 Every error accord raises on purpose is an ``AccordError``. Its message is one
-line that says what was wrong and what to do about it; the command line prints
-it after ``error:`` and exits with the error's ``exit_code``.
+line that says what was wrong; the command line prints it after ``error:`` and
+exits with the error's ``exit_code``.
+
+An error raised below the front doors says only what was wrong, in neutral words,
+and carries what it is about as fields (``team``, ``member``, ``task_id``, and a
+stable ``reason`` where one class covers several cases). Each front door words its
+own advice from those fields: the command line names a command
+(``accord.cli._advice``), an agent's tools name a tool (``accord.agent.tools._advice``).
 
     AccordError
     ├── UserError                 bad input; nothing was changed (exit 2)
@@ -12,7 +18,8 @@ it after ``error:`` and exits with the error's ``exit_code``.
     │   │   ├── UnknownTeam
     │   │   ├── UnknownMember
     │   │   ├── UnknownTask
-    │   │   └── UnknownMessage
+    │   │   ├── UnknownMessage
+    │   │   └── UnknownMemory
     │   ├── AlreadyExists         a team or member name is taken
     │   ├── CycleError            a blocker would close a dependency cycle
     │   ├── InvalidState          the task or message is not in a state that allows this
@@ -36,11 +43,67 @@ it after ``error:`` and exits with the error's ``exit_code``.
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import TYPE_CHECKING, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+
+class Reason(StrEnum):
+    """Which case of its class an error is, where a front door advises differently."""
+
+    NO_TEAMS = "no_teams"  # UnknownTeam: the store has none at all
+    ON_BOARD = "on_board"  # InvalidState: removing a task that is on the board
+    ASSIGNED = "assigned"  # InvalidState: claiming a task assigned to another member
+    NEVER_RUN = "never_run"  # InvalidState: the team has no run
+    SUPERVISED = "supervised"  # InvalidState: another supervisor holds the run
+    UNCLAIMED = "unclaimed"  # NotClaimHolder: nobody holds the task
+    WRONG_TOKEN = "wrong_token"  # StaleToken: the member holds it under another token
+    CLAIM_LOST = "claim_lost"  # StaleToken: the member's own claim ended
+    WRONG_MEMBER_TOKEN = "wrong_member_token"  # IdentityError: ACCORD_TOKEN is not theirs
+    NOT_A_MEMBER = "not_a_member"  # UserError: a plan assigns a task to a non-member
+    NO_STORE = "no_store"  # StoreNotFound: no file, or an empty database
+    NOT_ACCORD = "not_accord"  # StoreCorrupt: a database, but not accord's
+    NOT_A_DATABASE = "not_a_database"  # StoreCorrupt: not a database at all
+    TABLES_MISSING = "tables_missing"  # StoreCorrupt: accord's tables were dropped
+
+
+class Fields(TypedDict, total=False):
+    """What an error is about (see ``AccordError``)."""
+
+    team: str | None
+    member: str | None
+    task_id: int | None
+    location: str | None
+    reason: Reason | None
+
 
 class AccordError(Exception):
-    """Base of every error accord raises on purpose."""
+    """Base of every error accord raises on purpose.
+
+    Its fields say what it is about, for a front door to word advice: ``team``,
+    ``member``, ``task_id``, ``location`` (a store, as safe to print), ``reason``.
+    """
 
     exit_code = 1
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        team: str | None = None,
+        member: str | None = None,
+        task_id: int | None = None,
+        location: str | None = None,
+        reason: Reason | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.team = team
+        self.member = member
+        self.task_id = task_id
+        self.location = location
+        self.reason = reason
 
 
 class UserError(AccordError):
@@ -74,7 +137,23 @@ class UnknownTask(NotFound):
 
 
 class UnknownMessage(NotFound):
-    """No message with that id for that member."""
+    """No message with that id for that member; ``message_ids`` are the ones missing."""
+
+    def __init__(
+        self, message: str, *, message_ids: tuple[int, ...] = (), **fields: Unpack[Fields]
+    ) -> None:
+        super().__init__(message, **fields)
+        self.message_ids = message_ids
+
+
+class UnknownMemory(NotFound):
+    """No memory entry with that id in the team or the project."""
+
+    def __init__(
+        self, message: str, *, memory_id: int | None = None, **fields: Unpack[Fields]
+    ) -> None:
+        super().__init__(message, **fields)
+        self.memory_id = memory_id
 
 
 class AlreadyExists(UserError):
@@ -90,7 +169,14 @@ class CycleError(UserError):
 
 
 class InvalidState(UserError):
-    """The thing exists but its state does not allow the change."""
+    """The thing exists but its state does not allow the change; ``seconds``, when
+    given, is how long until it may allow it by itself (a lease running out)."""
+
+    def __init__(
+        self, message: str, *, seconds: float | None = None, **fields: Unpack[Fields]
+    ) -> None:
+        super().__init__(message, **fields)
+        self.seconds = seconds
 
 
 class IdentityError(UserError):

@@ -38,7 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"  | {line}\n")
         return e.exit_code
     except AccordError as e:
-        return _fail(str(e), e.exit_code)
+        from accord.cli._advice import worded
+
+        return _fail(worded(e), e.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

@@ -11,37 +11,34 @@ from pathlib import Path
 from typing import Literal
 
 from accord.errors import StoreError, StoreNotFound
+from accord.location import parse_location
 from accord.store.base import Clock, Store
 
 __all__ = ["Store", "check_store_url", "open_store", "redact", "store_exists"]
 
-_SCHEMES = ("postgresql://", "postgres://")
-
 
 def redact(location: str) -> str:
     """``location`` safe to print: a URL's password becomes ``***``."""
-    if location.startswith(_SCHEMES):
-        from accord.store.postgres import redact as redact_url
-
-        return redact_url(location)
-    return location
+    return parse_location(location).shown()
 
 
 def check_store_url(url: str) -> None:
     """StoreError, saying what is wrong, unless ``url`` is a store URL accord can use."""
-    if url.startswith(_SCHEMES):
+    where = parse_location(url)
+    if where.is_postgres:
         from accord.store.postgres import check_url
 
         check_url(url)
         return
-    scheme = url.split("://", 1)[0]
-    raise StoreError(f"unknown store scheme {scheme!r}; give a file path or a postgresql:// URL")
+    raise StoreError(
+        f"unknown store scheme {where.scheme!r}; give a file path or a postgresql:// URL"
+    )
 
 
 def store_exists(location: str) -> bool:
     """Whether an accord store is already at ``location`` (a file, or a database with
     accord's tables); errors other than "none there" are raised."""
-    if "://" not in location:
+    if not parse_location(location).is_url:
         return Path(location).exists()
     try:
         open_store(location).close()
@@ -62,7 +59,8 @@ def open_store(
 
     ``create`` makes a new SQLite file if absent, or the schema in an empty database.
     """
-    if location.startswith(("postgresql://", "postgres://")):
+    where = parse_location(location)
+    if where.is_postgres:
         from accord.store.postgres import PostgresStore
 
         return PostgresStore(
@@ -72,7 +70,7 @@ def open_store(
             busy_timeout=busy_timeout,
             clock=clock,
         )
-    if "://" in location:
+    if where.is_url:
         check_store_url(location)
     from accord.store.sqlite import SQLiteStore
 

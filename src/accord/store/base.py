@@ -1,8 +1,15 @@
 """The store interface: everything accord keeps, behind one set of atomic operations.
 
+The interface is one protocol per noun: ``TeamStore`` (teams, members),
+``BoardStore`` (tasks, claims, leases), ``MailStore``, ``WakeStore``, ``LogStore``
+(events, transcripts, usage), ``RunStore`` (runs, spawns, hosts), ``MemoryStore``
+and ``DumpStore``. ``Store`` is their union, plus the store's lifecycle; a service
+that uses one part takes that part. Their docstrings are the contract.
+
 A backend (SQLite, PostgreSQL) implements every method here and must pass
-``accord.testing.conformance``; both build on ``accord.store.sql``, which writes
-each operation once. Each method is one transaction: it either
+``accord.testing.conformance`` (which also checks that no method is left to a
+protocol's empty body); both build on ``accord.store.sql``, which writes each
+operation once. Each method is one transaction: it either
 happens whole, with its event appended to the team's log in the same
 transaction, or not at all. Services above this layer add the rules that need
 no atomicity (hooks, identity checks); anything that must be decided together
@@ -16,9 +23,8 @@ a fake one and move leases and visibility timeouts deterministically.
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from accord.types import (
     Candidate,
@@ -67,45 +73,21 @@ MAX_CONTINUITY = 4 * 1024
 UNSET: Any = object()
 
 
-class Store(ABC):
-    """One durable home for teams, members, tasks, messages and events."""
+class TeamStore(Protocol):
+    """Teams and their members (the roster)."""
 
-    location: str
-    clock: Clock = time.time
-
-    # lifecycle -------------------------------------------------------------
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release connections; the store object is not used afterwards."""
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # teams -----------------------------------------------------------------
-
-    @abstractmethod
     def create_team(self, name: str, description: str = "", actor: str | None = None) -> Team:
         """Create a team; AlreadyExists if the name is taken."""
 
-    @abstractmethod
     def get_team(self, name: str) -> Team:
         """UnknownTeam if absent."""
 
-    @abstractmethod
     def list_teams(self) -> list[Team]:
         """Every team, by name."""
 
-    @abstractmethod
     def delete_team(self, name: str) -> None:
         """Remove a team and everything in it (board, mail, roster, log)."""
 
-    # members ---------------------------------------------------------------
-
-    @abstractmethod
     def add_member(
         self,
         team: str,
@@ -119,15 +101,12 @@ class Store(ABC):
     ) -> Member:
         """Add a member in status ``stopped``; AlreadyExists if the name is taken."""
 
-    @abstractmethod
     def get_member(self, team: str, name: str) -> Member:
         """UnknownMember if absent."""
 
-    @abstractmethod
     def list_members(self, team: str) -> list[Member]:
         """Every member of the team, by name."""
 
-    @abstractmethod
     def update_member(
         self,
         team: str,
@@ -144,13 +123,13 @@ class Store(ABC):
     ) -> Member:
         """Change a member's fields; a status change is logged, a bare heartbeat is not."""
 
-    @abstractmethod
     def remove_member(self, team: str, name: str, actor: str | None = None) -> list[int]:
         """Remove a member; its in-progress tasks go back to pending. Returns their ids."""
 
-    # tasks -----------------------------------------------------------------
 
-    @abstractmethod
+class BoardStore(Protocol):
+    """The board: tasks, their dependencies, and claims on them under leases."""
+
     def add_task(
         self,
         team: str,
@@ -162,7 +141,6 @@ class Store(ABC):
     ) -> Task:
         """Put a task on the board. Unadmitted tasks are never ready until admitted."""
 
-    @abstractmethod
     def add_tasks(
         self,
         team: str,
@@ -179,31 +157,25 @@ class Store(ABC):
         whose ``key`` the team already holds is not created and gets the existing task.
         """
 
-    @abstractmethod
     def admit_task(self, team: str, task_id: int, actor: str | None = None) -> Task:
         """Let a task held for its TaskCreated hook become ready."""
 
-    @abstractmethod
     def remove_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> None:
         """Delete a task that was never admitted (its TaskCreated hook refused it)."""
 
-    @abstractmethod
     def get_task(self, team: str, task_id: int) -> Task:
         """UnknownTask if absent."""
 
-    @abstractmethod
     def list_tasks(
         self, team: str, *, status: TaskStatus | None = None, ready: bool = False
     ) -> list[Task]:
         """Tasks by id; ``ready`` keeps only those a claim could take now."""
 
-    @abstractmethod
     def update_task(
         self, team: str, task_id: int, changes: TaskChanges, actor: str | None = None
     ) -> Task:
         """Apply changes; blockers change only while pending and never make a cycle."""
 
-    @abstractmethod
     def claim_task(
         self,
         team: str,
@@ -218,23 +190,19 @@ class Store(ABC):
         work waiting behind it, then older. Returns None when nothing is ready.
         """
 
-    @abstractmethod
     def heartbeat_task(
         self, team: str, task_id: int, member: str, token: int, *, lease_seconds: float
     ) -> Claim:
         """Extend a lease; StaleToken or NotClaimHolder if the claim is not current."""
 
-    @abstractmethod
     def check_claim(self, team: str, task_id: int, member: str, token: int) -> Task:
         """Raise unless ``member`` holds ``task_id`` under ``token`` right now."""
 
-    @abstractmethod
     def complete_task(
         self, team: str, task_id: int, member: str, token: int, result: str | None = None
     ) -> Task:
         """Complete a held task. Repeating the same completion returns the task unchanged."""
 
-    @abstractmethod
     def fail_task(
         self,
         team: str,
@@ -247,23 +215,21 @@ class Store(ABC):
     ) -> Task:
         """Fail a held task, or with ``retry`` put it back to pending while attempts remain."""
 
-    @abstractmethod
     def release_task(self, team: str, task_id: int, member: str, token: int, reason: str) -> Task:
         """Give a held task back to pending without using up an attempt: its holder
         could not work for a reason that is not the task's (the model was unreachable).
         Writes ``task_failed`` with status pending and ``attempt_kept``."""
 
-    @abstractmethod
     def cancel_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> Task:
         """Cancel a task that is not finished; its holder's token goes stale."""
 
-    @abstractmethod
     def expire_leases(self, team: str) -> list[Task]:
         """Return tasks whose lease ended to pending (or failed, out of attempts)."""
 
-    # mail ------------------------------------------------------------------
 
-    @abstractmethod
+class MailStore(Protocol):
+    """Mailboxes: messages between members, the person and channels."""
+
     def send_message(self, team: str, message: OutgoingMessage) -> list[Message]:
         """Send to a member, or to ``*`` for everyone but the sender (one row each).
 
@@ -271,25 +237,21 @@ class Store(ABC):
         original messages and sends nothing.
         """
 
-    @abstractmethod
     def receive_messages(
         self, team: str, member: str, *, visibility_timeout: float, limit: int | None = None
     ) -> list[Message]:
         """Deliver unacknowledged, visible messages in order; each becomes invisible
         for ``visibility_timeout`` seconds and is delivered again if not acknowledged."""
 
-    @abstractmethod
     def ack_messages(self, team: str, member: str, ids: Sequence[int]) -> list[int]:
         """Acknowledge messages addressed to ``member``; returns the ids newly acknowledged.
 
         UnknownMessage (and nothing changes) if any id is not addressed to ``member``.
         """
 
-    @abstractmethod
     def get_message(self, team: str, message_id: int) -> Message:
         """UnknownMessage if absent."""
 
-    @abstractmethod
     def list_messages(
         self,
         team: str,
@@ -300,32 +262,29 @@ class Store(ABC):
     ) -> list[Message]:
         """The newest ``limit`` messages (to or from ``member``), oldest first."""
 
-    # events ----------------------------------------------------------------
 
-    @abstractmethod
+class WakeStore(Protocol):
+    """What a waiting member checks: whether anything changed, and what is there for it."""
+
+    def change_marker(self) -> int:
+        """A cheap number that changes whenever anyone commits to the store: at once on
+        SQLite, within a notification's delay (a poll's, at worst) on a server."""
+
+    def pending_work(self, team: str, member: str) -> Wake:
+        """How much visible mail and how many claimable ready tasks ``member`` has."""
+
+
+class LogStore(Protocol):
+    """The team's log: events, transcripts and model usage."""
+
     def append_event(
         self, team: str, kind: str, payload: dict[str, Any], actor: str | None = None
     ) -> Event:
         """Log something that is not a state change of its own (a hook run, a note)."""
 
-    @abstractmethod
     def read_events(self, team: str, *, since: int = 0, limit: int | None = None) -> list[Event]:
         """Events with ``seq > since``, in order."""
 
-    # waking ----------------------------------------------------------------
-
-    @abstractmethod
-    def change_marker(self) -> int:
-        """A cheap number that changes whenever anyone commits to the store: at once on
-        SQLite, within a notification's delay (a poll's, at worst) on a server."""
-
-    @abstractmethod
-    def pending_work(self, team: str, member: str) -> Wake:
-        """How much visible mail and how many claimable ready tasks ``member`` has."""
-
-    # transcripts and usage -------------------------------------------------
-
-    @abstractmethod
     def append_transcript(
         self,
         team: str,
@@ -339,7 +298,6 @@ class Store(ABC):
         so a message is in the transcript exactly when it is acknowledged. ``usage``,
         when given, is recorded in that transaction too (one commit per model turn)."""
 
-    @abstractmethod
     def read_transcript(
         self,
         team: str,
@@ -351,15 +309,12 @@ class Store(ABC):
     ) -> list[TranscriptEntry]:
         """A member's saved history (one session, or all), oldest first."""
 
-    @abstractmethod
     def last_session(self, team: str, member: str) -> int:
         """The member's newest session number, 0 when it has none."""
 
-    @abstractmethod
     def record_usage(self, team: str, record: UsageRecord) -> UsageRecord:
         """Store one model call's usage (and its event); returns it with id and time."""
 
-    @abstractmethod
     def usage_totals(
         self,
         team: str,
@@ -369,17 +324,16 @@ class Store(ABC):
     ) -> list[UsageTotal]:
         """Spend grouped ``by`` (or one total with key None), optionally for one member."""
 
-    # runs and spawn requests -----------------------------------------------
 
-    @abstractmethod
+class RunStore(Protocol):
+    """Runs, their supervisors, spawn requests, and one supervisor per host."""
+
     def start_run(self, team: str, goal: str, lead: str, settings: dict[str, Any]) -> Run:
         """Begin the team's run (or begin it again): status running, the lead wanted."""
 
-    @abstractmethod
     def get_run(self, team: str) -> Run | None:
         """The team's run, or None if it never had one."""
 
-    @abstractmethod
     def update_run(
         self,
         team: str,
@@ -394,22 +348,18 @@ class Store(ABC):
         """Change the run's status or summary, or who should be running; ``settings``
         are merged into the run's (a resume raising the budget)."""
 
-    @abstractmethod
     def claim_supervisor(
         self, team: str, pid: int, host: str, lease_seconds: float, *, take_over: bool = False
     ) -> Run:
         """Become the team's one supervisor; InvalidState while another holds a live lease,
         unless ``take_over`` (the caller knows the holder is dead)."""
 
-    @abstractmethod
     def renew_supervisor(self, team: str, token: int, lease_seconds: float) -> Run:
         """Extend the supervisor lease; StaleToken if another supervisor took over."""
 
-    @abstractmethod
     def release_supervisor(self, team: str, token: int) -> None:
         """Give the lease up (no-op if it is no longer ours)."""
 
-    @abstractmethod
     def request_spawn(
         self,
         team: str,
@@ -424,20 +374,15 @@ class Store(ABC):
         """Ask for a member to be started: added (status starting) if new, made wanted.
         InvalidState if it is already wanted and live, or already requested."""
 
-    @abstractmethod
     def pending_spawns(self, team: str) -> list[Spawn]:
         """Spawn requests not yet handled (pending, or taken by a host not yet done with
         them), oldest first."""
 
-    @abstractmethod
     def finish_spawn(
         self, team: str, spawn_id: int, status: str, reason: str | None = None
     ) -> Spawn:
         """Mark a request ``started`` or ``refused`` (a refusal unwants the member)."""
 
-    # hosts: one supervisor per host --------------------------------------------
-
-    @abstractmethod
     def register_host(
         self,
         team: str,
@@ -454,50 +399,31 @@ class Store(ABC):
         Members a previous supervisor of the host ran are marked as nowhere, and spawn
         requests it had taken are pending again."""
 
-    @abstractmethod
     def renew_host(self, team: str, host: str, token: int, lease_seconds: float) -> HostSupervisor:
         """Extend the host's lease; StaleToken if another supervisor took the host over or
         it was declared lost."""
 
-    @abstractmethod
     def release_host(self, team: str, host: str, token: int) -> None:
         """Stop serving the host (no-op if no longer ours); its taken requests are pending
         again, and its members can be placed elsewhere."""
 
-    @abstractmethod
     def list_hosts(self, team: str) -> list[HostSupervisor]:
         """Every host that has served the team, oldest first."""
 
-    @abstractmethod
     def take_spawn(self, team: str, host: str, token: int) -> Spawn | None:
         """Take the oldest pending spawn request for ``host`` or any host, so that no other
         supervisor starts it; StaleToken if the token is not the host's current one."""
 
-    @abstractmethod
     def place_wanted(self, team: str) -> list[Spawn]:
         """Declare hosts whose lease ran out lost (their taken requests pending again,
         their members crashed and nowhere), then request a spawn for every member the run
         wants (but the lead) that runs on no live host and waits for no request. A member
         pinned to a host (its spawn named one) is requested for that host only."""
 
-    # moving a team between stores ------------------------------------------------
 
-    @abstractmethod
-    def dump_team(self, team: str) -> TeamDump:
-        """Every row the store holds for ``team`` (its history included), read in one
-        snapshot."""
+class MemoryStore(Protocol):
+    """Typed memory entries, their search and vectors, and continuity notes."""
 
-    @abstractmethod
-    def load_team(self, dump: TeamDump) -> dict[str, int]:
-        """Add a dumped team, in one transaction; AlreadyExists if the store has a team
-        of that name. Ids are kept where they are free; where another team holds them
-        (messages, spawns, memories and usage records are numbered store-wide) they are
-        renumbered and the team's event log follows. Project-wide memories are added
-        unless an identical one is there. Returns rows written per table."""
-
-    # memory ----------------------------------------------------------------
-
-    @abstractmethod
     def add_memory(
         self,
         team: str,
@@ -519,11 +445,9 @@ class Store(ABC):
         stays retired (so a chain whose last decision was retired can go on).
         """
 
-    @abstractmethod
     def get_memory(self, team: str, memory_id: int) -> MemoryEntry:
         """An entry the team can see (its own, or project-wide); UserError if none."""
 
-    @abstractmethod
     def list_memories(
         self,
         team: str,
@@ -537,7 +461,6 @@ class Store(ABC):
         """Entries the team can see, newest first (only those of ``ids``, if given;
         an id the team cannot see is left out)."""
 
-    @abstractmethod
     def search_memories(
         self,
         team: str,
@@ -559,12 +482,10 @@ class Store(ABC):
         adds superseded decisions.
         """
 
-    @abstractmethod
     def memory_matches(self, words: Sequence[str]) -> tuple[int, list[int]]:
         """How many entries the store holds, and how many contain each word: cheap counts
         that let recall choose which words an entry must contain to be ranked."""
 
-    @abstractmethod
     def set_memory_vectors(
         self, team: str, model: str, vectors: Sequence[tuple[int, bytes]]
     ) -> None:
@@ -572,7 +493,6 @@ class Store(ABC):
         replacing the one there. Vectors are derived data, like the text index: no
         event is written. UserError if the team cannot see an entry."""
 
-    @abstractmethod
     def memory_vectors(
         self,
         team: str,
@@ -588,7 +508,6 @@ class Store(ABC):
         ``search_memories`` would consider (only those of ``ids``, if given), by id,
         at most ``limit``."""
 
-    @abstractmethod
     def count_memory_vectors(
         self,
         team: str,
@@ -602,7 +521,6 @@ class Store(ABC):
         """How many vectors ``memory_vectors`` would return, counting no further than
         ``up_to``: whether they are few enough to compare a query with every one."""
 
-    @abstractmethod
     def memories_without_vector(
         self, team: str, model: str, *, after: int = 0, limit: int
     ) -> list[MemoryEntry]:
@@ -610,11 +528,9 @@ class Store(ABC):
         not retired) and that have no vector from ``model`` yet, by id from above
         ``after``."""
 
-    @abstractmethod
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
         """Mark an entry retired (kept, never recalled again)."""
 
-    @abstractmethod
     def import_memories(
         self, team: str, entries: Sequence[MemoryEntry], actor: str | None = None
     ) -> list[MemoryEntry]:
@@ -622,10 +538,53 @@ class Store(ABC):
         and supersession links (renumbered); all or nothing. ``actor`` (None for a
         person) is recorded in the event."""
 
-    @abstractmethod
     def set_continuity(self, team: str, member: str, text: str) -> ContinuityNote:
         """Write a new version of a member's continuity note."""
 
-    @abstractmethod
     def continuity(self, team: str, member: str, *, history: bool = False) -> list[ContinuityNote]:
         """The member's latest note (or every version, oldest first with ``history``)."""
+
+
+class DumpStore(Protocol):
+    """Moving a team between stores."""
+
+    def dump_team(self, team: str) -> TeamDump:
+        """Every row the store holds for ``team`` (its history included), read in one
+        snapshot."""
+
+    def load_team(self, dump: TeamDump) -> dict[str, int]:
+        """Add a dumped team, in one transaction; AlreadyExists if the store has a team
+        of that name. Ids are kept where they are free; where another team holds them
+        (messages, spawns, memories and usage records are numbered store-wide) they are
+        renumbered and the team's event log follows. Project-wide memories are added
+        unless an identical one is there. Returns rows written per table."""
+
+
+class Store(
+    TeamStore,
+    BoardStore,
+    MailStore,
+    WakeStore,
+    LogStore,
+    RunStore,
+    MemoryStore,
+    DumpStore,
+    Protocol,
+):
+    """One durable home for teams, members, tasks, messages and events: every part above.
+
+    A service that needs one part takes that part (``BoardStore``, ``MailStore``, ...);
+    ``open_store`` returns the whole.
+    """
+
+    location: str
+    clock: Clock = time.time
+
+    def close(self) -> None:
+        """Release connections; the store object is not used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -59,7 +59,7 @@ def render(script: str, dialect: Dialect) -> str:
 @dataclass(frozen=True, slots=True)
 class Schema:
     """A store being migrated: its dialect, and its connection inside the migrating
-    transaction (running SQL with ``?`` placeholders, as ``sql.py`` writes it)."""
+    transaction (running SQL with ``?`` placeholders, as ``accord.store.sql`` writes it)."""
 
     dialect: Dialect
     db: Connection

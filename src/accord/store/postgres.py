@@ -1,8 +1,8 @@
 """The PostgreSQL store: one database shared by members on many machines.
 
-Each operation of ``sql.py`` runs in one transaction on a connection from a small
+Each operation of ``accord.store.sql`` runs in one transaction on a connection from a small
 ``psycopg_pool`` pool. Writes run at READ COMMITTED with explicit locks, in the
-order sql.py's docstring gives: a write that changes a team's shape first takes
+order the docstring of ``accord.store.sql`` gives: a write that changes a team's shape first takes
 the team's turn (an advisory lock), so those writes follow one another as on
 SQLite and each sees the last one's commit; mailboxes and transcripts take their
 member's row, claims and completions their task's row (a claim picks its task
@@ -49,6 +49,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from accord.errors import (
+    Reason,
     StoreCorrupt,
     StoreError,
     StoreFull,
@@ -57,6 +58,7 @@ from accord.errors import (
     StoreUnavailable,
     UserError,
 )
+from accord.location import redact
 from accord.store.base import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending, render
 from accord.store.sql import Conflict, Connection, MemorySearch, SQLStore
@@ -88,28 +90,16 @@ class _Unreachable(Exception):
     """The connection was lost before the transaction committed; try again."""
 
 
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``: safe to print."""
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        at = rest.rfind("@")
-        if at >= 0:
-            user, colon, _ = rest[:at].partition(":")
-            rest = f"{user}{':***' if colon else ''}{rest[at:]}"
-        url = f"{scheme}{sep}{rest}"
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
-
-
 @functools.lru_cache(maxsize=2048)
 def _spelled(statement: str) -> str:
-    """sql.py's SQL as psycopg takes it: ``%s`` placeholders, and a plain JOIN for
+    """``accord.store.sql``'s SQL as psycopg takes it: ``%s`` placeholders, and a plain JOIN for
     SQLite's CROSS JOIN ... ON (a join-order hint there; these sessions keep every
     join in its written order, see ``_settings``)."""
     return statement.replace("%", "%%").replace("?", "%s").replace("CROSS JOIN", "JOIN")
 
 
 class _Translating:
-    """A psycopg connection that runs sql.py's statements, and what its transaction
+    """A psycopg connection that runs ``accord.store.sql``'s statements, and what its transaction
     added to the memory index (counted once, at its end: see ``_Tally``)."""
 
     __slots__ = ("_conn", "late", "tally")
@@ -139,7 +129,7 @@ class PostgresStore(SQLStore):
 
     _NO_LIMIT = None
     # A team's turn is an advisory lock: the teams row itself holds the counters, which
-    # claims take without a turn (see sql.py), and a lock keyed by schema and team
+    # claims take without a turn (see ``accord.store.sql``), and a lock keyed by schema and team
     # keeps two stores in one database apart.
     _TAKE_TURN = "pg_advisory_xact_lock(hashtext(current_schema()), id::integer)"
     _LOCK_ROW = " FOR NO KEY UPDATE"
@@ -172,7 +162,7 @@ class PostgresStore(SQLStore):
             f"SET synchronous_commit = {'off' if synchronous == 'normal' else 'on'}",
             f"SET lock_timeout = {int(busy_timeout * 1000)}",
             f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}",
-            # Joins run in the order they are written, as SQLite runs CROSS JOIN: sql.py
+            # Joins run in the order they are written, as SQLite runs CROSS JOIN: accord.store.sql
             # writes each in its best order, and a young table without statistics must
             # not turn a walk from the few dependency rows into a cross product of tasks.
             "SET join_collapse_limit = 1",
@@ -229,8 +219,9 @@ class PostgresStore(SQLStore):
         }
         if not tables and not create:
             raise StoreNotFound(
-                f"no accord store in {self.shown} (the database is empty); "
-                f"run `accord init --store {self.shown}` first"
+                f"no accord store in {self.shown} (the database is empty)",
+                location=self.shown,
+                reason=Reason.NO_STORE,
             )
         if tables and "accord_migrations" not in tables:
             raise StoreCorrupt(
@@ -440,8 +431,9 @@ class PostgresStore(SQLStore):
             return UserError("text with a NUL character cannot be stored; remove it")
         if state == "42P01":
             return StoreCorrupt(
-                f"{self.shown} is missing accord's tables ({text}); was the store dropped? "
-                "Run `accord init` to make a new one"
+                f"{self.shown} is missing accord's tables ({text}); was the store dropped?",
+                location=self.shown,
+                reason=Reason.TABLES_MISSING,
             )
         if state.startswith("53"):
             return StoreUnavailable(f"the server of {self.shown} is out of resources ({text})")

@@ -7,7 +7,7 @@ what makes "a ready task is claimed by exactly one member" true across
 processes. Every change appends its event in the same transaction, with the
 team's sequence counter bumped in place, so the log has no gaps.
 
-What every backend shares (each operation's logic) is in ``sql.py``; this file
+What every backend shares (each operation's logic) is in ``accord.store.sql``; this file
 is the connection: pragmas, the write lock and its fair retry, SQLite's errors,
 the change marker, and FTS5 for memory search (``memory_index``, with its
 vocabulary ``memory_vocab`` and the ``memory_count`` its triggers keep).
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from accord.errors import (
+    Reason,
     StoreCorrupt,
     StoreError,
     StoreFull,
@@ -61,8 +62,7 @@ class SQLiteStore(SQLStore):
         if not self.path.exists():
             if not create:
                 raise StoreNotFound(
-                    f"no store at {self.path}; run `accord init` in the project folder, "
-                    "or pass --store with the right path"
+                    f"no store at {self.path}", location=str(self.path), reason=Reason.NO_STORE
                 )
             self.path.parent.mkdir(parents=True, exist_ok=True)
         elif self.path.is_dir():
@@ -81,8 +81,9 @@ class SQLiteStore(SQLStore):
                 }
                 if tables and "accord_migrations" not in tables:
                     raise StoreCorrupt(
-                        f"{self.path} is a SQLite database but not an accord store; "
-                        "pass --store with the right path, or run `accord init` elsewhere"
+                        f"{self.path} is a SQLite database but not an accord store",
+                        location=str(self.path),
+                        reason=Reason.NOT_ACCORD,
                     )
                 mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if mode != "wal":
@@ -132,8 +133,9 @@ class SQLiteStore(SQLStore):
             text = str(e)
             if "not a database" in text:
                 raise StoreCorrupt(
-                    f"{self.path} is not an accord store (file is not a database); move it "
-                    "aside and run `accord init`, or pass --store with the right path"
+                    f"{self.path} is not an accord store (file is not a database)",
+                    location=str(self.path),
+                    reason=Reason.NOT_A_DATABASE,
                 ) from e
             raise StoreCorrupt(
                 f"the store {self.path} is damaged ({text}); restore a backup, or try "

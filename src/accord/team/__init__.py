@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accord.errors import UnknownTeam, UserError
+from accord.errors import Reason, UnknownTeam, UserError
 from accord.types import check_name
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def pick_team(
     if len(teams) == 1:
         return teams[0]
     if not teams:
-        raise UnknownTeam("this store has no teams yet; create one with `accord team create NAME`")
+        raise UnknownTeam("this store has no teams yet", reason=Reason.NO_TEAMS)
     raise UserError(
         f"this store has {len(teams)} teams ({', '.join(teams)}); pass --team NAME, "
         "set ACCORD_TEAM, or set [team] default in accord.toml"

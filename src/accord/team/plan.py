@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from accord.config import read_utf8
-from accord.errors import UserError
+from accord.errors import Reason, UserError
 from accord.store.base import MAX_DESCRIPTION, MAX_TITLE
 from accord.team.board import Board
 from accord.types import NAME_PATTERN, NewTask, PlannedTask, Task
@@ -338,7 +338,10 @@ def load_plan(board: Board, plan: Plan, actor: str | None = None) -> PlanLoad:
             where = f"{plan.origin}:{t.line}" if t.line else plan.origin
             raise UserError(
                 f"{where}: task {t.id!r} is assigned to {t.assignee!r}, who is not a member of "
-                f"team {board.team!r}; add them with `accord member add {t.assignee}` first"
+                f"team {board.team!r}",
+                team=board.team,
+                member=t.assignee,
+                reason=Reason.NOT_A_MEMBER,
             )
     placed = board.add_many(plan.planned(), actor)
     entries: list[PlanEntry] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from accord.errors import IdentityError, InvalidState
+from accord.errors import IdentityError, InvalidState, Reason
 from accord.types import PERSON, HookEvent, Member, MemberRole, MemberStatus
 
 if TYPE_CHECKING:
@@ -71,8 +71,10 @@ def authorize(
 
     if env_token and not hmac.compare_digest(hash_token(env_token), member.token_hash):
         raise IdentityError(
-            f"ACCORD_TOKEN is not {acting_as}'s token in team {team!r}; use the token issued "
-            f"by `accord member add` or `accord member token {acting_as} --rotate`"
+            f"ACCORD_TOKEN is not {acting_as}'s token in team {team!r}",
+            team=team,
+            member=acting_as,
+            reason=Reason.WRONG_MEMBER_TOKEN,
         )
     return member
 

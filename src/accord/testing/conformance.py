@@ -54,6 +54,7 @@ the store rely on it:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -70,8 +71,10 @@ from accord.errors import (
     InvalidName,
     InvalidState,
     NotClaimHolder,
+    Reason,
     StaleToken,
     UnknownMember,
+    UnknownMemory,
     UnknownMessage,
     UnknownTask,
     UnknownTeam,
@@ -749,6 +752,49 @@ class StoreConformance(RunConformance):
         # And through a second connection, in case the first only cached the change.
         other = make_store(clock=clock)
         assert snapshot(other) == snapshot(store)
+
+    # the interface ----------------------------------------------------------------
+
+    def test_implements_every_store_method(self, make_store: MakeStore) -> None:
+        """``Store`` is a union of protocols, whose methods abc cannot hold a backend to:
+        every method of every part is the backend's own, none the protocol's empty body."""
+        store = make_store(clock=FakeClock())
+        parts = [c for c in Store.__mro__ if c.__module__ == Store.__module__]
+        assert len(parts) > 8
+        missing = [
+            f"{part.__name__}.{name}"
+            for part in parts
+            for name, member in vars(part).items()
+            if inspect.isfunction(member) and not name.startswith("__")
+            if getattr(type(store), name) is member
+        ]
+        assert missing == []
+
+    def test_refusals_carry_what_they_are_about(self, store: Store) -> None:
+        """A refusal says what was wrong in neutral words, and carries its fields for a
+        front door to word advice from (the command line names a command, a tool a tool)."""
+        with pytest.raises(UnknownTeam) as team:
+            store.get_task("nope", 1)
+        with pytest.raises(UnknownTask) as task:
+            store.get_task(TEAM, 99)
+        with pytest.raises(UnknownMessage) as message:
+            store.ack_messages(TEAM, "alice", [98, 99])
+        with pytest.raises(UnknownMemory) as memory:
+            store.get_memory(TEAM, 99)
+        added = store.add_task(TEAM, NewTask("one"), max_attempts=3)
+        with pytest.raises(NotClaimHolder) as unclaimed:
+            store.complete_task(TEAM, added.id, "alice", 1)
+        with pytest.raises(InvalidState) as never_run:
+            store.claim_supervisor(TEAM, 1, "h", 30)
+        assert team.value.team == "nope"
+        assert (task.value.team, task.value.task_id) == (TEAM, 99)
+        assert (message.value.member, message.value.message_ids) == ("alice", (98, 99))
+        assert memory.value.memory_id == 99
+        assert unclaimed.value.reason == Reason.UNCLAIMED
+        assert (unclaimed.value.task_id, unclaimed.value.member) == (added.id, "alice")
+        assert never_run.value.reason == Reason.NEVER_RUN
+        refusals = [team, task, message, memory, unclaimed, never_run]
+        assert not [str(r.value) for r in refusals if "`accord" in str(r.value)]
 
     # teams ------------------------------------------------------------------------
 

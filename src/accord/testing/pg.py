@@ -1,4 +1,4 @@
-"""PostgreSQL for tests and benchmarks (see ``accord.store.pg_admin``, which speaks SQL)."""
+"""PostgreSQL for tests and benchmarks (see ``accord.testing.pg_admin``)."""
 
-from accord.store.pg_admin import *  # noqa: F403
-from accord.store.pg_admin import __all__ as __all__
+from accord.testing.pg_admin import *  # noqa: F403
+from accord.testing.pg_admin import __all__ as __all__

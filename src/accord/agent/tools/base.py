@@ -138,7 +138,9 @@ class Toolbox:
         except HookBlocked as e:
             return ToolResult(call.id, call.name, f"{e}\nhook feedback:\n{e.feedback}", True)
         except AccordError as e:
-            return ToolResult(call.id, call.name, str(e), True)
+            from accord.agent.tools._advice import worded
+
+            return ToolResult(call.id, call.name, worded(e), True)
         except OSError as e:
             return ToolResult(call.id, call.name, f"{type(e).__name__}: {e}", True)
         except Exception as e:  # a bug in a tool must not end the member's loop

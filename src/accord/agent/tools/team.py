@@ -244,21 +244,6 @@ def _held(ctx: ToolContext, task_id: int, action: str) -> HeldClaim:
     )
 
 
-def _lost(ctx: ToolContext, task_id: int, error: ClaimError) -> ClaimError:
-    """The claim was taken away (lease ran out, cancelled): forget it and say so plainly."""
-    ctx.claims.pop(task_id, None)
-    try:
-        task = _team(ctx).board.get(task_id)
-        state = task.status.value + (f", held by {task.owner}" if task.owner else "")
-    except UserError:
-        state = "gone"
-    return type(error)(
-        f"you no longer hold task #{task_id} (it is now {state}): your claim was lost, "
-        "because its lease ran out or it was cancelled or taken over; stop working on it "
-        "and look at task_list for what to do next"
-    )
-
-
 class TaskCompleteArgs(ToolArgs):
     task_id: int = Field(description="The task you hold.")
     result: str = Field(
@@ -279,8 +264,9 @@ def task_complete(ctx: ToolContext, args: TaskCompleteArgs) -> str:
             f"{e}. Fix what the feedback below says, then call task_complete again",
             e.feedback,
         ) from e
-    except ClaimError as e:
-        raise _lost(ctx, args.task_id, e) from e
+    except ClaimError:
+        ctx.claims.pop(args.task_id, None)  # the claim is gone; the store says how
+        raise
     ctx.claims.pop(args.task_id, None)
     return f"task #{task.id} is completed{warned}"
 
@@ -294,8 +280,9 @@ def task_fail(ctx: ToolContext, args: TaskFailArgs) -> str:
     held = _held(ctx, args.task_id, "fail")
     try:
         task = _team(ctx).board.fail(args.task_id, ctx.member, held.token, args.reason)
-    except ClaimError as e:
-        raise _lost(ctx, args.task_id, e) from e
+    except ClaimError:
+        ctx.claims.pop(args.task_id, None)  # the claim is gone; the store says how
+        raise
     ctx.claims.pop(args.task_id, None)
     return f"task #{task.id} is {task.status.value}: {args.reason}"
 

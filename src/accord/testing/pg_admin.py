@@ -1,8 +1,8 @@
 """PostgreSQL for tests and benchmarks: a server to use, throwaway databases and
 schemas on it, and private clusters that a test may restart or lock with a password.
 
-It lives in ``store/`` because it speaks SQL to the server (only this package
-does); code outside it reaches it as ``accord.testing.pg``.
+It is test tooling, not part of the product: it speaks SQL to the server, never to
+accord's data (only ``store/`` does that). Code reaches it as ``accord.testing.pg``.
 
 Tests find a server through ``ACCORD_TEST_POSTGRES`` (a URL whose user may create
 databases), else try the local one at ``postgresql://postgres@127.0.0.1:5432/test``
@@ -33,12 +33,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 
-from accord.store.postgres import redact
+from accord.location import parse_location, redact
 
 __all__ = [
     "DEFAULT_SERVERS",
@@ -84,16 +84,12 @@ def find_server(url: str | None = None) -> tuple[str | None, str]:
 
 def with_database(url: str, database: str) -> str:
     """``url`` naming another database on the same server."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + quote(database)))
+    return parse_location(url).with_database(database)
 
 
 def with_schema(url: str, schema: str) -> str:
     """``url`` whose connections put their tables in ``schema`` (its ``search_path``)."""
-    parts = urlsplit(url)
-    option = "options=" + quote(f"-csearch_path={schema}")
-    query = f"{parts.query}&{option}" if parts.query else option
-    return urlunsplit(parts._replace(query=query))
+    return parse_location(url).with_schema(schema)
 
 
 class Throwaway:

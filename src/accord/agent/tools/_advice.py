@@ -1,0 +1,43 @@
+"""An agent's advice for an error: what to do next, naming the tool that does it.
+
+Errors below the front doors say only what was wrong and carry what it was about
+(``accord.errors``); ``worded`` adds, for the model, the tool that helps. The command
+line words its own, naming commands (``accord.cli._advice``).
+"""
+
+from __future__ import annotations
+
+from accord.errors import (
+    AccordError,
+    ClaimError,
+    InvalidState,
+    NotClaimHolder,
+    Reason,
+    UnknownMemory,
+    UnknownTask,
+)
+
+
+def worded(e: AccordError) -> str:
+    """The error's message, and the tool that helps when there is one."""
+    return f"{e}{_advice(e)}"
+
+
+def _advice(e: AccordError) -> str:
+    match e:
+        case UnknownTask(task_id=int()):
+            return "; see task_list"
+        case UnknownMemory():
+            return "; see recall"
+        case InvalidState(reason=Reason.ASSIGNED, member=str(member)):
+            return f" (or reassign it with task_update, assignee {member!r})"
+        case NotClaimHolder(reason=Reason.UNCLAIMED):
+            return "; claim it first with task_claim"
+        case ClaimError(task_id=int()):
+            # The store refused a claim this member held: the lease ran out, or it was
+            # cancelled or taken over.
+            return (
+                "; your claim on it is gone: stop working on it and look at task_list for "
+                "what to do next"
+            )
+    return ""

@@ -1,0 +1,86 @@
+"""The command line's advice for an error: what to run next, naming the command.
+
+Errors below the front doors say only what was wrong and carry what it was about
+(``accord.errors``); ``worded`` adds the command that helps, as the command line
+prints it after ``error:``. The agent's tools word their own (``accord.agent.tools._advice``).
+"""
+
+from __future__ import annotations
+
+from accord.errors import (
+    AccordError,
+    IdentityError,
+    InvalidState,
+    NotClaimHolder,
+    Reason,
+    StaleToken,
+    StoreCorrupt,
+    StoreNotFound,
+    UnknownMemory,
+    UnknownMessage,
+    UnknownTask,
+    UnknownTeam,
+    UserError,
+)
+from accord.location import parse_location
+from accord.types import check_name
+
+
+def worded(e: AccordError) -> str:
+    """The error's message, and the command that helps when there is one."""
+    return f"{e}{_advice(e)}"
+
+
+def _advice(e: AccordError) -> str:
+    match e:
+        case UnknownTeam(reason=Reason.NO_TEAMS):
+            return "; create one with `accord team create NAME`"
+        case UnknownTeam(team=str(team)) if _is_name(team):
+            return f"; create it with `accord team create {team}`"
+        case UnknownTask(team=str(team), task_id=int()):
+            return f"; see `accord task list --team {team}`"
+        case UnknownMessage(member=str(member)):
+            return f"; see `accord msg inbox --as {member}`"
+        case UnknownMemory():
+            return "; see `accord memory search` or `accord memory list`"
+        case InvalidState(reason=Reason.ON_BOARD, task_id=int(task_id)):
+            return f"; cancel it with `accord task cancel {task_id}` instead"
+        case InvalidState(reason=Reason.ASSIGNED, task_id=int(task_id), member=str(member)):
+            return f" (or reassign it with `accord task update {task_id} --assign {member}`)"
+        case InvalidState(reason=Reason.NEVER_RUN):
+            return "; start it with `accord run`"
+        case InvalidState(reason=Reason.SUPERVISED, team=str(team), seconds=float(seconds)):
+            return (
+                f"; stop it with `accord stop --team {team}` "
+                f"or wait {seconds:.0f}s for its lease to end"
+            )
+        case NotClaimHolder(reason=Reason.UNCLAIMED, task_id=int(task_id), member=str(member)):
+            return f"; claim it first with `accord task claim --as {member} --id {task_id}`"
+        case StaleToken(reason=Reason.WRONG_TOKEN):
+            return "; use the token `task claim` returned"
+        case IdentityError(reason=Reason.WRONG_MEMBER_TOKEN, member=str(member)):
+            return (
+                "; use the token issued by `accord member add` or "
+                f"`accord member token {member} --rotate`"
+            )
+        case UserError(reason=Reason.NOT_A_MEMBER, member=str(member)):
+            return f"; add them with `accord member add {member}` first"
+        case StoreNotFound(reason=Reason.NO_STORE, location=str(location)):
+            if parse_location(location).is_url:
+                return f"; run `accord init --store {location}` first"
+            return "; run `accord init` in the project folder, or pass --store with the right path"
+        case StoreCorrupt(reason=Reason.NOT_ACCORD):
+            return "; pass --store with the right path, or run `accord init` elsewhere"
+        case StoreCorrupt(reason=Reason.NOT_A_DATABASE):
+            return "; move it aside and run `accord init`, or pass --store with the right path"
+        case StoreCorrupt(reason=Reason.TABLES_MISSING):
+            return " Run `accord init` to make a new one"
+    return ""
+
+
+def _is_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except UserError:
+        return False
+    return True

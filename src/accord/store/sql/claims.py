@@ -1,0 +1,489 @@
+"""Claims on the board's tasks: leases, fencing tokens, heartbeats, completion and failure."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from accord.errors import InvalidState, NotClaimHolder, Reason, StaleToken, UserError
+from accord.store import _ranking
+from accord.store.base import MAX_RESULT
+from accord.store.sql.board import TasksPart
+from accord.store.sql.seam import _READY, Conflict, Connection, _cap, atomic
+from accord.types import Claim, Task, TaskStatus
+
+
+class BoardPart(TasksPart):
+    """Part of ``SQLStore`` (see the package docstring).
+
+    Claims on the board's tasks: leases, fencing tokens, heartbeats, completion and failure.
+    """
+
+    def _lock_counters(self, db: Connection, team_id: int) -> None:
+        """Wait for the team's counters: every earlier write that touched them is in."""
+        if self._LOCK_ROW:
+            db.execute("SELECT 1 FROM teams WHERE id = ?" + self._LOCK_ROW, (team_id,))
+
+    def _expire(self, db: Connection, team_id: int) -> list[int]:
+        now = self.clock()
+        query = (
+            "SELECT id, owner, attempts, max_attempts, fencing_token FROM tasks "
+            "WHERE team_id = ? AND status = 'in_progress' AND lease_expires_at < ?"
+        )
+        expired = db.execute(query, (team_id, now)).fetchall()
+        if expired and self._LOCK_ROW:
+            # Lock them, and read them again as they are now (another write may have
+            # finished one meanwhile).
+            expired = db.execute(query + " ORDER BY id" + self._LOCK_ROW, (team_id, now)).fetchall()
+        # Every row first, every event after: a write holds no counter while it waits.
+        for task_id, owner, attempts, max_attempts, _ in expired:
+            if attempts >= max_attempts:
+                reason = (
+                    f"lease expired on attempt {attempts} of {max_attempts} (held by {owner}); "
+                    "no attempts left"
+                )
+                db.execute(
+                    "UPDATE tasks SET status = 'failed', reason = ?, lease_expires_at = NULL, "
+                    "updated_at = ? WHERE team_id = ? AND id = ?",
+                    (reason, now, team_id, task_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE tasks SET status = 'pending', owner = NULL, lease_expires_at = NULL, "
+                    "updated_at = ? WHERE team_id = ? AND id = ?",
+                    (now, team_id, task_id),
+                )
+        for task_id, owner, attempts, max_attempts, token in expired:
+            self._event(
+                db,
+                team_id,
+                "lease_expired",
+                {
+                    "id": task_id,
+                    "owner": owner,
+                    "token": token,
+                    "attempts": attempts,
+                    "status": "failed" if attempts >= max_attempts else "pending",
+                },
+                None,
+            )
+        return [r[0] for r in expired]
+
+    @atomic
+    def expire_leases(self, team: str) -> list[Task]:
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            ids = self._expire(db, team_id)
+            return [self._task_row(db, team_id, team, i) for i in ids]
+
+    @atomic
+    def claim_task(
+        self,
+        team: str,
+        member: str,
+        *,
+        lease_seconds: float,
+        task_id: int | None = None,
+    ) -> Claim | None:
+        if lease_seconds <= 0:
+            raise UserError("a lease must be longer than 0 seconds")
+        with self._write() as db:
+            # No turn: a claim locks the task it takes (the named one, or the one it
+            # picks) and queues only for the counters, so claims run side by side.
+            team_id = self._team_id(db, team)
+            self._member_row(db, team_id, team, member, lock=self._KEY_SHARE)
+            if task_id is not None and self._LOCK_ROW:
+                db.execute(
+                    "SELECT 1 FROM tasks WHERE team_id = ? AND id = ?" + self._LOCK_ROW,
+                    (team_id, task_id),
+                )
+            self._expire(db, team_id)
+            if task_id is not None:
+                task = self._claimable(db, team_id, team, task_id, member)
+            else:
+                picked = self._pick(db, team_id, team, member)
+                if picked is None:
+                    return None
+                task = picked
+            token = db.execute(
+                "UPDATE teams SET last_fence = last_fence + 1 WHERE id = ? RETURNING last_fence",
+                (team_id,),
+            ).fetchone()[0]
+            now = self.clock()
+            expires = now + lease_seconds
+            self._execute_late(
+                db,
+                "UPDATE tasks SET status = 'in_progress', owner = ?, fencing_token = ?, "
+                "lease_expires_at = ?, attempts = attempts + 1, updated_at = ? "
+                "WHERE team_id = ? AND id = ?",
+                (member, token, expires, now, team_id, task.id),
+            )
+            self._event(
+                db,
+                team_id,
+                "task_claimed",
+                {"id": task.id, "owner": member, "token": token, "lease_expires_at": expires},
+                member,
+            )
+        claimed = dataclasses.replace(
+            task,
+            status=TaskStatus.IN_PROGRESS,
+            owner=member,
+            fencing_token=token,
+            lease_expires_at=expires,
+            attempts=task.attempts + 1,
+            updated_at=now,
+        )
+        return Claim(claimed, token, expires)
+
+    def _pick(self, db: Connection, team_id: int, team: str, member: str) -> Task | None:
+        """The ready task a claim by ``member`` takes, locked for this claim."""
+        best = self._best_ready(db, team_id, member)
+        if best is None:
+            return None
+        task = self._task_row(db, team_id, team, best)
+        if not task.ready or task.assignee not in (None, member):
+            # Only where claims run side by side: a blocker was added to the task between
+            # the pick's snapshot and its lock. Rare; the whole claim runs again.
+            raise Conflict(f"task #{best} changed while it was being claimed")
+        return task
+
+    def _best_ready(self, db: Connection, team_id: int, member: str) -> int | None:
+        """The task a claim by ``member`` takes: see ``_ranking.pick_best`` for the order.
+
+        The best (assigned, priority) group is found by walking an index to the first
+        ready task, so a claim costs the same on a board of ten tasks or ten thousand;
+        dependency edges are read only when some task of that group has open work
+        waiting on it, which is the only case where they change the answer. Where
+        claims run side by side, the first ready task is the first one no other claim
+        holds, and it stays locked for this one.
+        """
+        top = db.execute(
+            f"SELECT t.id, t.priority FROM tasks t WHERE t.team_id = ? AND t.assignee = ? "
+            f"AND t.status = 'pending' AND t.admitted = 1 AND {_READY} "
+            f"ORDER BY t.priority DESC, t.id LIMIT 1{self._SKIP_LOCKED}",
+            (team_id, member),
+        ).fetchone()
+        assigned = top is not None
+        if top is None:
+            top = db.execute(
+                f"SELECT t.id, t.priority FROM tasks t WHERE t.team_id = ? "
+                f"AND t.status = 'pending' AND t.assignee IS NULL AND t.admitted = 1 "
+                f"AND {_READY} ORDER BY t.priority DESC, t.id LIMIT 1{self._SKIP_LOCKED}",
+                (team_id,),
+            ).fetchone()
+        if top is None:
+            return None
+        best: int = top[0]
+        whose = "t.assignee = ?" if assigned else "t.assignee IS NULL"
+        # The blockers of open tasks come first, as a table of their own, so that no
+        # backend starts from the tasks (a young PostgreSQL table has no statistics, and
+        # its planner would otherwise pair every pending task with every open one).
+        weighted = [
+            r[0]
+            for r in db.execute(
+                f"SELECT t.id FROM (SELECT DISTINCT w.blocker_id AS id FROM task_deps w "
+                f"CROSS JOIN tasks o ON o.team_id = w.team_id AND o.id = w.task_id "
+                f"WHERE w.team_id = ? AND o.status IN ('pending', 'in_progress')) x "
+                f"CROSS JOIN tasks t ON t.team_id = ? AND t.id = x.id "
+                f"WHERE t.status = 'pending' AND t.admitted = 1 AND t.priority = ? "
+                f"AND {whose} AND {_READY}",
+                (team_id, team_id, top[1], member) if assigned else (team_id, team_id, top[1]),
+            )
+        ]
+        if not weighted:
+            return best
+        group = [(i, top[1], assigned) for i in {best, *weighted}]
+        chosen = _ranking.pick_best(group, self._open_edges(db, team_id))
+        if chosen != best and self._SKIP_LOCKED:
+            # Another claim may hold the better one; then this claim keeps the one it has.
+            held = db.execute(
+                "SELECT 1 FROM tasks t WHERE t.team_id = ? AND t.id = ? "
+                "AND t.status = 'pending'" + self._SKIP_LOCKED,
+                (team_id, chosen),
+            ).fetchone()
+            if held is None:
+                return best
+        return chosen
+
+    def _claimable(
+        self, db: Connection, team_id: int, team: str, task_id: int, member: str
+    ) -> Task:
+        task = self._task_row(db, team_id, team, task_id)
+        if task.status != TaskStatus.PENDING:
+            held = f", held by {task.owner}" if task.status == TaskStatus.IN_PROGRESS else ""
+            raise InvalidState(
+                f"task #{task_id} is {task.status.value}{held}; it cannot be claimed"
+            )
+        if not task.admitted:
+            raise InvalidState(f"task #{task_id} is waiting for its TaskCreated hook")
+        if task.assignee is not None and task.assignee != member:
+            raise InvalidState(
+                f"task #{task_id} is assigned to {task.assignee}; only they can claim it",
+                team=team,
+                task_id=task_id,
+                member=member,
+                reason=Reason.ASSIGNED,
+            )
+        if task.dead_blockers:
+            dead = ", ".join(f"#{i}" for i in task.dead_blockers)
+            raise InvalidState(
+                f"task #{task_id} can never become ready: blocker {dead} failed or was cancelled"
+            )
+        if task.waiting_on:
+            raise InvalidState(
+                f"task #{task_id} is not ready: it waits on "
+                f"{', '.join(f'#{i}' for i in task.waiting_on)}"
+            )
+        return task
+
+    def _held(
+        self, db: Connection, team_id: int, team: str, task_id: int, member: str, token: int
+    ) -> Task:
+        """The task if ``member`` holds it under ``token``; else the precise reason why not."""
+        task = self._task_row(db, team_id, team, task_id, lock=True)
+        if task_id in self._expire(db, team_id):
+            task = self._task_row(db, team_id, team, task_id)
+        return self._check_held(task, member, token)
+
+    @staticmethod
+    def _check_held(task: Task, member: str, token: int) -> Task:
+        task_id = task.id
+        if task.status == TaskStatus.IN_PROGRESS:
+            if task.owner != member:
+                raise NotClaimHolder(
+                    f"task #{task_id} is held by {task.owner}, not {member}; "
+                    "only the holder may act on it",
+                    task_id=task_id,
+                    member=member,
+                )
+            if task.fencing_token == token:
+                return task
+            raise StaleToken(
+                f"token {token} is not the current claim on task #{task_id} "
+                f"(the current one is {task.fencing_token})",
+                task_id=task_id,
+                member=member,
+                reason=Reason.WRONG_TOKEN,
+            )
+        if task.fencing_token is None:
+            raise NotClaimHolder(
+                f"task #{task_id} is {task.status.value} and nobody has claimed it",
+                task_id=task_id,
+                member=member,
+                reason=Reason.UNCLAIMED,
+            )
+        if task.fencing_token == token and task.owner in (member, None):
+            if task.status == TaskStatus.PENDING:
+                why = "its lease expired and it went back to pending; claim it again"
+            elif task.status == TaskStatus.FAILED and task.reason and "lease" in task.reason:
+                why = "its lease expired and it failed for good"
+            else:
+                why = f"it is now {task.status.value}"
+            raise StaleToken(
+                f"your claim on task #{task_id} (token {token}) was lost: {why}",
+                task_id=task_id,
+                member=member,
+                reason=Reason.CLAIM_LOST,
+            )
+        raise StaleToken(
+            f"token {token} does not hold task #{task_id} (it is {task.status.value}"
+            + (f", last held by {task.owner}" if task.owner else "")
+            + ")",
+            task_id=task_id,
+            member=member,
+        )
+
+    @atomic
+    def heartbeat_task(
+        self, team: str, task_id: int, member: str, token: int, *, lease_seconds: float
+    ) -> Claim:
+        if lease_seconds <= 0:
+            raise UserError("a lease must be longer than 0 seconds")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            task = self._held(db, team_id, team, task_id, member, token)
+            expires = self.clock() + lease_seconds
+            db.execute(
+                "UPDATE tasks SET lease_expires_at = ? WHERE team_id = ? AND id = ?",
+                (expires, team_id, task_id),
+            )
+        return Claim(dataclasses.replace(task, lease_expires_at=expires), token, expires)
+
+    @atomic
+    def check_claim(self, team: str, task_id: int, member: str, token: int) -> Task:
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            return self._held(db, team_id, team, task_id, member, token)
+
+    @atomic
+    def complete_task(
+        self, team: str, task_id: int, member: str, token: int, result: str | None = None
+    ) -> Task:
+        _cap(result, MAX_RESULT, "the task result")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            current = self._task_row(db, team_id, team, task_id, lock=True)
+            if (
+                current.status == TaskStatus.COMPLETED
+                and current.fencing_token == token
+                and current.owner == member
+            ):
+                return current  # the same completion again: deduplicated, not redone
+            if task_id in self._expire(db, team_id):
+                current = self._task_row(db, team_id, team, task_id)
+            self._check_held(current, member, token)
+            now = self.clock()
+            db.execute(
+                "UPDATE tasks SET status = 'completed', result = ?, lease_expires_at = NULL, "
+                "updated_at = ? WHERE team_id = ? AND id = ?",
+                (result, now, team_id, task_id),
+            )
+            # What this completion unblocked is read once earlier completions are in.
+            self._lock_counters(db, team_id)
+            unblocked = [
+                r[0]
+                for r in db.execute(
+                    "SELECT t.id FROM task_deps d CROSS JOIN tasks t "
+                    "ON t.team_id = d.team_id AND t.id = d.task_id "
+                    "WHERE d.team_id = ? AND d.blocker_id = ? AND t.status = 'pending' "
+                    "AND NOT EXISTS (SELECT 1 FROM task_deps d2 CROSS JOIN tasks b "
+                    "  ON b.team_id = d2.team_id AND b.id = d2.blocker_id "
+                    "  WHERE d2.team_id = t.team_id AND d2.task_id = t.id "
+                    "  AND b.status != 'completed') ORDER BY t.id",
+                    (team_id, task_id),
+                )
+            ]
+            self._event(
+                db,
+                team_id,
+                "task_completed",
+                {"id": task_id, "owner": member, "token": token, "unblocked": unblocked},
+                member,
+            )
+            return dataclasses.replace(
+                current,
+                status=TaskStatus.COMPLETED,
+                result=result,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+
+    @atomic
+    def fail_task(
+        self,
+        team: str,
+        task_id: int,
+        member: str,
+        token: int,
+        reason: str,
+        *,
+        retry: bool = False,
+    ) -> Task:
+        if not reason.strip():
+            raise UserError("failing a task needs a reason; pass --reason TEXT")
+        _cap(reason, MAX_RESULT, "the failure reason")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            task = self._held(db, team_id, team, task_id, member, token)
+            again = retry and task.attempts < task.max_attempts
+            now = self.clock()
+            if again:
+                db.execute(
+                    "UPDATE tasks SET status = 'pending', owner = NULL, lease_expires_at = NULL, "
+                    "reason = ?, updated_at = ? WHERE team_id = ? AND id = ?",
+                    (reason, now, team_id, task_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE tasks SET status = 'failed', lease_expires_at = NULL, reason = ?, "
+                    "updated_at = ? WHERE team_id = ? AND id = ?",
+                    (reason, now, team_id, task_id),
+                )
+            self._event(
+                db,
+                team_id,
+                "task_failed",
+                {
+                    "id": task_id,
+                    "owner": member,
+                    "token": token,
+                    "reason": reason,
+                    "status": "pending" if again else "failed",
+                },
+                member,
+            )
+            return dataclasses.replace(
+                task,
+                status=TaskStatus.PENDING if again else TaskStatus.FAILED,
+                owner=None if again else task.owner,
+                lease_expires_at=None,
+                reason=reason,
+                updated_at=now,
+            )
+
+    @atomic
+    def release_task(self, team: str, task_id: int, member: str, token: int, reason: str) -> Task:
+        if not reason.strip():
+            raise UserError("releasing a task needs a reason")
+        _cap(reason, MAX_RESULT, "the release reason")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            task = self._held(db, team_id, team, task_id, member, token)
+            now = self.clock()
+            attempts = max(task.attempts - 1, 0)
+            db.execute(
+                "UPDATE tasks SET status = 'pending', owner = NULL, lease_expires_at = NULL, "
+                "attempts = ?, reason = ?, updated_at = ? WHERE team_id = ? AND id = ?",
+                (attempts, reason, now, team_id, task_id),
+            )
+            self._event(
+                db,
+                team_id,
+                "task_failed",
+                {
+                    "id": task_id,
+                    "owner": member,
+                    "token": token,
+                    "reason": reason,
+                    "status": "pending",
+                    "attempt_kept": True,
+                },
+                member,
+            )
+            return dataclasses.replace(
+                task,
+                status=TaskStatus.PENDING,
+                owner=None,
+                lease_expires_at=None,
+                attempts=attempts,
+                reason=reason,
+                updated_at=now,
+            )
+
+    @atomic
+    def cancel_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> Task:
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            task = self._task_row(db, team_id, team, task_id, lock=True)
+            if task.status.terminal:
+                raise InvalidState(f"task #{task_id} is already {task.status.value}")
+            now = self.clock()
+            db.execute(
+                "UPDATE tasks SET status = 'cancelled', lease_expires_at = NULL, reason = ?, "
+                "updated_at = ? WHERE team_id = ? AND id = ?",
+                (reason, now, team_id, task_id),
+            )
+            self._event(
+                db,
+                team_id,
+                "task_cancelled",
+                {"id": task_id, "reason": reason, "owner": task.owner},
+                actor,
+            )
+            return dataclasses.replace(
+                task,
+                status=TaskStatus.CANCELLED,
+                lease_expires_at=None,
+                reason=reason,
+                updated_at=now,
+            )

@@ -1,0 +1,323 @@
+"""Mail: sending, receiving and acknowledging messages, and what wakes a waiting member."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from accord.errors import InvalidState, UnknownMessage, UserError
+from accord.store.base import MAX_BODY, MAX_KEY, MAX_SUMMARY
+from accord.store.sql.seam import _READY, Connection, Seam, _cap, atomic
+from accord.types import BROADCAST, PERSON, Message, MessageKind, OutgoingMessage, Wake
+
+_MESSAGE_COLUMNS = (
+    "id, sender, recipient, kind, body, summary, request_id, reply_to, idempotency_key, "
+    "sent_at, delivered_at, acked_at, deliveries, broadcast"
+)
+
+
+def _message(team: str, r: Sequence[Any]) -> Message:
+    return Message(
+        id=r[0],
+        team=team,
+        sender=r[1],
+        recipient=r[2],
+        kind=MessageKind(r[3]),
+        body=r[4],
+        summary=r[5],
+        request_id=r[6],
+        reply_to=r[7],
+        idempotency_key=r[8],
+        sent_at=r[9],
+        delivered_at=r[10],
+        acked_at=r[11],
+        deliveries=r[12],
+        broadcast=bool(r[13]),
+    )
+
+
+class MailPart(Seam):
+    """Part of ``SQLStore`` (see the package docstring).
+
+    Mail: sending, receiving and acknowledging messages, and what wakes a waiting member.
+    """
+
+    # mail ------------------------------------------------------------------
+
+    @atomic
+    def send_message(self, team: str, message: OutgoingMessage) -> list[Message]:
+        m = message
+        kind = MessageKind(m.kind)
+        _cap(m.body, MAX_BODY, "the message body")
+        _cap(m.summary, MAX_SUMMARY, "the message summary")
+        _cap(m.idempotency_key, MAX_KEY, "the idempotency key")
+        if not m.body.strip():
+            raise UserError("a message needs a body; give the text as the argument")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            # No turn: the members involved only must stay (sends to others run at once).
+            self._mail_address(db, team_id, team, m.sender, lock=self._KEY_SHARE)
+            if m.idempotency_key is not None:
+                prior = self._messages(
+                    db,
+                    team,
+                    "team_id = ? AND sender = ? AND idempotency_key = ?",
+                    (team_id, m.sender, m.idempotency_key),
+                )
+                if prior:
+                    return prior
+            if m.recipient == BROADCAST:
+                recipients = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT name FROM members WHERE team_id = ? AND name != ? ORDER BY name"
+                        + self._KEY_SHARE,
+                        (team_id, m.sender),
+                    )
+                ]
+                if not recipients:
+                    raise InvalidState(
+                        f"{m.sender} is alone in team {team!r}; there is nobody to broadcast to"
+                    )
+            else:
+                self._mail_address(db, team_id, team, m.recipient, lock=self._KEY_SHARE)
+                recipients = [m.recipient]
+            request_id = self._request_id(db, team_id, m, kind)
+            now = self.clock()
+            ids = []
+            for to in recipients:
+                ids.append(
+                    db.execute(
+                        "INSERT INTO messages (team_id, sender, recipient, kind, body, summary, "
+                        "request_id, reply_to, idempotency_key, broadcast, sent_at, visible_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        (
+                            team_id,
+                            m.sender,
+                            to,
+                            kind.value,
+                            m.body,
+                            m.summary,
+                            request_id,
+                            m.reply_to,
+                            m.idempotency_key,
+                            int(m.recipient == BROADCAST),
+                            now,
+                            now,
+                        ),
+                    ).fetchone()[0]
+                )
+            self._event(
+                db,
+                team_id,
+                "message_sent",
+                {
+                    "ids": ids,
+                    "from": m.sender,
+                    "to": m.recipient,
+                    "kind": kind.value,
+                    "summary": m.summary,
+                    "request_id": request_id,
+                },
+                m.sender,
+            )
+        return [
+            Message(
+                id=i,
+                team=team,
+                sender=m.sender,
+                recipient=to,
+                kind=kind,
+                body=m.body,
+                summary=m.summary,
+                request_id=request_id,
+                reply_to=m.reply_to,
+                idempotency_key=m.idempotency_key,
+                sent_at=now,
+                delivered_at=None,
+                acked_at=None,
+                deliveries=0,
+                broadcast=m.recipient == BROADCAST,
+            )
+            for i, to in zip(ids, recipients, strict=True)
+        ]
+
+    def _request_id(
+        self, db: Connection, team_id: int, m: OutgoingMessage, kind: MessageKind
+    ) -> str | None:
+        if kind.is_request:
+            # A request starts its own exchange, but what it replies to must still exist.
+            if (
+                m.reply_to is not None
+                and not db.execute(
+                    "SELECT 1 FROM messages WHERE team_id = ? AND id = ?", (team_id, m.reply_to)
+                ).fetchone()
+            ):
+                raise UnknownMessage(f"--reply-to {m.reply_to}: no such message in this team")
+            import uuid  # here: uuid loads platform, which a read never needs
+
+            return uuid.uuid4().hex[:16]
+        if m.reply_to is None:
+            if kind.answers is not None:
+                raise UserError(
+                    f"a {kind.value} answers a {kind.answers.value}; pass --reply-to with the "
+                    "id of the request"
+                )
+            return None
+        row = db.execute(
+            "SELECT kind, request_id, recipient, sender FROM messages WHERE team_id = ? AND id = ?",
+            (team_id, m.reply_to),
+        ).fetchone()
+        if row is None:
+            raise UnknownMessage(f"--reply-to {m.reply_to}: no such message in this team")
+        if kind.answers is not None:
+            if row[0] != kind.answers.value:
+                raise UserError(
+                    f"message {m.reply_to} is a {row[0]}, not a {kind.answers.value}; "
+                    f"a {kind.value} must reply to one"
+                )
+            if row[2] != m.sender:
+                raise UserError(
+                    f"message {m.reply_to} was sent to {row[2]}, not {m.sender}; only its "
+                    "recipient can answer it"
+                )
+        request: str | None = row[1]
+        return request
+
+    def _messages(
+        self,
+        db: Connection,
+        team: str,
+        where: str,
+        args: Sequence[Any],
+        *,
+        limit: int | None = None,
+    ) -> list[Message]:
+        rows = db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY id LIMIT ?",
+            (*args, self._NO_LIMIT if limit is None else limit),
+        ).fetchall()
+        return [_message(team, r) for r in rows]
+
+    @atomic
+    def receive_messages(
+        self, team: str, member: str, *, visibility_timeout: float, limit: int | None = None
+    ) -> list[Message]:
+        if visibility_timeout <= 0:
+            raise UserError("the visibility timeout must be longer than 0 seconds")
+        # Most polls find nothing: answer those from one read statement, without a write.
+        with self._peek() as db:
+            found = db.execute(
+                "SELECT (SELECT count(*) FROM members WHERE team_id = tm.id AND name = ?), "
+                "EXISTS (SELECT 1 FROM messages WHERE team_id = tm.id AND recipient = ? "
+                "  AND acked_at IS NULL AND visible_at <= ?) "
+                "FROM teams tm WHERE tm.name = ?",
+                (member, member, self.clock(), team),
+            ).fetchone()
+        if found is None or (not found[0] and member != PERSON):
+            with self._read() as db:  # for the error that says what is missing
+                self._mail_address(db, self._team_id(db, team), team, member)
+        if found is None or not found[1]:
+            return []
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            # The member's turn at its mailbox: its receives and acks follow one another.
+            self._mail_address(db, team_id, team, member, lock=self._LOCK_ROW)
+            now = self.clock()
+            delivered = self._messages(
+                db,
+                team,
+                "team_id = ? AND recipient = ? AND acked_at IS NULL AND visible_at <= ?",
+                (team_id, member, now),
+                limit=limit,
+            )
+            if not delivered:
+                return []
+            ids = [m.id for m in delivered]
+            marks = ",".join("?" * len(ids))
+            db.execute(
+                f"UPDATE messages SET delivered_at = COALESCE(delivered_at, ?), "
+                f"visible_at = ?, deliveries = deliveries + 1 WHERE id IN ({marks})",
+                (now, now + visibility_timeout, *ids),
+            )
+            self._event(db, team_id, "messages_delivered", {"to": member, "ids": ids}, member)
+        return [
+            dataclasses.replace(
+                m,
+                delivered_at=now if m.delivered_at is None else m.delivered_at,
+                deliveries=m.deliveries + 1,
+            )
+            for m in delivered
+        ]
+
+    @atomic
+    def ack_messages(self, team: str, member: str, ids: Sequence[int]) -> list[int]:
+        if not ids:
+            return []
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._mail_address(db, team_id, team, member, lock=self._LOCK_ROW)
+            return self._ack(db, team_id, member, ids)
+
+    @atomic
+    def get_message(self, team: str, message_id: int) -> Message:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            found = self._messages(db, team, "team_id = ? AND id = ?", (team_id, message_id))
+        if not found:
+            raise UnknownMessage(f"team {team!r} has no message {message_id}")
+        return found[0]
+
+    @atomic
+    def list_messages(
+        self,
+        team: str,
+        *,
+        member: str | None = None,
+        unacked: bool = False,
+        limit: int = 100,
+    ) -> list[Message]:
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where = "team_id = ?"
+            args: list[Any] = [team_id]
+            if member is not None:
+                self._member_row(db, team_id, team, member)
+                where += " AND (recipient = ? OR sender = ?)"
+                args += [member, member]
+            if unacked:
+                where += " AND acked_at IS NULL"
+            rows = db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE {where} ORDER BY id DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [_message(team, r) for r in reversed(rows)]
+
+    # waking ----------------------------------------------------------------
+
+    @atomic
+    def pending_work(self, team: str, member: str) -> Wake:
+        # One statement: every waiter asks this after every commit it hears of, so on a
+        # server it is one round trip, outside any transaction (see _peek).
+        now = self.clock()
+        with self._peek() as db:
+            found = db.execute(
+                "SELECT (SELECT count(*) FROM members WHERE team_id = tm.id AND name = ?), "
+                "(SELECT count(*) FROM messages WHERE team_id = tm.id AND recipient = ? "
+                "  AND acked_at IS NULL AND visible_at <= ?), "
+                "(SELECT count(*) FROM tasks t WHERE t.team_id = tm.id AND t.status = 'pending' "
+                f"  AND t.admitted = 1 AND (t.assignee IS NULL OR t.assignee = ?) AND {_READY}), "
+                "(SELECT count(*) FROM tasks WHERE team_id = tm.id AND status = 'in_progress' "
+                "  AND lease_expires_at < ? AND (assignee IS NULL OR assignee = ?)) "
+                "FROM teams tm WHERE tm.name = ?",
+                (member, member, now, member, now, member, team),
+            ).fetchone()
+        if found is None or not found[0]:
+            with self._read() as db:  # for the error that says what is missing
+                self._member_row(db, self._team_id(db, team), team, member)
+            if found is None:
+                return Wake("none", 0, 0)  # the team was made meanwhile: nothing in it yet
+        _, mail, ready, expiring = found
+        reason = "mail" if mail else "task" if ready or expiring else "none"
+        return Wake(reason, mail, ready + expiring)

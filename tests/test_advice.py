@@ -1,0 +1,77 @@
+"""Errors say what was wrong and carry fields; each front door words its own advice:
+the command line names a command (as it always printed), the tools name a tool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accord.agent.tools._advice import worded as for_the_model
+from accord.cli._advice import worded as for_the_cli
+from accord.errors import AccordError, Reason
+from accord.store import Store, open_store
+from accord.types import NewTask
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = open_store(str(tmp_path / "accord.db"), create=True)
+    store.create_team("main")
+    for name in ("alice", "bob"):
+        store.add_member("main", name, token_hash="h")
+    return store
+
+
+def refusal(call: object) -> AccordError:
+    assert callable(call)
+    with pytest.raises(AccordError) as refused:
+        call()
+    assert "`accord" not in str(refused.value), "the store words no command-line advice"
+    return refused.value
+
+
+def test_each_front_door_words_the_advice(store: Store) -> None:
+    e = refusal(lambda: store.get_task("main", 7))
+    assert (e.team, e.task_id) == ("main", 7)
+    assert for_the_cli(e) == "team 'main' has no task #7; see `accord task list --team main`"
+    assert for_the_model(e) == "team 'main' has no task #7; see task_list"
+
+    e = refusal(lambda: store.get_team("nope"))
+    assert for_the_cli(e).endswith("; create it with `accord team create nope`")
+    assert for_the_model(e) == str(e)
+
+    task = store.add_task("main", NewTask("one", assignee="bob"), max_attempts=3)
+    e = refusal(lambda: store.claim_task("main", "alice", lease_seconds=60, task_id=task.id))
+    assert e.reason == Reason.ASSIGNED
+    advice = f" (or reassign it with `accord task update {task.id} --assign alice`)"
+    assert for_the_cli(e).endswith("only they can claim it" + advice)
+    assert "task_update" in for_the_model(e)
+
+    e = refusal(lambda: store.complete_task("main", task.id, "bob", 1))
+    assert e.reason == Reason.UNCLAIMED
+    assert for_the_cli(e).endswith(
+        f"; claim it first with `accord task claim --as bob --id {task.id}`"
+    )
+    assert for_the_model(e).endswith("; claim it first with task_claim")
+
+    e = refusal(lambda: store.ack_messages("main", "alice", [41, 42]))
+    assert (
+        for_the_cli(e) == "no message 41, 42 addressed to alice; see `accord msg inbox --as alice`"
+    )
+
+    e = refusal(lambda: store.get_memory("main", 9))
+    assert for_the_cli(e).endswith("; see `accord memory search` or `accord memory list`")
+    assert for_the_model(e).endswith("; see recall")
+
+    e = refusal(lambda: store.claim_supervisor("main", pid=1, host="h", lease_seconds=30))
+    assert for_the_cli(e) == "team 'main' has never been run; start it with `accord run`"
+
+
+def test_a_missing_store_is_advised_by_the_command_line(tmp_path: Path) -> None:
+    e = refusal(lambda: open_store(str(tmp_path / "none.db")))
+    assert e.reason == Reason.NO_STORE
+    assert for_the_cli(e) == (
+        f"no store at {tmp_path / 'none.db'}; run `accord init` in the project folder, "
+        "or pass --store with the right path"
+    )

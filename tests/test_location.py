@@ -1,0 +1,30 @@
+"""A store location is picked apart once (accord.location), however it is asked about."""
+
+from __future__ import annotations
+
+from accord.location import parse_location, redact
+
+
+def test_a_path_and_urls() -> None:
+    path = parse_location("/home/a/.accord/accord.db")
+    assert (path.is_url, path.is_postgres, path.scheme) == (False, False, None)
+    assert path.shown() == path.without_password() == "/home/a/.accord/accord.db"
+
+    url = parse_location("postgresql://alice:s3cret@db.example:5432/team?sslmode=require")
+    assert url.is_url and url.is_postgres and url.scheme == "postgresql"
+    assert url.shown() == "postgresql://alice:***@db.example:5432/team?sslmode=require"
+    assert url.without_password() == "postgresql://alice@db.example:5432/team?sslmode=require"
+    assert parse_location("postgres://u@h/d").is_postgres
+
+    other = parse_location("mysql://u:p@h/d")
+    assert other.is_url and not other.is_postgres and other.scheme == "mysql"
+    assert other.shown() == "mysql://u:p@h/d"  # only a store accord opens is shown redacted
+
+
+def test_test_tooling_derives_urls_from_the_same_parse() -> None:
+    url = parse_location("postgresql://postgres@127.0.0.1:5432/test?sslmode=disable")
+    assert url.with_database("accord_x") == (
+        "postgresql://postgres@127.0.0.1:5432/accord_x?sslmode=disable"
+    )
+    assert url.with_schema("s1").endswith("?sslmode=disable&options=-csearch_path%3Ds1")
+    assert redact("postgresql://h/d?password=x&user=u") == "postgresql://h/d?password=***&user=u"
