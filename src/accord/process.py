@@ -152,18 +152,15 @@ class Child:
 def start(
     argv: Sequence[str],
     *,
-    cwd: str | Path | None = None,
-    env: dict[str, str] | None = None,
-    stdin: int | IO[Any] | None = None,
-    stdout: int | IO[Any] | None = None,
-    stderr: int | IO[Any] | None = None,
     pass_fds: Sequence[int] = (),
     die_with_parent: bool = True,
+    **options: Any,
 ) -> Child:
     """Start ``argv`` as the leader of a new session and process group; with
-    ``die_with_parent`` (the rule), tethered to this process. ``stdin``, ``stdout``
-    and ``stderr`` are as for ``subprocess.Popen``. Raises OSError if it cannot start
-    (tethered, a missing program is the shell's exit 127 instead)."""
+    ``die_with_parent`` (the rule), tethered to this process. ``options`` are
+    ``subprocess.Popen``'s (``cwd``, ``env``, ``stdin``, ``stdout``, ``stderr``), bytes
+    mode. Raises OSError if it cannot start (tethered, a missing program is the
+    shell's exit 127 instead)."""
     read, write = os.pipe() if die_with_parent and os.access(BASH, os.X_OK) else (-1, -1)
     command = list(argv)
     fds = tuple(pass_fds)
@@ -173,15 +170,8 @@ def start(
         command = [BASH, "-c", sentinel, "accord", *command]
         fds = (*fds, read)
     try:
-        popen = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-            pass_fds=fds,
+        popen: subprocess.Popen[bytes] = subprocess.Popen(
+            command, start_new_session=True, pass_fds=fds, **options
         )
     except BaseException:
         if write >= 0:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from types import TracebackType
 
 from accord.config import BoardConfig
 from accord.errors import AccordError, ClaimError, HookBlocked
@@ -185,10 +184,15 @@ class Board:
     def expire_leases(self) -> builtins.list[Task]:
         return self.store.expire_leases(self.team)
 
-    def keep_lease(self, task_id: int, member: str, token: int) -> LeaseKeeper:
+    @contextmanager
+    def keep_lease(self, task_id: int, member: str, token: int) -> Iterator[LeaseKeeper]:
         """Heartbeat one claim from a thread while the ``with`` block runs (a hook, a
-        command); a refused heartbeat is in ``lost``."""
-        return LeaseKeeper(self, member, lambda: [(task_id, token)])
+        command); a refused heartbeat is in the keeper's ``lost``."""
+        keeper = LeaseKeeper(self, member, lambda: [(task_id, token)]).start()
+        try:
+            yield keeper
+        finally:
+            keeper.close()
 
 
 def heartbeat_period(lease_seconds: float, every: float | None = None) -> float:
@@ -253,17 +257,6 @@ class LeaseKeeper:
                     self.lost = self.lost or e
                 except AccordError:
                     continue
-
-    def __enter__(self) -> LeaseKeeper:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _fields(task: Task, member: str | None) -> dict[str, object]:
