@@ -482,17 +482,15 @@ class Supervisor:
 
     def _watch(self) -> None:
         for name, proc in list(self.procs.items()):
-            code = proc.child.poll()
             hung: str | None = None
-            if code is None:
-                if self._silent(proc):
-                    self.say(f"supervisor: {name} stopped heartbeating; killing it")
-                    hung = (
-                        f"it sent no heartbeat for {self.settings.silent_after:g}s, so the "
-                        "supervisor killed it as hung"
-                    )
-                else:
+            if proc.child.poll() is None:
+                if not self._silent(proc):
                     continue
+                self.say(f"supervisor: {name} stopped heartbeating; killing it")
+                hung = (
+                    f"it sent no heartbeat for {self.settings.silent_after:g}s, so the "
+                    "supervisor killed it as hung"
+                )
             # Ended or hung: its whole group goes, and with it what the member left there.
             code = proc.child.close()
             del self.procs[name]
