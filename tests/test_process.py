@@ -211,3 +211,48 @@ def test_a_program_that_cannot_start_is_an_error_and_leaks_no_descriptor(tmp_pat
     with pytest.raises(OSError):
         process.start(["true"], cwd=tmp_path / "missing")
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+_SUBREAPER = textwrap.dedent(
+    """
+    import sys, time
+    from accord import process
+
+    process.become_subreaper()
+    # setsid: the sleep leaves the group, so killing the group cannot reach it.
+    with process.start(["/bin/sh", "-c", f"setsid sleep 1000 & echo $! > {sys.argv[1]}"]) as child:
+        child.wait(10)
+    while not open(sys.argv[1]).read().strip():
+        time.sleep(0.01)
+    escaped = int(open(sys.argv[1]).read())
+    time.sleep(0.2)  # its shell is gone: it is ours now
+    process.reap_orphans(keep=set())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        process.reap_orphans(keep=set())
+        try:
+            open(f"/proc/{escaped}/stat")
+        except OSError:
+            print("reaped", escaped)
+            break
+        time.sleep(0.05)
+    """
+)
+
+
+def test_a_subreaper_ends_and_reaps_what_escaped_a_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "escaped"
+    pid_file.write_text("")
+    done = subprocess.run(
+        [sys.executable, "-c", _SUBREAPER, str(pid_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    escaped = int(pid_file.read_text())
+    try:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["reaped", str(escaped)]
+    finally:
+        if _alive(escaped):
+            os.kill(escaped, signal.SIGKILL)
