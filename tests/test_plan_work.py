@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -426,6 +427,32 @@ def test_work_waits_for_other_holders_and_reclaims_ended_leases(team: Path, cli:
     assert board["next"].status == TaskStatus.COMPLETED
     assert board["hers"].status == TaskStatus.PENDING  # only alice may claim it
     assert "0 failed, 0 cancelled, 1 left" in r.out and "left   #3 Hers: ready" in r.out
+
+
+def test_a_command_whose_claim_is_lost_is_killed_and_its_result_dropped(
+    team: Path, cli: Cli
+) -> None:
+    ok(cli("task", "add", "soon cancelled"))
+    command = f"touch started; sleep {MARK}; touch finished"
+
+    def cancel() -> None:
+        until(lambda: (team / "started").exists() and bool(sleepers()))
+        with open_store(str(team / ".accord" / "accord.db")) as store:
+            store.cancel_task("main", 1, "no longer wanted")
+        try:
+            until(lambda: not sleepers())
+        except AssertionError:
+            for pid in sleepers():  # the test fails below rather than hang
+                os.kill(pid, signal.SIGKILL)
+
+    canceller = threading.Thread(target=cancel)
+    canceller.start()
+    r = cli("work", "--command", command, "--lease", "0.3")
+    canceller.join()
+    # The next heartbeat was refused: the command was killed, and nothing was recorded.
+    assert "lost its claim" in r.out and "result dropped" in r.out, r.out
+    assert not (team / "finished").exists() and not sleepers()
+    assert tasks(team)["1"].status == TaskStatus.CANCELLED
 
 
 def test_usage_errors(team: Path, cli: Cli) -> None:

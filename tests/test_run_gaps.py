@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from accord import process
 from accord.agent.definition import AgentDefinition, parse_definition
 from accord.agent.model_choice import model_name_for
 from accord.config import Config, locate
@@ -351,7 +352,7 @@ def test_only_a_model_error_that_waiting_may_cure_is_restarted(
             "member_stopped",
             {"name": "alice", "reason": "model_error", "detail": why, "transient": transient},
         )
-        exited = subprocess.Popen(["true"])
+        exited = process.start(["true"])
         exited.wait()
         sup.procs["alice"] = Process("alice", exited, time.monotonic(), since, tmp_path / "x.log")
         sup._watch()
@@ -371,7 +372,7 @@ def test_only_a_model_error_that_waiting_may_cure_is_restarted(
                 "member_stopped",
                 {"name": "alice", "reason": "model_error", "detail": why, "transient": True},
             )
-            again = subprocess.Popen(["true"])
+            again = process.start(["true"])
             again.wait()
             sup.due.clear()
             sup.procs["alice"] = Process("alice", again, time.monotonic(), since, tmp_path / "x")
@@ -437,4 +438,4 @@ def test_a_spawn_while_a_restart_waits_starts_the_member_once(tmp_path: Path) ->
         sup.due_after["alice"] = "model_error"
         sup._spawns()
         assert "alice" in sup.procs and "alice" not in sup.due
-        sup.procs["alice"].popen.wait()
+        sup.procs["alice"].child.wait()

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from accord import process
 from accord.config import Config, locate
 from accord.errors import UserError
 from accord.runtime.supervisor import Process, Settings, Supervisor
@@ -400,7 +401,7 @@ def test_a_respawn_waits_for_the_old_process_instead_of_refusing(root: Path) -> 
         sup._join()
         # alice stopped on her own, but her process has not exited (or been reaped) yet,
         # and the lead has spawned her again (her status says `starting`).
-        old = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+        old = process.start([sys.executable, "-c", "import time; time.sleep(0.5)"])
         spawn = s.request_spawn("main", "alice", token_hash="y")
         since = s.read_events("main")[-1].seq
         s.append_event("main", "member_stopped", {"name": "alice", "reason": "shutdown"})
@@ -412,7 +413,7 @@ def test_a_respawn_waits_for_the_old_process_instead_of_refusing(root: Path) -> 
         kinds = [e.kind for e in s.read_events("main") if e.payload.get("id") == spawn.id]
         assert "spawn_started" in kinds and "spawn_refused" not in kinds
         assert old.poll() is not None
-        sup.procs["alice"].popen.wait()
+        sup.procs["alice"].child.wait()
 
 
 # the lead's tools, the agent's exit ---------------------------------------------------

@@ -17,10 +17,11 @@ from pydantic import BaseModel
 from accord.agent.tools import FILE_TOOLS, MEMORY_TOOLS, SHELL_TOOLS, TEAM_TOOLS, all_tools
 from accord.agent.tools.base import RESULT_LIMIT, Tool, ToolArgs, Toolbox, ToolContext
 from accord.agent.tools.files import glob_regex
-from accord.agent.tools.shell import _HeadTail, command_env, is_secret
+from accord.agent.tools.shell import _text, command_env, is_secret
 from accord.config import Config, parse_config
 from accord.errors import UserError
 from accord.llm.base import ToolCall, ToolResult
+from accord.process import Capture
 from accord.store import Store
 from accord.team import TeamServices
 from accord.types import TaskStatus
@@ -414,22 +415,22 @@ def test_bash_caps_megabytes_of_output_and_says_how_much_was_cut(call: Call) -> 
 
 def test_bash_output_reader_keeps_bounded_memory() -> None:
     read_fd, write_fd = os.pipe()
-    reader = _HeadTail(os.fdopen(read_fd, "rb"), 1000, 500)
+    reader = Capture(os.fdopen(read_fd, "rb"), 1000, 500)
     chunk = b"z" * 65536
 
     def write() -> None:
         with os.fdopen(write_fd, "wb") as w:
             for _ in range(300):  # about 20 MB
                 w.write(chunk)
-                assert len(reader.head) + len(reader.tail) <= 1000 + 2 * 500 + len(chunk)
+                assert reader.held <= 1000 + 2 * 500 + len(chunk)
 
     writer = threading.Thread(target=write)
     writer.start()
     writer.join(30)
     reader.join(30)
     assert reader.total == 300 * 65536
-    assert len(reader.head) == 1000 and len(reader.tail) <= 2 * 500
-    assert f"{300 * 65536 - 1500} bytes cut" in reader.text()
+    assert len(reader.head) == 1000 and len(reader.tail) == 500
+    assert f"{300 * 65536 - 1500} bytes cut" in _text(reader)
 
 
 def test_bash_environment_has_no_secrets_not_even_the_members_token(

@@ -47,6 +47,7 @@ from accord.llm.base import (
 from accord.llm.prices import Price, cost_of
 from accord.memory import Memory
 from accord.team import TeamServices
+from accord.team.board import LeaseKeeper
 from accord.team.wake import wait
 from accord.types import (
     MemberRole,
@@ -145,8 +146,7 @@ class Agent:
             model.context_window = settings.context_window
         self._stop = threading.Event()
         self._calling = False  # in a model call or a command, which a stop may cut short
-        self._beat_stop = threading.Event()
-        self._beater: threading.Thread | None = None
+        self._keeper: LeaseKeeper | None = None  # heartbeats the member and its claims
 
     # lifecycle -----------------------------------------------------------------
 
@@ -167,9 +167,8 @@ class Agent:
         except KeyboardInterrupt:
             outcome = Outcome("signal", "interrupted")
         finally:
-            self._beat_stop.set()
-            if self._beater is not None:
-                self._beater.join(timeout=5)
+            if self._keeper is not None:
+                self._keeper.close(timeout=5)
             try:
                 self._leave_note(f"I stopped ({outcome.reason})")
             except AccordError:
@@ -839,18 +838,10 @@ class Agent:
             pass
 
     def _start_heartbeat(self) -> None:
-        every = self.config.agent.heartbeat_seconds
-        lease = self.config.board.lease_seconds
-        period = max(0.05, min(every, lease / 3))
-
-        def beat() -> None:
-            while not self._beat_stop.wait(period):
-                try:
-                    self.services.roster.heartbeat(self.member)
-                    for held in list(self.ctx.claims.values()):
-                        self.services.board.heartbeat(held.task_id, self.member, held.token)
-                except AccordError:
-                    continue
-
-        self._beater = threading.Thread(target=beat, name=f"heartbeat-{self.member}", daemon=True)
-        self._beater.start()
+        self._keeper = LeaseKeeper(
+            self.services.board,
+            self.member,
+            lambda: [(held.task_id, held.token) for held in list(self.ctx.claims.values())],
+            every=self.config.agent.heartbeat_seconds,
+            also=lambda: self.services.roster.heartbeat(self.member),
+        ).start()

@@ -34,15 +34,15 @@ supervisor was killed, or the machine went away), the members it ran are
 placed again and started by whichever supervisor has room, unless they were
 pinned to that host.
 
-Members are started so that they die with the supervisor (``PR_SET_PDEATHSIG``),
-so nothing it started outlives it as an orphan, even after ``kill -9``; their
-transcripts, claims and mail are in the store, and ``accord resume`` brings the
-same members back.
+Members are started so that they die with the supervisor, and the supervisor
+ends what a dead member left behind (``accord.process`` has the one strategy
+against orphans), so nothing it started outlives it, even after ``kill -9``;
+their transcripts, claims and mail are in the store, and ``accord resume``
+brings the same members back.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import socket
@@ -54,10 +54,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from accord import credentials
+from accord import credentials, process
 from accord.agent.definition import find_definition
 from accord.agent.launch import CONFIG_EXIT
-from accord.agent.tools.shell import die_with_parent
 from accord.config import Project
 from accord.errors import AccordError, StaleToken, StoreNotFound, UnknownMember, UserError
 from accord.runtime.lifecycle import default_host, end_run, holder_is_dead
@@ -73,7 +72,7 @@ class Process:
     """One member process the supervisor started."""
 
     name: str
-    popen: subprocess.Popen[bytes]
+    child: process.Child
     started: float
     since_seq: int
     log: Path
@@ -164,7 +163,7 @@ class Supervisor:
         if run.status != RunStatus.RUNNING:
             self.store.update_run(self.team, status=RunStatus.RUNNING)
         self.logs.mkdir(parents=True, exist_ok=True)
-        _become_subreaper()
+        process.become_subreaper()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         final = RunStatus.STOPPED
         try:
@@ -184,7 +183,7 @@ class Supervisor:
             raise
         finally:
             self._stop_all(force=self.interrupts > 1)
-            self._reap_orphans()
+            process.reap_orphans(self._pids())
             for s, handler in previous.items():
                 signal.signal(s, handler)
             if self.store_lost is None:
@@ -210,7 +209,7 @@ class Supervisor:
         history = self.store.read_events(self.team, since=0)
         self.seq = history[-1].seq if history else 0
         self.logs.mkdir(parents=True, exist_ok=True)
-        _become_subreaper()
+        process.become_subreaper()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         served = False
         waiting = False
@@ -242,7 +241,7 @@ class Supervisor:
             self.say(f"supervisor {self.host}: {e}")
         finally:
             self._stop_all(force=self.interrupts > 1)
-            self._reap_orphans()
+            process.reap_orphans(self._pids())
             for s, handler in previous.items():
                 signal.signal(s, handler)
             try:
@@ -427,7 +426,7 @@ class Supervisor:
         what runs here, restart what crashed once its backoff is over."""
         self._spawns()
         self._watch()
-        self._reap_orphans()
+        process.reap_orphans(self._pids())
         now = time.monotonic()
         for name, at in list(self.due.items()):
             if now >= at and name not in self.procs:
@@ -474,32 +473,26 @@ class Supervisor:
         it is really running."""
         proc = self.procs[name]
         # Its status says `starting` already (the new request): its own last word counts.
-        if proc.popen.poll() is None and self._stop_event(proc) is None:
+        if proc.child.poll() is None and self._stop_event(proc) is None:
             return False
-        try:
-            proc.popen.wait(timeout=self.settings.grace)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.popen, signal.SIGKILL)
-            proc.popen.wait()
+        proc.child.wait(self.settings.grace)
+        proc.child.close()
         del self.procs[name]
         return True
 
     def _watch(self) -> None:
         for name, proc in list(self.procs.items()):
-            code = proc.popen.poll()
             hung: str | None = None
-            if code is None:
-                if self._silent(proc):
-                    self.say(f"supervisor: {name} stopped heartbeating; killing it")
-                    _kill_group(proc.popen, signal.SIGKILL)
-                    proc.popen.wait()
-                    code = proc.popen.returncode
-                    hung = (
-                        f"it sent no heartbeat for {self.settings.silent_after:g}s, so the "
-                        "supervisor killed it as hung"
-                    )
-                else:
+            if proc.child.poll() is None:
+                if not self._silent(proc):
                     continue
+                self.say(f"supervisor: {name} stopped heartbeating; killing it")
+                hung = (
+                    f"it sent no heartbeat for {self.settings.silent_after:g}s, so the "
+                    "supervisor killed it as hung"
+                )
+            # Ended or hung: its whole group goes, and with it what the member left there.
+            code = proc.child.close()
             del self.procs[name]
             try:
                 self.store.get_member(self.team, name)
@@ -652,7 +645,7 @@ class Supervisor:
         with open(log, "ab") as out:
             out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start {name}\n".encode())
             out.flush()
-            popen = subprocess.Popen(
+            child = process.start(
                 [
                     self.settings.python,
                     "-m",
@@ -668,16 +661,14 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
                 pass_fds=(secrets_fd,),
             )
         os.close(secrets_fd)  # the member holds the read end now
         self.procs[name] = Process(
-            name, popen, time.monotonic(), since, log, self.restarts.get(name, 0)
+            name, child, time.monotonic(), since, log, self.restarts.get(name, 0)
         )
         self.store.update_member(
-            self.team, name, status=MemberStatus.STARTING, pid=popen.pid, host=self.host
+            self.team, name, status=MemberStatus.STARTING, pid=child.pid, host=self.host
         )
         where = f" on {self.host}" if self.host != default_host() else ""
         if restart:
@@ -688,31 +679,22 @@ class Supervisor:
                     "name": name,
                     "restarts": self.restarts.get(name, 0),
                     "after": self.due_after.pop(name, "crashed"),
-                    "pid": popen.pid,
+                    "pid": child.pid,
                     "host": self.host,
                 },
             )
-            self.say(f"supervisor: restarted {name} (pid {popen.pid}{where})")
+            self.say(f"supervisor: restarted {name} (pid {child.pid}{where})")
         else:
-            self.say(f"supervisor: started {name} (pid {popen.pid}{where}, log {log})")
+            self.say(f"supervisor: started {name} (pid {child.pid}{where}, log {log})")
 
     def _stop_all(self, force: bool = False) -> None:
         procs = list(self.procs.values())
         if not procs:
             return
-        if not force:
-            for p in procs:
-                _kill_group(p.popen, signal.SIGTERM)
-            deadline = time.monotonic() + self.settings.grace
-            try:
-                while time.monotonic() < deadline and any(p.popen.poll() is None for p in procs):
-                    time.sleep(0.05)
-            except KeyboardInterrupt:
-                self.say("supervisor: forcing")
+        grace = None if force else self.settings.grace
+        if not process.end([p.child for p in procs], grace):
+            self.say("supervisor: forcing")
         for p in procs:
-            if p.popen.poll() is None:
-                _kill_group(p.popen, signal.SIGKILL)
-            p.popen.wait()
             # A member killed before it could say so is stopped now, not live.
             try:
                 m = self.store.get_member(self.team, p.name)
@@ -722,36 +704,8 @@ class Supervisor:
                 pass
         self.procs.clear()
 
-    def _reap_orphans(self) -> None:
-        """Kill and reap what a dead member left behind (reparented to us as subreaper)."""
-        mine = {p.popen.pid for p in self.procs.values()}
-        me = os.getpid()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) in mine:
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == me and fields[0] != "Z":
-                pid = int(entry.name)
-                try:
-                    os.killpg(int(fields[2]), signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            for p in self.procs.values():
-                if p.popen.pid == pid:
-                    p.popen.returncode = p.popen.returncode or -9
+    def _pids(self) -> set[int]:
+        return {p.child.pid for p in self.procs.values()}
 
 
 def _store_file(location: str) -> Path | None:
@@ -766,21 +720,6 @@ def _file_id(path: Path | None) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
-
-
-def _kill_group(popen: subprocess.Popen[bytes], sig: int) -> None:
-    try:
-        os.killpg(popen.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _become_subreaper() -> None:
-    # Orphans of dead members come to us instead of init, so we can end them.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except OSError:
-        pass
 
 
 def _tail(path: Path, size: int = 1500) -> str:

@@ -16,7 +16,7 @@ claim and works it to the end (it claims nothing else).
 
 The pool stops when nothing is in progress and nothing ready is left for its
 workers. Killed (even with SIGKILL) and started again, it carries on: each
-command's process group is tethered to the pool (``accord.tether``), so the
+command's process group dies with the pool (``accord.process``), so the
 commands that were running die with it, background children included, and
 the new pool puts the tasks its workers held back to pending at once (one pool
 per team and worker prefix runs at a time, so they cannot be anyone's but a dead
@@ -47,12 +47,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from accord import process
 from accord.config import STATE_DIR, Config
 from accord.credentials import scrubbed, without_password
 from accord.errors import AccordError, ClaimError, HookBlocked, UserError
 from accord.team import TeamServices
-from accord.team.board import Board
-from accord.tether import Tether
+from accord.team.board import Board, heartbeat_period
 from accord.types import (
     Claim,
     MemberStatus,
@@ -112,7 +112,7 @@ class WorkSummary:
 class _Running:
     """A command a worker is running, and whether the pool has asked it to end."""
 
-    proc: subprocess.Popen[bytes]
+    child: process.Child
     signalled: bool = False
     kill_at: float | None = None
 
@@ -357,34 +357,25 @@ class WorkPool:
         self.say(f"{name}: start #{task.id} {task.title} ({_attempt(task)})")
         log = self.logs / f"task-{task.id}.{token}.log"
         began = time.monotonic()
-        # Tethered: if the pool dies, even by SIGKILL, the command's group dies too.
-        with (
-            Tether() as tether,
-            tempfile.TemporaryFile() as stdin,
-            open(log, "wb") as out,
-        ):
+        # If the pool dies, even by SIGKILL, the command's group dies too.
+        with tempfile.TemporaryFile() as stdin, open(log, "wb") as out:
             stdin.write(json.dumps(to_json(task), ensure_ascii=False).encode())
             stdin.seek(0)
             try:
-                proc = subprocess.Popen(
-                    tether.argv(["/bin/sh", "-c", command]),
+                child = process.start(
+                    ["/bin/sh", "-c", command],
                     cwd=self.root,
                     env=self._env(name, task),
                     stdin=stdin,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    pass_fds=tether.pass_fds,
                 )
             except OSError as e:
                 self._fail(name, task, token, f"cannot start `/bin/sh -c {command}`: {e}")
                 return
-            tether.started()
-            running = _Running(proc)
-            try:
+            with child:  # what it left behind goes with it
+                running = _Running(child)
                 code, lost = self._supervise(name, claim, running)
-            finally:
-                _kill_group(proc.pid, signal.SIGKILL)  # what it left behind goes with it
         took = time.monotonic() - began
         tail = _tail(log, OUTPUT_TAIL)
         if lost is not None:
@@ -411,29 +402,20 @@ class WorkPool:
         self, name: str, claim: Claim, running: _Running
     ) -> tuple[int, ClaimError | None]:
         """Wait for the command, keeping its lease; end it if stopped or the claim is lost."""
-        task, token, proc = claim.task, claim.fencing_token, running.proc
-        every = max(self.lease / 3, 0.05)
-        next_beat = time.monotonic() + every
-        while True:
-            try:
-                return proc.wait(timeout=0.1), None
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            if self._stop.is_set():
-                if not running.signalled:
-                    running.signalled = True
-                    running.kill_at = now + self.settings.grace_seconds
-                    _kill_group(proc.pid, signal.SIGTERM)
-                elif self._force.is_set() or (running.kill_at and now >= running.kill_at):
-                    _kill_group(proc.pid, signal.SIGKILL)
-            if now >= next_beat:
-                next_beat = now + every
-                try:
-                    self.board.heartbeat(task.id, name, token, self.lease)
-                except ClaimError as e:
-                    _kill_group(proc.pid, signal.SIGKILL)
-                    return proc.wait(), e
+        task, token, child = claim.task, claim.fencing_token, running.child
+        with self.board.keep_lease(task.id, name, token) as lease:
+            while not child.wait(0.1):
+                if lease.lost is not None:
+                    return child.close(), lease.lost
+                now = time.monotonic()
+                if self._stop.is_set():
+                    if not running.signalled:
+                        running.signalled = True
+                        running.kill_at = now + self.settings.grace_seconds
+                        child.kill(signal.SIGTERM)
+                    elif self._force.is_set() or (running.kill_at and now >= running.kill_at):
+                        child.kill(signal.SIGKILL)
+        return child.close(), None
 
     def _env(self, name: str, task: Task) -> dict[str, str]:
         env = {k: v for k, v in scrubbed(os.environ).items() if k not in _SCRUB}
@@ -554,7 +536,7 @@ class WorkPool:
     # liveness and the end ------------------------------------------------------
 
     def _beat_members(self) -> None:
-        every = max(0.05, min(self.config.agent.heartbeat_seconds, self.lease / 3))
+        every = heartbeat_period(self.lease, self.config.agent.heartbeat_seconds)
         while not self._stop.wait(every):
             for name in self.names:
                 with contextlib.suppress(AccordError):
@@ -575,11 +557,6 @@ class WorkPool:
             seconds=seconds,
             stopped_by=None if self._nothing_left() else self._stopped_by,
         )
-
-
-def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def _tail(path: Path, limit: int) -> str:

@@ -5,19 +5,21 @@ store's; this layer adds what must happen around them without holding the
 write lock: the TaskCreated hook before a task becomes claimable, and the
 TaskCompleted hook before a completion is recorded. While a completion hook
 runs (a test suite can take minutes) the claim's lease is kept alive, so a
-slow check never costs the member its task.
+slow check never costs the member its task. ``LeaseKeeper`` keeps leases alive
+for everyone (this, ``accord work``'s commands, an agent's claims) at the one
+cadence, ``heartbeat_period``.
 """
 
 from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from accord.config import BoardConfig
-from accord.errors import AccordError, HookBlocked
+from accord.errors import AccordError, ClaimError, HookBlocked
 from accord.store.base import Store
 from accord.team.hooks import HookRunner
 from accord.types import (
@@ -163,7 +165,7 @@ class Board:
                 # and its hooks already passed.
                 return self.store.complete_task(self.team, task_id, member, token, result)
             task = self.store.check_claim(self.team, task_id, member, token)
-            with self._keep_lease(task_id, member, token):
+            with self.keep_lease(task_id, member, token):
                 fields = _fields(task, member)
                 if result is not None:
                     fields["task_result"] = result
@@ -183,26 +185,78 @@ class Board:
         return self.store.expire_leases(self.team)
 
     @contextmanager
-    def _keep_lease(self, task_id: int, member: str, token: int) -> Iterator[None]:
-        stop = threading.Event()
-        lease = self.settings.lease_seconds
-
-        def beat() -> None:
-            while not stop.wait(max(lease / 3, 0.05)):
-                try:
-                    self.store.heartbeat_task(
-                        self.team, task_id, member, token, lease_seconds=lease
-                    )
-                except AccordError:
-                    return  # lost or cancelled: complete_task will say so precisely
-
-        thread = threading.Thread(target=beat, name=f"lease-{task_id}", daemon=True)
-        thread.start()
+    def keep_lease(self, task_id: int, member: str, token: int) -> Iterator[LeaseKeeper]:
+        """Heartbeat one claim from a thread while the ``with`` block runs (a hook, a
+        command); a refused heartbeat is in the keeper's ``lost``."""
+        keeper = LeaseKeeper(self, member, lambda: [(task_id, token)]).start()
         try:
-            yield
+            yield keeper
         finally:
-            stop.set()
-            thread.join()
+            keeper.close()
+
+
+def heartbeat_period(lease_seconds: float, every: float | None = None) -> float:
+    """The one heartbeat cadence: three beats a lease, so that two may fail in a row
+    and the lease still holds (sooner if ``every`` says so), never more than twenty a
+    second."""
+    period = lease_seconds / 3 if every is None else min(every, lease_seconds / 3)
+    return max(period, 0.05)
+
+
+class LeaseKeeper:
+    """Heartbeats a member's claims from a thread of its own while open, at
+    ``heartbeat_period`` of the board's lease.
+
+    ``claims`` says which claims (task id, fencing token) to keep at each beat, and
+    ``also`` is called at each beat too (a member's own heartbeat). A claim whose
+    heartbeat is refused (ClaimError: its lease ran out, it was cancelled or taken
+    over) is lost: it is not beaten again, and the first loss is in ``lost`` for the
+    holder to act on. Any other error is tried again at the next beat.
+    """
+
+    def __init__(
+        self,
+        board: Board,
+        member: str,
+        claims: Callable[[], Iterable[tuple[int, int]]],
+        *,
+        every: float | None = None,
+        also: Callable[[], object] | None = None,
+    ) -> None:
+        self.board = board
+        self.member = member
+        self.claims = claims
+        self.also = also
+        self.period = heartbeat_period(board.settings.lease_seconds, every)
+        self.lost: ClaimError | None = None
+        self._gone: set[tuple[int, int]] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"lease-{member}", daemon=True)
+
+    def start(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.period):
+            if self.also is not None:
+                with suppress(AccordError):
+                    self.also()
+            for claim in list(self.claims()):
+                if claim in self._gone:
+                    continue
+                try:
+                    self.board.heartbeat(claim[0], self.member, claim[1])
+                except ClaimError as e:
+                    self._gone.add(claim)
+                    self.lost = self.lost or e
+                except AccordError:
+                    continue
 
 
 def _fields(task: Task, member: str | None) -> dict[str, object]:

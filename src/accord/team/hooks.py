@@ -19,8 +19,8 @@ Output is read through bounded buffers, so a hook that prints megabytes costs
 memory in proportion to the limit, not to the output, and what is kept has its
 terminal control characters taken out before anyone sees it. A hook's
 environment holds no model key, member token or store password
-(``accord.credentials``), and its process group is tethered to the process that
-runs it (``accord.tether``): nothing it starts outlives that process.
+(``accord.credentials``), and it runs in a process group tethered to the process
+that runs it (``accord.process``): nothing it starts outlives that process.
 
 Hooks come only from accord.toml and from Claude Code's ``.claude/settings.json``
 and ``.claude/settings.local.json`` (run after accord.toml's, in that order),
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -41,11 +40,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from accord import process
 from accord.config import HookCommand, HooksConfig
 from accord.credentials import scrubbed
 from accord.errors import ConfigError
+from accord.process import Capture
 from accord.store.base import Store
-from accord.tether import Tether
 from accord.text import strip_control
 from accord.types import HookEvent, MemberRole, MessageKind, OutgoingMessage
 
@@ -99,31 +99,13 @@ class HookOutcome:
     stop: str | None = None
 
 
-class _Tail:
-    """Keeps the last ``limit`` bytes read from a pipe, counting everything."""
-
-    def __init__(self, pipe: IO[bytes], limit: int) -> None:
-        self.limit = limit
-        self.data = bytearray()
-        self.total = 0
-        self._thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
-        self._thread.start()
-
-    def _drain(self, pipe: IO[bytes]) -> None:
-        with pipe:
-            while chunk := pipe.read(65536):
-                self.total += len(chunk)
-                self.data += chunk
-                if len(self.data) > 2 * self.limit:
-                    del self.data[: len(self.data) - self.limit]
-
-    def text(self, timeout: float) -> str:
-        self._thread.join(timeout)
-        kept = bytes(self.data[-self.limit :])
-        text = kept.decode("utf-8", "replace")
-        if self.total > len(kept):
-            text = f"[{self.total - len(kept)} earlier bytes cut]\n" + text
-        return text
+def _tail_text(output: Capture, timeout: float) -> str:
+    """The last bytes a hook printed, saying how many came before."""
+    output.join(timeout)
+    text = output.tail.decode("utf-8", "replace")
+    if output.cut > 0:
+        text = f"[{output.cut} earlier bytes cut]\n" + text
+    return text
 
 
 class HookRunner:
@@ -255,57 +237,47 @@ class HookRunner:
         env["ACCORD_HOOK_EVENT"] = event.value
         env["CLAUDE_PROJECT_DIR"] = str(self.cwd)
         started = time.monotonic()
-        with Tether() as tether:
-            try:
-                proc = subprocess.Popen(
-                    tether.argv(argv),
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    cwd=self.cwd,
-                    env=env,
-                    start_new_session=True,
-                    pass_fds=tether.pass_fds,
-                )
-            except OSError as e:
-                why = f"cannot start: {e.strerror or e}"
-                return HookRun(
-                    event.value,
-                    shown,
-                    None,
-                    False,
-                    0.0,
-                    "",
-                    why,
-                    0,
-                    broken_blocks,
-                    why,
-                    hook.source,
-                )
-            tether.started()
-            assert proc.stdin and proc.stdout and proc.stderr
-            out, err = _Tail(proc.stdout, limit), _Tail(proc.stderr, limit)
+        try:
+            child = process.start(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=self.cwd,
+                env=env,
+            )
+        except OSError as e:
+            why = f"cannot start: {e.strerror or e}"
+            return HookRun(
+                event.value,
+                shown,
+                None,
+                False,
+                0.0,
+                "",
+                why,
+                0,
+                broken_blocks,
+                why,
+                hook.source,
+            )
+        with child:
+            popen = child.popen
+            assert popen.stdin and popen.stdout and popen.stderr
+            out, err = Capture(popen.stdout, 0, limit), Capture(popen.stderr, 0, limit)
             # Written by a thread, so the timeout holds however big the payload is and
             # whether or not the hook ever reads it.
             writer = threading.Thread(
-                target=_write_all, args=(proc.stdin, json.dumps(payload).encode()), daemon=True
+                target=_write_all, args=(popen.stdin, json.dumps(payload).encode()), daemon=True
             )
             writer.start()
-            timed_out = False
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
+            timed_out = not child.wait(timeout)
             # Kill the whole group: a hook's children must not outlive it holding our pipes.
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            proc.wait()
+            returncode = child.close()
         writer.join(2.0)
         seconds = time.monotonic() - started
-        stdout, stderr = strip_control(out.text(2.0)), strip_control(err.text(2.0))
-        code = None if timed_out else proc.returncode
+        stdout, stderr = strip_control(_tail_text(out, 2.0)), strip_control(_tail_text(err, 2.0))
+        code = None if timed_out else returncode
         error: str | None = None
         stop: str | None = None
         if timed_out:
