@@ -1,13 +1,13 @@
-"""Team services: the board, mailboxes, roster, hooks and events of one team.
+"""Team services: the board, mailboxes, roster, hooks, memory, run and log of one team.
 
-``pick_team`` applies the rule for which team a command means; ``TeamServices``
-bundles the services of one team over one store, wired to the project's
-settings and hooks.
+``pick_team`` applies the rule for which team a command means; ``Team`` gathers
+the services of one team over one store, wired to the project's settings and
+hooks, and is the one way above ``store/`` to reach the store.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,16 +16,37 @@ from accord.types import check_name
 
 if TYPE_CHECKING:
     from accord.config import Config
+    from accord.memory import Memory
     from accord.store.base import Store
     from accord.team.board import Board
     from accord.team.hooks import HookRunner
+    from accord.team.log import Log
     from accord.team.mailbox import Mailbox
     from accord.team.roster import Roster
+    from accord.team.runs import Runs
+    from accord.types import Wake
 
-__all__ = ["Board", "HookRunner", "Mailbox", "Roster", "TeamServices", "pick_team"]
+__all__ = [
+    "Board",
+    "HookRunner",
+    "Log",
+    "Mailbox",
+    "Roster",
+    "Runs",
+    "Team",
+    "TeamServices",
+    "pick_team",
+]
 
 
-_LAZY = {"Board": "board", "HookRunner": "hooks", "Mailbox": "mailbox", "Roster": "roster"}
+_LAZY = {
+    "Board": "board",
+    "HookRunner": "hooks",
+    "Log": "log",
+    "Mailbox": "mailbox",
+    "Roster": "roster",
+    "Runs": "runs",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -64,30 +85,145 @@ def pick_team(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class TeamServices:
-    """Everything a front door needs to act on one team."""
+class Team:
+    """One team in one store, and the one way above ``store/`` to act on it.
 
-    store: Store
-    team: str
-    board: Board
-    mailbox: Mailbox
-    roster: Roster
-    hooks: HookRunner
+    It gathers the team's services: ``board`` (tasks, claims, leases), ``mailbox``,
+    ``roster`` (members, tokens, liveness), ``hooks``, ``memory`` (typed memories and
+    continuity notes), ``runs`` (the run, its supervisors, hosts and spawn requests,
+    usage and budgets) and ``log`` (events and transcripts). They are the only code
+    above ``store/`` that calls the store. A process builds its Team once and passes
+    it down; each service is made the first time it is asked for.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        team: str,
+        config: Config | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.team = team
+        self._config = config
+        self.cwd = cwd if cwd is not None else Path.cwd()
+        self._made: dict[str, Any] = {}
 
     @classmethod
-    def open(cls, store: Store, team: str, config: Config, cwd: Path) -> TeamServices:
-        from accord.team.board import Board
+    def open(cls, store: Store, team: str, config: Config, cwd: Path) -> Team:
+        """The team ``team`` of ``store``, wired to the project's settings and hooks."""
+        return cls(store, team, config, cwd)
+
+    @classmethod
+    def create(
+        cls,
+        store: Store,
+        team: str,
+        config: Config | None = None,
+        cwd: Path | None = None,
+        *,
+        description: str = "",
+        actor: str | None = None,
+    ) -> Team:
+        """Create the team in ``store`` (AlreadyExists if it is there) and bind to it."""
+        store.create_team(team, description, actor)
+        return cls(store, team, config, cwd)
+
+    @property
+    def name(self) -> str:
+        return self.team
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from accord.config import Config
+
+            self._config = Config()
+        return self._config
+
+    def _once(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self._made:
+            self._made[key] = make()
+        return self._made[key]
+
+    @property
+    def hooks(self) -> HookRunner:
         from accord.team.hooks import HookRunner
+
+        made: HookRunner = self._once(
+            "hooks", lambda: HookRunner(self.config.hooks, self.store, self.team, self.cwd)
+        )
+        return made
+
+    @property
+    def board(self) -> Board:
+        from accord.team.board import Board
+
+        made: Board = self._once(
+            "board", lambda: Board(self.store, self.team, self.config.board, self.hooks)
+        )
+        return made
+
+    @property
+    def mailbox(self) -> Mailbox:
         from accord.team.mailbox import Mailbox
+
+        made: Mailbox = self._once(
+            "mailbox", lambda: Mailbox(self.store, self.team, self.config.mailbox)
+        )
+        return made
+
+    @property
+    def roster(self) -> Roster:
         from accord.team.roster import Roster
 
-        hooks = HookRunner(config.hooks, store, team, cwd)
-        return cls(
-            store=store,
-            team=team,
-            board=Board(store, team, config.board, hooks),
-            mailbox=Mailbox(store, team, config.mailbox),
-            roster=Roster(store, team, hooks),
-            hooks=hooks,
+        made: Roster = self._once("roster", lambda: Roster(self.store, self.team, self.hooks))
+        return made
+
+    @property
+    def memory(self) -> Memory:
+        """The team's memory; the one place a ``Memory`` is built above the store."""
+        from accord.memory import Memory
+
+        made: Memory = self._once(
+            "memory", lambda: Memory(self.store, self.team, self.config.memory)
         )
+        return made
+
+    @property
+    def runs(self) -> Runs:
+        from accord.team.runs import Runs
+
+        made: Runs = self._once("runs", lambda: Runs(self.store, self.team, self.config.budgets))
+        return made
+
+    @property
+    def log(self) -> Log:
+        from accord.team.log import Log
+
+        made: Log = self._once("log", lambda: Log(self.store, self.team))
+        return made
+
+    # waking ------------------------------------------------------------------------
+
+    def pending_work(self, member: str) -> Wake:
+        """How much visible mail and how many claimable ready tasks ``member`` has."""
+        return self.store.pending_work(self.team, member)
+
+    def wait(
+        self,
+        member: str,
+        timeout: float,
+        *,
+        stop: Callable[[], bool] | None = None,
+        tasks: bool = True,
+        also: Callable[[], bool] | None = None,
+    ) -> Wake:
+        """Block until ``member`` has mail or a ready task (see ``team.wake.wait``)."""
+        from accord.team.wake import wait
+
+        return wait(self.store, self.team, member, timeout, stop=stop, tasks=tasks, also=also)
+
+
+# The earlier name of ``Team``, which front doors and tests still use.
+TeamServices = Team
