@@ -19,12 +19,13 @@ if TYPE_CHECKING:
     from accord.memory import Memory
     from accord.store.base import Store
     from accord.team.board import Board
+    from accord.team.digest import Digest
     from accord.team.hooks import HookRunner
     from accord.team.log import Log
     from accord.team.mailbox import Mailbox
     from accord.team.roster import Roster
     from accord.team.runs import Runs
-    from accord.types import Wake
+    from accord.types import Event, Wake
 
 __all__ = [
     "Board",
@@ -106,7 +107,7 @@ class Team:
         self.store = store
         self.team = team
         self._config = config
-        self.cwd = cwd if cwd is not None else Path.cwd()
+        self._cwd = cwd
         self._made: dict[str, Any] = {}
 
     @classmethod
@@ -129,9 +130,24 @@ class Team:
         store.create_team(team, description, actor)
         return cls(store, team, config, cwd)
 
+    def with_config(self, config: Config) -> Team:
+        """The same team with other settings (a work pool's own lease), and services
+        made anew for them."""
+        return Team(self.store, self.team, config, self._cwd)
+
+    @property
+    def cwd(self) -> Path:
+        """Where hooks run: the project's root (the working folder when none was given)."""
+        return self._cwd if self._cwd is not None else Path.cwd()
+
     @property
     def name(self) -> str:
         return self.team
+
+    @property
+    def location(self) -> str:
+        """Where the store is: its file path or server URL, as the store gives it."""
+        return self.store.location
 
     @property
     def config(self) -> Config:
@@ -203,6 +219,20 @@ class Team:
 
         made: Log = self._once("log", lambda: Log(self.store, self.team))
         return made
+
+    # the lead's digest --------------------------------------------------------------
+
+    def digest(self, since: int, lead: str) -> Digest:
+        """What changed since event ``since``, for the lead (see ``team.digest.build``)."""
+        from accord.team.digest import build
+
+        return build(self.store, self.team, since, lead)
+
+    def interesting_since(self, since: int, lead: str) -> list[Event]:
+        """The events since ``since`` that would wake the lead."""
+        from accord.team.digest import interesting_since
+
+        return interesting_since(self.store, self.team, since, lead)
 
     # waking ------------------------------------------------------------------------
 
