@@ -94,7 +94,9 @@ class Team:
     continuity notes), ``runs`` (the run, its supervisors, hosts and spawn requests,
     usage and budgets) and ``log`` (events and transcripts). They are the only code
     above ``store/`` that calls the store. A process builds its Team once and passes
-    it down; each service is made the first time it is asked for.
+    it down; each service is made the first time it is asked for. Bound without the
+    project's settings (``Team(store, name)``) it takes the defaults and runs no hooks:
+    enough for a quick read, which then loads neither the validator nor the hook runner.
     """
 
     def __init__(
@@ -162,6 +164,11 @@ class Team:
             self._made[key] = make()
         return self._made[key]
 
+    def _gates(self) -> HookRunner | None:
+        # A Team bound without the project's settings (a quick read, a sweep) runs no
+        # hooks, and loads neither the validator nor the hook runner.
+        return self.hooks if self._config is not None else None
+
     @property
     def hooks(self) -> HookRunner:
         from accord.team.hooks import HookRunner
@@ -176,7 +183,13 @@ class Team:
         from accord.team.board import Board
 
         made: Board = self._once(
-            "board", lambda: Board(self.store, self.team, self.config.board, self.hooks)
+            "board",
+            lambda: Board(
+                self.store,
+                self.team,
+                None if self._config is None else self._config.board,
+                self._gates(),
+            ),
         )
         return made
 
@@ -185,7 +198,10 @@ class Team:
         from accord.team.mailbox import Mailbox
 
         made: Mailbox = self._once(
-            "mailbox", lambda: Mailbox(self.store, self.team, self.config.mailbox)
+            "mailbox",
+            lambda: Mailbox(
+                self.store, self.team, None if self._config is None else self._config.mailbox
+            ),
         )
         return made
 
@@ -193,7 +209,7 @@ class Team:
     def roster(self) -> Roster:
         from accord.team.roster import Roster
 
-        made: Roster = self._once("roster", lambda: Roster(self.store, self.team, self.hooks))
+        made: Roster = self._once("roster", lambda: Roster(self.store, self.team, self._gates()))
         return made
 
     @property
@@ -210,7 +226,12 @@ class Team:
     def runs(self) -> Runs:
         from accord.team.runs import Runs
 
-        made: Runs = self._once("runs", lambda: Runs(self.store, self.team, self.config.budgets))
+        made: Runs = self._once(
+            "runs",
+            lambda: Runs(
+                self.store, self.team, None if self._config is None else self._config.budgets
+            ),
+        )
         return made
 
     @property
