@@ -64,7 +64,7 @@ class Outcome:
 def run_outcome(store: Store, team: str) -> Outcome | None:
     """How the team's latest run ended (None while it runs, or before any run).
 
-    Read from the run's settings, where ``end_run`` keeps it, so that `accord status`
+    Read from the run's settings, where ``record_end`` keeps it, so that `accord status`
     costs the same on a log of a million events as on one of ten."""
     try:
         run = Team(store, team).runs.get()
@@ -78,7 +78,12 @@ def run_outcome(store: Store, team: str) -> Outcome | None:
     return Outcome(str(ended.get("outcome")), str(ended.get("reason") or ""))
 
 
-def end_run(team: Team, outcome: str, reason: str) -> Event:
+def end_run(store: Store, team: str, outcome: str, reason: str) -> Event:
+    """``record_end`` for the team ``team`` of ``store``."""
+    return record_end(Team(store, team), outcome, reason)
+
+
+def record_end(team: Team, outcome: str, reason: str) -> Event:
     """Record how the run ended (its status is changed by the caller): a ``run_ended``
     event for the log, and the same in the run's settings for a cheap look-up."""
     team.runs.update(settings={"ended": {"outcome": outcome, "reason": reason}})
@@ -134,7 +139,7 @@ def sweep(store: Store, team: str) -> list[str]:
             swept.append(m.name)
     if run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
         bound.runs.update(status=RunStatus.STOPPED)
-        end_run(
+        record_end(
             bound,
             "crashed",
             f"the supervisor (pid {run.supervisor_pid}) died; `accord resume --team {team}` "

@@ -60,7 +60,7 @@ from accord.agent.launch import CONFIG_EXIT
 from accord.agent.tools.shell import die_with_parent
 from accord.config import Project
 from accord.errors import AccordError, StaleToken, StoreNotFound, UnknownMember, UserError
-from accord.runtime.lifecycle import default_host, end_run, holder_is_dead
+from accord.runtime.lifecycle import default_host, holder_is_dead, record_end
 from accord.store.base import Store
 from accord.team import Team
 from accord.types import Event, MemberRole, MemberStatus, RunStatus, TaskStatus, TranscriptKind
@@ -192,7 +192,7 @@ class Supervisor:
                     if now is not None and now.status != RunStatus.FINISHED:
                         self.services.runs.update(status=RunStatus.STOPPED)
                         final = RunStatus.STOPPED
-                    end_run(self.services, *self.outcome)
+                    record_end(self.services, *self.outcome)
                     self.services.runs.release_supervisor(self.token)
                     self.services.runs.release_host(self.host, self.host_token)
                 except AccordError:

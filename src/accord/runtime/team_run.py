@@ -19,7 +19,13 @@ from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.config import Project
 from accord.errors import InvalidState, NothingToDo, UnknownTeam, UserError
 from accord.llm.prices import Price, price_for
-from accord.runtime.lifecycle import end_run, holder_is_dead, run_outcome, supervised, sweep
+from accord.runtime.lifecycle import (
+    holder_is_dead,
+    record_end,
+    run_outcome,
+    supervised,
+    sweep,
+)
 from accord.store.base import Store
 from accord.team import Team
 from accord.team.roster import LIVE_STATUSES
@@ -268,7 +274,7 @@ def stop(store: Store, services: Team, member: str | None) -> str:
         now = t.runs.get()
         if now is not None and now.status != RunStatus.STOPPED:
             t.runs.update(status=RunStatus.STOPPED)
-            end_run(t, "stopped", "stopped by a person (no supervisor was running)")
+            record_end(t, "stopped", "stopped by a person (no supervisor was running)")
         return f"team {team} is stopped (no supervisor was running)"
     m = t.roster.get(member)
     if not live or m.status not in LIVE_STATUSES or m.name not in run.wanted:
