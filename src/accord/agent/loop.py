@@ -412,11 +412,12 @@ class Agent:
         conv = self.conversation
         assert conv is not None
         request = self._request()
-        if estimate_tokens(request) > context.COMPACT_AT * self.model.context_window:
-            if self._compact():
-                request = self._request()
+        size = estimate_tokens(request)
+        if size > context.COMPACT_AT * self.model.context_window and self._compact():
+            request = self._request()
+            size = estimate_tokens(request)
         # Promise 10: the budget is asked before every model call, with this call's input.
-        over = self._over_budget(request)
+        over = self._over_budget(size)
         if over is not None:
             return self._stop_for_budget(over)
         if self.turns >= self.definition.max_turns:
@@ -494,7 +495,7 @@ class Agent:
 
     def _check_budget(self, request: ModelRequest) -> None:
         """Before a call sent again (compacted), as before the first: _OverBudget."""
-        over = self._over_budget(request)
+        over = self._over_budget(estimate_tokens(request))
         if over is not None:
             raise _OverBudget(over)
 
@@ -721,11 +722,11 @@ class Agent:
 
     # budgets and turns ---------------------------------------------------------
 
-    def _over_budget(self, request: ModelRequest) -> str | None:
-        """Why the call about to send ``request`` may not be made (``Runs.over_budget``):
-        what was spent plus this request's estimated input, at the model's price, would
-        reach a budget."""
-        tokens = estimate_tokens(request)
+    def _over_budget(self, tokens: int) -> str | None:
+        """Why a call sending about ``tokens`` input tokens may not be made
+        (``Runs.over_budget``): what was spent plus that input, at the model's price,
+        would reach a budget. The input is priced whole, as if nothing were cached: a
+        cached prefix costs less, so the check errs toward stopping a call early."""
         name = str(self.model.name)
         cost = cost_of(name, Usage(input_tokens=tokens, output_tokens=0), self.prices)
         return self.services.runs.over_budget(self.member, next_usd=cost or 0.0, next_tokens=tokens)
