@@ -8,6 +8,7 @@ hooks, and is the one way above ``store/`` to reach the store.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,7 +111,6 @@ class Team:
         self.team = team
         self._config = config
         self._cwd = cwd
-        self._made: dict[str, Any] = {}
 
     @classmethod
     def open(cls, store: Store, team: str, config: Config, cwd: Path) -> Team:
@@ -159,87 +159,58 @@ class Team:
             self._config = Config()
         return self._config
 
-    def _once(self, key: str, make: Callable[[], Any]) -> Any:
-        if key not in self._made:
-            self._made[key] = make()
-        return self._made[key]
+    def _setting(self, section: str) -> Any:
+        # One section of the project's settings, or None (the service's defaults) for a
+        # Team bound without them.
+        return None if self._config is None else getattr(self._config, section)
 
     def _gates(self) -> HookRunner | None:
         # A Team bound without the project's settings (a quick read, a sweep) runs no
         # hooks, and loads neither the validator nor the hook runner.
         return self.hooks if self._config is not None else None
 
-    @property
+    @cached_property
     def hooks(self) -> HookRunner:
         from accord.team.hooks import HookRunner
 
-        made: HookRunner = self._once(
-            "hooks", lambda: HookRunner(self.config.hooks, self.store, self.team, self.cwd)
-        )
-        return made
+        return HookRunner(self.config.hooks, self.store, self.team, self.cwd)
 
-    @property
+    @cached_property
     def board(self) -> Board:
         from accord.team.board import Board
 
-        made: Board = self._once(
-            "board",
-            lambda: Board(
-                self.store,
-                self.team,
-                None if self._config is None else self._config.board,
-                self._gates(),
-            ),
-        )
-        return made
+        return Board(self.store, self.team, self._setting("board"), self._gates())
 
-    @property
+    @cached_property
     def mailbox(self) -> Mailbox:
         from accord.team.mailbox import Mailbox
 
-        made: Mailbox = self._once(
-            "mailbox",
-            lambda: Mailbox(
-                self.store, self.team, None if self._config is None else self._config.mailbox
-            ),
-        )
-        return made
+        return Mailbox(self.store, self.team, self._setting("mailbox"))
 
-    @property
+    @cached_property
     def roster(self) -> Roster:
         from accord.team.roster import Roster
 
-        made: Roster = self._once("roster", lambda: Roster(self.store, self.team, self._gates()))
-        return made
+        return Roster(self.store, self.team, self._gates())
 
-    @property
+    @cached_property
     def memory(self) -> Memory:
         """The team's memory; the one place a ``Memory`` is built above the store."""
         from accord.memory import Memory
 
-        made: Memory = self._once(
-            "memory", lambda: Memory(self.store, self.team, self.config.memory)
-        )
-        return made
+        return Memory(self.store, self.team, self.config.memory)
 
-    @property
+    @cached_property
     def runs(self) -> Runs:
         from accord.team.runs import Runs
 
-        made: Runs = self._once(
-            "runs",
-            lambda: Runs(
-                self.store, self.team, None if self._config is None else self._config.budgets
-            ),
-        )
-        return made
+        return Runs(self.store, self.team, self._setting("budgets"))
 
-    @property
+    @cached_property
     def log(self) -> Log:
         from accord.team.log import Log
 
-        made: Log = self._once("log", lambda: Log(self.store, self.team))
-        return made
+        return Log(self.store, self.team)
 
     # the lead's digest --------------------------------------------------------------
 
