@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from accord.team.roster import Roster
     from accord.team.runs import Runs
     from accord.types import Event, Wake
+    from accord.types import Team as TeamRecord
 
 __all__ = [
     "Board",
@@ -38,6 +39,7 @@ __all__ = [
     "Team",
     "TeamServices",
     "pick_team",
+    "teams",
 ]
 
 
@@ -87,6 +89,11 @@ def pick_team(
     )
 
 
+def teams(store: Store) -> list[TeamRecord]:
+    """Every team in ``store``, by name."""
+    return store.list_teams()
+
+
 class Team:
     """One team in one store, and the one way above ``store/`` to act on it.
 
@@ -131,6 +138,15 @@ class Team:
         """Create the team in ``store`` (AlreadyExists if it is there) and bind to it."""
         store.create_team(team, description, actor)
         return cls(store, team, config, cwd)
+
+    def record(self) -> TeamRecord:
+        """The team as the store keeps it (id, description, when it was made);
+        UnknownTeam, listing the teams there are, if it is not there."""
+        return self.store.get_team(self.team)
+
+    def delete(self) -> None:
+        """Remove the team and everything in it (board, mail, roster, log)."""
+        self.store.delete_team(self.team)
 
     def with_config(self, config: Config) -> Team:
         """The same team with other settings (a work pool's own lease), and services
