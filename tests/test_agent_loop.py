@@ -174,9 +174,10 @@ def test_max_turns_stops_a_looping_member_and_releases_its_task(
 
 def test_budget_stops_before_the_call_and_tells_the_lead(team: TeamServices, repo: Path) -> None:
     team.board.add(NewTask("costly"))
-    config = parse_config("[budgets]\nmember = { tokens = 100 }\n")
+    # The first call's input (about a thousand tokens) fits; what it spent does not.
+    config = parse_config("[budgets]\nmember = { tokens = 100000 }\n")
     model = ScriptedModel(
-        [reply("", call("list_files", {}), usage=Usage(input_tokens=90, output_tokens=20))]
+        [reply("", call("list_files", {}), usage=Usage(input_tokens=99_990, output_tokens=20))]
     )
     outcome = make_agent(team, model, repo, config=config).run(once=True)
     assert outcome.reason == "budget"

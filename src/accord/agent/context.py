@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from accord.agent.definition import AgentDefinition
 from accord.llm.base import ChatMessage, ToolCall, ToolResult
-from accord.team import TeamServices
+from accord.team import Team
 from accord.team.mailbox import sender_attrs
 from accord.types import Message, MessageKind, Task, TaskStatus, TranscriptEntry, TranscriptKind
 
@@ -29,9 +29,9 @@ KEEP_RECENT = 6  # turns kept verbatim at the end when compacting
 MAX_REPLY_CHARS = 200_000  # of one reply's text or one call's arguments, kept in the transcript
 
 
-def system_prompt(definition: AgentDefinition, services: TeamServices, member: str) -> str:
-    me = services.store.get_member(services.team, member)
-    others = [m for m in services.store.list_members(services.team) if m.name != member]
+def system_prompt(definition: AgentDefinition, services: Team, member: str) -> str:
+    me = services.roster.get(member)
+    others = [m for m in services.roster.list() if m.name != member]
     roster = "\n".join(f"- {m.name} ({m.role.value}, {m.status.value})" for m in others)
     return (
         f"{definition.prompt}\n\n"
@@ -57,13 +57,13 @@ PLAN_FIRST = (
 )
 
 
-def task_opening(services: TeamServices, task: Task) -> str:
+def task_opening(services: Team, task: Task) -> str:
     lines = [f"# Your task #{task.id}: {task.title}"]
     if task.description:
         lines += ["", task.description]
     done = []
     for blocker_id in task.blocked_by:
-        b = services.store.get_task(services.team, blocker_id)
+        b = services.board.get(blocker_id)
         if b.status == TaskStatus.COMPLETED:
             done.append(f"- #{b.id} {b.title} (by {b.owner}): {b.result or 'no result given'}")
     if done:
@@ -201,13 +201,13 @@ def summarise(folded: Sequence[ChatMessage], team_state: str) -> str:
     return "\n".join(lines)
 
 
-def team_state(services: TeamServices, member: str) -> str:
+def team_state(services: Team, member: str) -> str:
     tasks = services.board.list()
     counts: dict[str, int] = {}
     for t in tasks:
         counts[t.status.value] = counts.get(t.status.value, 0) + 1
     held = [f"#{t.id} {t.title}" for t in tasks if t.status == "in_progress" and t.owner == member]
-    members = services.store.list_members(services.team)
+    members = services.roster.list()
     return "\n".join(
         [
             "board: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"),

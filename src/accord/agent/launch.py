@@ -27,7 +27,7 @@ __all__ = [
     "record_config_failure",
     "toolbox_for",
 ]
-from accord.team import TeamServices
+from accord.team import Team
 from accord.types import MemberRole, MemberStatus
 
 ALWAYS = tuple(t.name for t in TEAM_TOOLS)  # every member can use the board and mail
@@ -38,14 +38,12 @@ ALWAYS = tuple(t.name for t in TEAM_TOOLS)  # every member can use the board and
 CONFIG_EXIT = 78
 
 
-def record_config_failure(services: TeamServices, member: str, reason: str) -> None:
+def record_config_failure(services: Team, member: str, reason: str) -> None:
     """Mark ``member`` failed with its one-line reason, for the supervisor, the lead's
     digest and `accord status`."""
     reason = " ".join(reason.split())
-    services.store.update_member(services.team, member, status=MemberStatus.FAILED)
-    services.store.append_event(
-        services.team, "member_failed", {"name": member, "reason": reason}, member
-    )
+    services.roster.update(member, status=MemberStatus.FAILED)
+    services.log.append_event("member_failed", {"name": member, "reason": reason}, member)
 
 
 def toolbox_for(
@@ -64,7 +62,7 @@ def toolbox_for(
 
 
 def build_agent(
-    services: TeamServices,
+    services: Team,
     member: str,
     config: Config,
     project_root: Path,
@@ -76,27 +74,26 @@ def build_agent(
     idle_wait: float = 30.0,
 ) -> Agent:
     """A ready-to-run Agent for ``member``; fails before any work on a bad model or key."""
-    record = services.store.get_member(services.team, member)
+    record = services.roster.get(member)
     is_lead = record.role == MemberRole.LEAD
     name = definition_name or record.agent
     definition = LEAD if is_lead and name is None else find_definition(project_root, name)
     warning = first_warning(definition)
     if warning is not None:  # the member's log, and the team's log where the person sees it
         sys.stderr.write(f"warning: {warning}\n")
-        services.store.append_event(
-            services.team,
+        services.log.append_event(
             "definition_unsupported",
             {"member": member, "agent": definition.name, "warning": warning},
             member,
         )
-    run = services.store.get_run(services.team)
+    run = services.runs.get()
     settings = run.settings if run is not None else {}
     if isinstance(model, Model):
         chosen = model
     else:
         lead_model = None
         if run is not None and not is_lead:
-            lead_model = services.store.get_member(services.team, run.lead).model
+            lead_model = services.roster.get(run.lead).model
         chosen = open_model(
             model_name_for(
                 definition,

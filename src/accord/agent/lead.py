@@ -16,8 +16,6 @@ from __future__ import annotations
 from accord.agent.definition import AgentDefinition
 from accord.agent.loop import Agent, Outcome
 from accord.llm.base import ChatMessage
-from accord.team import digest as digests
-from accord.team.wake import wait
 from accord.types import RunStatus, TranscriptEntry, TranscriptKind
 
 NOTES_CLIP = 1500
@@ -57,13 +55,13 @@ class Lead(Agent):
 
     def _restore(self) -> None:
         super()._restore()
-        for entry in reversed(self.store.read_transcript(self.team, self.member)):
+        for entry in reversed(self.services.log.read_transcript(self.member)):
             if entry.kind == TranscriptKind.SESSION and "seen" in entry.body:
                 self.seen = int(entry.body["seen"])
                 break
 
     def _step(self, once: bool) -> Outcome | None:
-        run = self.store.get_run(self.team)
+        run = self.services.runs.get()
         if run is not None and run.status in (RunStatus.FINISHED, RunStatus.STOPPED):
             if self.conversation is None:
                 return Outcome(
@@ -73,8 +71,8 @@ class Lead(Agent):
         return super()._step(once)
 
     def _find_task(self) -> bool:
-        first = self.store.last_session(self.team, self.member) == 0
-        if first or digests.interesting_since(self.store, self.team, self.seen, self.member):
+        first = self.services.log.last_session(self.member) == 0
+        if first or self.services.interesting_since(self.seen, self.member):
             self._start_session(None, self._opening())
             return True
         return False
@@ -86,22 +84,18 @@ class Lead(Agent):
         return self._opening()
 
     def _wait(self) -> None:
-        wait(
-            self.store,
-            self.team,
+        self.services.wait(
             self.member,
             self.idle_wait,
             stop=self._stop.is_set,
             tasks=False,
-            also=lambda: bool(
-                digests.interesting_since(self.store, self.team, self.seen, self.member)
-            ),
+            also=lambda: bool(self.services.interesting_since(self.seen, self.member)),
         )
 
     def _opening(self) -> str:
-        run = self.store.get_run(self.team)
+        run = self.services.runs.get()
         goal = run.goal if run is not None else "(no goal recorded)"
-        digest = digests.build(self.store, self.team, self.seen, self.member)
+        digest = self.services.digest(self.seen, self.member)
         self.seen = digest.seq
         notes = self._notes()
         parts = [f"# Goal\n{goal}", digest.text]
@@ -123,8 +117,7 @@ class Lead(Agent):
         conv = self.conversation
         if conv is None:
             return
-        self.store.append_transcript(
-            self.team,
+        self.services.log.append_transcript(
             [
                 TranscriptEntry(
                     self.member,
@@ -137,8 +130,8 @@ class Lead(Agent):
 
     def _notes(self) -> str:
         """The text the lead ended its previous wake with."""
-        last = self.store.last_session(self.team, self.member)
-        for entry in reversed(self.store.read_transcript(self.team, self.member, session=last)):
+        last = self.services.log.last_session(self.member)
+        for entry in reversed(self.services.log.read_transcript(self.member, session=last)):
             if entry.kind == TranscriptKind.MESSAGE and entry.body.get("role") == "assistant":
                 text = str(entry.body.get("text", "")).strip()
                 if text:
@@ -163,7 +156,7 @@ class Lead(Agent):
         return None
 
     def _board_empty(self) -> bool:
-        run = self.store.get_run(self.team)
+        run = self.services.runs.get()
         if run is None or run.status == RunStatus.FINISHED:
             return False
-        return not self.store.list_tasks(self.team)
+        return not self.services.board.list()

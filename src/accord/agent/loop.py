@@ -10,7 +10,8 @@ TeammateIdle hook; exit 2 keeps the member working with the feedback.
 Everything said and done is written to the transcript as it happens, so a
 restarted process continues exactly where it was; a tool call the process died
 during is reported to the model as interrupted. A background thread heartbeats
-the member and the leases of its claims. Budgets are checked before each call.
+the member and the leases of its claims. Budgets are checked before each call
+(``Runs.over_budget``, counting that call's estimated input).
 """
 
 from __future__ import annotations
@@ -41,14 +42,13 @@ from accord.llm.base import (
     ModelResponse,
     ToolCall,
     ToolResult,
+    Usage,
     checked_usage,
     estimate_tokens,
 )
 from accord.llm.prices import Price, cost_of
-from accord.memory import Memory
-from accord.team import TeamServices
+from accord.team import Team
 from accord.team.board import LeaseKeeper
-from accord.team.wake import wait
 from accord.types import (
     MemberRole,
     MemberStatus,
@@ -69,6 +69,14 @@ WINDOW_RETRIES = 3  # compactions tried on one call the server found too long
 # Tools whose run a stop cuts short (a command may run for minutes; the rest are quick).
 _INTERRUPTIBLE = frozenset({"bash"})
 OUTAGE = "model unreachable: "  # how a task given back for an outage says why
+
+
+class _OverBudget(Exception):
+    """A call sent again after a compaction would pass a budget: the member stops."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +102,7 @@ class Agent:
 
     def __init__(
         self,
-        services: TeamServices,
+        services: Team,
         member: str,
         definition: AgentDefinition,
         model: Model,
@@ -107,7 +115,6 @@ class Agent:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.services = services
-        self.store = services.store
         self.team = services.team
         self.member = member
         self.definition = definition
@@ -122,9 +129,8 @@ class Agent:
             team=services,
             env=dict(env or {}),
             bash_timeout=config.agent.bash_timeout,
-            memory_config=config.memory,
         )
-        self.memory = Memory(services.store, services.team, config.memory)
+        self.memory = services.memory
         self.prices = {
             k: Price(p.input, p.output, p.cache_read, p.cache_write)
             for k, p in config.prices.items()
@@ -176,8 +182,7 @@ class Agent:
             final = MemberStatus.STOPPED
             try:
                 self._set_status(final)
-                self.store.append_event(
-                    self.team,
+                self.services.log.append_event(
                     "member_stopped",
                     {
                         "name": self.member,
@@ -213,11 +218,9 @@ class Agent:
         if stop is not None:
             return stop
         if self.plan.waiting and self.conversation is not None:
-            if once and not self.store.pending_work(self.team, self.member).mail:
+            if once and not self.services.pending_work(self.member).mail:
                 return Outcome("idle", "waiting for the lead to answer the plan")
-            wait(
-                self.store,
-                self.team,
+            self.services.wait(
                 self.member,
                 self.idle_wait,
                 stop=self._stop.is_set,
@@ -232,9 +235,7 @@ class Agent:
         return self._turn()
 
     def _wait(self) -> None:
-        wait(
-            self.store,
-            self.team,
+        self.services.wait(
             self.member,
             self.idle_wait,
             stop=self._stop.is_set,
@@ -248,10 +249,10 @@ class Agent:
         for task in self.services.board.list(TaskStatus.IN_PROGRESS):
             if task.owner == self.member and task.fencing_token is not None:
                 self.ctx.claims[task.id] = HeldClaim(task.id, task.fencing_token)
-        last = self.store.last_session(self.team, self.member)
+        last = self.services.log.last_session(self.member)
         if last == 0:
             return
-        entries = self.store.read_transcript(self.team, self.member, session=last)
+        entries = self.services.log.read_transcript(self.member, session=last)
         for entry in entries:
             # A window learned before the restart holds: no second refused call to learn it.
             if entry.kind != TranscriptKind.NOTE:
@@ -322,7 +323,7 @@ class Agent:
         self.last_calls = None
         self.system = None
         self.plan.start(task_id, required=self.definition.plan_required)
-        session = self.store.last_session(self.team, self.member) + 1
+        session = self.services.log.last_session(self.member) + 1
         self.conversation = context.Conversation(session, task_id, [], [])
         self._set_status(MemberStatus.WORKING)
         start = TranscriptEntry(
@@ -383,7 +384,7 @@ class Agent:
                 reply_to=request.id,
             )
             self._note(f"shutdown request {request.id} from {request.sender} refused")
-            self.store.ack_messages(self.team, self.member, [request.id])
+            self.services.mailbox.ack(self.member, [request.id])
             return None
         self.services.mailbox.send(
             self.member,
@@ -393,7 +394,7 @@ class Agent:
             reply_to=request.id,
         )
         self._note(f"shutdown request {request.id} from {request.sender} approved")
-        self.store.ack_messages(self.team, self.member, [request.id])
+        self.services.mailbox.ack(self.member, [request.id])
         self._set_status(MemberStatus.STOPPING)
         return Outcome("shutdown", f"approved shutdown request {request.id}")
 
@@ -402,20 +403,24 @@ class Agent:
     def _turn(self) -> Outcome | None:
         conv = self.conversation
         assert conv is not None
-        over = self._over_budget()
+        request = self._request()
+        size = estimate_tokens(request)
+        if size > context.COMPACT_AT * self.model.context_window and self._compact():
+            request = self._request()
+            size = estimate_tokens(request)
+        # Promise 10: the budget is asked before every model call, with this call's input.
+        over = self._over_budget(size)
         if over is not None:
             return self._stop_for_budget(over)
         if self.turns >= self.definition.max_turns:
             return self._stop_for_turns()
-        request = self._request()
-        if estimate_tokens(request) > context.COMPACT_AT * self.model.context_window:
-            if self._compact():
-                request = self._request()
         self.turns += 1
         try:
             response, request = self._complete(request)
         except ModelError as e:
             return self._stop_for_model(e)
+        except _OverBudget as e:
+            return self._stop_for_budget(e.why)
         message, cut = context.cap_reply(response.message)
         if cut:
             self._note(f"the model's reply was cut by {cut:,} characters before it was saved")
@@ -477,7 +482,14 @@ class Agent:
                 if not self._learn_window(e, request):
                     raise
                 request = self._request()
+                self._check_budget(request)
         return self.model.complete(request), request
+
+    def _check_budget(self, request: ModelRequest) -> None:
+        """Before a call sent again (compacted), as before the first: _OverBudget."""
+        over = self._over_budget(estimate_tokens(request))
+        if over is not None:
+            raise _OverBudget(over)
 
     def _learn_window(self, error: ContextTooLong, request: ModelRequest) -> bool:
         """Take the window the server named (or, when it named none or the one we
@@ -489,8 +501,7 @@ class Agent:
             # Our estimate of four characters a token undercounts this server.
             window = max(int(min(known, estimate_tokens(request)) * 0.8), 1024)
         self.model.context_window = window
-        self.store.append_event(
-            self.team,
+        self.services.log.append_event(
             "context_window_learned",
             {
                 "member": self.member,
@@ -688,8 +699,7 @@ class Agent:
         )
         conv.messages = [head, ChatMessage("user", summary), *conv.messages[cut:]]
         conv.seqs = [conv.seqs[0], None, *conv.seqs[cut:]]
-        self.store.append_event(
-            self.team,
+        self.services.log.append_event(
             "context_compacted",
             {"member": self.member, "folded": cut - 1, "kept": len(conv.messages) - 2},
             self.member,
@@ -698,20 +708,14 @@ class Agent:
 
     # budgets and turns ---------------------------------------------------------
 
-    def _over_budget(self) -> str | None:
-        budgets = self.config.budgets
-        for scope, budget, member in (
-            ("member", budgets.for_member(self.member), self.member),
-            ("team", budgets.team, None),
-        ):
-            if budget.usd is None and budget.tokens is None:
-                continue
-            total = self.store.usage_totals(self.team, member=member)[0]
-            if budget.usd is not None and total.cost_usd >= budget.usd:
-                return f"{scope} budget of ${budget.usd:.2f} spent (${total.cost_usd:.4f})"
-            if budget.tokens is not None and total.tokens >= budget.tokens:
-                return f"{scope} budget of {budget.tokens} tokens spent ({total.tokens})"
-        return None
+    def _over_budget(self, tokens: int) -> str | None:
+        """Why a call sending about ``tokens`` input tokens may not be made
+        (``Runs.over_budget``): what was spent plus that input, at the model's price,
+        would reach a budget. The input is priced whole, as if nothing were cached: a
+        cached prefix costs less, so the check errs toward stopping a call early."""
+        name = str(self.model.name)
+        cost = cost_of(name, Usage(input_tokens=tokens, output_tokens=0), self.prices)
+        return self.services.runs.over_budget(self.member, next_usd=cost or 0.0, next_tokens=tokens)
 
     def _stop_for_budget(self, why: str) -> Outcome:
         held = sorted(self.ctx.claims)
@@ -722,8 +726,8 @@ class Agent:
         )
         self._tell_lead(note, "budget stop")
         self._note(note)
-        self.store.append_event(
-            self.team, "budget_exceeded", {"member": self.member, "why": why}, self.member
+        self.services.log.append_event(
+            "budget_exceeded", {"member": self.member, "why": why}, self.member
         )
         return Outcome("budget", why)
 
@@ -752,9 +756,7 @@ class Agent:
                 if (task.reason or "").startswith(OUTAGE):
                     self.services.board.fail(task_id, self.member, held.token, reason, retry=True)
                 else:
-                    self.store.release_task(
-                        self.team, task_id, self.member, held.token, OUTAGE + reason
-                    )
+                    self.services.board.release(task_id, self.member, held.token, OUTAGE + reason)
             except AccordError:
                 pass
             self.ctx.claims.pop(task_id, None)
@@ -762,7 +764,7 @@ class Agent:
     def _tell_lead(self, text: str, summary: str) -> None:
         leads = [
             m.name
-            for m in self.store.list_members(self.team)
+            for m in self.services.roster.list()
             if m.role == MemberRole.LEAD and m.name != self.member
         ]
         for lead in leads:
@@ -812,13 +814,13 @@ class Agent:
         entry = TranscriptEntry(
             self.member, conv.session, TranscriptKind.MESSAGE, message.to_dict(), conv.task_id
         )
-        saved = self.store.append_transcript(
-            self.team, [e for e in (before, entry) if e is not None], ack=ack or (), usage=usage
+        saved = self.services.log.append_transcript(
+            [e for e in (before, entry) if e is not None], ack=ack or (), usage=usage
         )
         conv.add(message, saved[-1].seq)
 
     def _append(self, entry: TranscriptEntry) -> None:
-        self.store.append_transcript(self.team, [entry])
+        self.services.log.append_transcript([entry])
 
     def _note(self, text: str, **facts: object) -> None:
         self._append(self._entry(TranscriptKind.NOTE, {"text": text, **facts}))
@@ -826,7 +828,7 @@ class Agent:
     def _entry(self, kind: TranscriptKind, body: dict[str, object]) -> TranscriptEntry:
         """An entry of the current session (else of the last one) and its task."""
         conv = self.conversation
-        session = conv.session if conv else self.store.last_session(self.team, self.member)
+        session = conv.session if conv else self.services.log.last_session(self.member)
         return TranscriptEntry(self.member, session, kind, body, conv.task_id if conv else None)
 
     def _set_status(

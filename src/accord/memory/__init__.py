@@ -367,6 +367,16 @@ class Memory:
             spent += n
         return must
 
+    def entries(
+        self,
+        *,
+        type: MemoryType | None = None,
+        status: MemoryStatus | None = None,
+        limit: int | None = None,
+    ) -> list[MemoryEntry]:
+        """Entries the team can see, newest first, of one type or status if given."""
+        return self.store.list_memories(self.team, type=type, status=status, limit=limit)
+
     def stories(self, limit: int | None = None) -> list[MemoryEntry]:
         return self.store.list_memories(self.team, type=MemoryType.STORY, limit=limit)
 

@@ -39,6 +39,7 @@ from accord.config import CONFIG_NAME, STATE_DIR, STORE_NAME, Project, locate
 from accord.errors import AccordError, UserError
 from accord.runtime.team_run import prepare_run
 from accord.store import Store, open_store
+from accord.team import Team
 from accord.types import Event, RunStatus, TaskStatus, TranscriptKind
 
 NOTICE = (
@@ -431,9 +432,10 @@ def run(
     def stop_it() -> None:
         over.set()
         with open_store(project.store_location) as store:
-            now = store.get_run(TEAM)
+            runs = Team(store, TEAM).runs
+            now = runs.get()
             if now is not None and now.status == RunStatus.RUNNING:
-                store.update_run(TEAM, status=RunStatus.STOPPING)
+                runs.update(status=RunStatus.STOPPING)
 
     with open_store(project.store_location) as store:
         prepare_run(
@@ -467,9 +469,10 @@ def run(
 
 
 def _report(store: Store, root: Path, seconds: float) -> Report:
-    run_ = store.get_run(TEAM)
-    tasks = store.list_tasks(TEAM)
-    hooks = [e for e in store.read_events(TEAM) if e.kind == "hook_run"]
+    team = Team(store, TEAM)
+    run_ = team.runs.get()
+    tasks = team.board.list()
+    hooks = [e for e in team.log.read_events() if e.kind == "hook_run"]
     return Report(
         root=root,
         seconds=seconds,
@@ -478,7 +481,7 @@ def _report(store: Store, root: Path, seconds: float) -> Report:
         tasks=len(tasks),
         refused=sum(1 for e in hooks if e.payload.get("blocked")),
         allowed=sum(1 for e in hooks if e.payload.get("exit_code") == 0),
-        calls=store.usage_totals(TEAM)[0].calls,
+        calls=team.runs.usage_totals()[0].calls,
     )
 
 
@@ -488,7 +491,7 @@ class Narrator:
     FILLER = frozenset({LEAD_SCRIPT["otherwise"]["text"], MATE_SCRIPT["otherwise"]["text"]})
 
     def __init__(self, store: Store, team: str, say: Callable[[str], None]) -> None:
-        self.store = store
+        self.services = Team(store, team)
         self.team = team
         self.say = say
         self.started = time.time()
@@ -543,7 +546,7 @@ class Narrator:
         (the transcript may be further on by now: the member did not wait for us).
         """
         said: list[str] = []
-        for entry in self.store.read_transcript(self.team, member, since=self.read.get(member, 0)):
+        for entry in self.services.log.read_transcript(member, since=self.read.get(member, 0)):
             self.read[member] = entry.seq
             body = entry.body
             if entry.kind != TranscriptKind.MESSAGE or body.get("role") != "assistant":
@@ -563,7 +566,7 @@ class Narrator:
 
     def _result(self, task_id: int) -> str:
         try:
-            return self.store.get_task(self.team, task_id).result or ""
+            return self.services.board.get(task_id).result or ""
         except AccordError:
             return ""
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from accord.errors import InvalidState, UnknownTeam
 from accord.store.base import Store
+from accord.team import Team
 from accord.team.roster import LIVE_STATUSES
 from accord.types import Event, MemberStatus, Run, RunStatus
 
@@ -63,10 +64,10 @@ class Outcome:
 def run_outcome(store: Store, team: str) -> Outcome | None:
     """How the team's latest run ended (None while it runs, or before any run).
 
-    Read from the run's settings, where ``end_run`` keeps it, so that `accord status`
+    Read from the run's settings, where ``record_end`` keeps it, so that `accord status`
     costs the same on a log of a million events as on one of ten."""
     try:
-        run = store.get_run(team)
+        run = Team(store, team).runs.get()
     except UnknownTeam:
         return None
     if run is None or run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
@@ -78,10 +79,15 @@ def run_outcome(store: Store, team: str) -> Outcome | None:
 
 
 def end_run(store: Store, team: str, outcome: str, reason: str) -> Event:
+    """``record_end`` for the team ``team`` of ``store``."""
+    return record_end(Team(store, team), outcome, reason)
+
+
+def record_end(team: Team, outcome: str, reason: str) -> Event:
     """Record how the run ended (its status is changed by the caller): a ``run_ended``
     event for the log, and the same in the run's settings for a cheap look-up."""
-    store.update_run(team, settings={"ended": {"outcome": outcome, "reason": reason}})
-    return store.append_event(team, "run_ended", {"outcome": outcome, "reason": reason})
+    team.runs.update(settings={"ended": {"outcome": outcome, "reason": reason}})
+    return team.log.append_event("run_ended", {"outcome": outcome, "reason": reason})
 
 
 def exit_code(outcome: Outcome | None) -> int:
@@ -111,8 +117,9 @@ def sweep(store: Store, team: str) -> list[str]:
     """Tidy what a supervisor killed on this machine left behind: the run is stopped
     (outcome ``crashed``) and members it marked live but whose process is gone are
     stopped. Only a holder certainly dead is swept, never one just slow to renew."""
+    bound = Team(store, team)
     try:
-        run = store.get_run(team)
+        run = bound.runs.get()
     except UnknownTeam:
         return []
     if run is None:
@@ -124,17 +131,16 @@ def sweep(store: Store, team: str) -> list[str]:
         return []
     swept = []
     machine = socket.gethostname()
-    here = {h.host for h in store.list_hosts(team) if h.machine == machine} | {default_host()}
-    for m in store.list_members(team):
+    here = {h.host for h in bound.runs.hosts() if h.machine == machine} | {default_host()}
+    for m in bound.roster.list():
         ours = m.host is None or m.host in here
         if m.status in LIVE_STATUSES and ours and not _pid_alive(m.pid):
-            store.update_member(team, m.name, status=MemberStatus.STOPPED)
+            bound.roster.update(m.name, status=MemberStatus.STOPPED)
             swept.append(m.name)
     if run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
-        store.update_run(team, status=RunStatus.STOPPED)
-        end_run(
-            store,
-            team,
+        bound.runs.update(status=RunStatus.STOPPED)
+        record_end(
+            bound,
             "crashed",
             f"the supervisor (pid {run.supervisor_pid}) died; `accord resume --team {team}` "
             "brings the team back",
@@ -164,8 +170,9 @@ def supervised(run: Run) -> bool:
 
 def refuse_removing_a_running_member(store: Store, team: str, name: str) -> None:
     """A member a live supervisor runs is stopped first, never pulled from under it."""
-    run = store.get_run(team)
-    m = store.get_member(team, name)
+    bound = Team(store, team)
+    run = bound.runs.get()
+    m = bound.roster.get(name)
     if run is None or not supervised(run):
         return
     if name == run.lead:

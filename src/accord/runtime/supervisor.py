@@ -59,9 +59,9 @@ from accord.agent.definition import find_definition
 from accord.agent.launch import CONFIG_EXIT
 from accord.config import Project
 from accord.errors import AccordError, StaleToken, StoreNotFound, UnknownMember, UserError
-from accord.runtime.lifecycle import default_host, end_run, holder_is_dead
+from accord.runtime.lifecycle import default_host, holder_is_dead, record_end
 from accord.store.base import Store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.types import Event, MemberRole, MemberStatus, RunStatus, TaskStatus, TranscriptKind
 
 Say = Callable[[str], None]
@@ -108,9 +108,8 @@ class Supervisor:
         slots: int | None = None,
     ) -> None:
         self.project = project
-        self.store = store
         self.team = team
-        self.services = TeamServices.open(store, team, project.config, project.root)
+        self.services = Team.open(store, team, project.config, project.root)
         self.say = say
         cfg = project.config.run
         self.settings = settings or Settings(
@@ -146,22 +145,22 @@ class Supervisor:
 
     def run(self) -> RunStatus:
         """Hold the run: start the lead, serve this host, and end the run when it is over."""
-        prior = self.store.get_run(self.team)
+        prior = self.services.runs.get()
         dead = prior is not None and holder_is_dead(prior.supervisor_pid, prior.supervisor_host)
-        run = self.store.claim_supervisor(
-            self.team, os.getpid(), self.machine, self.settings.lease, take_over=dead
+        run = self.services.runs.claim_supervisor(
+            os.getpid(), self.machine, self.settings.lease, take_over=dead
         )
         self.token = run.supervisor_token
         try:
             self._join()
         except AccordError:
-            self.store.release_supervisor(self.team, self.token)
+            self.services.runs.release_supervisor(self.token)
             raise
         # Events before this supervisor are history: show and watch only what follows.
-        history = self.store.read_events(self.team, since=0)
+        history = self.services.log.read_events(since=0)
         self.seq = history[-1].seq if history else 0
         if run.status != RunStatus.RUNNING:
-            self.store.update_run(self.team, status=RunStatus.RUNNING)
+            self.services.runs.update(status=RunStatus.RUNNING)
         self.logs.mkdir(parents=True, exist_ok=True)
         process.become_subreaper()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -188,13 +187,13 @@ class Supervisor:
                 signal.signal(s, handler)
             if self.store_lost is None:
                 try:
-                    now = self.store.get_run(self.team)
+                    now = self.services.runs.get()
                     if now is not None and now.status != RunStatus.FINISHED:
-                        self.store.update_run(self.team, status=RunStatus.STOPPED)
+                        self.services.runs.update(status=RunStatus.STOPPED)
                         final = RunStatus.STOPPED
-                    end_run(self.store, self.team, *self.outcome)
-                    self.store.release_supervisor(self.team, self.token)
-                    self.store.release_host(self.team, self.host, self.host_token)
+                    record_end(self.services, *self.outcome)
+                    self.services.runs.release_supervisor(self.token)
+                    self.services.runs.release_host(self.host, self.host_token)
                 except AccordError:
                     pass
         if self.store_lost is not None:
@@ -206,7 +205,7 @@ class Supervisor:
         """Serve this host of the team: run what is placed here while the team's run is
         running; stop it when the run stops, and wait for the next (or return, ``once``)."""
         self._join()
-        history = self.store.read_events(self.team, since=0)
+        history = self.services.log.read_events(since=0)
         self.seq = history[-1].seq if history else 0
         self.logs.mkdir(parents=True, exist_ok=True)
         process.become_subreaper()
@@ -215,10 +214,10 @@ class Supervisor:
         waiting = False
         try:
             while not self.interrupts:
-                self.store.renew_host(self.team, self.host, self.host_token, self.settings.lease)
-                for event in self.store.read_events(self.team, since=self.seq):
+                self.services.runs.renew_host(self.host, self.host_token, self.settings.lease)
+                for event in self.services.log.read_events(since=self.seq):
                     self.seq = event.seq
-                run = self.store.get_run(self.team)
+                run = self.services.runs.get()
                 if run is None or run.status != RunStatus.RUNNING:
                     if self.procs:
                         self.say(f"supervisor {self.host}: the run is over; stopping members")
@@ -234,7 +233,7 @@ class Supervisor:
                     if not served or waiting:
                         self.say(f"supervisor {self.host}: serving team {self.team}")
                     served, waiting = True, False
-                    self.store.place_wanted(self.team)
+                    self.services.runs.place_wanted()
                     self._serve()
                 time.sleep(self.settings.poll)
         except StaleToken as e:
@@ -245,18 +244,17 @@ class Supervisor:
             for s, handler in previous.items():
                 signal.signal(s, handler)
             try:
-                self.store.release_host(self.team, self.host, self.host_token)
+                self.services.runs.release_host(self.host, self.host_token)
             except AccordError:
                 pass
 
     def _join(self) -> None:
         """Become this host's supervisor (a dead predecessor on this machine is replaced
         at once; one elsewhere only once its lease has run out)."""
-        known = {h.host: h for h in self.store.list_hosts(self.team)}
+        known = {h.host: h for h in self.services.runs.hosts()}
         prior = known.get(self.host)
         dead = prior is not None and holder_is_dead(prior.pid, prior.machine)
-        self.host_token = self.store.register_host(
-            self.team,
+        self.host_token = self.services.runs.register_host(
             self.host,
             machine=self.machine,
             pid=os.getpid(),
@@ -282,14 +280,14 @@ class Supervisor:
             self.outcome = ("store_lost", lost)
             self.say(f"supervisor: {lost}; stopping the team")
             return RunStatus.STOPPED
-        self.store.renew_supervisor(self.team, self.token, self.settings.lease)
-        self.store.renew_host(self.team, self.host, self.host_token, self.settings.lease)
-        for event in self.store.read_events(self.team, since=self.seq):
+        self.services.runs.renew_supervisor(self.token, self.settings.lease)
+        self.services.runs.renew_host(self.host, self.host_token, self.settings.lease)
+        for event in self.services.log.read_events(since=self.seq):
             self.seq = event.seq
             self.quiet_since = time.monotonic()
             if self.on_event is not None:
                 self.on_event(event)
-        run = self.store.get_run(self.team)
+        run = self.services.runs.get()
         assert run is not None
         if run.status == RunStatus.FINISHED:
             self.say(f"supervisor: the lead finished: {run.summary or ''}".rstrip(": "))
@@ -301,15 +299,15 @@ class Supervisor:
         if run.status in (RunStatus.STOPPING, RunStatus.STOPPED):
             self.outcome = ("stopped", "stopped by a person (`accord stop`)")
             return RunStatus.STOPPED
-        over = self._team_over_budget()
+        over = self.services.runs.over_budget(None)  # the team's limits; members ask their own
         if over:
             self.say(f"supervisor: {over}; stopping the team")
-            self.store.append_event(self.team, "budget_exceeded", {"member": None, "why": over})
+            self.services.log.append_event("budget_exceeded", {"member": None, "why": over})
             self.outcome = ("budget", f"{over}; `accord resume --budget USD` raises it")
             return RunStatus.STOPPED
-        self.store.place_wanted(self.team)
+        self.services.runs.place_wanted()
         self._serve()
-        now = self.store.get_run(self.team)
+        now = self.services.runs.get()
         if (
             now is not None
             and now.lead not in now.wanted
@@ -323,7 +321,7 @@ class Supervisor:
         if (
             not self.procs
             and not self.due
-            and not self.store.pending_spawns(self.team)
+            and not self.services.runs.pending_spawns()
             and not self._running_elsewhere()
         ):
             self.outcome = self._why_nobody_runs(run.lead)
@@ -339,7 +337,7 @@ class Supervisor:
     def _why_nobody_runs(self, lead: str) -> tuple[str, str]:
         """The outcome of a run whose every member has stopped: what the lead's last
         word was (crashed for good, failed to start, a model error, its budget)."""
-        for e in reversed(self.store.read_events(self.team)):
+        for e in reversed(self.services.log.read_events()):
             if e.payload.get("name") != lead:
                 continue
             if e.kind == "member_failed":
@@ -373,17 +371,17 @@ class Supervisor:
         if now - self.quiet_since < self.settings.silent_after or now < self.next_stall_check:
             return None
         self.next_stall_check = now + 1.0  # a quiet team is looked at once a second
-        if self.due or self.store.pending_spawns(self.team) or self._running_elsewhere():
+        if self.due or self.services.runs.pending_spawns() or self._running_elsewhere():
             return None
-        tasks = self.store.list_tasks(self.team)
+        tasks = self.services.board.list()
         if any(t.status == TaskStatus.IN_PROGRESS for t in tasks):
             return None
-        members = {m.name: m for m in self.store.list_members(self.team)}
+        members = {m.name: m for m in self.services.roster.list()}
         for name in self.procs:
             m = members.get(name)
             if m is None:
                 continue
-            if self.store.pending_work(self.team, name).mail:
+            if self.services.pending_work(name).mail:
                 return None
             if m.role == MemberRole.LEAD:
                 if not self._between_wakes(name):
@@ -401,10 +399,10 @@ class Supervisor:
         return f"the lead waits and no teammate has work, but the lead has not finished; {quiet}"
 
     def _between_wakes(self, lead: str) -> bool:
-        last = self.store.last_session(self.team, lead)
+        last = self.services.log.last_session(lead)
         if last == 0:
             return False
-        entries = self.store.read_transcript(self.team, lead, session=last)
+        entries = self.services.log.read_transcript(lead, session=last)
         return bool(
             entries
             and entries[-1].kind == TranscriptKind.SESSION
@@ -435,13 +433,13 @@ class Supervisor:
                     self._start(name, restart=True)
                 except UnknownMember:
                     self.say(f"supervisor: {name} was removed from the team; not restarting it")
-                    self.store.update_run(self.team, unwant=[name])
+                    self.services.runs.update(unwant=[name])
 
     def _running_elsewhere(self) -> bool:
         now = time.time()
-        live = {h.host for h in self.store.list_hosts(self.team) if h.live(now)} - {self.host}
+        live = {h.host for h in self.services.runs.hosts() if h.live(now)} - {self.host}
         busy = (MemberStatus.STARTING, MemberStatus.WORKING, MemberStatus.IDLE)
-        return any(m.host in live and m.status in busy for m in self.store.list_members(self.team))
+        return any(m.host in live and m.status in busy for m in self.services.roster.list())
 
     def _room(self) -> bool:
         slots = self.settings.slots
@@ -449,23 +447,23 @@ class Supervisor:
 
     def _spawns(self) -> None:
         while self._room():
-            spawn = self.store.take_spawn(self.team, self.host, self.host_token)
+            spawn = self.services.runs.take_spawn(self.host, self.host_token)
             if spawn is None:
                 return
             try:
                 find_definition(self.project.root, spawn.agent)
             except UserError as e:
-                self.store.finish_spawn(self.team, spawn.id, "refused", str(e))
+                self.services.runs.finish_spawn(spawn.id, "refused", str(e))
                 self.say(f"supervisor: refused to start {spawn.name}: {e}")
                 continue
             if spawn.name in self.procs and not self._reap_stopping(spawn.name):
-                self.store.finish_spawn(self.team, spawn.id, "refused", "already running")
+                self.services.runs.finish_spawn(spawn.id, "refused", "already running")
                 continue
             # Spawned again while a restart waits out its backoff: this start is that one.
             self.due.pop(spawn.name, None)
             self.due_after.pop(spawn.name, None)
             self._start(spawn.name)
-            self.store.finish_spawn(self.team, spawn.id, "started")
+            self.services.runs.finish_spawn(spawn.id, "started")
 
     def _reap_stopping(self, name: str) -> bool:
         """A member asked to start again while its old process is still on its way out
@@ -495,42 +493,40 @@ class Supervisor:
             code = proc.child.close()
             del self.procs[name]
             try:
-                self.store.get_member(self.team, name)
+                self.services.roster.get(name)
             except UnknownMember:
                 self.say(f"supervisor: {name} was removed from the team; not restarting it")
-                self.store.update_run(self.team, unwant=[name])
+                self.services.runs.update(unwant=[name])
                 continue
             failed = self._failed(proc, code)
             if failed is not None:
                 self.say(f"supervisor: {name} cannot start, not restarting it: {failed}")
-                self.store.update_member(self.team, name, status=MemberStatus.FAILED)
-                self.store.update_run(self.team, unwant=[name])
+                self.services.roster.update(name, status=MemberStatus.FAILED)
+                self.services.runs.update(unwant=[name])
                 continue
             stop = self._stop_event(proc)
             if stop is not None:
                 stopped = str(stop.get("reason"))
                 self.say(f"supervisor: {name} stopped ({stopped})")
-                again = any(sp.name == name for sp in self.store.pending_spawns(self.team))
+                again = any(sp.name == name for sp in self.services.runs.pending_spawns())
                 if again:
                     continue  # the lead spawned it again meanwhile: it stays wanted
                 if stopped == "model_error" and stop.get("transient") is True:
                     self._outage(name, str(stop.get("detail") or ""))
                 elif stopped in ("shutdown", "budget", "max_turns", "model_error"):
-                    self.store.update_run(self.team, unwant=[name])
+                    self.services.runs.update(unwant=[name])
                 continue
             self._crashed(proc, code, why=hung)
 
     def _failed(self, proc: Process, code: int | None) -> str | None:
         """The reason a member gave for failing on its configuration, if it did."""
-        for event in self.store.read_events(self.team, since=proc.since_seq):
+        for event in self.services.log.read_events(since=proc.since_seq):
             if event.kind == "member_failed" and event.payload.get("name") == proc.name:
                 return str(event.payload.get("reason"))
         if code == CONFIG_EXIT:
             lines = [line for line in _tail(proc.log).splitlines() if line.strip()]
             reason = lines[-1] if lines else f"exit {code}"
-            self.store.append_event(
-                self.team, "member_failed", {"name": proc.name, "reason": reason}
-            )
+            self.services.log.append_event("member_failed", {"name": proc.name, "reason": reason})
             return reason
         return None
 
@@ -541,18 +537,17 @@ class Supervisor:
         tail = why or _tail(proc.log)
         count = self.restarts.get(name, 0)
         try:
-            self.services.store.update_member(self.team, name, status=MemberStatus.CRASHED)
+            self.services.roster.update(name, status=MemberStatus.CRASHED)
         except UnknownMember:
             return
         gave_up = count >= self.settings.max_restarts
-        self.store.append_event(
-            self.team,
+        self.services.log.append_event(
             "member_crashed",
             {"name": name, "exit_code": code, "why": tail, "gave_up": gave_up},
         )
         if gave_up:
             self.say(f"supervisor: {name} crashed {count + 1} times; not restarting it")
-            self.store.update_run(self.team, unwant=[name])
+            self.services.runs.update(unwant=[name])
             return
         delay = self._restart_later(name, "crashed")
         self.say(f"supervisor: {name} crashed (exit {code}); restarting in {delay:g}s")
@@ -562,8 +557,7 @@ class Supervisor:
         (waiting may cure it), or give it up once its restarts are used up."""
         count = self.restarts.get(name, 0)
         if count >= self.settings.max_restarts:
-            self.store.append_event(
-                self.team,
+            self.services.log.append_event(
                 "member_given_up",
                 {"name": name, "reason": "model_error", "detail": detail, "restarts": count},
             )
@@ -571,7 +565,7 @@ class Supervisor:
                 f"supervisor: {name}'s model is still unreachable after {count} restart(s); "
                 f"not restarting it: {detail}"
             )
-            self.store.update_run(self.team, unwant=[name])
+            self.services.runs.update(unwant=[name])
             return
         delay = self._restart_later(name, "model_error")
         self.say(
@@ -592,7 +586,7 @@ class Supervisor:
         if time.monotonic() - proc.started < self.settings.silent_after:
             return False
         try:
-            member = self.store.get_member(self.team, proc.name)
+            member = self.services.roster.get(proc.name)
         except UnknownMember:
             return True  # removed from the team while it ran: end it
         beat = member.heartbeat_at
@@ -601,23 +595,9 @@ class Supervisor:
     def _stop_event(self, proc: Process) -> dict[str, object] | None:
         """What ``proc``'s member said when it stopped cleanly (reason, detail,
         transient), or None if it did not."""
-        for event in self.store.read_events(self.team, since=proc.since_seq):
+        for event in self.services.log.read_events(since=proc.since_seq):
             if event.kind == "member_stopped" and event.payload.get("name") == proc.name:
                 return dict(event.payload)
-        return None
-
-    def _team_over_budget(self) -> str | None:
-        budget = self.project.config.budgets.team
-        run = self.store.get_run(self.team)
-        usd = run.settings.get("budget_usd") if run is not None else None
-        limit = float(usd) if usd is not None else budget.usd
-        if limit is None and budget.tokens is None:
-            return None
-        total = self.store.usage_totals(self.team)[0]
-        if limit is not None and total.cost_usd >= limit:
-            return f"the team budget of ${limit:.2f} is spent (${total.cost_usd:.4f})"
-        if budget.tokens is not None and total.tokens >= budget.tokens:
-            return f"the team budget of {budget.tokens} tokens is spent"
         return None
 
     # processes -----------------------------------------------------------------
@@ -667,13 +647,12 @@ class Supervisor:
         self.procs[name] = Process(
             name, child, time.monotonic(), since, log, self.restarts.get(name, 0)
         )
-        self.store.update_member(
-            self.team, name, status=MemberStatus.STARTING, pid=child.pid, host=self.host
+        self.services.roster.update(
+            name, status=MemberStatus.STARTING, pid=child.pid, host=self.host
         )
         where = f" on {self.host}" if self.host != default_host() else ""
         if restart:
-            self.store.append_event(
-                self.team,
+            self.services.log.append_event(
                 "member_restarted",
                 {
                     "name": name,
@@ -697,9 +676,9 @@ class Supervisor:
         for p in procs:
             # A member killed before it could say so is stopped now, not live.
             try:
-                m = self.store.get_member(self.team, p.name)
+                m = self.services.roster.get(p.name)
                 if m.status not in (MemberStatus.STOPPED, MemberStatus.FAILED):
-                    self.store.update_member(self.team, p.name, status=MemberStatus.STOPPED)
+                    self.services.roster.update(p.name, status=MemberStatus.STOPPED)
             except AccordError:
                 pass
         self.procs.clear()

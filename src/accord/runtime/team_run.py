@@ -19,10 +19,16 @@ from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.config import Project
 from accord.errors import InvalidState, NothingToDo, UnknownTeam, UserError
 from accord.llm.prices import Price, price_for
-from accord.runtime.lifecycle import end_run, holder_is_dead, run_outcome, supervised, sweep
+from accord.runtime.lifecycle import (
+    holder_is_dead,
+    record_end,
+    run_outcome,
+    supervised,
+    sweep,
+)
 from accord.store.base import Store
-from accord.team import TeamServices
-from accord.team.roster import LIVE_STATUSES, hash_token, new_token
+from accord.team import Team
+from accord.team.roster import LIVE_STATUSES
 from accord.types import MemberRole, MessageKind, Run, RunStatus, check_name
 
 LEAD_NAME = "lead"
@@ -42,18 +48,19 @@ def prepare_run(
 ) -> Run:
     """Check everything, then create the team and its lead if needed and start the run."""
     check_name(team, "team name")
+    t = Team.open(store, team, project.config, project.root)
     if not goal.strip():
         raise UserError('say what the team should do: accord run "GOAL"')
     model, teammate_model = model_alias(model), model_alias(teammate_model)
     try:
-        existing = {m.name: m for m in store.list_members(team)}
+        existing = {m.name: m for m in t.roster.list()}
         team_exists = True
     except UnknownTeam:
         existing, team_exists = {}, False
     lead = existing.get(LEAD_NAME)
     if lead is not None and lead.role != MemberRole.LEAD:
         raise UserError(f"team {team!r} has a teammate named {LEAD_NAME!r}; rename it first")
-    run = store.get_run(team) if team_exists else None
+    run = t.runs.get() if team_exists else None
     if run is not None and run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
         _refuse_if_supervised(run)
     config = project.config
@@ -83,17 +90,11 @@ def prepare_run(
     for name, what in named.items():
         _check(name, what, project)
     if not team_exists:
-        store.create_team(team)
+        t = Team.create(store, team, project.config, project.root)
     if lead is None:
-        store.add_member(
-            team,
-            LEAD_NAME,
-            token_hash=hash_token(new_token()),
-            role=MemberRole.LEAD,
-            model=lead_model,
-        )
+        t.roster.add(LEAD_NAME, role=MemberRole.LEAD, model=lead_model)
     elif model is not None or lead.model is None:
-        store.update_member(team, LEAD_NAME, model=lead_model)
+        t.roster.update(LEAD_NAME, model=lead_model)
     for spec in declared:
         # A declared teammate starts with the lead. A model it was given before (member
         # add --model) stays unless accord.toml names one; with none it takes the run's.
@@ -102,25 +103,19 @@ def prepare_run(
             changes: dict[str, Any] = {"agent": spec.agent}
             if own is not None:
                 changes["model"] = own
-            store.update_member(team, spec.name, **changes)
+            t.roster.update(spec.name, **changes)
         else:
-            store.add_member(
-                team,
-                spec.name,
-                token_hash=hash_token(new_token()),
-                agent=spec.agent,
-                model=own,
-            )
-    _drop_stale_shutdowns(store, team)
+            t.roster.add(spec.name, agent=spec.agent, model=own)
+    _drop_stale_shutdowns(t)
     settings: dict[str, Any] = {
         "teammate_model": teammate_model,
         "max_teammates": max_teammates,
         "budget_usd": budget_usd,
         "delegate": delegate,
     }
-    run = store.start_run(team, goal, LEAD_NAME, settings)
+    run = t.runs.start(goal, LEAD_NAME, settings)
     if declared:
-        run = store.update_run(team, want=[spec.name for spec in declared])
+        run = t.runs.update(want=[spec.name for spec in declared])
     return run
 
 
@@ -143,7 +138,8 @@ def _refuse_if_supervised(run: Run) -> None:
 
 def budget_warning(store: Store, project: Project, team: str) -> str | None:
     """A USD budget on a model with no price never triggers: say so, and what to do."""
-    run = store.get_run(team)
+    t = Team.open(store, team, project.config, project.root)
+    run = t.runs.get()
     if run is None:
         return None
     usd = run.settings.get("budget_usd")
@@ -153,7 +149,7 @@ def budget_warning(store: Store, project: Project, team: str) -> str | None:
         k: Price(p.input, p.output, p.cache_read, p.cache_write)
         for k, p in project.config.prices.items()
     }
-    models = {m.model for m in store.list_members(team) if m.model}
+    models = {m.model for m in t.roster.list() if m.model}
     teammate_default = run.settings.get("teammate_model")
     if teammate_default:
         models.add(str(teammate_default))
@@ -167,11 +163,11 @@ def budget_warning(store: Store, project: Project, team: str) -> str | None:
     )
 
 
-def _drop_stale_shutdowns(store: Store, team: str) -> None:
+def _drop_stale_shutdowns(t: Team) -> None:
     """A shutdown request nobody read before the last run ended is for that run only."""
-    for m in store.list_messages(team, unacked=True, limit=10_000):
+    for m in t.mailbox.history(unacked=True, limit=10_000):
         if m.kind == MessageKind.SHUTDOWN_REQUEST:
-            store.ack_messages(team, m.recipient, [m.id])
+            t.mailbox.ack(m.recipient, [m.id])
 
 
 def prepare_resume(
@@ -181,7 +177,8 @@ def prepare_resume(
     (a member that crashed too often, failed on its configuration, or stopped over
     budget), raise the budget if asked, and wake the lead to carry on. Returns the run
     and what the lead is told."""
-    run = store.get_run(team)
+    t = Team.open(store, team, project.config, project.root)
+    run = t.runs.get()
     if run is None:
         raise UserError(f"team {team!r} has never been run; start it with `accord run GOAL`")
     if run.status == RunStatus.FINISHED:
@@ -193,36 +190,36 @@ def prepare_resume(
         _refuse_if_supervised(run)
     if budget_usd is not None and budget_usd <= 0:
         raise UserError("--budget must be more than 0 USD")
-    back = _to_bring_back(store, team, run)
-    members = {m.name: m for m in store.list_members(team)}
+    back = _to_bring_back(t, run)
+    members = {m.name: m for m in t.roster.list()}
     for name in back:
-        _check_member_model(store, project, team, run, name, members[name].agent)
+        _check_member_model(t, project, run, name, members[name].agent)
     sweep(store, team)
-    _drop_stale_shutdowns(store, team)
+    _drop_stale_shutdowns(t)
     ended = run_outcome(store, team)
     said = [f"it had stopped ({ended.outcome}: {ended.reason})" if ended else "it had stopped"]
     if budget_usd is not None:
         old = run.settings.get("budget_usd")
-        run = store.update_run(team, settings={"budget_usd": budget_usd})
+        run = t.runs.update(settings={"budget_usd": budget_usd})
         said.append(
             f"the budget is now ${budget_usd:.2f}" + (f" (was ${float(old):.2f})" if old else "")
         )
     if run.lead not in run.wanted:
-        run = store.update_run(team, want=[run.lead])
+        run = t.runs.update(want=[run.lead])
     if back:
-        run = store.update_run(team, want=back)
+        run = t.runs.update(want=back)
         said.append(f"brought back: {', '.join(back)}")
     # The lead wakes for this (its digest shows it) and carries on with the team.
     why = "; ".join(said)
-    store.append_event(team, "run_resumed", {"why": why, "members": back})
+    t.log.append_event("run_resumed", {"why": why, "members": back})
     return run, why
 
 
-def _to_bring_back(store: Store, team: str, run: Run) -> list[str]:
+def _to_bring_back(t: Team, run: Run) -> list[str]:
     """Teammates whose last word was a crash given up, a configuration failure, or a
     stop for budget or a model error: a resume gives them another go."""
     last: dict[str, bool] = {}
-    for e in store.read_events(team):
+    for e in t.log.read_events():
         name = e.payload.get("name")
         if not isinstance(name, str) or name == run.lead:
             continue
@@ -234,19 +231,17 @@ def _to_bring_back(store: Store, team: str, run: Run) -> list[str]:
             last[name] = e.payload.get("reason") in ("budget", "model_error", "config")
         elif e.kind in ("spawn_started", "member_removed"):
             last[name] = False
-    known = {m.name for m in store.list_members(team)}
+    known = {m.name for m in t.roster.list()}
     return sorted(n for n, again in last.items() if again and n in known and n not in run.wanted)
 
 
-def _check_member_model(
-    store: Store, project: Project, team: str, run: Run, name: str, agent: str | None
-) -> None:
+def _check_member_model(t: Team, project: Project, run: Run, name: str, agent: str | None) -> None:
     try:
         definition = find_definition(project.root, agent)
-        lead = store.get_member(team, run.lead)
+        lead = t.roster.get(run.lead)
         chosen = model_name_for(
             definition,
-            store.get_member(team, name).model,
+            t.roster.get(name).model,
             None,
             project.config,
             teammate_default=run.settings.get("teammate_model"),
@@ -257,10 +252,11 @@ def _check_member_model(
         raise UserError(f"{name} cannot start yet: {e}") from None
 
 
-def stop(store: Store, services: TeamServices, member: str | None) -> str:
+def stop(store: Store, services: Team, member: str | None) -> str:
     """Stop the whole team (resumable), or ask one running member to shut down."""
     team = services.team
-    run = store.get_run(team)
+    t = services
+    run = t.runs.get()
     if run is None:
         raise UserError(f"team {team!r} has never been run; nothing to stop")
     live = supervised(run)
@@ -270,17 +266,17 @@ def stop(store: Store, services: TeamServices, member: str | None) -> str:
                 f"team {team} finished already ({run.summary or 'no summary'}); nothing to stop"
             )
         if live:
-            store.update_run(team, status=RunStatus.STOPPING)
+            t.runs.update(status=RunStatus.STOPPING)
             return f"asked the supervisor of {team} to stop the team"
         if run.status == RunStatus.STOPPED:
             raise NothingToDo(f"team {team} is stopped already")
         sweep(store, team)
-        now = store.get_run(team)
+        now = t.runs.get()
         if now is not None and now.status != RunStatus.STOPPED:
-            store.update_run(team, status=RunStatus.STOPPED)
-            end_run(store, team, "stopped", "stopped by a person (no supervisor was running)")
+            t.runs.update(status=RunStatus.STOPPED)
+            record_end(t, "stopped", "stopped by a person (no supervisor was running)")
         return f"team {team} is stopped (no supervisor was running)"
-    m = store.get_member(team, member)
+    m = t.roster.get(member)
     if not live or m.status not in LIVE_STATUSES or m.name not in run.wanted:
         raise InvalidState(f"{member} is not running ({m.status.value}); there is nothing to stop")
     services.mailbox.send(

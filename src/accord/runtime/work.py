@@ -51,8 +51,8 @@ from accord import process
 from accord.config import STATE_DIR, Config
 from accord.credentials import scrubbed, without_password
 from accord.errors import AccordError, ClaimError, HookBlocked, UserError
-from accord.team import TeamServices
-from accord.team.board import Board, heartbeat_period
+from accord.team import Team
+from accord.team.board import heartbeat_period
 from accord.types import (
     Claim,
     MemberStatus,
@@ -122,7 +122,7 @@ class WorkPool:
 
     def __init__(
         self,
-        services: TeamServices,
+        services: Team,
         config: Config,
         root: Path,
         settings: WorkSettings,
@@ -143,9 +143,9 @@ class WorkPool:
         lease = settings.lease_seconds or config.board.lease_seconds
         board_config = config.board.model_copy(update={"lease_seconds": lease})
         self.config = config.model_copy(update={"board": board_config})
-        self.board = Board(services.store, services.team, board_config, services.hooks)
-        self.services = dataclasses.replace(services, board=self.board)
-        self.store = services.store
+        # The pool's own lease: the same team, with services made for its settings.
+        self.services = services.with_config(self.config)
+        self.board = self.services.board
         self.team = services.team
         self.root = root.resolve()
         self.settings = settings
@@ -159,7 +159,7 @@ class WorkPool:
         self._lock = threading.Lock()
         self._errors: list[BaseException] = []
         self._started = 0
-        location = self.store.location
+        location = self.services.location
         state = Path(location).parent if "://" not in location else root / STATE_DIR
         self.logs = state / "logs" / "work" / self.team
         self._lock_path = state / f"work-{self.team}-{settings.prefix}.lock"
@@ -278,7 +278,7 @@ class WorkPool:
         )
 
     def _enlist(self) -> None:
-        known = {m.name for m in self.store.list_members(self.team)}
+        known = {m.name for m in self.services.roster.list()}
         for name in self.names:
             if name not in known:
                 self.services.roster.add(name, agent=self.settings.agent, model=self.settings.model)
@@ -343,11 +343,11 @@ class WorkPool:
         return not any(t.ready and (t.assignee is None or t.assignee in ours) for t in tasks)
 
     def _wait_for_change(self, timeout: float) -> None:
-        marker = self.store.change_marker()
+        marker = self.services.log.change_marker()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not self._stop.is_set():
             time.sleep(_POLL / 5)
-            if self.store.change_marker() != marker:
+            if self.services.log.change_marker() != marker:
                 return
 
     # a command per task --------------------------------------------------------
@@ -424,7 +424,7 @@ class WorkPool:
             description = description.encode()[:_ENV_LIMIT].decode("utf-8", "ignore")
         env.update(
             ACCORD_TEAM=self.team,
-            ACCORD_STORE=without_password(self.store.location),
+            ACCORD_STORE=without_password(self.services.location),
             ACCORD_WORKER=name,
             ACCORD_TASK_ID=str(task.id),
             ACCORD_TASK_KEY=task.plan_key or "",
@@ -475,7 +475,7 @@ class WorkPool:
             self.root,
             model=self.settings.model,
             definition_name=self.settings.agent,
-            env={"ACCORD_TEAM": self.team, "ACCORD_STORE": self.store.location},
+            env={"ACCORD_TEAM": self.team, "ACCORD_STORE": self.services.location},
         )
         # It works the task its worker claimed for it, and claims nothing else.
         agent.definition = dataclasses.replace(agent.definition, self_claim=False)
@@ -486,15 +486,14 @@ class WorkPool:
         starts the task its worker just claimed with a fresh context."""
         from accord.agent.context import Conversation
 
-        last = self.store.last_session(self.team, name)
+        last = self.services.log.last_session(name)
         if last == 0:
             return
-        conv = Conversation.rebuild(self.store.read_transcript(self.team, name, session=last))
+        conv = Conversation.rebuild(self.services.log.read_transcript(name, session=last))
         if conv is None or conv.task_id == task_id:
             return
         end = {"event": "end", "why": f"accord work gave {name} task #{task_id}"}
-        self.store.append_transcript(
-            self.team,
+        self.services.log.append_transcript(
             [TranscriptEntry(name, last, TranscriptKind.SESSION, end, conv.task_id)],
         )
 

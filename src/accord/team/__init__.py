@@ -1,13 +1,14 @@
-"""Team services: the board, mailboxes, roster, hooks and events of one team.
+"""Team services: the board, mailboxes, roster, hooks, memory, run and log of one team.
 
-``pick_team`` applies the rule for which team a command means; ``TeamServices``
-bundles the services of one team over one store, wired to the project's
-settings and hooks.
+``pick_team`` applies the rule for which team a command means; ``Team`` gathers
+the services of one team over one store, wired to the project's settings and
+hooks, and is the one way above ``store/`` to reach the store.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,16 +17,40 @@ from accord.types import check_name
 
 if TYPE_CHECKING:
     from accord.config import Config
+    from accord.memory import Memory
     from accord.store.base import Store
     from accord.team.board import Board
+    from accord.team.digest import Digest
     from accord.team.hooks import HookRunner
+    from accord.team.log import Log
     from accord.team.mailbox import Mailbox
     from accord.team.roster import Roster
+    from accord.team.runs import Runs
+    from accord.types import Event, Wake
+    from accord.types import Team as TeamRecord
 
-__all__ = ["Board", "HookRunner", "Mailbox", "Roster", "TeamServices", "pick_team"]
+__all__ = [
+    "Board",
+    "HookRunner",
+    "Log",
+    "Mailbox",
+    "Roster",
+    "Runs",
+    "Team",
+    "TeamServices",
+    "pick_team",
+    "teams",
+]
 
 
-_LAZY = {"Board": "board", "HookRunner": "hooks", "Mailbox": "mailbox", "Roster": "roster"}
+_LAZY = {
+    "Board": "board",
+    "HookRunner": "hooks",
+    "Log": "log",
+    "Mailbox": "mailbox",
+    "Roster": "roster",
+    "Runs": "runs",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -64,30 +89,179 @@ def pick_team(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class TeamServices:
-    """Everything a front door needs to act on one team."""
+def teams(store: Store) -> list[TeamRecord]:
+    """Every team in ``store``, by name."""
+    return store.list_teams()
 
-    store: Store
-    team: str
-    board: Board
-    mailbox: Mailbox
-    roster: Roster
-    hooks: HookRunner
+
+class Team:
+    """One team in one store, and the one way above ``store/`` to act on it.
+
+    It gathers the team's services: ``board`` (tasks, claims, leases), ``mailbox``,
+    ``roster`` (members, tokens, liveness), ``hooks``, ``memory`` (typed memories and
+    continuity notes), ``runs`` (the run, its supervisors, hosts and spawn requests,
+    usage and budgets) and ``log`` (events and transcripts). They are the only code
+    above ``store/`` that calls the store. A process builds its Team once and passes
+    it down; each service is made the first time it is asked for. Bound without the
+    project's settings (``Team(store, name)``) it takes the defaults and runs no hooks:
+    enough for a quick read, which then loads neither the validator nor the hook runner.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        team: str,
+        config: Config | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.team = team
+        self._config = config
+        self._cwd = cwd
 
     @classmethod
-    def open(cls, store: Store, team: str, config: Config, cwd: Path) -> TeamServices:
-        from accord.team.board import Board
+    def open(cls, store: Store, team: str, config: Config, cwd: Path) -> Team:
+        """The team ``team`` of ``store``, wired to the project's settings and hooks."""
+        return cls(store, team, config, cwd)
+
+    @classmethod
+    def create(
+        cls,
+        store: Store,
+        team: str,
+        config: Config | None = None,
+        cwd: Path | None = None,
+        *,
+        description: str = "",
+        actor: str | None = None,
+    ) -> Team:
+        """Create the team in ``store`` (AlreadyExists if it is there) and bind to it."""
+        store.create_team(team, description, actor)
+        return cls(store, team, config, cwd)
+
+    def record(self) -> TeamRecord:
+        """The team as the store keeps it (id, description, when it was made);
+        UnknownTeam, listing the teams there are, if it is not there."""
+        return self.store.get_team(self.team)
+
+    def delete(self) -> None:
+        """Remove the team and everything in it (board, mail, roster, log)."""
+        self.store.delete_team(self.team)
+
+    def with_config(self, config: Config) -> Team:
+        """The same team with other settings (a work pool's own lease), and services
+        made anew for them."""
+        return Team(self.store, self.team, config, self._cwd)
+
+    @property
+    def cwd(self) -> Path:
+        """Where hooks run: the project's root (the working folder when none was given)."""
+        return self._cwd if self._cwd is not None else Path.cwd()
+
+    @property
+    def name(self) -> str:
+        return self.team
+
+    @property
+    def location(self) -> str:
+        """Where the store is: its file path or server URL, as the store gives it."""
+        return self.store.location
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from accord.config import Config
+
+            self._config = Config()
+        return self._config
+
+    def _setting(self, section: str) -> Any:
+        # One section of the project's settings, or None (the service's defaults) for a
+        # Team bound without them.
+        return None if self._config is None else getattr(self._config, section)
+
+    def _gates(self) -> HookRunner | None:
+        # A Team bound without the project's settings (a quick read, a sweep) runs no
+        # hooks, and loads neither the validator nor the hook runner.
+        return self.hooks if self._config is not None else None
+
+    @cached_property
+    def hooks(self) -> HookRunner:
         from accord.team.hooks import HookRunner
+
+        return HookRunner(self.config.hooks, self.store, self.team, self.cwd)
+
+    @cached_property
+    def board(self) -> Board:
+        from accord.team.board import Board
+
+        return Board(self.store, self.team, self._setting("board"), self._gates())
+
+    @cached_property
+    def mailbox(self) -> Mailbox:
         from accord.team.mailbox import Mailbox
+
+        return Mailbox(self.store, self.team, self._setting("mailbox"))
+
+    @cached_property
+    def roster(self) -> Roster:
         from accord.team.roster import Roster
 
-        hooks = HookRunner(config.hooks, store, team, cwd)
-        return cls(
-            store=store,
-            team=team,
-            board=Board(store, team, config.board, hooks),
-            mailbox=Mailbox(store, team, config.mailbox),
-            roster=Roster(store, team, hooks),
-            hooks=hooks,
-        )
+        return Roster(self.store, self.team, self._gates())
+
+    @cached_property
+    def memory(self) -> Memory:
+        """The team's memory; the one place a ``Memory`` is built above the store."""
+        from accord.memory import Memory
+
+        return Memory(self.store, self.team, self.config.memory)
+
+    @cached_property
+    def runs(self) -> Runs:
+        from accord.team.runs import Runs
+
+        return Runs(self.store, self.team, self._setting("budgets"))
+
+    @cached_property
+    def log(self) -> Log:
+        from accord.team.log import Log
+
+        return Log(self.store, self.team)
+
+    # the lead's digest --------------------------------------------------------------
+
+    def digest(self, since: int, lead: str) -> Digest:
+        """What changed since event ``since``, for the lead (see ``team.digest.build``)."""
+        from accord.team.digest import build
+
+        return build(self.store, self.team, since, lead)
+
+    def interesting_since(self, since: int, lead: str) -> list[Event]:
+        """The events since ``since`` that would wake the lead."""
+        from accord.team.digest import interesting_since
+
+        return interesting_since(self.store, self.team, since, lead)
+
+    # waking ------------------------------------------------------------------------
+
+    def pending_work(self, member: str) -> Wake:
+        """How much visible mail and how many claimable ready tasks ``member`` has."""
+        return self.store.pending_work(self.team, member)
+
+    def wait(
+        self,
+        member: str,
+        timeout: float,
+        *,
+        stop: Callable[[], bool] | None = None,
+        tasks: bool = True,
+        also: Callable[[], bool] | None = None,
+    ) -> Wake:
+        """Block until ``member`` has mail or a ready task (see ``team.wake.wait``)."""
+        from accord.team.wake import wait
+
+        return wait(self.store, self.team, member, timeout, stop=stop, tasks=tasks, also=also)
+
+
+# The earlier name of ``Team``, which front doors and tests still use.
+TeamServices = Team

@@ -181,6 +181,10 @@ class Board:
     def fail(self, task_id: int, member: str, token: int, reason: str, retry: bool = False) -> Task:
         return self.store.fail_task(self.team, task_id, member, token, reason, retry=retry)
 
+    def release(self, task_id: int, member: str, token: int, reason: str) -> Task:
+        """Give a held task back to pending without spending an attempt (an outage)."""
+        return self.store.release_task(self.team, task_id, member, token, reason)
+
     def expire_leases(self) -> builtins.list[Task]:
         return self.store.expire_leases(self.team)
 

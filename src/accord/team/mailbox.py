@@ -83,6 +83,10 @@ class Mailbox:
     def ack(self, member: str, ids: Sequence[int]) -> list[int]:
         return self.store.ack_messages(self.team, member, ids)
 
+    def get(self, message_id: int) -> Message:
+        """One message by its id."""
+        return self.store.get_message(self.team, message_id)
+
     def history(
         self, member: str | None = None, unacked: bool = False, limit: int = 100
     ) -> list[Message]:

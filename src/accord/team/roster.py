@@ -10,8 +10,9 @@ acts as ``person`` (see ``may_act_as``).
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from accord.errors import IdentityError, InvalidState, Reason
 from accord.types import PERSON, HookEvent, Member, MemberRole, MemberStatus
@@ -123,6 +124,8 @@ class Roster:
         model: str | None = None,
         actor: str | None = None,
     ) -> NewMember:
+        """Add a member (status stopped) with a new token; AlreadyExists if the name is
+        taken."""
         token = new_token()
         member = self.store.add_member(
             self.team,
@@ -135,6 +138,19 @@ class Roster:
         )
         return NewMember(member, token)
 
+    def get(self, name: str) -> Member:
+        """The member ``name``; UnknownMember if absent."""
+        return self.store.get_member(self.team, name)
+
+    def list(self) -> list[Member]:
+        """Every member of the team, by name."""
+        return self.store.list_members(self.team)
+
+    def update(self, name: str, **changes: Any) -> Member:
+        """Change a member's fields as ``Store.update_member`` takes them (status, pid,
+        host, agent, model, heartbeat, actor); a field not given is left as it is."""
+        return self.store.update_member(self.team, name, **changes)
+
     def rotate_token(self, name: str, actor: str | None = None) -> NewMember:
         token = new_token()
         member = self.store.update_member(
@@ -142,7 +158,9 @@ class Roster:
         )
         return NewMember(member, token)
 
-    def remove(self, name: str, *, force: bool = False, actor: str | None = None) -> list[int]:
+    def remove(
+        self, name: str, *, force: bool = False, actor: str | None = None
+    ) -> builtins.list[int]:
         member = self.store.get_member(self.team, name)
         if member.status in LIVE_STATUSES and not force:
             raise InvalidState(

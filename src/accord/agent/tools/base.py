@@ -21,10 +21,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from accord.config import MemoryConfig
 from accord.errors import AccordError, HookBlocked
 from accord.llm.base import ToolCall, ToolResult, ToolSpec
-from accord.team import TeamServices
+from accord.team import Team
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -46,11 +45,10 @@ class ToolContext:
 
     workspace: Path
     member: str
-    team: TeamServices | None = None
+    team: Team | None = None
     env: dict[str, str] = field(default_factory=dict)
     claims: dict[int, HeldClaim] = field(default_factory=dict)
     bash_timeout: float = 120.0
-    memory_config: MemoryConfig = field(default_factory=MemoryConfig)
     wrote_continuity: bool = False  # set by write_continuity during a session
 
 

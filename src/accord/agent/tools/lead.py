@@ -17,13 +17,12 @@ from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
 from accord.config import Config, locate
 from accord.errors import UnknownMember, UserError
-from accord.team import TeamServices
-from accord.team import digest as team_digest_module
+from accord.team import Team
 from accord.team.roster import hash_token, new_token
 from accord.types import MemberRole, MessageKind, RunStatus, check_name
 
 
-def _team(ctx: ToolContext) -> TeamServices:
+def _team(ctx: ToolContext) -> Team:
     if ctx.team is None:
         raise UserError("this tool needs a team")
     return ctx.team
@@ -46,7 +45,7 @@ class SpawnArgs(ToolArgs):
 def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
     svc = _team(ctx)
     check_name(a.name, "teammate name")
-    run = svc.store.get_run(svc.team)
+    run = svc.runs.get()
     if run is None:
         raise UserError("spawning needs a team run; start one with `accord run`")
     definition = find_definition(ctx.workspace, a.agent)
@@ -69,8 +68,7 @@ def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
             f"the team already has {len(teammates)} teammates ({', '.join(teammates)}), the "
             f"most this run allows; give work to one of them instead"
         )
-    spawn = svc.store.request_spawn(
-        svc.team,
+    spawn = svc.runs.request_spawn(
         a.name,
         token_hash=hash_token(new_token()),
         agent=a.agent,
@@ -87,17 +85,17 @@ def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
 
 
 def _model_for(
-    svc: TeamServices,
+    svc: Team,
     config: Config,
     lead: str,
     name: str,
     model: str | None,
     definition: AgentDefinition,
 ) -> str:
-    run = svc.store.get_run(svc.team)
+    run = svc.runs.get()
     settings = run.settings if run is not None else {}
     try:
-        own = svc.store.get_member(svc.team, name).model
+        own = svc.roster.get(name).model
     except UnknownMember:
         own = None
     return model_name_for(
@@ -106,7 +104,7 @@ def _model_for(
         None,
         config,
         teammate_default=settings.get("teammate_model"),
-        lead_model=svc.store.get_member(svc.team, lead).model,
+        lead_model=svc.roster.get(lead).model,
     )
 
 
@@ -136,7 +134,7 @@ class PlanArgs(ToolArgs):
 
 def approve_plan(ctx: ToolContext, a: PlanArgs) -> str:
     svc = _team(ctx)
-    request = svc.store.get_message(svc.team, a.message_id)
+    request = svc.mailbox.get(a.message_id)
     body = "approved" if a.approve else "rejected"
     if a.feedback:
         body += f": {a.feedback}"
@@ -156,7 +154,7 @@ class NoArgs(ToolArgs):
 
 def team_digest(ctx: ToolContext, a: NoArgs) -> str:
     svc = _team(ctx)
-    return team_digest_module.build(svc.store, svc.team, 0, ctx.member).text
+    return svc.digest(0, ctx.member).text
 
 
 class FinishArgs(ToolArgs):
@@ -167,12 +165,12 @@ def finish(ctx: ToolContext, a: FinishArgs) -> str:
     svc = _team(ctx)
     if not a.summary.strip():
         raise UserError("finish needs a summary of what was done")
-    run = svc.store.get_run(svc.team)
+    run = svc.runs.get()
     if run is not None and run.status == RunStatus.FINISHED:
         raise UserError(
             f"the run is finished already ({run.summary or 'no summary'}); end your turn"
         )
-    svc.store.update_run(svc.team, status=RunStatus.FINISHED, summary=a.summary, actor=ctx.member)
+    svc.runs.update(status=RunStatus.FINISHED, summary=a.summary, actor=ctx.member)
     return "the run is finished; the supervisor stops the team"
 
 

@@ -19,7 +19,7 @@ from accord.types import MemoryType, NewMemory
 def _memory(ctx: ToolContext) -> Memory:
     if ctx.team is None:
         raise UserError("memory needs a team")
-    return Memory(ctx.team.store, ctx.team.team, ctx.memory_config)
+    return ctx.team.memory
 
 
 class RememberArgs(ToolArgs):

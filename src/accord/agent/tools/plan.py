@@ -20,7 +20,7 @@ def send_plan(ctx: ToolContext, a: PlanArgs) -> str:
     svc = ctx.team
     if svc is None:
         raise UserError("send_plan needs a team")
-    run = svc.store.get_run(svc.team)
+    run = svc.runs.get()
     if run is None:
         raise UserError("there is no lead to approve a plan: this team has no run")
     if not a.plan.strip():

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from accord.agent.tools.base import HeldClaim, Tool, ToolArgs, ToolContext, dumps
 from accord.errors import ClaimError, HookBlocked, UserError
-from accord.team import TeamServices
+from accord.team import Team
 from accord.types import BROADCAST, Member, NewTask, Task, TaskChanges, TaskStatus, check_name
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ T = TypeVar("T")
 LIST_LIMIT = 200
 
 
-def _team(ctx: ToolContext) -> TeamServices:
+def _team(ctx: ToolContext) -> Team:
     if ctx.team is None:
         raise UserError("this agent runs without a team, so the team tools cannot be used")
     return ctx.team
@@ -317,7 +317,7 @@ class ListMembersArgs(ToolArgs):
 
 def list_members(ctx: ToolContext, args: ListMembersArgs) -> str:
     team = _team(ctx)
-    members = team.store.list_members(team.team)
+    members = team.roster.list()
     return _lines(_member_view(m, ctx.member) for m in members)
 
 

@@ -1,0 +1,71 @@
+"""The team's log: its append-only events and its members' transcripts.
+
+Events are written by the store in the transaction of the change they record;
+this service adds the ones that are no change of their own (a hook run, a
+member stopping) and reads the log back. A transcript is one member's saved
+history, session by session: what the agent runtime said, heard and did, from
+which a restarted process rebuilds its conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from accord.types import Event, TranscriptEntry, UsageRecord
+
+if TYPE_CHECKING:
+    from accord.store.base import Store
+
+
+class Log:
+    """Events and transcripts of one team."""
+
+    def __init__(self, store: Store, team: str) -> None:
+        self.store = store
+        self.team = team
+
+    # events --------------------------------------------------------------------
+
+    def append_event(self, kind: str, payload: dict[str, Any], actor: str | None = None) -> Event:
+        """Log something that is not a state change of its own."""
+        return self.store.append_event(self.team, kind, payload, actor)
+
+    def read_events(self, *, since: int = 0, limit: int | None = None) -> list[Event]:
+        """Events with ``seq > since``, in order."""
+        return self.store.read_events(self.team, since=since, limit=limit)
+
+    def change_marker(self) -> int:
+        """A cheap number that moves whenever anyone commits to the store (see
+        ``Store.change_marker``)."""
+        return self.store.change_marker()
+
+    # transcripts ---------------------------------------------------------------
+
+    def append_transcript(
+        self,
+        entries: Sequence[TranscriptEntry],
+        *,
+        ack: Sequence[int] = (),
+        usage: UsageRecord | None = None,
+    ) -> list[TranscriptEntry]:
+        """Append entries and, in the same transaction, acknowledge the messages ``ack``
+        and record ``usage`` (see ``Store.append_transcript``)."""
+        return self.store.append_transcript(self.team, entries, ack=ack, usage=usage)
+
+    def read_transcript(
+        self,
+        member: str,
+        *,
+        session: int | None = None,
+        since: int = 0,
+        limit: int | None = None,
+    ) -> list[TranscriptEntry]:
+        """A member's saved history (one session, or all), oldest first."""
+        return self.store.read_transcript(
+            self.team, member, session=session, since=since, limit=limit
+        )
+
+    def last_session(self, member: str) -> int:
+        """The member's newest session number, 0 when it has none."""
+        return self.store.last_session(self.team, member)
