@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from accord.agent.definition import DEFAULT, AgentDefinition
 from accord.agent.launch import build_agent, toolbox_for
 from accord.agent.loop import Agent
@@ -17,24 +15,7 @@ from accord.llm.base import ModelError, Usage
 from accord.llm.scripted import Reply, ScriptedModel, call, reply
 from accord.store import Store
 from accord.team import TeamServices
-from accord.types import MemberRole, MessageKind, NewTask, TaskStatus, TranscriptKind
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    return root
-
-
-@pytest.fixture
-def team(make_store: Callable[..., Store], repo: Path) -> TeamServices:
-    store = make_store()
-    store.create_team("main")
-    store.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
-    store.add_member("main", "alice", token_hash="x")
-    return TeamServices.open(store, "main", Config(), repo)
+from accord.types import MessageKind, NewTask, TaskStatus, TranscriptKind
 
 
 def make_agent(

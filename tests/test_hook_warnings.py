@@ -18,8 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from accord.agent.launch import build_agent
 from accord.agent.tools import TEAM_TOOLS
 from accord.agent.tools.base import Toolbox, ToolContext
@@ -31,14 +29,6 @@ from accord.team import TeamServices
 from accord.types import OutgoingMessage
 
 MISSING = "no-such-command-accord-test"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    return root
 
 
 def services(make_store: Callable[..., Store], repo: Path, toml: str) -> TeamServices:
