@@ -19,23 +19,12 @@ from accord.testing import FakeAnthropic, FakeOpenAI
 from accord.testing.cli import accord_out as accord
 from accord.testing.wait import until as _until
 from accord.types import TaskStatus, TranscriptKind
+from conftest import sleepers as sleepers_marked
 
 until = partial(_until, timeout=30.0)
 
 MARK = "4242.5"  # a sleep length no other process on the machine uses
-
-
-def sleepers() -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if cmd.startswith(b"sleep\0") and MARK.encode() in cmd:
-                found.append(int(entry.name))
-    return found
+sleepers = partial(sleepers_marked, MARK)
 
 
 @pytest.fixture

@@ -16,13 +16,17 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from accord.testing.cli import Result, js, ok, one_error
+from accord.testing.cli import accord as _accord
 from conftest import Cli, dump, refusals, snapshot, store_path
+
+accord_process = partial(_accord, timeout=30)
 
 NAME_41 = "a" * 41
 BAD_NAMES = ["../x", "A B", "", NAME_41]
@@ -48,19 +52,6 @@ def seeded(cli: Cli, project: Path) -> Seeded:
     claim = js(cli("task", "claim", "--as", "alice", "--id", "1", "--json"))
     ok(cli("msg", "send", "--from", "alice", "--to", "bob", "hello bob"))
     return Seeded(project, tokens, claim["fencing_token"])
-
-
-def accord_process(
-    *args: str, cwd: Path, timeout: float = 30, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 # init and teams -----------------------------------------------------------

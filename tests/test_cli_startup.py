@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from accord._where import _DEFAULTS, _settings, remember, where
 from accord.cli._plain import simple_table
 from accord.config import Config, locate
+from accord.testing.cli import accord_out
 from conftest import heavy, loaded
 
 
@@ -31,10 +32,7 @@ def team(project: Path) -> Path:
         ("task", "add", "write the parser"),
         ("msg", "send", "--to", "alice", "hello"),
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "accord", *args], cwd=project, capture_output=True, timeout=60
-        )
-        assert done.returncode == 0, done.stderr
+        accord_out(project, *args, timeout=60)
     return project
 
 

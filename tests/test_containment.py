@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,6 +20,7 @@ import pytest
 
 from accord.store import open_store
 from accord.testing import FakeAnthropic
+from accord.testing.cli import accord as accord_process
 from accord.testing.cli import calls, clean_env, rules
 from accord.testing.wait import alive, until
 from conftest import run_project
@@ -250,15 +252,7 @@ def test_a_store_password_reaches_neither_the_member_environment_nor_its_command
 def test_accord_work_commands_get_no_keys(root: Path) -> None:
     env = clean_env(**PLANTED)
 
-    def accord(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "accord", *args],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+    accord = partial(accord_process, cwd=root, env=env)
 
     assert accord("init", "--team", "main").returncode == 0
     assert accord("task", "add", "show me your environment").returncode == 0

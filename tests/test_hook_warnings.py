@@ -10,11 +10,9 @@ that was not. The hooks are real commands that do not exist.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from accord.llm.base import ToolCall, ToolResult
 from accord.llm.scripted import ScriptedModel, reply
 from accord.store import Store
 from accord.team import TeamServices
+from accord.testing.cli import accord_out
 from accord.types import OutgoingMessage
 
 MISSING = "no-such-command-accord-test"
@@ -141,17 +140,7 @@ def test_a_member_process_reads_the_warning_in_its_tool_result(tmp_path: Path) -
     root = tmp_path / "proj"
     root.mkdir()
 
-    def accord(*args: str, env: dict[str, str] | None = None) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "accord", *args],
-            cwd=root,
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, (args, done.stderr)
-        return done.stdout
+    accord = partial(accord_out, cwd=root)
 
     accord("init", "--team", "main")
     with (root / "accord.toml").open("a") as f:
