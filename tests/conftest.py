@@ -23,8 +23,10 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
@@ -390,6 +392,22 @@ MATE = [
 
 
 # Races: workers that each run in a process of their own ----------------------------
+
+
+@contextmanager
+def reaped() -> Iterator[list[BaseProcess]]:
+    """Processes started into the yielded list are SIGKILLed and joined at the end."""
+    procs: list[BaseProcess] = []
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        for p in procs:
+            p.join(10)
+        assert not [p.pid for p in procs if p.is_alive()], "a child process survived SIGKILL"
+
 
 # Generous: a loaded 2-core machine can take seconds to start eight interpreters.
 DEADLINE = 60.0

@@ -34,6 +34,7 @@ from accord.testing.cli import js, ok, one_error
 from accord.testing.conformance import snapshot
 from accord.types import MemoryEntry, MemoryStatus, MemoryType, NewMemory
 from conftest import Cli, dump, note, refusals, store_path
+from conftest import reaped as reaping
 
 TEAM = "main"
 CTX = mp.get_context("spawn")
@@ -334,12 +335,8 @@ def _take(source: Queue[Any], procs: list[BaseProcess], what: str) -> Any:
 
 @pytest.fixture
 def reaped() -> Iterator[list[BaseProcess]]:
-    procs: list[BaseProcess] = []
-    yield procs
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-        p.join(10)
+    with reaping() as procs:
+        yield procs
 
 
 def test_concurrent_writers_reinforce_one_entry(location: str, reaped: list[BaseProcess]) -> None:

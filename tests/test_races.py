@@ -25,8 +25,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -40,7 +39,7 @@ from accord.store import Store, open_store
 from accord.team.board import Board
 from accord.team.wake import wait
 from accord.types import Event, NewTask, OutgoingMessage, TaskStatus
-from conftest import CONTENDED_BUSY_TIMEOUT, DEADLINE, claim_worker
+from conftest import CONTENDED_BUSY_TIMEOUT, DEADLINE, claim_worker, reaped
 
 CTX = mp.get_context("spawn")
 TEAM = "main"
@@ -53,21 +52,6 @@ def now() -> float:
 
 
 # plumbing ---------------------------------------------------------------------
-
-
-@contextmanager
-def reaped() -> Iterator[list[BaseProcess]]:
-    """Processes started into the yielded list are SIGKILLed and joined at the end."""
-    procs: list[BaseProcess] = []
-    try:
-        yield procs
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-        for p in procs:
-            p.join(10)
-        assert not [p.pid for p in procs if p.is_alive()], "a child process survived SIGKILL"
 
 
 def start(procs: list[BaseProcess], target: Callable[..., None], *args: Any) -> BaseProcess:
