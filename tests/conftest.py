@@ -34,7 +34,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from accord.agent.definition import AgentDefinition
+from accord.agent.launch import build_agent, toolbox_for
+from accord.agent.loop import Agent
 from accord.config import BoardConfig, Config
+from accord.llm.base import Model
 from accord.memory import Memory
 from accord.store import Store, open_store
 from accord.team import TeamServices
@@ -225,6 +229,24 @@ def team(make_store: Callable[..., Store], repo: Path) -> TeamServices:
     store.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
     store.add_member("main", "alice", token_hash="x")
     return TeamServices.open(store, "main", Config(), repo)
+
+
+def make_agent(
+    team: TeamServices,
+    model: Model,
+    repo: Path,
+    config: Config | None = None,
+    definition: AgentDefinition | None = None,
+    member: str = "alice",
+) -> Agent:
+    """An agent for ``member`` of ``team`` playing ``model`` in ``repo``, quick to idle."""
+    cfg = config or Config()
+    services = TeamServices.open(team.store, team.team, cfg, repo)
+    agent = build_agent(services, member, cfg, repo, model=model, idle_wait=0.05)
+    if definition is not None:
+        agent.definition = definition
+        agent.toolbox = toolbox_for(definition)
+    return agent
 
 
 @pytest.fixture

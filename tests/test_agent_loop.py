@@ -8,31 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from accord.agent.definition import DEFAULT, AgentDefinition
-from accord.agent.launch import build_agent, toolbox_for
-from accord.agent.loop import Agent
-from accord.config import Config, parse_config
+from accord.config import parse_config
 from accord.llm.base import ModelError, Usage
 from accord.llm.scripted import Reply, ScriptedModel, call, reply
 from accord.store import Store
 from accord.team import TeamServices
 from accord.types import MessageKind, NewTask, TaskStatus, TranscriptKind
-
-
-def make_agent(
-    team: TeamServices,
-    model: ScriptedModel,
-    repo: Path,
-    config: Config | None = None,
-    definition: AgentDefinition | None = None,
-    member: str = "alice",
-) -> Agent:
-    cfg = config or Config()
-    services = TeamServices.open(team.store, team.team, cfg, repo)
-    agent = build_agent(services, member, cfg, repo, model=model, idle_wait=0.05)
-    if definition is not None:
-        agent.definition = definition
-        agent.toolbox = toolbox_for(definition)
-    return agent
+from conftest import make_agent
 
 
 def test_teammate_works_three_dependent_tasks_in_a_git_repo(team: TeamServices, repo: Path) -> None:

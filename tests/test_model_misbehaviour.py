@@ -16,16 +16,15 @@ from pathlib import Path
 import pytest
 
 from accord.agent import context
-from accord.agent.launch import build_agent
-from accord.agent.loop import REPEAT_NUDGE, REPEAT_STOP, Agent
-from accord.config import Config, parse_config
+from accord.agent.loop import REPEAT_NUDGE, REPEAT_STOP
+from accord.config import parse_config
 from accord.llm.anthropic import AnthropicModel
-from accord.llm.base import Model
 from accord.llm.openai import OpenAIModel
 from accord.team import TeamServices
 from accord.testing.cli import accord as _accord
 from accord.testing.fake_llm import FakeAnthropic, FakeOpenAI
 from accord.types import NewTask, TaskStatus, TranscriptKind
+from conftest import make_agent
 
 
 @pytest.fixture
@@ -34,12 +33,6 @@ def local(fake_openai: FakeOpenAI, sleeps: list[float]) -> Iterator[OpenAIModel]
     model = OpenAIModel("qwen3", base_url=fake_openai.base_url, sleep=sleeps.append, max_retries=2)
     yield model
     model.close()
-
-
-def make_agent(team: TeamServices, model: Model, repo: Path, config: Config | None = None) -> Agent:
-    cfg = config or Config()
-    services = TeamServices.open(team.store, team.team, cfg, repo)
-    return build_agent(services, "alice", cfg, repo, model=model, idle_wait=0.05)
 
 
 def told_lead(team: TeamServices) -> list[str]:
