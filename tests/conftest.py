@@ -195,8 +195,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+Cli = Callable[..., Result]
+
+
 @pytest.fixture
-def cli(project: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+def cli(project: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
     """Run `accord ARGS...` in-process in the project folder; returns code, stdout, stderr."""
     from accord.cli import main
 
@@ -207,9 +210,6 @@ def cli(project: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Resu
         return Result(code, captured.out, captured.err)
 
     return run
-
-
-Cli = Callable[..., Result]
 
 
 @pytest.fixture
