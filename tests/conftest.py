@@ -1,5 +1,12 @@
-"""Shared fixtures: stores on real SQLite files and on PostgreSQL, a fake clock, and an
-in-process CLI runner.
+"""What the test modules share: fixtures (stores on real SQLite files and on PostgreSQL,
+a fake clock, an in-process CLI runner, projects for real runs, fake model servers), and
+the plain functions and scripts that more than one module uses, which a module imports
+with ``from conftest import ...``. A test module never imports another test module
+(test_suite_rules.py holds that, and that no helper is written twice).
+
+Helpers a program outside this suite could use too live in ``accord.testing``:
+``accord.testing.cli`` (``ok``, ``js``, ``one_error``, ``accord`` as a process) and
+``accord.testing.wait`` (``until``, ``alive``).
 
 PostgreSQL tests use the server named by ACCORD_TEST_POSTGRES, else the local one
 (see accord.testing.pg); without one they are skipped with how to enable them, or
@@ -8,17 +15,39 @@ fail when ACCORD_REQUIRE_POSTGRES=1 (CI sets it).
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import sqlite3
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
+from accord.agent.definition import AgentDefinition
+from accord.agent.launch import build_agent, toolbox_for
+from accord.agent.loop import Agent
+from accord.config import BoardConfig, Config
+from accord.llm.base import Model
+from accord.memory import Memory
 from accord.store import Store, open_store
-from accord.testing import FakeClock, pg
+from accord.team import TeamServices
+from accord.team.board import Board
+from accord.team.wake import wait
+from accord.testing import FakeClock, FakeOpenAI, pg
+from accord.testing.cli import Result, accord, calls, ok, one_error
+from accord.testing.wait import alive
+from accord.types import MemberRole, MemoryEntry, MemoryType, NewMemory, TaskStatus
 
 # Read before _clean_env takes every ACCORD_* variable away from the tests.
 PG_SERVER = os.environ.get(pg.ENV) or None
@@ -70,9 +99,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A developer's own ACCORD_* settings must never leak into a test.
+    # A developer's own ACCORD_* settings, and their model providers' real keys and
+    # URLs, must never leak into a test.
     for key in list(os.environ):
-        if key.startswith("ACCORD_"):
+        if key.startswith(("ACCORD_", "ANTHROPIC_", "OPENAI_")):
             monkeypatch.delenv(key)
 
 
@@ -156,13 +186,6 @@ def store(make_store: Callable[..., Store], clock: FakeClock) -> Store:
     return s
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty folder to run `accord` in, as the working directory."""
@@ -172,8 +195,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+Cli = Callable[..., Result]
+
+
 @pytest.fixture
-def cli(project: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+def cli(project: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
     """Run `accord ARGS...` in-process in the project folder; returns code, stdout, stderr."""
     from accord.cli import main
 
@@ -184,3 +210,286 @@ def cli(project: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Resu
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """An empty git repository for a member to work in."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    return root
+
+
+@pytest.fixture
+def team(make_store: Callable[..., Store], repo: Path) -> TeamServices:
+    """Team main (lead and alice) on a fresh store, its services working in ``repo``."""
+    store = make_store()
+    store.create_team("main")
+    store.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
+    store.add_member("main", "alice", token_hash="x")
+    return TeamServices.open(store, "main", Config(), repo)
+
+
+def make_agent(
+    team: TeamServices,
+    model: Model,
+    repo: Path,
+    config: Config | None = None,
+    definition: AgentDefinition | None = None,
+    member: str = "alice",
+) -> Agent:
+    """An agent for ``member`` of ``team`` playing ``model`` in ``repo``, quick to idle."""
+    cfg = config or Config()
+    services = TeamServices.open(team.store, team.team, cfg, repo)
+    agent = build_agent(services, member, cfg, repo, model=model, idle_wait=0.05)
+    if definition is not None:
+        agent.definition = definition
+        agent.toolbox = toolbox_for(definition)
+    return agent
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A local OpenAI-compatible server, for the real SDK to talk to."""
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_openai: FakeOpenAI) -> FakeOpenAI:
+    """``fake_openai``, by its shorter name."""
+    return fake_openai
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """A list a test's stand-in for ``time.sleep`` appends each wait to."""
+    return []
+
+
+# A project's store and config ------------------------------------------------------
+
+
+def store_path(project: Path) -> Path:
+    """The project's own store file."""
+    return project / ".accord" / "accord.db"
+
+
+def db(root: Path) -> str:
+    """The project's own store file, as ``open_store`` takes it."""
+    return str(store_path(root))
+
+
+def configure(project: Path, toml: str) -> None:
+    """Write the project's accord.toml (``toml`` may be indented)."""
+    (project / "accord.toml").write_text(textwrap.dedent(toml).lstrip())
+
+
+def dump(db: Path | str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the SQLite store at ``db``, in a stable order."""
+    conn = sqlite3.connect(db)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {
+            t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables
+        }
+    finally:
+        conn.close()
+
+
+@dataclass
+class Snapshot:
+    """The whole store, plus what the CLI itself reports as the log and the board."""
+
+    rows: dict[str, list[tuple[Any, ...]]]
+    events: str
+    tasks: str
+
+
+def snapshot(cli: Cli, project: Path, team: str = "main") -> Snapshot:
+    events = ok(cli("events", "--json", "--team", team)).out
+    tasks = ok(cli("task", "list", "--json", "--team", team)).out
+    return Snapshot(dump(store_path(project)), events, tasks)
+
+
+def refusals(cli: Cli, project: Path, cases: list[tuple[list[str], str]], code: int = 2) -> None:
+    """Each case fails with ``code`` and one ``error:`` line naming its needle, and changes
+    nothing: every row of the store is compared after each case, and the CLI's own view of
+    the log and the board once at the end."""
+    before = snapshot(cli, project)
+    db = store_path(project)
+    for args, needle in cases:
+        rows = dump(db)
+        shown = "accord " + " ".join(repr(a) if not a or " " in a else a for a in args)
+        try:
+            one_error(cli(*args), code, needle)
+        except AssertionError as e:
+            raise AssertionError(f"{shown}: {e}") from None
+        assert dump(db) == rows, f"{shown} changed the store"
+    assert snapshot(cli, project) == before
+
+
+def note(memory: Memory, kind: MemoryType, text: str, **kw: Any) -> MemoryEntry:
+    """Remember one entry; returns it."""
+    entry, _ = memory.remember(NewMemory(kind, text, **kw))
+    return entry
+
+
+# Real team runs: a git project, the scripts its members play, their processes -------
+
+MARK = "4243.5"  # a sleep length no other process uses
+
+
+def run_project(tmp_path: Path, toml: str) -> Path:
+    """A git project for ``accord run`` with this accord.toml and an empty .accord/."""
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    (folder / "accord.toml").write_text(toml)
+    (folder / ".accord").mkdir()
+    return folder
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A project for a real run that restarts a dead member twice, quickly."""
+    return run_project(tmp_path, "[run]\nmax_restarts = 2\nrestart_backoff = 0.2\ngrace = 5\n")
+
+
+def status(root: Path) -> dict[str, Any]:
+    """``accord status --json`` in the project."""
+    done = accord(root, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def member_pids(root: Path) -> list[int]:
+    """The process ids the store holds for team main's members."""
+    with open_store(db(root)) as s:
+        return [m.pid for m in s.list_members("main") if m.pid is not None]
+
+
+def sleepers(mark: str = MARK) -> list[int]:
+    """Live processes whose command line holds ``mark`` and a sleep: the tool commands
+    (and their shells) that a scripted member started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if mark.encode() in cmd and b"sleep" in cmd:
+                found.append(int(entry.name))
+    return [p for p in found if alive(p)]
+
+
+# A lead that plans three tasks for two teammates, and the teammates' script.
+LEAD_PLAN = {
+    "if": "# First wake",
+    "once": True,
+    "then": calls(
+        ("spawn_teammate", {"name": "alice", "instructions": "Do the tasks assigned to you."}),
+        ("spawn_teammate", {"name": "bob", "instructions": "Do the tasks assigned to you."}),
+        ("task_create", {"title": "write a.txt", "assignee": "alice"}),
+        ("task_create", {"title": "write b.txt", "assignee": "bob"}),
+        ("task_create", {"title": "combine into c.txt", "blocked_by": [1, 2]}),
+    ),
+}
+LEAD_FINISH = {"if": "3 completed", "then": calls(("finish", {"summary": "c.txt made"}))}
+MATE = [
+    {"if": "Your task #1", "then": calls(("write_file", {"path": "a.txt", "content": "a\n"}))},
+    {"if": "Your task #2", "then": calls(("write_file", {"path": "b.txt", "content": "b\n"}))},
+    {"if": "Your task #3", "then": calls(("bash", {"command": "cat a.txt b.txt > c.txt"}))},
+    {"if": "created a.txt", "then": calls(("task_complete", {"task_id": 1, "result": "a"}))},
+    {"if": "created b.txt", "then": calls(("task_complete", {"task_id": 2, "result": "b"}))},
+    {"if": "[exit code 0]", "then": calls(("task_complete", {"task_id": 3, "result": "c"}))},
+]
+
+
+# Races: workers that each run in a process of their own ----------------------------
+
+
+@contextmanager
+def reaped() -> Iterator[list[BaseProcess]]:
+    """Processes started into the yielded list are SIGKILLed and joined at the end."""
+    procs: list[BaseProcess] = []
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        for p in procs:
+            p.join(10)
+        assert not [p.pid for p in procs if p.is_alive()], "a child process survived SIGKILL"
+
+
+# Generous: a loaded 2-core machine can take seconds to start eight interpreters.
+DEADLINE = 60.0
+# Workers that contend flat out wait this long for the write lock. SQLite's busy
+# handler is not fair (it sleeps up to 100 ms between tries while others take the
+# lock), so with eight processes saturating two cores one call can wait several
+# seconds, past the default 5 s. These tests are about who gets which task, not that.
+CONTENDED_BUSY_TIMEOUT = DEADLINE
+
+
+def claim_worker(path: str, member: str, go: MpEvent, conn: Connection) -> None:
+    """Claim and complete until the board has nothing open; report (task, token) pairs."""
+    team = "main"
+    store = open_store(path, synchronous="normal", busy_timeout=CONTENDED_BUSY_TIMEOUT)
+    board = Board(store, team, BoardConfig(lease_seconds=600))
+    conn.send("ready")
+    go.wait(DEADLINE)
+    done: list[tuple[int, int]] = []
+    while True:
+        claim = board.claim(member)
+        if claim is None:
+            # Nothing ready: finished, or waiting on blockers held by others.
+            if not store.list_tasks(team, status=TaskStatus.PENDING):
+                break
+            wait(store, team, member, timeout=1.0)
+            continue
+        board.complete(claim.task.id, member, claim.fencing_token, result=member)
+        done.append((claim.task.id, claim.fencing_token))
+    conn.send(done)
+    store.close()
+
+
+# Start-up: what a real `accord` process loads -------------------------------------
+
+PROBE = """
+import sys
+from accord.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as e:
+    code = e.code
+sys.stdout.flush()
+sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n")
+sys.stderr.write(f"CODE {code}\\n")
+"""
+
+
+def loaded(*args: str, cwd: Path) -> set[str]:
+    """The modules a real process running ``accord ARGS`` (output piped) had loaded."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    tail = done.stderr.rsplit("\nMODULES ", 1)
+    assert len(tail) == 2, done.stderr
+    modules, code = tail[1].split("\nCODE ")
+    assert code.strip() in ("0", "None"), (args, done.stderr)
+    return set(modules.split())
+
+
+def heavy(modules: set[str]) -> set[str]:
+    """The modules of ``modules`` that a fast read must not load."""
+    roots = ("pydantic", "rich", "accord.config", "accord.memory", "accord.team.hooks")
+    return {m for m in modules if m.split(".")[0] in roots or m in roots}

@@ -7,51 +7,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from accord.agent.definition import DEFAULT, AgentDefinition
-from accord.agent.launch import build_agent, toolbox_for
-from accord.agent.loop import Agent
-from accord.config import Config, parse_config
+from accord.config import parse_config
 from accord.llm.base import ModelError, Usage
 from accord.llm.scripted import Reply, ScriptedModel, call, reply
 from accord.store import Store
 from accord.team import TeamServices
-from accord.types import MemberRole, MessageKind, NewTask, TaskStatus, TranscriptKind
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    return root
-
-
-@pytest.fixture
-def team(make_store: Callable[..., Store], repo: Path) -> TeamServices:
-    store = make_store()
-    store.create_team("main")
-    store.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
-    store.add_member("main", "alice", token_hash="x")
-    return TeamServices.open(store, "main", Config(), repo)
-
-
-def make_agent(
-    team: TeamServices,
-    model: ScriptedModel,
-    repo: Path,
-    config: Config | None = None,
-    definition: AgentDefinition | None = None,
-    member: str = "alice",
-) -> Agent:
-    cfg = config or Config()
-    services = TeamServices.open(team.store, team.team, cfg, repo)
-    agent = build_agent(services, member, cfg, repo, model=model, idle_wait=0.05)
-    if definition is not None:
-        agent.definition = definition
-        agent.toolbox = toolbox_for(definition)
-    return agent
+from accord.types import MessageKind, NewTask, TaskStatus, TranscriptKind
+from conftest import make_agent
 
 
 def test_teammate_works_three_dependent_tasks_in_a_git_repo(team: TeamServices, repo: Path) -> None:

@@ -8,51 +8,23 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from accord.store import open_store
 from accord.testing import FakeAnthropic, FakeOpenAI
+from accord.testing.cli import accord_out as accord
+from accord.testing.wait import until as _until
 from accord.types import TaskStatus, TranscriptKind
+from conftest import sleepers as sleepers_marked
+
+until = partial(_until, timeout=30.0)
 
 MARK = "4242.5"  # a sleep length no other process on the machine uses
-
-
-def accord(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=root,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
-def sleepers() -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if cmd.startswith(b"sleep\0") and MARK.encode() in cmd:
-                found.append(int(entry.name))
-    return found
+sleepers = partial(sleepers_marked, MARK)
 
 
 @pytest.fixture

@@ -8,20 +8,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from accord.store import open_store
+from accord.testing.cli import calls, rules
 from accord.types import MemberStatus, TaskStatus
-
-
-def rules(path: Path, rules: list[dict[str, Any]], otherwise: str = "Done for now.") -> str:
-    path.write_text(json.dumps({"rules": rules, "otherwise": {"text": otherwise}}))
-    return f"scripted:{path}"
-
-
-def calls(*pairs: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"tool_calls": [{"name": n, "arguments": a} for n, a in pairs]}
-
 
 CHANGELOG_GATE = (
     "test -f changelog.md || "

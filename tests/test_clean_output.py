@@ -8,29 +8,15 @@ exact. The command line runs as real processes, as a person runs it.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from accord.testing.cli import accord_out as accord
 from accord.text import strip_control
 
 EVIL = "fix\x1b[2J\x1b[H the \x1b]0;pwned\x07parser\r\x9b31m\x07\x08!"
 CLEAN = "fix the parser!"  # \x9b31m is an 8-bit CSI: all of it goes
-
-
-def accord(*args: str, cwd: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, (args, done.stderr)
-    return done.stdout
 
 
 @pytest.mark.parametrize(

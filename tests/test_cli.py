@@ -11,103 +11,25 @@ from __future__ import annotations
 import json
 import os
 import queue
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Result
+from accord.testing.cli import Result, js, ok, one_error
+from accord.testing.cli import accord as _accord
+from conftest import Cli, dump, refusals, snapshot, store_path
 
-Cli = Callable[..., Result]
+accord_process = partial(_accord, timeout=30)
 
 NAME_41 = "a" * 41
 BAD_NAMES = ["../x", "A B", "", NAME_41]
-
-
-# helpers ------------------------------------------------------------------
-
-
-def ok(r: Result) -> Result:
-    assert r.code == 0, f"exit {r.code}; stderr: {r.err!r}"
-    assert r.err == ""
-    return r
-
-
-def js(r: Result) -> Any:
-    return json.loads(ok(r).out)
-
-
-def one_error(r: Result, code: int = 2, *needles: str) -> str:
-    """``r`` failed with ``code`` and exactly one ``error:`` line naming every needle."""
-    assert r.code == code, f"exit {r.code}, wanted {code}; out={r.out!r} err={r.err!r}"
-    lines = r.err.splitlines()
-    assert len(lines) == 1, r.err
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in r.err
-    assert r.out == ""
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of the SQLite store at ``db``, in a stable order."""
-    conn = sqlite3.connect(db)
-    try:
-        tables = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        return {
-            t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables
-        }
-    finally:
-        conn.close()
-
-
-def store_path(project: Path) -> Path:
-    return project / ".accord" / "accord.db"
-
-
-@dataclass
-class Snapshot:
-    """The whole store, plus what the CLI itself reports as the log and the board."""
-
-    rows: dict[str, list[tuple[Any, ...]]]
-    events: str
-    tasks: str
-
-
-def snapshot(cli: Cli, project: Path, team: str = "main") -> Snapshot:
-    events = ok(cli("events", "--json", "--team", team)).out
-    tasks = ok(cli("task", "list", "--json", "--team", team)).out
-    return Snapshot(dump(store_path(project)), events, tasks)
-
-
-def refusals(cli: Cli, project: Path, cases: list[tuple[list[str], str]], code: int = 2) -> None:
-    """Each case fails with ``code`` and one ``error:`` line naming its needle, and changes
-    nothing: every row of the store is compared after each case, and the CLI's own view of
-    the log and the board once at the end."""
-    before = snapshot(cli, project)
-    db = store_path(project)
-    for args, needle in cases:
-        rows = dump(db)
-        shown = "accord " + " ".join(repr(a) if not a or " " in a else a for a in args)
-        try:
-            one_error(cli(*args), code, needle)
-        except AssertionError as e:
-            raise AssertionError(f"{shown}: {e}") from None
-        assert dump(db) == rows, f"{shown} changed the store"
-    assert snapshot(cli, project) == before
 
 
 @dataclass
@@ -130,19 +52,6 @@ def seeded(cli: Cli, project: Path) -> Seeded:
     claim = js(cli("task", "claim", "--as", "alice", "--id", "1", "--json"))
     ok(cli("msg", "send", "--from", "alice", "--to", "bob", "hello bob"))
     return Seeded(project, tokens, claim["fencing_token"])
-
-
-def accord_process(
-    *args: str, cwd: Path, timeout: float = 30, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
 
 
 # init and teams -----------------------------------------------------------

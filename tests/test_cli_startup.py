@@ -20,30 +20,8 @@ from hypothesis import strategies as st
 from accord._where import _DEFAULTS, _settings, remember, where
 from accord.cli._plain import simple_table
 from accord.config import Config, locate
-
-PROBE = """
-import sys
-from accord.cli import main
-try:
-    code = main(sys.argv[1:])
-except SystemExit as e:
-    code = e.code
-sys.stdout.flush()
-sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n")
-sys.stderr.write(f"CODE {code}\\n")
-"""
-
-
-def loaded(*args: str, cwd: Path) -> set[str]:
-    """The modules a real process running ``accord ARGS`` (output piped) had loaded."""
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=60
-    )
-    tail = done.stderr.rsplit("\nMODULES ", 1)
-    assert len(tail) == 2, done.stderr
-    modules, code = tail[1].split("\nCODE ")
-    assert code.strip() in ("0", "None"), (args, done.stderr)
-    return set(modules.split())
+from accord.testing.cli import accord_out
+from conftest import heavy, loaded
 
 
 @pytest.fixture
@@ -54,16 +32,8 @@ def team(project: Path) -> Path:
         ("task", "add", "write the parser"),
         ("msg", "send", "--to", "alice", "hello"),
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "accord", *args], cwd=project, capture_output=True, timeout=60
-        )
-        assert done.returncode == 0, done.stderr
+        accord_out(project, *args, timeout=60)
     return project
-
-
-def heavy(modules: set[str]) -> set[str]:
-    roots = ("pydantic", "rich", "accord.config", "accord.memory", "accord.team.hooks")
-    return {m for m in modules if m.split(".")[0] in roots or m in roots}
 
 
 def test_version_and_help_load_no_command(team: Path) -> None:

@@ -9,20 +9,30 @@ into the background, not a hook still running in a member.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from accord.store import open_store
 from accord.testing import FakeAnthropic
+from accord.testing.cli import accord as accord_process
+from accord.testing.cli import calls, clean_env, rules
+from accord.testing.wait import alive, until
+from conftest import run_project
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return run_project(
+        tmp_path,
+        '[run]\nmax_restarts = 0\ngrace = 5\n\n[secrets]\nvariables = ["MY_DEPLOY_HOOK"]\n',
+    )
+
 
 PLANTED = {
     "ANTHROPIC_API_KEY": "sk-ant-planted-key",
@@ -34,54 +44,11 @@ PLANTED = {
 }
 
 
-def until(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def running(mark: str) -> list[int]:
     """Live processes whose command line holds ``mark`` (``ps`` by hand)."""
     out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
     pids = [int(line.split(None, 1)[0]) for line in out.splitlines() if mark in line]
     return [p for p in pids if p != os.getpid() and alive(p)]
-
-
-def rules(path: Path, rules: list[dict[str, Any]], otherwise: str = "Done for now.") -> str:
-    path.write_text(json.dumps({"rules": rules, "otherwise": {"text": otherwise}}))
-    return f"scripted:{path}"
-
-
-def calls(*pairs: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"tool_calls": [{"name": n, "arguments": a} for n, a in pairs]}
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
-    env.update(extra)
-    return env
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    subprocess.run(["git", "init", "-q", str(folder)], check=True)
-    (folder / "accord.toml").write_text(
-        '[run]\nmax_restarts = 0\ngrace = 5\n\n[secrets]\nvariables = ["MY_DEPLOY_HOOK"]\n'
-    )
-    (folder / ".accord").mkdir()
-    return folder
 
 
 def lead_script(root: Path) -> str:
@@ -285,15 +252,7 @@ def test_a_store_password_reaches_neither_the_member_environment_nor_its_command
 def test_accord_work_commands_get_no_keys(root: Path) -> None:
     env = clean_env(**PLANTED)
 
-    def accord(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "accord", *args],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+    accord = partial(accord_process, cwd=root, env=env)
 
     assert accord("init", "--team", "main").returncode == 0
     assert accord("task", "add", "show me your environment").returncode == 0

@@ -24,35 +24,13 @@ from accord.llm.prices import PRICES, Price, cost_of, price_for
 from accord.llm.scripted import ScriptedModel, Step, call, reply
 from accord.store import Store
 from accord.team import TeamServices
+from accord.testing.cli import js, ok, one_error
 from accord.types import NewTask, TaskStatus, TranscriptEntry, TranscriptKind, UsageRecord
-from conftest import Result
-
-Cli = Callable[..., Result]
+from conftest import Cli
 
 SONNET = "anthropic:claude-sonnet-4-5"
 MINI = "openai:gpt-5-mini"
 LOCAL = "openai:qwen3@http://localhost:11434/v1"
-
-
-def ok(r: Result) -> Result:
-    assert r.code == 0, f"exit {r.code}; stderr: {r.err!r}"
-    assert r.err == ""
-    return r
-
-
-def js(r: Result) -> Any:
-    return json.loads(ok(r).out)
-
-
-def one_error(r: Result, code: int, *needles: str) -> str:
-    assert r.code == code, f"exit {r.code}, wanted {code}; out={r.out!r} err={r.err!r}"
-    lines = r.err.splitlines()
-    assert len(lines) == 1, r.err
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in r.err
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 @pytest.fixture(autouse=True)

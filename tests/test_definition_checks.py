@@ -4,12 +4,11 @@ and a member started on a Claude Code subagent says which parts of it accord ign
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from accord.testing.cli import accord
 
 RESEARCHER = """\
 ---
@@ -20,19 +19,6 @@ mcpServers: [github]
 ---
 Look things up.
 """
-
-
-def accord(
-    root: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=root,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -24,18 +24,6 @@ READ = ToolSpec(
 )
 
 
-@pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
 @pytest.fixture
 def model(fake: FakeOpenAI) -> Iterator[OpenAIModel]:
     m = OpenAIModel("qwen3", base_url=fake.base_url, max_retries=0)

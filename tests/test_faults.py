@@ -13,53 +13,17 @@ import random
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from accord.cli._commands import Context
 from accord.cli._parser import build
-from conftest import Result
-
-Cli = Callable[..., Result]
-
-
-def ok(r: Result) -> Result:
-    assert r.code == 0, f"exit {r.code}; stderr: {r.err!r}"
-    return r
-
-
-def one_error(r: Result, code: int = 2, *needles: str) -> str:
-    assert r.code == code, f"exit {r.code}, wanted {code}; out={r.out!r} err={r.err!r}"
-    lines = r.err.splitlines()
-    assert len(lines) == 1, r.err
-    assert lines[0].startswith("error: ") and "Traceback" not in r.err
-    assert r.out == ""
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-def db_path(project: Path) -> Path:
-    return project / ".accord" / "accord.db"
-
-
-def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    conn = sqlite3.connect(db)
-    try:
-        names = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        return {n: sorted(conn.execute(f'SELECT * FROM "{n}"').fetchall(), key=repr) for n in names}
-    finally:
-        conn.close()
+from accord.testing.cli import ok, one_error
+from conftest import Cli, configure, dump
+from conftest import store_path as db_path
 
 
 @pytest.fixture
@@ -69,10 +33,6 @@ def made(cli: Cli, project: Path) -> Path:
     ok(cli("member", "add", "alice"))
     ok(cli("task", "add", "one"))
     return project
-
-
-def configure(project: Path, text: str) -> None:
-    (project / "accord.toml").write_text(textwrap.dedent(text).lstrip())
 
 
 # accord.toml ---------------------------------------------------------------

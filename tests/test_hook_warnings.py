@@ -10,15 +10,11 @@ that was not. The hooks are real commands that do not exist.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from accord.agent.launch import build_agent
 from accord.agent.tools import TEAM_TOOLS
@@ -28,17 +24,10 @@ from accord.llm.base import ToolCall, ToolResult
 from accord.llm.scripted import ScriptedModel, reply
 from accord.store import Store
 from accord.team import TeamServices
+from accord.testing.cli import accord_out
 from accord.types import OutgoingMessage
 
 MISSING = "no-such-command-accord-test"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    return root
 
 
 def services(make_store: Callable[..., Store], repo: Path, toml: str) -> TeamServices:
@@ -151,17 +140,7 @@ def test_a_member_process_reads_the_warning_in_its_tool_result(tmp_path: Path) -
     root = tmp_path / "proj"
     root.mkdir()
 
-    def accord(*args: str, env: dict[str, str] | None = None) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "accord", *args],
-            cwd=root,
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, (args, done.stderr)
-        return done.stdout
+    accord = partial(accord_out, cwd=root)
 
     accord("init", "--team", "main")
     with (root / "accord.toml").open("a") as f:

@@ -17,7 +17,7 @@ import stat
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,23 +27,11 @@ import pytest
 from accord.config import locate
 from accord.store import open_store
 from accord.team import TeamServices
+from accord.testing.cli import Result, js, ok
 from accord.types import HookEvent
-from conftest import Result
-
-Cli = Callable[..., Result]
-
+from conftest import Cli, configure
 
 # helpers ------------------------------------------------------------------
-
-
-def ok(r: Result) -> Result:
-    assert r.code == 0, f"exit {r.code}; stderr: {r.err!r}"
-    assert r.err == ""
-    return r
-
-
-def js(r: Result) -> Any:
-    return json.loads(ok(r).out)
 
 
 def blocked(r: Result, *needles: str) -> list[str]:
@@ -66,10 +54,6 @@ def script(project: Path, name: str, body: str) -> str:
     path.write_text("#!/bin/sh\n" + textwrap.dedent(body).lstrip())
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return f"./hooks/{name}"
-
-
-def configure(project: Path, toml: str) -> None:
-    (project / "accord.toml").write_text(textwrap.dedent(toml).lstrip())
 
 
 def hook_runs(cli: Cli) -> list[dict[str, Any]]:

@@ -16,22 +16,20 @@ import pytest
 from accord.store import Store, open_store
 from accord.team import digest
 from accord.testing import FakeClock
+from accord.testing.cli import accord, calls, rules, start
+from accord.testing.wait import alive, until
 from accord.types import MemberStatus, RunStatus, TaskStatus
-from test_team_run import accord, alive, calls, db, rules, sleepers, start, until
+from conftest import db, run_project, sleepers
 
 MARK = "4243.7"  # a sleep length no other test's process uses
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    subprocess.run(["git", "init", "-q", str(folder)], check=True)
-    (folder / "accord.toml").write_text(
-        "[run]\nmax_restarts = 2\nrestart_backoff = 0.2\ngrace = 5\nsupervisor_lease = 2\n"
+    return run_project(
+        tmp_path,
+        "[run]\nmax_restarts = 2\nrestart_backoff = 0.2\ngrace = 5\nsupervisor_lease = 2\n",
     )
-    (folder / ".accord").mkdir()
-    return folder
 
 
 def supervise(root: Path, host: str, *args: str) -> subprocess.Popen[str]:

@@ -30,12 +30,12 @@ from accord.memory import DAY, REINFORCE_BOOST, SUPERSEDED_FACTOR, Memory, simil
 from accord.store import Store, open_store
 from accord.store.base import MAX_MEMORY
 from accord.testing import FakeClock
+from accord.testing.cli import js, ok, one_error
 from accord.testing.conformance import snapshot
 from accord.types import MemoryEntry, MemoryStatus, MemoryType, NewMemory
-from conftest import Result
-from test_cli import dump, ok, one_error, refusals, store_path
+from conftest import Cli, dump, note, refusals, store_path
+from conftest import reaped as reaping
 
-Cli = Callable[..., Result]
 TEAM = "main"
 CTX = mp.get_context("spawn")
 DEADLINE = 60.0
@@ -52,11 +52,6 @@ DEC, INS, OBS, STO = (
 def memory(store: Store, clock: FakeClock) -> Memory:
     """The memory of team main (members alice, bob, carol), on the fake clock."""
     return Memory(store, TEAM, clock=clock)
-
-
-def note(memory: Memory, kind: MemoryType, text: str, **kw: Any) -> MemoryEntry:
-    entry, _ = memory.remember(NewMemory(kind, text, **kw))
-    return entry
 
 
 def recalled_ids(memory: Memory, query: str, **kw: Any) -> list[int]:
@@ -340,12 +335,8 @@ def _take(source: Queue[Any], procs: list[BaseProcess], what: str) -> Any:
 
 @pytest.fixture
 def reaped() -> Iterator[list[BaseProcess]]:
-    procs: list[BaseProcess] = []
-    yield procs
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-        p.join(10)
+    with reaping() as procs:
+        yield procs
 
 
 def test_concurrent_writers_reinforce_one_entry(location: str, reaped: list[BaseProcess]) -> None:
@@ -663,10 +654,6 @@ def mem(cli: Cli, project: Path) -> Mem:
     ok(cli("init", "--team", "main"))
     tokens = {n: js(cli("member", "add", n, "--json"))["token"] for n in ("alice", "bob")}
     return Mem(project, tokens)
-
-
-def js(r: Result) -> Any:
-    return json.loads(ok(r).out)
 
 
 def add(cli: Cli, kind: str, text: str, *more: str) -> dict[str, Any]:

@@ -21,12 +21,11 @@ from accord.memory.embedders import cosines, minilm, open_embedder, pack, unpack
 from accord.memory.embedders.hashing import HashingEmbedder
 from accord.store import Store
 from accord.testing import FakeClock
+from accord.testing.cli import ok, one_error
 from accord.testing.conformance import snapshot
-from accord.types import MemoryEntry, MemoryType, NewMemory
-from conftest import Result
-from test_cli import ok, one_error, refusals, store_path
+from accord.types import MemoryType, NewMemory
+from conftest import Cli, note, refusals, store_path
 
-Cli = Callable[..., Result]
 TEAM = "main"
 DEC, INS, OBS, STO = (
     MemoryType.DECISION,
@@ -58,11 +57,6 @@ class Topics:
             found = set(text.lower().replace(".", " ").split())
             out.append([1.0 if found & words else 0.0 for words in self.topics.values()])
         return out
-
-
-def note(memory: Memory, kind: MemoryType, text: str, **kw: object) -> MemoryEntry:
-    entry, _ = memory.remember(NewMemory(kind, text, **kw))  # type: ignore[arg-type]
-    return entry
 
 
 def vectors(store: Store, model: str) -> dict[int, bytes]:

@@ -10,57 +10,21 @@ context window, and the conversation is compacted and sent again.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from accord.agent import context
-from accord.agent.launch import build_agent
-from accord.agent.loop import REPEAT_NUDGE, REPEAT_STOP, Agent
-from accord.config import Config, parse_config
+from accord.agent.loop import REPEAT_NUDGE, REPEAT_STOP
+from accord.config import parse_config
 from accord.llm.anthropic import AnthropicModel
-from accord.llm.base import Model
 from accord.llm.openai import OpenAIModel
-from accord.store import Store
 from accord.team import TeamServices
+from accord.testing.cli import accord as _accord
 from accord.testing.fake_llm import FakeAnthropic, FakeOpenAI
-from accord.types import MemberRole, NewTask, TaskStatus, TranscriptKind
-
-
-@pytest.fixture(autouse=True)
-def _no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    return root
-
-
-@pytest.fixture
-def team(make_store: Callable[..., Store], repo: Path) -> TeamServices:
-    store = make_store()
-    store.create_team("main")
-    store.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
-    store.add_member("main", "alice", token_hash="x")
-    return TeamServices.open(store, "main", Config(), repo)
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as fake:
-        yield fake
+from accord.types import NewTask, TaskStatus, TranscriptKind
+from conftest import make_agent
 
 
 @pytest.fixture
@@ -69,12 +33,6 @@ def local(fake_openai: FakeOpenAI, sleeps: list[float]) -> Iterator[OpenAIModel]
     model = OpenAIModel("qwen3", base_url=fake_openai.base_url, sleep=sleeps.append, max_retries=2)
     yield model
     model.close()
-
-
-def make_agent(team: TeamServices, model: Model, repo: Path, config: Config | None = None) -> Agent:
-    cfg = config or Config()
-    services = TeamServices.open(team.store, team.team, cfg, repo)
-    return build_agent(services, "alice", cfg, repo, model=model, idle_wait=0.05)
 
 
 def told_lead(team: TeamServices) -> list[str]:
@@ -321,22 +279,6 @@ def test_cache_reads_and_writes_reach_the_ledger_priced(
 
 
 # -- the same, as real `accord agent` processes -------------------------------
-
-
-def _accord(
-    root: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    import os
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=root,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture

@@ -7,29 +7,17 @@ deep to read is one ``error:`` line naming it.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from accord.errors import UserError
 from accord.store import open_store
+from accord.testing.cli import accord
 from accord.types import NewTask, OutgoingMessage, PlannedTask
-from test_cli import dump, store_path
+from conftest import dump, store_path
 
 BIG = str(2**64)  # one past what a 64-bit column holds, and then some
-
-
-def accord(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,22 +22,9 @@ from accord.llm.base import ToolCall
 from accord.store import Store, open_store
 from accord.team import TeamServices, digest
 from accord.team.roster import may_act_as
+from accord.testing.cli import accord
 from accord.types import PERSON, OutgoingMessage
-from test_cli import dump, store_path
-
-
-def accord(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+from conftest import dump, store_path
 
 
 def refused(r: subprocess.CompletedProcess[str], *needles: str) -> None:

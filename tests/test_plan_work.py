@@ -8,63 +8,32 @@ import fcntl
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from accord.store import open_store
+from accord.testing.cli import ok, one_error
+from accord.testing.wait import until as _until
 from accord.types import NewTask, PlannedTask, Task, TaskStatus
-from conftest import Result
+from conftest import Cli, dump
 
-Cli = Callable[..., Result]
+until = partial(_until, timeout=20.0)  # what these pools do takes seconds, not minutes
+
 
 # A sleep length no other process uses, not even this test run on another xdist worker.
 MARK = f"4243.{os.getpid()}"
 
 
 # helpers ------------------------------------------------------------------
-
-
-def ok(r: Result) -> Result:
-    assert r.code == 0, f"exit {r.code}; out={r.out!r} err={r.err!r}"
-    assert r.err == ""
-    return r
-
-
-def one_error(r: Result, *needles: str, code: int = 2) -> str:
-    assert r.code == code, f"exit {r.code}, wanted {code}; out={r.out!r} err={r.err!r}"
-    lines = r.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), r.err
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    conn = sqlite3.connect(db)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {
-            t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables
-        }
-    finally:
-        conn.close()
-
-
-def until(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def with_mark(only_sleep: bool = False) -> list[int]:

@@ -35,9 +35,9 @@ from accord.store.migrations import MIGRATIONS
 from accord.store.postgres import PostgresStore
 from accord.team.wake import wait
 from accord.testing import pg
+from accord.testing.cli import accord, rules
 from accord.types import NewTask, OutgoingMessage, PlannedTask, TaskStatus
-from conftest import PG_REQUIRED, Result
-from test_races import claim_worker
+from conftest import LEAD_FINISH, LEAD_PLAN, MATE, PG_REQUIRED, Result, claim_worker
 
 CTX = mp.get_context("spawn")
 TEAM = "main"
@@ -175,8 +175,6 @@ def test_init_and_commands_against_a_url(
 
 
 def test_a_team_run_on_postgresql(tmp_path: Path, fresh_url: str) -> None:
-    from test_team_run import LEAD_FINISH, LEAD_PLAN, MATE, accord, rules
-
     root = tmp_path / "proj"
     root.mkdir()
     subprocess.run(["git", "init", "-q", str(root)], check=True)

@@ -25,11 +25,9 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,16 +39,10 @@ from accord.store import Store, open_store
 from accord.team.board import Board
 from accord.team.wake import wait
 from accord.types import Event, NewTask, OutgoingMessage, TaskStatus
+from conftest import CONTENDED_BUSY_TIMEOUT, DEADLINE, claim_worker, reaped
 
 CTX = mp.get_context("spawn")
 TEAM = "main"
-# Generous: a loaded 2-core machine can take seconds to start eight interpreters.
-DEADLINE = 60.0
-# Workers that contend flat out wait this long for the write lock. SQLite's busy
-# handler is not fair (it sleeps up to 100 ms between tries while others take the
-# lock), so with eight processes saturating two cores one call can wait several
-# seconds, past the default 5 s. These tests are about who gets which task, not that.
-CONTENDED_BUSY_TIMEOUT = DEADLINE
 T = TypeVar("T")
 
 
@@ -60,21 +52,6 @@ def now() -> float:
 
 
 # plumbing ---------------------------------------------------------------------
-
-
-@contextmanager
-def reaped() -> Iterator[list[BaseProcess]]:
-    """Processes started into the yielded list are SIGKILLed and joined at the end."""
-    procs: list[BaseProcess] = []
-    try:
-        yield procs
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-        for p in procs:
-            p.join(10)
-        assert not [p.pid for p in procs if p.is_alive()], "a child process survived SIGKILL"
 
 
 def start(procs: list[BaseProcess], target: Callable[..., None], *args: Any) -> BaseProcess:
@@ -145,27 +122,6 @@ def block_forever() -> None:
 
 
 # workers (each runs in its own process) ---------------------------------------
-
-
-def claim_worker(path: str, member: str, go: MpEvent, conn: Connection) -> None:
-    """Claim and complete until the board has nothing open; report (task, token) pairs."""
-    store = open_store(path, synchronous="normal", busy_timeout=CONTENDED_BUSY_TIMEOUT)
-    board = Board(store, TEAM, BoardConfig(lease_seconds=600))
-    conn.send("ready")
-    go.wait(DEADLINE)
-    done: list[tuple[int, int]] = []
-    while True:
-        claim = board.claim(member)
-        if claim is None:
-            # Nothing ready: finished, or waiting on blockers held by others.
-            if not store.list_tasks(TEAM, status=TaskStatus.PENDING):
-                break
-            wait(store, TEAM, member, timeout=1.0)
-            continue
-        board.complete(claim.task.id, member, claim.fencing_token, result=member)
-        done.append((claim.task.id, claim.fencing_token))
-    conn.send(done)
-    store.close()
 
 
 def hold_worker(path: str, member: str, lease: float, conn: Connection) -> None:

@@ -15,9 +15,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,8 +27,14 @@ from accord.config import Config, locate
 from accord.runtime.supervisor import Process, Settings, Supervisor
 from accord.store import open_store
 from accord.testing import FakeOpenAI
+from accord.testing.cli import accord as _accord
+from accord.testing.cli import calls, rules
+from accord.testing.cli import clean_env as _env
+from accord.testing.wait import until
 from accord.types import Event, MemberRole, TaskStatus, TranscriptKind
-from test_team_run import calls, db, rules
+from conftest import db, run_project, status
+
+_until = partial(until, timeout=30.0)
 
 OUTAGE_TOML = (
     # One 503 is an outage here (the member retries nothing itself), and the
@@ -40,29 +45,12 @@ OUTAGE_TOML = (
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    subprocess.run(["git", "init", "-q", str(folder)], check=True)
-    (folder / "accord.toml").write_text(OUTAGE_TOML)
-    (folder / ".accord").mkdir()
-    return folder
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
+    return run_project(tmp_path, OUTAGE_TOML)
 
 
 def events(root: Path, kind: str) -> list[Event]:
     with open_store(db(root)) as s:
         return [e for e in s.read_events("main") if e.kind == kind]
-
-
-def status(root: Path) -> dict[str, Any]:
-    done = _accord(root, "status", "--json")
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
 
 
 def lead_read(root: Path, needle: str) -> bool:
@@ -259,21 +247,6 @@ def test_a_teammate_whose_definition_inherits_starts_on_the_leads_model(tmp_path
 MARK = f"4245.{os.getpid()}"  # a sleep length no other process uses
 
 
-def _accord(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_env(),
-    )
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")}
-
-
 def _marked(mark: str, program: bytes = b"") -> list[int]:
     """Live processes whose command line holds ``mark`` (zombies are dead already), and
     starts with ``program`` when given."""
@@ -289,14 +262,6 @@ def _marked(mark: str, program: bytes = b"") -> list[int]:
         if mark.encode() in cmd and cmd.startswith(program) and state != "Z":
             found.append(int(entry.name))
     return found
-
-
-def _until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def test_kill_9_of_accord_work_leaves_none_of_its_commands_running(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,6 +22,8 @@ from accord.runtime.team_run import prepare_resume, prepare_run
 from accord.store import open_store
 from accord.team import TeamServices
 from accord.team.roster import hash_token, new_token
+from accord.testing.cli import accord, calls, rules, start
+from accord.testing.wait import alive, until
 from accord.types import (
     MemberRole,
     MemberStatus,
@@ -31,24 +32,7 @@ from accord.types import (
     OutgoingMessage,
     RunStatus,
 )
-from test_team_run import (
-    LEAD_FINISH,
-    LEAD_PLAN,
-    MARK,
-    MATE,
-    accord,
-    alive,
-    calls,
-    db,
-    member_pids,
-    root,
-    rules,
-    sleepers,
-    start,
-    until,
-)
-
-__all__ = ["root"]
+from conftest import LEAD_FINISH, LEAD_PLAN, MARK, MATE, db, member_pids, sleepers, status
 
 WAIT_FOREVER = {"if": "# First wake", "once": True, "then": {"text": "Nothing yet."}}
 
@@ -67,12 +51,6 @@ def supervised_by(root: Path, pid: int) -> bool:
             and lead is not None
             and lead.status == MemberStatus.WORKING
         )
-
-
-def status(root: Path) -> dict[str, Any]:
-    done = accord(root, "status", "--json")
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
 
 
 def with_toml(root: Path, extra: str) -> None:

@@ -18,10 +18,9 @@ from accord.config import Config
 from accord.errors import UserError
 from accord.store import open_store
 from accord.team.roster import hash_token, new_token
+from accord.testing.cli import accord, calls, rules
 from accord.types import MemberRole, MemberStatus, RunStatus, TaskStatus
-from test_team_run import LEAD_FINISH, LEAD_PLAN, MATE, accord, calls, db, root, rules
-
-__all__ = ["root"]  # the fixture, shared with test_team_run
+from conftest import LEAD_FINISH, LEAD_PLAN, MATE, db
 
 
 def test_a_teammates_model_is_taken_in_order() -> None:

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,45 +27,24 @@ import pytest
 
 from accord.store import open_store
 from accord.testing import FakeAnthropic, FakeOpenAI
+from accord.testing.cli import accord as _accord
+from accord.testing.cli import clean_env
 from accord.testing.fake_llm import RecordedRequest
+from accord.testing.wait import alive, until
 from accord.types import TaskStatus
-
-Server = FakeOpenAI | FakeAnthropic
+from conftest import db, run_project
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    subprocess.run(["git", "init", "-q", str(folder)], check=True)
     # No restart hides a member that crashed: it fails the run instead.
-    (folder / "accord.toml").write_text("[run]\nmax_restarts = 0\ngrace = 5\n")
-    (folder / ".accord").mkdir()
-    return folder
+    return run_project(tmp_path, "[run]\nmax_restarts = 0\ngrace = 5\n")
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    drop = ("ACCORD_", "ANTHROPIC_", "OPENAI_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env.update(extra)
-    return env
+# A whole run against the fake servers may take minutes on a loaded machine.
+accord = partial(_accord, timeout=180)
 
-
-def accord(
-    root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env or clean_env(),
-    )
-
-
-def db(root: Path) -> str:
-    return str(root / ".accord" / "accord.db")
+Server = FakeOpenAI | FakeAnthropic
 
 
 def script_team(
@@ -385,25 +364,9 @@ def test_a_teammates_model_down_for_good_ends_the_run_with_the_cause_in_sight(
     assert outcome["outcome"] != "finished" and outcome["reason"], outcome
 
 
-def until(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
 def member_pids(root: Path) -> dict[str, int]:
     with open_store(db(root)) as s:
         return {m.name: m.pid for m in s.list_members("main") if m.pid is not None}
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_ctrl_c_while_a_member_waits_on_its_model_then_resume_finishes(root: Path) -> None:

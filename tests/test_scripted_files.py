@@ -4,15 +4,14 @@ the file and what is wrong, exit code 2, and the store unchanged."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from accord.errors import UserError
 from accord.llm.scripted import RuleModel, ScriptedModel
+from accord.testing.cli import accord as accord_process
 
 BAD: dict[str, tuple[str, str]] = {
     "not JSON": ("[{\"text\": ", "is not JSON"),
@@ -65,15 +64,7 @@ def test_accord_agent_with_a_malformed_script_exits_2_and_changes_nothing(tmp_pa
     root = tmp_path / "proj"
     root.mkdir()
 
-    def accord(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "accord", *args],
-            cwd=root,
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    accord = partial(accord_process, cwd=root)
 
     assert accord("init", "--team", "main").returncode == 0
     added = json.loads(accord("member", "add", "alice", "--json").stdout)

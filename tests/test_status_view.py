@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -23,26 +21,14 @@ from accord.cli import _live
 from accord.cli._live import plain, status_data, view
 from accord.runtime.lifecycle import end_run
 from accord.store import Store, open_store
+from accord.testing.cli import accord_out as accord
 from accord.types import MemberStatus, RunStatus, TranscriptEntry, TranscriptKind
-from test_cli_startup import heavy, loaded
+from conftest import heavy, loaded
 
 WHY = (
     "cannot read the model script /nonexistent/bob.json (No such file or directory); "
     "fix the model in .accord/agents/coder.md or give --model, then `accord resume`"
 )
-
-
-def accord(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, (args, done.stderr)
-    return done.stdout
 
 
 def ended_run(root: Path, reason: str, goal: str = "build the parser") -> None:

@@ -12,121 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from accord.store import open_store
+from accord.testing.cli import accord, calls, rules, start
+from accord.testing.wait import alive, until
 from accord.types import MemberStatus, RunStatus, TaskStatus, TranscriptKind
-
-MARK = "4243.5"  # a sleep length no other process uses
-
-
-def until(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
-
-
-def alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def sleepers(mark: str = MARK) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if mark.encode() in cmd and b"sleep" in cmd:
-                found.append(int(entry.name))
-    return [p for p in found if alive(p)]
-
-
-def rules(path: Path, rules: list[dict[str, Any]], otherwise: str = "Done for now.") -> str:
-    path.write_text(json.dumps({"rules": rules, "otherwise": {"text": otherwise}}))
-    return f"scripted:{path}"
-
-
-def calls(*pairs: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"tool_calls": [{"name": n, "arguments": a} for n, a in pairs]}
-
-
-def accord(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")},
-    )
-
-
-def start(root: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "accord", *args],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("ACCORD_")},
-    )
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    folder = tmp_path / "proj"
-    folder.mkdir()
-    subprocess.run(["git", "init", "-q", str(folder)], check=True)
-    (folder / "accord.toml").write_text(
-        "[run]\nmax_restarts = 2\nrestart_backoff = 0.2\ngrace = 5\n"
-    )
-    (folder / ".accord").mkdir()
-    return folder
-
-
-def db(root: Path) -> str:
-    return str(root / ".accord" / "accord.db")
-
-
-def member_pids(root: Path) -> list[int]:
-    with open_store(db(root)) as s:
-        return [m.pid for m in s.list_members("main") if m.pid is not None]
-
-
-LEAD_PLAN = {
-    "if": "# First wake",
-    "once": True,
-    "then": calls(
-        ("spawn_teammate", {"name": "alice", "instructions": "Do the tasks assigned to you."}),
-        ("spawn_teammate", {"name": "bob", "instructions": "Do the tasks assigned to you."}),
-        ("task_create", {"title": "write a.txt", "assignee": "alice"}),
-        ("task_create", {"title": "write b.txt", "assignee": "bob"}),
-        ("task_create", {"title": "combine into c.txt", "blocked_by": [1, 2]}),
-    ),
-}
-LEAD_FINISH = {"if": "3 completed", "then": calls(("finish", {"summary": "c.txt made"}))}
-MATE = [
-    {"if": "Your task #1", "then": calls(("write_file", {"path": "a.txt", "content": "a\n"}))},
-    {"if": "Your task #2", "then": calls(("write_file", {"path": "b.txt", "content": "b\n"}))},
-    {"if": "Your task #3", "then": calls(("bash", {"command": "cat a.txt b.txt > c.txt"}))},
-    {"if": "created a.txt", "then": calls(("task_complete", {"task_id": 1, "result": "a"}))},
-    {"if": "created b.txt", "then": calls(("task_complete", {"task_id": 2, "result": "b"}))},
-    {"if": "[exit code 0]", "then": calls(("task_complete", {"task_id": 3, "result": "c"}))},
-]
+from conftest import LEAD_FINISH, LEAD_PLAN, MARK, MATE, db, member_pids, sleepers
 
 
 def test_a_team_run_finishes_and_leaves_no_process(root: Path) -> None:

@@ -5,7 +5,10 @@
 - ``FakeAnthropic``, ``FakeOpenAI``: local HTTP servers the real SDKs talk to, playing
   a queue of replies, or rules (``on(...)``, ``otherwise()``) when several member
   processes share one server;
-- ``accord.testing.conformance``: the suite every store backend must pass.
+- ``accord.testing.conformance``: the suite every store backend must pass;
+- ``accord.testing.cli``: the command line driven from a test, in-process results
+  (``ok``, ``js``, ``one_error``) and ``python -m accord`` as a process;
+- ``accord.testing.wait``: ``until`` a condition holds, whether a process is ``alive``.
 
 Kept in the package, not only in accord's own tests, so projects that build on
 accord can test against the same fakes. Nothing here touches the network.
