@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from accord.cli._commands import Context
+from accord.cli._common import Context
 from accord.cli._parser import build
 from conftest import Result
 
