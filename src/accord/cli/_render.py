@@ -66,6 +66,12 @@ def say(text: str) -> None:
     sys.stdout.write(text + "\n")
 
 
+def say_now(text: str) -> None:
+    """``say``, flushed at once: a line of long work (a run, the workers) shows as it comes."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def task_state(task: Task) -> str:
     if not task.admitted:
         return "pending (awaiting TaskCreated hook)"

@@ -47,9 +47,7 @@ def demo_cmd(ctx: Context) -> int:
     sys.stdout.flush()
     display = ctx.args.display or ("live" if sys.stdout.isatty() else "plain")
 
-    def say(line: str) -> None:
-        show.say(line)
-        sys.stdout.flush()
+    say = show.say_now
 
     def supervise(project: Project, store: Store, team: str) -> RunStatus:
         story = demo.Narrator(store, team, say)

@@ -4,7 +4,6 @@ first; ``work`` starts workers that run a command (or an agent) once per ready t
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,10 +119,7 @@ def work(ctx: Context) -> int:
 
     a = ctx.args
 
-    def line(text: str) -> None:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-
+    line = show.say_now
     pool = WorkPool(
         ctx.team,
         ctx.project.config,

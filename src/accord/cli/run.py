@@ -305,17 +305,12 @@ def _supervise_run(ctx: Context, team: str) -> int:
             ctx.project, ctx.store, team, host=ctx.args.host, slots=ctx.args.slots
         )
     else:
-
-        def say(line: str) -> None:
-            show.say(line)
-            sys.stdout.flush()
-
         supervisor = Supervisor(
             ctx.project,
             ctx.store,
             team,
-            say=say,
-            on_event=show.Story(ctx.store, team, say, raw=display == "events"),
+            say=show.say_now,
+            on_event=show.Story(ctx.store, team, show.say_now, raw=display == "events"),
             host=ctx.args.host,
             slots=ctx.args.slots,
         )
@@ -382,13 +377,9 @@ def _supervise(commands: Subcommands, name: str) -> None:
 def supervise_cmd(ctx: Context) -> int:
     from accord.runtime.supervisor import Supervisor
 
-    def say(line: str) -> None:
-        show.say(line)
-        sys.stdout.flush()
-
     team = ctx.team.team
     Supervisor(
-        ctx.project, ctx.store, team, say=say, host=ctx.args.host, slots=ctx.args.slots
+        ctx.project, ctx.store, team, say=show.say_now, host=ctx.args.host, slots=ctx.args.slots
     ).serve(once=ctx.args.once)
     show.say(f"supervisor {ctx.args.host or 'of this host'} for team {team} stopped")
     return 0
