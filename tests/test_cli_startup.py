@@ -81,7 +81,8 @@ def test_version_and_help_load_nothing_heavy(team: Path) -> None:
         assert not any(
             m == "accord.store" or m.startswith(("accord.store.", "accord.llm")) for m in modules
         ), args
-    assert COMMAND_MODULES <= loaded("--help", cwd=team)
+    every = loaded("--help", cwd=team)
+    assert COMMAND_MODULES <= every and "accord.types" not in every
     version = loaded("--version", cwd=team)
     assert "accord.types" not in version and not COMMAND_MODULES & version
 
@@ -123,6 +124,14 @@ def test_reads_still_validate_what_they_use(team: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "accord.toml:2: store.synchronous" in done.stderr
+
+
+def test_option_choices_are_the_enums() -> None:
+    import accord.types
+    from accord.cli._common import CHOICES
+
+    for name, values in CHOICES.items():
+        assert values == tuple(m.value for m in getattr(accord.types, name)), name
 
 
 def test_a_project_without_accord_toml_has_configs_defaults() -> None:

@@ -16,7 +16,6 @@ import math
 import os
 from collections.abc import Callable
 from functools import cache, cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from accord.errors import UsageError
@@ -39,6 +38,35 @@ class Parser(argparse.ArgumentParser):
 if TYPE_CHECKING:
     # What a command module adds its parsers to: the root's commands, or a group's verbs.
     Subcommands = argparse._SubParsersAction[Parser]
+
+
+# The values of the enums in accord.types that options take. Written out because
+# `accord --help` builds every command's grammar, and must not pay for importing every
+# type to do so; a test keeps them equal to the enums.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "MemberRole": ("lead", "teammate"),
+    "MemberStatus": ("starting", "working", "idle", "stopping", "stopped", "crashed", "failed"),
+    "TaskStatus": ("pending", "in_progress", "completed", "failed", "cancelled"),
+    "MessageKind": (
+        "text",
+        "shutdown_request",
+        "shutdown_response",
+        "plan_approval_request",
+        "plan_approval_response",
+        "idle_notification",
+        "task_assignment",
+    ),
+    "MemoryType": ("decision", "insight", "observation", "story"),
+    "MemoryStatus": ("active", "superseded", "retired"),
+}
+
+
+def plain(text: str) -> str:
+    """What a model or a teammate wrote, for people: without the escape sequences and
+    control characters that would rewrite their terminal (JSON keeps it exact)."""
+    from accord.text import strip_control
+
+    return strip_control(text)
 
 
 def group(commands: Subcommands, name: str, **kwargs: Any) -> Subcommands:
@@ -142,6 +170,8 @@ class Context:
 
     @cached_property
     def project(self) -> Project:
+        from pathlib import Path
+
         from accord.config import locate
 
         return locate(Path.cwd(), getattr(self.args, "store", None))
@@ -149,6 +179,8 @@ class Context:
     @cached_property
     def where(self) -> Where:
         """The store and default team, without validating all of accord.toml when it can."""
+        from pathlib import Path
+
         from accord._where import Where, where
 
         found = where(Path.cwd(), getattr(self.args, "store", None))

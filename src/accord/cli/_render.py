@@ -9,13 +9,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from accord.errors import AccordError
-from accord.types import PERSON, Event, Member, Message, Task, TranscriptEntry, to_json
 
 if TYPE_CHECKING:
+    # Only for annotations: `accord --help` loads this module, and must not pay for the types.
     from accord.store import Store
+    from accord.types import Event, Member, Message, Task, TranscriptEntry
 
 
 def emit_json(value: Any) -> None:
+    from accord.types import to_json
+
     sys.stdout.write(json.dumps(to_json(value), indent=2, ensure_ascii=False) + "\n")
 
 
@@ -191,6 +194,8 @@ def messages(items: Sequence[Message], show_body: bool = True) -> None:
 
 def who(name: str) -> str:
     """A name as the person reads it: their own is "you"."""
+    from accord.types import PERSON
+
     return "you" if name == PERSON else name
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
@@ -26,6 +25,8 @@ def register(commands: Subcommands, name: str) -> None:
 
 
 def init(ctx: Context) -> int:
+    from pathlib import Path
+
     from accord.runtime import project
     from accord.store import redact
 

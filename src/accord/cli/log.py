@@ -10,13 +10,12 @@ import time
 from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
-from accord.cli._common import Context, positive_int, reads, seconds, whole
+from accord.cli._common import Context, plain, positive_int, reads, seconds, whole
 from accord.errors import NothingToDo
-from accord.text import strip_control as plain
-from accord.types import Event, to_json
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
+    from accord.types import Event
 
 
 def register(commands: Subcommands, name: str) -> None:
@@ -40,6 +39,7 @@ def _events(commands: Subcommands, name: str) -> None:
 
 def events(ctx: Context) -> int:
     from accord.team.wake import follow
+    from accord.types import to_json
 
     store, team = ctx.store, ctx.team_name
 
@@ -72,6 +72,7 @@ def _wait(commands: Subcommands, name: str) -> None:
 
 def wait_cmd(ctx: Context) -> int:
     from accord.team.wake import wait
+    from accord.types import to_json
 
     member = ctx.acting_as(ctx.args.as_)
     started = time.monotonic()

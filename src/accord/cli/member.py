@@ -8,9 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
-from accord.cli._common import Context, group, positive_int, reads, writes
-from accord.text import strip_control as plain
-from accord.types import MemberRole, MemberStatus, TaskStatus, to_json
+from accord.cli._common import CHOICES, Context, group, plain, positive_int, reads, writes
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
@@ -25,7 +23,7 @@ def register(commands: Subcommands, name: str) -> None:
 def _add(verbs: Subcommands) -> None:
     p = verbs.add_parser("add", parents=reads(), help="add a member; prints its secret token once")
     p.add_argument("name")
-    p.add_argument("--role", choices=[r.value for r in MemberRole], default="teammate")
+    p.add_argument("--role", choices=CHOICES["MemberRole"], default="teammate")
     p.add_argument("--agent", metavar="DEFINITION", help="agent definition name")
     p.add_argument("--model", metavar="PROVIDER:MODEL")
     p.set_defaults(func=member_add)
@@ -33,6 +31,7 @@ def _add(verbs: Subcommands) -> None:
 
 def member_add(ctx: Context) -> int:
     from accord.agent.definition import find_definition
+    from accord.types import MemberRole, to_json
 
     if ctx.args.agent is not None:
         # Checked now, not when the member first starts: an unknown or broken
@@ -78,6 +77,8 @@ def _show(verbs: Subcommands) -> None:
 
 
 def member_show(ctx: Context) -> int:
+    from accord.types import TaskStatus
+
     m = ctx.store.get_member(ctx.team.team, ctx.args.name)
     if ctx.json:
         show.emit_json(m)
@@ -157,13 +158,15 @@ def member_transcript(ctx: Context) -> int:
 def _heartbeat(verbs: Subcommands) -> None:
     p = verbs.add_parser("heartbeat", parents=writes(), help="record that a member is alive")
     p.add_argument("--as", dest="as_", metavar="MEMBER", required=True)
-    p.add_argument("--status", choices=[s.value for s in MemberStatus])
+    p.add_argument("--status", choices=CHOICES["MemberStatus"])
     p.add_argument("--pid", type=positive_int)
     p.add_argument("--host")
     p.set_defaults(func=member_heartbeat)
 
 
 def member_heartbeat(ctx: Context) -> int:
+    from accord.types import MemberStatus
+
     name = ctx.acting_as(ctx.args.as_)
     status = MemberStatus(ctx.args.status) if ctx.args.status else None
     ctx.team.roster.heartbeat(name, status=status, pid=ctx.args.pid, host=ctx.args.host)

@@ -7,19 +7,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
-from accord.cli._common import Context, group, positive_int, reads, writes
+from accord.cli._common import CHOICES, Context, group, positive_int, reads, writes
 from accord.errors import NothingToDo, UserError
-from accord.types import MemoryEntry, MemoryStatus, MemoryType, NewMemory, to_json
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
     from accord.memory import Memory
+    from accord.types import MemoryEntry
 
-_TYPES = [t.value for t in MemoryType]
+_TYPES = CHOICES["MemoryType"]
 
 
 def register(commands: Subcommands, name: str) -> None:
@@ -84,6 +83,8 @@ def _add(verbs: Subcommands) -> None:
 
 
 def memory_add(ctx: Context) -> int:
+    from accord.types import MemoryType, NewMemory, to_json
+
     a = ctx.args
     if a.scope.startswith("member:"):
         # An agent may keep entries of its own only: writing into another member's
@@ -130,6 +131,8 @@ def _search(verbs: Subcommands) -> None:
 
 
 def memory_search(ctx: Context) -> int:
+    from accord.types import MemoryType
+
     a = ctx.args
     types = [MemoryType(t) for t in a.type] if a.type else None
     if types and MemoryType.STORY in types:
@@ -195,6 +198,8 @@ def _history(verbs: Subcommands) -> None:
 
 
 def memory_history(ctx: Context) -> int:
+    from accord.types import MemoryStatus, to_json
+
     chain = _memory(ctx).history(ctx.args.id)
     stands = next((e.id for e in chain if e.status == MemoryStatus.ACTIVE), None)
     if ctx.json:
@@ -227,12 +232,14 @@ def memory_forget(ctx: Context) -> int:
 def _list(verbs: Subcommands) -> None:
     p = verbs.add_parser("list", parents=reads(), help="entries, newest first")
     p.add_argument("--type", choices=_TYPES)
-    p.add_argument("--status", choices=[s.value for s in MemoryStatus])
+    p.add_argument("--status", choices=CHOICES["MemoryStatus"])
     p.add_argument("--limit", type=positive_int, metavar="N")
     p.set_defaults(func=memory_list)
 
 
 def memory_list(ctx: Context) -> int:
+    from accord.types import MemoryStatus, MemoryType
+
     a = ctx.args
     entries = ctx.store.list_memories(
         ctx.team.team,
@@ -273,6 +280,8 @@ def _export(verbs: Subcommands) -> None:
 
 
 def memory_export(ctx: Context) -> int:
+    from pathlib import Path
+
     lines = list(_memory(ctx).export())
     if ctx.args.output is None:
         for line in lines:
@@ -305,6 +314,8 @@ def _import(verbs: Subcommands) -> None:
 
 
 def memory_import(ctx: Context) -> int:
+    from pathlib import Path
+
     from accord.config import read_utf8
 
     text = read_utf8(Path(ctx.args.file), "the import file", UserError)
@@ -368,6 +379,8 @@ def _continuity(verbs: Subcommands) -> None:
 
 
 def memory_continuity(ctx: Context) -> int:
+    from accord.types import to_json
+
     a = ctx.args
     memory = _memory(ctx)
     if a.set is not None:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
-from accord.cli._common import Context, group, positive_int, reads
-from accord.text import strip_control as plain
-from accord.types import PERSON, Message, MessageKind
+from accord.cli._common import CHOICES, Context, group, plain, positive_int, reads
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
+    from accord.types import Message
 
 
 def register(commands: Subcommands, name: str) -> None:
@@ -22,9 +20,10 @@ def register(commands: Subcommands, name: str) -> None:
 
 
 def _plain_message(m: Message) -> Message:
-    """What a member wrote, for people: without the escape sequences and control
-    characters that would rewrite their terminal (JSON keeps it exact)."""
+    """The message for people: what its sender wrote made ``plain``."""
     summary = None if m.summary is None else plain(m.summary)
+    import dataclasses
+
     return dataclasses.replace(m, body=plain(m.body), summary=summary)
 
 
@@ -45,7 +44,7 @@ def _send(verbs: Subcommands) -> None:
         help="a member, or '*' for everyone but the sender",
     )
     p.add_argument("--summary", metavar="TEXT", help="5-10 words shown in lists")
-    p.add_argument("--kind", choices=[k.value for k in MessageKind], default="text")
+    p.add_argument("--kind", choices=CHOICES["MessageKind"], default="text")
     p.add_argument("--reply-to", type=positive_int, metavar="ID")
     p.add_argument(
         "--key", metavar="IDEMPOTENCY_KEY", help="sending again with the same key sends nothing new"
@@ -54,6 +53,8 @@ def _send(verbs: Subcommands) -> None:
 
 
 def msg_send(ctx: Context) -> int:
+    from accord.types import MessageKind
+
     a = ctx.args
     sender = ctx.acting_as(a.sender or ctx.me)
     sent = ctx.mailbox.send(
@@ -88,6 +89,8 @@ def _inbox(verbs: Subcommands) -> None:
 
 
 def msg_inbox(ctx: Context) -> int:
+    from accord.types import PERSON
+
     member = ctx.acting_as(ctx.args.as_ or ctx.me)
     got = ctx.mailbox.inbox(member, ctx.args.limit)
     if ctx.json:

@@ -4,13 +4,10 @@ first; ``work`` starts workers that run a command (or an agent) once per ready t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
-from accord.cli._common import Context, group, positive_int, reads, seconds, writes
-from accord.text import strip_control as plain
-from accord.types import to_json
+from accord.cli._common import Context, group, plain, positive_int, reads, seconds, writes
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
@@ -35,7 +32,10 @@ def _plan(commands: Subcommands, name: str) -> None:
 
 
 def plan_load(ctx: Context) -> int:
+    from pathlib import Path
+
     from accord.team.plan import load_plan, read_plan
+    from accord.types import to_json
 
     plan = read_plan(Path(ctx.args.file))  # the whole file is checked before the store opens
     loaded = load_plan(ctx.team.board, plan, actor=ctx.actor)

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
@@ -103,6 +102,8 @@ def _agent(commands: Subcommands, name: str) -> None:
 
 
 def agent_cmd(ctx: Context) -> int:
+    from pathlib import Path
+
     from accord import credentials
     from accord.agent.launch import CONFIG_EXIT, build_agent, record_config_failure
 
@@ -253,6 +254,8 @@ def _run(commands: Subcommands, name: str) -> None:
 
 
 def run_cmd(ctx: Context) -> int:
+    from pathlib import Path
+
     from accord.runtime.project import set_up_store
     from accord.runtime.team_run import budget_warning, prepare_run
     from accord.store import redact

@@ -3,13 +3,11 @@ between SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
 from accord.cli._common import Context, group
 from accord.errors import UserError
-from accord.types import check_name
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
@@ -37,8 +35,11 @@ def _copy(verbs: Subcommands) -> None:
 
 
 def store_copy(ctx: Context) -> int:
+    from pathlib import Path
+
     from accord.store import open_store
     from accord.store.copy import copy_teams
+    from accord.types import check_name
 
     source_at, target_at = ctx.args.source, ctx.args.target
     if _same_store(source_at, target_at):
@@ -65,6 +66,8 @@ def store_copy(ctx: Context) -> int:
 
 
 def _same_store(a: str, b: str) -> bool:
+    from pathlib import Path
+
     if "://" in a or "://" in b:
         return a.rstrip("/") == b.rstrip("/")
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()

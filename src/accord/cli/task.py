@@ -3,17 +3,25 @@ lease, keep the lease alive, complete, fail or cancel it."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
-from accord.cli._common import Context, group, int64, positive_int, reads, seconds, task_id
+from accord.cli._common import (
+    CHOICES,
+    Context,
+    group,
+    int64,
+    plain,
+    positive_int,
+    reads,
+    seconds,
+    task_id,
+)
 from accord.errors import NothingToDo, UserError
-from accord.text import strip_control as plain
-from accord.types import NewTask, Task, TaskChanges, TaskStatus
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
+    from accord.types import Task
 
 
 def register(commands: Subcommands, name: str) -> None:
@@ -33,8 +41,9 @@ def register(commands: Subcommands, name: str) -> None:
 
 
 def _plain_task(t: Task) -> Task:
-    """What a model or a teammate wrote, for people: without the escape sequences and
-    control characters that would rewrite their terminal (JSON keeps it exact)."""
+    """The task for people: what was written in it made ``plain``."""
+    import dataclasses
+
     return dataclasses.replace(
         t,
         title=plain(t.title),
@@ -68,6 +77,8 @@ def _add(verbs: Subcommands) -> None:
 
 
 def task_add(ctx: Context) -> int:
+    from accord.types import NewTask
+
     a = ctx.args
     task = ctx.team.board.add(
         NewTask(
@@ -89,12 +100,14 @@ def task_add(ctx: Context) -> int:
 
 def _list(verbs: Subcommands) -> None:
     p = verbs.add_parser("list", parents=reads(), help="list tasks")
-    p.add_argument("--status", choices=[s.value for s in TaskStatus])
+    p.add_argument("--status", choices=CHOICES["TaskStatus"])
     p.add_argument("--ready", action="store_true", help="only tasks a claim could take now")
     p.set_defaults(func=task_list)
 
 
 def task_list(ctx: Context) -> int:
+    from accord.types import TaskStatus
+
     status = TaskStatus(ctx.args.status) if ctx.args.status else None
     tasks = ctx.store.list_tasks(ctx.team_name, status=status, ready=ctx.args.ready)
     if ctx.json:
@@ -134,6 +147,8 @@ def _update(verbs: Subcommands) -> None:
 
 
 def task_update(ctx: Context) -> int:
+    from accord.types import TaskChanges
+
     a = ctx.args
     changes = TaskChanges(
         title=a.title,

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from accord.cli import _render as show
 from accord.cli._common import Context, group, reads, writes
 from accord.errors import InvalidState
-from accord.types import TaskStatus, to_json
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
@@ -43,6 +42,8 @@ def _list(verbs: Subcommands) -> None:
 
 
 def team_list(ctx: Context) -> int:
+    from accord.types import TaskStatus
+
     teams = ctx.store.list_teams()
     if ctx.json:
         show.emit_json(teams)
@@ -67,6 +68,8 @@ def _show(verbs: Subcommands) -> None:
 
 
 def team_show(ctx: Context) -> int:
+    from accord.types import TaskStatus, to_json
+
     if ctx.args.name is not None:
         ctx.args.team = ctx.args.name
     svc = ctx.team
