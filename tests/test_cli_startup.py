@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord._where import _DEFAULTS, _settings, remember, where
+from accord.cli._parser import MODULE_OF
 from accord.cli._plain import simple_table
 from accord.config import Config, locate
 from accord.testing.cli import accord_out
@@ -36,12 +37,27 @@ def team(project: Path) -> Path:
     return project
 
 
-def test_version_and_help_load_no_command(team: Path) -> None:
-    for args in (["--version"], ["--help"], ["task", "--help"]):
-        modules = loaded(*args, cwd=team)
-        assert "accord.cli._commands" not in modules, args
-        assert "accord.store" not in modules and heavy(modules) == set(), args
-    assert "accord.types" not in loaded("--version", cwd=team)
+COMMAND_MODULES = {f"accord.cli.{m}" for m in MODULE_OF.values()}
+
+
+def test_version_and_help_load_nothing_heavy(team: Path) -> None:
+    """Help lists every command, so it loads every command module (each holds its grammar
+    beside its action); none of them may pull in pydantic, rich, the store or a model."""
+    for args in (["--help"], ["task", "--help"], ["run", "--help"], ["nonsense"]):
+        modules = loaded(*args, cwd=team, code=("0", "2"))
+        assert heavy(modules) == set(), args
+        assert not any(
+            m == "accord.store" or m.startswith(("accord.store.", "accord.llm")) for m in modules
+        ), args
+    every = loaded("--help", cwd=team)
+    assert COMMAND_MODULES <= every and "accord.types" not in every
+    version = loaded("--version", cwd=team)
+    assert "accord.types" not in version and not COMMAND_MODULES & version
+
+
+def test_a_command_loads_only_its_own_module(team: Path) -> None:
+    assert COMMAND_MODULES & loaded("task", "list", cwd=team) == {"accord.cli.task"}
+    assert COMMAND_MODULES & loaded("status", cwd=team) == {"accord.cli.run"}
 
 
 @pytest.mark.parametrize(
@@ -78,9 +94,9 @@ def test_reads_still_validate_what_they_use(team: Path) -> None:
     assert done.stderr.startswith("error: ") and "accord.toml:2: store.synchronous" in done.stderr
 
 
-def test_parser_choices_are_the_enums() -> None:
+def test_option_choices_are_the_enums() -> None:
     import accord.types
-    from accord.cli._parser import CHOICES
+    from accord.cli._common import CHOICES
 
     for name, values in CHOICES.items():
         assert values == tuple(m.value for m in getattr(accord.types, name)), name
@@ -215,7 +231,8 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 
 def test_the_grammar_of_one_command_is_the_whole_grammar_of_it() -> None:
     """Built for one command line, the parser helps, parses and refuses as the whole does."""
-    from accord.cli._parser import UsageError, build
+    from accord.cli._parser import build
+    from accord.errors import UsageError
 
     whole = build()
     assert build(["--help"]).format_help() == whole.format_help()

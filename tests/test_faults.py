@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.cli._commands import Context
+from accord.cli._common import Context
 from accord.cli._parser import build
 from accord.testing.cli import ok, one_error
 from conftest import Cli, configure, dump

@@ -1,6 +1,12 @@
 """The ``accord`` command: parse, run one command, turn errors into one ``error:`` line.
 
 Exit codes: 0 done, 1 failure, 2 bad input or usage, 3 nothing to do.
+
+Each command lives in one module of this package, its grammar beside its action
+(``task.py`` holds ``accord task add`` and what it does); ``_parser.py`` says which
+module holds which command, and ``_common.py`` holds what they share. To add a
+command: write its parser function and its action in the module of its noun, and
+name the command in ``_parser.MODULE_OF`` if it is a new one at the top level.
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build(sys.argv[1:] if argv is None else argv).parse_args(argv)
     except UsageError as e:
         return _fail(str(e), 2)
-    # Only now: `--version` and `--help` end inside the parser, before any command loads.
-    from accord.cli._commands import COMMANDS, Context
+    # Only now: `--version` and `--help` end inside the parser, before any command runs.
+    from accord.cli._common import Command, Context
 
     ctx = Context(args)
+    run: Command = args.func  # what the command's module bound to it
     try:
-        code = COMMANDS[args.cmd](ctx)
+        code = run(ctx)
         if code == 0:
             ctx.done()
         return code

@@ -9,13 +9,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from accord.errors import AccordError
-from accord.types import PERSON, Event, Member, Message, Task, TranscriptEntry, to_json
 
 if TYPE_CHECKING:
+    # Only for annotations: `accord --help` loads this module, and must not pay for the types.
     from accord.store import Store
+    from accord.types import Event, Member, Message, Task, TranscriptEntry
 
 
 def emit_json(value: Any) -> None:
+    from accord.types import to_json
+
     sys.stdout.write(json.dumps(to_json(value), indent=2, ensure_ascii=False) + "\n")
 
 
@@ -64,6 +67,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
 
 def say(text: str) -> None:
     sys.stdout.write(text + "\n")
+
+
+def say_now(text: str) -> None:
+    """``say``, flushed at once: a line of long work (a run, the workers) shows as it comes."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def task_state(task: Task) -> str:
@@ -185,6 +194,8 @@ def messages(items: Sequence[Message], show_body: bool = True) -> None:
 
 def who(name: str) -> str:
     """A name as the person reads it: their own is "you"."""
+    from accord.types import PERSON
+
     return "you" if name == PERSON else name
 
 

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accord.config import CONFIG_NAME, STATE_DIR, STORE_NAME, Project, locate
+from accord.config import CONFIG_NAME, STATE_DIR, STORE_NAME, Project
 from accord.errors import AccordError, UserError
+from accord.runtime.project import set_up_store
 from accord.runtime.team_run import prepare_run
 from accord.store import Store, open_store
 from accord.team import Team
@@ -358,16 +359,13 @@ def set_up(root: Path, python: str = sys.executable) -> Project:
     (root / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     (root / CONFIG_NAME).write_text(config_text(python), encoding="utf-8")
     _git(root)
-    state = root / STATE_DIR
-    state.mkdir()
-    (state / ".gitignore").write_text("*\n", encoding="utf-8")
-    scripts = state / "demo"
+    # The demo's own store, named: never ACCORD_STORE's, nor a project's above the folder.
+    project, _ = set_up_store(root, str(root / STATE_DIR / STORE_NAME))
+    scripts = root / STATE_DIR / "demo"
     scripts.mkdir()
     (scripts / "lead.json").write_text(json.dumps(LEAD_SCRIPT, indent=1), encoding="utf-8")
     (scripts / "teammate.json").write_text(json.dumps(MATE_SCRIPT, indent=1), encoding="utf-8")
-    location = str(state / STORE_NAME)
-    open_store(location, create=True).close()
-    return locate(root, location)
+    return project
 
 
 def _git(root: Path) -> None:

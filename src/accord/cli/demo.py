@@ -1,0 +1,69 @@
+"""``accord demo``: a whole team at work, offline, with scripted replies (no model, no key)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from accord.cli import _render as show
+from accord.cli._common import Context
+
+if TYPE_CHECKING:
+    from accord.cli._common import Subcommands
+    from accord.config import Project
+    from accord.store import Store
+    from accord.types import RunStatus
+
+
+def register(commands: Subcommands, name: str) -> None:
+    p = commands.add_parser(
+        name,
+        help="watch a whole team work, offline: scripted replies, no model or key needed",
+        description="Run a complete team in a scratch git repository with the scripted model: "
+        "a lead plans three tasks, two teammates write code, the repository's tests refuse one "
+        "completion and the teammate fixes it. No model, no key, no network; a few seconds.",
+    )
+    p.add_argument(
+        "--dir", metavar="DIR", help="run in this new or empty folder (default: a temporary one)"
+    )
+    p.add_argument("--keep", action="store_true", help="keep the folder even if the demo fails")
+    p.add_argument(
+        "--display",
+        choices=["live", "plain"],
+        help="live view (default on a terminal) or one line per event",
+    )
+    p.set_defaults(func=demo_cmd)
+
+
+def demo_cmd(ctx: Context) -> int:
+    from accord.runtime import demo
+    from accord.runtime.supervisor import Supervisor
+
+    # Only the demo's own folder and store: never the project (if any) of the cwd.
+    folder = demo.scratch_folder(ctx.args.dir)
+    show.say(demo.NOTICE)
+    show.say(f"scratch repository: {folder.root}")
+    show.say(f"goal: {demo.GOAL}")
+    sys.stdout.flush()
+    display = ctx.args.display or ("live" if sys.stdout.isatty() else "plain")
+
+    say = show.say_now
+
+    def supervise(project: Project, store: Store, team: str) -> RunStatus:
+        story = demo.Narrator(store, team, say)
+        if display == "plain":
+            return Supervisor(project, store, team, say=say, on_event=story).run()
+        from accord.cli._live import supervise_live
+
+        before = store.read_events(team)
+        final = supervise_live(project, store, team)
+        # The live view shows the board; the story of the run is told once it is over.
+        say("what happened:")
+        for e in store.read_events(team, since=before[-1].seq if before else 0):
+            story(e)
+        return final
+
+    report = demo.run(folder, supervise, keep=ctx.args.keep)
+    for line in demo.closing(report):
+        show.say(line)
+    return 0

@@ -1,0 +1,439 @@
+"""A team's processes: ``run`` a goal, ``resume``, ``supervise`` one host, ``stop``,
+``watch`` and ``status``; ``agent`` (one member's process) and ``cost`` (what they spent).
+
+Exit codes of a run: 0 the goal is finished; 1 the team stopped without finishing;
+2 bad input, nothing started; 130 interrupted (``_RUN_EXITS``, shown by ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from accord.cli import _render as show
+from accord.cli._common import Context, finite, positive_int, reads, writes
+from accord.errors import UserError
+
+if TYPE_CHECKING:
+    from accord.cli._common import Subcommands
+    from accord.types import UsageTotal
+
+_RUN_EXITS = (
+    "Exit codes: 0 the goal is finished; 1 the team stopped without finishing (stopped by a "
+    "person, budget spent, model error, crashed, stalled: `accord status` says which); 2 bad "
+    "input, nothing started; 130 interrupted by Ctrl+C."
+)
+
+
+def register(commands: Subcommands, name: str) -> None:
+    {
+        "agent": _agent,
+        "cost": _cost,
+        "run": _run,
+        "resume": _resume,
+        "supervise": _supervise,
+        "stop": _stop,
+        "watch": _watch,
+        "status": _status,
+    }[name](commands, name)
+
+
+# options of the commands that supervise -------------------------------------
+
+
+def _usd(text: str) -> float:
+    value = finite(text, "an amount of USD")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 USD")
+    return value
+
+
+def _host(text: str) -> str:
+    from accord.types import NAME_PATTERN
+
+    if not NAME_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a host name: use 1-40 lowercase letters, digits, - and _"
+        )
+    return text
+
+
+def _placement(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host",
+        type=_host,
+        metavar="NAME",
+        help="the name this supervisor serves (default: this machine's name)",
+    )
+    p.add_argument(
+        "--slots",
+        type=positive_int,
+        metavar="N",
+        help="run at most N members on this host (default: [run] slots, else no limit)",
+    )
+
+
+# agent ------------------------------------------------------------------------
+
+
+def _agent(commands: Subcommands, name: str) -> None:
+    p = commands.add_parser(
+        name,
+        parents=writes(),
+        help="run one member as an agent process (its token in ACCORD_TOKEN)",
+        description="Run a member's agent loop: read mail, call the model, use tools, work "
+        "tasks, until shut down. Agent processes carry ACCORD_MEMBER and ACCORD_TOKEN.",
+    )
+    p.add_argument("--member", required=True, metavar="NAME")
+    p.add_argument("--model", metavar="PROVIDER:MODEL", help="override the member's model")
+    p.add_argument("--agent", metavar="DEFINITION", help="override the member's definition")
+    p.add_argument(
+        "--workspace", metavar="DIR", help="folder the tools work in (default: the project folder)"
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="stop when there is nothing left to do instead of waiting",
+    )
+    p.set_defaults(func=agent_cmd)
+
+
+def agent_cmd(ctx: Context) -> int:
+    from pathlib import Path
+
+    from accord import credentials
+    from accord.agent.launch import CONFIG_EXIT, build_agent, record_config_failure
+
+    credentials.receive()  # a supervised member's token and keys, before anything else
+    member = ctx.acting_as(ctx.args.member)
+    project = ctx.project
+    env = {
+        "ACCORD_TEAM": ctx.team.team,
+        "ACCORD_MEMBER": member,
+        "ACCORD_STORE": project.store_location,
+    }
+    try:
+        agent = build_agent(
+            ctx.team,
+            member,
+            project.config,
+            project.root,
+            model=ctx.args.model,
+            definition_name=ctx.args.agent,
+            workspace=Path(ctx.args.workspace) if ctx.args.workspace else None,
+            env=env,
+        )
+    except UserError as e:
+        # Started by a supervisor: say why in the store, and that a restart cannot help.
+        if credentials.handed_over():
+            record_config_failure(ctx.team, member, str(e))
+            sys.stderr.write(f"error: {e}\n")
+            return CONFIG_EXIT
+        raise
+    agent.install_signal_handlers()
+    # With --once, the task failures of this session decide the exit code.
+    history = ctx.store.read_events(ctx.team.team) if ctx.args.once else []
+    since = history[-1].seq if history else 0
+    outcome = agent.run(once=ctx.args.once)
+    show.say(
+        f"{member} stopped: {outcome.reason}" + (f" ({outcome.detail})" if outcome.detail else "")
+    )
+    failed = {
+        e.payload["id"]
+        for e in (ctx.store.read_events(ctx.team.team, since=since) if ctx.args.once else [])
+        if e.kind == "task_failed" and e.payload.get("owner") == member
+    }
+    if ctx.args.once and failed:
+        ids = ", ".join(f"#{i}" for i in sorted(failed))
+        sys.stderr.write(f"error: {member} failed task {ids}; see `accord task show`\n")
+        return 1
+    return 0 if outcome.reason in ("shutdown", "idle", "signal") else 1
+
+
+# cost -------------------------------------------------------------------------
+
+
+def _cost(commands: Subcommands, name: str) -> None:
+    p = commands.add_parser(
+        name,
+        parents=reads(),
+        help="tokens and USD spent, per member, task or model",
+    )
+    p.add_argument("--by", choices=["member", "task", "model"], default="member")
+    p.set_defaults(func=cost)
+
+
+def cost(ctx: Context) -> int:
+    by = ctx.args.by
+    rows = ctx.store.usage_totals(ctx.team.team, by=by)
+    total = ctx.store.usage_totals(ctx.team.team)[0]
+    if ctx.json:
+        listed: list[dict[str, object]] = []
+        out: dict[str, object] = {"v": 1, "by": by, "rows": listed, "total": None}
+        for r in [*rows, total]:
+            item: dict[str, object] = {
+                "key": r.key,
+                "calls": r.calls,
+                "input_tokens": r.input_tokens,
+                "output_tokens": r.output_tokens,
+                "cache_read_tokens": r.cache_read_tokens,
+                "cache_write_tokens": r.cache_write_tokens,
+                "cost_usd": round(r.cost_usd, 6),
+                "unpriced_calls": r.unpriced_calls,
+            }
+            if r is total:
+                out["total"] = item
+            else:
+                listed.append(item)
+        show.say(json.dumps(out, indent=2))
+        return 0
+    if not total.calls:
+        show.say("no model calls yet")
+        return 0
+
+    def line(label: str, r: UsageTotal) -> tuple[object, ...]:
+        spent = f"${r.cost_usd:.4f}" + (
+            f" (+{r.unpriced_calls} unpriced)" if r.unpriced_calls else ""
+        )
+        return (
+            label,
+            r.calls,
+            r.input_tokens,
+            r.output_tokens,
+            r.cache_read_tokens,
+            r.cache_write_tokens,
+            spent,
+        )
+
+    table = [line((f"#{r.key}" if by == "task" and r.key else r.key) or "(none)", r) for r in rows]
+    show.table(
+        [by, "calls", "input", "output", "cache read", "cache write", "cost"],
+        [*table, line("total", total)],
+    )
+    return 0
+
+
+# run, resume ------------------------------------------------------------------
+
+
+def _run(commands: Subcommands, name: str) -> None:
+    p = commands.add_parser(
+        name,
+        parents=writes(),
+        help="a lead and teammates work on a goal until it is done",
+        description="Start a supervisor, which starts the lead; the lead plans tasks and "
+        "spawns teammates. Ctrl+C stops the team (resumable with `accord resume`); twice "
+        "forces it.",
+        epilog=_RUN_EXITS,
+    )
+    p.add_argument("goal", help="what the team should do, in plain language")
+    p.add_argument("--model", metavar="PROVIDER:MODEL", help="the lead's model")
+    p.add_argument(
+        "--teammate-model",
+        metavar="PROVIDER:MODEL",
+        help="default model of the teammates the lead spawns",
+    )
+    p.add_argument("--max-teammates", type=positive_int, metavar="N")
+    p.add_argument(
+        "--budget", type=_usd, metavar="USD", help="stop the team when it has spent this much"
+    )
+    p.add_argument(
+        "--delegate", action="store_true", help="the lead only coordinates: no file or shell tools"
+    )
+    p.add_argument(
+        "--display",
+        choices=["live", "plain", "events"],
+        help="live view (default on a terminal), the run as a story one step a line "
+        "(plain), or every raw event (events)",
+    )
+    _placement(p)
+    p.set_defaults(func=run_cmd)
+
+
+def run_cmd(ctx: Context) -> int:
+    from pathlib import Path
+
+    from accord.runtime.project import set_up_store
+    from accord.runtime.team_run import budget_warning, prepare_run
+    from accord.store import redact
+
+    # A first run sets the store up where the project says (a fresh clone has the
+    # committed accord.toml but not .accord/), or in this folder when there is none.
+    project, made = set_up_store(Path.cwd(), ctx.args.store)
+    if made:
+        show.say(f"created the team's store at {redact(project.store_location)}")
+    team = _team_name_for_run(ctx)
+    prepare_run(
+        ctx.store,
+        ctx.project,
+        team,
+        ctx.args.goal,
+        model=ctx.args.model,
+        teammate_model=ctx.args.teammate_model,
+        max_teammates=ctx.args.max_teammates,
+        budget_usd=ctx.args.budget,
+        delegate=ctx.args.delegate,
+    )
+    warning = budget_warning(ctx.store, ctx.project, team)
+    if warning is not None:
+        sys.stderr.write(f"warning: {warning}\n")
+    return _supervise_run(ctx, team)
+
+
+def _team_name_for_run(ctx: Context) -> str:
+    explicit = ctx.args.team or os.environ.get("ACCORD_TEAM")
+    if explicit:
+        return str(explicit)
+    default = ctx.project.config.team.default
+    if default:
+        return default
+    teams = [t.name for t in ctx.store.list_teams()]
+    return teams[0] if len(teams) == 1 else "main"
+
+
+def _supervise_run(ctx: Context, team: str) -> int:
+    """Run the team until it ends; exit 0 finished, 1 stopped without finishing, 130
+    interrupted (the codes are in `accord run --help` and the README)."""
+    from accord.runtime.lifecycle import exit_code, run_outcome
+    from accord.runtime.supervisor import Supervisor
+
+    display = ctx.args.display or ("live" if sys.stdout.isatty() else "plain")
+    if display == "live":
+        from accord.cli._live import supervise_live
+
+        final = supervise_live(
+            ctx.project, ctx.store, team, host=ctx.args.host, slots=ctx.args.slots
+        )
+    else:
+        supervisor = Supervisor(
+            ctx.project,
+            ctx.store,
+            team,
+            say=show.say_now,
+            on_event=show.Story(ctx.store, team, show.say_now, raw=display == "events"),
+            host=ctx.args.host,
+            slots=ctx.args.slots,
+        )
+        final = supervisor.run()
+    run = ctx.store.get_run(team)
+    outcome = run_outcome(ctx.store, team)
+    if final == "finished":
+        show.say(f"finished: {run.summary if run else ''}")
+        return 0
+    why = f" ({outcome.outcome}: {outcome.reason})" if outcome is not None else ""
+    show.say(f"team {team} stopped without finishing{why}")
+    show.say(f"`accord resume --team {team}` brings it back; `accord status` shows it")
+    return exit_code(outcome)
+
+
+def _resume(commands: Subcommands, name: str) -> None:
+    p = commands.add_parser(
+        name,
+        parents=writes(),
+        help="bring back a stopped or crashed team run",
+        description="Bring the team back: its members, transcripts, claims and mail. "
+        "Members that crashed too often, failed on their configuration or stopped over "
+        "budget come back too (fix the cause first), and the lead is woken to carry on.",
+        epilog=_RUN_EXITS,
+    )
+    p.add_argument("--display", choices=["live", "plain", "events"])
+    p.add_argument(
+        "--budget", type=_usd, metavar="USD", help="raise the team's budget (after a budget stop)"
+    )
+    _placement(p)
+    p.set_defaults(func=resume_cmd)
+
+
+def resume_cmd(ctx: Context) -> int:
+    from accord.runtime.team_run import budget_warning, prepare_resume
+
+    run, why = prepare_resume(ctx.store, ctx.project, ctx.team.team, budget_usd=ctx.args.budget)
+    show.say(f"resuming team {run.team}: {', '.join(run.wanted)}; {why}")
+    warning = budget_warning(ctx.store, ctx.project, run.team)
+    if warning is not None and ctx.args.budget is not None:
+        sys.stderr.write(f"warning: {warning}\n")
+    return _supervise_run(ctx, run.team)
+
+
+# supervise, stop, watch, status -------------------------------------------------
+
+
+def _supervise(commands: Subcommands, name: str) -> None:
+    p = commands.add_parser(
+        name,
+        parents=writes(),
+        help="serve one host of a team: run the members placed here (for teams on many machines)",
+        description="Start the members a team run places on this host, watch and restart "
+        "them, and stop them when the run stops. Run `accord run` on one machine and "
+        "`accord supervise --host NAME` on others, all with the same store (a postgresql:// "
+        "URL); a member whose host is lost is started again elsewhere unless the lead "
+        "pinned it there. Waits for the team to run; Ctrl+C stops it.",
+    )
+    _placement(p)
+    p.add_argument("--once", action="store_true", help="return when the current (or next) run ends")
+    p.set_defaults(func=supervise_cmd)
+
+
+def supervise_cmd(ctx: Context) -> int:
+    from accord.runtime.supervisor import Supervisor
+
+    team = ctx.team.team
+    Supervisor(
+        ctx.project, ctx.store, team, say=show.say_now, host=ctx.args.host, slots=ctx.args.slots
+    ).serve(once=ctx.args.once)
+    show.say(f"supervisor {ctx.args.host or 'of this host'} for team {team} stopped")
+    return 0
+
+
+def _stop(commands: Subcommands, name: str) -> None:
+    p = commands.add_parser(
+        name,
+        parents=writes(),
+        help="stop the team (resumable), or ask one member to shut down",
+    )
+    p.add_argument("member", nargs="?")
+    p.set_defaults(func=stop_cmd)
+
+
+def stop_cmd(ctx: Context) -> int:
+    from accord.runtime.team_run import stop
+
+    show.say(stop(ctx.store, ctx.team, ctx.args.member))
+    return 0
+
+
+def _watch(commands: Subcommands, name: str) -> None:
+    p = commands.add_parser(
+        name,
+        parents=writes(),
+        help="the live view of a team, from any terminal (Ctrl+C closes it; the team goes on)",
+    )
+    p.set_defaults(func=watch_cmd)
+
+
+def watch_cmd(ctx: Context) -> int:
+    from accord.cli._live import watch
+
+    watch(ctx.store, ctx.team.team)
+    return 0
+
+
+def _status(commands: Subcommands, name: str) -> None:
+    p = commands.add_parser(name, parents=reads(), help="the team's run, members and board, once")
+    p.set_defaults(func=status_cmd)
+
+
+def status_cmd(ctx: Context) -> int:
+    from accord.cli._live import render_status, status_data
+    from accord.runtime.lifecycle import sweep
+
+    sweep(ctx.store, ctx.team_name)  # a supervisor dead on this machine: say so, tidy up
+    data = status_data(ctx.store, ctx.team_name)
+    if ctx.json:
+        show.say(json.dumps(data, indent=2))
+    else:
+        render_status(data)
+    return 0

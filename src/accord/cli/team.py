@@ -1,0 +1,117 @@
+"""``accord team``: create, list, show and delete the teams of a store."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING
+
+from accord.cli import _render as show
+from accord.cli._common import Context, group, reads, writes
+from accord.errors import InvalidState
+
+if TYPE_CHECKING:
+    from accord.cli._common import Subcommands
+
+
+def register(commands: Subcommands, name: str) -> None:
+    verbs = group(commands, name, help="create, list, show and delete teams")
+    for grammar in (_create, _list, _show, _delete):
+        grammar(verbs)
+
+
+def _create(verbs: Subcommands) -> None:
+    p = verbs.add_parser("create", parents=reads(), help="create a team")
+    p.add_argument("name")
+    p.add_argument("--description", default="", metavar="TEXT")
+    p.set_defaults(func=team_create)
+
+
+def team_create(ctx: Context) -> int:
+    team = ctx.store.create_team(ctx.args.name, ctx.args.description)
+    if ctx.json:
+        show.emit_json(team)
+    else:
+        show.say(f"created team {team.name}")
+    return 0
+
+
+def _list(verbs: Subcommands) -> None:
+    p = verbs.add_parser("list", parents=reads(), help="list teams")
+    p.set_defaults(func=team_list)
+
+
+def team_list(ctx: Context) -> int:
+    from accord.types import TaskStatus
+
+    teams = ctx.store.list_teams()
+    if ctx.json:
+        show.emit_json(teams)
+        return 0
+    if not teams:
+        show.say("no teams; create one with `accord team create NAME`")
+        return 0
+    rows = []
+    for t in teams:
+        members = ctx.store.list_members(t.name)
+        tasks = ctx.store.list_tasks(t.name)
+        done = sum(1 for k in tasks if k.status == TaskStatus.COMPLETED)
+        rows.append((t.name, len(members), f"{done}/{len(tasks)}", show.when(t.created_at)))
+    show.table(["team", "members", "tasks done", "created"], rows)
+    return 0
+
+
+def _show(verbs: Subcommands) -> None:
+    p = verbs.add_parser("show", parents=reads(), help="show a team: members, board counts, mail")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=team_show)
+
+
+def team_show(ctx: Context) -> int:
+    from accord.types import TaskStatus, to_json
+
+    if ctx.args.name is not None:
+        ctx.args.team = ctx.args.name
+    svc = ctx.team
+    team = ctx.store.get_team(svc.team)
+    members = svc.roster.store.list_members(svc.team)
+    tasks = svc.board.list()
+    counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}
+    counts["ready"] = sum(1 for t in tasks if t.ready)
+    unacked = svc.mailbox.history(unacked=True, limit=100000)
+    if ctx.json:
+        out = to_json(team)
+        out.update(members=to_json(members), tasks=counts, unacked_messages=len(unacked))
+        show.say(json.dumps(out, indent=2))
+        return 0
+    show.say(f"team {team.name}" + (f": {team.description}" if team.description else ""))
+    show.say("tasks: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) or "tasks: none")
+    show.say(f"unacknowledged messages: {len(unacked)}")
+    show.members(members)
+    return 0
+
+
+def _delete(verbs: Subcommands) -> None:
+    p = verbs.add_parser("delete", parents=writes(), help="delete a team and everything in it")
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="delete even while members are live")
+    p.set_defaults(func=team_delete)
+
+
+def team_delete(ctx: Context) -> int:
+    from accord import credentials
+    from accord.runtime.lifecycle import sweep
+    from accord.team.roster import LIVE_STATUSES, acting_member
+
+    name = ctx.args.name
+    # An agent (ACCORD_MEMBER set) may delete only its own team, and only with its token.
+    acting_member(ctx.store, name, os.environ.get("ACCORD_MEMBER"), credentials.get("ACCORD_TOKEN"))
+    sweep(ctx.store, name)  # members a dead supervisor left `starting` are not live
+    live = [m.name for m in ctx.store.list_members(name) if m.status in LIVE_STATUSES]
+    if live and not ctx.args.force:
+        raise InvalidState(
+            f"team {name!r} has live members ({', '.join(live)}); stop them first, or pass --force"
+        )
+    ctx.store.delete_team(name)
+    show.say(f"deleted team {name}")
+    return 0
