@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from types import ModuleType
 from typing import TypeVar
 
 from accord.llm.base import ContextTooLong, ModelError
@@ -221,3 +222,31 @@ def root_cause(err: BaseException) -> str:
     while inner.__cause__ is not None:
         inner = inner.__cause__
     return one_line(str(inner) or type(inner).__name__)
+
+
+def sdk_failure(
+    err: Exception, sdk: ModuleType, base: type[Exception], reply: str, timeout: float, key: str
+) -> Failure | None:
+    """What a call through an official SDK (``anthropic`` or ``openai``, which name their
+    errors alike) failed of, or None for an error that is not the call's: ``base`` is
+    the SDK's root error, ``reply`` what its replies are called, ``key`` the variable
+    that holds its API key."""
+    if isinstance(err, sdk.APITimeoutError):
+        return Failure(f"no reply within the {timeout:g}s timeout", retryable=True)
+    if isinstance(err, sdk.APIConnectionError):
+        return Failure(f"connection failed: {root_cause(err)}", retryable=True)
+    if isinstance(err, sdk.APIStatusError):
+        status, headers = err.status_code, err.response.headers
+        message = api_message(err.body, err.message)
+        if status == 401:
+            return Failure(f"HTTP 401: the API key in {key} was rejected ({message})", False)
+        return http_failure(status, headers, err.body, message)
+    if isinstance(err, sdk.APIResponseValidationError):
+        return Failure(f"the reply is not a {reply} reply ({root_cause(err)})", True)
+    if isinstance(err, base):
+        return Failure(root_cause(err), retryable=False)
+    if isinstance(err, json.JSONDecodeError):
+        return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=True)
+    if isinstance(err, BadReply):
+        return Failure(str(err), retryable=True)
+    return None

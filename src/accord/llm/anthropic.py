@@ -28,10 +28,8 @@ from accord.llm._retry import (
     BadReply,
     Failure,
     Sleep,
-    api_message,
-    http_failure,
     one_line,
-    root_cause,
+    sdk_failure,
     with_retries,
 )
 from accord.llm.base import (
@@ -209,28 +207,9 @@ class AnthropicModel(Model):
         )
 
     def _classify(self, err: Exception) -> Failure | None:
-        if isinstance(err, anthropic.APITimeoutError):
-            return Failure(f"no reply within the {self.timeout:g}s timeout", retryable=True)
-        if isinstance(err, anthropic.APIConnectionError):
-            return Failure(f"connection failed: {root_cause(err)}", retryable=True)
-        if isinstance(err, anthropic.APIStatusError):
-            status, headers = err.status_code, err.response.headers
-            message = api_message(err.body, err.message)
-            if status == 401:
-                return Failure(
-                    f"HTTP 401: the API key in {KEY_VARIABLE} was rejected ({message})",
-                    retryable=False,
-                )
-            return http_failure(status, headers, err.body, message)
-        if isinstance(err, anthropic.APIResponseValidationError):
-            return Failure(f"the reply is not a Messages reply ({root_cause(err)})", True)
-        if isinstance(err, anthropic.AnthropicError):
-            return Failure(root_cause(err), retryable=False)
-        if isinstance(err, json.JSONDecodeError):
-            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=True)
-        if isinstance(err, BadReply):
-            return Failure(str(err), retryable=True)
-        return None
+        return sdk_failure(
+            err, anthropic, anthropic.AnthropicError, "Messages", self.timeout, KEY_VARIABLE
+        )
 
 
 def _wire_message(message: ChatMessage) -> dict[str, Any]:

@@ -40,10 +40,8 @@ from accord.llm._retry import (
     BadReply,
     Failure,
     Sleep,
-    api_message,
-    http_failure,
     one_line,
-    root_cause,
+    sdk_failure,
     with_retries,
 )
 from accord.llm.base import (
@@ -259,28 +257,9 @@ class OpenAIModel(Model):
         )
 
     def _classify(self, err: Exception) -> Failure | None:
-        if isinstance(err, openai.APITimeoutError):
-            return Failure(f"no reply within the {self.timeout:g}s timeout", retryable=True)
-        if isinstance(err, openai.APIConnectionError):
-            return Failure(f"connection failed: {root_cause(err)}", retryable=True)
-        if isinstance(err, openai.APIStatusError):
-            status, headers = err.status_code, err.response.headers
-            message = api_message(err.body, err.message)
-            if status == 401:
-                return Failure(
-                    f"HTTP 401: the API key in {KEY_VARIABLE} was rejected ({message})",
-                    retryable=False,
-                )
-            return http_failure(status, headers, err.body, message)
-        if isinstance(err, openai.APIResponseValidationError):
-            return Failure(f"the reply is not a Chat Completions reply ({root_cause(err)})", True)
-        if isinstance(err, openai.OpenAIError):
-            return Failure(root_cause(err), retryable=False)
-        if isinstance(err, json.JSONDecodeError):
-            return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=True)
-        if isinstance(err, BadReply):
-            return Failure(str(err), retryable=True)
-        return None
+        return sdk_failure(
+            err, openai, openai.OpenAIError, "Chat Completions", self.timeout, KEY_VARIABLE
+        )
 
 
 def _wire_message(message: ChatMessage) -> list[dict[str, Any]]:
