@@ -1,12 +1,16 @@
-# One target runs every check a commit must pass.
+# One target runs every check a commit must pass, with the tools of the README's
+# virtual environment (.venv) when it is there, else those on PATH.
 .PHONY: check lint test
+
+BIN := $(if $(wildcard .venv/bin/python),.venv/bin/,)
+PYTHON := $(if $(BIN),$(BIN)python,python3)
 
 check: lint test
 
 lint:
-	ruff check src tests bench
-	ruff format --check src tests bench
-	mypy
+	$(BIN)ruff check src tests bench
+	$(BIN)ruff format --check src tests bench
+	$(BIN)mypy
 
 test:
-	python3 -m pytest -n 2
+	$(PYTHON) -m pytest -n 2
