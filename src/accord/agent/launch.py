@@ -15,6 +15,7 @@ from accord.agent.tools.lead import LEAD_TOOLS
 from accord.agent.tools.team import TEAM_TOOLS
 from accord.config import Config
 from accord.errors import UserError
+from accord.events import EventKind
 from accord.llm.base import Model
 from accord.llm.registry import open_model
 
@@ -43,7 +44,7 @@ def record_config_failure(services: Team, member: str, reason: str) -> None:
     digest and `accord status`."""
     reason = " ".join(reason.split())
     services.roster.update(member, status=MemberStatus.FAILED)
-    services.log.append_event("member_failed", {"name": member, "reason": reason}, member)
+    services.log.append_event(EventKind.MEMBER_FAILED, {"name": member, "reason": reason}, member)
 
 
 def toolbox_for(
@@ -82,7 +83,7 @@ def build_agent(
     if warning is not None:  # the member's log, and the team's log where the person sees it
         sys.stderr.write(f"warning: {warning}\n")
         services.log.append_event(
-            "definition_unsupported",
+            EventKind.DEFINITION_UNSUPPORTED,
             {"member": member, "agent": definition.name, "warning": warning},
             member,
         )

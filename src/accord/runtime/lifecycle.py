@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from accord.errors import InvalidState, UnknownTeam
+from accord.events import EventKind
 from accord.store.base import Store
 from accord.team import Team
 from accord.team.roster import LIVE_STATUSES
@@ -87,7 +88,7 @@ def record_end(team: Team, outcome: str, reason: str) -> Event:
     """Record how the run ended (its status is changed by the caller): a ``run_ended``
     event for the log, and the same in the run's settings for a cheap look-up."""
     team.runs.update(settings={"ended": {"outcome": outcome, "reason": reason}})
-    return team.log.append_event("run_ended", {"outcome": outcome, "reason": reason})
+    return team.log.append_event(EventKind.RUN_ENDED, {"outcome": outcome, "reason": reason})
 
 
 def exit_code(outcome: Outcome | None) -> int:

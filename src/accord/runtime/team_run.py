@@ -18,6 +18,7 @@ from accord.agent.lead import LEAD
 from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.config import Project
 from accord.errors import InvalidState, NothingToDo, UnknownTeam, UserError
+from accord.events import EventKind
 from accord.llm.prices import Price, price_for
 from accord.runtime.lifecycle import (
     holder_is_dead,
@@ -211,7 +212,7 @@ def prepare_resume(
         said.append(f"brought back: {', '.join(back)}")
     # The lead wakes for this (its digest shows it) and carries on with the team.
     why = "; ".join(said)
-    t.log.append_event("run_resumed", {"why": why, "members": back})
+    t.log.append_event(EventKind.RUN_RESUMED, {"why": why, "members": back})
     return run, why
 
 
@@ -223,13 +224,13 @@ def _to_bring_back(t: Team, run: Run) -> list[str]:
         name = e.payload.get("name")
         if not isinstance(name, str) or name == run.lead:
             continue
-        if e.kind == "member_failed":
+        if e.kind == EventKind.MEMBER_FAILED:
             last[name] = True
-        elif e.kind == "member_crashed":
+        elif e.kind == EventKind.MEMBER_CRASHED:
             last[name] = bool(e.payload.get("gave_up"))
-        elif e.kind == "member_stopped":
+        elif e.kind == EventKind.MEMBER_STOPPED:
             last[name] = e.payload.get("reason") in ("budget", "model_error", "config")
-        elif e.kind in ("spawn_started", "member_removed"):
+        elif e.kind in (EventKind.SPAWN_STARTED, EventKind.MEMBER_REMOVED):
             last[name] = False
     known = {m.name for m in t.roster.list()}
     return sorted(n for n, again in last.items() if again and n in known and n not in run.wanted)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
+from accord.events import EventKind
 from accord.types import (
     Candidate,
     Claim,
@@ -46,6 +47,7 @@ from accord.types import (
     Run,
     RunStatus,
     Spawn,
+    SpawnStatus,
     Task,
     TaskChanges,
     TaskStatus,
@@ -278,9 +280,12 @@ class LogStore(Protocol):
     """The team's log: events, transcripts and model usage."""
 
     def append_event(
-        self, team: str, kind: str, payload: dict[str, Any], actor: str | None = None
+        self, team: str, kind: EventKind | str, payload: dict[str, Any], actor: str | None = None
     ) -> Event:
-        """Log something that is not a state change of its own (a hook run, a note)."""
+        """Log something that is not a state change of its own (a hook run, a note).
+
+        accord names an ``EventKind`` (the ``Log`` service takes nothing else); the store
+        logs whatever kind it is given, as a log may hold kinds of other versions."""
 
     def read_events(self, team: str, *, since: int = 0, limit: int | None = None) -> list[Event]:
         """Events with ``seq > since``, in order."""
@@ -379,7 +384,7 @@ class RunStore(Protocol):
         them), oldest first."""
 
     def finish_spawn(
-        self, team: str, spawn_id: int, status: str, reason: str | None = None
+        self, team: str, spawn_id: int, status: SpawnStatus, reason: str | None = None
     ) -> Spawn:
         """Mark a request ``started`` or ``refused`` (a refusal unwants the member)."""
 

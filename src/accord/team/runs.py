@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from accord.types import HostSupervisor, Run, RunStatus, Spawn, UsageRecord, UsageTotal
+from accord.types import (
+    HostSupervisor,
+    Run,
+    RunStatus,
+    Spawn,
+    SpawnStatus,
+    UsageRecord,
+    UsageTotal,
+)
 
 if TYPE_CHECKING:
     from accord.config import BudgetsConfig
@@ -135,7 +143,7 @@ class Runs:
     def take_spawn(self, host: str, token: int) -> Spawn | None:
         return self.store.take_spawn(self.team, host, token)
 
-    def finish_spawn(self, spawn_id: int, status: str, reason: str | None = None) -> Spawn:
+    def finish_spawn(self, spawn_id: int, status: SpawnStatus, reason: str | None = None) -> Spawn:
         return self.store.finish_spawn(self.team, spawn_id, status, reason)
 
     def place_wanted(self) -> list[Spawn]:

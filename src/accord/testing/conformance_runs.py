@@ -21,6 +21,7 @@ from accord.types import (
     NewTask,
     OutgoingMessage,
     RunStatus,
+    SpawnStatus,
     TranscriptEntry,
     TranscriptKind,
     UsageRecord,
@@ -115,11 +116,12 @@ class RunConformance:
         assert "dave" in store.get_run(TEAM).wanted  # type: ignore[union-attr]
         with pytest.raises(InvalidState):
             store.request_spawn(TEAM, "dave", token_hash="h")
-        refused = store.finish_spawn(TEAM, spawn.id, "refused", "no such agent")
+        refused = store.finish_spawn(TEAM, spawn.id, SpawnStatus.REFUSED, "no such agent")
         assert refused.status == "refused" and store.pending_spawns(TEAM) == []
         assert "dave" not in store.get_run(TEAM).wanted  # type: ignore[union-attr]
-        with pytest.raises(UserError):
-            store.finish_spawn(TEAM, spawn.id, "maybe")
+        for not_final in (SpawnStatus.TAKEN, "maybe"):
+            with pytest.raises(UserError):
+                store.finish_spawn(TEAM, spawn.id, not_final)  # type: ignore[arg-type]
 
     # host supervisors --------------------------------------------------------------
 
@@ -167,7 +169,7 @@ class RunConformance:
         ]
         with pytest.raises(StaleToken):
             store.take_spawn(TEAM, "a", a + 1)
-        store.finish_spawn(TEAM, first.id, "started")
+        store.finish_spawn(TEAM, first.id, SpawnStatus.STARTED)
         assert [s.name for s in store.pending_spawns(TEAM)] == ["erin"]
         # A request already taken blocks a second request for the same member.
         with pytest.raises(InvalidState):
@@ -199,7 +201,7 @@ class RunConformance:
             spawn = store.take_spawn(TEAM, host, token)
             assert spawn is not None
             store.update_member(TEAM, spawn.name, status=MemberStatus.WORKING, pid=7, host=host)
-            store.finish_spawn(TEAM, spawn.id, "started")
+            store.finish_spawn(TEAM, spawn.id, SpawnStatus.STARTED)
         on_a = next(m.name for m in store.list_members(TEAM) if m.host == "a")
         assert store.place_wanted(TEAM) == []
         clock.advance(6)  # a stops renewing; b is alive
@@ -221,7 +223,7 @@ class RunConformance:
         spawn = store.request_spawn(TEAM, "dave", token_hash="h", host="b")
         assert store.take_spawn(TEAM, "b", b) is not None
         store.update_member(TEAM, "dave", status=MemberStatus.WORKING, pid=7, host="b")
-        store.finish_spawn(TEAM, spawn.id, "started")
+        store.finish_spawn(TEAM, spawn.id, SpawnStatus.STARTED)
         clock.advance(6)
         (again,) = store.place_wanted(TEAM)
         assert again.name == "dave" and again.host == "b"

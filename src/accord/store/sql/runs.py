@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from accord.errors import InvalidState, Reason, StaleToken, UserError
+from accord.events import EventKind
 from accord.store.base import MAX_DESCRIPTION, MAX_RESULT
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
-from accord.types import HostSupervisor, Run, RunStatus, Spawn, check_name
+from accord.types import HostSupervisor, Run, RunStatus, Spawn, SpawnStatus, check_name
 
 
 class RunsPart(Seam):
@@ -76,7 +77,7 @@ class RunsPart(Seam):
                 "wanted = excluded.wanted, updated_at = excluded.updated_at",
                 (team_id, goal, lead, json.dumps(settings), json.dumps(wanted), now, now),
             )
-            self._event(db, team_id, "run_started", {"goal": goal, "lead": lead}, None)
+            self._event(db, team_id, EventKind.RUN_STARTED, {"goal": goal, "lead": lead}, None)
             run = self._run_row(db, team_id, team)
             assert run is not None
             return run
@@ -127,7 +128,7 @@ class RunsPart(Seam):
             if wanted != list(run.wanted):
                 changed["wanted"] = wanted
             if changed:
-                self._event(db, team_id, "run_updated", changed, actor)
+                self._event(db, team_id, EventKind.RUN_UPDATED, changed, actor)
             updated = self._run_row(db, team_id, team)
             assert updated is not None
             return updated
@@ -156,7 +157,11 @@ class RunsPart(Seam):
                 (token, pid, host, now + lease_seconds, now, team_id),
             )
             self._event(
-                db, team_id, "supervisor_started", {"pid": pid, "host": host, "token": token}, None
+                db,
+                team_id,
+                EventKind.SUPERVISOR_STARTED,
+                {"pid": pid, "host": host, "token": token},
+                None,
             )
             claimed = self._run_row(db, team_id, team)
             assert claimed is not None
@@ -191,10 +196,10 @@ class RunsPart(Seam):
                 "UPDATE runs SET supervisor_expires_at = NULL, updated_at = ? WHERE team_id = ?",
                 (self.clock(), team_id),
             )
-            self._event(db, team_id, "supervisor_stopped", {"token": token}, None)
+            self._event(db, team_id, EventKind.SUPERVISOR_STOPPED, {"token": token}, None)
 
     def _spawn_row(self, team: str, r: Sequence[Any]) -> Spawn:
-        return Spawn(r[0], team, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+        return Spawn(r[0], team, r[1], r[2], r[3], r[4], r[5], SpawnStatus(r[6]), r[7], r[8], r[9])
 
     _SPAWN_COLUMNS = (
         "id, name, agent, model, host, requested_by, status, reason, created_at, taken_by"
@@ -237,7 +242,7 @@ class RunsPart(Seam):
                 self._event(
                     db,
                     team_id,
-                    "member_added",
+                    EventKind.MEMBER_ADDED,
                     {"name": name, "role": "teammate", "agent": agent, "model": model},
                     requested_by,
                 )
@@ -268,7 +273,7 @@ class RunsPart(Seam):
             self._event(
                 db,
                 team_id,
-                "spawn_requested",
+                EventKind.SPAWN_REQUESTED,
                 {"id": spawn_id, "name": name, "agent": agent, "model": model, "host": host},
                 requested_by,
             )
@@ -290,10 +295,10 @@ class RunsPart(Seam):
 
     @atomic
     def finish_spawn(
-        self, team: str, spawn_id: int, status: str, reason: str | None = None
+        self, team: str, spawn_id: int, status: SpawnStatus, reason: str | None = None
     ) -> Spawn:
-        if status not in ("started", "refused"):
-            raise UserError(f"a spawn request ends started or refused, not {status!r}")
+        if status not in (SpawnStatus.STARTED, SpawnStatus.REFUSED):
+            raise UserError(f"a spawn request ends started or refused, not {str(status)!r}")
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             r = db.execute(
@@ -307,7 +312,8 @@ class RunsPart(Seam):
                 "UPDATE spawns SET status = ?, reason = ?, handled_at = ? WHERE id = ?",
                 (status, reason, self.clock(), spawn_id),
             )
-            if status == "refused":
+            refused = status == SpawnStatus.REFUSED
+            if refused:
                 run = self._must_run(db, team_id, team)
                 db.execute(
                     "UPDATE runs SET wanted = ? WHERE team_id = ?",
@@ -321,7 +327,7 @@ class RunsPart(Seam):
             self._event(
                 db,
                 team_id,
-                f"spawn_{status}",
+                EventKind.SPAWN_REFUSED if refused else EventKind.SPAWN_STARTED,
                 {"id": spawn_id, "name": spawn.name, "reason": reason},
                 None,
             )
@@ -388,7 +394,7 @@ class RunsPart(Seam):
             self._event(
                 db,
                 team_id,
-                "host_joined",
+                EventKind.HOST_JOINED,
                 {"host": host, "machine": machine, "pid": pid, "slots": slots, "token": token},
                 None,
             )
@@ -437,7 +443,7 @@ class RunsPart(Seam):
                 (team_id, host),
             )
             self._give_back_spawns(db, team_id, host)
-            self._event(db, team_id, "host_left", {"host": host, "token": token}, None)
+            self._event(db, team_id, EventKind.HOST_LEFT, {"host": host, "token": token}, None)
 
     def list_hosts(self, team: str) -> list[HostSupervisor]:
         with self._read() as db:
@@ -460,9 +466,13 @@ class RunsPart(Seam):
                 "UPDATE spawns SET status = 'taken', taken_by = ? WHERE id = ?", (host, spawn.id)
             )
             self._event(
-                db, team_id, "spawn_taken", {"id": spawn.id, "name": spawn.name, "host": host}, None
+                db,
+                team_id,
+                EventKind.SPAWN_TAKEN,
+                {"id": spawn.id, "name": spawn.name, "host": host},
+                None,
             )
-            return dataclasses.replace(spawn, status="taken", taken_by=host)
+            return dataclasses.replace(spawn, status=SpawnStatus.TAKEN, taken_by=host)
 
     @atomic
     def place_wanted(self, team: str) -> list[Spawn]:
@@ -494,7 +504,7 @@ class RunsPart(Seam):
                 self._event(
                     db,
                     team_id,
-                    "host_lost",
+                    EventKind.HOST_LOST,
                     {"host": lost.host, "machine": lost.machine, "members": members},
                     None,
                 )
@@ -523,7 +533,7 @@ class RunsPart(Seam):
                 self._event(
                     db,
                     team_id,
-                    "member_placed",
+                    EventKind.MEMBER_PLACED,
                     {"id": spawn_id, "name": name, "host": placement},
                     None,
                 )
