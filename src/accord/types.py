@@ -467,7 +467,7 @@ class Run:
     lead: str
     status: RunStatus
     summary: str | None
-    settings: dict[str, Any]
+    settings: RunSettings
     wanted: tuple[str, ...]
     supervisor_token: int
     supervisor_pid: int | None

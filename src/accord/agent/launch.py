@@ -29,7 +29,7 @@ __all__ = [
     "toolbox_for",
 ]
 from accord.team import Team
-from accord.types import MemberRole, MemberStatus
+from accord.types import MemberRole, MemberStatus, RunSettings
 
 ALWAYS = tuple(t.name for t in TEAM_TOOLS)  # every member can use the board and mail
 
@@ -88,7 +88,7 @@ def build_agent(
             member,
         )
     run = services.runs.get()
-    settings = run.settings if run is not None else {}
+    settings = run.settings if run is not None else RunSettings()
     if isinstance(model, Model):
         chosen = model
     else:
@@ -101,7 +101,7 @@ def build_agent(
                 record.model,
                 model,
                 config,
-                teammate_default=None if is_lead else settings.get("teammate_model"),
+                teammate_default=None if is_lead else settings.teammate_model,
                 lead_model=lead_model,
             ),
             timeout=config.agent.model_timeout,
@@ -117,7 +117,7 @@ def build_agent(
         member,
         definition,
         chosen,
-        toolbox_for(definition, lead=is_lead, delegate=bool(settings.get("delegate"))),
+        toolbox_for(definition, lead=is_lead, delegate=settings.delegate),
         root,
         config,
         env=env,

@@ -10,6 +10,7 @@ How a run ended, and what that means for exit codes and `accord status`, is in
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -30,7 +31,7 @@ from accord.runtime.lifecycle import (
 from accord.store.base import Store
 from accord.team import Team
 from accord.team.roster import LIVE_STATUSES
-from accord.types import MemberRole, MessageKind, Run, RunStatus, check_name
+from accord.types import MemberRole, MessageKind, Run, RunSettings, RunStatus, check_name
 
 LEAD_NAME = "lead"
 
@@ -108,12 +109,12 @@ def prepare_run(
         else:
             t.roster.add(spec.name, agent=spec.agent, model=own)
     _drop_stale_shutdowns(t)
-    settings: dict[str, Any] = {
-        "teammate_model": teammate_model,
-        "max_teammates": max_teammates,
-        "budget_usd": budget_usd,
-        "delegate": delegate,
-    }
+    settings = RunSettings(
+        teammate_model=teammate_model,
+        max_teammates=max_teammates,
+        budget_usd=budget_usd,
+        delegate=delegate,
+    )
     run = t.runs.start(goal, LEAD_NAME, settings)
     if declared:
         run = t.runs.update(want=[spec.name for spec in declared])
@@ -143,7 +144,7 @@ def budget_warning(store: Store, project: Project, team: str) -> str | None:
     run = t.runs.get()
     if run is None:
         return None
-    usd = run.settings.get("budget_usd")
+    usd = run.settings.budget_usd
     if usd is None and project.config.budgets.team.usd is None:
         return None
     overrides = {
@@ -151,7 +152,7 @@ def budget_warning(store: Store, project: Project, team: str) -> str | None:
         for k, p in project.config.prices.items()
     }
     models = {m.model for m in t.roster.list() if m.model}
-    teammate_default = run.settings.get("teammate_model")
+    teammate_default = run.settings.teammate_model
     if teammate_default:
         models.add(str(teammate_default))
     unpriced = sorted(m for m in models if price_for(m, overrides) is None)
@@ -200,8 +201,8 @@ def prepare_resume(
     ended = run_outcome(store, team)
     said = [f"it had stopped ({ended.outcome}: {ended.reason})" if ended else "it had stopped"]
     if budget_usd is not None:
-        old = run.settings.get("budget_usd")
-        run = t.runs.update(settings={"budget_usd": budget_usd})
+        old = run.settings.budget_usd
+        run = t.runs.update(settings=dataclasses.replace(run.settings, budget_usd=budget_usd))
         said.append(
             f"the budget is now ${budget_usd:.2f}" + (f" (was ${float(old):.2f})" if old else "")
         )
@@ -245,7 +246,7 @@ def _check_member_model(t: Team, project: Project, run: Run, name: str, agent: s
             t.roster.get(name).model,
             None,
             project.config,
-            teammate_default=run.settings.get("teammate_model"),
+            teammate_default=run.settings.teammate_model,
             lead_model=lead.model,
         )
         check_model(chosen, project.config)

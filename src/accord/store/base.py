@@ -45,6 +45,7 @@ from accord.types import (
     OutgoingMessage,
     PlannedTask,
     Run,
+    RunSettings,
     RunStatus,
     Spawn,
     SpawnStatus,
@@ -333,7 +334,7 @@ class LogStore(Protocol):
 class RunStore(Protocol):
     """Runs, their supervisors, spawn requests, and one supervisor per host."""
 
-    def start_run(self, team: str, goal: str, lead: str, settings: dict[str, Any]) -> Run:
+    def start_run(self, team: str, goal: str, lead: str, settings: RunSettings) -> Run:
         """Begin the team's run (or begin it again): status running, the lead wanted."""
 
     def get_run(self, team: str) -> Run | None:
@@ -348,10 +349,11 @@ class RunStore(Protocol):
         want: Sequence[str] = (),
         unwant: Sequence[str] = (),
         actor: str | None = None,
-        settings: dict[str, Any] | None = None,
+        settings: RunSettings | None = None,
     ) -> Run:
-        """Change the run's status or summary, or who should be running; ``settings``
-        are merged into the run's (a resume raising the budget)."""
+        """Change the run's status or summary, who should be running, or its settings
+        (``settings`` replace the run's: a resume raising the budget, the run's end); the
+        ``run_updated`` event logs only the settings that changed."""
 
     def claim_supervisor(
         self, team: str, pid: int, host: str, lease_seconds: float, *, take_over: bool = False

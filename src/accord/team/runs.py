@@ -8,11 +8,12 @@ call, and the supervisor asks it for the team as a whole.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from accord.types import (
     HostSupervisor,
     Run,
+    RunSettings,
     RunStatus,
     Spawn,
     SpawnStatus,
@@ -47,7 +48,7 @@ class Runs:
         """The team's run, or None if it never had one."""
         return self.store.get_run(self.team)
 
-    def start(self, goal: str, lead: str, settings: dict[str, Any]) -> Run:
+    def start(self, goal: str, lead: str, settings: RunSettings) -> Run:
         """Begin the team's run (or begin it again): status running, the lead wanted."""
         return self.store.start_run(self.team, goal, lead, settings)
 
@@ -59,9 +60,10 @@ class Runs:
         want: Sequence[str] = (),
         unwant: Sequence[str] = (),
         actor: str | None = None,
-        settings: dict[str, Any] | None = None,
+        settings: RunSettings | None = None,
     ) -> Run:
-        """Change the run's status or summary, who should be running, or merge ``settings``."""
+        """Change the run's status or summary, who should be running, or its settings
+        (``settings`` replace them; see ``Store.update_run``)."""
         return self.store.update_run(
             self.team,
             status=status,
@@ -167,8 +169,7 @@ class Runs:
         """The run's own USD budget (``accord run --budget``, raised by ``resume
         --budget``), or None."""
         run = self.get()
-        usd = run.settings.get("budget_usd") if run is not None else None
-        return float(usd) if usd is not None else None
+        return run.settings.budget_usd if run is not None else None
 
     def over_budget(
         self, member: str | None, *, next_usd: float = 0.0, next_tokens: int = 0

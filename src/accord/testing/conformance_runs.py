@@ -12,6 +12,7 @@ import dataclasses
 import pytest
 
 from accord.errors import AlreadyExists, InvalidName, InvalidState, StaleToken, UserError
+from accord.events import EventKind
 from accord.store.base import Store
 from accord.testing import FakeClock
 from accord.types import (
@@ -20,6 +21,8 @@ from accord.types import (
     NewMemory,
     NewTask,
     OutgoingMessage,
+    RunOutcome,
+    RunSettings,
     RunStatus,
     SpawnStatus,
     TranscriptEntry,
@@ -31,7 +34,7 @@ TEAM = "main"
 
 
 def _run(store: Store, want: tuple[str, ...] = ()) -> None:
-    store.start_run(TEAM, "the goal", "alice", {"budget_usd": 1.0})
+    store.start_run(TEAM, "the goal", "alice", RunSettings(budget_usd=1.0))
     if want:
         store.update_run(TEAM, want=want)
 
@@ -73,7 +76,7 @@ class RunConformance:
             RunStatus.RUNNING,
             ("alice",),
         )
-        assert run.settings == {"budget_usd": 1.0}
+        assert run.settings == RunSettings(budget_usd=1.0)
         updated = store.update_run(TEAM, want=["bob", "carol"], unwant=["carol"])
         assert updated.wanted == ("alice", "bob")
         done = store.update_run(TEAM, status=RunStatus.FINISHED, summary="all done")
@@ -82,14 +85,25 @@ class RunConformance:
     def test_a_runs_settings_can_be_raised_and_keep_the_rest(self, store: Store) -> None:
         _run(store)
         since = _seq(store)
-        raised = store.update_run(TEAM, settings={"budget_usd": 5.0, "note": "x"})
-        assert raised.settings == {"budget_usd": 5.0, "note": "x"}
-        assert store.get_run(TEAM).settings == raised.settings  # type: ignore[union-attr]
+        given = RunSettings(budget_usd=5.0, extra={"note": "x"})
+        raised = store.update_run(TEAM, settings=given)
+        assert raised.settings == given
+        assert store.get_run(TEAM).settings == given  # type: ignore[union-attr]
         (event,) = store.read_events(TEAM, since=since)
-        assert event.kind == "run_updated"
-        assert event.payload["settings"] == {"budget_usd": 5.0, "note": "x"}
+        assert event.kind == EventKind.RUN_UPDATED
+        assert event.payload["settings"] == {"budget_usd": 5.0, "note": "x"}  # what changed
         store.update_run(TEAM, want=["bob"])
-        assert store.get_run(TEAM).settings["budget_usd"] == 5.0  # type: ignore[union-attr]
+        assert store.get_run(TEAM).settings == given  # type: ignore[union-attr]
+        ended = dataclasses.replace(given, ended=RunOutcome("budget", "spent"))
+        since = _seq(store)
+        assert store.update_run(TEAM, settings=ended).settings == ended
+        (event,) = store.read_events(TEAM, since=since)
+        assert event.payload == {"settings": {"ended": {"outcome": "budget", "reason": "spent"}}}
+        since = _seq(store)
+        store.update_run(TEAM, settings=ended)  # the same settings: nothing changed
+        assert store.read_events(TEAM, since=since) == []
+        again = store.start_run(TEAM, "the goal", "alice", RunSettings(delegate=True))
+        assert again.settings == RunSettings(delegate=True)  # a new run, new settings
 
     def test_one_run_supervisor_at_a_time(self, store: Store, clock: FakeClock) -> None:
         _run(store)

@@ -11,7 +11,15 @@ from accord.errors import InvalidState, Reason, StaleToken, UserError
 from accord.events import EventKind
 from accord.store.base import MAX_DESCRIPTION, MAX_RESULT
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
-from accord.types import HostSupervisor, Run, RunStatus, Spawn, SpawnStatus, check_name
+from accord.types import (
+    HostSupervisor,
+    Run,
+    RunSettings,
+    RunStatus,
+    Spawn,
+    SpawnStatus,
+    check_name,
+)
 
 
 class RunsPart(Seam):
@@ -39,7 +47,7 @@ class RunsPart(Seam):
             r[1],
             RunStatus(r[2]),
             r[3],
-            json.loads(r[4]),
+            RunSettings.from_json(json.loads(r[4])),
             tuple(json.loads(r[5])),
             r[6],
             r[7],
@@ -58,7 +66,7 @@ class RunsPart(Seam):
         return run
 
     @atomic
-    def start_run(self, team: str, goal: str, lead: str, settings: dict[str, Any]) -> Run:
+    def start_run(self, team: str, goal: str, lead: str, settings: RunSettings) -> Run:
         check_name(lead, "member name")
         if not goal.strip():
             raise UserError("a run needs a goal; say what the team should do")
@@ -75,7 +83,7 @@ class RunsPart(Seam):
                 "ON CONFLICT (team_id) DO UPDATE SET goal = excluded.goal, lead = excluded.lead, "
                 "status = 'running', summary = NULL, settings = excluded.settings, "
                 "wanted = excluded.wanted, updated_at = excluded.updated_at",
-                (team_id, goal, lead, json.dumps(settings), json.dumps(wanted), now, now),
+                (team_id, goal, lead, json.dumps(settings.to_json()), json.dumps(wanted), now, now),
             )
             self._event(db, team_id, EventKind.RUN_STARTED, {"goal": goal, "lead": lead}, None)
             run = self._run_row(db, team_id, team)
@@ -97,7 +105,7 @@ class RunsPart(Seam):
         want: Sequence[str] = (),
         unwant: Sequence[str] = (),
         actor: str | None = None,
-        settings: dict[str, Any] | None = None,
+        settings: RunSettings | None = None,
     ) -> Run:
         _cap(summary, MAX_RESULT, "the run summary")
         with self._write() as db:
@@ -105,7 +113,8 @@ class RunsPart(Seam):
             run = self._must_run(db, team_id, team)
             wanted = sorted((set(run.wanted) | set(want)) - set(unwant))
             new_status = status or run.status
-            merged = {**run.settings, **(settings or {})}
+            was = run.settings.to_json()
+            now = (settings or run.settings).to_json()
             db.execute(
                 "UPDATE runs SET status = ?, summary = COALESCE(?, summary), wanted = ?, "
                 "settings = ?, updated_at = ? WHERE team_id = ?",
@@ -113,14 +122,16 @@ class RunsPart(Seam):
                     new_status.value,
                     summary,
                     json.dumps(wanted),
-                    json.dumps(merged),
+                    json.dumps(now),
                     self.clock(),
                     team_id,
                 ),
             )
             changed: dict[str, Any] = {}
-            if merged != run.settings:
-                changed["settings"] = {k: merged[k] for k in settings or {}}
+            # Only the settings that changed (one no longer set logged as None).
+            given = {k: now.get(k) for k in {**was, **now} if now.get(k) != was.get(k)}
+            if given:
+                changed["settings"] = given
             if new_status != run.status:
                 changed["status"] = new_status.value
             if summary is not None:
