@@ -500,9 +500,6 @@ class HostSupervisor:
     started_at: float
     expires_at: float | None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", HostStatus(self.status))
-
     def live(self, now: float) -> bool:
         return (
             self.status == HostStatus.LIVE and self.expires_at is not None and self.expires_at > now

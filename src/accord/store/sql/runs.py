@@ -12,6 +12,7 @@ from accord.events import EventKind
 from accord.store.base import MAX_DESCRIPTION, MAX_RESULT
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
 from accord.types import (
+    HostStatus,
     HostSupervisor,
     Run,
     RunSettings,
@@ -357,7 +358,10 @@ class RunsPart(Seam):
             "ORDER BY started_at, host",
             (team_id, *args),
         ).fetchall()
-        return [HostSupervisor(team, *r) for r in rows]
+        return [
+            HostSupervisor(team, r[0], r[1], r[2], r[3], r[4], HostStatus(r[5]), r[6], r[7])
+            for r in rows
+        ]
 
     @atomic
     def register_host(
@@ -493,7 +497,7 @@ class RunsPart(Seam):
             now = self.clock()
             hosts = self._host_rows(db, team_id, team)
             live = {h.host for h in hosts if h.live(now)}
-            for lost in (h for h in hosts if h.status == "live" and not h.live(now)):
+            for lost in (h for h in hosts if h.status == HostStatus.LIVE and not h.live(now)):
                 db.execute(
                     "UPDATE supervisors SET status = 'lost' WHERE team_id = ? AND host = ?",
                     (team_id, lost.host),
