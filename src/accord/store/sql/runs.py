@@ -115,24 +115,24 @@ class RunsPart(Seam):
             wanted = sorted((set(run.wanted) | set(want)) - set(unwant))
             new_status = status or run.status
             was = run.settings.to_json()
-            now = (settings or run.settings).to_json()
+            after = settings.to_json() if settings is not None else was
             db.execute(
                 "UPDATE runs SET status = ?, summary = COALESCE(?, summary), wanted = ?, "
-                "settings = ?, updated_at = ? WHERE team_id = ?",
+                "settings = COALESCE(?, settings), updated_at = ? WHERE team_id = ?",
                 (
                     new_status.value,
                     summary,
                     json.dumps(wanted),
-                    json.dumps(now),
+                    json.dumps(after) if settings is not None else None,
                     self.clock(),
                     team_id,
                 ),
             )
             changed: dict[str, Any] = {}
             # Only the settings that changed (one no longer set logged as None).
-            given = {k: now.get(k) for k in {**was, **now} if now.get(k) != was.get(k)}
-            if given:
-                changed["settings"] = given
+            moved = {k: after.get(k) for k in {**was, **after} if after.get(k) != was.get(k)}
+            if moved:
+                changed["settings"] = moved
             if new_status != run.status:
                 changed["status"] = new_status.value
             if summary is not None:
