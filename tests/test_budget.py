@@ -16,7 +16,7 @@ from accord.llm.base import Usage
 from accord.llm.scripted import ScriptedModel, call, estimate_tokens, reply
 from accord.store import Store
 from accord.team import Team
-from accord.types import MemberRole, MemberStatus, NewTask, TaskStatus, UsageRecord
+from accord.types import MemberRole, MemberStatus, NewTask, RunSettings, TaskStatus, UsageRecord
 
 MODEL = "scripted:model"
 
@@ -87,7 +87,7 @@ def test_the_team_limit_counts_everyone_and_the_runs_budget_replaces_the_files(
     assert runs.over_budget(None) == runs.over_budget("bob")  # the supervisor's question
     # `accord run --budget 3` (or `resume --budget 3`): the run's USD limit replaces the
     # file's, so a resume can raise it; the token limit still holds.
-    store.start_run("main", "g", "lead", {"budget_usd": 3.0})
+    store.start_run("main", "g", "lead", RunSettings(budget_usd=3.0))
     assert runs.over_budget(None) is None
     assert runs.over_budget(None, next_usd=1.0) is not None
     assert runs.over_budget(None, next_tokens=80) == (
@@ -110,7 +110,7 @@ def test_run_budget_stops_a_member_before_the_call_that_would_pass_it(
     # One dollar per million input tokens, output free: a call costs its input tokens.
     config = parse_config(f'[prices."{MODEL}"]\ninput = 1.0\noutput = 0.0\n')
     services = Team.open(store, "main", config, repo)
-    store.start_run("main", "g", "lead", {"budget_usd": 1.0005})
+    store.start_run("main", "g", "lead", RunSettings(budget_usd=1.0005))
     services.board.add(NewTask("costly"))
     model = ScriptedModel(
         [
@@ -148,7 +148,7 @@ def test_run_budget_stops_a_member_before_the_call_that_would_pass_it(
 def test_a_member_under_budget_makes_its_calls(store: Store, tmp_path: Path) -> None:
     config = parse_config(f'[prices."{MODEL}"]\ninput = 1.0\noutput = 0.0\n')
     services = Team.open(store, "main", config, tmp_path)
-    store.start_run("main", "g", "lead", {"budget_usd": 5.0})
+    store.start_run("main", "g", "lead", RunSettings(budget_usd=5.0))
     services.mailbox.send("lead", "alice", "hello")
     model = ScriptedModel([reply("hi")], name=MODEL)
     outcome = build_agent(services, "alice", config, tmp_path, model=model, idle_wait=0.05).run(

@@ -18,7 +18,7 @@ from accord.team import digest
 from accord.testing import FakeClock
 from accord.testing.cli import accord, calls, rules, start
 from accord.testing.wait import alive, until
-from accord.types import MemberStatus, RunStatus, TaskStatus
+from accord.types import MemberStatus, RunSettings, RunStatus, TaskStatus
 from conftest import db, run_project, sleepers
 
 MARK = "4243.7"  # a sleep length no other test's process uses
@@ -231,7 +231,7 @@ def test_status_shows_hosts(root: Path) -> None:
 
 
 def test_the_lead_hears_of_a_lost_host(store: Store, clock: FakeClock) -> None:
-    store.start_run("main", "goal", "alice", {})
+    store.start_run("main", "goal", "alice", RunSettings())
     store.update_run("main", want=["bob"])
     store.register_host("main", "b", machine="m", pid=1, slots=None, lease_seconds=5)
     store.update_member("main", "bob", status=MemberStatus.WORKING, pid=3, host="b")

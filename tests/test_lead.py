@@ -15,7 +15,7 @@ from accord.llm.scripted import ScriptedModel, call, estimate_tokens, reply
 from accord.store import Store
 from accord.team import TeamServices
 from accord.team.roster import hash_token
-from accord.types import MemberRole, NewTask, RunStatus
+from accord.types import MemberRole, NewTask, RunSettings, RunStatus
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def services(make_store: Callable[..., Store], tmp_path: Path) -> TeamServices:
         "main", "lead", token_hash=hash_token("x"), role=MemberRole.LEAD, model=f"scripted:{script}"
     )
     store.add_member("main", "worker", token_hash=hash_token("y"))
-    store.start_run("main", "Build the thing, task by task.", "lead", {"max_teammates": 2})
+    store.start_run("main", "Build the thing, task by task.", "lead", RunSettings(max_teammates=2))
     return TeamServices.open(store, "main", Config(), tmp_path)
 
 
@@ -121,7 +121,7 @@ def test_finish_ends_the_run(services: TeamServices, tmp_path: Path) -> None:
 
 
 def test_delegate_lead_has_no_file_or_shell_tools(services: TeamServices, tmp_path: Path) -> None:
-    services.store.start_run("main", "goal", "lead", {"delegate": True})
+    services.store.start_run("main", "goal", "lead", RunSettings(delegate=True))
     lead = build_agent(services, "lead", Config(), tmp_path, model=ScriptedModel([]))
     names = set(lead.toolbox.names())
     assert {"spawn_teammate", "task_create", "send_message", "finish"} <= names

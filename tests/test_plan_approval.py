@@ -25,6 +25,7 @@ from accord.types import (
     MessageKind,
     NewTask,
     PlanState,
+    RunSettings,
     TranscriptEntry,
     TranscriptKind,
 )
@@ -109,7 +110,7 @@ def services(make_store: Callable[..., Store], tmp_path: Path) -> TeamServices:
     store.create_team("main")
     store.add_member("main", "lead", token_hash=hash_token("x"), role=MemberRole.LEAD)
     store.add_member("main", "alice", token_hash=hash_token("z"))
-    store.start_run("main", "Change the parser.", "lead", {})
+    store.start_run("main", "Change the parser.", "lead", RunSettings())
     services = TeamServices.open(store, "main", Config(), tmp_path)
     services.board.add(NewTask("change the parser", assignee="alice"))
     return services

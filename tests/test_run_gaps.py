@@ -31,7 +31,7 @@ from accord.testing.cli import accord as _accord
 from accord.testing.cli import calls, rules
 from accord.testing.cli import clean_env as _env
 from accord.testing.wait import until
-from accord.types import Event, MemberRole, TaskStatus, TranscriptKind
+from accord.types import Event, MemberRole, RunSettings, TaskStatus, TranscriptKind
 from conftest import db, run_project, status
 
 _until = partial(until, timeout=30.0)
@@ -234,7 +234,7 @@ def test_a_teammate_whose_definition_inherits_starts_on_the_leads_model(tmp_path
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD, model=lead)
         s.add_member("main", "ann", token_hash="y", agent="helper")
         s.add_member("main", "bob", token_hash="z")
-        s.start_run("main", "g", "lead", {"teammate_model": mate})
+        s.start_run("main", "g", "lead", RunSettings(teammate_model=mate))
         services = TeamServices.open(s, "main", Config(), tmp_path)
         ann = build_agent(services, "ann", Config(), tmp_path)
         bob = build_agent(services, "bob", Config(), tmp_path)
@@ -304,7 +304,7 @@ def test_only_a_model_error_that_waiting_may_cure_is_restarted(
         s.create_team("main")
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
         s.add_member("main", "alice", token_hash="y")
-        s.start_run("main", "g", "lead", {})
+        s.start_run("main", "g", "lead", RunSettings())
         s.update_run("main", want=["alice"])
         said: list[str] = []
         sup = Supervisor(
@@ -392,7 +392,7 @@ def test_a_spawn_while_a_restart_waits_starts_the_member_once(tmp_path: Path) ->
     with open_store(str(tmp_path / ".accord" / "accord.db"), create=True) as s:
         s.create_team("main")
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
-        s.start_run("main", "g", "lead", {})
+        s.start_run("main", "g", "lead", RunSettings())
         sup = Supervisor(locate(tmp_path), s, "main", say=lambda _: None, settings=Settings())
         sup.settings.python = "true"  # the member's process exits at once
         sup._join()

@@ -30,6 +30,7 @@ from accord.types import (
     MessageKind,
     NewTask,
     OutgoingMessage,
+    RunSettings,
     RunStatus,
 )
 from conftest import LEAD_FINISH, LEAD_PLAN, MARK, MATE, db, member_pids, sleepers, status
@@ -197,7 +198,7 @@ def test_a_stalled_run_ends_and_resume_brings_back_a_fixed_member(root: Path) ->
         s.create_team("main")
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD, model=lead)
         s.add_member("main", "carol", token_hash="y", model=f"scripted:{script}")
-        s.start_run("main", "c", "lead", {})
+        s.start_run("main", "c", "lead", RunSettings())
         s.update_run("main", want=["carol"], status=RunStatus.STOPPED)
     stalled = accord(root, "resume", "--display", "plain")
     assert stalled.returncode == 1, stalled.stdout + stalled.stderr
@@ -237,7 +238,7 @@ def test_resume_brings_back_who_gave_up_or_failed_but_not_who_was_shut_down(
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD, model=model)
         for name in ("ann", "ben", "cy", "dee"):
             s.add_member("main", name, token_hash=name)
-        s.start_run("main", "g", "lead", {})
+        s.start_run("main", "g", "lead", RunSettings())
         s.append_event("main", "member_crashed", {"name": "ann", "gave_up": True})
         s.append_event("main", "member_failed", {"name": "ben", "reason": "no key"})
         s.append_event("main", "member_stopped", {"name": "cy", "reason": "shutdown"})
@@ -270,7 +271,7 @@ def test_resume_budget_raises_the_budget_after_a_budget_stop(root: Path) -> None
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     with open_store(db(root)) as s:
         run = s.get_run("main")
-        assert run is not None and run.settings["budget_usd"] == 100000
+        assert run is not None and run.settings.budget_usd == 100000
         assert run.status == RunStatus.FINISHED
 
 
@@ -373,7 +374,7 @@ def test_a_respawn_waits_for_the_old_process_instead_of_refusing(root: Path) -> 
     with open_store(db(root), create=True) as s:
         s.create_team("main")
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
-        s.start_run("main", "g", "lead", {})
+        s.start_run("main", "g", "lead", RunSettings())
         project = locate(root)
         sup = Supervisor(project, s, "main", say=lambda _: None, settings=Settings(python="true"))
         sup._join()
@@ -404,7 +405,7 @@ def test_a_second_finish_is_a_tool_error(tmp_path: Path) -> None:
     with open_store(str(tmp_path / "s.db"), create=True) as s:
         s.create_team("main")
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
-        s.start_run("main", "g", "lead", {})
+        s.start_run("main", "g", "lead", RunSettings())
         ctx = ToolContext(
             workspace=tmp_path,
             member="lead",

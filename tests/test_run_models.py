@@ -19,7 +19,7 @@ from accord.errors import UserError
 from accord.store import open_store
 from accord.team.roster import hash_token, new_token
 from accord.testing.cli import accord, calls, rules
-from accord.types import MemberRole, MemberStatus, RunStatus, TaskStatus
+from accord.types import MemberRole, MemberStatus, RunSettings, RunStatus, TaskStatus
 from conftest import LEAD_FINISH, LEAD_PLAN, MATE, db
 
 
@@ -131,7 +131,7 @@ def _start_run_by_hand(root: Path, lead_model: str, carol_model: str) -> None:
             model=lead_model,
         )
         s.add_member("main", "carol", token_hash=hash_token(new_token()), model=carol_model)
-        s.start_run("main", "try carol", "lead", {})
+        s.start_run("main", "try carol", "lead", RunSettings())
         s.update_run("main", want=["carol"], status=RunStatus.STOPPED)
 
 
@@ -218,7 +218,7 @@ def test_a_spawn_without_a_model_anywhere_uses_the_leads(
     with open_store(db(root), create=True) as s:
         s.create_team("main")
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD, model="openai:lead-m")
-        s.start_run("main", "g", "lead", {})
+        s.start_run("main", "g", "lead", RunSettings())
         services = TeamServices.open(s, "main", Config(), root)
         ctx = ToolContext(workspace=root, member="lead", team=services)
         spawn_teammate(ctx, SpawnArgs(name="ann", instructions="go"))

@@ -22,7 +22,7 @@ from accord.cli._live import plain, status_data, view
 from accord.runtime.lifecycle import end_run
 from accord.store import Store, open_store
 from accord.testing.cli import accord_out as accord
-from accord.types import MemberStatus, RunStatus, TranscriptEntry, TranscriptKind
+from accord.types import MemberStatus, RunSettings, RunStatus, TranscriptEntry, TranscriptKind
 from conftest import heavy, loaded
 
 WHY = (
@@ -36,7 +36,7 @@ def ended_run(root: Path, reason: str, goal: str = "build the parser") -> None:
     for args in (("init", "--team", "t"), ("member", "add", "lead"), ("member", "add", "bob")):
         accord(root, *args)
     with open_store(str(root / ".accord" / "accord.db")) as s:
-        s.start_run("t", goal, "lead", {})
+        s.start_run("t", goal, "lead", RunSettings())
         s.update_member("t", "bob", status=MemberStatus.FAILED)
         s.append_event("t", "member_failed", {"name": "bob", "reason": reason})
         s.update_run("t", status=RunStatus.STOPPED)

@@ -18,6 +18,7 @@ from accord.types import (
     MemoryType,
     NewMemory,
     NewTask,
+    RunSettings,
     RunStatus,
     TaskStatus,
     TranscriptEntry,
@@ -71,7 +72,7 @@ def test_log_events_and_transcripts(main: Team) -> None:
 def test_runs_spawns_hosts_and_usage(main: Team) -> None:
     runs = main.runs
     assert runs.get() is None
-    runs.start("a goal", "lead", {"budget_usd": 2.5})
+    runs.start("a goal", "lead", RunSettings(budget_usd=2.5))
     assert runs.run_budget_usd() == 2.5
     assert runs.update(status=RunStatus.STOPPING).status == RunStatus.STOPPING
     host = runs.register_host("h1", machine="m", pid=1, slots=None, lease_seconds=30)

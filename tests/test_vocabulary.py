@@ -1,9 +1,10 @@
 """The named vocabulary holds: every event accord writes is an ``EventKind`` with the
 payload keys of ``EVENT_PAYLOAD``.
 
-Read from the source (``ast``): every place that writes an event (``append_event``,
-the store's ``_event``) names a kind of the enum, and a payload written as a dict
-literal has the table's keys. Checked as written: every event of the store
+Read from the source (``ast``): every place that writes an event (the store's
+``append_event`` and ``_event``, the ``Log`` service's ``append_event``) names a kind
+of the enum, and a payload written as a dict literal has the table's keys; every reader
+that compares a kind names it too. Checked as written: every event of the store
 conformance suite, as the store writes it, and every event of a whole scripted team
 run (``accord demo``), read back from its log.
 """
@@ -27,7 +28,6 @@ from accord.store import Store, open_store
 from accord.store.base import Clock
 from accord.store.sql import SQLStore
 from accord.testing.conformance import MakeStore, StoreConformance
-from accord.types import SpawnStatus
 
 SRC = Path(accord.__file__).parent
 
@@ -36,29 +36,17 @@ SRC = Path(accord.__file__).parent
 TESTING = SRC / "testing"
 CONFORMANCE_KINDS = frozenset({"note", "hook_ran"})
 
-# The one kind spelled as an f-string, and what it can spell: a spawn request's final
-# status (``finish_spawn`` refuses any other).
-F_STRING_KINDS = {
-    "f'spawn_{status}'": {f"spawn_{s.value}" for s in SpawnStatus if s.final},
-}
+# Only these pass a caller's kind on: the store (``append_event`` to ``_event`` to
+# ``_log``) and the ``Log`` service (to the store's ``append_event``).
+PASSERS = ("store" + os.sep, os.path.join("team", "log.py"))
 
-# Written as string literals (or the f-string above) until the second step of issue 11
-# names them (the files other engineers were changing at the same time):
-#   store/sql.py: every kind the store writes (35 kinds at 36 places; spawn_started and
-#     spawn_refused as the one f-string)
-#   team/hooks.py: hook_run, hook_broken
-#   agent/launch.py: member_failed, definition_unsupported
-#   agent/loop.py: member_stopped, context_window_learned, context_compacted,
-#     budget_exceeded
-#   runtime/supervisor.py: budget_exceeded, member_failed, member_crashed,
-#     member_given_up, member_restarted
-#   runtime/lifecycle.py: run_ended
-#   runtime/team_run.py: run_resumed
-NOT_YET_NAMED = (
-    "event kinds still written as strings in store/sql.py, team/hooks.py, agent/launch.py, "
-    "agent/loop.py, runtime/supervisor.py, runtime/lifecycle.py and runtime/team_run.py "
-    "(issue 11's second step names them; see the list above NOT_YET_NAMED)"
-)
+# The writes the scan must find, at least: store/sql 37 (36 places, one of them the two
+# kinds of a spawn's end), team/hooks.py 2, agent/ 6, runtime/ 7, and the 3 passers. A
+# scan that finds fewer has gone blind to some writer; a new writer raises the count.
+AT_LEAST = 55
+# Of them, the writes whose payload is a dict literal (all but the passers and three the
+# store builds before writing).
+LITERAL_PAYLOADS = 49
 
 
 @dataclass(frozen=True)
@@ -67,6 +55,7 @@ class Write:
 
     where: str  # path:line
     how: str  # "named" (EventKind.X), "literal", "f-string", "passed" (a parameter), "other"
+    # (a conditional ``EventKind.A if c else EventKind.B`` is one write of each)
     kind: str  # the member's name, the literal, or the source of the expression
     payload: ast.expr | None
 
@@ -74,8 +63,18 @@ class Write:
         return f"{self.where} {self.how} {self.kind}"
 
 
-# What writes an event: the method, and the positions of its kind and payload.
+# What writes an event: the method, and the positions of its kind and payload. The
+# ``Log`` service's ``append_event`` (called on a ``.log``) takes no team: ``LOG_WRITER``.
 WRITERS = {"append_event": (1, 2), "_event": (2, 3), "_log": (4, None)}
+LOG_WRITER = (0, 1)
+
+
+def _positions(func: ast.Attribute) -> tuple[int, int | None]:
+    on = func.value
+    on_log = (isinstance(on, ast.Attribute) and on.attr == "log") or (
+        isinstance(on, ast.Name) and on.id == "log"
+    )
+    return LOG_WRITER if func.attr == "append_event" and on_log else WRITERS[func.attr]
 
 
 def _argument(call: ast.Call, position: int | None, name: str) -> ast.expr | None:
@@ -102,11 +101,12 @@ class _Finder(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in WRITERS:
-            at_kind, at_payload = WRITERS[func.attr]
+            at_kind, at_payload = _positions(func)
             kind = _argument(node, at_kind, "kind")
             if kind is not None:
                 payload = _argument(node, at_payload, "payload")
-                self.found.append(self._write(node.lineno, kind, payload))
+                arms = [kind.body, kind.orelse] if isinstance(kind, ast.IfExp) else [kind]
+                self.found += [self._write(node.lineno, arm, payload) for arm in arms]
         self.generic_visit(node)
 
     def _write(self, line: int, kind: ast.expr, payload: ast.expr | None) -> Write:
@@ -147,11 +147,10 @@ def test_the_table_names_every_kind_once() -> None:
 def test_the_scan_finds_the_writers() -> None:
     """A guard on the scan itself: it sees the store's writes and the runtime's."""
     found = writes()
-    assert len(found) > 40
-    kinds = {w.kind for w in found}
-    assert {"task_claimed", "hook_run", "run_ended"} <= kinds | {
-        EventKind[w.kind].value for w in found if w.how == "named"
-    }
+    assert len(found) >= AT_LEAST
+    kinds = {w.kind for w in found} | {EventKind[w.kind].value for w in found if w.how == "named"}
+    assert {"task_claimed", "hook_run", "run_ended", "spawn_started", "spawn_refused"} <= kinds
+    assert {w.where.split(os.sep)[0] for w in found} >= {"store", "team", "agent", "runtime"}
 
 
 def test_every_kind_written_is_an_event_kind() -> None:
@@ -161,14 +160,12 @@ def test_every_kind_written_is_an_event_kind() -> None:
             wrong.append(f"{w}: no such EventKind member")
         elif w.how == "literal" and w.kind not in set(EventKind):
             wrong.append(f"{w}: not an EventKind; add it to accord/events.py with its keys")
-        elif w.how == "f-string" and w.kind not in F_STRING_KINDS:
+        elif w.how == "f-string":
             wrong.append(f"{w}: an f-string hides the kind from grep; name an EventKind")
         elif w.how == "other":
             wrong.append(f"{w}: name an EventKind")
-        elif w.how == "passed" and not w.where.startswith("store" + os.sep):
-            wrong.append(f"{w}: only the store passes a caller's kind on")
-    for spelled, kinds in F_STRING_KINDS.items():
-        assert kinds <= set(EventKind), spelled
+        elif w.how == "passed" and not w.where.startswith(PASSERS):
+            wrong.append(f"{w}: only the store and the Log service pass a caller's kind on")
     assert wrong == []
 
 
@@ -202,15 +199,51 @@ def test_every_payload_written_as_a_literal_has_the_tables_keys() -> None:
         checked += 1
         if problem is not None:
             wrong.append(f"{w}: {problem}")
-    assert checked > 40
+    assert checked >= LITERAL_PAYLOADS
     assert wrong == []
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET_NAMED)
 def test_every_writer_names_its_kind() -> None:
-    """The second step's goal: no event kind is spelled as a string where it is written
-    (so grep finds every writer of a kind by its EventKind member)."""
+    """No event kind is spelled as a string where it is written (so grep finds every
+    writer of a kind by its EventKind member)."""
     spelled = [str(w) for w in writes() if w.how in ("literal", "f-string")]
+    assert spelled == []
+
+
+def _compared_kinds(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """Each string a kind (``x.kind``, or a ``kind``) is compared with: ``== "a"`` or
+    ``in ("a", "b")``."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        left = node.left
+        if not (isinstance(left, ast.Attribute) and left.attr == "kind") and not (
+            isinstance(left, ast.Name) and left.id == "kind"
+        ):
+            continue
+        for comparator in node.comparators:
+            items = comparator.elts if isinstance(comparator, ast.Tuple | ast.Set) else [comparator]
+            for item in items:
+                if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                    yield item.lineno, item.value
+
+
+# cli/ is being split into a module per noun (issue 11, item 4); its readers
+# (_render.py, _live.py) name the kinds after that split.
+READERS_LEFT = SRC / "cli"
+
+
+def test_every_reader_names_the_kinds_it_compares() -> None:
+    """A reader compares an event's kind with an EventKind, never a string, so grep
+    finds every reader of a kind too."""
+    kinds = set(EventKind)
+    spelled = []
+    for path in sorted(SRC.rglob("*.py")):
+        if TESTING in path.parents or READERS_LEFT in path.parents:
+            continue
+        for line, text in _compared_kinds(ast.parse(path.read_text())):
+            if text in kinds:
+                spelled.append(f"{path.relative_to(SRC)}:{line} {text!r}")
     assert spelled == []
 
 

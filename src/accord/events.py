@@ -64,7 +64,7 @@ class EventKind(StrEnum):
     SUPERVISOR_STOPPED = "supervisor_stopped"
     SPAWN_REQUESTED = "spawn_requested"
     SPAWN_TAKEN = "spawn_taken"  # a host's supervisor took the request
-    SPAWN_STARTED = "spawn_started"  # written as f"spawn_{SpawnStatus}" (a final status)
+    SPAWN_STARTED = "spawn_started"  # the request's final status (SpawnStatus.STARTED)
     SPAWN_REFUSED = "spawn_refused"
     HOST_JOINED = "host_joined"
     HOST_LEFT = "host_left"

@@ -293,14 +293,9 @@ class Wake:
     """Why ``wait`` returned (a ``WakeReason``), with the unread mail and ready tasks
     counted; from ``Store.pending_work``, ``none`` when there is nothing."""
 
-    # A plain string is still taken (and turned into the enum) until every writer
-    # names a WakeReason (issue 11's second step narrows this to WakeReason).
-    reason: WakeReason | str
+    reason: WakeReason
     mail: int = 0
     ready_tasks: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "reason", WakeReason(self.reason))
 
 
 class TranscriptKind(StrEnum):
@@ -472,7 +467,7 @@ class Run:
     lead: str
     status: RunStatus
     summary: str | None
-    settings: dict[str, Any]
+    settings: RunSettings
     wanted: tuple[str, ...]
     supervisor_token: int
     supervisor_pid: int | None
@@ -505,9 +500,6 @@ class HostSupervisor:
     started_at: float
     expires_at: float | None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", HostStatus(self.status))
-
     def live(self, now: float) -> bool:
         return (
             self.status == HostStatus.LIVE and self.expires_at is not None and self.expires_at > now
@@ -539,15 +531,10 @@ class Spawn:
     model: str | None
     host: str | None
     requested_by: str | None
-    # A plain string is still taken (and turned into the enum) until every writer
-    # names a SpawnStatus (issue 11's second step narrows this to SpawnStatus).
-    status: SpawnStatus | str
+    status: SpawnStatus
     reason: str | None
     created_at: float
     taken_by: str | None = None  # the host whose supervisor took it
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", SpawnStatus(self.status))
 
 
 class MemoryType(StrEnum):

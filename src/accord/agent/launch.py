@@ -15,6 +15,7 @@ from accord.agent.tools.lead import LEAD_TOOLS
 from accord.agent.tools.team import TEAM_TOOLS
 from accord.config import Config
 from accord.errors import UserError
+from accord.events import EventKind
 from accord.llm.base import Model
 from accord.llm.registry import open_model
 
@@ -28,7 +29,7 @@ __all__ = [
     "toolbox_for",
 ]
 from accord.team import Team
-from accord.types import MemberRole, MemberStatus
+from accord.types import MemberRole, MemberStatus, RunSettings
 
 ALWAYS = tuple(t.name for t in TEAM_TOOLS)  # every member can use the board and mail
 
@@ -43,7 +44,7 @@ def record_config_failure(services: Team, member: str, reason: str) -> None:
     digest and `accord status`."""
     reason = " ".join(reason.split())
     services.roster.update(member, status=MemberStatus.FAILED)
-    services.log.append_event("member_failed", {"name": member, "reason": reason}, member)
+    services.log.append_event(EventKind.MEMBER_FAILED, {"name": member, "reason": reason}, member)
 
 
 def toolbox_for(
@@ -82,12 +83,12 @@ def build_agent(
     if warning is not None:  # the member's log, and the team's log where the person sees it
         sys.stderr.write(f"warning: {warning}\n")
         services.log.append_event(
-            "definition_unsupported",
+            EventKind.DEFINITION_UNSUPPORTED,
             {"member": member, "agent": definition.name, "warning": warning},
             member,
         )
     run = services.runs.get()
-    settings = run.settings if run is not None else {}
+    settings = run.settings if run is not None else RunSettings()
     if isinstance(model, Model):
         chosen = model
     else:
@@ -100,7 +101,7 @@ def build_agent(
                 record.model,
                 model,
                 config,
-                teammate_default=None if is_lead else settings.get("teammate_model"),
+                teammate_default=None if is_lead else settings.teammate_model,
                 lead_model=lead_model,
             ),
             timeout=config.agent.model_timeout,
@@ -116,7 +117,7 @@ def build_agent(
         member,
         definition,
         chosen,
-        toolbox_for(definition, lead=is_lead, delegate=bool(settings.get("delegate"))),
+        toolbox_for(definition, lead=is_lead, delegate=settings.delegate),
         root,
         config,
         env=env,

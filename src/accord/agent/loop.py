@@ -33,6 +33,7 @@ from accord.agent.tools.base import HeldClaim, Toolbox, ToolContext
 from accord.agent.tools.team import skipped_hooks
 from accord.config import Config
 from accord.errors import AccordError, InvalidState
+from accord.events import EventKind
 from accord.llm.base import (
     ChatMessage,
     ContextTooLong,
@@ -183,7 +184,7 @@ class Agent:
             try:
                 self._set_status(final)
                 self.services.log.append_event(
-                    "member_stopped",
+                    EventKind.MEMBER_STOPPED,
                     {
                         "name": self.member,
                         "reason": outcome.reason,
@@ -502,7 +503,7 @@ class Agent:
             window = max(int(min(known, estimate_tokens(request)) * 0.8), 1024)
         self.model.context_window = window
         self.services.log.append_event(
-            "context_window_learned",
+            EventKind.CONTEXT_WINDOW_LEARNED,
             {
                 "member": self.member,
                 "model": str(self.model.name),
@@ -700,7 +701,7 @@ class Agent:
         conv.messages = [head, ChatMessage("user", summary), *conv.messages[cut:]]
         conv.seqs = [conv.seqs[0], None, *conv.seqs[cut:]]
         self.services.log.append_event(
-            "context_compacted",
+            EventKind.CONTEXT_COMPACTED,
             {"member": self.member, "folded": cut - 1, "kept": len(conv.messages) - 2},
             self.member,
         )
@@ -727,7 +728,7 @@ class Agent:
         self._tell_lead(note, "budget stop")
         self._note(note)
         self.services.log.append_event(
-            "budget_exceeded", {"member": self.member, "why": why}, self.member
+            EventKind.BUDGET_EXCEEDED, {"member": self.member, "why": why}, self.member
         )
         return Outcome("budget", why)
 

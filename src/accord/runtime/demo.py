@@ -37,6 +37,7 @@ from typing import Any
 
 from accord.config import CONFIG_NAME, STATE_DIR, STORE_NAME, Project
 from accord.errors import AccordError, UserError
+from accord.events import EventKind
 from accord.runtime.project import set_up_store
 from accord.runtime.team_run import prepare_run
 from accord.store import Store, open_store
@@ -470,7 +471,7 @@ def _report(store: Store, root: Path, seconds: float) -> Report:
     team = Team(store, TEAM)
     run_ = team.runs.get()
     tasks = team.board.list()
-    hooks = [e for e in team.log.read_events() if e.kind == "hook_run"]
+    hooks = [e for e in team.log.read_events() if e.kind == EventKind.HOOK_RUN]
     return Report(
         root=root,
         seconds=seconds,
@@ -504,18 +505,18 @@ class Narrator:
         p = e.payload
         who = e.actor or "accord"
         text: str | None = None
-        if e.kind == "model_call" and e.actor:
+        if e.kind == EventKind.MODEL_CALL and e.actor:
             text = self._reply(e.actor)
-        elif e.kind == "task_created":
+        elif e.kind == EventKind.TASK_CREATED:
             after = ", ".join(f"#{b}" for b in p.get("blocked_by") or [])
             whom = f"for {p['assignee']}" if p.get("assignee") else ""
             note = ", ".join(x for x in (whom, f"after {after}" if after else "") if x)
             text = f"put #{p.get('id')} on the board: {p.get('title')}" + (
                 f" ({note})" if note else ""
             )
-        elif e.kind == "task_claimed":
+        elif e.kind == EventKind.TASK_CLAIMED:
             text = f"claimed #{p.get('id')}"
-        elif e.kind == "hook_run" and p.get("event") == "TaskCompleted":
+        elif e.kind == EventKind.HOOK_RUN and p.get("event") == "TaskCompleted":
             who = "tests"
             if p.get("blocked"):
                 text = f"REFUSED #{p.get('task_id')} of {p.get('teammate_name')}: " + _failure(
@@ -523,15 +524,15 @@ class Narrator:
                 )
             else:
                 text = f"passed: #{p.get('task_id')} may complete"
-        elif e.kind == "task_completed":
+        elif e.kind == EventKind.TASK_COMPLETED:
             text = f"completed #{p.get('id')}: {self._result(int(p.get('id', 0)))}"
             if p.get("unblocked"):
                 text += "; now ready: " + ", ".join(f"#{i}" for i in p["unblocked"])
-        elif e.kind == "run_updated" and p.get("status") == RunStatus.FINISHED.value:
+        elif e.kind == EventKind.RUN_UPDATED and p.get("status") == RunStatus.FINISHED.value:
             text = "finished the run"
-        elif e.kind in ("member_crashed", "member_restarted"):
+        elif e.kind in (EventKind.MEMBER_CRASHED, EventKind.MEMBER_RESTARTED):
             text = f"{p.get('name')} {e.kind.removeprefix('member_')}"
-        elif e.kind == "member_stopped":
+        elif e.kind == EventKind.MEMBER_STOPPED:
             who, text = str(p.get("name")), f"stopped ({p.get('reason')})"
         if text is None:
             return None

@@ -15,18 +15,19 @@ supervisor dead): ``finished``, ``stopped`` (by a person), ``interrupted`` (Ctrl
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from accord.errors import InvalidState, UnknownTeam
+from accord.events import EventKind
 from accord.store.base import Store
 from accord.team import Team
 from accord.team.roster import LIVE_STATUSES
-from accord.types import Event, MemberStatus, Run, RunStatus
+from accord.types import Event, MemberStatus, Run, RunOutcome, RunSettings, RunStatus
 
 # What `accord run` and `accord resume` exit with (README, `accord run --help`).
 EXIT_FINISHED = 0  # the lead finished the goal
@@ -53,15 +54,7 @@ def holder_is_dead(pid: int | None, host: str | None) -> bool:
     return b"accord" not in cmdline or pid == os.getpid()
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a run ended, and why, in one line."""
-
-    outcome: str
-    reason: str
-
-
-def run_outcome(store: Store, team: str) -> Outcome | None:
+def run_outcome(store: Store, team: str) -> RunOutcome | None:
     """How the team's latest run ended (None while it runs, or before any run).
 
     Read from the run's settings, where ``record_end`` keeps it, so that `accord status`
@@ -72,10 +65,7 @@ def run_outcome(store: Store, team: str) -> Outcome | None:
         return None
     if run is None or run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
         return None
-    ended = run.settings.get("ended")
-    if not isinstance(ended, dict):
-        return None
-    return Outcome(str(ended.get("outcome")), str(ended.get("reason") or ""))
+    return run.settings.ended
 
 
 def end_run(store: Store, team: str, outcome: str, reason: str) -> Event:
@@ -86,11 +76,13 @@ def end_run(store: Store, team: str, outcome: str, reason: str) -> Event:
 def record_end(team: Team, outcome: str, reason: str) -> Event:
     """Record how the run ended (its status is changed by the caller): a ``run_ended``
     event for the log, and the same in the run's settings for a cheap look-up."""
-    team.runs.update(settings={"ended": {"outcome": outcome, "reason": reason}})
-    return team.log.append_event("run_ended", {"outcome": outcome, "reason": reason})
+    run = team.runs.get()
+    settings = run.settings if run is not None else RunSettings()  # none: update refuses
+    team.runs.update(settings=dataclasses.replace(settings, ended=RunOutcome(outcome, reason)))
+    return team.log.append_event(EventKind.RUN_ENDED, {"outcome": outcome, "reason": reason})
 
 
-def exit_code(outcome: Outcome | None) -> int:
+def exit_code(outcome: RunOutcome | None) -> int:
     """What `accord run` or `accord resume` exits with after a run ended this way."""
     if outcome is not None and outcome.outcome == "finished":
         return EXIT_FINISHED

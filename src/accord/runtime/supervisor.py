@@ -59,10 +59,19 @@ from accord.agent.definition import find_definition
 from accord.agent.launch import CONFIG_EXIT
 from accord.config import Project
 from accord.errors import AccordError, StaleToken, StoreNotFound, UnknownMember, UserError
+from accord.events import EventKind
 from accord.runtime.lifecycle import default_host, holder_is_dead, record_end
 from accord.store.base import Store
 from accord.team import Team
-from accord.types import Event, MemberRole, MemberStatus, RunStatus, TaskStatus, TranscriptKind
+from accord.types import (
+    Event,
+    MemberRole,
+    MemberStatus,
+    RunStatus,
+    SpawnStatus,
+    TaskStatus,
+    TranscriptKind,
+)
 
 Say = Callable[[str], None]
 
@@ -302,7 +311,7 @@ class Supervisor:
         over = self.services.runs.over_budget(None)  # the team's limits; members ask their own
         if over:
             self.say(f"supervisor: {over}; stopping the team")
-            self.services.log.append_event("budget_exceeded", {"member": None, "why": over})
+            self.services.log.append_event(EventKind.BUDGET_EXCEEDED, {"member": None, "why": over})
             self.outcome = ("budget", f"{over}; `accord resume --budget USD` raises it")
             return RunStatus.STOPPED
         self.services.runs.place_wanted()
@@ -340,25 +349,25 @@ class Supervisor:
         for e in reversed(self.services.log.read_events()):
             if e.payload.get("name") != lead:
                 continue
-            if e.kind == "member_failed":
+            if e.kind == EventKind.MEMBER_FAILED:
                 return ("config", f"the lead cannot start: {e.payload.get('reason')}")
-            if e.kind == "member_crashed":
+            if e.kind == EventKind.MEMBER_CRASHED:
                 why = str(e.payload.get("why") or "").strip().splitlines()
                 last = why[-1] if why else f"exit {e.payload.get('exit_code')}"
                 return ("crashed", f"the lead crashed and was not restarted again: {last}")
-            if e.kind == "member_given_up":
+            if e.kind == EventKind.MEMBER_GIVEN_UP:
                 return (
                     "model_error",
                     f"the lead's model was still unreachable after {e.payload.get('restarts')} "
                     f"restart(s), so it was not restarted again: {e.payload.get('detail')}",
                 )
-            if e.kind == "member_stopped":
+            if e.kind == EventKind.MEMBER_STOPPED:
                 reason = str(e.payload.get("reason"))
                 detail = str(e.payload.get("detail") or "")
                 kinds = {"model_error": "model_error", "budget": "budget"}
                 said = f"the lead stopped ({reason}" + (f": {detail})" if detail else ")")
                 return (kinds.get(reason, "stopped"), said)
-            if e.kind in ("supervisor_started", "run_started"):
+            if e.kind in (EventKind.SUPERVISOR_STARTED, EventKind.RUN_STARTED):
                 break
         return ("stopped", "no member is running any more")
 
@@ -453,17 +462,17 @@ class Supervisor:
             try:
                 find_definition(self.project.root, spawn.agent)
             except UserError as e:
-                self.services.runs.finish_spawn(spawn.id, "refused", str(e))
+                self.services.runs.finish_spawn(spawn.id, SpawnStatus.REFUSED, str(e))
                 self.say(f"supervisor: refused to start {spawn.name}: {e}")
                 continue
             if spawn.name in self.procs and not self._reap_stopping(spawn.name):
-                self.services.runs.finish_spawn(spawn.id, "refused", "already running")
+                self.services.runs.finish_spawn(spawn.id, SpawnStatus.REFUSED, "already running")
                 continue
             # Spawned again while a restart waits out its backoff: this start is that one.
             self.due.pop(spawn.name, None)
             self.due_after.pop(spawn.name, None)
             self._start(spawn.name)
-            self.services.runs.finish_spawn(spawn.id, "started")
+            self.services.runs.finish_spawn(spawn.id, SpawnStatus.STARTED)
 
     def _reap_stopping(self, name: str) -> bool:
         """A member asked to start again while its old process is still on its way out
@@ -521,12 +530,14 @@ class Supervisor:
     def _failed(self, proc: Process, code: int | None) -> str | None:
         """The reason a member gave for failing on its configuration, if it did."""
         for event in self.services.log.read_events(since=proc.since_seq):
-            if event.kind == "member_failed" and event.payload.get("name") == proc.name:
+            if event.kind == EventKind.MEMBER_FAILED and event.payload.get("name") == proc.name:
                 return str(event.payload.get("reason"))
         if code == CONFIG_EXIT:
             lines = [line for line in _tail(proc.log).splitlines() if line.strip()]
             reason = lines[-1] if lines else f"exit {code}"
-            self.services.log.append_event("member_failed", {"name": proc.name, "reason": reason})
+            self.services.log.append_event(
+                EventKind.MEMBER_FAILED, {"name": proc.name, "reason": reason}
+            )
             return reason
         return None
 
@@ -542,7 +553,7 @@ class Supervisor:
             return
         gave_up = count >= self.settings.max_restarts
         self.services.log.append_event(
-            "member_crashed",
+            EventKind.MEMBER_CRASHED,
             {"name": name, "exit_code": code, "why": tail, "gave_up": gave_up},
         )
         if gave_up:
@@ -558,7 +569,7 @@ class Supervisor:
         count = self.restarts.get(name, 0)
         if count >= self.settings.max_restarts:
             self.services.log.append_event(
-                "member_given_up",
+                EventKind.MEMBER_GIVEN_UP,
                 {"name": name, "reason": "model_error", "detail": detail, "restarts": count},
             )
             self.say(
@@ -596,7 +607,7 @@ class Supervisor:
         """What ``proc``'s member said when it stopped cleanly (reason, detail,
         transient), or None if it did not."""
         for event in self.services.log.read_events(since=proc.since_seq):
-            if event.kind == "member_stopped" and event.payload.get("name") == proc.name:
+            if event.kind == EventKind.MEMBER_STOPPED and event.payload.get("name") == proc.name:
                 return dict(event.payload)
         return None
 
@@ -653,7 +664,7 @@ class Supervisor:
         where = f" on {self.host}" if self.host != default_host() else ""
         if restart:
             self.services.log.append_event(
-                "member_restarted",
+                EventKind.MEMBER_RESTARTED,
                 {
                     "name": name,
                     "restarts": self.restarts.get(name, 0),

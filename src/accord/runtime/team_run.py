@@ -10,6 +10,7 @@ How a run ended, and what that means for exit codes and `accord status`, is in
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from accord.agent.lead import LEAD
 from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.config import Project
 from accord.errors import InvalidState, NothingToDo, UnknownTeam, UserError
+from accord.events import EventKind
 from accord.llm.prices import Price, price_for
 from accord.runtime.lifecycle import (
     holder_is_dead,
@@ -29,7 +31,7 @@ from accord.runtime.lifecycle import (
 from accord.store.base import Store
 from accord.team import Team
 from accord.team.roster import LIVE_STATUSES
-from accord.types import MemberRole, MessageKind, Run, RunStatus, check_name
+from accord.types import MemberRole, MessageKind, Run, RunSettings, RunStatus, check_name
 
 LEAD_NAME = "lead"
 
@@ -107,12 +109,12 @@ def prepare_run(
         else:
             t.roster.add(spec.name, agent=spec.agent, model=own)
     _drop_stale_shutdowns(t)
-    settings: dict[str, Any] = {
-        "teammate_model": teammate_model,
-        "max_teammates": max_teammates,
-        "budget_usd": budget_usd,
-        "delegate": delegate,
-    }
+    settings = RunSettings(
+        teammate_model=teammate_model,
+        max_teammates=max_teammates,
+        budget_usd=budget_usd,
+        delegate=delegate,
+    )
     run = t.runs.start(goal, LEAD_NAME, settings)
     if declared:
         run = t.runs.update(want=[spec.name for spec in declared])
@@ -142,7 +144,7 @@ def budget_warning(store: Store, project: Project, team: str) -> str | None:
     run = t.runs.get()
     if run is None:
         return None
-    usd = run.settings.get("budget_usd")
+    usd = run.settings.budget_usd
     if usd is None and project.config.budgets.team.usd is None:
         return None
     overrides = {
@@ -150,7 +152,7 @@ def budget_warning(store: Store, project: Project, team: str) -> str | None:
         for k, p in project.config.prices.items()
     }
     models = {m.model for m in t.roster.list() if m.model}
-    teammate_default = run.settings.get("teammate_model")
+    teammate_default = run.settings.teammate_model
     if teammate_default:
         models.add(str(teammate_default))
     unpriced = sorted(m for m in models if price_for(m, overrides) is None)
@@ -199,8 +201,8 @@ def prepare_resume(
     ended = run_outcome(store, team)
     said = [f"it had stopped ({ended.outcome}: {ended.reason})" if ended else "it had stopped"]
     if budget_usd is not None:
-        old = run.settings.get("budget_usd")
-        run = t.runs.update(settings={"budget_usd": budget_usd})
+        old = run.settings.budget_usd
+        run = t.runs.update(settings=dataclasses.replace(run.settings, budget_usd=budget_usd))
         said.append(
             f"the budget is now ${budget_usd:.2f}" + (f" (was ${float(old):.2f})" if old else "")
         )
@@ -211,7 +213,7 @@ def prepare_resume(
         said.append(f"brought back: {', '.join(back)}")
     # The lead wakes for this (its digest shows it) and carries on with the team.
     why = "; ".join(said)
-    t.log.append_event("run_resumed", {"why": why, "members": back})
+    t.log.append_event(EventKind.RUN_RESUMED, {"why": why, "members": back})
     return run, why
 
 
@@ -223,13 +225,13 @@ def _to_bring_back(t: Team, run: Run) -> list[str]:
         name = e.payload.get("name")
         if not isinstance(name, str) or name == run.lead:
             continue
-        if e.kind == "member_failed":
+        if e.kind == EventKind.MEMBER_FAILED:
             last[name] = True
-        elif e.kind == "member_crashed":
+        elif e.kind == EventKind.MEMBER_CRASHED:
             last[name] = bool(e.payload.get("gave_up"))
-        elif e.kind == "member_stopped":
+        elif e.kind == EventKind.MEMBER_STOPPED:
             last[name] = e.payload.get("reason") in ("budget", "model_error", "config")
-        elif e.kind in ("spawn_started", "member_removed"):
+        elif e.kind in (EventKind.SPAWN_STARTED, EventKind.MEMBER_REMOVED):
             last[name] = False
     known = {m.name for m in t.roster.list()}
     return sorted(n for n, again in last.items() if again and n in known and n not in run.wanted)
@@ -244,7 +246,7 @@ def _check_member_model(t: Team, project: Project, run: Run, name: str, agent: s
             t.roster.get(name).model,
             None,
             project.config,
-            teammate_default=run.settings.get("teammate_model"),
+            teammate_default=run.settings.teammate_model,
             lead_model=lead.model,
         )
         check_model(chosen, project.config)

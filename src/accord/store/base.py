@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
+from accord.events import EventKind
 from accord.types import (
     Candidate,
     Claim,
@@ -44,8 +45,10 @@ from accord.types import (
     OutgoingMessage,
     PlannedTask,
     Run,
+    RunSettings,
     RunStatus,
     Spawn,
+    SpawnStatus,
     Task,
     TaskChanges,
     TaskStatus,
@@ -278,9 +281,12 @@ class LogStore(Protocol):
     """The team's log: events, transcripts and model usage."""
 
     def append_event(
-        self, team: str, kind: str, payload: dict[str, Any], actor: str | None = None
+        self, team: str, kind: EventKind | str, payload: dict[str, Any], actor: str | None = None
     ) -> Event:
-        """Log something that is not a state change of its own (a hook run, a note)."""
+        """Log something that is not a state change of its own (a hook run, a note).
+
+        accord names an ``EventKind`` (the ``Log`` service takes nothing else); the store
+        logs whatever kind it is given, as a log may hold kinds of other versions."""
 
     def read_events(self, team: str, *, since: int = 0, limit: int | None = None) -> list[Event]:
         """Events with ``seq > since``, in order."""
@@ -328,7 +334,7 @@ class LogStore(Protocol):
 class RunStore(Protocol):
     """Runs, their supervisors, spawn requests, and one supervisor per host."""
 
-    def start_run(self, team: str, goal: str, lead: str, settings: dict[str, Any]) -> Run:
+    def start_run(self, team: str, goal: str, lead: str, settings: RunSettings) -> Run:
         """Begin the team's run (or begin it again): status running, the lead wanted."""
 
     def get_run(self, team: str) -> Run | None:
@@ -343,10 +349,11 @@ class RunStore(Protocol):
         want: Sequence[str] = (),
         unwant: Sequence[str] = (),
         actor: str | None = None,
-        settings: dict[str, Any] | None = None,
+        settings: RunSettings | None = None,
     ) -> Run:
-        """Change the run's status or summary, or who should be running; ``settings``
-        are merged into the run's (a resume raising the budget)."""
+        """Change the run's status or summary, who should be running, or its settings
+        (``settings`` replace the run's: a resume raising the budget, the run's end); the
+        ``run_updated`` event logs only the settings that changed."""
 
     def claim_supervisor(
         self, team: str, pid: int, host: str, lease_seconds: float, *, take_over: bool = False
@@ -379,7 +386,7 @@ class RunStore(Protocol):
         them), oldest first."""
 
     def finish_spawn(
-        self, team: str, spawn_id: int, status: str, reason: str | None = None
+        self, team: str, spawn_id: int, status: SpawnStatus, reason: str | None = None
     ) -> Spawn:
         """Mark a request ``started`` or ``refused`` (a refusal unwants the member)."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from accord.events import EventKind
 from accord.store.base import Store
 from accord.types import Event, TaskStatus
 
@@ -19,20 +20,20 @@ CHANGES = 12  # changes listed since the last look
 CLIP = 160  # characters of a result or reason
 
 _INTERESTING = {
-    "task_completed",
-    "task_failed",
-    "task_cancelled",
-    "lease_expired",
-    "member_crashed",
-    "member_restarted",
-    "member_given_up",
-    "member_stopped",
-    "spawn_started",
-    "spawn_refused",
-    "budget_exceeded",
-    "host_lost",
-    "member_failed",
-    "run_resumed",
+    EventKind.TASK_COMPLETED,
+    EventKind.TASK_FAILED,
+    EventKind.TASK_CANCELLED,
+    EventKind.LEASE_EXPIRED,
+    EventKind.MEMBER_CRASHED,
+    EventKind.MEMBER_RESTARTED,
+    EventKind.MEMBER_GIVEN_UP,
+    EventKind.MEMBER_STOPPED,
+    EventKind.SPAWN_STARTED,
+    EventKind.SPAWN_REFUSED,
+    EventKind.BUDGET_EXCEEDED,
+    EventKind.HOST_LOST,
+    EventKind.MEMBER_FAILED,
+    EventKind.RUN_RESUMED,
 }
 
 
@@ -51,7 +52,7 @@ def interesting_since(store: Store, team: str, since: int, lead: str) -> list[Ev
 def _matters(e: Event, lead: str) -> bool:
     if e.actor == lead or e.payload.get("name") == lead or e.payload.get("member") == lead:
         return False
-    if e.kind == "member_updated":
+    if e.kind == EventKind.MEMBER_UPDATED:
         return e.payload.get("status") in ("idle", "crashed")
     return e.kind in _INTERESTING
 
@@ -100,11 +101,13 @@ def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
         {
             str(e.payload.get("name"))
             for e in events
-            if e.kind == "member_updated" and e.payload.get("status") == "idle"
+            if e.kind == EventKind.MEMBER_UPDATED and e.payload.get("status") == "idle"
         }
     )
     others = [
-        e for e in events if not (e.kind == "member_updated" and e.payload.get("status") == "idle")
+        e
+        for e in events
+        if not (e.kind == EventKind.MEMBER_UPDATED and e.payload.get("status") == "idle")
     ]
     shown = others[-CHANGES:]
     out: list[str] = []
@@ -112,52 +115,52 @@ def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
         out.append(f"({len(others) - len(shown)} earlier changes not shown; see the board)")
     for e in shown:
         p = e.payload
-        if e.kind == "task_completed":
+        if e.kind == EventKind.TASK_COMPLETED:
             result = ""
             try:
                 result = store.get_task(team, int(p["id"])).result or ""
             except Exception:  # noqa: BLE001 - a deleted task just shows no result
                 result = ""
             out.append(f"- #{p['id']} completed by {p.get('owner')}: {_clip(result, CLIP)}")
-        elif e.kind == "task_failed":
+        elif e.kind == EventKind.TASK_FAILED:
             out.append(
                 f"- #{p['id']} {p.get('status')} ({p.get('owner')}): "
                 f"{_clip(str(p.get('reason')), CLIP)}"
             )
-        elif e.kind == "task_cancelled":
+        elif e.kind == EventKind.TASK_CANCELLED:
             out.append(f"- #{p['id']} cancelled")
-        elif e.kind == "lease_expired":
+        elif e.kind == EventKind.LEASE_EXPIRED:
             out.append(f"- #{p['id']} lease of {p.get('owner')} expired; now {p.get('status')}")
-        elif e.kind == "member_updated":
+        elif e.kind == EventKind.MEMBER_UPDATED:
             out.append(f"- {p.get('name')} crashed")
-        elif e.kind == "member_restarted":
+        elif e.kind == EventKind.MEMBER_RESTARTED:
             after = " after a model outage" if p.get("after") == "model_error" else ""
             out.append(f"- {p.get('name')} was restarted{after} (restart {p.get('restarts')})")
-        elif e.kind == "member_given_up":
+        elif e.kind == EventKind.MEMBER_GIVEN_UP:
             out.append(
                 f"- {p.get('name')} stopped and will not be restarted: its model was still "
                 f"unreachable after {p.get('restarts')} restart(s): "
                 f"{_clip(str(p.get('detail')), CLIP)}"
             )
-        elif e.kind == "member_crashed":
+        elif e.kind == EventKind.MEMBER_CRASHED:
             fate = "gave up restarting it" if p.get("gave_up") else "restarting it"
             out.append(f"- {p.get('name')} crashed ({fate}): {_clip(str(p.get('why')), CLIP)}")
-        elif e.kind == "member_stopped":
+        elif e.kind == EventKind.MEMBER_STOPPED:
             out.append(f"- {p.get('name')} stopped: {p.get('reason')}")
-        elif e.kind in ("spawn_started", "spawn_refused"):
+        elif e.kind in (EventKind.SPAWN_STARTED, EventKind.SPAWN_REFUSED):
             why = f": {p.get('reason')}" if p.get("reason") else ""
             out.append(f"- spawn of {p.get('name')} {e.kind.removeprefix('spawn_')}{why}")
-        elif e.kind == "member_failed":
+        elif e.kind == EventKind.MEMBER_FAILED:
             out.append(
                 f"- {p.get('name')} cannot start and will not be restarted: "
                 f"{_clip(str(p.get('reason')), CLIP * 2)} (fix it, then `accord resume`, or "
                 "spawn it again with another model or definition)"
             )
-        elif e.kind == "run_resumed":
+        elif e.kind == EventKind.RUN_RESUMED:
             out.append(f"- the person resumed the run: {p.get('why')}")
-        elif e.kind == "budget_exceeded":
+        elif e.kind == EventKind.BUDGET_EXCEEDED:
             out.append(f"- {p.get('member')} stopped over budget: {p.get('why')}")
-        elif e.kind == "host_lost":
+        elif e.kind == EventKind.HOST_LOST:
             who = ", ".join(p.get("members") or []) or "no member"
             out.append(
                 f"- host {p.get('host')} was lost (its supervisor stopped renewing); "

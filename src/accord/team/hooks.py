@@ -44,6 +44,7 @@ from accord import process
 from accord.config import HookCommand, HooksConfig
 from accord.credentials import scrubbed
 from accord.errors import ConfigError
+from accord.events import EventKind
 from accord.process import Capture
 from accord.store.base import Store
 from accord.text import strip_control
@@ -148,7 +149,7 @@ class HookRunner:
             runs.append(run)
             self.store.append_event(
                 self.team,
-                "hook_run",
+                EventKind.HOOK_RUN,
                 {
                     "event": run.event,
                     "command": run.command,
@@ -201,7 +202,7 @@ class HookRunner:
     def _report_broken(self, run: HookRun, fields: dict[str, Any], actor: str | None) -> None:
         self.store.append_event(
             self.team,
-            "hook_broken",
+            EventKind.HOOK_BROKEN,
             {
                 "event": run.event,
                 "command": run.command,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from accord.events import EventKind
 from accord.types import Event, TranscriptEntry, UsageRecord
 
 if TYPE_CHECKING:
@@ -27,8 +28,11 @@ class Log:
 
     # events --------------------------------------------------------------------
 
-    def append_event(self, kind: str, payload: dict[str, Any], actor: str | None = None) -> Event:
-        """Log something that is not a state change of its own."""
+    def append_event(
+        self, kind: EventKind, payload: dict[str, Any], actor: str | None = None
+    ) -> Event:
+        """Log something that is not a state change of its own, as a kind of
+        ``EventKind`` with the payload keys ``EVENT_PAYLOAD`` gives it."""
         return self.store.append_event(self.team, kind, payload, actor)
 
     def read_events(self, *, since: int = 0, limit: int | None = None) -> list[Event]:

@@ -8,9 +8,18 @@ call, and the supervisor asks it for the team as a whole.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from accord.types import HostSupervisor, Run, RunStatus, Spawn, UsageRecord, UsageTotal
+from accord.types import (
+    HostSupervisor,
+    Run,
+    RunSettings,
+    RunStatus,
+    Spawn,
+    SpawnStatus,
+    UsageRecord,
+    UsageTotal,
+)
 
 if TYPE_CHECKING:
     from accord.config import BudgetsConfig
@@ -39,7 +48,7 @@ class Runs:
         """The team's run, or None if it never had one."""
         return self.store.get_run(self.team)
 
-    def start(self, goal: str, lead: str, settings: dict[str, Any]) -> Run:
+    def start(self, goal: str, lead: str, settings: RunSettings) -> Run:
         """Begin the team's run (or begin it again): status running, the lead wanted."""
         return self.store.start_run(self.team, goal, lead, settings)
 
@@ -51,9 +60,10 @@ class Runs:
         want: Sequence[str] = (),
         unwant: Sequence[str] = (),
         actor: str | None = None,
-        settings: dict[str, Any] | None = None,
+        settings: RunSettings | None = None,
     ) -> Run:
-        """Change the run's status or summary, who should be running, or merge ``settings``."""
+        """Change the run's status or summary, who should be running, or its settings
+        (``settings`` replace them; see ``Store.update_run``)."""
         return self.store.update_run(
             self.team,
             status=status,
@@ -135,7 +145,7 @@ class Runs:
     def take_spawn(self, host: str, token: int) -> Spawn | None:
         return self.store.take_spawn(self.team, host, token)
 
-    def finish_spawn(self, spawn_id: int, status: str, reason: str | None = None) -> Spawn:
+    def finish_spawn(self, spawn_id: int, status: SpawnStatus, reason: str | None = None) -> Spawn:
         return self.store.finish_spawn(self.team, spawn_id, status, reason)
 
     def place_wanted(self) -> list[Spawn]:
@@ -159,8 +169,7 @@ class Runs:
         """The run's own USD budget (``accord run --budget``, raised by ``resume
         --budget``), or None."""
         run = self.get()
-        usd = run.settings.get("budget_usd") if run is not None else None
-        return float(usd) if usd is not None else None
+        return run.settings.budget_usd if run is not None else None
 
     def over_budget(
         self, member: str | None, *, next_usd: float = 0.0, next_tokens: int = 0

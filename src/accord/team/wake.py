@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from accord.store.base import Store
-from accord.types import Event, Wake
+from accord.types import Event, Wake, WakeReason
 
 POLL_SECONDS = 0.004  # slice while the store is busy
 QUIET_POLL_SECONDS = 0.010  # slice once nothing has changed for QUIET_AFTER seconds
@@ -48,20 +48,20 @@ def wait(
 
     def look() -> Wake:
         work = store.pending_work(team, member)
-        if not tasks and work.reason == "task":
-            work = Wake("none", work.mail, work.ready_tasks)
-        if work.reason == "none" and also is not None and also():
-            return Wake("other", work.mail, work.ready_tasks)
+        if not tasks and work.reason == WakeReason.TASK:
+            work = Wake(WakeReason.NONE, work.mail, work.ready_tasks)
+        if work.reason == WakeReason.NONE and also is not None and also():
+            return Wake(WakeReason.OTHER, work.mail, work.ready_tasks)
         return work
 
     work = look()
     checked = changed = time.monotonic()
-    while work.reason == "none":
+    while work.reason == WakeReason.NONE:
         now = time.monotonic()
         if now >= deadline:
-            return Wake("timeout")
+            return Wake(WakeReason.TIMEOUT)
         if stop is not None and stop():
-            return Wake("stopped")
+            return Wake(WakeReason.STOPPED)
         slice_ = poll if now - changed < QUIET_AFTER else max(poll, QUIET_POLL_SECONDS)
         time.sleep(min(slice_, deadline - now))
         seen = store.change_marker()

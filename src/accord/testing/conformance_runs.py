@@ -12,6 +12,7 @@ import dataclasses
 import pytest
 
 from accord.errors import AlreadyExists, InvalidName, InvalidState, StaleToken, UserError
+from accord.events import EventKind
 from accord.store.base import Store
 from accord.testing import FakeClock
 from accord.types import (
@@ -20,7 +21,10 @@ from accord.types import (
     NewMemory,
     NewTask,
     OutgoingMessage,
+    RunOutcome,
+    RunSettings,
     RunStatus,
+    SpawnStatus,
     TranscriptEntry,
     TranscriptKind,
     UsageRecord,
@@ -30,7 +34,7 @@ TEAM = "main"
 
 
 def _run(store: Store, want: tuple[str, ...] = ()) -> None:
-    store.start_run(TEAM, "the goal", "alice", {"budget_usd": 1.0})
+    store.start_run(TEAM, "the goal", "alice", RunSettings(budget_usd=1.0))
     if want:
         store.update_run(TEAM, want=want)
 
@@ -72,7 +76,7 @@ class RunConformance:
             RunStatus.RUNNING,
             ("alice",),
         )
-        assert run.settings == {"budget_usd": 1.0}
+        assert run.settings == RunSettings(budget_usd=1.0)
         updated = store.update_run(TEAM, want=["bob", "carol"], unwant=["carol"])
         assert updated.wanted == ("alice", "bob")
         done = store.update_run(TEAM, status=RunStatus.FINISHED, summary="all done")
@@ -81,14 +85,25 @@ class RunConformance:
     def test_a_runs_settings_can_be_raised_and_keep_the_rest(self, store: Store) -> None:
         _run(store)
         since = _seq(store)
-        raised = store.update_run(TEAM, settings={"budget_usd": 5.0, "note": "x"})
-        assert raised.settings == {"budget_usd": 5.0, "note": "x"}
-        assert store.get_run(TEAM).settings == raised.settings  # type: ignore[union-attr]
+        given = RunSettings(budget_usd=5.0, extra={"note": "x"})
+        raised = store.update_run(TEAM, settings=given)
+        assert raised.settings == given
+        assert store.get_run(TEAM).settings == given  # type: ignore[union-attr]
         (event,) = store.read_events(TEAM, since=since)
-        assert event.kind == "run_updated"
-        assert event.payload["settings"] == {"budget_usd": 5.0, "note": "x"}
+        assert event.kind == EventKind.RUN_UPDATED
+        assert event.payload["settings"] == {"budget_usd": 5.0, "note": "x"}  # what changed
         store.update_run(TEAM, want=["bob"])
-        assert store.get_run(TEAM).settings["budget_usd"] == 5.0  # type: ignore[union-attr]
+        assert store.get_run(TEAM).settings == given  # type: ignore[union-attr]
+        ended = dataclasses.replace(given, ended=RunOutcome("budget", "spent"))
+        since = _seq(store)
+        assert store.update_run(TEAM, settings=ended).settings == ended
+        (event,) = store.read_events(TEAM, since=since)
+        assert event.payload == {"settings": {"ended": {"outcome": "budget", "reason": "spent"}}}
+        since = _seq(store)
+        store.update_run(TEAM, settings=ended)  # the same settings: nothing changed
+        assert store.read_events(TEAM, since=since) == []
+        again = store.start_run(TEAM, "the goal", "alice", RunSettings(delegate=True))
+        assert again.settings == RunSettings(delegate=True)  # a new run, new settings
 
     def test_one_run_supervisor_at_a_time(self, store: Store, clock: FakeClock) -> None:
         _run(store)
@@ -115,11 +130,12 @@ class RunConformance:
         assert "dave" in store.get_run(TEAM).wanted  # type: ignore[union-attr]
         with pytest.raises(InvalidState):
             store.request_spawn(TEAM, "dave", token_hash="h")
-        refused = store.finish_spawn(TEAM, spawn.id, "refused", "no such agent")
+        refused = store.finish_spawn(TEAM, spawn.id, SpawnStatus.REFUSED, "no such agent")
         assert refused.status == "refused" and store.pending_spawns(TEAM) == []
         assert "dave" not in store.get_run(TEAM).wanted  # type: ignore[union-attr]
-        with pytest.raises(UserError):
-            store.finish_spawn(TEAM, spawn.id, "maybe")
+        for not_final in (SpawnStatus.TAKEN, "maybe"):
+            with pytest.raises(UserError):
+                store.finish_spawn(TEAM, spawn.id, not_final)  # type: ignore[arg-type]
 
     # host supervisors --------------------------------------------------------------
 
@@ -167,7 +183,7 @@ class RunConformance:
         ]
         with pytest.raises(StaleToken):
             store.take_spawn(TEAM, "a", a + 1)
-        store.finish_spawn(TEAM, first.id, "started")
+        store.finish_spawn(TEAM, first.id, SpawnStatus.STARTED)
         assert [s.name for s in store.pending_spawns(TEAM)] == ["erin"]
         # A request already taken blocks a second request for the same member.
         with pytest.raises(InvalidState):
@@ -199,7 +215,7 @@ class RunConformance:
             spawn = store.take_spawn(TEAM, host, token)
             assert spawn is not None
             store.update_member(TEAM, spawn.name, status=MemberStatus.WORKING, pid=7, host=host)
-            store.finish_spawn(TEAM, spawn.id, "started")
+            store.finish_spawn(TEAM, spawn.id, SpawnStatus.STARTED)
         on_a = next(m.name for m in store.list_members(TEAM) if m.host == "a")
         assert store.place_wanted(TEAM) == []
         clock.advance(6)  # a stops renewing; b is alive
@@ -221,7 +237,7 @@ class RunConformance:
         spawn = store.request_spawn(TEAM, "dave", token_hash="h", host="b")
         assert store.take_spawn(TEAM, "b", b) is not None
         store.update_member(TEAM, "dave", status=MemberStatus.WORKING, pid=7, host="b")
-        store.finish_spawn(TEAM, spawn.id, "started")
+        store.finish_spawn(TEAM, spawn.id, SpawnStatus.STARTED)
         clock.advance(6)
         (again,) = store.place_wanted(TEAM)
         assert again.name == "dave" and again.host == "b"

@@ -19,7 +19,7 @@ from accord.config import Config, locate
 from accord.errors import UnknownMember, UserError
 from accord.team import Team
 from accord.team.roster import hash_token, new_token
-from accord.types import MemberRole, MessageKind, RunStatus, check_name
+from accord.types import MemberRole, MessageKind, RunSettings, RunStatus, check_name
 
 
 def _team(ctx: ToolContext) -> Team:
@@ -61,9 +61,9 @@ def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
         ) from None
     if a.host is not None:
         check_name(a.host, "host name")
-    limit = run.settings.get("max_teammates")
+    limit = run.settings.max_teammates
     teammates = [n for n in run.wanted if n != run.lead]
-    if limit is not None and a.name not in teammates and len(teammates) >= int(limit):
+    if limit is not None and a.name not in teammates and len(teammates) >= limit:
         raise UserError(
             f"the team already has {len(teammates)} teammates ({', '.join(teammates)}), the "
             f"most this run allows; give work to one of them instead"
@@ -93,7 +93,7 @@ def _model_for(
     definition: AgentDefinition,
 ) -> str:
     run = svc.runs.get()
-    settings = run.settings if run is not None else {}
+    settings = run.settings if run is not None else RunSettings()
     try:
         own = svc.roster.get(name).model
     except UnknownMember:
@@ -103,7 +103,7 @@ def _model_for(
         model or own,
         None,
         config,
-        teammate_default=settings.get("teammate_model"),
+        teammate_default=settings.teammate_model,
         lead_model=svc.roster.get(lead).model,
     )
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from accord.errors import CycleError, InvalidState, Reason, UnknownTask, UserError
+from accord.events import EventKind
 from accord.store import _ranking
 from accord.store.base import MAX_DESCRIPTION, MAX_KEY, MAX_TITLE
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
@@ -292,7 +293,7 @@ class TasksPart(Seam):
         }
         if key is not None:
             payload["plan_key"] = key
-        self._event(db, team_id, "task_created", payload, actor)
+        self._event(db, team_id, EventKind.TASK_CREATED, payload, actor)
         return task_id
 
     @atomic
@@ -305,7 +306,7 @@ class TasksPart(Seam):
                     "UPDATE tasks SET admitted = 1, updated_at = ? WHERE team_id = ? AND id = ?",
                     (self.clock(), team_id, task_id),
                 )
-                self._event(db, team_id, "task_admitted", {"id": task_id}, actor)
+                self._event(db, team_id, EventKind.TASK_ADMITTED, {"id": task_id}, actor)
             return self._task_row(db, team_id, team, task_id)
 
     @atomic
@@ -325,7 +326,9 @@ class TasksPart(Seam):
                 (team_id, task_id, task_id),
             )
             db.execute("DELETE FROM tasks WHERE team_id = ? AND id = ?", (team_id, task_id))
-            self._event(db, team_id, "task_removed", {"id": task_id, "reason": reason}, actor)
+            self._event(
+                db, team_id, EventKind.TASK_REMOVED, {"id": task_id, "reason": reason}, actor
+            )
 
     @atomic
     def get_task(self, team: str, task_id: int) -> Task:
@@ -410,5 +413,5 @@ class TasksPart(Seam):
                 f"UPDATE tasks SET {', '.join(sets)} WHERE team_id = ? AND id = ?",
                 (*args, team_id, task_id),
             )
-            self._event(db, team_id, "task_updated", logged, actor)
+            self._event(db, team_id, EventKind.TASK_UPDATED, logged, actor)
             return self._task_row(db, team_id, team, task_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from accord.errors import InvalidState, NotClaimHolder, Reason, StaleToken, UserError
+from accord.events import EventKind
 from accord.store import _ranking
 from accord.store.base import MAX_RESULT
 from accord.store.sql.board import TasksPart
@@ -56,7 +57,7 @@ class BoardPart(TasksPart):
             self._event(
                 db,
                 team_id,
-                "lease_expired",
+                EventKind.LEASE_EXPIRED,
                 {
                     "id": task_id,
                     "owner": owner,
@@ -120,7 +121,7 @@ class BoardPart(TasksPart):
             self._event(
                 db,
                 team_id,
-                "task_claimed",
+                EventKind.TASK_CLAIMED,
                 {"id": task.id, "owner": member, "token": token, "lease_expires_at": expires},
                 member,
             )
@@ -356,7 +357,7 @@ class BoardPart(TasksPart):
             self._event(
                 db,
                 team_id,
-                "task_completed",
+                EventKind.TASK_COMPLETED,
                 {"id": task_id, "owner": member, "token": token, "unblocked": unblocked},
                 member,
             )
@@ -402,7 +403,7 @@ class BoardPart(TasksPart):
             self._event(
                 db,
                 team_id,
-                "task_failed",
+                EventKind.TASK_FAILED,
                 {
                     "id": task_id,
                     "owner": member,
@@ -439,7 +440,7 @@ class BoardPart(TasksPart):
             self._event(
                 db,
                 team_id,
-                "task_failed",
+                EventKind.TASK_FAILED,
                 {
                     "id": task_id,
                     "owner": member,
@@ -476,7 +477,7 @@ class BoardPart(TasksPart):
             self._event(
                 db,
                 team_id,
-                "task_cancelled",
+                EventKind.TASK_CANCELLED,
                 {"id": task_id, "reason": reason, "owner": task.owner},
                 actor,
             )

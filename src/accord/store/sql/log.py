@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from accord.errors import UserError
+from accord.events import EventKind
 from accord.store.base import MAX_PAYLOAD
 from accord.store.sql.seam import Connection, Seam, atomic
 from accord.types import Event, TranscriptEntry, TranscriptKind, UsageRecord, UsageTotal
@@ -23,7 +24,7 @@ class LogPart(Seam):
 
     @atomic
     def append_event(
-        self, team: str, kind: str, payload: dict[str, Any], actor: str | None = None
+        self, team: str, kind: EventKind | str, payload: dict[str, Any], actor: str | None = None
     ) -> Event:
         if len(json.dumps(payload)) > MAX_PAYLOAD:
             raise UserError(f"an event payload is limited to {MAX_PAYLOAD} bytes")
@@ -166,7 +167,7 @@ class LogPart(Seam):
         self._event(
             db,
             team_id,
-            "model_call",
+            EventKind.MODEL_CALL,
             {
                 "member": r.member,
                 "task_id": r.task_id,
@@ -180,7 +181,7 @@ class LogPart(Seam):
             self._event(
                 db,
                 team_id,
-                "usage_suspect",
+                EventKind.USAGE_SUSPECT,
                 {
                     "member": r.member,
                     "model": r.model,

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from accord.errors import InvalidState, UnknownMessage, UserError
+from accord.events import EventKind
 from accord.store.base import MAX_BODY, MAX_KEY, MAX_SUMMARY
 from accord.store.sql.seam import _READY, Connection, Seam, _cap, atomic
-from accord.types import BROADCAST, PERSON, Message, MessageKind, OutgoingMessage, Wake
+from accord.types import BROADCAST, PERSON, Message, MessageKind, OutgoingMessage, Wake, WakeReason
 
 _MESSAGE_COLUMNS = (
     "id, sender, recipient, kind, body, summary, request_id, reply_to, idempotency_key, "
@@ -111,7 +112,7 @@ class MailPart(Seam):
             self._event(
                 db,
                 team_id,
-                "message_sent",
+                EventKind.MESSAGE_SENT,
                 {
                     "ids": ids,
                     "from": m.sender,
@@ -241,7 +242,9 @@ class MailPart(Seam):
                 f"visible_at = ?, deliveries = deliveries + 1 WHERE id IN ({marks})",
                 (now, now + visibility_timeout, *ids),
             )
-            self._event(db, team_id, "messages_delivered", {"to": member, "ids": ids}, member)
+            self._event(
+                db, team_id, EventKind.MESSAGES_DELIVERED, {"to": member, "ids": ids}, member
+            )
         return [
             dataclasses.replace(
                 m,
@@ -317,7 +320,9 @@ class MailPart(Seam):
             with self._read() as db:  # for the error that says what is missing
                 self._member_row(db, self._team_id(db, team), team, member)
             if found is None:
-                return Wake("none", 0, 0)  # the team was made meanwhile: nothing in it yet
+                return Wake(WakeReason.NONE, 0, 0)  # the team was made meanwhile: nothing in it yet
         _, mail, ready, expiring = found
-        reason = "mail" if mail else "task" if ready or expiring else "none"
+        reason = (
+            WakeReason.MAIL if mail else WakeReason.TASK if ready or expiring else WakeReason.NONE
+        )
         return Wake(reason, mail, ready + expiring)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from accord.errors import UnknownMemory, UserError
+from accord.events import EventKind
 from accord.store.base import MAX_CONTINUITY, MAX_MEMORY
 from accord.store.sql.seam import Connection, MemorySearch, Seam, _cap, atomic
 from accord.text import terms as text_terms
@@ -211,7 +212,7 @@ class MemoryPart(Seam):
                         "UPDATE memories SET count = count + 1, seen_at = ? WHERE id = ?",
                         (now, found),
                     )
-                    self._event(db, team_id, "memory_reinforced", {"id": found}, new.author)
+                    self._event(db, team_id, EventKind.MEMORY_REINFORCED, {"id": found}, new.author)
                     return self._memory_row(db, team_id, team, found), True
             memory_id = self._insert_memory(
                 db,
@@ -239,7 +240,7 @@ class MemoryPart(Seam):
             self._event(
                 db,
                 team_id,
-                "memory_added",
+                EventKind.MEMORY_ADDED,
                 {
                     "id": memory_id,
                     "type": kind.value,
@@ -470,7 +471,7 @@ class MemoryPart(Seam):
             entry = self._memory_row(db, team_id, team, memory_id)
             if entry.status != MemoryStatus.RETIRED:
                 db.execute("UPDATE memories SET status = 'retired' WHERE id = ?", (memory_id,))
-                self._event(db, team_id, "memory_retired", {"id": memory_id}, actor)
+                self._event(db, team_id, EventKind.MEMORY_RETIRED, {"id": memory_id}, actor)
             return dataclasses.replace(entry, status=MemoryStatus.RETIRED)
 
     @atomic
@@ -510,7 +511,7 @@ class MemoryPart(Seam):
                         "UPDATE memories SET supersedes = ?, superseded_by = ? WHERE id = ?",
                         (*links, new_ids[e.id]),
                     )
-            self._event(db, team_id, "memories_imported", {"count": len(entries)}, actor)
+            self._event(db, team_id, EventKind.MEMORIES_IMPORTED, {"count": len(entries)}, actor)
             return [self._memory_row(db, team_id, team, i) for i in new_ids.values()]
 
     @atomic
@@ -534,7 +535,11 @@ class MemoryPart(Seam):
                 (team_id, member, version, text, now),
             )
             self._event(
-                db, team_id, "continuity_written", {"member": member, "version": version}, member
+                db,
+                team_id,
+                EventKind.CONTINUITY_WRITTEN,
+                {"member": member, "version": version},
+                member,
             )
             return ContinuityNote(member, version, text, now)
 

@@ -8,9 +8,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from accord.errors import InvalidState, Reason, StaleToken, UserError
+from accord.events import EventKind
 from accord.store.base import MAX_DESCRIPTION, MAX_RESULT
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
-from accord.types import HostSupervisor, Run, RunStatus, Spawn, check_name
+from accord.types import (
+    HostStatus,
+    HostSupervisor,
+    Run,
+    RunSettings,
+    RunStatus,
+    Spawn,
+    SpawnStatus,
+    check_name,
+)
 
 
 class RunsPart(Seam):
@@ -38,7 +48,7 @@ class RunsPart(Seam):
             r[1],
             RunStatus(r[2]),
             r[3],
-            json.loads(r[4]),
+            RunSettings.from_json(json.loads(r[4])),
             tuple(json.loads(r[5])),
             r[6],
             r[7],
@@ -57,7 +67,7 @@ class RunsPart(Seam):
         return run
 
     @atomic
-    def start_run(self, team: str, goal: str, lead: str, settings: dict[str, Any]) -> Run:
+    def start_run(self, team: str, goal: str, lead: str, settings: RunSettings) -> Run:
         check_name(lead, "member name")
         if not goal.strip():
             raise UserError("a run needs a goal; say what the team should do")
@@ -74,9 +84,9 @@ class RunsPart(Seam):
                 "ON CONFLICT (team_id) DO UPDATE SET goal = excluded.goal, lead = excluded.lead, "
                 "status = 'running', summary = NULL, settings = excluded.settings, "
                 "wanted = excluded.wanted, updated_at = excluded.updated_at",
-                (team_id, goal, lead, json.dumps(settings), json.dumps(wanted), now, now),
+                (team_id, goal, lead, json.dumps(settings.to_json()), json.dumps(wanted), now, now),
             )
-            self._event(db, team_id, "run_started", {"goal": goal, "lead": lead}, None)
+            self._event(db, team_id, EventKind.RUN_STARTED, {"goal": goal, "lead": lead}, None)
             run = self._run_row(db, team_id, team)
             assert run is not None
             return run
@@ -96,7 +106,7 @@ class RunsPart(Seam):
         want: Sequence[str] = (),
         unwant: Sequence[str] = (),
         actor: str | None = None,
-        settings: dict[str, Any] | None = None,
+        settings: RunSettings | None = None,
     ) -> Run:
         _cap(summary, MAX_RESULT, "the run summary")
         with self._write() as db:
@@ -104,22 +114,25 @@ class RunsPart(Seam):
             run = self._must_run(db, team_id, team)
             wanted = sorted((set(run.wanted) | set(want)) - set(unwant))
             new_status = status or run.status
-            merged = {**run.settings, **(settings or {})}
+            was = run.settings.to_json()
+            after = settings.to_json() if settings is not None else was
             db.execute(
                 "UPDATE runs SET status = ?, summary = COALESCE(?, summary), wanted = ?, "
-                "settings = ?, updated_at = ? WHERE team_id = ?",
+                "settings = COALESCE(?, settings), updated_at = ? WHERE team_id = ?",
                 (
                     new_status.value,
                     summary,
                     json.dumps(wanted),
-                    json.dumps(merged),
+                    json.dumps(after) if settings is not None else None,
                     self.clock(),
                     team_id,
                 ),
             )
             changed: dict[str, Any] = {}
-            if merged != run.settings:
-                changed["settings"] = {k: merged[k] for k in settings or {}}
+            # Only the settings that changed (one no longer set logged as None).
+            moved = {k: after.get(k) for k in {**was, **after} if after.get(k) != was.get(k)}
+            if moved:
+                changed["settings"] = moved
             if new_status != run.status:
                 changed["status"] = new_status.value
             if summary is not None:
@@ -127,7 +140,7 @@ class RunsPart(Seam):
             if wanted != list(run.wanted):
                 changed["wanted"] = wanted
             if changed:
-                self._event(db, team_id, "run_updated", changed, actor)
+                self._event(db, team_id, EventKind.RUN_UPDATED, changed, actor)
             updated = self._run_row(db, team_id, team)
             assert updated is not None
             return updated
@@ -156,7 +169,11 @@ class RunsPart(Seam):
                 (token, pid, host, now + lease_seconds, now, team_id),
             )
             self._event(
-                db, team_id, "supervisor_started", {"pid": pid, "host": host, "token": token}, None
+                db,
+                team_id,
+                EventKind.SUPERVISOR_STARTED,
+                {"pid": pid, "host": host, "token": token},
+                None,
             )
             claimed = self._run_row(db, team_id, team)
             assert claimed is not None
@@ -191,10 +208,10 @@ class RunsPart(Seam):
                 "UPDATE runs SET supervisor_expires_at = NULL, updated_at = ? WHERE team_id = ?",
                 (self.clock(), team_id),
             )
-            self._event(db, team_id, "supervisor_stopped", {"token": token}, None)
+            self._event(db, team_id, EventKind.SUPERVISOR_STOPPED, {"token": token}, None)
 
     def _spawn_row(self, team: str, r: Sequence[Any]) -> Spawn:
-        return Spawn(r[0], team, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+        return Spawn(r[0], team, r[1], r[2], r[3], r[4], r[5], SpawnStatus(r[6]), r[7], r[8], r[9])
 
     _SPAWN_COLUMNS = (
         "id, name, agent, model, host, requested_by, status, reason, created_at, taken_by"
@@ -237,7 +254,7 @@ class RunsPart(Seam):
                 self._event(
                     db,
                     team_id,
-                    "member_added",
+                    EventKind.MEMBER_ADDED,
                     {"name": name, "role": "teammate", "agent": agent, "model": model},
                     requested_by,
                 )
@@ -268,7 +285,7 @@ class RunsPart(Seam):
             self._event(
                 db,
                 team_id,
-                "spawn_requested",
+                EventKind.SPAWN_REQUESTED,
                 {"id": spawn_id, "name": name, "agent": agent, "model": model, "host": host},
                 requested_by,
             )
@@ -290,10 +307,10 @@ class RunsPart(Seam):
 
     @atomic
     def finish_spawn(
-        self, team: str, spawn_id: int, status: str, reason: str | None = None
+        self, team: str, spawn_id: int, status: SpawnStatus, reason: str | None = None
     ) -> Spawn:
-        if status not in ("started", "refused"):
-            raise UserError(f"a spawn request ends started or refused, not {status!r}")
+        if status not in (SpawnStatus.STARTED, SpawnStatus.REFUSED):
+            raise UserError(f"a spawn request ends started or refused, not {str(status)!r}")
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             r = db.execute(
@@ -307,7 +324,8 @@ class RunsPart(Seam):
                 "UPDATE spawns SET status = ?, reason = ?, handled_at = ? WHERE id = ?",
                 (status, reason, self.clock(), spawn_id),
             )
-            if status == "refused":
+            refused = status == SpawnStatus.REFUSED
+            if refused:
                 run = self._must_run(db, team_id, team)
                 db.execute(
                     "UPDATE runs SET wanted = ? WHERE team_id = ?",
@@ -321,7 +339,7 @@ class RunsPart(Seam):
             self._event(
                 db,
                 team_id,
-                f"spawn_{status}",
+                EventKind.SPAWN_REFUSED if refused else EventKind.SPAWN_STARTED,
                 {"id": spawn_id, "name": spawn.name, "reason": reason},
                 None,
             )
@@ -340,7 +358,10 @@ class RunsPart(Seam):
             "ORDER BY started_at, host",
             (team_id, *args),
         ).fetchall()
-        return [HostSupervisor(team, *r) for r in rows]
+        return [
+            HostSupervisor(team, r[0], r[1], r[2], r[3], r[4], HostStatus(r[5]), r[6], r[7])
+            for r in rows
+        ]
 
     @atomic
     def register_host(
@@ -388,7 +409,7 @@ class RunsPart(Seam):
             self._event(
                 db,
                 team_id,
-                "host_joined",
+                EventKind.HOST_JOINED,
                 {"host": host, "machine": machine, "pid": pid, "slots": slots, "token": token},
                 None,
             )
@@ -437,7 +458,7 @@ class RunsPart(Seam):
                 (team_id, host),
             )
             self._give_back_spawns(db, team_id, host)
-            self._event(db, team_id, "host_left", {"host": host, "token": token}, None)
+            self._event(db, team_id, EventKind.HOST_LEFT, {"host": host, "token": token}, None)
 
     def list_hosts(self, team: str) -> list[HostSupervisor]:
         with self._read() as db:
@@ -460,9 +481,13 @@ class RunsPart(Seam):
                 "UPDATE spawns SET status = 'taken', taken_by = ? WHERE id = ?", (host, spawn.id)
             )
             self._event(
-                db, team_id, "spawn_taken", {"id": spawn.id, "name": spawn.name, "host": host}, None
+                db,
+                team_id,
+                EventKind.SPAWN_TAKEN,
+                {"id": spawn.id, "name": spawn.name, "host": host},
+                None,
             )
-            return dataclasses.replace(spawn, status="taken", taken_by=host)
+            return dataclasses.replace(spawn, status=SpawnStatus.TAKEN, taken_by=host)
 
     @atomic
     def place_wanted(self, team: str) -> list[Spawn]:
@@ -472,7 +497,7 @@ class RunsPart(Seam):
             now = self.clock()
             hosts = self._host_rows(db, team_id, team)
             live = {h.host for h in hosts if h.live(now)}
-            for lost in (h for h in hosts if h.status == "live" and not h.live(now)):
+            for lost in (h for h in hosts if h.status == HostStatus.LIVE and not h.live(now)):
                 db.execute(
                     "UPDATE supervisors SET status = 'lost' WHERE team_id = ? AND host = ?",
                     (team_id, lost.host),
@@ -494,7 +519,7 @@ class RunsPart(Seam):
                 self._event(
                     db,
                     team_id,
-                    "host_lost",
+                    EventKind.HOST_LOST,
                     {"host": lost.host, "machine": lost.machine, "members": members},
                     None,
                 )
@@ -523,7 +548,7 @@ class RunsPart(Seam):
                 self._event(
                     db,
                     team_id,
-                    "member_placed",
+                    EventKind.MEMBER_PLACED,
                     {"id": spawn_id, "name": name, "host": placement},
                     None,
                 )

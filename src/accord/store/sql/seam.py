@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar
 
 from accord.errors import UnknownMember, UnknownMessage, UnknownTeam, UserError
+from accord.events import EventKind
 from accord.store.base import Clock
 from accord.text import terms as text_terms
 from accord.types import PERSON, Event, Member, MemberRole, MemberStatus
@@ -202,13 +203,14 @@ class Seam(ABC):
         self,
         db: Connection,
         team_id: int,
-        kind: str,
+        kind: EventKind | str,
         payload: dict[str, Any],
         actor: str | None,
         *,
         wanted: bool = False,
     ) -> Event | None:
-        """Append the event; it comes back (numbered) only when ``wanted``."""
+        """Append the event; it comes back (numbered) only when ``wanted``. The store's
+        own writes name an ``EventKind``; only ``append_event`` passes on its caller's."""
         now = self.clock()
         text = json.dumps(payload, separators=(",", ":"))
         logged = self._log(db, team_id, now, actor, kind, text, wanted=wanted)
@@ -306,7 +308,7 @@ class Seam(ABC):
                 "WHERE id = ?",
                 [(now, now, i) for i in fresh],
             )
-            self._event(db, team_id, "messages_acked", {"by": member, "ids": fresh}, member)
+            self._event(db, team_id, EventKind.MESSAGES_ACKED, {"by": member, "ids": fresh}, member)
         return fresh
 
     # memory's index: memory writes it, a load writes it again ----------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from accord.errors import AlreadyExists, InvalidName
+from accord.events import EventKind
 from accord.store.base import MAX_DESCRIPTION, UNSET
 from accord.store.sql.seam import _MEMBER_COLUMNS, Seam, _cap, _member, atomic
 from accord.types import PERSON, Member, MemberRole, MemberStatus, Team, check_name
@@ -30,7 +31,7 @@ class TeamsPart(Seam):
                 "INSERT INTO teams (name, description, created_at) VALUES (?, ?, ?) RETURNING id",
                 (name, description, now),
             ).fetchone()[0]
-            self._event(db, team_id, "team_created", {"name": name}, actor)
+            self._event(db, team_id, EventKind.TEAM_CREATED, {"name": name}, actor)
         return Team(team_id, name, description, now)
 
     @atomic
@@ -124,7 +125,7 @@ class TeamsPart(Seam):
             self._event(
                 db,
                 team_id,
-                "member_added",
+                EventKind.MEMBER_ADDED,
                 {"name": name, "role": role.value, "agent": agent, "model": model},
                 actor,
             )
@@ -191,7 +192,7 @@ class TeamsPart(Seam):
                     (*args, team_id, name),
                 )
             if logged:
-                self._event(db, team_id, "member_updated", {"name": name, **logged}, actor)
+                self._event(db, team_id, EventKind.MEMBER_UPDATED, {"name": name, **logged}, actor)
             return self._member_row(db, team_id, team, name)
 
     @atomic
@@ -225,6 +226,10 @@ class TeamsPart(Seam):
             )
             db.execute("DELETE FROM members WHERE team_id = ? AND name = ?", (team_id, name))
             self._event(
-                db, team_id, "member_removed", {"name": name, "released": sorted(released)}, actor
+                db,
+                team_id,
+                EventKind.MEMBER_REMOVED,
+                {"name": name, "released": sorted(released)},
+                actor,
             )
         return sorted(released)
