@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from accord.events import EventKind
 from accord.store import Store, open_store
 from accord.types import Event, Member, MemberStatus, RunStatus, TaskStatus
 
@@ -23,17 +24,17 @@ if TYPE_CHECKING:
 
 
 # Model calls and status flips say little about what a member is doing.
-QUIET = frozenset({"model_call", "member_updated", "messages_delivered"})
+QUIET = frozenset({EventKind.MODEL_CALL, EventKind.MEMBER_UPDATED, EventKind.MESSAGES_DELIVERED})
 # The events that decide why a member is not running (and ``member_added``, before which
 # nothing is about this member).
 WHY_KINDS = frozenset(
     {
-        "member_failed",
-        "member_crashed",
-        "member_given_up",
-        "spawn_started",
-        "member_restarted",
-        "member_stopped",
+        EventKind.MEMBER_FAILED,
+        EventKind.MEMBER_CRASHED,
+        EventKind.MEMBER_GIVEN_UP,
+        EventKind.SPAWN_STARTED,
+        EventKind.MEMBER_RESTARTED,
+        EventKind.MEMBER_STOPPED,
     }
 )
 NOT_RUNNING = (MemberStatus.FAILED, MemberStatus.CRASHED, MemberStatus.STOPPED)
@@ -60,34 +61,36 @@ class Actions:
             if e.actor and e.kind not in QUIET:
                 self.last[e.actor] = f"{e.kind} {_brief(e.payload)}".strip()
             name = e.payload.get("name")
-            if e.kind == "member_added" and isinstance(name, str):
+            if e.kind == EventKind.MEMBER_ADDED and isinstance(name, str):
                 self.last.pop(name, None)  # a name added again starts afresh
                 self.why.pop(name, None)
-            elif e.kind == "member_failed" and isinstance(name, str):
+            elif e.kind == EventKind.MEMBER_FAILED and isinstance(name, str):
                 self.why[name] = f"cannot start: {e.payload.get('reason')}"
-            elif e.kind == "member_crashed" and isinstance(name, str):
+            elif e.kind == EventKind.MEMBER_CRASHED and isinstance(name, str):
                 lines = [x for x in str(e.payload.get("why") or "").splitlines() if x.strip()]
                 last = lines[-1] if lines else f"exit {e.payload.get('exit_code')}"
                 if len(lines) > 1:  # a traceback: its last line, and where the rest is
                     last += f" (whole: `accord events --json --since {e.seq - 1} --limit 1`)"
                 gave_up = "crashed too often, not restarted" if e.payload.get("gave_up") else ""
                 self.why[name] = f"{gave_up or 'crashed'}: {last}"
-            elif e.kind == "member_given_up" and isinstance(name, str):
+            elif e.kind == EventKind.MEMBER_GIVEN_UP and isinstance(name, str):
                 self.why[name] = (
                     f"stopped ({e.payload.get('reason')}), not restarted after "
                     f"{e.payload.get('restarts')} restart(s): {e.payload.get('detail')}"
                 )
-            elif e.kind in ("spawn_started", "member_restarted") and isinstance(name, str):
+            elif e.kind in (EventKind.SPAWN_STARTED, EventKind.MEMBER_RESTARTED) and isinstance(
+                name, str
+            ):
                 self.why.pop(name, None)
-            elif e.kind == "member_stopped" and isinstance(name, str):
+            elif e.kind == EventKind.MEMBER_STOPPED and isinstance(name, str):
                 if e.payload.get("reason") in ("budget", "model_error", "max_turns"):
                     detail = e.payload.get("detail")
                     self.why[name] = f"stopped ({e.payload.get('reason')}): {detail}"
                 else:
                     self.why.pop(name, None)
-            elif e.kind == "run_started":
+            elif e.kind == EventKind.RUN_STARTED:
                 self.ended = None
-            elif e.kind == "run_ended":
+            elif e.kind == EventKind.RUN_ENDED:
                 self.ended = {
                     "outcome": str(e.payload.get("outcome")),
                     "reason": str(e.payload.get("reason") or ""),
@@ -152,14 +155,14 @@ def _open(events: list[Event], members: list[Member], ended: bool) -> tuple[bool
         name = e.payload.get("name")
         if e.actor and e.kind not in QUIET:
             acted.discard(e.actor)
-        if e.kind == "member_added":
+        if e.kind == EventKind.MEMBER_ADDED:
             acted.discard(name)
             must.discard(name)
             may.discard(name)
         elif e.kind in WHY_KINDS:
             must.discard(name)
             may.discard(name)
-        elif e.kind in ("run_started", "run_ended"):
+        elif e.kind in (EventKind.RUN_STARTED, EventKind.RUN_ENDED):
             run = False
         if not acted and not must and not may and not run:
             break

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from accord.errors import AccordError
+from accord.events import EventKind
 
 if TYPE_CHECKING:
     # Only for annotations: `accord --help` loads this module, and must not pay for the types.
@@ -228,6 +229,9 @@ def transcript_entry(e: TranscriptEntry) -> None:
     if e.kind == "note":
         say(f"{head} note: {body.get('text', '')}")
         return
+    if e.kind == "plan_state":  # as the note "plan STATE" read before it had a kind
+        say(f"{head} note: plan {body.get('state')}")
+        return
     if e.kind == "compaction":
         say(f"{head} compaction: earlier turns folded (kept from #{body.get('kept_from_seq')})")
         return
@@ -269,7 +273,7 @@ class Story:
             self.say(event_line(e))
             return
         line = story_line(e)
-        if line is not None and e.kind == "task_completed":
+        if line is not None and e.kind == EventKind.TASK_COMPLETED:
             line += self._result(int(e.payload.get("id", 0)))
         if line is not None:
             stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
@@ -297,14 +301,14 @@ def story_line(e: Event) -> str | None:
         return _whole(str(text or ""), e.seq)
 
     kind = e.kind
-    if kind == "run_started":
+    if kind == EventKind.RUN_STARTED:
         return f"run started: {whole(p.get('goal'))}"
-    if kind == "spawn_requested":
+    if kind == EventKind.SPAWN_REQUESTED:
         model = f" (model {p['model']})" if p.get("model") else ""
         return f"{who} asks for teammate {p.get('name')}{model}"
-    if kind == "spawn_refused":
+    if kind == EventKind.SPAWN_REFUSED:
         return f"could not start {p.get('name')}: {whole(p.get('reason'))}"
-    if kind == "task_created":
+    if kind == EventKind.TASK_CREATED:
         notes = []
         if p.get("assignee"):
             notes.append(f"for {p['assignee']}")
@@ -312,54 +316,54 @@ def story_line(e: Event) -> str | None:
             notes.append("after " + ", ".join(f"#{b}" for b in p["blocked_by"]))
         more = f" ({', '.join(notes)})" if notes else ""
         return f"{who} put #{p.get('id')} on the board: {whole(p.get('title'))}{more}"
-    if kind == "task_claimed":
+    if kind == EventKind.TASK_CLAIMED:
         return f"{who} took #{p.get('id')}"
-    if kind == "task_completed":
+    if kind == EventKind.TASK_COMPLETED:
         return f"{who} completed #{p.get('id')}"
-    if kind == "task_failed":
+    if kind == EventKind.TASK_FAILED:
         fate = "failed for good" if p.get("status") == "failed" else "failed, back to pending"
         return f"{who}: #{p.get('id')} {fate}: {whole(p.get('reason'))}"
-    if kind == "task_cancelled":
+    if kind == EventKind.TASK_CANCELLED:
         return f"#{p.get('id')} cancelled"
-    if kind == "lease_expired":
+    if kind == EventKind.LEASE_EXPIRED:
         return f"#{p.get('id')}: the lease of {p.get('owner')} ran out; now {p.get('status')}"
-    if kind == "message_sent" and p.get("kind") in ("text", "shutdown_request"):
+    if kind == EventKind.MESSAGE_SENT and p.get("kind") in ("text", "shutdown_request"):
         what = "asks to shut down" if p.get("kind") == "shutdown_request" else "writes"
         about = f": {whole(p.get('summary'))}" if p.get("summary") else ""
         return f"{p.get('from')} {what} to {p.get('to')}{about}"
-    if kind == "member_crashed":
+    if kind == EventKind.MEMBER_CRASHED:
         lines = [x for x in str(p.get("why") or "").splitlines() if x.strip()]
         last = lines[-1] if lines else f"exit {p.get('exit_code')}"
         fate = "not restarting it" if p.get("gave_up") else "restarting it"
         return f"{p.get('name')} crashed ({fate}): {whole(last)}"
-    if kind == "member_restarted":
+    if kind == EventKind.MEMBER_RESTARTED:
         after = " after a model outage" if p.get("after") == "model_error" else ""
         return f"{p.get('name')} restarted{after} (restart {p.get('restarts')})"
-    if kind == "member_given_up":
+    if kind == EventKind.MEMBER_GIVEN_UP:
         return (
             f"{p.get('name')} stopped ({p.get('reason')}), not restarted after "
             f"{p.get('restarts')} restart(s): {whole(p.get('detail'))}"
         )
-    if kind == "member_failed":
+    if kind == EventKind.MEMBER_FAILED:
         return f"{p.get('name')} cannot start (not restarted): {whole(p.get('reason'))}"
-    if kind == "member_stopped":
+    if kind == EventKind.MEMBER_STOPPED:
         detail = f": {whole(p.get('detail'))}" if p.get("detail") else ""
         return f"{p.get('name')} stopped ({p.get('reason')}{detail})"
-    if kind == "hook_run" and p.get("blocked"):
+    if kind == EventKind.HOOK_RUN and p.get("blocked"):
         return f"the {p.get('event')} hook refused: {whole(p.get('stderr'))}"
-    if kind == "hook_broken":
+    if kind == EventKind.HOOK_BROKEN:
         fate = "it blocked" if p.get("blocked") else "it was skipped"
         what = f"the {p.get('event')} hook `{p.get('command')}`"
         return f"{what} could not run ({whole(p.get('error'))}); {fate}"
-    if kind == "budget_exceeded":
+    if kind == EventKind.BUDGET_EXCEEDED:
         return f"over budget: {whole(p.get('why'))}"
-    if kind == "host_lost":
+    if kind == EventKind.HOST_LOST:
         return f"host {p.get('host')} was lost"
-    if kind == "run_updated" and p.get("status") == "finished":
+    if kind == EventKind.RUN_UPDATED and p.get("status") == "finished":
         return f"{who} finished the run: {whole(p.get('summary'))}"
-    if kind == "run_resumed":
+    if kind == EventKind.RUN_RESUMED:
         return f"resumed: {whole(p.get('why'))}"
-    if kind == "run_ended":
+    if kind == EventKind.RUN_ENDED:
         return f"run ended ({p.get('outcome')}): {whole(p.get('reason'))}"
     return None
 
