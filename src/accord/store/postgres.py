@@ -59,7 +59,7 @@ from accord.errors import (
     UserError,
 )
 from accord.location import redact
-from accord.store.base import Clock
+from accord.store.limits import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending, render
 from accord.store.sql import Conflict, Connection, MemorySearch, SQLStore
 

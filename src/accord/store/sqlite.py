@@ -34,7 +34,7 @@ from accord.errors import (
     StoreLocked,
     StoreNotFound,
 )
-from accord.store.base import Clock
+from accord.store.limits import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending
 from accord.store.sql import Connection, MemorySearch, SQLStore
 

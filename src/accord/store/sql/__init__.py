@@ -1,6 +1,6 @@
 """Every store operation, written once in SQL that SQLite and PostgreSQL both run.
 
-``SQLStore`` holds the business logic of ``accord.store.base.Store``: what each
+``SQLStore`` is the store (``accord.store.base.Store`` names it): what each
 operation checks, which rows it writes, which event it appends. It is composed of
 one part per noun, each a mixin class over the one seam (``seam.Seam``):
 
@@ -16,9 +16,11 @@ one part per noun, each a mixin class over the one seam (``seam.Seam``):
 - ``dump``: moving a team between stores.
 
 A part calls only the seam and its own methods, never another part, so each can be
-read alone. ``SQLStore`` lists the parts, then the protocol ``Store`` (whose
-docstrings are the contract, so the parts repeat none of them); a backend
-(``sqlite.py``, ``postgres.py``) subclasses it and supplies only the seam below:
+read alone. Each operation is written once, with its docstring, which is the
+contract: ``store/base.py`` names the parts as the store's interface, one per
+noun, rather than restating their signatures. ``SQLStore`` lists the parts; a
+backend (``sqlite.py``, ``postgres.py``) subclasses it and supplies only the seam
+below (and the lifecycle, ``change_marker`` and ``close``):
 
 - ``_read()`` and ``_write()``: one read transaction (one snapshot) and one write
   transaction, as a connection whose ``execute(sql, args)`` takes this package's
@@ -50,7 +52,6 @@ the log has no gaps, and a write never waits for another lock while it holds it.
 
 from __future__ import annotations
 
-from accord.store.base import Store
 from accord.store.sql.claims import BoardPart
 from accord.store.sql.dump import DumpPart
 from accord.store.sql.log import LogPart
@@ -63,5 +64,5 @@ from accord.store.sql.teams import TeamsPart
 __all__ = ["Conflict", "Connection", "Cursor", "MemorySearch", "SQLStore", "Seam", "atomic"]
 
 
-class SQLStore(TeamsPart, BoardPart, MailPart, LogPart, RunsPart, MemoryPart, DumpPart, Store):
+class SQLStore(TeamsPart, BoardPart, MailPart, LogPart, RunsPart, MemoryPart, DumpPart):
     """The store's logic over a SQL connection; see the package docstring for the seam."""

@@ -8,7 +8,7 @@ from typing import Any
 from accord.errors import CycleError, InvalidState, Reason, UnknownTask, UserError
 from accord.events import EventKind
 from accord.store import _ranking
-from accord.store.base import MAX_DESCRIPTION, MAX_KEY, MAX_TITLE
+from accord.store.limits import MAX_DESCRIPTION, MAX_KEY, MAX_TITLE
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
 from accord.types import NewTask, PlannedTask, Task, TaskChanges, TaskStatus
 
@@ -160,6 +160,7 @@ class TasksPart(Seam):
         actor: str | None = None,
         admitted: bool = True,
     ) -> Task:
+        """Put a task on the board. Unadmitted tasks are never ready until admitted."""
         title, max_attempts, blockers = _checked_task(new, max_attempts)
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
@@ -182,6 +183,12 @@ class TasksPart(Seam):
         admitted: bool = True,
     ) -> list[tuple[Task, bool]]:
         # Everything that needs no store is checked before the transaction begins.
+        """Put a batch of tasks on the board in one transaction, one ``task_created``
+        event each: all of them, or (on any bad item) none.
+
+        Returns, per item in order, its task and whether it was created now; an item
+        whose ``key`` the team already holds is not created and gets the existing task.
+        """
         checked = [_checked_task(item.task, max_attempts) for item in items]
         keys: list[str] = []
         for position, item in enumerate(items):
@@ -298,6 +305,7 @@ class TasksPart(Seam):
 
     @atomic
     def admit_task(self, team: str, task_id: int, actor: str | None = None) -> Task:
+        """Let a task held for its TaskCreated hook become ready."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             task = self._task_row(db, team_id, team, task_id, lock=True)
@@ -311,6 +319,7 @@ class TasksPart(Seam):
 
     @atomic
     def remove_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> None:
+        """Delete a task that was never admitted (its TaskCreated hook refused it)."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             task = self._task_row(db, team_id, team, task_id, lock=True)
@@ -332,6 +341,7 @@ class TasksPart(Seam):
 
     @atomic
     def get_task(self, team: str, task_id: int) -> Task:
+        """UnknownTask if absent."""
         with self._read() as db:
             return self._task_row(db, self._team_id(db, team), team, task_id)
 
@@ -339,6 +349,7 @@ class TasksPart(Seam):
     def list_tasks(
         self, team: str, *, status: TaskStatus | None = None, ready: bool = False
     ) -> list[Task]:
+        """Tasks by id; ``ready`` keeps only those a claim could take now."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             if ready:
@@ -351,6 +362,7 @@ class TasksPart(Seam):
     def update_task(
         self, team: str, task_id: int, changes: TaskChanges, actor: str | None = None
     ) -> Task:
+        """Apply changes; blockers change only while pending and never make a cycle."""
         if changes.title is not None:
             if not changes.title.strip():
                 raise UserError("a task title cannot be empty")

@@ -7,7 +7,7 @@ import dataclasses
 from accord.errors import InvalidState, NotClaimHolder, Reason, StaleToken, UserError
 from accord.events import EventKind
 from accord.store import _ranking
-from accord.store.base import MAX_RESULT
+from accord.store.limits import MAX_RESULT
 from accord.store.sql.board import TasksPart
 from accord.store.sql.seam import _READY, Conflict, Connection, _cap, atomic
 from accord.types import Claim, Task, TaskStatus
@@ -71,6 +71,7 @@ class BoardPart(TasksPart):
 
     @atomic
     def expire_leases(self, team: str) -> list[Task]:
+        """Return tasks whose lease ended to pending (or failed, out of attempts)."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             ids = self._expire(db, team_id)
@@ -85,6 +86,11 @@ class BoardPart(TasksPart):
         lease_seconds: float,
         task_id: int | None = None,
     ) -> Claim | None:
+        """Atomically take the best ready task (or the named one) under a lease.
+
+        Best means: assigned to ``member`` first, then higher priority, then more
+        work waiting behind it, then older. Returns None when nothing is ready.
+        """
         if lease_seconds <= 0:
             raise UserError("a lease must be longer than 0 seconds")
         with self._write() as db:
@@ -298,6 +304,7 @@ class BoardPart(TasksPart):
     def heartbeat_task(
         self, team: str, task_id: int, member: str, token: int, *, lease_seconds: float
     ) -> Claim:
+        """Extend a lease; StaleToken or NotClaimHolder if the claim is not current."""
         if lease_seconds <= 0:
             raise UserError("a lease must be longer than 0 seconds")
         with self._write() as db:
@@ -312,6 +319,7 @@ class BoardPart(TasksPart):
 
     @atomic
     def check_claim(self, team: str, task_id: int, member: str, token: int) -> Task:
+        """Raise unless ``member`` holds ``task_id`` under ``token`` right now."""
         with self._write() as db:
             team_id = self._team_id(db, team)
             return self._held(db, team_id, team, task_id, member, token)
@@ -320,6 +328,7 @@ class BoardPart(TasksPart):
     def complete_task(
         self, team: str, task_id: int, member: str, token: int, result: str | None = None
     ) -> Task:
+        """Complete a held task. Repeating the same completion returns the task unchanged."""
         _cap(result, MAX_RESULT, "the task result")
         with self._write() as db:
             team_id = self._team_id(db, team)
@@ -380,6 +389,7 @@ class BoardPart(TasksPart):
         *,
         retry: bool = False,
     ) -> Task:
+        """Fail a held task, or with ``retry`` put it back to pending while attempts remain."""
         if not reason.strip():
             raise UserError("failing a task needs a reason; pass --reason TEXT")
         _cap(reason, MAX_RESULT, "the failure reason")
@@ -424,6 +434,9 @@ class BoardPart(TasksPart):
 
     @atomic
     def release_task(self, team: str, task_id: int, member: str, token: int, reason: str) -> Task:
+        """Give a held task back to pending without using up an attempt: its holder
+        could not work for a reason that is not the task's (the model was unreachable).
+        Writes ``task_failed`` with status pending and ``attempt_kept``."""
         if not reason.strip():
             raise UserError("releasing a task needs a reason")
         _cap(reason, MAX_RESULT, "the release reason")
@@ -463,6 +476,7 @@ class BoardPart(TasksPart):
 
     @atomic
     def cancel_task(self, team: str, task_id: int, reason: str, actor: str | None = None) -> Task:
+        """Cancel a task that is not finished; its holder's token goes stale."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             task = self._task_row(db, team_id, team, task_id, lock=True)

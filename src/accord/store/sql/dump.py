@@ -69,6 +69,8 @@ class DumpPart(Seam):
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
     def dump_team(self, team: str) -> TeamDump:
+        """Every row the store holds for ``team`` (its history included), read in one
+        snapshot."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             rows: dict[str, list[dict[str, Any]]] = {}
@@ -95,6 +97,11 @@ class DumpPart(Seam):
 
     @atomic
     def load_team(self, dump: TeamDump) -> dict[str, int]:
+        """Add a dumped team, in one transaction; AlreadyExists if the store has a team
+        of that name. Ids are kept where they are free; where another team holds them
+        (messages, spawns, memories and usage records are numbered store-wide) they are
+        renumbered and the team's event log follows. Project-wide memories are added
+        unless an identical one is there. Returns rows written per table."""
         check_name(dump.team, "team name")
         with self._write() as db:
             if db.execute("SELECT 1 FROM teams WHERE name = ?", (dump.team,)).fetchone():

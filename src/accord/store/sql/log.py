@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from accord.errors import UserError
 from accord.events import EventKind
-from accord.store.base import MAX_PAYLOAD
+from accord.store.limits import MAX_PAYLOAD
 from accord.store.sql.seam import Connection, Seam, atomic
 from accord.types import Event, TranscriptEntry, TranscriptKind, UsageRecord, UsageTotal
 
@@ -26,6 +26,10 @@ class LogPart(Seam):
     def append_event(
         self, team: str, kind: EventKind | str, payload: dict[str, Any], actor: str | None = None
     ) -> Event:
+        """Log something that is not a state change of its own (a hook run, a note).
+
+        accord names an ``EventKind`` (the ``Log`` service takes nothing else); the store
+        logs whatever kind it is given, as a log may hold kinds of other versions."""
         if len(json.dumps(payload)) > MAX_PAYLOAD:
             raise UserError(f"an event payload is limited to {MAX_PAYLOAD} bytes")
         with self._write() as db:
@@ -35,6 +39,7 @@ class LogPart(Seam):
 
     @atomic
     def read_events(self, team: str, *, since: int = 0, limit: int | None = None) -> list[Event]:
+        """Events with ``seq > since``, in order."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             rows = db.execute(
@@ -55,6 +60,10 @@ class LogPart(Seam):
         ack: Sequence[int] = (),
         usage: UsageRecord | None = None,
     ) -> list[TranscriptEntry]:
+        """Append entries to their members' transcripts, in order, and acknowledge the
+        messages ``ack`` (addressed to the entries' member) in the same transaction,
+        so a message is in the transcript exactly when it is acknowledged. ``usage``,
+        when given, is recorded in that transaction too (one commit per model turn)."""
         members = {e.member for e in entries}
         if len(members) > 1:
             raise UserError("one append_transcript call writes one member's transcript")
@@ -109,6 +118,7 @@ class LogPart(Seam):
         since: int = 0,
         limit: int | None = None,
     ) -> list[TranscriptEntry]:
+        """A member's saved history (one session, or all), oldest first."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             where = "team_id = ? AND member = ? AND seq > ?"
@@ -130,6 +140,7 @@ class LogPart(Seam):
 
     @atomic
     def last_session(self, team: str, member: str) -> int:
+        """The member's newest session number, 0 when it has none."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             value: int = db.execute(
@@ -141,6 +152,7 @@ class LogPart(Seam):
 
     @atomic
     def record_usage(self, team: str, record: UsageRecord) -> UsageRecord:
+        """Store one model call's usage (and its event); returns it with id and time."""
         with self._write() as db:
             return self._usage(db, self._team_id(db, team), record)
 
@@ -205,6 +217,7 @@ class LogPart(Seam):
         by: Literal["member", "task", "model"] | None = None,
         member: str | None = None,
     ) -> list[UsageTotal]:
+        """Spend grouped ``by`` (or one total with key None), optionally for one member."""
         column = {"member": "member", "task": "task_id", "model": "model", None: "NULL"}[by]
         with self._read() as db:
             team_id = self._team_id(db, team)

@@ -8,7 +8,7 @@ from typing import Any
 
 from accord.errors import InvalidState, UnknownMessage, UserError
 from accord.events import EventKind
-from accord.store.base import MAX_BODY, MAX_KEY, MAX_SUMMARY
+from accord.store.limits import MAX_BODY, MAX_KEY, MAX_SUMMARY
 from accord.store.sql.seam import _READY, Connection, Seam, _cap, atomic
 from accord.types import BROADCAST, PERSON, Message, MessageKind, OutgoingMessage, Wake, WakeReason
 
@@ -48,6 +48,11 @@ class MailPart(Seam):
 
     @atomic
     def send_message(self, team: str, message: OutgoingMessage) -> list[Message]:
+        """Send to a member, or to ``*`` for everyone but the sender (one row each).
+
+        With an idempotency key already used by the same sender, returns the
+        original messages and sends nothing.
+        """
         m = message
         kind = MessageKind(m.kind)
         _cap(m.body, MAX_BODY, "the message body")
@@ -205,6 +210,8 @@ class MailPart(Seam):
     def receive_messages(
         self, team: str, member: str, *, visibility_timeout: float, limit: int | None = None
     ) -> list[Message]:
+        """Deliver unacknowledged, visible messages in order; each becomes invisible
+        for ``visibility_timeout`` seconds and is delivered again if not acknowledged."""
         if visibility_timeout <= 0:
             raise UserError("the visibility timeout must be longer than 0 seconds")
         # Most polls find nothing: answer those from one read statement, without a write.
@@ -256,6 +263,10 @@ class MailPart(Seam):
 
     @atomic
     def ack_messages(self, team: str, member: str, ids: Sequence[int]) -> list[int]:
+        """Acknowledge messages addressed to ``member``; returns the ids newly acknowledged.
+
+        UnknownMessage (and nothing changes) if any id is not addressed to ``member``.
+        """
         if not ids:
             return []
         with self._write() as db:
@@ -265,6 +276,7 @@ class MailPart(Seam):
 
     @atomic
     def get_message(self, team: str, message_id: int) -> Message:
+        """UnknownMessage if absent."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             found = self._messages(db, team, "team_id = ? AND id = ?", (team_id, message_id))
@@ -281,6 +293,7 @@ class MailPart(Seam):
         unacked: bool = False,
         limit: int = 100,
     ) -> list[Message]:
+        """The newest ``limit`` messages (to or from ``member``), oldest first."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             where = "team_id = ?"
@@ -303,6 +316,7 @@ class MailPart(Seam):
     def pending_work(self, team: str, member: str) -> Wake:
         # One statement: every waiter asks this after every commit it hears of, so on a
         # server it is one round trip, outside any transaction (see _peek).
+        """How much visible mail and how many claimable ready tasks ``member`` has."""
         now = self.clock()
         with self._peek() as db:
             found = db.execute(

@@ -9,7 +9,7 @@ from typing import Any
 
 from accord.errors import UnknownMemory, UserError
 from accord.events import EventKind
-from accord.store.base import MAX_CONTINUITY, MAX_MEMORY
+from accord.store.limits import MAX_CONTINUITY, MAX_MEMORY
 from accord.store.sql.seam import Connection, MemorySearch, Seam, _cap, atomic
 from accord.text import terms as text_terms
 from accord.types import (
@@ -162,6 +162,18 @@ class MemoryPart(Seam):
         same: Callable[[str, str], bool] | None = None,
         candidates: Sequence[str] = (),
     ) -> tuple[MemoryEntry, bool]:
+        """Store an entry, or reinforce one already there; returns it and whether it was
+        reinforced.
+
+        With ``same`` (a judge of two texts) an active entry of the same type and scope
+        that it judges the same, among those with identical text or the ten that best
+        match the words ``candidates`` (as ``search_memories`` ranks them), gains one to
+        its count and a new ``seen_at`` instead. Decided inside the write transaction,
+        so concurrent writers of one observation leave one entry with the right count.
+        ``supersedes`` links a new decision to the decision it replaces, one that no
+        other decision replaced yet: an active one becomes superseded, a retired one
+        stays retired (so a chain whose last decision was retired can go on).
+        """
         text = new.text.strip()
         if not text:
             raise UserError("a memory needs text; say what should be remembered")
@@ -281,6 +293,7 @@ class MemoryPart(Seam):
 
     @atomic
     def get_memory(self, team: str, memory_id: int) -> MemoryEntry:
+        """An entry the team can see (its own, or project-wide); UserError if none."""
         with self._read() as db:
             return self._memory_row(db, self._team_id(db, team), team, memory_id)
 
@@ -295,6 +308,8 @@ class MemoryPart(Seam):
         ids: Sequence[int] | None = None,
         limit: int | None = None,
     ) -> list[MemoryEntry]:
+        """Entries the team can see, newest first (only those of ``ids``, if given;
+        an id the team cannot see is left out)."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             where, args = self._visible(team_id, scopes)
@@ -327,6 +342,15 @@ class MemoryPart(Seam):
         include_superseded: bool = False,
         limit: int = 50,
     ) -> list[Candidate]:
+        """Active entries in ``scopes`` of ``types`` that contain any of ``must`` (or, if
+        ``must`` is empty, any of ``words``), best first, at most ``limit``.
+
+        Each is scored by BM25 over all of ``words`` (a word in the text weighs 1.0, in
+        the tags 0.5; the relevance is higher for a better match), so ``must`` only
+        narrows which entries are ranked, never how. Words are plain text, split again
+        by ``accord.text``: nothing in them is query syntax. ``include_superseded``
+        adds superseded decisions.
+        """
         required = _terms(must)
         scored = _terms([*words, *must])
         if not scored or not types or limit < 1:
@@ -350,6 +374,8 @@ class MemoryPart(Seam):
 
     @atomic
     def memory_matches(self, words: Sequence[str]) -> tuple[int, list[int]]:
+        """How many entries the store holds, and how many contain each word: cheap counts
+        that let recall choose which words an entry must contain to be ranked."""
         with self._read() as db:
             counted = db.execute("SELECT entries FROM memory_count").fetchone()
             total: int = counted[0] if counted else 0
@@ -365,6 +391,9 @@ class MemoryPart(Seam):
     def set_memory_vectors(
         self, team: str, model: str, vectors: Sequence[tuple[int, bytes]]
     ) -> None:
+        """Keep each ``(memory_id, vector)`` as the entry's vector from ``model``,
+        replacing the one there. Vectors are derived data, like the text index: no
+        event is written. UserError if the team cannot see an entry."""
         with self._write() as db:
             team_id = self._team_id(db, team)
             for memory_id, vector in vectors:
@@ -403,6 +432,9 @@ class MemoryPart(Seam):
         ids: Sequence[int] | None = None,
         limit: int | None = None,
     ) -> list[tuple[int, bytes]]:
+        """The ``(memory_id, vector)`` pairs from ``model`` of the entries that
+        ``search_memories`` would consider (only those of ``ids``, if given), by id,
+        at most ``limit``."""
         if not types:
             return []
         with self._read() as db:
@@ -432,6 +464,8 @@ class MemoryPart(Seam):
         include_superseded: bool = False,
         up_to: int,
     ) -> int:
+        """How many vectors ``memory_vectors`` would return, counting no further than
+        ``up_to``: whether they are few enough to compare a query with every one."""
         if not types:
             return 0
         with self._read() as db:
@@ -449,6 +483,9 @@ class MemoryPart(Seam):
     def memories_without_vector(
         self, team: str, model: str, *, after: int = 0, limit: int
     ) -> list[MemoryEntry]:
+        """Up to ``limit`` entries the team can see that recall may return (not stories,
+        not retired) and that have no vector from ``model`` yet, by id from above
+        ``after``."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             # +m.team_id: walk the entries in id order from `after` rather than through
@@ -465,6 +502,7 @@ class MemoryPart(Seam):
 
     @atomic
     def retire_memory(self, team: str, memory_id: int, actor: str | None = None) -> MemoryEntry:
+        """Mark an entry retired (kept, never recalled again)."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             self._serialize_memory(db)
@@ -478,6 +516,9 @@ class MemoryPart(Seam):
     def import_memories(
         self, team: str, entries: Sequence[MemoryEntry], actor: str | None = None
     ) -> list[MemoryEntry]:
+        """Add exported entries in one transaction, keeping their times, counts, status
+        and supersession links (renumbered); all or nothing. ``actor`` (None for a
+        person) is recorded in the event."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             self._serialize_memory(db)
@@ -516,6 +557,7 @@ class MemoryPart(Seam):
 
     @atomic
     def set_continuity(self, team: str, member: str, text: str) -> ContinuityNote:
+        """Write a new version of a member's continuity note."""
         text = text.strip()
         if not text:
             raise UserError("a continuity note cannot be empty")
@@ -545,6 +587,7 @@ class MemoryPart(Seam):
 
     @atomic
     def continuity(self, team: str, member: str, *, history: bool = False) -> list[ContinuityNote]:
+        """The member's latest note (or every version, oldest first with ``history``)."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             self._member_row(db, team_id, team, member)

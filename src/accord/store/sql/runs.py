@@ -9,7 +9,7 @@ from typing import Any
 
 from accord.errors import InvalidState, Reason, StaleToken, UserError
 from accord.events import EventKind
-from accord.store.base import MAX_DESCRIPTION, MAX_RESULT
+from accord.store.limits import MAX_DESCRIPTION, MAX_RESULT
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
 from accord.types import (
     HostStatus,
@@ -68,6 +68,7 @@ class RunsPart(Seam):
 
     @atomic
     def start_run(self, team: str, goal: str, lead: str, settings: RunSettings) -> Run:
+        """Begin the team's run (or begin it again): status running, the lead wanted."""
         check_name(lead, "member name")
         if not goal.strip():
             raise UserError("a run needs a goal; say what the team should do")
@@ -93,6 +94,7 @@ class RunsPart(Seam):
 
     @atomic
     def get_run(self, team: str) -> Run | None:
+        """The team's run, or None if it never had one."""
         with self._read() as db:
             return self._run_row(db, self._team_id(db, team), team)
 
@@ -108,6 +110,9 @@ class RunsPart(Seam):
         actor: str | None = None,
         settings: RunSettings | None = None,
     ) -> Run:
+        """Change the run's status or summary, who should be running, or its settings
+        (``settings`` replace the run's: a resume raising the budget, the run's end); the
+        ``run_updated`` event logs only the settings that changed."""
         _cap(summary, MAX_RESULT, "the run summary")
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
@@ -149,6 +154,8 @@ class RunsPart(Seam):
     def claim_supervisor(
         self, team: str, pid: int, host: str, lease_seconds: float, *, take_over: bool = False
     ) -> Run:
+        """Become the team's one supervisor; InvalidState while another holds a live lease,
+        unless ``take_over`` (the caller knows the holder is dead)."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             run = self._must_run(db, team_id, team)
@@ -181,6 +188,7 @@ class RunsPart(Seam):
 
     @atomic
     def renew_supervisor(self, team: str, token: int, lease_seconds: float) -> Run:
+        """Extend the supervisor lease; StaleToken if another supervisor took over."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             run = self._must_run(db, team_id, team)
@@ -199,6 +207,7 @@ class RunsPart(Seam):
 
     @atomic
     def release_supervisor(self, team: str, token: int) -> None:
+        """Give the lease up (no-op if it is no longer ours)."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             run = self._run_row(db, team_id, team)
@@ -229,6 +238,8 @@ class RunsPart(Seam):
         host: str | None = None,
         requested_by: str | None = None,
     ) -> Spawn:
+        """Ask for a member to be started: added (status starting) if new, made wanted.
+        InvalidState if it is already wanted and live, or already requested."""
         check_name(name, "member name")
         if agent is not None:
             check_name(agent, "agent definition name")
@@ -296,6 +307,8 @@ class RunsPart(Seam):
 
     @atomic
     def pending_spawns(self, team: str) -> list[Spawn]:
+        """Spawn requests not yet handled (pending, or taken by a host not yet done with
+        them), oldest first."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             rows = db.execute(
@@ -309,6 +322,7 @@ class RunsPart(Seam):
     def finish_spawn(
         self, team: str, spawn_id: int, status: SpawnStatus, reason: str | None = None
     ) -> Spawn:
+        """Mark a request ``started`` or ``refused`` (a refusal unwants the member)."""
         if status not in (SpawnStatus.STARTED, SpawnStatus.REFUSED):
             raise UserError(f"a spawn request ends started or refused, not {str(status)!r}")
         with self._write() as db:
@@ -375,6 +389,10 @@ class RunsPart(Seam):
         lease_seconds: float,
         take_over: bool = False,
     ) -> HostSupervisor:
+        """Serve ``host`` of the team with a new token and lease. InvalidState while another
+        supervisor holds a live lease for that host, unless ``take_over`` (it is known dead).
+        Members a previous supervisor of the host ran are marked as nowhere, and spawn
+        requests it had taken are pending again."""
         check_name(host, "host name")
         if slots is not None and slots < 1:
             raise UserError("a supervisor needs 1 slot or more (--slots N)")
@@ -436,6 +454,8 @@ class RunsPart(Seam):
 
     @atomic
     def renew_host(self, team: str, host: str, token: int, lease_seconds: float) -> HostSupervisor:
+        """Extend the host's lease; StaleToken if another supervisor took the host over or
+        it was declared lost."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             self._live_host(db, team_id, team, host, token)
@@ -447,6 +467,8 @@ class RunsPart(Seam):
 
     @atomic
     def release_host(self, team: str, host: str, token: int) -> None:
+        """Stop serving the host (no-op if no longer ours); its taken requests are pending
+        again, and its members can be placed elsewhere."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             rows = self._host_rows(db, team_id, team, host)
@@ -461,11 +483,14 @@ class RunsPart(Seam):
             self._event(db, team_id, EventKind.HOST_LEFT, {"host": host, "token": token}, None)
 
     def list_hosts(self, team: str) -> list[HostSupervisor]:
+        """Every host that has served the team, oldest first."""
         with self._read() as db:
             return self._host_rows(db, self._team_id(db, team), team)
 
     @atomic
     def take_spawn(self, team: str, host: str, token: int) -> Spawn | None:
+        """Take the oldest pending spawn request for ``host`` or any host, so that no other
+        supervisor starts it; StaleToken if the token is not the host's current one."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             self._live_host(db, team_id, team, host, token)
@@ -491,6 +516,10 @@ class RunsPart(Seam):
 
     @atomic
     def place_wanted(self, team: str) -> list[Spawn]:
+        """Declare hosts whose lease ran out lost (their taken requests pending again,
+        their members crashed and nowhere), then request a spawn for every member the run
+        wants (but the lead) that runs on no live host and waits for no request. A member
+        pinned to a host (its spawn named one) is requested for that host only."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             run = self._must_run(db, team_id, team)

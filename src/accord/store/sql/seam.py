@@ -15,11 +15,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, Self, TypeVar
 
 from accord.errors import UnknownMember, UnknownMessage, UnknownTeam, UserError
 from accord.events import EventKind
-from accord.store.base import Clock
+from accord.store.limits import Clock
 from accord.text import terms as text_terms
 from accord.types import PERSON, Event, Member, MemberRole, MemberStatus
 
@@ -129,7 +129,26 @@ def _cap(value: str | None, limit: int, what: str) -> None:
 class Seam(ABC):
     """What a backend supplies, and what every part of ``SQLStore`` calls."""
 
+    #: Where the store is, as a person would name it (a path, or a URL without password).
+    location: str
     clock: Clock
+
+    # the lifecycle ----------------------------------------------------------------
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the store object is not used afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def change_marker(self) -> int:
+        """A cheap number that changes whenever anyone commits to the store: at once on
+        SQLite, within a notification's delay (a poll's, at worst) on a server."""
 
     # the seam -------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from accord.errors import AlreadyExists, InvalidName
 from accord.events import EventKind
-from accord.store.base import MAX_DESCRIPTION, UNSET
+from accord.store.limits import MAX_DESCRIPTION, UNSET
 from accord.store.sql.seam import _MEMBER_COLUMNS, Seam, _cap, _member, atomic
 from accord.types import PERSON, Member, MemberRole, MemberStatus, Team, check_name
 
@@ -21,6 +21,7 @@ class TeamsPart(Seam):
 
     @atomic
     def create_team(self, name: str, description: str = "", actor: str | None = None) -> Team:
+        """Create a team; AlreadyExists if the name is taken."""
         check_name(name, "team name")
         _cap(description, MAX_DESCRIPTION, "the team description")
         with self._write() as db:
@@ -36,6 +37,7 @@ class TeamsPart(Seam):
 
     @atomic
     def get_team(self, name: str) -> Team:
+        """UnknownTeam if absent."""
         with self._read() as db:
             team_id = self._team_id(db, name)
             row = db.execute(
@@ -45,6 +47,7 @@ class TeamsPart(Seam):
 
     @atomic
     def list_teams(self) -> list[Team]:
+        """Every team, by name."""
         with self._read() as db:
             rows = db.execute(
                 "SELECT id, name, description, created_at FROM teams ORDER BY name"
@@ -53,6 +56,7 @@ class TeamsPart(Seam):
 
     @atomic
     def delete_team(self, name: str) -> None:
+        """Remove a team and everything in it (board, mail, roster, log)."""
         with self._write() as db:
             team_id = self._team_id(db, name, lock=True)
             self._serialize_memory(db)  # project entries lose their links into this team's
@@ -101,6 +105,7 @@ class TeamsPart(Seam):
         model: str | None = None,
         actor: str | None = None,
     ) -> Member:
+        """Add a member in status ``stopped``; AlreadyExists if the name is taken."""
         check_name(name, "member name")
         if name == PERSON:
             raise InvalidName(
@@ -133,11 +138,13 @@ class TeamsPart(Seam):
 
     @atomic
     def get_member(self, team: str, name: str) -> Member:
+        """UnknownMember if absent."""
         with self._read() as db:
             return self._member_row(db, self._team_id(db, team), team, name)
 
     @atomic
     def list_members(self, team: str) -> list[Member]:
+        """Every member of the team, by name."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             rows = db.execute(
@@ -161,6 +168,7 @@ class TeamsPart(Seam):
         heartbeat: bool = False,
         actor: str | None = None,
     ) -> Member:
+        """Change a member's fields; a status change is logged, a bare heartbeat is not."""
         if agent is not UNSET and agent is not None:
             check_name(agent, "agent definition name")
         sets: list[str] = []
@@ -197,6 +205,7 @@ class TeamsPart(Seam):
 
     @atomic
     def remove_member(self, team: str, name: str, actor: str | None = None) -> list[int]:
+        """Remove a member; its in-progress tasks go back to pending. Returns their ids."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             # Locked first: a claim of this member's in flight finishes before the release.

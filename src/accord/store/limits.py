@@ -1,0 +1,23 @@
+"""What every part of the store shares that is no operation: its clock's type and the
+caps that keep one bad caller from filling the store (errors say which was hit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+#: Seconds since the epoch; tests pass a fake one to move leases deterministically.
+Clock = Callable[[], float]
+
+MAX_TITLE = 500
+MAX_DESCRIPTION = 256 * 1024
+MAX_RESULT = 256 * 1024
+MAX_BODY = 256 * 1024
+MAX_SUMMARY = 500
+MAX_KEY = 200
+MAX_PAYLOAD = 64 * 1024
+MAX_MEMORY = 8 * 1024
+MAX_CONTINUITY = 4 * 1024
+
+#: "Not given", where None is a value (``update_member(task_id=None)`` clears it).
+UNSET: Any = object()
