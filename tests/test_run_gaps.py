@@ -308,7 +308,7 @@ def test_only_a_model_error_that_waiting_may_cure_is_restarted(
         s.update_run("main", want=["alice"])
         said: list[str] = []
         sup = Supervisor(
-            locate(tmp_path), s, "main", say=said.append, settings=Settings(max_restarts=1)
+            locate(tmp_path), Team(s, "main"), say=said.append, settings=Settings(max_restarts=1)
         )
         since = s.read_events("main")[-1].seq
         why = "HTTP 503: overloaded" if transient else "HTTP 401: invalid key"
@@ -393,7 +393,7 @@ def test_a_spawn_while_a_restart_waits_starts_the_member_once(tmp_path: Path) ->
         s.create_team("main")
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
         s.start_run("main", "g", "lead", {})
-        sup = Supervisor(locate(tmp_path), s, "main", say=lambda _: None, settings=Settings())
+        sup = Supervisor(locate(tmp_path), Team(s, "main"), say=lambda _: None, settings=Settings())
         sup.settings.python = "true"  # the member's process exits at once
         sup._join()
         s.request_spawn("main", "alice", token_hash="y")

@@ -164,7 +164,7 @@ def test_a_shutdown_request_left_from_an_earlier_run_is_dropped(tmp_path: Path) 
             OutgoingMessage("lead", "alice", "stop", kind=MessageKind.SHUTDOWN_REQUEST),
         )
         project = locate(tmp_path, str(tmp_path / "s.db"))
-        prepare_run(s, project, "main", "again", model=f"scripted:{tmp_path / 'm.json'}")
+        prepare_run(Team(s, "main"), project, "again", model=f"scripted:{tmp_path / 'm.json'}")
         assert not s.list_messages("main", member="alice", unacked=True)
 
 
@@ -244,7 +244,7 @@ def test_resume_brings_back_who_gave_up_or_failed_but_not_who_was_shut_down(
         s.append_event("main", "member_crashed", {"name": "dee", "gave_up": False})
         s.update_run("main", status=RunStatus.STOPPED)
         project = locate(tmp_path, str(tmp_path / "s.db"))
-        run, why = prepare_resume(s, project, "main")
+        run, why = prepare_resume(Team(s, "main"), project)
         assert run.wanted == ("ann", "ben", "lead")
         assert "brought back: ann, ben" in why
         woke = [e for e in s.read_events("main") if e.kind == "run_resumed"]
@@ -375,7 +375,7 @@ def test_a_respawn_waits_for_the_old_process_instead_of_refusing(root: Path) -> 
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
         s.start_run("main", "g", "lead", {})
         project = locate(root)
-        sup = Supervisor(project, s, "main", say=lambda _: None, settings=Settings(python="true"))
+        sup = Supervisor(project, Team(s, "main"), say=lambda _: None, settings=Settings(python="true"))
         sup._join()
         # alice stopped on her own, but her process has not exited (or been reaped) yet,
         # and the lead has spawned her again (her status says `starting`).

@@ -49,6 +49,10 @@ def _advice(e: AccordError) -> str:
             return f" (or reassign it with `accord task update {task_id} --assign {member}`)"
         case InvalidState(reason=Reason.NEVER_RUN):
             return "; start it with `accord run`"
+        case UserError(reason=Reason.NEVER_RUN):
+            return "; start it with `accord run GOAL`"
+        case UserError(reason=Reason.MANY_TEAMS):
+            return "; pass --team NAME, set ACCORD_TEAM, or set [team] default in accord.toml"
         case InvalidState(reason=Reason.SUPERVISED, team=str(team), seconds=float(seconds)):
             return (
                 f"; stop it with `accord stop --team {team}` "

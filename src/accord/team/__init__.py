@@ -84,8 +84,7 @@ def pick_team(
     if not teams:
         raise UnknownTeam("this store has no teams yet", reason=Reason.NO_TEAMS)
     raise UserError(
-        f"this store has {len(teams)} teams ({', '.join(teams)}); pass --team NAME, "
-        "set ACCORD_TEAM, or set [team] default in accord.toml"
+        f"this store has {len(teams)} teams ({', '.join(teams)})", reason=Reason.MANY_TEAMS
     )
 
 
