@@ -26,6 +26,7 @@ from accord.agent.model_choice import model_name_for
 from accord.config import Config, locate
 from accord.runtime.supervisor import Process, Settings, Supervisor
 from accord.store import open_store
+from accord.team import Team
 from accord.testing import FakeOpenAI
 from accord.testing.cli import accord as _accord
 from accord.testing.cli import calls, rules
@@ -222,7 +223,6 @@ def test_inherit_in_a_definition_is_the_leads_model_before_any_default() -> None
 
 def test_a_teammate_whose_definition_inherits_starts_on_the_leads_model(tmp_path: Path) -> None:
     from accord.agent.launch import build_agent
-    from accord.team import TeamServices
 
     lead = rules(tmp_path / "lead.json", [])
     mate = rules(tmp_path / "mate.json", [])
@@ -235,7 +235,7 @@ def test_a_teammate_whose_definition_inherits_starts_on_the_leads_model(tmp_path
         s.add_member("main", "ann", token_hash="y", agent="helper")
         s.add_member("main", "bob", token_hash="z")
         s.start_run("main", "g", "lead", {"teammate_model": mate})
-        services = TeamServices.open(s, "main", Config(), tmp_path)
+        services = Team.open(s, "main", Config(), tmp_path)
         ann = build_agent(services, "ann", Config(), tmp_path)
         bob = build_agent(services, "bob", Config(), tmp_path)
         assert str(ann.model.name) == lead  # inherit: the lead's

@@ -20,7 +20,7 @@ from accord.errors import UserError
 from accord.runtime.supervisor import Process, Settings, Supervisor
 from accord.runtime.team_run import prepare_resume, prepare_run
 from accord.store import open_store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.team.roster import hash_token, new_token
 from accord.testing.cli import accord, calls, rules, start
 from accord.testing.wait import alive, until
@@ -375,7 +375,9 @@ def test_a_respawn_waits_for_the_old_process_instead_of_refusing(root: Path) -> 
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
         s.start_run("main", "g", "lead", {})
         project = locate(root)
-        sup = Supervisor(project, Team(s, "main"), say=lambda _: None, settings=Settings(python="true"))
+        sup = Supervisor(
+            project, Team(s, "main"), say=lambda _: None, settings=Settings(python="true")
+        )
         sup._join()
         # alice stopped on her own, but her process has not exited (or been reaped) yet,
         # and the lead has spawned her again (her status says `starting`).
@@ -408,7 +410,7 @@ def test_a_second_finish_is_a_tool_error(tmp_path: Path) -> None:
         ctx = ToolContext(
             workspace=tmp_path,
             member="lead",
-            team=TeamServices.open(s, "main", Config(), tmp_path),
+            team=Team.open(s, "main", Config(), tmp_path),
         )
         finish(ctx, FinishArgs(summary="first"))
         with pytest.raises(UserError, match="finished already"):

@@ -37,7 +37,6 @@ __all__ = [
     "Roster",
     "Runs",
     "Team",
-    "TeamServices",
     "pick_team",
     "teams",
 ]
@@ -260,7 +259,3 @@ class Team:
         from accord.team.wake import wait
 
         return wait(self.store, self.team, member, timeout, stop=stop, tasks=tasks, also=also)
-
-
-# The earlier name of ``Team``, which front doors and tests still use.
-TeamServices = Team
