@@ -68,6 +68,24 @@ def test_each_front_door_words_the_advice(store: Store) -> None:
     assert for_the_cli(e) == "team 'main' has never been run; start it with `accord run`"
 
 
+def test_the_services_and_the_runtime_word_no_command_either(store: Store, tmp_path: Path) -> None:
+    from accord.config import locate
+    from accord.runtime.team_run import prepare_resume
+    from accord.team import Team, pick_team
+
+    e = refusal(lambda: prepare_resume(Team(store, "main"), locate(tmp_path, store.location)))
+    assert (e.team, e.reason) == ("main", Reason.NEVER_RUN)
+    assert for_the_cli(e) == "team 'main' has never been run; start it with `accord run GOAL`"
+
+    Team.create(store, "other")
+    e = refusal(lambda: pick_team(store, None, None, None))
+    assert e.reason == Reason.MANY_TEAMS
+    assert for_the_cli(e) == (
+        "this store has 2 teams (main, other); pass --team NAME, set ACCORD_TEAM, "
+        "or set [team] default in accord.toml"
+    )
+
+
 def test_a_missing_store_is_advised_by_the_command_line(tmp_path: Path) -> None:
     e = refusal(lambda: open_store(str(tmp_path / "none.db")))
     assert e.reason == Reason.NO_STORE

@@ -27,11 +27,12 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from accord.config import MemoryConfig
 from accord.errors import UserError
 from accord.memory.embedders import Embedder, cosines, open_embedder, pack
-from accord.store.base import Store
+from accord.store.base import MemoryStore, TeamStore
 from accord.text import distinct, words
 from accord.types import (
     NAME_PATTERN,
@@ -53,6 +54,10 @@ EMBEDDING_SHARE = 0.5  # the cosine's share of relevance when an embedder is con
 VECTOR_SCAN = 2000  # up to this many vectors, recall compares the query with every one
 MIN_COSINE = 0.3  # how near a vector must be to join the matches without a shared word
 REINDEX_BATCH = 64
+
+
+class _Store(MemoryStore, TeamStore, Protocol):
+    """What memory uses: its own tables, and the roster for scopes."""
 
 
 def similar(a: str, b: str, threshold: float) -> bool:
@@ -116,7 +121,7 @@ class Memory:
 
     def __init__(
         self,
-        store: Store,
+        store: _Store,
         team: str,
         config: MemoryConfig | None = None,
         *,

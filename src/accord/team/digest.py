@@ -10,9 +10,15 @@ the team has done, so a run of any length keeps the lead's prompt bounded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from accord.store.base import Store
+from accord.store.base import BoardStore, LogStore, TeamStore
 from accord.types import Event, TaskStatus
+
+
+class _Store(BoardStore, LogStore, TeamStore, Protocol):
+    """What the digest reads: the log, the board and the roster."""
+
 
 SHOWN = 8  # running / ready tasks listed
 CHANGES = 12  # changes listed since the last look
@@ -43,7 +49,7 @@ class Digest:
     changes: int  # how many interesting changes since the previous look
 
 
-def interesting_since(store: Store, team: str, since: int, lead: str) -> list[Event]:
+def interesting_since(store: _Store, team: str, since: int, lead: str) -> list[Event]:
     """Changes since ``since`` worth waking the lead for (never its own doings)."""
     return [e for e in store.read_events(team, since=since) if _matters(e, lead)]
 
@@ -56,7 +62,7 @@ def _matters(e: Event, lead: str) -> bool:
     return e.kind in _INTERESTING
 
 
-def build(store: Store, team: str, since: int, lead: str) -> Digest:
+def build(store: _Store, team: str, since: int, lead: str) -> Digest:
     events = store.read_events(team, since=since)
     last = events[-1].seq if events else since
     changes = [e for e in events if _matters(e, lead)]
@@ -95,7 +101,7 @@ def build(store: Store, team: str, since: int, lead: str) -> Digest:
     return Digest("\n".join(lines), last, len(changes))
 
 
-def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
+def _changes(store: _Store, team: str, events: list[Event]) -> list[str]:
     idle = sorted(
         {
             str(e.payload.get("name"))

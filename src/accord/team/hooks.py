@@ -38,14 +38,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Protocol
 
 from accord import process
 from accord.config import HookCommand, HooksConfig
 from accord.credentials import scrubbed
 from accord.errors import ConfigError
 from accord.process import Capture
-from accord.store.base import Store
+from accord.store.base import LogStore, MailStore, TeamStore
 from accord.text import strip_control
 from accord.types import HookEvent, MemberRole, MessageKind, OutgoingMessage
 
@@ -53,6 +53,10 @@ from accord.types import HookEvent, MemberRole, MessageKind, OutgoingMessage
 CLAUDE_SETTINGS = (".claude/settings.json", ".claude/settings.local.json")
 # Exit codes of a shell that could not run the program.
 _BROKEN_EXITS = {126: "not executable", 127: "program not found"}
+
+
+class _Store(LogStore, MailStore, TeamStore, Protocol):
+    """What the hooks use: the roster, the mail they send, the events they log."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +115,7 @@ def _tail_text(output: Capture, timeout: float) -> str:
 class HookRunner:
     """Runs the configured hooks of one team and logs every run."""
 
-    def __init__(self, config: HooksConfig, store: Store, team: str, cwd: Path) -> None:
+    def __init__(self, config: HooksConfig, store: _Store, team: str, cwd: Path) -> None:
         self.config = config
         self.store = store
         self.team = team

@@ -15,13 +15,18 @@ from typing import TYPE_CHECKING, Any
 from accord.types import Event, TranscriptEntry, UsageRecord
 
 if TYPE_CHECKING:
-    from accord.store.base import Store
+    from typing import Protocol
+
+    from accord.store.base import LogStore, WakeStore
+
+    class _Store(LogStore, WakeStore, Protocol):
+        """What the log uses: events and transcripts, and the change marker."""
 
 
 class Log:
     """Events and transcripts of one team."""
 
-    def __init__(self, store: Store, team: str) -> None:
+    def __init__(self, store: _Store, team: str) -> None:
         self.store = store
         self.team = team
 

@@ -13,14 +13,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from accord.types import HostSupervisor, Run, RunStatus, Spawn, UsageRecord, UsageTotal
 
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from accord.config import BudgetsConfig
-    from accord.store.base import Store
+    from accord.store.base import LogStore, RunStore
+
+    class _Store(RunStore, LogStore, Protocol):
+        """What the runs use: runs, hosts and spawns, and the usage records."""
 
 
 class Runs:
     """The run of one team, its spawns, hosts, usage and budgets."""
 
-    def __init__(self, store: Store, team: str, budgets: BudgetsConfig | None = None) -> None:
+    def __init__(self, store: _Store, team: str, budgets: BudgetsConfig | None = None) -> None:
         self.store = store
         self.team = team
         self._budgets = budgets

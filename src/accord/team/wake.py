@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
-from accord.store.base import Store
+from accord.store.base import LogStore, WakeStore
 from accord.types import Event, Wake
 
 POLL_SECONDS = 0.004  # slice while the store is busy
@@ -22,8 +23,12 @@ QUIET_AFTER = 2.0
 RECHECK_SECONDS = 0.25
 
 
+class _Store(LogStore, WakeStore, Protocol):
+    """What waking reads: the change marker, pending work, and the log."""
+
+
 def wait(
-    store: Store,
+    store: _Store,
     team: str,
     member: str,
     timeout: float,
@@ -75,7 +80,7 @@ def wait(
 
 
 def follow(
-    store: Store,
+    store: _Store,
     team: str,
     since: int = 0,
     *,
