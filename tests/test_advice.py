@@ -9,9 +9,9 @@ import pytest
 
 from accord.agent.tools._advice import worded as for_the_model
 from accord.cli._advice import worded as for_the_cli
-from accord.errors import AccordError, Reason
+from accord.errors import AccordError, InvalidState, Reason
 from accord.store import Store, open_store
-from accord.types import NewTask
+from accord.types import NewTask, RunStatus
 
 
 @pytest.fixture
@@ -84,6 +84,35 @@ def test_the_services_and_the_runtime_word_no_command_either(store: Store, tmp_p
         "this store has 2 teams (main, other); pass --team NAME, set ACCORD_TEAM, "
         "or set [team] default in accord.toml"
     )
+
+    store.start_run("main", "g", "alice", {})
+    store.update_run("main", status=RunStatus.FINISHED, summary="done")
+    e = refusal(lambda: prepare_resume(Team(store, "main"), locate(tmp_path, store.location)))
+    assert for_the_cli(e) == (
+        "team 'main' finished (done); start a new goal with `accord run GOAL --team main`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "printed"),
+    [
+        (
+            InvalidState("team 't' is running already", team="t", reason=Reason.SUPERVISED),
+            "team 't' is running already; watch it with `accord watch --team t` "
+            "or stop it with `accord stop`",
+        ),
+        (
+            InvalidState("lead leads the running team", member="lead", reason=Reason.LEADS),
+            "lead leads the running team; stop the team first with `accord stop`",
+        ),
+        (
+            InvalidState("ann is running (working)", member="ann", reason=Reason.RUNNING),
+            "ann is running (working); stop it first with `accord stop ann`, then remove it",
+        ),
+    ],
+)
+def test_the_runtime_refusals_are_advised_as_before(error: AccordError, printed: str) -> None:
+    assert for_the_cli(error) == printed
 
 
 def test_a_missing_store_is_advised_by_the_command_line(tmp_path: Path) -> None:

@@ -59,6 +59,9 @@ class Reason(StrEnum):
     ASSIGNED = "assigned"  # InvalidState: claiming a task assigned to another member
     NEVER_RUN = "never_run"  # InvalidState, UserError (resume): the team has no run
     SUPERVISED = "supervised"  # InvalidState: another supervisor holds the run
+    FINISHED = "finished"  # InvalidState: the team's run finished (resume has nothing to do)
+    LEADS = "leads"  # InvalidState: the member leads the running team
+    RUNNING = "running"  # InvalidState: a live supervisor runs the member
     UNCLAIMED = "unclaimed"  # NotClaimHolder: nobody holds the task
     WRONG_TOKEN = "wrong_token"  # StaleToken: the member holds it under another token
     CLAIM_LOST = "claim_lost"  # StaleToken: the member's own claim ended

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from accord.errors import InvalidState, UnknownTeam
+from accord.errors import InvalidState, Reason, UnknownTeam
 from accord.team import Team
 from accord.team.roster import LIVE_STATUSES
 from accord.types import Event, MemberStatus, Run, RunStatus
@@ -168,9 +168,8 @@ def refuse_removing_a_running_member(bound: Team, name: str) -> None:
     if run is None or not supervised(run):
         return
     if name == run.lead:
-        raise InvalidState(f"{name} leads the running team; stop the team first with `accord stop`")
+        raise InvalidState(f"{name} leads the running team", member=name, reason=Reason.LEADS)
     if m.status in LIVE_STATUSES and name in run.wanted:
         raise InvalidState(
-            f"{name} is running ({m.status.value}); stop it first with `accord stop {name}`, "
-            "then remove it"
+            f"{name} is running ({m.status.value})", member=name, reason=Reason.RUNNING
         )

@@ -130,8 +130,9 @@ def _refuse_if_supervised(run: Run) -> None:
     dead = holder_is_dead(run.supervisor_pid, run.supervisor_host)
     if expires is not None and expires > time.time() and not dead:
         raise InvalidState(
-            f"team {run.team!r} is running already (supervisor pid {run.supervisor_pid}); "
-            f"watch it with `accord watch --team {run.team}` or stop it with `accord stop`"
+            f"team {run.team!r} is running already (supervisor pid {run.supervisor_pid})",
+            team=run.team,
+            reason=Reason.SUPERVISED,
         )
 
 
@@ -181,8 +182,9 @@ def prepare_resume(
         raise UserError(f"team {team!r} has never been run", team=team, reason=Reason.NEVER_RUN)
     if run.status == RunStatus.FINISHED:
         raise InvalidState(
-            f"team {team!r} finished ({run.summary or 'no summary'}); start a new goal with "
-            f"`accord run GOAL --team {team}`"
+            f"team {team!r} finished ({run.summary or 'no summary'})",
+            team=team,
+            reason=Reason.FINISHED,
         )
     if run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
         _refuse_if_supervised(run)
