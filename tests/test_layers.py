@@ -123,7 +123,7 @@ def direct_store_calls() -> list[str]:
                 and on_a_store(node.func.value)
             ):
                 found.append(f"{path.relative_to(SRC)}:{node.lineno} {ast.unparse(node.func)}")
-    return found
+    return sorted(found)
 
 
 def test_store_methods_are_read_from_the_protocols() -> None:
