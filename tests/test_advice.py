@@ -115,6 +115,18 @@ def test_the_runtime_refusals_are_advised_as_before(error: AccordError, printed:
     assert for_the_cli(error) == printed
 
 
+def test_removing_a_live_member_is_advised_by_the_command_line(store: Store) -> None:
+    from accord.team import Team
+    from accord.types import MemberStatus
+
+    store.update_member("main", "alice", status=MemberStatus.WORKING)
+    e = refusal(lambda: Team(store, "main").roster.remove("alice"))
+    assert (e.member, e.reason) == ("alice", Reason.LIVE)
+    assert for_the_cli(e) == (
+        "alice is working; stop it first or pass --force (its tasks go back to pending)"
+    )
+
+
 def test_a_missing_store_is_advised_by_the_command_line(tmp_path: Path) -> None:
     e = refusal(lambda: open_store(str(tmp_path / "none.db")))
     assert e.reason == Reason.NO_STORE

@@ -66,6 +66,8 @@ def _advice(e: AccordError) -> str:
             return "; stop the team first with `accord stop`"
         case InvalidState(reason=Reason.RUNNING, member=str(member)):
             return f"; stop it first with `accord stop {member}`, then remove it"
+        case InvalidState(reason=Reason.LIVE):
+            return "; stop it first or pass --force (its tasks go back to pending)"
         case NotClaimHolder(reason=Reason.UNCLAIMED, task_id=int(task_id), member=str(member)):
             return f"; claim it first with `accord task claim --as {member} --id {task_id}`"
         case StaleToken(reason=Reason.WRONG_TOKEN):

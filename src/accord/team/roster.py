@@ -163,10 +163,7 @@ class Roster:
     ) -> builtins.list[int]:
         member = self.store.get_member(self.team, name)
         if member.status in LIVE_STATUSES and not force:
-            raise InvalidState(
-                f"{name} is {member.status.value}; stop it first or pass --force "
-                "(its tasks go back to pending)"
-            )
+            raise InvalidState(f"{name} is {member.status.value}", member=name, reason=Reason.LIVE)
         return self.store.remove_member(self.team, name, actor=actor)
 
     def heartbeat(
