@@ -41,7 +41,7 @@ from accord.config import BoardConfig, Config
 from accord.llm.base import Model
 from accord.memory import Memory
 from accord.store import Store, open_store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.team.board import Board
 from accord.team.wake import wait
 from accord.testing import FakeClock, FakeOpenAI, pg
@@ -222,17 +222,17 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def team(make_store: Callable[..., Store], repo: Path) -> TeamServices:
+def team(make_store: Callable[..., Store], repo: Path) -> Team:
     """Team main (lead and alice) on a fresh store, its services working in ``repo``."""
     store = make_store()
     store.create_team("main")
     store.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
     store.add_member("main", "alice", token_hash="x")
-    return TeamServices.open(store, "main", Config(), repo)
+    return Team.open(store, "main", Config(), repo)
 
 
 def make_agent(
-    team: TeamServices,
+    team: Team,
     model: Model,
     repo: Path,
     config: Config | None = None,
@@ -241,7 +241,7 @@ def make_agent(
 ) -> Agent:
     """An agent for ``member`` of ``team`` playing ``model`` in ``repo``, quick to idle."""
     cfg = config or Config()
-    services = TeamServices.open(team.store, team.team, cfg, repo)
+    services = Team.open(team.store, team.team, cfg, repo)
     agent = build_agent(services, member, cfg, repo, model=model, idle_wait=0.05)
     if definition is not None:
         agent.definition = definition

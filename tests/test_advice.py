@@ -9,9 +9,9 @@ import pytest
 
 from accord.agent.tools._advice import worded as for_the_model
 from accord.cli._advice import worded as for_the_cli
-from accord.errors import AccordError, Reason
+from accord.errors import AccordError, InvalidState, Reason
 from accord.store import Store, open_store
-from accord.types import NewTask
+from accord.types import NewTask, RunStatus
 
 
 @pytest.fixture
@@ -66,6 +66,65 @@ def test_each_front_door_words_the_advice(store: Store) -> None:
 
     e = refusal(lambda: store.claim_supervisor("main", pid=1, host="h", lease_seconds=30))
     assert for_the_cli(e) == "team 'main' has never been run; start it with `accord run`"
+
+
+def test_the_services_and_the_runtime_word_no_command_either(store: Store, tmp_path: Path) -> None:
+    from accord.config import locate
+    from accord.runtime.team_run import prepare_resume
+    from accord.team import Team, pick_team
+
+    e = refusal(lambda: prepare_resume(Team(store, "main"), locate(tmp_path, store.location)))
+    assert (e.team, e.reason) == ("main", Reason.NEVER_RUN)
+    assert for_the_cli(e) == "team 'main' has never been run; start it with `accord run GOAL`"
+
+    Team.create(store, "other")
+    e = refusal(lambda: pick_team(store, None, None, None))
+    assert e.reason == Reason.MANY_TEAMS
+    assert for_the_cli(e) == (
+        "this store has 2 teams (main, other); pass --team NAME, set ACCORD_TEAM, "
+        "or set [team] default in accord.toml"
+    )
+
+    store.start_run("main", "g", "alice", {})
+    store.update_run("main", status=RunStatus.FINISHED, summary="done")
+    e = refusal(lambda: prepare_resume(Team(store, "main"), locate(tmp_path, store.location)))
+    assert for_the_cli(e) == (
+        "team 'main' finished (done); start a new goal with `accord run GOAL --team main`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "printed"),
+    [
+        (
+            InvalidState("team 't' is running already", team="t", reason=Reason.SUPERVISED),
+            "team 't' is running already; watch it with `accord watch --team t` "
+            "or stop it with `accord stop`",
+        ),
+        (
+            InvalidState("lead leads the running team", member="lead", reason=Reason.LEADS),
+            "lead leads the running team; stop the team first with `accord stop`",
+        ),
+        (
+            InvalidState("ann is running (working)", member="ann", reason=Reason.RUNNING),
+            "ann is running (working); stop it first with `accord stop ann`, then remove it",
+        ),
+    ],
+)
+def test_the_runtime_refusals_are_advised_as_before(error: AccordError, printed: str) -> None:
+    assert for_the_cli(error) == printed
+
+
+def test_removing_a_live_member_is_advised_by_the_command_line(store: Store) -> None:
+    from accord.team import Team
+    from accord.types import MemberStatus
+
+    store.update_member("main", "alice", status=MemberStatus.WORKING)
+    e = refusal(lambda: Team(store, "main").roster.remove("alice"))
+    assert (e.member, e.reason) == ("alice", Reason.LIVE)
+    assert for_the_cli(e) == (
+        "alice is working; stop it first or pass --force (its tasks go back to pending)"
+    )
 
 
 def test_a_missing_store_is_advised_by_the_command_line(tmp_path: Path) -> None:

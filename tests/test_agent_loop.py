@@ -12,12 +12,12 @@ from accord.config import parse_config
 from accord.llm.base import ModelError, Usage
 from accord.llm.scripted import Reply, ScriptedModel, call, reply
 from accord.store import Store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.types import MessageKind, NewTask, TaskStatus, TranscriptKind
 from conftest import make_agent
 
 
-def test_teammate_works_three_dependent_tasks_in_a_git_repo(team: TeamServices, repo: Path) -> None:
+def test_teammate_works_three_dependent_tasks_in_a_git_repo(team: Team, repo: Path) -> None:
     board = team.board
     board.add(NewTask("write hello.py", "a function hello() returning 'hi'"))
     board.add(NewTask("write its test", blocked_by=(1,)))
@@ -79,9 +79,7 @@ def test_teammate_works_three_dependent_tasks_in_a_git_repo(team: TeamServices, 
     assert sessions == {1, 2, 3}
 
 
-def test_mail_reaches_the_model_and_is_acked_only_once_saved(
-    team: TeamServices, repo: Path
-) -> None:
+def test_mail_reaches_the_model_and_is_acked_only_once_saved(team: Team, repo: Path) -> None:
     team.mailbox.send("lead", "alice", "please say hi", summary="hi request")
     model = ScriptedModel(
         [reply("", call("send_message", {"to": "lead", "message": "hi"})), reply("sent")]
@@ -97,9 +95,7 @@ def test_mail_reaches_the_model_and_is_acked_only_once_saved(
     assert replies and replies[0].body == "hi"
 
 
-def test_malformed_and_forbidden_tool_calls_go_back_to_the_model(
-    team: TeamServices, repo: Path
-) -> None:
+def test_malformed_and_forbidden_tool_calls_go_back_to_the_model(team: Team, repo: Path) -> None:
     team.board.add(NewTask("something"))
     definition = AgentDefinition(name="reader", prompt="read only", tools=("read_file",))
     model = ScriptedModel(
@@ -120,9 +116,7 @@ def test_malformed_and_forbidden_tool_calls_go_back_to_the_model(
     assert team.board.get(1).status == TaskStatus.COMPLETED
 
 
-def test_max_turns_stops_a_looping_member_and_releases_its_task(
-    team: TeamServices, repo: Path
-) -> None:
+def test_max_turns_stops_a_looping_member_and_releases_its_task(team: Team, repo: Path) -> None:
     team.board.add(NewTask("endless"))
     definition = AgentDefinition(name="looper", prompt="x", max_turns=3)
     model = ScriptedModel([reply("", call("list_files", {})) for _ in range(3)])
@@ -135,7 +129,7 @@ def test_max_turns_stops_a_looping_member_and_releases_its_task(
     assert team.store.get_member("main", "alice").status == "stopped"
 
 
-def test_budget_stops_before_the_call_and_tells_the_lead(team: TeamServices, repo: Path) -> None:
+def test_budget_stops_before_the_call_and_tells_the_lead(team: Team, repo: Path) -> None:
     team.board.add(NewTask("costly"))
     # The first call's input (about a thousand tokens) fits; what it spent does not.
     config = parse_config("[budgets]\nmember = { tokens = 100000 }\n")
@@ -152,7 +146,7 @@ def test_budget_stops_before_the_call_and_tells_the_lead(team: TeamServices, rep
     assert team.store.read_transcript("main", "alice")
 
 
-def test_shutdown_request_is_answered(team: TeamServices, repo: Path) -> None:
+def test_shutdown_request_is_answered(team: Team, repo: Path) -> None:
     (req,) = team.mailbox.send("lead", "alice", "time to stop", kind=MessageKind.SHUTDOWN_REQUEST)
     outcome = make_agent(team, ScriptedModel([]), repo).run(once=True)
     assert outcome.reason == "shutdown"
@@ -161,7 +155,7 @@ def test_shutdown_request_is_answered(team: TeamServices, repo: Path) -> None:
     assert team.store.get_message("main", req.id).acked_at is not None
 
 
-def test_refusable_shutdown_is_refused_mid_task(team: TeamServices, repo: Path) -> None:
+def test_refusable_shutdown_is_refused_mid_task(team: Team, repo: Path) -> None:
     team.board.add(NewTask("busy"))
     claim = team.board.claim("alice")
     assert claim is not None
@@ -189,7 +183,7 @@ def test_completion_refused_by_hook_feedback_reaches_the_model(
     store = make_store()
     store.create_team("main")
     store.add_member("main", "alice", token_hash="x")
-    services = TeamServices.open(store, "main", config, repo)
+    services = Team.open(store, "main", config, repo)
     services.board.add(NewTask("make it pass"))
     model = ScriptedModel(
         [
@@ -205,7 +199,7 @@ def test_completion_refused_by_hook_feedback_reaches_the_model(
     assert services.board.get(1).status == TaskStatus.COMPLETED
 
 
-def test_compaction_keeps_tool_calls_with_results(team: TeamServices, repo: Path) -> None:
+def test_compaction_keeps_tool_calls_with_results(team: Team, repo: Path) -> None:
     team.board.add(NewTask("long work"))
     steps = [reply("", call("bash", {"command": f"echo step {i} " + "x" * 400})) for i in range(12)]
     steps += [reply("", call("task_complete", {"task_id": 1, "result": "ok"})), reply("done")]
@@ -227,7 +221,7 @@ def test_compaction_keeps_tool_calls_with_results(team: TeamServices, repo: Path
     assert team.board.get(1).status == TaskStatus.COMPLETED
 
 
-def test_model_error_releases_the_task(team: TeamServices, repo: Path) -> None:
+def test_model_error_releases_the_task(team: Team, repo: Path) -> None:
     team.board.add(NewTask("fragile"))
     model = ScriptedModel([ModelError("anthropic:x: 500 after 5 attempts")])
     outcome = make_agent(team, model, repo).run(once=True)
@@ -235,7 +229,7 @@ def test_model_error_releases_the_task(team: TeamServices, repo: Path) -> None:
     assert team.board.get(1).status == TaskStatus.PENDING
 
 
-def test_unpriced_usage_is_null_not_zero(team: TeamServices, repo: Path) -> None:
+def test_unpriced_usage_is_null_not_zero(team: Team, repo: Path) -> None:
     team.board.add(NewTask("t"))
     model = ScriptedModel(
         [reply("", call("task_complete", {"task_id": 1, "result": "r"})), reply("ok")]
@@ -245,7 +239,7 @@ def test_unpriced_usage_is_null_not_zero(team: TeamServices, repo: Path) -> None
     assert total.calls == 2 and total.unpriced_calls == 2 and total.cost_usd == 0.0
 
 
-def test_restart_continues_the_transcript(team: TeamServices, repo: Path) -> None:
+def test_restart_continues_the_transcript(team: Team, repo: Path) -> None:
     team.board.add(NewTask("two halves"))
     first = ScriptedModel(
         [reply("", call("write_file", {"path": "a.txt", "content": "1"})), KeyboardInterrupt()]
@@ -262,7 +256,7 @@ def test_restart_continues_the_transcript(team: TeamServices, repo: Path) -> Non
     assert team.board.get(1).status == TaskStatus.COMPLETED
 
 
-def test_default_definition_has_every_tool(team: TeamServices, repo: Path) -> None:
+def test_default_definition_has_every_tool(team: Team, repo: Path) -> None:
     agent = make_agent(team, ScriptedModel([]), repo)
     assert agent.definition == DEFAULT
     assert {"read_file", "bash", "task_complete", "send_message"} <= set(agent.toolbox.names())
@@ -279,7 +273,7 @@ def test_idle_hook_exit_2_keeps_the_member_working(
     store = make_store()
     store.create_team("main")
     store.add_member("main", "alice", token_hash="x")
-    services = TeamServices.open(store, "main", config, repo)
+    services = Team.open(store, "main", config, repo)
     model = ScriptedModel(
         [reply("", call("write_file", {"path": "notes.md", "content": "done"})), reply("rested")]
     )
@@ -300,7 +294,7 @@ def test_heartbeats_keep_the_lease_through_a_slow_model_call(
     store.create_team("main")
     store.add_member("main", "alice", token_hash="x")
     store.add_member("main", "bob", token_hash="x")
-    services = TeamServices.open(store, "main", config, repo)
+    services = Team.open(store, "main", config, repo)
     services.board.add(NewTask("slow thinking"))
     other = make_store()  # another connection, as another process would have
 

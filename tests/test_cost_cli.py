@@ -23,7 +23,7 @@ from accord.llm.base import Usage
 from accord.llm.prices import PRICES, Price, cost_of, price_for
 from accord.llm.scripted import ScriptedModel, Step, call, reply
 from accord.store import Store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.testing.cli import js, ok, one_error
 from accord.types import NewTask, TaskStatus, TranscriptEntry, TranscriptKind, UsageRecord
 from conftest import Cli
@@ -193,7 +193,7 @@ def run_agent(
     model_name: str = "scripted:model",
 ) -> ScriptedModel:
     cfg = config or Config()
-    services = TeamServices.open(store, "main", cfg, project)
+    services = Team.open(store, "main", cfg, project)
     model = ScriptedModel(steps, name=model_name)
     agent = build_agent(services, member, cfg, project, model=model, idle_wait=0.05)
     assert agent.run(once=True).reason == "idle"
@@ -202,7 +202,7 @@ def run_agent(
 
 
 def two_tasks(store: Store, project: Path) -> None:
-    board = TeamServices.open(store, "main", Config(), project).board
+    board = Team.open(store, "main", Config(), project).board
     board.add(NewTask("write notes"))
     board.add(NewTask("read notes", blocked_by=(1,)))
     run_agent(
@@ -504,7 +504,7 @@ def test_prices_in_accord_toml_price_a_local_model_in_an_agent_run(
     )
     config = locate(project).config
     assert config.prices[LOCAL].input == 2.0
-    TeamServices.open(store, "main", config, project).board.add(NewTask("t"))
+    Team.open(store, "main", config, project).board.add(NewTask("t"))
     big = Usage(input_tokens=500_000, output_tokens=100_000)
     steps: list[Step] = [
         reply("", call("task_complete", {"task_id": 1, "result": "r"}), usage=big),
@@ -519,7 +519,7 @@ def test_prices_in_accord_toml_price_a_local_model_in_an_agent_run(
 
 
 def test_a_local_model_is_free_only_when_the_user_says_so(store: Store, project: Path) -> None:
-    board = TeamServices.open(store, "main", Config(), project).board
+    board = Team.open(store, "main", Config(), project).board
     board.add(NewTask("a"))
     board.add(NewTask("b", assignee="bob"))
 

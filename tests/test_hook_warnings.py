@@ -23,21 +23,21 @@ from accord.config import parse_config
 from accord.llm.base import ToolCall, ToolResult
 from accord.llm.scripted import ScriptedModel, reply
 from accord.store import Store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.testing.cli import accord_out
 from accord.types import OutgoingMessage
 
 MISSING = "no-such-command-accord-test"
 
 
-def services(make_store: Callable[..., Store], repo: Path, toml: str) -> TeamServices:
+def services(make_store: Callable[..., Store], repo: Path, toml: str) -> Team:
     store = make_store()
     store.create_team("main")
     store.add_member("main", "alice", token_hash="x")
-    return TeamServices.open(store, "main", parse_config(textwrap.dedent(toml)), repo)
+    return Team.open(store, "main", parse_config(textwrap.dedent(toml)), repo)
 
 
-def tools(team: TeamServices, repo: Path) -> Callable[..., ToolResult]:
+def tools(team: Team, repo: Path) -> Callable[..., ToolResult]:
     box = Toolbox(TEAM_TOOLS)
     ctx = ToolContext(workspace=repo, member="alice", team=team)
 

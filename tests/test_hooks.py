@@ -26,7 +26,7 @@ import pytest
 
 from accord.config import locate
 from accord.store import open_store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.testing.cli import Result, js, ok
 from accord.types import HookEvent
 from conftest import Cli, configure
@@ -72,11 +72,11 @@ def team(cli: Cli, project: Path) -> dict[str, str]:
 
 
 @contextmanager
-def services(project: Path) -> Iterator[TeamServices]:
+def services(project: Path) -> Iterator[Team]:
     found = locate(project)
     store = open_store(found.store_location)
     try:
-        yield TeamServices.open(store, "main", found.config, found.root)
+        yield Team.open(store, "main", found.config, found.root)
     finally:
         store.close()
 

@@ -13,13 +13,13 @@ from accord.config import Config
 from accord.llm.base import ToolCall
 from accord.llm.scripted import ScriptedModel, call, estimate_tokens, reply
 from accord.store import Store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.team.roster import hash_token
 from accord.types import MemberRole, NewTask, RunSettings, RunStatus
 
 
 @pytest.fixture
-def services(make_store: Callable[..., Store], tmp_path: Path) -> TeamServices:
+def services(make_store: Callable[..., Store], tmp_path: Path) -> Team:
     store = make_store(synchronous="normal")
     store.create_team("main")
     script = tmp_path / "lead-model.json"
@@ -29,7 +29,7 @@ def services(make_store: Callable[..., Store], tmp_path: Path) -> TeamServices:
     )
     store.add_member("main", "worker", token_hash=hash_token("y"))
     store.start_run("main", "Build the thing, task by task.", "lead", RunSettings(max_teammates=2))
-    return TeamServices.open(store, "main", Config(), tmp_path)
+    return Team.open(store, "main", Config(), tmp_path)
 
 
 def complete_tasks(store: Store, count: int) -> None:
@@ -40,9 +40,7 @@ def complete_tasks(store: Store, count: int) -> None:
         store.complete_task("main", task.id, "worker", claim.fencing_token, "words " * 40)
 
 
-def test_the_leads_prompt_does_not_grow_with_the_run(
-    services: TeamServices, tmp_path: Path
-) -> None:
+def test_the_leads_prompt_does_not_grow_with_the_run(services: Team, tmp_path: Path) -> None:
     services.board.add(NewTask("the plan"))  # an empty board would earn a nudge
     model = ScriptedModel([reply("Planned.")])
     lead = build_agent(services, "lead", Config(), tmp_path, model=model, idle_wait=0.01)
@@ -60,7 +58,7 @@ def test_the_leads_prompt_does_not_grow_with_the_run(
     assert "200 completed" in text and "Noted; waiting." in text
 
 
-def test_the_lead_sleeps_until_something_changes(services: TeamServices, tmp_path: Path) -> None:
+def test_the_lead_sleeps_until_something_changes(services: Team, tmp_path: Path) -> None:
     services.board.add(NewTask("the plan"))
     model = ScriptedModel([reply("Planned.")])
     lead = build_agent(services, "lead", Config(), tmp_path, model=model, idle_wait=0.01)
@@ -73,7 +71,7 @@ def test_the_lead_sleeps_until_something_changes(services: TeamServices, tmp_pat
 
 
 def test_a_lead_that_ends_its_wake_with_an_empty_board_is_nudged_once(
-    services: TeamServices, tmp_path: Path
+    services: Team, tmp_path: Path
 ) -> None:
     model = ScriptedModel([reply("I will think about it."), reply("Still thinking.")])
     lead = build_agent(services, "lead", Config(), tmp_path, model=model, idle_wait=0.01)
@@ -84,7 +82,7 @@ def test_a_lead_that_ends_its_wake_with_an_empty_board_is_nudged_once(
     model.assert_complete()
 
 
-def run_tool(services: TeamServices, tmp_path: Path, name: str, args: dict[str, object]) -> str:
+def run_tool(services: Team, tmp_path: Path, name: str, args: dict[str, object]) -> str:
     model = ScriptedModel([])
     lead = build_agent(services, "lead", Config(), tmp_path, model=model)
     ctx = ToolContext(workspace=tmp_path, member="lead", team=services)
@@ -92,7 +90,7 @@ def run_tool(services: TeamServices, tmp_path: Path, name: str, args: dict[str, 
     return ("ERROR " if result.is_error else "") + result.content
 
 
-def test_spawn_refusals_reach_the_lead(services: TeamServices, tmp_path: Path) -> None:
+def test_spawn_refusals_reach_the_lead(services: Team, tmp_path: Path) -> None:
     bad = run_tool(services, tmp_path, "spawn_teammate", {"name": "Bad Name", "instructions": "x"})
     assert bad.startswith("ERROR") and "not a valid teammate name" in bad
     unknown = run_tool(
@@ -111,7 +109,7 @@ def test_spawn_refusals_reach_the_lead(services: TeamServices, tmp_path: Path) -
     assert services.mailbox.history(member="ann")[0].body == "go"
 
 
-def test_finish_ends_the_run(services: TeamServices, tmp_path: Path) -> None:
+def test_finish_ends_the_run(services: Team, tmp_path: Path) -> None:
     model = ScriptedModel([reply("", call("finish", {"summary": "all done"})), reply("bye")])
     lead = build_agent(services, "lead", Config(), tmp_path, model=model, idle_wait=0.01)
     outcome = lead.run()
@@ -120,7 +118,7 @@ def test_finish_ends_the_run(services: TeamServices, tmp_path: Path) -> None:
     assert run is not None and run.status == RunStatus.FINISHED and run.summary == "all done"
 
 
-def test_delegate_lead_has_no_file_or_shell_tools(services: TeamServices, tmp_path: Path) -> None:
+def test_delegate_lead_has_no_file_or_shell_tools(services: Team, tmp_path: Path) -> None:
     services.store.start_run("main", "goal", "lead", RunSettings(delegate=True))
     lead = build_agent(services, "lead", Config(), tmp_path, model=ScriptedModel([]))
     names = set(lead.toolbox.names())
@@ -128,9 +126,7 @@ def test_delegate_lead_has_no_file_or_shell_tools(services: TeamServices, tmp_pa
     assert not names & {"bash", "write_file", "edit_file", "read_file"}
 
 
-def test_plan_required_member_reads_until_the_lead_approves(
-    services: TeamServices, tmp_path: Path
-) -> None:
+def test_plan_required_member_reads_until_the_lead_approves(services: Team, tmp_path: Path) -> None:
     from accord.agent.definition import AgentDefinition
     from accord.agent.launch import toolbox_for
     from accord.types import MessageKind

@@ -9,18 +9,18 @@ from accord.agent.launch import build_agent
 from accord.config import Config
 from accord.llm.scripted import Reply, RuleModel, ScriptedModel, call, reply
 from accord.store import Store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.types import MemoryStatus, NewTask
 
 
-def team(make_store: Callable[..., Store], root: Path) -> TeamServices:
+def team(make_store: Callable[..., Store], root: Path) -> Team:
     store = make_store()
     store.create_team("main")
     store.add_member("main", "alice", token_hash="x")
-    return TeamServices.open(store, "main", Config(), root)
+    return Team.open(store, "main", Config(), root)
 
 
-def run(services: TeamServices, root: Path, model: ScriptedModel) -> None:
+def run(services: Team, root: Path, model: ScriptedModel) -> None:
     build_agent(services, "alice", Config(), root, model=model, idle_wait=0.01).run(once=True)
 
 

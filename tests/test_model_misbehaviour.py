@@ -20,7 +20,7 @@ from accord.agent.loop import REPEAT_NUDGE, REPEAT_STOP
 from accord.config import parse_config
 from accord.llm.anthropic import AnthropicModel
 from accord.llm.openai import OpenAIModel
-from accord.team import TeamServices
+from accord.team import Team
 from accord.testing.cli import accord as _accord
 from accord.testing.fake_llm import FakeAnthropic, FakeOpenAI
 from accord.types import NewTask, TaskStatus, TranscriptKind
@@ -35,12 +35,12 @@ def local(fake_openai: FakeOpenAI, sleeps: list[float]) -> Iterator[OpenAIModel]
     model.close()
 
 
-def told_lead(team: TeamServices) -> list[str]:
+def told_lead(team: Team) -> list[str]:
     return [m.body for m in team.mailbox.history(member="lead") if m.sender == "alice"]
 
 
 def test_an_outage_stops_the_member_and_gives_the_task_back_without_an_attempt(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("needs the model", max_attempts=1))
     fake_openai.fail(503).fail(503).fail(503)
@@ -58,7 +58,7 @@ def test_an_outage_stops_the_member_and_gives_the_task_back_without_an_attempt(
 
 
 def test_a_second_outage_in_a_row_spends_an_attempt_so_a_dead_model_ends(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("needs the model", max_attempts=1))
     for _ in range(6):
@@ -73,7 +73,7 @@ def test_a_second_outage_in_a_row_spends_an_attempt_so_a_dead_model_ends(
 
 
 def test_a_refused_request_fails_the_claim_as_usual(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("bad request"))
     fake_openai.fail(400, "messages: invalid")
@@ -83,7 +83,7 @@ def test_a_refused_request_fails_the_claim_as_usual(
 
 
 def test_a_misbehaving_reply_is_retried_and_the_task_carries_on(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("t"))
     fake_openai.html().not_json().empty()
@@ -99,7 +99,7 @@ def test_a_misbehaving_reply_is_retried_and_the_task_carries_on(
 
 
 def test_a_megabyte_reply_is_cut_before_the_transcript_and_never_resent(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("t"))
     fake_openai.huge(10 * 1024 * 1024)
@@ -118,7 +118,7 @@ def test_a_megabyte_reply_is_cut_before_the_transcript_and_never_resent(
 
 
 def test_impossible_usage_is_replaced_by_an_estimate_and_marked(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("t"))
     fake_openai.negative_usage()
@@ -134,7 +134,7 @@ def test_impossible_usage_is_replaced_by_an_estimate_and_marked(
 
 
 def test_the_same_call_over_and_over_is_nudged_then_stopped(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("t"))
     for _ in range(REPEAT_STOP):
@@ -157,7 +157,7 @@ def test_the_same_call_over_and_over_is_nudged_then_stopped(
 
 
 def test_different_calls_are_not_counted_as_repeats(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("t"))
     for n in range(REPEAT_STOP + 1):
@@ -168,7 +168,7 @@ def test_different_calls_are_not_counted_as_repeats(
 
 
 def test_a_too_long_prompt_teaches_the_window_then_compacts_and_retries(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("long work"))
     for i in range(10):
@@ -190,7 +190,7 @@ def test_a_too_long_prompt_teaches_the_window_then_compacts_and_retries(
 
 
 def test_a_window_that_nothing_can_fold_into_stops_the_member(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("t"))
     fake_openai.context_exceeded(1024)
@@ -199,7 +199,7 @@ def test_a_window_that_nothing_can_fold_into_stops_the_member(
 
 
 def test_the_context_window_is_a_setting_per_model(
-    team: TeamServices, repo: Path, local: OpenAIModel
+    team: Team, repo: Path, local: OpenAIModel
 ) -> None:
     config = parse_config('[models."openai:qwen3"]\ncontext_window = 8192\n')
     make_agent(team, local, repo, config)
@@ -216,7 +216,7 @@ def test_the_context_window_is_a_setting_per_model(
 
 
 def test_anthropic_outage_gives_the_task_back_too(
-    team: TeamServices, repo: Path, sleeps: list[float]
+    team: Team, repo: Path, sleeps: list[float]
 ) -> None:
     team.board.add(NewTask("t", max_attempts=1))
     with FakeAnthropic() as fake:
@@ -247,7 +247,7 @@ def test_usage_check_takes_real_counts_as_they_are() -> None:
 
 
 def test_cache_reads_and_writes_reach_the_ledger_priced(
-    team: TeamServices, repo: Path, sleeps: list[float]
+    team: Team, repo: Path, sleeps: list[float]
 ) -> None:
     from accord.llm.prices import price_for
 
@@ -328,7 +328,7 @@ def test_an_agent_process_rides_out_a_broken_reply_and_stops_clearly_on_an_outag
 
 
 def test_a_learned_window_outlives_a_restart(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, sleeps: list[float]
+    team: Team, repo: Path, fake_openai: FakeOpenAI, sleeps: list[float]
 ) -> None:
     team.board.add(NewTask("long work"))
     for i in range(8):
@@ -365,7 +365,7 @@ def _then_interrupt(complete: Callable[..., object], after: int) -> Callable[...
 
 
 def test_a_server_that_reports_no_usage_is_estimated_and_marked_not_zero(
-    team: TeamServices, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
+    team: Team, repo: Path, fake_openai: FakeOpenAI, local: OpenAIModel
 ) -> None:
     team.board.add(NewTask("t"))
     fake_openai.call_tools(("task_complete", {"task_id": 1, "result": "ok"}))

@@ -20,7 +20,7 @@ from accord.config import Config
 from accord.errors import IdentityError, InvalidName, UnknownMember
 from accord.llm.base import ToolCall
 from accord.store import Store, open_store
-from accord.team import TeamServices, digest
+from accord.team import Team, digest
 from accord.team.roster import may_act_as
 from accord.testing.cli import accord
 from accord.types import PERSON, OutgoingMessage
@@ -115,7 +115,7 @@ def test_store_gives_the_person_a_mailbox_and_no_membership(location: str) -> No
 
 
 def test_members_reply_to_the_person_with_their_tool(store: Store, tmp_path: Path) -> None:
-    team = TeamServices.open(store, "main", Config(), tmp_path)
+    team = Team.open(store, "main", Config(), tmp_path)
     alice = ToolContext(workspace=tmp_path, member="alice", team=team)
     result = Toolbox(all_tools()).execute(
         alice, ToolCall("c1", "send_message", {"to": "person", "message": "all done"})

@@ -17,7 +17,7 @@ from accord.config import Config
 from accord.llm.base import ChatMessage, ToolResult
 from accord.llm.scripted import ScriptedModel, call, reply
 from accord.store import Store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.team.roster import hash_token
 from accord.types import (
     MemberRole,
@@ -105,25 +105,25 @@ def test_restore_takes_the_last_move(old: bool) -> None:
 
 
 @pytest.fixture
-def services(make_store: Callable[..., Store], tmp_path: Path) -> TeamServices:
+def services(make_store: Callable[..., Store], tmp_path: Path) -> Team:
     store = make_store(synchronous="normal")
     store.create_team("main")
     store.add_member("main", "lead", token_hash=hash_token("x"), role=MemberRole.LEAD)
     store.add_member("main", "alice", token_hash=hash_token("z"))
     store.start_run("main", "Change the parser.", "lead", RunSettings())
-    services = TeamServices.open(store, "main", Config(), tmp_path)
+    services = Team.open(store, "main", Config(), tmp_path)
     services.board.add(NewTask("change the parser", assignee="alice"))
     return services
 
 
-def alice(services: TeamServices, tmp_path: Path, model: ScriptedModel) -> str:
+def alice(services: Team, tmp_path: Path, model: ScriptedModel) -> str:
     agent = build_agent(services, "alice", Config(), tmp_path, model=model, idle_wait=0.01)
     agent.definition = PLANNER
     agent.toolbox = toolbox_for(PLANNER)
     return agent.run(once=True).detail
 
 
-def test_a_member_saves_its_moves_as_typed_entries(services: TeamServices, tmp_path: Path) -> None:
+def test_a_member_saves_its_moves_as_typed_entries(services: Team, tmp_path: Path) -> None:
     model = ScriptedModel([reply("", call("send_plan", {"plan": "edit p.py"})), reply("Waiting.")])
     assert alice(services, tmp_path, model) == "waiting for the lead to answer the plan"
     entries = services.store.read_transcript("main", "alice")
@@ -137,7 +137,7 @@ def test_a_member_saves_its_moves_as_typed_entries(services: TeamServices, tmp_p
 
 @pytest.mark.parametrize("state", ["sent", "approved"])
 def test_a_transcript_written_before_typed_entries_resumes_right(
-    services: TeamServices, tmp_path: Path, state: str
+    services: Team, tmp_path: Path, state: str
 ) -> None:
     """A store written by an older accord kept the plan state only as a note."""
     store = services.store

@@ -26,6 +26,7 @@ from accord.agent.model_choice import model_name_for
 from accord.config import Config, locate
 from accord.runtime.supervisor import Process, Settings, Supervisor
 from accord.store import open_store
+from accord.team import Team
 from accord.testing import FakeOpenAI
 from accord.testing.cli import accord as _accord
 from accord.testing.cli import calls, rules
@@ -222,7 +223,6 @@ def test_inherit_in_a_definition_is_the_leads_model_before_any_default() -> None
 
 def test_a_teammate_whose_definition_inherits_starts_on_the_leads_model(tmp_path: Path) -> None:
     from accord.agent.launch import build_agent
-    from accord.team import TeamServices
 
     lead = rules(tmp_path / "lead.json", [])
     mate = rules(tmp_path / "mate.json", [])
@@ -235,7 +235,7 @@ def test_a_teammate_whose_definition_inherits_starts_on_the_leads_model(tmp_path
         s.add_member("main", "ann", token_hash="y", agent="helper")
         s.add_member("main", "bob", token_hash="z")
         s.start_run("main", "g", "lead", RunSettings(teammate_model=mate))
-        services = TeamServices.open(s, "main", Config(), tmp_path)
+        services = Team.open(s, "main", Config(), tmp_path)
         ann = build_agent(services, "ann", Config(), tmp_path)
         bob = build_agent(services, "bob", Config(), tmp_path)
         assert str(ann.model.name) == lead  # inherit: the lead's
@@ -308,7 +308,7 @@ def test_only_a_model_error_that_waiting_may_cure_is_restarted(
         s.update_run("main", want=["alice"])
         said: list[str] = []
         sup = Supervisor(
-            locate(tmp_path), s, "main", say=said.append, settings=Settings(max_restarts=1)
+            locate(tmp_path), Team(s, "main"), say=said.append, settings=Settings(max_restarts=1)
         )
         since = s.read_events("main")[-1].seq
         why = "HTTP 503: overloaded" if transient else "HTTP 401: invalid key"
@@ -393,7 +393,7 @@ def test_a_spawn_while_a_restart_waits_starts_the_member_once(tmp_path: Path) ->
         s.create_team("main")
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
         s.start_run("main", "g", "lead", RunSettings())
-        sup = Supervisor(locate(tmp_path), s, "main", say=lambda _: None, settings=Settings())
+        sup = Supervisor(locate(tmp_path), Team(s, "main"), say=lambda _: None, settings=Settings())
         sup.settings.python = "true"  # the member's process exits at once
         sup._join()
         s.request_spawn("main", "alice", token_hash="y")

@@ -20,7 +20,7 @@ from accord.errors import UserError
 from accord.runtime.supervisor import Process, Settings, Supervisor
 from accord.runtime.team_run import prepare_resume, prepare_run
 from accord.store import open_store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.team.roster import hash_token, new_token
 from accord.testing.cli import accord, calls, rules, start
 from accord.testing.wait import alive, until
@@ -165,7 +165,7 @@ def test_a_shutdown_request_left_from_an_earlier_run_is_dropped(tmp_path: Path) 
             OutgoingMessage("lead", "alice", "stop", kind=MessageKind.SHUTDOWN_REQUEST),
         )
         project = locate(tmp_path, str(tmp_path / "s.db"))
-        prepare_run(s, project, "main", "again", model=f"scripted:{tmp_path / 'm.json'}")
+        prepare_run(Team(s, "main"), project, "again", model=f"scripted:{tmp_path / 'm.json'}")
         assert not s.list_messages("main", member="alice", unacked=True)
 
 
@@ -245,7 +245,7 @@ def test_resume_brings_back_who_gave_up_or_failed_but_not_who_was_shut_down(
         s.append_event("main", "member_crashed", {"name": "dee", "gave_up": False})
         s.update_run("main", status=RunStatus.STOPPED)
         project = locate(tmp_path, str(tmp_path / "s.db"))
-        run, why = prepare_resume(s, project, "main")
+        run, why = prepare_resume(Team(s, "main"), project)
         assert run.wanted == ("ann", "ben", "lead")
         assert "brought back: ann, ben" in why
         woke = [e for e in s.read_events("main") if e.kind == "run_resumed"]
@@ -376,7 +376,9 @@ def test_a_respawn_waits_for_the_old_process_instead_of_refusing(root: Path) -> 
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
         s.start_run("main", "g", "lead", RunSettings())
         project = locate(root)
-        sup = Supervisor(project, s, "main", say=lambda _: None, settings=Settings(python="true"))
+        sup = Supervisor(
+            project, Team(s, "main"), say=lambda _: None, settings=Settings(python="true")
+        )
         sup._join()
         # alice stopped on her own, but her process has not exited (or been reaped) yet,
         # and the lead has spawned her again (her status says `starting`).
@@ -409,7 +411,7 @@ def test_a_second_finish_is_a_tool_error(tmp_path: Path) -> None:
         ctx = ToolContext(
             workspace=tmp_path,
             member="lead",
-            team=TeamServices.open(s, "main", Config(), tmp_path),
+            team=Team.open(s, "main", Config(), tmp_path),
         )
         finish(ctx, FinishArgs(summary="first"))
         with pytest.raises(UserError, match="finished already"):

@@ -212,14 +212,14 @@ def test_a_spawn_without_a_model_anywhere_uses_the_leads(
 ) -> None:
     from accord.agent.tools.base import ToolContext
     from accord.agent.tools.lead import SpawnArgs, spawn_teammate
-    from accord.team import TeamServices
+    from accord.team import Team
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key-never-sent")
     with open_store(db(root), create=True) as s:
         s.create_team("main")
         s.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD, model="openai:lead-m")
         s.start_run("main", "g", "lead", RunSettings())
-        services = TeamServices.open(s, "main", Config(), root)
+        services = Team.open(s, "main", Config(), root)
         ctx = ToolContext(workspace=root, member="lead", team=services)
         spawn_teammate(ctx, SpawnArgs(name="ann", instructions="go"))
         assert s.get_member("main", "ann").model is None  # resolved when it starts

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from accord.cli import _live
 from accord.cli._live import plain, status_data, view
-from accord.runtime.lifecycle import end_run
+from accord.runtime.lifecycle import record_end
 from accord.store import Store, open_store
+from accord.team import Team
 from accord.testing.cli import accord_out as accord
 from accord.types import MemberStatus, RunSettings, RunStatus, TranscriptEntry, TranscriptKind
 from conftest import heavy, loaded
@@ -40,12 +41,12 @@ def ended_run(root: Path, reason: str, goal: str = "build the parser") -> None:
         s.update_member("t", "bob", status=MemberStatus.FAILED)
         s.append_event("t", "member_failed", {"name": "bob", "reason": reason})
         s.update_run("t", status=RunStatus.STOPPED)
-        end_run(s, "t", "config", f"bob cannot start: {reason}")
+        record_end(Team(s, "t"), "config", f"bob cannot start: {reason}")
 
 
 def data_of(root: Path) -> dict[str, Any]:
     with open_store(str(root / ".accord" / "accord.db")) as s:
-        return status_data(s, "t")
+        return status_data(Team(s, "t"))
 
 
 def rich_text(data: dict[str, Any]) -> str:
@@ -279,7 +280,7 @@ def test_status_from_the_newest_events_is_status_from_the_whole_log(
     whole.take(log)
     for over in (False, True):
         recent = _live.Actions()
-        recent.catch_up(store, team, members, over)
+        recent.catch_up(Team(store, team).log, members, over)
         assert recent.seq == whole.seq == len(log)
         exact = len(log) <= span
         for m in members:

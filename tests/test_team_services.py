@@ -11,7 +11,7 @@ import pytest
 from accord.config import Config
 from accord.errors import UnknownTeam
 from accord.store import Store
-from accord.team import Team, TeamServices, teams
+from accord.team import Team, teams
 from accord.types import (
     MemberRole,
     MemberStatus,
@@ -36,7 +36,6 @@ def main(make_store: Callable[..., Store], tmp_path: Path) -> Team:
 
 
 def test_the_team_and_the_store_catalogue(main: Team) -> None:
-    assert TeamServices is Team  # the earlier name still works
     assert main.name == "main" and main.record().name == "main"
     assert [t.name for t in teams(main.store)] == ["main"]
     other = Team.create(main.store, "other")

@@ -23,7 +23,7 @@ from accord.errors import UserError
 from accord.llm.base import ToolCall, ToolResult
 from accord.process import Capture
 from accord.store import Store
-from accord.team import TeamServices
+from accord.team import Team
 from accord.types import TaskStatus
 
 Call = Callable[..., ToolResult]
@@ -533,21 +533,21 @@ def test_a_tool_that_raises_becomes_an_error_result(ctx: ToolContext) -> None:
 # team tools -------------------------------------------------------------------------
 
 
-def services(store: Store, ws: Path, config: Config | None = None) -> TeamServices:
-    return TeamServices.open(store, "main", config or Config(), ws)
+def services(store: Store, ws: Path, config: Config | None = None) -> Team:
+    return Team.open(store, "main", config or Config(), ws)
 
 
 @pytest.fixture
-def team(store: Store, ws: Path) -> TeamServices:
+def team(store: Store, ws: Path) -> Team:
     return services(store, ws)
 
 
-def member(ws: Path, name: str, team: TeamServices) -> tuple[ToolContext, Call]:
+def member(ws: Path, name: str, team: Team) -> tuple[ToolContext, Call]:
     ctx = ToolContext(workspace=ws, member=name, team=team)
     return ctx, caller(Toolbox(all_tools()), ctx)
 
 
-def test_team_tools_create_list_and_get_tasks(team: TeamServices, ws: Path) -> None:
+def test_team_tools_create_list_and_get_tasks(team: Team, ws: Path) -> None:
     _, alice = member(ws, "alice", team)
     assert "created task #1" in ok(alice("task_create", title="design", priority=5))
     out = ok(alice("task_create", title="build", description="make it", blocked_by=[1]))
@@ -574,7 +574,7 @@ def test_team_tools_create_list_and_get_tasks(team: TeamServices, ws: Path) -> N
     refused(alice("task_update", task_id=1, assignee="../../etc"), "not a valid member name")
 
 
-def test_task_claim_is_by_the_member_and_hides_the_token(team: TeamServices, ws: Path) -> None:
+def test_task_claim_is_by_the_member_and_hides_the_token(team: Team, ws: Path) -> None:
     ctx, alice = member(ws, "alice", team)
     ok(alice("task_create", title="one"))
     out = ok(alice("task_claim"))
@@ -589,7 +589,7 @@ def test_task_claim_is_by_the_member_and_hides_the_token(team: TeamServices, ws:
     refused(alice("task_claim", task_id=1, member="bob"), "Extra inputs")
 
 
-def test_complete_needs_a_claim_and_uses_the_members_own(team: TeamServices, ws: Path) -> None:
+def test_complete_needs_a_claim_and_uses_the_members_own(team: Team, ws: Path) -> None:
     actx, alice = member(ws, "alice", team)
     bctx, bob = member(ws, "bob", team)
     ok(alice("task_create", title="one"))
@@ -610,7 +610,7 @@ def test_complete_needs_a_claim_and_uses_the_members_own(team: TeamServices, ws:
     assert done.owner == "alice" and actx.claims == {}
 
 
-def test_task_fail_and_a_lost_claim(team: TeamServices, ws: Path) -> None:
+def test_task_fail_and_a_lost_claim(team: Team, ws: Path) -> None:
     ctx, alice = member(ws, "alice", team)
     ok(alice("task_create", title="one"))
     ok(alice("task_create", title="two"))
@@ -648,7 +648,7 @@ def test_a_blocking_completion_hook_comes_back_as_the_tool_result(store: Store, 
     assert 1 in ctx.claims  # still held: the member fixes things and tries again
 
 
-def test_send_message_is_always_from_the_member(team: TeamServices, ws: Path) -> None:
+def test_send_message_is_always_from_the_member(team: Team, ws: Path) -> None:
     _, alice = member(ws, "alice", team)
     assert ok(alice("send_message", to="bob", message="hi", summary="greeting")).startswith(
         "sent to bob (message #"
@@ -663,7 +663,7 @@ def test_send_message_is_always_from_the_member(team: TeamServices, ws: Path) ->
     refused(alice("send_message", to="alice", message="x"), "yourself")
 
 
-def test_list_members_marks_the_caller(team: TeamServices, ws: Path) -> None:
+def test_list_members_marks_the_caller(team: Team, ws: Path) -> None:
     _, bob = member(ws, "bob", team)
     out = ok(bob("list_members"))
     assert '"name": "alice"' in out and '"name": "carol"' in out

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from accord import __version__
+from accord.location import parse_location
 
 if TYPE_CHECKING:
     from accord.config import Config
@@ -50,6 +51,14 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
+def absolute(location: str, root: Path | None = None) -> str:
+    """A store location as the store is opened with: a URL as it is, a path made
+    absolute (a relative one against ``root``, the project's, when given)."""
+    if parse_location(location).is_url:
+        return location
+    return str((root / location).resolve() if root else Path(location).expanduser().resolve())
+
+
 def where(cwd: Path, store: str | None = None) -> Where | None:
     """The store and default team for ``cwd``, or None when ``config.locate`` must decide."""
     root = find_root(cwd)
@@ -68,11 +77,11 @@ def where(cwd: Path, store: str | None = None) -> Where | None:
             return None
     path = settings["path"]
     if explicit:
-        location = explicit if "://" in explicit else str(Path(explicit).expanduser().resolve())
+        location = absolute(explicit)
     elif root is None:
         return None  # unreachable: no root means an explicit store
     elif path:
-        location = path if "://" in path else str((root / path).resolve())
+        location = absolute(path, root)
     else:
         location = str(root / STATE_DIR / STORE_NAME)
     return Where(

@@ -22,6 +22,7 @@ from accord import credentials
 from accord._where import CONFIG_NAME as CONFIG_NAME
 from accord._where import STATE_DIR as STATE_DIR
 from accord._where import STORE_NAME as STORE_NAME
+from accord._where import absolute
 from accord._where import find_root as find_root
 from accord.errors import ConfigError, InvalidName, StoreNotFound, UserError
 from accord.types import HookEvent, check_name
@@ -325,7 +326,7 @@ def locate(
     config = load_config(config_path) if config_path else Config()
     explicit = store or credentials.get("ACCORD_STORE")
     if explicit:
-        location = explicit if "://" in explicit else str(Path(explicit).expanduser().resolve())
+        location = absolute(explicit)
         return Project(root or cwd.resolve(), config, config_path, location)
     if root is None:
         if must_exist:
@@ -336,7 +337,7 @@ def locate(
         return Project(cwd.resolve(), config, None, str(cwd.resolve() / STATE_DIR / STORE_NAME))
     if config.store.path:
         p = config.store.path
-        location = p if "://" in p else str((root / p).resolve())
+        location = absolute(p, root)
     else:
         location = str(root / STATE_DIR / STORE_NAME)
     return Project(root, config, config_path, location)

@@ -54,10 +54,15 @@ class Reason(StrEnum):
     """Which case of its class an error is, where a front door advises differently."""
 
     NO_TEAMS = "no_teams"  # UnknownTeam: the store has none at all
+    MANY_TEAMS = "many_teams"  # UserError: the store has several and none was chosen
     ON_BOARD = "on_board"  # InvalidState: removing a task that is on the board
     ASSIGNED = "assigned"  # InvalidState: claiming a task assigned to another member
-    NEVER_RUN = "never_run"  # InvalidState: the team has no run
+    NEVER_RUN = "never_run"  # InvalidState, UserError (resume): the team has no run
     SUPERVISED = "supervised"  # InvalidState: another supervisor holds the run
+    FINISHED = "finished"  # InvalidState: the team's run finished (resume has nothing to do)
+    LEADS = "leads"  # InvalidState: the member leads the running team
+    RUNNING = "running"  # InvalidState: a live supervisor runs the member
+    LIVE = "live"  # InvalidState: removing a member that looks live
     UNCLAIMED = "unclaimed"  # NotClaimHolder: nobody holds the task
     WRONG_TOKEN = "wrong_token"  # StaleToken: the member holds it under another token
     CLAIM_LOST = "claim_lost"  # StaleToken: the member's own claim ended

@@ -49,11 +49,25 @@ def _advice(e: AccordError) -> str:
             return f" (or reassign it with `accord task update {task_id} --assign {member}`)"
         case InvalidState(reason=Reason.NEVER_RUN):
             return "; start it with `accord run`"
+        case UserError(reason=Reason.NEVER_RUN):
+            return "; start it with `accord run GOAL`"
+        case UserError(reason=Reason.MANY_TEAMS):
+            return "; pass --team NAME, set ACCORD_TEAM, or set [team] default in accord.toml"
         case InvalidState(reason=Reason.SUPERVISED, team=str(team), seconds=float(seconds)):
             return (
                 f"; stop it with `accord stop --team {team}` "
                 f"or wait {seconds:.0f}s for its lease to end"
             )
+        case InvalidState(reason=Reason.SUPERVISED, team=str(team)):
+            return f"; watch it with `accord watch --team {team}` or stop it with `accord stop`"
+        case InvalidState(reason=Reason.FINISHED, team=str(team)):
+            return f"; start a new goal with `accord run GOAL --team {team}`"
+        case InvalidState(reason=Reason.LEADS):
+            return "; stop the team first with `accord stop`"
+        case InvalidState(reason=Reason.RUNNING, member=str(member)):
+            return f"; stop it first with `accord stop {member}`, then remove it"
+        case InvalidState(reason=Reason.LIVE):
+            return "; stop it first or pass --force (its tasks go back to pending)"
         case NotClaimHolder(reason=Reason.UNCLAIMED, task_id=int(task_id), member=str(member)):
             return f"; claim it first with `accord task claim --as {member} --id {task_id}`"
         case StaleToken(reason=Reason.WRONG_TOKEN):

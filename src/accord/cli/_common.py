@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from accord._where import Where
     from accord.config import Project
     from accord.store import Store
-    from accord.team import TeamServices
+    from accord.team import Team
     from accord.team.mailbox import Mailbox
 
 
@@ -215,10 +215,19 @@ class Context:
         )
 
     @cached_property
-    def team(self) -> TeamServices:
-        from accord.team import TeamServices
+    def team(self) -> Team:
+        """The team the command means, wired to the project's settings and hooks."""
+        from accord.team import Team
 
-        return TeamServices.open(self.store, self.team_name, self.project.config, self.project.root)
+        return Team.open(self.store, self.team_name, self.project.config, self.project.root)
+
+    @cached_property
+    def reading(self) -> Team:
+        """The team the command means, bound without the project's settings: enough for
+        a read, which then loads neither accord.toml's validator nor the hooks."""
+        from accord.team import Team
+
+        return Team(self.store, self.team_name)
 
     @cached_property
     def mailbox(self) -> Mailbox:

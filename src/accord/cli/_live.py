@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from accord.events import EventKind
-from accord.store import Store, open_store
+from accord.store import open_store
 from accord.types import Event, Member, MemberStatus, RunStatus, TaskStatus
 
 if TYPE_CHECKING:
     from accord.config import Project
+    from accord.team import Team
+    from accord.team.log import Log
 
 
 # Model calls and status flips say little about what a member is doing.
@@ -96,21 +98,21 @@ class Actions:
                     "reason": str(e.payload.get("reason") or ""),
                 }
 
-    def catch_up(self, store: Store, team: str, members: list[Member], ended: bool) -> None:
+    def catch_up(self, log: Log, members: list[Member], ended: bool) -> None:
         """Take the events not yet taken. The first time, take only the newest: back as far
         as decides why each member that ran is not running, and how the run ended when
         ``ended`` (the run is over), exactly as the whole log would; and each member's
         last action (and why one that never ran is not running) within the newest SPAN
         events. So `accord status`, or a view attached to a long run, reads the log's end."""
         if self.seq:
-            self.take(store.read_events(team, since=self.seq))
+            self.take(log.read_events(since=self.seq))
             return
-        end = _log_end(store, team)
+        end = _log_end(log)
         events: list[Event] = []
         start, size = end, TAIL
         while start > 0:
             lower = max(0, start - size)
-            older = store.read_events(team, since=lower, limit=start - lower)
+            older = log.read_events(since=lower, limit=start - lower)
             events[:0] = [e for e in older if e.seq <= start]
             start = lower
             must, may = _open(events, members, ended)
@@ -121,12 +123,12 @@ class Actions:
         self.seq = max(self.seq, end)
 
 
-def _log_end(store: Store, team: str) -> int:
+def _log_end(log: Log) -> int:
     """The newest event's seq, found by asking whether any event follows a seq (the
     store answers that from its (team, seq) key), so no long log is read whole."""
 
     def after(seq: int) -> bool:
-        return bool(store.read_events(team, since=seq, limit=1))
+        return bool(log.read_events(since=seq, limit=1))
 
     if not after(0):
         return 0
@@ -169,27 +171,28 @@ def _open(events: list[Event], members: list[Member], ended: bool) -> tuple[bool
     return bool(must) or run, bool(acted) or bool(may)
 
 
-def status_data(store: Store, team: str, actions: Actions | None = None) -> dict[str, Any]:
+def status_data(bound: Team, actions: Actions | None = None) -> dict[str, Any]:
     """One JSON-ready picture of the team: run, members, board, latest messages.
 
     A view that refreshes passes the same ``actions`` every time."""
     from accord.runtime.lifecycle import supervisor_gone
 
-    run = store.get_run(team)
-    members = store.list_members(team)
-    tasks = store.list_tasks(team)
-    spend = {t.key: t for t in store.usage_totals(team, by="member")}
+    team = bound.name
+    run = bound.runs.get()
+    members = bound.roster.list()
+    tasks = bound.board.list()
+    spend = {t.key: t for t in bound.runs.usage_totals(by="member")}
     actions = actions or Actions()
     over = run is not None and run.status in (RunStatus.STOPPED, RunStatus.FINISHED)
-    actions.catch_up(store, team, members, over)
+    actions.catch_up(bound.log, members, over)
     last_action = actions.last
     gone = supervisor_gone(run) if run is not None else None
     held = {t.owner: t for t in tasks if t.status == TaskStatus.IN_PROGRESS}
     counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}
     counts["ready"] = sum(1 for t in tasks if t.ready)
-    total = store.usage_totals(team)[0]
+    total = bound.runs.usage_totals()[0]
     now = time.time()
-    hosts = store.list_hosts(team)
+    hosts = bound.runs.hosts()
     return {
         "v": 1,
         "team": team,
@@ -257,7 +260,7 @@ def status_data(store: Store, team: str, actions: Actions | None = None) -> dict
                 "kind": m.kind.value,
                 "summary": m.summary or _clip(m.body, 70),
             }
-            for m in store.list_messages(team, limit=6)
+            for m in bound.mailbox.history(limit=6)
         ],
         "cost_usd": round(total.cost_usd, 6),
         "unpriced_calls": total.unpriced_calls,
@@ -467,44 +470,46 @@ def render_status(data: dict[str, Any]) -> None:
 
 
 def supervise_live(
-    project: Project, store: Store, team: str, host: str | None = None, slots: int | None = None
+    project: Project, team: Team, host: str | None = None, slots: int | None = None
 ) -> RunStatus:
     """Run the supervisor with a view that refreshes in place."""
     from rich.console import Console
     from rich.live import Live
 
     from accord.runtime.supervisor import Supervisor
+    from accord.team import Team
 
     lines: deque[str] = deque(maxlen=6)
     reader = open_store(project.store_location)  # the view reads on its own connection
+    seen = Team(reader, team.name)
     actions = Actions()
     try:
         with Live(
-            get_renderable=lambda: Fitted(view(status_data(reader, team, actions), lines), team),
+            get_renderable=lambda: Fitted(view(status_data(seen, actions), lines), team.name),
             console=Console(markup=False, emoji=False),
             refresh_per_second=2,
             transient=False,
         ):
-            return Supervisor(project, store, team, say=lines.append, host=host, slots=slots).run()
+            return Supervisor(project, team, say=lines.append, host=host, slots=slots).run()
     finally:
         reader.close()
 
 
-def watch(store: Store, team: str, until: float | None = None) -> None:
+def watch(team: Team, until: float | None = None) -> None:
     """Show the live view until Ctrl+C (or ``until``); it only reads."""
     from rich.console import Console
     from rich.live import Live
 
     actions = Actions()
     with Live(
-        Fitted(view(status_data(store, team, actions)), team),
+        Fitted(view(status_data(team, actions)), team.name),
         console=Console(markup=False, emoji=False),
         refresh_per_second=2,
     ) as live:
         try:
             while until is None or time.monotonic() < until:
                 time.sleep(0.5)
-                live.update(Fitted(view(status_data(store, team, actions)), team))
+                live.update(Fitted(view(status_data(team, actions)), team.name))
         except KeyboardInterrupt:
             pass
 

@@ -13,7 +13,7 @@ from accord.events import EventKind
 
 if TYPE_CHECKING:
     # Only for annotations: `accord --help` loads this module, and must not pay for the types.
-    from accord.store import Store
+    from accord.team import Team
     from accord.types import Event, Member, Message, Task, TranscriptEntry
 
 
@@ -260,10 +260,7 @@ class Story:
     or every raw event (``raw``, ``--display events``). A reason cut short says where
     it is whole."""
 
-    def __init__(
-        self, store: Store, team: str, say: Callable[[str], None], raw: bool = False
-    ) -> None:
-        self.store = store
+    def __init__(self, team: Team, say: Callable[[str], None], raw: bool = False) -> None:
         self.team = team
         self.say = say
         self.raw = raw
@@ -281,7 +278,7 @@ class Story:
 
     def _result(self, task_id: int) -> str:
         try:
-            result = self.store.get_task(self.team, task_id).result or ""
+            result = self.team.board.get(task_id).result or ""
         except AccordError:  # a task deleted since: no result to show
             return ""
         text = " ".join(result.split())

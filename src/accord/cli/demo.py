@@ -11,7 +11,7 @@ from accord.cli._common import Context
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
     from accord.config import Project
-    from accord.store import Store
+    from accord.team import Team
     from accord.types import RunStatus
 
 
@@ -49,17 +49,17 @@ def demo_cmd(ctx: Context) -> int:
 
     say = show.say_now
 
-    def supervise(project: Project, store: Store, team: str) -> RunStatus:
-        story = demo.Narrator(store, team, say)
+    def supervise(project: Project, team: Team) -> RunStatus:
+        story = demo.Narrator(team, say)
         if display == "plain":
-            return Supervisor(project, store, team, say=say, on_event=story).run()
+            return Supervisor(project, team, say=say, on_event=story).run()
         from accord.cli._live import supervise_live
 
-        before = store.read_events(team)
-        final = supervise_live(project, store, team)
+        before = team.log.read_events()
+        final = supervise_live(project, team)
         # The live view shows the board; the story of the run is told once it is over.
         say("what happened:")
-        for e in store.read_events(team, since=before[-1].seq if before else 0):
+        for e in team.log.read_events(since=before[-1].seq if before else 0):
             story(e)
         return final
 

@@ -41,21 +41,21 @@ def events(ctx: Context) -> int:
     from accord.team.wake import follow
     from accord.types import to_json
 
-    store, team = ctx.store, ctx.team_name
+    team = ctx.reading
 
     def out(e: Event) -> None:
         line = json.dumps(to_json(e)) if ctx.json else plain(show.event_line(e))
         sys.stdout.write(line + "\n")
 
     if not ctx.args.follow:
-        items = store.read_events(team, since=ctx.args.since, limit=ctx.args.limit)
+        items = team.log.read_events(since=ctx.args.since, limit=ctx.args.limit)
         if ctx.json:
             show.emit_json(items)
         else:
             for e in items:
                 out(e)
         return 0
-    for e in follow(store, team, ctx.args.since):
+    for e in follow(team.store, team.name, ctx.args.since):
         out(e)
         sys.stdout.flush()
     return 0
@@ -71,12 +71,11 @@ def _wait(commands: Subcommands, name: str) -> None:
 
 
 def wait_cmd(ctx: Context) -> int:
-    from accord.team.wake import wait
     from accord.types import to_json
 
     member = ctx.acting_as(ctx.args.as_)
     started = time.monotonic()
-    woke = wait(ctx.store, ctx.team_name, member, ctx.args.timeout)
+    woke = ctx.reading.wait(member, ctx.args.timeout)
     if ctx.json:
         out = to_json(woke)
         out["seconds"] = round(time.monotonic() - started, 4)

@@ -62,7 +62,7 @@ def _list(verbs: Subcommands) -> None:
 
 
 def member_list(ctx: Context) -> int:
-    members = ctx.store.list_members(ctx.team.team)
+    members = ctx.team.roster.list()
     if ctx.json:
         show.emit_json(members)
     else:
@@ -79,7 +79,7 @@ def _show(verbs: Subcommands) -> None:
 def member_show(ctx: Context) -> int:
     from accord.types import TaskStatus
 
-    m = ctx.store.get_member(ctx.team.team, ctx.args.name)
+    m = ctx.team.roster.get(ctx.args.name)
     if ctx.json:
         show.emit_json(m)
         return 0
@@ -102,7 +102,7 @@ def _remove(verbs: Subcommands) -> None:
 def member_remove(ctx: Context) -> int:
     from accord.runtime.lifecycle import refuse_removing_a_running_member
 
-    refuse_removing_a_running_member(ctx.store, ctx.team.team, ctx.args.name)
+    refuse_removing_a_running_member(ctx.team, ctx.args.name)
     released = ctx.team.roster.remove(ctx.args.name, force=ctx.args.force, actor=ctx.actor)
     note = f"; tasks back to pending: {', '.join(f'#{i}' for i in released)}" if released else ""
     show.say(f"removed {ctx.args.name}{note}")
@@ -140,9 +140,9 @@ def _transcript(verbs: Subcommands) -> None:
 
 
 def member_transcript(ctx: Context) -> int:
-    team = ctx.team.team
-    ctx.store.get_member(team, ctx.args.name)
-    entries = ctx.store.read_transcript(team, ctx.args.name, session=ctx.args.session)
+    team = ctx.team
+    team.roster.get(ctx.args.name)  # UnknownMember, before an empty transcript
+    entries = team.log.read_transcript(ctx.args.name, session=ctx.args.session)
     if ctx.args.last:
         entries = entries[-ctx.args.last :]
     if ctx.json:

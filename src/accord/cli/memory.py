@@ -15,7 +15,6 @@ from accord.errors import NothingToDo, UserError
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
-    from accord.memory import Memory
     from accord.types import MemoryEntry
 
 _TYPES = CHOICES["MemoryType"]
@@ -40,12 +39,6 @@ def register(commands: Subcommands, name: str) -> None:
         _continuity,
     ):
         grammar(verbs)
-
-
-def _memory(ctx: Context) -> Memory:
-    from accord.memory import Memory
-
-    return Memory(ctx.store, ctx.team.team, ctx.project.config.memory)
 
 
 def _clip(text: str, n: int) -> str:
@@ -90,7 +83,7 @@ def memory_add(ctx: Context) -> int:
         # An agent may keep entries of its own only: writing into another member's
         # scope would put words in its mouth at its next recall.
         ctx.acting_as(a.scope.removeprefix("member:"))
-    entry, reinforced = _memory(ctx).remember(
+    entry, reinforced = ctx.team.memory.remember(
         NewMemory(
             type=MemoryType(a.type),
             text=a.text,
@@ -140,7 +133,7 @@ def memory_search(ctx: Context) -> int:
             "stories are never searched; list them with `accord memory list --type story`"
         )
     member = ctx.acting_as(a.as_) if a.as_ else ctx.actor
-    found = _memory(ctx).recall(a.query, member=member, k=a.k, types=types, history=a.history)
+    found = ctx.team.memory.recall(a.query, member=member, k=a.k, types=types, history=a.history)
     if ctx.json:
         show.emit_json(found)
     elif not found:
@@ -159,7 +152,7 @@ def _show(verbs: Subcommands) -> None:
 
 
 def memory_show(ctx: Context) -> int:
-    e = _memory(ctx).get(ctx.args.id)
+    e = ctx.team.memory.get(ctx.args.id)
     if ctx.json:
         show.emit_json(e)
         return 0
@@ -200,7 +193,7 @@ def _history(verbs: Subcommands) -> None:
 def memory_history(ctx: Context) -> int:
     from accord.types import MemoryStatus, to_json
 
-    chain = _memory(ctx).history(ctx.args.id)
+    chain = ctx.team.memory.history(ctx.args.id)
     stands = next((e.id for e in chain if e.status == MemoryStatus.ACTIVE), None)
     if ctx.json:
         out = {"v": 1, "chain": to_json(chain), "stands": stands}
@@ -221,7 +214,7 @@ def _forget(verbs: Subcommands) -> None:
 
 
 def memory_forget(ctx: Context) -> int:
-    e = _memory(ctx).forget(ctx.args.id, ctx.actor)
+    e = ctx.team.memory.forget(ctx.args.id, ctx.actor)
     if ctx.json:
         show.emit_json(e)
     else:
@@ -241,8 +234,7 @@ def memory_list(ctx: Context) -> int:
     from accord.types import MemoryStatus, MemoryType
 
     a = ctx.args
-    entries = ctx.store.list_memories(
-        ctx.team.team,
+    entries = ctx.team.memory.entries(
         type=MemoryType(a.type) if a.type else None,
         status=MemoryStatus(a.status) if a.status else None,
         limit=a.limit,
@@ -282,7 +274,7 @@ def _export(verbs: Subcommands) -> None:
 def memory_export(ctx: Context) -> int:
     from pathlib import Path
 
-    lines = list(_memory(ctx).export())
+    lines = list(ctx.team.memory.export())
     if ctx.args.output is None:
         for line in lines:
             sys.stdout.write(line + "\n")
@@ -319,7 +311,7 @@ def memory_import(ctx: Context) -> int:
     from accord.config import read_utf8
 
     text = read_utf8(Path(ctx.args.file), "the import file", UserError)
-    imported, problems = _memory(ctx).import_lines(
+    imported, problems = ctx.team.memory.import_lines(
         text.splitlines(), skip_bad=ctx.args.skip_bad, actor=ctx.actor
     )
     if ctx.json:
@@ -344,7 +336,7 @@ def _reindex(verbs: Subcommands) -> None:
 
 
 def memory_reindex(ctx: Context) -> int:
-    memory = _memory(ctx)
+    memory = ctx.team.memory
     quiet = ctx.json
 
     def progress(done: int) -> None:
@@ -382,7 +374,7 @@ def memory_continuity(ctx: Context) -> int:
     from accord.types import to_json
 
     a = ctx.args
-    memory = _memory(ctx)
+    memory = ctx.team.memory
     if a.set is not None:
         note = memory.write_continuity(ctx.acting_as(a.member), a.set)
         if ctx.json:

@@ -38,7 +38,7 @@ def plan_load(ctx: Context) -> int:
     from accord.types import to_json
 
     plan = read_plan(Path(ctx.args.file))  # the whole file is checked before the store opens
-    loaded = load_plan(ctx.team.board, plan, actor=ctx.actor)
+    loaded = load_plan(ctx.team, plan, actor=ctx.actor)
     if ctx.json:
         out = {
             "v": 1,

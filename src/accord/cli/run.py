@@ -19,6 +19,7 @@ from accord.errors import UserError
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
+    from accord.team import Team
     from accord.types import UsageTotal
 
 _RUN_EXITS = (
@@ -135,7 +136,7 @@ def agent_cmd(ctx: Context) -> int:
         raise
     agent.install_signal_handlers()
     # With --once, the task failures of this session decide the exit code.
-    history = ctx.store.read_events(ctx.team.team) if ctx.args.once else []
+    history = ctx.team.log.read_events() if ctx.args.once else []
     since = history[-1].seq if history else 0
     outcome = agent.run(once=ctx.args.once)
     show.say(
@@ -143,7 +144,7 @@ def agent_cmd(ctx: Context) -> int:
     )
     failed = {
         e.payload["id"]
-        for e in (ctx.store.read_events(ctx.team.team, since=since) if ctx.args.once else [])
+        for e in (ctx.team.log.read_events(since=since) if ctx.args.once else [])
         if e.kind == "task_failed" and e.payload.get("owner") == member
     }
     if ctx.args.once and failed:
@@ -168,8 +169,8 @@ def _cost(commands: Subcommands, name: str) -> None:
 
 def cost(ctx: Context) -> int:
     by = ctx.args.by
-    rows = ctx.store.usage_totals(ctx.team.team, by=by)
-    total = ctx.store.usage_totals(ctx.team.team)[0]
+    rows = ctx.team.runs.usage_totals(by=by)
+    total = ctx.team.runs.usage_totals()[0]
     if ctx.json:
         listed: list[dict[str, object]] = []
         out: dict[str, object] = {"v": 1, "by": by, "rows": listed, "total": None}
@@ -259,17 +260,17 @@ def run_cmd(ctx: Context) -> int:
     from accord.runtime.project import set_up_store
     from accord.runtime.team_run import budget_warning, prepare_run
     from accord.store import redact
+    from accord.team import Team
 
     # A first run sets the store up where the project says (a fresh clone has the
     # committed accord.toml but not .accord/), or in this folder when there is none.
     project, made = set_up_store(Path.cwd(), ctx.args.store)
     if made:
         show.say(f"created the team's store at {redact(project.store_location)}")
-    team = _team_name_for_run(ctx)
+    team = Team.open(ctx.store, _team_name_for_run(ctx), ctx.project.config, ctx.project.root)
     prepare_run(
-        ctx.store,
-        ctx.project,
         team,
+        ctx.project,
         ctx.args.goal,
         model=ctx.args.model,
         teammate_model=ctx.args.teammate_model,
@@ -277,7 +278,7 @@ def run_cmd(ctx: Context) -> int:
         budget_usd=ctx.args.budget,
         delegate=ctx.args.delegate,
     )
-    warning = budget_warning(ctx.store, ctx.project, team)
+    warning = budget_warning(team, ctx.project)
     if warning is not None:
         sys.stderr.write(f"warning: {warning}\n")
     return _supervise_run(ctx, team)
@@ -290,11 +291,13 @@ def _team_name_for_run(ctx: Context) -> str:
     default = ctx.project.config.team.default
     if default:
         return default
-    teams = [t.name for t in ctx.store.list_teams()]
+    from accord.team import teams as all_teams
+
+    teams = [t.name for t in all_teams(ctx.store)]
     return teams[0] if len(teams) == 1 else "main"
 
 
-def _supervise_run(ctx: Context, team: str) -> int:
+def _supervise_run(ctx: Context, team: Team) -> int:
     """Run the team until it ends; exit 0 finished, 1 stopped without finishing, 130
     interrupted (the codes are in `accord run --help` and the README)."""
     from accord.runtime.lifecycle import exit_code, run_outcome
@@ -304,28 +307,25 @@ def _supervise_run(ctx: Context, team: str) -> int:
     if display == "live":
         from accord.cli._live import supervise_live
 
-        final = supervise_live(
-            ctx.project, ctx.store, team, host=ctx.args.host, slots=ctx.args.slots
-        )
+        final = supervise_live(ctx.project, team, host=ctx.args.host, slots=ctx.args.slots)
     else:
         supervisor = Supervisor(
             ctx.project,
-            ctx.store,
             team,
             say=show.say_now,
-            on_event=show.Story(ctx.store, team, show.say_now, raw=display == "events"),
+            on_event=show.Story(team, show.say_now, raw=display == "events"),
             host=ctx.args.host,
             slots=ctx.args.slots,
         )
         final = supervisor.run()
-    run = ctx.store.get_run(team)
-    outcome = run_outcome(ctx.store, team)
+    run = team.runs.get()
+    outcome = run_outcome(team)
     if final == "finished":
         show.say(f"finished: {run.summary if run else ''}")
         return 0
     why = f" ({outcome.outcome}: {outcome.reason})" if outcome is not None else ""
-    show.say(f"team {team} stopped without finishing{why}")
-    show.say(f"`accord resume --team {team}` brings it back; `accord status` shows it")
+    show.say(f"team {team.name} stopped without finishing{why}")
+    show.say(f"`accord resume --team {team.name}` brings it back; `accord status` shows it")
     return exit_code(outcome)
 
 
@@ -350,12 +350,12 @@ def _resume(commands: Subcommands, name: str) -> None:
 def resume_cmd(ctx: Context) -> int:
     from accord.runtime.team_run import budget_warning, prepare_resume
 
-    run, why = prepare_resume(ctx.store, ctx.project, ctx.team.team, budget_usd=ctx.args.budget)
+    run, why = prepare_resume(ctx.team, ctx.project, budget_usd=ctx.args.budget)
     show.say(f"resuming team {run.team}: {', '.join(run.wanted)}; {why}")
-    warning = budget_warning(ctx.store, ctx.project, run.team)
+    warning = budget_warning(ctx.team, ctx.project)
     if warning is not None and ctx.args.budget is not None:
         sys.stderr.write(f"warning: {warning}\n")
-    return _supervise_run(ctx, run.team)
+    return _supervise_run(ctx, ctx.team)
 
 
 # supervise, stop, watch, status -------------------------------------------------
@@ -380,11 +380,10 @@ def _supervise(commands: Subcommands, name: str) -> None:
 def supervise_cmd(ctx: Context) -> int:
     from accord.runtime.supervisor import Supervisor
 
-    team = ctx.team.team
     Supervisor(
-        ctx.project, ctx.store, team, say=show.say_now, host=ctx.args.host, slots=ctx.args.slots
+        ctx.project, ctx.team, say=show.say_now, host=ctx.args.host, slots=ctx.args.slots
     ).serve(once=ctx.args.once)
-    show.say(f"supervisor {ctx.args.host or 'of this host'} for team {team} stopped")
+    show.say(f"supervisor {ctx.args.host or 'of this host'} for team {ctx.team.name} stopped")
     return 0
 
 
@@ -401,7 +400,7 @@ def _stop(commands: Subcommands, name: str) -> None:
 def stop_cmd(ctx: Context) -> int:
     from accord.runtime.team_run import stop
 
-    show.say(stop(ctx.store, ctx.team, ctx.args.member))
+    show.say(stop(ctx.team, ctx.args.member))
     return 0
 
 
@@ -417,7 +416,7 @@ def _watch(commands: Subcommands, name: str) -> None:
 def watch_cmd(ctx: Context) -> int:
     from accord.cli._live import watch
 
-    watch(ctx.store, ctx.team.team)
+    watch(ctx.team)
     return 0
 
 
@@ -430,8 +429,8 @@ def status_cmd(ctx: Context) -> int:
     from accord.cli._live import render_status, status_data
     from accord.runtime.lifecycle import sweep
 
-    sweep(ctx.store, ctx.team_name)  # a supervisor dead on this machine: say so, tidy up
-    data = status_data(ctx.store, ctx.team_name)
+    sweep(ctx.reading)  # a supervisor dead on this machine: say so, tidy up
+    data = status_data(ctx.reading)
     if ctx.json:
         show.say(json.dumps(data, indent=2))
     else:

@@ -37,8 +37,10 @@ def _copy(verbs: Subcommands) -> None:
 def store_copy(ctx: Context) -> int:
     from pathlib import Path
 
+    from accord.location import parse_location
     from accord.store import open_store
     from accord.store.copy import copy_teams
+    from accord.team import Team
     from accord.types import check_name
 
     source_at, target_at = ctx.args.source, ctx.args.target
@@ -46,11 +48,11 @@ def store_copy(ctx: Context) -> int:
         raise UserError("--from and --to name the same store; give two different stores")
     for name in ctx.args.teams:
         check_name(name, "team name")
-    if "://" not in source_at and not Path(source_at).expanduser().exists():
+    if not parse_location(source_at).is_url and not Path(source_at).expanduser().exists():
         raise UserError(f"no store at {source_at}; give the path or URL of an existing store")
     with open_store(source_at) as source:
         for name in ctx.args.teams:
-            source.get_team(name)  # before the target is created or touched
+            Team(source, name).record()  # before the target is created or touched
         with open_store(target_at, create=True) as target:
             copied = copy_teams(source, target, ctx.args.teams)
     if ctx.json:
@@ -68,6 +70,8 @@ def store_copy(ctx: Context) -> int:
 def _same_store(a: str, b: str) -> bool:
     from pathlib import Path
 
-    if "://" in a or "://" in b:
+    from accord.location import parse_location
+
+    if parse_location(a).is_url or parse_location(b).is_url:
         return a.rstrip("/") == b.rstrip("/")
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()

@@ -109,7 +109,7 @@ def task_list(ctx: Context) -> int:
     from accord.types import TaskStatus
 
     status = TaskStatus(ctx.args.status) if ctx.args.status else None
-    tasks = ctx.store.list_tasks(ctx.team_name, status=status, ready=ctx.args.ready)
+    tasks = ctx.reading.board.list(status, ready=ctx.args.ready)
     if ctx.json:
         show.emit_json(tasks)
     else:

@@ -28,7 +28,9 @@ def _create(verbs: Subcommands) -> None:
 
 
 def team_create(ctx: Context) -> int:
-    team = ctx.store.create_team(ctx.args.name, ctx.args.description)
+    from accord.team import Team
+
+    team = Team.create(ctx.store, ctx.args.name, description=ctx.args.description).record()
     if ctx.json:
         show.emit_json(team)
     else:
@@ -42,9 +44,11 @@ def _list(verbs: Subcommands) -> None:
 
 
 def team_list(ctx: Context) -> int:
+    from accord.team import Team
+    from accord.team import teams as all_teams
     from accord.types import TaskStatus
 
-    teams = ctx.store.list_teams()
+    teams = all_teams(ctx.store)
     if ctx.json:
         show.emit_json(teams)
         return 0
@@ -53,8 +57,9 @@ def team_list(ctx: Context) -> int:
         return 0
     rows = []
     for t in teams:
-        members = ctx.store.list_members(t.name)
-        tasks = ctx.store.list_tasks(t.name)
+        team = Team(ctx.store, t.name)
+        members = team.roster.list()
+        tasks = team.board.list()
         done = sum(1 for k in tasks if k.status == TaskStatus.COMPLETED)
         rows.append((t.name, len(members), f"{done}/{len(tasks)}", show.when(t.created_at)))
     show.table(["team", "members", "tasks done", "created"], rows)
@@ -73,8 +78,8 @@ def team_show(ctx: Context) -> int:
     if ctx.args.name is not None:
         ctx.args.team = ctx.args.name
     svc = ctx.team
-    team = ctx.store.get_team(svc.team)
-    members = svc.roster.store.list_members(svc.team)
+    team = svc.record()
+    members = svc.roster.list()
     tasks = svc.board.list()
     counts = {s.value: sum(1 for t in tasks if t.status == s) for s in TaskStatus}
     counts["ready"] = sum(1 for t in tasks if t.ready)
@@ -101,17 +106,19 @@ def _delete(verbs: Subcommands) -> None:
 def team_delete(ctx: Context) -> int:
     from accord import credentials
     from accord.runtime.lifecycle import sweep
+    from accord.team import Team
     from accord.team.roster import LIVE_STATUSES, acting_member
 
     name = ctx.args.name
     # An agent (ACCORD_MEMBER set) may delete only its own team, and only with its token.
     acting_member(ctx.store, name, os.environ.get("ACCORD_MEMBER"), credentials.get("ACCORD_TOKEN"))
-    sweep(ctx.store, name)  # members a dead supervisor left `starting` are not live
-    live = [m.name for m in ctx.store.list_members(name) if m.status in LIVE_STATUSES]
+    team = Team(ctx.store, name)
+    sweep(team)  # members a dead supervisor left `starting` are not live
+    live = [m.name for m in team.roster.list() if m.status in LIVE_STATUSES]
     if live and not ctx.args.force:
         raise InvalidState(
             f"team {name!r} has live members ({', '.join(live)}); stop them first, or pass --force"
         )
-    ctx.store.delete_team(name)
+    team.delete()
     show.say(f"deleted team {name}")
     return 0

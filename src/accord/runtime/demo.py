@@ -40,7 +40,7 @@ from accord.errors import AccordError, UserError
 from accord.events import EventKind
 from accord.runtime.project import set_up_store
 from accord.runtime.team_run import prepare_run
-from accord.store import Store, open_store
+from accord.store import open_store
 from accord.team import Team
 from accord.types import Event, RunStatus, TaskStatus, TranscriptKind
 
@@ -55,7 +55,7 @@ GOAL = (
 )
 LIMIT = 90.0  # seconds before a demo that has not finished is stopped
 
-Supervise = Callable[[Project, Store, str], RunStatus]
+Supervise = Callable[[Project, Team], RunStatus]
 
 
 # the scratch folder ----------------------------------------------------------
@@ -437,10 +437,10 @@ def run(
                 runs.update(status=RunStatus.STOPPING)
 
     with open_store(project.store_location) as store:
+        team = Team.open(store, TEAM, project.config, project.root)
         prepare_run(
-            store,
+            team,
             project,
-            TEAM,
             GOAL,
             model=f"scripted:{scripts / 'lead.json'}",
             teammate_model=f"scripted:{scripts / 'teammate.json'}",
@@ -449,10 +449,10 @@ def run(
         timer.daemon = True
         timer.start()
         try:
-            final = supervise(project, store, TEAM)
+            final = supervise(project, team)
         finally:
             timer.cancel()
-        report = _report(store, folder.root, time.monotonic() - started)
+        report = _report(team, folder.root, time.monotonic() - started)
     if final == RunStatus.FINISHED:
         return report
     why = f"ran out of time ({limit:g}s)" if over.is_set() else "was stopped"
@@ -467,8 +467,7 @@ def run(
     )
 
 
-def _report(store: Store, root: Path, seconds: float) -> Report:
-    team = Team(store, TEAM)
+def _report(team: Team, root: Path, seconds: float) -> Report:
     run_ = team.runs.get()
     tasks = team.board.list()
     hooks = [e for e in team.log.read_events() if e.kind == EventKind.HOOK_RUN]
@@ -489,9 +488,9 @@ class Narrator:
 
     FILLER = frozenset({LEAD_SCRIPT["otherwise"]["text"], MATE_SCRIPT["otherwise"]["text"]})
 
-    def __init__(self, store: Store, team: str, say: Callable[[str], None]) -> None:
-        self.services = Team(store, team)
-        self.team = team
+    def __init__(self, team: Team, say: Callable[[str], None]) -> None:
+        self.services = team
+        self.team = team.name
         self.say = say
         self.started = time.time()
         self.read: dict[str, int] = {}  # transcript seq read up to, per member

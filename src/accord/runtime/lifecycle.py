@@ -22,9 +22,8 @@ import socket
 import time
 from pathlib import Path
 
-from accord.errors import InvalidState, UnknownTeam
+from accord.errors import InvalidState, Reason, UnknownTeam
 from accord.events import EventKind
-from accord.store.base import Store
 from accord.team import Team
 from accord.team.roster import LIVE_STATUSES
 from accord.types import Event, MemberStatus, Run, RunOutcome, RunSettings, RunStatus
@@ -54,23 +53,18 @@ def holder_is_dead(pid: int | None, host: str | None) -> bool:
     return b"accord" not in cmdline or pid == os.getpid()
 
 
-def run_outcome(store: Store, team: str) -> RunOutcome | None:
+def run_outcome(team: Team) -> RunOutcome | None:
     """How the team's latest run ended (None while it runs, or before any run).
 
     Read from the run's settings, where ``record_end`` keeps it, so that `accord status`
     costs the same on a log of a million events as on one of ten."""
     try:
-        run = Team(store, team).runs.get()
+        run = team.runs.get()
     except UnknownTeam:
         return None
     if run is None or run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
         return None
     return run.settings.ended
-
-
-def end_run(store: Store, team: str, outcome: str, reason: str) -> Event:
-    """``record_end`` for the team ``team`` of ``store``."""
-    return record_end(Team(store, team), outcome, reason)
 
 
 def record_end(team: Team, outcome: str, reason: str) -> Event:
@@ -105,11 +99,10 @@ def supervisor_gone(run: Run) -> str | None:
     return None
 
 
-def sweep(store: Store, team: str) -> list[str]:
+def sweep(bound: Team) -> list[str]:
     """Tidy what a supervisor killed on this machine left behind: the run is stopped
     (outcome ``crashed``) and members it marked live but whose process is gone are
     stopped. Only a holder certainly dead is swept, never one just slow to renew."""
-    bound = Team(store, team)
     try:
         run = bound.runs.get()
     except UnknownTeam:
@@ -134,7 +127,7 @@ def sweep(store: Store, team: str) -> list[str]:
         record_end(
             bound,
             "crashed",
-            f"the supervisor (pid {run.supervisor_pid}) died; `accord resume --team {team}` "
+            f"the supervisor (pid {run.supervisor_pid}) died; `accord resume --team {bound.name}` "
             "brings the team back",
         )
     return swept
@@ -160,17 +153,15 @@ def supervised(run: Run) -> bool:
     )
 
 
-def refuse_removing_a_running_member(store: Store, team: str, name: str) -> None:
+def refuse_removing_a_running_member(bound: Team, name: str) -> None:
     """A member a live supervisor runs is stopped first, never pulled from under it."""
-    bound = Team(store, team)
     run = bound.runs.get()
     m = bound.roster.get(name)
     if run is None or not supervised(run):
         return
     if name == run.lead:
-        raise InvalidState(f"{name} leads the running team; stop the team first with `accord stop`")
+        raise InvalidState(f"{name} leads the running team", member=name, reason=Reason.LEADS)
     if m.status in LIVE_STATUSES and name in run.wanted:
         raise InvalidState(
-            f"{name} is running ({m.status.value}); stop it first with `accord stop {name}`, "
-            "then remove it"
+            f"{name} is running ({m.status.value})", member=name, reason=Reason.RUNNING
         )

@@ -21,7 +21,9 @@ from pathlib import Path
 
 from accord.config import CONFIG_NAME, CONFIG_TEMPLATE, STATE_DIR, Project, locate
 from accord.errors import UserError
+from accord.location import parse_location
 from accord.store import check_store_url, open_store, redact, store_exists
+from accord.team import Team
 from accord.types import check_name
 
 
@@ -44,7 +46,7 @@ def set_up_store(cwd: Path, store: str | None) -> tuple[Project, bool]:
     location = project.store_location
     if store_exists(location):
         return project, False
-    if "://" not in location:
+    if not parse_location(location).is_url:
         make_state_dir(project.root)
     open_store(location, create=True).close()
     return project, True
@@ -72,11 +74,11 @@ def init(
     location = store or store_from_env
     if team is not None:
         check_name(team, "team name")
-    if location and "://" not in location and Path(location).expanduser().is_dir():
+    url = location if location and parse_location(location).is_url else None
+    if location and not url and Path(location).expanduser().is_dir():
         raise UserError(f"{location} is a folder, not a store; pass the path of a file to create")
     made: list[str] = []
     config_path = here / CONFIG_NAME
-    url = location if location and "://" in location else None
     if url:
         # A malformed URL, or a server that cannot be reached, leaves no files behind.
         check_store_url(url)
@@ -84,7 +86,7 @@ def init(
         open_store(url, create=True).close()  # a missing database, say, is refused here
     if not config_path.exists():
         text = CONFIG_TEMPLATE
-        if store and "://" not in store:
+        if store and not parse_location(store).is_url:
             # Record the chosen store so later commands find it without --store.
             chosen = Path(store).expanduser().resolve()
             shown = os.path.relpath(chosen, here) if chosen.is_relative_to(here) else str(chosen)
@@ -108,10 +110,10 @@ def init(
         if fresh:
             made.append(
                 f"the store in {redact(store_path)}"
-                if "://" in store_path
+                if parse_location(store_path).is_url
                 else os.path.relpath(store_path, here)
             )
         if team:
-            opened.create_team(team)
+            Team.create(opened, team)
             made.append(f"team {team}")
     return Initialised(here, tuple(made), store_path, bool(url and redact(url) != url and store))

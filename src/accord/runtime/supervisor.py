@@ -60,8 +60,8 @@ from accord.agent.launch import CONFIG_EXIT
 from accord.config import Project
 from accord.errors import AccordError, StaleToken, StoreNotFound, UnknownMember, UserError
 from accord.events import EventKind
+from accord.location import parse_location
 from accord.runtime.lifecycle import default_host, holder_is_dead, record_end
-from accord.store.base import Store
 from accord.team import Team
 from accord.types import (
     Event,
@@ -107,8 +107,7 @@ class Supervisor:
     def __init__(
         self,
         project: Project,
-        store: Store,
-        team: str,
+        team: Team,
         *,
         say: Say = print,
         settings: Settings | None = None,
@@ -117,8 +116,9 @@ class Supervisor:
         slots: int | None = None,
     ) -> None:
         self.project = project
-        self.team = team
-        self.services = Team.open(store, team, project.config, project.root)
+        self.team = team.name
+        # The team wired to this project's settings and hooks, whatever ``team`` was bound to.
+        self.services = Team.open(team.store, team.name, project.config, project.root)
         self.say = say
         cfg = project.config.run
         self.settings = settings or Settings(
@@ -699,7 +699,7 @@ class Supervisor:
 
 
 def _store_file(location: str) -> Path | None:
-    return None if "://" in location else Path(location)
+    return None if parse_location(location).is_url else Path(location)
 
 
 def _file_id(path: Path | None) -> tuple[int, int] | None:

@@ -18,7 +18,7 @@ from accord.agent.definition import find_definition, load_definitions
 from accord.agent.lead import LEAD
 from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.config import Project
-from accord.errors import InvalidState, NothingToDo, UnknownTeam, UserError
+from accord.errors import InvalidState, NothingToDo, Reason, UnknownTeam, UserError
 from accord.events import EventKind
 from accord.llm.prices import Price, price_for
 from accord.runtime.lifecycle import (
@@ -28,7 +28,6 @@ from accord.runtime.lifecycle import (
     supervised,
     sweep,
 )
-from accord.store.base import Store
 from accord.team import Team
 from accord.team.roster import LIVE_STATUSES
 from accord.types import MemberRole, MessageKind, Run, RunSettings, RunStatus, check_name
@@ -37,9 +36,8 @@ LEAD_NAME = "lead"
 
 
 def prepare_run(
-    store: Store,
+    t: Team,
     project: Project,
-    team: str,
     goal: str,
     *,
     model: str | None = None,
@@ -48,9 +46,10 @@ def prepare_run(
     budget_usd: float | None = None,
     delegate: bool = False,
 ) -> Run:
-    """Check everything, then create the team and its lead if needed and start the run."""
+    """Check everything, then create the team ``t`` (bound to the project's settings)
+    and its lead if needed, and start the run."""
+    team = t.name
     check_name(team, "team name")
-    t = Team.open(store, team, project.config, project.root)
     if not goal.strip():
         raise UserError('say what the team should do: accord run "GOAL"')
     model, teammate_model = model_alias(model), model_alias(teammate_model)
@@ -92,7 +91,7 @@ def prepare_run(
     for name, what in named.items():
         _check(name, what, project)
     if not team_exists:
-        t = Team.create(store, team, project.config, project.root)
+        t = Team.create(t.store, team, project.config, project.root)
     if lead is None:
         t.roster.add(LEAD_NAME, role=MemberRole.LEAD, model=lead_model)
     elif model is not None or lead.model is None:
@@ -133,14 +132,14 @@ def _refuse_if_supervised(run: Run) -> None:
     dead = holder_is_dead(run.supervisor_pid, run.supervisor_host)
     if expires is not None and expires > time.time() and not dead:
         raise InvalidState(
-            f"team {run.team!r} is running already (supervisor pid {run.supervisor_pid}); "
-            f"watch it with `accord watch --team {run.team}` or stop it with `accord stop`"
+            f"team {run.team!r} is running already (supervisor pid {run.supervisor_pid})",
+            team=run.team,
+            reason=Reason.SUPERVISED,
         )
 
 
-def budget_warning(store: Store, project: Project, team: str) -> str | None:
+def budget_warning(t: Team, project: Project) -> str | None:
     """A USD budget on a model with no price never triggers: say so, and what to do."""
-    t = Team.open(store, team, project.config, project.root)
     run = t.runs.get()
     if run is None:
         return None
@@ -173,20 +172,21 @@ def _drop_stale_shutdowns(t: Team) -> None:
 
 
 def prepare_resume(
-    store: Store, project: Project, team: str, *, budget_usd: float | None = None
+    t: Team, project: Project, *, budget_usd: float | None = None
 ) -> tuple[Run, str]:
     """Check the run can come back, then bring back what stopped for a cause now fixed
     (a member that crashed too often, failed on its configuration, or stopped over
     budget), raise the budget if asked, and wake the lead to carry on. Returns the run
     and what the lead is told."""
-    t = Team.open(store, team, project.config, project.root)
+    team = t.name
     run = t.runs.get()
     if run is None:
-        raise UserError(f"team {team!r} has never been run; start it with `accord run GOAL`")
+        raise UserError(f"team {team!r} has never been run", team=team, reason=Reason.NEVER_RUN)
     if run.status == RunStatus.FINISHED:
         raise InvalidState(
-            f"team {team!r} finished ({run.summary or 'no summary'}); start a new goal with "
-            f"`accord run GOAL --team {team}`"
+            f"team {team!r} finished ({run.summary or 'no summary'})",
+            team=team,
+            reason=Reason.FINISHED,
         )
     if run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
         _refuse_if_supervised(run)
@@ -196,9 +196,9 @@ def prepare_resume(
     members = {m.name: m for m in t.roster.list()}
     for name in back:
         _check_member_model(t, project, run, name, members[name].agent)
-    sweep(store, team)
+    sweep(t)
     _drop_stale_shutdowns(t)
-    ended = run_outcome(store, team)
+    ended = run_outcome(t)
     said = [f"it had stopped ({ended.outcome}: {ended.reason})" if ended else "it had stopped"]
     if budget_usd is not None:
         old = run.settings.budget_usd
@@ -254,10 +254,9 @@ def _check_member_model(t: Team, project: Project, run: Run, name: str, agent: s
         raise UserError(f"{name} cannot start yet: {e}") from None
 
 
-def stop(store: Store, services: Team, member: str | None) -> str:
+def stop(t: Team, member: str | None) -> str:
     """Stop the whole team (resumable), or ask one running member to shut down."""
-    team = services.team
-    t = services
+    team = t.name
     run = t.runs.get()
     if run is None:
         raise UserError(f"team {team!r} has never been run; nothing to stop")
@@ -272,7 +271,7 @@ def stop(store: Store, services: Team, member: str | None) -> str:
             return f"asked the supervisor of {team} to stop the team"
         if run.status == RunStatus.STOPPED:
             raise NothingToDo(f"team {team} is stopped already")
-        sweep(store, team)
+        sweep(t)
         now = t.runs.get()
         if now is not None and now.status != RunStatus.STOPPED:
             t.runs.update(status=RunStatus.STOPPED)
@@ -281,7 +280,7 @@ def stop(store: Store, services: Team, member: str | None) -> str:
     m = t.roster.get(member)
     if not live or m.status not in LIVE_STATUSES or m.name not in run.wanted:
         raise InvalidState(f"{member} is not running ({m.status.value}); there is nothing to stop")
-    services.mailbox.send(
+    t.mailbox.send(
         run.lead,
         member,
         "stop requested by a person at the terminal",

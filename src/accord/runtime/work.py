@@ -51,6 +51,7 @@ from accord import process
 from accord.config import STATE_DIR, Config
 from accord.credentials import scrubbed, without_password
 from accord.errors import AccordError, ClaimError, HookBlocked, UserError
+from accord.location import parse_location
 from accord.team import Team
 from accord.team.board import heartbeat_period
 from accord.types import (
@@ -160,7 +161,7 @@ class WorkPool:
         self._errors: list[BaseException] = []
         self._started = 0
         location = self.services.location
-        state = Path(location).parent if "://" not in location else root / STATE_DIR
+        state = root / STATE_DIR if parse_location(location).is_url else Path(location).parent
         self.logs = state / "logs" / "work" / self.team
         self._lock_path = state / f"work-{self.team}-{settings.prefix}.lock"
 

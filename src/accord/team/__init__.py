@@ -37,7 +37,6 @@ __all__ = [
     "Roster",
     "Runs",
     "Team",
-    "TeamServices",
     "pick_team",
     "teams",
 ]
@@ -84,8 +83,7 @@ def pick_team(
     if not teams:
         raise UnknownTeam("this store has no teams yet", reason=Reason.NO_TEAMS)
     raise UserError(
-        f"this store has {len(teams)} teams ({', '.join(teams)}); pass --team NAME, "
-        "set ACCORD_TEAM, or set [team] default in accord.toml"
+        f"this store has {len(teams)} teams ({', '.join(teams)})", reason=Reason.MANY_TEAMS
     )
 
 
@@ -261,7 +259,3 @@ class Team:
         from accord.team.wake import wait
 
         return wait(self.store, self.team, member, timeout, stop=stop, tasks=tasks, also=also)
-
-
-# The earlier name of ``Team``, which front doors and tests still use.
-TeamServices = Team

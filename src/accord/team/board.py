@@ -17,11 +17,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from accord.config import BoardConfig
 from accord.errors import AccordError, ClaimError, HookBlocked
-from accord.store.base import Store
-from accord.team.hooks import HookRunner
 from accord.types import (
     Claim,
     HookEvent,
@@ -31,6 +29,13 @@ from accord.types import (
     TaskChanges,
     TaskStatus,
 )
+
+if TYPE_CHECKING:
+    # The settings' validator (pydantic) and the hooks load only when asked for, so a
+    # read of the board (`accord task list`) starts fast.
+    from accord.config import BoardConfig
+    from accord.store.base import BoardStore
+    from accord.team.hooks import HookRunner
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +53,24 @@ class Board:
 
     def __init__(
         self,
-        store: Store,
+        store: BoardStore,
         team: str,
         settings: BoardConfig | None = None,
         hooks: HookRunner | None = None,
     ) -> None:
         self.store = store
         self.team = team
-        self.settings = settings or BoardConfig()
+        self._settings = settings
         self.hooks = hooks
+
+    @property
+    def settings(self) -> BoardConfig:
+        """Leases and attempts: the project's, or the defaults."""
+        if self._settings is None:
+            from accord.config import BoardConfig
+
+            self._settings = BoardConfig()
+        return self._settings
 
     # creating and changing ---------------------------------------------------
 

@@ -16,13 +16,13 @@ from accord.events import EventKind
 from accord.types import Event, TranscriptEntry, UsageRecord
 
 if TYPE_CHECKING:
-    from accord.store.base import Store
+    from accord.store.base import LogStore
 
 
 class Log:
     """Events and transcripts of one team."""
 
-    def __init__(self, store: Store, team: str) -> None:
+    def __init__(self, store: LogStore, team: str) -> None:
         self.store = store
         self.team = team
 

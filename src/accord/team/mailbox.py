@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from accord.types import PERSON, Message, MessageKind, OutgoingMessage
 
 if TYPE_CHECKING:
-    from accord.store.base import Store
+    from accord.store.base import MailStore
 
 
 class MailboxSettings(Protocol):
@@ -41,14 +41,22 @@ def sender_attrs(message: Message) -> str:
 class Mailbox:
     """The mailboxes of one team."""
 
-    def __init__(self, store: Store, team: str, settings: MailboxSettings | None = None) -> None:
-        if settings is None:
-            from accord.config import MailboxConfig
-
-            settings = MailboxConfig()
+    def __init__(
+        self, store: MailStore, team: str, settings: MailboxSettings | None = None
+    ) -> None:
         self.store = store
         self.team = team
-        self.settings = settings
+        self._settings = settings
+
+    @property
+    def settings(self) -> MailboxSettings:
+        """The visibility timeout: the project's, or the default (whose validator, and
+        pydantic, load only when a read needs it, never for the history)."""
+        if self._settings is None:
+            from accord.config import MailboxConfig
+
+            self._settings = MailboxConfig()
+        return self._settings
 
     def send(
         self,

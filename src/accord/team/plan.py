@@ -29,13 +29,15 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from accord.config import read_utf8
 from accord.errors import Reason, UserError
 from accord.store.base import MAX_DESCRIPTION, MAX_TITLE
-from accord.team.board import Board
 from accord.types import NAME_PATTERN, NewTask, PlannedTask, Task
+
+if TYPE_CHECKING:
+    from accord.team import Team
 
 KEYS = ("id", "title", "description", "blocked_by", "priority", "assignee", "max_attempts")
 _HEADER = re.compile(r"^\s*\[\[\s*task\s*\]\]\s*(#.*)?$")
@@ -329,21 +331,21 @@ class _Lines:
 # loading -------------------------------------------------------------------------
 
 
-def load_plan(board: Board, plan: Plan, actor: str | None = None) -> PlanLoad:
+def load_plan(team: Team, plan: Plan, actor: str | None = None) -> PlanLoad:
     """Put the plan's tasks on the board in one transaction; tasks already loaded
     (by id) are left as they are. TaskCreated hooks run for each new task."""
-    members = {m.name for m in board.store.list_members(board.team)}
+    members = {m.name for m in team.roster.list()}
     for t in plan.tasks:
         if t.assignee is not None and t.assignee not in members:
             where = f"{plan.origin}:{t.line}" if t.line else plan.origin
             raise UserError(
                 f"{where}: task {t.id!r} is assigned to {t.assignee!r}, who is not a member of "
-                f"team {board.team!r}",
-                team=board.team,
+                f"team {team.name!r}",
+                team=team.name,
                 member=t.assignee,
                 reason=Reason.NOT_A_MEMBER,
             )
-    placed = board.add_many(plan.planned(), actor)
+    placed = team.board.add_many(plan.planned(), actor)
     entries: list[PlanEntry] = []
     refused: set[str] = set()
     for item, p in zip(plan.tasks, placed, strict=True):
@@ -359,4 +361,4 @@ def load_plan(board: Board, plan: Plan, actor: str | None = None) -> PlanLoad:
             if p.task.title != item.title:
                 note = f"loaded before with the title {p.task.title!r}; left as it is"
             entries.append(PlanEntry(item, p.task, "existing", note))
-    return PlanLoad(board.team, plan.origin, tuple(entries))
+    return PlanLoad(team.name, plan.origin, tuple(entries))

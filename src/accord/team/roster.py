@@ -19,7 +19,7 @@ from accord.types import PERSON, HookEvent, Member, MemberRole, MemberStatus
 
 if TYPE_CHECKING:
     # Hooks load config (and pydantic); checking a token must not wait for them.
-    from accord.store.base import Store
+    from accord.store.base import TeamStore
     from accord.team.hooks import HookOutcome, HookRunner
 
 # A member whose heartbeat is older than this while "working" looks dead.
@@ -51,7 +51,7 @@ class NewMember:
 
 
 def authorize(
-    store: Store,
+    store: TeamStore,
     team: str,
     acting_as: str,
     env_member: str | None,
@@ -81,7 +81,7 @@ def authorize(
 
 
 def may_act_as(
-    store: Store, team: str, name: str, env_member: str | None, env_token: str | None
+    store: TeamStore, team: str, name: str, env_member: str | None, env_token: str | None
 ) -> None:
     """IdentityError unless this caller may act as ``name``: a member (``authorize``), or
     ``person``, which only a caller that is no agent may be."""
@@ -97,7 +97,7 @@ def may_act_as(
 
 
 def acting_member(
-    store: Store, team: str, env_member: str | None, env_token: str | None
+    store: TeamStore, team: str, env_member: str | None, env_token: str | None
 ) -> str | None:
     """The verified member this process acts for, or None for a person at a terminal."""
     if not env_member and not env_token:
@@ -110,7 +110,7 @@ def acting_member(
 class Roster:
     """The members of one team."""
 
-    def __init__(self, store: Store, team: str, hooks: HookRunner | None = None) -> None:
+    def __init__(self, store: TeamStore, team: str, hooks: HookRunner | None = None) -> None:
         self.store = store
         self.team = team
         self.hooks = hooks
@@ -163,10 +163,7 @@ class Roster:
     ) -> builtins.list[int]:
         member = self.store.get_member(self.team, name)
         if member.status in LIVE_STATUSES and not force:
-            raise InvalidState(
-                f"{name} is {member.status.value}; stop it first or pass --force "
-                "(its tasks go back to pending)"
-            )
+            raise InvalidState(f"{name} is {member.status.value}", member=name, reason=Reason.LIVE)
         return self.store.remove_member(self.team, name, actor=actor)
 
     def heartbeat(

@@ -47,7 +47,7 @@ def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
     check_name(a.name, "teammate name")
     run = svc.runs.get()
     if run is None:
-        raise UserError("spawning needs a team run; start one with `accord run`")
+        raise UserError("spawning needs a team run, and this team has none; a person starts one")
     definition = find_definition(ctx.workspace, a.agent)
     # The model it will run is opened now, so a bad name or a missing key is this tool's
     # error, not a teammate that cannot start.
