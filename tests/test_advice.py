@@ -11,7 +11,7 @@ from accord.agent.tools._advice import worded as for_the_model
 from accord.cli._advice import worded as for_the_cli
 from accord.errors import AccordError, InvalidState, Reason
 from accord.store import Store, open_store
-from accord.types import NewTask, RunStatus
+from accord.types import NewTask, RunSettings, RunStatus
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_the_services_and_the_runtime_word_no_command_either(store: Store, tmp_p
         "or set [team] default in accord.toml"
     )
 
-    store.start_run("main", "g", "alice", {})
+    store.start_run("main", "g", "alice", RunSettings())
     store.update_run("main", status=RunStatus.FINISHED, summary="done")
     e = refusal(lambda: prepare_resume(Team(store, "main"), locate(tmp_path, store.location)))
     assert for_the_cli(e) == (
