@@ -107,6 +107,7 @@ def agent_cmd(ctx: Context) -> int:
 
     from accord import credentials
     from accord.agent.launch import CONFIG_EXIT, build_agent, record_config_failure
+    from accord.events import EventKind
 
     credentials.receive()  # a supervised member's token and keys, before anything else
     member = ctx.acting_as(ctx.args.member)
@@ -145,7 +146,7 @@ def agent_cmd(ctx: Context) -> int:
     failed = {
         e.payload["id"]
         for e in (ctx.team.log.read_events(since=since) if ctx.args.once else [])
-        if e.kind == "task_failed" and e.payload.get("owner") == member
+        if e.kind == EventKind.TASK_FAILED and e.payload.get("owner") == member
     }
     if ctx.args.once and failed:
         ids = ", ".join(f"#{i}" for i in sorted(failed))
