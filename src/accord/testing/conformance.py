@@ -788,14 +788,27 @@ class StoreConformance(RunConformance):
             store.complete_task(TEAM, added.id, "alice", 1)
         with pytest.raises(InvalidState) as never_run:
             store.claim_supervisor(TEAM, 1, "h", 30)
+        claim = store.claim_task(TEAM, "alice", lease_seconds=60)
+        assert claim is not None
+        with pytest.raises(StaleToken) as stale:
+            store.complete_task(TEAM, claim.task.id, "alice", claim.fencing_token + 1)
         assert team.value.team == "nope"
+        assert (stale.value.team, stale.value.task_id, stale.value.member) == (
+            TEAM,
+            claim.task.id,
+            "alice",
+        )
         assert (task.value.team, task.value.task_id) == (TEAM, 99)
         assert (message.value.member, message.value.message_ids) == ("alice", (98, 99))
         assert memory.value.memory_id == 99
         assert unclaimed.value.reason == Reason.UNCLAIMED
-        assert (unclaimed.value.task_id, unclaimed.value.member) == (added.id, "alice")
+        assert (unclaimed.value.team, unclaimed.value.task_id, unclaimed.value.member) == (
+            TEAM,
+            added.id,
+            "alice",
+        )
         assert never_run.value.reason == Reason.NEVER_RUN
-        refusals = [team, task, message, memory, unclaimed, never_run]
+        refusals = [team, task, message, memory, unclaimed, never_run, stale]
         assert not [str(r.value) for r in refusals if "`accord" in str(r.value)]
 
     # teams ------------------------------------------------------------------------

@@ -260,6 +260,7 @@ class BoardPart(TasksPart):
                 raise NotClaimHolder(
                     f"task #{task_id} is held by {task.owner}, not {member}; "
                     "only the holder may act on it",
+                    team=task.team,
                     task_id=task_id,
                     member=member,
                 )
@@ -268,6 +269,7 @@ class BoardPart(TasksPart):
             raise StaleToken(
                 f"token {token} is not the current claim on task #{task_id} "
                 f"(the current one is {task.fencing_token})",
+                team=task.team,
                 task_id=task_id,
                 member=member,
                 reason=Reason.WRONG_TOKEN,
@@ -275,6 +277,7 @@ class BoardPart(TasksPart):
         if task.fencing_token is None:
             raise NotClaimHolder(
                 f"task #{task_id} is {task.status.value} and nobody has claimed it",
+                team=task.team,
                 task_id=task_id,
                 member=member,
                 reason=Reason.UNCLAIMED,
@@ -288,6 +291,7 @@ class BoardPart(TasksPart):
                 why = f"it is now {task.status.value}"
             raise StaleToken(
                 f"your claim on task #{task_id} (token {token}) was lost: {why}",
+                team=task.team,
                 task_id=task_id,
                 member=member,
                 reason=Reason.CLAIM_LOST,
@@ -296,6 +300,7 @@ class BoardPart(TasksPart):
             f"token {token} does not hold task #{task_id} (it is {task.status.value}"
             + (f", last held by {task.owner}" if task.owner else "")
             + ")",
+            team=task.team,
             task_id=task_id,
             member=member,
         )

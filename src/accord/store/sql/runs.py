@@ -195,7 +195,8 @@ class RunsPart(Seam):
             if run.supervisor_token != token:
                 raise StaleToken(
                     f"another supervisor (pid {run.supervisor_pid} on {run.supervisor_host}) "
-                    f"took over team {team!r}"
+                    f"took over team {team!r}",
+                    team=team,
                 )
             db.execute(
                 "UPDATE runs SET supervisor_expires_at = ? WHERE team_id = ?",
@@ -448,7 +449,8 @@ class RunsPart(Seam):
         if not rows or rows[0].token != token or rows[0].status != "live":
             raise StaleToken(
                 f"host {host!r} of team {team!r} is now served by another supervisor "
-                "or was given up; this one must stop"
+                "or was given up; this one must stop",
+                team=team,
             )
         return rows[0]
 
