@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from accord.errors import InvalidName
 
@@ -445,6 +445,18 @@ class RunSettings:
             else None,
             extra=extra,
         )
+
+
+class RunSettingsChange(TypedDict, total=False):
+    """The settings a run update changes, each to the value given; the rest stay as
+    they are. The store applies it inside its transaction, so two updates at once
+    (``resume --budget`` and a run's end) both hold."""
+
+    teammate_model: str | None
+    max_teammates: int | None
+    budget_usd: float | None
+    delegate: bool
+    ended: RunOutcome | None
 
 
 _N = TypeVar("_N", int, float)

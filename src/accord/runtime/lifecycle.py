@@ -15,7 +15,6 @@ supervisor dead): ``finished``, ``stopped`` (by a person), ``interrupted`` (Ctrl
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import socket
@@ -26,7 +25,7 @@ from accord.errors import InvalidState, Reason, UnknownTeam
 from accord.events import EventKind
 from accord.team import Team
 from accord.team.roster import LIVE_STATUSES
-from accord.types import Event, MemberStatus, Run, RunOutcome, RunSettings, RunStatus
+from accord.types import Event, MemberStatus, Run, RunOutcome, RunStatus
 
 # What `accord run` and `accord resume` exit with (README, `accord run --help`).
 EXIT_FINISHED = 0  # the lead finished the goal
@@ -70,9 +69,7 @@ def run_outcome(team: Team) -> RunOutcome | None:
 def record_end(team: Team, outcome: str, reason: str) -> Event:
     """Record how the run ended (its status is changed by the caller): a ``run_ended``
     event for the log, and the same in the run's settings for a cheap look-up."""
-    run = team.runs.get()
-    settings = run.settings if run is not None else RunSettings()  # none: update refuses
-    team.runs.update(settings=dataclasses.replace(settings, ended=RunOutcome(outcome, reason)))
+    team.runs.update(settings={"ended": RunOutcome(outcome, reason)})
     return team.log.append_event(EventKind.RUN_ENDED, {"outcome": outcome, "reason": reason})
 
 

@@ -10,7 +10,6 @@ How a run ended, and what that means for exit codes and `accord status`, is in
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -202,7 +201,7 @@ def prepare_resume(
     said = [f"it had stopped ({ended.outcome}: {ended.reason})" if ended else "it had stopped"]
     if budget_usd is not None:
         old = run.settings.budget_usd
-        run = t.runs.update(settings=dataclasses.replace(run.settings, budget_usd=budget_usd))
+        run = t.runs.update(settings={"budget_usd": budget_usd})
         said.append(
             f"the budget is now ${budget_usd:.2f}" + (f" (was ${float(old):.2f})" if old else "")
         )

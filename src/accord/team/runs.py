@@ -14,6 +14,7 @@ from accord.types import (
     HostSupervisor,
     Run,
     RunSettings,
+    RunSettingsChange,
     RunStatus,
     Spawn,
     SpawnStatus,
@@ -60,10 +61,10 @@ class Runs:
         want: Sequence[str] = (),
         unwant: Sequence[str] = (),
         actor: str | None = None,
-        settings: RunSettings | None = None,
+        settings: RunSettingsChange | None = None,
     ) -> Run:
         """Change the run's status or summary, who should be running, or its settings
-        (``settings`` replace them; see ``Store.update_run``)."""
+        (``settings`` names those it changes; see ``Store.update_run``)."""
         return self.store.update_run(
             self.team,
             status=status,

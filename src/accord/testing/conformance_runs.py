@@ -8,6 +8,8 @@ promises about who runs where read together.
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,12 +25,16 @@ from accord.types import (
     OutgoingMessage,
     RunOutcome,
     RunSettings,
+    RunSettingsChange,
     RunStatus,
     SpawnStatus,
     TranscriptEntry,
     TranscriptKind,
     UsageRecord,
 )
+
+if TYPE_CHECKING:
+    from accord.testing.conformance import MakeStore
 
 TEAM = "main"
 
@@ -82,28 +88,54 @@ class RunConformance:
         done = store.update_run(TEAM, status=RunStatus.FINISHED, summary="all done")
         assert done.status == RunStatus.FINISHED and done.summary == "all done"
 
-    def test_a_runs_settings_can_be_raised_and_keep_the_rest(self, store: Store) -> None:
-        _run(store)
+    def test_a_runs_settings_change_where_told_and_keep_the_rest(self, store: Store) -> None:
+        store.start_run(TEAM, "the goal", "alice", RunSettings(max_teammates=3, extra={"n": 1}))
         since = _seq(store)
-        given = RunSettings(budget_usd=5.0, extra={"note": "x"})
-        raised = store.update_run(TEAM, settings=given)
-        assert raised.settings == given
+        raised = store.update_run(TEAM, settings={"budget_usd": 5.0})
+        given = RunSettings(max_teammates=3, budget_usd=5.0, extra={"n": 1})
+        assert raised.settings == given  # the rest (an unknown stored key too) stays
         assert store.get_run(TEAM).settings == given  # type: ignore[union-attr]
         (event,) = store.read_events(TEAM, since=since)
         assert event.kind == EventKind.RUN_UPDATED
-        assert event.payload["settings"] == {"budget_usd": 5.0, "note": "x"}  # what changed
+        assert event.payload["settings"] == {"budget_usd": 5.0}  # what changed
         store.update_run(TEAM, want=["bob"])
         assert store.get_run(TEAM).settings == given  # type: ignore[union-attr]
-        ended = dataclasses.replace(given, ended=RunOutcome("budget", "spent"))
         since = _seq(store)
-        assert store.update_run(TEAM, settings=ended).settings == ended
+        ended = store.update_run(TEAM, settings={"ended": RunOutcome("budget", "spent")})
+        assert ended.settings == dataclasses.replace(given, ended=RunOutcome("budget", "spent"))
         (event,) = store.read_events(TEAM, since=since)
         assert event.payload == {"settings": {"ended": {"outcome": "budget", "reason": "spent"}}}
         since = _seq(store)
-        store.update_run(TEAM, settings=ended)  # the same settings: nothing changed
+        store.update_run(TEAM, settings={"ended": RunOutcome("budget", "spent")})  # no change
         assert store.read_events(TEAM, since=since) == []
+        with pytest.raises(UserError, match="no run setting named budget"):
+            store.update_run(TEAM, settings={"budget": 2.0})  # type: ignore[arg-type]
+        assert store.get_run(TEAM).settings == ended.settings  # type: ignore[union-attr]
         again = store.start_run(TEAM, "the goal", "alice", RunSettings(delegate=True))
         assert again.settings == RunSettings(delegate=True)  # a new run, new settings
+
+    def test_two_settings_changes_at_once_both_hold(
+        self, store: Store, make_store: MakeStore
+    ) -> None:
+        """Each change is applied to the settings as they are in its own transaction: a
+        budget raised while the run's end is recorded is not lost (nor is the end)."""
+        _run(store)
+        changes: list[RunSettingsChange] = [
+            {"budget_usd": 9.0},
+            {"ended": RunOutcome("stopped", "by hand")},
+            {"max_teammates": 4},
+            {"teammate_model": "openai:x"},
+        ]
+        others = [make_store(clock=FakeClock()) for _ in changes]  # one connection each
+        with ThreadPoolExecutor(len(changes)) as pool:
+            list(pool.map(lambda o, c: o.update_run(TEAM, settings=c), others, changes))
+        settings = store.get_run(TEAM).settings  # type: ignore[union-attr]
+        assert settings == RunSettings(
+            teammate_model="openai:x",
+            max_teammates=4,
+            budget_usd=9.0,
+            ended=RunOutcome("stopped", "by hand"),
+        )
 
     def test_one_run_supervisor_at_a_time(self, store: Store, clock: FakeClock) -> None:
         _run(store)

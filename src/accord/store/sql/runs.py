@@ -16,6 +16,7 @@ from accord.types import (
     HostSupervisor,
     Run,
     RunSettings,
+    RunSettingsChange,
     RunStatus,
     Spawn,
     SpawnStatus,
@@ -108,11 +109,12 @@ class RunsPart(Seam):
         want: Sequence[str] = (),
         unwant: Sequence[str] = (),
         actor: str | None = None,
-        settings: RunSettings | None = None,
+        settings: RunSettingsChange | None = None,
     ) -> Run:
-        """Change the run's status or summary, who should be running, or its settings
-        (``settings`` replace the run's: a resume raising the budget, the run's end); the
-        ``run_updated`` event logs only the settings that changed."""
+        """Change the run's status or summary, who should be running, or some of its
+        settings (``settings`` names those it changes, and the rest stay: a resume
+        raising the budget, the run's end; read and changed in this one transaction);
+        the ``run_updated`` event logs only the settings that changed."""
         _cap(summary, MAX_RESULT, "the run summary")
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
@@ -120,7 +122,8 @@ class RunsPart(Seam):
             wanted = sorted((set(run.wanted) | set(want)) - set(unwant))
             new_status = status or run.status
             was = run.settings.to_json()
-            after = settings.to_json() if settings is not None else was
+            changed_to = _changed(run.settings, settings) if settings else run.settings
+            after = changed_to.to_json()
             db.execute(
                 "UPDATE runs SET status = ?, summary = COALESCE(?, summary), wanted = ?, "
                 "settings = COALESCE(?, settings), updated_at = ? WHERE team_id = ?",
@@ -128,7 +131,7 @@ class RunsPart(Seam):
                     new_status.value,
                     summary,
                     json.dumps(wanted),
-                    json.dumps(after) if settings is not None else None,
+                    json.dumps(after) if after != was else None,
                     self.clock(),
                     team_id,
                 ),
@@ -588,3 +591,12 @@ class RunsPart(Seam):
                 ).fetchone()
                 placed.append(self._spawn_row(team, r))
             return placed
+
+
+def _changed(settings: RunSettings, change: RunSettingsChange) -> RunSettings:
+    """``settings`` with ``change`` applied; a key that is no setting is refused."""
+    unknown = sorted(set(change) - set(RunSettingsChange.__annotations__))
+    if unknown:
+        raise UserError(f"no run setting named {', '.join(unknown)}")
+    fields: dict[str, Any] = dict(change)
+    return dataclasses.replace(settings, **fields)
