@@ -286,3 +286,15 @@ def reap_orphans(keep: Collection[int]) -> None:
     for pid in strays:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+def alive(pid: int | None) -> bool:
+    """Whether process ``pid`` runs: it exists and is not a zombie (``None`` never runs)."""
+    if pid is None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name, which may itself hold ")" or spaces.
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

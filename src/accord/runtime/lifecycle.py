@@ -21,6 +21,7 @@ import socket
 import time
 from pathlib import Path
 
+from accord import process
 from accord.errors import InvalidState, Reason, UnknownTeam
 from accord.events import EventKind
 from accord.team import Team
@@ -116,7 +117,7 @@ def sweep(bound: Team) -> list[str]:
     here = {h.host for h in bound.runs.hosts() if h.machine == machine} | {default_host()}
     for m in bound.roster.list():
         ours = m.host is None or m.host in here
-        if m.status in LIVE_STATUSES and ours and not _pid_alive(m.pid):
+        if m.status in LIVE_STATUSES and ours and not process.alive(m.pid):
             bound.roster.update(m.name, status=MemberStatus.STOPPED)
             swept.append(m.name)
     if run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
@@ -128,16 +129,6 @@ def sweep(bound: Team) -> list[str]:
             "brings the team back",
         )
     return swept
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def supervised(run: Run) -> bool:

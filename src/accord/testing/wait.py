@@ -3,14 +3,15 @@
 - ``until(check)`` polls ``check`` until it is true, or fails when its deadline passes;
 - ``alive(pid)`` says whether a process is running (a zombie is dead already).
 
-Linux only: ``alive`` reads ``/proc``, as accord's own process code does.
+``alive`` is ``accord.process.alive`` (Linux: it reads ``/proc``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
+
+from accord.process import alive
 
 __all__ = ["alive", "until"]
 
@@ -26,15 +27,3 @@ def until(check: Callable[[], object], timeout: float = 60.0, interval: float = 
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
-
-
-def alive(pid: int | None) -> bool:
-    """Whether process ``pid`` runs: it exists and is not a zombie (``None`` never runs)."""
-    if pid is None:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state follows the command name, which may itself hold ")" or spaces.
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
