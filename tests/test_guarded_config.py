@@ -83,3 +83,59 @@ def test_a_silence_limit_shorter_than_two_heartbeats_is_refused() -> None:
     with pytest.raises(ConfigError, match="silent_after .* more than twice"):
         parse_config("[run]\nsilent_after = 5\n")  # heartbeat_seconds defaults to 10
     assert parse_config("[run]\nsilent_after = 5\n[agent]\nheartbeat_seconds = 2\n")
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        (".accord/accord.db", "accord's own state"),
+        (".accord/accord.db-wal", "accord's own state"),
+        (".accord/logs/alice.log", "accord's own state"),
+        (".accord/new-file", "accord's own state"),
+        ("db-link", "accord's own state"),  # a symlink into .accord/
+        (".accord/agents/coder.md", "agent definition"),
+        (".claude/agents/coder.md", "agent definition"),
+    ],
+)
+def test_no_file_tool_writes_accords_own_state_or_definitions(
+    tmp_path: Path, path: str, says: str
+) -> None:
+    for name in (
+        ".accord/accord.db",
+        ".accord/logs/alice.log",
+        ".accord/agents/coder.md",
+        ".claude/agents/coder.md",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("---\nname: coder\n---\nbody {\n")
+    (tmp_path / "db-link").symlink_to(tmp_path / ".accord" / "accord.db")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    wrote = run(tmp_path, "write_file", path=path, content="x\n")
+    assert wrote.is_error and says in wrote.content, wrote.content
+    if (tmp_path / path).exists():
+        edited = run(tmp_path, "edit_file", path=path, old_text="{", new_text="[")
+        assert edited.is_error and says in edited.content, edited.content
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / ".accord" / "new-file").exists()
+    # Reading is fine, and so is a folder that only shares a name with them.
+    assert not run(tmp_path, "write_file", path="docs/agents/coder.md", content="x").is_error
+    assert not run(tmp_path, "write_file", path="my.accord/notes.txt", content="x").is_error
+
+
+def test_no_file_tool_writes_the_store_where_the_project_keeps_it(tmp_path: Path) -> None:
+    """A store kept outside .accord/ (``store = "data/team.db"``) is refused all the same."""
+    from accord.store import open_store
+    from accord.team import Team
+
+    (tmp_path / "data").mkdir()
+    store = open_store(str(tmp_path / "data" / "team.db"), create=True)
+    try:
+        ctx = ToolContext(workspace=tmp_path, member="alice", team=Team(store, "main"))
+        box = Toolbox(all_tools())
+        for name in ("data/team.db", "data/team.db-wal"):
+            result = box.execute(ctx, ToolCall("c1", "write_file", {"path": name, "content": ""}))
+            assert result.is_error and "accord's own state" in result.content, result.content
+        other = box.execute(ctx, ToolCall("c2", "write_file", {"path": "data/x.db", "content": ""}))
+        assert not other.is_error, other.content
+    finally:
+        store.close()

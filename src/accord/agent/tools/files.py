@@ -24,6 +24,7 @@ from pydantic import Field
 
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
 from accord.errors import UserError
+from accord.location import parse_location
 
 # read_file shows at most this many lines per call, and cuts lines longer than this.
 READ_LINES = 2000
@@ -72,14 +73,39 @@ def resolve(ctx: ToolContext, path: str) -> Path:
     return real
 
 
-def _not_protected(path: str, real: Path) -> None:
-    # Promise 9: hooks come only from files no agent tool may write.
+def _not_protected(ctx: ToolContext, path: str, real: Path) -> None:
+    """Refuse to write what accord itself runs on, whatever the mode (promise 9):
+    the files hooks and rules come from, the agent definitions, ``.accord/`` (the
+    store, logs, worktrees' bookkeeping) and the store file wherever it is."""
+    # Judged by the real path, so a symlink to one of them is refused too.
+    parts = real.relative_to(_root(ctx)).parts if real.is_relative_to(_root(ctx)) else ()
     name = real.name
-    is_settings = real.parent.name == ".claude" and fnmatch.fnmatch(name, "settings*.json")
-    if name == "accord.toml" or is_settings:
+    in_claude = real.parent.name == ".claude"
+    if name == "accord.toml" or (in_claude and fnmatch.fnmatch(name, "settings*.json")):
         raise UserError(
             f"{path!r} configures hooks and no agent may change it; ask the person to edit it"
         )
+    if real.parent.name == "agents" and real.parent.parent.name in (".claude", ".accord"):
+        raise UserError(
+            f"{path!r} is an agent definition and no agent may change it; ask the person"
+        )
+    if ".accord" in parts[:-1] or _is_store(ctx, real):
+        raise UserError(
+            f"{path!r} is accord's own state (the store, its logs) and no agent may write "
+            "it; use the team tools to change the board, mail or memory"
+        )
+
+
+def _is_store(ctx: ToolContext, real: Path) -> bool:
+    """Whether ``real`` is the team's SQLite store, or its journal files."""
+    if ctx.team is None:
+        return False
+    location = ctx.team.store.location
+    if not location or parse_location(location).is_url:
+        return False
+    store = Path(location).resolve()
+    journals = ("", "-wal", "-shm", "-journal")
+    return real.parent == store.parent and real.name in {store.name + j for j in journals}
 
 
 def shown(ctx: ToolContext, real: Path) -> str:
@@ -274,7 +300,7 @@ class WriteFileArgs(ToolArgs):
 
 def write_file(ctx: ToolContext, args: WriteFileArgs) -> str:
     real = resolve(ctx, args.path)
-    _not_protected(args.path, real)
+    _not_protected(ctx, args.path, real)
     if real.is_dir():
         raise UserError(f"{args.path!r} is a folder; give a file path")
     _regular(args.path, real)
@@ -303,7 +329,7 @@ class EditFileArgs(ToolArgs):
 
 def edit_file(ctx: ToolContext, args: EditFileArgs) -> str:
     real = _existing_file(ctx, args.path, "create it with write_file")
-    _not_protected(args.path, real)
+    _not_protected(ctx, args.path, real)
     _refuse_binary(ctx, real)
     name = shown(ctx, real)
     # newline="" keeps the file's own line endings through the round trip.
