@@ -27,11 +27,11 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from accord.config import MemoryConfig
 from accord.errors import UserError
 from accord.memory.embedders import Embedder, cosines, open_embedder, pack
-from accord.store.base import Store
 from accord.text import distinct, words
 from accord.types import (
     NAME_PATTERN,
@@ -42,6 +42,9 @@ from accord.types import (
     NewMemory,
     to_json,
 )
+
+if TYPE_CHECKING:
+    from accord.store.base import Store
 
 DAY = 86400.0
 REINFORCE_BOOST = 0.05

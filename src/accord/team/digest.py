@@ -10,10 +10,13 @@ the team has done, so a run of any length keeps the lead's prompt bounded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from accord.events import EventKind
-from accord.store.base import Store
 from accord.types import Event, TaskStatus
+
+if TYPE_CHECKING:
+    from accord.store.base import Store
 
 SHOWN = 8  # running / ready tasks listed
 CHANGES = 12  # changes listed since the last look

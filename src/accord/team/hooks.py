@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from accord import process
 from accord.config import HookCommand, HooksConfig
@@ -46,9 +46,11 @@ from accord.credentials import scrubbed
 from accord.errors import ConfigError
 from accord.events import EventKind
 from accord.process import Capture
-from accord.store.base import Store
 from accord.text import strip_control
 from accord.types import HookEvent, MemberRole, MessageKind, OutgoingMessage
+
+if TYPE_CHECKING:
+    from accord.store.base import Store
 
 # Claude Code's settings files that may hold hooks, in the order their hooks run.
 CLAUDE_SETTINGS = (".claude/settings.json", ".claude/settings.local.json")

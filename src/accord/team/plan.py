@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from accord.config import read_utf8
 from accord.errors import Reason, UserError
-from accord.store.base import MAX_DESCRIPTION, MAX_TITLE
+from accord.store.limits import MAX_DESCRIPTION, MAX_TITLE
 from accord.types import NAME_PATTERN, NewTask, PlannedTask, Task
 
 if TYPE_CHECKING:

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from accord.store.base import Store
 from accord.types import Event, Wake, WakeReason
+
+if TYPE_CHECKING:
+    from accord.store.base import Store
 
 POLL_SECONDS = 0.004  # slice while the store is busy
 QUIET_POLL_SECONDS = 0.010  # slice once nothing has changed for QUIET_AFTER seconds
