@@ -100,7 +100,7 @@ def _is_store(ctx: ToolContext, real: Path) -> bool:
     """Whether ``real`` is the team's SQLite store, or its journal files."""
     if ctx.team is None:
         return False
-    location = ctx.team.store.location
+    location = ctx.team.location
     if not location or parse_location(location).is_url:
         return False
     store = Path(location).resolve()
