@@ -52,6 +52,10 @@ class MemberSpec(_Strict):
 class TeamConfig(_Strict):
     default: str | None = None
     members: list[MemberSpec] = []
+    # "worktree": each member works in a git worktree of its own and completions reach
+    # the team's integration branch through the merge gate; "shared": every member works
+    # in the project folder. Unset: worktree in a git repository, else shared.
+    isolation: Literal["worktree", "shared"] | None = None
 
     @field_validator("default")
     @classmethod
@@ -121,6 +125,30 @@ class HooksConfig(_Strict):
 class SecretsConfig(_Strict):
     # Variables that never reach tool commands or hooks, besides the known keys.
     variables: list[str] = []
+
+
+class SandboxConfig(_Strict):
+    # Teammates' commands and hooks run only inside the sandbox: where bubblewrap is
+    # missing or refused, they are refused (true) or run unsandboxed after one warning
+    # (false). The person's own commands are never refused for it.
+    required: bool = True
+    # Commands in the sandbox reach the network (an agent definition may also allow it).
+    network: bool = False
+    # More paths the sandbox hides (made empty), and more it lets commands write.
+    hide: list[str] = []
+    writable: list[str] = []
+
+
+class PermissionsConfig(_Strict):
+    # Rules in Claude Code's syntax ("Bash(git commit:*)", "Edit(src/**)", "Read(~/.ssh/**)"),
+    # added to .claude/settings.json's; deny beats ask beats allow.
+    allow: list[str] = []
+    ask: list[str] = []
+    deny: list[str] = []
+    # Who answers an ask: the person (`accord permit ID` / `accord deny ID`) or the lead.
+    ask_to: Literal["person", "lead"] = "person"
+    # Seconds an ask waits for its answer; unanswered, it is a deny.
+    ask_timeout: Annotated[float, Field(gt=0, le=86400)] = 600.0
 
 
 class AgentConfig(_Strict):
@@ -203,6 +231,8 @@ class Config(_Strict):
     mailbox: MailboxConfig = MailboxConfig()
     hooks: HooksConfig = HooksConfig()
     secrets: SecretsConfig = SecretsConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    permissions: PermissionsConfig = PermissionsConfig()
     agent: AgentConfig = AgentConfig()
     run: RunConfig = RunConfig()
     memory: MemoryConfig = MemoryConfig()
@@ -356,6 +386,13 @@ CONFIG_TEMPLATE = """\
 # name = "reviewer"
 # agent = "reviewer"          # .accord/agents/reviewer.md or .claude/agents/reviewer.md
 # model = "anthropic:claude-sonnet-4-5"
+#
+# "worktree": each member works in a git worktree of its own, on branch
+# accord/TEAM@MEMBER, and a completed task reaches the integration branch accord/TEAM
+# only through the merge gate (merged, then checked by the TaskCompleted hooks).
+# "shared": every member works in the project folder. Default: worktree in a git
+# repository, else shared.
+# isolation = "worktree"
 
 [store]
 # Where the store lives, relative to this file; or a PostgreSQL database,
@@ -401,6 +438,26 @@ timeout = 120
 # (AWS_*, GH_TOKEN, HF_TOKEN...), any *_KEY, *_TOKEN, *_SECRET or *_PASSWORD variable,
 # nor a store URL's password. Name more variables to keep from them here.
 # variables = ["DEPLOY_HOOK_URL"]
+
+[sandbox]
+# Teammates' bash commands and hooks run in a bubblewrap sandbox: their worktree is
+# writable, the rest of the project read-only, the store, .accord/ and secrets out of
+# sight, other processes invisible. Where bubblewrap is missing or refused, required =
+# true refuses teammates' commands; false runs them unsandboxed after one warning.
+required = true
+network = false            # an agent definition may allow it with `network: true`
+# hide = ["~/.ssh"]         # more paths commands cannot see
+# writable = ["~/.cache"]   # more paths commands may write
+
+[permissions]
+# Allow, ask and deny rules for tools in Claude Code's syntax, added to those of
+# .claude/settings.json; deny beats ask beats allow. An ask pauses the tool call until
+# the person answers (`accord permit ID`, `accord deny ID`) or ask_timeout passes (deny).
+# allow = ["Bash(npm test:*)"]
+# ask = ["Bash(git push:*)"]
+# deny = ["Read(~/.ssh/**)", "Edit(migrations/**)"]
+ask_to = "person"          # or "lead"
+ask_timeout = 600
 
 [agent]
 # Model for members whose definition names none: PROVIDER:MODEL, e.g.

@@ -134,12 +134,24 @@ class HookRunner:
     def configured(self, event: HookEvent) -> bool:
         return bool(self.hooks(event))
 
-    def run(self, event: HookEvent, fields: dict[str, Any], actor: str | None) -> HookOutcome:
-        """Run every hook for ``event`` in order; the first that blocks stops the rest."""
+    def run(
+        self,
+        event: HookEvent,
+        fields: dict[str, Any],
+        actor: str | None,
+        *,
+        cwd: Path | None = None,
+    ) -> HookOutcome:
+        """Run every hook for ``event`` in order; the first that blocks stops the rest.
+
+        ``cwd`` is where they run (default: the project's root); the merge gate runs
+        the TaskCompleted hooks in a scratch tree of the merged result.
+        """
+        where = self.cwd if cwd is None else cwd
         payload = {
             "hook_event_name": event.value,
             "team_name": self.team,
-            "cwd": str(self.cwd),
+            "cwd": str(where),
             "session_id": f"{self.team}:{actor or 'person'}",
             "permission_mode": "default",
         }
@@ -147,7 +159,7 @@ class HookRunner:
         runs: list[HookRun] = []
         stop: str | None = None
         for hook in self.hooks(event):
-            run = self._run_one(event, hook, payload)
+            run = self._run_one(event, hook, payload, where)
             runs.append(run)
             self.store.append_event(
                 self.team,
@@ -223,7 +235,7 @@ class HookRunner:
             f'{run.error}; it did not block (on_broken = "warn")\n'
         )
 
-    def _run_one(self, event: HookEvent, hook: Hook, payload: dict[str, Any]) -> HookRun:
+    def _run_one(self, event: HookEvent, hook: Hook, payload: dict[str, Any], cwd: Path) -> HookRun:
         shown = strip_control(
             hook.command if isinstance(hook.command, str) else " ".join(hook.command)
         )
@@ -238,7 +250,7 @@ class HookRunner:
         env = scrubbed(os.environ)
         env["ACCORD_TEAM"] = self.team
         env["ACCORD_HOOK_EVENT"] = event.value
-        env["CLAUDE_PROJECT_DIR"] = str(self.cwd)
+        env["CLAUDE_PROJECT_DIR"] = str(cwd)
         started = time.monotonic()
         try:
             child = process.start(
@@ -246,7 +258,7 @@ class HookRunner:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                cwd=self.cwd,
+                cwd=cwd,
                 env=env,
             )
         except OSError as e:
