@@ -23,6 +23,7 @@ GROUND = ("types", "events", "errors", "location", "process", "text", "credentia
 RANK = {
     **dict.fromkeys(GROUND, 0),
     "config": 0,
+    "permissions": 0,  # rules and their matching, read by config and the agent
     "store": 1,
     "team": 2,
     "memory": 2,

@@ -93,6 +93,13 @@ class EventKind(StrEnum):
     CONTEXT_COMPACTED = "context_compacted"  # older turns were folded into a summary
     BUDGET_EXCEEDED = "budget_exceeded"  # a member's (or, member None, the team's) budget
 
+    # permission rules (agent.tools.base, team.permits)
+    PERMISSION_ALLOWED = "permission_allowed"  # an allow rule matched (no event without one)
+    PERMISSION_DENIED = "permission_denied"  # a deny rule matched: the tool did not run
+    PERMISSION_ASKED = "permission_asked"  # an ask rule matched: the call waits for an answer
+    PERMISSION_ANSWERED = "permission_answered"  # the person (or the lead) answered an ask
+    PERMISSION_TIMED_OUT = "permission_timed_out"  # nobody answered in time: denied
+
     # runs' lives (runtime)
     RUN_RESUMED = "run_resumed"
     RUN_ENDED = "run_ended"  # finished, stopped or interrupted, and why
@@ -177,6 +184,12 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.CONTEXT_COMPACTED: _keys("member folded kept"),
     # ``member`` None: the team's budget (the run's --budget), stopped by the supervisor
     EventKind.BUDGET_EXCEEDED: _keys("member why"),
+    # ``target``: the command or path the rule was matched against (absent: none)
+    EventKind.PERMISSION_ALLOWED: _keys("member tool rule source", "target"),
+    EventKind.PERMISSION_DENIED: _keys("member tool rule source", "target"),
+    EventKind.PERMISSION_ASKED: _keys("member tool rule source request to timeout", "target"),
+    EventKind.PERMISSION_ANSWERED: _keys("member tool request by allowed reason"),
+    EventKind.PERMISSION_TIMED_OUT: _keys("member tool request to waited"),
     EventKind.RUN_RESUMED: _keys("why members"),
     EventKind.RUN_ENDED: _keys("outcome reason"),
 }

@@ -73,10 +73,17 @@ class MessageKind(StrEnum):
     PLAN_APPROVAL_RESPONSE = "plan_approval_response"
     IDLE_NOTIFICATION = "idle_notification"
     TASK_ASSIGNMENT = "task_assignment"
+    # A tool call an ask rule paused, and the person's (or the lead's) answer to it.
+    PERMISSION_REQUEST = "permission_request"
+    PERMISSION_RESPONSE = "permission_response"
 
     @property
     def is_request(self) -> bool:
-        return self in (MessageKind.SHUTDOWN_REQUEST, MessageKind.PLAN_APPROVAL_REQUEST)
+        return self in (
+            MessageKind.SHUTDOWN_REQUEST,
+            MessageKind.PLAN_APPROVAL_REQUEST,
+            MessageKind.PERMISSION_REQUEST,
+        )
 
     @property
     def answers(self) -> MessageKind | None:
@@ -84,6 +91,7 @@ class MessageKind(StrEnum):
         return {
             MessageKind.SHUTDOWN_RESPONSE: MessageKind.SHUTDOWN_REQUEST,
             MessageKind.PLAN_APPROVAL_RESPONSE: MessageKind.PLAN_APPROVAL_REQUEST,
+            MessageKind.PERMISSION_RESPONSE: MessageKind.PERMISSION_REQUEST,
         }.get(self)
 
 

@@ -53,6 +53,7 @@ _KNOWN_KEYS = {
     "max_turns",
     "plan_required",
     "color",
+    "ask",
 }
 
 
@@ -72,6 +73,10 @@ class AgentDefinition:
     source: str | None = None
     ignored_tools: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # Permission rules the definition adds (it narrows, never widens): patterns among
+    # ``disallowedTools`` ("Bash(git push:*)") deny, and ``ask`` entries ask.
+    deny_rules: tuple[str, ...] = ()
+    ask_rules: tuple[str, ...] = ()
 
     def unsupported(self) -> str | None:
         """One line naming the tools and fields of this definition that accord ignores,
@@ -126,7 +131,9 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
     except UserError as e:
         raise ConfigError(f"{source}: {e}") from e
     tools, ignored = _tools(front.get("tools"), source)
-    denied, denied_unknown = _tools(front.get("disallowedTools"), source, "disallowedTools")
+    patterns, plain = _patterns(front.get("disallowedTools"), source, "disallowedTools")
+    asks, _ = _patterns(front.get("ask"), source, "ask", every=True)
+    denied, denied_unknown = _tools(plain, source, "disallowedTools")
     if denied:
         # A tool the user took away stays away, whatever the allowlist says.
         from accord.agent.tools import all_tools
@@ -158,7 +165,34 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         source=source,
         ignored_tools=ignored,
         extra={k: v for k, v in front.items() if k not in _KNOWN_KEYS},
+        deny_rules=patterns,
+        ask_rules=asks,
     )
+
+
+def _patterns(
+    value: Any, source: str, key: str, *, every: bool = False
+) -> tuple[tuple[str, ...], Any]:
+    """The permission rules among ``value`` (entries with a specifier; with ``every``,
+    all of them), checked, and the rest as given."""
+    if value is None:
+        return (), None
+    if isinstance(value, str):
+        # "Bash(a, b)" must not split inside its parentheses.
+        items = [v.strip() for v in re.split(r",(?![^(]*\))", value) if v.strip()]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise ConfigError(f"{source}: {key} must be a comma-separated string or a list of names")
+    from accord.permissions import rule_problem
+
+    rules = [v for v in items if every or "(" in v]
+    for rule in rules:
+        problem = rule_problem(rule)
+        if problem is not None:
+            raise ConfigError(f"{source}: {key} rule {rule!r}: {problem}")
+    rest = [v for v in items if v not in rules]
+    return tuple(rules), (rest if rest else None)
 
 
 def _tools(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from accord.agent.definition import AgentDefinition, find_definition, first_warning
+from accord.agent.gate import Gate
 from accord.agent.lead import LEAD, Lead
 from accord.agent.loop import Agent
 from accord.agent.model_choice import check_model, model_alias, model_name_for
@@ -23,6 +25,7 @@ __all__ = [
     "CONFIG_EXIT",
     "build_agent",
     "check_model",
+    "gate_for",
     "model_alias",
     "model_name_for",
     "record_config_failure",
@@ -60,6 +63,32 @@ def toolbox_for(
         return Toolbox(tools)
     allow = list(definition.tools) + [n for n in extra if n not in definition.tools]
     return Toolbox(tools, allow)
+
+
+def gate_for(
+    config: Config,
+    project_root: Path,
+    workspace: Path,
+    definition: AgentDefinition,
+    stop: Callable[[], bool] | None = None,
+) -> Gate | None:
+    """A member's permission gate: the rules of .claude/settings*.json, accord.toml and
+    its definition, anchored at its workspace; None when there are no rules at all.
+    ConfigError (naming the file and the rule) when a settings file's rule is malformed."""
+    from accord.permissions import Anchors, gather
+
+    p = config.permissions
+    rules = gather(
+        project_root,
+        {"allow": p.allow, "ask": p.ask, "deny": p.deny},
+        definition=definition.source or definition.name,
+        definition_deny=definition.deny_rules,
+        definition_ask=definition.ask_rules,
+    )
+    if not rules:
+        return None
+    anchored = rules.with_anchors(Anchors.of(workspace, project_root))
+    return Gate(anchored, p.ask_to, p.ask_timeout, stop)
 
 
 def build_agent(
@@ -112,7 +141,7 @@ def build_agent(
     if not root.is_dir():
         raise UserError(f"the workspace {root} is not a folder")
     kind = Lead if is_lead else Agent
-    return kind(
+    agent = kind(
         services,
         member,
         definition,
@@ -123,3 +152,5 @@ def build_agent(
         env=env,
         idle_wait=idle_wait,
     )
+    agent.ctx.permissions = gate_for(config, project_root, root, definition, agent.stopping)
+    return agent

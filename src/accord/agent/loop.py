@@ -200,6 +200,10 @@ class Agent:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def stopping(self) -> bool:
+        """A stop was asked for (a tool waiting on an answer gives up its wait)."""
+        return self._stop.is_set()
+
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: FrameType | None) -> None:
             self.request_stop()

@@ -55,6 +55,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
         "plan_approval_response",
         "idle_notification",
         "task_assignment",
+        "permission_request",
+        "permission_response",
     ),
     "MemoryType": ("decision", "insight", "observation", "story"),
     "MemoryStatus": ("active", "superseded", "retired"),

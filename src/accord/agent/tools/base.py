@@ -17,13 +17,16 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from accord.errors import AccordError, HookBlocked
 from accord.llm.base import ToolCall, ToolResult, ToolSpec
 from accord.team import Team
+
+if TYPE_CHECKING:
+    from accord.agent.gate import Gate
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -50,6 +53,8 @@ class ToolContext:
     claims: dict[int, HeldClaim] = field(default_factory=dict)
     bash_timeout: float = 120.0
     wrote_continuity: bool = False  # set by write_continuity during a session
+    # The member's permission rules and who answers its asks (None: no rules, all run).
+    permissions: Gate | None = None
 
 
 class ToolArgs(BaseModel):
@@ -131,6 +136,16 @@ class Toolbox:
             return ToolResult(
                 call.id, call.name, f"invalid arguments for {call.name}: {problems}", True
             )
+        if ctx.permissions is not None:
+            # Every call passes the rules here, before it runs: deny, ask, allow.
+            try:
+                refused = ctx.permissions.check(ctx, tool.name, args)
+            except AccordError as e:
+                from accord.agent.tools._advice import worded
+
+                refused = f"the permission check failed, so {call.name} did not run: {worded(e)}"
+            if refused is not None:
+                return ToolResult(call.id, call.name, refused, True)
         try:
             text = tool.run(ctx, args)
         except HookBlocked as e:
