@@ -24,7 +24,8 @@ Specifiers:
   by allow rules.
 - path tools: a gitignore-style pattern (``**`` spans folders, ``*`` and ``?`` stay
   in one name, a pattern without ``/`` matches at any depth, a folder matched means
-  everything under it) anchored as Claude Code anchors it: ``//path`` from the
+  everything under it, and ``dir/**`` matches ``dir`` itself too, so listing or
+  searching the folder is covered) anchored as Claude Code anchors it: ``//path`` from the
   filesystem root, ``~/path`` from the home folder, ``/path`` from the project root
   (for a member in a worktree, its worktree too), ``path`` or ``./path`` from the
   member's workspace. It is matched against the path the tool would touch, made
@@ -400,6 +401,9 @@ def pattern_matches(pattern: str, relative: str) -> bool:
     if not pattern:
         return False
     anywhere = "/" not in pattern
+    if pattern.endswith("/**"):
+        # The folder itself too: listing or searching it reads what the pattern covers.
+        pattern = pattern[:-3] or "**"
     regex = _path_regex(pattern)
     names = relative.split("/")
     for k in range(1, len(names) + 1):

@@ -66,10 +66,14 @@ class Gate:
             return None  # no rule matched: allowed, unlogged (see the module docstring)
         team = ctx.team
         if verdict.decision == Decision.ALLOW:
-            self._event(team, EventKind.PERMISSION_ALLOWED, ctx, tool, verdict, target)
+            if team is not None:
+                payload = _payload(ctx.member, tool, verdict, target)
+                team.log.append_event(EventKind.PERMISSION_ALLOWED, payload, ctx.member)
             return None
         if verdict.decision == Decision.DENY:
-            self._event(team, EventKind.PERMISSION_DENIED, ctx, tool, verdict, target)
+            if team is not None:
+                payload = _payload(ctx.member, tool, verdict, target)
+                team.log.append_event(EventKind.PERMISSION_DENIED, payload, ctx.member)
             return f"denied by rule {verdict.named()}; deny rules cannot be lifted by asking"
         return self._ask(ctx, tool, verdict, target)
 
@@ -121,26 +125,18 @@ class Gate:
             lead = leads[0] if leads else None
         return lead if lead is not None and lead != member else PERSON
 
-    def _event(
-        self,
-        team: Team | None,
-        kind: EventKind,
-        ctx: ToolContext,
-        tool: str,
-        verdict: Verdict,
-        target: Target | None,
-    ) -> None:
-        if team is None:
-            return
-        rule = verdict.rule
-        assert rule is not None
-        payload: dict[str, object] = {
-            "member": ctx.member,
-            "tool": tool,
-            "rule": "; ".join(r.text for r in verdict.rules),
-            "source": rule.source,
-        }
-        shown = _shown(target)
-        if shown is not None:
-            payload["target"] = shown
-        team.log.append_event(kind, payload, ctx.member)
+
+def _payload(member: str, tool: str, verdict: Verdict, target: Target | None) -> dict[str, object]:
+    """An allowed or denied event's payload (``events.EVENT_PAYLOAD``)."""
+    rule = verdict.rule
+    assert rule is not None
+    payload: dict[str, object] = {
+        "member": member,
+        "tool": tool,
+        "rule": "; ".join(r.text for r in verdict.rules),
+        "source": rule.source,
+    }
+    shown = _shown(target)
+    if shown is not None:
+        payload["target"] = shown
+    return payload

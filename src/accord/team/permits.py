@@ -242,7 +242,6 @@ class Permits:
                 "the member may ask again"
             )
         body = answer_body(allowed, " ".join(reason.split()))
-        started = time.time()
         (sent,) = self.team.mailbox.send(
             by,
             ask.member,
@@ -252,7 +251,8 @@ class Permits:
             reply_to=request_id,
             key=f"permission:{request_id}",
         )
-        if sent.body != body or sent.sent_at < started - 1.0:
+        # The key let one answer in: another answer that raced this one came first.
+        if sent.body != body:
             raise InvalidState(
                 f"permission request {request_id} was answered already by {sent.sender} "
                 f"({sent.body})"
