@@ -72,6 +72,9 @@ class Reason(StrEnum):
     NOT_ACCORD = "not_accord"  # StoreCorrupt: a database, but not accord's
     NOT_A_DATABASE = "not_a_database"  # StoreCorrupt: not a database at all
     TABLES_MISSING = "tables_missing"  # StoreCorrupt: accord's tables were dropped
+    # UserError, InvalidState: not an open permission request (another kind of message,
+    # answered already, or past its deadline)
+    NOT_AN_OPEN_ASK = "not_an_open_ask"
 
 
 class Fields(TypedDict, total=False):

@@ -77,6 +77,8 @@ def _advice(e: AccordError) -> str:
                 "; use the token issued by `accord member add` or "
                 f"`accord member token {member} --rotate`"
             )
+        case UserError(reason=Reason.NOT_AN_OPEN_ASK):
+            return "; `accord permit --list` shows the open ones"
         case UserError(reason=Reason.NOT_A_MEMBER, member=str(member)):
             return f"; add them with `accord member add {member}` first"
         case StoreNotFound(reason=Reason.NO_STORE, location=str(location)):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from accord.errors import InvalidState, UserError
+from accord.errors import InvalidState, Reason, UserError
 from accord.events import EventKind
 from accord.types import PERSON, Message, MessageKind, WakeReason
 
@@ -53,8 +53,8 @@ class Ask:
         """The ask a ``permission_request`` message carries; UserError for another kind."""
         if message.kind != MessageKind.PERMISSION_REQUEST:
             raise UserError(
-                f"message {message.id} is a {message.kind.value}, not a permission request; "
-                "`accord permit --list` shows the open ones"
+                f"message {message.id} is a {message.kind.value}, not a permission request",
+                reason=Reason.NOT_AN_OPEN_ASK,
             )
         body = message.body
         deadline = _DEADLINE.search(body)
@@ -234,12 +234,13 @@ class Permits:
         if prior is not None:
             raise InvalidState(
                 f"permission request {request_id} was answered already by {prior.sender} "
-                f"({prior.body})"
+                f"({prior.body})",
+                reason=Reason.NOT_AN_OPEN_ASK,
             )
         if time.time() > ask.deadline:
             raise InvalidState(
-                f"permission request {request_id} timed out unanswered, so it was denied; "
-                "the member may ask again"
+                f"permission request {request_id} timed out unanswered, so it was denied",
+                reason=Reason.NOT_AN_OPEN_ASK,
             )
         body = answer_body(allowed, " ".join(reason.split()))
         (sent,) = self.team.mailbox.send(
@@ -255,7 +256,8 @@ class Permits:
         if sent.body != body:
             raise InvalidState(
                 f"permission request {request_id} was answered already by {sent.sender} "
-                f"({sent.body})"
+                f"({sent.body})",
+                reason=Reason.NOT_AN_OPEN_ASK,
             )
         answer = Answer.of(sent)
         self.team.log.append_event(
