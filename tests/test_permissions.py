@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -365,3 +366,40 @@ def test_the_kinds_are_a_request_and_its_response() -> None:
     assert MessageKind.PERMISSION_REQUEST.is_request
     assert MessageKind.PERMISSION_RESPONSE.answers == MessageKind.PERMISSION_REQUEST
     assert PermissionsConfig().ask_to == "person"
+
+
+def test_a_member_waiting_on_an_ask_keeps_its_claim_leased(team: Team, repo: Path) -> None:
+    # The ask outwaits the lease twice over; the heartbeat thread renews it meanwhile,
+    # so the task the member holds is still its own to complete after the timeout.
+    from accord.llm.scripted import ScriptedModel, call, reply
+    from accord.types import NewTask, TaskStatus
+    from conftest import make_agent
+
+    config = parse_config(
+        "[board]\nlease_seconds = 0.5\n[agent]\nheartbeat_seconds = 0.1\n"
+        '[permissions]\nask = ["Write"]\nask_timeout = 1.2\n'
+    )
+    team.board.add(NewTask("write f.txt"))
+    model = ScriptedModel(
+        [
+            reply("", call("write_file", {"path": "f.txt", "content": "x"})),
+            reply("", call("task_complete", {"task_id": 1, "result": "nobody answered"})),
+            reply("Done."),
+        ]
+    )
+    agent = make_agent(team, model, repo, config)
+    assert agent.ctx.permissions is not None  # build_agent wired the rules in
+    worker = threading.Thread(target=agent.run, kwargs={"once": True})
+    worker.start()
+    until(lambda: Permits(team).pending(), timeout=20)
+    asked = time.time()
+    until(lambda: time.time() > asked + 0.9, timeout=5)  # the lease's time, twice over
+    lease = team.board.get(1).lease_expires_at
+    assert lease is not None and lease > time.time()
+    worker.join(20)
+    task = team.board.get(1)
+    assert (task.status, task.owner) == (TaskStatus.COMPLETED, "alice")
+    said = model.requests[1].messages[-1].tool_results[0]
+    assert said.is_error and said.content.startswith("denied: nobody answered within 1.2s")
+    assert not (repo / "f.txt").exists()
+    assert [k for k, _ in events(team)] == ["permission_asked", "permission_timed_out"]

@@ -102,6 +102,10 @@ def request_body(member: str, tool: str, target: str | None, rule: str, deadline
         lines.append(f"target: {shown}")
     lines.append(f"rule: {rule}")
     lines.append(f"unanswered by {when}, it is denied.")
+    lines.append(
+        "Answer by this message's id: `accord permit ID` or `accord deny ID --reason TEXT` "
+        "(a lead: the answer_permission tool)."
+    )
     return "\n".join(lines)
 
 
