@@ -34,7 +34,7 @@ from accord.permissions import (
 from accord.store import open_store
 from accord.team import Team
 from accord.team.permits import Permits
-from accord.testing.cli import Result, accord, one_error
+from accord.testing.cli import Result, accord, js, ok, one_error
 from accord.testing.wait import until
 from accord.types import MemberRole, MessageKind
 
@@ -352,6 +352,10 @@ def test_ask_to_lead_only_the_lead_answers(svc: Team, proj: Path, cli: Any) -> N
     thread, results = asking(svc, proj, to="lead")
     (ask,) = Permits(svc).pending()
     assert ask.to == "lead"
+    (listed,) = js(cli("permit", "--list", "--json"))
+    assert (listed["id"], listed["member"], listed["to"]) == (ask.id, "alice", "lead")
+    assert f"{ask.id} " in ok(cli("permit", "--list")).out
+    one_error(cli("permit"), "give the ID")
     one_error(cli("permit", str(ask.id)), "only lead may answer it")
     lead = ToolContext(workspace=proj, member="lead", team=svc)
     call = ToolCall("l1", "answer_permission", {"message_id": ask.id, "allow": True})

@@ -4,8 +4,10 @@ A tool is a name, a description, a pydantic model of its arguments (the JSON
 schema the model sees is generated from it) and a function. ``Toolbox`` holds
 the tools one member may use (its agent definition's allowlist) and turns every
 call into a ``ToolResult``: arguments that do not validate, a tool that is not
-allowed, and a tool that raises all come back to the model as error results
-with a message it can act on, and the loop goes on.
+allowed, a call the member's permission rules deny (``agent.gate``: checked here,
+the one place every call passes, before the tool runs), and a tool that raises all
+come back to the model as error results with a message it can act on, and the loop
+goes on.
 
 Every tool runs with a ``ToolContext`` bound to one member: its workspace root,
 its team services, its own name. The model never chooses who it is.
