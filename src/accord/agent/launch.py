@@ -78,10 +78,15 @@ def gate_for(
     from accord.permissions import Anchors, gather
 
     p = config.permissions
+    where = definition.source or definition.name
+    try:  # a rule's source reads as the settings files' do: relative to the project
+        where = str(Path(where).resolve().relative_to(project_root.resolve()))
+    except ValueError:
+        pass
     rules = gather(
         project_root,
         {"allow": p.allow, "ask": p.ask, "deny": p.deny},
-        definition=definition.source or definition.name,
+        definition=where,
         definition_deny=definition.deny_rules,
         definition_ask=definition.ask_rules,
     )
