@@ -43,8 +43,10 @@ def file_pattern(text: str) -> str:
             "a file claim pattern is empty; give a path or glob relative to the project "
             "root, such as 'src/api.py' or 'src/api/**'"
         )
-    if "\x00" in pattern:
-        raise UserError(f"the file claim pattern {text!r} contains a NUL byte")
+    if any(ord(c) < 32 or ord(c) == 127 for c in pattern):
+        raise UserError(
+            f"the file claim pattern {text!r} contains a control character; give a plain path"
+        )
     if pattern.startswith(("/", "~", "\\")) or _DRIVE.match(pattern):
         raise UserError(
             f"the file claim pattern {text!r} is absolute; give it relative to the project "
