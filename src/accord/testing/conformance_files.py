@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -198,7 +199,7 @@ class FileClaimConformance:
         assert _held(store) == [(alice.task.id, "alice", "kept.py")]
 
     def test_claims_end_with_their_task_claim(self, store: Store, clock: FakeClock) -> None:
-        ends = {
+        ends: dict[str, Callable[[Claim], object]] = {
             "complete": lambda c: store.complete_task(TEAM, c.task.id, "alice", c.fencing_token),
             "fail": lambda c: store.fail_task(TEAM, c.task.id, "alice", c.fencing_token, "no"),
             "retry": lambda c: store.fail_task(

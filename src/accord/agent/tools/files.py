@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import Field
 
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
-from accord.errors import FileClaimed, UserError
+from accord.errors import FileClaimed, UnknownTeam, UserError
 from accord.location import parse_location
 
 # read_file shows at most this many lines per call, and cuts lines longer than this.
@@ -101,7 +101,10 @@ def _not_claimed(ctx: ToolContext, real: Path) -> None:
     claims, ``claim_files``): FileClaimed names the holder and the task."""
     if ctx.team is None or not real.is_relative_to(_root(ctx)):
         return
-    holder = ctx.team.board.file_holder(shown(ctx, real), ctx.member)
+    try:
+        holder = ctx.team.board.file_holder(shown(ctx, real), ctx.member)
+    except UnknownTeam:  # a team the store does not hold (deleted under us) claims nothing
+        return
     if holder is not None:
         raise FileClaimed(
             f"{shown(ctx, real)} is claimed by {holder.member} for task #{holder.task_id} "
