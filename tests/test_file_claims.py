@@ -18,16 +18,17 @@ import pytest
 
 from accord.agent.tools import Toolbox, ToolContext, all_tools
 from accord.agent.tools.files import glob_regex
+from accord.cli._render import story_line
 from accord.config import Config
 from accord.errors import StaleToken, UserError
 from accord.events import EventKind
 from accord.llm.base import ToolCall, ToolResult
-from accord.store import Store
+from accord.store import Store, open_store
 from accord.store._globs import file_pattern, matches, overlap
 from accord.team import Team
 from accord.testing import FakeClock
 from accord.types import NewTask
-from conftest import dump
+from conftest import Cli, dump, store_path
 
 Call = Callable[..., ToolResult]
 
@@ -249,3 +250,19 @@ def test_claims_are_refused_for_stale_tokens_others_paths_and_bad_patterns(
     refused(alice("claim_files", patterns=["b.py"]), "several tasks (#1, #3)", "task_id")
     ok(alice("claim_files", patterns=["src/api/v2/**"], task_id=3))  # her own never blocks her
     assert actx.claims.keys() == {1, 3}
+
+
+def test_task_show_and_the_story_name_a_tasks_file_claims(cli: Cli, project: Path) -> None:
+    assert cli("init", "--team", "main").code == 0
+    assert cli("member", "add", "alice").code == 0
+    assert cli("task", "add", "api").code == 0
+    with open_store(str(store_path(project))) as store:
+        team = Team.open(store, "main", Config(), project)
+        claim = team.board.claim("alice", 1)
+        assert claim is not None
+        team.board.claim_files(1, "alice", claim.fencing_token, ["src/api/**", "README.md"])
+        claimed = team.log.read_events()[-1]
+    shown = cli("task", "show", "1")
+    assert shown.code == 0 and "files claimed  README.md, src/api/**" in shown.out, shown.out
+    # The run's story (``--display plain``) says it in a line.
+    assert story_line(claimed) == "alice claims src/api/**, README.md for #1"

@@ -9,7 +9,8 @@ Two members must never hold patterns that one path could match, so claiming asks
 whether two patterns *overlap*: whether some path matches both. Each pattern is read
 as a small automaton over characters and the pair is searched together, so the answer
 is exact for every pair of globs (``src/**/test_*.py`` overlaps ``src/api/**``), not a
-guess from their prefixes. Patterns are capped in length, which bounds the search.
+guess from their prefixes. Patterns are capped in length and in wildcards, which
+bounds the search.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ _SLASH: _Chars = (False, frozenset("/"))
 # A class range wider than this counts as any character: a claim then overlaps more,
 # never less.
 _WIDEST_RANGE = 4096
+# Wildcards a pattern may hold: they bound the search that compares two patterns.
+_WILDCARDS = 20
+_WILDCARD = re.compile(r"\*+|\?|\[")
 _DRIVE = re.compile(r"[A-Za-z]:[\\/]")
 
 
@@ -72,17 +76,24 @@ def file_pattern(text: str) -> str:
             f"the file claim pattern {pattern[:40]!r}... is longer than {MAX_PATTERN} bytes; "
             "claim a folder with 'folder/**' instead"
         )
+    if len(_WILDCARD.findall(pattern)) > _WILDCARDS:
+        raise UserError(
+            f"the file claim pattern {pattern[:40]!r} has more than {_WILDCARDS} wildcards; "
+            "claim a folder with 'folder/**', or several simpler patterns"
+        )
     return pattern
 
 
 @dataclass
 class _Automaton:
     """A pattern as states and moves: ``moves[s]`` are (characters, next state),
-    ``free[s]`` the states reached from ``s`` reading nothing; ``final`` accepts."""
+    ``free[s]`` the states reached from ``s`` reading nothing (``reach[s]``: all of
+    them, ``s`` too); ``final`` accepts."""
 
     moves: list[list[tuple[_Chars, int]]] = field(default_factory=list)
     free: list[list[int]] = field(default_factory=list)
     final: int = 0
+    reach: list[frozenset[int]] = field(default_factory=list)  # each state's closure
 
     def state(self) -> int:
         self.moves.append([])
@@ -139,6 +150,7 @@ def _automaton(pattern: str) -> _Automaton:
         a.moves[here].append((chars, after))
         here = after
     a.final = here
+    a.reach = [a.closure(frozenset({state})) for state in range(len(a.moves))]
     return a
 
 
@@ -187,9 +199,11 @@ def _has(chars: _Chars, c: str) -> bool:
 def matches(pattern: str, path: str) -> bool:
     """Whether the relative ``path`` (``/``-separated) is one ``pattern`` names."""
     a = _automaton(pattern)
-    now = a.closure(frozenset({0}))
+    now = a.reach[0]
     for c in path:
-        now = a.closure(frozenset(nxt for s in now for chars, nxt in a.moves[s] if _has(chars, c)))
+        now = frozenset(
+            r for s in now for chars, nxt in a.moves[s] if _has(chars, c) for r in a.reach[nxt]
+        )
         if not now:
             return False
     return a.final in now
@@ -199,7 +213,7 @@ def matches(pattern: str, path: str) -> bool:
 def overlap(first: str, second: str) -> bool:
     """Whether some path matches both patterns."""
     a, b = _automaton(first), _automaton(second)
-    start = (a.closure(frozenset({0})), b.closure(frozenset({0})))
+    start = (a.reach[0], b.reach[0])
     seen = {start}
     todo = [start]
     while todo:
@@ -214,7 +228,7 @@ def overlap(first: str, second: str) -> bool:
                     for chars_b, next_b in b.moves[t]:
                         if not _meet(chars_a, chars_b):
                             continue
-                        pair = (a.closure(frozenset({next_a})), b.closure(frozenset({next_b})))
+                        pair = (a.reach[next_a], b.reach[next_b])
                         if pair not in seen:
                             seen.add(pair)
                             todo.append(pair)
