@@ -92,6 +92,7 @@ def test_patterns_are_kept_in_one_spelling(given: str, kept: str) -> None:
         ("src/../../x", "uses '..'"),
         (".", "names the project root"),
         ("a\nb", "control character"),
+        ("*a" * 21, "wildcards"),
     ],
 )
 def test_bad_patterns_say_what_to_do(given: str, said: str) -> None:

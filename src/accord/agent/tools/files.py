@@ -6,6 +6,10 @@ parent) and refused unless it lies inside ``ToolContext.workspace``. Paths in
 results are shown relative to the workspace, so the model never needs to know
 where that is on disk. Walks never follow symlinked folders and skip ``.git``.
 
+Writes (write_file, edit_file) are refused for accord's own state (``_not_protected``)
+and for paths another member claimed for a task it holds (``_not_claimed``; see
+``accord.agent.tools.claims``).
+
 Reads stream line by line, so a large file costs memory in proportion to what
 is shown, not to its size.
 """
