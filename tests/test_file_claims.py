@@ -16,19 +16,21 @@ from typing import Any
 
 import pytest
 
+from accord.agent.definition import AgentDefinition
 from accord.agent.tools import Toolbox, ToolContext, all_tools
 from accord.agent.tools.files import glob_regex
 from accord.cli._render import story_line
 from accord.config import Config
 from accord.errors import StaleToken, UserError
 from accord.events import EventKind
-from accord.llm.base import ToolCall, ToolResult
+from accord.llm.base import ModelRequest, ToolCall, ToolResult
+from accord.llm.scripted import Reply, ScriptedModel, call, reply
 from accord.store import Store, open_store
 from accord.store._globs import file_pattern, matches, overlap
 from accord.team import Team
 from accord.testing import FakeClock
-from accord.types import NewTask
-from conftest import Cli, dump, store_path
+from accord.types import NewTask, TaskStatus
+from conftest import Cli, dump, make_agent, store_path
 
 Call = Callable[..., ToolResult]
 
@@ -267,3 +269,49 @@ def test_task_show_and_the_story_name_a_tasks_file_claims(cli: Cli, project: Pat
     assert shown.code == 0 and "files claimed  README.md, src/api/**" in shown.out, shown.out
     # The run's story (``--display plain``) says it in a line.
     assert story_line(claimed) == "alice claims src/api/**, README.md for #1"
+
+
+def test_two_agents_sharing_a_folder_one_claims_and_the_other_is_told(
+    team: Team, repo: Path
+) -> None:
+    """Whole agent loops (scripted models): bob, whose definition allows only reading and
+    writing files, still has claim_files; alice, working meanwhile in the same folder, is
+    refused bob's path with his name and task, and writes elsewhere."""
+    team.roster.add("bob")
+    team.board.add(NewTask("api", assignee="bob"))
+    team.board.add(NewTask("docs", assignee="alice"))
+    alice_model = ScriptedModel(
+        [
+            reply("", call("write_file", {"path": "src/api/x.py", "content": "mine\n"})),
+            reply("", call("write_file", {"path": "docs/api.md", "content": "# api\n"})),
+            reply("", call("task_complete", {"task_id": 2, "result": "documented"})),
+            reply("done"),
+        ]
+    )
+
+    def alice_works_meanwhile(request: ModelRequest) -> Reply:
+        make_agent(team, alice_model, repo, member="alice").run(once=True)
+        return reply("", call("write_file", {"path": "src/api/x.py", "content": "x = 1\n"}))
+
+    bob_model = ScriptedModel(
+        [
+            reply("", call("claim_files", {"patterns": ["src/api/**"]})),
+            alice_works_meanwhile,
+            reply("", call("task_complete", {"task_id": 1, "result": "api written"})),
+            reply("done"),
+        ]
+    )
+    writer = AgentDefinition(name="writer", prompt="write code", tools=("read_file", "write_file"))
+    make_agent(team, bob_model, repo, definition=writer, member="bob").run(once=True)
+    bob_model.assert_complete()
+    alice_model.assert_complete()
+    refusal = alice_model.requests[1].messages[-1].tool_results[0]
+    assert refusal.is_error and "src/api/x.py is claimed by bob for task #1" in refusal.content
+    assert (repo / "src" / "api" / "x.py").read_text() == "x = 1\n"
+    assert (repo / "docs" / "api.md").read_text() == "# api\n"
+    claimed = bob_model.requests[1].messages[-1].tool_results[0]
+    assert not claimed.is_error and "src/api/**" in claimed.content
+    token = team.board.get(1).fencing_token
+    assert all(f"token {token}" not in m.text for r in bob_model.requests for m in r.messages)
+    assert [t.status for t in team.board.list()] == [TaskStatus.COMPLETED] * 2
+    assert team.board.file_claims() == []
