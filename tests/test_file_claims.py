@@ -201,11 +201,22 @@ def test_a_claimed_path_refuses_other_members_writes_until_the_task_ends(
     ok(alice("write_file", path="src/api/x.py", content="x = 1\n"))  # hers to write
     ok(alice("edit_file", path="src/api/routes.py", old_text="[]", new_text="[1]"))
 
+    # Given up early, a path is free at once; the rest stays hers until the task ends.
+    ok(alice("claim_files", patterns=["docs/**"]))
+    refused(bob("write_file", path="docs/a.md", content="b"), "claimed by alice")
+    out = ok(alice("release_files", patterns=["docs/**"]))
+    assert out == "released; task #1 now claims: src/api/**"
+    ok(bob("write_file", path="docs/a.md", content="b"))
+    refused(alice("release_files", patterns=["docs/**"]), "holds no file claim docs/**")
+
     ok(alice("task_complete", task_id=1, result="done"))
     ok(bob("write_file", path="src/api/x.py", content="x = 2\n"))
     assert (ws / "src" / "api" / "x.py").read_text() == "x = 2\n"
-    (event,) = [e for e in team.log.read_events() if e.kind == EventKind.FILES_CLAIMED]
-    assert event.actor == "alice" and event.payload["patterns"] == ["src/api/**"]
+    claimed = [e for e in team.log.read_events() if e.kind == EventKind.FILES_CLAIMED]
+    assert [(e.actor, e.payload["patterns"]) for e in claimed] == [
+        ("alice", ["src/api/**"]),
+        ("alice", ["docs/**"]),
+    ]
 
 
 def test_a_dead_lease_frees_the_paths(shared: tuple[Team, Path], clock: FakeClock) -> None:
@@ -265,10 +276,13 @@ def test_task_show_and_the_story_name_a_tasks_file_claims(cli: Cli, project: Pat
         assert claim is not None
         team.board.claim_files(1, "alice", claim.fencing_token, ["src/api/**", "README.md"])
         claimed = team.log.read_events()[-1]
+        team.board.release_files(1, "alice", claim.fencing_token, ["README.md"])
+        released = team.log.read_events()[-1]
     shown = cli("task", "show", "1")
-    assert shown.code == 0 and "files claimed  README.md, src/api/**" in shown.out, shown.out
+    assert shown.code == 0 and "files claimed  src/api/**" in shown.out, shown.out
     # The run's story (``--display plain``) says it in a line.
     assert story_line(claimed) == "alice claims src/api/**, README.md for #1"
+    assert story_line(released) == "alice gives up README.md (#1)"
 
 
 def test_two_agents_sharing_a_folder_one_claims_and_the_other_is_told(

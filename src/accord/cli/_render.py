@@ -329,6 +329,9 @@ def story_line(e: Event) -> str | None:
     if kind == EventKind.FILES_CLAIMED:
         claimed = ", ".join(str(x) for x in p.get("patterns") or [])
         return f"{who} claims {whole(claimed)} for #{p.get('task_id')}"
+    if kind == EventKind.FILES_RELEASED:
+        released = ", ".join(str(x) for x in p.get("patterns") or [])
+        return f"{who} gives up {whole(released)} (#{p.get('task_id')})"
     if kind == EventKind.MESSAGE_SENT and p.get("kind") in ("text", "shutdown_request"):
         what = "asks to shut down" if p.get("kind") == "shutdown_request" else "writes"
         about = f": {whole(p.get('summary'))}" if p.get("summary") else ""

@@ -214,6 +214,13 @@ class Board:
         member that holds an overlapping one."""
         return self.store.claim_files(self.team, task_id, member, token, patterns)
 
+    def release_files(
+        self, task_id: int, member: str, token: int, patterns: Sequence[str] | None = None
+    ) -> builtins.list[FileClaim]:
+        """Give up some file claims of a held task (all with None) before it ends; the
+        task's remaining ones come back."""
+        return self.store.release_files(self.team, task_id, member, token, patterns)
+
     def file_holder(self, path: str, member: str) -> FileClaim | None:
         """Who else holds ``path`` (relative to the project root), if anyone: the
         check accord's file tools make before ``member`` writes it."""

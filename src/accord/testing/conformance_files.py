@@ -237,6 +237,38 @@ class FileClaimConformance:
         assert _rows(store) == 1
         assert _held(store) == [(bob.task.id, "bob", "lease/**")]
 
+    def test_release_files_gives_claims_up_early(self, store: Store) -> None:
+        from accord.testing.conformance import refused
+
+        alice, bob = _take(store, "alice"), _take(store, "bob")
+        _claim(store, alice, "alice", "src/**", "docs/**", "setup.py")
+        token = alice.fencing_token
+        with refused(store, StaleToken):
+            store.release_files(TEAM, alice.task.id, "alice", token + 1, ["src/**"])
+        with refused(store, NotClaimHolder):
+            store.release_files(TEAM, alice.task.id, "bob", token, ["src/**"])
+        with refused(store, UserError) as info:
+            store.release_files(TEAM, alice.task.id, "alice", token, ["src/**", "src/a.py"])
+        assert "src/a.py" in str(info.value) and "docs/**" in str(info.value)
+        seq = store.read_events(TEAM)[-1].seq
+        left = store.release_files(TEAM, alice.task.id, "alice", token, ["./src/"])
+        assert [c.pattern for c in left] == ["docs/**", "setup.py"]
+        (event,) = store.read_events(TEAM, since=seq)
+        assert event.kind == EventKind.FILES_RELEASED and event.actor == "alice"
+        assert event.payload == {
+            "task_id": alice.task.id,
+            "member": "alice",
+            "token": token,
+            "patterns": ["src/**"],
+        }
+        assert store.file_holder(TEAM, "src/a.py", "bob") is None
+        _claim(store, bob, "bob", "src/a.py")  # free for him now
+        assert store.release_files(TEAM, alice.task.id, "alice", token) == []
+        assert _held(store) == [(bob.task.id, "bob", "src/a.py")]
+        seq = store.read_events(TEAM)[-1].seq
+        assert store.release_files(TEAM, alice.task.id, "alice", token) == []  # nothing left
+        assert store.read_events(TEAM, since=seq) == []
+
     def test_claims_race_and_one_wins(
         self, store: Store, make_store: MakeStore, clock: FakeClock
     ) -> None:

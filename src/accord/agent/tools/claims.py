@@ -1,8 +1,9 @@
 """File claims: a member says which paths it is changing for a task, so that others
 sharing its folder do not write them meanwhile.
 
-``claim_files`` claims paths or globs for a task the member holds; the claim's
-fencing token comes from ``ToolContext.claims`` and never reaches the model. The
+``claim_files`` claims paths or globs for a task the member holds, and
+``release_files`` gives them up early; the claim's fencing token comes from
+``ToolContext.claims`` and never reaches the model. The
 claim is advisory: accord's own file tools (write_file, edit_file) refuse another
 member's write to a claimed path, naming the holder and its task; bash is not
 checked. Claims end by themselves with the task (completed, failed, released,
@@ -98,6 +99,29 @@ def claim_files(ctx: ToolContext, args: ClaimFilesArgs) -> str:
     )
 
 
+class ReleaseFilesArgs(ToolArgs):
+    patterns: list[str] | None = Field(
+        default=None,
+        description="The patterns to give up, as you claimed them; leave out to give up "
+        "every file claim of the task.",
+    )
+    task_id: int | None = Field(
+        default=None,
+        description="The task the claim is for; may be left out when you hold exactly one.",
+    )
+
+
+def release_files(ctx: ToolContext, args: ReleaseFilesArgs) -> str:
+    held = _task(ctx, args.task_id)
+    try:
+        left = _team(ctx).board.release_files(held.task_id, ctx.member, held.token, args.patterns)
+    except ClaimError:
+        ctx.claims.pop(held.task_id, None)
+        raise
+    still = ", ".join(c.pattern for c in left) if left else "nothing"
+    return f"released; task #{held.task_id} now claims: {still}"
+
+
 CLAIM_TOOLS: list[Tool[Any]] = [
     Tool(
         "claim_files",
@@ -108,5 +132,13 @@ CLAIM_TOOLS: list[Tool[Any]] = [
         "member holds is refused with its holder's name: message them, or work elsewhere.",
         ClaimFilesArgs,
         claim_files,
+    ),
+    Tool(
+        "release_files",
+        "Give up file claims of a task you hold before it ends (all of them if no "
+        "patterns are given), so others may write those paths. Claims end by themselves "
+        "when the task does.",
+        ReleaseFilesArgs,
+        release_files,
     ),
 ]

@@ -543,7 +543,8 @@ class BoardPart(TasksPart):
         already changes nothing; a member's own claims, on any task, never block it.
         The claims last as long as the task claim: completing, failing, releasing or
         cancelling the task, or its lease running out, ends them, with no event of
-        their own. Writes ``files_claimed`` with the patterns it added.
+        their own (``release_files`` gives some up sooner). Writes ``files_claimed``
+        with the patterns it added.
         """
         wanted = list(dict.fromkeys(_globs.file_pattern(p) for p in patterns))
         if not wanted:
@@ -591,6 +592,48 @@ class BoardPart(TasksPart):
                     team_id,
                     EventKind.FILES_CLAIMED,
                     {"task_id": task_id, "member": member, "token": token, "patterns": fresh},
+                    member,
+                )
+            return self._file_claims(db, team_id, team, now, task_id=task_id)
+
+    @atomic
+    def release_files(
+        self,
+        team: str,
+        task_id: int,
+        member: str,
+        token: int,
+        patterns: Sequence[str] | None = None,
+    ) -> list[FileClaim]:
+        """Give up file claims of a task ``member`` holds under ``token`` before the task
+        ends: the ``patterns`` given (as claimed), or every one with None. Returns the
+        task's file claims that remain. StaleToken or NotClaimHolder if the task claim is
+        not current; UserError, listing what the task holds, for a pattern it does not
+        hold. Writes ``files_released`` with the patterns released (none: no event)."""
+        wanted = None if patterns is None else [_globs.file_pattern(p) for p in patterns]
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            self._held(db, team_id, team, task_id, member, token)
+            now = self.clock()
+            held = [c.pattern for c in self._file_claims(db, team_id, team, now, task_id=task_id)]
+            gone = held if wanted is None else list(dict.fromkeys(wanted))
+            missing = [p for p in gone if p not in held]
+            if missing:
+                holds = ", ".join(held) if held else "none"
+                raise UserError(
+                    f"task #{task_id} holds no file claim {', '.join(missing)} (it holds: "
+                    f"{holds}); release patterns as they were claimed"
+                )
+            if gone:
+                db.executemany(
+                    "DELETE FROM file_claims WHERE team_id = ? AND task_id = ? AND pattern = ?",
+                    [(team_id, task_id, p) for p in gone],
+                )
+                self._event(
+                    db,
+                    team_id,
+                    EventKind.FILES_RELEASED,
+                    {"task_id": task_id, "member": member, "token": token, "patterns": gone},
                     member,
                 )
             return self._file_claims(db, team_id, team, now, task_id=task_id)
