@@ -47,6 +47,11 @@ class EventKind(StrEnum):
     TASK_FAILED = "task_failed"  # pending again, or failed for good
     TASK_CANCELLED = "task_cancelled"
     LEASE_EXPIRED = "lease_expired"  # a claim's lease ended: pending again, or failed
+    # a member claimed paths for a task it holds; they end with the claim on the task
+    # (task_completed, task_failed, task_cancelled, lease_expired), with no event of
+    # their own, unless the member gives them up sooner (files_released)
+    FILES_CLAIMED = "files_claimed"
+    FILES_RELEASED = "files_released"
 
     # mail (store)
     MESSAGE_SENT = "message_sent"  # one event for a message and all its broadcast copies
@@ -145,6 +150,11 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.TASK_FAILED: _keys("id owner token reason status", "attempt_kept"),
     EventKind.TASK_CANCELLED: _keys("id reason owner"),
     EventKind.LEASE_EXPIRED: _keys("id owner token attempts status"),
+    # ``patterns``: the ones this claim added (a pattern held already is not repeated);
+    # they are released with no event of their own when the task's claim ends
+    EventKind.FILES_CLAIMED: _keys("task_id member token patterns"),
+    # ``patterns``: the ones given up before the task ended
+    EventKind.FILES_RELEASED: _keys("task_id member token patterns"),
     EventKind.MESSAGE_SENT: _keys("ids from to kind summary request_id"),
     EventKind.MESSAGES_DELIVERED: _keys("to ids"),
     EventKind.MESSAGES_ACKED: _keys("by ids"),

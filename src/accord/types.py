@@ -240,6 +240,23 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
+class FileClaim:
+    """A member's advisory claim on paths of the project while it works on a task.
+
+    ``pattern`` is a path or glob relative to the project root. The claim counts only
+    while ``member`` holds ``task_id`` under the claim it was made with (the same
+    fencing token, an unexpired lease): it ends with the task, its release, or its
+    lease, with nothing to clean up. accord's file tools refuse other members' writes
+    to paths it matches; bash is not checked."""
+
+    team: str
+    task_id: int
+    member: str
+    pattern: str
+    claimed_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One mailbox entry, kept until its recipient acknowledges it."""
 
