@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from accord.errors import AccordError, HookBlocked
 from accord.llm.base import ToolCall, ToolResult, ToolSpec
+from accord.sandbox import Sandbox
 from accord.team import Team
 
 A = TypeVar("A", bound=BaseModel)
@@ -50,6 +51,8 @@ class ToolContext:
     claims: dict[int, HeldClaim] = field(default_factory=dict)
     bash_timeout: float = 120.0
     wrote_continuity: bool = False  # set by write_continuity during a session
+    # The wall bash commands run in (None: unsandboxed, for a context made by hand).
+    sandbox: Sandbox | None = None
 
 
 class ToolArgs(BaseModel):
