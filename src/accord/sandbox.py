@@ -204,8 +204,11 @@ class Sandbox:
             if path.exists():
                 args += ["--bind", str(path), str(path)]
         args += ["--bind", str(work), str(work)]
+        # Again in the writable folder (when it is the root, its bind undid the hiding);
+        # the root's .accord is not hidden again: the member's worktree lives in it.
         for folder in dict.fromkeys((root, work)):
-            args += _protected(folder)
+            args += _settings(folder)
+        args += _hidden(work / ".accord")
         if store_file is not None:
             for suffix in JOURNALS:
                 path = Path(f"{store_file}{suffix}")
@@ -266,14 +269,15 @@ def _hidden(path: Path) -> list[str]:
     return []
 
 
-def _protected(folder: Path) -> list[str]:
-    """accord's own files in ``folder``: settings read-only, its state hidden."""
+def _settings(folder: Path) -> list[str]:
+    """accord's and Claude Code's settings in ``folder`` (hooks, agent definitions),
+    read-only."""
     args: list[str] = []
     for name in ("accord.toml", ".claude"):
         path = folder / name
         if path.exists():
             args += ["--ro-bind", str(path), str(path)]
-    return args + _hidden(folder / ".accord")
+    return args
 
 
 def _system() -> list[str]:
