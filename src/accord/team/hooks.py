@@ -273,7 +273,7 @@ class HookRunner:
         env["CLAUDE_PROJECT_DIR"] = str(cwd)
         started = time.monotonic()
         try:
-            argv, env = self._walled(event, argv, cwd, env)
+            argv, env = self._walled(argv, cwd, env, shell=isinstance(hook.command, str))
         except UserError as e:  # no sandbox where one is required: it cannot run
             why = str(e)
             return HookRun(
@@ -358,14 +358,17 @@ class HookRunner:
         )
 
     def _walled(
-        self, event: HookEvent, argv: list[str], cwd: Path, env: dict[str, str]
+        self, argv: list[str], cwd: Path, env: dict[str, str], *, shell: bool
     ) -> tuple[list[str], dict[str, str]]:
         """The hook's command in the sandbox writing ``cwd``, or as it is where bubblewrap
         cannot run (UserError for a teammate's hook when the sandbox is required)."""
         wall = Sandbox.for_project(
             self.cwd, cwd, self.store.location, self.sandbox, teammate=self.for_teammate
         )
-        wrapped = wall.wrap(argv, cwd, env)
+        # A program run through a shell inside, so one that is missing or not executable
+        # still says so as exit 127 or 126, not as bwrap's own failure to exec it.
+        inner = argv if shell else ["/bin/sh", "-c", 'exec "$0" "$@"', *argv]
+        wrapped = wall.wrap(inner, cwd, env)
         if wrapped.warning is not None:
             sys.stderr.write(f"warning: {wrapped.warning}\n")
             self.store.append_event(
@@ -374,7 +377,7 @@ class HookRunner:
                 {"what": "hook", "member": None, "reason": wrapped.warning},
                 None,
             )
-        return wrapped.argv, wrapped.env
+        return (wrapped.argv if wrapped.sandboxed else argv), wrapped.env
 
 
 def claude_hooks(root: Path) -> dict[HookEvent, list[Hook]]:
