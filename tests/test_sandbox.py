@@ -26,10 +26,13 @@ from typing import Any
 import pytest
 
 from accord import sandbox
+from accord.agent.definition import parse_definition
+from accord.agent.launch import build_agent
 from accord.agent.tools.base import ToolContext
 from accord.agent.tools.shell import BashArgs, bash
 from accord.config import Config, SandboxConfig, locate
-from accord.errors import UserError
+from accord.errors import ConfigError, UserError
+from accord.llm.scripted import ScriptedModel
 from accord.sandbox import Sandbox
 from accord.store import open_store
 from accord.team import Team
@@ -276,18 +279,45 @@ def test_without_bubblewrap_teammates_are_refused_or_warned_and_the_person_runs(
     assert not (project / "hooked").exists()
 
 
-def test_an_agent_builds_its_sandbox_from_settings_and_definition(
-    project: Path, tokens: dict[str, str]
+def test_a_sandbox_is_built_from_the_settings_and_the_definition(
+    project: Path, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    agent_socket = project / "agent.sock"
+    agent_socket.write_text("")
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(agent_socket))
     config = Config.model_validate({"sandbox": {"hide": ["~/.ssh"], "writable": ["/var/tmp"]}})
     wall = Sandbox.for_project(project, worktree(project), "postgresql://h/db", config.sandbox)
     assert wall.hide == (Path(os.path.realpath(Path("~/.ssh").expanduser())),)
     options = wall.options(worktree(project))
-    assert "--unshare-net" in options and "--cap-drop" in options
-    assert ["--bind", "/var/tmp", "/var/tmp"] == options[options.index("/var/tmp") - 1 :][:3]
-    # The worktree is bound writable after .accord is hidden, and last wins.
-    hide = options.index(str(project / ".accord"))
-    assert options.index(str(worktree(project))) > hide
-    if Path("/run/postgresql").is_dir():
-        assert "/run/postgresql" in options
-    assert "--unshare-net" not in wall.within(project).options(project) or not wall.network
+    pairs = list(zip(options, options[1:], strict=False))
+    assert ("--unshare-net", "--die-with-parent") in pairs and ("--cap-drop", "ALL") in pairs
+    assert ("--bind", "/var/tmp") in pairs and ("/dev/null", str(agent_socket)) in pairs
+    for folder in ("/run/postgresql", "/run/user"):  # a Unix socket ignores read-only
+        if Path(folder).is_dir():
+            assert ("--tmpfs", folder) in pairs
+    # The worktree is bound writable after .accord is hidden: the later mount wins.
+    hidden = pairs.index(("--tmpfs", str(project / ".accord")))
+    assert pairs.index(("--bind", str(worktree(project)))) > hidden
+    # A member's process builds its own, with its definition's `network: true`, and
+    # marks its hooks as a teammate's.
+    (project / ".accord" / "agents").mkdir()
+    (project / ".accord" / "agents" / "web.md").write_text("---\nnetwork: true\n---\nHi.\n")
+    found = locate(project)
+    with open_store(found.store_location) as store:
+        services = Team.open(store, "main", found.config, found.root)
+        agent = build_agent(
+            services,
+            "alice",
+            found.config,
+            found.root,
+            model=ScriptedModel(),
+            definition_name="web",
+            workspace=worktree(project),
+        )
+        assert services.hooks.for_teammate is True
+    mine = agent.ctx.sandbox
+    assert mine is not None and mine.network and mine.teammate and mine.required
+    assert (mine.root, mine.workdir) == (project, worktree(project))
+    assert "--unshare-net" not in mine.options(worktree(project))
+    with pytest.raises(ConfigError, match="network"):
+        parse_definition("---\nnetwork: maybe\n---\n", "x.md", "x")

@@ -11,7 +11,9 @@ mount wins over an earlier one:
 2. the project's root, read-only (again: test projects live under ``/tmp``);
 3. ``<root>/.accord`` hidden behind an empty tmpfs (the store, the notes, the
    worktrees), the store's own folder too when it is elsewhere and holds no work,
-   the ``[sandbox] hide`` paths, and for a PostgreSQL store its Unix-socket folders;
+   for a PostgreSQL store its Unix-socket folders, the sockets that carry a person's
+   powers (``/run/user``, ``SSH_AUTH_SOCK``, docker's), and the ``[sandbox] hide``
+   paths;
 4. the ``[sandbox] writable`` paths, then the writable folder itself (the member's
    worktree, which lives under the hidden ``.accord``, so it is bound after it);
 5. in the root and the writable folder: ``accord.toml`` and ``.claude/`` read-only and
@@ -57,6 +59,16 @@ ENV_FLAG = "ACCORD_SANDBOX"
 BWRAP_VARIABLE = "ACCORD_BWRAP"
 JOURNALS = ("", "-wal", "-shm", "-journal")
 POSTGRES_SOCKETS = ("/run/postgresql", "/var/run/postgresql")
+# Unix sockets stay connectable on a read-only mount, so the ones that hand out a
+# person's powers are hidden always: per-user agents (ssh, gpg, the session bus) and
+# container engines (a way to root). ``SSH_AUTH_SOCK`` is hidden too, wherever it is.
+ALWAYS_HIDDEN = (
+    "/run/user",
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/containerd",
+    "/run/podman",
+)
 # Top-level entries the sandbox makes anew rather than binding.
 _OWN = {"dev", "proc", "tmp", MARKER.name}
 _INSTALL = (
@@ -198,8 +210,11 @@ class Sandbox:
                 if real not in seen and os.path.isdir(real):
                     seen.add(real)
                     args += ["--tmpfs", real]
-        for path in self.hide:
-            args += _hidden(path)
+        agent = os.environ.get("SSH_AUTH_SOCK")
+        always = (*ALWAYS_HIDDEN, *([agent] if agent else []))
+        for path in dict.fromkeys((*(Path(os.path.realpath(p)) for p in always), *self.hide)):
+            if not any(_at_or_above(path, p) for p in (root, work)):
+                args += _hidden(path)
         for path in self.writable:
             if path.exists():
                 args += ["--bind", str(path), str(path)]
