@@ -28,8 +28,8 @@ at ``task_complete``.
 
 Whether bwrap can run is probed once per process (``available``). Where it cannot,
 ``Sandbox.wrap`` refuses a teammate's command under ``[sandbox] required = true`` and
-otherwise runs it as it is, returning one warning per process for its caller to print
-and log (the ``sandbox_unavailable`` event). The person's own commands are never refused.
+otherwise runs it as it is, with one warning per process for its caller to print and
+log (the ``sandbox_unavailable`` event). The person's own commands are never refused.
 
 A plain module of the ground floor: importable from any layer.
 """
@@ -45,7 +45,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from accord.errors import UserError
 from accord.location import parse_location
 
 if TYPE_CHECKING:
@@ -87,13 +86,14 @@ class Availability:
 
 @dataclass(frozen=True, slots=True)
 class Wrapped:
-    """A command as it will run: argv and environment, and a warning to print and log
-    the first time a command runs unsandboxed."""
+    """A command as it will run (argv and environment), or ``refusal``: why it may not
+    run at all; and a warning to print and log the first time either happens."""
 
     argv: list[str]
     env: dict[str, str]
     sandboxed: bool
     warning: str | None = None
+    refusal: str | None = None
 
 
 def bwrap_path() -> str | None:
@@ -132,7 +132,8 @@ def inside() -> bool:
     return os.environ.get(ENV_FLAG) == "1" or MARKER.exists()
 
 
-_warned: set[str | None] = set()
+# What was said already in this process: (bwrap path, a teammate's or not, refused or not).
+_warned: set[tuple[str | None, bool, bool]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,27 +243,32 @@ class Sandbox:
         return inner
 
     def wrap(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Wrapped:
-        """``argv`` run in the sandbox, or, where bwrap cannot run, as it is (with a warning
-        the first time) or refused (UserError) for a teammate when the sandbox is required."""
+        """``argv`` run in the sandbox; where bwrap cannot run, ``argv`` as it is, or, for
+        a teammate when the sandbox is required, ``refusal`` set (the caller refuses).
+        ``warning`` says either, the first time in this process, for the caller to print
+        and log."""
         path = bwrap_path()
         state = _probe(path)
         if state.ok and path is not None:
             return Wrapped([path, *self.options(cwd), "--", *argv], self.environment(env), True)
+        refusal = None
         if self.teammate and self.required:
-            raise UserError(f"{state.why}: teammates' commands run only in its sandbox; {_INSTALL}")
-        warning = None
-        if path not in _warned:
-            _warned.add(path)
-            warning = (
-                f"{state.why}: commands run WITHOUT a sandbox "
-                + (
-                    "([sandbox] required = false)"
-                    if self.teammate
-                    else "(the person's own commands are never refused)"
-                )
-                + "; install bubblewrap to wall them in"
+            refusal = f"{state.why}: teammates' commands run only in its sandbox; {_INSTALL}"
+            said = refusal
+        elif self.teammate:
+            said = (
+                f"{state.why}: teammates' commands run WITHOUT a sandbox ([sandbox] "
+                "required = false); install bubblewrap to wall them in"
             )
-        return Wrapped(list(argv), dict(env), False, warning)
+        else:
+            said = (
+                f"{state.why}: the person's hooks run WITHOUT a sandbox (never refused for "
+                "it); install bubblewrap to wall them in"
+            )
+        key = (path, self.teammate, refusal is not None)
+        warning = None if key in _warned else said
+        _warned.add(key)
+        return Wrapped(list(argv), dict(env), False, warning, refusal)
 
 
 def _expanded(text: str) -> Path:

@@ -51,7 +51,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from accord import process
 from accord.config import HookCommand, HooksConfig, SandboxConfig
 from accord.credentials import scrubbed
-from accord.errors import ConfigError, UserError
+from accord.errors import ConfigError
 from accord.events import EventKind
 from accord.process import Capture
 from accord.sandbox import Sandbox
@@ -179,7 +179,7 @@ class HookRunner:
         runs: list[HookRun] = []
         stop: str | None = None
         for hook in self.hooks(event):
-            run = self._run_one(event, hook, payload, where)
+            run = self._run_one(event, hook, payload, where, actor)
             runs.append(run)
             self.store.append_event(
                 self.team,
@@ -255,7 +255,14 @@ class HookRunner:
             f'{run.error}; it did not block (on_broken = "warn")\n'
         )
 
-    def _run_one(self, event: HookEvent, hook: Hook, payload: dict[str, Any], cwd: Path) -> HookRun:
+    def _run_one(
+        self,
+        event: HookEvent,
+        hook: Hook,
+        payload: dict[str, Any],
+        cwd: Path,
+        actor: str | None = None,
+    ) -> HookRun:
         shown = strip_control(
             hook.command if isinstance(hook.command, str) else " ".join(hook.command)
         )
@@ -272,10 +279,11 @@ class HookRunner:
         env["ACCORD_HOOK_EVENT"] = event.value
         env["CLAUDE_PROJECT_DIR"] = str(cwd)
         started = time.monotonic()
-        try:
-            argv, env = self._walled(argv, cwd, env, shell=isinstance(hook.command, str))
-        except UserError as e:  # no sandbox where one is required: it cannot run
-            why = str(e)
+        argv, env, refusal = self._walled(
+            argv, cwd, env, shell=isinstance(hook.command, str), actor=actor
+        )
+        if refusal is not None:  # no sandbox where one is required: it cannot run
+            why = refusal
             return HookRun(
                 event.value, shown, None, False, 0.0, "", why, 0, broken_blocks, why, hook.source
             )
@@ -358,10 +366,10 @@ class HookRunner:
         )
 
     def _walled(
-        self, argv: list[str], cwd: Path, env: dict[str, str], *, shell: bool
-    ) -> tuple[list[str], dict[str, str]]:
+        self, argv: list[str], cwd: Path, env: dict[str, str], *, shell: bool, actor: str | None
+    ) -> tuple[list[str], dict[str, str], str | None]:
         """The hook's command in the sandbox writing ``cwd``, or as it is where bubblewrap
-        cannot run (UserError for a teammate's hook when the sandbox is required)."""
+        cannot run; and why it may not run at all (a teammate's hook, sandbox required)."""
         wall = Sandbox.for_project(
             self.cwd, cwd, self.store.location, self.sandbox, teammate=self.for_teammate
         )
@@ -374,10 +382,10 @@ class HookRunner:
             self.store.append_event(
                 self.team,
                 EventKind.SANDBOX_UNAVAILABLE,
-                {"what": "hook", "member": None, "reason": wrapped.warning},
-                None,
+                {"what": "hook", "member": actor, "reason": wrapped.warning},
+                actor,
             )
-        return (wrapped.argv if wrapped.sandboxed else argv), wrapped.env
+        return (wrapped.argv if wrapped.sandboxed else argv), wrapped.env, wrapped.refusal
 
 
 def claude_hooks(root: Path) -> dict[HookEvent, list[Hook]]:

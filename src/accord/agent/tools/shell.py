@@ -84,9 +84,9 @@ def bash(ctx: ToolContext, args: BashArgs) -> str:
         raise UserError(f"the workspace {ctx.workspace} is not a folder; cannot run commands")
     argv, env = ["/bin/bash", "-c", args.command], command_env(ctx.env)
     if ctx.sandbox is not None:
-        wrapped = ctx.sandbox.wrap(argv, ctx.workspace, env)  # UserError: refused
+        wrapped = ctx.sandbox.wrap(argv, ctx.workspace, env)
         argv, env = wrapped.argv, wrapped.env
-        if wrapped.warning is not None:
+        if wrapped.warning is not None:  # the first time: the member's log and the team's
             sys.stderr.write(f"warning: {wrapped.warning}\n")
             if ctx.team is not None:
                 ctx.team.log.append_event(
@@ -94,6 +94,8 @@ def bash(ctx: ToolContext, args: BashArgs) -> str:
                     {"what": "bash", "member": ctx.member, "reason": wrapped.warning},
                     ctx.member,
                 )
+        if wrapped.refusal is not None:
+            raise UserError(wrapped.refusal)
     started = time.monotonic()
     with process.start(
         argv,
