@@ -247,8 +247,15 @@ def test_without_bubblewrap_teammates_are_refused_or_warned_and_the_person_runs(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # Installed but refused, as where the kernel allows no user namespaces.
+    refused = project / "refused-bwrap"
+    refused.write_text("#!/bin/sh\necho 'bwrap: No permissions to create a namespace' >&2; exit 1")
+    refused.chmod(0o755)
+    monkeypatch.setenv("ACCORD_BWRAP", str(refused))
+    state = sandbox.available()
+    assert not state.ok and "refused here (bwrap: No permissions" in state.why
     monkeypatch.setenv("ACCORD_BWRAP", str(project / "no-bwrap-here"))
-    assert not sandbox.available().ok
+    assert sandbox.available().why == "bubblewrap (bwrap) is not installed"
     with member(project, project) as ctx:
         for _ in range(2):
             with pytest.raises(UserError, match="bubblewrap.*required = false"):
