@@ -196,6 +196,15 @@ def test_the_worktree_is_writable_and_the_rest_read_only_with_no_secret(
         *names, size = out.split()
         assert size == "0" and "config-checked" not in names and "worktrees" in names
     assert git(project, "branch", "--list", "x") == ""
+    # A workspace without .claude/: what a command writes there does not outlive it.
+    bare = project / "bare"
+    bare.mkdir()
+    with member(project, bare) as ctx:
+        assert run(ctx, "echo '{}' > .claude/settings.json && ls .claude") == (
+            0,
+            "settings.json\n",
+        )
+    assert list((bare / ".claude").iterdir()) == []
 
 
 def test_the_network_is_off_unless_allowed(

@@ -16,8 +16,11 @@ mount wins over an earlier one:
    paths;
 4. the ``[sandbox] writable`` paths, then the writable folder itself (the member's
    worktree, which lives under the hidden ``.accord``, so it is bound after it);
-5. in the root and the writable folder: ``accord.toml`` and ``.claude/`` read-only and
-   ``.accord/`` hidden; the store file and its journals shown as empty and unwritable.
+5. in the root and the writable folder: ``accord.toml`` and ``.claude/`` read-only (a
+   missing ``.claude/`` is an empty tmpfs, so nothing written there outlives the
+   command) and ``.accord/`` hidden; the store file and its journals shown as empty
+   and unwritable. A missing ``accord.toml`` in a writable folder is not guarded: the
+   mount point would be left behind as an empty file (``accord init`` always makes one).
 
 A ``postgresql://`` store over TCP is out of reach because the network namespace is
 private (unless the network is allowed); one on a Unix socket is hidden only because
@@ -224,6 +227,11 @@ class Sandbox:
         # the root's .accord is not hidden again: the member's worktree lives in it.
         for folder in dict.fromkeys((root, work)):
             args += _settings(folder)
+        if not (work / ".claude").exists():
+            # Nothing to bind read-only, so an empty tmpfs: whatever a command writes there
+            # (hooks, permission rules) is gone when it ends. The folder it needs stays
+            # behind, empty, which neither git nor Claude Code minds.
+            args += ["--tmpfs", str(work / ".claude")]
         args += _hidden(work / ".accord")
         if store_file is not None:
             for suffix in JOURNALS:
