@@ -86,6 +86,8 @@ class EventKind(StrEnum):
     # hooks (team.hooks)
     HOOK_RUN = "hook_run"  # one per hook command run
     HOOK_BROKEN = "hook_broken"  # a hook that could not run, or broke its contract
+    # bubblewrap is missing or refused: commands run unsandboxed (said once per process)
+    SANDBOX_UNAVAILABLE = "sandbox_unavailable"
 
     # members' lives (agent and runtime)
     DEFINITION_UNSUPPORTED = "definition_unsupported"  # the member starts, with a warning
@@ -184,6 +186,8 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
         "stop task_id teammate_name"
     ),
     EventKind.HOOK_BROKEN: _keys("event command source error blocked task_id"),
+    # ``what``: "bash" or "hook"; ``member`` None: the person's own command
+    EventKind.SANDBOX_UNAVAILABLE: _keys("what member reason"),
     EventKind.DEFINITION_UNSUPPORTED: _keys("member agent warning"),
     EventKind.MEMBER_FAILED: _keys("name reason"),
     EventKind.MEMBER_STOPPED: _keys("name reason detail transient"),

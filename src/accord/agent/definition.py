@@ -52,6 +52,7 @@ _KNOWN_KEYS = {
     "self_claim",
     "max_turns",
     "plan_required",
+    "network",
     "color",
     "ask",
 }
@@ -70,6 +71,7 @@ class AgentDefinition:
     self_claim: bool = True
     max_turns: int = 200
     plan_required: bool = False
+    network: bool = False  # its bash commands may reach the network from the sandbox
     source: str | None = None
     ignored_tools: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
@@ -162,6 +164,7 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         self_claim=_bool(front.get("self_claim", True), "self_claim", source),
         max_turns=_int(front.get("max_turns", 200), "max_turns", source),
         plan_required=_bool(front.get("plan_required", False), "plan_required", source),
+        network=_bool(front.get("network", False), "network", source),
         source=source,
         ignored_tools=ignored,
         extra={k: v for k, v in front.items() if k not in _KNOWN_KEYS},

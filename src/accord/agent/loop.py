@@ -48,6 +48,7 @@ from accord.llm.base import (
     estimate_tokens,
 )
 from accord.llm.prices import Price, cost_of
+from accord.sandbox import Sandbox
 from accord.team import Team
 from accord.team.board import LeaseKeeper
 from accord.types import (
@@ -130,7 +131,17 @@ class Agent:
             team=services,
             env=dict(env or {}),
             bash_timeout=config.agent.bash_timeout,
+            sandbox=Sandbox.for_project(
+                services.cwd,
+                workspace,
+                services.location,
+                config.sandbox,
+                network=definition.network,
+            ),
         )
+        # This process is a member's: its hooks are a teammate's (refused without a
+        # sandbox when one is required), whoever's turn on the board runs them.
+        services.hooks.for_teammate = True
         self.memory = services.memory
         self.prices = {
             k: Price(p.input, p.output, p.cache_read, p.cache_write)

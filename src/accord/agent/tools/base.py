@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from accord.errors import AccordError, HookBlocked
 from accord.llm.base import ToolCall, ToolResult, ToolSpec
+from accord.sandbox import Sandbox
 from accord.team import Team
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class ToolContext:
     wrote_continuity: bool = False  # set by write_continuity during a session
     # The member's permission rules and who answers its asks (None: no rules, all run).
     permissions: Gate | None = None
+    # The wall bash commands run in (None: unsandboxed, for a context made by hand).
+    sandbox: Sandbox | None = None
 
 
 class ToolArgs(BaseModel):
