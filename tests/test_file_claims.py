@@ -29,6 +29,7 @@ from accord.store import Store, open_store
 from accord.store._globs import file_pattern, matches, overlap
 from accord.team import Team
 from accord.testing import FakeClock
+from accord.testing.tools import ok, refused
 from accord.types import NewTask, TaskStatus
 from conftest import Cli, dump, make_agent, store_path
 
@@ -157,18 +158,6 @@ def _member(team: Team, ws: Path, name: str) -> tuple[ToolContext, Call]:
         return box.execute(ctx, ToolCall("c1", tool, arguments))
 
     return ctx, call
-
-
-def ok(result: ToolResult) -> str:
-    assert not result.is_error, result.content
-    return result.content
-
-
-def refused(result: ToolResult, *fragments: str) -> str:
-    assert result.is_error, result.content
-    for fragment in fragments:
-        assert fragment in result.content, result.content
-    return result.content
 
 
 def test_a_claimed_path_refuses_other_members_writes_until_the_task_ends(

@@ -31,6 +31,7 @@ from accord.llm.base import ToolCall, ToolResult
 from accord.process import Capture
 from accord.store import Store
 from accord.team import Team
+from accord.testing.tools import ok, refused
 from accord.types import TaskStatus
 
 Call = Callable[..., ToolResult]
@@ -66,18 +67,6 @@ def caller(box: Toolbox, ctx: ToolContext) -> Call:
 @pytest.fixture
 def call(ctx: ToolContext) -> Call:
     return caller(Toolbox(all_tools()), ctx)
-
-
-def ok(result: ToolResult) -> str:
-    assert not result.is_error, result.content
-    return result.content
-
-
-def refused(result: ToolResult, *fragments: str) -> str:
-    assert result.is_error, result.content
-    for fragment in fragments:
-        assert fragment in result.content, result.content
-    return result.content
 
 
 # the set of tools ------------------------------------------------------------
