@@ -19,7 +19,17 @@ from pathlib import Path
 from accord.store import base
 
 SRC = Path(base.__file__).resolve().parents[1]  # src/accord
-GROUND = ("types", "events", "errors", "location", "process", "text", "credentials", "_where")
+GROUND = (
+    "types",
+    "events",
+    "errors",
+    "location",
+    "process",
+    "text",
+    "credentials",
+    "_where",
+    "git",
+)
 RANK = {
     **dict.fromkeys(GROUND, 0),
     "config": 0,

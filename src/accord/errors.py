@@ -63,6 +63,7 @@ class Reason(StrEnum):
     LEADS = "leads"  # InvalidState: the member leads the running team
     RUNNING = "running"  # InvalidState: a live supervisor runs the member
     LIVE = "live"  # InvalidState: removing a member that looks live
+    UNMERGED = "unmerged"  # InvalidState: removing a worktree that holds unmerged work
     UNCLAIMED = "unclaimed"  # NotClaimHolder: nobody holds the task
     WRONG_TOKEN = "wrong_token"  # StaleToken: the member holds it under another token
     CLAIM_LOST = "claim_lost"  # StaleToken: the member's own claim ended

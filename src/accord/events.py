@@ -93,6 +93,14 @@ class EventKind(StrEnum):
     CONTEXT_COMPACTED = "context_compacted"  # older turns were folded into a summary
     BUDGET_EXCEEDED = "budget_exceeded"  # a member's (or, member None, the team's) budget
 
+    # worktrees and the merge gate (team.worktrees)
+    INTEGRATION_STARTED = "integration_started"  # accord/<team> made from the person's HEAD
+    WORKTREE_MADE = "worktree_made"  # a member's worktree created, reattached or recreated
+    WORKTREE_REMOVED = "worktree_removed"  # with its branch (member removed, team deleted)
+    TASK_MERGED = "task_merged"  # the gate merged a completion (or found nothing new)
+    MERGE_REFUSED = "merge_refused"  # the gate refused a completion: conflict or hook
+    MEMBER_SYNCED = "member_synced"  # the integration branch merged into a member's
+
     # runs' lives (runtime)
     RUN_RESUMED = "run_resumed"
     RUN_ENDED = "run_ended"  # finished, stopped or interrupted, and why
@@ -177,6 +185,17 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.CONTEXT_COMPACTED: _keys("member folded kept"),
     # ``member`` None: the team's budget (the run's --budget), stopped by the supervisor
     EventKind.BUDGET_EXCEEDED: _keys("member why"),
+    # ``dirty``: how many uncommitted changes of the person's were left out
+    EventKind.INTEGRATION_STARTED: _keys("branch base head dirty"),
+    # ``how``: created, reattached (restart), recreated (its folder was deleted by hand)
+    EventKind.WORKTREE_MADE: _keys("member path branch how"),
+    EventKind.WORKTREE_REMOVED: _keys("member branch"),
+    # ``merged`` false: nothing new to merge; ``commit`` is then the branch's tip
+    EventKind.TASK_MERGED: _keys("id member commit merged"),
+    # ``why``: conflict (``files`` the conflicted paths) or hook
+    EventKind.MERGE_REFUSED: _keys("id member why files"),
+    # ``conflicts``: the files left with conflict markers for the member to fix
+    EventKind.MEMBER_SYNCED: _keys("member commit conflicts"),
     EventKind.RUN_RESUMED: _keys("why members"),
     EventKind.RUN_ENDED: _keys("outcome reason"),
 }

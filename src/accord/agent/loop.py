@@ -114,6 +114,7 @@ class Agent:
         env: dict[str, str] | None = None,
         idle_wait: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        project_root: Path | None = None,
     ) -> None:
         self.services = services
         self.team = services.team
@@ -130,7 +131,10 @@ class Agent:
             team=services,
             env=dict(env or {}),
             bash_timeout=config.agent.bash_timeout,
+            project_root=project_root,
         )
+        # The integration branch's tip this member was last told about (worktree mode).
+        self._integration_seen: str | None = None
         self.memory = services.memory
         self.prices = {
             k: Price(p.input, p.output, p.cache_read, p.cache_write)
@@ -404,6 +408,7 @@ class Agent:
     def _turn(self) -> Outcome | None:
         conv = self.conversation
         assert conv is not None
+        self._tell_if_moved()
         request = self._request()
         size = estimate_tokens(request)
         if size > context.COMPACT_AT * self.model.context_window and self._compact():
@@ -450,6 +455,21 @@ class Agent:
             return None
         self.repeats, self.last_calls = 0, None
         return self._turn_ended()
+
+    def _tell_if_moved(self) -> None:
+        """Worktree mode: when the team's branch moved and is not in this member's
+        branch, one short note before the next model call, suggesting sync (once per
+        move; a rev-parse when it did not move)."""
+        try:
+            worktrees = self.services.worktrees
+            if not worktrees.active:
+                return
+            seen, note = worktrees.moved(self.member, self._integration_seen)
+        except AccordError:
+            return  # the notice is a courtesy: a git hiccup must not stop the turn
+        self._integration_seen = seen
+        if note is not None and self.conversation is not None:
+            self._save(ChatMessage("user", note))
 
     def _execute(self, tools: Toolbox, call: ToolCall) -> ToolResult:
         """One tool call. A stop asked for while a command runs cuts it short (its whole

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from accord.team.mailbox import Mailbox
     from accord.team.roster import Roster
     from accord.team.runs import Runs
-    from accord.types import Event, Wake
+    from accord.team.worktrees import Worktrees
+    from accord.types import Event, Task, Wake
     from accord.types import Team as TeamRecord
 
 __all__ = [
@@ -219,6 +220,22 @@ class Team:
         from accord.team.runs import Runs
 
         return Runs(self.store, self.team, self._setting("budgets"))
+
+    @cached_property
+    def worktrees(self) -> Worktrees:
+        """Members' worktrees, the integration branch and the merge gate."""
+        from accord.team.worktrees import Worktrees
+
+        return Worktrees(self)
+
+    def complete(self, task_id: int, member: str, token: int, result: str | None = None) -> Task:
+        """Complete ``member``'s task: through the merge gate when the member works in a
+        worktree (its work merged into the team's branch and checked there first), else
+        on the board as ever. A member's tool and the person's `accord task complete`
+        both come here, so neither can skip the gate."""
+        if self._config is not None and self.worktrees.has(member):
+            return self.worktrees.complete(task_id, member, token, result)
+        return self.board.complete(task_id, member, token, result)
 
     @cached_property
     def log(self) -> Log:
