@@ -7,6 +7,7 @@ faults (kill -9 mid-merge, a worktree deleted by hand, no repository, a dirty tr
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from accord.git import MergeRefused, NotARepository, git, rev
 from accord.llm.base import ToolCall
 from accord.store import open_store
 from accord.team import Team
-from accord.testing.cli import accord
+from accord.testing.cli import accord, calls, rules
 from accord.testing.wait import until
 from accord.types import MemberRole, NewTask, TaskStatus
 
@@ -331,3 +332,78 @@ def test_the_person_completing_for_a_member_goes_through_the_gate(repo: Path) ->
 def test_isolation_shared_keeps_the_project_folder(repo: Path) -> None:
     team = bind(repo, '[team]\nisolation = "shared"\n')
     assert team.worktrees.workspace("alice") == repo
+
+
+def _mate(path: Path, task: int, mine: str) -> str:
+    """A teammate that edits the second line of notes.txt, completes, and on a conflict
+    syncs, resolves to both lines with bash and completes again."""
+    both = "printf 'one\\nTWO by alice\\ntwo by bob\\nthree\\nfour\\n' > notes.txt"
+    done = ("task_complete", {"task_id": task, "result": "edited"})
+    return rules(
+        path,
+        [
+            {
+                "if": f"Your task #{task}",
+                "once": True,
+                "then": calls(("write_file", {"path": "notes.txt", "content": mine})),
+            },
+            {"if": "notes.txt (4 lines", "then": calls(done)},
+            {"if": "conflicts with the team's branch", "then": calls(("sync", {}))},
+            {"if": "conflicts in:", "then": calls(("bash", {"command": both}))},
+            {"if": "[exit code 0]", "then": calls((done[0], {**done[1], "result": "resolved"}))},
+        ],
+    )
+
+
+def test_two_teammates_one_conflict_resolved_both_merged_and_checked(tmp_path: Path) -> None:
+    """The issue's end-to-end run, with real processes: alice and bob edit the same line
+    in their worktrees; one completes, the other is refused with the conflict, syncs,
+    resolves and completes; both tasks are on accord/main, and the TaskCompleted hook
+    ran on the merged tree each time."""
+    root = make_repo(tmp_path)
+    (root / "notes.txt").write_text("one\ntwo\nthree\nfour\n")
+    seen = tmp_path / "hook.txt"
+    hook = f"{{ echo ===; pwd; cat notes.txt; }} >> {seen}"
+    (root / "accord.toml").write_text(
+        f"[run]\ngrace = 5\n\n[hooks]\nTaskCompleted = [{json.dumps(hook)}]\n"
+    )
+    sh(root, "add", "-A")
+    sh(root, "commit", "-q", "-m", "settings")
+    person = rev(root, "main")
+    alice = _mate(tmp_path / "alice.json", 1, "one\nTWO by alice\nthree\nfour\n")
+    bob = _mate(tmp_path / "bob.json", 2, "one\ntwo by bob\nthree\nfour\n")
+    lead = rules(
+        tmp_path / "lead.json",
+        [
+            {
+                "if": "# First wake",
+                "once": True,
+                "then": calls(
+                    ("spawn_teammate", {"name": "alice", "instructions": "go", "model": alice}),
+                    ("spawn_teammate", {"name": "bob", "instructions": "go", "model": bob}),
+                    ("task_create", {"title": "alice's line", "assignee": "alice"}),
+                    ("task_create", {"title": "bob's line", "assignee": "bob"}),
+                ),
+            },
+            # The second to complete is the one refused: it resolves, and that ends it.
+            {"if": ": resolved", "then": calls(("finish", {"summary": "both merged"}))},
+        ],
+        "Waiting.",
+    )
+    done = accord(root, "run", "edit notes", "--model", lead, "--display", "plain", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    merged_text = "one\nTWO by alice\ntwo by bob\nthree\nfour"
+    assert sh(root, "show", "accord/main:notes.txt") == merged_text
+    with open_store(str(root / ".accord" / "accord.db")) as s:
+        assert [t.status for t in s.list_tasks("main")] == [TaskStatus.COMPLETED] * 2
+        events = s.read_events("main")
+    refused = [e.payload for e in events if e.kind == "merge_refused"]
+    assert [(r["why"], r["files"]) for r in refused] == [("conflict", ["notes.txt"])]
+    merged = [e.payload for e in events if e.kind == "task_merged"]
+    assert sorted(m["id"] for m in merged) == [1, 2] and all(m["merged"] for m in merged)
+    checks = seen.read_text().split("===\n")[1:]
+    assert len(checks) == 2 and all(".accord/worktrees/main/.gate" in c for c in checks)
+    assert "TWO by alice\ntwo by bob" in checks[-1]  # the hook saw the merged tree
+    # The person's checkout and branch were never touched.
+    assert rev(root, "main") == person and sh(root, "status", "--porcelain") == ""
+    assert (root / "notes.txt").read_text() == "one\ntwo\nthree\nfour\n"

@@ -408,7 +408,6 @@ class Agent:
     def _turn(self) -> Outcome | None:
         conv = self.conversation
         assert conv is not None
-        self._tell_if_moved()
         request = self._request()
         size = estimate_tokens(request)
         if size > context.COMPACT_AT * self.model.context_window and self._compact():
@@ -450,26 +449,26 @@ class Agent:
                     f"repeating yourself: try something different, or if you are stuck, call "
                     f"task_fail with the reason."
                 )
+            nudge = "\n\n".join(t for t in (nudge, self._moved_note()) if t)
             self._save(ChatMessage("user", nudge, tool_results=tuple(results)))
             self._after_tools(results)
             return None
         self.repeats, self.last_calls = 0, None
         return self._turn_ended()
 
-    def _tell_if_moved(self) -> None:
+    def _moved_note(self) -> str:
         """Worktree mode: when the team's branch moved and is not in this member's
-        branch, one short note before the next model call, suggesting sync (once per
-        move; a rev-parse when it did not move)."""
+        branch, one short note (who merged what, and to call sync) with the tool results
+        the next model call reads; once per move, a rev-parse when it did not move."""
         try:
             worktrees = self.services.worktrees
             if not worktrees.active:
-                return
+                return ""
             seen, note = worktrees.moved(self.member, self._integration_seen)
         except AccordError:
-            return  # the notice is a courtesy: a git hiccup must not stop the turn
+            return ""  # the notice is a courtesy: a git hiccup must not stop the turn
         self._integration_seen = seen
-        if note is not None and self.conversation is not None:
-            self._save(ChatMessage("user", note))
+        return note or ""
 
     def _execute(self, tools: Toolbox, call: ToolCall) -> ToolResult:
         """One tool call. A stop asked for while a command runs cuts it short (its whole

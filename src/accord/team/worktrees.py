@@ -496,7 +496,8 @@ class Worktrees:
             return Synced(new, ())
         conflicts = tuple(git(path, "diff", "--name-only", "--diff-filter=U").out.splitlines())
         if not conflicts:
-            raise GitError(f"sync could not merge {self.integration}: {done.err or done.out}")
+            said = done.err or done.out or f"exit code {done.returncode}"
+            raise GitError(f"sync could not merge {self.integration}: {said}")
         self.t.log.append_event(
             EventKind.MEMBER_SYNCED,
             {"member": member, "commit": tip, "conflicts": list(conflicts)},
