@@ -27,6 +27,7 @@ from accord.team import Team
 from accord.testing.cli import accord, calls, rules
 from accord.testing.wait import until
 from accord.types import MemberRole, NewTask, TaskStatus
+from conftest import Cli
 
 
 def sh(cwd: Path, *args: str) -> str:
@@ -37,7 +38,7 @@ def make_repo(tmp_path: Path, files: int = 1) -> Path:
     """A git project with one commit on main: notes.txt (and more files if asked),
     accord.toml and an ignored .accord/."""
     root = tmp_path / "proj"
-    root.mkdir()
+    root.mkdir(exist_ok=True)
     sh(root, "init", "-q", "-b", "main")
     (root / "notes.txt").write_text("one\ntwo\nthree\n")
     for i in range(1, files):
@@ -75,8 +76,9 @@ def task_for(team: Team, member: str, title: str) -> tuple[int, int]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path)
+def repo(project: Path) -> Path:
+    """The git project, as the working folder of the in-process ``cli``."""
+    return make_repo(project.parent)
 
 
 def test_the_gate_merges_refuses_a_conflict_and_sync_resolves_it(repo: Path) -> None:
@@ -246,17 +248,16 @@ def test_a_worktree_deleted_by_hand_is_made_again_with_its_commits(repo: Path) -
     assert hows == ["created", "recreated"]
 
 
-def test_worktree_mode_outside_git_is_one_error_line(tmp_path: Path) -> None:
-    folder = tmp_path / "plain"
-    folder.mkdir()
+def test_worktree_mode_outside_git_is_one_error_line(project: Path, cli: Cli) -> None:
+    folder = project
     (folder / ".accord").mkdir()
     team = bind(folder, '[team]\nisolation = "worktree"\n')
     with pytest.raises(NotARepository, match='isolation = "shared"'):
         team.worktrees.workspace("alice")
-    done = accord(folder, "run", "do it", "--model", "scripted:/nowhere.json")
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
-    assert 'isolation = "shared"' in done.stderr
+    done = cli("run", "do it", "--model", "scripted:/nowhere.json")
+    assert done.code == 2, done.err
+    assert done.err.startswith("error: ") and len(done.err.strip().splitlines()) == 1
+    assert 'isolation = "shared"' in done.err
     assert team.runs.get() is None  # nothing was written
     # Unset, a folder that is not a repository is shared: the project folder.
     shared = Team(team.store, "main", Config(), folder)
@@ -275,58 +276,70 @@ def test_a_dirty_tree_at_start_is_said_and_left_out(repo: Path) -> None:
     assert team.worktrees.start() is None  # made once
 
 
-def test_clean_up_refuses_unmerged_work_without_force(repo: Path) -> None:
+def test_clean_up_refuses_unmerged_work_without_force(repo: Path, cli: Cli) -> None:
     team = bind(repo)
     a = team.worktrees.workspace("alice")
     (a / "wip.txt").write_text("wip\n")
-    removed = accord(repo, "member", "remove", "alice")
-    assert removed.returncode == 2 and removed.stderr.startswith("error: alice's worktree")
-    assert "--force" in removed.stderr and len(removed.stderr.strip().splitlines()) == 1
+    removed = cli("member", "remove", "alice")
+    assert removed.code == 2 and removed.err.startswith("error: alice's worktree")
+    assert "--force" in removed.err and len(removed.err.strip().splitlines()) == 1
     assert "alice" in [m.name for m in team.roster.list()] and a.exists()
     team.worktrees.commit_pending("alice", "wip")  # committed, still not merged
-    deleted = accord(repo, "team", "delete", "main")
-    assert deleted.returncode == 2 and "not in accord/main" in deleted.stderr
-    forced = accord(repo, "member", "remove", "alice", "--force")
-    assert forced.returncode == 0 and "worktree and branch were removed" in forced.stdout
+    deleted = cli("team", "delete", "main")
+    assert deleted.code == 2 and "not in accord/main" in deleted.err
+    forced = cli("member", "remove", "alice", "--force")
+    assert forced.code == 0 and "worktree and branch were removed" in forced.out
     assert not a.exists() and rev(repo, "accord/main@alice") is None
     team.worktrees.workspace("bob")
-    assert accord(repo, "team", "delete", "main").returncode == 0  # bob's was clean
+    assert cli("team", "delete", "main").code == 0  # bob's was clean
     assert rev(repo, "accord/main@bob") is None and rev(repo, "accord/main") is not None
 
 
-def test_accord_merge_only_on_the_base_branch_with_a_clean_tree(repo: Path) -> None:
+def test_accord_merge_only_on_the_base_branch_with_a_clean_tree(repo: Path, cli: Cli) -> None:
     team = bind(repo)
     a = team.worktrees.workspace("alice")
     (a / "feature.txt").write_text("feature\n")
     tid, token = task_for(team, "alice", "feature")
     team.complete(tid, "alice", token, "done")
     sh(repo, "switch", "-q", "-c", "elsewhere")
-    away = accord(repo, "merge")
-    assert away.returncode == 2
-    assert "Run: git switch main && git merge --no-ff accord/main" in away.stderr
+    away = cli("merge")
+    assert away.code == 2
+    assert "Run: git switch main && git merge --no-ff accord/main" in away.err
     assert not (repo / "feature.txt").exists()
     sh(repo, "switch", "-q", "main")
     (repo / "notes.txt").write_text("dirty\n")
-    dirty = accord(repo, "merge")
-    assert dirty.returncode == 2 and "uncommitted changes" in dirty.stderr
+    dirty = cli("merge")
+    assert dirty.code == 2 and "uncommitted changes" in dirty.err
     sh(repo, "checkout", "-q", "--", "notes.txt")
-    done = accord(repo, "merge")
-    assert done.returncode == 0, done.stderr
+    done = cli("merge")
+    assert done.code == 0, done.err
     assert (repo / "feature.txt").read_text() == "feature\n"
     assert sh(repo, "log", "-1", "--format=%P", "main").count(" ") == 1  # --no-ff
-    assert accord(repo, "merge").returncode == 3  # nothing left to merge
+    assert cli("merge").code == 3  # nothing left to merge
     with pytest.raises(NothingToDo):
         team.worktrees.merge_into_base()
 
 
-def test_the_person_completing_for_a_member_goes_through_the_gate(repo: Path) -> None:
+def test_the_person_completing_for_a_member_goes_through_the_gate(repo: Path, cli: Cli) -> None:
     team = bind(repo)
     a = team.worktrees.workspace("alice")
     (a / "by-hand.txt").write_text("x\n")
     tid, token = task_for(team, "alice", "by hand")
-    done = accord(repo, "task", "complete", str(tid), "--as", "alice", "--token", str(token))
-    assert done.returncode == 0, done.stderr
+    done = cli("task", "complete", str(tid), "--as", "alice", "--token", str(token))
+    assert done.code == 0, done.err
     assert sh(repo, "show", "accord/main:by-hand.txt") == "x"
+
+
+def test_the_gate_never_trusts_the_worktrees_head(repo: Path) -> None:
+    team = bind(repo)
+    a = team.worktrees.workspace("alice")
+    sh(a, "checkout", "-q", "--detach", "main")  # pointed elsewhere, by hand
+    (a / "mine.txt").write_text("mine\n")
+    tid, token = task_for(team, "alice", "mine")
+    team.complete(tid, "alice", token, "done")
+    assert sh(repo, "show", "accord/main:mine.txt") == "mine"
+    assert sh(a, "symbolic-ref", "--short", "HEAD") == "accord/main@alice"
+    assert rev(repo, "main") != rev(repo, "accord/main")  # the person's branch stayed
 
 
 def test_isolation_shared_keeps_the_project_folder(repo: Path) -> None:
@@ -381,6 +394,15 @@ def test_two_teammates_one_conflict_resolved_both_merged_and_checked(tmp_path: P
                 "then": calls(
                     ("spawn_teammate", {"name": "alice", "instructions": "go", "model": alice}),
                     ("spawn_teammate", {"name": "bob", "instructions": "go", "model": bob}),
+                ),
+            },
+            {
+                # Both idle, so both worktrees are made from the same commit: the tasks
+                # go on the board only now, or a late starter would begin from the
+                # other's merged work and there would be no conflict.
+                "if": "idle, $0.00)\n- bob (teammate, idle",
+                "once": True,
+                "then": calls(
                     ("task_create", {"title": "alice's line", "assignee": "alice"}),
                     ("task_create", {"title": "bob's line", "assignee": "bob"}),
                 ),

@@ -276,6 +276,9 @@ class Worktrees:
                     member=member,
                 )
         parents = [tip] + ([merging] if merging and merging != tip else [])
+        # The worktree's HEAD on the member's branch again, whatever it was pointed at:
+        # the index and files are the tree just written, so nothing is lost.
+        git(path, "symbolic-ref", "HEAD", f"refs/heads/{branch}")
         if tree == git(repo, "rev-parse", f"{tip}^{{tree}}").out and len(parents) == 1:
             return tip  # nothing to commit
         argv = ["commit-tree", tree]
@@ -283,7 +286,6 @@ class Worktrees:
             argv += ["-p", p]
         new = git(repo, *argv, "-m", message).out
         git(repo, "update-ref", f"refs/heads/{branch}", new, tip)
-        git(path, "symbolic-ref", "HEAD", f"refs/heads/{branch}")
         if merging is not None:
             git(path, "merge", "--quit")  # the merge is concluded by the commit above
         git(path, "reset", "-q")  # the index as the new tip, so `git status` reads clean
@@ -348,7 +350,12 @@ class Worktrees:
         )
         with self.locked():
             base = rev(repo, self.integration)
-            assert base is not None, "the integration branch is made with the worktree"
+            if base is None:
+                raise GitError(
+                    f"the team's branch {self.integration} is gone (deleted by hand?); "
+                    f"nothing was merged. Make it again from the last good commit: "
+                    f"git branch {self.integration} COMMIT"
+                )
             if is_ancestor(repo, tip, base):
                 merged, commit = base, None  # nothing new (or a retry after a crash)
             else:
