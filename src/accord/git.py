@@ -6,14 +6,8 @@ without ``GIT_DIR``, ``GIT_WORK_TREE`` or ``GIT_INDEX_FILE`` (a variable inherit
 from a person's shell or a hook would point git at another repository), and with
 an author and committer set, so that commits work where no git identity is
 configured at all (CI has none). A failure is a ``GitError`` carrying git's stderr.
-
-    AccordError
-    ├── GitError              a git command failed; its stderr is in the message
-    ├── MergeRefused          the merge gate refused a completion: a conflict, or
-    │                         conflict markers left; ``files`` and ``detail`` say where
-    └── MergeBusy             another completion held the team's merge lock too long
-    UserError
-    └── NotARepository        worktree isolation where there is no git repository
+The errors of git, the worktrees and the merge gate (``GitError``, ``NotARepository``,
+``MergeRefused``, ``MergeBusy``) are in ``accord.errors``'s tree and importable here.
 """
 
 from __future__ import annotations
@@ -24,7 +18,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from accord.errors import AccordError, UserError
+from accord.errors import GitError, MergeBusy, MergeRefused, NotARepository
+
+__all__ = [
+    "Done",
+    "GitError",
+    "MergeBusy",
+    "MergeRefused",
+    "NotARepository",
+    "git",
+    "has_commit",
+    "is_ancestor",
+    "rev",
+    "toplevel",
+]
 
 # What accord's own commits (the gate's, sync's) are signed with, whoever runs them.
 IDENTITY = {
@@ -44,43 +51,6 @@ _DROPPED = (
     "GIT_NAMESPACE",
     "GIT_CEILING_DIRECTORIES",
 )
-
-
-class GitError(AccordError):
-    """A git command failed; the message names it and carries git's stderr."""
-
-    def __init__(self, message: str, *, returncode: int = 1, stderr: str = "") -> None:
-        super().__init__(message)
-        self.returncode = returncode
-        self.stderr = stderr
-
-
-class NotARepository(UserError):
-    """``[team] isolation = "worktree"`` where the project is not in a git repository
-    with a commit."""
-
-
-class MergeRefused(AccordError):
-    """The merge gate refused a completion; ``files`` are the conflicted paths and
-    ``detail`` shows their hunks (or says what else was wrong)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        files: tuple[str, ...] = (),
-        detail: str = "",
-        team: str | None = None,
-        member: str | None = None,
-        task_id: int | None = None,
-    ) -> None:
-        super().__init__(message, team=team, member=member, task_id=task_id)
-        self.files = files
-        self.detail = detail
-
-
-class MergeBusy(AccordError):
-    """Another completion held the team's merge lock for longer than the wait allowed."""
 
 
 @dataclass(frozen=True, slots=True)
