@@ -414,6 +414,7 @@ def test_two_teammates_one_conflict_resolved_both_merged_and_checked(tmp_path: P
     )
     done = accord(root, "run", "edit notes", "--model", lead, "--display", "plain", timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "merge it with `accord merge --team main`" in done.stdout
     merged_text = "one\nTWO by alice\ntwo by bob\nthree\nfour"
     assert sh(root, "show", "accord/main:notes.txt") == merged_text
     with open_store(str(root / ".accord" / "accord.db")) as s:

@@ -329,6 +329,12 @@ def _supervise_run(ctx: Context, team: Team) -> int:
     outcome = run_outcome(team)
     if final == "finished":
         show.say(f"finished: {run.summary if run else ''}")
+        if team.worktrees.active:
+            # The team's work waits on its branch; the person's own is never touched.
+            show.say(
+                f"the team's work is on branch {team.worktrees.integration}; "
+                f"merge it with `accord merge --team {team.name}`"
+            )
         return 0
     why = f" ({outcome.outcome}: {outcome.reason})" if outcome is not None else ""
     show.say(f"team {team.name} stopped without finishing{why}")

@@ -99,7 +99,8 @@ class Team:
     It gathers the team's services: ``board`` (tasks, claims, leases), ``mailbox``,
     ``roster`` (members, tokens, liveness), ``hooks``, ``memory`` (typed memories and
     continuity notes), ``runs`` (the run, its supervisors, hosts and spawn requests,
-    usage and budgets) and ``log`` (events and transcripts). They are the only code
+    usage and budgets), ``log`` (events and transcripts) and ``worktrees`` (members'
+    git worktrees and the merge gate, which ``complete`` goes through). They are the only code
     above ``store/`` that calls the store. A process builds its Team once and passes
     it down; each service is made the first time it is asked for. Bound without the
     project's settings (``Team(store, name)``) it takes the defaults and runs no hooks:
