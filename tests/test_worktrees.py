@@ -420,6 +420,10 @@ def test_two_teammates_one_conflict_resolved_both_merged_and_checked(tmp_path: P
     with open_store(str(root / ".accord" / "accord.db")) as s:
         assert [t.status for t in s.list_tasks("main")] == [TaskStatus.COMPLETED] * 2
         events = s.read_events("main")
+        loser = next(e.payload["member"] for e in events if e.kind == "merge_refused")
+        heard = [str(t.body) for t in s.read_transcript("main", loser)]
+    # The refused member was told, with a tool result, that the team's branch moved.
+    assert any("moved under you" in h and "call sync" in h.lower() for h in heard)
     refused = [e.payload for e in events if e.kind == "merge_refused"]
     assert [(r["why"], r["files"]) for r in refused] == [("conflict", ["notes.txt"])]
     merged = [e.payload for e in events if e.kind == "task_merged"]

@@ -182,8 +182,13 @@ class Worktrees:
         repo = self._git()
         head = git(repo, "rev-parse", "HEAD").out
         named = git(repo, "symbolic-ref", "--short", "-q", "HEAD", check=False).out
-        # Create only: an empty old value makes update-ref refuse if a racer made it.
-        git(repo, "update-ref", f"refs/heads/{self.integration}", head, "")
+        # Create only: an empty old value makes update-ref refuse if a racer (another
+        # member process starting at the same moment) made it first; then it is made.
+        made = git(repo, "update-ref", f"refs/heads/{self.integration}", head, "", check=False)
+        if not made.ok:
+            if rev(repo, self.integration) is not None:
+                return None
+            raise GitError(f"cannot make branch {self.integration}: {made.err}")
         git(repo, "config", f"accord.{self.team}.base", named or head)
         dirty = len(git(repo, "status", "--porcelain").out.splitlines())
         self.t.log.append_event(
