@@ -20,7 +20,7 @@ from accord.agent.tools import all_tools
 from accord.agent.tools.base import HeldClaim, Toolbox, ToolContext
 from accord.config import Config
 from accord.errors import HookBlocked, NothingToDo
-from accord.git import MergeRefused, NotARepository, git, rev
+from accord.git import MergeBusy, MergeRefused, NotARepository, git, rev
 from accord.llm.base import ToolCall
 from accord.store import open_store
 from accord.team import Team
@@ -434,3 +434,25 @@ def test_two_teammates_one_conflict_resolved_both_merged_and_checked(tmp_path: P
     # The person's checkout and branch were never touched.
     assert rev(root, "main") == person and sh(root, "status", "--porcelain") == ""
     assert (root / "notes.txt").read_text() == "one\ntwo\nthree\nfour\n"
+
+
+def test_git_runs_without_an_identity_and_ignores_a_stray_git_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CI has no git identity, and a hook or a shell may export GIT_DIR.
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere"))
+    root = make_repo(tmp_path)
+    assert sh(root, "log", "-1", "--format=%an <%ae>") == "accord <accord@localhost>"
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_held_merge_lock_times_out_with_a_clear_error(repo: Path) -> None:
+    team = bind(repo)
+    team.worktrees.start()
+    with team.worktrees.locked(), pytest.raises(MergeBusy, match="held its merge lock"):
+        with team.worktrees.locked(wait=0.1):
+            pass
+    with team.worktrees.locked(wait=0.1):  # free again once its holder let go
+        pass
