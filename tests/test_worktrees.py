@@ -134,24 +134,31 @@ def test_the_gate_merges_refuses_a_conflict_and_sync_resolves_it(repo: Path) -> 
     assert "member_synced" in kinds and kinds.count("worktree_made") == 2
 
 
-def test_a_hook_runs_on_the_merged_tree_and_can_refuse(repo: Path, tmp_path: Path) -> None:
-    seen = tmp_path / "seen.txt"
-    hook = f"cat notes.txt > {seen}; grep -q bob notes.txt || {{ echo no bob >&2; exit 2; }}"
-    team = bind(repo, f"[hooks]\nTaskCompleted = [{hook!r}]\n".replace("'", '"'))
+def test_a_hook_runs_on_the_merged_tree_and_can_refuse(repo: Path) -> None:
+    # What the hook saw goes to its stderr (the hook_run event keeps it): a sandboxed
+    # hook may write only its own folder.
+    hook = "cat notes.txt >&2; grep -q bob notes.txt || { echo no bob >&2; exit 2; }"
+    team = bind(repo, f"[hooks]\nTaskCompleted = [{json.dumps(hook)}]\n")
     a = team.worktrees.workspace("alice")
     (a / "notes.txt").write_text("alice\n")
     tid, token = task_for(team, "alice", "write")
     before = rev(repo, "accord/main")
     with pytest.raises(HookBlocked) as blocked:
         team.complete(tid, "alice", token, "done")
-    assert "no bob" in blocked.value.feedback
-    assert seen.read_text() == "alice\n"  # it saw the merged tree, not the project folder
+    # It saw the merged tree, not the project folder.
+    assert blocked.value.feedback.startswith("alice\n") and "no bob" in blocked.value.feedback
     assert rev(repo, "accord/main") == before and (repo / "notes.txt").read_text() != "alice\n"
     assert team.board.get(tid).status == TaskStatus.IN_PROGRESS
     (a / "notes.txt").write_text("alice and bob\n")
     team.complete(tid, "alice", token, "done")
-    assert seen.read_text() == "alice and bob\n"
+    assert hook_saw(team)[-1] == "alice and bob\n"
     assert sh(repo, "show", "accord/main:notes.txt") == "alice and bob"
+
+
+def hook_saw(team: Team) -> list[str]:
+    """What each TaskCompleted hook run wrote to its stderr, in order."""
+    runs = [e for e in team.log.read_events() if e.kind == "hook_run"]
+    return [str(e.payload["stderr"]) for e in runs if e.payload["event"] == "TaskCompleted"]
 
 
 def test_the_tools_complete_through_the_gate_and_sync(repo: Path) -> None:
@@ -198,10 +205,11 @@ team.complete({task}, "alice", {token}, "done")
 
 
 def test_kill_9_in_the_middle_of_a_merge_leaves_the_branch_whole_and_the_lock_free(
-    repo: Path, tmp_path: Path
+    repo: Path,
 ) -> None:
-    mark = tmp_path / "hook-started"
-    team = bind(repo, f'[hooks]\nTaskCompleted = ["touch {mark}; sleep 60"]\n')
+    # The hook marks its own folder (the gate's scratch tree, all a sandboxed hook may write).
+    team = bind(repo, '[hooks]\nTaskCompleted = ["touch hook-started; sleep 60"]\n')
+    mark = team.worktrees.scratch / "hook-started"
     a = team.worktrees.workspace("alice")
     (a / "new.txt").write_text("new\n")
     tid, token = task_for(team, "alice", "slow check")
@@ -375,8 +383,7 @@ def test_two_teammates_one_conflict_resolved_both_merged_and_checked(tmp_path: P
     ran on the merged tree each time."""
     root = make_repo(tmp_path)
     (root / "notes.txt").write_text("one\ntwo\nthree\nfour\n")
-    seen = tmp_path / "hook.txt"
-    hook = f"{{ echo ===; pwd; cat notes.txt; }} >> {seen}"
+    hook = "{ pwd; cat notes.txt; } >&2"  # kept in the hook_run event
     (root / "accord.toml").write_text(
         f"[run]\ngrace = 5\n\n[hooks]\nTaskCompleted = [{json.dumps(hook)}]\n"
     )
@@ -428,7 +435,11 @@ def test_two_teammates_one_conflict_resolved_both_merged_and_checked(tmp_path: P
     assert [(r["why"], r["files"]) for r in refused] == [("conflict", ["notes.txt"])]
     merged = [e.payload for e in events if e.kind == "task_merged"]
     assert sorted(m["id"] for m in merged) == [1, 2] and all(m["merged"] for m in merged)
-    checks = seen.read_text().split("===\n")[1:]
+    checks = [
+        str(e.payload["stderr"])
+        for e in events
+        if e.kind == "hook_run" and e.payload["event"] == "TaskCompleted"
+    ]
     assert len(checks) == 2 and all(".accord/worktrees/main/.gate" in c for c in checks)
     assert "TWO by alice\ntwo by bob" in checks[-1]  # the hook saw the merged tree
     # The person's checkout and branch were never touched.

@@ -460,6 +460,9 @@ class Worktrees:
             git(path, "checkout", "-q", "-f", "--detach", commit)
             git(path, "clean", "-q", "-fdx")
             return path
+        # A holder killed while making it can leave a half-made one, still registered
+        # (and locked "initializing"): forget it, whatever state it is in.
+        git(repo, "worktree", "remove", "--force", "--force", str(path), check=False)
         if path.exists():
             shutil.rmtree(path)
         git(repo, "worktree", "prune")
