@@ -29,10 +29,12 @@ GROUND = (
     "credentials",
     "_where",
     "git",
+    "sandbox",
 )
 RANK = {
     **dict.fromkeys(GROUND, 0),
     "config": 0,
+    "permissions": 0,  # rules and their matching, read by config and the agent
     "store": 1,
     "team": 2,
     "memory": 2,

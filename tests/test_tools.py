@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from accord.agent.tools import FILE_TOOLS, MEMORY_TOOLS, SHELL_TOOLS, TEAM_TOOLS, all_tools
+from accord.agent.tools import (
+    CLAIM_TOOLS,
+    FILE_TOOLS,
+    MEMORY_TOOLS,
+    SHELL_TOOLS,
+    TEAM_TOOLS,
+    all_tools,
+)
 from accord.agent.tools.base import RESULT_LIMIT, Tool, ToolArgs, Toolbox, ToolContext
 from accord.agent.tools.files import glob_regex
 from accord.agent.tools.shell import _text, command_env, is_secret
@@ -80,7 +87,8 @@ def test_all_tools_have_unique_names_strict_schemas_and_read_only_marks() -> Non
     tools = all_tools()
     names = [t.name for t in tools]
     assert len(names) == len(set(names))
-    assert names == [t.name for t in (*FILE_TOOLS, *SHELL_TOOLS, *TEAM_TOOLS, *MEMORY_TOOLS)]
+    every = (*FILE_TOOLS, *SHELL_TOOLS, *TEAM_TOOLS, *CLAIM_TOOLS, *MEMORY_TOOLS)
+    assert names == [t.name for t in every]
     for tool in tools:
         schema = tool.spec().schema
         assert schema["type"] == "object" and schema["additionalProperties"] is False

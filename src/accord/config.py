@@ -150,6 +150,18 @@ class PermissionsConfig(_Strict):
     # Seconds an ask waits for its answer; unanswered, it is a deny.
     ask_timeout: Annotated[float, Field(gt=0, le=86400)] = 600.0
 
+    @field_validator("allow", "ask", "deny")
+    @classmethod
+    def _rules(cls, rules: list[str]) -> list[str]:
+        # A malformed rule must not silently protect nothing: say which, and how to write it.
+        from accord.permissions import rule_problem
+
+        for rule in rules:
+            problem = rule_problem(rule)
+            if problem is not None:
+                raise ValueError(f"rule {rule!r}: {problem}")
+        return rules
+
 
 class AgentConfig(_Strict):
     model: str | None = None

@@ -23,6 +23,7 @@ own advice from those fields: the command line names a command
     │   ├── AlreadyExists         a team or member name is taken
     │   ├── CycleError            a blocker would close a dependency cycle
     │   ├── InvalidState          the task or message is not in a state that allows this
+    │   │   └── FileClaimed       another member claimed that path for a task it holds
     │   ├── IdentityError         acting as another member, or a wrong member token
     │   ├── ClaimError
     │   │   ├── StaleToken        the fencing token is no longer the current one
@@ -77,6 +78,9 @@ class Reason(StrEnum):
     NOT_ACCORD = "not_accord"  # StoreCorrupt: a database, but not accord's
     NOT_A_DATABASE = "not_a_database"  # StoreCorrupt: not a database at all
     TABLES_MISSING = "tables_missing"  # StoreCorrupt: accord's tables were dropped
+    # UserError, InvalidState: not an open permission request (another kind of message,
+    # answered already, or past its deadline)
+    NOT_AN_OPEN_ASK = "not_an_open_ask"
 
 
 class Fields(TypedDict, total=False):
@@ -187,6 +191,15 @@ class InvalidState(UserError):
     ) -> None:
         super().__init__(message, **fields)
         self.seconds = seconds
+
+
+class FileClaimed(InvalidState):
+    """A path (or a pattern that overlaps one) is claimed by another member: ``member``
+    holds it for ``task_id`` with ``pattern``, until that task ends or its lease dies."""
+
+    def __init__(self, message: str, *, pattern: str, **fields: Unpack[Fields]) -> None:
+        super().__init__(message, **fields)
+        self.pattern = pattern
 
 
 class IdentityError(UserError):

@@ -47,6 +47,11 @@ class EventKind(StrEnum):
     TASK_FAILED = "task_failed"  # pending again, or failed for good
     TASK_CANCELLED = "task_cancelled"
     LEASE_EXPIRED = "lease_expired"  # a claim's lease ended: pending again, or failed
+    # a member claimed paths for a task it holds; they end with the claim on the task
+    # (task_completed, task_failed, task_cancelled, lease_expired), with no event of
+    # their own, unless the member gives them up sooner (files_released)
+    FILES_CLAIMED = "files_claimed"
+    FILES_RELEASED = "files_released"
 
     # mail (store)
     MESSAGE_SENT = "message_sent"  # one event for a message and all its broadcast copies
@@ -81,6 +86,8 @@ class EventKind(StrEnum):
     # hooks (team.hooks)
     HOOK_RUN = "hook_run"  # one per hook command run
     HOOK_BROKEN = "hook_broken"  # a hook that could not run, or broke its contract
+    # bubblewrap is missing or refused: commands run unsandboxed (said once per process)
+    SANDBOX_UNAVAILABLE = "sandbox_unavailable"
 
     # members' lives (agent and runtime)
     DEFINITION_UNSUPPORTED = "definition_unsupported"  # the member starts, with a warning
@@ -100,6 +107,13 @@ class EventKind(StrEnum):
     TASK_MERGED = "task_merged"  # the gate merged a completion (or found nothing new)
     MERGE_REFUSED = "merge_refused"  # the gate refused a completion: conflict or hook
     MEMBER_SYNCED = "member_synced"  # the integration branch merged into a member's
+
+    # permission rules (agent.tools.base, team.permits)
+    PERMISSION_ALLOWED = "permission_allowed"  # an allow rule matched (no event without one)
+    PERMISSION_DENIED = "permission_denied"  # a deny rule matched: the tool did not run
+    PERMISSION_ASKED = "permission_asked"  # an ask rule matched: the call waits for an answer
+    PERMISSION_ANSWERED = "permission_answered"  # the person (or the lead) answered an ask
+    PERMISSION_TIMED_OUT = "permission_timed_out"  # nobody answered in time: denied
 
     # runs' lives (runtime)
     RUN_RESUMED = "run_resumed"
@@ -146,6 +160,11 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.TASK_FAILED: _keys("id owner token reason status", "attempt_kept"),
     EventKind.TASK_CANCELLED: _keys("id reason owner"),
     EventKind.LEASE_EXPIRED: _keys("id owner token attempts status"),
+    # ``patterns``: the ones this claim added (a pattern held already is not repeated);
+    # they are released with no event of their own when the task's claim ends
+    EventKind.FILES_CLAIMED: _keys("task_id member token patterns"),
+    # ``patterns``: the ones given up before the task ended
+    EventKind.FILES_RELEASED: _keys("task_id member token patterns"),
     EventKind.MESSAGE_SENT: _keys("ids from to kind summary request_id"),
     EventKind.MESSAGES_DELIVERED: _keys("to ids"),
     EventKind.MESSAGES_ACKED: _keys("by ids"),
@@ -175,6 +194,8 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
         "stop task_id teammate_name"
     ),
     EventKind.HOOK_BROKEN: _keys("event command source error blocked task_id"),
+    # ``what``: "bash" or "hook"; ``member`` None: the person's own command
+    EventKind.SANDBOX_UNAVAILABLE: _keys("what member reason"),
     EventKind.DEFINITION_UNSUPPORTED: _keys("member agent warning"),
     EventKind.MEMBER_FAILED: _keys("name reason"),
     EventKind.MEMBER_STOPPED: _keys("name reason detail transient"),
@@ -196,6 +217,12 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.MERGE_REFUSED: _keys("id member why files"),
     # ``conflicts``: the files left with conflict markers for the member to fix
     EventKind.MEMBER_SYNCED: _keys("member commit conflicts"),
+    # ``target``: the command or path the rule was matched against (absent: none)
+    EventKind.PERMISSION_ALLOWED: _keys("member tool rule source", "target"),
+    EventKind.PERMISSION_DENIED: _keys("member tool rule source", "target"),
+    EventKind.PERMISSION_ASKED: _keys("member tool rule source request to timeout", "target"),
+    EventKind.PERMISSION_ANSWERED: _keys("member tool request by allowed reason"),
+    EventKind.PERMISSION_TIMED_OUT: _keys("member tool request to waited"),
     EventKind.RUN_RESUMED: _keys("why members"),
     EventKind.RUN_ENDED: _keys("outcome reason"),
 }

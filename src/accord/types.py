@@ -73,10 +73,17 @@ class MessageKind(StrEnum):
     PLAN_APPROVAL_RESPONSE = "plan_approval_response"
     IDLE_NOTIFICATION = "idle_notification"
     TASK_ASSIGNMENT = "task_assignment"
+    # A tool call an ask rule paused, and the person's (or the lead's) answer to it.
+    PERMISSION_REQUEST = "permission_request"
+    PERMISSION_RESPONSE = "permission_response"
 
     @property
     def is_request(self) -> bool:
-        return self in (MessageKind.SHUTDOWN_REQUEST, MessageKind.PLAN_APPROVAL_REQUEST)
+        return self in (
+            MessageKind.SHUTDOWN_REQUEST,
+            MessageKind.PLAN_APPROVAL_REQUEST,
+            MessageKind.PERMISSION_REQUEST,
+        )
 
     @property
     def answers(self) -> MessageKind | None:
@@ -84,6 +91,7 @@ class MessageKind(StrEnum):
         return {
             MessageKind.SHUTDOWN_RESPONSE: MessageKind.SHUTDOWN_REQUEST,
             MessageKind.PLAN_APPROVAL_RESPONSE: MessageKind.PLAN_APPROVAL_REQUEST,
+            MessageKind.PERMISSION_RESPONSE: MessageKind.PERMISSION_REQUEST,
         }.get(self)
 
 
@@ -229,6 +237,23 @@ class Claim:
     task: Task
     fencing_token: int
     lease_expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FileClaim:
+    """A member's advisory claim on paths of the project while it works on a task.
+
+    ``pattern`` is a path or glob relative to the project root. The claim counts only
+    while ``member`` holds ``task_id`` under the claim it was made with (the same
+    fencing token, an unexpired lease): it ends with the task, its release, or its
+    lease, with nothing to clean up. accord's file tools refuse other members' writes
+    to paths it matches; bash is not checked."""
+
+    team: str
+    task_id: int
+    member: str
+    pattern: str
+    claimed_at: float
 
 
 @dataclass(frozen=True, slots=True)

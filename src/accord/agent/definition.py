@@ -52,7 +52,9 @@ _KNOWN_KEYS = {
     "self_claim",
     "max_turns",
     "plan_required",
+    "network",
     "color",
+    "ask",
 }
 
 
@@ -69,9 +71,14 @@ class AgentDefinition:
     self_claim: bool = True
     max_turns: int = 200
     plan_required: bool = False
+    network: bool = False  # its bash commands may reach the network from the sandbox
     source: str | None = None
     ignored_tools: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    # Permission rules the definition adds (it narrows, never widens): patterns among
+    # ``disallowedTools`` ("Bash(git push:*)") deny, and ``ask`` entries ask.
+    deny_rules: tuple[str, ...] = ()
+    ask_rules: tuple[str, ...] = ()
 
     def unsupported(self) -> str | None:
         """One line naming the tools and fields of this definition that accord ignores,
@@ -126,7 +133,9 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
     except UserError as e:
         raise ConfigError(f"{source}: {e}") from e
     tools, ignored = _tools(front.get("tools"), source)
-    denied, denied_unknown = _tools(front.get("disallowedTools"), source, "disallowedTools")
+    patterns, plain = _patterns(front.get("disallowedTools"), source, "disallowedTools")
+    asks, _ = _patterns(front.get("ask"), source, "ask", every=True)
+    denied, denied_unknown = _tools(plain, source, "disallowedTools")
     if denied:
         # A tool the user took away stays away, whatever the allowlist says.
         from accord.agent.tools import all_tools
@@ -155,10 +164,38 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         self_claim=_bool(front.get("self_claim", True), "self_claim", source),
         max_turns=_int(front.get("max_turns", 200), "max_turns", source),
         plan_required=_bool(front.get("plan_required", False), "plan_required", source),
+        network=_bool(front.get("network", False), "network", source),
         source=source,
         ignored_tools=ignored,
         extra={k: v for k, v in front.items() if k not in _KNOWN_KEYS},
+        deny_rules=patterns,
+        ask_rules=asks,
     )
+
+
+def _patterns(
+    value: Any, source: str, key: str, *, every: bool = False
+) -> tuple[tuple[str, ...], Any]:
+    """The permission rules among ``value`` (entries with a specifier; with ``every``,
+    all of them), checked, and the rest as given."""
+    if value is None:
+        return (), None
+    if isinstance(value, str):
+        # "Bash(a, b)" must not split inside its parentheses.
+        items = [v.strip() for v in re.split(r",(?![^(]*\))", value) if v.strip()]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = [v.strip() for v in value]
+    else:
+        raise ConfigError(f"{source}: {key} must be a comma-separated string or a list of names")
+    from accord.permissions import rule_problem
+
+    rules = [v for v in items if every or "(" in v]
+    for rule in rules:
+        problem = rule_problem(rule)
+        if problem is not None:
+            raise ConfigError(f"{source}: {key} rule {rule!r}: {problem}")
+    rest = [v for v in items if v not in rules]
+    return tuple(rules), (rest if rest else None)
 
 
 def _tools(

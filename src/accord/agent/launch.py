@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from accord.agent.definition import AgentDefinition, find_definition, first_warning
+from accord.agent.gate import Gate
 from accord.agent.lead import LEAD, Lead
 from accord.agent.loop import Agent
 from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.agent.tools import all_tools
 from accord.agent.tools.base import Toolbox
+from accord.agent.tools.claims import CLAIM_TOOLS
 from accord.agent.tools.lead import LEAD_TOOLS
 from accord.agent.tools.team import TEAM_TOOLS
 from accord.config import Config
@@ -23,6 +26,7 @@ __all__ = [
     "CONFIG_EXIT",
     "build_agent",
     "check_model",
+    "gate_for",
     "model_alias",
     "model_name_for",
     "record_config_failure",
@@ -31,7 +35,7 @@ __all__ = [
 from accord.team import Team
 from accord.types import MemberRole, MemberStatus, RunSettings
 
-ALWAYS = tuple(t.name for t in TEAM_TOOLS)  # every member can use the board and mail
+ALWAYS = tuple(t.name for t in [*TEAM_TOOLS, *CLAIM_TOOLS])  # the board, mail, file claims
 
 # `accord agent` exits with this (sysexits' EX_CONFIG) when the member cannot start
 # because of its configuration: no model, a missing key, a bad definition or tool.
@@ -60,6 +64,37 @@ def toolbox_for(
         return Toolbox(tools)
     allow = list(definition.tools) + [n for n in extra if n not in definition.tools]
     return Toolbox(tools, allow)
+
+
+def gate_for(
+    config: Config,
+    project_root: Path,
+    workspace: Path,
+    definition: AgentDefinition,
+    stop: Callable[[], bool] | None = None,
+) -> Gate | None:
+    """A member's permission gate: the rules of .claude/settings*.json, accord.toml and
+    its definition, anchored at its workspace; None when there are no rules at all.
+    ConfigError (naming the file and the rule) when a settings file's rule is malformed."""
+    from accord.permissions import Anchors, gather
+
+    p = config.permissions
+    where = definition.source or definition.name
+    try:  # a rule's source reads as the settings files' do: relative to the project
+        where = str(Path(where).resolve().relative_to(project_root.resolve()))
+    except ValueError:
+        pass
+    rules = gather(
+        project_root,
+        {"allow": p.allow, "ask": p.ask, "deny": p.deny},
+        definition=where,
+        definition_deny=definition.deny_rules,
+        definition_ask=definition.ask_rules,
+    )
+    if not rules:
+        return None
+    anchored = rules.with_anchors(Anchors.of(workspace, project_root))
+    return Gate(anchored, p.ask_to, p.ask_timeout, stop)
 
 
 def build_agent(
@@ -119,7 +154,7 @@ def build_agent(
     if not root.is_dir():
         raise UserError(f"the workspace {root} is not a folder")
     kind = Lead if is_lead else Agent
-    return kind(
+    agent = kind(
         services,
         member,
         definition,
@@ -131,3 +166,5 @@ def build_agent(
         idle_wait=idle_wait,
         project_root=project_root.resolve(),
     )
+    agent.ctx.permissions = gate_for(config, project_root, root, definition, agent.stopping)
+    return agent

@@ -48,6 +48,7 @@ from accord.llm.base import (
     estimate_tokens,
 )
 from accord.llm.prices import Price, cost_of
+from accord.sandbox import Sandbox
 from accord.team import Team
 from accord.team.board import LeaseKeeper
 from accord.types import (
@@ -132,7 +133,17 @@ class Agent:
             env=dict(env or {}),
             bash_timeout=config.agent.bash_timeout,
             project_root=project_root,
+            sandbox=Sandbox.for_project(
+                services.cwd,
+                workspace,
+                services.location,
+                config.sandbox,
+                network=definition.network,
+            ),
         )
+        # This process is a member's: its hooks are a teammate's (refused without a
+        # sandbox when one is required), whoever's turn on the board runs them.
+        services.hooks.for_teammate = True
         # The integration branch's tip this member was last told about (worktree mode).
         self._integration_seen: str | None = None
         self.memory = services.memory
@@ -203,6 +214,10 @@ class Agent:
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def stopping(self) -> bool:
+        """A stop was asked for (a tool waiting on an answer gives up its wait)."""
+        return self._stop.is_set()
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: FrameType | None) -> None:

@@ -25,6 +25,13 @@ from accord.errors import (
 from accord.location import parse_location
 from accord.types import check_name
 
+# Said by any command that would open the store from inside a member's sandbox.
+IN_SANDBOX = (
+    "this command runs inside a member's sandbox: inside a member's sandbox the store is "
+    "out of reach; act through your team tools (task_claim, task_complete, send_message, "
+    "...) rather than the `accord` command"
+)
+
 
 def worded(e: AccordError) -> str:
     """The error's message, and the command that helps when there is one."""
@@ -77,6 +84,8 @@ def _advice(e: AccordError) -> str:
                 "; use the token issued by `accord member add` or "
                 f"`accord member token {member} --rotate`"
             )
+        case UserError(reason=Reason.NOT_AN_OPEN_ASK):
+            return "; `accord permit --list` shows the open ones"
         case UserError(reason=Reason.NOT_A_MEMBER, member=str(member)):
             return f"; add them with `accord member add {member}` first"
         case StoreNotFound(reason=Reason.NO_STORE, location=str(location)):

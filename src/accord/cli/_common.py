@@ -55,6 +55,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
         "plan_approval_response",
         "idle_notification",
         "task_assignment",
+        "permission_request",
+        "permission_response",
     ),
     "MemoryType": ("decision", "insight", "observation", "story"),
     "MemoryStatus": ("active", "superseded", "retired"),
@@ -157,6 +159,18 @@ def task_id(text: str) -> int:
 # the context of one command ------------------------------------------------
 
 
+def refuse_in_sandbox() -> None:
+    """A command run inside a member's sandbox never reaches the store: a member acts
+    only through its own tools, as itself (the marker, not the variable, decides)."""
+    from accord import sandbox
+
+    if sandbox.inside():
+        from accord.cli._advice import IN_SANDBOX
+        from accord.errors import UserError
+
+        raise UserError(IN_SANDBOX)
+
+
 class Context:
     """What a command needs, opened only when first asked for."""
 
@@ -174,6 +188,7 @@ class Context:
 
         from accord.config import locate
 
+        refuse_in_sandbox()
         return locate(Path.cwd(), getattr(self.args, "store", None))
 
     @cached_property
@@ -183,6 +198,7 @@ class Context:
 
         from accord._where import Where, where
 
+        refuse_in_sandbox()
         found = where(Path.cwd(), getattr(self.args, "store", None))
         if found is not None:
             return found
@@ -200,6 +216,7 @@ class Context:
     def store(self) -> Store:
         from accord.store import open_store
 
+        refuse_in_sandbox()
         w = self.where
         return open_store(w.store_location, synchronous=w.synchronous, busy_timeout=w.busy_timeout)
 

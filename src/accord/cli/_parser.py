@@ -24,6 +24,8 @@ MODULE_OF: dict[str, str] = {
     "member": "member",
     "task": "task",
     "msg": "msg",
+    "permit": "permit",
+    "deny": "permit",
     "agent": "run",
     "cost": "run",
     "run": "run",

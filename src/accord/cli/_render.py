@@ -112,7 +112,7 @@ def tasks(items: Sequence[Task]) -> None:
         say("cut short (…): whole in `accord task show ID`")
 
 
-def task_detail(t: Task) -> None:
+def task_detail(t: Task, claimed: Sequence[str] = ()) -> None:
     say(f"#{t.id} {t.title}")
     rows = [
         ("status", task_state(t)),
@@ -129,6 +129,8 @@ def task_detail(t: Task) -> None:
             ("fencing token", t.fencing_token),
             ("lease ends", when(t.lease_expires_at)),
         ]
+        if claimed:
+            rows.append(("files claimed", ", ".join(claimed)))
     elif t.status == "completed":
         rows.append(("completed by", t.owner))
     if t.dead_blockers:
@@ -324,6 +326,12 @@ def story_line(e: Event) -> str | None:
         return f"#{p.get('id')} cancelled"
     if kind == EventKind.LEASE_EXPIRED:
         return f"#{p.get('id')}: the lease of {p.get('owner')} ran out; now {p.get('status')}"
+    if kind == EventKind.FILES_CLAIMED:
+        claimed = ", ".join(str(x) for x in p.get("patterns") or [])
+        return f"{who} claims {whole(claimed)} for #{p.get('task_id')}"
+    if kind == EventKind.FILES_RELEASED:
+        released = ", ".join(str(x) for x in p.get("patterns") or [])
+        return f"{who} gives up {whole(released)} (#{p.get('task_id')})"
     if kind == EventKind.MESSAGE_SENT and p.get("kind") in ("text", "shutdown_request"):
         what = "asks to shut down" if p.get("kind") == "shutdown_request" else "writes"
         about = f": {whole(p.get('summary'))}" if p.get("summary") else ""

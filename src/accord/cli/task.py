@@ -128,7 +128,8 @@ def task_show(ctx: Context) -> int:
     if ctx.json:
         show.emit_json(task)
     else:
-        show.task_detail(_plain_task(task))
+        claimed = [plain(c.pattern) for c in ctx.team.board.file_claims(task.id)]
+        show.task_detail(_plain_task(task), claimed)
     return 0
 
 

@@ -18,6 +18,9 @@ MAX_KEY = 200
 MAX_PAYLOAD = 64 * 1024
 MAX_MEMORY = 8 * 1024
 MAX_CONTINUITY = 4 * 1024
+#: A file claim's pattern, and how many patterns one task's claim may hold.
+MAX_PATTERN = 500
+MAX_FILE_CLAIMS = 100
 
 #: "Not given", where None is a value (``update_member(task_id=None)`` clears it).
 UNSET: Any = object()

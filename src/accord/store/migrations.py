@@ -545,3 +545,26 @@ def m009_hosts(schema: Schema) -> None:
         ALTER TABLE members ADD COLUMN placement TEXT;
         """,
     )
+
+
+@migration
+def m010_file_claims(schema: Schema) -> None:
+    # Advisory file claims (shared isolation): paths or globs a member claims for a task
+    # it holds. A row counts only while its task is in progress with the same owner and
+    # fencing token and an unexpired lease; readers join the task to see that, so a claim
+    # ends with its task's claim and nothing has to release it. Dead rows are swept by
+    # the team's next file claim, and go with their task or team.
+    schema.run(
+        """
+        CREATE TABLE file_claims (
+            team_id     INTEGER NOT NULL,
+            task_id     INTEGER NOT NULL,
+            pattern     TEXT NOT NULL,
+            member      TEXT NOT NULL,
+            token       INTEGER NOT NULL,
+            claimed_at  REAL NOT NULL,
+            PRIMARY KEY (team_id, task_id, pattern),
+            FOREIGN KEY (team_id, task_id) REFERENCES tasks(team_id, id) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        """
+    )

@@ -189,7 +189,7 @@ class Team:
     def hooks(self) -> HookRunner:
         from accord.team.hooks import HookRunner
 
-        return HookRunner(self.config.hooks, self.store, self.team, self.cwd)
+        return HookRunner(self.config.hooks, self.store, self.team, self.cwd, self.config.sandbox)
 
     @cached_property
     def board(self) -> Board:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from accord.errors import AccordError, ClaimError, HookBlocked
 from accord.types import (
     Claim,
+    FileClaim,
     HookEvent,
     NewTask,
     PlannedTask,
@@ -215,6 +216,33 @@ class Board:
 
     def expire_leases(self) -> builtins.list[Task]:
         return self.store.expire_leases(self.team)
+
+    # advisory file claims ----------------------------------------------------
+
+    def claim_files(
+        self, task_id: int, member: str, token: int, patterns: Sequence[str]
+    ) -> builtins.list[FileClaim]:
+        """Claim paths or globs, relative to the project root, for a task ``member``
+        holds under ``token``; every live file claim of the task comes back. The claims
+        end with the task claim (see ``Store.claim_files``); FileClaimed names the
+        member that holds an overlapping one."""
+        return self.store.claim_files(self.team, task_id, member, token, patterns)
+
+    def release_files(
+        self, task_id: int, member: str, token: int, patterns: Sequence[str] | None = None
+    ) -> builtins.list[FileClaim]:
+        """Give up some file claims of a held task (all with None) before it ends; the
+        task's remaining ones come back."""
+        return self.store.release_files(self.team, task_id, member, token, patterns)
+
+    def file_holder(self, path: str, member: str) -> FileClaim | None:
+        """Who else holds ``path`` (relative to the project root), if anyone: the
+        check accord's file tools make before ``member`` writes it."""
+        return self.store.file_holder(self.team, path, member)
+
+    def file_claims(self, task_id: int | None = None) -> builtins.list[FileClaim]:
+        """The team's live file claims (of one task, with ``task_id``)."""
+        return self.store.file_claims(self.team, task_id=task_id)
 
     @contextmanager
     def keep_lease(self, task_id: int, member: str, token: int) -> Iterator[LeaseKeeper]:

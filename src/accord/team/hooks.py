@@ -22,6 +22,14 @@ environment holds no model key, member token or store password
 (``accord.credentials``), and it runs in a process group tethered to the process
 that runs it (``accord.process``): nothing it starts outlives that process.
 
+Hooks run inside the bubblewrap sandbox (``accord.sandbox``) whenever it can run:
+the folder they run in is writable, the rest of the project read-only, the store
+and accord's own files out of reach (so a hook cannot call the ``accord`` CLI on
+the store either). Where bubblewrap cannot run, a teammate's hook (``for_teammate``,
+set by the member's own process) is refused under ``[sandbox] required = true``,
+as a hook that cannot run; the person's hooks, run by the person's commands, run
+unsandboxed after one warning and a ``sandbox_unavailable`` event.
+
 Hooks come only from accord.toml and from Claude Code's ``.claude/settings.json``
 and ``.claude/settings.local.json`` (run after accord.toml's, in that order),
 files no agent tool may write: nothing from a task, a message or a model ever
@@ -41,11 +49,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from accord import process
-from accord.config import HookCommand, HooksConfig
+from accord.config import HookCommand, HooksConfig, SandboxConfig
 from accord.credentials import scrubbed
 from accord.errors import ConfigError
 from accord.events import EventKind
 from accord.process import Capture
+from accord.sandbox import Sandbox
 from accord.text import strip_control
 from accord.types import HookEvent, MemberRole, MessageKind, OutgoingMessage
 
@@ -114,11 +123,22 @@ def _tail_text(output: Capture, timeout: float) -> str:
 class HookRunner:
     """Runs the configured hooks of one team and logs every run."""
 
-    def __init__(self, config: HooksConfig, store: Store, team: str, cwd: Path) -> None:
+    def __init__(
+        self,
+        config: HooksConfig,
+        store: Store,
+        team: str,
+        cwd: Path,
+        sandbox: SandboxConfig | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.team = team
         self.cwd = cwd
+        self.sandbox = sandbox if sandbox is not None else SandboxConfig()
+        # Set by a member's process: its hooks are a teammate's, refused without a sandbox
+        # when one is required. The person's commands leave it False: never refused.
+        self.for_teammate = False
         self._claude: dict[HookEvent, list[Hook]] | None = None
         # The latest verdict whole: the board keeps only whether it blocked, and a member's
         # tool must tell its model about a hook that could not run and was skipped.
@@ -159,7 +179,7 @@ class HookRunner:
         runs: list[HookRun] = []
         stop: str | None = None
         for hook in self.hooks(event):
-            run = self._run_one(event, hook, payload, where)
+            run = self._run_one(event, hook, payload, where, actor)
             runs.append(run)
             self.store.append_event(
                 self.team,
@@ -235,7 +255,14 @@ class HookRunner:
             f'{run.error}; it did not block (on_broken = "warn")\n'
         )
 
-    def _run_one(self, event: HookEvent, hook: Hook, payload: dict[str, Any], cwd: Path) -> HookRun:
+    def _run_one(
+        self,
+        event: HookEvent,
+        hook: Hook,
+        payload: dict[str, Any],
+        cwd: Path,
+        actor: str | None = None,
+    ) -> HookRun:
         shown = strip_control(
             hook.command if isinstance(hook.command, str) else " ".join(hook.command)
         )
@@ -252,6 +279,14 @@ class HookRunner:
         env["ACCORD_HOOK_EVENT"] = event.value
         env["CLAUDE_PROJECT_DIR"] = str(cwd)
         started = time.monotonic()
+        argv, env, refusal = self._walled(
+            argv, cwd, env, shell=isinstance(hook.command, str), actor=actor
+        )
+        if refusal is not None:  # no sandbox where one is required: it cannot run
+            why = refusal
+            return HookRun(
+                event.value, shown, None, False, 0.0, "", why, 0, broken_blocks, why, hook.source
+            )
         try:
             child = process.start(
                 argv,
@@ -329,6 +364,28 @@ class HookRunner:
             hook.source,
             stop,
         )
+
+    def _walled(
+        self, argv: list[str], cwd: Path, env: dict[str, str], *, shell: bool, actor: str | None
+    ) -> tuple[list[str], dict[str, str], str | None]:
+        """The hook's command in the sandbox writing ``cwd``, or as it is where bubblewrap
+        cannot run; and why it may not run at all (a teammate's hook, sandbox required)."""
+        wall = Sandbox.for_project(
+            self.cwd, cwd, self.store.location, self.sandbox, teammate=self.for_teammate
+        )
+        # A program run through a shell inside, so one that is missing or not executable
+        # still says so as exit 127 or 126, not as bwrap's own failure to exec it.
+        inner = argv if shell else ["/bin/sh", "-c", 'exec "$0" "$@"', *argv]
+        wrapped = wall.wrap(inner, cwd, env)
+        if wrapped.warning is not None:
+            sys.stderr.write(f"warning: {wrapped.warning}\n")
+            self.store.append_event(
+                self.team,
+                EventKind.SANDBOX_UNAVAILABLE,
+                {"what": "hook", "member": actor, "reason": wrapped.warning},
+                actor,
+            )
+        return (wrapped.argv if wrapped.sandboxed else argv), wrapped.env, wrapped.refusal
 
 
 def claude_hooks(root: Path) -> dict[HookEvent, list[Hook]]:

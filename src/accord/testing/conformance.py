@@ -94,6 +94,7 @@ from accord.store.base import (
     Store,
 )
 from accord.testing import FakeClock
+from accord.testing.conformance_files import FileClaimConformance
 from accord.testing.conformance_runs import RunConformance
 from accord.types import (
     BROADCAST,
@@ -719,7 +720,7 @@ BAD_INPUTS = _bad_inputs()
 # The suite --------------------------------------------------------------------------
 
 
-class StoreConformance(RunConformance):
+class StoreConformance(RunConformance, FileClaimConformance):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 
     @pytest.fixture

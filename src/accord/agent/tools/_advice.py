@@ -10,6 +10,7 @@ from __future__ import annotations
 from accord.errors import (
     AccordError,
     ClaimError,
+    FileClaimed,
     InvalidState,
     NotClaimHolder,
     Reason,
@@ -39,6 +40,11 @@ def _advice(e: AccordError) -> str:
             return _refused(e)
         case UnknownTask(task_id=int()):
             return "; see task_list"
+        case FileClaimed(member=str(holder)):
+            return (
+                f"; work on other files, or ask {holder} with send_message (the claim ends "
+                "when that task does)"
+            )
         case UnknownMemory():
             return "; see recall"
         case InvalidState(reason=Reason.ASSIGNED, member=str(member)):

@@ -4,8 +4,10 @@ A tool is a name, a description, a pydantic model of its arguments (the JSON
 schema the model sees is generated from it) and a function. ``Toolbox`` holds
 the tools one member may use (its agent definition's allowlist) and turns every
 call into a ``ToolResult``: arguments that do not validate, a tool that is not
-allowed, and a tool that raises all come back to the model as error results
-with a message it can act on, and the loop goes on.
+allowed, a call the member's permission rules deny (``agent.gate``: checked here,
+the one place every call passes, before the tool runs), and a tool that raises all
+come back to the model as error results with a message it can act on, and the loop
+goes on.
 
 Every tool runs with a ``ToolContext`` bound to one member: its workspace root,
 its team services, its own name. The model never chooses who it is.
@@ -17,13 +19,17 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from accord.errors import AccordError, HookBlocked
 from accord.llm.base import ToolCall, ToolResult, ToolSpec
+from accord.sandbox import Sandbox
 from accord.team import Team
+
+if TYPE_CHECKING:
+    from accord.agent.gate import Gate
 
 A = TypeVar("A", bound=BaseModel)
 
@@ -56,6 +62,10 @@ class ToolContext:
     claims: dict[int, HeldClaim] = field(default_factory=dict)
     bash_timeout: float = 120.0
     wrote_continuity: bool = False  # set by write_continuity during a session
+    # The member's permission rules and who answers its asks (None: no rules, all run).
+    permissions: Gate | None = None
+    # The wall bash commands run in (None: unsandboxed, for a context made by hand).
+    sandbox: Sandbox | None = None
     project_root: Path | None = None
 
     @property
@@ -143,6 +153,16 @@ class Toolbox:
             return ToolResult(
                 call.id, call.name, f"invalid arguments for {call.name}: {problems}", True
             )
+        if ctx.permissions is not None:
+            # Every call passes the rules here, before it runs: deny, ask, allow.
+            try:
+                refused = ctx.permissions.check(ctx, tool.name, args)
+            except AccordError as e:
+                from accord.agent.tools._advice import worded
+
+                refused = f"the permission check failed, so {call.name} did not run: {worded(e)}"
+            if refused is not None:
+                return ToolResult(call.id, call.name, refused, True)
         try:
             text = tool.run(ctx, args)
         except HookBlocked as e:

@@ -6,6 +6,10 @@ parent) and refused unless it lies inside ``ToolContext.workspace``. Paths in
 results are shown relative to the workspace, so the model never needs to know
 where that is on disk. Walks never follow symlinked folders and skip ``.git``.
 
+Writes (write_file, edit_file) are refused for accord's own state (``_not_protected``)
+and for paths another member claimed for a task it holds (``_not_claimed``; see
+``accord.agent.tools.claims``).
+
 Reads stream line by line, so a large file costs memory in proportion to what
 is shown, not to its size.
 """
@@ -23,7 +27,7 @@ from typing import Any
 from pydantic import Field
 
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
-from accord.errors import UserError
+from accord.errors import FileClaimed, UnknownTeam, UserError
 from accord.location import parse_location
 
 # read_file shows at most this many lines per call, and cuts lines longer than this.
@@ -93,6 +97,25 @@ def _not_protected(ctx: ToolContext, path: str, real: Path) -> None:
         raise UserError(
             f"{path!r} is accord's own state (the store, its logs) and no agent may write "
             "it; use the team tools to change the board, mail or memory"
+        )
+
+
+def _not_claimed(ctx: ToolContext, real: Path) -> None:
+    """Refuse to write a path another member claimed for a task it holds (advisory file
+    claims, ``claim_files``): FileClaimed names the holder and the task."""
+    if ctx.team is None or not real.is_relative_to(_root(ctx)):
+        return
+    try:
+        holder = ctx.team.board.file_holder(shown(ctx, real), ctx.member)
+    except UnknownTeam:  # a team the store does not hold (deleted under us) claims nothing
+        return
+    if holder is not None:
+        raise FileClaimed(
+            f"{shown(ctx, real)} is claimed by {holder.member} for task #{holder.task_id} "
+            f"({holder.pattern}); no other member may write it until that task ends",
+            pattern=holder.pattern,
+            member=holder.member,
+            task_id=holder.task_id,
         )
 
 
@@ -301,6 +324,7 @@ class WriteFileArgs(ToolArgs):
 def write_file(ctx: ToolContext, args: WriteFileArgs) -> str:
     real = resolve(ctx, args.path)
     _not_protected(ctx, args.path, real)
+    _not_claimed(ctx, real)
     if real.is_dir():
         raise UserError(f"{args.path!r} is a folder; give a file path")
     _regular(args.path, real)
@@ -330,6 +354,7 @@ class EditFileArgs(ToolArgs):
 def edit_file(ctx: ToolContext, args: EditFileArgs) -> str:
     real = _existing_file(ctx, args.path, "create it with write_file")
     _not_protected(ctx, args.path, real)
+    _not_claimed(ctx, real)
     _refuse_binary(ctx, real)
     name = shown(ctx, real)
     # newline="" keeps the file's own line endings through the round trip.

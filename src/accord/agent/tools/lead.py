@@ -148,6 +148,21 @@ def approve_plan(ctx: ToolContext, a: PlanArgs) -> str:
     return f"plan of {request.sender} {body}"
 
 
+class PermissionArgs(ToolArgs):
+    message_id: int = Field(description="the id of the permission_request message")
+    allow: bool = Field(description="true: the teammate's tool call runs; false: it is denied")
+    reason: str = Field(default="", description="why, told to the teammate (say it on a deny)")
+
+
+def answer_permission(ctx: ToolContext, a: PermissionArgs) -> str:
+    from accord.team.permits import Permits
+
+    answer = Permits(_team(ctx)).answer(a.message_id, ctx.member, allowed=a.allow, reason=a.reason)
+    ask = Permits(_team(ctx)).get(a.message_id)
+    verb = "allowed" if answer.allowed else "denied"
+    return f"{verb} {ask.member}'s use of {ask.tool} (permission request {a.message_id})"
+
+
 class NoArgs(ToolArgs):
     pass
 
@@ -192,6 +207,12 @@ LEAD_TOOLS: list[Tool[Any]] = [
         "Approve or reject a teammate's plan (a plan_approval_request).",
         PlanArgs,
         approve_plan,
+    ),
+    Tool(
+        "answer_permission",
+        "Allow or deny a teammate's paused tool call (a permission_request sent to you).",
+        PermissionArgs,
+        answer_permission,
     ),
     Tool(
         "team_digest",

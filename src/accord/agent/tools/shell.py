@@ -15,12 +15,20 @@ The environment is the agent's own plus ``ToolContext.env`` (``ACCORD_MEMBER``,
 (``accord.credentials``), and with a store URL's password taken out. A command
 cannot act as the member through the ``accord`` CLI: the agent acts through its
 own tools.
+
+With ``ToolContext.sandbox`` (every member's), the command runs inside bubblewrap
+(``accord.sandbox``): only the workspace is writable, the store and accord's own
+files are out of reach, other processes are invisible, the network is off unless
+allowed. Where bubblewrap cannot run, the sandbox's policy refuses the command
+(a tool error naming the fix) or runs it unsandboxed after one warning, which also
+goes to the team's log as a ``sandbox_unavailable`` event.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +40,7 @@ from accord.agent.tools.base import RESULT_LIMIT, Tool, ToolArgs, ToolContext, c
 from accord.credentials import is_secret as is_secret  # re-exported for callers
 from accord.credentials import scrubbed
 from accord.errors import UserError
+from accord.events import EventKind
 from accord.process import Capture
 
 # Room for the status line so Toolbox's own cap never cuts our output a second time.
@@ -73,11 +82,25 @@ def bash(ctx: ToolContext, args: BashArgs) -> str:
     limit = ctx.bash_timeout if args.timeout is None else min(args.timeout, ctx.bash_timeout)
     if not ctx.workspace.is_dir():
         raise UserError(f"the workspace {ctx.workspace} is not a folder; cannot run commands")
+    argv, env = ["/bin/bash", "-c", args.command], command_env(ctx.env)
+    if ctx.sandbox is not None:
+        wrapped = ctx.sandbox.wrap(argv, ctx.workspace, env)
+        argv, env = wrapped.argv, wrapped.env
+        if wrapped.warning is not None:  # the first time: the member's log and the team's
+            sys.stderr.write(f"warning: {wrapped.warning}\n")
+            if ctx.team is not None:
+                ctx.team.log.append_event(
+                    EventKind.SANDBOX_UNAVAILABLE,
+                    {"what": "bash", "member": ctx.member, "reason": wrapped.warning},
+                    ctx.member,
+                )
+        if wrapped.refusal is not None:
+            raise UserError(wrapped.refusal)
     started = time.monotonic()
     with process.start(
-        ["/bin/bash", "-c", args.command],
+        argv,
         cwd=ctx.workspace,
-        env=command_env(ctx.env),
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -111,9 +134,12 @@ SHELL_TOOLS: list[Tool[Any]] = [
         "bash",
         "Run a bash command in your workspace and get its exit code and output (stdout and "
         "stderr together; long output is cut in the middle). stdin is empty; anything left "
-        "running in the background is killed when the command ends or times out. API keys "
-        "and your member token are not in the environment: act on the board, mail and "
-        "memory through your own tools, not the `accord` CLI.",
+        "running in the background is killed when the command ends or times out. It runs in "
+        "a sandbox: only your workspace (and /tmp, private to the command) is writable, the "
+        "network is off unless your definition allows it, and the team's store is out of "
+        "reach. Do not commit: your changes are committed and merged when you complete your "
+        "task (task_complete). API keys and your member token are not in the environment: "
+        "act on the board, mail and memory through your own tools, not the `accord` CLI.",
         BashArgs,
         bash,
     ),

@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
-from accord.errors import InvalidState, NotClaimHolder, Reason, StaleToken, UserError
+from accord.errors import (
+    FileClaimed,
+    InvalidState,
+    NotClaimHolder,
+    Reason,
+    StaleToken,
+    UserError,
+)
 from accord.events import EventKind
-from accord.store import _ranking
-from accord.store.limits import MAX_RESULT
+from accord.store import _globs, _ranking
+from accord.store.limits import MAX_FILE_CLAIMS, MAX_RESULT
 from accord.store.sql.board import TasksPart
 from accord.store.sql.seam import _READY, Conflict, Connection, _cap, atomic
-from accord.types import Claim, Task, TaskStatus
+from accord.types import Claim, FileClaim, Task, TaskStatus
+
+
+def _live_file_claim(c: str) -> str:
+    """That the file claim ``c`` (a table or alias) still holds: its task in progress
+    with the same owner and fencing token, its lease not yet ended (the parameter is
+    now)."""
+    return (
+        f"EXISTS (SELECT 1 FROM tasks t WHERE t.team_id = {c}.team_id AND t.id = {c}.task_id "
+        f"AND t.status = 'in_progress' AND t.owner = {c}.member "
+        f"AND t.fencing_token = {c}.token AND t.lease_expires_at >= ?)"
+    )
 
 
 class BoardPart(TasksPart):
@@ -507,3 +526,147 @@ class BoardPart(TasksPart):
                 reason=reason,
                 updated_at=now,
             )
+
+    # advisory file claims ---------------------------------------------------------
+
+    @atomic
+    def claim_files(
+        self, team: str, task_id: int, member: str, token: int, patterns: Sequence[str]
+    ) -> list[FileClaim]:
+        """Claim paths or globs (relative to the project root) for a task ``member``
+        holds under ``token``; returns every live file claim of that task.
+
+        StaleToken or NotClaimHolder if the task claim is not current (as for every
+        claim operation); UserError for a pattern that is empty, absolute or uses
+        ``..``; FileClaimed, naming the holder and its task, if another member's live
+        claim overlaps one (some path matches both). Claiming a pattern this task holds
+        already changes nothing; a member's own claims, on any task, never block it.
+        The claims last as long as the task claim: completing, failing, releasing or
+        cancelling the task, or its lease running out, ends them, with no event of
+        their own (``release_files`` gives some up sooner). Writes ``files_claimed``
+        with the patterns it added.
+        """
+        wanted = list(dict.fromkeys(_globs.file_pattern(p) for p in patterns))
+        if not wanted:
+            raise UserError("claiming files needs at least one path or glob, such as 'src/api/**'")
+        with self._write() as db:
+            # The team's turn: two claims never both see the other's paths as free.
+            team_id = self._team_id(db, team, lock=True)
+            self._held(db, team_id, team, task_id, member, token)
+            now = self.clock()
+            # Claims whose task claim ended are swept here, so the table holds little more
+            # than the claims that count.
+            db.execute(
+                "DELETE FROM file_claims WHERE team_id = ? AND NOT "
+                + _live_file_claim("file_claims"),
+                (team_id, now),
+            )
+            live = self._file_claims(db, team_id, team, now)
+            for pattern in wanted:
+                for other in live:
+                    if other.member != member and _globs.overlap(pattern, other.pattern):
+                        same = "" if other.pattern == pattern else f" (it claimed {other.pattern})"
+                        raise FileClaimed(
+                            f"{pattern} is claimed by {other.member} for task "
+                            f"#{other.task_id}{same}",
+                            pattern=other.pattern,
+                            team=team,
+                            member=other.member,
+                            task_id=other.task_id,
+                        )
+            held = {c.pattern for c in live if c.task_id == task_id}
+            fresh = [p for p in wanted if p not in held]
+            if len(held) + len(fresh) > MAX_FILE_CLAIMS:
+                raise UserError(
+                    f"a task may hold at most {MAX_FILE_CLAIMS} file claim patterns (task "
+                    f"#{task_id} has {len(held)}); claim folders with 'folder/**' instead"
+                )
+            if fresh:
+                db.executemany(
+                    "INSERT INTO file_claims (team_id, task_id, pattern, member, token, "
+                    "claimed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(team_id, task_id, p, member, token, now) for p in fresh],
+                )
+                self._event(
+                    db,
+                    team_id,
+                    EventKind.FILES_CLAIMED,
+                    {"task_id": task_id, "member": member, "token": token, "patterns": fresh},
+                    member,
+                )
+            return self._file_claims(db, team_id, team, now, task_id=task_id)
+
+    @atomic
+    def release_files(
+        self,
+        team: str,
+        task_id: int,
+        member: str,
+        token: int,
+        patterns: Sequence[str] | None = None,
+    ) -> list[FileClaim]:
+        """Give up file claims of a task ``member`` holds under ``token`` before the task
+        ends: the ``patterns`` given (as claimed), or every one with None. Returns the
+        task's file claims that remain. StaleToken or NotClaimHolder if the task claim is
+        not current; UserError, listing what the task holds, for a pattern it does not
+        hold. Writes ``files_released`` with the patterns released (none: no event)."""
+        wanted = None if patterns is None else [_globs.file_pattern(p) for p in patterns]
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            self._held(db, team_id, team, task_id, member, token)
+            now = self.clock()
+            held = [c.pattern for c in self._file_claims(db, team_id, team, now, task_id=task_id)]
+            gone = held if wanted is None else list(dict.fromkeys(wanted))
+            missing = [p for p in gone if p not in held]
+            if missing:
+                holds = ", ".join(held) if held else "none"
+                raise UserError(
+                    f"task #{task_id} holds no file claim {', '.join(missing)} (it holds: "
+                    f"{holds}); release patterns as they were claimed"
+                )
+            if gone:
+                db.executemany(
+                    "DELETE FROM file_claims WHERE team_id = ? AND task_id = ? AND pattern = ?",
+                    [(team_id, task_id, p) for p in gone],
+                )
+                self._event(
+                    db,
+                    team_id,
+                    EventKind.FILES_RELEASED,
+                    {"task_id": task_id, "member": member, "token": token, "patterns": gone},
+                    member,
+                )
+            return self._file_claims(db, team_id, team, now, task_id=task_id)
+
+    def file_claims(self, team: str, *, task_id: int | None = None) -> list[FileClaim]:
+        """The team's live file claims (of one task, with ``task_id``), by task and
+        pattern; a claim whose task claim ended is not among them."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            if task_id is not None:
+                self._task_row(db, team_id, team, task_id)  # UnknownTask
+            return self._file_claims(db, team_id, team, self.clock(), task_id=task_id)
+
+    def file_holder(self, team: str, path: str, member: str) -> FileClaim | None:
+        """The live file claim of a member other than ``member`` whose pattern matches
+        ``path`` (relative to the project root, '/'-separated), or None: nobody else
+        holds it. When several match, the one of the lowest task id."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            claims = self._file_claims(db, team_id, team, self.clock())
+        path = path.strip("/")
+        for claim in claims:
+            if claim.member != member and _globs.matches(claim.pattern, path):
+                return claim
+        return None
+
+    def _file_claims(
+        self, db: Connection, team_id: int, team: str, now: float, task_id: int | None = None
+    ) -> list[FileClaim]:
+        which = " AND c.task_id = ?" if task_id is not None else ""
+        rows = db.execute(
+            f"SELECT c.task_id, c.member, c.pattern, c.claimed_at FROM file_claims c "
+            f"WHERE c.team_id = ?{which} AND {_live_file_claim('c')} ORDER BY c.task_id, c.pattern",
+            (team_id, task_id, now) if task_id is not None else (team_id, now),
+        ).fetchall()
+        return [FileClaim(team, r[0], r[1], r[2], r[3]) for r in rows]

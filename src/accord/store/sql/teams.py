@@ -62,6 +62,7 @@ class TeamsPart(Seam):
             self._serialize_memory(db)  # project entries lose their links into this team's
             # Explicit deletes keep this independent of foreign-key enforcement.
             for table in (
+                "file_claims",
                 "task_deps",
                 "tasks",
                 "messages",
