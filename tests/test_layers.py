@@ -28,6 +28,7 @@ GROUND = (
     "text",
     "credentials",
     "_where",
+    "git",
     "sandbox",
 )
 RANK = {

@@ -29,7 +29,11 @@ own advice from those fields: the command line names a command
     │   │   ├── StaleToken        the fencing token is no longer the current one
     │   │   └── NotClaimHolder    the task is held by somebody else, or by nobody
     │   ├── MissingKey            the API key a model's provider needs is not set
-    │   └── UsageError            the command line was used wrongly (see its --help)
+    │   ├── UsageError            the command line was used wrongly (see its --help)
+    │   └── NotARepository        worktree isolation where there is no git repository
+    ├── GitError                  a git command failed; git's stderr is in the message (exit 1)
+    ├── MergeRefused              the merge gate refused a completion: a conflict, markers left
+    ├── MergeBusy                 another completion held the team's merge lock too long
     ├── StoreError                the store cannot be used as it is (exit 2)
     │   ├── StoreNotFound
     │   ├── StoreLocked           another writer held the lock past the busy timeout
@@ -64,6 +68,7 @@ class Reason(StrEnum):
     LEADS = "leads"  # InvalidState: the member leads the running team
     RUNNING = "running"  # InvalidState: a live supervisor runs the member
     LIVE = "live"  # InvalidState: removing a member that looks live
+    UNMERGED = "unmerged"  # InvalidState: removing a worktree that holds unmerged work
     UNCLAIMED = "unclaimed"  # NotClaimHolder: nobody holds the task
     WRONG_TOKEN = "wrong_token"  # StaleToken: the member holds it under another token
     CLAIM_LOST = "claim_lost"  # StaleToken: the member's own claim ended
@@ -241,6 +246,44 @@ class MissingKey(UserError):
 
 class UsageError(UserError):
     """The command line was used wrongly: an unknown command or option, a bad value."""
+
+
+class NotARepository(UserError):
+    """``[team] isolation = "worktree"`` where the project is not in a git repository
+    with a commit."""
+
+
+class GitError(AccordError):
+    """A git command failed (``accord.git``); the message names it and carries git's
+    stderr."""
+
+    def __init__(self, message: str, *, returncode: int = 1, stderr: str = "") -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class MergeRefused(AccordError):
+    """The merge gate refused a completion; ``files`` are the conflicted paths and
+    ``detail`` shows their hunks (or says what else was wrong)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        files: tuple[str, ...] = (),
+        detail: str = "",
+        team: str | None = None,
+        member: str | None = None,
+        task_id: int | None = None,
+    ) -> None:
+        super().__init__(message, team=team, member=member, task_id=task_id)
+        self.files = files
+        self.detail = detail
+
+
+class MergeBusy(AccordError):
+    """Another completion held the team's merge lock for longer than the wait allowed."""
 
 
 class StoreError(AccordError):

@@ -100,6 +100,14 @@ class EventKind(StrEnum):
     CONTEXT_COMPACTED = "context_compacted"  # older turns were folded into a summary
     BUDGET_EXCEEDED = "budget_exceeded"  # a member's (or, member None, the team's) budget
 
+    # worktrees and the merge gate (team.worktrees)
+    INTEGRATION_STARTED = "integration_started"  # accord/<team> made from the person's HEAD
+    WORKTREE_MADE = "worktree_made"  # a member's worktree created, reattached or recreated
+    WORKTREE_REMOVED = "worktree_removed"  # with its branch (member removed, team deleted)
+    TASK_MERGED = "task_merged"  # the gate merged a completion (or found nothing new)
+    MERGE_REFUSED = "merge_refused"  # the gate refused a completion: conflict or hook
+    MEMBER_SYNCED = "member_synced"  # the integration branch merged into a member's
+
     # permission rules (agent.tools.base, team.permits)
     PERMISSION_ALLOWED = "permission_allowed"  # an allow rule matched (no event without one)
     PERMISSION_DENIED = "permission_denied"  # a deny rule matched: the tool did not run
@@ -198,6 +206,17 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.CONTEXT_COMPACTED: _keys("member folded kept"),
     # ``member`` None: the team's budget (the run's --budget), stopped by the supervisor
     EventKind.BUDGET_EXCEEDED: _keys("member why"),
+    # ``dirty``: how many uncommitted changes of the person's were left out
+    EventKind.INTEGRATION_STARTED: _keys("branch base head dirty"),
+    # ``how``: created, reattached (restart), recreated (its folder was deleted by hand)
+    EventKind.WORKTREE_MADE: _keys("member path branch how"),
+    EventKind.WORKTREE_REMOVED: _keys("member branch"),
+    # ``merged`` false: nothing new to merge; ``commit`` is then the branch's tip
+    EventKind.TASK_MERGED: _keys("id member commit merged"),
+    # ``why``: conflict (``files`` the conflicted paths) or hook
+    EventKind.MERGE_REFUSED: _keys("id member why files"),
+    # ``conflicts``: the files left with conflict markers for the member to fix
+    EventKind.MEMBER_SYNCED: _keys("member commit conflicts"),
     # ``target``: the command or path the rule was matched against (absent: none)
     EventKind.PERMISSION_ALLOWED: _keys("member tool rule source", "target"),
     EventKind.PERMISSION_DENIED: _keys("member tool rule source", "target"),

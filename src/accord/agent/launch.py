@@ -109,7 +109,10 @@ def build_agent(
     env: dict[str, str] | None = None,
     idle_wait: float = 30.0,
 ) -> Agent:
-    """A ready-to-run Agent for ``member``; fails before any work on a bad model or key."""
+    """A ready-to-run Agent for ``member``; fails before any work on a bad model or key.
+
+    Its workspace is ``workspace`` if given, else its worktree in worktree mode
+    (``Team.worktrees``), else the project folder."""
     record = services.roster.get(member)
     is_lead = record.role == MemberRole.LEAD
     name = definition_name or record.agent
@@ -143,6 +146,10 @@ def build_agent(
             max_retries=config.agent.max_retries,
             base_urls=dict(config.agent.base_urls),
         )
+    if workspace is None and services.worktrees.active:
+        # Worktree mode: the member works on its own branch, in its own worktree (made
+        # on its first start, re-attached on a restart); NotARepository if impossible.
+        workspace = services.worktrees.workspace(member)
     root = (workspace or project_root).resolve()
     if not root.is_dir():
         raise UserError(f"the workspace {root} is not a folder")
@@ -157,6 +164,7 @@ def build_agent(
         config,
         env=env,
         idle_wait=idle_wait,
+        project_root=project_root.resolve(),
     )
     agent.ctx.permissions = gate_for(config, project_root, root, definition, agent.stopping)
     return agent

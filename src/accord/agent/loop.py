@@ -115,6 +115,7 @@ class Agent:
         env: dict[str, str] | None = None,
         idle_wait: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        project_root: Path | None = None,
     ) -> None:
         self.services = services
         self.team = services.team
@@ -131,6 +132,7 @@ class Agent:
             team=services,
             env=dict(env or {}),
             bash_timeout=config.agent.bash_timeout,
+            project_root=project_root,
             sandbox=Sandbox.for_project(
                 services.cwd,
                 workspace,
@@ -142,6 +144,8 @@ class Agent:
         # This process is a member's: its hooks are a teammate's (refused without a
         # sandbox when one is required), whoever's turn on the board runs them.
         services.hooks.for_teammate = True
+        # The integration branch's tip this member was last told about (worktree mode).
+        self._integration_seen: str | None = None
         self.memory = services.memory
         self.prices = {
             k: Price(p.input, p.output, p.cache_read, p.cache_write)
@@ -460,11 +464,26 @@ class Agent:
                     f"repeating yourself: try something different, or if you are stuck, call "
                     f"task_fail with the reason."
                 )
+            nudge = "\n\n".join(t for t in (nudge, self._moved_note()) if t)
             self._save(ChatMessage("user", nudge, tool_results=tuple(results)))
             self._after_tools(results)
             return None
         self.repeats, self.last_calls = 0, None
         return self._turn_ended()
+
+    def _moved_note(self) -> str:
+        """Worktree mode: when the team's branch moved and is not in this member's
+        branch, one short note (who merged what, and to call sync) with the tool results
+        the next model call reads; once per move, a rev-parse when it did not move."""
+        try:
+            worktrees = self.services.worktrees
+            if not worktrees.active:
+                return ""
+            seen, note = worktrees.moved(self.member, self._integration_seen)
+        except AccordError:
+            return ""  # the notice is a courtesy: a git hiccup must not stop the turn
+        self._integration_seen = seen
+        return note or ""
 
     def _execute(self, tools: Toolbox, call: ToolCall) -> ToolResult:
         """One tool call. A stop asked for while a command runs cuts it short (its whole

@@ -41,6 +41,7 @@ MODULE_OF: dict[str, str] = {
     "wait": "log",
     "plan": "plan",
     "work": "plan",
+    "merge": "merge",
 }
 
 

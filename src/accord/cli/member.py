@@ -95,7 +95,11 @@ def _remove(verbs: Subcommands) -> None:
         "remove", parents=writes(), help="remove a member; its tasks go back to pending"
     )
     p.add_argument("name")
-    p.add_argument("--force", action="store_true", help="remove even while it looks live")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="remove even while it looks live, or while its worktree holds unmerged work",
+    )
     p.set_defaults(func=member_remove)
 
 
@@ -103,8 +107,14 @@ def member_remove(ctx: Context) -> int:
     from accord.runtime.lifecycle import refuse_removing_a_running_member
 
     refuse_removing_a_running_member(ctx.team, ctx.args.name)
+    # Its worktree and branch go with it; refused first (nothing changed) while they
+    # hold work that is not in the team's branch, unless --force.
+    worktrees = ctx.team.worktrees
+    worktrees.check_removable([ctx.args.name], ctx.args.force)
     released = ctx.team.roster.remove(ctx.args.name, force=ctx.args.force, actor=ctx.actor)
+    gone = worktrees.remove(ctx.args.name)
     note = f"; tasks back to pending: {', '.join(f'#{i}' for i in released)}" if released else ""
+    note += "; its worktree and branch were removed" if gone else ""
     show.say(f"removed {ctx.args.name}{note}")
     return 0
 

@@ -92,7 +92,10 @@ def _agent(commands: Subcommands, name: str) -> None:
     p.add_argument("--model", metavar="PROVIDER:MODEL", help="override the member's model")
     p.add_argument("--agent", metavar="DEFINITION", help="override the member's definition")
     p.add_argument(
-        "--workspace", metavar="DIR", help="folder the tools work in (default: the project folder)"
+        "--workspace",
+        metavar="DIR",
+        help="folder the tools work in (default: the member's worktree in worktree mode, "
+        "else the project folder)",
     )
     p.add_argument(
         "--once",
@@ -259,7 +262,7 @@ def run_cmd(ctx: Context) -> int:
     from pathlib import Path
 
     from accord.runtime.project import set_up_store
-    from accord.runtime.team_run import budget_warning, prepare_run
+    from accord.runtime.team_run import budget_warning, prepare_run, start_integration
     from accord.store import redact
     from accord.team import Team
 
@@ -279,6 +282,9 @@ def run_cmd(ctx: Context) -> int:
         budget_usd=ctx.args.budget,
         delegate=ctx.args.delegate,
     )
+    note = start_integration(team)
+    if note is not None:
+        show.say(note)
     warning = budget_warning(team, ctx.project)
     if warning is not None:
         sys.stderr.write(f"warning: {warning}\n")
@@ -323,6 +329,12 @@ def _supervise_run(ctx: Context, team: Team) -> int:
     outcome = run_outcome(team)
     if final == "finished":
         show.say(f"finished: {run.summary if run else ''}")
+        if team.worktrees.active:
+            # The team's work waits on its branch; the person's own is never touched.
+            show.say(
+                f"the team's work is on branch {team.worktrees.integration}; "
+                f"merge it with `accord merge --team {team.name}`"
+            )
         return 0
     why = f" ({outcome.outcome}: {outcome.reason})" if outcome is not None else ""
     show.say(f"team {team.name} stopped without finishing{why}")

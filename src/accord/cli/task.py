@@ -236,7 +236,8 @@ def _complete(verbs: Subcommands) -> None:
 
 def task_complete(ctx: Context) -> int:
     member = ctx.acting_as(ctx.args.as_)
-    task = ctx.team.board.complete(ctx.args.id, member, ctx.args.token, ctx.args.result)
+    # Team.complete: through the merge gate when the member works in a worktree.
+    task = ctx.team.complete(ctx.args.id, member, ctx.args.token, ctx.args.result)
     if ctx.json:
         show.emit_json(task)
     else:

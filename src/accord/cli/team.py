@@ -99,7 +99,11 @@ def team_show(ctx: Context) -> int:
 def _delete(verbs: Subcommands) -> None:
     p = verbs.add_parser("delete", parents=writes(), help="delete a team and everything in it")
     p.add_argument("name")
-    p.add_argument("--force", action="store_true", help="delete even while members are live")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="delete even while members are live, or their worktrees hold unmerged work",
+    )
     p.set_defaults(func=team_delete)
 
 
@@ -112,13 +116,23 @@ def team_delete(ctx: Context) -> int:
     name = ctx.args.name
     # An agent (ACCORD_MEMBER set) may delete only its own team, and only with its token.
     acting_member(ctx.store, name, os.environ.get("ACCORD_MEMBER"), credentials.get("ACCORD_TOKEN"))
-    team = Team(ctx.store, name)
+    project = ctx.project
+    team = Team(ctx.store, name, project.config, project.root)
     sweep(team)  # members a dead supervisor left `starting` are not live
+    members = [m.name for m in team.roster.list()]
     live = [m.name for m in team.roster.list() if m.status in LIVE_STATUSES]
     if live and not ctx.args.force:
         raise InvalidState(
             f"team {name!r} has live members ({', '.join(live)}); stop them first, or pass --force"
         )
+    # Members' worktrees and branches go with the team: refused first (nothing changed)
+    # while one holds work not in the team's branch, unless --force. The team's own
+    # branch stays, for the person to merge or delete.
+    worktrees = team.worktrees
+    worktrees.check_removable(members, ctx.args.force)
     team.delete()
+    for member in members:
+        worktrees.remove(member, record=False)
+    worktrees.remove_scratch()
     show.say(f"deleted team {name}")
     return 0

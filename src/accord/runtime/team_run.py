@@ -51,6 +51,7 @@ def prepare_run(
     check_name(team, "team name")
     if not goal.strip():
         raise UserError('say what the team should do: accord run "GOAL"')
+    t.worktrees.active  # noqa: B018 - NotARepository, before anything is written
     model, teammate_model = model_alias(model), model_alias(teammate_model)
     try:
         existing = {m.name: m for m in t.roster.list()}
@@ -117,6 +118,13 @@ def prepare_run(
     if declared:
         run = t.runs.update(want=[spec.name for spec in declared])
     return run
+
+
+def start_integration(t: Team) -> str | None:
+    """Worktree mode: the team's integration branch, made from the person's HEAD if it
+    is not there yet; a line to show when uncommitted changes were left out of it (the
+    run starts from HEAD rather than refusing: the person's work is theirs to commit)."""
+    return t.worktrees.start()
 
 
 def _check(name: str, what: str, project: Project) -> None:

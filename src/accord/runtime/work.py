@@ -476,6 +476,9 @@ class WorkPool:
             self.root,
             model=self.settings.model,
             definition_name=self.settings.agent,
+            # `accord work` keeps working in the project folder in either isolation
+            # mode: its workers are threads of one process, not members with branches.
+            workspace=self.root,
             env={"ACCORD_TEAM": self.team, "ACCORD_STORE": self.services.location},
         )
         # It works the task its worker claimed for it, and claims nothing else.

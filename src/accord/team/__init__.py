@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from accord.team.mailbox import Mailbox
     from accord.team.roster import Roster
     from accord.team.runs import Runs
-    from accord.types import Event, Wake
+    from accord.team.worktrees import Worktrees
+    from accord.types import Event, Task, Wake
     from accord.types import Team as TeamRecord
 
 __all__ = [
@@ -98,7 +99,8 @@ class Team:
     It gathers the team's services: ``board`` (tasks, claims, leases), ``mailbox``,
     ``roster`` (members, tokens, liveness), ``hooks``, ``memory`` (typed memories and
     continuity notes), ``runs`` (the run, its supervisors, hosts and spawn requests,
-    usage and budgets) and ``log`` (events and transcripts). They are the only code
+    usage and budgets), ``log`` (events and transcripts) and ``worktrees`` (members'
+    git worktrees and the merge gate, which ``complete`` goes through). They are the only code
     above ``store/`` that calls the store. A process builds its Team once and passes
     it down; each service is made the first time it is asked for. Bound without the
     project's settings (``Team(store, name)``) it takes the defaults and runs no hooks:
@@ -219,6 +221,22 @@ class Team:
         from accord.team.runs import Runs
 
         return Runs(self.store, self.team, self._setting("budgets"))
+
+    @cached_property
+    def worktrees(self) -> Worktrees:
+        """Members' worktrees, the integration branch and the merge gate."""
+        from accord.team.worktrees import Worktrees
+
+        return Worktrees(self)
+
+    def complete(self, task_id: int, member: str, token: int, result: str | None = None) -> Task:
+        """Complete ``member``'s task: through the merge gate when the member works in a
+        worktree (its work merged into the team's branch and checked there first), else
+        on the board as ever. A member's tool and the person's `accord task complete`
+        both come here, so neither can skip the gate."""
+        if self._config is not None and self.worktrees.has(member):
+            return self.worktrees.complete(task_id, member, token, result)
+        return self.board.complete(task_id, member, token, result)
 
     @cached_property
     def log(self) -> Log:

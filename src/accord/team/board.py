@@ -167,13 +167,27 @@ class Board:
         lease = lease_seconds or self.settings.lease_seconds
         return self.store.heartbeat_task(self.team, task_id, member, token, lease_seconds=lease)
 
-    def complete(self, task_id: int, member: str, token: int, result: str | None = None) -> Task:
+    def check_claim(self, task_id: int, member: str, token: int) -> Task:
+        """The task, if ``member`` holds it under ``token`` (ClaimError otherwise)."""
+        return self.store.check_claim(self.team, task_id, member, token)
+
+    def complete(
+        self,
+        task_id: int,
+        member: str,
+        token: int,
+        result: str | None = None,
+        *,
+        checked: bool = False,
+    ) -> Task:
         """Complete a held task once every TaskCompleted hook allows it.
 
         A blocked completion raises HookBlocked with the hook's feedback and the
-        task stays in progress with the same holder and token.
+        task stays in progress with the same holder and token. ``checked``: the hooks
+        ran already, on the merged tree (the merge gate, ``Team.complete``).
         """
-        if self.hooks is not None and self.hooks.configured(HookEvent.TASK_COMPLETED):
+        gated = self.hooks is not None and self.hooks.configured(HookEvent.TASK_COMPLETED)
+        if gated and not checked and self.hooks is not None:
             task = self.store.get_task(self.team, task_id)
             if task.status == TaskStatus.COMPLETED and task.fencing_token == token:
                 # The same completion again (a retry after a lost reply): already done,

@@ -17,6 +17,7 @@ from accord.errors import (
     UnknownMemory,
     UnknownTask,
 )
+from accord.git import MergeRefused
 
 
 def worded(e: AccordError) -> str:
@@ -24,8 +25,19 @@ def worded(e: AccordError) -> str:
     return f"{e}{_advice(e)}"
 
 
+def _refused(e: MergeRefused) -> str:
+    if e.task_id is None:  # markers left after a sync
+        return f"\n{e.detail}\nThen call task_complete again."
+    return (
+        f"\n{e.detail}\nCall sync to bring the team's branch into your worktree, fix the "
+        "conflicts it marks in these files, then call task_complete again."
+    )
+
+
 def _advice(e: AccordError) -> str:
     match e:
+        case MergeRefused():
+            return _refused(e)
         case UnknownTask(task_id=int()):
             return "; see task_list"
         case FileClaimed(member=str(holder)):

@@ -47,7 +47,13 @@ class HeldClaim:
 
 @dataclass
 class ToolContext:
-    """What tools may touch, bound to one member."""
+    """What tools may touch, bound to one member.
+
+    ``workspace`` is where the member works: its own git worktree in worktree mode,
+    the project folder in shared mode. ``project_root`` is the project itself (its
+    accord.toml, its agent definitions), which the lead's tools read; unset, the
+    workspace is the project.
+    """
 
     workspace: Path
     member: str
@@ -60,6 +66,12 @@ class ToolContext:
     permissions: Gate | None = None
     # The wall bash commands run in (None: unsandboxed, for a context made by hand).
     sandbox: Sandbox | None = None
+    project_root: Path | None = None
+
+    @property
+    def root(self) -> Path:
+        """The project's folder (not the member's worktree)."""
+        return self.project_root if self.project_root is not None else self.workspace
 
 
 class ToolArgs(BaseModel):

@@ -48,10 +48,10 @@ def spawn_teammate(ctx: ToolContext, a: SpawnArgs) -> str:
     run = svc.runs.get()
     if run is None:
         raise UserError("spawning needs a team run, and this team has none; a person starts one")
-    definition = find_definition(ctx.workspace, a.agent)
+    definition = find_definition(ctx.root, a.agent)
     # The model it will run is opened now, so a bad name or a missing key is this tool's
     # error, not a teammate that cannot start.
-    config = locate(ctx.workspace, must_exist=False).config
+    config = locate(ctx.root, must_exist=False).config
     chosen = _model_for(svc, config, run.lead, a.name, model_alias(a.model), definition)
     try:
         check_model(chosen, config)

@@ -252,12 +252,15 @@ class TaskCompleteArgs(ToolArgs):
 
 
 def task_complete(ctx: ToolContext, args: TaskCompleteArgs) -> str:
+    """In worktree mode through the merge gate (``Team.complete``): a conflict or a
+    failing check on the merged tree is this tool's error, and the claim stays."""
     held = _held(ctx, args.task_id, "complete")
-    board = _team(ctx).board
+    team = _team(ctx)
+    board = team.board
     try:
         task, warned = _hooked(
             board.hooks,
-            lambda: board.complete(args.task_id, ctx.member, held.token, args.result),
+            lambda: team.complete(args.task_id, ctx.member, held.token, args.result),
         )
     except HookBlocked as e:
         raise HookBlocked(
@@ -285,6 +288,31 @@ def task_fail(ctx: ToolContext, args: TaskFailArgs) -> str:
         raise
     ctx.claims.pop(args.task_id, None)
     return f"task #{task.id} is {task.status.value}: {args.reason}"
+
+
+class SyncArgs(ToolArgs):
+    pass
+
+
+def sync(ctx: ToolContext, args: SyncArgs) -> str:
+    """Merge the team's branch into the member's (its pending work committed first).
+    A merge, not a rebase: a conflict stops once, with every file to fix, instead of
+    once for each of the member's commits."""
+    worktrees = _team(ctx).worktrees
+    if not worktrees.active:
+        return "the team works in one shared folder (no worktrees): there is nothing to sync"
+    done = worktrees.sync(ctx.member)
+    if done.already:
+        return f"your branch already has everything on {worktrees.integration}"
+    if not done.conflicts:
+        return f"merged {worktrees.integration} into your work; no conflicts"
+    files = "\n".join(f"- {f}" for f in done.conflicts)
+    return (
+        f"merged {worktrees.integration} into your work with conflicts in:\n{files}\n"
+        "Each of these files has <<<<<<<, ======= and >>>>>>> lines around the two sides. "
+        "Edit them to keep what both sides need and delete the marker lines, then call "
+        "task_complete again (it commits your resolution)."
+    )
 
 
 # mail and roster -------------------------------------------------------------
@@ -360,6 +388,13 @@ TEAM_TOOLS: list[Tool[Any]] = [
         "refuse it; then fix what they say and call it again.",
         TaskCompleteArgs,
         task_complete,
+    ),
+    Tool(
+        "sync",
+        "Bring the team's latest merged work into your worktree (a git merge of the "
+        "team's branch into yours). Conflicts are left marked in the files for you to fix.",
+        SyncArgs,
+        sync,
     ),
     Tool(
         "task_fail",
