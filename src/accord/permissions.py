@@ -329,6 +329,9 @@ def split_command(command: str) -> tuple[list[str], bool]:
     return parts, sure
 
 
+_SPACED = re.compile(r"\s*(\|\||&&|\||;)\s*")
+
+
 @functools.lru_cache(maxsize=512)
 def _command_regex(spec: str) -> re.Pattern[str]:
     pieces = [re.escape(p) for p in spec.split("*")]
@@ -347,6 +350,16 @@ def command_matches(spec: str, command: str) -> bool:
     if "*" in spec:
         return _command_regex(spec).fullmatch(command) is not None
     return command == spec
+
+
+def _pipeline_within(spec: str, whole: str) -> bool:
+    """Whether a specifier naming operators (`curl * | sh`) occurs anywhere in the whole
+    command (`cd x && curl y | sh`): a deny written for a pipeline must not be dodged by
+    putting something before it."""
+    spec = " ".join(_SPACED.sub(r" \1 ", spec).split())
+    if _SPACED.search(spec) is None or spec.endswith(":*"):
+        return False
+    return _command_regex(spec).search(whole) is not None
 
 
 def _without_assignments(command: str) -> str:
@@ -546,14 +559,21 @@ class Rules:
         parts, sure = split_command(command)
         if not parts:
             parts = [" ".join(command.split())]
+        # A deny or ask may name a whole pipeline (`Bash(curl * | sh)`): it is matched
+        # against the whole command, operators spaced, as well as against each part.
+        whole = " ".join(_SPACED.sub(r" \1 ", command).split())
         for decision in (Decision.DENY, Decision.ASK):
             for rule in rules:
                 if rule.decision != decision:
                     continue
-                if rule.specifier is None or any(
-                    command_matches(rule.specifier, p)
-                    or command_matches(rule.specifier, _without_assignments(p))
-                    for p in parts
+                if (
+                    rule.specifier is None
+                    or any(
+                        command_matches(rule.specifier, p)
+                        or command_matches(rule.specifier, _without_assignments(p))
+                        for p in [*parts, whole]
+                    )
+                    or _pipeline_within(rule.specifier, whole)
                 ):
                     return Verdict(decision, (rule,))
         allows = [r for r in rules if r.decision == Decision.ALLOW]

@@ -14,6 +14,10 @@ supervisor and one process per member, exactly as ``accord run`` would:
   completes again;
 - the lead sees three completed tasks and finishes.
 
+Each member works in a git worktree of its own and every completion goes through
+the merge gate (the hook runs on the merged tree); at the end the demo merges the
+team's branch into the scratch repository's checkout, as ``accord merge`` would.
+
 No reply comes from a model: the scripts answer by what each member was just
 told (see ``RuleModel``), so the run is the same every time, needs no key and
 no network, and takes a few seconds. The team stays in the folder afterwards
@@ -413,6 +417,7 @@ class Report:
     refused: int  # completions the tests hook refused
     allowed: int
     calls: int
+    merged: str | None = None  # "accord/demo into master": the team's branch, merged
 
 
 def run(
@@ -452,7 +457,14 @@ def run(
             final = supervise(project, team)
         finally:
             timer.cancel()
-        report = _report(team, folder.root, time.monotonic() - started)
+        merged = None
+        if final == RunStatus.FINISHED and team.worktrees.active:
+            # The members worked in worktrees and their work is on accord/<team>; the
+            # demo's repository is its own, so it merges that into its checkout, as the
+            # person would with `accord merge`.
+            team.worktrees.merge_into_base()
+            merged = f"{team.worktrees.integration} into {team.worktrees.base()}"
+        report = _report(team, folder.root, time.monotonic() - started, merged)
     if final == RunStatus.FINISHED:
         return report
     why = f"ran out of time ({limit:g}s)" if over.is_set() else "was stopped"
@@ -467,7 +479,7 @@ def run(
     )
 
 
-def _report(team: Team, root: Path, seconds: float) -> Report:
+def _report(team: Team, root: Path, seconds: float, merged: str | None = None) -> Report:
     run_ = team.runs.get()
     tasks = team.board.list()
     hooks = [e for e in team.log.read_events() if e.kind == EventKind.HOOK_RUN]
@@ -480,6 +492,7 @@ def _report(team: Team, root: Path, seconds: float) -> Report:
         refused=sum(1 for e in hooks if e.payload.get("blocked")),
         allowed=sum(1 for e in hooks if e.payload.get("exit_code") == 0),
         calls=team.runs.usage_totals()[0].calls,
+        merged=merged,
     )
 
 
@@ -595,6 +608,11 @@ def closing(report: Report) -> list[str]:
         f"completed; the tests refused {report.refused} completion(s) and passed "
         f"{report.allowed}; {report.calls} scripted model calls",
         f"the lead's summary: {report.summary}",
+        *(
+            [f"each member worked in its own git worktree; the demo merged {report.merged}"]
+            if report.merged
+            else []
+        ),
         f"the team stays in {report.root}; look at it with:",
         f"  cd {where} && accord status",
         f"  cd {where} && accord cost",
