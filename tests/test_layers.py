@@ -30,6 +30,8 @@ GROUND = (
     "_where",
     "git",
     "sandbox",
+    "globs",
+    "claude",
 )
 RANK = {
     **dict.fromkeys(GROUND, 0),

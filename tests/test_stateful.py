@@ -623,7 +623,7 @@ def test_board_and_mailbox_follow_the_model(
         settings=settings(
             # PostgreSQL's round trips cost several times SQLite's: the same model is
             # checked there with fewer examples, and with more under --slow.
-            max_examples=200 if slow else 80 if backend == "sqlite" else 40,
+            max_examples=200 if slow else 80 if backend == "sqlite" else 25,
             stateful_step_count=30,
             deadline=None,
             derandomize=True,

@@ -42,7 +42,6 @@ This module is at the config layer: it imports nothing above accord.errors.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import shlex
@@ -52,7 +51,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from accord.claude import claude_settings
 from accord.errors import ConfigError
+from accord.globs import glob_regex
 
 
 class Decision(StrEnum):
@@ -372,41 +373,6 @@ def _without_assignments(command: str) -> str:
 # paths ---------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=512)
-def _path_regex(pattern: str) -> re.Pattern[str]:
-    """gitignore-style: ``**`` spans folders, ``*`` and ``?`` stay within one name."""
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        if pattern.startswith("**/", i):
-            out.append("(?:[^/]*/)*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[":
-            end = pattern.find("]", i + 2)
-            if end == -1:
-                out.append(re.escape("["))
-                i += 1
-            else:
-                body = pattern[i + 1 : end]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body.replace(chr(92), chr(92) * 2)}]")
-                i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out), re.S)
-
-
 def pattern_matches(pattern: str, relative: str) -> bool:
     """Whether a '/'-separated path relative to the pattern's anchor matches
     (gitignore-style: the path, or a folder above it, matches the pattern)."""
@@ -417,7 +383,7 @@ def pattern_matches(pattern: str, relative: str) -> bool:
     if pattern.endswith("/**"):
         # The folder itself too: listing or searching it reads what the pattern covers.
         pattern = pattern[:-3] or "**"
-    regex = _path_regex(pattern)
+    regex = glob_regex(pattern)
     names = relative.split("/")
     for k in range(1, len(names) + 1):
         prefix = "/".join(names[:k])
@@ -594,8 +560,6 @@ class Rules:
 
 # where rules come from -------------------------------------------------------
 
-CLAUDE_SETTINGS = (".claude/settings.json", ".claude/settings.local.json")
-
 
 def rules_from(entries: dict[str, Iterable[Any]] | Any, source: str) -> list[Rule]:
     """The rules of one ``permissions`` block ({"allow": [...], "ask": [...], "deny": [...]});
@@ -617,18 +581,7 @@ def claude_rules(root: Path) -> list[Rule]:
     """The rules of ``.claude/settings.json`` and ``.claude/settings.local.json`` under
     ``root``; ConfigError naming the file when one is unreadable or malformed."""
     out: list[Rule] = []
-    for name in CLAUDE_SETTINGS:
-        path = root / name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            continue
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read {path}: {e}; fix or remove it") from e
-        try:
-            settings = json.loads(text)
-        except ValueError as e:
-            raise ConfigError(f"{path} is not valid JSON ({e}); fix it") from e
+    for name, _path, settings in claude_settings(root):
         block = settings.get("permissions") if isinstance(settings, dict) else None
         if block is not None:
             out += rules_from(block, name)

@@ -1,7 +1,7 @@
 """File claim patterns: checking them, matching a path, and whether two can overlap.
 
 A pattern is a path relative to the project root, or a glob over such paths in the
-file tools' syntax (``accord.agent.tools.files.glob_regex``): ``**/`` spans any number
+file tools' syntax (``accord.globs.glob_regex``): ``**/`` spans any number
 of folders, ``**`` anything at all, ``*`` and ``?`` stay within one name, ``[...]`` is
 a character class (``[!...]`` negated). A trailing ``/`` means everything below.
 

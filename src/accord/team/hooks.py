@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from accord import process
+from accord.claude import claude_settings
 from accord.config import HookCommand, HooksConfig, SandboxConfig
 from accord.credentials import scrubbed
 from accord.errors import ConfigError
@@ -61,8 +62,6 @@ from accord.types import HookEvent, MemberRole, MessageKind, OutgoingMessage
 if TYPE_CHECKING:
     from accord.store.base import Store
 
-# Claude Code's settings files that may hold hooks, in the order their hooks run.
-CLAUDE_SETTINGS = (".claude/settings.json", ".claude/settings.local.json")
 # Exit codes of a shell that could not run the program.
 _BROKEN_EXITS = {126: "not executable", 127: "program not found"}
 
@@ -399,18 +398,7 @@ def claude_hooks(root: Path) -> dict[HookEvent, list[Hook]]:
     one is ignored. Other events and hook types are not accord's to run.
     """
     found: dict[HookEvent, list[Hook]] = {}
-    for name in CLAUDE_SETTINGS:
-        path = root / name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            continue
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read {path}: {e}; fix or remove it") from e
-        try:
-            settings = json.loads(text)
-        except ValueError as e:
-            raise ConfigError(f"{path} is not valid JSON ({e}); fix it") from e
+    for name, path, settings in claude_settings(root):
         hooks = settings.get("hooks") if isinstance(settings, dict) else None
         if hooks is None:
             continue

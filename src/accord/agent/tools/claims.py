@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import Field
 
 from accord.agent.tools.base import HeldClaim, Tool, ToolArgs, ToolContext
+from accord.agent.tools.team import held_claim
 from accord.errors import ClaimError, UserError
 from accord.team import Team
-from accord.types import TaskStatus
 
 _GLOB = frozenset("*?[")
 
@@ -55,18 +55,7 @@ def _task(ctx: ToolContext, task_id: int | None) -> HeldClaim:
             )
         several = ", ".join(f"#{i}" for i in sorted(ctx.claims))
         raise UserError(f"you hold several tasks ({several}); say which with task_id")
-    held = ctx.claims.get(task_id)
-    if held is not None:
-        return held
-    task = _team(ctx).board.get(task_id)  # UnknownTask if there is no such task
-    state = task.status.value
-    if task.owner and task.status == TaskStatus.IN_PROGRESS:
-        holder = "you, but not in this session" if task.owner == ctx.member else task.owner
-        state += f", held by {holder}"
-    raise ClaimError(
-        f"you hold no claim on task #{task_id} (it is {state}); files are claimed for a "
-        "task you hold: claim it with task_claim first"
-    )
+    return held_claim(ctx, task_id, "claim files for")
 
 
 def _as_folder(ctx: ToolContext, pattern: str) -> str:

@@ -17,7 +17,6 @@ is shown, not to its size.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import os
 import re
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from pydantic import Field
 
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
 from accord.errors import FileClaimed, UnknownTeam, UserError
+from accord.globs import glob_regex as glob_regex  # re-exported: the tools' glob syntax
 from accord.location import parse_location
 
 # read_file shows at most this many lines per call, and cuts lines longer than this.
@@ -208,45 +208,6 @@ def _inside(ctx: ToolContext, path: Path) -> bool:
         return False
     root = _root(ctx)
     return real == root or real.is_relative_to(root)
-
-
-@functools.lru_cache(maxsize=256)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A regex for a glob over '/'-separated relative paths: ``**`` spans folders,
-    ``*`` and ``?`` stay within one name, ``[...]`` is a character class."""
-    out: list[str] = []
-    i, n = 0, len(pattern)
-    while i < n:
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:[^/]*/)*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "]") else i + 1)
-            if end == -1:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = pattern[i + 1 : end]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                elif body.startswith("^"):
-                    body = "\\" + body
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = end + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
 def _check_pattern(pattern: str, what: str) -> str:

@@ -229,7 +229,9 @@ def task_claim(ctx: ToolContext, args: TaskClaimArgs) -> str:
     )
 
 
-def _held(ctx: ToolContext, task_id: int, action: str) -> HeldClaim:
+def held_claim(ctx: ToolContext, task_id: int, action: str) -> HeldClaim:
+    """The claim the member holds on ``task_id``, or ClaimError saying what the task is
+    (and who holds it) and to claim it before it can ``action`` it."""
     held = ctx.claims.get(task_id)
     if held is not None:
         return held
@@ -254,7 +256,7 @@ class TaskCompleteArgs(ToolArgs):
 def task_complete(ctx: ToolContext, args: TaskCompleteArgs) -> str:
     """In worktree mode through the merge gate (``Team.complete``): a conflict or a
     failing check on the merged tree is this tool's error, and the claim stays."""
-    held = _held(ctx, args.task_id, "complete")
+    held = held_claim(ctx, args.task_id, "complete")
     team = _team(ctx)
     board = team.board
     try:
@@ -280,7 +282,7 @@ class TaskFailArgs(ToolArgs):
 
 
 def task_fail(ctx: ToolContext, args: TaskFailArgs) -> str:
-    held = _held(ctx, args.task_id, "fail")
+    held = held_claim(ctx, args.task_id, "fail")
     try:
         task = _team(ctx).board.fail(args.task_id, ctx.member, held.token, args.reason)
     except ClaimError:
