@@ -467,3 +467,17 @@ def test_a_held_merge_lock_times_out_with_a_clear_error(repo: Path) -> None:
             pass
     with team.worktrees.locked(wait=0.1):  # free again once its holder let go
         pass
+
+
+def test_hooks_a_member_runs_run_in_its_worktree_not_the_persons_checkout(repo: Path) -> None:
+    from accord.agent.launch import build_agent
+    from accord.llm.scripted import ScriptedModel
+    from accord.types import HookEvent
+
+    team = bind(repo, '[hooks]\nTaskCreated = "pwd >&2; exit 2"\n')
+    mine = team.worktrees.workspace("alice")
+    build_agent(team, "alice", team.config, repo, model=ScriptedModel([]), workspace=mine)
+    outcome = team.hooks.run(HookEvent.TASK_CREATED, {"task_id": "1"}, "alice")
+    assert outcome.blocked and outcome.feedback.strip().endswith(str(mine)), outcome.feedback
+    # The merge gate still names its own folder, and the person's commands the root.
+    assert team.hooks.cwd == repo

@@ -144,6 +144,8 @@ class Agent:
         # This process is a member's: its hooks are a teammate's (refused without a
         # sandbox when one is required), whoever's turn on the board runs them.
         services.hooks.for_teammate = True
+        if workspace.resolve() != services.cwd.resolve():
+            services.hooks.workdir = workspace  # its worktree: never the person's checkout
         # The integration branch's tip this member was last told about (worktree mode).
         self._integration_seen: str | None = None
         self.memory = services.memory

@@ -138,6 +138,10 @@ class HookRunner:
         # Set by a member's process: its hooks are a teammate's, refused without a sandbox
         # when one is required. The person's commands leave it False: never refused.
         self.for_teammate = False
+        # Where hooks run when a run names no folder: a member's own worktree, set by its
+        # process, so that no hook it runs writes the person's checkout. The settings
+        # files are still read from the project's root (``cwd``), never from a worktree.
+        self.workdir: Path | None = None
         self._claude: dict[HookEvent, list[Hook]] | None = None
         # The latest verdict whole: the board keeps only whether it blocked, and a member's
         # tool must tell its model about a hook that could not run and was skipped.
@@ -163,10 +167,11 @@ class HookRunner:
     ) -> HookOutcome:
         """Run every hook for ``event`` in order; the first that blocks stops the rest.
 
-        ``cwd`` is where they run (default: the project's root); the merge gate runs
-        the TaskCompleted hooks in a scratch tree of the merged result.
+        ``cwd`` is where they run (default: the member's worktree in a member's process
+        when isolated, else the project's root); the merge gate runs the TaskCompleted
+        hooks in a scratch tree of the merged result.
         """
-        where = self.cwd if cwd is None else cwd
+        where = cwd or self.workdir or self.cwd
         payload = {
             "hook_event_name": event.value,
             "team_name": self.team,
