@@ -341,3 +341,23 @@ def test_a_sandbox_is_built_from_the_settings_and_the_definition(
     assert "--unshare-net" not in mine.options(worktree(project))
     with pytest.raises(ConfigError, match="network"):
         parse_definition("---\nnetwork: maybe\n---\n", "x.md", "x")
+
+
+def test_accords_own_python_under_tmp_stays_visible(
+    walls: None, project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A clone and its virtual environment under /tmp (as CI's may be): the private /tmp
+    # must not hide the interpreter a command or hook runs accord with.
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "marker").write_text("here\n")
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    wall = Sandbox.for_project(project, project, str(store_path(project)))
+    bwrap = sandbox.bwrap_path() or "bwrap"
+    argv = [bwrap, *wall.options(project), "--", "/bin/cat", str(venv / "bin" / "marker")]
+    seen = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert seen.returncode == 0 and seen.stdout == "here\n", seen.stderr
+    # ...and nothing else of /tmp is.
+    (tmp_path / "other").write_text("secret\n")
+    argv[-1] = str(tmp_path / "other")
+    assert subprocess.run(argv, capture_output=True, timeout=30).returncode != 0

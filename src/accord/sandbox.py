@@ -43,6 +43,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -321,7 +322,18 @@ def _system() -> list[str]:
         elif entry.is_dir() or entry.is_file():
             args += ["--ro-bind", path, path]
     args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", str(MARKER)]
-    return args
+    return args + _installation()
+
+
+def _installation() -> list[str]:
+    """accord's own Python and package, read-only, where the private ``/tmp`` would hide
+    them (a clone or a virtual environment under ``/tmp``): a command must still find
+    ``accord`` (to be refused clearly) and the interpreter its hooks name."""
+    tmp = Path(os.path.realpath("/tmp"))
+    own = (sys.prefix, sys.exec_prefix, sys.base_prefix, str(Path(__file__).parents[1]))
+    found = [Path(os.path.realpath(p)) for p in own]
+    under = [p for p in dict.fromkeys(found) if tmp in p.parents and p.is_dir()]
+    return [a for p in under for a in ("--ro-bind", str(p), str(p))]
 
 
 def _namespaces(network: bool) -> list[str]:
