@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from accord.store import Store, open_store
 from accord.testing.cli import Result, js, ok, one_error
 from accord.testing.cli import accord as _accord
 from conftest import Cli, dump, refusals, snapshot, store_path
@@ -440,6 +441,38 @@ def test_events_follow_prints_new_events(cli: Cli, seeded: Seeded) -> None:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_member_transcript_follow_prints_entries_as_they_are_saved(seeded: Seeded) -> None:
+    from accord.types import TranscriptEntry, TranscriptKind
+
+    def say(store: Store, text: str) -> None:
+        entry = TranscriptEntry("bob", 1, TranscriptKind.MESSAGE, {"role": "user", "text": text})
+        store.append_transcript("main", [entry])
+
+    with open_store(str(store_path(seeded.project))) as store:
+        say(store, "before")
+        say(store, "saved already")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "accord", "member", "transcript", "bob", "-f", "--json"],
+            cwd=seeded.project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            lines = _reader(proc.stdout)
+            deadline = time.monotonic() + 20
+            texts = [_next_event(lines, deadline)["body"]["text"] for _ in range(2)]
+            assert texts == ["before", "saved already"]
+            say(store, "arrives later")  # one JSON object per line, as it is saved
+            later = _next_event(lines, deadline)
+            assert (later["member"], later["body"]["text"]) == ("bob", "arrives later")
+            assert proc.poll() is None  # still following
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def _json_commands() -> set[str]:

@@ -220,9 +220,19 @@ def _short(text: str, n: int, where: str = "") -> str:
     return text[: n - 1] + "…" + (f" (whole: {where})" if where else "")
 
 
-def transcript_entry(e: TranscriptEntry) -> None:
+# ANSI colours of a transcript on a terminal (``--follow``): who spoke is what the eye looks for.
+_PAINT = {"head": "2", "assistant": "36", "user": "32", "tool": "33", "error": "31", "note": "35"}
+
+
+def _paint(text: str, what: str, colour: bool) -> str:
+    return f"\x1b[{_PAINT[what]}m{text}\x1b[0m" if colour else text
+
+
+def transcript_entry(e: TranscriptEntry, *, colour: bool = False) -> None:
+    """One transcript entry for people, a line each (a long text folded after 40),
+    coloured by who spoke when ``colour``."""
     stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
-    head = f"{e.seq:>5} {stamp} s{e.session}"
+    head = _paint(f"{e.seq:>5} {stamp} s{e.session}", "head", colour)
     body = e.body
     if e.kind == "session":
         task = f" task #{e.task_id}" if e.task_id else ""
@@ -238,20 +248,22 @@ def transcript_entry(e: TranscriptEntry) -> None:
         say(f"{head} compaction: earlier turns folded (kept from #{body.get('kept_from_seq')})")
         return
     role = body.get("role", "?")
+    who = _paint(role, "assistant" if role == "assistant" else "user", colour)
     whole = f"`accord member transcript {e.member} --session {e.session} --json`"
     if body.get("text"):
         first, *rest = str(body["text"]).splitlines() or [""]
-        say(f"{head} {role}: {first}")
+        say(f"{head} {who}: {first}")
         for line in rest[:40]:
             say(f"{'':>17}{line}")
         if len(rest) > 40:
             say(f"{'':>17}[{len(rest) - 40} more lines] (whole: {whole})")
     for c in body.get("tool_calls", ()):
         args = json.dumps(c.get("arguments")) if c.get("arguments") is not None else c.get("raw")
-        say(f"{head} {role} calls {c.get('name')}({_short(str(args), 100, whole)})")
+        say(f"{head} {who} calls {c.get('name')}({_short(str(args), 100, whole)})")
     for r in body.get("tool_results", ()):
-        mark = "ERROR " if r.get("error") else ""
-        say(f"{head} {r.get('name')} -> {mark}{_short(str(r.get('content')), 100, whole)}")
+        mark = _paint("ERROR ", "error", colour) if r.get("error") else ""
+        name = _paint(str(r.get("name")), "tool", colour)
+        say(f"{head} {name} -> {mark}{_short(str(r.get('content')), 100, whole)}")
 
 
 STORY_CLIP = 200  # characters of a reason or result on a story line

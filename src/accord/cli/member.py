@@ -3,7 +3,9 @@ heartbeats."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,7 @@ from accord.cli._common import CHOICES, Context, group, plain, positive_int, rea
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
+    from accord.types import TranscriptEntry
 
 
 def register(commands: Subcommands, name: str) -> None:
@@ -146,6 +149,13 @@ def _transcript(verbs: Subcommands) -> None:
     p.add_argument("name")
     p.add_argument("--session", type=positive_int, help="only this session (default: all)")
     p.add_argument("--last", type=positive_int, metavar="N", help="only the last N entries")
+    p.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="keep printing entries as the member saves them, until interrupted "
+        "(with --json: one JSON object per line)",
+    )
     p.set_defaults(func=member_transcript)
 
 
@@ -153,8 +163,11 @@ def member_transcript(ctx: Context) -> int:
     team = ctx.team
     team.roster.get(ctx.args.name)  # UnknownMember, before an empty transcript
     entries = team.log.read_transcript(ctx.args.name, session=ctx.args.session)
+    since = entries[-1].seq if entries else 0
     if ctx.args.last:
         entries = entries[-ctx.args.last :]
+    if ctx.args.follow:
+        return _follow(ctx, entries, since)
     if ctx.json:
         show.emit_json(entries)
     elif not entries:
@@ -162,6 +175,22 @@ def member_transcript(ctx: Context) -> int:
     else:
         for e in entries:
             show.transcript_entry(e)
+    return 0
+
+
+def _follow(ctx: Context, shown: list[TranscriptEntry], since: int) -> int:
+    """``transcript --follow``: what is saved so far (``--last`` of it), then each entry
+    as it is saved; JSON lines with ``--json``, colours on a terminal."""
+    from accord.types import to_json
+
+    colour = not ctx.json and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    follow = ctx.team.log.follow_transcript(ctx.args.name, session=ctx.args.session, since=since)
+    for entry in itertools.chain(shown, follow):
+        if ctx.json:
+            sys.stdout.write(json.dumps(to_json(entry), ensure_ascii=False) + "\n")
+        else:
+            show.transcript_entry(entry, colour=colour)
+        sys.stdout.flush()
     return 0
 
 

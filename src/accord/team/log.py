@@ -9,7 +9,8 @@ which a restarted process rebuilds its conversation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from accord.events import EventKind
@@ -73,3 +74,28 @@ class Log:
     def last_session(self, member: str) -> int:
         """The member's newest session number, 0 when it has none."""
         return self.store.last_session(self.team, member)
+
+    def follow_transcript(
+        self,
+        member: str,
+        *,
+        session: int | None = None,
+        since: int = 0,
+        poll: float = 0.05,
+        until: float | None = None,
+    ) -> Iterator[TranscriptEntry]:
+        """A member's transcript entries after ``since`` as they are saved, oldest first,
+        until ``until`` (a ``time.monotonic`` deadline) or for ever. It reads the store
+        again only when its change marker moved: a follower of an idle member costs one
+        cheap read per ``poll``."""
+        marker: int | None = None
+        while True:
+            seen = self.store.change_marker()
+            if seen != marker:
+                marker = seen
+                for entry in self.read_transcript(member, session=session, since=since):
+                    since = entry.seq
+                    yield entry
+            if until is not None and time.monotonic() >= until:
+                return
+            time.sleep(poll)
