@@ -296,6 +296,30 @@ def test_transcript_of_appended_entries(store: Store, cli: Cli) -> None:
     assert [e["kind"] for e in entries] == ["session", "message", "message", "note", "compaction"]
 
 
+def test_transcript_prints_what_members_wrote_without_escapes(store: Store, cli: Cli) -> None:
+    evil = "clear\x1b[2J\x1b]0;title\x07 done"
+    store.append_transcript(
+        "main",
+        [
+            TranscriptEntry("bob", 1, TranscriptKind.MESSAGE, {"role": "assistant", "text": evil}),
+            TranscriptEntry(
+                "bob",
+                1,
+                TranscriptKind.MESSAGE,
+                {
+                    "role": "user",
+                    "tool_results": [{"call_id": "c", "name": "bash", "content": evil}],
+                },
+            ),
+        ],
+    )
+    out = ok(cli("member", "transcript", "bob")).out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "assistant: clear" in out and "done" in out
+    # JSON keeps it exact.
+    assert js(cli("member", "transcript", "bob", "--json"))[0]["body"]["text"] == evil
+
+
 def test_transcript_of_a_member_with_none(store: Store, cli: Cli) -> None:
     assert ok(cli("member", "transcript", "bob")).out.strip() == "bob has no transcript yet"
     assert js(cli("member", "transcript", "bob", "--json")) == []

@@ -231,15 +231,18 @@ def _paint(text: str, what: str, colour: bool) -> str:
 def transcript_entry(e: TranscriptEntry, *, colour: bool = False) -> None:
     """One transcript entry for people, a line each (a long text folded after 40),
     coloured by who spoke when ``colour``."""
+    from accord.text import strip_control as clean  # what members wrote may hold escapes
+
     stamp = time.strftime("%H:%M:%S", time.localtime(e.at))
     head = _paint(f"{e.seq:>5} {stamp} s{e.session}", "head", colour)
     body = e.body
     if e.kind == "session":
         task = f" task #{e.task_id}" if e.task_id else ""
-        say(f"{head} ── session {body.get('event')}{task} {body.get('why', '')}".rstrip())
+        why = clean(str(body.get("why", "")))
+        say(f"{head} ── session {body.get('event')}{task} {why}".rstrip())
         return
     if e.kind == "note":
-        say(f"{head} note: {body.get('text', '')}")
+        say(f"{head} note: {clean(str(body.get('text', '')))}")
         return
     if e.kind == "plan_state":  # as the note "plan STATE" read before it had a kind
         say(f"{head} note: plan {body.get('state')}")
@@ -251,7 +254,7 @@ def transcript_entry(e: TranscriptEntry, *, colour: bool = False) -> None:
     who = _paint(role, "assistant" if role == "assistant" else "user", colour)
     whole = f"`accord member transcript {e.member} --session {e.session} --json`"
     if body.get("text"):
-        first, *rest = str(body["text"]).splitlines() or [""]
+        first, *rest = clean(str(body["text"])).splitlines() or [""]
         say(f"{head} {who}: {first}")
         for line in rest[:40]:
             say(f"{'':>17}{line}")
@@ -259,11 +262,13 @@ def transcript_entry(e: TranscriptEntry, *, colour: bool = False) -> None:
             say(f"{'':>17}[{len(rest) - 40} more lines] (whole: {whole})")
     for c in body.get("tool_calls", ()):
         args = json.dumps(c.get("arguments")) if c.get("arguments") is not None else c.get("raw")
-        say(f"{head} {who} calls {c.get('name')}({_short(str(args), 100, whole)})")
+        called = clean(str(c.get("name")))
+        say(f"{head} {who} calls {called}({_short(clean(str(args)), 100, whole)})")
     for r in body.get("tool_results", ()):
         mark = _paint("ERROR ", "error", colour) if r.get("error") else ""
-        name = _paint(str(r.get("name")), "tool", colour)
-        say(f"{head} {name} -> {mark}{_short(str(r.get('content')), 100, whole)}")
+        name = _paint(clean(str(r.get("name"))), "tool", colour)
+        content = clean(str(r.get("content")))
+        say(f"{head} {name} -> {mark}{_short(content, 100, whole)}")
 
 
 STORY_CLIP = 200  # characters of a reason or result on a story line
