@@ -76,6 +76,10 @@ from accord.types import (
 Say = Callable[[str], None]
 
 
+# Seconds a member's process may take to send its first heartbeat, beyond silent_after.
+START_ALLOWANCE = 10.0
+
+
 @dataclass
 class Process:
     """One member process the supervisor started."""
@@ -594,14 +598,20 @@ class Supervisor:
         return delay
 
     def _silent(self, proc: Process) -> bool:
-        if time.monotonic() - proc.started < self.settings.silent_after:
+        running = time.monotonic() - proc.started
+        if running < self.settings.silent_after:
             return False
         try:
             member = self.services.roster.get(proc.name)
         except UnknownMember:
             return True  # removed from the team while it ran: end it
         beat = member.heartbeat_at
-        return beat is None or time.time() - beat > self.settings.silent_after
+        if beat is None or beat < time.time() - running:
+            # No heartbeat from this process yet: it is still starting (an interpreter,
+            # its imports, the sandbox's probe), which a loaded machine can stretch past
+            # a short silent_after. Hung only once the start-up allowance is spent too.
+            return running > self.settings.silent_after + START_ALLOWANCE
+        return time.time() - beat > self.settings.silent_after
 
     def _stop_event(self, proc: Process) -> dict[str, object] | None:
         """What ``proc``'s member said when it stopped cleanly (reason, detail,
