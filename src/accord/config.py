@@ -484,7 +484,8 @@ heartbeat_seconds = 10
 [run]
 # How the supervisor treats members: restarts after a crash (with backoff doubling from
 # restart_backoff seconds), seconds a stopping member gets before it is killed, and how
-# long a member may go without a heartbeat before it counts as hung.
+# long a member may go without a heartbeat before it counts as hung (a member just
+# started gets 10 seconds more for its first).
 max_restarts = 3
 restart_backoff = 1.0
 grace = 20
