@@ -28,21 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from claims import cpu_model  # bench/claims.py: the same machine line
+
 from accord.config import Config
 from accord.git import git
 from accord.store import open_store
 from accord.team import Team
 from accord.types import MemberRole, NewTask
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def machine(folder: Path) -> list[str]:

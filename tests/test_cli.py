@@ -406,6 +406,19 @@ def _reader(stream: Any) -> queue.Queue[str]:
     return lines
 
 
+def _following(seeded: Seeded, *args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+    """`accord ARGS` started in the seeded project, and the lines it prints as they come."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "accord", *args],
+        cwd=seeded.project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, _reader(proc.stdout)
+
+
 def _next_event(lines: queue.Queue[str], deadline: float) -> dict[str, Any]:
     remaining = deadline - time.monotonic()
     assert remaining > 0, "events --follow printed nothing new before the deadline"
@@ -418,16 +431,8 @@ def _next_event(lines: queue.Queue[str], deadline: float) -> dict[str, Any]:
 
 def test_events_follow_prints_new_events(cli: Cli, seeded: Seeded) -> None:
     last = js(cli("events", "--json"))[-1]["seq"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "accord", "events", "--follow", "--json", "--since", "2"],
-        cwd=seeded.project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, lines = _following(seeded, "events", "--follow", "--json", "--since", "2")
     try:
-        assert proc.stdout is not None
-        lines = _reader(proc.stdout)
         deadline = time.monotonic() + 20
         seen = [_next_event(lines, deadline)["seq"]]
         while seen[-1] < last:
@@ -453,16 +458,8 @@ def test_member_transcript_follow_prints_entries_as_they_are_saved(seeded: Seede
     with open_store(str(store_path(seeded.project))) as store:
         say(store, "before")
         say(store, "saved already")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "accord", "member", "transcript", "bob", "-f", "--json"],
-            cwd=seeded.project,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc, lines = _following(seeded, "member", "transcript", "bob", "-f", "--json")
         try:
-            assert proc.stdout is not None
-            lines = _reader(proc.stdout)
             deadline = time.monotonic() + 20
             texts = [_next_event(lines, deadline)["body"]["text"] for _ in range(2)]
             assert texts == ["before", "saved already"]
