@@ -76,6 +76,8 @@ class MessageKind(StrEnum):
     # A tool call an ask rule paused, and the person's (or the lead's) answer to it.
     PERMISSION_REQUEST = "permission_request"
     PERMISSION_RESPONSE = "permission_response"
+    # The person's Esc: stop after the current tool call and wait for their next word.
+    INTERRUPT = "interrupt"
 
     @property
     def is_request(self) -> bool:
@@ -351,6 +353,20 @@ class TranscriptEntry:
     task_id: int | None = None
     seq: int = 0
     at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveOutput:
+    """What a member's model is writing right now, before the reply is saved: the text so
+    far of the model call in progress (and the tool calls it has begun), for a viewer to
+    stream. Scratch, not history: replaced as the reply grows, cleared once it is saved
+    into the transcript, never in the event log."""
+
+    member: str
+    session: int
+    text: str
+    tools: tuple[str, ...] = ()  # names of the tool calls begun so far, in order
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

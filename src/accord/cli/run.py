@@ -77,6 +77,19 @@ def _placement(p: argparse.ArgumentParser) -> None:
     )
 
 
+DISPLAYS = ("tui", "table", "plain", "events", "tmux")
+
+
+def _display(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--display",
+        choices=DISPLAYS,
+        help="the full-screen app (tui, the default on a terminal), the refreshing table "
+        "(table), the run as a story one step a line (plain, the default to a pipe), every "
+        "raw event (events), or a tmux pane per member (tmux)",
+    )
+
+
 # agent ------------------------------------------------------------------------
 
 
@@ -248,12 +261,7 @@ def _run(commands: Subcommands, name: str) -> None:
     p.add_argument(
         "--delegate", action="store_true", help="the lead only coordinates: no file or shell tools"
     )
-    p.add_argument(
-        "--display",
-        choices=["live", "plain", "events"],
-        help="live view (default on a terminal), the run as a story one step a line "
-        "(plain), or every raw event (events)",
-    )
+    _display(p)
     _placement(p)
     p.set_defaults(func=run_cmd)
 
@@ -310,11 +318,19 @@ def _supervise_run(ctx: Context, team: Team) -> int:
     from accord.runtime.lifecycle import exit_code, run_outcome
     from accord.runtime.supervisor import Supervisor
 
-    display = ctx.args.display or ("live" if sys.stdout.isatty() else "plain")
-    if display == "live":
+    display = ctx.args.display or ("tui" if sys.stdout.isatty() else "plain")
+    if display == "tui":
+        from accord.tui import supervise_in_app
+
+        final = supervise_in_app(ctx.project, team, host=ctx.args.host, slots=ctx.args.slots)
+    elif display == "table":
         from accord.cli._live import supervise_live
 
         final = supervise_live(ctx.project, team, host=ctx.args.host, slots=ctx.args.slots)
+    elif display == "tmux":
+        from accord.cli._panes import supervise_in_panes
+
+        final = supervise_in_panes(ctx.project, team, host=ctx.args.host, slots=ctx.args.slots)
     else:
         supervisor = Supervisor(
             ctx.project,
@@ -352,7 +368,7 @@ def _resume(commands: Subcommands, name: str) -> None:
         "budget come back too (fix the cause first), and the lead is woken to carry on.",
         epilog=_RUN_EXITS,
     )
-    p.add_argument("--display", choices=["live", "plain", "events"])
+    _display(p)
     p.add_argument(
         "--budget", type=_usd, metavar="USD", help="raise the team's budget (after a budget stop)"
     )
@@ -421,12 +437,36 @@ def _watch(commands: Subcommands, name: str) -> None:
     p = commands.add_parser(
         name,
         parents=writes(),
-        help="the live view of a team, from any terminal (Ctrl+C closes it; the team goes on)",
+        help="the live view of a team, from any terminal (closing it stops nothing)",
+        description="Attach to a team from any terminal, or from another machine with the "
+        "same store (a postgresql:// URL): the full-screen app on a terminal, the "
+        "refreshing table with --display table, or a tmux pane per member with --tmux. "
+        "Closing the view never stops the team.",
+    )
+    p.add_argument(
+        "--display",
+        choices=("tui", "table"),
+        help="the full-screen app (default on a terminal) or the refreshing table",
+    )
+    p.add_argument(
+        "--tmux",
+        action="store_true",
+        help="a tmux pane per member following its transcript, the board and the lead's "
+        "conversation in panes of their own (outside tmux, a tmux session to attach to)",
     )
     p.set_defaults(func=watch_cmd)
 
 
 def watch_cmd(ctx: Context) -> int:
+    if ctx.args.tmux:
+        from accord.cli._panes import watch_in_panes
+
+        return watch_in_panes(ctx.project, ctx.team)
+    display = ctx.args.display or ("tui" if sys.stdout.isatty() else "table")
+    if display == "tui":
+        from accord.tui import watch_in_app
+
+        return watch_in_app(ctx.project, ctx.team)
     from accord.cli._live import watch
 
     watch(ctx.team)
