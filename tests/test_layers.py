@@ -44,11 +44,12 @@ RANK = {
     "agent": 3,
     "runtime": 4,
     "cli": 5,
+    "tui": 5,  # a front door beside the command line, which opens it
     # the package's exports and ``python -m accord`` stand above every layer
     "__init__": 6,
     "__main__": 6,
 }
-ABOVE_SERVICES = ("agent", "runtime", "cli")
+ABOVE_SERVICES = ("agent", "runtime", "cli", "tui")
 
 
 def modules() -> Iterator[tuple[str, Path, ast.Module]]:

@@ -52,6 +52,7 @@ from accord.sandbox import Sandbox
 from accord.team import Team
 from accord.team.board import LeaseKeeper
 from accord.types import (
+    PERSON,
     MemberRole,
     MemberStatus,
     Message,
@@ -70,6 +71,12 @@ REPEAT_STOP = 5  # ... and this many times: the member stops
 WINDOW_RETRIES = 3  # compactions tried on one call the server found too long
 # Tools whose run a stop cuts short (a command may run for minutes; the rest are quick).
 _INTERRUPTIBLE = frozenset({"bash"})
+# What the model reads when the person presses Esc, and for the calls it did not make.
+INTERRUPTED = (
+    "[The person interrupted you. Stop what you were doing; do not go on with it. Wait "
+    "for their next message, which says what to do instead.]"
+)
+NOT_RUN = "not run: the person interrupted you before this call"
 OUTAGE = "model unreachable: "  # how a task given back for an outage says why
 
 
@@ -169,6 +176,8 @@ class Agent:
         if settings is not None and settings.context_window is not None:
             model.context_window = settings.context_window
         self._stop = threading.Event()
+        # The person pressed Esc: no model call until the person speaks again.
+        self.held = False
         self._calling = False  # in a model call or a command, which a stop may cut short
         self._keeper: LeaseKeeper | None = None  # heartbeats the member and its claims
 
@@ -239,6 +248,11 @@ class Agent:
         stop = self._take_mail()
         if stop is not None:
             return stop
+        if self.held and self.conversation is not None:
+            if once and not self.services.pending_work(self.member).mail:
+                return Outcome("idle", "interrupted: waiting for the person's next message")
+            self.services.wait(self.member, self.idle_wait, stop=self._stop.is_set, tasks=False)
+            return None
         if self.plan.waiting and self.conversation is not None:
             if once and not self.services.pending_work(self.member).mail:
                 return Outcome("idle", "waiting for the lead to answer the plan")
@@ -380,13 +394,22 @@ class Agent:
             return None
         for m in mail:
             self._set_plan(self.plan.answered(m))
+            if m.kind == MessageKind.INTERRUPT:
+                self.held = True
+            elif m.sender == PERSON and self.held:
+                self.held = False  # the person's word after an Esc steers what comes next
         shutdown = [m for m in mail if m.kind == MessageKind.SHUTDOWN_REQUEST]
         ordinary = [m for m in mail if m.kind != MessageKind.SHUTDOWN_REQUEST]
         if ordinary:
             if self.conversation is None:
                 self._start_session(None, self._mail_opening())
-            text = "\n\n".join(context.mail_text(m) for m in ordinary)
+            text = "\n\n".join(
+                INTERRUPTED if m.kind == MessageKind.INTERRUPT else context.mail_text(m)
+                for m in ordinary
+            )
             self._save(ChatMessage("user", text), ack=[m.id for m in ordinary])
+            if self.held:
+                self._note("interrupted by the person: waiting for their next message")
         for request in shutdown:
             result = self._answer_shutdown(request)
             if result is not None:
@@ -452,7 +475,7 @@ class Agent:
             if repeating is not None:
                 return repeating
             tools = self._tools()
-            results = [self._execute(tools, c) for c in message.tool_calls]
+            results = self._execute_all(tools, message.tool_calls)
             if any(
                 c.name == "send_plan" and not r.is_error
                 for c, r in zip(message.tool_calls, results, strict=True)
@@ -486,6 +509,26 @@ class Agent:
             return ""  # the notice is a courtesy: a git hiccup must not stop the turn
         self._integration_seen = seen
         return note or ""
+
+    def _execute_all(self, tools: Toolbox, calls: tuple[ToolCall, ...]) -> list[ToolResult]:
+        """The reply's tool calls in order, until the person interrupts (Esc): the call
+        running then finishes, and the rest are answered as not run, so the conversation
+        stays whole (every call has its result) and the person's next message steers."""
+        results: list[ToolResult] = []
+        for call in calls:
+            if self._interrupt_waiting():
+                results.append(ToolResult(call.id, call.name, NOT_RUN, is_error=True))
+                continue
+            results.append(self._execute(tools, call))
+        return results
+
+    def _interrupt_waiting(self) -> bool:
+        """An Esc from the person is in the mailbox (read without taking the mail)."""
+        try:
+            unread = self.services.mailbox.history(self.member, unacked=True, limit=50)
+        except AccordError:
+            return False
+        return any(m.kind == MessageKind.INTERRUPT and m.recipient == self.member for m in unread)
 
     def _execute(self, tools: Toolbox, call: ToolCall) -> ToolResult:
         """One tool call. A stop asked for while a command runs cuts it short (its whole

@@ -61,7 +61,7 @@ class Actions:
         for e in events:
             self.seq = e.seq
             if e.actor and e.kind not in QUIET:
-                self.last[e.actor] = f"{e.kind} {_brief(e.payload)}".strip()
+                self.last[e.actor] = describe(e)
             name = e.payload.get("name")
             if e.kind == EventKind.MEMBER_ADDED and isinstance(name, str):
                 self.last.pop(name, None)  # a name added again starts afresh
@@ -512,6 +512,82 @@ def watch(team: Team, until: float | None = None) -> None:
                 live.update(Fitted(view(status_data(team, actions)), team.name))
         except KeyboardInterrupt:
             pass
+
+
+def _ids(value: Any) -> str:
+    return ", ".join(f"#{i}" for i in value) if isinstance(value, list) else str(value)
+
+
+def _said(text: Any, n: int = 60) -> str:
+    return _clip(str(text or ""), n)
+
+
+# What an event says its actor did, in words: "took #3", not "task_claimed id=3".
+_WORDS: dict[str, Any] = {
+    EventKind.TASK_CLAIMED: lambda p: f"took task #{p.get('id')}",
+    EventKind.TASK_COMPLETED: lambda p: (
+        f"finished task #{p.get('id')}"
+        + (f", which unblocked {_ids(p['unblocked'])}" if p.get("unblocked") else "")
+    ),
+    EventKind.TASK_FAILED: lambda p: f"gave up task #{p.get('id')}: {_said(p.get('reason'))}",
+    EventKind.TASK_CREATED: lambda p: f"added task #{p.get('id')} {_said(p.get('title'), 40)}",
+    EventKind.TASK_UPDATED: lambda p: f"changed task #{p.get('id')}",
+    EventKind.TASK_CANCELLED: lambda p: f"cancelled task #{p.get('id')}",
+    EventKind.LEASE_EXPIRED: lambda p: f"lost task #{p.get('id')}: its lease ran out",
+    EventKind.FILES_CLAIMED: lambda p: f"claimed files {_said(', '.join(p.get('patterns') or []))}",
+    EventKind.FILES_RELEASED: lambda p: "released files",
+    EventKind.MESSAGES_ACKED: lambda p: f"read {len(p.get('ids') or [])} message(s)",
+    EventKind.SPAWN_REQUESTED: lambda p: f"asked for a teammate, {p.get('name')}",
+    EventKind.MEMORY_ADDED: lambda p: f"remembered a {p.get('type')}",
+    EventKind.CONTINUITY_WRITTEN: lambda p: "wrote its continuity note",
+    EventKind.HOOK_RUN: lambda p: (
+        f"a {p.get('event')} hook refused: {_said(p.get('stderr'), 50)}"
+        if p.get("blocked")
+        else f"ran a {p.get('event')} hook (exit {p.get('exit_code')})"
+    ),
+    EventKind.TASK_MERGED: lambda p: f"merged task #{p.get('id')} into the team's branch",
+    EventKind.MERGE_REFUSED: lambda p: f"merge of task #{p.get('id')} refused ({p.get('why')})",
+    EventKind.MEMBER_SYNCED: lambda p: "synced with the team's branch",
+    EventKind.PERMISSION_ASKED: lambda p: f"waits for permission to use {p.get('tool')}",
+    EventKind.PERMISSION_DENIED: lambda p: f"was denied {p.get('tool')}",
+    EventKind.PERMISSION_ANSWERED: lambda p: (
+        f"{'allowed' if p.get('allowed') else 'denied'} {p.get('member')}'s {p.get('tool')}"
+    ),
+    EventKind.CONTEXT_COMPACTED: lambda p: "compacted its context",
+    EventKind.BUDGET_EXCEEDED: lambda p: f"ran over budget: {_said(p.get('why'))}",
+    EventKind.MEMBER_STOPPED: lambda p: f"stopped ({p.get('reason')})",
+    EventKind.RUN_UPDATED: lambda p: (
+        f"set the run {p['status']}" if p.get("status") else "changed the run"
+    ),
+}
+_MESSAGE_WORDS = {
+    "shutdown_request": "asked {to} to shut down",
+    "shutdown_response": "answered {to}'s shutdown request",
+    "plan_approval_request": "sent a plan to {to}",
+    "plan_approval_response": "answered {to}'s plan",
+    "permission_request": "asks {to} for permission",
+    "permission_response": "answered {to}'s permission ask",
+    "idle_notification": "went idle",
+    "interrupt": "interrupted {to}",
+}
+
+
+def describe(e: Event) -> str:
+    """What ``e`` says its actor did, in words, on one line."""
+    p = e.payload
+    if e.kind == EventKind.MESSAGE_SENT:
+        to = "everyone" if p.get("to") == "*" else p.get("to")
+        pattern = _MESSAGE_WORDS.get(str(p.get("kind")))
+        if pattern is not None:
+            return pattern.format(to=to)
+        return f"wrote to {to}" + (f": {_said(p['summary'], 50)}" if p.get("summary") else "")
+    words = _WORDS.get(e.kind)
+    if words is not None:
+        try:
+            return str(words(p))
+        except (KeyError, TypeError):
+            pass
+    return f"{str(e.kind).replace('_', ' ')} {_brief(p)}".strip()
 
 
 def _brief(payload: dict[str, Any]) -> str:

@@ -454,6 +454,8 @@ def _watch(commands: Subcommands, name: str) -> None:
         help="a tmux pane per member following its transcript, the board and the lead's "
         "conversation in panes of their own (outside tmux, a tmux session to attach to)",
     )
+    # What `accord run` opens the app with: close once the run it saw running ends.
+    p.add_argument("--until-run-ends", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=watch_cmd)
 
 
@@ -466,7 +468,7 @@ def watch_cmd(ctx: Context) -> int:
     if display == "tui":
         from accord.tui import watch_in_app
 
-        return watch_in_app(ctx.project, ctx.team)
+        return watch_in_app(ctx.project, ctx.team, until_run_ends=ctx.args.until_run_ends)
     from accord.cli._live import watch
 
     watch(ctx.team)

@@ -183,7 +183,9 @@ class MailPart(Seam):
                     f"message {m.reply_to} is a {row[0]}, not a {kind.answers.value}; "
                     f"a {kind.value} must reply to one"
                 )
-            if row[2] != m.sender:
+            # The person may also answer the lead's plan approvals: they outrank the lead.
+            person_decides = m.sender == PERSON and kind == MessageKind.PLAN_APPROVAL_RESPONSE
+            if row[2] != m.sender and not person_decides:
                 raise UserError(
                     f"message {m.reply_to} was sent to {row[2]}, not {m.sender}; only its "
                     "recipient can answer it"
