@@ -47,7 +47,7 @@ from textual.widgets import (
     Tree,
 )
 
-from accord.errors import AccordError
+from accord.errors import AccordError, StoreError
 from accord.store import open_store
 from accord.team import Team
 from accord.tui.feed import EVENTS_KEPT, Change, Costs, Feed, MemberRow
@@ -74,6 +74,7 @@ MIN_WIDTH, MIN_HEIGHT = 60, 16
 #: A folded entry unfolds to at most this many lines, of at most LINE_CHARS each.
 FOLD_LINES = 200
 LINE_CHARS = 400
+LABEL_CHARS = 100  # characters of an entry's first line on its folded line
 #: Characters of one text looked at for folding: a 10 MB tool result is never split whole.
 FOLD_CHARS = 40_000
 #: Characters of a member's streaming reply shown under its transcript.
@@ -377,9 +378,13 @@ class Seat(App[None]):
                 if change is not None or focus is not None or live is not None:
                     self.call_from_thread(self._apply, change, focus, live)
                 busy = change is not None and change.behind
-            except AccordError as e:
+            except (StoreError, OSError) as e:
                 self.call_from_thread(self._unreachable, str(e))
                 self._drop_reader()
+                self.stopped.wait(RECONNECT_EVERY)
+                continue
+            except AccordError as e:  # the team was deleted, say: said, and looked at again
+                self.call_from_thread(self._notice, f"error: {e}")
                 self.stopped.wait(RECONNECT_EVERY)
                 continue
             except Exception as e:  # noqa: BLE001 - a driver's own error while a server restarts
@@ -726,12 +731,13 @@ class Seat(App[None]):
     ) -> None:
         first, lines, left = fold(text)
         label = head.copy()
-        label.append(line(inline if inline is not None else first, 160))
-        many = len(lines) > 1 or left or len(first) > 160
+        many = len(lines) > 1 or left or len(first) > LABEL_CHARS
+        if many:
+            label.append(f"[{len(text):,} chars] ", style="dim")
+        label.append(line(inline if inline is not None else first, LABEL_CHARS))
         if not many:
             root.add_leaf(label)
             return
-        label.append(f"  [{len(text):,} chars]", style="dim")
         node = root.add(label, expand=False)
         for x in lines:
             node.add_leaf(Text(x))

@@ -27,6 +27,7 @@ from accord.types import (
     Event,
     LiveOutput,
     Member,
+    MemberRole,
     MemberStatus,
     Message,
     Run,
@@ -231,7 +232,7 @@ class Feed:
                 if m.status in (MemberStatus.FAILED, MemberStatus.CRASHED, MemberStatus.STOPPED)
                 else None,
             )
-            for m in members
+            for m in sorted(members, key=lambda m: m.role != MemberRole.LEAD)  # lead first
         ]
 
     def _costs(self) -> Costs:

@@ -301,7 +301,8 @@ class MailPart(Seam):
             where = "team_id = ?"
             args: list[Any] = [team_id]
             if member is not None:
-                self._member_row(db, team_id, team, member)
+                if member != PERSON:  # the person has a mailbox and is no member
+                    self._member_row(db, team_id, team, member)
                 where += " AND (recipient = ? OR sender = ?)"
                 args += [member, member]
             if unacked:
