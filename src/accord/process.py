@@ -279,6 +279,8 @@ def reap_orphans(keep: Collection[int]) -> None:
         strays.append(pid)
         if fields[0] != "Z":
             try:
+                if int(fields[2]) == os.getpgrp():  # never our own group: just the stray
+                    raise PermissionError
                 os.killpg(int(fields[2]), signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 with contextlib.suppress(ProcessLookupError):

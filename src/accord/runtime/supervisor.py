@@ -49,7 +49,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -118,8 +118,11 @@ class Supervisor:
         on_event: Callable[[Event], None] | None = None,
         host: str | None = None,
         slots: int | None = None,
+        keep: Collection[int] = (),
     ) -> None:
         self.project = project
+        # Children of this process that are no member's (a view it opened): never reaped.
+        self.keep = set(keep)
         self.team = team.name
         # The team wired to this project's settings and hooks, whatever ``team`` was bound to.
         self.services = Team.open(team.store, team.name, project.config, project.root)
@@ -705,7 +708,7 @@ class Supervisor:
         self.procs.clear()
 
     def _pids(self) -> set[int]:
-        return {p.child.pid for p in self.procs.values()}
+        return {p.child.pid for p in self.procs.values()} | self.keep
 
 
 def _store_file(location: str) -> Path | None:

@@ -10,6 +10,7 @@ the app opens: ``accord status`` and the other commands never pay for them.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -69,11 +70,20 @@ def supervise_in_app(
             sys.stdout.flush()
 
     try:
-        return Supervisor(project, team, say=say, host=host, slots=slots).run()
+        return Supervisor(project, team, say=say, host=host, slots=slots, keep=[app.pid]).run()
     finally:
-        try:
-            app.wait(timeout=CLOSE_AFTER_END + 5)
-        except subprocess.TimeoutExpired:
-            app.terminate()
-            app.wait()
+        # The app closes by itself once it saw the run end; one that never saw it run
+        # (the run ended before it first looked) is told to close.
+        for ask, wait in (
+            (None, CLOSE_AFTER_END + 1),
+            (signal.SIGUSR1, 5.0),
+            (signal.SIGTERM, None),
+        ):
+            if ask is not None:
+                app.send_signal(ask)
+            try:
+                app.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
         said.close()

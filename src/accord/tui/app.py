@@ -12,8 +12,8 @@ Keys, as in Claude Code's agent teams where they have a meaning there:
   for the person's next message. ``x`` (Ctrl+X while typing) asks the selected member
   to shut down, or, for the lead, stops the whole team, after a confirmation.
 - Ctrl+T the board (Enter on a task: its story), Ctrl+O costs, Ctrl+E events (with a
-  filter), Ctrl+L back to the lead's conversation; ``i`` shows idle members folded
-  away; Ctrl+Y and Ctrl+N answer the oldest open plan or permission ask.
+  filter), Ctrl+L back to the lead's conversation; Ctrl+F (or ``i``) shows idle members
+  folded away; Ctrl+Y and Ctrl+N answer the oldest open plan or permission ask.
 - ``q`` (Ctrl+Q while typing) closes the view. The team goes on.
 
 Every read happens in a worker thread through a ``Feed``; the screen only applies
@@ -22,8 +22,10 @@ what changed, so a key is answered at once however large the team's log is.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import signal
 import threading
 import time
 from collections import deque
@@ -83,6 +85,7 @@ LIVE_CHARS = 600
 LOOK_EVERY = 0.25
 LIVE_EVERY = 0.2
 RECONNECT_EVERY = 1.0
+SLOW_STORE = 2.0  # seconds a read may take before the view says the store is not answering
 
 STATUS_STYLE = {
     MemberStatus.WORKING: "green",
@@ -237,6 +240,8 @@ class Seat(App[None]):
     Confirm, Reason, Story { align: center middle; }
     """
     BINDINGS: ClassVar[list[Any]] = [
+        Binding("up", "step(-1)", "member", show=False),
+        Binding("down", "step(1)", "member", show=False),
         Binding("shift+up", "step(-1)", "member", show=False, priority=True),
         Binding("shift+down", "step(1)", "member", show=False, priority=True),
         Binding("escape", "interrupt", "interrupt"),
@@ -248,7 +253,8 @@ class Seat(App[None]):
         Binding("ctrl+l", "pane('chat')", "lead", priority=True),
         Binding("ctrl+y", "answer(True)", "approve", priority=True),
         Binding("ctrl+n", "answer(False)", "deny", priority=True),
-        Binding("i", "toggle_idle", "idle"),
+        Binding("i", "toggle_idle", "idle", show=False),
+        Binding("ctrl+f", "toggle_idle", "idle", priority=True),
         Binding("q", "quit", "close view"),
         Binding("ctrl+q", "quit", "close view", show=False, priority=True),
     ]
@@ -277,9 +283,10 @@ class Seat(App[None]):
         self.unreachable: str | None = None
         self.notice_text = ""
         self.refreshes = 0  # how many changes were applied (tests wait on it)
-        self.run: Any = None
+        self.current_run: Any = None
         self._budget: float | None = None
         self._reading_for: str | None = None  # whose transcript the worker reads
+        self.reading_since: float | None = None  # when the worker's read began
 
     # layout -----------------------------------------------------------------------
 
@@ -331,8 +338,11 @@ class Seat(App[None]):
         ):
             board.add_column(label, key=key)
         self.query_one("#transcript", Tree).show_root = False
-        members.focus()
+        self.query_one("#say", Input).focus()  # typing goes to the lead at once
+        if self.until_run_ends:  # opened by `accord run`, which says when to close
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.exit)
         self._fit(self.size.width, self.size.height)
+        self.set_interval(0.5, self._watchdog)
         self.watch_store()
 
     def on_resize(self, event: Resize) -> None:
@@ -366,8 +376,10 @@ class Seat(App[None]):
                 if self.feed is None or self.reader is None:
                     self.reader = Team(open_store(self.location), self.team_name)
                     self.feed = Feed(self.reader)
+                self.reading_since = time.monotonic()
                 change = self.feed.refresh()
                 focus = self._focus_reads(change is not None)
+                self.reading_since = None
                 now = time.monotonic()
                 live = None
                 if self.following is not None and now - live_at >= LIVE_EVERY:
@@ -379,6 +391,7 @@ class Seat(App[None]):
                     self.call_from_thread(self._apply, change, focus, live)
                 busy = change is not None and change.behind
             except (StoreError, OSError) as e:
+                self.reading_since = None
                 self.call_from_thread(self._unreachable, str(e))
                 self._drop_reader()
                 self.stopped.wait(RECONNECT_EVERY)
@@ -395,6 +408,13 @@ class Seat(App[None]):
             if not busy:
                 self.stopped.wait(LOOK_EVERY if self.following is None else LIVE_EVERY)
         self._drop_reader()
+
+    def _watchdog(self) -> None:
+        """A read that hangs (a server restarting: the store retries for a while) is said
+        at once, not when it finally fails."""
+        began = self.reading_since
+        if began is not None and time.monotonic() - began > SLOW_STORE:
+            self._unreachable(f"no answer for {time.monotonic() - began:.0f}s")
 
     def _drop_reader(self) -> None:
         if self.reader is not None:
@@ -442,8 +462,10 @@ class Seat(App[None]):
 
     def _apply_change(self, c: Change) -> None:
         if c.run is not None:
-            self.run = c.run
-            self.lead = c.run.lead
+            self.current_run = c.run
+            if self.lead != c.run.lead:
+                self.lead = c.run.lead
+                self._placeholder()
             if c.run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
                 self.run_seen_running = True
         if c.members is not None:
@@ -473,7 +495,7 @@ class Seat(App[None]):
             self.set_timer(CLOSE_AFTER_END, self.exit)
 
     def _show_top(self) -> None:
-        run = self.run
+        run = self.current_run
         top = Text(f"team {self.team_name}", style="bold")
         if run is not None:
             style = "green" if run.status == RunStatus.RUNNING else "yellow"
@@ -546,7 +568,7 @@ class Seat(App[None]):
                     table.update_cell(r.name, key, cell)
         folded = [r.name for r in idle if r.name not in names]
         self.query_one("#folded", Static).update(
-            Text(f"+ {len(folded)} idle: {', '.join(folded)}  (i shows them)", style="dim")
+            Text(f"+ {len(folded)} idle: {', '.join(folded)}  (Ctrl+F shows them)", style="dim")
             if folded
             else ""
         )
@@ -830,7 +852,10 @@ class Seat(App[None]):
         if event.input.id != "say":
             return
         text = event.value.strip()
-        if not text:
+        if not text:  # Enter on an empty line opens the selected member, as in Claude Code
+            name = self.selected()
+            if name is not None:
+                self.open_member(name)
             return
         to = self.following or self.lead
         if to is None:
