@@ -100,7 +100,9 @@ class Keeper:
         wanted.append((BOARD, "board", ("task", "list", "--follow")))
         for m in team.roster.list():
             name = check_name(m.name, "member name")
-            mark = MARKS.get(m.status)
+            # A member that never ran is "stopped" too, but has not stopped: no mark.
+            ran = m.status != MemberStatus.STOPPED or m.heartbeat_at is not None
+            mark = MARKS.get(m.status) if ran else None
             title = f"{name} ({mark})" if mark else name
             wanted.append((f"member:{name}", title, ("member", "transcript", name, "--follow")))
         for key, title, words in wanted:
