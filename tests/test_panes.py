@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from accord.errors import AccordError
 from accord.store import open_store
 from accord.team.mailbox import Mailbox
-from accord.testing.cli import accord, accord_out, clean_env, rules
+from accord.testing.cli import accord, accord_out, calls, clean_env, rules, start
 from accord.testing.wait import until
 from conftest import LEAD_FINISH, LEAD_PLAN, MATE, db
 
@@ -186,3 +187,74 @@ def test_chat_sends_a_typed_line_and_shows_the_reply_escaped(root: Path) -> None
             proc.kill()
             proc.wait()
     assert not any("Traceback" in x or "\x1b" in x for x in lines)
+
+
+def test_watch_adds_a_pane_as_a_teammate_spawns_and_ends_with_the_run(
+    root: Path, tmux: str
+) -> None:
+    waits = "until [ -e {0} ]; do sleep 0.02; done"
+    lead = rules(
+        root / "lead.json",
+        [
+            {
+                "if": "# First wake",
+                "once": True,
+                "then": calls(("bash", {"command": waits.format(root / "spawn")})),
+            },
+            {
+                "if": "[exit code 0]",
+                "once": True,
+                "then": calls(
+                    ("spawn_teammate", {"name": "alice", "instructions": "Do your task."}),
+                    ("task_create", {"title": "wait for go", "assignee": "alice"}),
+                ),
+            },
+            {"if": "1 completed", "then": calls(("finish", {"summary": "went"}))},
+        ],
+        "Waiting.",
+    )
+    mate = rules(
+        root / "mate.json",
+        [
+            {
+                "if": "Your task #1",
+                "then": calls(("bash", {"command": waits.format(root / "go")})),
+            },
+            {
+                "if": "[exit code 0]",
+                "then": calls(("task_complete", {"task_id": 1, "result": "went"})),
+            },
+        ],
+    )
+    run = start(root, "run", "go", "--model", lead, "--teammate-model", mate, "--display", "plain")
+    watch = None
+    try:
+        until(lambda: lead_is_up(root), timeout=20)
+        watch = start(root, "watch", "--tmux", env=outside(tmux))
+        until(lambda: {"board", "lead"} <= set(panes(tmux, "accord-main")), timeout=10)
+        assert "alice" not in panes(tmux, "accord-main")
+        (root / "spawn").touch()
+        until(lambda: "alice" in panes(tmux, "accord-main"), timeout=10)
+        (root / "go").touch()
+        out, _ = watch.communicate(timeout=30)
+        assert watch.returncode == 0, out
+        assert "attach with:" in out and "run ended" in out
+        assert {"lead (stopped)", "alice (stopped)"} <= set(panes(tmux, "accord-main"))
+        assert run.wait(timeout=30) == 0
+    finally:
+        for proc in (run, watch):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def lead_is_up(root: Path) -> bool:
+    """The run is going on (its store and team may not be there yet)."""
+    if not Path(db(root)).exists():
+        return False
+    try:
+        with open_store(db(root)) as store:
+            run = store.get_run("main")
+    except AccordError:
+        return False
+    return run is not None and run.status == "running"

@@ -46,6 +46,8 @@ MARKS = {
 BOARD, CHAT = "board", "chat"
 POLL = 0.2  # how often the keeper looks at the change marker
 RECHECK = 2.0  # how often it looks at the layout when nothing changed (was it closed?)
+SETTLE = 30.0  # how long after its run ended a watch waits for the members to stop
+LIVE = (MemberStatus.STARTING, MemberStatus.WORKING, MemberStatus.IDLE, MemberStatus.STOPPING)
 
 
 def need_tmux() -> Multiplexer:
@@ -163,9 +165,22 @@ def _keep(keeper: Keeper, project: Project, team: str, done: Callable[[Team], bo
         reader.close()
 
 
-def _ended(team: Team) -> bool:
-    run = team.runs.get()
-    return run is None or run.status in (RunStatus.STOPPED, RunStatus.FINISHED)
+class _RunEnd:
+    """Whether the run is over: it finished or stopped, and its members have stopped
+    too (so their panes show it), or SETTLE seconds have passed since it ended."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def __call__(self, team: Team) -> bool:
+        run = team.runs.get()
+        if run is not None and run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = time.monotonic()
+        live = any(m.status in LIVE for m in team.roster.list())
+        return not live or time.monotonic() - self.since > SETTLE
 
 
 def watch_in_panes(project: Project, team: Team, keep_for: int | None = None) -> int:
@@ -181,10 +196,11 @@ def watch_in_panes(project: Project, team: Team, keep_for: int | None = None) ->
             _keep(keeper, project, team.name, lambda _: not alive(keep_for))
             return 0
         _tell(mux, layout, here)
-        if _ended(team):
+        run = team.runs.get()
+        if run is None or run.status not in (RunStatus.RUNNING, RunStatus.STOPPING):
             show.say_now("no run is going on: the panes follow the members as they are")
             return 0
-        if _keep(keeper, project, team.name, _ended):
+        if _keep(keeper, project, team.name, _RunEnd()):
             show.say_now(f"team {team.name}'s run ended; the panes stay until closed")
         else:
             show.say_now("the panes were closed; the team goes on")
