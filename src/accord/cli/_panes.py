@@ -152,7 +152,7 @@ def _keep(keeper: Keeper, project: Project, team: str, done: Callable[[Team], bo
     try:
         while True:
             now = time.monotonic()
-            moved = reader.change_marker()
+            moved = seen.log.change_marker()
             if moved != marker or now - looked >= RECHECK:
                 marker, looked = moved, now
                 over = done(seen)

@@ -19,6 +19,7 @@ from accord.errors import UserError
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
+    from accord.team import Team
     from accord.team.mailbox import Mailbox
     from accord.types import Message
 
@@ -48,6 +49,7 @@ def register(commands: Subcommands, name: str) -> None:
 
 def chat_cmd(ctx: Context) -> int:
     from accord.store import open_store
+    from accord.team import Team
     from accord.team.mailbox import Mailbox
     from accord.types import PERSON, MemberRole
 
@@ -74,7 +76,7 @@ def chat_cmd(ctx: Context) -> int:
     stop = threading.Event()
     printer = threading.Thread(
         target=_print_new,
-        args=(Mailbox(reader, team.name, ctx.where), member, seen, stop),
+        args=(Team(reader, team.name), Mailbox(reader, team.name, ctx.where), member, seen, stop),
         name="chat-printer",
         daemon=True,
     )
@@ -112,10 +114,11 @@ def _show_new(mailbox: Mailbox, member: str, after: int, last: int | None = None
     return new[-1].id if new else after
 
 
-def _print_new(mailbox: Mailbox, member: str, seen: int, stop: threading.Event) -> None:
+def _print_new(team: Team, mailbox: Mailbox, member: str, seen: int, stop: threading.Event) -> None:
+    """Print each new message of the conversation, reading only when the store changed."""
     marker: int | None = None
     while not stop.is_set():
-        moved = mailbox.store.change_marker()
+        moved = team.log.change_marker()
         if moved != marker:
             marker = moved
             seen = _show_new(mailbox, member, seen)

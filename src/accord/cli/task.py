@@ -145,7 +145,7 @@ def _follow_board(ctx: Context, status: TaskStatus | None) -> int:
     marker: int | None = None
     try:
         while True:
-            moved = ctx.store.change_marker()
+            moved = ctx.reading.log.change_marker()
             if moved != marker:
                 marker = moved
                 tasks = [_plain_task(t) for t in board.list(status, ready=ctx.args.ready)]
