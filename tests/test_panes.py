@@ -258,3 +258,27 @@ def lead_is_up(root: Path) -> bool:
     except AccordError:
         return False
     return run is not None and run.status == "running"
+
+
+def test_the_board_follows_the_store_reprinting_only_what_changed(root: Path) -> None:
+    accord_out(root, "init", "--team", "main")
+    board = start(root, "task", "list", "--follow")
+    assert board.stdout is not None
+    out = board.stdout
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(out), daemon=True)
+    reader.start()
+    try:
+        until(lambda: any("no tasks" in x for x in lines), timeout=10)
+        accord_out(root, "task", "add", "paint the \x1b[2Jfence")
+        until(lambda: any("#1" in x for x in lines), timeout=10)
+        accord_out(root, "member", "add", "alice")  # the store moves, the board does not
+        accord_out(root, "task", "add", "second")
+        until(lambda: any("#2" in x for x in lines), timeout=10)
+    finally:
+        board.kill()
+        board.wait()
+    # To a pipe: a separator between boards, never a screen clear; two changes, two more.
+    assert sum(x.startswith("----") for x in lines) == 2
+    assert not any("\x1b" in x for x in lines)
+    assert any("paint the fence" in x for x in lines)
