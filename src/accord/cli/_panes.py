@@ -107,12 +107,17 @@ class Keeper:
             mark = MARKS.get(m.status) if ran else None
             title = f"{name} ({mark})" if mark else name
             wanted.append((f"member:{name}", title, ("member", "transcript", name, "--follow")))
-        for key, title, words in wanted:
-            if key not in self.added:
-                self.mux.add(self.layout, self._spec(key, title, *words))
-                self.added.add(key)
-            elif key in shown and shown[key].title != title:
-                self.mux.retitle(shown[key].id, title)
+        try:
+            for key, title, words in wanted:
+                if key not in self.added:
+                    self.mux.add(self.layout, self._spec(key, title, *words))
+                    self.added.add(key)
+                elif key in shown and shown[key].title != title:
+                    self.mux.retitle(shown[key].id, title)
+        except DisplayError:
+            if self.mux.panes(self.layout) is None:
+                return False  # closed while we looked: that is no error
+            raise
         return True
 
 
