@@ -43,6 +43,7 @@ own advice from those fields: the command line names a command
     ├── ModelError                a model call failed after its retries (exit 1)
     │   └── ContextTooLong        the server found the prompt longer than its window
     ├── HookBlocked               a hook exited 2 and refused the action (exit 1)
+    ├── DisplayError              a terminal multiplexer (tmux) refused a command (exit 1)
     └── NothingToDo               nothing was ready, for example no task to claim (exit 3)
 """
 
@@ -320,6 +321,10 @@ class HookBlocked(AccordError):
     def __init__(self, message: str, feedback: str) -> None:
         super().__init__(message)
         self.feedback = feedback
+
+
+class DisplayError(AccordError):
+    """A terminal multiplexer (tmux) refused a command; its own words are in the message."""
 
 
 class NothingToDo(AccordError):

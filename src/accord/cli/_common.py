@@ -57,6 +57,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
         "task_assignment",
         "permission_request",
         "permission_response",
+        "interrupt",
     ),
     "MemoryType": ("decision", "insight", "observation", "story"),
     "MemoryStatus": ("active", "superseded", "retired"),

@@ -274,6 +274,7 @@ def run_cmd(ctx: Context) -> int:
     from accord.store import redact
     from accord.team import Team
 
+    _refuse_a_missing_display(ctx)
     # A first run sets the store up where the project says (a fresh clone has the
     # committed accord.toml but not .accord/), or in this folder when there is none.
     project, made = set_up_store(Path.cwd(), ctx.args.store)
@@ -297,6 +298,14 @@ def run_cmd(ctx: Context) -> int:
     if warning is not None:
         sys.stderr.write(f"warning: {warning}\n")
     return _supervise_run(ctx, team)
+
+
+def _refuse_a_missing_display(ctx: Context) -> None:
+    """No tmux for ``--display tmux``: refused before anything starts or changes."""
+    if ctx.args.display == "tmux":
+        from accord.cli._panes import need_tmux
+
+        need_tmux()
 
 
 def _team_name_for_run(ctx: Context) -> str:
@@ -379,6 +388,7 @@ def _resume(commands: Subcommands, name: str) -> None:
 def resume_cmd(ctx: Context) -> int:
     from accord.runtime.team_run import budget_warning, prepare_resume
 
+    _refuse_a_missing_display(ctx)
     run, why = prepare_resume(ctx.team, ctx.project, budget_usd=ctx.args.budget)
     show.say(f"resuming team {run.team}: {', '.join(run.wanted)}; {why}")
     warning = budget_warning(ctx.team, ctx.project)
@@ -456,6 +466,8 @@ def _watch(commands: Subcommands, name: str) -> None:
     )
     # What `accord run` opens the app with: close once the run it saw running ends.
     p.add_argument("--until-run-ends", action="store_true", help=argparse.SUPPRESS)
+    # The keeper that --display tmux starts: keep the panes current while PID lives.
+    p.add_argument("--keep-for", type=positive_int, metavar="PID", help=argparse.SUPPRESS)
     p.set_defaults(func=watch_cmd)
 
 
@@ -463,7 +475,7 @@ def watch_cmd(ctx: Context) -> int:
     if ctx.args.tmux:
         from accord.cli._panes import watch_in_panes
 
-        return watch_in_panes(ctx.project, ctx.team)
+        return watch_in_panes(ctx.project, ctx.team, keep_for=ctx.args.keep_for)
     display = ctx.args.display or ("tui" if sys.stdout.isatty() else "table")
     if display == "tui":
         from accord.tui import watch_in_app

@@ -21,7 +21,7 @@ from accord.errors import NothingToDo, UserError
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
-    from accord.types import Task
+    from accord.types import Task, TaskStatus
 
 
 def register(commands: Subcommands, name: str) -> None:
@@ -102,6 +102,13 @@ def _list(verbs: Subcommands) -> None:
     p = verbs.add_parser("list", parents=reads(), help="list tasks")
     p.add_argument("--status", choices=CHOICES["TaskStatus"])
     p.add_argument("--ready", action="store_true", help="only tasks a claim could take now")
+    p.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="print the board again whenever it changes, until interrupted (on a terminal "
+        "in place; to a pipe after a separator line)",
+    )
     p.set_defaults(func=task_list)
 
 
@@ -109,12 +116,66 @@ def task_list(ctx: Context) -> int:
     from accord.types import TaskStatus
 
     status = TaskStatus(ctx.args.status) if ctx.args.status else None
+    if ctx.args.follow:
+        if ctx.json:
+            raise UserError("task list --follow prints for people; leave out --json")
+        return _follow_board(ctx, status)
     tasks = ctx.reading.board.list(status, ready=ctx.args.ready)
     if ctx.json:
         show.emit_json(tasks)
     else:
         show.tasks([_plain_task(t) for t in tasks])
     return 0
+
+
+BOARD_POLL = 0.25  # how often --follow looks at the store's change marker
+
+
+def _follow_board(ctx: Context, status: TaskStatus | None) -> int:
+    """``task list --follow``: the board, then again each time what it shows changed.
+    The board is read only when the store's change marker moved, and printed only when
+    a cell changed (a lease renewed or a transcript saved moves the marker, not the
+    board)."""
+    import sys
+    import time
+
+    board = ctx.reading.board
+    terminal = sys.stdout.isatty()
+    shown: list[tuple[object, ...]] | None = None
+    marker: int | None = None
+    try:
+        while True:
+            moved = ctx.reading.log.change_marker()
+            if moved != marker:
+                marker = moved
+                tasks = [_plain_task(t) for t in board.list(status, ready=ctx.args.ready)]
+                cells = [_cells(t) for t in tasks]
+                if cells != shown:
+                    if terminal:
+                        sys.stdout.write("\x1b[H\x1b[2J")  # clear the screen, top left
+                    elif shown is not None:
+                        show.say("-" * 40)
+                    show.say(f"board at {time.strftime('%H:%M:%S')}")
+                    show.tasks(tasks)
+                    sys.stdout.flush()
+                    shown = cells
+            time.sleep(BOARD_POLL)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _cells(t: Task) -> tuple[object, ...]:
+    """What ``show.tasks`` prints of a task."""
+    return (
+        t.id,
+        t.title,
+        show.task_state(t),
+        t.priority,
+        t.assignee,
+        t.owner if t.status == "in_progress" else None,
+        t.attempts,
+        t.max_attempts,
+    )
 
 
 def _show(verbs: Subcommands) -> None:
