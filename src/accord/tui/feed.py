@@ -143,9 +143,9 @@ class Feed:
         if self.costs_due and now - self.costs_at >= COST_EVERY:
             change.costs = self._costs()
             self.costs_at, self.costs_due = now, False
-        if self.asks_due or not quiet:
-            # An ask's deadline passes with no event: asks are read again on each look
-            # while any are open.
+        if self.asks_due:
+            # An ask's deadline passes with no event: while any is open, asks are read
+            # again on each look.
             change.asks = Asks(self.team).pending()
             self.asks_due = bool(change.asks)
         return change
