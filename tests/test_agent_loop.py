@@ -310,3 +310,54 @@ def test_heartbeats_keep_the_lease_through_a_slow_model_call(
     make_agent(services, model, repo, config=config).run(once=True)
     task = store.get_task("main", 1)
     assert task.status == TaskStatus.COMPLETED and task.owner == "alice" and task.attempts == 1
+
+
+def test_esc_stops_after_the_current_tool_call_and_the_persons_next_word_steers(
+    team: Team, repo: Path
+) -> None:
+    """The person's interrupt (Esc in the app) arrives while a command runs: that command
+    finishes, the reply's next call is answered as not run, no model call follows until
+    the person speaks, and what the person says next is what the model reads."""
+    import threading
+
+    from accord.agent.loop import INTERRUPTED, NOT_RUN
+    from accord.testing.wait import until
+    from accord.types import PERSON
+
+    command = "touch started && while [ ! -e go ]; do sleep 0.01; done && echo one"
+    model = ScriptedModel(
+        [
+            reply(
+                "",
+                call("bash", {"command": command}),
+                call("write_file", {"path": "b.txt", "content": "b\n"}),
+            ),
+            reply("", call("write_file", {"path": "c.txt", "content": "c\n"})),
+            reply("Wrote c.txt as you asked."),
+        ]
+    )
+    team.mailbox.send("lead", "alice", "write a.txt and b.txt")
+
+    def press_esc() -> None:
+        until(lambda: (repo / "started").exists(), timeout=30)
+        team.mailbox.send(PERSON, "alice", "The person pressed Esc.", kind=MessageKind.INTERRUPT)
+        (repo / "go").touch()
+
+    esc = threading.Thread(target=press_esc)
+    esc.start()
+    outcome = make_agent(team, model, repo).run(once=True)
+    esc.join()
+    assert outcome.detail == "interrupted: waiting for the person's next message"
+    assert not (repo / "b.txt").exists()
+    saved = [e.body for e in team.log.read_transcript("alice") if e.kind == "message"]
+    results = [r for body in saved for r in body.get("tool_results", ())]
+    assert [r["content"] for r in results][1] == NOT_RUN
+    assert results[0]["content"].startswith("[exit code 0]")
+    assert any(INTERRUPTED in body.get("text", "") for body in saved)
+    assert len(model.requests) == 1  # no model call while held
+
+    team.mailbox.send(PERSON, "alice", "forget b.txt; write c.txt")
+    make_agent(team, model, repo).run(once=True)
+    steered = model.requests[1].messages[-1].text
+    assert "forget b.txt; write c.txt" in steered and 'role="user"' in steered
+    assert (repo / "c.txt").exists()

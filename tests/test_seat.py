@@ -34,6 +34,7 @@ from accord.types import (
     NewTask,
     TranscriptEntry,
     TranscriptKind,
+    UsageRecord,
 )
 from conftest import db
 
@@ -61,6 +62,15 @@ def screen_text(app: Seat) -> str:
         for row in range(table.row_count):
             out.append(" ".join(str(c) for c in table.get_row_at(row)))
     return "\n".join(out)
+
+
+def rendered(content: Any) -> str:
+    """A rich renderable as the terminal shows it, as text."""
+    from rich.console import Console
+
+    console = Console(width=120, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(content)
+    return console.export_text()
 
 
 def tree_labels(app: Seat) -> list[str]:
@@ -122,6 +132,8 @@ def seeded(tmp_path: Path) -> Iterator[tuple[str, Team]]:
             ),
         ]
     )
+    team.runs.record_usage(UsageRecord("alice", "openai:gpt-4o", 1000, 200, cost_usd=0.25))
+    team.runs.record_usage(UsageRecord("bob", "local:qwen", 500, 50, task_id=first.id))
     yield location, team
     store.close()
 
@@ -170,6 +182,14 @@ def test_select_focus_fold_escape_talk_and_the_board(seeded: tuple[str, Team]) -
             assert "\\x1b[31mheaders" in story and "both formats" in story
             await pilot.press("escape")
             await pilot.press("ctrl+t")  # toggles back
+            assert app.query_one("#right").current == "focus"  # type: ignore[attr-defined]
+            # Ctrl+O: costs per member, task and model, unpriced calls said, not zero.
+            await pilot.press("ctrl+o")
+            costs = rendered(app.query_one("#costs", Static).content)
+            assert "spent $0.2500 (+1 unpriced calls)" in costs
+            for needle in ("per member", "per task", "per model", "openai:gpt-4o", "#1"):
+                assert needle in costs, needle
+            await pilot.press("escape")  # back to the member in focus
             assert app.query_one("#right").current == "focus"  # type: ignore[attr-defined]
 
     run(drive())
