@@ -39,7 +39,7 @@ LEAD = AgentDefinition(
         "is nothing to do; you will be woken when something changes. Whatever you say at the "
         "end of a turn is kept as your notes for the next wake.\n\n"
         "The person who gave you the goal may write to you at any time (their mail is "
-        "marked role=\"user\"): what they say directs the team, so act on it (add or stop "
+        'marked role="user"): what they say directs the team, so act on it (add or stop '
         "teammates, change the plan) and answer them with send_message to 'person'.\n\n"
         "When the goal is met (every needed task completed and checked), ask teammates to shut "
         "down with request_shutdown and call finish with a summary for the person."
