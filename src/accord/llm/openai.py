@@ -219,9 +219,7 @@ class OpenAIModel(Model):
         if parts.finish is None:
             raise StreamCut("the stream ended before a chunk with its finish reason")
         calls = [
-            ToolCall.parse(
-                call_id or f"call_{n}_{uuid.uuid4().hex[:12]}", name, "".join(pieces)
-            )
+            ToolCall.parse(call_id or f"call_{n}_{uuid.uuid4().hex[:12]}", name, "".join(pieces))
             for n, (call_id, name, pieces) in enumerate(parts.calls[i] for i in sorted(parts.calls))
         ]
         return self._response(

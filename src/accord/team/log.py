@@ -53,9 +53,7 @@ class Log:
 
     # live output -----------------------------------------------------------------
 
-    def publish_live(
-        self, member: str, session: int, text: str, tools: Sequence[str] = ()
-    ) -> None:
+    def publish_live(self, member: str, session: int, text: str, tools: Sequence[str] = ()) -> None:
         """Say what ``member``'s model has written so far in the call in progress, and
         the tool calls it has begun. Replaces what was said before; no event, no wake-up
         (see ``Store.set_live``). The caller throttles: several times a second at most."""

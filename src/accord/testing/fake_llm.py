@@ -639,18 +639,27 @@ class FakeAnthropic(_FakeServer):
         usage = dict(body.get("usage") or {})
         start_usage = {**usage, "output_tokens": min(1, usage.get("output_tokens") or 0)}
         message = {**body, "content": [], "stop_reason": None, "stop_sequence": None}
-        events = [_sse({"type": "message_start", "message": {**message, "usage": start_usage}},
-                       "message_start")]  # fmt: skip
+        events = [
+            _sse(
+                {"type": "message_start", "message": {**message, "usage": start_usage}},
+                "message_start",
+            )
+        ]
         for index, block in enumerate(content):
             kind = block.get("type")
+            opened: dict[str, Any]
+            deltas: list[dict[str, Any]]
             if kind == "text":
-                opened, deltas = {"type": "text", "text": ""}, [
-                    {"type": "text_delta", "text": p} for p in _pieces(block.get("text", ""))
-                ]
+                opened, deltas = (
+                    {"type": "text", "text": ""},
+                    [{"type": "text_delta", "text": p} for p in _pieces(block.get("text", ""))],
+                )
             elif kind == "tool_use":
                 opened = {**block, "input": {}}
                 raw = json.dumps(block.get("input", {}))
-                deltas = [{"type": "input_json_delta", "partial_json": p} for p in _json_pieces(raw)]
+                deltas = [
+                    {"type": "input_json_delta", "partial_json": p} for p in _json_pieces(raw)
+                ]
             elif kind == "thinking":
                 opened = {"type": "thinking", "thinking": "", "signature": ""}
                 deltas = [
@@ -659,28 +668,37 @@ class FakeAnthropic(_FakeServer):
                 ] + [{"type": "signature_delta", "signature": block.get("signature", "")}]
             else:
                 opened, deltas = block, []
-            events.append(_sse({"type": "content_block_start", "index": index,
-                                "content_block": opened}, "content_block_start"))  # fmt: skip
+            events.append(
+                _sse(
+                    {"type": "content_block_start", "index": index, "content_block": opened},
+                    "content_block_start",
+                )
+            )
             if index == 0:
                 events.append(_sse({"type": "ping"}, "ping"))
             events += [
-                _sse({"type": "content_block_delta", "index": index, "delta": d},
-                     "content_block_delta")  # fmt: skip
+                _sse(
+                    {"type": "content_block_delta", "index": index, "delta": d},
+                    "content_block_delta",
+                )
                 for d in deltas
             ]
-            events.append(_sse({"type": "content_block_stop", "index": index},
-                               "content_block_stop"))  # fmt: skip
+            events.append(
+                _sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+            )
         events.append(
             _sse(
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": body.get("stop_reason"),
-                              "stop_sequence": body.get("stop_sequence")},
+                    "delta": {
+                        "stop_reason": body.get("stop_reason"),
+                        "stop_sequence": body.get("stop_sequence"),
+                    },
                     "usage": {"output_tokens": usage.get("output_tokens", 0)},
                 },
                 "message_delta",
             )
-        )  # fmt: skip
+        )
         events.append(_sse({"type": "message_stop"}, "message_stop"))
         return events
 
@@ -892,18 +910,31 @@ class FakeOpenAI(_FakeServer):
         calls = message.get("tool_calls") or []
         text = message.get("content") or ""
         # The first chunk: the role, and content "" (null when the reply is tool calls).
-        first: dict[str, Any] = {"role": "assistant", "content": None if calls and not text
-                                 else "", "refusal": None}  # fmt: skip
+        first: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if calls and not text else "",
+            "refusal": None,
+        }
         events = [chunk(first)]
         events += [chunk({"content": p}) for p in _pieces(text)]
         events += [chunk({"refusal": p}) for p in _pieces(message.get("refusal") or "")]
         for index, call in enumerate(calls):
             function = call.get("function") or {}
             pieces = _json_pieces(function.get("arguments") or "") or [""]
-            events.append(chunk({"tool_calls": [{
-                "index": index, "id": call.get("id"), "type": "function",
-                "function": {"name": function.get("name"), "arguments": ""},
-            }]}))  # fmt: skip
+            events.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "id": call.get("id"),
+                                "type": "function",
+                                "function": {"name": function.get("name"), "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
             events += [
                 chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]})
                 for p in pieces
