@@ -556,7 +556,11 @@ class Agent:
         # What the model writes goes to the live channel as it comes, for views to stream;
         # the row is cleared once the reply is saved (_save), or here when the call fails.
         live = self._live = LivePublisher(
-            self.services.log, self.member, conv.session if conv else 0, report=self._live_failed
+            self.services.log,
+            self.member,
+            conv.session if conv else 0,
+            clock=self.clock,
+            report=self._live_failed,
         )
         try:
             if self._stop.is_set():

@@ -133,6 +133,8 @@ class ScriptedModel(Model):
         return ModelResponse(message, stop, usage, str(self.name))
 
     def stream(self, request: ModelRequest, listener: StreamListener) -> ModelResponse:
+        if not self.streaming:
+            return super().stream(request, listener)
         response = self.complete(request)
         so_far = ""
         for piece in pieces(response.message.text):
