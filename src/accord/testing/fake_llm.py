@@ -43,6 +43,17 @@ wording). ``FakeOpenAI`` is strict like llama-cpp-python's server: it answers an
 assistant message with ``"content": null`` with a 500 whose body is a validation
 error, and drops tools sent without ``tool_choice``. ``FakeAnthropic(prompt_cache=
 True)`` models the prompt cache (see the class).
+
+A request with ``"stream": true`` gets its reply as server-sent events, exactly as
+each API streams (Anthropic: ``message_start``, each content block's start, deltas
+and stop, ``message_delta`` with the stop reason and output usage, ``message_stop``;
+OpenAI: ``chat.completion.chunk`` objects, a usage chunk with no choices when
+``stream_options.include_usage`` asks for it, then ``[DONE]``), the text in deltas of
+a few words and tool arguments in pieces; ``cut()`` then sends half of the events and
+drops the connection, and ``event_delay`` paces the events like a model writing.
+``FakeOpenAI`` refuses ``stream_options`` without ``stream`` as openai.com does. A
+reply that is no message (``empty()``, ``not_json()``, ``html()``) is sent whole, as
+a server that ignores ``stream`` would.
 """
 
 from __future__ import annotations
