@@ -337,7 +337,7 @@ def test_a_learned_window_outlives_a_restart(
     fake_openai.call_tools(("list_files", {"path": "."}))
     first = OpenAIModel("qwen3", base_url=fake_openai.base_url, sleep=sleeps.append)
     agent = make_agent(team, first, repo)
-    agent.model.complete = _then_interrupt(agent.model.complete, after=10)  # type: ignore[method-assign]
+    agent.model.stream = _then_interrupt(agent.model.stream, after=10)  # type: ignore[method-assign]
     agent.run(once=True)
     first.close()
     assert first.context_window == 4096
@@ -351,15 +351,16 @@ def test_a_learned_window_outlives_a_restart(
     assert team.board.get(1).status == TaskStatus.COMPLETED
 
 
-def _then_interrupt(complete: Callable[..., object], after: int) -> Callable[..., object]:
-    """The process "dies" (KeyboardInterrupt) at call number ``after + 1``."""
+def _then_interrupt(call: Callable[..., object], after: int) -> Callable[..., object]:
+    """The process "dies" (KeyboardInterrupt) at call number ``after + 1`` (the agent
+    calls ``Model.stream``)."""
     calls = [0]
 
-    def wrapped(request: object) -> object:
+    def wrapped(*args: object) -> object:
         calls[0] += 1
         if calls[0] > after:
             raise KeyboardInterrupt
-        return complete(request)
+        return call(*args)
 
     return wrapped
 

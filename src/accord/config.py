@@ -229,9 +229,12 @@ class PriceConfig(_Strict):
 
 class ModelSettings(_Strict):
     """``[models."openai:qwen3"]``: what accord cannot know about a model by its name,
-    such as the context window a local server was started with."""
+    such as the context window a local server was started with, or that it cannot
+    stream its replies (``stream = false``: each call waits for the whole reply, and
+    views show it once it is saved)."""
 
     context_window: Annotated[int, Field(ge=1024)] | None = None
+    stream: bool = True
 
 
 class Config(_Strict):
@@ -514,6 +517,14 @@ observation = { half_life_days = 30, floor = 0.3 }
 # team = { usd = 20.0 }
 # member = { usd = 5.0, tokens = 2000000 }
 # members.alice = { usd = 1.0 }
+
+# [models."openai:qwen3@http://localhost:11434/v1"]
+# What accord cannot tell from a model's name. context_window: the window the server was
+# started with (local servers: default 32768). stream: replies stream as the model writes
+# them, so views show a member's text live; false for a server that cannot stream (each
+# call then waits for the whole reply).
+# context_window = 32768
+# stream = true
 
 # [prices."openai:qwen3@http://localhost:11434/v1"]
 # Price a model accord has no price for (USD per million tokens); unpriced calls are

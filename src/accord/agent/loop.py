@@ -29,6 +29,7 @@ from types import FrameType
 
 from accord.agent import context, plan_approval
 from accord.agent.definition import AgentDefinition
+from accord.agent.live import LivePublisher
 from accord.agent.tools.base import HeldClaim, Toolbox, ToolContext
 from accord.agent.tools.team import skipped_hooks
 from accord.config import Config
@@ -175,11 +176,15 @@ class Agent:
         )
         if settings is not None and settings.context_window is not None:
             model.context_window = settings.context_window
+        if settings is not None and not settings.stream:
+            model.streaming = False
         self._stop = threading.Event()
         # The person pressed Esc: no model call until the person speaks again.
         self.held = False
         self._calling = False  # in a model call or a command, which a stop may cut short
         self._keeper: LeaseKeeper | None = None  # heartbeats the member and its claims
+        self._live: LivePublisher | None = None  # the call in progress, for views to stream
+        self._live_reported = False
 
     # lifecycle -----------------------------------------------------------------
 
@@ -547,23 +552,49 @@ class Agent:
         compacted and sent again. A stop asked for meanwhile (SIGTERM) cuts the call
         short: nothing of it is saved, so the member carries on from before it."""
         self._calling = True
+        conv = self.conversation
+        # What the model writes goes to the live channel as it comes, for views to stream;
+        # the row is cleared once the reply is saved (_save), or here when the call fails.
+        live = self._live = LivePublisher(
+            self.services.log,
+            self.member,
+            conv.session if conv else 0,
+            clock=self.clock,
+            report=self._live_failed,
+        )
         try:
             if self._stop.is_set():
                 raise KeyboardInterrupt
             return self._complete_now(request)
+        except BaseException:
+            live.clear()
+            self._live = None
+            raise
         finally:
             self._calling = False
 
     def _complete_now(self, request: ModelRequest) -> tuple[ModelResponse, ModelRequest]:
+        live = self._live or LivePublisher(self.services.log, self.member, 0)
         for _ in range(WINDOW_RETRIES):
             try:
-                return self.model.complete(request), request
+                return self.model.stream(request, live), request
             except ContextTooLong as e:
                 if not self._learn_window(e, request):
                     raise
+                live.restart()
                 request = self._request()
                 self._check_budget(request)
-        return self.model.complete(request), request
+        return self.model.stream(request, live), request
+
+    def _live_failed(self, error: Exception) -> None:
+        """The live channel refused a write: said once, and the turn goes on without it."""
+        if self._live_reported:
+            return
+        self._live_reported = True
+        try:
+            self._note(f"the live view of replies is off for now: {error}")
+        except AccordError:
+            pass
 
     def _check_budget(self, request: ModelRequest) -> None:
         """Before a call sent again (compacted), as before the first: _OverBudget."""
@@ -898,6 +929,9 @@ class Agent:
             [e for e in (before, entry) if e is not None], ack=ack or (), usage=usage
         )
         conv.add(message, saved[-1].seq)
+        if usage is not None and self._live is not None:
+            self._live.clear()  # the reply is saved: views read it from the transcript now
+            self._live = None
 
     def _append(self, entry: TranscriptEntry) -> None:
         self.services.log.append_transcript([entry])

@@ -12,6 +12,11 @@ choices: ``BadReply``) is worth another try. A 500 whose body is a request
 validation error is not (llama-cpp-python answers a request it refuses that
 way). A prompt over the context window raises ``ContextTooLong`` at once, with
 the window the server named, for the agent to compact and try again.
+
+A streamed reply is read to its last event before it counts: a stream that breaks
+off (the connection dropped, or the server closed it early: ``StreamCut``) is tried
+again from the start, like a dropped connection, and nothing of it is kept; the
+stream's listener is told to forget what it heard (``restart``).
 """
 
 from __future__ import annotations
@@ -43,6 +48,21 @@ Sleep = Callable[[float], None]
 class BadReply(Exception):
     """A reply that came back 200 but is not what the API sends: no choices, no content,
     an HTML page. Proxies and busy local servers do this now and then; worth a retry."""
+
+
+class StreamCut(Exception):
+    """A streamed reply that broke off before its last event: the connection dropped
+    halfway, or the server closed the stream early. Retried from the start."""
+
+
+# Where the SDKs' HTTP errors come from: a stream that breaks while it is read raises
+# its HTTP client's error as it is (the SDKs wrap only what happens before the body).
+_TRANSPORTS = ("httpx", "httpx2", "httpcore", "h11")
+
+
+def transport_error(err: BaseException) -> bool:
+    """Whether ``err`` is the HTTP client's own (a read that failed or timed out)."""
+    return any(c.__module__.partition(".")[0] in _TRANSPORTS for c in type(err).__mro__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +138,13 @@ def with_retries(
     backoff: Backoff,
     sleep: Sleep,
     rand: Callable[[], float] = random.random,
+    restart: Callable[[], None] | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds, a failure is final, or the retries run out.
 
     ``classify`` returns None for an exception that is not the SDK's: it is
     raised as it is. ``label`` names provider and model in every message.
+    ``restart`` is called before each retry (a stream's listener forgets what it heard).
     """
     tries = backoff.retries + 1
     for number in range(1, tries + 1):
@@ -151,6 +173,8 @@ def with_retries(
                 wait,
             )
             sleep(wait)
+            if restart is not None:
+                restart()
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
@@ -238,6 +262,12 @@ def sdk_failure(
     if isinstance(err, sdk.APIStatusError):
         status, headers = err.status_code, err.response.headers
         message = api_message(err.body, err.message)
+        if status == 200:
+            # An error event inside a stream that had begun (Anthropic's "overloaded_error"
+            # halfway through a reply): the server's trouble, not the request's.
+            kind = _error_type(err.body)
+            retryable = kind not in ("invalid_request_error", "authentication_error")
+            return Failure(f"the stream broke off: {message}", retryable)
         if status == 401:
             return Failure(f"HTTP 401: the API key in {key} was rejected ({message})", False)
         return http_failure(status, headers, err.body, message)
@@ -247,6 +277,16 @@ def sdk_failure(
         return Failure(root_cause(err), retryable=False)
     if isinstance(err, json.JSONDecodeError):
         return Failure(f"the reply is not JSON ({one_line(str(err))})", retryable=True)
-    if isinstance(err, BadReply):
+    if isinstance(err, BadReply | StreamCut):
         return Failure(str(err), retryable=True)
+    if transport_error(err):
+        if "timeout" in type(err).__name__.lower():
+            return Failure(f"the stream stalled past the {timeout:g}s timeout", retryable=True)
+        return Failure(f"the stream was cut: {root_cause(err)}", retryable=True)
     return None
+
+
+def _error_type(body: object) -> str | None:
+    error = body.get("error", body) if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return kind if isinstance(kind, str) else None

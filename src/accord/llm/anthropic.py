@@ -10,6 +10,12 @@ Thinking blocks are kept with their turn, signature included, and sent back.
 
 The key comes from ``ANTHROPIC_API_KEY`` and the base URL from the argument or
 ``ANTHROPIC_BASE_URL``. The SDK's own retries are off; ``_retry`` does them.
+
+Replies stream (``messages.stream``) unless ``streaming`` is off: each text delta
+and each tool call begun goes to the call's listener, and the message the SDK
+assembles from the events is read exactly as a whole reply is. A stream counts only
+once its ``message_stop`` came; one cut before is tried again from the start. A
+server that answers a streamed request with a whole JSON reply is read as one.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 import anthropic
+import pydantic
 from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
 
 from accord.llm._retry import (
@@ -28,6 +35,7 @@ from accord.llm._retry import (
     BadReply,
     Failure,
     Sleep,
+    StreamCut,
     one_line,
     sdk_failure,
     with_retries,
@@ -40,8 +48,10 @@ from accord.llm.base import (
     ModelRequest,
     ModelResponse,
     StopReason,
+    StreamListener,
     ToolCall,
     Usage,
+    tell_whole,
 )
 
 KEY_VARIABLE = "ANTHROPIC_API_KEY"
@@ -72,7 +82,8 @@ def context_window_of(model: str) -> int:
 
 
 class AnthropicModel(Model):
-    """A Claude model behind the Messages API (non-streaming ``messages.create``)."""
+    """A Claude model behind the Messages API (``messages.stream``, or ``messages.create``
+    when ``streaming`` is off)."""
 
     def __init__(
         self,
@@ -86,6 +97,7 @@ class AnthropicModel(Model):
         sleep: Sleep = time.sleep,
         context_window: int | None = None,
         prompt_cache: bool = True,
+        stream: bool = True,
     ) -> None:
         key = api_key or os.environ.get(KEY_VARIABLE)
         if not key:
@@ -100,33 +112,44 @@ class AnthropicModel(Model):
         if max_retries is not None:
             self.backoff = replace(self.backoff, retries=max_retries)
         self.prompt_cache = prompt_cache
+        self.streaming = stream
         self._sleep = sleep
         self._client = anthropic.Anthropic(
             api_key=key, base_url=url, timeout=self.timeout, max_retries=0
         )
 
     def complete(self, request: ModelRequest) -> ModelResponse:
+        return self.stream(request, StreamListener())
+
+    def stream(self, request: ModelRequest, listener: StreamListener) -> ModelResponse:
         system, messages, tools = self.wire_request(request)
+        arguments: dict[str, Any] = {
+            "model": self.name.model,
+            "max_tokens": request.max_tokens,
+            "system": system if system else anthropic.omit,
+            "messages": messages,
+            "tools": tools if tools else anthropic.omit,
+            "timeout": self.timeout,
+        }
         # Latency covers the whole call as the agent waited for it, retries included.
         started = time.monotonic()
 
         def attempt() -> ModelResponse:
-            reply = self._client.messages.create(
-                model=self.name.model,
-                max_tokens=request.max_tokens,
-                system=system if system else anthropic.omit,
-                messages=messages,
-                tools=tools if tools else anthropic.omit,
-                timeout=self.timeout,
-            )
+            if self.streaming:
+                reply: object = self._streamed(arguments, listener)
+            else:
+                reply = self._client.messages.create(**arguments)
             if not isinstance(reply, Message):
                 # The SDK hands back the text of a body that is not JSON (an HTML page).
                 raise BadReply(f"the reply is not JSON: {one_line(str(reply), 120)}")
             try:
-                return self.read_reply(reply, time.monotonic() - started)
+                response = self.read_reply(reply, time.monotonic() - started)
             except (AttributeError, TypeError, KeyError) as err:
                 # A proxy or local server answered 200 with something else.
                 raise BadReply(f"the reply is not a Messages reply ({one_line(str(err))})") from err
+            if not self.streaming:
+                tell_whole(response, listener)
+            return response
 
         return with_retries(
             attempt,
@@ -134,7 +157,29 @@ class AnthropicModel(Model):
             classify=self._classify,
             backoff=self.backoff,
             sleep=self._sleep,
+            restart=listener.restart,
         )
+
+    def _streamed(self, arguments: dict[str, Any], listener: StreamListener) -> Message | str:
+        """One streamed call: the message its events make, told to ``listener`` as it comes."""
+        with self._client.messages.stream(**arguments) as stream:
+            if "event-stream" not in stream.response.headers.get("content-type", ""):
+                # A server (or proxy) that does not stream answered with the whole reply.
+                return _whole(stream.response.read())
+            ended = False
+            for event in stream:
+                if event.type == "text":
+                    listener.text(event.text)
+                elif event.type == "content_block_start" and event.content_block.type in (
+                    "tool_use",
+                    "server_tool_use",
+                ):
+                    listener.tool(event.content_block.name)
+                elif event.type == "message_stop":
+                    ended = True
+            if not ended:
+                raise StreamCut("the stream ended before its message_stop event")
+            return stream.get_final_message()
 
     def close(self) -> None:
         self._client.close()
@@ -210,6 +255,19 @@ class AnthropicModel(Model):
         return sdk_failure(
             err, anthropic, anthropic.AnthropicError, "Messages", self.timeout, KEY_VARIABLE
         )
+
+
+def _whole(body: bytes) -> Message | str:
+    """A whole reply where a stream was asked for: the message, or the text it is."""
+    text = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    try:
+        return Message.model_validate(data)
+    except pydantic.ValidationError as err:
+        raise BadReply(f"the reply is not a Messages reply ({one_line(str(err))})") from err
 
 
 def _wire_message(message: ChatMessage) -> dict[str, Any]:

@@ -186,6 +186,14 @@ class ModelRequest:
     max_tokens: int = 8192
 
 
+def tell_whole(response: ModelResponse, listener: StreamListener) -> None:
+    """Tell ``listener`` a reply that arrived whole: its text, then its tool calls."""
+    if response.message.text:
+        listener.text(response.message.text)
+    for call in response.message.tool_calls:
+        listener.tool(call.name)
+
+
 def estimate_tokens(request: ModelRequest) -> int:
     """About four characters a token, over everything the request sends: what the agent
     weighs a request by before a call (compaction, a learned window, checked usage), and
@@ -234,15 +242,47 @@ class ModelName:
         return ModelName(provider, model, url or None)
 
 
+class StreamListener:
+    """Told what a model writes while a call is in progress: each piece of text as it
+    arrives, and each tool call as it begins (by name). It only watches: the call's
+    ``ModelResponse`` is the reply, whatever was said here. After a retry (a stream cut
+    halfway is tried again from the start) ``restart`` says to forget what came before.
+    The methods here do nothing; a listener overrides what it wants."""
+
+    def text(self, delta: str) -> None:
+        """``delta`` follows the text so far."""
+
+    def tool(self, name: str) -> None:
+        """The model began a call of the tool ``name``."""
+
+    def restart(self) -> None:
+        """The call is being tried again: what was said so far is void."""
+
+
 class Model(ABC):
-    """A model that turns a request into one assistant turn."""
+    """A model that turns a request into one assistant turn.
+
+    ``complete`` is the one method an adapter must write; ``stream`` also tells a
+    listener the reply as it is written. An adapter whose API streams overrides it;
+    this default tells the whole reply once it is there. ``streaming`` is False for a
+    server that cannot stream (``stream = false`` in a model's settings in accord.toml):
+    then an adapter makes the plain call, and ``stream`` tells the reply at its end.
+    """
 
     name: ModelName
     context_window: int = 200_000
+    streaming: bool = True
 
     @abstractmethod
     def complete(self, request: ModelRequest) -> ModelResponse:
         """Make one call. Raises ModelError after retries are exhausted."""
+
+    def stream(self, request: ModelRequest, listener: StreamListener) -> ModelResponse:
+        """Make one call as ``complete`` does, telling ``listener`` what the model writes
+        as it writes it."""
+        response = self.complete(request)
+        tell_whole(response, listener)
+        return response
 
     def close(self) -> None:  # noqa: B027 - optional for adapters without resources
         """Release connections."""

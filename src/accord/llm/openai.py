@@ -15,6 +15,14 @@ model sent that are not a JSON object become ``ToolCall.arguments = None``.
 What strict servers (llama-cpp-python's) need: ``tool_choice: "auto"`` with the
 tools, or they are dropped; an assistant turn of only tool calls has content
 ``""``, never ``null``, which is answered with HTTP 500.
+
+Replies stream (``stream=True`` with ``stream_options={"include_usage": True}``, so
+the last chunk carries the usage) unless ``streaming`` is off, for a server that
+cannot. Each text delta and each tool call begun goes to the call's listener; the
+chunks are put back together (a tool call's arguments arrive in pieces, by index)
+and read exactly as a whole reply is. A stream counts only once its finish reason
+came; one cut before is tried again from the start. A server that answers a
+streamed request with a whole JSON reply is read as one.
 """
 
 from __future__ import annotations
@@ -29,8 +37,11 @@ from typing import Any, cast
 from urllib.parse import urlparse
 
 import openai
+import pydantic
+from openai.types import CompletionUsage
 from openai.types.chat import (
     ChatCompletion,
+    ChatCompletionChunk,
     ChatCompletionMessageParam,
     ChatCompletionToolParam,
 )
@@ -40,6 +51,7 @@ from accord.llm._retry import (
     BadReply,
     Failure,
     Sleep,
+    StreamCut,
     one_line,
     sdk_failure,
     with_retries,
@@ -52,8 +64,10 @@ from accord.llm.base import (
     ModelRequest,
     ModelResponse,
     StopReason,
+    StreamListener,
     ToolCall,
     Usage,
+    tell_whole,
 )
 
 log = logging.getLogger("accord.llm")
@@ -100,7 +114,8 @@ def is_openai_com(base_url: str | None) -> bool:
 
 
 class OpenAIModel(Model):
-    """A model behind Chat Completions (non-streaming ``chat.completions.create``)."""
+    """A model behind Chat Completions (``chat.completions.create``, streamed unless
+    ``streaming`` is off)."""
 
     def __init__(
         self,
@@ -113,6 +128,7 @@ class OpenAIModel(Model):
         backoff: Backoff | None = None,
         sleep: Sleep = time.sleep,
         context_window: int | None = None,
+        stream: bool = True,
     ) -> None:
         url = base_url or os.environ.get(BASE_URL_VARIABLE) or None
         self.local = not is_openai_com(url)
@@ -131,39 +147,39 @@ class OpenAIModel(Model):
         self.backoff = backoff or Backoff()
         if max_retries is not None:
             self.backoff = replace(self.backoff, retries=max_retries)
+        self.streaming = stream
         self._sleep = sleep
         self._usage_warned = False
         self._client = openai.OpenAI(api_key=key, base_url=url, timeout=self.timeout, max_retries=0)
 
     def complete(self, request: ModelRequest) -> ModelResponse:
+        return self.stream(request, StreamListener())
+
+    def stream(self, request: ModelRequest, listener: StreamListener) -> ModelResponse:
         messages, tools = self.wire_request(request)
         # openai.com wants max_completion_tokens (reasoning models refuse max_tokens);
         # local servers mostly know only max_tokens.
         limit = request.max_tokens
+        arguments: dict[str, Any] = {
+            "model": self.name.model,
+            "messages": messages,
+            "tools": tools if tools else openai.omit,
+            # Without it llama.cpp's server drops the tools and the model never calls one.
+            "tool_choice": "auto" if tools else openai.omit,
+            "max_tokens": limit if self.local else openai.omit,
+            "max_completion_tokens": openai.omit if self.local else limit,
+            "timeout": self.timeout,
+        }
         # Latency covers the whole call as the agent waited for it, retries included.
         started = time.monotonic()
 
         def attempt() -> ModelResponse:
-            reply = self._client.chat.completions.create(
-                model=self.name.model,
-                messages=messages,
-                tools=tools if tools else openai.omit,
-                # Without it llama.cpp's server drops the tools and the model never calls one.
-                tool_choice="auto" if tools else openai.omit,
-                max_tokens=limit if self.local else openai.omit,
-                max_completion_tokens=openai.omit if self.local else limit,
-                timeout=self.timeout,
-            )
-            if not isinstance(reply, ChatCompletion):
-                # The SDK hands back the text of a body that is not JSON (an HTML page).
-                raise BadReply(f"the reply is not JSON: {one_line(str(reply), 120)}")
-            try:
-                return self.read_reply(reply, time.monotonic() - started)
-            except (AttributeError, TypeError, KeyError) as err:
-                # A proxy or local server answered 200 with something else.
-                raise BadReply(
-                    f"the reply is not a Chat Completions reply ({one_line(str(err))})"
-                ) from err
+            if self.streaming:
+                return self._streamed(arguments, listener, started)
+            reply = self._client.chat.completions.create(**arguments)
+            response = self._whole(reply, started)
+            tell_whole(response, listener)
+            return response
 
         return with_retries(
             attempt,
@@ -171,6 +187,49 @@ class OpenAIModel(Model):
             classify=self._classify,
             backoff=self.backoff,
             sleep=self._sleep,
+            restart=listener.restart,
+        )
+
+    def _whole(self, reply: object, started: float) -> ModelResponse:
+        if not isinstance(reply, ChatCompletion):
+            # The SDK hands back the text of a body that is not JSON (an HTML page).
+            raise BadReply(f"the reply is not JSON: {one_line(str(reply), 120)}")
+        try:
+            return self.read_reply(reply, time.monotonic() - started)
+        except (AttributeError, TypeError, KeyError) as err:
+            # A proxy or local server answered 200 with something else.
+            raise BadReply(
+                f"the reply is not a Chat Completions reply ({one_line(str(err))})"
+            ) from err
+
+    def _streamed(
+        self, arguments: dict[str, Any], listener: StreamListener, started: float
+    ) -> ModelResponse:
+        """One streamed call, told to ``listener`` as it comes, read as a whole reply is."""
+        stream = self._client.chat.completions.create(
+            **arguments, stream=True, stream_options={"include_usage": True}
+        )
+        with stream:
+            if "event-stream" not in stream.response.headers.get("content-type", ""):
+                # A server (or proxy) that does not stream answered with the whole reply.
+                return self._whole(_whole(stream.response.read()), started)
+            parts = _Parts(listener)
+            for chunk in stream:
+                parts.add(chunk)
+        if parts.finish is None:
+            raise StreamCut("the stream ended before a chunk with its finish reason")
+        calls = [
+            ToolCall.parse(call_id or f"call_{n}_{uuid.uuid4().hex[:12]}", name, "".join(pieces))
+            for n, (call_id, name, pieces) in enumerate(parts.calls[i] for i in sorted(parts.calls))
+        ]
+        return self._response(
+            "".join(parts.text),
+            calls,
+            parts.finish,
+            "".join(parts.refusal),
+            self._usage_of(parts.usage),
+            time.monotonic() - started,
+            parts.raw(),
         )
 
     def close(self) -> None:
@@ -210,7 +269,6 @@ class OpenAIModel(Model):
             raise BadReply("the reply held no choices")
         choice = reply.choices[0]
         message = choice.message
-        text = message.content or ""
         calls: list[ToolCall] = []
         for n, tool_call in enumerate(message.tool_calls or ()):
             # Some local servers leave the id out; the result must still find its call.
@@ -221,23 +279,42 @@ class OpenAIModel(Model):
             else:
                 custom = tool_call.custom
                 calls.append(ToolCall(call_id, custom.name, None, custom.input))
-        finish = cast(str | None, choice.finish_reason)
+        return self._response(
+            message.content or "",
+            calls,
+            cast(str | None, choice.finish_reason),
+            message.refusal or "",
+            self._usage_of(reply.usage),
+            latency,
+            reply.model_dump(mode="json", exclude_none=True),
+        )
+
+    def _response(
+        self,
+        text: str,
+        calls: list[ToolCall],
+        finish: str | None,
+        refusal: str,
+        usage: Usage,
+        latency: float,
+        raw: dict[str, Any],
+    ) -> ModelResponse:
+        """The reply, whether it came whole or in chunks."""
         stop: StopReason = _STOP_REASONS.get(finish or "", "other")
         if calls and stop in ("end_turn", "other"):
             stop = "tool_use"  # Ollama and others say "stop" after tool calls
-        if message.refusal and not text:
-            text, stop = message.refusal, "refusal"
+        if refusal and not text:
+            text, stop = refusal, "refusal"
         return ModelResponse(
             message=ChatMessage("assistant", text, tuple(calls)),
             stop_reason=stop,
-            usage=self._usage(reply),
+            usage=usage,
             model=str(self.name),
             latency_seconds=latency,
-            raw=reply.model_dump(mode="json", exclude_none=True),
+            raw=raw,
         )
 
-    def _usage(self, reply: ChatCompletion) -> Usage:
-        usage = reply.usage
+    def _usage_of(self, usage: CompletionUsage | None) -> Usage:
         if usage is None:
             if not self._usage_warned:
                 log.warning(
@@ -260,6 +337,86 @@ class OpenAIModel(Model):
         return sdk_failure(
             err, openai, openai.OpenAIError, "Chat Completions", self.timeout, KEY_VARIABLE
         )
+
+
+class _Parts:
+    """A streamed reply's chunks, put back together as they come: text, refusal, tool
+    calls by index (id and name once, arguments in pieces), finish reason, usage."""
+
+    def __init__(self, listener: StreamListener) -> None:
+        self.listener = listener
+        self.text: list[str] = []
+        self.refusal: list[str] = []
+        self.calls: dict[int, tuple[str | None, str, list[str]]] = {}
+        self.finish: str | None = None
+        self.usage: CompletionUsage | None = None
+        self.first: ChatCompletionChunk | None = None
+
+    def add(self, chunk: object) -> None:
+        if not isinstance(chunk, ChatCompletionChunk):
+            raise BadReply(f"the stream sent something else than a chunk: {chunk!r:.120}")
+        self.first = self.first or chunk
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        for choice in chunk.choices or ():
+            if choice.index != 0:
+                continue  # one choice is asked for
+            delta = choice.delta
+            if delta is not None:
+                self._delta(delta)
+            if choice.finish_reason is not None:
+                self.finish = cast(str, choice.finish_reason)
+
+    def _delta(self, delta: Any) -> None:
+        if delta.content:
+            self.text.append(delta.content)
+            self.listener.text(delta.content)
+        if delta.refusal:
+            self.refusal.append(delta.refusal)
+        for piece in delta.tool_calls or ():
+            call_id, name, arguments = self.calls.get(piece.index, (None, "", []))
+            function = piece.function
+            if function is not None and function.name and not name:
+                name = function.name
+                self.listener.tool(name)
+            if function is not None and function.arguments:
+                arguments.append(function.arguments)
+            self.calls[piece.index] = (call_id or piece.id, name, arguments)
+
+    def raw(self) -> dict[str, Any]:
+        """The reply as one completion would have said it, for the record."""
+        first = self.first
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text) or None}
+        if self.refusal:
+            message["refusal"] = "".join(self.refusal)
+        if self.calls:
+            message["tool_calls"] = [
+                {"id": i, "type": "function", "function": {"name": n, "arguments": "".join(a)}}
+                for i, n, a in (self.calls[k] for k in sorted(self.calls))
+            ]
+        raw: dict[str, Any] = {
+            "id": first.id if first else None,
+            "object": "chat.completion",
+            "created": first.created if first else None,
+            "model": first.model if first else None,
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish}],
+        }
+        if self.usage is not None:
+            raw["usage"] = self.usage.model_dump(mode="json", exclude_none=True)
+        return raw
+
+
+def _whole(body: bytes) -> ChatCompletion | str:
+    """A whole reply where a stream was asked for: the completion, or the text it is."""
+    text = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    try:
+        return ChatCompletion.model_validate(data)
+    except pydantic.ValidationError as err:
+        raise BadReply(f"the reply is not a Chat Completions reply ({one_line(str(err))})") from err
 
 
 def _wire_message(message: ChatMessage) -> list[dict[str, Any]]:

@@ -6,6 +6,11 @@ function of the request that returns either. ``assert_complete()`` fails if
 steps were left unplayed. Token usage is estimated from text length (four
 characters a token), so cost and context-size logic can be tested too.
 
+``stream`` tells a listener the reply in pieces of a few words, then its tool
+calls, as a streaming server would; ``between_pieces``, when set, is called after
+each piece with the text so far, so a test can look at what a viewer sees while the
+call is still in progress.
+
 From another process, a script is a JSON file: ``scripted:PATH``; each step is
 ``{"text": ..., "tool_calls": [{"name": ..., "arguments": {...}}]}`` or
 ``{"error": "message"}``.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -31,6 +37,7 @@ from accord.llm.base import (
     ModelRequest,
     ModelResponse,
     StopReason,
+    StreamListener,
     ToolCall,
     Usage,
 )
@@ -39,6 +46,8 @@ from accord.llm.base import (
 from accord.llm.base import estimate_tokens as estimate_tokens
 
 _ids = itertools.count(1)
+PIECE_WORDS = 3  # words per piece of a streamed scripted reply
+_WORD_START = re.compile(r"(?<=\s)(?=\S)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,12 @@ def reply(text: str = "", *calls: ToolCall, usage: Usage | None = None) -> Reply
     return Reply(text, tuple(calls), usage=usage)
 
 
+def pieces(text: str, words: int = PIECE_WORDS) -> list[str]:
+    """``text`` in pieces of ``words`` words each (spaces kept), as a stream brings it."""
+    parts = [p for p in _WORD_START.split(text) if p]
+    return ["".join(parts[i : i + words]) for i in range(0, len(parts), words)]
+
+
 class UnexpectedModelCall(AssertionError):
     """The model was called after its script ran out."""
 
@@ -85,6 +100,8 @@ class ScriptedModel(Model):
         self._steps: deque[Step] = deque(steps)
         self.requests: list[ModelRequest] = []
         self._lock = threading.Lock()
+        # Called after each streamed piece with the text so far (see the module docstring).
+        self.between_pieces: Callable[[str], None] | None = None
 
     def add(self, *steps: Step) -> ScriptedModel:
         with self._lock:
@@ -114,6 +131,20 @@ class ScriptedModel(Model):
             output_tokens=max(1, len(json.dumps(message.to_dict())) // 4),
         )
         return ModelResponse(message, stop, usage, str(self.name))
+
+    def stream(self, request: ModelRequest, listener: StreamListener) -> ModelResponse:
+        if not self.streaming:
+            return super().stream(request, listener)
+        response = self.complete(request)
+        so_far = ""
+        for piece in pieces(response.message.text):
+            so_far += piece
+            listener.text(piece)
+            if self.between_pieces is not None:
+                self.between_pieces(so_far)
+        for tool_call in response.message.tool_calls:
+            listener.tool(tool_call.name)
+        return response
 
     def assert_complete(self) -> None:
         if self._steps:

@@ -21,6 +21,8 @@ MAX_CONTINUITY = 4 * 1024
 #: A file claim's pattern, and how many patterns one task's claim may hold.
 MAX_PATTERN = 500
 MAX_FILE_CLAIMS = 100
+#: What a member's model has written so far in one call (``set_live``): far above a reply.
+MAX_LIVE = 1024 * 1024
 
 #: "Not given", where None is a value (``update_member(task_id=None)`` clears it).
 UNSET: Any = object()

@@ -568,3 +568,29 @@ def m010_file_claims(schema: Schema) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+# What each member's model is writing right now: one row per member, replaced several
+# times a second while a call streams, deleted once its reply is saved. Keyed by names,
+# not ids, so the same table serves a file of its own (SQLite, see below).
+LIVE_OUTPUT = """
+    CREATE TABLE IF NOT EXISTS live_output (
+        team        TEXT NOT NULL,
+        member      TEXT NOT NULL,
+        session     INTEGER NOT NULL,
+        text        TEXT NOT NULL,
+        tools       TEXT NOT NULL,
+        updated_at  REAL NOT NULL,
+        PRIMARY KEY (team, member)
+    ) WITHOUT ROWID;
+"""
+
+
+@migration
+def m011_live_output(schema: Schema) -> None:
+    # Scratch beside the log (Store.set_live): no events, and no change marker may move
+    # for it. PostgreSQL keeps it in the store, written without NOTIFY. On SQLite every
+    # commit to the file moves every other connection's data_version, so the table lives
+    # in a sibling file (accord-live.db), created on first use: nothing to migrate here.
+    if schema.dialect == "postgres":
+        schema.run(LIVE_OUTPUT)

@@ -25,7 +25,9 @@ began, tells whether it committed, so an operation is never done twice.
 Waking: every write sends ``NOTIFY`` in its transaction, and ``change_marker``
 reads what arrived on a listening connection of its own without a round trip.
 Because notifications are lost while that connection is down, the marker also
-polls the teams' event counters every ``POLL_SECONDS``.
+polls the teams' event counters every ``POLL_SECONDS``. Members' live output
+(``set_live``) is the one write that sends no ``NOTIFY`` and touches no counter:
+it changes no state a waiter looks for, and comes several times a second.
 """
 
 from __future__ import annotations
@@ -339,6 +341,12 @@ class PostgresStore(SQLStore):
                 _rollback(conn)
                 raise
             self._own_commits += 1
+
+    @contextmanager
+    def _live(self, *, read: bool = False) -> Iterator[Connection]:
+        # One statement each, in autocommit: no NOTIFY, no counter, not an own commit.
+        with self._connection() as conn, self._errors():
+            yield _Translating(conn)
 
     def _committed(self, xid: int) -> bool:
         """Whether transaction ``xid``, whose COMMIT lost its answer, did commit."""

@@ -11,6 +11,12 @@ What every backend shares (each operation's logic) is in ``accord.store.sql``; t
 is the connection: pragmas, the write lock and its fair retry, SQLite's errors,
 the change marker, and FTS5 for memory search (``memory_index``, with its
 vocabulary ``memory_vocab`` and the ``memory_count`` its triggers keep).
+
+Members' live output (``set_live``) is kept in a sibling file, ``accord-live.db`` beside
+``accord.db``, on a connection of its own opened on first use: any commit to the store's
+file moves every other connection's ``data_version``, which would wake every waiting
+member several times a second while one streams. The sibling is scratch: WAL,
+``synchronous=OFF``, never migrated, and safe to delete while no member is working.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from accord.errors import (
     StoreNotFound,
 )
 from accord.store.limits import Clock
-from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending
+from accord.store.migrations import ACCORD_MIGRATIONS, LIVE_OUTPUT, Schema, pending
 from accord.store.sql import Connection, MemorySearch, SQLStore
 
 _SHORT_BUSY_MS = 10
@@ -59,6 +65,8 @@ class SQLiteStore(SQLStore):
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._own_commits = 0  # data_version does not move for this connection's commits
+        self.live_path = self.path.with_name(f"{self.path.stem}-live{self.path.suffix}")
+        self._live_db: sqlite3.Connection | None = None  # opened by the first _live
         if not self.path.exists():
             if not create:
                 raise StoreNotFound(
@@ -105,6 +113,8 @@ class SQLiteStore(SQLStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._live_db is not None:
+                self._live_db.close()
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -189,6 +199,57 @@ class SQLiteStore(SQLStore):
                 yield self._db
             finally:
                 self._db.execute("COMMIT")
+
+    @contextmanager
+    def _live(self, *, read: bool = False) -> Iterator[sqlite3.Connection]:
+        """A transaction on the sibling file of live output (see the module docstring);
+        a read before any member wrote there sees an empty table and creates nothing."""
+        with self._lock, self._errors():
+            if self._live_db is None:
+                if read and not self.live_path.exists():
+                    empty = sqlite3.connect(":memory:", isolation_level=None)
+                    try:
+                        empty.execute(LIVE_OUTPUT)
+                        yield empty
+                    finally:
+                        empty.close()
+                    return
+                self._live_db = self._open_live()
+            db = self._live_db
+            deadline = time.monotonic() + self.busy_timeout
+            while True:
+                try:
+                    db.execute("BEGIN" if read else "BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as e:
+                    if ("locked" not in str(e) and "busy" not in str(e)) or (
+                        time.monotonic() > deadline
+                    ):
+                        raise
+                time.sleep(random.uniform(0.0002, 0.002))
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _open_live(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.live_path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+        )
+        try:
+            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            db.execute("PRAGMA journal_mode = WAL")
+            # Scratch: a power cut may lose the last few updates of a reply still streaming.
+            db.execute("PRAGMA synchronous = OFF")
+            db.execute(LIVE_OUTPUT)
+            db.execute(f"PRAGMA busy_timeout = {_SHORT_BUSY_MS}")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def _migrate(self) -> None:
         db = self._db

@@ -5,6 +5,12 @@ this service adds the ones that are no change of their own (a hook run, a
 member stopping) and reads the log back. A transcript is one member's saved
 history, session by session: what the agent runtime said, heard and did, from
 which a restarted process rebuilds its conversation.
+
+Beside them, each member's live output: the text so far of the model call it is
+making (``publish_live``, read with ``live`` and ``live_all``), for a view to stream
+from any machine that reaches the store. It is scratch, not log: no event records
+it (promise 5 is about changes of state), its writes wake no waiting member, and it
+is cleared once the reply is saved into the transcript.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from accord.events import EventKind
-from accord.types import Event, TranscriptEntry, UsageRecord
+from accord.types import Event, LiveOutput, TranscriptEntry, UsageRecord
 
 if TYPE_CHECKING:
     from accord.store.base import LogStore
@@ -44,6 +50,27 @@ class Log:
         """A cheap number that moves whenever anyone commits to the store (see
         ``Store.change_marker``)."""
         return self.store.change_marker()
+
+    # live output -----------------------------------------------------------------
+
+    def publish_live(self, member: str, session: int, text: str, tools: Sequence[str] = ()) -> None:
+        """Say what ``member``'s model has written so far in the call in progress, and
+        the tool calls it has begun. Replaces what was said before; no event, no wake-up
+        (see ``Store.set_live``). The caller throttles: several times a second at most."""
+        self.store.set_live(self.team, member, session, text, tools)
+
+    def clear_live(self, member: str) -> None:
+        """Forget ``member``'s live output: its reply is saved, or its call ended."""
+        self.store.clear_live(self.team, member)
+
+    def live(self, member: str) -> LiveOutput | None:
+        """What ``member``'s model is writing right now, or None between calls."""
+        found = self.store.read_live(self.team, member)
+        return found[0] if found else None
+
+    def live_all(self) -> dict[str, LiveOutput]:
+        """Every member's live output, by name, for the members in a model call."""
+        return {out.member: out for out in self.store.read_live(self.team)}
 
     # transcripts ---------------------------------------------------------------
 

@@ -95,6 +95,7 @@ from accord.store.base import (
 )
 from accord.testing import FakeClock
 from accord.testing.conformance_files import FileClaimConformance
+from accord.testing.conformance_live import LiveOutputConformance
 from accord.testing.conformance_runs import RunConformance
 from accord.types import (
     BROADCAST,
@@ -720,7 +721,7 @@ BAD_INPUTS = _bad_inputs()
 # The suite --------------------------------------------------------------------------
 
 
-class StoreConformance(RunConformance, FileClaimConformance):
+class StoreConformance(RunConformance, FileClaimConformance, LiveOutputConformance):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 
     @pytest.fixture

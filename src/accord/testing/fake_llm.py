@@ -43,6 +43,17 @@ wording). ``FakeOpenAI`` is strict like llama-cpp-python's server: it answers an
 assistant message with ``"content": null`` with a 500 whose body is a validation
 error, and drops tools sent without ``tool_choice``. ``FakeAnthropic(prompt_cache=
 True)`` models the prompt cache (see the class).
+
+A request with ``"stream": true`` gets its reply as server-sent events, exactly as
+each API streams (Anthropic: ``message_start``, each content block's start, deltas
+and stop, ``message_delta`` with the stop reason and output usage, ``message_stop``;
+OpenAI: ``chat.completion.chunk`` objects, a usage chunk with no choices when
+``stream_options.include_usage`` asks for it, then ``[DONE]``), the text in deltas of
+a few words and tool arguments in pieces; ``cut()`` then sends half of the events and
+drops the connection, and ``event_delay`` paces the events like a model writing.
+``FakeOpenAI`` refuses ``stream_options`` without ``stream`` as openai.com does. A
+reply that is no message (``empty()``, ``not_json()``, ``html()``) is sent whole, as
+a server that ignores ``stream`` would.
 """
 
 from __future__ import annotations
@@ -51,6 +62,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 import socket
 import threading
 import time
@@ -144,6 +156,8 @@ class _FakeServer:
         # A view made by on() or otherwise() scripts its root; the root is itself.
         self._root: _FakeServer = self
         self._when: _When | None = None
+        # Seconds between two events of a streamed reply (0: as fast as the socket takes).
+        self.event_delay = 0.0
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -346,6 +360,11 @@ class _FakeServer:
         """A scripted 200 body as this server would really send it for ``request``."""
         return body
 
+    def _events(self, body: dict[str, Any], request: dict[str, Any]) -> list[bytes] | None:
+        """A 200 body as the server-sent events of a streamed reply, or None for a body
+        that is no reply (sent whole, as a server that ignores ``stream`` would)."""
+        return None
+
     def system_text(self, body: dict[str, Any]) -> str:
         """The system prompt a request carries, as one text."""
         raise NotImplementedError
@@ -426,6 +445,14 @@ def _handler_for(server: _FakeServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass  # tests read requests from the recording, not from stderr
 
+        def handle_one_request(self) -> None:
+            try:
+                super().handle_one_request()
+            except ConnectionError:
+                # The client dropped a kept-alive connection (it closed a stream before
+                # its last chunk was read): nothing more will come on it.
+                self.close_connection = True
+
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""
@@ -455,6 +482,12 @@ def _handler_for(server: _FakeServer) -> type[BaseHTTPRequestHandler]:
                 content = {**content, "model": request.get("model", "unknown")}
             if isinstance(content, dict) and reply.status == 200:
                 content = server._adjust(content, request)
+            events = None
+            if request.get("stream") is True and reply.status == 200 and isinstance(content, dict):
+                events = server._events(content, request)
+            if events is not None:
+                self._send_events(reply, events)
+                return
             payload = (content if isinstance(content, str) else json.dumps(content)).encode()
             try:
                 self.send_response(reply.status, _REASONS.get(reply.status))
@@ -475,7 +508,61 @@ def _handler_for(server: _FakeServer) -> type[BaseHTTPRequestHandler]:
                 # The client gave up first (its timeout): nothing left to answer.
                 self.close_connection = True
 
+        def _send_events(self, reply: FakeReply, events: list[bytes]) -> None:
+            """Server-sent events, one HTTP chunk each, as the real APIs stream; ``cut``
+            sends half of them and closes the connection without the last chunk."""
+            try:
+                self.send_response(200, "OK")
+                self.send_header("content-type", "text/event-stream; charset=utf-8")
+                self.send_header("transfer-encoding", "chunked")
+                self.send_header("cache-control", "no-cache")
+                self.send_header("request-id", f"req_fake_{next(_ids)}")
+                for name, value in reply.headers:
+                    self.send_header(name, value)
+                self.end_headers()
+                for n, event in enumerate(events):
+                    if reply.cut and n >= len(events) // 2:
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    if server.event_delay and n and not server._wait(server.event_delay):
+                        self.close_connection = True
+                        return
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                self.close_connection = True
+
     return Handler
+
+
+PIECE_WORDS = 4  # words per streamed text delta
+PIECE_CHARS = 16 * 1024  # and never more characters than this in one
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` in the deltas a fake streams it as: a few words each, so a test sees
+    several; a long run without spaces in pieces of ``PIECE_CHARS``."""
+    words = [w for w in re.split(r"(?<=\s)(?=\S)", text) if w]
+    out: list[str] = []
+    for i in range(0, len(words), PIECE_WORDS):
+        piece = "".join(words[i : i + PIECE_WORDS])
+        out.extend(piece[j : j + PIECE_CHARS] for j in range(0, len(piece), PIECE_CHARS))
+    return out
+
+
+def _json_pieces(text: str) -> list[str]:
+    """A tool call's JSON arguments in the small pieces the APIs stream them in."""
+    size = max(8, len(text) // 4)
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    body = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return f"{head}data: {body}\n\n".encode()
 
 
 def _anthropic_usage(usage: dict[str, Any] | None) -> dict[str, Any]:
@@ -553,6 +640,78 @@ class FakeAnthropic(_FakeServer):
             "cache_read_input_tokens": read,
             "cache_creation_input_tokens": write,
         }
+
+    def _events(self, body: dict[str, Any], request: dict[str, Any]) -> list[bytes] | None:
+        # As the Messages API streams: message_start (input usage), each block's start,
+        # deltas and stop, message_delta (stop reason, output usage), message_stop.
+        content = body.get("content")
+        if body.get("type") != "message" or not isinstance(content, list):
+            return None
+        usage = dict(body.get("usage") or {})
+        start_usage = {**usage, "output_tokens": min(1, usage.get("output_tokens") or 0)}
+        message = {**body, "content": [], "stop_reason": None, "stop_sequence": None}
+        events = [
+            _sse(
+                {"type": "message_start", "message": {**message, "usage": start_usage}},
+                "message_start",
+            )
+        ]
+        for index, block in enumerate(content):
+            kind = block.get("type")
+            opened: dict[str, Any]
+            deltas: list[dict[str, Any]]
+            if kind == "text":
+                opened, deltas = (
+                    {"type": "text", "text": ""},
+                    [{"type": "text_delta", "text": p} for p in _pieces(block.get("text", ""))],
+                )
+            elif kind == "tool_use":
+                opened = {**block, "input": {}}
+                raw = json.dumps(block.get("input", {}))
+                deltas = [
+                    {"type": "input_json_delta", "partial_json": p} for p in _json_pieces(raw)
+                ]
+            elif kind == "thinking":
+                opened = {"type": "thinking", "thinking": "", "signature": ""}
+                deltas = [
+                    {"type": "thinking_delta", "thinking": p}
+                    for p in _pieces(block.get("thinking", ""))
+                ] + [{"type": "signature_delta", "signature": block.get("signature", "")}]
+            else:
+                opened, deltas = block, []
+            events.append(
+                _sse(
+                    {"type": "content_block_start", "index": index, "content_block": opened},
+                    "content_block_start",
+                )
+            )
+            if index == 0:
+                events.append(_sse({"type": "ping"}, "ping"))
+            events += [
+                _sse(
+                    {"type": "content_block_delta", "index": index, "delta": d},
+                    "content_block_delta",
+                )
+                for d in deltas
+            ]
+            events.append(
+                _sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+            )
+        events.append(
+            _sse(
+                {
+                    "type": "message_delta",
+                    "delta": {
+                        "stop_reason": body.get("stop_reason"),
+                        "stop_sequence": body.get("stop_sequence"),
+                    },
+                    "usage": {"output_tokens": usage.get("output_tokens", 0)},
+                },
+                "message_delta",
+            )
+        )
+        events.append(_sse({"type": "message_stop"}, "message_stop"))
+        return events
 
     @property
     def base_url(self) -> str:
@@ -692,6 +851,9 @@ class FakeOpenAI(_FakeServer):
         self.strict = strict
 
     def _refuse(self, body: dict[str, Any]) -> FakeReply | None:
+        refused = self._refuse_stream(body)
+        if refused is not None:
+            return refused
         # As llama-cpp-python's server does: its request model refuses a null content,
         # and the error surfaces as a 500 whose body is the validation error.
         if not self.strict:
@@ -718,6 +880,82 @@ class FakeOpenAI(_FakeServer):
                 choice = {**choice, "message": message, "finish_reason": "stop"}
             choices.append(choice)
         return {**body, "choices": choices}
+
+    def _refuse_stream(self, body: dict[str, Any]) -> FakeReply | None:
+        # As openai.com does: stream_options only with stream.
+        if body.get("stream_options") is not None and body.get("stream") is not True:
+            text = "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+            error = self._error_body(400, text, None)
+            error["error"]["param"] = "stream_options"
+            return FakeReply(status=400, body=error)
+        return None
+
+    def _events(self, body: dict[str, Any], request: dict[str, Any]) -> list[bytes] | None:
+        # As Chat Completions streams: chat.completion.chunk objects (the first with the
+        # role; content, refusal and tool calls in pieces, a tool call's id, type and name
+        # in its first piece; then the finish reason), then, when stream_options asks for
+        # it, a chunk of usage with no choices; then [DONE].
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices:
+            return None
+        message = choices[0].get("message")
+        if not isinstance(message, dict):
+            return None
+        options = request.get("stream_options") or {}
+        with_usage = isinstance(options, dict) and options.get("include_usage") is True
+        head = {
+            "id": body.get("id"),
+            "object": "chat.completion.chunk",
+            "created": body.get("created", int(time.time())),
+            "model": body.get("model"),
+            "system_fingerprint": body.get("system_fingerprint"),
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            out = {**head, "choices": [choice]}
+            if with_usage:
+                out["usage"] = None
+            return _sse(out)
+
+        calls = message.get("tool_calls") or []
+        text = message.get("content") or ""
+        # The first chunk: the role, and content "" (null when the reply is tool calls).
+        first: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if calls and not text else "",
+            "refusal": None,
+        }
+        events = [chunk(first)]
+        events += [chunk({"content": p}) for p in _pieces(text)]
+        events += [chunk({"refusal": p}) for p in _pieces(message.get("refusal") or "")]
+        for index, call in enumerate(calls):
+            function = call.get("function") or {}
+            pieces = _json_pieces(function.get("arguments") or "") or [""]
+            events.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": index,
+                                "id": call.get("id"),
+                                "type": "function",
+                                "function": {"name": function.get("name"), "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
+            events += [
+                chunk({"tool_calls": [{"index": index, "function": {"arguments": p}}]})
+                for p in pieces
+                if p
+            ]
+        events.append(chunk({}, choices[0].get("finish_reason")))
+        if with_usage and body.get("usage") is not None:
+            events.append(_sse({**head, "choices": [], "usage": body["usage"]}))
+        events.append(_sse("[DONE]"))
+        return events
 
     def system_text(self, body: dict[str, Any]) -> str:
         messages = body.get("messages")

@@ -9,15 +9,23 @@ from typing import Any, Literal
 
 from accord.errors import UserError
 from accord.events import EventKind
-from accord.store.limits import MAX_PAYLOAD
-from accord.store.sql.seam import Connection, Seam, atomic
-from accord.types import Event, TranscriptEntry, TranscriptKind, UsageRecord, UsageTotal
+from accord.store.limits import MAX_LIVE, MAX_PAYLOAD
+from accord.store.sql.seam import Connection, Seam, _cap, atomic
+from accord.types import (
+    Event,
+    LiveOutput,
+    TranscriptEntry,
+    TranscriptKind,
+    UsageRecord,
+    UsageTotal,
+)
 
 
 class LogPart(Seam):
     """Part of ``SQLStore`` (see the package docstring).
 
-    The team's log: events, transcripts and model usage.
+    The team's log: events, transcripts and model usage; and, beside it, what each
+    member's model is writing right now (``live_output``, scratch that is no history).
     """
 
     # events ----------------------------------------------------------------
@@ -251,3 +259,54 @@ class LogPart(Seam):
         if by is None and not totals:
             totals = [UsageTotal(None, 0, 0, 0, 0, 0, 0.0, 0)]
         return totals
+
+    # live output: scratch beside the log ---------------------------------------
+
+    @atomic
+    def set_live(
+        self, team: str, member: str, session: int, text: str, tools: Sequence[str] = ()
+    ) -> None:
+        """Replace what ``member``'s model is writing right now: the text so far of the call
+        in progress and the names of the tool calls it has begun (see ``LiveOutput``).
+
+        Scratch, not history: no event is logged (promise 5 is about changes of state, and
+        this changes none), and the write moves no change marker and wakes no waiting
+        member (``_live`` keeps it apart), so a member streaming several times a second
+        costs its waiting teammates nothing. Text over ``MAX_LIVE`` bytes is refused."""
+        _cap(text, MAX_LIVE, "a member's live output")
+        names = [str(t) for t in tools]
+        with self._peek() as db:
+            self._member_row(db, self._team_id(db, team), team, member)
+        with self._live() as db:
+            db.execute(
+                "INSERT INTO live_output (team, member, session, text, tools, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (team, member) DO UPDATE SET "
+                "session = excluded.session, text = excluded.text, tools = excluded.tools, "
+                "updated_at = excluded.updated_at",
+                (team, member, session, text, json.dumps(names), self.clock()),
+            )
+
+    @atomic
+    def clear_live(self, team: str, member: str) -> None:
+        """Forget ``member``'s live output (its reply was saved, or its call failed);
+        harmless when there is none. Like ``set_live``, it logs and wakes nothing."""
+        with self._live() as db:
+            db.execute("DELETE FROM live_output WHERE team = ? AND member = ?", (team, member))
+
+    @atomic
+    def read_live(self, team: str, member: str | None = None) -> list[LiveOutput]:
+        """The live output of the team's members (or of ``member``) whose model call is
+        in progress, by member name; a member with none has no row."""
+        with self._peek() as db:
+            self._team_id(db, team)
+        where, args = "team = ?", [team]
+        if member is not None:
+            where += " AND member = ?"
+            args.append(member)
+        with self._live(read=True) as db:
+            rows = db.execute(
+                "SELECT member, session, text, tools, updated_at FROM live_output "
+                f"WHERE {where} ORDER BY member",
+                args,
+            ).fetchall()
+        return [LiveOutput(m, s, t, tuple(json.loads(names)), at) for m, s, t, names, at in rows]

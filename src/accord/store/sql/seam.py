@@ -178,6 +178,12 @@ class Seam(ABC):
         send it with the commit."""
         db.execute(statement, args)
 
+    @abstractmethod
+    def _live(self, *, read: bool = False) -> AbstractContextManager[Connection]:
+        """A transaction on the ``live_output`` table (a read one with ``read``) that
+        moves no change marker: its commit notifies nobody and wakes no waiting member.
+        It runs apart from any other transaction of the operation."""
+
     def _peek(self) -> AbstractContextManager[Connection]:
         """A connection for one read-only statement (which needs no transaction of its
         own on a server; on SQLite it is a read transaction like any other)."""

@@ -91,6 +91,9 @@ class TeamsPart(Seam):
             )
             db.execute("DELETE FROM memories WHERE team_id = ?", (team_id,))
             db.execute("DELETE FROM teams WHERE id = ?", (team_id,))
+        # Members' live output is scratch kept apart (Seam._live): it goes after the team.
+        with self._live() as db:
+            db.execute("DELETE FROM live_output WHERE team = ?", (name,))
 
     # members ---------------------------------------------------------------
 
