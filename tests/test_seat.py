@@ -195,6 +195,29 @@ def test_select_focus_fold_escape_talk_and_the_board(seeded: tuple[str, Team]) -
     run(drive())
 
 
+def test_a_members_reply_streams_under_its_transcript_while_its_model_writes(
+    seeded: tuple[str, Team],
+) -> None:
+    location, team = seeded
+
+    async def drive() -> None:
+        app = Seat(location, "main")
+        async with app.run_test(size=(150, 40)) as pilot:
+            await settle(pilot, lambda: bool(app.shown_rows))
+            app.open_member("bob")
+            live = app.query_one("#live", Static)
+            team.log.publish_live("bob", 1, "Let me read the \x1b[2J parser", ["read_file"])
+            await settle(pilot, lambda: "Let me read the" in str(live.render()))
+            assert "\\x1b[2J parser" in str(live.render())
+            assert "calling: read_file" in str(live.render())
+            team.log.publish_live("bob", 1, "Let me read the parser first, then", ["read_file"])
+            await settle(pilot, lambda: "then" in str(live.render()))
+            team.log.clear_live("bob")  # the reply is saved: the transcript shows it
+            await settle(pilot, lambda: str(live.render()).strip() == "")
+
+    run(drive())
+
+
 def test_idle_members_fold_away_and_the_events_pane_filters(seeded: tuple[str, Team]) -> None:
     location, team = seeded
     for name in ("bob", "carol"):

@@ -216,6 +216,7 @@ class Seat(App[None]):
     #top { height: 1; background: $boost; }
     #notice { height: auto; display: none; color: $error; }
     #notice.-on { display: block; }
+    #notice.-ok { color: $success; }
     #asks { height: auto; display: none; background: $warning 30%; }
     #asks.-on { display: block; }
     #main { height: 1fr; }
@@ -499,7 +500,8 @@ class Seat(App[None]):
         top = Text(f"team {self.team_name}", style="bold")
         if run is not None:
             style = "green" if run.status == RunStatus.RUNNING else "yellow"
-            top.append(f"  {run.status.value}", style=style)
+            top.append("  ")
+            top.append(run.status.value, style=style)
             top.append(f"  goal: {line(run.goal, 70)}")
         spent = sum(r.cost_usd for r in self.rows)
         top.append(f"  {_money(spent)}")
@@ -520,13 +522,14 @@ class Seat(App[None]):
             text = f"the run ended ({c.outcome['outcome']}): {line(c.outcome['reason'], 200)}"
             if c.outcome["outcome"] != "finished":
                 text += f". `accord resume --team {self.team_name}` brings it back"
-        self._notice(text)
+        self._notice(text, ok=c.outcome is not None and c.outcome["outcome"] == "finished")
 
-    def _notice(self, text: str) -> None:
+    def _notice(self, text: str, *, ok: bool = False) -> None:
         self.notice_text = text
         notice = self.query_one("#notice", Static)
         notice.update(Text(text))
         notice.set_class(bool(text), "-on")
+        notice.set_class(ok, "-ok")
 
     def _unreachable(self, why: str) -> None:
         first = self.unreachable is None

@@ -266,12 +266,8 @@ class Feed:
         return self.team.log.read_transcript(member, since=since)
 
     def live(self, member: str) -> LiveOutput | None:
-        """What the member's model is writing right now, if the store keeps it."""
-        reader = getattr(self.team.log, "live", None)
-        if reader is None:
-            return None
-        found: LiveOutput | None = reader(member)
-        return found
+        """What the member's model is writing right now (None between model calls)."""
+        return self.team.log.live(member)
 
     def task_story(self, task_id: int) -> tuple[Task, list[Event], list[TranscriptEntry]]:
         """A task, the events about it (hook runs among them), and its owner's work on it
