@@ -29,8 +29,9 @@ def register(commands: Subcommands, name: str) -> None:
     p.add_argument("--keep", action="store_true", help="keep the folder even if the demo fails")
     p.add_argument(
         "--display",
-        choices=["live", "plain"],
-        help="live view (default on a terminal) or one line per event",
+        choices=["tui", "table", "plain"],
+        help="the full-screen app (default on a terminal), the refreshing table, or one "
+        "line per step",
     )
     p.set_defaults(func=demo_cmd)
 
@@ -45,7 +46,7 @@ def demo_cmd(ctx: Context) -> int:
     show.say(f"scratch repository: {folder.root}")
     show.say(f"goal: {demo.GOAL}")
     sys.stdout.flush()
-    display = ctx.args.display or ("live" if sys.stdout.isatty() else "plain")
+    display = ctx.args.display or ("tui" if sys.stdout.isatty() else "plain")
 
     say = show.say_now
 
@@ -53,11 +54,16 @@ def demo_cmd(ctx: Context) -> int:
         story = demo.Narrator(team, say)
         if display == "plain":
             return Supervisor(project, team, say=say, on_event=story).run()
-        from accord.cli._live import supervise_live
-
         before = team.log.read_events()
-        final = supervise_live(project, team)
-        # The live view shows the board; the story of the run is told once it is over.
+        if display == "tui":
+            from accord.tui import supervise_in_app
+
+            final = supervise_in_app(project, team)
+        else:
+            from accord.cli._live import supervise_live
+
+            final = supervise_live(project, team)
+        # The view shows the team; the story of the run is told once it is over.
         say("what happened:")
         for e in team.log.read_events(since=before[-1].seq if before else 0):
             story(e)

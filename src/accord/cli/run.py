@@ -77,7 +77,7 @@ def _placement(p: argparse.ArgumentParser) -> None:
     )
 
 
-DISPLAYS = ("tui", "table", "plain", "events", "tmux")
+DISPLAYS = ("tui", "table", "plain", "events", "tmux", "live")  # live: table's old name
 
 
 def _display(p: argparse.ArgumentParser) -> None:
@@ -86,7 +86,7 @@ def _display(p: argparse.ArgumentParser) -> None:
         choices=DISPLAYS,
         help="the full-screen app (tui, the default on a terminal), the refreshing table "
         "(table), the run as a story one step a line (plain, the default to a pipe), every "
-        "raw event (events), or a tmux pane per member (tmux)",
+        "raw event (events), or a tmux pane per member (tmux); live is the old name of table",
     )
 
 
@@ -332,7 +332,7 @@ def _supervise_run(ctx: Context, team: Team) -> int:
         from accord.tui import supervise_in_app
 
         final = supervise_in_app(ctx.project, team, host=ctx.args.host, slots=ctx.args.slots)
-    elif display == "table":
+    elif display in ("table", "live"):
         from accord.cli._live import supervise_live
 
         final = supervise_live(ctx.project, team, host=ctx.args.host, slots=ctx.args.slots)
