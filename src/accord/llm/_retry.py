@@ -32,11 +32,14 @@ from email.utils import parsedate_to_datetime
 from types import ModuleType
 from typing import TypeVar
 
+import pydantic
+
 from accord.llm.base import ContextTooLong, ModelError
 
 log = logging.getLogger("accord.llm")
 
 T = TypeVar("T")
+Parsed = TypeVar("Parsed", bound=pydantic.BaseModel)
 
 # Statuses worth another try: timeouts, lock conflicts, rate limits, and every
 # server error (529 is Anthropic's "overloaded"). The same set the SDKs retry.
@@ -290,3 +293,18 @@ def _error_type(body: object) -> str | None:
     error = body.get("error", body) if isinstance(body, dict) else None
     kind = error.get("type") if isinstance(error, dict) else None
     return kind if isinstance(kind, str) else None
+
+
+def whole_reply(body: bytes, shape: type[Parsed], api: str) -> Parsed | str:
+    """A whole reply where a stream was asked for (a server that ignored ``stream``):
+    the reply ``shape`` parses, or the text it is when it is no JSON; BadReply when it
+    is JSON of another shape."""
+    text = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    try:
+        return shape.model_validate(data)
+    except pydantic.ValidationError as err:
+        raise BadReply(f"the reply is not a {api} reply ({one_line(str(err))})") from err

@@ -27,7 +27,6 @@ from dataclasses import replace
 from typing import Any, cast
 
 import anthropic
-import pydantic
 from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
 
 from accord.llm._retry import (
@@ -38,6 +37,7 @@ from accord.llm._retry import (
     StreamCut,
     one_line,
     sdk_failure,
+    whole_reply,
     with_retries,
 )
 from accord.llm.base import (
@@ -165,7 +165,7 @@ class AnthropicModel(Model):
         with self._client.messages.stream(**arguments) as stream:
             if "event-stream" not in stream.response.headers.get("content-type", ""):
                 # A server (or proxy) that does not stream answered with the whole reply.
-                return _whole(stream.response.read())
+                return whole_reply(stream.response.read(), Message, "Messages")
             ended = False
             for event in stream:
                 if event.type == "text":
@@ -255,19 +255,6 @@ class AnthropicModel(Model):
         return sdk_failure(
             err, anthropic, anthropic.AnthropicError, "Messages", self.timeout, KEY_VARIABLE
         )
-
-
-def _whole(body: bytes) -> Message | str:
-    """A whole reply where a stream was asked for: the message, or the text it is."""
-    text = body.decode("utf-8", "replace")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    try:
-        return Message.model_validate(data)
-    except pydantic.ValidationError as err:
-        raise BadReply(f"the reply is not a Messages reply ({one_line(str(err))})") from err
 
 
 def _wire_message(message: ChatMessage) -> dict[str, Any]:

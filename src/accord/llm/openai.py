@@ -37,7 +37,6 @@ from typing import Any, cast
 from urllib.parse import urlparse
 
 import openai
-import pydantic
 from openai.types import CompletionUsage
 from openai.types.chat import (
     ChatCompletion,
@@ -54,6 +53,7 @@ from accord.llm._retry import (
     StreamCut,
     one_line,
     sdk_failure,
+    whole_reply,
     with_retries,
 )
 from accord.llm.base import (
@@ -212,7 +212,9 @@ class OpenAIModel(Model):
         with stream:
             if "event-stream" not in stream.response.headers.get("content-type", ""):
                 # A server (or proxy) that does not stream answered with the whole reply.
-                return self._whole(_whole(stream.response.read()), started)
+                return self._whole(
+                    whole_reply(stream.response.read(), ChatCompletion, "Chat Completions"), started
+                )
             parts = _Parts(listener)
             for chunk in stream:
                 parts.add(chunk)
@@ -404,19 +406,6 @@ class _Parts:
         if self.usage is not None:
             raw["usage"] = self.usage.model_dump(mode="json", exclude_none=True)
         return raw
-
-
-def _whole(body: bytes) -> ChatCompletion | str:
-    """A whole reply where a stream was asked for: the completion, or the text it is."""
-    text = body.decode("utf-8", "replace")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    try:
-        return ChatCompletion.model_validate(data)
-    except pydantic.ValidationError as err:
-        raise BadReply(f"the reply is not a Chat Completions reply ({one_line(str(err))})") from err
 
 
 def _wire_message(message: ChatMessage) -> list[dict[str, Any]]:
