@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from accord.types import Message
 
 POLL = 0.1  # how often it looks at the store's change marker for new messages
-HISTORY = 200  # the newest messages of the member's it looks through each time
+HISTORY = 200  # the newest messages to or from the person it looks through each time
 
 
 def register(commands: Subcommands, name: str) -> None:
@@ -100,7 +100,7 @@ def _conversation(mailbox: Mailbox, member: str, after: int) -> list[Message]:
 
     return [
         m
-        for m in mailbox.history(member, limit=HISTORY)
+        for m in mailbox.history(PERSON, limit=HISTORY)
         if m.id > after and {m.sender, m.recipient} == {PERSON, member}
     ]
 
