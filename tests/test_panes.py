@@ -138,7 +138,7 @@ def test_no_tmux_is_refused_before_anything_starts(root: Path, tmp_path: Path) -
     refused = accord(root, "run", "goal", "--display", "tmux", env={"PATH": str(empty)})
     assert refused.returncode == 2, refused.stdout + refused.stderr
     lines = refused.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: --display tmux needs tmux 3.x")
+    assert len(lines) == 1 and lines[0].startswith("error: panes in tmux need tmux 3.x")
     assert refused.stdout == ""
     assert list((root / ".accord").iterdir()) == []  # no store made, nothing started
 

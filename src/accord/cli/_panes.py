@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from accord.team import Team
 
 NO_TMUX = (
-    "--display tmux needs tmux 3.x, and none is installed: install it (apt-get install tmux) "
-    "or use --display tui"
+    "panes in tmux need tmux 3.x, and none is installed: install it (apt-get install tmux), "
+    "or use the app (--display tui)"
 )
 MARKS = {
     MemberStatus.STOPPED: "stopped",
