@@ -55,6 +55,9 @@ _KNOWN_KEYS = {
     "network",
     "color",
     "ask",
+    "mcpServers",
+    "runtime",
+    "command",
 }
 
 
@@ -79,6 +82,14 @@ class AgentDefinition:
     # ``disallowedTools`` ("Bash(git push:*)") deny, and ``ask`` entries ask.
     deny_rules: tuple[str, ...] = ()
     ask_rules: tuple[str, ...] = ()
+    # MCP servers the member may use (Claude Code's ``mcpServers``): names of servers
+    # configured in .mcp.json or accord.toml, and servers defined here, by name.
+    mcp_servers: tuple[str, ...] = ()
+    mcp_inline: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # ``runtime: command``: an external program (``command``) plays the member, through
+    # accord's MCP server, instead of accord's loop and a model.
+    runtime: str = "model"
+    command: str | None = None
 
     def unsupported(self) -> str | None:
         """One line naming the tools and fields of this definition that accord ignores,
@@ -143,6 +154,8 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         everything = tuple(t.name for t in all_tools()) if tools is None else tools
         tools = tuple(t for t in everything if t not in denied)
     ignored += tuple(n for n in denied_unknown if n not in ignored)
+    servers, inline = _mcp_servers(front.get("mcpServers"), source)
+    runtime, command = _runtime(front, source)
     model = front.get("model")
     inherits = model is not None and str(model) == "inherit"
     if model is not None:
@@ -170,7 +183,53 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         extra={k: v for k, v in front.items() if k not in _KNOWN_KEYS},
         deny_rules=patterns,
         ask_rules=asks,
+        mcp_servers=servers,
+        mcp_inline=inline,
+        runtime=runtime,
+        command=command,
     )
+
+
+def _mcp_servers(value: Any, source: str) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+    """``mcpServers`` as Claude Code writes it: a list of server names, or of one-key
+    mappings ``{name: {command, args, env} | {url}}`` defining a server here, or one such
+    mapping whole."""
+    if value is None:
+        return (), {}
+    items: list[Any] = list(value.items()) if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        raise ConfigError(f"{source}: mcpServers must be a list of server names or definitions")
+    names: list[str] = []
+    inline: dict[str, dict[str, Any]] = {}
+    for item in items:
+        pairs = [item] if isinstance(item, tuple) else None
+        if isinstance(item, str):
+            names.append(item)
+            continue
+        if isinstance(item, dict):
+            pairs = list(item.items())
+        if not pairs or not all(isinstance(k, str) and isinstance(v, dict) for k, v in pairs):
+            raise ConfigError(
+                f"{source}: mcpServers entries are server names or {{name: {{command: ...}}}}"
+            )
+        for key, spec in pairs:
+            names.append(key)
+            inline[key] = dict(spec)
+    return tuple(dict.fromkeys(names)), inline
+
+
+def _runtime(front: dict[str, Any], source: str) -> tuple[str, str | None]:
+    runtime = str(front.get("runtime", "model"))
+    command = front.get("command")
+    if runtime not in ("model", "command"):
+        raise ConfigError(f"{source}: runtime must be model or command, not {runtime!r}")
+    if command is not None and not isinstance(command, str | list):
+        raise ConfigError(f"{source}: command must be a command line (a string)")
+    if isinstance(command, list):
+        command = " ".join(str(c) for c in command)
+    if runtime == "command" and not (command or "").strip():
+        raise ConfigError(f"{source}: runtime: command needs a command line in `command`")
+    return runtime, command
 
 
 def _patterns(
