@@ -45,11 +45,12 @@ RANK = {
     "runtime": 4,
     "cli": 5,
     "tui": 5,  # a front door beside the command line, which opens it
+    "mcp": 5,  # a front door for MCP clients, which `accord mcp` opens
     # the package's exports and ``python -m accord`` stand above every layer
     "__init__": 6,
     "__main__": 6,
 }
-ABOVE_SERVICES = ("agent", "runtime", "cli", "tui")
+ABOVE_SERVICES = ("agent", "runtime", "cli", "tui", "mcp")
 
 
 def modules() -> Iterator[tuple[str, Path, ast.Module]]:

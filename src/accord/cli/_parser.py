@@ -43,6 +43,7 @@ MODULE_OF: dict[str, str] = {
     "plan": "plan",
     "work": "plan",
     "merge": "merge",
+    "mcp": "mcp",
 }
 
 
