@@ -24,7 +24,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -36,23 +36,27 @@ from pydantic import Field
 from accord.agent.definition import AgentDefinition, find_definition
 from accord.agent.launch import gate_for, toolbox_for
 from accord.agent.lead import LEAD
-from accord.agent.tools.base import ToolContext, Toolbox
+from accord.agent.tools.base import Toolbox, ToolContext
 from accord.agent.tools.team import held_claim
 from accord.config import Config
 from accord.errors import AccordError, ClaimError
 from accord.llm.base import ToolCall
 from accord.team import Team
 from accord.team.board import LeaseKeeper
-from accord.types import Message, MemberRole, Task, TaskStatus, WakeReason
+from accord.types import MemberRole, Message, Task, TaskStatus, WakeReason
 
 # A result longer than this is cut, with a note saying where it is whole.
 RESULT_CHARS = 100_000
-# One message body in read_mail or the inbox resource is cut at this.
-BODY_CHARS = 20_000
+# One message body or task description is cut at this, so a batch of mail stays whole JSON.
+BODY_CHARS = 16_000
+# read_mail delivers at most this many messages a call: with BODY_CHARS, a result fits.
+MAIL_BATCH = 5
 # wait_for_work waits at most this long, whatever it is asked.
 MAX_WAIT = 600.0
 INBOX = "accord://inbox"
 BOARD = "accord://board"
+
+T = TypeVar("T")
 
 _CREATED = re.compile(r"created task #(\d+)")
 
@@ -126,7 +130,7 @@ class Seat:
                 f"{name} is not among your tools (agent definition {self.definition.name!r})"
             )
 
-    def guarded(self, act: Callable[[], str]) -> str:
+    def guarded(self, act: Callable[[], T]) -> T:
         """``act()``, with accord's errors as tool errors."""
         try:
             return act()
@@ -174,7 +178,9 @@ class Seat:
                 "from": m.sender,
                 "kind": m.kind.value,
                 "summary": m.summary,
-                "message": capped(m.body, f"`accord msg inbox --json` (message {m.id})", BODY_CHARS),
+                "message": capped(
+                    m.body, f"`accord msg inbox --json` (message {m.id})", BODY_CHARS
+                ),
                 **({"to": "*"} if m.broadcast else {}),
             }
             for m in messages
@@ -227,7 +233,8 @@ async def _threaded(fn: Callable[[], str]) -> str:
 
 def build_server(seat: Seat) -> MCPServer[Any]:
     """The MCP server of ``seat``'s member: tools, the board and inbox resources, and the
-    ``member`` prompt."""
+    ``member`` prompt. Arguments are camelCase where Claude Code's tools name them so
+    (``taskId``, ``blockedBy``): a client that knows those shapes needs no new ones."""
     bus = InMemorySubscriptionBus()
 
     @asynccontextmanager
@@ -253,11 +260,13 @@ def build_server(seat: Seat) -> MCPServer[Any]:
 
     # the board ----------------------------------------------------------------
 
-    @server.tool(name="TaskList", description="The team's board: id, subject, status, owner, "
-                 "blockedBy (open blockers) and ready, for each task.")  # fmt: skip
+    @server.tool(
+        name="TaskList",
+        description="The team's board: id, subject, status, owner, "
+        "blockedBy (open blockers) and ready, for each task.",
+    )
     async def task_list(
-        status: Literal["pending", "in_progress", "completed", "failed", "cancelled"]
-        | None = None,
+        status: Literal["pending", "in_progress", "completed", "failed", "cancelled"] | None = None,
     ) -> str:
         def go() -> str:
             s.allowed("task_list")
@@ -266,21 +275,27 @@ def build_server(seat: Seat) -> MCPServer[Any]:
 
         return await _threaded(go)
 
-    @server.tool(name="TaskGet", description="One task whole: subject, description, status, "
-                 "owner, blockedBy, attempts, result, reason.")  # fmt: skip
-    async def task_get(taskId: int) -> str:  # noqa: N803 - Claude Code's argument name
+    @server.tool(
+        name="TaskGet",
+        description="One task whole: subject, description, status, "
+        "owner, blockedBy, attempts, result, reason.",
+    )
+    async def task_get(taskId: int) -> str:
         def go() -> str:
             s.allowed("task_get")
             return s.guarded(lambda: _dump(s.task_view(s.team.board.get(taskId))))
 
         return await _threaded(go)
 
-    @server.tool(name="TaskCreate", description="Put a new task on the board, optionally "
-                 "blocked by other tasks (blockedBy) or meant for a member (owner).")  # fmt: skip
+    @server.tool(
+        name="TaskCreate",
+        description="Put a new task on the board, optionally "
+        "blocked by other tasks (blockedBy) or meant for a member (owner).",
+    )
     async def task_create(
         subject: str,
         description: str = "",
-        blockedBy: list[int] | None = None,  # noqa: N803
+        blockedBy: list[int] | None = None,
         owner: str | None = None,
     ) -> str:
         def go() -> str:
@@ -308,13 +323,13 @@ def build_server(seat: Seat) -> MCPServer[Any]:
         "and addBlockedBy change the task.",
     )
     async def task_update(
-        taskId: int,  # noqa: N803
+        taskId: int,
         status: Literal["in_progress", "completed", "pending"] | None = None,
         result: str | None = None,
         subject: str | None = None,
         description: str | None = None,
         owner: str | None = None,
-        addBlockedBy: list[int] | None = None,  # noqa: N803
+        addBlockedBy: list[int] | None = None,
     ) -> str:
         def go() -> str:
             said: list[str] = []
@@ -345,35 +360,50 @@ def build_server(seat: Seat) -> MCPServer[Any]:
 
         return await _threaded(go)
 
-    @server.tool(name="task_fail", description="Give up a task you hold, saying why it cannot "
-                 "be done; retry=true puts it back for another attempt.")  # fmt: skip
-    async def task_fail(taskId: int, reason: str, retry: bool = False) -> str:  # noqa: N803
+    @server.tool(
+        name="task_fail",
+        description="Give up a task you hold, saying why it cannot "
+        "be done; retry=true puts it back for another attempt.",
+    )
+    async def task_fail(taskId: int, reason: str, retry: bool = False) -> str:
         if not reason.strip():
             raise ToolError("task_fail needs a reason")
         return await _threaded(lambda: s.guarded(lambda: s.fail(taskId, reason, retry)))
 
     # mail -------------------------------------------------------------------------
 
-    @server.tool(name="SendMessage", description="Send a message to a teammate by name, to "
-                 "'person' (the person you work for), or to every other member with '*'.")  # fmt: skip
+    @server.tool(
+        name="SendMessage",
+        description="Send a message to a teammate by name, to "
+        "'person' (the person you work for), or to every other member with '*'.",
+    )
     async def send_message(to: str, message: str, summary: str | None = None) -> str:
         args: dict[str, Any] = {"to": to, "message": message}
         if summary is not None:
             args["summary"] = summary
         return await _threaded(lambda: s.run("send_message", args))
 
-    @server.tool(name="read_mail", description="Your unread mail, oldest first. It is not "
-                 "acknowledged: call ack_mail with the ids once you have dealt with it, or it "
-                 "comes back after the team's visibility timeout.")  # fmt: skip
+    @server.tool(
+        name="read_mail",
+        description="Your unread mail, oldest first, a few at a time. It is not "
+        "acknowledged: call ack_mail with the ids once you have dealt with it, or it "
+        "comes back after the team's visibility timeout.",
+    )
     async def read_mail() -> str:
         def go() -> str:
-            mail = s.guarded(lambda: s.mail_view(s.team.mailbox.inbox(s.member)))
-            return capped(_dump({"messages": mail}), "`accord msg inbox --json`")
+            mail = s.guarded(lambda: s.mail_view(s.team.mailbox.inbox(s.member, MAIL_BATCH)))
+            out: dict[str, Any] = {}
+            if len(mail) == MAIL_BATCH:
+                out["more"] = "there may be more: call read_mail again"
+            out["messages"] = mail
+            return capped(_dump(out), "`accord msg inbox --json`")
 
         return await _threaded(go)
 
-    @server.tool(name="ack_mail", description="Acknowledge messages you have read, by id: "
-                 "they leave your inbox for good.")  # fmt: skip
+    @server.tool(
+        name="ack_mail",
+        description="Acknowledge messages you have read, by id: they leave your inbox for good.",
+    )
     async def ack_mail(ids: list[int]) -> str:
         def go() -> str:
             acked = s.guarded(lambda: _dump({"acked": s.team.mailbox.ack(s.member, ids)}))
@@ -381,8 +411,9 @@ def build_server(seat: Seat) -> MCPServer[Any]:
 
         return await _threaded(go)
 
-    @server.tool(name="team_digest", description="The board, recent changes and the team, "
-                 "in brief.")  # fmt: skip
+    @server.tool(
+        name="team_digest", description="The board, recent changes and the team, in brief."
+    )
     async def team_digest() -> str:
         def go() -> str:
             text = s.guarded(lambda: s.team.digest(0, s.member).text)
@@ -392,8 +423,10 @@ def build_server(seat: Seat) -> MCPServer[Any]:
 
     # memory -----------------------------------------------------------------------
 
-    @server.tool(name="remember", description="Keep a decision, insight, observation or "
-                 "story for later sessions.")  # fmt: skip
+    @server.tool(
+        name="remember",
+        description="Keep a decision, insight, observation or story for later sessions.",
+    )
     async def remember(
         type: Literal["decision", "insight", "observation", "story"],
         text: str,
@@ -410,15 +443,21 @@ def build_server(seat: Seat) -> MCPServer[Any]:
     async def forget(id: int) -> str:
         return await _threaded(lambda: s.run("forget", {"id": id}))
 
-    @server.tool(name="write_continuity", description="Rewrite your own continuity note, "
-                 "read first at your next session: what you were doing, what is open.")  # fmt: skip
+    @server.tool(
+        name="write_continuity",
+        description="Rewrite your own continuity note, "
+        "read first at your next session: what you were doing, what is open.",
+    )
     async def write_continuity(note: str) -> str:
         return await _threaded(lambda: s.run("write_continuity", {"text": note}))
 
     # waiting ------------------------------------------------------------------------
 
-    @server.tool(name="wait_for_work", description="Block until you have mail or a ready "
-                 "task you may claim, or until timeout seconds pass; says which.")  # fmt: skip
+    @server.tool(
+        name="wait_for_work",
+        description="Block until you have mail or a ready "
+        "task you may claim, or until timeout seconds pass; says which.",
+    )
     async def wait_for_work(timeout: Annotated[float, Field(gt=0)] = 60.0) -> str:
         stop = threading.Event()
 
@@ -437,15 +476,20 @@ def build_server(seat: Seat) -> MCPServer[Any]:
 
     # resources and the prompt -----------------------------------------------------
 
-    @server.resource(BOARD, name="board", description="The team's board.",
-                     mime_type="application/json")  # fmt: skip
+    @server.resource(
+        BOARD, name="board", description="The team's board.", mime_type="application/json"
+    )
     async def board() -> str:
         return await _threaded(
             lambda: capped(_dump({"tasks": s.board_view()}), "`accord task list --json`")
         )
 
-    @server.resource(INBOX, name="inbox", description="Your unacknowledged mail (reading "
-                     "it delivers nothing).", mime_type="application/json")  # fmt: skip
+    @server.resource(
+        INBOX,
+        name="inbox",
+        description="Your unacknowledged mail (reading it delivers nothing).",
+        mime_type="application/json",
+    )
     async def inbox() -> str:
         def go() -> str:
             mail = s.mail_view(s.team.mailbox.history(s.member, unacked=True))
@@ -453,8 +497,9 @@ def build_server(seat: Seat) -> MCPServer[Any]:
 
         return await _threaded(go)
 
-    @server.prompt(name="member", description="Your instructions as this member, and your "
-                   "continuity note.")  # fmt: skip
+    @server.prompt(
+        name="member", description="Your instructions as this member, and your continuity note."
+    )
     async def member_prompt() -> str:
         return await _threaded(s.instructions)
 

@@ -1,0 +1,330 @@
+"""`accord mcp`: the mcp SDK's own client against the real command, over stdio and HTTP.
+
+A whole task cycle (claim, message, a completion the TaskCompleted hook refuses, the
+fix, the completion), two members racing for one task, wrong and missing tokens,
+another member's task, 10 MB results capped, and wait_for_work waking on mail.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from accord.config import locate
+from accord.store import open_store
+from accord.team import Team
+from accord.testing.cli import clean_env
+from accord.types import NewTask
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+HOOK = """\
+#!/bin/sh
+# Refuses every completion until the client has written fixed.txt.
+if [ -f fixed.txt ]; then exit 0; fi
+echo "fixed.txt is missing: write it, then complete again" >&2
+exit 2
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project whose TaskCompleted hook refuses until fixed.txt exists; team main has
+    members alice and bob, whose tokens are in tokens.json."""
+    root = tmp_path / "proj"
+    (root / "hooks").mkdir(parents=True)
+    hook = root / "hooks" / "done.sh"
+    hook.write_text(HOOK)
+    hook.chmod(0o755)
+    (root / "accord.toml").write_text(
+        textwrap.dedent(
+            """
+            [hooks]
+            TaskCompleted = "./hooks/done.sh"
+            [sandbox]
+            required = false
+            """
+        )
+    )
+    (root / ".accord").mkdir()
+    store = open_store(str(root / ".accord" / "accord.db"), create=True)
+    try:
+        team = Team.create(store, "main")
+        tokens = {n: team.roster.add(n).token for n in ("alice", "bob")}
+    finally:
+        store.close()
+    (root / "tokens.json").write_text(json.dumps(tokens))
+    return root
+
+
+def tokens(project: Path) -> dict[str, str]:
+    found: dict[str, str] = json.loads((project / "tokens.json").read_text())
+    return found
+
+
+@contextmanager
+def services(project: Path) -> Iterator[Team]:
+    found = locate(project)
+    store = open_store(found.store_location)
+    try:
+        yield Team.open(store, "main", found.config, found.root)
+    finally:
+        store.close()
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**clean_env(), "PYTHONPATH": SRC, **extra}
+
+
+@asynccontextmanager
+async def stdio(
+    project: Path, member: str, token: str, *options: str
+) -> AsyncIterator[ClientSession]:
+    """A client session with `accord mcp` for ``member``: its token in ACCORD_TOKEN, or,
+    with ``--token-file``, ``token`` is the file's name."""
+    carried = {} if "--token-file" in options else {"ACCORD_TOKEN": token}
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "accord", "mcp", "--team", "main", "--as", member, *options],
+        env=env(**carried),
+        cwd=project,
+    )
+    async with stdio_client(params) as (r, w), ClientSession(r, w) as session:
+        await session.initialize()
+        yield session
+
+
+async def call(session: ClientSession, name: str, **args: Any) -> tuple[bool, str]:
+    """(is_error, text) of one tool call."""
+    result = await session.call_tool(name, args)
+    text = "".join(getattr(c, "text", "") for c in result.content)
+    return bool(result.is_error), text
+
+
+async def ok(session: ClientSession, name: str, **args: Any) -> str:
+    failed, text = await call(session, name, **args)
+    assert not failed, f"{name} failed: {text}"
+    return text
+
+
+async def refused(session: ClientSession, name: str, *needles: str, **args: Any) -> str:
+    failed, text = await call(session, name, **args)
+    assert failed, f"{name} should be refused: {text}"
+    for needle in needles:
+        assert needle in text, f"{needle!r} not in {text!r}"
+    return text
+
+
+async def task_cycle(session: ClientSession, project: Path, member: str) -> None:
+    """Create, claim, message, a refused completion, the fix, the completion."""
+    created = json.loads(await ok(session, "TaskCreate", subject="ship it", description="all"))
+    task_id = created["task"]["id"]
+    assert created == {"task": {"id": task_id, "subject": "ship it"}}
+    board = json.loads(await ok(session, "TaskList"))["tasks"]
+    assert {"id": task_id, "subject": "ship it", "status": "pending", "owner": None,
+            "blockedBy": [], "ready": True} in board  # fmt: skip
+    await ok(session, "TaskUpdate", taskId=task_id, status="in_progress")
+    sent = await ok(session, "SendMessage", to="bob", message="on it", summary="status")
+    assert "sent to bob" in sent
+    await refused(
+        session, "TaskUpdate", "TaskCompleted hook refused", "fixed.txt is missing",
+        taskId=task_id, status="completed", result="done",
+    )  # fmt: skip
+    held = json.loads(await ok(session, "TaskGet", taskId=task_id))
+    assert held["status"] == "in_progress" and held["youHoldIt"] is True  # the claim stays
+    (project / "fixed.txt").write_text("fixed\n")
+    await ok(session, "TaskUpdate", taskId=task_id, status="completed", result="done")
+    done = json.loads(await ok(session, "TaskGet", taskId=task_id))
+    assert done["status"] == "completed" and done["result"] == "done"
+    with services(project) as team:
+        (mail,) = team.mailbox.history("bob", unacked=True)
+        assert (mail.sender, mail.body, mail.summary) == (member, "on it", "status")
+
+
+def test_stdio_task_cycle_through_a_refusing_hook(project: Path) -> None:
+    async def main() -> None:
+        async with stdio(project, "alice", tokens(project)["alice"]) as session:
+            await task_cycle(session, project, "alice")
+
+    anyio.run(main)
+
+
+def test_two_members_race_for_one_task_and_the_loser_cannot_touch_it(project: Path) -> None:
+    with services(project) as team:
+        task = team.board.add(NewTask(title="only one"))
+    keys = tokens(project)
+
+    async def main() -> None:
+        async with (
+            stdio(project, "alice", keys["alice"]) as alice,
+            stdio(project, "bob", keys["bob"]) as bob,
+        ):
+            outcomes: dict[str, bool] = {}
+
+            async def claim(name: str, session: ClientSession) -> None:
+                failed, _ = await call(session, "TaskUpdate", taskId=task.id, status="in_progress")
+                outcomes[name] = not failed
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(claim, "alice", alice)
+                tg.start_soon(claim, "bob", bob)
+            assert sorted(outcomes.values()) == [False, True], outcomes
+            winner = next(n for n, won in outcomes.items() if won)
+            loser = bob if winner == "alice" else alice
+            for status in ("completed", "pending"):
+                await refused(
+                    loser, "TaskUpdate", "hold no claim", f"held by {winner}",
+                    taskId=task.id, status=status, result="mine",
+                )  # fmt: skip
+            await refused(loser, "task_fail", "hold no claim", taskId=task.id, reason="no")
+
+    anyio.run(main)
+    with services(project) as team:
+        after = team.board.get(task.id)
+        assert after.status == "in_progress" and after.attempts == 1
+
+
+def test_a_wrong_or_missing_token_stops_the_stdio_server_before_it_serves(
+    project: Path,
+) -> None:
+    keys = tokens(project)
+    command = [sys.executable, "-m", "accord", "mcp", "--team", "main", "--as", "alice"]
+    for extra, needle in [
+        ({"ACCORD_TOKEN": keys["bob"]}, "not alice's token"),
+        ({}, "no token for alice"),
+    ]:
+        done = subprocess.run(
+            command, cwd=project, env=env(**extra), input="", capture_output=True, text=True,
+            timeout=30, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert done.stdout == ""
+        (line,) = done.stderr.splitlines()
+        assert line.startswith("error: ") and needle in line, line
+
+
+def test_results_of_ten_megabytes_are_capped(project: Path) -> None:
+    # The store holds 256 KB a text at most; forty of them are ten megabytes of mail.
+    big = "x" * 250_000
+    with services(project) as team:
+        task = team.board.add(NewTask(title="big", description=big))
+        for _ in range(40):
+            team.mailbox.send("bob", "alice", big)
+
+    # The token comes from a file this time.
+    (project / "alice.token").write_text(tokens(project)["alice"] + "\n")
+
+    async def main() -> None:
+        async with stdio(project, "alice", "", "--token-file", "alice.token") as session:
+            shown = await ok(session, "TaskGet", taskId=task.id)
+            assert len(shown) < 200_000
+            assert f"accord task show {task.id} --json" in shown
+            mail = await ok(session, "read_mail")
+            assert len(mail) < 200_000 and "accord msg inbox" in mail
+            assert "call read_mail again" in mail
+            # An argument of ten megabytes is refused with a reason, not stored.
+            await refused(session, "SendMessage", "longer than", to="bob", message="y" * 10**7)
+
+    anyio.run(main)
+
+
+def test_wait_for_work_wakes_on_mail(project: Path) -> None:
+    async def main() -> None:
+        async with stdio(project, "alice", tokens(project)["alice"]) as session:
+            idle = json.loads(await ok(session, "wait_for_work", timeout=0.2))
+            assert idle["reason"] == "timeout"
+            woke: dict[str, Any] = {}
+            started = time.monotonic()
+
+            async def wait() -> None:
+                woke.update(json.loads(await ok(session, "wait_for_work", timeout=30)))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait)
+                # The server still answers while one of its calls waits.
+                assert json.loads(await ok(session, "TaskList")) == {"tasks": []}
+                with services(project) as team:
+                    team.mailbox.send("bob", "alice", "wake up")
+            assert woke["reason"] == "mail" and woke["mail"] == 1
+            assert time.monotonic() - started < 20
+            (message,) = json.loads(await ok(session, "read_mail"))["messages"]
+            assert (message["from"], message["message"]) == ("bob", "wake up")
+            await ok(session, "ack_mail", ids=[message["id"]])
+            inbox = await session.read_resource("accord://inbox")
+            assert json.loads(getattr(inbox.contents[0], "text", "")) == {"messages": []}
+
+    anyio.run(main)
+
+
+# HTTP ------------------------------------------------------------------------------
+
+
+@contextmanager
+def http_server(project: Path, member: str) -> Iterator[str]:
+    """`accord mcp --http 127.0.0.1:0` for ``member`` (no token at start): its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "accord", "mcp", "--team", "main", "--as", member,
+         "--http", "127.0.0.1:0"],
+        cwd=project, env=env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "serving" in line, line
+        yield line.split(" at ", 1)[1].strip()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def post(url: str, token: str | None) -> int:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+
+
+def test_http_refuses_wrong_and_missing_tokens_and_runs_a_task_cycle(project: Path) -> None:
+    keys = tokens(project)
+    with http_server(project, "alice") as url:
+        assert post(url, None) == 401
+        assert post(url, keys["bob"]) == 401  # bob's token is not alice's
+        assert post(url, "acc_nonsense") == 401
+
+        async def main() -> None:
+            headers = {"Authorization": f"Bearer {keys['alice']}"}
+            async with (
+                create_mcp_http_client(headers=headers) as client,
+                streamable_http_client(url, http_client=client) as (r, w),
+                ClientSession(r, w) as session,
+            ):
+                await session.initialize()
+                await task_cycle(session, project, "alice")
+
+        anyio.run(main)
+    with services(project) as team:
+        assert [t.status for t in team.board.list()] == ["completed"]
