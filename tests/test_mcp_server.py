@@ -2,7 +2,8 @@
 
 A whole task cycle (claim, message, a completion the TaskCompleted hook refuses, the
 fix, the completion), two members racing for one task, wrong and missing tokens,
-another member's task, 10 MB results capped, and wait_for_work waking on mail.
+another member's task, 10 MB results capped, wait_for_work waking on mail, and new
+mail announced to a client listening on the inbox resource.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp.client import Client
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from accord.config import locate
+from accord.mcp.server import INBOX
 from accord.store import open_store
 from accord.team import Team
 from accord.testing.cli import clean_env
@@ -79,10 +82,10 @@ def tokens(project: Path) -> dict[str, str]:
 
 @contextmanager
 def services(project: Path) -> Iterator[Team]:
-    found = locate(project)
-    store = open_store(found.store_location)
+    """Team main of the project's store, with its settings: what the servers see."""
+    store = open_store(str(project / ".accord" / "accord.db"))
     try:
-        yield Team.open(store, "main", found.config, found.root)
+        yield Team.open(store, "main", locate(project).config, project)
     finally:
         store.close()
 
@@ -328,3 +331,25 @@ def test_http_refuses_wrong_and_missing_tokens_and_runs_a_task_cycle(project: Pa
         anyio.run(main)
     with services(project) as team:
         assert [t.status for t in team.board.list()] == ["completed"]
+
+
+def test_new_mail_is_announced_to_a_listening_client(project: Path) -> None:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "accord", "mcp", "--team", "main", "--as", "alice"],
+        env=env(ACCORD_TOKEN=tokens(project)["alice"]),
+        cwd=project,
+    )
+
+    async def main() -> None:
+        async with (
+            Client(params) as client,
+            client.listen(resource_subscriptions=[INBOX]) as events,
+        ):
+            with services(project) as team:
+                team.mailbox.send("bob", "alice", "news")
+            with anyio.fail_after(20):
+                event = await events.__anext__()
+            assert getattr(event, "uri", None) == INBOX
+
+    anyio.run(main)
