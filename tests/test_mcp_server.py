@@ -195,11 +195,11 @@ def test_two_members_race_for_one_task_and_the_loser_cannot_touch_it(project: Pa
                     taskId=task.id, status=status, result="mine",
                 )  # fmt: skip
             await refused(loser, "task_fail", "hold no claim", taskId=task.id, reason="no")
+            with services(project) as team:
+                held = team.board.get(task.id)
+                assert (held.status, held.owner, held.attempts) == ("in_progress", winner, 1)
 
     anyio.run(main)
-    with services(project) as team:
-        after = team.board.get(task.id)
-        assert after.status == "in_progress" and after.attempts == 1
 
 
 def test_a_wrong_or_missing_token_stops_the_stdio_server_before_it_serves(
@@ -353,3 +353,20 @@ def test_new_mail_is_announced_to_a_listening_client(project: Path) -> None:
             assert getattr(event, "uri", None) == INBOX
 
     anyio.run(main)
+
+
+def test_a_task_still_held_when_the_session_ends_goes_back_for_another_attempt(
+    project: Path,
+) -> None:
+    with services(project) as team:
+        task = team.board.add(NewTask(title="left half done"))
+
+    async def main() -> None:
+        async with stdio(project, "alice", tokens(project)["alice"]) as session:
+            await ok(session, "TaskUpdate", taskId=task.id, status="in_progress")
+
+    anyio.run(main)
+    with services(project) as team:
+        after = team.board.get(task.id)
+        assert (after.status, after.owner, after.attempts) == ("pending", None, 1)
+        assert after.reason is not None and "MCP session ended" in after.reason

@@ -54,6 +54,7 @@ MAIL_BATCH = 5
 # wait_for_work waits at most this long, whatever it is asked.
 MAX_WAIT = 600.0
 INBOX = "accord://inbox"
+ENDED_REASON = "the MCP session ended before the task was completed"
 BOARD = "accord://board"
 
 T = TypeVar("T")
@@ -71,6 +72,22 @@ def capped(text: str, whole: str, limit: int = RESULT_CHARS) -> str:
     )
 
 
+# What accord's own tools say, in the names an MCP client has for them.
+_OUR_NAMES = {
+    "task_claim": 'TaskUpdate {status: "in_progress"}',
+    "task_complete": 'TaskUpdate {status: "completed"}',
+    "send_message": "SendMessage",
+    "task_list": "TaskList",
+    "task_get": "TaskGet",
+}
+_OUR_NAME = re.compile(r"\b(" + "|".join(_OUR_NAMES) + r")\b")
+
+
+def mcp_words(text: str) -> str:
+    """``text`` with accord's tool names as the MCP client knows them."""
+    return _OUR_NAME.sub(lambda m: _OUR_NAMES[m.group(1)], text)
+
+
 class Seat:
     """One member of one team as an MCP server serves it: its tools act as it alone."""
 
@@ -85,8 +102,11 @@ class Seat:
         )
         self.toolbox: Toolbox = toolbox_for(self.definition, lead=record.role == MemberRole.LEAD)
         root = project_root.resolve()
-        self.ctx = ToolContext(workspace=root, member=member, team=team, project_root=root)
-        self.ctx.permissions = gate_for(config, root, root, self.definition)
+        # In worktree mode a member that has worked has its own worktree, where its
+        # permission rules are anchored, as for accord's own agents.
+        work = team.worktrees.workspace(member).resolve() if team.worktrees.has(member) else root
+        self.ctx = ToolContext(workspace=work, member=member, team=team, project_root=root)
+        self.ctx.permissions = gate_for(config, root, work, self.definition)
         self._calls = itertools.count(1)
         self._keeper: LeaseKeeper | None = None
         self._users = 0
@@ -107,10 +127,22 @@ class Seat:
         ).start()
 
     def stop(self) -> None:
+        """At the last session's end, stop the heartbeats and put back each task still
+        held for another attempt (promise 2's way, without waiting out the lease): the
+        tokens die with this server, so no later session could complete them."""
         self._users -= 1
-        if self._users <= 0 and self._keeper is not None:
-            self._keeper.close(timeout=5)
-            self._keeper = None
+        if self._users > 0 or self._keeper is None:
+            return
+        self._keeper.close(timeout=5)
+        self._keeper = None
+        for held in list(self.ctx.claims.values()):
+            try:
+                self.team.board.fail(
+                    held.task_id, self.member, held.token, ENDED_REASON, retry=True
+                )
+            except AccordError:
+                pass  # lost already, or the store is gone: the lease ends it either way
+            self.ctx.claims.pop(held.task_id, None)
 
     # running accord's own tools ---------------------------------------------------
 
@@ -120,8 +152,8 @@ class Seat:
         call = ToolCall(f"mcp-{next(self._calls)}", name, arguments, json.dumps(arguments))
         result = self.toolbox.execute(self.ctx, call)
         if result.is_error:
-            raise ToolError(result.content)
-        return result.content
+            raise ToolError(mcp_words(result.content))
+        return mcp_words(result.content)
 
     def allowed(self, name: str) -> None:
         """ToolError unless this member's definition gives it accord's tool ``name``."""
@@ -137,7 +169,7 @@ class Seat:
         except AccordError as e:
             from accord.agent.tools._advice import worded
 
-            raise ToolError(worded(e)) from e
+            raise ToolError(mcp_words(worded(e))) from e
 
     # views ------------------------------------------------------------------------
 
@@ -255,6 +287,7 @@ def build_server(seat: Seat) -> MCPServer[Any]:
         instructions=f"accord: act as member {seat.member} of team {seat.team.name!r}",
         lifespan=lifespan,
         subscriptions=bus,
+        log_level="WARNING",  # a refused call is the client's answer, not a log line
     )
     s = seat
 
