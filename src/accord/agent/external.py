@@ -21,6 +21,8 @@ member's workspace, with:
   accord's MCP server for this member (``accord mcp --team T --as NAME``) with the
   member's token in a private file, so the program claims, messages and completes
   through the server, and completion goes through the merge gate and the hooks.
+  Codex takes no configuration file: ``{codex_mcp}`` stands for the same server as
+  its ``-c mcp_servers.accord.…`` overrides.
 
 What the program prints is kept in the member's transcript (and streamed to the live
 channel while it runs); what it cost is recorded from its JSON result where it says
@@ -348,7 +350,12 @@ class ExternalAgent:
         }
         words = shlex.split(self.definition.command or "")
         on_stdin = not any(p in w for w in words for p in ("{prompt}", "{prompt_file}"))
-        args = [_fill(w, places) for w in words]
+        args: list[str] = []
+        for word in words:
+            if word == "{codex_mcp}":  # Codex takes no config file: -c overrides instead
+                args += _codex_overrides(server)
+            else:
+                args.append(_fill(word, places))
         # The program is trusted as the person is (it runs outside accord's sandbox): it
         # gets the model keys handed to this member, never the member's token, which
         # only the MCP server reads, from its private file.
@@ -459,6 +466,19 @@ class ExternalAgent:
         usage: UsageRecord | None = None,
     ) -> None:
         self.services.log.append_transcript(entries, ack=ack or (), usage=usage)
+
+
+def _codex_overrides(server: dict[str, Any]) -> list[str]:
+    """accord's MCP server as Codex's ``-c`` overrides (TOML values)."""
+    env = ", ".join(f"{k} = {json.dumps(v)}" for k, v in server["env"].items())
+    return [
+        "-c",
+        f"mcp_servers.accord.command={json.dumps(server['command'])}",
+        "-c",
+        f"mcp_servers.accord.args={json.dumps(server['args'])}",
+        "-c",
+        f"mcp_servers.accord.env={{{env}}}",
+    ]
 
 
 def _fill(word: str, places: dict[str, str]) -> str:
