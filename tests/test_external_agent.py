@@ -77,3 +77,27 @@ def test_a_command_that_is_not_installed_is_refused_when_the_run_starts(root: Pa
     assert "no-such-agent-xyz" in line and "not installed" in line
     with open_store(db(root)) as store:
         assert store.list_teams() == [] or store.get_run("main") is None
+
+
+def test_the_programs_json_result_gives_the_cost_and_codex_gets_its_overrides() -> None:
+    from accord.agent.external import _codex_overrides, _json_result
+
+    claude = '{"type":"result","result":"done","total_cost_usd":0.31,"usage":{"input_tokens":9}}'
+    assert _json_result(claude) == {
+        "type": "result",
+        "result": "done",
+        "total_cost_usd": 0.31,
+        "usage": {"input_tokens": 9},
+    }
+    codex_lines = '{"type":"item.completed"}\n{"type":"turn.completed","usage":{"input_tokens":5}}'
+    assert _json_result(codex_lines) == {"type": "turn.completed", "usage": {"input_tokens": 5}}
+    assert _json_result("plain words") is None
+    server = {"command": "/usr/bin/python3", "args": ["-m", "accord"], "env": {"ACCORD_STORE": "x"}}
+    assert _codex_overrides(server) == [
+        "-c",
+        'mcp_servers.accord.command="/usr/bin/python3"',
+        "-c",
+        'mcp_servers.accord.args=["-m", "accord"]',
+        "-c",
+        'mcp_servers.accord.env={ACCORD_STORE = "x"}',
+    ]
