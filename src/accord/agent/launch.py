@@ -124,6 +124,13 @@ def build_agent(
     servers = mcp.servers_for(
         definition, mcp.configured_servers(project_root, config), default=default
     )
+    missing = [n for n, spec in servers.items() if spec.transport == "missing"]
+    if missing:
+        sys.stderr.write(
+            f"warning: agent definition {definition.name!r}: MCP server(s) "
+            f"{', '.join(missing)} not configured in .mcp.json or accord.toml "
+            "[mcp.servers]; calls of their tools will fail\n"
+        )
     warning = first_warning(definition)
     if warning is not None:  # the member's log, and the team's log where the person sees it
         sys.stderr.write(f"warning: {warning}\n")

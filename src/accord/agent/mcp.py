@@ -75,7 +75,7 @@ class ServerSpec:
 
     name: str
     source: str
-    transport: str = "stdio"  # stdio, http or sse
+    transport: str = "stdio"  # stdio, http, sse, or missing (configured nowhere)
     command: str | None = None
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
@@ -185,7 +185,7 @@ def servers_for(
     definition: AgentDefinition, configured: Mapping[str, ServerSpec], *, default: bool
 ) -> dict[str, ServerSpec]:
     """The servers a member with ``definition`` uses (``default``: it is the default
-    teammate, which gets them all); ConfigError for a server configured nowhere."""
+    teammate, which gets them all); a server configured nowhere is kept as ``missing``."""
     if default:
         return dict(configured)
     where = definition.source or f"agent definition {definition.name}"
@@ -201,11 +201,9 @@ def servers_for(
         elif name in configured:
             chosen[name] = configured[name]
         else:
-            known = ", ".join(sorted(configured)) or "none"
-            raise ConfigError(
-                f"{where}: MCP server {name!r} is not configured in {MCP_JSON} or "
-                f"accord.toml [mcp.servers] (configured: {known}); add it there"
-            )
+            # Claude Code's user-level servers are not the project's: the member starts,
+            # and a call of the server's tools says what is missing.
+            chosen[name] = ServerSpec(name, where, "missing")
     return chosen
 
 
@@ -354,6 +352,10 @@ async def _stdio(
                 with anyio.move_on_after(2):
                     await proc.wait()
                     watch.reaped = True
+                # Else asyncio closes it when collected, after the loop is gone, and warns.
+                transport = getattr(getattr(proc, "_process", None), "_transport", None)
+                with suppress(Exception):
+                    transport.close()  # type: ignore[union-attr]
             tasks.cancel_scope.cancel()
 
 
@@ -520,13 +522,17 @@ class McpServers:
         self._tools = None
         server.ready.set()
         line = f"warning: MCP server {server.spec.name} is down: {error}"
-        if line not in self.warnings:
+        if line not in self.warnings and server.spec.transport != "missing":
             self.warnings.append(line)
             sys.stderr.write(line + "\n")
         self._stop(server)
 
     def _transport(self, server: _Server) -> Any:
         spec = server.spec
+        if spec.transport == "missing":
+            raise _Refused(
+                f"it is not configured: add it to {MCP_JSON} or accord.toml [mcp.servers]"
+            )
         if spec.transport == "stdio":
             assert spec.command is not None
             argv = [spec.command, *spec.args]
@@ -582,17 +588,16 @@ class McpServers:
             self._tools = found
         return dict(self._tools)
 
-    def unavailable(self, name: str) -> str | None:
-        """The error for a call of ``name`` that is no tool of an up server, when it
-        names one of ours (None: not ours)."""
+    def stand_in(self, name: str) -> Tool[Any] | None:
+        """For ``mcp__SERVER__TOOL`` of one of our servers that has no such tool now (it
+        is down, or never came up): a tool whose call says why (None: not ours)."""
         if not name.startswith(PREFIX):
             return None
         server = self.servers.get(_server_of(name))
         if server is None:
             return None
-        if server.state == "down":
-            return self._down_error(server)
-        return f"MCP server {server.spec.name} has no tool {name!r}"
+        tool = name[len(PREFIX) + len(server.spec.name) + 2 :]
+        return _tool(self, server.spec.name, _Listed(tool or name))
 
     def _down_error(self, server: _Server) -> str:
         wait = self.settings.retry_after - (self.clock() - server.down_at)
@@ -614,6 +619,9 @@ class McpServers:
             server.ready.wait(self.settings.start_timeout + 2)
         if server.state != "up" or self._loop is None:
             error = self._down_error(server)
+            return error, error
+        if not any(t.name == tool for t in server.tools):
+            error = f"MCP server {server_name} has no tool {tool!r}"
             return error, error
         timeout = self.settings.call_timeout
         future = asyncio.run_coroutine_threadsafe(
@@ -656,6 +664,16 @@ class McpServers:
                 return await client.call_tool(tool, arguments)
         except Exception as e:
             return e
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A stand-in for a tool a server that is down did not list."""
+
+    name: str
+    description: str = "(its MCP server is unavailable)"
+    input_schema: dict[str, Any] | None = None
+    annotations: Any = None
 
 
 class _Refused(Exception):

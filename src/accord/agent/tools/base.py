@@ -103,9 +103,9 @@ class ToolSource(Protocol):
         """The tools now, by name."""
         ...
 
-    def unavailable(self, name: str) -> str | None:
-        """Why ``name``, one of this source's names, cannot be called now (None: not
-        one of its names)."""
+    def stand_in(self, name: str) -> Tool[Any] | None:
+        """For a name of this source that is no tool now (its server is down), a tool
+        whose call says why (None: not one of its names)."""
         ...
 
 
@@ -148,10 +148,7 @@ class Toolbox:
     def execute(self, ctx: ToolContext, call: ToolCall) -> ToolResult:
         tool = self.tools.get(call.name)
         if tool is None and self.source is not None:
-            tool = self.source.tools().get(call.name)
-            why = None if tool is not None else self.source.unavailable(call.name)
-            if why is not None:
-                return ToolResult(call.id, call.name, why, is_error=True)
+            tool = self.source.tools().get(call.name) or self.source.stand_in(call.name)
         if tool is None:
             return ToolResult(
                 call.id,
