@@ -55,6 +55,14 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
+@app.tool()
+def walled() -> str:
+    \"\"\"Whether this server runs in accord's sandbox, and where.\"\"\"
+    import os
+
+    return f"{os.path.exists('/.accord-sandbox')} {os.getcwd()}"
+
+
 app.run()
 """
 BROKEN = {
@@ -116,6 +124,7 @@ def test_a_member_calls_a_published_server_and_one_of_its_own(team: Team, repo: 
                 call("mcp__time__get_current_time", {"timezone": "UTC"}),
                 call("mcp__test__echo", {"text": "hi"}),
                 call("mcp__test__big", {"n": 10_000_000}),
+                call("mcp__test__walled", {}),
             ),
             reply("", call("task_complete", {"task_id": 1, "result": "it is now"})),
             reply("Done."),
@@ -139,6 +148,8 @@ def test_a_member_calls_a_published_server_and_one_of_its_own(team: Team, repo: 
     time_text, time_error = got["mcp__time__get_current_time"]
     assert not time_error and '"timezone": "UTC"' in time_text
     assert got["mcp__test__echo"] == ("echo: hi", False)
+    # In the member's sandbox, in its workspace.
+    assert got["mcp__test__walled"] == (f"True {repo.resolve()}", False)
     big, big_error = got["mcp__test__big"]
     assert not big_error and len(big) < 30_000 and "10,000,000 characters; cut" in big
     events = mcp_events(team)
@@ -146,6 +157,7 @@ def test_a_member_calls_a_published_server_and_one_of_its_own(team: Team, repo: 
         ("time", "get_current_time", None),
         ("test", "echo", None),
         ("test", "big", None),
+        ("test", "walled", None),
     ]
     assert events[2]["chars"] > 29_000 and all(e["member"] == "alice" for e in events)
 
