@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -18,7 +20,7 @@ import pytest
 
 from accord.agent.definition import parse_definition
 from accord.agent.launch import build_agent
-from accord.agent.mcp import read_mcp_json, servers_for
+from accord.agent.mcp import McpServers, read_mcp_json, servers_for
 from accord.config import Config, parse_config
 from accord.errors import ConfigError
 from accord.llm.base import ChatMessage
@@ -56,6 +58,23 @@ def add(a: int, b: int) -> int:
 
 
 @app.tool()
+def nap(seconds: float) -> str:
+    \"\"\"Sleep.\"\"\"
+    import time
+
+    time.sleep(seconds)
+    return "rested"
+
+
+@app.tool()
+def crash() -> str:
+    \"\"\"Die.\"\"\"
+    import os
+
+    os._exit(1)
+
+
+@app.tool()
 def walled() -> str:
     \"\"\"Whether this server runs in accord's sandbox, and where.\"\"\"
     import os
@@ -63,7 +82,13 @@ def walled() -> str:
     return f"{os.path.exists('/.accord-sandbox')} {os.getcwd()}"
 
 
-app.run()
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) > 1:  # an HTTP server on that port
+        app.run("streamable-http", port=int(sys.argv[1]))
+    else:
+        app.run()
 """
 BROKEN = {
     "garbage": "import time\nprint('hello, I am not JSON-RPC', flush=True)\ntime.sleep(60)\n",
@@ -175,7 +200,9 @@ def test_broken_servers_give_tool_errors_and_permission_rules_apply(team: Team, 
                 call("mcp__test__echo", {"text": "hi"}),
                 call("mcp__test__big", {"n": 3}),
                 call("mcp__test__add", {"a": 2, "b": 3}),
+                call("mcp__test__nap", {"seconds": 30}),
             ),
+            reply("", call("mcp__test__add", {"a": 2, "b": 3})),
             reply("", call("task_complete", {"task_id": 1, "result": "tried"})),
             reply("Done."),
         ]
@@ -185,7 +212,7 @@ def test_broken_servers_give_tool_errors_and_permission_rules_apply(team: Team, 
         repo,
         model,
         "---\nname: user\nmcpServers: [garbage, gone, silent, test]\n---\nTry.",
-        '[mcp]\nstart_timeout = 1.5\n[permissions]\ndeny = ["mcp__test__big"]\n'
+        '[mcp]\nstart_timeout = 1.5\ncall_timeout = 0.5\n[permissions]\ndeny = ["mcp__test__big"]\n'
         'ask = ["mcp__test__echo"]\nask_timeout = 0.2\n',
     )
     assert run().reason == "idle"  # type: ignore[attr-defined]
@@ -204,12 +231,82 @@ def test_broken_servers_give_tool_errors_and_permission_rules_apply(team: Team, 
     text, error = got["mcp__test__big"]
     assert error and "denied by rule mcp__test__big from accord.toml" in text
     assert got["mcp__test__add"] == ("5", False)
+    # A call that hangs: the server is stopped, and then unavailable until retry_after.
+    text, error = got["mcp__test__nap"]
+    assert error and "MCP server test did not answer nap within 0.5 s" in text
+    text, error = results(model, 2)["mcp__test__add"]
+    assert error and "MCP server test is unavailable" in text
     assert [(e["server"], e["error"] is None) for e in mcp_events(team)] == [
         ("garbage", False),
         ("gone", False),
         ("silent", False),
         ("test", True),
+        ("test", False),
+        ("test", False),
     ]
+
+
+def test_a_server_that_crashes_mid_call_is_a_tool_error(tmp_path: Path) -> None:
+    write_servers(tmp_path, ("test",))
+    servers = McpServers(read_mcp_json(tmp_path), tmp_path).start()
+    try:
+        assert servers.call("test", "add", {"a": 1, "b": 1}) == ("2", None)
+        text, error = servers.call("test", "crash", {})
+        assert error == text and "failed during the call of crash" in text
+        assert "exited with code 1" in text
+        text, error = servers.call("test", "add", {"a": 1, "b": 1})
+        assert error and "MCP server test is unavailable" in text
+    finally:
+        servers.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_an_http_server_is_reached_by_its_url(tmp_path: Path) -> None:
+    write_servers(tmp_path, ("test",))
+    port = _free_port()
+    http = subprocess.Popen(
+        [sys.executable, str(tmp_path / "servers" / "test.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        assert _until(listening, 15)
+        (tmp_path / ".mcp.json").write_text(
+            json.dumps(
+                {
+                    "mcpServers": {
+                        "web": {
+                            "type": "http",
+                            "url": f"http://127.0.0.1:{port}/mcp",
+                            "headers": {"X-Who": "${ACCORD_NOT_SET:-alice}"},
+                        }
+                    }
+                }
+            )
+        )
+        servers = McpServers(read_mcp_json(tmp_path), tmp_path).start()
+        try:
+            assert "mcp__web__echo" in servers.tools()
+            assert servers.call("web", "echo", {"text": "over http"}) == (
+                "echo: over http",
+                None,
+            )
+        finally:
+            servers.close()
+    finally:
+        http.kill()
+        http.wait()
 
 
 def test_mcp_rules_match_names_as_claude_code_does() -> None:

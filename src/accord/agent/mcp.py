@@ -616,6 +616,7 @@ class McpServers:
         server = self.servers[server_name]
         if self._due(server):
             self._start(server)
+        if server.state == "starting":
             server.ready.wait(self.settings.start_timeout + 2)
         if server.state != "up" or self._loop is None:
             error = self._down_error(server)
@@ -640,10 +641,15 @@ class McpServers:
             return error + "; it is stopped and tried again later", error
         if isinstance(result, BaseException):
             from mcp.shared.exceptions import MCPError
+            from mcp_types import CONNECTION_CLOSED
 
-            if isinstance(result, MCPError) and server.watch.returncode is None:
+            if isinstance(result, MCPError) and result.code != CONNECTION_CLOSED:
                 said = f"MCP server {server_name} refused the call of {tool}: {result}"
                 return said, said
+            # Closed: give its exit a moment to be seen, so the error can say how it ended.
+            deadline = time.monotonic() + 0.5
+            while server.watch.returncode is None and time.monotonic() < deadline:
+                time.sleep(0.01)
             said = server.watch.said()
             why = _describe(result) + (f"; {said}" if said else "")
             self._down(server, f"failed during a call of {tool}: {why}")
