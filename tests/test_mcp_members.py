@@ -372,6 +372,9 @@ def test_a_malformed_mcp_json_is_one_error_naming_file_and_key(
     one_error(r, ".mcp.json", "mcpServers.github.args", "list of strings")
     monkeypatch.delenv("ACCORD_MEMBER")
     monkeypatch.delenv("ACCORD_TOKEN")
+    # `accord run` refuses before it starts anything.
+    r = cli("run", "a goal", "--model", f"scripted:{model}", "--display", "plain")
+    one_error(r, ".mcp.json", "mcpServers.github.args")
     assert cli("events", "--json").out == events  # the store is unchanged
 
 
