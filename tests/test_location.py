@@ -28,3 +28,17 @@ def test_test_tooling_derives_urls_from_the_same_parse() -> None:
     )
     assert url.with_schema("s1").endswith("?sslmode=disable&options=-csearch_path%3Ds1")
     assert redact("postgresql://h/d?password=x&user=u") == "postgresql://h/d?password=***&user=u"
+
+
+def test_inside_a_members_worktree_the_project_is_the_one_it_belongs_to(tmp_path: Path) -> None:
+    """An external agent's `accord mcp`, started in its worktree (which checks out the
+    project's committed accord.toml too), acts on the project, not on the worktree."""
+    from accord._where import find_root
+
+    root = tmp_path / "proj"
+    work = root / ".accord" / "worktrees" / "main" / "ext"
+    (work / "src").mkdir(parents=True)
+    (root / "accord.toml").write_text("")
+    (work / "accord.toml").write_text("")
+    assert find_root(work / "src") == root.resolve()
+    assert find_root(root) == root.resolve()

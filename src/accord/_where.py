@@ -43,8 +43,15 @@ class Where:
 
 
 def find_root(start: Path) -> Path | None:
-    """The nearest folder at or above ``start`` that holds .accord/ or accord.toml."""
+    """The nearest folder at or above ``start`` that holds .accord/ or accord.toml; from
+    inside a member's worktree (``ROOT/.accord/worktrees/...``, which holds the project's
+    committed accord.toml too), the project it belongs to."""
     here = start.resolve()
+    parts = here.parts
+    if STATE_DIR in parts:
+        i = parts.index(STATE_DIR)
+        if parts[i + 1 : i + 2] == ("worktrees",) and (Path(*parts[:i]) / STATE_DIR).is_dir():
+            return Path(*parts[:i])
     for folder in (here, *here.parents):
         if (folder / STATE_DIR).is_dir() or (folder / CONFIG_NAME).is_file():
             return folder

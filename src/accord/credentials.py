@@ -153,6 +153,12 @@ def handed_over() -> bool:
     return _handed
 
 
+def held() -> dict[str, str]:
+    """Every secret the parent handed over (a supervised member's token and keys)."""
+    receive()
+    return dict(_held)
+
+
 def get(name: str) -> str | None:
     """A secret: what the parent handed over, else the environment's (a run by hand)."""
     receive()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from accord.agent.definition import DEFAULT, AgentDefinition, find_definition, first_warning
+from accord.agent.external import ExternalAgent
 from accord.agent.gate import Gate
 from accord.agent.lead import LEAD, Lead
 from accord.agent.loop import Agent
@@ -97,6 +98,17 @@ def gate_for(
     return Gate(anchored, p.ask_to, p.ask_timeout, stop)
 
 
+def _workspace(services: Team, member: str, workspace: Path | None, project_root: Path) -> Path:
+    if workspace is None and services.worktrees.active:
+        # Worktree mode: the member works on its own branch, in its own worktree (made
+        # on its first start, re-attached on a restart); NotARepository if impossible.
+        workspace = services.worktrees.workspace(member)
+    root = (workspace or project_root).resolve()
+    if not root.is_dir():
+        raise UserError(f"the workspace {root} is not a folder")
+    return root
+
+
 def build_agent(
     services: Team,
     member: str,
@@ -108,8 +120,10 @@ def build_agent(
     workspace: Path | None = None,
     env: dict[str, str] | None = None,
     idle_wait: float = 30.0,
-) -> Agent:
+) -> Agent | ExternalAgent:
     """A ready-to-run Agent for ``member``; fails before any work on a bad model or key.
+    A teammate whose definition says ``runtime: command`` gets an ``ExternalAgent``
+    instead: its program plays it, through accord's MCP server.
 
     Its workspace is ``workspace`` if given, else its worktree in worktree mode
     (``Team.worktrees``), else the project folder."""
@@ -139,6 +153,21 @@ def build_agent(
             {"member": member, "agent": definition.name, "warning": warning},
             member,
         )
+    if definition.runtime == "command" and not is_lead:
+        from accord import credentials
+        from accord.agent.external import check_command
+
+        check_command(definition)
+        token = credentials.get("ACCORD_TOKEN")
+        if not token:
+            raise UserError(
+                f"{member} runs `{definition.command}` through accord's MCP server, which "
+                "needs the member's token: start it with `accord run` (or set ACCORD_TOKEN)"
+            )
+        root = _workspace(services, member, workspace, project_root)
+        return ExternalAgent(
+            services, member, definition, root, config, token=token, idle_wait=idle_wait
+        )
     run = services.runs.get()
     settings = run.settings if run is not None else RunSettings()
     if isinstance(model, Model):
@@ -160,13 +189,7 @@ def build_agent(
             max_retries=config.agent.max_retries,
             base_urls=dict(config.agent.base_urls),
         )
-    if workspace is None and services.worktrees.active:
-        # Worktree mode: the member works on its own branch, in its own worktree (made
-        # on its first start, re-attached on a restart); NotARepository if impossible.
-        workspace = services.worktrees.workspace(member)
-    root = (workspace or project_root).resolve()
-    if not root.is_dir():
-        raise UserError(f"the workspace {root} is not a folder")
+    root = _workspace(services, member, workspace, project_root)
     kind = Lead if is_lead else Agent
     agent = kind(
         services,

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from accord.agent.definition import find_definition, load_definitions
+from accord.agent.external import check_command
 from accord.agent.lead import LEAD
 from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.config import Project
@@ -90,7 +91,10 @@ def prepare_run(
         if own is not None:
             named.setdefault(own, f"the model of member {spec.name}")
     for definition in load_definitions(project.root).values():
-        if definition.model is not None:
+        if definition.runtime == "command":
+            # Its program, not a model, plays it: one error now, never a crash loop.
+            check_command(definition)
+        elif definition.model is not None:
             named.setdefault(definition.model, f"the model of agent definition {definition.name}")
     for name, what in named.items():
         _check(name, what, project)
@@ -251,6 +255,9 @@ def _to_bring_back(t: Team, run: Run) -> list[str]:
 def _check_member_model(t: Team, project: Project, run: Run, name: str, agent: str | None) -> None:
     try:
         definition = find_definition(project.root, agent)
+        if definition.runtime == "command":
+            check_command(definition)
+            return
         lead = t.roster.get(run.lead)
         chosen = model_name_for(
             definition,

@@ -468,6 +468,7 @@ class WorkPool:
 
     def _new_agent(self, name: str) -> Agent:
         from accord.agent.launch import build_agent
+        from accord.agent.loop import Agent
 
         agent = build_agent(
             self.services,
@@ -481,6 +482,11 @@ class WorkPool:
             workspace=self.root,
             env={"ACCORD_TEAM": self.team, "ACCORD_STORE": self.services.location},
         )
+        if not isinstance(agent, Agent):
+            raise UserError(
+                f"agent definition {self.settings.agent!r} runs a command, and `accord work` "
+                "runs accord's own agents only: use it in a team run (`accord run`)"
+            )
         # It works the task its worker claimed for it, and claims nothing else.
         agent.definition = dataclasses.replace(agent.definition, self_claim=False)
         return agent
