@@ -102,7 +102,17 @@ def test_claude_tools_accord_lacks_are_ignored_not_fatal() -> None:
         "web.md",
     )
     assert d.tools == ("read_file",)
-    assert d.ignored_tools == ("WebFetch", "WebSearch", "mcp__github__create_issue")
+    assert d.ignored_tools == ("WebFetch", "WebSearch")
+    # An MCP tool is no longer ignored: it names a server the member uses (agent.mcp).
+    assert d.mcp_tools == ("mcp__github__create_issue",)
+
+
+def test_disallowed_mcp_tools_become_deny_rules() -> None:
+    d = parse_definition(
+        "---\nname: a\nmcpServers: [github]\ndisallowedTools: mcp__github__delete_repo\n---\n",
+        "a.md",
+    )
+    assert d.deny_rules == ("mcp__github__delete_repo",) and d.ignored_tools == ()
 
 
 def test_no_tools_key_means_every_tool() -> None:
@@ -290,8 +300,9 @@ def test_unsupported_tools_and_fields_are_named_in_one_warning() -> None:
     warning = d.unsupported()
     assert warning is not None and "\n" not in warning
     assert warning.startswith("agent definition 'researcher' (/p/.claude/agents/researcher.md)")
-    for name in ("WebFetch", "TodoWrite", "mcp__github__search_issues"):
+    for name in ("WebFetch", "TodoWrite"):
         assert name in warning
+    assert "mcp__github" not in warning  # MCP tools are supported (agent.mcp)
     assert "fields permissionMode" in warning
     assert "color" not in warning and "Bash" not in warning and "Read" not in warning
     assert parse_definition(CLAUDE_REVIEWER, "/p/x.md").unsupported() is None

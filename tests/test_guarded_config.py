@@ -25,6 +25,7 @@ def run(ws: Path, name: str, **arguments: object) -> ToolResult:
         "accord.toml",
         ".claude/settings.json",
         ".claude/settings.local.json",
+        ".mcp.json",  # its servers run as the members
         "sub/accord.toml",
         "innocent.txt",  # a symlink to accord.toml
     ],
@@ -32,7 +33,12 @@ def run(ws: Path, name: str, **arguments: object) -> ToolResult:
 def test_no_file_tool_writes_or_edits_where_hooks_come_from(tmp_path: Path, path: str) -> None:
     (tmp_path / ".claude").mkdir()
     (tmp_path / "sub").mkdir()
-    for name in ("accord.toml", ".claude/settings.json", ".claude/settings.local.json"):
+    for name in (
+        "accord.toml",
+        ".claude/settings.json",
+        ".claude/settings.local.json",
+        ".mcp.json",
+    ):
         (tmp_path / name).write_text('{"hooks": {}}\n')
     (tmp_path / "sub" / "accord.toml").write_text("x = 1\n")
     (tmp_path / "innocent.txt").symlink_to(tmp_path / "accord.toml")

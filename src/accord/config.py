@@ -163,6 +163,35 @@ class PermissionsConfig(_Strict):
         return rules
 
 
+class McpServerConfig(_Strict):
+    """``[mcp.servers.NAME]``: one MCP server, with the keys of ``.mcp.json`` (a stdio
+    server's ``command``, ``args``, ``env``; an HTTP server's ``type``, ``url``, ``headers``)."""
+
+    type: Literal["stdio", "http", "sse"] | None = None
+    command: str | None = None
+    args: list[str] = []
+    env: dict[str, str] = {}
+    url: str | None = None
+    headers: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> McpServerConfig:
+        if self.command is None and self.url is None:
+            raise ValueError("an MCP server needs a command (stdio) or a url (http)")
+        if self.command is not None and self.url is not None:
+            raise ValueError("an MCP server has a command (stdio) or a url (http), not both")
+        return self
+
+
+class McpConfig(_Strict):
+    # Seconds a server has to answer initialize, and each tool call; a server that
+    # failed is tried again after retry_after seconds, not on every call.
+    start_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    call_timeout: Annotated[float, Field(gt=0, le=86400)] = 120.0
+    retry_after: Annotated[float, Field(ge=0, le=86400)] = 60.0
+    servers: dict[str, McpServerConfig] = {}
+
+
 class AgentConfig(_Strict):
     model: str | None = None
     max_tokens: Annotated[int, Field(ge=1, le=1_000_000)] = 8192
@@ -252,6 +281,7 @@ class Config(_Strict):
     run: RunConfig = RunConfig()
     memory: MemoryConfig = MemoryConfig()
     budgets: BudgetsConfig = BudgetsConfig()
+    mcp: McpConfig = McpConfig()
     prices: dict[str, PriceConfig] = {}
     models: dict[str, ModelSettings] = {}
 
@@ -517,6 +547,22 @@ observation = { half_life_days = 30, floor = 0.3 }
 # team = { usd = 20.0 }
 # member = { usd = 5.0, tokens = 2000000 }
 # members.alice = { usd = 1.0 }
+
+[mcp]
+# MCP servers members may use, besides those of .mcp.json (a name here wins). An agent
+# definition picks its servers (mcpServers, or mcp__SERVER__TOOL in tools); the default
+# teammate gets them all.
+start_timeout = 10         # seconds a server has to answer initialize
+call_timeout = 120         # seconds for one tool call
+retry_after = 60           # a server that failed is tried again after this long
+# [mcp.servers.time]
+# command = "uvx"
+# args = ["mcp-server-time"]
+# env = { TZ = "UTC" }
+# [mcp.servers.docs]
+# type = "http"
+# url = "https://example.com/mcp"
+# headers = { Authorization = "Bearer ${DOCS_TOKEN}" }
 
 # [models."openai:qwen3@http://localhost:11434/v1"]
 # What accord cannot tell from a model's name. context_window: the window the server was

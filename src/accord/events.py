@@ -100,6 +100,9 @@ class EventKind(StrEnum):
     CONTEXT_COMPACTED = "context_compacted"  # older turns were folded into a summary
     BUDGET_EXCEEDED = "budget_exceeded"  # a member's (or, member None, the team's) budget
 
+    # a member's call of an MCP server's tool (agent.mcp): one per call, failed or not
+    MCP_CALL = "mcp_call"
+
     # worktrees and the merge gate (team.worktrees)
     INTEGRATION_STARTED = "integration_started"  # accord/<team> made from the person's HEAD
     WORKTREE_MADE = "worktree_made"  # a member's worktree created, reattached or recreated
@@ -206,6 +209,8 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.CONTEXT_COMPACTED: _keys("member folded kept"),
     # ``member`` None: the team's budget (the run's --budget), stopped by the supervisor
     EventKind.BUDGET_EXCEEDED: _keys("member why"),
+    # ``error`` None: the call succeeded; ``chars`` the result's size before any cut
+    EventKind.MCP_CALL: _keys("member server tool seconds error", "chars"),
     # ``dirty``: how many uncommitted changes of the person's were left out
     EventKind.INTEGRATION_STARTED: _keys("branch base head dirty"),
     # ``how``: created, reattached (restart), recreated (its folder was deleted by hand)

@@ -6,9 +6,12 @@ every tool that reads files (``read_file``, ``glob``, ``grep``, ``list_files``);
 ``Edit`` every tool that changes them (``edit_file`` and ``write_file``), as in
 Claude Code; ``Write`` is ``write_file``; ``Glob``, ``Grep`` and ``LS`` are one
 tool each. accord's own tool names (``task_complete``, ``send_message``...) work
-too. Claude Code tools accord does not have (``WebFetch``, ``mcp__*``...) are
-accepted, so a ``.claude/settings.json`` written for Claude Code reads unchanged,
-and match nothing. Any other name is an error naming the rule and its file.
+too. MCP tools are named as Claude Code names them: ``mcp__github__create_issue`` is
+that tool, ``mcp__github`` and ``mcp__github__*`` every tool of server ``github``
+(they take no specifier). Claude Code tools accord does not have (``WebFetch``...)
+are accepted, so a ``.claude/settings.json`` written for Claude Code reads
+unchanged, and match nothing. Any other name is an error naming the rule and its
+file.
 
 Specifiers:
 
@@ -138,7 +141,19 @@ ACCORD_TOOLS = frozenset(
 PATH_TOOLS = frozenset({"read_file", "write_file", "edit_file", "list_files", "glob", "grep"})
 COMMAND_TOOLS = frozenset({"bash"})
 
-_RULE = re.compile(r"\A([A-Za-z_][A-Za-z0-9_]*)(?:\((.*)\))?\Z", re.S)
+_RULE = re.compile(r"\A([A-Za-z_][A-Za-z0-9_]*|mcp__[A-Za-z0-9_-]+\*?)(?:\((.*)\))?\Z", re.S)
+
+
+def mcp_rule_covers(name: str, tool: str) -> bool:
+    """Whether a rule naming ``name`` (``mcp__s__t``, ``mcp__s__*``, ``mcp__s``) covers the
+    MCP tool ``tool`` (``mcp__s__t``), as Claude Code matches them."""
+    if not tool.startswith("mcp__"):
+        return False
+    if name.endswith("*"):
+        return tool.startswith(name[:-1])
+    if name.count("__") == 1:  # mcp__server: every tool of the server
+        return tool.startswith(name + "__")
+    return tool == name
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +166,12 @@ class Rule:
     specifier: str | None  # None: every use of the tool
     source: str  # ".claude/settings.json", "accord.toml", "agent definition NAME"
     tools: frozenset[str]  # the accord tools it covers (empty: a Claude Code-only tool)
+
+    def covers(self, tool: str) -> bool:
+        """Whether the rule judges calls of ``tool`` (an accord tool or an MCP tool)."""
+        return tool in self.tools or (
+            self.tool.startswith("mcp__") and mcp_rule_covers(self.tool, tool)
+        )
 
     def __str__(self) -> str:
         return f"{self.text} from {self.source}"
@@ -183,7 +204,13 @@ def rule_problem(text: str) -> str | None:
         return 'write "Tool" or "Tool(specifier)", e.g. "Bash(npm test:*)" or "Edit(src/**)"'
     name, spec = m.group(1), m.group(2)
     known = name in RULE_TOOLS or name in ACCORD_TOOLS or name in CLAUDE_ONLY
-    if not known and not name.startswith("mcp__"):
+    if name.startswith("mcp__"):
+        if name.endswith("*") and not name.endswith("__*"):
+            return 'an MCP rule is "mcp__server", "mcp__server__*" or "mcp__server__tool"'
+        if spec is not None and spec.strip() not in ("", "*"):
+            return f"MCP tool rules take no specifier; write just {name!r}"
+        return None
+    if not known:
         return (
             f"unknown tool {name!r}; use a Claude Code tool name ({', '.join(RULE_TOOLS)}) "
             "or an accord tool name (bash, read_file, task_complete, ...)"
@@ -486,7 +513,7 @@ class Rules:
     def for_tool(self, tool: str) -> tuple[Rule, ...]:
         found = self._by_tool.get(tool)
         if found is None:
-            found = tuple(r for r in self.rules if tool in r.tools)
+            found = tuple(r for r in self.rules if r.covers(tool))
             self._by_tool[tool] = found
         return found
 

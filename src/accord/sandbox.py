@@ -16,7 +16,7 @@ mount wins over an earlier one:
    paths;
 4. the ``[sandbox] writable`` paths, then the writable folder itself (the member's
    worktree, which lives under the hidden ``.accord``, so it is bound after it);
-5. in the root and the writable folder: ``accord.toml`` and ``.claude/`` read-only (a
+5. in the root and the writable folder: ``accord.toml``, ``.mcp.json`` and ``.claude/`` read-only (a
    missing ``.claude/`` is an empty tmpfs, so nothing written there outlives the
    command) and ``.accord/`` hidden; the store file and its journals shown as empty
    and unwritable. A missing ``accord.toml`` in a writable folder is not guarded: the
@@ -303,7 +303,7 @@ def _settings(folder: Path) -> list[str]:
     """accord's and Claude Code's settings in ``folder`` (hooks, agent definitions),
     read-only."""
     args: list[str] = []
-    for name in ("accord.toml", ".claude"):
+    for name in ("accord.toml", ".mcp.json", ".claude"):
         path = folder / name
         if path.exists():
             args += ["--ro-bind", str(path), str(path)]

@@ -41,7 +41,7 @@ MODEL_ALIASES = {
 }
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.S)
 # Front matter accord acts on; ``color`` only paints a pane in Claude Code, so dropping it
-# loses nothing. Every other key (Claude Code's permissionMode, mcpServers, skills,
+# loses nothing. Every other key (Claude Code's permissionMode, skills,
 # hooks, memory, effort...) is not supported and is reported by ``unsupported``.
 _KNOWN_KEYS = {
     "name",
@@ -86,6 +86,10 @@ class AgentDefinition:
     # configured in .mcp.json or accord.toml, and servers defined here, by name.
     mcp_servers: tuple[str, ...] = ()
     mcp_inline: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # MCP tools its ``tools`` names (``mcp__github__search_issues``, ``mcp__github__*``,
+    # ``mcp__github``): their servers start for it, and it gets those tools only (all of
+    # a server's tools when ``mcpServers`` names that server).
+    mcp_tools: tuple[str, ...] = ()
     # ``runtime: command``: an external program (``command``) plays the member, through
     # accord's MCP server, instead of accord's loop and a model.
     runtime: str = "model"
@@ -144,9 +148,18 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
     except UserError as e:
         raise ConfigError(f"{source}: {e}") from e
     tools, ignored = _tools(front.get("tools"), source)
+    # MCP tools (mcp__SERVER__TOOL, mcp__SERVER__*, mcp__SERVER) name servers to start.
+    mcp_tools = tuple(n for n in ignored if n.startswith("mcp__"))
+    ignored = tuple(n for n in ignored if not n.startswith("mcp__"))
+    _check_mcp_names(mcp_tools, source, "tools")
     patterns, plain = _patterns(front.get("disallowedTools"), source, "disallowedTools")
     asks, _ = _patterns(front.get("ask"), source, "ask", every=True)
     denied, denied_unknown = _tools(plain, source, "disallowedTools")
+    # A disallowed MCP tool is a deny rule: the server may still start for its other tools.
+    mcp_denied = tuple(n for n in denied_unknown if n.startswith("mcp__"))
+    _check_mcp_names(mcp_denied, source, "disallowedTools")
+    denied_unknown = tuple(n for n in denied_unknown if not n.startswith("mcp__"))
+    patterns += tuple(n for n in mcp_denied if n not in patterns)
     if denied:
         # A tool the user took away stays away, whatever the allowlist says.
         from accord.agent.tools import all_tools
@@ -185,6 +198,7 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         ask_rules=asks,
         mcp_servers=servers,
         mcp_inline=inline,
+        mcp_tools=mcp_tools,
         runtime=runtime,
         command=command,
     )
@@ -216,6 +230,15 @@ def _mcp_servers(value: Any, source: str) -> tuple[tuple[str, ...], dict[str, di
             names.append(key)
             inline[key] = dict(spec)
     return tuple(dict.fromkeys(names)), inline
+
+
+def _check_mcp_names(names: tuple[str, ...], source: str, key: str) -> None:
+    from accord.permissions import rule_problem
+
+    for n in names:
+        problem = rule_problem(n)
+        if problem is not None:
+            raise ConfigError(f"{source}: {key} entry {n!r}: {problem}")
 
 
 def _runtime(front: dict[str, Any], source: str) -> tuple[str, str | None]:

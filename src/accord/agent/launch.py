@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from accord.agent.definition import AgentDefinition, find_definition, first_warning
+from accord.agent.definition import DEFAULT, AgentDefinition, find_definition, first_warning
 from accord.agent.external import ExternalAgent
 from accord.agent.gate import Gate
 from accord.agent.lead import LEAD, Lead
@@ -131,6 +131,20 @@ def build_agent(
     is_lead = record.role == MemberRole.LEAD
     name = definition_name or record.agent
     definition = LEAD if is_lead and name is None else find_definition(project_root, name)
+    # Its MCP servers, checked before anything is written (ConfigError names the file).
+    from accord.agent import mcp
+
+    default = definition is DEFAULT
+    servers = mcp.servers_for(
+        definition, mcp.configured_servers(project_root, config), default=default
+    )
+    missing = [n for n, spec in servers.items() if spec.transport == "missing"]
+    if missing:
+        sys.stderr.write(
+            f"warning: agent definition {definition.name!r}: MCP server(s) "
+            f"{', '.join(missing)} not configured in .mcp.json or accord.toml "
+            "[mcp.servers]; calls of their tools will fail\n"
+        )
     warning = first_warning(definition)
     if warning is not None:  # the member's log, and the team's log where the person sees it
         sys.stderr.write(f"warning: {warning}\n")
@@ -190,4 +204,15 @@ def build_agent(
         project_root=project_root.resolve(),
     )
     agent.ctx.permissions = gate_for(config, project_root, root, definition, agent.stopping)
+    if servers:
+        # Started now, while the rest starts up; the first model call waits for them.
+        m = config.mcp
+        agent.mcp = mcp.McpServers(
+            servers,
+            root,
+            settings=mcp.McpSettings(m.start_timeout, m.call_timeout, m.retry_after),
+            sandbox=agent.ctx.sandbox,
+            allowed=mcp.tool_filter(definition, default=default),
+        ).start()
+        agent.toolbox.source = agent.mcp
     return agent

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from accord.agent import context, plan_approval
 from accord.agent.definition import AgentDefinition
@@ -65,6 +66,9 @@ from accord.types import (
     TranscriptKind,
     UsageRecord,
 )
+
+if TYPE_CHECKING:
+    from accord.agent.mcp import McpServers
 
 NUDGES = 2  # times a member is reminded of a task it still holds before it is released
 REPEAT_NUDGE = 3  # the same tool calls this many times in a row: the model is told
@@ -185,6 +189,8 @@ class Agent:
         self._keeper: LeaseKeeper | None = None  # heartbeats the member and its claims
         self._live: LivePublisher | None = None  # the call in progress, for views to stream
         self._live_reported = False
+        # Its MCP servers (build_agent starts them), stopped when the loop ends.
+        self.mcp: McpServers | None = None
 
     # lifecycle -----------------------------------------------------------------
 
@@ -207,6 +213,8 @@ class Agent:
         finally:
             if self._keeper is not None:
                 self._keeper.close(timeout=5)
+            if self.mcp is not None:
+                self.mcp.close()
             try:
                 self._leave_note(f"I stopped ({outcome.reason})")
             except AccordError:

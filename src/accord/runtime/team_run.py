@@ -72,6 +72,10 @@ def prepare_run(
         if spec.name == LEAD_NAME:
             raise UserError(f"accord.toml: [[team.members]] cannot be named {LEAD_NAME!r}")
         find_definition(project.root, spec.agent)
+    # Members read .mcp.json when they start: a malformed one stops the run before it starts.
+    from accord.agent.mcp import configured_servers
+
+    configured_servers(project.root, project.config)
     if max_teammates is not None and max_teammates < 1:
         raise UserError("--max-teammates must be 1 or more")
     if budget_usd is not None and budget_usd <= 0:

@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -96,11 +96,30 @@ class Tool(Generic[A]):
         return ToolSpec(self.name, self.description, schema)
 
 
-class Toolbox:
-    """The tools one member may use, by name."""
+class ToolSource(Protocol):
+    """Tools that come and go while a member runs (its MCP servers': ``agent.mcp``)."""
 
-    def __init__(self, tools: Iterable[Tool[Any]], allow: Iterable[str] | None = None) -> None:
+    def tools(self) -> dict[str, Tool[Any]]:
+        """The tools now, by name."""
+        ...
+
+    def stand_in(self, name: str) -> Tool[Any] | None:
+        """For a name of this source that is no tool now (its server is down), a tool
+        whose call says why (None: not one of its names)."""
+        ...
+
+
+class Toolbox:
+    """The tools one member may use, by name; with ``source``, also the tools it has."""
+
+    def __init__(
+        self,
+        tools: Iterable[Tool[Any]],
+        allow: Iterable[str] | None = None,
+        source: ToolSource | None = None,
+    ) -> None:
         self._specs: list[ToolSpec] | None = None
+        self.source = source
         everything = {t.name: t for t in tools}
         if allow is None:
             self.tools = everything
@@ -120,19 +139,22 @@ class Toolbox:
         # Schemas are generated once: pydantic's schema generation costs milliseconds.
         if self._specs is None:
             self._specs = [t.spec() for t in self.tools.values()]
-        return list(self._specs)
+        more = [t.spec() for t in self.source.tools().values()] if self.source else []
+        return list(self._specs) + more
 
     def names(self) -> list[str]:
-        return list(self.tools)
+        return list(self.tools) + (list(self.source.tools()) if self.source else [])
 
     def execute(self, ctx: ToolContext, call: ToolCall) -> ToolResult:
         tool = self.tools.get(call.name)
+        if tool is None and self.source is not None:
+            tool = self.source.tools().get(call.name) or self.source.stand_in(call.name)
         if tool is None:
             return ToolResult(
                 call.id,
                 call.name,
                 f"tool {call.name!r} is not available to you; your tools are: "
-                f"{', '.join(self.tools) or 'none'}",
+                f"{', '.join(self.names()) or 'none'}",
                 is_error=True,
             )
         if call.arguments is None:

@@ -79,15 +79,18 @@ def resolve(ctx: ToolContext, path: str) -> Path:
 
 def _not_protected(ctx: ToolContext, path: str, real: Path) -> None:
     """Refuse to write what accord itself runs on, whatever the mode (promise 9):
-    the files hooks and rules come from, the agent definitions, ``.accord/`` (the
+    the files hooks, rules and MCP servers come from, the agent definitions, ``.accord/`` (the
     store, logs, worktrees' bookkeeping) and the store file wherever it is."""
     # Judged by the real path, so a symlink to one of them is refused too.
     parts = real.relative_to(_root(ctx)).parts if real.is_relative_to(_root(ctx)) else ()
     name = real.name
     in_claude = real.parent.name == ".claude"
-    if name == "accord.toml" or (in_claude and fnmatch.fnmatch(name, "settings*.json")):
+    if name in ("accord.toml", ".mcp.json") or (
+        in_claude and fnmatch.fnmatch(name, "settings*.json")
+    ):
         raise UserError(
-            f"{path!r} configures hooks and no agent may change it; ask the person to edit it"
+            f"{path!r} configures hooks or MCP servers and no agent may change it; ask the "
+            "person to edit it"
         )
     if real.parent.name == "agents" and real.parent.parent.name in (".claude", ".accord"):
         raise UserError(
