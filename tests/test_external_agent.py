@@ -41,6 +41,10 @@ def test_an_external_program_does_its_task_through_mcp_and_through_the_gate(root
     agents = root / ".accord" / "agents"
     agents.mkdir(parents=True)
     (agents / "outsider.md").write_text(DEFINITION)
+    (root / ".gitignore").write_text(".accord/\n*.json\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], cwd=root, check=True)  # worktree mode
     lead = rules(root / "lead.json", LEAD, "Waiting.")
     done = accord(root, "run", "make out.txt", "--model", lead, "--display", "plain", timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -75,6 +75,7 @@ OUTPUT_LIMIT = 100_000
 #: before this member leaves the task to others.
 TRIES = 2
 LIVE_EVERY = 0.25
+FINISH_WAIT = 3.0  # seconds a running program gets to end by itself when the member stops
 
 
 def program_of(definition: AgentDefinition) -> str:
@@ -127,14 +128,16 @@ class ExternalAgent:
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: object) -> None:
-            self._stop.set()
-            self._kill_child()
+            self.request_stop()
 
         signal.signal(signal.SIGTERM, handler)
 
     def request_stop(self) -> None:
+        """Stop: the program running gets ``FINISH_WAIT`` seconds to end on its own (a
+        team stops as soon as its lead finishes, often while a program that just
+        completed its task is still printing its result), then is stopped."""
         self._stop.set()
-        self._kill_child()
+        threading.Timer(FINISH_WAIT, self._kill_child).start()
 
     def run(self, *, once: bool = False) -> Outcome:
         host = os.environ.get("ACCORD_HOST") or socket.gethostname()
@@ -257,7 +260,9 @@ class ExternalAgent:
                 session,
                 TranscriptKind.NOTE,
                 {
-                    "text": f"`{self.program}` exited {code} after {seconds:.1f}s"
+                    "text": f"`{self.program}` "
+                    + (f"exited {code}" if code is not None else "was stopped with the member")
+                    + f" after {seconds:.1f}s"
                     + (f"; its output was cut by {cut:,} characters" if cut else "")
                     + (f"; stderr: {err.strip()[-500:]}" if code and err.strip() else "")
                 },

@@ -60,7 +60,11 @@ async def work(config: dict[str, Any], prompt: str) -> tuple[int, str]:
             return 1, f"could not claim task #{task_id}: {said}"
         Path(f"task-{task_id}.txt").write_text(f"{found.group(2)}\n")
         ok, said = await call("TaskGet", taskId=task_id)
-        for path in WRITE.findall(said.replace("\\n", "\n")):
+        try:
+            description = str(json.loads(said).get("description", ""))
+        except (ValueError, AttributeError):
+            description = said
+        for path in WRITE.findall(description):
             Path(path).write_text(f"written for task #{task_id}\n")
         await call("SendMessage", to="lead", message=f"task #{task_id} is done", summary="done")
         ok, said = await call(
