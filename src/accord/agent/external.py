@@ -123,6 +123,7 @@ class ExternalAgent:
         self._stop = threading.Event()
         self._child: subprocess.Popen[str] | None = None
         self._keeper: LeaseKeeper | None = None
+        self._shown = MemberStatus.WORKING  # the status last written
 
     # lifecycle --------------------------------------------------------------------
 
@@ -194,6 +195,7 @@ class ExternalAgent:
         if task is None and not mail:
             if once:
                 return Outcome("idle", "nothing left to do")
+            self._status(MemberStatus.IDLE)
             self.services.wait(
                 self.member,
                 self.idle_wait,
@@ -204,8 +206,15 @@ class ExternalAgent:
         over = self.services.runs.over_budget(self.member)
         if over is not None:
             return Outcome("budget", over)
+        self._status(MemberStatus.WORKING)
         self._work(task, mail)
         return None
+
+    def _status(self, status: MemberStatus) -> None:
+        if status != self._shown:
+            with contextlib.suppress(AccordError):
+                self.services.roster.update(self.member, status=status)
+                self._shown = status
 
     def _next_task(self) -> Task | None:
         """The task this member should do next: one it holds, else the first ready one
