@@ -81,6 +81,7 @@ def mcp_cmd(ctx: Context) -> int:
     token = _token(ctx.args.token_file)
     team = ctx.team
     project = ctx.project
+    team.roster.get(member)  # an unknown name is said as such, before its token
     if token is None and address is None:
         raise UserError(
             f"no token for {member}: set ACCORD_TOKEN or give --token-file (the token "
