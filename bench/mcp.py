@@ -41,17 +41,10 @@ from accord.store import open_store  # noqa: E402
 from accord.team import Team  # noqa: E402
 from accord.types import NewTask  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the SDK is in: no shadow now
+from claims import cpu_model  # noqa: E402
+
 HERE = Path(__file__).resolve().parents[1]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def pct(values: list[float], p: int) -> float:

@@ -24,14 +24,21 @@ def claude_settings(root: Path) -> Iterator[tuple[str, Path, Any]]:
     ConfigError naming the file when one is unreadable or not JSON."""
     for name in CLAUDE_SETTINGS:
         path = root / name
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            continue
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read {path}: {e}; fix or remove it") from e
-        try:
-            settings = json.loads(text)
-        except ValueError as e:
-            raise ConfigError(f"{path} is not valid JSON ({e}); fix it") from e
-        yield name, path, settings
+        settings = read_json(path)
+        if settings is not None:
+            yield name, path, settings
+
+
+def read_json(path: Path) -> Any | None:
+    """One of Claude Code's JSON files (settings, ``.mcp.json``) parsed, None when it is
+    not there; ConfigError naming the file when it is unreadable or not JSON."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}; fix or remove it") from e
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"{path} is not valid JSON ({e}); fix it") from e

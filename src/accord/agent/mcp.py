@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from accord import credentials, process
 from accord.agent.tools.base import RESULT_LIMIT, Tool, ToolArgs, ToolContext, cap
+from accord.claude import read_json
 from accord.errors import AccordError, ConfigError
 from accord.events import EventKind
 
@@ -154,16 +155,9 @@ def read_mcp_json(root: Path) -> dict[str, ServerSpec]:
     """The servers of ``root/.mcp.json`` (none when it is missing); ConfigError naming
     the file and the key when it is malformed."""
     path = root / MCP_JSON
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    data = read_json(path)
+    if data is None:
         return {}
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {e}; fix or remove it") from e
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise ConfigError(f"{path} is not valid JSON ({e}); fix it") from e
     if not isinstance(data, dict):
         raise ConfigError(f'{path}: the top level must be {{"mcpServers": {{...}}}}')
     servers = data.get("mcpServers", {})
