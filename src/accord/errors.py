@@ -19,6 +19,7 @@ own advice from those fields: the command line names a command
     │   │   ├── UnknownMember
     │   │   ├── UnknownTask
     │   │   ├── UnknownMessage
+    │   │   ├── UnknownChannel
     │   │   └── UnknownMemory
     │   ├── AlreadyExists         a team or member name is taken
     │   ├── CycleError            a blocker would close a dependency cycle
@@ -82,6 +83,7 @@ class Reason(StrEnum):
     # UserError, InvalidState: not an open permission request (another kind of message,
     # answered already, or past its deadline)
     NOT_AN_OPEN_ASK = "not_an_open_ask"
+    NOT_SUBSCRIBED = "not_subscribed"  # InvalidState: posting to a channel not joined
 
 
 class Fields(TypedDict, total=False):
@@ -159,6 +161,14 @@ class UnknownMessage(NotFound):
     ) -> None:
         super().__init__(message, **fields)
         self.message_ids = message_ids
+
+
+class UnknownChannel(NotFound):
+    """No channel by that name in the team; ``channel`` is the name asked for."""
+
+    def __init__(self, message: str, *, channel: str, **fields: Unpack[Fields]) -> None:
+        super().__init__(message, **fields)
+        self.channel = channel
 
 
 class UnknownMemory(NotFound):

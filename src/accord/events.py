@@ -57,6 +57,10 @@ class EventKind(StrEnum):
     MESSAGE_SENT = "message_sent"  # one event for a message and all its broadcast copies
     MESSAGES_DELIVERED = "messages_delivered"
     MESSAGES_ACKED = "messages_acked"
+    # channels (store); a post is a message_sent with ``channel`` in its payload
+    CHANNEL_CREATED = "channel_created"  # its creator subscribes with it
+    CHANNEL_JOINED = "channel_joined"
+    CHANNEL_LEFT = "channel_left"
 
     # usage (store)
     MODEL_CALL = "model_call"  # one per usage row
@@ -168,9 +172,13 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.FILES_CLAIMED: _keys("task_id member token patterns"),
     # ``patterns``: the ones given up before the task ended
     EventKind.FILES_RELEASED: _keys("task_id member token patterns"),
-    EventKind.MESSAGE_SENT: _keys("ids from to kind summary request_id"),
+    # ``channel``: a post; ``to`` is then the channel, ``ids`` the post and its copies
+    EventKind.MESSAGE_SENT: _keys("ids from to kind summary request_id", "channel"),
     EventKind.MESSAGES_DELIVERED: _keys("to ids"),
     EventKind.MESSAGES_ACKED: _keys("by ids"),
+    EventKind.CHANNEL_CREATED: _keys("channel creator"),
+    EventKind.CHANNEL_JOINED: _keys("channel member"),
+    EventKind.CHANNEL_LEFT: _keys("channel member"),
     EventKind.MODEL_CALL: _keys("member task_id model tokens cost_usd"),
     # ``recorded``: the four token counts kept instead of the server's
     EventKind.USAGE_SUSPECT: _keys("member model why recorded"),

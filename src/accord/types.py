@@ -27,6 +27,22 @@ BROADCAST = "*"
 PERSON = "person"
 
 
+CHANNEL_MARK = "#"
+
+
+def check_channel(name: str) -> str:
+    """``name`` as a channel's name (``#design``; ``design`` gains its ``#``), else
+    InvalidName: a shell reads ``#`` at a word's start as a comment, so both are taken."""
+    bare = name[1:] if isinstance(name, str) and name.startswith(CHANNEL_MARK) else name
+    if not isinstance(bare, str) or NAME_PATTERN.fullmatch(bare) is None:
+        shown = repr(name) if name else "an empty name"
+        raise InvalidName(
+            f"{shown} is not a valid channel name: use '#' and then 1-40 characters from "
+            "a-z, 0-9, '-' and '_', starting with a letter or digit (like #design)"
+        )
+    return CHANNEL_MARK + bare
+
+
 def check_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it is a valid team, member or agent name, else raise InvalidName."""
     if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
@@ -277,6 +293,20 @@ class Message:
     acked_at: float | None
     deliveries: int
     broadcast: bool = False
+    #: The channel it was posted to (``#design``): a subscriber's copy, or the post itself
+    #: (whose recipient is the channel) that the channel's history lists.
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A named, durable topic of a team; each post reaches every subscriber's inbox."""
+
+    team: str
+    name: str
+    creator: str
+    created_at: float
+    subscribers: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,10 @@
 """The store interface: everything accord keeps, behind one set of atomic operations.
 
 The interface is one part per noun: ``TeamStore`` (teams, members), ``BoardStore``
-(tasks, claims, leases), ``MailStore`` (messages) and ``WakeStore`` (what a waiting
-member checks), ``LogStore`` (events, transcripts, usage), ``RunStore`` (runs,
-spawns, hosts), ``MemoryStore`` and ``DumpStore``. ``Store`` is all of them, plus
+(tasks, claims, leases), ``MailStore`` (messages), ``ChannelStore`` (channels) and
+``WakeStore`` (what a waiting member checks), ``LogStore`` (events, transcripts,
+usage), ``RunStore`` (runs, spawns, hosts), ``MemoryStore`` and ``DumpStore``.
+``Store`` is all of them, plus
 the store's lifecycle (``location``, ``clock``, ``close``). A service that uses one
 part takes that part.
 
@@ -38,6 +39,7 @@ from accord.store.limits import (
     Clock,
 )
 from accord.store.sql import SQLStore as Store
+from accord.store.sql.channels import ChannelsPart as ChannelStore
 from accord.store.sql.claims import BoardPart as BoardStore
 from accord.store.sql.dump import DumpPart as DumpStore
 from accord.store.sql.log import LogPart as LogStore
@@ -61,6 +63,7 @@ __all__ = [
     "MAX_TITLE",
     "UNSET",
     "BoardStore",
+    "ChannelStore",
     "Clock",
     "DumpStore",
     "LogStore",

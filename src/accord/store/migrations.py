@@ -594,3 +594,32 @@ def m011_live_output(schema: Schema) -> None:
     # in a sibling file (accord-live.db), created on first use: nothing to migrate here.
     if schema.dialect == "postgres":
         schema.run(LIVE_OUTPUT)
+
+
+@migration
+def m012_channels(schema: Schema) -> None:
+    # Channels: named topics of a team, with subscribers (members, or the person). A post
+    # is one message whose recipient is the channel (its history), and one copy per other
+    # subscriber (their inbox, with mail's promises), each marked with the channel.
+    schema.run(
+        """
+        CREATE TABLE channels (
+            team_id     INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            name        TEXT NOT NULL CHECK (length(name) BETWEEN 2 AND 41),
+            creator     TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            PRIMARY KEY (team_id, name)
+        ) WITHOUT ROWID;
+        CREATE TABLE channel_subscribers (
+            team_id     INTEGER NOT NULL,
+            channel     TEXT NOT NULL,
+            member      TEXT NOT NULL,
+            joined_at   REAL NOT NULL,
+            PRIMARY KEY (team_id, channel, member),
+            FOREIGN KEY (team_id, channel) REFERENCES channels(team_id, name) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        ALTER TABLE messages ADD COLUMN channel TEXT;
+        CREATE INDEX messages_channel ON messages(team_id, channel, id)
+            WHERE channel IS NOT NULL;
+        """
+    )

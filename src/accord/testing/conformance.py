@@ -94,11 +94,13 @@ from accord.store.base import (
     Store,
 )
 from accord.testing import FakeClock
+from accord.testing.conformance_channels import ChannelConformance
 from accord.testing.conformance_files import FileClaimConformance
 from accord.testing.conformance_live import LiveOutputConformance
 from accord.testing.conformance_runs import RunConformance
 from accord.types import (
     BROADCAST,
+    Channel,
     Claim,
     ContinuityNote,
     Event,
@@ -154,6 +156,7 @@ class Snapshot:
     events: tuple[tuple[Event, ...], ...]
     memories: tuple[tuple[MemoryEntry, ...], ...] = ()
     continuity: tuple[tuple[ContinuityNote, ...], ...] = ()
+    channels: tuple[tuple[Channel, ...], ...] = ()
 
 
 def snapshot(store: Store) -> Snapshot:
@@ -172,6 +175,7 @@ def snapshot(store: Store) -> Snapshot:
             tuple(n for m in ms for n in store.continuity(t.name, m.name, history=True))
             for t, ms in zip(teams, members, strict=True)
         ),
+        channels=tuple(tuple(store.list_channels(t.name)) for t in teams),
     )
 
 
@@ -721,7 +725,9 @@ BAD_INPUTS = _bad_inputs()
 # The suite --------------------------------------------------------------------------
 
 
-class StoreConformance(RunConformance, FileClaimConformance, LiveOutputConformance):
+class StoreConformance(
+    RunConformance, FileClaimConformance, LiveOutputConformance, ChannelConformance
+):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 
     @pytest.fixture

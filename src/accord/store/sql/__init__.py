@@ -10,6 +10,7 @@ one part per noun, each a mixin class over the one seam (``seam.Seam``):
 - the board: ``board`` (``TasksPart``: tasks and their dependencies) under
   ``claims`` (``BoardPart``: claims, leases, fencing tokens);
 - ``mail``: messages, and what wakes a waiting member;
+- ``channels``: channels, their subscribers, and posts (messages marked with one);
 - ``log``: events, transcripts, usage;
 - ``runs``: runs, supervisors, spawn requests, hosts;
 - ``memory``: typed memory and continuity notes;
@@ -52,6 +53,7 @@ the log has no gaps, and a write never waits for another lock while it holds it.
 
 from __future__ import annotations
 
+from accord.store.sql.channels import ChannelsPart
 from accord.store.sql.claims import BoardPart
 from accord.store.sql.dump import DumpPart
 from accord.store.sql.log import LogPart
@@ -64,5 +66,7 @@ from accord.store.sql.teams import TeamsPart
 __all__ = ["Conflict", "Connection", "Cursor", "MemorySearch", "SQLStore", "Seam", "atomic"]
 
 
-class SQLStore(TeamsPart, BoardPart, MailPart, LogPart, RunsPart, MemoryPart, DumpPart):
+class SQLStore(
+    TeamsPart, BoardPart, MailPart, ChannelsPart, LogPart, RunsPart, MemoryPart, DumpPart
+):
     """The store's logic over a SQL connection; see the package docstring for the seam."""

@@ -14,7 +14,7 @@ from accord.types import BROADCAST, PERSON, Message, MessageKind, OutgoingMessag
 
 _MESSAGE_COLUMNS = (
     "id, sender, recipient, kind, body, summary, request_id, reply_to, idempotency_key, "
-    "sent_at, delivered_at, acked_at, deliveries, broadcast"
+    "sent_at, delivered_at, acked_at, deliveries, broadcast, channel"
 )
 
 
@@ -35,6 +35,7 @@ def _message(team: str, r: Sequence[Any]) -> Message:
         acked_at=r[11],
         deliveries=r[12],
         broadcast=bool(r[13]),
+        channel=r[14],
     )
 
 

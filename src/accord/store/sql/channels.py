@@ -1,0 +1,247 @@
+"""Channels: named topics of a team, their subscribers, and posts to them.
+
+A post is a message whose recipient is the channel itself (the channel's history,
+complete and in order for anyone who reads it, however late they joined) and one copy
+per other subscriber, addressed to that subscriber: a copy is mail like any other
+(delivered, acknowledged, never lost, first-in first-out), marked with its channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from accord.errors import AlreadyExists, InvalidState, Reason, UnknownChannel, UserError
+from accord.events import EventKind
+from accord.store.limits import MAX_BODY, MAX_SUMMARY
+from accord.store.sql.mail import _MESSAGE_COLUMNS, _message
+from accord.store.sql.seam import Connection, Seam, _cap, atomic
+from accord.types import PERSON, Channel, Message, MessageKind, check_channel
+
+
+class ChannelsPart(Seam):
+    """Part of ``SQLStore`` (see the package docstring).
+
+    Channels: named topics of a team, their subscribers, and posts to them.
+    """
+
+    def _channel_row(
+        self, db: Connection, team_id: int, team: str, name: str, *, lock: str = ""
+    ) -> Sequence[Any]:
+        row = db.execute(
+            f"SELECT name, creator, created_at FROM channels WHERE team_id = ? AND name = ?{lock}",
+            (team_id, name),
+        ).fetchone()
+        if row is None:
+            names = [
+                r[0]
+                for r in db.execute(
+                    "SELECT name FROM channels WHERE team_id = ? ORDER BY name", (team_id,)
+                )
+            ]
+            known = f"channels: {', '.join(names)}" if names else "it has no channels yet"
+            raise UnknownChannel(
+                f"team {team!r} has no channel {name} ({known})", channel=name, team=team
+            )
+        return row  # type: ignore[no-any-return]
+
+    def _subscribers(self, db: Connection, team_id: int, channel: str) -> list[str]:
+        # A removed member's subscription stays behind, unread: it is no address any more.
+        return [
+            r[0]
+            for r in db.execute(
+                "SELECT s.member FROM channel_subscribers s WHERE s.team_id = ? "
+                "AND s.channel = ? AND (s.member = ? OR EXISTS (SELECT 1 FROM members m "
+                "WHERE m.team_id = s.team_id AND m.name = s.member)) ORDER BY s.member",
+                (team_id, channel, PERSON),
+            )
+        ]
+
+    @atomic
+    def create_channel(self, team: str, name: str, creator: str) -> Channel:
+        """Create ``name`` (``#design``), with ``creator`` (a member or the person) as its
+        first subscriber; AlreadyExists if the team has it."""
+        name = check_channel(name)
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            self._mail_address(db, team_id, team, creator, lock=self._KEY_SHARE)
+            if db.execute(
+                "SELECT 1 FROM channels WHERE team_id = ? AND name = ?", (team_id, name)
+            ).fetchone():
+                raise AlreadyExists(f"team {team!r} already has a channel {name}", team=team)
+            now = self.clock()
+            db.execute(
+                "INSERT INTO channels (team_id, name, creator, created_at) VALUES (?, ?, ?, ?)",
+                (team_id, name, creator, now),
+            )
+            db.execute(
+                "INSERT INTO channel_subscribers (team_id, channel, member, joined_at) "
+                "VALUES (?, ?, ?, ?)",
+                (team_id, name, creator, now),
+            )
+            self._event(
+                db,
+                team_id,
+                EventKind.CHANNEL_CREATED,
+                {"channel": name, "creator": creator},
+                creator,
+            )
+        return Channel(team, name, creator, now, (creator,))
+
+    @atomic
+    def join_channel(self, team: str, name: str, member: str) -> bool:
+        """Subscribe ``member`` (or the person); False, and nothing written, if it was."""
+        name = check_channel(name)
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            self._mail_address(db, team_id, team, member, lock=self._KEY_SHARE)
+            self._channel_row(db, team_id, team, name)
+            if db.execute(
+                "SELECT 1 FROM channel_subscribers WHERE team_id = ? AND channel = ? "
+                "AND member = ?",
+                (team_id, name, member),
+            ).fetchone():
+                return False
+            db.execute(
+                "INSERT INTO channel_subscribers (team_id, channel, member, joined_at) "
+                "VALUES (?, ?, ?, ?)",
+                (team_id, name, member, self.clock()),
+            )
+            self._event(
+                db, team_id, EventKind.CHANNEL_JOINED, {"channel": name, "member": member}, member
+            )
+        return True
+
+    @atomic
+    def leave_channel(self, team: str, name: str, member: str) -> bool:
+        """Unsubscribe ``member``; False, and nothing written, if it was not subscribed.
+        Copies already in its inbox stay there until acknowledged."""
+        name = check_channel(name)
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            self._mail_address(db, team_id, team, member, lock=self._KEY_SHARE)
+            self._channel_row(db, team_id, team, name)
+            gone = db.execute(
+                "DELETE FROM channel_subscribers WHERE team_id = ? AND channel = ? "
+                "AND member = ? RETURNING member",
+                (team_id, name, member),
+            ).fetchone()
+            if gone is None:
+                return False
+            self._event(
+                db, team_id, EventKind.CHANNEL_LEFT, {"channel": name, "member": member}, member
+            )
+        return True
+
+    @atomic
+    def post(
+        self, team: str, channel: str, sender: str, body: str, *, summary: str | None = None
+    ) -> list[Message]:
+        """Post to ``channel``: the post (its history row, first) and one copy for each
+        other subscriber. UnknownChannel if there is none; InvalidState (NOT_SUBSCRIBED)
+        unless ``sender`` subscribes."""
+        channel = check_channel(channel)
+        _cap(body, MAX_BODY, "the post")
+        _cap(summary, MAX_SUMMARY, "the post's summary")
+        if not body.strip():
+            raise UserError("a post needs a body; give the text as the argument")
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._mail_address(db, team_id, team, sender, lock=self._KEY_SHARE)
+            self._channel_row(db, team_id, team, channel, lock=self._KEY_SHARE)
+            subscribers = self._subscribers(db, team_id, channel)
+            if sender not in subscribers:
+                raise InvalidState(
+                    f"{sender} has not joined {channel}; only its subscribers post to it",
+                    team=team,
+                    member=sender,
+                    reason=Reason.NOT_SUBSCRIBED,
+                )
+            now = self.clock()
+            recipients = [channel, *(s for s in subscribers if s != sender)]
+            ids = []
+            for to in recipients:
+                ids.append(
+                    db.execute(
+                        "INSERT INTO messages (team_id, sender, recipient, kind, body, summary, "
+                        "channel, sent_at, visible_at, acked_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        (
+                            team_id,
+                            sender,
+                            to,
+                            MessageKind.TEXT.value,
+                            body,
+                            summary,
+                            channel,
+                            now,
+                            now,
+                            now if to == channel else None,  # the history row is nobody's mail
+                        ),
+                    ).fetchone()[0]
+                )
+            self._event(
+                db,
+                team_id,
+                EventKind.MESSAGE_SENT,
+                {
+                    "ids": ids,
+                    "from": sender,
+                    "to": channel,
+                    "kind": MessageKind.TEXT.value,
+                    "summary": summary,
+                    "request_id": None,
+                    "channel": channel,
+                },
+                sender,
+            )
+        return [
+            Message(
+                id=i,
+                team=team,
+                sender=sender,
+                recipient=to,
+                kind=MessageKind.TEXT,
+                body=body,
+                summary=summary,
+                request_id=None,
+                reply_to=None,
+                idempotency_key=None,
+                sent_at=now,
+                delivered_at=None,
+                acked_at=now if to == channel else None,
+                deliveries=0,
+                channel=channel,
+            )
+            for i, to in zip(ids, recipients, strict=True)
+        ]
+
+    @atomic
+    def channel_history(
+        self, team: str, channel: str, *, since: int = 0, limit: int = 100
+    ) -> list[Message]:
+        """The channel's posts after message id ``since``, oldest first, at most ``limit``."""
+        channel = check_channel(channel)
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            self._channel_row(db, team_id, team, channel)
+            rows = db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE team_id = ? AND channel = ? "
+                "AND recipient = ? AND id > ? ORDER BY id LIMIT ?",
+                (team_id, channel, channel, since, limit),
+            ).fetchall()
+        return [_message(team, r) for r in rows]
+
+    @atomic
+    def list_channels(self, team: str) -> list[Channel]:
+        """The team's channels by name, each with its subscribers."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            rows = db.execute(
+                "SELECT name, creator, created_at FROM channels WHERE team_id = ? ORDER BY name",
+                (team_id,),
+            ).fetchall()
+            return [
+                Channel(team, r[0], r[1], r[2], tuple(self._subscribers(db, team_id, r[0])))
+                for r in rows
+            ]
