@@ -80,10 +80,33 @@ def mail_text(message: Message) -> str:
         attrs += f' request_id="{message.request_id}"'
     if message.broadcast:
         attrs += ' to="*"'
+    if message.channel:
+        attrs += f' channel="{message.channel}"'
     note = ""
     if message.kind == MessageKind.SHUTDOWN_REQUEST:
         note = "\n(shutdown request: the runtime answers this for you)"
     return f"<message {attrs}>\n{message.body}{note}\n</message>"
+
+
+CHANNEL_HEADING = "# Unread channel posts (reply in the channel with channel_post)"
+
+
+def inbox_text(mail: Sequence[Message], interrupted: str) -> str:
+    """Mail as one user turn: direct mail first, then channel posts in a section of their
+    own, so a member tells what was said to it from what was said in a channel."""
+    direct = [
+        interrupted if m.kind == MessageKind.INTERRUPT else mail_text(m)
+        for m in mail
+        if m.channel is None
+    ]
+    posts = [
+        f'<post id="{m.id}" channel="{m.channel}" {sender_attrs(m)}>\n{m.body}\n</post>'
+        for m in mail
+        if m.channel is not None
+    ]
+    if posts:
+        direct.append("\n\n".join([CHANNEL_HEADING, *posts]))
+    return "\n\n".join(direct)
 
 
 @dataclass

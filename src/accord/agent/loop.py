@@ -416,10 +416,7 @@ class Agent:
         if ordinary:
             if self.conversation is None:
                 self._start_session(None, self._mail_opening())
-            text = "\n\n".join(
-                INTERRUPTED if m.kind == MessageKind.INTERRUPT else context.mail_text(m)
-                for m in ordinary
-            )
+            text = context.inbox_text(ordinary, INTERRUPTED)
             self._save(ChatMessage("user", text), ack=[m.id for m in ordinary])
             if self.held:
                 self._note("interrupted by the person: waiting for their next message")

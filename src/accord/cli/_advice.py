@@ -16,6 +16,7 @@ from accord.errors import (
     StaleToken,
     StoreCorrupt,
     StoreNotFound,
+    UnknownChannel,
     UnknownMemory,
     UnknownMessage,
     UnknownTask,
@@ -50,6 +51,13 @@ def _advice(e: AccordError) -> str:
             return f"; see `accord msg inbox --as {member}`"
         case UnknownMemory():
             return "; see `accord memory search` or `accord memory list`"
+        case UnknownChannel(channel=str(channel)):
+            return (
+                f"; see `accord channel list`, or create it with "
+                f"`accord channel create {channel.lstrip('#')}`"
+            )
+        case InvalidState(reason=Reason.NOT_SUBSCRIBED, member=str(member)):
+            return f"; join it first with `accord channel join CHANNEL --as {member}`"
         case InvalidState(reason=Reason.ON_BOARD, task_id=int(task_id)):
             return f"; cancel it with `accord task cancel {task_id}` instead"
         case InvalidState(reason=Reason.ASSIGNED, task_id=int(task_id), member=str(member)):

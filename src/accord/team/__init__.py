@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from accord.memory import Memory
     from accord.store.base import Store
     from accord.team.board import Board
+    from accord.team.channels import Channels
     from accord.team.digest import Digest
     from accord.team.hooks import HookRunner
     from accord.team.log import Log
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Board",
+    "Channels",
     "HookRunner",
     "Log",
     "Mailbox",
@@ -45,6 +47,7 @@ __all__ = [
 
 _LAZY = {
     "Board": "board",
+    "Channels": "channels",
     "HookRunner": "hooks",
     "Log": "log",
     "Mailbox": "mailbox",
@@ -202,6 +205,12 @@ class Team:
         from accord.team.mailbox import Mailbox
 
         return Mailbox(self.store, self.team, self._setting("mailbox"))
+
+    @cached_property
+    def channels(self) -> Channels:
+        from accord.team.channels import Channels
+
+        return Channels(self.store, self.team)
 
     @cached_property
     def roster(self) -> Roster:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from accord.agent.tools.base import HeldClaim, Tool, ToolArgs, Toolbox, ToolContext
+from accord.agent.tools.channels import CHANNEL_TOOLS
 from accord.agent.tools.claims import CLAIM_TOOLS
 from accord.agent.tools.files import FILE_TOOLS
 from accord.agent.tools.memory import MEMORY_TOOLS
@@ -12,6 +13,7 @@ from accord.agent.tools.shell import SHELL_TOOLS
 from accord.agent.tools.team import TEAM_TOOLS
 
 __all__ = [
+    "CHANNEL_TOOLS",
     "CLAIM_TOOLS",
     "FILE_TOOLS",
     "MEMORY_TOOLS",
@@ -27,6 +29,6 @@ __all__ = [
 
 
 def all_tools() -> list[Tool[Any]]:
-    """Every built-in tool: files, bash, the team's, file claims, then memory; an agent
+    """Every built-in tool: files, bash, the team's, channels, file claims, then memory; an agent
     definition's allowlist picks from these by name."""
-    return [*FILE_TOOLS, *SHELL_TOOLS, *TEAM_TOOLS, *CLAIM_TOOLS, *MEMORY_TOOLS]
+    return [*FILE_TOOLS, *SHELL_TOOLS, *TEAM_TOOLS, *CHANNEL_TOOLS, *CLAIM_TOOLS, *MEMORY_TOOLS]

@@ -14,6 +14,7 @@ from accord.errors import (
     InvalidState,
     NotClaimHolder,
     Reason,
+    UnknownChannel,
     UnknownMemory,
     UnknownTask,
 )
@@ -47,6 +48,10 @@ def _advice(e: AccordError) -> str:
             )
         case UnknownMemory():
             return "; see recall"
+        case UnknownChannel():
+            return "; call channel_read with no channel to list them, or channel_create"
+        case InvalidState(reason=Reason.NOT_SUBSCRIBED):
+            return "; join it with channel_join first"
         case InvalidState(reason=Reason.ASSIGNED, member=str(member)):
             return f" (or reassign it with task_update, assignee {member!r})"
         case NotClaimHolder(reason=Reason.UNCLAIMED):

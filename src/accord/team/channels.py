@@ -1,0 +1,48 @@
+"""Channels: named, durable topics of a team (``#design``), with subscribers.
+
+A post reaches every other subscriber's inbox as mail, with mail's promises
+(acknowledged, never lost, first-in first-out), and stays in the channel's history,
+which any member reads whole, however late it joined. Posting needs a subscription;
+the person (``person``) may subscribe like a member.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from accord.types import Channel, Message
+
+if TYPE_CHECKING:
+    from accord.store.base import ChannelStore
+
+
+class Channels:
+    """The channels of one team."""
+
+    def __init__(self, store: ChannelStore, team: str) -> None:
+        self.store = store
+        self.team = team
+
+    def create(self, name: str, creator: str) -> Channel:
+        """Create ``name`` (``#design`` or ``design``); its creator subscribes."""
+        return self.store.create_channel(self.team, name, creator)
+
+    def join(self, name: str, member: str) -> bool:
+        """Subscribe ``member``; False if it was already subscribed."""
+        return self.store.join_channel(self.team, name, member)
+
+    def leave(self, name: str, member: str) -> bool:
+        """Unsubscribe ``member``; False if it was not subscribed."""
+        return self.store.leave_channel(self.team, name, member)
+
+    def post(self, name: str, sender: str, body: str, *, summary: str | None = None) -> Message:
+        """Post to a channel ``sender`` subscribes to; returns the post (its history row)."""
+        return self.store.post(self.team, name, sender, body, summary=summary)[0]
+
+    def read(self, name: str, *, since: int = 0, limit: int = 100) -> list[Message]:
+        """The channel's posts after id ``since``, oldest first."""
+        return self.store.channel_history(self.team, name, since=since, limit=limit)
+
+    def list(self) -> list[Channel]:
+        """Every channel of the team, by name, with its subscribers."""
+        return self.store.list_channels(self.team)
