@@ -24,6 +24,7 @@ MODULE_OF: dict[str, str] = {
     "member": "member",
     "task": "task",
     "msg": "msg",
+    "channel": "channel",
     "chat": "chat",
     "permit": "permit",
     "deny": "permit",

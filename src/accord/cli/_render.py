@@ -184,6 +184,8 @@ def messages(items: Sequence[Message], show_body: bool = True) -> None:
         head = f"[{m.id}] {when(m.sent_at)} {who(m.sender)} -> {who(m.recipient)}"
         if m.broadcast:
             head += " (broadcast)"
+        if m.channel and m.recipient != m.channel:
+            head += f" (in {m.channel})"
         if m.kind != "text":
             head += f" <{m.kind.value}" + (f" {m.request_id}" if m.request_id else "") + ">"
         head += f" {state}"
