@@ -120,6 +120,12 @@ ACCORD_TOOLS = frozenset(
         "send_message",
         "list_members",
         "send_plan",
+        # channels
+        "channel_create",
+        "channel_join",
+        "channel_leave",
+        "channel_post",
+        "channel_read",
         # memory
         "remember",
         "recall",
