@@ -120,3 +120,20 @@ def test_posting_to_a_channel_not_joined_is_refused_to_the_tool(team: Team, repo
     said = str(model.requests[1].messages[-1])
     assert "alice has not joined #review" in said and "channel_join" in said
     assert team.channels.read("#review") == []
+
+
+def test_the_live_view_says_what_happened_in_a_channel(team: Team) -> None:
+    from accord.cli._live import describe
+
+    since = team.store.read_events("main")[-1].seq
+    team.channels.create("design", "lead")
+    team.channels.join("design", "alice")
+    team.channels.post("design", "alice", "hi")
+    team.channels.leave("design", "alice")
+    said = [describe(e) for e in team.store.read_events("main", since=since)]
+    assert said == [
+        "created channel #design",
+        "joined #design",
+        "posted in #design",
+        "left #design",
+    ]

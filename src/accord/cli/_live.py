@@ -537,6 +537,9 @@ _WORDS: dict[str, Any] = {
     EventKind.FILES_CLAIMED: lambda p: f"claimed files {_said(', '.join(p.get('patterns') or []))}",
     EventKind.FILES_RELEASED: lambda p: "released files",
     EventKind.MESSAGES_ACKED: lambda p: f"read {len(p.get('ids') or [])} message(s)",
+    EventKind.CHANNEL_CREATED: lambda p: f"created channel {p.get('channel')}",
+    EventKind.CHANNEL_JOINED: lambda p: f"joined {p.get('channel')}",
+    EventKind.CHANNEL_LEFT: lambda p: f"left {p.get('channel')}",
     EventKind.SPAWN_REQUESTED: lambda p: f"asked for a teammate, {p.get('name')}",
     EventKind.MEMORY_ADDED: lambda p: f"remembered a {p.get('type')}",
     EventKind.CONTINUITY_WRITTEN: lambda p: "wrote its continuity note",
@@ -580,7 +583,8 @@ def describe(e: Event) -> str:
         pattern = _MESSAGE_WORDS.get(str(p.get("kind")))
         if pattern is not None:
             return pattern.format(to=to)
-        return f"wrote to {to}" + (f": {_said(p['summary'], 50)}" if p.get("summary") else "")
+        verb = "posted in" if p.get("channel") else "wrote to"
+        return f"{verb} {to}" + (f": {_said(p['summary'], 50)}" if p.get("summary") else "")
     words = _WORDS.get(e.kind)
     if words is not None:
         try:
