@@ -20,6 +20,7 @@ own advice from those fields: the command line names a command
     │   │   ├── UnknownTask
     │   │   ├── UnknownMessage
     │   │   ├── UnknownChannel
+    │   │   ├── UnknownDeliberation
     │   │   └── UnknownMemory
     │   ├── AlreadyExists         a team or member name is taken
     │   ├── CycleError            a blocker would close a dependency cycle
@@ -84,6 +85,10 @@ class Reason(StrEnum):
     # answered already, or past its deadline)
     NOT_AN_OPEN_ASK = "not_an_open_ask"
     NOT_SUBSCRIBED = "not_subscribed"  # InvalidState: posting to a channel not joined
+    # InvalidState: reading a deliberation's positions before submitting one's own
+    POSITION_FIRST = "position_first"
+    WRONG_PHASE = "wrong_phase"  # InvalidState: a deliberation's step outside its phase
+    NOT_PARTICIPANT = "not_participant"  # InvalidState: a member outside the deliberation
 
 
 class Fields(TypedDict, total=False):
@@ -169,6 +174,10 @@ class UnknownChannel(NotFound):
     def __init__(self, message: str, *, channel: str, **fields: Unpack[Fields]) -> None:
         super().__init__(message, **fields)
         self.channel = channel
+
+
+class UnknownDeliberation(NotFound):
+    """No deliberation with that id in the team."""
 
 
 class UnknownMemory(NotFound):

@@ -61,6 +61,15 @@ class EventKind(StrEnum):
     CHANNEL_CREATED = "channel_created"  # its creator subscribes with it
     CHANNEL_JOINED = "channel_joined"
     CHANNEL_LEFT = "channel_left"
+    # deliberations (store): a question put to members in enforced phases
+    DELIBERATION_OPENED = "deliberation_opened"
+    POSITION_SUBMITTED = "position_submitted"  # round 0: the independent position
+    DELIBERATION_AGREED = "deliberation_agreed"
+    DELIBERATION_ABSENT = "deliberation_absent"  # members who missed a phase's deadline
+    DELIBERATION_PHASE = "deliberation_phase"
+    SYNTHESIS_CLAIMED = "synthesis_claimed"
+    DELIBERATION_FINISHED = "deliberation_finished"
+    DELIBERATION_RECORDED = "deliberation_recorded"  # its answer is a decision memory
 
     # usage (store)
     MODEL_CALL = "model_call"  # one per usage row
@@ -179,6 +188,16 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.CHANNEL_CREATED: _keys("channel creator"),
     EventKind.CHANNEL_JOINED: _keys("channel member"),
     EventKind.CHANNEL_LEFT: _keys("channel member"),
+    EventKind.DELIBERATION_OPENED: _keys(
+        "id question asker members rounds synthesizer channel deadline"
+    ),
+    EventKind.POSITION_SUBMITTED: _keys("id member round"),
+    EventKind.DELIBERATION_AGREED: _keys("id member round"),
+    EventKind.DELIBERATION_ABSENT: _keys("id members phase round"),
+    EventKind.DELIBERATION_PHASE: _keys("id phase round deadline", "synthesizer"),
+    EventKind.SYNTHESIS_CLAIMED: _keys("id member token lease_until"),
+    EventKind.DELIBERATION_FINISHED: _keys("id member token"),
+    EventKind.DELIBERATION_RECORDED: _keys("id memory_id"),
     EventKind.MODEL_CALL: _keys("member task_id model tokens cost_usd"),
     # ``recorded``: the four token counts kept instead of the server's
     EventKind.USAGE_SUSPECT: _keys("member model why recorded"),

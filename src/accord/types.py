@@ -298,6 +298,64 @@ class Message:
     channel: str | None = None
 
 
+class DeliberationPhase(StrEnum):
+    """Where a deliberation stands; the store moves it forward, never back."""
+
+    POSITIONS = "positions"  # each participant writes its own, unseen by the others
+    EXCHANGE = "exchange"  # positions revealed; replies for up to ``rounds`` rounds
+    SYNTHESIS = "synthesis"  # one synthesizer, under a lease, writes the answer
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """A member asked in a deliberation: ``absent`` once it missed a deadline,
+    ``agreed`` once it agreed during the exchange (it owes no more replies)."""
+
+    member: str
+    absent: bool
+    agreed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A participant's text for one round: round 0 is its independent position, round
+    N its reply in the exchange's N-th round. One per participant per round."""
+
+    member: str
+    round: int
+    body: str
+    submitted_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Deliberation:
+    """A question put to several members, in enforced phases, ending in one answer."""
+
+    team: str
+    id: int
+    question: str
+    asker: str
+    channel: str
+    phase: DeliberationPhase
+    round: int
+    rounds: int
+    synthesizer: str | None
+    phase_seconds: float
+    deadline: float
+    lease_holder: str | None
+    lease_until: float | None
+    lease_token: int
+    supersedes: int | None
+    answer: str | None
+    agreement: str | None
+    dissent: str | None
+    memory_id: int | None
+    created_at: float
+    finished_at: float | None
+    participants: tuple[Participant, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     """A named, durable topic of a team; each post reaches every subscriber's inbox."""

@@ -1,7 +1,8 @@
 """The store interface: everything accord keeps, behind one set of atomic operations.
 
 The interface is one part per noun: ``TeamStore`` (teams, members), ``BoardStore``
-(tasks, claims, leases), ``MailStore`` (messages), ``ChannelStore`` (channels) and
+(tasks, claims, leases), ``MailStore`` (messages), ``ChannelStore`` (channels),
+``DeliberationStore`` (deliberations) and
 ``WakeStore`` (what a waiting member checks), ``LogStore`` (events, transcripts,
 usage), ``RunStore`` (runs, spawns, hosts), ``MemoryStore`` and ``DumpStore``.
 ``Store`` is all of them, plus
@@ -41,6 +42,7 @@ from accord.store.limits import (
 from accord.store.sql import SQLStore as Store
 from accord.store.sql.channels import ChannelsPart as ChannelStore
 from accord.store.sql.claims import BoardPart as BoardStore
+from accord.store.sql.deliberations import DeliberationsPart as DeliberationStore
 from accord.store.sql.dump import DumpPart as DumpStore
 from accord.store.sql.log import LogPart as LogStore
 from accord.store.sql.mail import MailPart as MailStore
@@ -65,6 +67,7 @@ __all__ = [
     "BoardStore",
     "ChannelStore",
     "Clock",
+    "DeliberationStore",
     "DumpStore",
     "LogStore",
     "MailStore",

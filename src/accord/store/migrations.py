@@ -623,3 +623,63 @@ def m012_channels(schema: Schema) -> None:
             WHERE channel IS NOT NULL;
         """
     )
+
+
+# Numbered 14 while routing's m013 lands beside it: migrations apply by name, in this
+# list's order, so a store that has m014 and later gains m013 is fine (the two touch
+# different tables).
+@migration
+def m014_deliberations(schema: Schema) -> None:
+    # A deliberation: a question put to participants in phases the store enforces. A
+    # position is one per participant per round (round 0 independent, then the
+    # exchange's rounds), so a retried submission is never counted twice. Its channel
+    # (#ask-ID) is an ordinary channel.
+    schema.run(
+        """
+        CREATE TABLE deliberations (
+            team_id       INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            id            INTEGER NOT NULL,
+            question      TEXT NOT NULL,
+            asker         TEXT NOT NULL,
+            channel       TEXT NOT NULL,
+            phase         TEXT NOT NULL,
+            round         INTEGER NOT NULL,
+            rounds        INTEGER NOT NULL,
+            synthesizer   TEXT,
+            phase_seconds REAL NOT NULL,
+            deadline      REAL NOT NULL,
+            lease_holder  TEXT,
+            lease_until   REAL,
+            lease_token   INTEGER NOT NULL,
+            supersedes    INTEGER,
+            answer        TEXT,
+            agreement     TEXT,
+            dissent       TEXT,
+            memory_id     INTEGER,
+            created_at    REAL NOT NULL,
+            finished_at   REAL,
+            PRIMARY KEY (team_id, id)
+        ) WITHOUT ROWID;
+        CREATE TABLE deliberation_participants (
+            team_id         INTEGER NOT NULL,
+            deliberation_id INTEGER NOT NULL,
+            member          TEXT NOT NULL,
+            absent          INTEGER NOT NULL,
+            agreed          INTEGER NOT NULL,
+            PRIMARY KEY (team_id, deliberation_id, member),
+            FOREIGN KEY (team_id, deliberation_id) REFERENCES deliberations(team_id, id)
+                ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        CREATE TABLE deliberation_positions (
+            team_id         INTEGER NOT NULL,
+            deliberation_id INTEGER NOT NULL,
+            member          TEXT NOT NULL,
+            round           INTEGER NOT NULL,
+            body            TEXT NOT NULL,
+            submitted_at    REAL NOT NULL,
+            PRIMARY KEY (team_id, deliberation_id, member, round),
+            FOREIGN KEY (team_id, deliberation_id) REFERENCES deliberations(team_id, id)
+                ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        """
+    )

@@ -95,6 +95,7 @@ from accord.store.base import (
 )
 from accord.testing import FakeClock
 from accord.testing.conformance_channels import ChannelConformance
+from accord.testing.conformance_deliberations import DeliberationConformance
 from accord.testing.conformance_files import FileClaimConformance
 from accord.testing.conformance_live import LiveOutputConformance
 from accord.testing.conformance_runs import RunConformance
@@ -726,7 +727,11 @@ BAD_INPUTS = _bad_inputs()
 
 
 class StoreConformance(
-    RunConformance, FileClaimConformance, LiveOutputConformance, ChannelConformance
+    RunConformance,
+    FileClaimConformance,
+    LiveOutputConformance,
+    ChannelConformance,
+    DeliberationConformance,
 ):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 

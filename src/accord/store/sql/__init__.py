@@ -11,6 +11,7 @@ one part per noun, each a mixin class over the one seam (``seam.Seam``):
   ``claims`` (``BoardPart``: claims, leases, fencing tokens);
 - ``mail``: messages, and what wakes a waiting member;
 - ``channels``: channels, their subscribers, and posts (messages marked with one);
+- ``deliberations``: questions put to members in enforced phases, one answer each;
 - ``log``: events, transcripts, usage;
 - ``runs``: runs, supervisors, spawn requests, hosts;
 - ``memory``: typed memory and continuity notes;
@@ -55,6 +56,7 @@ from __future__ import annotations
 
 from accord.store.sql.channels import ChannelsPart
 from accord.store.sql.claims import BoardPart
+from accord.store.sql.deliberations import DeliberationsPart
 from accord.store.sql.dump import DumpPart
 from accord.store.sql.log import LogPart
 from accord.store.sql.mail import MailPart
@@ -67,6 +69,14 @@ __all__ = ["Conflict", "Connection", "Cursor", "MemorySearch", "SQLStore", "Seam
 
 
 class SQLStore(
-    TeamsPart, BoardPart, MailPart, ChannelsPart, LogPart, RunsPart, MemoryPart, DumpPart
+    TeamsPart,
+    BoardPart,
+    MailPart,
+    ChannelsPart,
+    DeliberationsPart,
+    LogPart,
+    RunsPart,
+    MemoryPart,
+    DumpPart,
 ):
     """The store's logic over a SQL connection; see the package docstring for the seam."""

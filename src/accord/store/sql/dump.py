@@ -34,6 +34,9 @@ class DumpPart(Seam):
         "spawns",
         "memories",
         "continuity",
+        "deliberations",
+        "deliberation_participants",
+        "deliberation_positions",
         "supervisors",
         "events",  # last: its payloads name ids the rows above may have been given anew
     )
@@ -51,6 +54,9 @@ class DumpPart(Seam):
         "spawns": "id",
         "memories": "id",
         "continuity": "member, version",
+        "deliberations": "id",
+        "deliberation_participants": "deliberation_id, member",
+        "deliberation_positions": "deliberation_id, member, round",
         "supervisors": "host",
         "events": "seq",
     }
