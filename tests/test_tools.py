@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from accord.agent.tools import (
     CHANNEL_TOOLS,
+    DELIBERATION_TOOLS,
     CLAIM_TOOLS,
     FILE_TOOLS,
     MEMORY_TOOLS,
@@ -77,7 +78,15 @@ def test_all_tools_have_unique_names_strict_schemas_and_read_only_marks() -> Non
     tools = all_tools()
     names = [t.name for t in tools]
     assert len(names) == len(set(names))
-    every = (*FILE_TOOLS, *SHELL_TOOLS, *TEAM_TOOLS, *CHANNEL_TOOLS, *CLAIM_TOOLS, *MEMORY_TOOLS)
+    every = (
+        *FILE_TOOLS,
+        *SHELL_TOOLS,
+        *TEAM_TOOLS,
+        *CHANNEL_TOOLS,
+        *DELIBERATION_TOOLS,
+        *CLAIM_TOOLS,
+        *MEMORY_TOOLS,
+    )
     assert names == [t.name for t in every]
     for tool in tools:
         schema = tool.spec().schema

@@ -126,6 +126,13 @@ ACCORD_TOOLS = frozenset(
         "channel_leave",
         "channel_post",
         "channel_read",
+        # deliberations
+        "position_submit",
+        "positions_read",
+        "exchange_reply",
+        "agree",
+        "synthesis_submit",
+        "deliberate",
         # memory
         "remember",
         "recall",

@@ -15,6 +15,7 @@ from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.agent.tools import all_tools
 from accord.agent.tools.base import Toolbox
 from accord.agent.tools.channels import CHANNEL_TOOLS
+from accord.agent.tools.deliberations import DELIBERATION_TOOLS
 from accord.agent.tools.claims import CLAIM_TOOLS
 from accord.agent.tools.lead import LEAD_TOOLS
 from accord.agent.tools.team import TEAM_TOOLS
@@ -37,8 +38,8 @@ __all__ = [
 from accord.team import Team
 from accord.types import MemberRole, MemberStatus, RunSettings
 
-# the board, mail, channels, file claims
-ALWAYS = tuple(t.name for t in [*TEAM_TOOLS, *CHANNEL_TOOLS, *CLAIM_TOOLS])
+# the board, mail, channels, deliberations, file claims
+ALWAYS = tuple(t.name for t in [*TEAM_TOOLS, *CHANNEL_TOOLS, *DELIBERATION_TOOLS, *CLAIM_TOOLS])
 
 # `accord agent` exits with this (sysexits' EX_CONFIG) when the member cannot start
 # because of its configuration: no model, a missing key, a bad definition or tool.

@@ -25,6 +25,7 @@ MODULE_OF: dict[str, str] = {
     "task": "task",
     "msg": "msg",
     "channel": "channel",
+    "ask": "ask",
     "chat": "chat",
     "permit": "permit",
     "deny": "permit",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from accord.store.base import Store
     from accord.team.board import Board
     from accord.team.channels import Channels
+    from accord.team.deliberations import Deliberations
     from accord.team.digest import Digest
     from accord.team.hooks import HookRunner
     from accord.team.log import Log
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Board",
     "Channels",
+    "Deliberations",
     "HookRunner",
     "Log",
     "Mailbox",
@@ -48,6 +50,7 @@ __all__ = [
 _LAZY = {
     "Board": "board",
     "Channels": "channels",
+    "Deliberations": "deliberations",
     "HookRunner": "hooks",
     "Log": "log",
     "Mailbox": "mailbox",
@@ -211,6 +214,12 @@ class Team:
         from accord.team.channels import Channels
 
         return Channels(self.store, self.team)
+
+    @cached_property
+    def deliberations(self) -> Deliberations:
+        from accord.team.deliberations import Deliberations
+
+        return Deliberations(self.store, self.team, self.memory)
 
     @cached_property
     def roster(self) -> Roster:

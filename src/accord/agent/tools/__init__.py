@@ -7,6 +7,7 @@ from typing import Any
 from accord.agent.tools.base import HeldClaim, Tool, ToolArgs, Toolbox, ToolContext
 from accord.agent.tools.channels import CHANNEL_TOOLS
 from accord.agent.tools.claims import CLAIM_TOOLS
+from accord.agent.tools.deliberations import DELIBERATION_TOOLS
 from accord.agent.tools.files import FILE_TOOLS
 from accord.agent.tools.memory import MEMORY_TOOLS
 from accord.agent.tools.shell import SHELL_TOOLS
@@ -15,6 +16,7 @@ from accord.agent.tools.team import TEAM_TOOLS
 __all__ = [
     "CHANNEL_TOOLS",
     "CLAIM_TOOLS",
+    "DELIBERATION_TOOLS",
     "FILE_TOOLS",
     "MEMORY_TOOLS",
     "SHELL_TOOLS",
@@ -29,6 +31,14 @@ __all__ = [
 
 
 def all_tools() -> list[Tool[Any]]:
-    """Every built-in tool: files, bash, the team's, channels, file claims, then memory; an agent
-    definition's allowlist picks from these by name."""
-    return [*FILE_TOOLS, *SHELL_TOOLS, *TEAM_TOOLS, *CHANNEL_TOOLS, *CLAIM_TOOLS, *MEMORY_TOOLS]
+    """Every built-in tool: files, bash, the team's, channels, deliberations, file claims,
+    then memory; an agent definition's allowlist picks from these by name."""
+    return [
+        *FILE_TOOLS,
+        *SHELL_TOOLS,
+        *TEAM_TOOLS,
+        *CHANNEL_TOOLS,
+        *DELIBERATION_TOOLS,
+        *CLAIM_TOOLS,
+        *MEMORY_TOOLS,
+    ]

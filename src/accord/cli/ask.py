@@ -1,0 +1,104 @@
+"""``accord ask``: put a question to several members; one answer comes back.
+
+``accord ask "QUESTION" --members alice,bob`` (or ``--role reviewer``) opens a
+deliberation in its own channel (``#ask-ID``): independent positions, an exchange of
+up to ``--rounds`` rounds, then one synthesis, recorded as a decision memory. The
+answer reaches the asker (you, the person, unless ``--as``) by mail.
+``accord ask show ID`` shows where it stands, every position and the answer;
+``accord ask list`` lists them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from accord.cli import _render as show
+from accord.cli._common import Context, plain, positive_int, reads, seconds, whole
+from accord.errors import UserError
+
+if TYPE_CHECKING:
+    from accord.cli._common import Subcommands
+
+
+def register(commands: Subcommands, name: str) -> None:
+    p = commands.add_parser(
+        name,
+        parents=reads(),
+        help="ask several members one question; `ask show ID`, `ask list`",
+        description=__doc__,
+    )
+    p.add_argument("question", nargs="+", metavar="QUESTION", help="the question (or show ID)")
+    p.add_argument("--members", metavar="A,B", help="who deliberates, by name")
+    p.add_argument("--role", metavar="NAME", help="or every member of this role or agent")
+    p.add_argument("--rounds", type=lambda t: whole(t, "a number of rounds"), default=1)
+    p.add_argument("--synthesizer", metavar="NAME", help="who writes the answer")
+    p.add_argument("--supersedes", type=positive_int, metavar="MEMORY", help="decision replaced")
+    p.add_argument("--deadline", type=seconds, default=600.0, metavar="SECONDS", help="per phase")
+    p.add_argument("--as", dest="as_", metavar="MEMBER", help="who asks (default: you)")
+    p.set_defaults(func=ask)
+
+
+def ask(ctx: Context) -> int:
+    words: list[str] = ctx.args.question
+    if words[0] in ("show", "list"):
+        return _show(ctx, words)
+    a = ctx.args
+    members = [m.strip() for m in a.members.split(",") if m.strip()] if a.members else []
+    d = ctx.team.deliberations.ask(
+        " ".join(words),
+        ctx.acting_as(a.as_ or ctx.me),
+        members=members,
+        role=a.role,
+        rounds=a.rounds,
+        synthesizer=a.synthesizer,
+        phase_seconds=a.deadline,
+        supersedes=a.supersedes,
+    )
+    if ctx.json:
+        show.emit_json(d)
+    else:
+        people = ", ".join(p.member for p in d.participants)
+        show.say(f"asked: deliberation {d.id} in {d.channel} with {people}")
+    return 0
+
+
+def _show(ctx: Context, words: list[str]) -> int:
+    service = ctx.team.deliberations
+    if words[0] == "list":
+        if len(words) > 1:
+            raise UserError("`accord ask list` takes no more words")
+        listed = service.all()
+        if ctx.json:
+            show.emit_json(listed)
+        elif not listed:
+            show.say('no deliberations yet; ask one with `accord ask "QUESTION" --members A,B`')
+        else:
+            show.table(
+                ["id", "phase", "asker", "question"],
+                [(d.id, d.phase.value, show.who(d.asker), plain(d.question)) for d in listed],
+            )
+        return 0
+    if len(words) != 2 or not words[1].isdigit() or int(words[1]) < 1:
+        raise UserError("give one deliberation id: `accord ask show ID`")
+    d = service.get(int(words[1]))
+    positions = service.positions(d.id)
+    if ctx.json:
+        show.emit_json({"deliberation": d, "positions": positions})
+        return 0
+    show.say(f"deliberation {d.id} ({d.channel}), {d.phase.value}: {plain(d.question)}")
+    show.say(f"asked by {show.who(d.asker)} {show.when(d.created_at)}")
+    for p in d.participants:
+        state = " (absent)" if p.absent else " (agreed)" if p.agreed else ""
+        show.say(f"  {p.member}{state}")
+    for pos in positions:
+        label = "position" if pos.round == 0 else f"round {pos.round}"
+        show.say(f"[{label}] {pos.member}: {plain(pos.body)}")
+    if d.answer is not None:
+        show.say(f"answer ({d.lease_holder}): {plain(d.answer)}")
+        if d.agreement:
+            show.say(f"agreement: {plain(d.agreement)}")
+        if d.dissent:
+            show.say(f"dissent: {plain(d.dissent)}")
+        if d.memory_id is not None:
+            show.say(f"recorded as decision memory {d.memory_id}")
+    return 0
