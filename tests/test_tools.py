@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from accord.agent.tools import (
     CHANNEL_TOOLS,
-    DELIBERATION_TOOLS,
     CLAIM_TOOLS,
+    DELIBERATION_TOOLS,
     FILE_TOOLS,
     MEMORY_TOOLS,
     SHELL_TOOLS,

@@ -15,8 +15,8 @@ from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.agent.tools import all_tools
 from accord.agent.tools.base import Toolbox
 from accord.agent.tools.channels import CHANNEL_TOOLS
-from accord.agent.tools.deliberations import DELIBERATION_TOOLS
 from accord.agent.tools.claims import CLAIM_TOOLS
+from accord.agent.tools.deliberations import DELIBERATION_TOOLS
 from accord.agent.tools.lead import LEAD_TOOLS
 from accord.agent.tools.team import TEAM_TOOLS
 from accord.config import Config
