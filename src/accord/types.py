@@ -140,7 +140,7 @@ def _plain(item: Any) -> Any:
     if isinstance(item, StrEnum):
         return item.value
     if isinstance(item, tuple):
-        return [_plain(i) for i in item]
+        return [to_json(i) if dataclasses.is_dataclass(i) else _plain(i) for i in item]
     return item
 
 

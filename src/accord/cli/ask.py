@@ -83,7 +83,9 @@ def _show(ctx: Context, words: list[str]) -> int:
     d = service.get(int(words[1]))
     positions = service.positions(d.id)
     if ctx.json:
-        show.emit_json({"deliberation": d, "positions": positions})
+        from accord.types import to_json
+
+        show.emit_json({"deliberation": to_json(d), "positions": to_json(positions)})
         return 0
     show.say(f"deliberation {d.id} ({d.channel}), {d.phase.value}: {plain(d.question)}")
     show.say(f"asked by {show.who(d.asker)} {show.when(d.created_at)}")

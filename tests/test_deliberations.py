@@ -1,0 +1,142 @@
+"""Deliberations above the store: two scripted members deliberating through their tools
+to a decision memory, the lead's ``deliberate`` tool, and `accord ask` (its refusals:
+one error line, exit 2, store unchanged).
+
+The store's phase rules (the refused early read, no double count, deadlines, the
+synthesis lease) are in the conformance suite
+(``accord.testing.conformance_deliberations``), on both backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accord.agent.tools.base import Toolbox, ToolContext
+from accord.agent.tools.lead import LEAD_TOOLS
+from accord.llm.base import ToolCall
+from accord.llm.scripted import ScriptedModel, call, reply
+from accord.team import Team
+from accord.testing.cli import js, ok
+from accord.types import DeliberationPhase, MemoryType
+from conftest import Cli, make_agent, refusals
+
+
+def test_two_scripted_members_deliberate_to_a_decision(team: Team, repo: Path) -> None:
+    team.store.add_member("main", "bob", token_hash="x")
+    d = team.deliberations.ask(
+        "SQLite or PostgreSQL for the cache?",
+        "lead",
+        members=["alice", "bob"],
+        synthesizer="alice",
+    )
+    alice_1 = ScriptedModel(
+        [
+            reply("", call("position_submit", {"deliberation_id": d.id, "position": "SQLite"})),
+            reply("submitted"),
+        ]
+    )
+    make_agent(team, alice_1, repo).run(once=True)
+    assert "SQLite or PostgreSQL" in alice_1.requests[0].messages[-1].text  # told by mail
+    bob = ScriptedModel(
+        [
+            reply("", call("positions_read", {"deliberation_id": d.id})),  # too early
+            reply("", call("position_submit", {"deliberation_id": d.id, "position": "PG"})),
+            reply("", call("positions_read", {"deliberation_id": d.id})),
+            reply("", call("agree", {"deliberation_id": d.id})),
+            reply("agreed"),
+        ]
+    )
+    make_agent(team, bob, repo, member="bob").run(once=True)
+    refused = str(bob.requests[1].messages[-1])
+    assert "before submitting its own" in refused and "SQLite" not in refused
+    assert "alice: SQLite" in str(bob.requests[3].messages[-1])
+    alice_2 = ScriptedModel(
+        [
+            reply("", call("agree", {"deliberation_id": d.id})),
+            reply(
+                "",
+                call(
+                    "synthesis_submit",
+                    {
+                        "deliberation_id": d.id,
+                        "answer": "SQLite",
+                        "agreement": "both fine",
+                        "dissent": "bob preferred PG",
+                    },
+                ),
+            ),
+            reply("done"),
+        ]
+    )
+    make_agent(team, alice_2, repo).run(once=True)
+    assert "positions of deliberation 1, revealed" in alice_2.requests[0].messages[-1].text
+    for model in (alice_1, bob, alice_2):
+        model.assert_complete()
+    done = team.deliberations.get(d.id)
+    assert done.phase == DeliberationPhase.DONE and done.memory_id is not None
+    decision = team.memory.get(done.memory_id)
+    assert decision.type == MemoryType.DECISION and "bob preferred PG" in decision.text
+    # The answer reached the asker (the lead) by mail; the positions stay as provenance.
+    assert any("Answer" in m.body or "answer" in m.body for m in team.mailbox.inbox("lead"))
+    assert [(p.member, p.round) for p in team.deliberations.positions(d.id)] == [
+        ("alice", 0),
+        ("bob", 0),
+    ]
+    # Replayable: every step is in the log.
+    kinds = [e.kind for e in team.store.read_events("main")]
+    for kind in (
+        "deliberation_opened",
+        "position_submitted",
+        "deliberation_agreed",
+        "deliberation_phase",
+        "synthesis_claimed",
+        "deliberation_finished",
+        "deliberation_recorded",
+    ):
+        assert kind in kinds
+
+
+def test_a_second_answer_supersedes_the_first_decision(team: Team) -> None:
+    def run(question: str, supersedes: int | None = None) -> int:
+        d = team.deliberations.ask(question, "lead", members=["alice"], supersedes=supersedes)
+        team.deliberations.submit(d.id, "alice", "yes")
+        d = team.deliberations.synthesize(d.id, "alice", f"answer to {question}")
+        assert d.memory_id is not None
+        return d.memory_id
+
+    first = run("ship on friday?")
+    second = run("ship on friday?", supersedes=first)
+    assert team.memory.get(first).superseded_by == second
+
+
+def test_the_lead_opens_a_deliberation_with_its_tool(team: Team, repo: Path) -> None:
+    ctx = ToolContext(workspace=repo, member="lead", team=team)
+    got = Toolbox(LEAD_TOOLS).execute(
+        ctx, ToolCall("c1", "deliberate", {"question": "which ORM?", "members": ["alice"]})
+    )
+    assert "opened deliberation 1 in #ask-1 with alice" in str(got)
+    assert "which ORM?" in team.mailbox.inbox("alice")[-1].body
+
+
+def test_cli_ask_show_and_refusals(cli: Cli, project: Path) -> None:
+    ok(cli("init", "--team", "main"))
+    for n in ("alice", "bob"):
+        ok(cli("member", "add", n))
+    asked = js(cli("ask", "tabs or spaces?", "--members", "alice,bob", "--json"))
+    assert asked["channel"] == "#ask-1" and asked["phase"] == "positions"
+    shown = js(cli("ask", "show", "1", "--json"))
+    assert shown["deliberation"]["question"] == "tabs or spaces?" and shown["positions"] == []
+    assert "tabs or spaces?" in ok(cli("ask", "list")).out
+    refusals(
+        cli,
+        project,
+        [
+            (["ask", "q?"], "--members"),
+            (["ask", "q?", "--members", "dave"], "no member named 'dave'"),
+            (["ask", "q?", "--members", "alice", "--role", "x"], "not both"),
+            (["ask", "q?", "--role", "reviewer"], "no member of team"),
+            (["ask", "q?", "--members", "alice", "--rounds", "99"], "rounds must be"),
+            (["ask", "show", "9"], "no deliberation 9"),
+            (["ask", "show", "x"], "accord ask show ID"),
+            (["ask", "q?", "--members", "alice", "--supersedes", "7"], "7"),
+        ],
+    )
