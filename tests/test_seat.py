@@ -218,6 +218,25 @@ def test_a_members_reply_streams_under_its_transcript_while_its_model_writes(
     run(drive())
 
 
+def test_channel_posts_to_the_person_show_in_the_conversation_with_their_channel(
+    seeded: tuple[str, Team],
+) -> None:
+    location, team = seeded
+    team.channels.create("#design", PERSON)
+    team.channels.join("#design", "alice")
+    team.channels.post("#design", "alice", "SQLite first")
+
+    async def drive() -> None:
+        app = Seat(location, "main")
+        async with app.run_test(size=(150, 40)) as pilot:
+            log = app.query_one("#chat-log")
+            await settle(pilot, lambda: len(log.lines) > 0)  # type: ignore[attr-defined]
+            shown = "\n".join(str(x.text) for x in log.lines)  # type: ignore[attr-defined]
+            assert "alice → you in #design" in shown and "SQLite first" in shown
+
+    run(drive())
+
+
 def test_idle_members_fold_away_and_the_events_pane_filters(seeded: tuple[str, Team]) -> None:
     location, team = seeded
     for name in ("bob", "carol"):

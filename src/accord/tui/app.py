@@ -737,6 +737,8 @@ class Seat(App[None]):
             to = "you" if m.recipient == PERSON else m.recipient
             style = "bold cyan" if m.sender == PERSON else "bold"
             text.append(f"{who} → {to}", style=style)
+            if m.channel:
+                text.append(f" in {m.channel}", style="bold magenta")
             if m.kind != MessageKind.TEXT:
                 text.append(f" ({m.kind.value})", style="dim")
             body = shown(m.body[:FOLD_CHARS])
