@@ -84,6 +84,9 @@ class Reason(StrEnum):
     # answered already, or past its deadline)
     NOT_AN_OPEN_ASK = "not_an_open_ask"
     NOT_SUBSCRIBED = "not_subscribed"  # InvalidState: posting to a channel not joined
+    NOT_ROUTED = "not_routed"  # InvalidState: ownership asked of a message with no route
+    NOT_THE_OWNER = "not_the_owner"  # InvalidState: renewing or releasing another's route
+    NOT_THE_LEAD = "not_the_lead"  # InvalidState: a teammate taking a routed message
 
 
 class Fields(TypedDict, total=False):

@@ -61,6 +61,8 @@ class EventKind(StrEnum):
     CHANNEL_CREATED = "channel_created"  # its creator subscribes with it
     CHANNEL_JOINED = "channel_joined"
     CHANNEL_LEFT = "channel_left"
+    # routing (store): who owns a routed message, and which rule (or who) decided it
+    MESSAGE_ROUTED = "message_routed"
 
     # usage (store)
     MODEL_CALL = "model_call"  # one per usage row
@@ -179,6 +181,9 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.CHANNEL_CREATED: _keys("channel creator"),
     EventKind.CHANNEL_JOINED: _keys("channel member"),
     EventKind.CHANNEL_LEFT: _keys("channel member"),
+    # ``id``: the routed message's first row; ``previous``: the owner it moved from
+    # (a lease ran out, the lead took it, or its owner released it)
+    EventKind.MESSAGE_ROUTED: _keys("id owner token rule lease_expires_at", "previous"),
     EventKind.MODEL_CALL: _keys("member task_id model tokens cost_usd"),
     # ``recorded``: the four token counts kept instead of the server's
     EventKind.USAGE_SUSPECT: _keys("member model why recorded"),

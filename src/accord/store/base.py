@@ -1,7 +1,8 @@
 """The store interface: everything accord keeps, behind one set of atomic operations.
 
 The interface is one part per noun: ``TeamStore`` (teams, members), ``BoardStore``
-(tasks, claims, leases), ``MailStore`` (messages), ``ChannelStore`` (channels) and
+(tasks, claims, leases), ``MailStore`` (messages), ``ChannelStore`` (channels),
+``RouteStore`` (routed messages) and
 ``WakeStore`` (what a waiting member checks), ``LogStore`` (events, transcripts,
 usage), ``RunStore`` (runs, spawns, hosts), ``MemoryStore`` and ``DumpStore``.
 ``Store`` is all of them, plus
@@ -45,6 +46,7 @@ from accord.store.sql.dump import DumpPart as DumpStore
 from accord.store.sql.log import LogPart as LogStore
 from accord.store.sql.mail import MailPart as MailStore
 from accord.store.sql.memory import MemoryPart as MemoryStore
+from accord.store.sql.routes import RoutesPart as RouteStore
 from accord.store.sql.runs import RunsPart as RunStore
 from accord.store.sql.teams import TeamsPart as TeamStore
 
@@ -67,6 +69,7 @@ __all__ = [
     "Clock",
     "DumpStore",
     "LogStore",
+    "RouteStore",
     "MailStore",
     "MemoryStore",
     "RunStore",

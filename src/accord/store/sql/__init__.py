@@ -11,6 +11,7 @@ one part per noun, each a mixin class over the one seam (``seam.Seam``):
   ``claims`` (``BoardPart``: claims, leases, fencing tokens);
 - ``mail``: messages, and what wakes a waiting member;
 - ``channels``: channels, their subscribers, and posts (messages marked with one);
+- ``routes``: routed messages, each with one owner under a lease;
 - ``log``: events, transcripts, usage;
 - ``runs``: runs, supervisors, spawn requests, hosts;
 - ``memory``: typed memory and continuity notes;
@@ -59,6 +60,7 @@ from accord.store.sql.dump import DumpPart
 from accord.store.sql.log import LogPart
 from accord.store.sql.mail import MailPart
 from accord.store.sql.memory import MemoryPart
+from accord.store.sql.routes import RoutesPart
 from accord.store.sql.runs import RunsPart
 from accord.store.sql.seam import Conflict, Connection, Cursor, MemorySearch, Seam, atomic
 from accord.store.sql.teams import TeamsPart
@@ -67,6 +69,14 @@ __all__ = ["Conflict", "Connection", "Cursor", "MemorySearch", "SQLStore", "Seam
 
 
 class SQLStore(
-    TeamsPart, BoardPart, MailPart, ChannelsPart, LogPart, RunsPart, MemoryPart, DumpPart
+    TeamsPart,
+    BoardPart,
+    MailPart,
+    ChannelsPart,
+    RoutesPart,
+    LogPart,
+    RunsPart,
+    MemoryPart,
+    DumpPart,
 ):
     """The store's logic over a SQL connection; see the package docstring for the seam."""
