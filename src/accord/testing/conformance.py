@@ -97,6 +97,7 @@ from accord.testing import FakeClock
 from accord.testing.conformance_channels import ChannelConformance
 from accord.testing.conformance_files import FileClaimConformance
 from accord.testing.conformance_live import LiveOutputConformance
+from accord.testing.conformance_routes import RouteConformance
 from accord.testing.conformance_runs import RunConformance
 from accord.types import (
     BROADCAST,
@@ -116,6 +117,7 @@ from accord.types import (
     NewTask,
     OutgoingMessage,
     PlannedTask,
+    Route,
     Task,
     TaskChanges,
     TaskStatus,
@@ -157,6 +159,7 @@ class Snapshot:
     memories: tuple[tuple[MemoryEntry, ...], ...] = ()
     continuity: tuple[tuple[ContinuityNote, ...], ...] = ()
     channels: tuple[tuple[Channel, ...], ...] = ()
+    routes: tuple[tuple[Route, ...], ...] = ()
 
 
 def snapshot(store: Store) -> Snapshot:
@@ -176,6 +179,7 @@ def snapshot(store: Store) -> Snapshot:
             for t, ms in zip(teams, members, strict=True)
         ),
         channels=tuple(tuple(store.list_channels(t.name)) for t in teams),
+        routes=tuple(tuple(store.list_routes(t.name)) for t in teams),
     )
 
 
@@ -726,7 +730,11 @@ BAD_INPUTS = _bad_inputs()
 
 
 class StoreConformance(
-    RunConformance, FileClaimConformance, LiveOutputConformance, ChannelConformance
+    RunConformance,
+    FileClaimConformance,
+    LiveOutputConformance,
+    ChannelConformance,
+    RouteConformance,
 ):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 
