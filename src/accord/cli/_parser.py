@@ -25,6 +25,7 @@ MODULE_OF: dict[str, str] = {
     "task": "task",
     "msg": "msg",
     "channel": "channel",
+    "route": "route",
     "chat": "chat",
     "permit": "permit",
     "deny": "permit",
