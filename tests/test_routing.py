@@ -25,12 +25,13 @@ from hypothesis.stateful import (
 from accord.config import parse_config
 from accord.errors import InvalidState, UserError
 from accord.events import EventKind
+from accord.llm.scripted import ScriptedModel, call, reply
 from accord.store import Store, open_store
 from accord.team import Team
 from accord.testing import FakeClock
 from accord.testing.cli import js, ok
 from accord.types import MemberRole, OutgoingMessage, RouteChoice
-from conftest import Cli, refusals
+from conftest import Cli, make_agent, refusals
 
 RULES = """
 [routing]
@@ -198,6 +199,32 @@ def test_cli_route_send_post_explain_assign(cli: Cli, project: Path) -> None:
             (["channel", "post", "ops-room", "x", "--tag", "a"], "add --route"),
         ],
     )
+
+
+def test_a_member_is_told_what_it_owns_and_who_owns_the_rest(team: Team, repo: Path) -> None:
+    team.store.add_member("main", "bob", token_hash="x")
+    mine = team.store.send_message(
+        "main", OutgoingMessage("lead", "*", "yours"), route=RouteChoice("alice", "r", 60.0)
+    )
+    team.store.send_message(
+        "main", OutgoingMessage("lead", "*", "bobs"), route=RouteChoice("bob", "r", 60.0)
+    )
+    model = ScriptedModel(
+        [
+            reply("", call("send_message", {"to": "*", "message": "who?", "route": True})),
+            reply("ok"),
+        ]
+    )
+    make_agent(team, model, repo).run(once=True)
+    turn = model.requests[0].messages[-1].text
+    assert "yours\n(routed: you own this message; you are the one to answer it)" in turn
+    assert 'owner="bob"' in turn and "(routed: owned by bob; leave the answer to bob)" in turn
+    said = [m.text for m in model.requests[1].messages if m.role == "tool"] or [
+        str(model.requests[1].messages[-1])
+    ]
+    assert any("owned by lead (fallback: the lead" in r for r in said), said
+    assert team.routing().owner(mine[0].id).owner == "alice"  # type: ignore[union-attr]
+    model.assert_complete()
 
 
 # The state machine: never two owners ----------------------------------------------
