@@ -88,9 +88,9 @@ class Routing:
         for t in self.store.list_tasks(self.team, status=TaskStatus.IN_PROGRESS):
             if t.owner in load:
                 load[t.owner] += 1
-        for r in self.store.list_routes(self.team):
-            if r.owner in load:
-                load[r.owner] += 1
+        for owner, owned in self.store.routes_owned(self.team).items():
+            if owner in load:
+                load[owner] += owned
         return load
 
     def _least_busy(self, members: Sequence[str]) -> list[str]:

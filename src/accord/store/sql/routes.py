@@ -353,3 +353,14 @@ class RoutesPart(Seam):
                 (team_id, *args),
             ).fetchall()
             return [_route(team, r) for r in rows]
+
+    @atomic
+    def routes_owned(self, team: str) -> dict[str, int]:
+        """How many routed messages each member owns (members owning none left out)."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            rows = db.execute(
+                "SELECT owner, COUNT(*) FROM message_routes WHERE team_id = ? GROUP BY owner",
+                (team_id,),
+            ).fetchall()
+            return {r[0]: int(r[1]) for r in rows}
