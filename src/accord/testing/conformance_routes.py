@@ -146,6 +146,27 @@ class RouteConformance:
         assert moved[0].payload["rule"] == "lease of carol ran out"
         assert store.get_route(TEAM, m.id) == route
 
+    def test_a_heartbeat_keeps_the_owners_routes_and_moves_a_silent_ones(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        from accord.testing.conformance import logs
+
+        [m, _] = store.send_message(
+            TEAM,
+            OutgoingMessage("alice", "*", "x"),
+            route=RouteChoice("bob", "r", LEASE, ("bob", "carol")),
+        )
+        clock.advance(LEASE / 2)
+        with logs(store):  # bob beats: his lease runs from now, and nothing is logged
+            store.update_member(TEAM, "bob", heartbeat=True)
+        assert store.get_route(TEAM, m.id).lease_expires_at == clock() + LEASE  # type: ignore[union-attr]
+        clock.advance(LEASE + 1)  # bob falls silent; carol's heartbeat moves his message on
+        with logs(store, "message_routed") as moved:
+            store.update_member(TEAM, "carol", heartbeat=True)
+        assert moved[0].payload["owner"] == "carol" and moved[0].payload["previous"] == "bob"
+        store.update_member(TEAM, "bob", heartbeat=True)  # back too late: it stays carol's
+        assert store.get_route(TEAM, m.id).owner == "carol"  # type: ignore[union-attr]
+
     def test_bad_routes_change_nothing(self, store: Store) -> None:
         from accord.testing.conformance import refused
 

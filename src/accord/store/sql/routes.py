@@ -308,29 +308,43 @@ class RoutesPart(Seam):
             )
             return _route(team, self._route_row(db, team_id, root) or ())
 
+    def _beat_routes(self, db: Connection, team_id: int, member: str) -> None:
+        now = self.clock()
+        db.execute(
+            "UPDATE message_routes SET lease_expires_at = ? + lease_seconds "
+            "WHERE team_id = ? AND owner = ? AND lease_expires_at >= ?",
+            (now, team_id, member, now),
+        )
+        self._expire_routes(db, team_id)
+
+    def _expire_routes(self, db: Connection, team_id: int) -> list[Sequence[Any]]:
+        rows: list[Sequence[Any]] = db.execute(
+            f"SELECT {_ROUTE_COLUMNS} FROM message_routes WHERE team_id = ? "
+            "AND lease_expires_at < ? ORDER BY message_id",
+            (team_id, self.clock()),
+        ).fetchall()
+        for row in rows:
+            self._set_owner(
+                db,
+                team_id,
+                row[0],
+                self._next(db, team_id, row),
+                rule=f"lease of {row[1]} ran out",
+                lease_seconds=row[7],
+                candidates=json.loads(row[5]),
+                previous=row,
+                actor=None,
+            )
+        return rows
+
     @atomic
     def expire_routes(self, team: str) -> list[Route]:
         """Move each route whose lease has run out to its next candidate (or give its
-        owner a new lease and token when there is no other); the routes that moved."""
+        owner a new lease and token when there is no other); the routes that moved.
+        Every member's heartbeat does this too, and renews its own routes' leases."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            rows = db.execute(
-                f"SELECT {_ROUTE_COLUMNS} FROM message_routes WHERE team_id = ? "
-                "AND lease_expires_at < ? ORDER BY message_id",
-                (team_id, self.clock()),
-            ).fetchall()
-            for row in rows:
-                self._set_owner(
-                    db,
-                    team_id,
-                    row[0],
-                    self._next(db, team_id, row),
-                    rule=f"lease of {row[1]} ran out",
-                    lease_seconds=row[7],
-                    candidates=json.loads(row[5]),
-                    previous=row,
-                    actor=None,
-                )
+            rows = self._expire_routes(db, team_id)
             return [_route(team, self._route_row(db, team_id, r[0]) or ()) for r in rows]
 
     @atomic

@@ -223,6 +223,10 @@ class Seam(ABC):
         """Give the message just written as rows ``ids`` its owner (``RoutesPart``)."""
         raise NotImplementedError
 
+    def _beat_routes(self, db: Connection, team_id: int, member: str) -> None:
+        """A member's heartbeat: renew its routes' leases, move on the expired (``RoutesPart``)."""
+        raise NotImplementedError
+
     # plumbing shared by every operation -------------------------------------------
 
     def _team_id(self, db: Connection, team: str, *, lock: bool = False) -> int:
