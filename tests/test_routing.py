@@ -29,9 +29,9 @@ from accord.llm.scripted import ScriptedModel, call, reply
 from accord.store import Store, open_store
 from accord.team import Team
 from accord.testing import FakeClock
-from accord.testing.cli import js, ok
+from accord.testing.cli import js, ok, one_error
 from accord.types import MemberRole, OutgoingMessage, RouteChoice
-from conftest import Cli, make_agent, refusals
+from conftest import Cli, dump, make_agent, refusals, store_path
 
 RULES = """
 [routing]
@@ -225,6 +225,36 @@ def test_a_member_is_told_what_it_owns_and_who_owns_the_rest(team: Team, repo: P
     assert any("owned by lead (fallback: the lead" in r for r in said), said
     assert team.routing().owner(mine[0].id).owner == "alice"  # type: ignore[union-attr]
     model.assert_complete()
+
+
+@pytest.mark.parametrize(
+    ("rule", "needle"),
+    [
+        ('keyword = "x"\nto = "a"\nrole = "b"', "one of `to` or `role`"),
+        ('pattern = "(unclosed"\nto = "a"', "not a regular expression"),
+        ('keyword = "x"\nto = "a"\nsender = "b"', "sender"),
+    ],
+)
+def test_a_bad_rule_in_accord_toml_is_refused(
+    cli: Cli, project: Path, rule: str, needle: str
+) -> None:
+    ok(cli("init", "--team", "main"))
+    ok(cli("member", "add", "bob"))
+    toml = project / "accord.toml"
+    toml.write_text(toml.read_text() + f"\n[[routing.rules]]\n{rule}\n")
+    rows = dump(store_path(project))
+    one_error(cli("msg", "send", "hi", "--to", "bob", "--route"), 2, needle)
+    assert dump(store_path(project)) == rows
+
+
+def test_definition_routes_parse_and_a_bad_one_is_named() -> None:
+    from accord.agent.definition import parse_definition
+    from accord.errors import ConfigError
+
+    d = parse_definition("---\nroutes:\n  - keyword: flaky\n---\nbody", "t.md", "tester")
+    assert d.routes == ({"keyword": "flaky"},)
+    with pytest.raises(ConfigError, match="`routes` must be a list"):
+        parse_definition("---\nroutes: flaky\n---\n", "t.md", "tester")
 
 
 # The state machine: never two owners ----------------------------------------------
