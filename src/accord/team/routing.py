@@ -30,7 +30,6 @@ from accord.types import (
     OutgoingMessage,
     Route,
     RouteChoice,
-    TaskStatus,
     check_channel,
 )
 
@@ -83,19 +82,8 @@ class Routing:
 
     # deciding ----------------------------------------------------------------------
 
-    def _busy(self, members: Sequence[str]) -> dict[str, int]:
-        load = dict.fromkeys(members, 0)
-        for t in self.store.list_tasks(self.team, status=TaskStatus.IN_PROGRESS):
-            if t.owner in load:
-                load[t.owner] += 1
-        for owner, owned in self.store.routes_owned(self.team).items():
-            if owner in load:
-                load[owner] += owned
-        return load
-
-    def _least_busy(self, members: Sequence[str]) -> list[str]:
-        load = self._busy(members)
-        return sorted(members, key=lambda m: (load[m], m))
+    def _least_busy(self, members: Sequence[str], load: dict[str, int]) -> list[str]:
+        return sorted(members, key=lambda m: (load.get(m, 0), m))
 
     @staticmethod
     def _matches(
@@ -125,10 +113,14 @@ class Routing:
         *,
         channel: str | None = None,
         tags: Sequence[str] = (),
+        roster: Sequence[Member] | None = None,
     ) -> RouteChoice:
         """The owner among ``recipients`` (members only) that the rules, or the fallback,
-        choose, with the rule that did and the candidates ownership moves on to."""
-        members = {m.name: m for m in self.store.list_members(self.team)}
+        choose, with the rule that did and the candidates ownership moves on to.
+        ``roster``: the team's members, when the caller has just read them."""
+        if roster is None:
+            roster = self.store.list_members(self.team)
+        members = {m.name: m for m in roster}
         pool = [r for r in recipients if r in members]
         if not pool:
             raise UserError(
@@ -136,6 +128,7 @@ class Routing:
                 "send it to a member, to '*', or post it to a channel members joined"
             )
         who = _role_of(members.get(sender))
+        load = self.store.member_load(self.team)
         passed: list[str] = []
         for label, rule in self.rules():
             if not self._matches(rule, who, body, channel, tags):
@@ -143,9 +136,11 @@ class Routing:
             if rule.to is not None:
                 owners = [rule.to] if rule.to in pool else []
             else:
-                owners = self._least_busy([p for p in pool if rule.role in _role_of(members[p])])
+                owners = self._least_busy(
+                    [p for p in pool if rule.role in _role_of(members[p])], load
+                )
             if owners:
-                rest = [p for p in self._least_busy(pool) if p not in owners]
+                rest = [p for p in self._least_busy(pool, load) if p not in owners]
                 return RouteChoice(
                     owners[0],
                     f"{label} ({_describe(rule)})",
@@ -153,7 +148,7 @@ class Routing:
                     (*owners, *rest),
                 )
             passed.append(f"{label} matched but names nobody among the recipients")
-        order = self._least_busy(pool)
+        order = self._least_busy(pool, load)
         leads = [p for p in pool if members[p].role is MemberRole.LEAD]
         if self.settings.fallback == "lead" and leads:
             order = [leads[0], *(p for p in order if p != leads[0])]
@@ -180,11 +175,12 @@ class Routing:
     ) -> list[Message]:
         """Send a routed message to a member or to ``*``: its one owner is chosen now
         and written with it."""
+        roster = self.store.list_members(self.team)
         if recipient == BROADCAST:
-            recipients = [m.name for m in self.store.list_members(self.team) if m.name != sender]
+            recipients = [m.name for m in roster if m.name != sender]
         else:
             recipients = [recipient]
-        choice = self.decide(sender, recipients, body, tags=tags)
+        choice = self.decide(sender, recipients, body, tags=tags, roster=roster)
         return self.store.send_message(
             self.team,
             OutgoingMessage(sender, recipient, body, summary=summary, idempotency_key=key),

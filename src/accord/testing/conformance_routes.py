@@ -54,6 +54,7 @@ class RouteConformance:
         assert [m.route_id for m in got] == [root]
         assert [r.owner for r in store.list_routes(TEAM)] == ["bob"]
         assert store.list_routes(TEAM, owner="carol") == []
+        assert store.member_load(TEAM) == {"bob": 1}
 
     def test_a_route_is_set_only_where_none_holds(self, store: Store, clock: FakeClock) -> None:
         from accord.testing.conformance import logs

@@ -369,12 +369,18 @@ class RoutesPart(Seam):
             return [_route(team, r) for r in rows]
 
     @atomic
-    def routes_owned(self, team: str) -> dict[str, int]:
-        """How many routed messages each member owns (members owning none left out)."""
+    def member_load(self, team: str) -> dict[str, int]:
+        """How busy each member is: tasks it holds in progress plus routed messages it
+        owns (members with neither left out), read in one snapshot."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             rows = db.execute(
-                "SELECT owner, COUNT(*) FROM message_routes WHERE team_id = ? GROUP BY owner",
-                (team_id,),
+                "SELECT owner, COUNT(*) FROM message_routes WHERE team_id = ? GROUP BY owner "
+                "UNION ALL SELECT owner, COUNT(*) FROM tasks WHERE team_id = ? "
+                "AND status = 'in_progress' AND owner IS NOT NULL GROUP BY owner",
+                (team_id, team_id),
             ).fetchall()
-            return {r[0]: int(r[1]) for r in rows}
+        load: dict[str, int] = {}
+        for owner, count in rows:
+            load[owner] = load.get(owner, 0) + int(count)
+        return load
