@@ -232,6 +232,51 @@ class MemoryConfig(_Strict):
     embeddings: Literal["none", "hashing", "minilm"] = "none"
 
 
+class RoutingRule(_Strict):
+    """One ``[[routing.rules]]`` entry (or one of an agent definition's ``routes:``).
+
+    It matches a message when every condition it gives holds: ``match_role`` (the
+    sender's agent definition, or ``lead``/``teammate``/``person``), ``tags`` (all given
+    with the message), ``keyword`` (in the text, any case), ``pattern`` (a regular
+    expression found in the text), ``channel`` (posted there). It names its owner: ``to``
+    one member, or ``role`` the least busy member with that agent definition.
+    """
+
+    match_role: str | None = None
+    tags: list[str] = []
+    keyword: Annotated[str, Field(min_length=1)] | None = None
+    pattern: str | None = None
+    channel: str | None = None
+    to: str | None = None
+    role: str | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as e:
+                raise ValueError(f"pattern {value!r} is not a regular expression: {e}") from e
+        return value
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> RoutingRule:
+        if (self.to is None) == (self.role is None):
+            raise ValueError("a routing rule names its owner with one of `to` or `role`")
+        return self
+
+
+class RoutingConfig(_Strict):
+    """``[routing]``: rules in file order (then agent definitions' ``routes:``, by member
+    name; the first that matches wins), the fallback when none does, and the lease an
+    owner holds a routed message under."""
+
+    fallback: Literal["lead", "least_busy"] = "lead"
+    lease_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    rules: list[RoutingRule] = []
+
+
 class Budget(_Strict):
     usd: Annotated[float, Field(ge=0)] | None = None
     tokens: Annotated[int, Field(ge=0)] | None = None
@@ -282,6 +327,7 @@ class Config(_Strict):
     memory: MemoryConfig = MemoryConfig()
     budgets: BudgetsConfig = BudgetsConfig()
     mcp: McpConfig = McpConfig()
+    routing: RoutingConfig = RoutingConfig()
     prices: dict[str, PriceConfig] = {}
     models: dict[str, ModelSettings] = {}
 

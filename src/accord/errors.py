@@ -89,6 +89,9 @@ class Reason(StrEnum):
     POSITION_FIRST = "position_first"
     WRONG_PHASE = "wrong_phase"  # InvalidState: a deliberation's step outside its phase
     NOT_PARTICIPANT = "not_participant"  # InvalidState: a member outside the deliberation
+    NOT_ROUTED = "not_routed"  # InvalidState: ownership asked of a message with no route
+    NOT_THE_OWNER = "not_the_owner"  # InvalidState: renewing or releasing another's route
+    NOT_THE_LEAD = "not_the_lead"  # InvalidState: a teammate taking a routed message
 
 
 class Fields(TypedDict, total=False):

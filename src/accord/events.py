@@ -70,6 +70,8 @@ class EventKind(StrEnum):
     SYNTHESIS_CLAIMED = "synthesis_claimed"
     DELIBERATION_FINISHED = "deliberation_finished"
     DELIBERATION_RECORDED = "deliberation_recorded"  # its answer is a decision memory
+    # routing (store): who owns a routed message, and which rule (or who) decided it
+    MESSAGE_ROUTED = "message_routed"
 
     # usage (store)
     MODEL_CALL = "model_call"  # one per usage row
@@ -198,6 +200,9 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.SYNTHESIS_CLAIMED: _keys("id member token lease_until"),
     EventKind.DELIBERATION_FINISHED: _keys("id member token"),
     EventKind.DELIBERATION_RECORDED: _keys("id memory_id"),
+    # ``id``: the routed message's first row; ``previous``: the owner it moved from
+    # (a lease ran out, the lead took it, or its owner released it)
+    EventKind.MESSAGE_ROUTED: _keys("id owner token rule lease_expires_at", "previous"),
     EventKind.MODEL_CALL: _keys("member task_id model tokens cost_usd"),
     # ``recorded``: the four token counts kept instead of the server's
     EventKind.USAGE_SUSPECT: _keys("member model why recorded"),

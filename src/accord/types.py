@@ -296,6 +296,34 @@ class Message:
     #: The channel it was posted to (``#design``): a subscriber's copy, or the post itself
     #: (whose recipient is the channel) that the channel's history lists.
     channel: str | None = None
+    #: A routed message's first row (its own id there): the id its one owner is kept under.
+    route_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Who owns a routed message: one member under a lease, with a fencing ``token``
+    raised at each change of owner, the rule (or who) that chose it, and the members
+    ownership moves on to, in order, when the lease runs out."""
+
+    team: str
+    message_id: int
+    owner: str
+    token: int
+    lease_expires_at: float
+    rule: str
+    candidates: tuple[str, ...]
+    decided_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RouteChoice:
+    """A routing decision a send or post writes with the message, in one transaction."""
+
+    owner: str
+    rule: str
+    lease_seconds: float
+    candidates: tuple[str, ...] = ()
 
 
 class DeliberationPhase(StrEnum):

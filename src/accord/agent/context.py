@@ -15,7 +15,7 @@ put back in.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from accord.agent.definition import AgentDefinition
@@ -72,8 +72,24 @@ def task_opening(services: Team, task: Task) -> str:
     return "\n".join(lines)
 
 
-def mail_text(message: Message) -> str:
+def owned_note(message: Message, member: str | None, owners: Mapping[int, str]) -> str:
+    """What a member reads under a routed message: that it owns it (and answers it), or
+    who does (and that it does not answer it); nothing for a message not routed."""
+    owner = owners.get(message.id)
+    if owner is None:
+        return ""
+    if owner == member:
+        return "\n(routed: you own this message; you are the one to answer it)"
+    return f"\n(routed: owned by {owner}; leave the answer to {owner})"
+
+
+def mail_text(
+    message: Message, member: str | None = None, owners: Mapping[int, str] | None = None
+) -> str:
     attrs = f'id="{message.id}" {sender_attrs(message)} kind="{message.kind.value}"'
+    owned = owned_note(message, member, owners or {})
+    if owned:
+        attrs += f' owner="{(owners or {})[message.id]}"'
     if message.summary:
         attrs += f" summary={json.dumps(message.summary)}"
     if message.request_id:
@@ -85,22 +101,30 @@ def mail_text(message: Message) -> str:
     note = ""
     if message.kind == MessageKind.SHUTDOWN_REQUEST:
         note = "\n(shutdown request: the runtime answers this for you)"
-    return f"<message {attrs}>\n{message.body}{note}\n</message>"
+    return f"<message {attrs}>\n{message.body}{note}{owned}\n</message>"
 
 
 CHANNEL_HEADING = "# Unread channel posts (reply in the channel with channel_post)"
 
 
-def inbox_text(mail: Sequence[Message], interrupted: str) -> str:
+def inbox_text(
+    mail: Sequence[Message],
+    interrupted: str,
+    member: str | None = None,
+    owners: Mapping[int, str] | None = None,
+) -> str:
     """Mail as one user turn: direct mail first, then channel posts in a section of their
-    own, so a member tells what was said to it from what was said in a channel."""
+    own, so a member tells what was said to it from what was said in a channel. A routed
+    message (``owners``: its owner by message id) says who owns it."""
+    owners = owners or {}
     direct = [
-        interrupted if m.kind == MessageKind.INTERRUPT else mail_text(m)
+        interrupted if m.kind == MessageKind.INTERRUPT else mail_text(m, member, owners)
         for m in mail
         if m.channel is None
     ]
     posts = [
-        f'<post id="{m.id}" channel="{m.channel}" {sender_attrs(m)}>\n{m.body}\n</post>'
+        f'<post id="{m.id}" channel="{m.channel}" {sender_attrs(m)}>\n{m.body}'
+        f"{owned_note(m, member, owners)}\n</post>"
         for m in mail
         if m.channel is not None
     ]

@@ -13,6 +13,7 @@ lead's model (``inherits_model``), and no model means the team's default.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ _KNOWN_KEYS = {
     "color",
     "ask",
     "mcpServers",
+    "routes",
     "runtime",
     "command",
 }
@@ -94,6 +96,9 @@ class AgentDefinition:
     # accord's MCP server, instead of accord's loop and a model.
     runtime: str = "model"
     command: str | None = None
+    # ``routes:``: routing rules (``[[routing.rules]]``'s keys) this definition adds; a
+    # rule without ``to`` or ``role`` routes to the member the definition plays.
+    routes: tuple[dict[str, Any], ...] = ()
 
     def unsupported(self) -> str | None:
         """One line naming the tools and fields of this definition that accord ignores,
@@ -201,7 +206,16 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         mcp_tools=mcp_tools,
         runtime=runtime,
         command=command,
+        routes=_routes(front.get("routes"), source),
     )
+
+
+def _routes(value: Any, source: str) -> tuple[dict[str, Any], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise ConfigError(f"{source}: `routes` must be a list of rules, like `- keyword: deploy`")
+    return tuple(dict(r) for r in value)
 
 
 def _mcp_servers(value: Any, source: str) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
@@ -374,3 +388,9 @@ def find_definition(root: Path, name: str | None) -> AgentDefinition:
         f"no agent definition named {name!r} in .accord/agents/ or .claude/agents/ "
         f"(found: {known}); add {name}.md there"
     )
+
+
+def routes_by_definition(root: Path) -> dict[str, Sequence[dict[str, Any]]]:
+    """The ``routes:`` of every definition under ``root`` that has some, by its name
+    (what ``Team.routing`` takes); a definition that does not parse adds none."""
+    return {d.name: d.routes for d in load_definitions(root).values() if d.routes}

@@ -401,6 +401,17 @@ class Agent:
 
     # mail ----------------------------------------------------------------------
 
+    def _owners(self, mail: list[Message]) -> dict[int, str]:
+        """The owner of each routed message in ``mail``, by its id (now, as it is read)."""
+        routing = self.services.routing()
+        found = {}
+        for m in mail:
+            if m.route_id is not None:
+                route = routing.owner(m.id)
+                if route is not None:
+                    found[m.id] = route.owner
+        return found
+
     def _take_mail(self) -> Outcome | None:
         mail = self.services.mailbox.inbox(self.member)
         if not mail:
@@ -416,7 +427,7 @@ class Agent:
         if ordinary:
             if self.conversation is None:
                 self._start_session(None, self._mail_opening())
-            text = context.inbox_text(ordinary, INTERRUPTED)
+            text = context.inbox_text(ordinary, INTERRUPTED, self.member, self._owners(ordinary))
             self._save(ChatMessage("user", text), ack=[m.id for m in ordinary])
             if self.held:
                 self._note("interrupted by the person: waiting for their next message")

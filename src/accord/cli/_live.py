@@ -540,6 +540,9 @@ _WORDS: dict[str, Any] = {
     EventKind.CHANNEL_CREATED: lambda p: f"created channel {p.get('channel')}",
     EventKind.CHANNEL_JOINED: lambda p: f"joined {p.get('channel')}",
     EventKind.CHANNEL_LEFT: lambda p: f"left {p.get('channel')}",
+    EventKind.MESSAGE_ROUTED: lambda p: (
+        f"routed message #{p.get('id')} to {p.get('owner')} ({_said(p.get('rule'), 40)})"
+    ),
     EventKind.SPAWN_REQUESTED: lambda p: f"asked for a teammate, {p.get('name')}",
     EventKind.MEMORY_ADDED: lambda p: f"remembered a {p.get('type')}",
     EventKind.CONTINUITY_WRITTEN: lambda p: "wrote its continuity note",

@@ -26,6 +26,7 @@ MODULE_OF: dict[str, str] = {
     "msg": "msg",
     "channel": "channel",
     "ask": "ask",
+    "route": "route",
     "chat": "chat",
     "permit": "permit",
     "deny": "permit",

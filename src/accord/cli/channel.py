@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
 from accord.cli._common import Context, group, int64, plain, positive_int, reads, writes
+from accord.cli.route import route_options, routing
+from accord.errors import UserError
 
 if TYPE_CHECKING:
     import argparse
@@ -34,6 +36,7 @@ def register(commands: Subcommands, name: str) -> None:
     p.add_argument("text")
     p.add_argument("--summary", metavar="TEXT", help="5-10 words shown in lists")
     _as(p)
+    route_options(p)
     p.set_defaults(func=channel_post)
     p = verbs.add_parser("read", parents=reads(), help="a channel's history, oldest first")
     p.add_argument("channel", metavar="CHANNEL", help="its name, like design or '#design'")
@@ -74,11 +77,19 @@ def channel_leave(ctx: Context) -> int:
 
 def channel_post(ctx: Context) -> int:
     a = ctx.args
-    post = ctx.reading.channels.post(a.channel, _actor(ctx), a.text, summary=a.summary)
+    if a.tags and not a.route:
+        raise UserError("--tag is for routing rules; add --route to route the post")
+    if a.route:
+        post = routing(ctx).post(a.channel, _actor(ctx), a.text, summary=a.summary, tags=a.tags)
+    else:
+        post = ctx.reading.channels.post(a.channel, _actor(ctx), a.text, summary=a.summary)
     if ctx.json:
         show.emit_json(post)
     else:
         show.say(f"posted {post.id} to {post.channel}")
+        owned = ctx.reading.routing().owner(post.id) if a.route else None
+        if owned is not None:
+            show.say(f"owned by {show.who(owned.owner)}: {owned.rule}")
     return 0
 
 

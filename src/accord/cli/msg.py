@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from accord.cli import _render as show
 from accord.cli._common import CHOICES, Context, group, plain, positive_int, reads
+from accord.cli.route import route_options, routing
+from accord.errors import UserError
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
@@ -49,6 +51,7 @@ def _send(verbs: Subcommands) -> None:
     p.add_argument(
         "--key", metavar="IDEMPOTENCY_KEY", help="sending again with the same key sends nothing new"
     )
+    route_options(p)
     p.set_defaults(func=msg_send)
 
 
@@ -57,21 +60,32 @@ def msg_send(ctx: Context) -> int:
 
     a = ctx.args
     sender = ctx.acting_as(a.sender or ctx.me)
-    sent = ctx.mailbox.send(
-        sender,
-        a.recipient,
-        a.text,
-        kind=MessageKind(a.kind),
-        summary=a.summary,
-        reply_to=a.reply_to,
-        key=a.key,
-    )
+    if a.tags and not a.route:
+        raise UserError("--tag is for routing rules; add --route to route the message")
+    if a.route:
+        if a.kind != "text" or a.reply_to is not None:
+            raise UserError("--route sends a plain text message; drop --kind and --reply-to")
+        sent = routing(ctx).send(
+            sender, a.recipient, a.text, summary=a.summary, tags=a.tags, key=a.key
+        )
+    else:
+        sent = ctx.mailbox.send(
+            sender,
+            a.recipient,
+            a.text,
+            kind=MessageKind(a.kind),
+            summary=a.summary,
+            reply_to=a.reply_to,
+            key=a.key,
+        )
     if ctx.json:
         show.emit_json(sent)
     else:
         ids = ", ".join(str(m.id) for m in sent)
         to = ", ".join(show.who(m.recipient) for m in sent)
         show.say(f"sent {ids} to {to}")
+        if a.route:
+            _say_owner(ctx, sent[0].id)
     return 0
 
 
@@ -138,3 +152,9 @@ def msg_list(ctx: Context) -> int:
     else:
         show.messages([_plain_message(m) for m in items])
     return 0
+
+
+def _say_owner(ctx: Context, message_id: int) -> None:
+    route = ctx.reading.routing().owner(message_id)
+    if route is not None:
+        show.say(f"owned by {show.who(route.owner)}: {route.rule}")

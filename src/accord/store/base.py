@@ -3,6 +3,7 @@
 The interface is one part per noun: ``TeamStore`` (teams, members), ``BoardStore``
 (tasks, claims, leases), ``MailStore`` (messages), ``ChannelStore`` (channels),
 ``DeliberationStore`` (deliberations) and
+``RouteStore`` (routed messages) and
 ``WakeStore`` (what a waiting member checks), ``LogStore`` (events, transcripts,
 usage), ``RunStore`` (runs, spawns, hosts), ``MemoryStore`` and ``DumpStore``.
 ``Store`` is all of them, plus
@@ -47,6 +48,7 @@ from accord.store.sql.dump import DumpPart as DumpStore
 from accord.store.sql.log import LogPart as LogStore
 from accord.store.sql.mail import MailPart as MailStore
 from accord.store.sql.memory import MemoryPart as MemoryStore
+from accord.store.sql.routes import RoutesPart as RouteStore
 from accord.store.sql.runs import RunsPart as RunStore
 from accord.store.sql.teams import TeamsPart as TeamStore
 
@@ -70,6 +72,7 @@ __all__ = [
     "DeliberationStore",
     "DumpStore",
     "LogStore",
+    "RouteStore",
     "MailStore",
     "MemoryStore",
     "RunStore",

@@ -625,9 +625,35 @@ def m012_channels(schema: Schema) -> None:
     )
 
 
-# Numbered 14 while routing's m013 lands beside it: migrations apply by name, in this
-# list's order, so a store that has m014 and later gains m013 is fine (the two touch
-# different tables).
+@migration
+def m013_message_routes(schema: Schema) -> None:
+    # Routed messages: one row per routed message (a direct send, a broadcast or a
+    # channel post, keyed by its first row), naming its one owner under a lease, the
+    # rule that chose it, and the candidates ownership moves on to when the lease ends.
+    # Every copy of a routed message names that first row in ``messages.route_id``.
+    schema.run(
+        """
+        CREATE TABLE message_routes (
+            team_id          INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            message_id       INTEGER NOT NULL,
+            owner            TEXT NOT NULL,
+            token            INTEGER NOT NULL,
+            lease_expires_at REAL NOT NULL,
+            lease_seconds    REAL NOT NULL,
+            rule             TEXT NOT NULL,
+            candidates       TEXT NOT NULL,
+            decided_at       REAL NOT NULL,
+            PRIMARY KEY (team_id, message_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX message_routes_owner ON message_routes(team_id, owner);
+        ALTER TABLE messages ADD COLUMN route_id INTEGER;
+        """
+    )
+
+
+# m013 and m014 were written side by side: migrations apply by name, in this file's
+# order, so a store made between them that has m014 and later gains m013 is fine (the
+# two touch different tables).
 @migration
 def m014_deliberations(schema: Schema) -> None:
     # A deliberation: a question put to participants in phases the store enforces. A

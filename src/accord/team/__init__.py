@@ -7,7 +7,7 @@ hooks, and is the one way above ``store/`` to reach the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from accord.team.log import Log
     from accord.team.mailbox import Mailbox
     from accord.team.roster import Roster
+    from accord.team.routing import Routing
     from accord.team.runs import Runs
     from accord.team.worktrees import Worktrees
     from accord.types import Event, Task, Wake
@@ -40,6 +41,7 @@ __all__ = [
     "Log",
     "Mailbox",
     "Roster",
+    "Routing",
     "Runs",
     "Team",
     "pick_team",
@@ -55,6 +57,7 @@ _LAZY = {
     "Log": "log",
     "Mailbox": "mailbox",
     "Roster": "roster",
+    "Routing": "routing",
     "Runs": "runs",
 }
 
@@ -214,6 +217,16 @@ class Team:
         from accord.team.channels import Channels
 
         return Channels(self.store, self.team)
+
+    def routing(
+        self, definition_routes: dict[str, Sequence[dict[str, object]]] | None = None
+    ) -> Routing:
+        """The team's routing: accord.toml's rules, then the ``routes:`` of the members'
+        agent definitions (by definition name, as ``agent.definition`` reads them)."""
+        from accord.team.routing import Routing, definition_rules
+
+        extra = definition_rules(self.store.list_members(self.team), definition_routes or {})
+        return Routing(self.store, self.team, self._setting("routing"), extra)
 
     @cached_property
     def deliberations(self) -> Deliberations:

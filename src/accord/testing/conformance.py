@@ -98,6 +98,7 @@ from accord.testing.conformance_channels import ChannelConformance
 from accord.testing.conformance_deliberations import DeliberationConformance
 from accord.testing.conformance_files import FileClaimConformance
 from accord.testing.conformance_live import LiveOutputConformance
+from accord.testing.conformance_routes import RouteConformance
 from accord.testing.conformance_runs import RunConformance
 from accord.types import (
     BROADCAST,
@@ -117,6 +118,7 @@ from accord.types import (
     NewTask,
     OutgoingMessage,
     PlannedTask,
+    Route,
     Task,
     TaskChanges,
     TaskStatus,
@@ -158,6 +160,7 @@ class Snapshot:
     memories: tuple[tuple[MemoryEntry, ...], ...] = ()
     continuity: tuple[tuple[ContinuityNote, ...], ...] = ()
     channels: tuple[tuple[Channel, ...], ...] = ()
+    routes: tuple[tuple[Route, ...], ...] = ()
 
 
 def snapshot(store: Store) -> Snapshot:
@@ -177,6 +180,7 @@ def snapshot(store: Store) -> Snapshot:
             for t, ms in zip(teams, members, strict=True)
         ),
         channels=tuple(tuple(store.list_channels(t.name)) for t in teams),
+        routes=tuple(tuple(store.list_routes(t.name)) for t in teams),
     )
 
 
@@ -732,6 +736,7 @@ class StoreConformance(
     LiveOutputConformance,
     ChannelConformance,
     DeliberationConformance,
+    RouteConformance,
 ):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 

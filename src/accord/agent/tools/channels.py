@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
-from accord.agent.tools.team import _team
+from accord.agent.tools.team import _team, owned_line, routing
 from accord.types import Message
 
 # channel_read shows at most this many posts.
@@ -49,11 +49,22 @@ class ChannelPostArgs(ToolArgs):
     channel: str = Field(description=_NAME)
     message: str = Field(min_length=1, description="The post's text.")
     summary: str | None = Field(default=None, description="A few words saying what it is about.")
+    route: bool = Field(
+        default=False,
+        description="Give the post one owner among the other subscribers, chosen by the "
+        "team's routing rules; the others see who owns it and leave the answer to them.",
+    )
 
 
 def channel_post(ctx: ToolContext, args: ChannelPostArgs) -> str:
-    post = _team(ctx).channels.post(args.channel, ctx.member, args.message, summary=args.summary)
-    return f"posted to {post.channel} (post #{post.id})"
+    if args.route:
+        post = routing(ctx).post(args.channel, ctx.member, args.message, summary=args.summary)
+    else:
+        post = _team(ctx).channels.post(
+            args.channel, ctx.member, args.message, summary=args.summary
+        )
+    owned = owned_line(ctx, post.id) if args.route else ""
+    return f"posted to {post.channel} (post #{post.id}){owned}"
 
 
 class ChannelReadArgs(ToolArgs):

@@ -22,6 +22,7 @@ from accord.types import BROADCAST, Member, NewTask, Task, TaskChanges, TaskStat
 
 if TYPE_CHECKING:
     from accord.team.hooks import HookOutcome, HookRunner
+    from accord.team.routing import Routing
 
 T = TypeVar("T")
 
@@ -327,6 +328,23 @@ class SendMessageArgs(ToolArgs):
     )
     message: str = Field(min_length=1, description="The message text.")
     summary: str | None = Field(default=None, description="A few words saying what it is about.")
+    route: bool = Field(
+        default=False,
+        description="Give it one owner among its recipients, chosen by the team's routing "
+        "rules; the others see who owns it and leave the answer to them.",
+    )
+
+
+def routing(ctx: ToolContext) -> Routing:
+    """The team's routing with the project's agent definitions' routes."""
+    from accord.agent.definition import routes_by_definition
+
+    return _team(ctx).routing(routes_by_definition(ctx.root))
+
+
+def owned_line(ctx: ToolContext, message_id: int) -> str:
+    route = _team(ctx).routing().owner(message_id)
+    return "" if route is None else f"; owned by {route.owner} ({route.rule})"
 
 
 def send_message(ctx: ToolContext, args: SendMessageArgs) -> str:
@@ -334,11 +352,15 @@ def send_message(ctx: ToolContext, args: SendMessageArgs) -> str:
         check_name(args.to, "member name")
         if args.to == ctx.member:
             raise UserError("you cannot send a message to yourself")
-    sent = _team(ctx).mailbox.send(ctx.member, args.to, args.message, summary=args.summary)
+    if args.route:
+        sent = routing(ctx).send(ctx.member, args.to, args.message, summary=args.summary)
+    else:
+        sent = _team(ctx).mailbox.send(ctx.member, args.to, args.message, summary=args.summary)
+    owned = owned_line(ctx, sent[0].id) if args.route else ""
     if args.to == BROADCAST:
         names = ", ".join(m.recipient for m in sent)
-        return f"sent to {len(sent)} members ({names})"
-    return f"sent to {args.to} (message #{sent[0].id})"
+        return f"sent to {len(sent)} members ({names}){owned}"
+    return f"sent to {args.to} (message #{sent[0].id}){owned}"
 
 
 class ListMembersArgs(ToolArgs):

@@ -12,6 +12,7 @@ one part per noun, each a mixin class over the one seam (``seam.Seam``):
 - ``mail``: messages, and what wakes a waiting member;
 - ``channels``: channels, their subscribers, and posts (messages marked with one);
 - ``deliberations``: questions put to members in enforced phases, one answer each;
+- ``routes``: routed messages, each with one owner under a lease;
 - ``log``: events, transcripts, usage;
 - ``runs``: runs, supervisors, spawn requests, hosts;
 - ``memory``: typed memory and continuity notes;
@@ -61,6 +62,7 @@ from accord.store.sql.dump import DumpPart
 from accord.store.sql.log import LogPart
 from accord.store.sql.mail import MailPart
 from accord.store.sql.memory import MemoryPart
+from accord.store.sql.routes import RoutesPart
 from accord.store.sql.runs import RunsPart
 from accord.store.sql.seam import Conflict, Connection, Cursor, MemorySearch, Seam, atomic
 from accord.store.sql.teams import TeamsPart
@@ -74,6 +76,7 @@ class SQLStore(
     MailPart,
     ChannelsPart,
     DeliberationsPart,
+    RoutesPart,
     LogPart,
     RunsPart,
     MemoryPart,

@@ -16,7 +16,7 @@ from accord.events import EventKind
 from accord.store.limits import MAX_BODY, MAX_SUMMARY
 from accord.store.sql.mail import _MESSAGE_COLUMNS, _message
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
-from accord.types import PERSON, Channel, Message, MessageKind, check_channel
+from accord.types import PERSON, Channel, Message, MessageKind, RouteChoice, check_channel
 
 
 class ChannelsPart(Seam):
@@ -135,10 +135,18 @@ class ChannelsPart(Seam):
 
     @atomic
     def post(
-        self, team: str, channel: str, sender: str, body: str, *, summary: str | None = None
+        self,
+        team: str,
+        channel: str,
+        sender: str,
+        body: str,
+        *,
+        summary: str | None = None,
+        route: RouteChoice | None = None,
     ) -> list[Message]:
         """Post to ``channel``: the post (its history row, first) and one copy for each
-        other subscriber. UnknownChannel if there is none; InvalidState (NOT_SUBSCRIBED)
+        other subscriber; with ``route``, the post has that one owner from the start.
+        UnknownChannel if there is none; InvalidState (NOT_SUBSCRIBED)
         unless ``sender`` subscribes."""
         channel = check_channel(channel)
         _cap(body, MAX_BODY, "the post")
@@ -195,6 +203,8 @@ class ChannelsPart(Seam):
                 },
                 sender,
             )
+            if route is not None:
+                self._route_new(db, team_id, team, ids, route, sender)
         return [
             Message(
                 id=i,
@@ -212,6 +222,7 @@ class ChannelsPart(Seam):
                 acked_at=now if to == channel else None,
                 deliveries=0,
                 channel=channel,
+                route_id=ids[0] if route is not None else None,
             )
             for i, to in zip(ids, recipients, strict=True)
         ]

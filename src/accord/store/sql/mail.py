@@ -10,11 +10,20 @@ from accord.errors import InvalidState, UnknownMessage, UserError
 from accord.events import EventKind
 from accord.store.limits import MAX_BODY, MAX_KEY, MAX_SUMMARY
 from accord.store.sql.seam import _READY, Connection, Seam, _cap, atomic
-from accord.types import BROADCAST, PERSON, Message, MessageKind, OutgoingMessage, Wake, WakeReason
+from accord.types import (
+    BROADCAST,
+    PERSON,
+    Message,
+    MessageKind,
+    OutgoingMessage,
+    RouteChoice,
+    Wake,
+    WakeReason,
+)
 
 _MESSAGE_COLUMNS = (
     "id, sender, recipient, kind, body, summary, request_id, reply_to, idempotency_key, "
-    "sent_at, delivered_at, acked_at, deliveries, broadcast, channel"
+    "sent_at, delivered_at, acked_at, deliveries, broadcast, channel, route_id"
 )
 
 
@@ -36,6 +45,7 @@ def _message(team: str, r: Sequence[Any]) -> Message:
         deliveries=r[12],
         broadcast=bool(r[13]),
         channel=r[14],
+        route_id=r[15],
     )
 
 
@@ -48,8 +58,11 @@ class MailPart(Seam):
     # mail ------------------------------------------------------------------
 
     @atomic
-    def send_message(self, team: str, message: OutgoingMessage) -> list[Message]:
-        """Send to a member, or to ``*`` for everyone but the sender (one row each).
+    def send_message(
+        self, team: str, message: OutgoingMessage, *, route: RouteChoice | None = None
+    ) -> list[Message]:
+        """Send to a member, or to ``*`` for everyone but the sender (one row each);
+        with ``route``, the message has that one owner from the moment it exists.
 
         With an idempotency key already used by the same sender, returns the
         original messages and sends nothing.
@@ -129,6 +142,8 @@ class MailPart(Seam):
                 },
                 m.sender,
             )
+            if route is not None:
+                self._route_new(db, team_id, team, ids, route, m.sender)
         return [
             Message(
                 id=i,
@@ -146,6 +161,7 @@ class MailPart(Seam):
                 acked_at=None,
                 deliveries=0,
                 broadcast=m.recipient == BROADCAST,
+                route_id=ids[0] if route is not None else None,
             )
             for i, to in zip(ids, recipients, strict=True)
         ]

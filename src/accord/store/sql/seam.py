@@ -21,7 +21,7 @@ from accord.errors import UnknownMember, UnknownMessage, UnknownTeam, UserError
 from accord.events import EventKind
 from accord.store.limits import Clock
 from accord.text import terms as text_terms
-from accord.types import PERSON, Event, Member, MemberRole, MemberStatus
+from accord.types import PERSON, Event, Member, MemberRole, MemberStatus, RouteChoice
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -210,6 +210,22 @@ class Seam(ABC):
     @abstractmethod
     def _among(self, column: str, ids: Sequence[int]) -> tuple[str, Any]:
         """A condition that ``column`` is one of ``ids``, and its one parameter."""
+
+    def _route_new(
+        self,
+        db: Connection,
+        team_id: int,
+        team: str,
+        ids: Sequence[int],
+        choice: RouteChoice,
+        actor: str | None,
+    ) -> None:
+        """Give the message just written as rows ``ids`` its owner (``RoutesPart``)."""
+        raise NotImplementedError
+
+    def _beat_routes(self, db: Connection, team_id: int, member: str) -> None:
+        """A member's heartbeat: renew its routes' leases, move on the expired (``RoutesPart``)."""
+        raise NotImplementedError
 
     # plumbing shared by every operation -------------------------------------------
 

@@ -205,6 +205,9 @@ class TeamsPart(Seam):
                 )
             if logged:
                 self._event(db, team_id, EventKind.MEMBER_UPDATED, {"name": name, **logged}, actor)
+            if heartbeat:
+                # A live member keeps what it owns; a silent one's routes move on.
+                self._beat_routes(db, team_id, name)
             return self._member_row(db, team_id, team, name)
 
     @atomic

@@ -1,0 +1,386 @@
+"""Routed messages: exactly one owner per message, under a lease, chosen atomically.
+
+A routed message (a direct send, a broadcast, or a channel post) is kept under its
+first row's id; every copy names that id in ``messages.route_id``. Its row in
+``message_routes`` names one owner, a fencing token raised at each change of owner, a
+lease, the rule (or who) that chose the owner, and the candidates ownership moves on to,
+in order, when the lease runs out or the owner lets go. Every change of owner writes a
+``message_routed`` event in the same transaction, so the log explains each decision.
+
+The promise is the claim's: a routed message never has two owners. A route is set only
+where there is none or its lease has ended, and every write that changes an owner takes
+the team's turn, so two deciders never both win.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from accord.errors import InvalidState, Reason, UnknownMessage, UserError
+from accord.events import EventKind
+from accord.store.sql.seam import Connection, Seam, atomic
+from accord.types import MemberRole, Route, RouteChoice
+
+_ROUTE_COLUMNS = (
+    "message_id, owner, token, lease_expires_at, rule, candidates, decided_at, lease_seconds"
+)
+
+
+def _route(team: str, r: Sequence[Any]) -> Route:
+    return Route(
+        team=team,
+        message_id=r[0],
+        owner=r[1],
+        token=r[2],
+        lease_expires_at=r[3],
+        rule=r[4],
+        candidates=tuple(json.loads(r[5])),
+        decided_at=r[6],
+    )
+
+
+def _check_lease(lease_seconds: float) -> None:
+    if not lease_seconds > 0:
+        raise UserError("a lease must be longer than 0 seconds")
+
+
+class RoutesPart(Seam):
+    """Part of ``SQLStore`` (see the package docstring).
+
+    Routed messages: one owner each, under a lease, with the rule that chose it.
+    """
+
+    def _root(self, db: Connection, team_id: int, team: str, message_id: int) -> int:
+        """The routed message ``message_id`` belongs to (its first row), or itself."""
+        row = db.execute(
+            "SELECT id, route_id FROM messages WHERE team_id = ? AND id = ?",
+            (team_id, message_id),
+        ).fetchone()
+        if row is None:
+            raise UnknownMessage(
+                f"team {team!r} has no message #{message_id}",
+                message_ids=(message_id,),
+                team=team,
+            )
+        return int(row[1] if row[1] is not None else row[0])
+
+    def _route_row(self, db: Connection, team_id: int, root: int) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = db.execute(
+            f"SELECT {_ROUTE_COLUMNS} FROM message_routes WHERE team_id = ? AND message_id = ?",
+            (team_id, root),
+        ).fetchone()
+        return row
+
+    def _set_owner(
+        self,
+        db: Connection,
+        team_id: int,
+        root: int,
+        owner: str,
+        *,
+        rule: str,
+        lease_seconds: float,
+        candidates: Sequence[str],
+        previous: Sequence[Any] | None,
+        actor: str | None,
+    ) -> tuple[int, float, float]:
+        """Write ``owner`` as the route's owner (a new row, or over ``previous``) and its
+        event; returns the new token, lease end and decision time."""
+        now = self.clock()
+        expires = now + lease_seconds
+        token = 1 if previous is None else int(previous[2]) + 1
+        names = json.dumps(list(candidates))
+        if previous is None:
+            db.execute(
+                "INSERT INTO message_routes (team_id, message_id, owner, token, "
+                "lease_expires_at, lease_seconds, rule, candidates, decided_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (team_id, root, owner, token, expires, lease_seconds, rule, names, now),
+            )
+        else:
+            db.execute(
+                "UPDATE message_routes SET owner = ?, token = ?, lease_expires_at = ?, "
+                "lease_seconds = ?, rule = ?, candidates = ?, decided_at = ? "
+                "WHERE team_id = ? AND message_id = ?",
+                (owner, token, expires, lease_seconds, rule, names, now, team_id, root),
+            )
+        payload: dict[str, Any] = {
+            "id": root,
+            "owner": owner,
+            "token": token,
+            "rule": rule,
+            "lease_expires_at": expires,
+        }
+        if previous is not None:
+            payload["previous"] = previous[1]
+        self._event(db, team_id, EventKind.MESSAGE_ROUTED, payload, actor)
+        return token, expires, now
+
+    def _route_new(
+        self,
+        db: Connection,
+        team_id: int,
+        team: str,
+        ids: Sequence[int],
+        choice: RouteChoice,
+        actor: str | None,
+    ) -> None:
+        """Route the message just written as rows ``ids`` (first row first)."""
+        _check_lease(choice.lease_seconds)
+        self._member_row(db, team_id, team, choice.owner, lock=self._KEY_SHARE)
+        among, param = self._among("id", ids)
+        db.execute(
+            f"UPDATE messages SET route_id = ? WHERE team_id = ? AND {among}",
+            (ids[0], team_id, param),
+        )
+        self._set_owner(
+            db,
+            team_id,
+            ids[0],
+            choice.owner,
+            rule=choice.rule,
+            lease_seconds=choice.lease_seconds,
+            candidates=choice.candidates,
+            previous=None,
+            actor=actor,
+        )
+
+    @atomic
+    def route_message(
+        self,
+        team: str,
+        message_id: int,
+        owner: str,
+        *,
+        rule: str,
+        lease_seconds: float,
+        candidates: Sequence[str] = (),
+        actor: str | None = None,
+    ) -> Route | None:
+        """Make ``owner`` the one owner of the message (any of its copies), if it has
+        none or its owner's lease has run out; None, and nothing written, otherwise."""
+        _check_lease(lease_seconds)
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            self._member_row(db, team_id, team, owner, lock=self._KEY_SHARE)
+            root = self._root(db, team_id, team, message_id)
+            previous = self._route_row(db, team_id, root)
+            if previous is not None and previous[3] >= self.clock():
+                return None
+            if previous is None:
+                # Its copies: the rows written with it (same sender, time and body).
+                db.execute(
+                    "UPDATE messages SET route_id = ? WHERE team_id = ? AND id >= ? "
+                    "AND route_id IS NULL AND (id = ? OR EXISTS (SELECT 1 FROM messages f "
+                    "WHERE f.team_id = messages.team_id AND f.id = ? AND f.sender = "
+                    "messages.sender AND f.sent_at = messages.sent_at AND f.body = messages.body))",
+                    (root, team_id, root, root, root),
+                )
+            self._set_owner(
+                db,
+                team_id,
+                root,
+                owner,
+                rule=rule,
+                lease_seconds=lease_seconds,
+                candidates=candidates,
+                previous=previous,
+                actor=actor,
+            )
+            return _route(team, self._route_row(db, team_id, root) or ())
+
+    @atomic
+    def take_ownership(
+        self, team: str, message_id: int, owner: str, *, by: str, lease_seconds: float
+    ) -> Route:
+        """The lead (``by``, the team's lead or the person) makes ``owner`` the owner of a
+        routed message, whoever holds it and however long its lease still runs."""
+        _check_lease(lease_seconds)
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            if by != "person":
+                if self._member_row(db, team_id, team, by).role is not MemberRole.LEAD:
+                    raise InvalidState(
+                        f"{by} is not the lead of team {team!r}; only the lead (or the "
+                        "person) takes or assigns a routed message",
+                        team=team,
+                        member=by,
+                        reason=Reason.NOT_THE_LEAD,
+                    )
+            self._member_row(db, team_id, team, owner, lock=self._KEY_SHARE)
+            root = self._root(db, team_id, team, message_id)
+            previous = self._route_row(db, team_id, root)
+            if previous is None:
+                raise InvalidState(
+                    f"message #{message_id} is not routed; send it with --route to give it "
+                    "an owner",
+                    team=team,
+                    reason=Reason.NOT_ROUTED,
+                )
+            rule = f"taken by {by}" if owner == by else f"assigned by {by}"
+            self._set_owner(
+                db,
+                team_id,
+                root,
+                owner,
+                rule=rule,
+                lease_seconds=lease_seconds,
+                candidates=json.loads(previous[5]),
+                previous=previous,
+                actor=by,
+            )
+            return _route(team, self._route_row(db, team_id, root) or ())
+
+    def _owned(
+        self, db: Connection, team_id: int, team: str, message_id: int, member: str, token: int
+    ) -> tuple[int, Sequence[Any]]:
+        root = self._root(db, team_id, team, message_id)
+        row = self._route_row(db, team_id, root)
+        if row is None:
+            raise InvalidState(
+                f"message #{message_id} is not routed", team=team, reason=Reason.NOT_ROUTED
+            )
+        if row[1] != member or row[2] != token or row[3] < self.clock():
+            raise InvalidState(
+                f"{member} does not own message #{message_id} under token {token} "
+                f"(it is owned by {row[1]}, token {row[2]}); read it again before acting",
+                team=team,
+                member=member,
+                reason=Reason.NOT_THE_OWNER,
+            )
+        return root, row
+
+    @atomic
+    def renew_route(
+        self, team: str, message_id: int, member: str, token: int, *, lease_seconds: float
+    ) -> Route:
+        """Extend the owner's lease; InvalidState (NOT_THE_OWNER) unless ``member`` holds
+        the route under ``token`` and its lease has not run out."""
+        _check_lease(lease_seconds)
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            root, _ = self._owned(db, team_id, team, message_id, member, token)
+            db.execute(
+                "UPDATE message_routes SET lease_expires_at = ?, lease_seconds = ? "
+                "WHERE team_id = ? AND message_id = ?",
+                (self.clock() + lease_seconds, lease_seconds, team_id, root),
+            )
+            return _route(team, self._route_row(db, team_id, root) or ())
+
+    def _next(self, db: Connection, team_id: int, row: Sequence[Any]) -> str:
+        """The candidate after the owner (in order, round), skipping removed members;
+        the owner itself when there is no other."""
+        names = [r[0] for r in db.execute("SELECT name FROM members WHERE team_id = ?", (team_id,))]
+        candidates: list[str] = [c for c in json.loads(row[5]) if c in names]
+        owner = str(row[1])
+        if owner in candidates:
+            i = candidates.index(owner)
+            candidates = candidates[i + 1 :] + candidates[:i]
+        return candidates[0] if candidates else owner
+
+    @atomic
+    def release_route(self, team: str, message_id: int, member: str, token: int) -> Route:
+        """The owner lets go: ownership moves at once to the next candidate."""
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            root, row = self._owned(db, team_id, team, message_id, member, token)
+            nxt = self._next(db, team_id, row)
+            if nxt == member:
+                raise InvalidState(
+                    f"{member} is the only candidate for message #{message_id}; "
+                    "there is nobody to hand it to",
+                    team=team,
+                    member=member,
+                    reason=Reason.NOT_ROUTED,
+                )
+            self._set_owner(
+                db,
+                team_id,
+                root,
+                nxt,
+                rule=f"released by {member}",
+                lease_seconds=row[7],
+                candidates=json.loads(row[5]),
+                previous=row,
+                actor=member,
+            )
+            return _route(team, self._route_row(db, team_id, root) or ())
+
+    def _beat_routes(self, db: Connection, team_id: int, member: str) -> None:
+        now = self.clock()
+        db.execute(
+            "UPDATE message_routes SET lease_expires_at = ? + lease_seconds "
+            "WHERE team_id = ? AND owner = ? AND lease_expires_at >= ?",
+            (now, team_id, member, now),
+        )
+        self._expire_routes(db, team_id)
+
+    def _expire_routes(self, db: Connection, team_id: int) -> list[Sequence[Any]]:
+        rows: list[Sequence[Any]] = db.execute(
+            f"SELECT {_ROUTE_COLUMNS} FROM message_routes WHERE team_id = ? "
+            "AND lease_expires_at < ? ORDER BY message_id",
+            (team_id, self.clock()),
+        ).fetchall()
+        for row in rows:
+            self._set_owner(
+                db,
+                team_id,
+                row[0],
+                self._next(db, team_id, row),
+                rule=f"lease of {row[1]} ran out",
+                lease_seconds=row[7],
+                candidates=json.loads(row[5]),
+                previous=row,
+                actor=None,
+            )
+        return rows
+
+    @atomic
+    def expire_routes(self, team: str) -> list[Route]:
+        """Move each route whose lease has run out to its next candidate (or give its
+        owner a new lease and token when there is no other); the routes that moved.
+        Every member's heartbeat does this too, and renews its own routes' leases."""
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            rows = self._expire_routes(db, team_id)
+            return [_route(team, self._route_row(db, team_id, r[0]) or ()) for r in rows]
+
+    @atomic
+    def get_route(self, team: str, message_id: int) -> Route | None:
+        """The route of the message ``message_id`` (or of the one it is a copy of)."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            row = self._route_row(db, team_id, self._root(db, team_id, team, message_id))
+            return None if row is None else _route(team, row)
+
+    @atomic
+    def list_routes(self, team: str, *, owner: str | None = None) -> list[Route]:
+        """The team's routes (only ``owner``'s, if given), by message id."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            where, args = ("AND owner = ?", (owner,)) if owner is not None else ("", ())
+            rows = db.execute(
+                f"SELECT {_ROUTE_COLUMNS} FROM message_routes WHERE team_id = ? {where} "
+                "ORDER BY message_id",
+                (team_id, *args),
+            ).fetchall()
+            return [_route(team, r) for r in rows]
+
+    @atomic
+    def member_load(self, team: str) -> dict[str, int]:
+        """How busy each member is: tasks it holds in progress plus routed messages it
+        owns (members with neither left out), read in one snapshot."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            rows = db.execute(
+                "SELECT owner, COUNT(*) FROM message_routes WHERE team_id = ? GROUP BY owner "
+                "UNION ALL SELECT owner, COUNT(*) FROM tasks WHERE team_id = ? "
+                "AND status = 'in_progress' AND owner IS NOT NULL GROUP BY owner",
+                (team_id, team_id),
+            ).fetchall()
+        load: dict[str, int] = {}
+        for owner, count in rows:
+            load[owner] = load.get(owner, 0) + int(count)
+        return load

@@ -1,0 +1,279 @@
+"""Routing: a message or channel post with exactly one owner among its recipients.
+
+The rules, in this order, and the first that matches wins: ``[[routing.rules]]`` of
+accord.toml in file order, then the ``routes:`` of the members' agent definitions, by
+member name. A rule names its owner (``to``) or a role (``role``: the least busy
+recipient whose agent definition has that name). A rule that matches but names
+nobody among the recipients is passed over, and the decision says so. When no rule
+decides, the fallback does: ``lead`` (the lead, if it is a recipient; else the least
+busy recipient) or ``least_busy``. Busy means tasks in progress plus routed messages
+owned. The store writes the decision with the message, atomically, and its
+``message_routed`` event carries the rule; ``explain`` reads it back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from accord.errors import UserError
+from accord.events import EventKind
+from accord.types import (
+    BROADCAST,
+    PERSON,
+    Event,
+    Member,
+    MemberRole,
+    Message,
+    OutgoingMessage,
+    Route,
+    RouteChoice,
+    check_channel,
+)
+
+if TYPE_CHECKING:
+    from accord.config import RoutingConfig, RoutingRule
+    from accord.store.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a routed message has its owner: the route now, and every decision, in order."""
+
+    route: Route
+    decisions: tuple[Event, ...]
+
+
+def _role_of(member: Member | None) -> set[str]:
+    if member is None:
+        return {PERSON}
+    return {member.role.value} | ({member.agent} if member.agent else set())
+
+
+class Routing:
+    """The routing of one team's messages and posts."""
+
+    def __init__(
+        self,
+        store: Store,
+        team: str,
+        settings: RoutingConfig | None = None,
+        definition_rules: Sequence[tuple[str, RoutingRule]] = (),
+    ) -> None:
+        self.store = store
+        self.team = team
+        if settings is None:
+            from accord.config import RoutingConfig
+
+            settings = RoutingConfig()
+        self.settings = settings
+        self._definition_rules = sorted(definition_rules, key=lambda r: r[0])
+
+    def rules(self) -> list[tuple[str, RoutingRule]]:
+        """Every rule in the order it is tried, each with a label naming where it is."""
+        labelled = [(f"accord.toml rule {i}", r) for i, r in enumerate(self.settings.rules, 1)]
+        counts: dict[str, int] = {}
+        for member, rule in self._definition_rules:
+            counts[member] = counts.get(member, 0) + 1
+            labelled.append((f"{member}'s definition, route {counts[member]}", rule))
+        return labelled
+
+    # deciding ----------------------------------------------------------------------
+
+    def _least_busy(self, members: Sequence[str], load: dict[str, int]) -> list[str]:
+        return sorted(members, key=lambda m: (load.get(m, 0), m))
+
+    @staticmethod
+    def _matches(
+        rule: RoutingRule,
+        sender: set[str],
+        body: str,
+        channel: str | None,
+        tags: Sequence[str],
+    ) -> bool:
+        if rule.match_role is not None and rule.match_role not in sender:
+            return False
+        if rule.tags and not set(rule.tags) <= set(tags):
+            return False
+        if rule.keyword is not None and rule.keyword.lower() not in body.lower():
+            return False
+        if rule.pattern is not None and re.search(rule.pattern, body) is None:
+            return False
+        return rule.channel is None or (
+            channel is not None and check_channel(rule.channel) == channel
+        )
+
+    def decide(
+        self,
+        sender: str,
+        recipients: Sequence[str],
+        body: str,
+        *,
+        channel: str | None = None,
+        tags: Sequence[str] = (),
+        roster: Sequence[Member] | None = None,
+    ) -> RouteChoice:
+        """The owner among ``recipients`` (members only) that the rules, or the fallback,
+        choose, with the rule that did and the candidates ownership moves on to.
+        ``roster``: the team's members, when the caller has just read them."""
+        if roster is None:
+            roster = self.store.list_members(self.team)
+        members = {m.name: m for m in roster}
+        pool = [r for r in recipients if r in members]
+        if not pool:
+            raise UserError(
+                "a routed message needs a member among its recipients to own it; "
+                "send it to a member, to '*', or post it to a channel members joined"
+            )
+        who = _role_of(members.get(sender))
+        load = self.store.member_load(self.team)
+        passed: list[str] = []
+        for label, rule in self.rules():
+            if not self._matches(rule, who, body, channel, tags):
+                continue
+            if rule.to is not None:
+                owners = [rule.to] if rule.to in pool else []
+            else:
+                owners = self._least_busy(
+                    [p for p in pool if rule.role in _role_of(members[p])], load
+                )
+            if owners:
+                rest = [p for p in self._least_busy(pool, load) if p not in owners]
+                return RouteChoice(
+                    owners[0],
+                    f"{label} ({_describe(rule)})",
+                    self.settings.lease_seconds,
+                    (*owners, *rest),
+                )
+            passed.append(f"{label} matched but names nobody among the recipients")
+        order = self._least_busy(pool, load)
+        leads = [p for p in pool if members[p].role is MemberRole.LEAD]
+        if self.settings.fallback == "lead" and leads:
+            order = [leads[0], *(p for p in order if p != leads[0])]
+            why = "fallback: the lead"
+        else:
+            why = "fallback: the least busy recipient"
+        if not passed:
+            why += " (no rule matched)"
+        else:
+            why += " (" + "; ".join(passed) + ")"
+        return RouteChoice(order[0], why, self.settings.lease_seconds, tuple(order))
+
+    # sending -----------------------------------------------------------------------
+
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        body: str,
+        *,
+        summary: str | None = None,
+        tags: Sequence[str] = (),
+        key: str | None = None,
+    ) -> list[Message]:
+        """Send a routed message to a member or to ``*``: its one owner is chosen now
+        and written with it."""
+        roster = self.store.list_members(self.team)
+        if recipient == BROADCAST:
+            recipients = [m.name for m in roster if m.name != sender]
+        else:
+            recipients = [recipient]
+        choice = self.decide(sender, recipients, body, tags=tags, roster=roster)
+        return self.store.send_message(
+            self.team,
+            OutgoingMessage(sender, recipient, body, summary=summary, idempotency_key=key),
+            route=choice,
+        )
+
+    def post(
+        self,
+        channel: str,
+        sender: str,
+        body: str,
+        *,
+        summary: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> Message:
+        """Post a routed message to a channel; its owner is one of the other subscribers."""
+        channel = check_channel(channel)
+        subscribers = next(
+            (c.subscribers for c in self.store.list_channels(self.team) if c.name == channel), ()
+        )
+        recipients = [s for s in subscribers if s != sender]
+        choice = self.decide(sender, recipients, body, channel=channel, tags=tags)
+        return self.store.post(self.team, channel, sender, body, summary=summary, route=choice)[0]
+
+    # ownership ---------------------------------------------------------------------
+
+    def owner(self, message_id: int) -> Route | None:
+        """The route of a message (or of the one it is a copy of), if it is routed."""
+        return self.store.get_route(self.team, message_id)
+
+    def take(self, message_id: int, owner: str, *, by: str) -> Route:
+        """The lead (or the person) makes ``owner`` the owner, whatever the lease."""
+        return self.store.take_ownership(
+            self.team, message_id, owner, by=by, lease_seconds=self.settings.lease_seconds
+        )
+
+    def expire(self) -> list[Route]:
+        """Move every route whose lease ran out to its next candidate."""
+        return self.store.expire_routes(self.team)
+
+    def explain(self, message_id: int) -> Explanation:
+        """The route of a message and each decision that made it; UserError if the
+        message is not routed."""
+        route = self.store.get_route(self.team, message_id)
+        if route is None:
+            raise UserError(
+                f"message #{message_id} is not routed, so nobody owns it; "
+                "send with --route to route a message"
+            )
+        decisions = tuple(
+            e
+            for e in self.store.read_events(self.team)
+            if e.kind == EventKind.MESSAGE_ROUTED and e.payload.get("id") == route.message_id
+        )
+        return Explanation(route, decisions)
+
+
+def _describe(rule: RoutingRule) -> str:
+    parts = []
+    if rule.match_role is not None:
+        parts.append(f"from role {rule.match_role}")
+    if rule.tags:
+        parts.append("tags " + ",".join(rule.tags))
+    if rule.keyword is not None:
+        parts.append(f"keyword {rule.keyword!r}")
+    if rule.pattern is not None:
+        parts.append(f"pattern {rule.pattern!r}")
+    if rule.channel is not None:
+        parts.append(f"channel {check_channel(rule.channel)}")
+    parts.append(f"to {rule.to}" if rule.to is not None else f"role {rule.role}")
+    return ", ".join(parts)
+
+
+def definition_rules(
+    members: Sequence[Member], routes: dict[str, Sequence[dict[str, object]]]
+) -> list[tuple[str, RoutingRule]]:
+    """The ``routes:`` of each member's agent definition (``routes`` by definition name)
+    as rules, labelled by member; a route naming no owner routes to that member."""
+    from pydantic import ValidationError
+
+    from accord.config import RoutingRule
+
+    found = []
+    for m in sorted(members, key=lambda m: m.name):
+        for raw in routes.get(m.agent or "", ()):
+            given = dict(raw)
+            if "to" not in given and "role" not in given:
+                given["to"] = m.name
+            try:
+                found.append((m.name, RoutingRule.model_validate(given)))
+            except ValidationError as e:
+                first = e.errors()[0]
+                raise UserError(
+                    f"agent definition {m.agent!r}: a route is not valid: {first['msg']}"
+                ) from e
+    return found
