@@ -140,3 +140,18 @@ def test_cli_ask_show_and_refusals(cli: Cli, project: Path) -> None:
             (["ask", "q?", "--members", "alice", "--supersedes", "7"], "7"),
         ],
     )
+
+
+def test_the_supervisors_look_settles_only_deliberations_past_their_deadline(
+    team: Team,
+) -> None:
+    """With its members all dead nobody acts on a deliberation: the supervisor's periodic
+    ``settle_due`` settles those past their deadline (the store then marks the absent,
+    as the conformance suite checks) and leaves the ones still in time alone."""
+    team.store.add_member("main", "bob", token_hash="x")
+    late = team.deliberations.ask("cache?", "lead", members=["alice", "bob"], phase_seconds=1)
+    early = team.deliberations.ask("queue?", "lead", members=["alice", "bob"])
+    assert team.deliberations.settle_due(late.deadline - 0.5) == []
+    (moved,) = team.deliberations.settle_due(late.deadline + 0.1 + 5)
+    assert moved.id == late.id
+    assert team.deliberations.get(early.id).phase == DeliberationPhase.POSITIONS

@@ -77,6 +77,7 @@ Say = Callable[[str], None]
 
 
 # Seconds a member's process may take to send its first heartbeat, beyond silent_after.
+SETTLE_EVERY = 2.0  # seconds between two looks at the deliberations' deadlines
 START_ALLOWANCE = 10.0
 
 
@@ -156,6 +157,7 @@ class Supervisor:
         self.store_file = _store_file(project.store_location)
         self.store_id = _file_id(self.store_file)
         self.store_lost: str | None = None
+        self.next_settle = 0.0  # when the deliberations' deadlines are next looked at
 
     # the whole run -------------------------------------------------------------
 
@@ -322,6 +324,7 @@ class Supervisor:
             self.outcome = ("budget", f"{over}; `accord resume --budget USD` raises it")
             return RunStatus.STOPPED
         self.services.runs.place_wanted()
+        self._settle_deliberations()
         self._serve()
         now = self.services.runs.get()
         if (
@@ -349,6 +352,18 @@ class Supervisor:
             self.say(f"supervisor: the run has stalled: {stalled}; stopping")
             return RunStatus.STOPPED
         return None
+
+    def _settle_deliberations(self) -> None:
+        """Every ``SETTLE_EVERY`` seconds, move on the deliberations whose deadline passed
+        (nobody else may act on one whose participants all died)."""
+        now = time.monotonic()
+        if now < self.next_settle:
+            return
+        self.next_settle = now + SETTLE_EVERY
+        try:
+            self.services.deliberations.settle_due(time.time())
+        except AccordError as e:
+            self.say(f"supervisor: could not move a deliberation on: {e}")
 
     def _why_nobody_runs(self, lead: str) -> tuple[str, str]:
         """The outcome of a run whose every member has stopped: what the lead's last

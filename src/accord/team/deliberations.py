@@ -100,6 +100,16 @@ class Deliberations:
         d = self.store.settle_deliberation(self.team, ident)
         return self.record(d)
 
+    def settle_due(self, now: float) -> list[Deliberation]:
+        """Move on every open deliberation whose phase deadline has passed (absent
+        participants recorded, the next phase begun), so a deliberation whose members
+        all died still ends; the supervisor calls this as it watches the team."""
+        return [
+            self.get(d.id)
+            for d in self.all()
+            if d.phase != DeliberationPhase.DONE and d.deadline < now
+        ]
+
     def all(self) -> list[Deliberation]:
         """The team's deliberations, oldest first."""
         return self.store.list_deliberations(self.team)
