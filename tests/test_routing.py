@@ -379,3 +379,26 @@ def test_never_two_owners(tmp_path: Path) -> None:
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+
+
+def test_the_lead_gives_a_routed_message_to_another_member_with_its_tool(team: Team) -> None:
+    from accord.agent.tools.base import Toolbox, ToolContext
+    from accord.agent.tools.lead import LEAD_TOOLS
+    from accord.llm.base import ToolCall
+
+    team.store.add_member("main", "bob", token_hash="x")
+    (first, *_) = team.routing().send("alice", "*", "who takes the flaky test?")
+    before = team.routing().owner(first.id)
+    assert before is not None
+    other = "bob" if before.owner != "bob" else "alice"
+    tools = Toolbox(LEAD_TOOLS)
+
+    def use(member: str) -> str:
+        ctx = ToolContext(Path("."), member, team=team)
+        args = {"message_id": first.id, "to": other}
+        return tools.execute(ctx, ToolCall.parse("c1", "route_assign", args)).content
+
+    assert use("lead") == f"message #{first.id} is now owned by {other}"
+    after = team.routing().owner(first.id)
+    assert after is not None and after.owner == other and after.token > before.token
+    assert "only the lead" in use("alice")  # a teammate cannot take it

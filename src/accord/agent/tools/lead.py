@@ -190,6 +190,17 @@ def finish(ctx: ToolContext, a: FinishArgs) -> str:
     return "the run is finished; the supervisor stops the team"
 
 
+class AssignArgs(ToolArgs):
+    message_id: int = Field(description="the routed message (or any of its copies)")
+    to: str = Field(description="the member who should own it and answer it")
+
+
+def route_assign(ctx: ToolContext, a: AssignArgs) -> str:
+    """Give a routed message to the member who should answer it, whoever owns it now."""
+    route = _team(ctx).routing().take(a.message_id, check_name(a.to, "member"), by=ctx.member)
+    return f"message #{a.message_id} is now owned by {route.owner}"
+
+
 LEAD_TOOLS: list[Tool[Any]] = [
     Tool(
         "spawn_teammate",
@@ -221,6 +232,12 @@ LEAD_TOOLS: list[Tool[Any]] = [
         NoArgs,
         team_digest,
         read_only=True,
+    ),
+    Tool(
+        "route_assign",
+        "Make a member the one owner of a routed message (it answers it; others leave it).",
+        AssignArgs,
+        route_assign,
     ),
     DELIBERATE_TOOL,
     Tool("finish", "End the run with a summary, once the goal is met.", FinishArgs, finish),
