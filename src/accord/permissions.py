@@ -133,6 +133,7 @@ ACCORD_TOOLS = frozenset(
         "agree",
         "synthesis_submit",
         "deliberate",
+        "route_assign",
         # memory
         "remember",
         "recall",

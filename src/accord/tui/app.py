@@ -38,6 +38,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import (
     DataTable,
@@ -422,28 +423,38 @@ class Seat(App[None]):
                     live_at = now
                     live = self.feed.live(self.following)
                 if self.unreachable is not None:
-                    self.call_from_thread(self._reachable)
+                    self._ui(self._reachable)
                 if change is not None or focus is not None or live is not None:
-                    self.call_from_thread(self._apply, change, focus, live)
+                    self._ui(self._apply, change, focus, live)
                 busy = change is not None and change.behind
             except (StoreError, OSError) as e:
                 self.reading_since = None
-                self.call_from_thread(self._unreachable, str(e))
+                self._ui(self._unreachable, str(e))
                 self._drop_reader()
                 self.stopped.wait(RECONNECT_EVERY)
                 continue
             except AccordError as e:  # the team was deleted, say: said, and looked at again
-                self.call_from_thread(self._notice, f"error: {e}")
+                self._ui(self._notice, f"error: {e}")
                 self.stopped.wait(RECONNECT_EVERY)
                 continue
             except Exception as e:  # noqa: BLE001 - a driver's own error while a server restarts
-                self.call_from_thread(self._unreachable, f"{type(e).__name__}: {e}")
+                self._ui(self._unreachable, f"{type(e).__name__}: {e}")
                 self._drop_reader()
                 self.stopped.wait(RECONNECT_EVERY)
                 continue
             if not busy:
                 self.stopped.wait(LOOK_EVERY if self.following is None else LIVE_EVERY)
         self._drop_reader()
+
+    def _ui(self, apply: Any, *args: Any) -> None:
+        """Run ``apply`` on the app's thread; once the app is closing (its screen gone),
+        stop reading instead of failing."""
+        try:
+            self.call_from_thread(apply, *args)
+        except NoMatches:
+            self.stopped.set()
+        except RuntimeError:  # the app's loop is gone
+            self.stopped.set()
 
     def _watchdog(self) -> None:
         """A read that hangs (a server restarting: the store retries for a while) is said
