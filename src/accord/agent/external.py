@@ -50,9 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 from accord import credentials
 from accord.agent import context
-from accord.agent.loop import Outcome
+from accord.agent.loop import Outcome, record_stopped
 from accord.errors import AccordError, UserError
-from accord.events import EventKind
 from accord.team.board import LeaseKeeper
 from accord.types import (
     MemberStatus,
@@ -163,18 +162,7 @@ class ExternalAgent:
         finally:
             self._kill_child()
             self._keeper.close(timeout=5)
-            with contextlib.suppress(AccordError):
-                roster.update(self.member, status=MemberStatus.STOPPED)
-                self.services.log.append_event(
-                    EventKind.MEMBER_STOPPED,
-                    {
-                        "name": self.member,
-                        "reason": outcome.reason,
-                        "detail": outcome.detail,
-                        "transient": outcome.transient,
-                    },
-                    self.member,
-                )
+            record_stopped(self.services, self.member, outcome)
         return outcome
 
     # one pass ---------------------------------------------------------------------

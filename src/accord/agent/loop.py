@@ -16,6 +16,7 @@ the member and the leases of its claims. Budgets are checked before each call
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -106,6 +107,24 @@ class Outcome:
     reason: str
     detail: str = ""
     transient: bool = False
+
+
+def record_stopped(services: Team, member: str, outcome: Outcome) -> None:
+    """Mark ``member`` stopped and log why, as its runtime ends (whatever plays it);
+    a store that is gone by then is let be."""
+    with contextlib.suppress(AccordError):
+        services.roster.heartbeat(member, status=MemberStatus.STOPPED)
+    with contextlib.suppress(AccordError):
+        services.log.append_event(
+            EventKind.MEMBER_STOPPED,
+            {
+                "name": member,
+                "reason": outcome.reason,
+                "detail": outcome.detail,
+                "transient": outcome.transient,
+            },
+            member,
+        )
 
 
 class Agent:
@@ -219,21 +238,7 @@ class Agent:
                 self._leave_note(f"I stopped ({outcome.reason})")
             except AccordError:
                 pass
-            final = MemberStatus.STOPPED
-            try:
-                self._set_status(final)
-                self.services.log.append_event(
-                    EventKind.MEMBER_STOPPED,
-                    {
-                        "name": self.member,
-                        "reason": outcome.reason,
-                        "detail": outcome.detail,
-                        "transient": outcome.transient,
-                    },
-                    self.member,
-                )
-            except AccordError:
-                pass
+            record_stopped(self.services, self.member, outcome)
         return outcome
 
     def request_stop(self) -> None:

@@ -167,42 +167,7 @@ class ChannelsPart(Seam):
                 )
             now = self.clock()
             recipients = [channel, *(s for s in subscribers if s != sender)]
-            ids = []
-            for to in recipients:
-                ids.append(
-                    db.execute(
-                        "INSERT INTO messages (team_id, sender, recipient, kind, body, summary, "
-                        "channel, sent_at, visible_at, acked_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                        (
-                            team_id,
-                            sender,
-                            to,
-                            MessageKind.TEXT.value,
-                            body,
-                            summary,
-                            channel,
-                            now,
-                            now,
-                            now if to == channel else None,  # the history row is nobody's mail
-                        ),
-                    ).fetchone()[0]
-                )
-            self._event(
-                db,
-                team_id,
-                EventKind.MESSAGE_SENT,
-                {
-                    "ids": ids,
-                    "from": sender,
-                    "to": channel,
-                    "kind": MessageKind.TEXT.value,
-                    "summary": summary,
-                    "request_id": None,
-                    "channel": channel,
-                },
-                sender,
-            )
+            ids = self._write_post(db, team_id, sender, recipients, body, summary, channel, now)
             if route is not None:
                 self._route_new(db, team_id, team, ids, route, sender)
         return [

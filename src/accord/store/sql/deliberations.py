@@ -28,7 +28,6 @@ from accord.types import (
     PERSON,
     Deliberation,
     DeliberationPhase,
-    MessageKind,
     Participant,
     Position,
     check_name,
@@ -626,38 +625,9 @@ class DeliberationsPart(Seam):
                     )
                 ),
             ]
-        now = self.clock()
-        ids = [
-            db.execute(
-                "INSERT INTO messages (team_id, sender, recipient, kind, body, summary, "
-                "channel, sent_at, visible_at, acked_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    team_id,
-                    sender,
-                    r,
-                    MessageKind.TEXT.value,
-                    body[:MAX_BODY],
-                    summary,
-                    channel,
-                    now,
-                    now,
-                    now if r == channel else None,
-                ),
-            ).fetchone()[0]
-            for r in recipients
-        ]
-        payload: dict[str, Any] = {
-            "ids": ids,
-            "from": sender,
-            "to": channel or to,
-            "kind": MessageKind.TEXT.value,
-            "summary": summary,
-            "request_id": None,
-        }
-        if channel is not None:
-            payload["channel"] = channel
-        self._event(db, team_id, EventKind.MESSAGE_SENT, payload, sender)
+        self._write_post(
+            db, team_id, sender, recipients, body[:MAX_BODY], summary, channel, self.clock()
+        )
 
 
 def _names(d: Deliberation) -> list[str]:

@@ -21,7 +21,15 @@ from accord.errors import UnknownMember, UnknownMessage, UnknownTeam, UserError
 from accord.events import EventKind
 from accord.store.limits import Clock
 from accord.text import terms as text_terms
-from accord.types import PERSON, Event, Member, MemberRole, MemberStatus, RouteChoice
+from accord.types import (
+    PERSON,
+    Event,
+    Member,
+    MemberRole,
+    MemberStatus,
+    MessageKind,
+    RouteChoice,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -256,6 +264,54 @@ class Seam(ABC):
         text = json.dumps(payload, separators=(",", ":"))
         logged = self._log(db, team_id, now, actor, kind, text, wanted=wanted)
         return Event(logged[1], logged[0], now, actor, kind, payload) if logged else None
+
+    def _write_post(
+        self,
+        db: Connection,
+        team_id: int,
+        sender: str,
+        recipients: Sequence[str],
+        body: str,
+        summary: str | None,
+        channel: str | None,
+        now: float,
+    ) -> list[int]:
+        """Write one text message to each of ``recipients``, sent at ``now`` (in a
+        channel, its history row first: addressed to the channel, and acknowledged at
+        once, since it is nobody's mail) and its ``message_sent`` event; returns the
+        rows' ids."""
+        ids = [
+            db.execute(
+                "INSERT INTO messages (team_id, sender, recipient, kind, body, summary, "
+                "channel, sent_at, visible_at, acked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    team_id,
+                    sender,
+                    to,
+                    MessageKind.TEXT.value,
+                    body,
+                    summary,
+                    channel,
+                    now,
+                    now,
+                    now if to == channel else None,
+                ),
+            ).fetchone()[0]
+            for to in recipients
+        ]
+        payload: dict[str, Any] = {
+            "ids": ids,
+            "from": sender,
+            "to": channel or (recipients[0] if recipients else None),
+            "kind": MessageKind.TEXT.value,
+            "summary": summary,
+            "request_id": None,
+        }
+        if channel is not None:
+            payload["channel"] = channel
+        self._event(db, team_id, EventKind.MESSAGE_SENT, payload, sender)
+        return ids
 
     def _log(
         self,
