@@ -249,6 +249,9 @@ class RoutingRule(_Strict):
     channel: str | None = None
     to: str | None = None
     role: str | None = None
+    #: Among the members of ``role``: the least busy (the default), or the one whose
+    #: history on the message's topics is best (see ``accord team patterns``).
+    prefer: Literal["least_busy", "history"] | None = None
 
     @field_validator("pattern")
     @classmethod
@@ -264,6 +267,8 @@ class RoutingRule(_Strict):
     def _one_owner(self) -> RoutingRule:
         if (self.to is None) == (self.role is None):
             raise ValueError("a routing rule names its owner with one of `to` or `role`")
+        if self.prefer is not None and self.to is not None:
+            raise ValueError("`prefer` orders the members of a `role`; a rule with `to` has one")
         return self
 
 
@@ -273,6 +278,9 @@ class RoutingConfig(_Strict):
     owner holds a routed message under."""
 
     fallback: Literal["lead", "least_busy"] = "lead"
+    #: How members of equal standing are ordered (a rule's ``role``, and the fallback's
+    #: candidates): least busy first, or best history on the message's topics first.
+    prefer: Literal["least_busy", "history"] = "least_busy"
     lease_seconds: Annotated[float, Field(gt=0, le=86400)] = 600.0
     rules: list[RoutingRule] = []
 

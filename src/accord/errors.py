@@ -92,6 +92,9 @@ class Reason(StrEnum):
     NOT_ROUTED = "not_routed"  # InvalidState: ownership asked of a message with no route
     NOT_THE_OWNER = "not_the_owner"  # InvalidState: renewing or releasing another's route
     NOT_THE_LEAD = "not_the_lead"  # InvalidState: a teammate taking a routed message
+    # InvalidState: replying to a routed message another member owns
+    OWNED_BY_ANOTHER = "owned_by_another"
+    NOT_ANSWERED = "not_answered"  # InvalidState: judging a routed message not yet answered
 
 
 class Fields(TypedDict, total=False):

@@ -72,6 +72,8 @@ class EventKind(StrEnum):
     DELIBERATION_RECORDED = "deliberation_recorded"  # its answer is a decision memory
     # routing (store): who owns a routed message, and which rule (or who) decided it
     MESSAGE_ROUTED = "message_routed"
+    MESSAGE_ANSWERED = "message_answered"  # its owner replied to it
+    ANSWER_JUDGED = "answer_judged"  # its sender accepted the answer, or did not
 
     # usage (store)
     MODEL_CALL = "model_call"  # one per usage row
@@ -184,7 +186,7 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     # ``patterns``: the ones given up before the task ended
     EventKind.FILES_RELEASED: _keys("task_id member token patterns"),
     # ``channel``: a post; ``to`` is then the channel, ``ids`` the post and its copies
-    EventKind.MESSAGE_SENT: _keys("ids from to kind summary request_id", "channel"),
+    EventKind.MESSAGE_SENT: _keys("ids from to kind summary request_id", "channel reply_to"),
     EventKind.MESSAGES_DELIVERED: _keys("to ids"),
     EventKind.MESSAGES_ACKED: _keys("by ids"),
     EventKind.CHANNEL_CREATED: _keys("channel creator"),
@@ -202,7 +204,10 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.DELIBERATION_RECORDED: _keys("id memory_id"),
     # ``id``: the routed message's first row; ``previous``: the owner it moved from
     # (a lease ran out, the lead took it, or its owner released it)
-    EventKind.MESSAGE_ROUTED: _keys("id owner token rule lease_expires_at", "previous"),
+    EventKind.MESSAGE_ROUTED: _keys("id owner token rule lease_expires_at", "previous topics"),
+    # ``answer``: the owner's reply, which ends the route's lease
+    EventKind.MESSAGE_ANSWERED: _keys("id member answer"),
+    EventKind.ANSWER_JUDGED: _keys("id by owner accepted"),
     EventKind.MODEL_CALL: _keys("member task_id model tokens cost_usd"),
     # ``recorded``: the four token counts kept instead of the server's
     EventKind.USAGE_SUSPECT: _keys("member model why recorded"),

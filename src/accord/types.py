@@ -43,6 +43,19 @@ def check_channel(name: str) -> str:
     return CHANNEL_MARK + bare
 
 
+def check_tag(tag: str) -> str:
+    """``tag`` (a topic a routed message or deliberation is about), in lower case, if it
+    is 1-40 characters from a-z, 0-9, '-' and '_'; else InvalidName."""
+    low = tag.strip().lower() if isinstance(tag, str) else tag
+    if not isinstance(low, str) or NAME_PATTERN.fullmatch(low) is None:
+        shown = repr(tag) if tag else "an empty tag"
+        raise InvalidName(
+            f"{shown} is not a valid tag: use 1-40 characters from a-z, 0-9, '-' and '_', "
+            "starting with a letter or digit (like api or db-migration)"
+        )
+    return low
+
+
 def check_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it is a valid team, member or agent name, else raise InvalidName."""
     if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
@@ -314,6 +327,12 @@ class Route:
     rule: str
     candidates: tuple[str, ...]
     decided_at: float
+    #: The owner's reply that answered it (the route then holds no lease), if any.
+    answer_id: int | None = None
+    answered_at: float | None = None
+    #: Whether the message's sender accepted the answer; None while not judged.
+    accepted: bool | None = None
+    topics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +343,30 @@ class RouteChoice:
     rule: str
     lease_seconds: float
     candidates: tuple[str, ...] = ()
+    #: What the message is about (its tags, and its channel): the team's working
+    #: patterns count ownership and answers by these.
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkPattern:
+    """What one member did on one topic (``*``: on everything), across runs: routed
+    messages it owned, answered, and had its answer accepted or turned down, and
+    deliberations whose answer it wrote."""
+
+    member: str
+    topic: str
+    owned: int = 0
+    answered: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    syntheses: int = 0
+
+    @property
+    def score(self) -> int:
+        """How ``prefer = "history"`` ranks it: each answer counts 1, and 1 more once
+        accepted or 2 less once turned down; each synthesis counts 1."""
+        return self.answered + self.accepted - 2 * self.rejected + self.syntheses
 
 
 class DeliberationPhase(StrEnum):

@@ -709,3 +709,28 @@ def m014_deliberations(schema: Schema) -> None:
         ) WITHOUT ROWID;
         """
     )
+
+
+@migration
+def m015_working_patterns(schema: Schema) -> None:
+    # A routed message is answered when its owner replies to it (``answer_id``, the
+    # reply; the route then holds no lease and counts for nobody's load), and the answer
+    # is accepted, or not, by whoever sent the message (``accepted``: 1 or 0, NULL while
+    # unjudged). ``work_topics`` names what a routed message or a deliberation was about
+    # (its tags and its channel): with the routes and deliberations it is the team's
+    # record of who owned, answered and synthesised what, kept across runs.
+    schema.run(
+        """
+        ALTER TABLE message_routes ADD COLUMN answer_id INTEGER;
+        ALTER TABLE message_routes ADD COLUMN answered_at REAL;
+        ALTER TABLE message_routes ADD COLUMN accepted INTEGER;
+        CREATE TABLE work_topics (
+            team_id     INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            subject     TEXT NOT NULL CHECK (subject IN ('route', 'deliberation')),
+            subject_id  INTEGER NOT NULL,
+            topic       TEXT NOT NULL,
+            PRIMARY KEY (team_id, subject, subject_id, topic)
+        ) WITHOUT ROWID;
+        CREATE INDEX work_topics_topic ON work_topics(team_id, topic);
+        """
+    )

@@ -35,9 +35,23 @@ class Channels:
         """Unsubscribe ``member``; False if it was not subscribed."""
         return self.store.leave_channel(self.team, name, member)
 
-    def post(self, name: str, sender: str, body: str, *, summary: str | None = None) -> Message:
-        """Post to a channel ``sender`` subscribes to; returns the post (its history row)."""
-        return self.store.post(self.team, name, sender, body, summary=summary)[0]
+    def post(
+        self,
+        name: str,
+        sender: str,
+        body: str,
+        *,
+        summary: str | None = None,
+        key: str | None = None,
+        reply_to: int | None = None,
+    ) -> Message:
+        """Post to a channel ``sender`` subscribes to; returns the post (its history row).
+        ``key``: an idempotency key (the same key again returns the first post, and
+        posts nothing); ``reply_to``: the message it answers (answering a routed one is
+        its owner's right, and marks it answered)."""
+        return self.store.post(
+            self.team, name, sender, body, summary=summary, key=key, reply_to=reply_to
+        )[0]
 
     def read(self, name: str, *, since: int = 0, limit: int = 100) -> list[Message]:
         """The channel's posts after id ``since``, oldest first."""

@@ -26,6 +26,7 @@ from accord.types import (
     MemoryType,
     NewMemory,
     Position,
+    check_tag,
 )
 
 if TYPE_CHECKING:
@@ -73,8 +74,10 @@ class Deliberations:
         synthesizer: str | None = None,
         phase_seconds: float = PHASE_SECONDS,
         supersedes: int | None = None,
+        tags: Sequence[str] = (),
     ) -> Deliberation:
-        """Open a deliberation; its participants are told by mail in its channel."""
+        """Open a deliberation; its participants are told by mail in its channel.
+        ``tags``: its topics, by which the team's working patterns count its synthesis."""
         people = self.participants(members, role)
         if supersedes is not None:
             old = self.memory.get(supersedes)
@@ -92,6 +95,7 @@ class Deliberations:
             synthesizer=synthesizer,
             phase_seconds=phase_seconds,
             supersedes=supersedes,
+            tags=[check_tag(t) for t in tags],
         )
 
     def get(self, ident: int) -> Deliberation:

@@ -7,8 +7,16 @@ recipient whose agent definition has that name). A rule that matches but names
 nobody among the recipients is passed over, and the decision says so. When no rule
 decides, the fallback does: ``lead`` (the lead, if it is a recipient; else the least
 busy recipient) or ``least_busy``. Busy means tasks in progress plus routed messages
-owned. The store writes the decision with the message, atomically, and its
-``message_routed`` event carries the rule; ``explain`` reads it back.
+owned and not yet answered. With ``prefer = "history"`` (in ``[routing]``, or on a rule
+with ``role``), members are ordered by their history on the message's topics (its tags
+and channel; see ``WorkPattern.score``) before how busy they are, so a specialisation
+that emerged is reinforced. The store writes the decision with the message,
+atomically, and its ``message_routed`` event carries the rule; ``explain`` reads it back.
+
+A routed message is answered when its owner replies to it (``reply_to``); the store
+refuses a reply from any other member but its sender, so two members never both answer
+it. Its sender then accepts the answer or turns it down (``judge``). Those counts, and
+the deliberations each member synthesised, are the team's working patterns.
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ from accord.types import (
     OutgoingMessage,
     Route,
     RouteChoice,
+    WorkPattern,
     check_channel,
+    check_tag,
 )
 
 if TYPE_CHECKING:
@@ -85,6 +95,33 @@ class Routing:
     def _least_busy(self, members: Sequence[str], load: dict[str, int]) -> list[str]:
         return sorted(members, key=lambda m: (load.get(m, 0), m))
 
+    def _ordered(
+        self,
+        members: Sequence[str],
+        load: dict[str, int],
+        prefer: str,
+        topics: Sequence[str],
+        history: dict[str, int] | None,
+    ) -> tuple[list[str], dict[str, int] | None]:
+        """``members`` least busy first, or (``prefer == "history"``) best history on
+        ``topics`` first, then least busy; the history read once and passed back."""
+        if prefer != "history":
+            return self._least_busy(members, load), history
+        if history is None:
+            history = self.history(topics)
+        scores = history
+        return sorted(members, key=lambda m: (-scores.get(m, 0), load.get(m, 0), m)), history
+
+    def history(self, topics: Sequence[str]) -> dict[str, int]:
+        """Each member's standing on ``topics`` (the sum of its ``WorkPattern.score``
+        over them; over everything it did when there are none)."""
+        wanted = set(topics) or {"*"}
+        scores: dict[str, int] = {}
+        for p in self.store.work_patterns(self.team):
+            if p.topic in wanted:
+                scores[p.member] = scores.get(p.member, 0) + p.score
+        return scores
+
     @staticmethod
     def _matches(
         rule: RoutingRule,
@@ -128,7 +165,11 @@ class Routing:
                 "send it to a member, to '*', or post it to a channel members joined"
             )
         who = _role_of(members.get(sender))
+        tags = [check_tag(t) for t in tags]
+        topics = tuple(dict.fromkeys([*tags, *([channel] if channel else [])]))
         load = self.store.member_load(self.team)
+        history: dict[str, int] | None = None
+        prefer = self.settings.prefer
         passed: list[str] = []
         for label, rule in self.rules():
             if not self._matches(rule, who, body, channel, tags):
@@ -136,30 +177,39 @@ class Routing:
             if rule.to is not None:
                 owners = [rule.to] if rule.to in pool else []
             else:
-                owners = self._least_busy(
-                    [p for p in pool if rule.role in _role_of(members[p])], load
+                owners, history = self._ordered(
+                    [p for p in pool if rule.role in _role_of(members[p])],
+                    load,
+                    rule.prefer or prefer,
+                    topics,
+                    history,
                 )
             if owners:
                 rest = [p for p in self._least_busy(pool, load) if p not in owners]
                 return RouteChoice(
                     owners[0],
-                    f"{label} ({_describe(rule)})",
+                    f"{label} ({_describe(rule, prefer)})",
                     self.settings.lease_seconds,
                     (*owners, *rest),
+                    topics,
                 )
             passed.append(f"{label} matched but names nobody among the recipients")
-        order = self._least_busy(pool, load)
+        order, history = self._ordered(pool, load, prefer, topics, history)
         leads = [p for p in pool if members[p].role is MemberRole.LEAD]
         if self.settings.fallback == "lead" and leads:
             order = [leads[0], *(p for p in order if p != leads[0])]
             why = "fallback: the lead"
+        elif prefer == "history":
+            why = "fallback: the recipient with the best history on " + (
+                ", ".join(topics) or "everything"
+            )
         else:
             why = "fallback: the least busy recipient"
         if not passed:
             why += " (no rule matched)"
         else:
             why += " (" + "; ".join(passed) + ")"
-        return RouteChoice(order[0], why, self.settings.lease_seconds, tuple(order))
+        return RouteChoice(order[0], why, self.settings.lease_seconds, tuple(order), topics)
 
     # sending -----------------------------------------------------------------------
 
@@ -172,6 +222,7 @@ class Routing:
         summary: str | None = None,
         tags: Sequence[str] = (),
         key: str | None = None,
+        reply_to: int | None = None,
     ) -> list[Message]:
         """Send a routed message to a member or to ``*``: its one owner is chosen now
         and written with it."""
@@ -183,7 +234,9 @@ class Routing:
         choice = self.decide(sender, recipients, body, tags=tags, roster=roster)
         return self.store.send_message(
             self.team,
-            OutgoingMessage(sender, recipient, body, summary=summary, idempotency_key=key),
+            OutgoingMessage(
+                sender, recipient, body, summary=summary, reply_to=reply_to, idempotency_key=key
+            ),
             route=choice,
         )
 
@@ -195,6 +248,8 @@ class Routing:
         *,
         summary: str | None = None,
         tags: Sequence[str] = (),
+        key: str | None = None,
+        reply_to: int | None = None,
     ) -> Message:
         """Post a routed message to a channel; its owner is one of the other subscribers."""
         channel = check_channel(channel)
@@ -203,7 +258,16 @@ class Routing:
         )
         recipients = [s for s in subscribers if s != sender]
         choice = self.decide(sender, recipients, body, channel=channel, tags=tags)
-        return self.store.post(self.team, channel, sender, body, summary=summary, route=choice)[0]
+        return self.store.post(
+            self.team,
+            channel,
+            sender,
+            body,
+            summary=summary,
+            route=choice,
+            key=key,
+            reply_to=reply_to,
+        )[0]
 
     # ownership ---------------------------------------------------------------------
 
@@ -216,6 +280,22 @@ class Routing:
         return self.store.take_ownership(
             self.team, message_id, owner, by=by, lease_seconds=self.settings.lease_seconds
         )
+
+    def release(self, message_id: int, member: str) -> Route:
+        """The owner lets a routed message go: it moves at once to the next candidate."""
+        route = self.owner(message_id)
+        if route is None:
+            raise UserError(f"message #{message_id} is not routed, so nobody owns it")
+        return self.store.release_route(self.team, message_id, member, route.token)
+
+    def judge(self, message_id: int, by: str, *, accepted: bool = True) -> Route:
+        """The message's sender accepts its owner's answer (or turns it down); the
+        team's working patterns count it for the owner."""
+        return self.store.judge_answer(self.team, message_id, by, accepted=accepted)
+
+    def patterns(self) -> list[WorkPattern]:
+        """Who owned, answered, had accepted and synthesised what, per topic and in all."""
+        return self.store.work_patterns(self.team)
 
     def expire(self) -> list[Route]:
         """Move every route whose lease ran out to its next candidate."""
@@ -238,7 +318,7 @@ class Routing:
         return Explanation(route, decisions)
 
 
-def _describe(rule: RoutingRule) -> str:
+def _describe(rule: RoutingRule, prefer: str = "least_busy") -> str:
     parts = []
     if rule.match_role is not None:
         parts.append(f"from role {rule.match_role}")
@@ -251,6 +331,8 @@ def _describe(rule: RoutingRule) -> str:
     if rule.channel is not None:
         parts.append(f"channel {check_channel(rule.channel)}")
     parts.append(f"to {rule.to}" if rule.to is not None else f"role {rule.role}")
+    if rule.role is not None and (rule.prefer or prefer) == "history":
+        parts.append("best history first")
     return ", ".join(parts)
 
 

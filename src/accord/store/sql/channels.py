@@ -13,7 +13,7 @@ from typing import Any
 
 from accord.errors import AlreadyExists, InvalidState, Reason, UnknownChannel, UserError
 from accord.events import EventKind
-from accord.store.limits import MAX_BODY, MAX_SUMMARY
+from accord.store.limits import MAX_BODY, MAX_KEY, MAX_SUMMARY
 from accord.store.sql.mail import _MESSAGE_COLUMNS, _message
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
 from accord.types import PERSON, Channel, Message, MessageKind, RouteChoice, check_channel
@@ -143,14 +143,21 @@ class ChannelsPart(Seam):
         *,
         summary: str | None = None,
         route: RouteChoice | None = None,
+        key: str | None = None,
+        reply_to: int | None = None,
     ) -> list[Message]:
         """Post to ``channel``: the post (its history row, first) and one copy for each
         other subscriber; with ``route``, the post has that one owner from the start.
         UnknownChannel if there is none; InvalidState (NOT_SUBSCRIBED)
-        unless ``sender`` subscribes."""
+        unless ``sender`` subscribes. ``reply_to``: the message (or post) it answers.
+
+        With an idempotency ``key`` the same sender already posted under to this
+        channel, returns that post and its copies and posts nothing; a key the sender
+        used for something else is refused."""
         channel = check_channel(channel)
         _cap(body, MAX_BODY, "the post")
         _cap(summary, MAX_SUMMARY, "the post's summary")
+        _cap(key, MAX_KEY, "the idempotency key")
         if not body.strip():
             raise UserError("a post needs a body; give the text as the argument")
         with self._write() as db:
@@ -165,11 +172,39 @@ class ChannelsPart(Seam):
                     member=sender,
                     reason=Reason.NOT_SUBSCRIBED,
                 )
+            if key is not None:
+                prior = [
+                    _message(team, r)
+                    for r in db.execute(
+                        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE team_id = ? "
+                        "AND sender = ? AND idempotency_key = ? ORDER BY id",
+                        (team_id, sender, key),
+                    ).fetchall()
+                ]
+                if prior and prior[0].channel == channel and prior[0].recipient == channel:
+                    return prior
+                if prior:
+                    raise UserError(
+                        f"{sender} already used the idempotency key {key!r} for message "
+                        f"#{prior[0].id}, not a post to {channel}; give this post a new key"
+                    )
             now = self.clock()
             recipients = [channel, *(s for s in subscribers if s != sender)]
-            ids = self._write_post(db, team_id, sender, recipients, body, summary, channel, now)
+            ids = self._write_post(
+                db,
+                team_id,
+                sender,
+                recipients,
+                body,
+                summary,
+                channel,
+                now,
+                reply_to=reply_to,
+                key=key,
+            )
             if route is not None:
                 self._route_new(db, team_id, team, ids, route, sender)
+            self._answered(db, team_id, team, sender, reply_to, ids[0])
         return [
             Message(
                 id=i,
@@ -180,8 +215,8 @@ class ChannelsPart(Seam):
                 body=body,
                 summary=summary,
                 request_id=None,
-                reply_to=None,
-                idempotency_key=None,
+                reply_to=reply_to,
+                idempotency_key=key,
                 sent_at=now,
                 delivered_at=None,
                 acked_at=now if to == channel else None,

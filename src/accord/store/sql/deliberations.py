@@ -142,10 +142,12 @@ class DeliberationsPart(Seam):
         synthesizer: str | None = None,
         phase_seconds: float = 600.0,
         supersedes: int | None = None,
+        tags: Sequence[str] = (),
     ) -> Deliberation:
         """Put ``question`` to ``members`` for ``asker`` (a member, or the person): its
         channel ``#ask-ID`` is created with the asker and the participants subscribed,
-        and they are told there. ``phase_seconds`` is each phase's deadline."""
+        and they are told there. ``phase_seconds`` is each phase's deadline; ``tags``
+        name its topics (the team's working patterns count its synthesis by them)."""
         question = question.strip() if isinstance(question, str) else question
         if not question:
             raise UserError("a deliberation needs a question; give it as the argument")
@@ -202,6 +204,7 @@ class DeliberationsPart(Seam):
                 "absent, agreed) VALUES (?, ?, ?, 0, 0)",
                 [(team_id, ident, m) for m in people],
             )
+            self._write_topics(db, team_id, "deliberation", ident, tags)
             db.execute(
                 "INSERT INTO channels (team_id, name, creator, created_at) VALUES (?, ?, ?, ?)",
                 (team_id, channel, asker, now),

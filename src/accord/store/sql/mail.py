@@ -144,6 +144,7 @@ class MailPart(Seam):
             )
             if route is not None:
                 self._route_new(db, team_id, team, ids, route, m.sender)
+            self._answered(db, team_id, team, m.sender, m.reply_to, ids[0])
         return [
             Message(
                 id=i,

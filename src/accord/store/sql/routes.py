@@ -21,14 +21,15 @@ from typing import Any
 from accord.errors import InvalidState, Reason, UnknownMessage, UserError
 from accord.events import EventKind
 from accord.store.sql.seam import Connection, Seam, atomic
-from accord.types import MemberRole, Route, RouteChoice
+from accord.types import MemberRole, Route, RouteChoice, WorkPattern
 
 _ROUTE_COLUMNS = (
-    "message_id, owner, token, lease_expires_at, rule, candidates, decided_at, lease_seconds"
+    "message_id, owner, token, lease_expires_at, rule, candidates, decided_at, lease_seconds, "
+    "answer_id, answered_at, accepted"
 )
 
 
-def _route(team: str, r: Sequence[Any]) -> Route:
+def _route(team: str, r: Sequence[Any], topics: Sequence[str] = ()) -> Route:
     return Route(
         team=team,
         message_id=r[0],
@@ -38,6 +39,10 @@ def _route(team: str, r: Sequence[Any]) -> Route:
         rule=r[4],
         candidates=tuple(json.loads(r[5])),
         decided_at=r[6],
+        answer_id=r[8],
+        answered_at=r[9],
+        accepted=None if r[10] is None else bool(r[10]),
+        topics=tuple(topics),
     )
 
 
@@ -85,6 +90,7 @@ class RoutesPart(Seam):
         candidates: Sequence[str],
         previous: Sequence[Any] | None,
         actor: str | None,
+        topics: Sequence[str] = (),
     ) -> tuple[int, float, float]:
         """Write ``owner`` as the route's owner (a new row, or over ``previous``) and its
         event; returns the new token, lease end and decision time."""
@@ -115,6 +121,8 @@ class RoutesPart(Seam):
         }
         if previous is not None:
             payload["previous"] = previous[1]
+        if topics:
+            payload["topics"] = list(topics)
         self._event(db, team_id, EventKind.MESSAGE_ROUTED, payload, actor)
         return token, expires, now
 
@@ -135,6 +143,7 @@ class RoutesPart(Seam):
             f"UPDATE messages SET route_id = ? WHERE team_id = ? AND {among}",
             (ids[0], team_id, param),
         )
+        self._write_topics(db, team_id, "route", ids[0], choice.topics)
         self._set_owner(
             db,
             team_id,
@@ -145,6 +154,7 @@ class RoutesPart(Seam):
             candidates=choice.candidates,
             previous=None,
             actor=actor,
+            topics=choice.topics,
         )
 
     @atomic
@@ -219,6 +229,13 @@ class RoutesPart(Seam):
                     team=team,
                     reason=Reason.NOT_ROUTED,
                 )
+            if previous[8] is not None:
+                raise InvalidState(
+                    f"message #{message_id} was answered already by {previous[1]} "
+                    f"(message #{previous[8]}); ask again in a new message",
+                    team=team,
+                    reason=Reason.NOT_ROUTED,
+                )
             rule = f"taken by {by}" if owner == by else f"assigned by {by}"
             self._set_owner(
                 db,
@@ -241,6 +258,14 @@ class RoutesPart(Seam):
         if row is None:
             raise InvalidState(
                 f"message #{message_id} is not routed", team=team, reason=Reason.NOT_ROUTED
+            )
+        if row[8] is not None:
+            raise InvalidState(
+                f"message #{message_id} was answered by {row[1]} (message #{row[8]}); "
+                "its ownership has ended",
+                team=team,
+                member=member,
+                reason=Reason.NOT_THE_OWNER,
             )
         if row[1] != member or row[2] != token or row[3] < self.clock():
             raise InvalidState(
@@ -312,7 +337,7 @@ class RoutesPart(Seam):
         now = self.clock()
         db.execute(
             "UPDATE message_routes SET lease_expires_at = ? + lease_seconds "
-            "WHERE team_id = ? AND owner = ? AND lease_expires_at >= ?",
+            "WHERE team_id = ? AND owner = ? AND lease_expires_at >= ? AND answer_id IS NULL",
             (now, team_id, member, now),
         )
         self._expire_routes(db, team_id)
@@ -320,7 +345,7 @@ class RoutesPart(Seam):
     def _expire_routes(self, db: Connection, team_id: int) -> list[Sequence[Any]]:
         rows: list[Sequence[Any]] = db.execute(
             f"SELECT {_ROUTE_COLUMNS} FROM message_routes WHERE team_id = ? "
-            "AND lease_expires_at < ? ORDER BY message_id",
+            "AND lease_expires_at < ? AND answer_id IS NULL ORDER BY message_id",
             (team_id, self.clock()),
         ).fetchall()
         for row in rows:
@@ -352,8 +377,11 @@ class RoutesPart(Seam):
         """The route of the message ``message_id`` (or of the one it is a copy of)."""
         with self._read() as db:
             team_id = self._team_id(db, team)
-            row = self._route_row(db, team_id, self._root(db, team_id, team, message_id))
-            return None if row is None else _route(team, row)
+            root = self._root(db, team_id, team, message_id)
+            row = self._route_row(db, team_id, root)
+            if row is None:
+                return None
+            return _route(team, row, self._topics(db, team_id, "route").get(root, ()))
 
     @atomic
     def list_routes(self, team: str, *, owner: str | None = None) -> list[Route]:
@@ -366,16 +394,18 @@ class RoutesPart(Seam):
                 "ORDER BY message_id",
                 (team_id, *args),
             ).fetchall()
-            return [_route(team, r) for r in rows]
+            topics = self._topics(db, team_id, "route")
+            return [_route(team, r, topics.get(r[0], ())) for r in rows]
 
     @atomic
     def member_load(self, team: str) -> dict[str, int]:
         """How busy each member is: tasks it holds in progress plus routed messages it
-        owns (members with neither left out), read in one snapshot."""
+        owns and has not answered (members with neither left out), in one snapshot."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             rows = db.execute(
-                "SELECT owner, COUNT(*) FROM message_routes WHERE team_id = ? GROUP BY owner "
+                "SELECT owner, COUNT(*) FROM message_routes WHERE team_id = ? "
+                "AND answer_id IS NULL GROUP BY owner "
                 "UNION ALL SELECT owner, COUNT(*) FROM tasks WHERE team_id = ? "
                 "AND status = 'in_progress' AND owner IS NOT NULL GROUP BY owner",
                 (team_id, team_id),
@@ -384,3 +414,160 @@ class RoutesPart(Seam):
         for owner, count in rows:
             load[owner] = load.get(owner, 0) + int(count)
         return load
+
+    # answers, and the team's working patterns ------------------------------------------
+
+    def _write_topics(
+        self, db: Connection, team_id: int, subject: str, subject_id: int, topics: Sequence[str]
+    ) -> None:
+        for topic in dict.fromkeys(topics):
+            db.execute(
+                "INSERT INTO work_topics (team_id, subject, subject_id, topic) VALUES (?, ?, ?, ?)",
+                (team_id, subject, subject_id, topic),
+            )
+
+    def _topics(self, db: Connection, team_id: int, subject: str) -> dict[int, tuple[str, ...]]:
+        found: dict[int, list[str]] = {}
+        for subject_id, topic in db.execute(
+            "SELECT subject_id, topic FROM work_topics WHERE team_id = ? AND subject = ? "
+            "ORDER BY subject_id, topic",
+            (team_id, subject),
+        ):
+            found.setdefault(int(subject_id), []).append(topic)
+        return {k: tuple(v) for k, v in found.items()}
+
+    def _answered(
+        self,
+        db: Connection,
+        team_id: int,
+        team: str,
+        sender: str,
+        reply_to: int | None,
+        answer: int,
+    ) -> None:
+        if reply_to is None:
+            return
+        row = db.execute(
+            "SELECT r.message_id, r.owner, r.answer_id, m.sender FROM messages m "
+            "JOIN message_routes r ON r.team_id = m.team_id "
+            "AND r.message_id = COALESCE(m.route_id, m.id) WHERE m.team_id = ? AND m.id = ?",
+            (team_id, reply_to),
+        ).fetchone()
+        if row is None:
+            return  # not routed: anyone may answer
+        root, owner, answered, asked_by = int(row[0]), row[1], row[2], row[3]
+        if sender == owner:
+            if answered is None:
+                now = self.clock()
+                db.execute(
+                    "UPDATE message_routes SET answer_id = ?, answered_at = ? "
+                    "WHERE team_id = ? AND message_id = ?",
+                    (answer, now, team_id, root),
+                )
+                self._event(
+                    db,
+                    team_id,
+                    EventKind.MESSAGE_ANSWERED,
+                    {"id": root, "member": sender, "answer": answer},
+                    sender,
+                )
+            return
+        if sender == asked_by or answered is not None:
+            return  # its sender adds to it; after the answer, the thread is open
+        raise InvalidState(
+            f"message #{reply_to} is owned by {owner}; leave the answer to {owner} "
+            "(the lead can give it to you with route_assign)",
+            team=team,
+            member=sender,
+            reason=Reason.OWNED_BY_ANOTHER,
+        )
+
+    @atomic
+    def judge_answer(self, team: str, message_id: int, by: str, *, accepted: bool) -> Route:
+        """The routed message's sender (or the person) accepts its owner's answer, or
+        turns it down; judged again, the last judgement stands. InvalidState unless it
+        was answered, or when ``by`` did not send it."""
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            root = self._root(db, team_id, team, message_id)
+            row = self._route_row(db, team_id, root)
+            if row is None:
+                raise InvalidState(
+                    f"message #{message_id} is not routed, so it has no answer to judge",
+                    team=team,
+                    reason=Reason.NOT_ROUTED,
+                )
+            if row[8] is None:
+                raise InvalidState(
+                    f"message #{message_id} is not answered yet ({row[1]} owns it); judge "
+                    "its answer once it comes",
+                    team=team,
+                    reason=Reason.NOT_ANSWERED,
+                )
+            (sent_by,) = db.execute(
+                "SELECT sender FROM messages WHERE team_id = ? AND id = ?", (team_id, root)
+            ).fetchone()
+            if by not in (sent_by, "person"):
+                raise InvalidState(
+                    f"only {sent_by}, who sent message #{message_id}, judges its answer",
+                    team=team,
+                    member=by,
+                    reason=Reason.NOT_THE_OWNER,
+                )
+            db.execute(
+                "UPDATE message_routes SET accepted = ? WHERE team_id = ? AND message_id = ?",
+                (int(accepted), team_id, root),
+            )
+            self._event(
+                db,
+                team_id,
+                EventKind.ANSWER_JUDGED,
+                {"id": root, "by": by, "owner": row[1], "accepted": accepted},
+                by,
+            )
+            row = self._route_row(db, team_id, root) or ()
+            return _route(team, row, self._topics(db, team_id, "route").get(root, ()))
+
+    @atomic
+    def work_patterns(self, team: str) -> list[WorkPattern]:
+        """What each member did, per topic and in all (topic ``*``): the routed messages
+        it owns, has answered, and had accepted or turned down, and the deliberations
+        whose answer it wrote. By member, then topic (``*`` first)."""
+        answered = "SUM(CASE WHEN r.answer_id IS NOT NULL THEN 1 ELSE 0 END)"
+        accepted = "SUM(CASE WHEN r.accepted = 1 THEN 1 ELSE 0 END)"
+        rejected = "SUM(CASE WHEN r.accepted = 0 THEN 1 ELSE 0 END)"
+        routed = f"COUNT(*), {answered}, {accepted}, {rejected}"
+        topic_join = (
+            "JOIN work_topics t ON t.team_id = {a}.team_id AND t.subject = '{s}' "
+            "AND t.subject_id = {a}.{c}"
+        )
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            rows = db.execute(
+                f"SELECT r.owner, '*', {routed} FROM message_routes r WHERE r.team_id = ? "
+                "GROUP BY r.owner "
+                f"UNION ALL SELECT r.owner, t.topic, {routed} FROM message_routes r "
+                + topic_join.format(a="r", s="route", c="message_id")
+                + " WHERE r.team_id = ? GROUP BY r.owner, t.topic",
+                (team_id, team_id),
+            ).fetchall()
+            done = "d.phase = 'done' AND d.lease_holder IS NOT NULL"
+            made = db.execute(
+                f"SELECT d.lease_holder, '*', COUNT(*) FROM deliberations d WHERE d.team_id = ? "
+                f"AND {done} GROUP BY d.lease_holder "
+                "UNION ALL SELECT d.lease_holder, t.topic, COUNT(*) FROM deliberations d "
+                + topic_join.format(a="d", s="deliberation", c="id")
+                + f" WHERE d.team_id = ? AND {done} GROUP BY d.lease_holder, t.topic",
+                (team_id, team_id),
+            ).fetchall()
+        found: dict[tuple[str, str], WorkPattern] = {}
+        for member, topic, owned, answers, yes, no in rows:
+            found[(member, topic)] = WorkPattern(
+                member, topic, int(owned), int(answers), int(yes), int(no)
+            )
+        for member, topic, count in made:
+            was = found.get((member, topic), WorkPattern(member, topic))
+            found[(member, topic)] = WorkPattern(
+                member, topic, was.owned, was.answered, was.accepted, was.rejected, int(count)
+            )
+        return [found[k] for k in sorted(found, key=lambda k: (k[0], k[1] != "*", k[1]))]

@@ -235,6 +235,26 @@ class Seam(ABC):
         """A member's heartbeat: renew its routes' leases, move on the expired (``RoutesPart``)."""
         raise NotImplementedError
 
+    def _answered(
+        self,
+        db: Connection,
+        team_id: int,
+        team: str,
+        sender: str,
+        reply_to: int | None,
+        answer: int,
+    ) -> None:
+        """``sender`` just wrote message ``answer`` in reply to ``reply_to``: if that is a
+        routed message, only its owner (or its own sender) may answer, and the owner's
+        reply marks it answered (``RoutesPart``)."""
+        raise NotImplementedError
+
+    def _write_topics(
+        self, db: Connection, team_id: int, subject: str, subject_id: int, topics: Sequence[str]
+    ) -> None:
+        """Record what a routed message or a deliberation is about (``RoutesPart``)."""
+        raise NotImplementedError
+
     # plumbing shared by every operation -------------------------------------------
 
     def _team_id(self, db: Connection, team: str, *, lock: bool = False) -> int:
@@ -275,6 +295,9 @@ class Seam(ABC):
         summary: str | None,
         channel: str | None,
         now: float,
+        *,
+        reply_to: int | None = None,
+        key: str | None = None,
     ) -> list[int]:
         """Write one text message to each of ``recipients``, sent at ``now`` (in a
         channel, its history row first: addressed to the channel, and acknowledged at
@@ -283,8 +306,8 @@ class Seam(ABC):
         ids = [
             db.execute(
                 "INSERT INTO messages (team_id, sender, recipient, kind, body, summary, "
-                "channel, sent_at, visible_at, acked_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "reply_to, idempotency_key, channel, sent_at, visible_at, acked_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     team_id,
                     sender,
@@ -292,6 +315,8 @@ class Seam(ABC):
                     MessageKind.TEXT.value,
                     body,
                     summary,
+                    reply_to,
+                    key,
                     channel,
                     now,
                     now,
@@ -310,6 +335,8 @@ class Seam(ABC):
         }
         if channel is not None:
             payload["channel"] = channel
+        if reply_to is not None:
+            payload["reply_to"] = reply_to
         self._event(db, team_id, EventKind.MESSAGE_SENT, payload, sender)
         return ids
 
