@@ -193,7 +193,10 @@ def test_cli_route_send_post_explain_assign(cli: Cli, project: Path) -> None:
             (["route", "explain", "999"], "no message #999"),
             (["route", "explain", str(plain["id"])], "is not routed"),
             (["msg", "send", "x", "--to", "bob", "--tag", "db"], "add --route"),
-            (["msg", "send", "x", "--to", "bob", "--route", "--reply-to", "1"], "plain text"),
+            (
+                ["msg", "send", "x", "--to", "bob", "--route", "--kind", "idle_notification"],
+                "plain text",
+            ),
             (["route", "assign", str(first["id"]), "zed"], "no member named 'zed'"),
             (["route", "assign", str(first["id"]), "ops", "--as", "bob"], "not the lead"),
             (["channel", "post", "ops-room", "x", "--tag", "a"], "add --route"),
@@ -217,7 +220,7 @@ def test_a_member_is_told_what_it_owns_and_who_owns_the_rest(team: Team, repo: P
     )
     make_agent(team, model, repo).run(once=True)
     turn = model.requests[0].messages[-1].text
-    assert "yours\n(routed: you own this message; you are the one to answer it)" in turn
+    assert "yours\n(routed: you own this message; you are the one to answer it, with " in turn
     assert 'owner="bob"' in turn and "(routed: owned by bob; leave the answer to bob)" in turn
     said = [m.text for m in model.requests[1].messages if m.role == "tool"] or [
         str(model.requests[1].messages[-1])
@@ -289,6 +292,7 @@ class NeverTwoOwners(RuleBasedStateMachine):
             )
         self.messages: list[int] = []
         self.plain: list[int] = []
+        self.answered: dict[int, str] = {}
 
     def teardown(self) -> None:
         for s in getattr(self, "stores", []):
@@ -311,7 +315,7 @@ class NeverTwoOwners(RuleBasedStateMachine):
         before = self.stores[side].get_route("main", mid)
         got = self.stores[side].route_message("main", mid, who, rule="r", lease_seconds=LEASE)
         live = before is not None and before.lease_expires_at >= self.clock()
-        assert (got is None) == live
+        assert (got is None) == (live or mid in self.answered)
         if got is not None and mid in self.plain:
             self.plain.remove(mid)
             self.messages.append(mid)
@@ -324,9 +328,27 @@ class NeverTwoOwners(RuleBasedStateMachine):
         try:
             route = self.stores[1].take_ownership("main", mid, who, by=by, lease_seconds=LEASE)
         except InvalidState:
-            assert by != "lena"
+            assert by != "lena" or mid in self.answered
         else:
             assert by == "lena" and route.owner == who
+
+    @rule(pick=st.integers(0, 99), who=st.sampled_from(MEMBERS), side=st.integers(0, 1))
+    def answer(self, pick: int, who: str, side: int) -> None:
+        """A member replies to a routed message: its owner's reply answers it; anyone
+        else's is refused until then (its sender, lena, only adds to it)."""
+        if not self.messages:
+            return
+        mid = self.messages[pick % len(self.messages)]
+        now = self.stores[side].get_route("main", mid)
+        assert now is not None
+        to = "lena" if who != "lena" else MEMBERS[0]
+        try:
+            self.stores[side].send_message("main", OutgoingMessage(who, to, "answer", reply_to=mid))
+        except InvalidState:
+            assert who not in (now.owner, "lena") and mid not in self.answered
+        else:
+            if who == now.owner and mid not in self.answered:
+                self.answered[mid] = who
 
     @rule(pick=st.integers(0, 99), who=st.sampled_from(MEMBERS), stale=st.booleans())
     def renew_or_release(self, pick: int, who: str, stale: bool) -> None:
@@ -367,6 +389,14 @@ class NeverTwoOwners(RuleBasedStateMachine):
                 last[e.payload["id"]] = e.payload["owner"]
         assert {r.message_id: r.owner for r in routes} == last
         assert all(r.owner in MEMBERS for r in routes)
+        # Answered once, by the member that owned it then, and it stays with it.
+        assert {r.message_id: r.owner for r in routes if r.answer_id} == self.answered
+        answers = [
+            (e.payload["id"], e.payload["member"])
+            for e in self.stores[0].read_events("main")
+            if e.kind == EventKind.MESSAGE_ANSWERED
+        ]
+        assert sorted(answers) == sorted(self.answered.items())
 
 
 def test_never_two_owners(tmp_path: Path) -> None:
@@ -402,3 +432,140 @@ def test_the_lead_gives_a_routed_message_to_another_member_with_its_tool(team: T
     after = team.routing().owner(first.id)
     assert after is not None and after.owner == other and after.token > before.token
     assert "only the lead" in use("alice")  # a teammate cannot take it
+
+
+def test_prefer_history_reinforces_who_answered_well(make_store: Callable[..., Store]) -> None:
+    """Two fixers; fred answered api questions and had them accepted, so with
+    ``prefer = "history"`` the next api question goes to him though he is busier, while
+    a question on another topic, and the default preference, go to the least busy."""
+    store = make_store()
+    store.create_team("main")
+    store.add_member("main", "lead", token_hash="x", role=MemberRole.LEAD)
+    for name in ("fred", "finn"):
+        store.add_member("main", name, token_hash="x", agent="fixer")
+    rules = '[[routing.rules]]\ntags = ["api"]\nrole = "fixer"\n'
+    plain = Team.open(store, "main", parse_config(rules), Path("."))
+    keen = Team.open(
+        store, "main", parse_config('[routing]\nprefer = "history"\n' + rules), Path(".")
+    )
+    past = plain.routing()
+    (asked,) = past.send("lead", "fred", "why is /users slow?", tags=["api"])
+    assert past.owner(asked.id).owner == "fred"  # type: ignore[union-attr]
+    (answer,) = plain.mailbox.send("fred", "lead", "an N+1 query", reply_to=asked.id)
+    past.judge(asked.id, "lead")
+    past.send("lead", "fred", "and /orders?", tags=["db"])  # fred now owns one: busier
+    assert store.member_load("main") == {"fred": 1}
+
+    def owner(team: Team, tags: list[str]) -> str:
+        (m, *_) = team.routing().send("lead", "*", "another question", tags=tags)
+        return team.routing().owner(m.id).owner  # type: ignore[union-attr]
+
+    assert owner(plain, ["api"]) == "finn"  # least busy
+    assert owner(keen, ["api"]) == "fred"  # best on api
+    explained = keen.routing().explain(
+        m_id := keen.routing().send("lead", "*", "q", tags=["api"])[0].id
+    )
+    assert "best history first" in explained.route.rule and m_id
+    assert keen.routing().history(["api"]) == {"fred": 2, "finn": 0}
+    assert owner(keen, ["css"]) == "finn"  # no history on css: the least busy
+    assert answer.reply_to == asked.id
+
+
+def test_cli_answer_judge_release_and_patterns(cli: Cli, project: Path) -> None:
+    ok(cli("init", "--team", "main"))
+    ok(cli("member", "add", "lead", "--role", "lead"))
+    for n in ("ops", "bob"):
+        ok(cli("member", "add", n))
+    assert "no working patterns yet" in ok(cli("team", "patterns")).out
+    [q, *_] = js(cli("msg", "send", "disk?", "--to", "*", "--route", "--tag", "infra", "--json"))
+    owner = js(cli("route", "explain", str(q["id"]), "--json"))["route"]["owner"]
+    assert owner == "lead"
+    ok(cli("route", "assign", str(q["id"]), "ops"))
+    ok(cli("channel", "create", "ops-room"))
+    ok(cli("channel", "join", "ops-room", "--as", "ops"))
+    ok(cli("channel", "join", "ops-room", "--as", "bob"))
+    first = js(cli("channel", "post", "ops-room", "status?", "--key", "k1", "--json"))
+    again = js(cli("channel", "post", "ops-room", "status?", "--key", "k1", "--json"))
+    assert first["id"] == again["id"]
+    [r2, *_] = js(cli("msg", "send", "logs?", "--to", "*", "--route", "--json"))
+    refusals(
+        cli,
+        project,
+        [
+            (
+                [
+                    "msg",
+                    "send",
+                    "mine",
+                    "--to",
+                    "person",
+                    "--from",
+                    "bob",
+                    "--reply-to",
+                    str(q["id"]),
+                ],
+                "owned by ops",
+            ),
+            (["route", "accept", str(q["id"])], "not answered yet"),
+            (["route", "release", str(q["id"]), "--as", "bob"], "does not own"),
+            (
+                ["channel", "post", "ops-room", "x", "--key", "k9", "--reply-to", "99999"],
+                "no such message",
+            ),
+            (["team", "patterns", "--topic"], "expected one argument"),
+        ],
+    )
+    ok(cli("route", "release", str(r2["id"]), "--as", "lead"))
+    said = ok(
+        cli(
+            "msg", "send", "90% full", "--to", "person", "--from", "ops", "--reply-to", str(q["id"])
+        )
+    ).out
+    assert "sent" in said
+    assert "answered by message" in ok(cli("route", "explain", str(q["id"]))).out
+    assert "is accepted" in ok(cli("route", "accept", str(q["id"]))).out
+    rows = js(cli("team", "patterns", "--member", "ops", "--json"))
+    assert [(p["topic"], p["answered"], p["accepted"], p["score"]) for p in rows] == [
+        ("*", 1, 1, 2),
+        ("infra", 1, 1, 2),
+    ]
+    table = ok(cli("team", "patterns")).out
+    assert "infra" in table and "syntheses" in table
+
+
+def test_members_answer_release_and_judge_with_their_tools(team: Team) -> None:
+    from accord.agent.tools.base import Toolbox, ToolContext
+    from accord.agent.tools.channels import CHANNEL_TOOLS
+    from accord.agent.tools.team import TEAM_TOOLS
+    from accord.llm.base import ToolCall
+
+    team.store.add_member("main", "bob", token_hash="x")
+    tools = Toolbox([*TEAM_TOOLS, *CHANNEL_TOOLS])
+
+    def use(member: str, name: str, **args: object) -> str:
+        ctx = ToolContext(Path("."), member, team=team)
+        return tools.execute(ctx, ToolCall.parse("c1", name, dict(args))).content
+
+    said = use("lead", "send_message", to="*", message="flaky test?", route=True, tags=["ci"])
+    (q, *_) = team.store.list_messages("main")
+    owner = team.routing().owner(q.id).owner  # type: ignore[union-attr]
+    other = "bob" if owner == "alice" else "alice"
+    assert f"owned by {owner}" in said
+    assert f"owned by {owner}" in use(other, "send_message", to="lead", message="x", reply_to=q.id)
+    assert f"{other} owns it now" in use(owner, "route_release", message_id=q.id)
+    answered = use(other, "send_message", to="lead", message="it races", reply_to=q.id)
+    assert f"message #{q.id} is answered" in answered
+    assert "only lead" in use("alice", "answer_judge", message_id=q.id)
+    assert "is turned down" in use("lead", "answer_judge", message_id=q.id, accepted=False)
+    assert "tags are for routing rules" in use(
+        "lead", "send_message", to="bob", message="x", tags=["a"]
+    )
+    team.channels.create("#ci", "lead")
+    team.channels.join("#ci", "bob")
+    posted = use("lead", "channel_post", channel="#ci", message="red", key="k")
+    assert posted == use("lead", "channel_post", channel="#ci", message="red", key="k")
+    patterns = team.routing().patterns()
+    assert [(p.member, p.topic, p.answered, p.rejected) for p in patterns] == [
+        (other, "*", 1, 1),
+        (other, "ci", 1, 1),
+    ]

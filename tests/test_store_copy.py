@@ -66,6 +66,49 @@ def test_copy_into_a_store_with_other_teams(cli: Callable[..., Result], project:
         assert {m.text for m in history} == {"use sqlite", "use pg"}
 
 
+def test_routes_and_deliberations_point_at_their_renumbered_rows(
+    cli: Callable[..., Result], project: Path
+) -> None:
+    """Messages and memories are numbered store-wide: copied where others hold those
+    ids, a route still names its message and answer, a copy its route, and a
+    deliberation its decision memory; the working patterns read the same."""
+    from accord.team import Team
+
+    src, dst = str(project / "a.db"), str(project / "b.db")
+    _busy(cli, src)
+    with open_store(src) as s:
+        team = Team(s, "main")
+        (q,) = team.routing().send("alice", "*", "which cache?", tags=["api"])
+        team.mailbox.send("bob", "alice", "redis", reply_to=q.id)
+        team.routing().judge(q.id, "alice")
+        d = team.deliberations.ask("sqlite or pg?", "alice", members=["bob"], rounds=0)
+        team.deliberations.submit(d.id, "bob", "pg")
+        team.deliberations.synthesize(d.id, "bob", "pg")
+        routes, patterns = s.list_routes("main"), s.work_patterns("main")
+    for args in (
+        ("init", "--team", "other", "--store", dst),
+        ("member", "add", "zed", "--team", "other", "--store", dst),
+        ("msg", "send", "--from", "zed", "--to", "zed", "x", "--team", "other", "--store", dst),
+        ("memory", "add", "--type", "insight", "x", "--team", "other", "--store", dst),
+    ):
+        assert cli(*args).code == 0, args
+    assert cli("store", "copy", "--from", src, "--to", dst, "--team", "main").code == 0
+    with open_store(dst) as d_:
+        (route,) = d_.list_routes("main")
+        moved = {m.body: m for m in d_.list_messages("main")}
+        assert route.message_id == moved["which cache?"].id != routes[0].message_id
+        assert route.answer_id == moved["redis"].id and route.topics == ("api",)
+        assert {m.route_id for m in d_.list_messages("main") if m.body == "which cache?"} == {
+            route.message_id
+        }
+        assert d_.work_patterns("main") == patterns
+        (copied,) = d_.list_deliberations("main")
+        assert copied.memory_id is not None
+        assert "sqlite or pg?" in d_.get_memory("main", copied.memory_id).text
+        recorded = [e for e in d_.read_events("main") if e.kind == "deliberation_recorded"]
+        assert recorded[0].payload["memory_id"] == copied.memory_id
+
+
 def test_copy_refuses_and_writes_nothing(cli: Callable[..., Result], project: Path) -> None:
     src, dst = str(project / "a.db"), str(project / "b.db")
     _busy(cli, src)

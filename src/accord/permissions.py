@@ -134,6 +134,8 @@ ACCORD_TOOLS = frozenset(
         "synthesis_submit",
         "deliberate",
         "route_assign",
+        "route_release",
+        "answer_judge",
         # memory
         "remember",
         "recall",

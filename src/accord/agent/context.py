@@ -79,7 +79,10 @@ def owned_note(message: Message, member: str | None, owners: Mapping[int, str]) 
     if owner is None:
         return ""
     if owner == member:
-        return "\n(routed: you own this message; you are the one to answer it)"
+        return (
+            "\n(routed: you own this message; you are the one to answer it, with "
+            f"reply_to={message.id}, or route_release it if you cannot)"
+        )
     return f"\n(routed: owned by {owner}; leave the answer to {owner})"
 
 

@@ -35,6 +35,15 @@ def register(commands: Subcommands, name: str) -> None:
     p.add_argument("channel", metavar="CHANNEL", help="its name, like design or '#design'")
     p.add_argument("text")
     p.add_argument("--summary", metavar="TEXT", help="5-10 words shown in lists")
+    p.add_argument(
+        "--reply-to",
+        type=positive_int,
+        metavar="ID",
+        help="the post or message it answers (a routed one: only its owner answers it)",
+    )
+    p.add_argument(
+        "--key", metavar="IDEMPOTENCY_KEY", help="posting again with the same key posts nothing new"
+    )
     _as(p)
     route_options(p)
     p.set_defaults(func=channel_post)
@@ -80,9 +89,19 @@ def channel_post(ctx: Context) -> int:
     if a.tags and not a.route:
         raise UserError("--tag is for routing rules; add --route to route the post")
     if a.route:
-        post = routing(ctx).post(a.channel, _actor(ctx), a.text, summary=a.summary, tags=a.tags)
+        post = routing(ctx).post(
+            a.channel,
+            _actor(ctx),
+            a.text,
+            summary=a.summary,
+            tags=a.tags,
+            key=a.key,
+            reply_to=a.reply_to,
+        )
     else:
-        post = ctx.reading.channels.post(a.channel, _actor(ctx), a.text, summary=a.summary)
+        post = ctx.reading.channels.post(
+            a.channel, _actor(ctx), a.text, summary=a.summary, key=a.key, reply_to=a.reply_to
+        )
     if ctx.json:
         show.emit_json(post)
     else:

@@ -63,10 +63,16 @@ def msg_send(ctx: Context) -> int:
     if a.tags and not a.route:
         raise UserError("--tag is for routing rules; add --route to route the message")
     if a.route:
-        if a.kind != "text" or a.reply_to is not None:
-            raise UserError("--route sends a plain text message; drop --kind and --reply-to")
+        if a.kind != "text":
+            raise UserError("--route sends a plain text message; drop --kind")
         sent = routing(ctx).send(
-            sender, a.recipient, a.text, summary=a.summary, tags=a.tags, key=a.key
+            sender,
+            a.recipient,
+            a.text,
+            summary=a.summary,
+            tags=a.tags,
+            key=a.key,
+            reply_to=a.reply_to,
         )
     else:
         sent = ctx.mailbox.send(

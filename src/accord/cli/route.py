@@ -1,9 +1,11 @@
-"""``accord route``: routed messages. Why one has its owner (``explain``), and the lead's
-or the person's ``assign``.
+"""``accord route``: routed messages. Why one has its owner (``explain``), the lead's or
+the person's ``assign``, the owner's ``release``, and the sender's ``accept`` or
+``reject`` of the owner's answer.
 
 A message is routed when it is sent with ``accord msg send --route`` or posted with
 ``accord channel post --route``: the rules of accord.toml (``[[routing.rules]]``) and of
-the agent definitions (``routes:``) choose its one owner, or the fallback does.
+the agent definitions (``routes:``) choose its one owner, or the fallback does. Its
+owner answers it by replying (``--reply-to``); nobody else but its sender may.
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ def register(commands: Subcommands, name: str) -> None:
     p.add_argument("owner", metavar="MEMBER", help="its new owner")
     p.add_argument("--as", dest="as_", metavar="LEAD", help="who assigns (default: you)")
     p.set_defaults(func=route_assign)
+    p = verbs.add_parser(
+        "release", parents=writes(), help="let go of a routed message you own: the next gets it"
+    )
+    p.add_argument("message", type=positive_int, metavar="MSG", help="the message's id")
+    p.add_argument("--as", dest="as_", metavar="MEMBER", help="its owner (default: you)")
+    p.set_defaults(func=route_release)
+    for verb, helped in (
+        ("accept", "accept the answer to a routed message you sent"),
+        ("reject", "say the answer to a routed message you sent did not answer it"),
+    ):
+        p = verbs.add_parser(verb, parents=writes(), help=helped)
+        p.add_argument("message", type=positive_int, metavar="MSG", help="the message's id")
+        p.add_argument("--as", dest="as_", metavar="MEMBER", help="its sender (default: you)")
+        p.set_defaults(func=route_judge, accepted=verb == "accept")
 
 
 def routing(ctx: Context) -> Routing:
@@ -66,12 +82,15 @@ def route_explain(ctx: Context) -> int:
 
         show.emit_json({"route": to_json(r), "decisions": to_json(list(told.decisions))})
         return 0
-    show.say(
-        f"message {r.message_id} is owned by {show.who(r.owner)} (token {r.token}, "
-        f"lease until {show.when(r.lease_expires_at)})"
-    )
+    lease = "" if r.answer_id is not None else f", lease until {show.when(r.lease_expires_at)}"
+    show.say(f"message {r.message_id} is owned by {show.who(r.owner)} (token {r.token}{lease})")
     show.say(f"because: {r.rule}")
-    if len(r.candidates) > 1:
+    if r.topics:
+        show.say("about: " + ", ".join(r.topics))
+    if r.answer_id is not None:
+        judged = {None: "not judged yet", True: "accepted", False: "turned down"}[r.accepted]
+        show.say(f"answered by message {r.answer_id} at {show.when(r.answered_at)}: {judged}")
+    elif len(r.candidates) > 1:
         show.say("next if the lease runs out: " + ", ".join(r.candidates))
     for e in told.decisions:
         was = f" (from {e.payload['previous']})" if "previous" in e.payload else ""
@@ -83,4 +102,19 @@ def route_assign(ctx: Context) -> int:
     by = ctx.acting_as(ctx.args.as_ or ctx.me)
     route = routing(ctx).take(ctx.args.message, ctx.args.owner, by=by)
     show.say(f"message {route.message_id} is now owned by {show.who(route.owner)}")
+    return 0
+
+
+def route_release(ctx: Context) -> int:
+    member = ctx.acting_as(ctx.args.as_ or ctx.me)
+    route = routing(ctx).release(ctx.args.message, member)
+    show.say(f"message {route.message_id} is now owned by {show.who(route.owner)}")
+    return 0
+
+
+def route_judge(ctx: Context) -> int:
+    by = ctx.acting_as(ctx.args.as_ or ctx.me)
+    route = routing(ctx).judge(ctx.args.message, by, accepted=ctx.args.accepted)
+    verdict = "accepted" if ctx.args.accepted else "turned down"
+    show.say(f"{show.who(route.owner)}'s answer to message {route.message_id} is {verdict}")
     return 0

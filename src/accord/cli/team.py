@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 
 def register(commands: Subcommands, name: str) -> None:
-    verbs = group(commands, name, help="create, list, show and delete teams")
-    for grammar in (_create, _list, _show, _delete):
+    verbs = group(commands, name, help="create, list, show and delete teams; working patterns")
+    for grammar in (_create, _list, _show, _delete, _patterns):
         grammar(verbs)
 
 
@@ -135,4 +135,57 @@ def team_delete(ctx: Context) -> int:
         worktrees.remove(member, record=False)
     worktrees.remove_scratch()
     show.say(f"deleted team {name}")
+    return 0
+
+
+def _patterns(verbs: Subcommands) -> None:
+    p = verbs.add_parser(
+        "patterns",
+        parents=reads(),
+        help="who owned, answered, had accepted and synthesised what, by topic",
+        description="The team's working patterns, kept across runs: per member and topic "
+        "(a routed message's tags and channel; a deliberation's tags), the routed messages "
+        "it owned, answered, and had its answer accepted or turned down, and the "
+        "deliberations whose answer it wrote. Topic * is everything. Routing rules with "
+        'prefer = "history" pick by the score.',
+    )
+    p.add_argument("--member", metavar="NAME", help="only this member")
+    p.add_argument("--topic", metavar="TOPIC", help="only this topic (a tag, or #channel)")
+    p.set_defaults(func=team_patterns)
+
+
+def team_patterns(ctx: Context) -> int:
+    from accord.types import to_json
+
+    a = ctx.args
+    found = [
+        p
+        for p in ctx.reading.routing().patterns()
+        if (a.member is None or p.member == a.member) and (a.topic is None or p.topic == a.topic)
+    ]
+    if ctx.json:
+        show.emit_json([dict(to_json(p), score=p.score) for p in found])
+        return 0
+    if not found:
+        show.say(
+            "no working patterns yet: they come from routed messages answered "
+            "(`accord msg send --route`) and deliberations synthesised (`accord ask`)"
+        )
+        return 0
+    show.table(
+        ["member", "topic", "owned", "answered", "accepted", "rejected", "syntheses", "score"],
+        [
+            (
+                show.who(p.member),
+                p.topic,
+                p.owned,
+                p.answered,
+                p.accepted,
+                p.rejected,
+                p.syntheses,
+                p.score,
+            )
+            for p in found
+        ],
+    )
     return 0

@@ -37,6 +37,7 @@ _INTERESTING = {
     EventKind.HOST_LOST,
     EventKind.MEMBER_FAILED,
     EventKind.RUN_RESUMED,
+    EventKind.MESSAGE_ANSWERED,
 }
 
 
@@ -57,6 +58,8 @@ def _matters(e: Event, lead: str) -> bool:
         return False
     if e.kind == EventKind.MEMBER_UPDATED:
         return e.payload.get("status") in ("idle", "crashed")
+    if e.kind == EventKind.MESSAGE_ROUTED:  # moved: a lease ran out, or its owner let go
+        return "previous" in e.payload
     return e.kind in _INTERESTING
 
 
@@ -86,6 +89,12 @@ def build(store: Store, team: str, since: int, lead: str) -> Digest:
         lines.append(
             "blocked for good (a blocker failed or was cancelled): "
             + _list([f"#{t.id}" for t in blocked_for_good])
+        )
+    routes = store.list_routes(team, unanswered=True)
+    if routes:
+        lines += ["", "# Routed messages not answered yet (route_assign moves one)"]
+        lines.append(
+            _list([f"#{r.message_id} owned by {r.owner} ({_clip(r.rule, 60)})" for r in routes])
         )
     lines += ["", "# Since you last looked"]
     lines += _changes(store, team, changes) or ["nothing new"]
@@ -158,6 +167,13 @@ def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
                 f"- {p.get('name')} cannot start and will not be restarted: "
                 f"{_clip(str(p.get('reason')), CLIP * 2)} (fix it, then `accord resume`, or "
                 "spawn it again with another model or definition)"
+            )
+        elif e.kind == EventKind.MESSAGE_ANSWERED:
+            out.append(f"- {p.get('member')} answered routed message #{p.get('id')}")
+        elif e.kind == EventKind.MESSAGE_ROUTED and "previous" in p:
+            out.append(
+                f"- routed message #{p.get('id')} moved from {p.get('previous')} to "
+                f"{p.get('owner')}: {p.get('rule')}"
             )
         elif e.kind == EventKind.RUN_RESUMED:
             out.append(f"- the person resumed the run: {p.get('why')}")

@@ -17,11 +17,12 @@ from accord.errors import (
     Reason,
     UnknownChannel,
     UnknownMember,
+    UnknownMessage,
     UserError,
 )
 from accord.store.base import Store
 from accord.testing import FakeClock
-from accord.types import PERSON, Channel
+from accord.types import PERSON, Channel, OutgoingMessage
 
 TEAM = "main"
 VISIBILITY = 30.0
@@ -154,3 +155,22 @@ class ChannelConformance:
         store.load_team(dump)
         assert store.list_channels(TEAM) == channels
         assert store.channel_history(TEAM, "#design") == history
+
+    def test_a_post_with_a_key_is_posted_once(self, store: Store) -> None:
+        from accord.testing.conformance import logs, refused
+
+        store.create_channel(TEAM, "#ops", "alice")
+        store.join_channel(TEAM, "#ops", "bob")
+        with logs(store, "message_sent"):
+            first = store.post(TEAM, "#ops", "alice", "deploying", key="deploy-1")
+        with logs(store):  # retried after a crash: the same post, nothing new
+            again = store.post(TEAM, "#ops", "alice", "deploying", key="deploy-1")
+        assert [m.id for m in again] == [m.id for m in first]
+        assert [m.id for m in store.channel_history(TEAM, "#ops")] == [first[0].id]
+        store.send_message(TEAM, OutgoingMessage("alice", "bob", "hi", idempotency_key="k2"))
+        with refused(store, UserError):  # a key used for something else
+            store.post(TEAM, "#ops", "alice", "x", key="k2")
+        reply = store.post(TEAM, "#ops", "bob", "ok", reply_to=first[0].id)
+        assert reply[0].reply_to == first[0].id
+        with refused(store, UnknownMessage):
+            store.post(TEAM, "#ops", "bob", "ok", reply_to=999_999)

@@ -184,3 +184,79 @@ class RouteConformance:
         [m] = store.send_message(TEAM, OutgoingMessage("alice", "bob", "x"))
         with refused(store, UnknownMember):
             store.route_message(TEAM, m.id, "zed", rule="r", lease_seconds=LEASE)
+
+    def test_only_the_owner_answers_and_its_answer_ends_the_route(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        from accord.testing.conformance import logs, refused
+
+        _with_lead(store)
+        sent = store.send_message(
+            TEAM,
+            OutgoingMessage("alice", "*", "is the api slow?"),
+            route=RouteChoice("bob", "r", LEASE, ("bob", "carol"), ("api", "perf")),
+        )
+        root = sent[0].id
+        carol_copy = next(m.id for m in sent if m.recipient == "carol")
+        for reply_to in (root, carol_copy):  # carol may not answer bob's message
+            with refused(store, InvalidState) as info:
+                store.send_message(TEAM, OutgoingMessage("carol", "alice", "no", reply_to=reply_to))
+            assert info.value.reason is Reason.OWNED_BY_ANOTHER and "owned by bob" in str(
+                info.value
+            )
+        with logs(store, "message_sent"):  # its sender adds to it: not an answer
+            store.send_message(TEAM, OutgoingMessage("alice", "bob", "p99", reply_to=root))
+        with logs(store, "message_sent", "message_answered") as answered:
+            [answer] = store.send_message(
+                TEAM, OutgoingMessage("bob", "alice", "yes, 2 s", reply_to=carol_copy)
+            )
+        assert answered[1].payload == {"id": root, "member": "bob", "answer": answer.id}
+        route = store.get_route(TEAM, root)
+        assert route is not None
+        assert (route.answer_id, route.answered_at, route.accepted) == (answer.id, clock(), None)
+        assert route.topics == ("api", "perf")
+        assert store.member_load(TEAM) == {} and store.list_routes(TEAM, unanswered=True) == []
+        clock.advance(LEASE * 3)
+        with logs(store):  # an answered route holds no lease: nothing moves
+            assert store.expire_routes(TEAM) == []
+        with refused(store, InvalidState):
+            store.release_route(TEAM, root, "bob", route.token)
+        with refused(store, InvalidState):
+            store.take_ownership(TEAM, root, "carol", by="lena", lease_seconds=LEASE)
+        with logs(store, "message_sent"):  # answered: the thread is open to all
+            store.send_message(TEAM, OutgoingMessage("carol", "alice", "agreed", reply_to=root))
+
+    def test_the_sender_judges_the_answer_and_patterns_count_it(self, store: Store) -> None:
+        from accord.testing.conformance import logs, refused
+        from accord.types import WorkPattern
+
+        def ask(body: str, owner: str, topics: tuple[str, ...]) -> int:
+            return store.send_message(
+                TEAM,
+                OutgoingMessage("alice", owner, body),
+                route=RouteChoice(owner, "r", LEASE, (owner,), topics),
+            )[0].id
+
+        first, second, third = ask("a", "bob", ("api",)), ask("b", "bob", ()), ask("c", "carol", ())
+        with refused(store, InvalidState) as info:  # not answered yet
+            store.judge_answer(TEAM, first, "alice", accepted=True)
+        assert info.value.reason is Reason.NOT_ANSWERED
+        for m, owner in ((first, "bob"), (second, "bob")):
+            store.send_message(TEAM, OutgoingMessage(owner, "alice", "done", reply_to=m))
+        with refused(store, InvalidState):  # only its sender judges it
+            store.judge_answer(TEAM, first, "carol", accepted=True)
+        with logs(store, "answer_judged") as judged:
+            assert store.judge_answer(TEAM, first, "alice", accepted=True).accepted is True
+        assert judged[0].payload == {"id": first, "by": "alice", "owner": "bob", "accepted": True}
+        store.judge_answer(TEAM, second, "person", accepted=False)
+        d = store.open_deliberation(TEAM, "which db?", "alice", ["carol"], rounds=0, tags=["db"])
+        store.submit_position(TEAM, d.id, "carol", "sqlite")
+        d = store.claim_synthesis(TEAM, d.id, "carol")
+        store.finish_deliberation(TEAM, d.id, "carol", d.lease_token, "sqlite")
+        assert store.work_patterns(TEAM) == [
+            WorkPattern("bob", "*", owned=2, answered=2, accepted=1, rejected=1),
+            WorkPattern("bob", "api", owned=1, answered=1, accepted=1),
+            WorkPattern("carol", "*", owned=1, syntheses=1),
+            WorkPattern("carol", "db", syntheses=1),
+        ]
+        assert third and [p.score for p in store.work_patterns(TEAM)] == [1, 2, 1, 1]

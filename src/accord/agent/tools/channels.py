@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
-from accord.agent.tools.team import _team, owned_line, routing
+from accord.agent.tools.team import _team, answered_line, check_tags, owned_line, routing
 from accord.types import Message
 
 # channel_read shows at most this many posts.
@@ -54,16 +54,44 @@ class ChannelPostArgs(ToolArgs):
         description="Give the post one owner among the other subscribers, chosen by the "
         "team's routing rules; the others see who owns it and leave the answer to them.",
     )
+    tags: list[str] = Field(
+        default=[],
+        description="With route: topics it is about (like 'api'); routing rules match them.",
+    )
+    reply_to: int | None = Field(
+        default=None,
+        description="The id of the post or message you answer. Answering a routed one you "
+        "own marks it answered; one another member owns is theirs to answer.",
+    )
+    key: str | None = Field(
+        default=None,
+        description="A key of your choosing: posting again with the same key posts nothing "
+        "new (safe to retry).",
+    )
 
 
 def channel_post(ctx: ToolContext, args: ChannelPostArgs) -> str:
+    check_tags(args.route, args.tags)
     if args.route:
-        post = routing(ctx).post(args.channel, ctx.member, args.message, summary=args.summary)
+        post = routing(ctx).post(
+            args.channel,
+            ctx.member,
+            args.message,
+            summary=args.summary,
+            tags=args.tags,
+            key=args.key,
+            reply_to=args.reply_to,
+        )
     else:
         post = _team(ctx).channels.post(
-            args.channel, ctx.member, args.message, summary=args.summary
+            args.channel,
+            ctx.member,
+            args.message,
+            summary=args.summary,
+            key=args.key,
+            reply_to=args.reply_to,
         )
-    owned = owned_line(ctx, post.id) if args.route else ""
+    owned = (owned_line(ctx, post.id) if args.route else "") + answered_line(ctx, args.reply_to)
     return f"posted to {post.channel} (post #{post.id}){owned}"
 
 

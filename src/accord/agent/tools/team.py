@@ -333,6 +333,15 @@ class SendMessageArgs(ToolArgs):
         description="Give it one owner among its recipients, chosen by the team's routing "
         "rules; the others see who owns it and leave the answer to them.",
     )
+    tags: list[str] = Field(
+        default=[],
+        description="With route: topics it is about (like 'api'); routing rules match them.",
+    )
+    reply_to: int | None = Field(
+        default=None,
+        description="The id of the message you answer. Answering a routed message you own "
+        "marks it answered; a routed message another member owns is theirs to answer.",
+    )
 
 
 def routing(ctx: ToolContext) -> Routing:
@@ -347,16 +356,41 @@ def owned_line(ctx: ToolContext, message_id: int) -> str:
     return "" if route is None else f"; owned by {route.owner} ({route.rule})"
 
 
+def answered_line(ctx: ToolContext, reply_to: int | None) -> str:
+    """What a reply did to the routed message it answers, if it is one."""
+    if reply_to is None:
+        return ""
+    route = _team(ctx).routing().owner(reply_to)
+    if route is None or route.owner != ctx.member:
+        return ""
+    return f"; message #{route.message_id} is answered"
+
+
+def check_tags(route: bool, tags: list[str]) -> None:
+    if tags and not route:
+        raise UserError("tags are for routing rules; set route to true to route the message")
+
+
 def send_message(ctx: ToolContext, args: SendMessageArgs) -> str:
     if args.to != BROADCAST:
         check_name(args.to, "member name")
         if args.to == ctx.member:
             raise UserError("you cannot send a message to yourself")
+    check_tags(args.route, args.tags)
     if args.route:
-        sent = routing(ctx).send(ctx.member, args.to, args.message, summary=args.summary)
+        sent = routing(ctx).send(
+            ctx.member,
+            args.to,
+            args.message,
+            summary=args.summary,
+            tags=args.tags,
+            reply_to=args.reply_to,
+        )
     else:
-        sent = _team(ctx).mailbox.send(ctx.member, args.to, args.message, summary=args.summary)
-    owned = owned_line(ctx, sent[0].id) if args.route else ""
+        sent = _team(ctx).mailbox.send(
+            ctx.member, args.to, args.message, summary=args.summary, reply_to=args.reply_to
+        )
+    owned = (owned_line(ctx, sent[0].id) if args.route else "") + answered_line(ctx, args.reply_to)
     if args.to == BROADCAST:
         names = ", ".join(m.recipient for m in sent)
         return f"sent to {len(sent)} members ({names}){owned}"
@@ -365,6 +399,29 @@ def send_message(ctx: ToolContext, args: SendMessageArgs) -> str:
 
 class ListMembersArgs(ToolArgs):
     pass
+
+
+class RouteArgs(ToolArgs):
+    message_id: int = Field(ge=1, description="The routed message (or any of its copies).")
+
+
+def route_release(ctx: ToolContext, args: RouteArgs) -> str:
+    """The owner lets a routed message go to the next member who could answer it."""
+    route = routing(ctx).release(args.message_id, ctx.member)
+    return f"you let message #{args.message_id} go; {route.owner} owns it now"
+
+
+class JudgeArgs(RouteArgs):
+    accepted: bool = Field(
+        default=True, description="true: the answer is good; false: it did not answer it."
+    )
+
+
+def answer_judge(ctx: ToolContext, args: JudgeArgs) -> str:
+    """The sender of a routed message says whether its owner's answer was good."""
+    route = routing(ctx).judge(args.message_id, ctx.member, accepted=args.accepted)
+    verdict = "accepted" if args.accepted else "turned down"
+    return f"{route.owner}'s answer to message #{route.message_id} is {verdict}"
 
 
 def list_members(ctx: ToolContext, args: ListMembersArgs) -> str:
@@ -431,6 +488,19 @@ TEAM_TOOLS: list[Tool[Any]] = [
         "Send a message to a teammate by name, or to everyone with '*'.",
         SendMessageArgs,
         send_message,
+    ),
+    Tool(
+        "route_release",
+        "Let go of a routed message you own and cannot answer: the next member gets it.",
+        RouteArgs,
+        route_release,
+    ),
+    Tool(
+        "answer_judge",
+        "Say whether the answer to a routed message you sent was good (accepted) or not; "
+        "the team routes such questions to whoever answers them well.",
+        JudgeArgs,
+        answer_judge,
     ),
     Tool(
         "list_members",

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from accord.errors import AlreadyExists, InvalidState, Reason, UnknownChannel, UserError
+from accord.errors import (
+    AlreadyExists,
+    InvalidState,
+    Reason,
+    UnknownChannel,
+    UnknownMessage,
+    UserError,
+)
 from accord.events import EventKind
 from accord.store.limits import MAX_BODY, MAX_KEY, MAX_SUMMARY
 from accord.store.sql.mail import _MESSAGE_COLUMNS, _message
@@ -188,6 +195,17 @@ class ChannelsPart(Seam):
                         f"{sender} already used the idempotency key {key!r} for message "
                         f"#{prior[0].id}, not a post to {channel}; give this post a new key"
                     )
+            if (
+                reply_to is not None
+                and not db.execute(
+                    "SELECT 1 FROM messages WHERE team_id = ? AND id = ?", (team_id, reply_to)
+                ).fetchone()
+            ):
+                raise UnknownMessage(
+                    f"--reply-to {reply_to}: no such message in this team",
+                    message_ids=(reply_to,),
+                    team=team,
+                )
             now = self.clock()
             recipients = [channel, *(s for s in subscribers if s != sender)]
             ids = self._write_post(

@@ -38,6 +38,7 @@ class DumpPart(Seam):
         "deliberations",
         "deliberation_participants",
         "deliberation_positions",
+        "work_topics",
         "supervisors",
         "events",  # last: its payloads name ids the rows above may have been given anew
     )
@@ -59,19 +60,29 @@ class DumpPart(Seam):
         "deliberations": "id",
         "deliberation_participants": "deliberation_id, member",
         "deliberation_positions": "deliberation_id, member, round",
+        "work_topics": "subject, subject_id, topic",
         "supervisors": "host",
         "events": "seq",
     }
     # Tables numbered store-wide, and the columns of theirs that point at their own ids.
     _NUMBERED = {
-        "messages": ("reply_to",),
+        "messages": ("reply_to", "route_id"),
         "usage": (),
         "spawns": (),
         "memories": ("supersedes", "superseded_by"),
     }
+    # Columns of other tables that point at those ids, by the table pointed at (a
+    # work topic's ``subject_id`` only when its subject is a routed message).
+    _POINTERS = {
+        "message_routes": (("message_id", "messages"), ("answer_id", "messages")),
+        "work_topics": (("subject_id", "messages"),),
+        "deliberations": (("memory_id", "memories"), ("supersedes", "memories")),
+    }
     # Event payload keys that carry those ids, by the word the event kind contains.
     _EVENT_IDS = {
-        "message": ("messages", ("id", "ids", "reply_to")),
+        "message": ("messages", ("id", "ids", "reply_to", "answer")),
+        "answer_judged": ("messages", ("id",)),
+        "deliberation_recorded": ("memories", ("memory_id",)),
         "memor": ("memories", ("id", "ids", "supersedes", "superseded_by")),
         "spawn": ("spawns", ("id",)),
         "placed": ("spawns", ("id",)),
@@ -153,6 +164,15 @@ class DumpPart(Seam):
                 else:  # already there (copied with another team): events point to it
                     maps.setdefault("memories", {})[r["id"]] = same[0]
             written["project memories"] = self._load_rows(db, "memories", None, fresh, maps)
+            # A deliberation's decision may be a project-wide memory, loaded just now.
+            moved = maps.get("memories", {})
+            for r in dump.rows["deliberations"]:
+                for column in ("memory_id", "supersedes"):
+                    if r[column] is not None and moved.get(r[column], r[column]) != r[column]:
+                        db.execute(
+                            f"UPDATE deliberations SET {column} = ? WHERE team_id = ? AND id = ?",
+                            (moved[r[column]], team_id, r["id"]),
+                        )
             events = [self._renumber_event(r, maps) for r in dump.rows["events"]]
             written["events"] = self._load_rows(db, "events", team_id, events, maps)
             return written
@@ -180,6 +200,9 @@ class DumpPart(Seam):
             )
         for r in rows:
             values = dict(r, team_id=team_id)
+            for column, target in self._POINTERS.get(table, ()):
+                if values[column] is not None and values.get("subject", "route") == "route":
+                    values[column] = maps.get(target, {}).get(values[column], values[column])
             if links is not None:
                 for column in links:
                     values[column] = None  # pointed again below, once every row has its id

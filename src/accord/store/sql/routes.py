@@ -170,15 +170,16 @@ class RoutesPart(Seam):
         actor: str | None = None,
     ) -> Route | None:
         """Make ``owner`` the one owner of the message (any of its copies), if it has
-        none or its owner's lease has run out; None, and nothing written, otherwise."""
+        none or its owner's lease has run out (and it was not answered); None, and
+        nothing written, otherwise."""
         _check_lease(lease_seconds)
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             self._member_row(db, team_id, team, owner, lock=self._KEY_SHARE)
             root = self._root(db, team_id, team, message_id)
             previous = self._route_row(db, team_id, root)
-            if previous is not None and previous[3] >= self.clock():
-                return None
+            if previous is not None and (previous[3] >= self.clock() or previous[8] is not None):
+                return None  # owned under a running lease, or answered already
             if previous is None:
                 # Its copies: the rows written with it (same sender, time and body).
                 db.execute(
@@ -384,11 +385,15 @@ class RoutesPart(Seam):
             return _route(team, row, self._topics(db, team_id, "route").get(root, ()))
 
     @atomic
-    def list_routes(self, team: str, *, owner: str | None = None) -> list[Route]:
-        """The team's routes (only ``owner``'s, if given), by message id."""
+    def list_routes(
+        self, team: str, *, owner: str | None = None, unanswered: bool = False
+    ) -> list[Route]:
+        """The team's routes (only ``owner``'s, if given; only those not yet answered,
+        with ``unanswered``), by message id."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             where, args = ("AND owner = ?", (owner,)) if owner is not None else ("", ())
+            where += " AND answer_id IS NULL" if unanswered else ""
             rows = db.execute(
                 f"SELECT {_ROUTE_COLUMNS} FROM message_routes WHERE team_id = ? {where} "
                 "ORDER BY message_id",
