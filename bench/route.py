@@ -5,9 +5,13 @@ One process, one team of 8 members (two with the agent definition ``fixer``), 6
 routing rules in accord.toml's shape, of which the message matches the 4th (a regular
 expression naming a role), so every decision tries rules, reads the roster and the
 load (tasks in progress, routed messages owned) and writes the route with the message
-in one transaction. Three calls are timed, interleaved so the store grows alike under
+in one transaction. Four calls are timed, interleaved so the store grows alike under
 each: ``plain``, a broadcast through ``Mailbox.send``; ``routed``, the same broadcast
-through ``Routing.send`` (decision and write); ``decide``, the decision alone.
+through ``Routing.send`` (decision and write); ``decide``, the decision alone;
+``history``, the decision under ``prefer = "history"`` for a message tagged ``api``,
+which reads the members' working patterns on that topic as well. Before timing, the
+team is given a past: 2,000 routed messages on 10 topics, answered by their owners,
+and half of them judged, so the history has rows to count.
 
     python bench/route.py                    # 500 of each, SQLite (NORMAL, FULL) and PostgreSQL
     python bench/route.py --quick            # 100 of each, NORMAL only
@@ -64,11 +68,24 @@ def measure(path: str, sync: str, count: int) -> dict[str, list[float]]:
             store.add_member(TEAM, f"m{i}", token_hash="x", agent="fixer" if i in (5, 6) else None)
         team = Team.open(store, TEAM, parse_config(RULES), None)  # type: ignore[arg-type]
         routing = team.routing()
+        keen = Team.open(
+            store,
+            TEAM,
+            parse_config(RULES.replace("[routing]\n", '[routing]\nprefer = "history"\n')),
+            None,  # type: ignore[arg-type]
+        ).routing()
         everyone = [f"m{i}" for i in range(1, 8)]
+        for i in range(2000):  # the team's past: answered, half of it judged
+            (asked, *_) = routing.send("m0", "*", "question", tags=[f"topic{i % 10}", "api"])
+            owner = routing.owner(asked.id).owner  # type: ignore[union-attr]
+            team.mailbox.send(owner, "m0", "answer", reply_to=asked.id)
+            if i % 2:
+                routing.judge(asked.id, "m0", accepted=i % 4 == 1)
         calls: dict[str, Callable[[], object]] = {
             "plain": lambda: team.mailbox.send("m0", "*", "see bug #12"),
             "routed": lambda: routing.send("m0", "*", "see bug #12"),
             "decide": lambda: routing.decide("m0", everyone, "see bug #12"),
+            "history": lambda: keen.decide("m0", everyone, "see bug #12", tags=["api"]),
         }
         times: dict[str, list[float]] = {k: [] for k in calls}
         for _ in range(count):
@@ -99,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         folder, server = places(stack, args.dir, backends, args.postgres)
         print(f"run:     {count} of each call, interleaved; a broadcast to 7 members")
         print()
-        header = f"{'store':<10}{'sync':<7}{'call':<8}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}"
+        header = f"{'store':<10}{'sync':<7}{'call':<9}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}"
         print(header)
         print("-" * len(header))
         for sync in modes:
@@ -113,14 +130,15 @@ def main(argv: list[str] | None = None) -> int:
                     got.sort()
                     p99 = got[min(len(got) - 1, int(len(got) * 0.99))]
                     print(
-                        f"{backend:<10}{sync.upper():<7}{name:<8}"
+                        f"{backend:<10}{sync.upper():<7}{name:<9}"
                         f"{statistics.median(got) * 1000:>9.2f}{p99 * 1000:>9.2f}"
                         f"{statistics.fmean(got) * 1000:>9.2f}",
                         flush=True,
                     )
         print()
         print("plain: Mailbox.send of a broadcast; routed: Routing.send of the same")
-        print("(decision and write, one transaction); decide: the decision alone (reads only)")
+        print("(decision and write, one transaction); decide: the decision alone (reads only);")
+        print('history: the decision with prefer = "history" on a past of 2,000 answered routes')
     return 0
 
 

@@ -115,11 +115,9 @@ class Routing:
     def history(self, topics: Sequence[str]) -> dict[str, int]:
         """Each member's standing on ``topics`` (the sum of its ``WorkPattern.score``
         over them; over everything it did when there are none)."""
-        wanted = set(topics) or {"*"}
         scores: dict[str, int] = {}
-        for p in self.store.work_patterns(self.team):
-            if p.topic in wanted:
-                scores[p.member] = scores.get(p.member, 0) + p.score
+        for p in self.store.work_patterns(self.team, list(topics) or ["*"]):
+            scores[p.member] = scores.get(p.member, 0) + p.score
         return scores
 
     @staticmethod

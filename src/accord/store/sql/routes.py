@@ -382,7 +382,7 @@ class RoutesPart(Seam):
             row = self._route_row(db, team_id, root)
             if row is None:
                 return None
-            return _route(team, row, self._topics(db, team_id, "route").get(root, ()))
+            return _route(team, row, self._topics(db, team_id, "route", root).get(root, ()))
 
     @atomic
     def list_routes(
@@ -431,14 +431,18 @@ class RoutesPart(Seam):
                 (team_id, subject, subject_id, topic),
             )
 
-    def _topics(self, db: Connection, team_id: int, subject: str) -> dict[int, tuple[str, ...]]:
+    def _topics(
+        self, db: Connection, team_id: int, subject: str, subject_id: int | None = None
+    ) -> dict[int, tuple[str, ...]]:
+        """Topics by subject id: of one subject (through the primary key) or of all."""
         found: dict[int, list[str]] = {}
-        for subject_id, topic in db.execute(
-            "SELECT subject_id, topic FROM work_topics WHERE team_id = ? AND subject = ? "
-            "ORDER BY subject_id, topic",
-            (team_id, subject),
+        where, args = (" AND subject_id = ?", (subject_id,)) if subject_id is not None else ("", ())
+        for ident, topic in db.execute(
+            "SELECT subject_id, topic FROM work_topics WHERE team_id = ? AND subject = ?"
+            f"{where} ORDER BY subject_id, topic",
+            (team_id, subject, *args),
         ):
-            found.setdefault(int(subject_id), []).append(topic)
+            found.setdefault(int(ident), []).append(topic)
         return {k: tuple(v) for k, v in found.items()}
 
     def _answered(
@@ -531,13 +535,14 @@ class RoutesPart(Seam):
                 by,
             )
             row = self._route_row(db, team_id, root) or ()
-            return _route(team, row, self._topics(db, team_id, "route").get(root, ()))
+            return _route(team, row, self._topics(db, team_id, "route", root).get(root, ()))
 
     @atomic
-    def work_patterns(self, team: str) -> list[WorkPattern]:
+    def work_patterns(self, team: str, topics: Sequence[str] | None = None) -> list[WorkPattern]:
         """What each member did, per topic and in all (topic ``*``): the routed messages
         it owns, has answered, and had accepted or turned down, and the deliberations
-        whose answer it wrote. By member, then topic (``*`` first)."""
+        whose answer it wrote. By member, then topic (``*`` first). ``topics``: only
+        these (``*`` among them for the totals), read through their index."""
         answered = "SUM(CASE WHEN r.answer_id IS NOT NULL THEN 1 ELSE 0 END)"
         accepted = "SUM(CASE WHEN r.accepted = 1 THEN 1 ELSE 0 END)"
         rejected = "SUM(CASE WHEN r.accepted = 0 THEN 1 ELSE 0 END)"
@@ -546,25 +551,41 @@ class RoutesPart(Seam):
             "JOIN work_topics t ON t.team_id = {a}.team_id AND t.subject = '{s}' "
             "AND t.subject_id = {a}.{c}"
         )
+        named = [t for t in topics if t != "*"] if topics is not None else None
+        totals = topics is None or "*" in topics
+        where = ""
+        args: tuple[str, ...] = ()
+        if named is not None:  # a message's topics are few: a placeholder each
+            marks = ", ".join("?" * len(named))
+            where, args = (
+                (f" AND t.topic IN ({marks})", tuple(named)) if named else (" AND 1 = 0", ())
+            )
+        done = "d.phase = 'done' AND d.lease_holder IS NOT NULL"
         with self._read() as db:
             team_id = self._team_id(db, team)
             rows = db.execute(
-                f"SELECT r.owner, '*', {routed} FROM message_routes r WHERE r.team_id = ? "
-                "GROUP BY r.owner "
-                f"UNION ALL SELECT r.owner, t.topic, {routed} FROM message_routes r "
+                f"SELECT r.owner, t.topic, {routed} FROM message_routes r "
                 + topic_join.format(a="r", s="route", c="message_id")
-                + " WHERE r.team_id = ? GROUP BY r.owner, t.topic",
-                (team_id, team_id),
+                + f" WHERE r.team_id = ?{where} GROUP BY r.owner, t.topic",
+                (team_id, *args),
             ).fetchall()
-            done = "d.phase = 'done' AND d.lease_holder IS NOT NULL"
             made = db.execute(
-                f"SELECT d.lease_holder, '*', COUNT(*) FROM deliberations d WHERE d.team_id = ? "
-                f"AND {done} GROUP BY d.lease_holder "
-                "UNION ALL SELECT d.lease_holder, t.topic, COUNT(*) FROM deliberations d "
+                "SELECT d.lease_holder, t.topic, COUNT(*) FROM deliberations d "
                 + topic_join.format(a="d", s="deliberation", c="id")
-                + f" WHERE d.team_id = ? AND {done} GROUP BY d.lease_holder, t.topic",
-                (team_id, team_id),
+                + f" WHERE d.team_id = ? AND {done}{where} GROUP BY d.lease_holder, t.topic",
+                (team_id, *args),
             ).fetchall()
+            if totals:
+                rows += db.execute(
+                    f"SELECT r.owner, '*', {routed} FROM message_routes r "
+                    "WHERE r.team_id = ? GROUP BY r.owner",
+                    (team_id,),
+                ).fetchall()
+                made += db.execute(
+                    "SELECT d.lease_holder, '*', COUNT(*) FROM deliberations d "
+                    f"WHERE d.team_id = ? AND {done} GROUP BY d.lease_holder",
+                    (team_id,),
+                ).fetchall()
         found: dict[tuple[str, str], WorkPattern] = {}
         for member, topic, owned, answers, yes, no in rows:
             found[(member, topic)] = WorkPattern(
