@@ -734,3 +734,18 @@ def m015_working_patterns(schema: Schema) -> None:
         CREATE INDEX work_topics_topic ON work_topics(team_id, topic);
         """
     )
+
+
+@migration
+def m016_open_routes(schema: Schema) -> None:
+    # Routed messages not answered yet, by owner and by lease: the load every routing
+    # decision reads and the expiry the supervisor looks for. Answered routes are most
+    # of a long-lived team's, so the indexes keep only the open ones.
+    schema.run(
+        """
+        CREATE INDEX message_routes_open ON message_routes(team_id, owner)
+            WHERE answer_id IS NULL;
+        CREATE INDEX message_routes_lapsing ON message_routes(team_id, lease_expires_at)
+            WHERE answer_id IS NULL;
+        """
+    )
