@@ -285,6 +285,24 @@ class RoutingConfig(_Strict):
     rules: list[RoutingRule] = []
 
 
+class LearningConfig(_Strict):
+    """``[learning]``: lessons recorded when an attempt does not succeed and shown to the
+    next one, and how the team's skills change."""
+
+    enabled: bool = True
+    #: Characters of lessons put into the context of a task's next attempt (its own
+    #: lessons first, then those of similar tasks).
+    lesson_chars: Annotated[int, Field(ge=0, le=100_000)] = 1500
+    #: The model for a reflection call when the member that failed is gone
+    #: (PROVIDER:MODEL; default: that member's own model). "none": no reflection call,
+    #: the lesson is built from the evidence alone.
+    reflection_model: str | None = None
+    #: Who approves a revision of a skill before it takes effect.
+    skill_review: Literal["lead", "person", "none"] = "none"
+    #: Characters a skill's body may have; longer is refused on writing and cut on reading.
+    skill_chars: Annotated[int, Field(ge=200, le=1_000_000)] = 20_000
+
+
 class Budget(_Strict):
     usd: Annotated[float, Field(ge=0)] | None = None
     tokens: Annotated[int, Field(ge=0)] | None = None
@@ -336,6 +354,7 @@ class Config(_Strict):
     budgets: BudgetsConfig = BudgetsConfig()
     mcp: McpConfig = McpConfig()
     routing: RoutingConfig = RoutingConfig()
+    learning: LearningConfig = LearningConfig()
     prices: dict[str, PriceConfig] = {}
     models: dict[str, ModelSettings] = {}
 
@@ -594,6 +613,20 @@ similarity = 0.8
 continuity_words = 400     # cap of a member's continuity note
 insight = { half_life_days = 180, floor = 0.6 }
 observation = { half_life_days = 30, floor = 0.3 }
+
+[learning]
+# When an attempt at a task does not succeed (a hook refuses it, it fails, its member
+# dies or loses the lease, the merge is refused, the budget stops it) a lesson is kept
+# and shown to the next attempt, within lesson_chars. A member still alive writes it
+# itself; otherwise a short reflection call does (reflection_model, default the
+# member's model; "none" for none), or a plain lesson is built from the evidence.
+enabled = true
+lesson_chars = 1500
+# reflection_model = "anthropic:claude-haiku-4-5"
+# A revision of a skill takes effect for the next task; "lead" or "person" must
+# approve it first when named here.
+skill_review = "none"
+skill_chars = 20000        # cap of a skill's body
 
 [budgets]
 # Checked before every model call. A member over budget stops, keeps its transcript and
