@@ -297,6 +297,9 @@ class LearningConfig(_Strict):
     #: (PROVIDER:MODEL; default: that member's own model). "none": no reflection call,
     #: the lesson is built from the evidence alone.
     reflection_model: str | None = None
+    #: An unconfirmed lesson's strength halves every this many days since it was last
+    #: noted; one at a quarter is no longer shown. A confirmed lesson does not fade.
+    lesson_half_life_days: Annotated[float, Field(gt=0)] = 14.0
     #: Who approves a revision of a skill before it takes effect.
     skill_review: Literal["lead", "person", "none"] = "none"
     #: Characters a skill's body may have; longer is refused on writing and cut on reading.
@@ -622,6 +625,7 @@ observation = { half_life_days = 30, floor = 0.3 }
 # member's model; "none" for none), or a plain lesson is built from the evidence.
 enabled = true
 lesson_chars = 1500
+lesson_half_life_days = 14 # an unconfirmed lesson fades; one that led to a success does not
 # reflection_model = "anthropic:claude-haiku-4-5"
 # A revision of a skill takes effect for the next task; "lead" or "person" must
 # approve it first when named here.

@@ -96,6 +96,8 @@ class EventKind(StrEnum):
     # memory (store)
     MEMORY_ADDED = "memory_added"
     MEMORY_REINFORCED = "memory_reinforced"  # the same thing noted again
+    LESSON_RECORDED = "lesson_recorded"  # an attempt that did not succeed taught this
+    LESSONS_CONFIRMED = "lessons_confirmed"  # an attempt shown them succeeded
     MEMORY_RETIRED = "memory_retired"
     MEMORIES_IMPORTED = "memories_imported"
     CONTINUITY_WRITTEN = "continuity_written"
@@ -226,6 +228,8 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.MEMBER_PLACED: _keys("id name host"),
     EventKind.MEMORY_ADDED: _keys("id type scope supersedes"),
     EventKind.MEMORY_REINFORCED: _keys("id"),
+    EventKind.LESSON_RECORDED: _keys("task_id attempt slot cause memory_id reinforced"),
+    EventKind.LESSONS_CONFIRMED: _keys("task_id attempt memory_ids"),
     EventKind.MEMORY_RETIRED: _keys("id"),
     EventKind.MEMORIES_IMPORTED: _keys("count"),
     EventKind.CONTINUITY_WRITTEN: _keys("member version"),

@@ -789,6 +789,63 @@ class MemoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskAttempt:
+    """One attempt at a task: its claim's number (1 first), who held it, and how it
+    ended: ``None`` while it runs, else completed, failed, retried, released,
+    lease_lost or cancelled."""
+
+    team: str
+    task_id: int
+    attempt: int
+    member: str
+    started_at: float
+    ended_at: float | None
+    outcome: str | None
+
+
+class LessonCause(StrEnum):
+    """Why an attempt did not succeed."""
+
+    REFUSED = "refused"  # a TaskCompleted hook refused the completion
+    MERGE_REFUSED = "merge_refused"  # the merge gate refused it (a conflict)
+    FAILED = "failed"  # the task failed, or its member gave it up
+    LEASE_LOST = "lease_lost"  # its member crashed or went silent past the lease
+    BUDGET = "budget"  # a budget stopped its member
+
+
+@dataclass(frozen=True, slots=True)
+class Lesson:
+    """What an attempt that did not succeed taught: an ``insight`` memory (``memory``,
+    which later lessons like it reinforce), linked to the task, the attempt and the
+    evidence; ``confirmed_at`` once an attempt shown it succeeded."""
+
+    task_id: int
+    attempt: int
+    slot: str
+    cause: LessonCause
+    author: str
+    evidence: str
+    created_at: float
+    confirmed_at: float | None
+    memory: MemoryEntry
+
+
+@dataclass(frozen=True, slots=True)
+class NewLesson:
+    """A lesson to record: ``slot`` makes it once per attempt (its cause, or for the
+    n-th refusal ``refused#n``), so a retry after a crash does not count it twice."""
+
+    task_id: int
+    attempt: int
+    slot: str
+    cause: LessonCause
+    text: str
+    author: str
+    evidence: str
+    scope: str = "team"
+
+
+@dataclass(frozen=True, slots=True)
 class NewMemory:
     """What a member (or person) gives to remember something."""
 

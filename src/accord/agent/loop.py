@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING
 
 from accord.agent import context, plan_approval
 from accord.agent.definition import AgentDefinition
+from accord.agent.learning import Learning
 from accord.agent.live import LivePublisher
-from accord.agent.tools.base import HeldClaim, Toolbox, ToolContext
+from accord.agent.tools.base import HeldClaim, Setback, Toolbox, ToolContext
 from accord.agent.tools.team import skipped_hooks
 from accord.config import Config
 from accord.errors import AccordError, InvalidState
@@ -51,11 +52,13 @@ from accord.llm.base import (
     estimate_tokens,
 )
 from accord.llm.prices import Price, cost_of
+from accord.memory.lessons import LESSON_PROMPT
 from accord.sandbox import Sandbox
 from accord.team import Team
 from accord.team.board import LeaseKeeper
 from accord.types import (
     PERSON,
+    LessonCause,
     MemberRole,
     MemberStatus,
     Message,
@@ -186,6 +189,9 @@ class Agent:
         }
         self.conversation: context.Conversation | None = None
         self.system: str | None = None
+        # The failure loop: setbacks whose lesson the member's next reply writes.
+        self.learning = Learning(services, member, model, config, self.prices)
+        self.awaiting_lessons: list[Setback] = []
         # Plan approval (definition.plan_required): per task, read-only until approved.
         self.plan = plan_approval.PlanApproval(definition.plan_required)
         self.turns = 0
@@ -351,6 +357,7 @@ class Agent:
             claim = self.services.board.claim(self.member)
             if claim is not None:
                 self.ctx.claims[claim.task.id] = HeldClaim(claim.task.id, claim.fencing_token)
+                self.learning.settle(claim.task)  # earlier attempts' lessons, first
                 self._start_session(claim.task.id, self._task_opening(claim.task))
                 return True
         return False
@@ -392,6 +399,9 @@ class Agent:
         conv = self.conversation
         if conv is None:
             return
+        for setback in self.awaiting_lessons:  # asked, but no reply came
+            self.learning.plain(setback)
+        self.awaiting_lessons = []
         self._leave_note(why)
         self._append(
             TranscriptEntry(
@@ -496,6 +506,7 @@ class Agent:
         if cut:
             self._note(f"the model's reply was cut by {cut:,} characters before it was saved")
         self._save(message, usage=self._usage(response, request, message))
+        self._lessons_written(message.text)
         if message.tool_calls:
             repeating = self._repeating(message)
             if repeating is not None:
@@ -515,12 +526,26 @@ class Agent:
                     f"repeating yourself: try something different, or if you are stuck, call "
                     f"task_fail with the reason."
                 )
-            nudge = "\n\n".join(t for t in (nudge, self._moved_note()) if t)
+            nudge = "\n\n".join(t for t in (nudge, self._moved_note(), self._ask_lesson()) if t)
             self._save(ChatMessage("user", nudge, tool_results=tuple(results)))
             self._after_tools(results)
             return None
         self.repeats, self.last_calls = 0, None
         return self._turn_ended()
+
+    def _ask_lesson(self) -> str:
+        """This turn's setbacks (a refused completion, a failed task): the member's next
+        reply writes their lesson (``accord.agent.learning``)."""
+        setbacks, self.ctx.setbacks = self.ctx.setbacks, []
+        if not setbacks or not self.learning.enabled:
+            return ""
+        self.awaiting_lessons.extend(setbacks)
+        return LESSON_PROMPT
+
+    def _lessons_written(self, reply: str) -> None:
+        for setback in self.awaiting_lessons:
+            self.learning.written(setback, reply)
+        self.awaiting_lessons = []
 
     def _moved_note(self) -> str:
         """Worktree mode: when the team's branch moved and is not in this member's
@@ -789,6 +814,12 @@ class Agent:
 
     def _task_opening(self, task: Task) -> str:
         opening = context.task_opening(self.services, task)
+        try:
+            lessons = self.services.lessons.briefing(task, task.attempts)
+        except AccordError:
+            lessons = ""  # a help, never a reason not to start
+        if lessons:
+            opening += "\n\n" + lessons
         if self.definition.plan_required:
             opening += "\n\n" + context.PLAN_FIRST
         return opening
@@ -858,6 +889,13 @@ class Agent:
         )
         self._tell_lead(note, "budget stop")
         self._note(note)
+        if self.learning.enabled:
+            for task_id in held:  # no model call may be made now: the plain lesson
+                try:
+                    attempt = self.services.board.get(task_id).attempts
+                except AccordError:
+                    continue
+                self.learning.plain(Setback(task_id, attempt, LessonCause.BUDGET, why))
         self.services.log.append_event(
             EventKind.BUDGET_EXCEEDED, {"member": self.member, "why": why}, self.member
         )

@@ -749,3 +749,51 @@ def m016_open_routes(schema: Schema) -> None:
             WHERE answer_id IS NULL;
         """
     )
+
+
+@migration
+def m018_lessons(schema: Schema) -> None:
+    # ``task_attempts``: one row per attempt at a task (its claim's number, 1 first),
+    # who held it, and how it ended (NULL while it runs; completed, failed, retried,
+    # released, lease_lost, cancelled), written by the claim and by whatever ends it. A
+    # released attempt (an outage, no attempt spent) is taken over by the next claim.
+    # ``lessons``: what an attempt that did not succeed taught, one per attempt and
+    # ``slot`` (its cause, and for refusals their number), pointing at the ``insight``
+    # memory that holds the text (several lessons may reinforce one memory), with the
+    # evidence and who wrote it. ``lesson_views``: which lessons an attempt was shown,
+    # so that its success confirms them.
+    schema.run(
+        """
+        CREATE TABLE task_attempts (
+            team_id     INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            task_id     INTEGER NOT NULL,
+            attempt     INTEGER NOT NULL,
+            member      TEXT NOT NULL,
+            started_at  REAL NOT NULL,
+            ended_at    REAL,
+            outcome     TEXT,
+            PRIMARY KEY (team_id, task_id, attempt)
+        ) WITHOUT ROWID;
+        CREATE TABLE lessons (
+            team_id       INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            task_id       INTEGER NOT NULL,
+            attempt       INTEGER NOT NULL,
+            slot          TEXT NOT NULL,
+            cause         TEXT NOT NULL,
+            memory_id     INTEGER NOT NULL,
+            author        TEXT NOT NULL,
+            evidence      TEXT NOT NULL,
+            created_at    REAL NOT NULL,
+            confirmed_at  REAL,
+            PRIMARY KEY (team_id, task_id, attempt, slot)
+        ) WITHOUT ROWID;
+        CREATE INDEX lessons_memory ON lessons(team_id, memory_id);
+        CREATE TABLE lesson_views (
+            team_id    INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            task_id    INTEGER NOT NULL,
+            attempt    INTEGER NOT NULL,
+            memory_id  INTEGER NOT NULL,
+            PRIMARY KEY (team_id, task_id, attempt, memory_id)
+        ) WITHOUT ROWID;
+        """
+    )

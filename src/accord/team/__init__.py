@@ -12,12 +12,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from accord.errors import Reason, UnknownTeam, UserError
+from accord.errors import AccordError, Reason, UnknownTeam, UserError
 from accord.types import check_name
 
 if TYPE_CHECKING:
     from accord.config import Config
     from accord.memory import Memory
+    from accord.memory.lessons import Lessons
     from accord.store.base import Store
     from accord.team.board import Board
     from accord.team.channels import Channels
@@ -248,6 +249,13 @@ class Team:
         return Memory(self.store, self.team, self.config.memory)
 
     @cached_property
+    def lessons(self) -> Lessons:
+        """What attempts that did not succeed taught (``[learning]``)."""
+        from accord.memory.lessons import Lessons
+
+        return Lessons(self.store, self.team, self.memory, self.config.learning)
+
+    @cached_property
     def runs(self) -> Runs:
         from accord.team.runs import Runs
 
@@ -266,8 +274,16 @@ class Team:
         on the board as ever. A member's tool and the person's `accord task complete`
         both come here, so neither can skip the gate."""
         if self._config is not None and self.worktrees.has(member):
-            return self.worktrees.complete(task_id, member, token, result)
-        return self.board.complete(task_id, member, token, result)
+            task = self.worktrees.complete(task_id, member, token, result)
+        else:
+            task = self.board.complete(task_id, member, token, result)
+        try:
+            # The attempt succeeded: the lessons it was shown helped (a second
+            # transaction: a crash between leaves them unconfirmed, nothing worse).
+            self.store.confirm_lessons(self.team, task.id, task.attempts)
+        except AccordError:
+            pass
+        return task
 
     @cached_property
     def log(self) -> Log:

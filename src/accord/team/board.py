@@ -27,6 +27,7 @@ from accord.types import (
     NewTask,
     PlannedTask,
     Task,
+    TaskAttempt,
     TaskChanges,
     TaskStatus,
 )
@@ -206,6 +207,10 @@ class Board:
                     outcome.feedback,
                 )
         return self.store.complete_task(self.team, task_id, member, token, result)
+
+    def attempts(self, task_id: int) -> builtins.list[TaskAttempt]:
+        """Every attempt at the task: who held it, and how it ended."""
+        return self.store.task_attempts(self.team, task_id)
 
     def fail(self, task_id: int, member: str, token: int, reason: str, retry: bool = False) -> Task:
         return self.store.fail_task(self.team, task_id, member, token, reason, retry=retry)

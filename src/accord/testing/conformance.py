@@ -97,6 +97,7 @@ from accord.testing import FakeClock
 from accord.testing.conformance_channels import ChannelConformance
 from accord.testing.conformance_deliberations import DeliberationConformance
 from accord.testing.conformance_files import FileClaimConformance
+from accord.testing.conformance_lessons import LessonConformance
 from accord.testing.conformance_live import LiveOutputConformance
 from accord.testing.conformance_routes import RouteConformance
 from accord.testing.conformance_runs import RunConformance
@@ -737,6 +738,7 @@ class StoreConformance(
     ChannelConformance,
     DeliberationConformance,
     RouteConformance,
+    LessonConformance,
 ):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 

@@ -27,6 +27,7 @@ from accord.errors import AccordError, HookBlocked
 from accord.llm.base import ToolCall, ToolResult, ToolSpec
 from accord.sandbox import Sandbox
 from accord.team import Team
+from accord.types import LessonCause
 
 if TYPE_CHECKING:
     from accord.agent.gate import Gate
@@ -43,6 +44,17 @@ class HeldClaim:
 
     task_id: int
     token: int
+
+
+@dataclass(frozen=True)
+class Setback:
+    """An attempt at a task that did not succeed, noted by the tool that saw it (a
+    refused completion, a failed task) for the loop to ask for its lesson."""
+
+    task_id: int
+    attempt: int
+    cause: LessonCause
+    evidence: str
 
 
 @dataclass
@@ -67,6 +79,8 @@ class ToolContext:
     # The wall bash commands run in (None: unsandboxed, for a context made by hand).
     sandbox: Sandbox | None = None
     project_root: Path | None = None
+    # Setbacks seen by this turn's tools, for the loop (``accord.agent.learning``).
+    setbacks: list[Setback] = field(default_factory=list)
 
     @property
     def root(self) -> Path:

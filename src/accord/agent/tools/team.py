@@ -15,10 +15,20 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import Field
 
-from accord.agent.tools.base import HeldClaim, Tool, ToolArgs, ToolContext, dumps
-from accord.errors import ClaimError, HookBlocked, UserError
+from accord.agent.tools.base import HeldClaim, Setback, Tool, ToolArgs, ToolContext, dumps
+from accord.errors import AccordError, ClaimError, HookBlocked, UserError
+from accord.git import MergeRefused
 from accord.team import Team
-from accord.types import BROADCAST, Member, NewTask, Task, TaskChanges, TaskStatus, check_name
+from accord.types import (
+    BROADCAST,
+    LessonCause,
+    Member,
+    NewTask,
+    Task,
+    TaskChanges,
+    TaskStatus,
+    check_name,
+)
 
 if TYPE_CHECKING:
     from accord.team.hooks import HookOutcome, HookRunner
@@ -266,15 +276,28 @@ def task_complete(ctx: ToolContext, args: TaskCompleteArgs) -> str:
             lambda: team.complete(args.task_id, ctx.member, held.token, args.result),
         )
     except HookBlocked as e:
+        _setback(ctx, args.task_id, LessonCause.REFUSED, e.feedback or str(e))
         raise HookBlocked(
             f"{e}. Fix what the feedback below says, then call task_complete again",
             e.feedback,
         ) from e
+    except MergeRefused as e:
+        _setback(ctx, args.task_id, LessonCause.MERGE_REFUSED, f"{e}\n{e.detail}")
+        raise
     except ClaimError:
         ctx.claims.pop(args.task_id, None)  # the claim is gone; the store says how
         raise
     ctx.claims.pop(args.task_id, None)
     return f"task #{task.id} is completed{warned}"
+
+
+def _setback(ctx: ToolContext, task_id: int, cause: LessonCause, evidence: str) -> None:
+    """Note an attempt that did not succeed, for the loop to ask for its lesson."""
+    try:
+        attempt = _team(ctx).board.get(task_id).attempts
+    except AccordError:
+        return
+    ctx.setbacks.append(Setback(task_id, attempt, cause, evidence))
 
 
 class TaskFailArgs(ToolArgs):
@@ -290,6 +313,7 @@ def task_fail(ctx: ToolContext, args: TaskFailArgs) -> str:
         ctx.claims.pop(args.task_id, None)  # the claim is gone; the store says how
         raise
     ctx.claims.pop(args.task_id, None)
+    ctx.setbacks.append(Setback(task.id, task.attempts, LessonCause.FAILED, args.reason))
     return f"task #{task.id} is {task.status.value}: {args.reason}"
 
 

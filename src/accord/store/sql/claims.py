@@ -18,7 +18,7 @@ from accord.store import _globs, _ranking
 from accord.store.limits import MAX_FILE_CLAIMS, MAX_RESULT
 from accord.store.sql.board import TasksPart
 from accord.store.sql.seam import _READY, Conflict, Connection, _cap, atomic
-from accord.types import Claim, FileClaim, Task, TaskStatus
+from accord.types import Claim, FileClaim, Task, TaskAttempt, TaskStatus
 
 
 def _live_file_claim(c: str) -> str:
@@ -43,6 +43,17 @@ class BoardPart(TasksPart):
         if self._LOCK_ROW:
             db.execute("SELECT 1 FROM teams WHERE id = ?" + self._LOCK_ROW, (team_id,))
 
+    def _end_attempt(
+        self, db: Connection, team_id: int, task_id: int, attempt: int, outcome: str, now: float
+    ) -> None:
+        """Record how the attempt ended (``task_attempts``; one that already ended keeps
+        its outcome)."""
+        db.execute(
+            "UPDATE task_attempts SET ended_at = ?, outcome = ? WHERE team_id = ? "
+            "AND task_id = ? AND attempt = ? AND outcome IS NULL",
+            (now, outcome, team_id, task_id, attempt),
+        )
+
     def _expire(self, db: Connection, team_id: int) -> list[int]:
         now = self.clock()
         query = (
@@ -56,6 +67,7 @@ class BoardPart(TasksPart):
             expired = db.execute(query + " ORDER BY id" + self._LOCK_ROW, (team_id, now)).fetchall()
         # Every row first, every event after: a write holds no counter while it waits.
         for task_id, owner, attempts, max_attempts, _ in expired:
+            self._end_attempt(db, team_id, task_id, attempts, "lease_lost", now)
             if attempts >= max_attempts:
                 reason = (
                     f"lease expired on attempt {attempts} of {max_attempts} (held by {owner}); "
@@ -142,6 +154,14 @@ class BoardPart(TasksPart):
                 "lease_expires_at = ?, attempts = attempts + 1, updated_at = ? "
                 "WHERE team_id = ? AND id = ?",
                 (member, token, expires, now, team_id, task.id),
+            )
+            # A released attempt (no attempt spent) is taken over by this one.
+            db.execute(
+                "INSERT INTO task_attempts (team_id, task_id, attempt, member, started_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (team_id, task_id, attempt) DO UPDATE SET "
+                "member = excluded.member, started_at = excluded.started_at, ended_at = NULL, "
+                "outcome = NULL",
+                (team_id, task.id, task.attempts + 1, member, now),
             )
             self._event(
                 db,
@@ -372,6 +392,7 @@ class BoardPart(TasksPart):
                 "updated_at = ? WHERE team_id = ? AND id = ?",
                 (result, now, team_id, task_id),
             )
+            self._end_attempt(db, team_id, task_id, current.attempts, "completed", now)
             # What this completion unblocked is read once earlier completions are in.
             self._lock_counters(db, team_id)
             unblocked = [
@@ -422,6 +443,9 @@ class BoardPart(TasksPart):
             task = self._held(db, team_id, team, task_id, member, token)
             again = retry and task.attempts < task.max_attempts
             now = self.clock()
+            self._end_attempt(
+                db, team_id, task_id, task.attempts, "retried" if again else "failed", now
+            )
             if again:
                 db.execute(
                     "UPDATE tasks SET status = 'pending', owner = NULL, lease_expires_at = NULL, "
@@ -469,6 +493,7 @@ class BoardPart(TasksPart):
             task = self._held(db, team_id, team, task_id, member, token)
             now = self.clock()
             attempts = max(task.attempts - 1, 0)
+            self._end_attempt(db, team_id, task_id, task.attempts, "released", now)
             db.execute(
                 "UPDATE tasks SET status = 'pending', owner = NULL, lease_expires_at = NULL, "
                 "attempts = ?, reason = ?, updated_at = ? WHERE team_id = ? AND id = ?",
@@ -512,6 +537,8 @@ class BoardPart(TasksPart):
                 "updated_at = ? WHERE team_id = ? AND id = ?",
                 (reason, now, team_id, task_id),
             )
+            if task.status == TaskStatus.IN_PROGRESS:
+                self._end_attempt(db, team_id, task_id, task.attempts, "cancelled", now)
             self._event(
                 db,
                 team_id,
@@ -526,6 +553,19 @@ class BoardPart(TasksPart):
                 reason=reason,
                 updated_at=now,
             )
+
+    @atomic
+    def task_attempts(self, team: str, task_id: int) -> list[TaskAttempt]:
+        """Every attempt at the task, first first: who held it, and how it ended."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            self._task_row(db, team_id, team, task_id)
+            rows = db.execute(
+                "SELECT attempt, member, started_at, ended_at, outcome FROM task_attempts "
+                "WHERE team_id = ? AND task_id = ? ORDER BY attempt",
+                (team_id, task_id),
+            ).fetchall()
+        return [TaskAttempt(team, task_id, *r) for r in rows]
 
     # advisory file claims ---------------------------------------------------------
 

@@ -39,6 +39,9 @@ class DumpPart(Seam):
         "deliberation_participants",
         "deliberation_positions",
         "work_topics",
+        "task_attempts",
+        "lessons",
+        "lesson_views",
         "supervisors",
         "events",  # last: its payloads name ids the rows above may have been given anew
     )
@@ -61,6 +64,9 @@ class DumpPart(Seam):
         "deliberation_participants": "deliberation_id, member",
         "deliberation_positions": "deliberation_id, member, round",
         "work_topics": "subject, subject_id, topic",
+        "task_attempts": "task_id, attempt",
+        "lessons": "task_id, attempt, slot",
+        "lesson_views": "task_id, attempt, memory_id",
         "supervisors": "host",
         "events": "seq",
     }
@@ -77,12 +83,15 @@ class DumpPart(Seam):
         "message_routes": (("message_id", "messages"), ("answer_id", "messages")),
         "work_topics": (("subject_id", "messages"),),
         "deliberations": (("memory_id", "memories"), ("supersedes", "memories")),
+        "lessons": (("memory_id", "memories"),),
+        "lesson_views": (("memory_id", "memories"),),
     }
     # Event payload keys that carry those ids, by the word the event kind contains.
     _EVENT_IDS = {
         "message": ("messages", ("id", "ids", "reply_to", "answer")),
         "answer_judged": ("messages", ("id",)),
         "deliberation_recorded": ("memories", ("memory_id",)),
+        "lesson": ("memories", ("memory_id", "memory_ids")),
         "memor": ("memories", ("id", "ids", "supersedes", "superseded_by")),
         "spawn": ("spawns", ("id",)),
         "placed": ("spawns", ("id",)),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from accord.errors import UnknownMemory, UserError
+from accord.errors import UnknownMemory, UnknownTask, UserError
 from accord.events import EventKind
 from accord.store.limits import MAX_CONTINUITY, MAX_MEMORY
 from accord.store.sql.seam import Connection, MemorySearch, Seam, _cap, atomic
@@ -15,9 +15,12 @@ from accord.text import terms as text_terms
 from accord.types import (
     Candidate,
     ContinuityNote,
+    Lesson,
+    LessonCause,
     MemoryEntry,
     MemoryStatus,
     MemoryType,
+    NewLesson,
     NewMemory,
     check_name,
 )
@@ -272,11 +275,19 @@ class MemoryPart(Seam):
         text: str,
         same: Callable[[str, str], bool],
         candidates: Sequence[str],
+        lessons_of: int | None = None,
     ) -> int | None:
+        """An active entry judged the same as ``text`` (``lessons_of``: only the lessons
+        of that team)."""
         where = "m.status = 'active' AND m.type = ? AND m.scope = ? AND " + (
             "m.team_id IS NULL" if owner is None else "m.team_id = ?"
         )
-        args = (kind.value, scope) if owner is None else (kind.value, scope, owner)
+        args: tuple[object, ...] = (
+            (kind.value, scope) if owner is None else (kind.value, scope, owner)
+        )
+        if lessons_of is not None:
+            where += " AND m.id IN (SELECT l.memory_id FROM lessons l WHERE l.team_id = ?)"
+            args = (*args, lessons_of)
         exact = db.execute(
             f"SELECT m.id FROM memories m WHERE {where} AND m.text = ? LIMIT 1", (*args, text)
         ).fetchone()
@@ -290,6 +301,213 @@ class MemoryPart(Seam):
             if same(row[4], text):
                 return int(row[0])
         return None
+
+    # lessons ---------------------------------------------------------------
+
+    _LESSON_COLUMNS = (
+        "l.task_id, l.attempt, l.slot, l.cause, l.author, l.evidence, l.created_at, l.confirmed_at"
+    )
+
+    def _lesson(self, team: str, r: Sequence[Any]) -> Lesson:
+        return Lesson(
+            r[0], r[1], r[2], LessonCause(r[3]), r[4], r[5], r[6], r[7], self._memory(team, r[8:])
+        )
+
+    @atomic
+    def record_lesson(
+        self,
+        team: str,
+        new: NewLesson,
+        *,
+        same: Callable[[str, str], bool],
+        candidates: Sequence[str] = (),
+    ) -> tuple[Lesson, bool]:
+        """Record what an attempt taught, once per attempt and slot (the same slot again
+        returns the lesson already there); returns it and whether its text reinforced an
+        active lesson that ``same`` judges the same (as ``add_memory`` does for
+        observations, among lessons only) instead of adding an ``insight`` memory."""
+        text = new.text.strip()
+        if not text:
+            raise UserError("a lesson needs text: what was tried, what happened, what to do")
+        _cap(text, MAX_MEMORY, "a lesson")
+        _cap(new.evidence, MAX_MEMORY, "a lesson's evidence")
+        with self._write() as db:
+            team_id = self._team_id(db, team, lock=True)
+            self._serialize_memory(db)
+            if (
+                db.execute(
+                    "SELECT 1 FROM tasks WHERE team_id = ? AND id = ?", (team_id, new.task_id)
+                ).fetchone()
+                is None
+            ):
+                raise UnknownTask(
+                    f"team {team!r} has no task #{new.task_id}", team=team, task_id=new.task_id
+                )
+            there = db.execute(
+                f"SELECT {self._LESSON_COLUMNS}, {self._MEMORY_COLUMNS} FROM lessons l "
+                "JOIN memories m ON m.id = l.memory_id WHERE l.team_id = ? AND l.task_id = ? "
+                "AND l.attempt = ? AND l.slot = ?",
+                (team_id, new.task_id, new.attempt, new.slot),
+            ).fetchone()
+            if there is not None:
+                return self._lesson(team, there), False
+            owner = self._scope_owner(db, team_id, team, new.scope)
+            now = self.clock()
+            found = self._same(
+                db, owner, new.scope, MemoryType.INSIGHT, text, same, candidates, team_id
+            )
+            if found is not None:
+                db.execute(
+                    "UPDATE memories SET count = count + 1, seen_at = ? WHERE id = ?",
+                    (now, found),
+                )
+                memory_id = found
+            else:
+                memory_id = self._insert_memory(
+                    db,
+                    owner,
+                    new.scope,
+                    MemoryType.INSIGHT.value,
+                    text,
+                    ["lesson"],
+                    "active",
+                    new.author,
+                    new.task_id,
+                    None,
+                    now,
+                    now,
+                    1,
+                    None,
+                )
+            db.execute(
+                "INSERT INTO lessons (team_id, task_id, attempt, slot, cause, memory_id, author, "
+                "evidence, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    team_id,
+                    new.task_id,
+                    new.attempt,
+                    new.slot,
+                    new.cause.value,
+                    memory_id,
+                    new.author,
+                    new.evidence,
+                    now,
+                ),
+            )
+            if found is None:
+                self._event(
+                    db,
+                    team_id,
+                    EventKind.MEMORY_ADDED,
+                    {"id": memory_id, "type": "insight", "scope": new.scope, "supersedes": None},
+                    new.author,
+                )
+            else:
+                self._event(db, team_id, EventKind.MEMORY_REINFORCED, {"id": found}, new.author)
+            self._event(
+                db,
+                team_id,
+                EventKind.LESSON_RECORDED,
+                {
+                    "task_id": new.task_id,
+                    "attempt": new.attempt,
+                    "slot": new.slot,
+                    "cause": new.cause.value,
+                    "memory_id": memory_id,
+                    "reinforced": found is not None,
+                },
+                new.author,
+            )
+            row = Lesson(
+                new.task_id,
+                new.attempt,
+                new.slot,
+                new.cause,
+                new.author,
+                new.evidence,
+                now,
+                None,
+                self._memory_row(db, team_id, team, memory_id),
+            )
+            return row, found is not None
+
+    @atomic
+    def lessons(
+        self,
+        team: str,
+        *,
+        task_id: int | None = None,
+        memory_ids: Sequence[int] | None = None,
+    ) -> list[Lesson]:
+        """Lessons of the team, oldest first: of one task, or pointing at these memories."""
+        where, args = "", cast(tuple[int, ...], ())
+        if task_id is not None:
+            where, args = " AND l.task_id = ?", (task_id,)
+        if memory_ids is not None:
+            if not memory_ids:
+                return []
+            where += f" AND l.memory_id IN ({', '.join('?' * len(memory_ids))})"
+            args = (*args, *memory_ids)
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            rows = db.execute(
+                f"SELECT {self._LESSON_COLUMNS}, {self._MEMORY_COLUMNS} FROM lessons l "
+                f"JOIN memories m ON m.id = l.memory_id WHERE l.team_id = ?{where} "
+                "ORDER BY l.created_at, l.task_id, l.attempt, l.slot",
+                (team_id, *args),
+            ).fetchall()
+        return [self._lesson(team, r) for r in rows]
+
+    @atomic
+    def lessons_shown(
+        self, team: str, task_id: int, attempt: int, memory_ids: Sequence[int]
+    ) -> None:
+        """Note that this attempt was shown these lessons' memories (again: no change)."""
+        if not memory_ids:
+            return
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            for memory_id in dict.fromkeys(memory_ids):
+                db.execute(
+                    "INSERT INTO lesson_views (team_id, task_id, attempt, memory_id) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (team_id, task_id, attempt, memory_id),
+                )
+
+    @atomic
+    def confirm_lessons(self, team: str, task_id: int, attempt: int) -> list[int]:
+        """The attempt succeeded: the lessons it was shown that were not confirmed yet are
+        now, and their memories count as seen now. Returns those memories' ids."""
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT v.memory_id FROM lesson_views v WHERE v.team_id = ? "
+                    "AND v.task_id = ? AND v.attempt = ? AND EXISTS (SELECT 1 FROM lessons l "
+                    "WHERE l.team_id = v.team_id AND l.memory_id = v.memory_id "
+                    "AND l.confirmed_at IS NULL) ORDER BY v.memory_id",
+                    (team_id, task_id, attempt),
+                )
+            ]
+            if not ids:
+                return []
+            now = self.clock()
+            marks = ", ".join("?" * len(ids))
+            db.execute(
+                f"UPDATE lessons SET confirmed_at = ? WHERE team_id = ? AND memory_id IN ({marks}) "
+                "AND confirmed_at IS NULL",
+                (now, team_id, *ids),
+            )
+            db.execute(f"UPDATE memories SET seen_at = ? WHERE id IN ({marks})", (now, *ids))
+            self._event(
+                db,
+                team_id,
+                EventKind.LESSONS_CONFIRMED,
+                {"task_id": task_id, "attempt": attempt, "memory_ids": ids},
+                None,
+            )
+            return ids
 
     @atomic
     def get_memory(self, team: str, memory_id: int) -> MemoryEntry:
