@@ -15,11 +15,12 @@ from accord.config import parse_config
 from accord.llm.base import ModelError
 from accord.llm.scripted import ScriptedModel, call, reply
 from accord.memory.lessons import Lessons
-from accord.store import Store
+from accord.store import Store, open_store
 from accord.team import Team
 from accord.testing import FakeClock
-from accord.types import LessonCause, NewTask, TaskStatus
-from conftest import make_agent
+from accord.testing.cli import js, ok
+from accord.types import LessonCause, NewLesson, NewTask, TaskStatus
+from conftest import Cli, make_agent, refusals, store_path
 
 GATE = (
     "#!/bin/sh\n[ -f empty_ok.txt ] && exit 0\n"
@@ -201,8 +202,6 @@ def test_unconfirmed_lessons_fade_and_confirmed_ones_stay(
     store.add_member("main", "alice", token_hash="x")
     services = Team.open(store, "main", parse_config(""), repo)
     lessons = Lessons(store, "main", services.memory, services.config.learning, clock=clock)
-    from accord.types import NewLesson
-
     for title, text in (
         ("write csv cells", "csv cells need quoting of commas"),
         ("write json dates", "json dates need iso strings"),
@@ -226,3 +225,31 @@ def test_unconfirmed_lessons_fade_and_confirmed_ones_stay(
         "csv cells need quoting of commas": 1.0,
         "json dates need iso strings": 0.23,
     }
+
+
+def test_cli_lists_lessons_and_refuses_an_unknown_task(cli: Cli, project: Path) -> None:
+    ok(cli("init", "--team", "main"))
+    ok(cli("member", "add", "alice"))
+    ok(cli("task", "add", "parse dates", "--max-attempts", "3"))
+    assert "no lessons yet" in ok(cli("memory", "lessons")).out
+    store = open_store(str(store_path(project)))
+    try:
+        services = Team.open(store, "main", parse_config(""), project)
+        claim = services.board.claim("alice")
+        assert claim is not None
+        services.lessons.record(
+            NewLesson(1, 1, "refused#1", LessonCause.REFUSED, "handle empty input", "alice", "e")
+        )
+    finally:
+        store.close()
+    table = ok(cli("memory", "lessons", "--task", "1")).out
+    assert "#1" in table and "refused" in table and "handle empty input" in table
+    [row] = js(cli("memory", "lessons", "--json"))
+    assert (row["attempt"], row["cause"], row["author"], row["confirmed_at"]) == (
+        1,
+        "refused",
+        "alice",
+        None,
+    )
+    assert row["strength"] == 1.0
+    refusals(cli, project, [(["memory", "lessons", "--task", "9"], "no task #9")])

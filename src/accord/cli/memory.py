@@ -33,6 +33,7 @@ def register(commands: Subcommands, name: str) -> None:
         _history,
         _forget,
         _list,
+        _lessons,
         _export,
         _import,
         _reindex,
@@ -258,6 +259,65 @@ def memory_list(ctx: Context) -> int:
                 _clip(e.text, 70),
             )
             for e in entries
+        ],
+    )
+    return 0
+
+
+def _lessons(verbs: Subcommands) -> None:
+    p = verbs.add_parser(
+        "lessons",
+        parents=reads(),
+        help="what attempts that did not succeed taught, oldest first",
+    )
+    p.add_argument("--task", type=positive_int, metavar="ID", help="only this task's")
+    p.set_defaults(func=memory_lessons)
+
+
+def memory_lessons(ctx: Context) -> int:
+    lessons = ctx.team.lessons
+    if ctx.args.task is not None:
+        ctx.team.board.get(ctx.args.task)  # an unknown task is an error, not "none"
+    found = lessons.listed(task_id=ctx.args.task)
+    if ctx.json:
+        show.emit_json(
+            [
+                {
+                    "task_id": x.task_id,
+                    "attempt": x.attempt,
+                    "slot": x.slot,
+                    "cause": x.cause.value,
+                    "author": x.author,
+                    "memory_id": x.memory.id,
+                    "text": x.memory.text,
+                    "noted": x.memory.count,
+                    "evidence": x.evidence,
+                    "created_at": x.created_at,
+                    "confirmed_at": x.confirmed_at,
+                    "strength": round(lessons.strength(x), 3),
+                }
+                for x in found
+            ]
+        )
+        return 0
+    if not found:
+        show.say("no lessons yet: they are kept when an attempt at a task does not succeed")
+        return 0
+    show.table(
+        ["task", "attempt", "cause", "by", "memory", "noted", "confirmed", "strength", "lesson"],
+        [
+            (
+                f"#{x.task_id}",
+                x.attempt,
+                x.cause.value,
+                x.author,
+                x.memory.id,
+                x.memory.count,
+                show.when(x.confirmed_at) if x.confirmed_at else "no",
+                f"{lessons.strength(x):.2f}",
+                _clip(x.memory.text, 60),
+            )
+            for x in found
         ],
     )
     return 0
