@@ -12,7 +12,7 @@ from pathlib import Path
 
 from accord.agent.definition import AgentDefinition
 from accord.config import parse_config
-from accord.llm.base import ModelError
+from accord.llm.base import ModelError, Usage
 from accord.llm.scripted import ScriptedModel, call, reply
 from accord.memory.lessons import Lessons
 from accord.store import Store, open_store
@@ -253,3 +253,19 @@ def test_cli_lists_lessons_and_refuses_an_unknown_task(cli: Cli, project: Path) 
     )
     assert row["strength"] == 1.0
     refusals(cli, project, [(["memory", "lessons", "--task", "9"], "no task #9")])
+
+
+def test_a_budget_stop_leaves_the_plain_lesson(
+    make_store: Callable[..., Store], repo: Path
+) -> None:
+    services, toml = _team(make_store, repo, "[budgets]\nmember = { tokens = 100000 }\n")
+    config = parse_config(toml)
+    services.board.add(NewTask("costly"))
+    model = ScriptedModel(
+        [reply("", call("list_files", {}), usage=Usage(input_tokens=99_990, output_tokens=20))]
+    )
+    assert make_agent(services, model, repo, config=config).run(once=True).reason == "budget"
+    [lesson] = services.lessons.listed(task_id=1)
+    assert (lesson.cause, lesson.author) == (LessonCause.BUDGET, "accord")
+    assert "a budget stopped its member" in lesson.memory.text and "tokens" in lesson.evidence
+    assert len(model.requests) == 1  # no call was made to write it

@@ -182,6 +182,10 @@ def test_the_tools_complete_through_the_gate_and_sync(repo: Path) -> None:
     text, error = call("bob", "task_complete", task_id=2, result="ok")
     assert error and "conflicts with the team's branch accord/main in notes.txt" in text
     assert "bob was here" in text and "Call sync" in text
+    # the refusal is a setback whose lesson the loop asks for (accord.agent.learning)
+    [setback] = ctxs["bob"].setbacks
+    assert (setback.task_id, setback.attempt, setback.cause.value) == (2, 1, "merge_refused")
+    assert "notes.txt" in setback.evidence
     text, error = call("bob", "sync")
     assert not error and "conflicts in:\n- notes.txt" in text
     (ctxs["bob"].workspace / "notes.txt").write_text("alice was here\nbob was here\n")
