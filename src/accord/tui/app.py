@@ -378,6 +378,9 @@ class Seat(App[None]):
         self.run_seen_running = False
         self.closing = False
         self.stopped = threading.Event()
+        # Set to make the reading worker look now rather than at its next tick: a
+        # channel opened or posted to is read at once.
+        self.nudged = threading.Event()
         self.transcript_seq = 0
         self.entries_shown = 0
         self.unreachable: str | None = None
@@ -487,6 +490,7 @@ class Seat(App[None]):
 
     def on_unmount(self) -> None:
         self.stopped.set()
+        self.nudged.set()
 
     # reading: one worker thread -----------------------------------------------------
 
@@ -531,7 +535,8 @@ class Seat(App[None]):
                 self.stopped.wait(RECONNECT_EVERY)
                 continue
             if not busy:
-                self.stopped.wait(LOOK_EVERY if self.following is None else LIVE_EVERY)
+                self.nudged.wait(LOOK_EVERY if self.following is None else LIVE_EVERY)
+                self.nudged.clear()
         self._drop_reader()
 
     def _ui(self, apply: Any, *args: Any) -> None:
@@ -603,7 +608,7 @@ class Seat(App[None]):
             feed.open = None
         elif wanted != feed.open or moved:
             page = feed.page(wanted, change.routed if change is not None else set())
-            if page is not None and page.posts:
+            if page is not None and feed.unread_in(page):
                 self.reader.channels.mark_read(wanted, PERSON)
         if rows is None and page is None:
             return None
@@ -941,11 +946,11 @@ class Seat(App[None]):
         self.channel_posts.extend(page.posts)
         if moved:
             log.clear()
-            for m in self.channel_posts:
-                log.write(self._post_text(m))
-        else:
-            for m in page.posts:
-                log.write(self._post_text(m))
+        shown = self.channel_posts if moved else page.posts
+        if shown:
+            # One write of all the lines: a write each costs a layout each (500 posts:
+            # 430 ms against 60, measured).
+            log.write(Text("\n").join(self._post_text(m) for m in shown))
         self.channel_pages += 1
 
     def _post_text(self, m: Message) -> Text:
@@ -971,6 +976,7 @@ class Seat(App[None]):
         self.query_one("#channel-log", RichLog).clear()
         self.query_one("#channel-said", Static).update("")
         self.query_one("#channels-pane").set_class(True, "-open")
+        self.nudged.set()
         self._channels_title()
         self._placeholder()
         self.query_one("#say", Input).focus()
@@ -1029,6 +1035,7 @@ class Seat(App[None]):
             self.call_from_thread(self._channel_said, f"error: {e}")
             return
         self.channels_due = True
+        self.nudged.set()
         self.call_from_thread(self._channel_said, done, error=False)
 
     # a member's transcript --------------------------------------------------------------
@@ -1187,6 +1194,7 @@ class Seat(App[None]):
             self.query_one("#filter", Input).focus()
         elif pane == "channels-pane":
             self.channels_due = True
+            self.nudged.set()
             if self.channel_open is None:
                 self.query_one("#channel-list", DataTable).focus()
             else:

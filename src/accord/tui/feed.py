@@ -340,9 +340,11 @@ class ChannelFeed:
         self.open: str | None = None
         self.last = 0  # id of the newest post shown
         self.shown: set[int] = set()  # routed posts shown, whose routes may move
+        self.unread: dict[str, int] = {}  # per channel, as the last listing found
 
     def rows(self) -> list[ChannelRow]:
         news = self.team.channels.news(PERSON)
+        self.unread = {name: n.unread for name, n in news.items()}
         rows = []
         for c in self.team.channels.list():
             found = news.get(c.name)
@@ -374,6 +376,14 @@ class ChannelFeed:
         if posts:
             self.last = posts[-1].id
         return page
+
+    def unread_in(self, page: ChannelPage) -> bool:
+        """Whether the person may have copies of ``page``'s posts to acknowledge: on
+        opening, when the listing (read first, in the same look) counted some; later,
+        when someone else posted. Acknowledging nothing would still cost a commit."""
+        if page.fresh:
+            return self.unread.get(page.channel, 0) > 0
+        return any(m.sender != PERSON for m in page.posts)
 
     def _routes(self, posts: list[Message], routed: set[int]) -> dict[int, Route]:
         wanted = {m.id for m in posts if m.route_id is not None}
