@@ -534,6 +534,14 @@ def test_channels_list_open_post_and_unread_counts(channels: tuple[str, Team, in
             await settle(pilot, lambda: "owned by" in channel_lines(app)[-1])
             owner = team.routing().owner(asked2.id)
             assert owner is not None and f"owned by {owner.owner}" in channel_lines(app)[-1]
+            # Its line follows its route: given to bob, then answered by him.
+            team.routing().take(asked2.id, "bob", by=PERSON)
+            await settle(pilot, lambda: "owned by bob" in channel_lines(app)[-1])
+            team.channels.post("#design", "bob", "localhost", reply_to=asked2.id)
+            await settle(pilot, lambda: "answered by bob" in channel_lines(app)[-2])
+            bodies = [x.split(": ", 1)[1].split("  ")[0] for x in channel_lines(app)]
+            assert bodies == ["SQLite first", "which port?", "8080", "ship it", "thanks",
+                              "and the host?", "localhost"]  # fmt: skip
             await pilot.press("escape")  # back to the list
             assert app.channel_open is None
             await pilot.press("ctrl+g")  # and back to the lead's conversation

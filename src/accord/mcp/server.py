@@ -8,7 +8,10 @@ Claude Code's argument shape into a call of accord's own tool of that meaning
 (``TaskCreate`` is ``task_create``, ``TaskUpdate {status: "completed"}`` is
 ``task_complete`` through the merge gate and the TaskCompleted hooks), so the
 member's permission rules and the team's hooks apply exactly as they do for
-accord's own agents. A refusal comes back as a tool error the client can act on.
+accord's own agents. The tools with no Claude Code counterpart (channels, routed
+messages, deliberations) keep accord's own names and arguments (``channel_post``,
+``reply_to``), and run accord's tool of that name unchanged. A refusal comes back as a
+tool error the client can act on, in the store's own words.
 
 Work that may block (a hook, a wait for mail) runs in a worker thread, so one slow
 call never holds up the server's other requests. Results are capped at

@@ -923,7 +923,7 @@ class Seat(App[None]):
             )
         else:
             joined = any(r.joined for r in self.channel_rows if r.name == self.channel_open)
-            how = "you post as the person below" if joined else "j joins it so you can post"
+            how = "you post as the person below" if joined else "Esc, then j joins it to post"
             title.update(Text(f"{self.channel_open}: {how} · Esc back", style="bold"))
 
     def selected_channel(self) -> str | None:
