@@ -397,6 +397,7 @@ class Seat(App[None]):
         self.channel_posts: deque[Message] = deque(maxlen=CHANNEL_SHOWN * 4)
         self.channel_routes: dict[int, Route] = {}
         self.channel_pages = 0  # pages applied (tests wait on it)
+        self.deck: Deck | None = None  # the right-hand panes, once mounted
 
     # layout -----------------------------------------------------------------------
 
@@ -465,6 +466,7 @@ class Seat(App[None]):
         ):
             channels.add_column(label, key=key)
         self.query_one("#transcript", Tree).show_root = False
+        self.deck = self.query_one("#right", Deck)
         self.query_one("#say", Input).focus()  # typing goes to the lead at once
         if self.until_run_ends:  # opened by `accord run`, which says when to close
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.exit)
@@ -591,7 +593,9 @@ class Seat(App[None]):
         """While the channels pane is shown: the listing when a channel changed, and the
         open channel's new posts and moved routes. Posts shown are acknowledged in the
         person's inbox (through the channels service, on the reader's connection)."""
-        if self.reader is None or self.query_one("#right", Deck).current != "channels-pane":
+        # The pane shown, as the app last set it (a plain attribute: no DOM query off
+        # the app's thread).
+        if self.reader is None or self.deck is None or self.deck.current != "channels-pane":
             return None
         if self.channel_feed is None:
             self.channel_feed = ChannelFeed(self.reader)
