@@ -542,6 +542,9 @@ def test_channels_list_open_post_and_unread_counts(channels: tuple[str, Team, in
             bodies = [x.split(": ", 1)[1].split("  ")[0] for x in channel_lines(app)]
             assert bodies == ["SQLite first", "which port?", "8080", "ship it", "thanks",
                               "and the host?", "localhost"]  # fmt: skip
+            app.close_channel()  # and opened again before the reader looked: read afresh
+            app.open_channel("#design")
+            await settle(pilot, lambda: len(channel_lines(app)) == 7)
             await pilot.press("escape")  # back to the list
             assert app.channel_open is None
             await pilot.press("ctrl+g")  # and back to the lead's conversation

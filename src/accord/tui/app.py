@@ -397,6 +397,10 @@ class Seat(App[None]):
         self.channel_posts: deque[Message] = deque(maxlen=CHANNEL_SHOWN * 4)
         self.channel_routes: dict[int, Route] = {}
         self.channel_pages = 0  # pages applied (tests wait on it)
+        # Each opening of a channel counts one; the worker reads a channel afresh when
+        # the count moved, even when it is the channel it read last (opened again).
+        self.channel_opened = 0
+        self._channel_served = 0
         self.deck: Deck | None = None  # the right-hand panes, once mounted
 
     # layout -----------------------------------------------------------------------
@@ -608,9 +612,11 @@ class Seat(App[None]):
             rows = feed.rows()
         page = None
         wanted = self.channel_open
-        if wanted is None:
+        opened = self.channel_opened
+        if wanted is None or opened != self._channel_served:
             feed.open = None
-        elif wanted != feed.open or moved:
+            self._channel_served = opened
+        if wanted is not None and (wanted != feed.open or moved):
             page = feed.page(wanted, change.routed if change is not None else set())
             if page is not None and feed.unread_in(page):
                 self.reader.channels.mark_read(wanted, PERSON)
@@ -975,6 +981,7 @@ class Seat(App[None]):
     def open_channel(self, name: str) -> None:
         """Enter on a channel: its newest posts, and the line below posts to it."""
         self.channel_open = name
+        self.channel_opened += 1
         self.channel_routes = {}
         self.channel_posts.clear()
         self.query_one("#channel-log", RichLog).clear()
