@@ -5,11 +5,11 @@ temporary folder: team ``main`` with alice and bob, and ``#design`` (alice, bob 
 person subscribed) holding that many posts, every one unread in the person's inbox.
 Then, in the same run:
 
-- **service: newest 500** and **service: whole history**: the service call of
+- **service: newest 200** and **service: whole history**: the service call of
   ``accord channel read`` (``Channels.read``), for the newest posts the seat shows and
   for every post (``--limit N``): the baseline;
 - **seat: first open**: Enter on the channel in the app (``Seat`` under Textual's pilot),
-  from the key posted to the screen refreshed with its posts: its newest 500 posts read,
+  from the key posted to the screen refreshed with its posts: its newest 200 posts read,
   their routes, and every unread copy in the person's inbox acknowledged (N of them);
 - **seat: open again**: the same once nothing is unread (median of ``--n``);
 - **service: post + read** and **seat: post round trip**: one post and reading it back,
@@ -170,7 +170,7 @@ def main() -> int:
             reader.store.close()
             team.store.close()
     heads = [
-        "service: newest 500",
+        f"service: newest {CHANNEL_SHOWN}",
         "service: whole history",
         "seat: first open",
         "seat: open again",

@@ -26,6 +26,7 @@ from accord.team.permits import Permits
 from accord.testing.cli import calls, clean_env, rules, start
 from accord.testing.wait import until
 from accord.tui.app import FOLD_LINES, NewChannel, Seat
+from accord.tui.feed import CHANNEL_SHOWN
 from accord.types import (
     PERSON,
     MemberRole,
@@ -555,6 +556,8 @@ def test_channels_list_open_post_and_unread_counts(channels: tuple[str, Team, in
 
 def test_channels_join_leave_create_and_refusals_shown(channels: tuple[str, Team, int]) -> None:
     location, team, _ = channels
+    for i in range(CHANNEL_SHOWN + 5):
+        team.channels.post("#quiet", "carol", f"note {i}")
 
     async def drive() -> None:
         app = Seat(location, "main")
@@ -564,6 +567,10 @@ def test_channels_join_leave_create_and_refusals_shown(channels: tuple[str, Team
             await settle(pilot, lambda: len(app.channel_rows) == 2)
             await pilot.press("down", "enter")  # #quiet, not joined
             await settle(pilot, lambda: app.channel_open == "#quiet")
+            # A long channel shows its newest posts, saying where the rest are.
+            await settle(pilot, lambda: len(channel_lines(app)) == CHANNEL_SHOWN + 1)
+            lines = channel_lines(app)
+            assert "accord channel read quiet" in lines[0] and "note 5" in lines[1]
             said = app.query_one("#channel-said", Static)
             await pilot.press(*"hello", "enter")  # refused: the person has not joined
             await settle(pilot, lambda: "has not joined #quiet" in str(said.render()))

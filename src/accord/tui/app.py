@@ -396,6 +396,7 @@ class Seat(App[None]):
         self.channel_rows: list[ChannelRow] = []
         self.channel_posts: deque[Message] = deque(maxlen=CHANNEL_SHOWN * 4)
         self.channel_routes: dict[int, Route] = {}
+        self.channel_cut = False  # the open channel has more posts than it shows
         self.channel_pages = 0  # pages applied (tests wait on it)
         # Each opening of a channel counts one; the worker reads a channel afresh when
         # the count moved, even when it is the channel it read last (opened again).
@@ -957,10 +958,22 @@ class Seat(App[None]):
         if moved:
             log.clear()
         shown = self.channel_posts if moved else page.posts
-        if shown:
+        lines = [self._post_text(m) for m in shown]
+        if page.fresh:
+            self.channel_cut = len(page.posts) >= CHANNEL_SHOWN
+        if (page.fresh or moved) and self.channel_cut:
+            lines.insert(
+                0,
+                Text(
+                    f"(its newest {CHANNEL_SHOWN} posts; all of them: `accord channel read "
+                    f"{page.channel.lstrip('#')} --limit N`)",
+                    style="dim",
+                ),
+            )
+        if lines:
             # One write of all the lines: a write each costs a layout each (500 posts:
             # 430 ms against 60, measured).
-            log.write(Text("\n").join(self._post_text(m) for m in shown))
+            log.write(Text("\n").join(lines))
         self.channel_pages += 1
 
     def _post_text(self, m: Message) -> Text:
