@@ -397,6 +397,7 @@ class Seat(App[None]):
         self.channel_posts: deque[Message] = deque(maxlen=CHANNEL_SHOWN * 4)
         self.channel_routes: dict[int, Route] = {}
         self.channel_cut = False  # the open channel has more posts than it shows
+        self._ack_due: str | None = None  # the channel whose copies the worker acks next
         self.channel_pages = 0  # pages applied (tests wait on it)
         # Each opening of a channel counts one; the worker reads a channel afresh when
         # the count moved, even when it is the channel it read last (opened again).
@@ -525,6 +526,10 @@ class Seat(App[None]):
                     self._ui(self._reachable)
                 if change is not None or focus is not None or live is not None or chan:
                     self._ui(self._apply, change, focus, live, chan)
+                if self._ack_due is not None:
+                    # After the posts are on the screen: 10,000 copies take a while.
+                    self.reader.channels.mark_read(self._ack_due, PERSON)
+                    self._ack_due = None
                 busy = change is not None and change.behind
             except (StoreError, OSError) as e:
                 self.reading_since = None
@@ -596,8 +601,9 @@ class Seat(App[None]):
         self, change: Change | None
     ) -> tuple[list[ChannelRow] | None, ChannelPage | None] | None:
         """While the channels pane is shown: the listing when a channel changed, and the
-        open channel's new posts and moved routes. Posts shown are acknowledged in the
-        person's inbox (through the channels service, on the reader's connection)."""
+        open channel's new posts and moved routes. Posts shown are then acknowledged in
+        the person's inbox (``_ack_due``: through the channels service, on the reader's
+        connection, once they are on the screen)."""
         # The pane shown, as the app last set it (a plain attribute: no DOM query off
         # the app's thread).
         if self.reader is None or self.deck is None or self.deck.current != "channels-pane":
@@ -620,7 +626,7 @@ class Seat(App[None]):
         if wanted is not None and (wanted != feed.open or moved):
             page = feed.page(wanted, change.routed if change is not None else set())
             if page is not None and feed.unread_in(page):
-                self.reader.channels.mark_read(wanted, PERSON)
+                self._ack_due = wanted
         if rows is None and page is None:
             return None
         return rows, page
