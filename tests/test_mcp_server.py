@@ -370,3 +370,91 @@ def test_a_task_still_held_when_the_session_ends_goes_back_for_another_attempt(
         after = team.board.get(task.id)
         assert (after.status, after.owner, after.attempts) == ("pending", None, 1)
         assert after.reason is not None and "MCP session ended" in after.reason
+
+
+# channels, routing and deliberations ------------------------------------------------
+
+
+def test_a_channel_round_trip_and_its_refusals(project: Path) -> None:
+    keys = tokens(project)
+
+    async def main() -> None:
+        async with (
+            stdio(project, "alice", keys["alice"]) as alice,
+            stdio(project, "bob", keys["bob"]) as bob,
+        ):
+            assert "created #design" in await ok(alice, "channel_create", channel="design")
+            # The store's own words come back as the tool's error.
+            await refused(bob, "channel_post", "bob has not joined #design", "channel_join",
+                          channel="#design", message="early")  # fmt: skip
+            await refused(bob, "channel_join", "#nowhere", channel="#nowhere")
+            await refused(bob, "channel_read", "#nowhere", channel="#nowhere")
+            assert "joined #design" in await ok(bob, "channel_join", channel="#design")
+            posted = await ok(alice, "channel_post", channel="#design", message="v2 api?",
+                              summary="api", key="k1")  # fmt: skip
+            again = await ok(alice, "channel_post", channel="#design", message="v2 api?",
+                             key="k1")  # fmt: skip
+            assert posted.split("(")[1] == again.split("(")[1]  # the same post, once
+            post_id = int(posted.split("post #")[1].rstrip(")"))
+            await ok(bob, "channel_post", channel="#design", message="yes", reply_to=post_id)
+            history = await ok(bob, "channel_read", channel="#design")
+            assert history.splitlines() == [f"#{post_id} alice: v2 api?",
+                                            f"#{post_id + 2} bob: yes"]  # fmt: skip
+            assert "#design (alice, bob) [joined]" in await ok(bob, "channel_read")
+            assert "left #design" in await ok(bob, "channel_leave", channel="#design")
+            await refused(bob, "channel_post", "has not joined", channel="#design", message="x")
+        with services(project) as team:
+            posts = team.channels.read("#design")
+            assert [(p.sender, p.reply_to) for p in posts] == [("alice", None), ("bob", post_id)]
+            to_bob = team.mailbox.history("bob", unacked=True)
+            assert [m.body for m in to_bob if m.recipient == "bob"] == ["v2 api?"]
+
+    anyio.run(main)
+
+
+def test_a_routed_reply_answers_the_route_and_the_sender_judges_it(project: Path) -> None:
+    keys = tokens(project)
+
+    async def main() -> None:
+        async with (
+            stdio(project, "alice", keys["alice"]) as alice,
+            stdio(project, "bob", keys["bob"]) as bob,
+        ):
+            await refused(alice, "SendMessage", "set route to true",
+                          to="bob", message="x", tags=["api"])  # fmt: skip
+            sent = await ok(alice, "SendMessage", to="bob", message="which port?", route=True,
+                            tags=["api"])  # fmt: skip
+            assert "owned by bob" in sent
+            asked = int(sent.split("message #")[1].split(")")[0])
+            answer = await ok(bob, "SendMessage", to="alice", message="8080", reply_to=asked)
+            assert f"message #{asked} is answered" in answer
+            await refused(alice, "answer_judge", "", message_id=asked + 999)
+            judged = await ok(alice, "answer_judge", message_id=asked, accepted=True)
+            assert "is accepted" in judged
+            await refused(bob, "route_release", "answered", message_id=asked)
+        with services(project) as team:
+            route = team.routing().owner(asked)
+            assert route is not None
+            assert (route.owner, route.accepted, route.topics) == ("bob", True, ("api",))
+            assert route.answer_id is not None
+            assert team.mailbox.get(route.answer_id).reply_to == asked
+
+    anyio.run(main)
+
+
+def test_positions_are_read_only_after_submitting_one(project: Path) -> None:
+    keys = tokens(project)
+    with services(project) as team:
+        d = team.deliberations.ask("Which database?", "person", members=["alice", "bob"])
+
+    async def main() -> None:
+        async with stdio(project, "alice", keys["alice"]) as alice:
+            refusal = await refused(alice, "positions_read", deliberation_id=d.id)
+            with services(project) as team, pytest.raises(Exception) as direct:
+                team.deliberations.read(d.id, "alice")
+            assert str(direct.value) in refusal  # the store's words, whole
+            await ok(alice, "position_submit", deliberation_id=d.id, position="SQLite: one file")
+            read = await ok(alice, "positions_read", deliberation_id=d.id)
+            assert "alice: SQLite: one file" in read and "Which database?" in read
+
+    anyio.run(main)

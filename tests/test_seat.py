@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Static, Tree
+from textual.widgets import DataTable, Input, Label, Static, Tree
 
 from accord.store import open_store
 from accord.team import Team
 from accord.team.permits import Permits
 from accord.testing.cli import calls, clean_env, rules, start
 from accord.testing.wait import until
-from accord.tui.app import FOLD_LINES, Seat
+from accord.tui.app import FOLD_LINES, NewChannel, Seat
+from accord.tui.feed import CHANNEL_SHOWN
 from accord.types import (
     PERSON,
     MemberRole,
@@ -470,3 +471,128 @@ def test_accord_run_on_a_terminal_opens_the_app_and_closes_it_when_the_run_ends(
         assert "finished: all done" in screen()
     finally:
         subprocess.run([*tmux, "kill-server"], check=False, capture_output=True)
+
+
+# channels (Ctrl+G) ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def channels(seeded: tuple[str, Team]) -> tuple[str, Team, int]:
+    """#design (alice's; bob and the person joined) with two posts, one routed to bob and
+    answered by him; #quiet (carol's), which the person has not joined. Returns the
+    routed post's id."""
+    _, team = seeded
+    team.channels.create("#design", "alice")
+    for who in ("bob", PERSON):
+        team.channels.join("#design", who)
+    team.channels.post("#design", "alice", "SQLite first")
+    team.channels.leave("#design", PERSON)  # so the routed post has one possible owner
+    asked = team.routing().post("#design", "alice", "which port?", tags=["api"])
+    team.channels.join("#design", PERSON)
+    team.channels.post("#design", "bob", "8080", reply_to=asked.id)
+    team.channels.create("#quiet", "carol")
+    return seeded[0], team, asked.id
+
+
+def channel_lines(app: Seat) -> list[str]:
+    return [str(x.text) for x in app.query_one("#channel-log").lines]  # type: ignore[attr-defined]
+
+
+def test_channels_list_open_post_and_unread_counts(channels: tuple[str, Team, int]) -> None:
+    location, team, asked = channels
+
+    async def drive() -> None:
+        app = Seat(location, "main")
+        async with app.run_test(size=(150, 40)) as pilot:
+            await settle(pilot, lambda: bool(app.shown_rows))
+            await pilot.press("ctrl+g")
+            names = ["#design", "#quiet"]
+            await settle(pilot, lambda: [r.name for r in app.channel_rows] == names)
+            design, quiet = app.channel_rows
+            assert (design.unread, design.joined, quiet.joined) == (2, True, False)
+            listed = screen_text(app)
+            assert "bob: 8080" in listed and "2 unread" in listed  # the newest post, counts
+            await pilot.press("enter")  # opens #design, the selected one
+            await settle(pilot, lambda: len(channel_lines(app)) == 3)
+            first, routed, answer = channel_lines(app)
+            assert "alice: SQLite first" in first and "owned by" not in first
+            assert f"[{asked}]" in routed and "answered by bob" in routed
+            assert f"bob ↩ {asked}: 8080" in answer
+            # Opening it acknowledged the person's copies: the count drops.
+            await settle(pilot, lambda: app.channel_rows[0].unread == 0)
+            assert not [m for m in team.mailbox.history(PERSON, unacked=True) if m.channel]
+            # The line at the bottom posts as the person.
+            await pilot.press(*"ship it", "enter")
+            await settle(pilot, lambda: len(channel_lines(app)) == 4)
+            assert "you: ship it" in channel_lines(app)[-1]
+            assert team.channels.read("#design")[-1].sender == PERSON
+            # Another member's post comes in while it is open, is shown, and is read.
+            team.channels.post("#design", "alice", "thanks")
+            await settle(pilot, lambda: "alice: thanks" in channel_lines(app)[-1])
+            await settle(pilot, lambda: app.channel_rows[0].unread == 0)
+            # A routed post is marked with its owner until it is answered.
+            asked2 = team.routing().post("#design", "alice", "and the host?")
+            await settle(pilot, lambda: "owned by" in channel_lines(app)[-1])
+            owner = team.routing().owner(asked2.id)
+            assert owner is not None and f"owned by {owner.owner}" in channel_lines(app)[-1]
+            # Its line follows its route: given to bob, then answered by him.
+            team.routing().take(asked2.id, "bob", by=PERSON)
+            await settle(pilot, lambda: "owned by bob" in channel_lines(app)[-1])
+            team.channels.post("#design", "bob", "localhost", reply_to=asked2.id)
+            await settle(pilot, lambda: "answered by bob" in channel_lines(app)[-2])
+            bodies = [x.split(": ", 1)[1].split("  ")[0] for x in channel_lines(app)]
+            assert bodies == ["SQLite first", "which port?", "8080", "ship it", "thanks",
+                              "and the host?", "localhost"]  # fmt: skip
+            app.close_channel()  # and opened again before the reader looked: read afresh
+            app.open_channel("#design")
+            await settle(pilot, lambda: len(channel_lines(app)) == 7)
+            await pilot.press("escape")  # back to the list
+            assert app.channel_open is None
+            await pilot.press("ctrl+g")  # and back to the lead's conversation
+            assert app.query_one("#right").current == "chat"  # type: ignore[attr-defined]
+
+    run(drive())
+
+
+def test_channels_join_leave_create_and_refusals_shown(channels: tuple[str, Team, int]) -> None:
+    location, team, _ = channels
+    for i in range(CHANNEL_SHOWN + 5):
+        team.channels.post("#quiet", "carol", f"note {i}")
+
+    async def drive() -> None:
+        app = Seat(location, "main")
+        async with app.run_test(size=(150, 40)) as pilot:
+            await settle(pilot, lambda: bool(app.shown_rows))
+            await pilot.press("ctrl+g")
+            await settle(pilot, lambda: len(app.channel_rows) == 2)
+            await pilot.press("down", "enter")  # #quiet, not joined
+            await settle(pilot, lambda: app.channel_open == "#quiet")
+            # A long channel shows its newest posts, saying where the rest are.
+            await settle(pilot, lambda: len(channel_lines(app)) == CHANNEL_SHOWN + 1)
+            lines = channel_lines(app)
+            assert "accord channel read quiet" in lines[0] and "note 5" in lines[1]
+            said = app.query_one("#channel-said", Static)
+            await pilot.press(*"hello", "enter")  # refused: the person has not joined
+            await settle(pilot, lambda: "has not joined #quiet" in str(said.render()))
+            assert str(said.render()).startswith("error:")
+            await pilot.press("escape")
+            await pilot.press("j")  # joins the selected channel, #quiet
+            await settle(pilot, lambda: PERSON in team.channels.list()[1].subscribers)
+            await settle(pilot, lambda: app.channel_rows[1].joined)
+            await pilot.press("l")
+            await settle(pilot, lambda: PERSON not in team.channels.list()[1].subscribers)
+            # n: a new channel; a bad name is refused in the dialog, with the store's words.
+            await pilot.press("n")
+            await settle(pilot, lambda: isinstance(app.screen, NewChannel))
+            await pilot.press(*"Bad Name", "enter")
+            await settle(pilot, lambda: bool(app.screen.query("#new-channel-error")))
+            error = str(app.screen.query_one("#new-channel-error", Label).render())
+            assert error.startswith("error:") and "Bad Name" in error
+            box = app.screen.query_one("#new-channel", Input)
+            box.value = ""
+            await pilot.press(*"plans", "enter")
+            await settle(pilot, lambda: [r.name for r in app.channel_rows][1:2] == ["#plans"])
+            made = team.channels.list()[1]
+            assert (made.name, made.creator, made.subscribers) == ("#plans", PERSON, (PERSON,))
+
+    run(drive())

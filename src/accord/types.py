@@ -439,6 +439,16 @@ class Channel:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelNews:
+    """What is new in a channel for one reader: its posts waiting unacknowledged in the
+    reader's inbox, and the channel's newest post."""
+
+    channel: str
+    unread: int
+    newest: Message | None
+
+
+@dataclass(frozen=True, slots=True)
 class OutgoingMessage:
     """What a sender gives to send a message."""
 

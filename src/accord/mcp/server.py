@@ -8,7 +8,10 @@ Claude Code's argument shape into a call of accord's own tool of that meaning
 (``TaskCreate`` is ``task_create``, ``TaskUpdate {status: "completed"}`` is
 ``task_complete`` through the merge gate and the TaskCompleted hooks), so the
 member's permission rules and the team's hooks apply exactly as they do for
-accord's own agents. A refusal comes back as a tool error the client can act on.
+accord's own agents. The tools with no Claude Code counterpart (channels, routed
+messages, deliberations) keep accord's own names and arguments (``channel_post``,
+``reply_to``), and run accord's tool of that name unchanged. A refusal comes back as a
+tool error the client can act on, in the store's own words.
 
 Work that may block (a hook, a wait for mail) runs in a worker thread, so one slow
 call never holds up the server's other requests. Results are capped at
@@ -254,6 +257,12 @@ class Seat:
         return f"task #{task.id} is {task.status.value}: {reason}"
 
 
+def given(**args: Any) -> dict[str, Any]:
+    """An accord tool's arguments: those the client gave (None and empty lists left
+    out, so the tool's own defaults apply)."""
+    return {k: v for k, v in args.items() if v is not None and v != []}
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
@@ -410,11 +419,138 @@ def build_server(seat: Seat) -> MCPServer[Any]:
         description="Send a message to a teammate by name, to "
         "'person' (the person you work for), or to every other member with '*'.",
     )
-    async def send_message(to: str, message: str, summary: str | None = None) -> str:
-        args: dict[str, Any] = {"to": to, "message": message}
-        if summary is not None:
-            args["summary"] = summary
+    async def send_message(
+        to: str,
+        message: str,
+        summary: str | None = None,
+        reply_to: int | None = None,
+        route: bool = False,
+        tags: list[str] | None = None,
+    ) -> str:
+        args = given(
+            to=to, message=message, summary=summary, reply_to=reply_to, route=route, tags=tags
+        )
         return await _threaded(lambda: s.run("send_message", args))
+
+    @server.tool(
+        name="route_release",
+        description="Let go of a routed message you own and cannot answer: the next "
+        "member gets it.",
+    )
+    async def route_release(message_id: int) -> str:
+        return await _threaded(lambda: s.run("route_release", {"message_id": message_id}))
+
+    @server.tool(
+        name="answer_judge",
+        description="Say whether the answer to a routed message you sent was good "
+        "(accepted=true) or not.",
+    )
+    async def answer_judge(message_id: int, accepted: bool = True) -> str:
+        args = {"message_id": message_id, "accepted": accepted}
+        return await _threaded(lambda: s.run("answer_judge", args))
+
+    # channels -----------------------------------------------------------------------
+
+    @server.tool(
+        name="channel_create",
+        description="Create a channel (a named topic like '#design'); you join it.",
+    )
+    async def channel_create(channel: str) -> str:
+        return await _threaded(lambda: s.run("channel_create", {"channel": channel}))
+
+    @server.tool(name="channel_join", description="Join a channel: its new posts reach your mail.")
+    async def channel_join(channel: str) -> str:
+        return await _threaded(lambda: s.run("channel_join", {"channel": channel}))
+
+    @server.tool(name="channel_leave", description="Leave a channel.")
+    async def channel_leave(channel: str) -> str:
+        return await _threaded(lambda: s.run("channel_leave", {"channel": channel}))
+
+    @server.tool(
+        name="channel_post",
+        description="Post to a channel you joined; every other subscriber gets it. route=true "
+        "gives it one owner (tags: its topics); reply_to answers a post or message; the same "
+        "key again posts nothing new.",
+    )
+    async def channel_post(
+        channel: str,
+        message: str,
+        summary: str | None = None,
+        route: bool = False,
+        tags: list[str] | None = None,
+        reply_to: int | None = None,
+        key: str | None = None,
+    ) -> str:
+        args = given(
+            channel=channel,
+            message=message,
+            summary=summary,
+            route=route,
+            tags=tags,
+            reply_to=reply_to,
+            key=key,
+        )
+        return await _threaded(lambda: s.run("channel_post", args))
+
+    @server.tool(
+        name="channel_read",
+        description="A channel's history after post id since, oldest first; with no "
+        "channel, the team's channels.",
+    )
+    async def channel_read(
+        channel: str | None = None, since: Annotated[int, Field(ge=0)] = 0
+    ) -> str:
+        args = given(channel=channel, since=since)
+        return await _threaded(lambda: s.run("channel_read", args))
+
+    # deliberations --------------------------------------------------------------------
+
+    @server.tool(
+        name="position_submit",
+        description="Submit your own position in a deliberation, before reading anyone else's.",
+    )
+    async def position_submit(deliberation_id: int, position: str) -> str:
+        args = {"deliberation_id": deliberation_id, "position": position}
+        return await _threaded(lambda: s.run("position_submit", args))
+
+    @server.tool(
+        name="positions_read",
+        description="A deliberation's positions and replies (only once you submitted yours).",
+    )
+    async def positions_read(deliberation_id: int) -> str:
+        args = {"deliberation_id": deliberation_id}
+        return await _threaded(
+            lambda: capped(s.run("positions_read", args), f"`accord ask show {deliberation_id}`")
+        )
+
+    @server.tool(
+        name="exchange_reply",
+        description="Reply to the others' positions in the deliberation's current exchange round.",
+    )
+    async def exchange_reply(deliberation_id: int, reply: str) -> str:
+        args = {"deliberation_id": deliberation_id, "reply": reply}
+        return await _threaded(lambda: s.run("exchange_reply", args))
+
+    @server.tool(
+        name="agree", description="Agree during a deliberation's exchange: you reply no more."
+    )
+    async def agree(deliberation_id: int) -> str:
+        return await _threaded(lambda: s.run("agree", {"deliberation_id": deliberation_id}))
+
+    @server.tool(
+        name="synthesis_submit",
+        description="Write a deliberation's one answer, with agreement and dissent.",
+    )
+    async def synthesis_submit(
+        deliberation_id: int, answer: str, agreement: str = "", dissent: str = ""
+    ) -> str:
+        args = {
+            "deliberation_id": deliberation_id,
+            "answer": answer,
+            "agreement": agreement,
+            "dissent": dissent,
+        }
+        return await _threaded(lambda: s.run("synthesis_submit", args))
 
     @server.tool(
         name="read_mail",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from accord.types import Channel, Message
+from accord.types import Channel, ChannelNews, Message
 
 if TYPE_CHECKING:
     from accord.store.base import ChannelStore
@@ -53,9 +53,21 @@ class Channels:
             self.team, name, sender, body, summary=summary, key=key, reply_to=reply_to
         )[0]
 
-    def read(self, name: str, *, since: int = 0, limit: int = 100) -> list[Message]:
-        """The channel's posts after id ``since``, oldest first."""
-        return self.store.channel_history(self.team, name, since=since, limit=limit)
+    def read(
+        self, name: str, *, since: int = 0, limit: int = 100, newest: bool = False
+    ) -> list[Message]:
+        """The channel's posts after id ``since``, oldest first: the first ``limit`` of
+        them, or with ``newest`` the last ``limit``."""
+        return self.store.channel_history(self.team, name, since=since, limit=limit, newest=newest)
+
+    def news(self, reader: str) -> dict[str, ChannelNews]:
+        """Per channel: its posts unread in ``reader``'s inbox, and its newest post."""
+        return self.store.channel_news(self.team, reader)
+
+    def mark_read(self, name: str, reader: str) -> list[int]:
+        """``reader`` has read the channel: its inbox copies of the channel's posts are
+        acknowledged (the ids newly acknowledged)."""
+        return self.store.ack_channel(self.team, name, reader)
 
     def list(self) -> list[Channel]:
         """Every channel of the team, by name, with its subscribers."""

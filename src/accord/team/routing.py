@@ -273,6 +273,10 @@ class Routing:
         """The route of a message (or of the one it is a copy of), if it is routed."""
         return self.store.get_route(self.team, message_id)
 
+    def routes(self, *, owner: str | None = None, unanswered: bool = False) -> list[Route]:
+        """The team's routes by message id (only ``owner``'s; only those unanswered)."""
+        return self.store.list_routes(self.team, owner=owner, unanswered=unanswered)
+
     def take(self, message_id: int, owner: str, *, by: str) -> Route:
         """The lead (or the person) makes ``owner`` the owner, whatever the lease."""
         return self.store.take_ownership(

@@ -110,6 +110,36 @@ class ChannelConformance:
         assert store.post(TEAM, "#alone", "carol", "note to self")[0].recipient == "#alone"
         assert [m.body for m in store.channel_history(TEAM, "#alone")] == ["note to self"]
 
+    def test_news_newest_history_and_reading_a_channel_acks_its_copies(self, store: Store) -> None:
+        from accord.testing.conformance import logs, refused
+
+        store.create_channel(TEAM, "#design", "alice")
+        store.create_channel(TEAM, "#quiet", "alice")
+        store.join_channel(TEAM, "#design", PERSON)
+        store.join_channel(TEAM, "#quiet", PERSON)
+        store.send_message(TEAM, OutgoingMessage(sender="alice", recipient=PERSON, body="dm"))
+        posts = [store.post(TEAM, "#design", "alice", f"p{i}")[0] for i in range(4)]
+        news = store.channel_news(TEAM, PERSON)
+        assert news["#design"].unread == 4 and news["#design"].newest == posts[-1]
+        assert (news["#quiet"].unread, news["#quiet"].newest) == (0, None)
+        newest = store.channel_history(TEAM, "#design", limit=2, newest=True)
+        assert [m.body for m in newest] == ["p2", "p3"]  # the last two, oldest first
+        assert [m.body for m in store.channel_history(TEAM, "#design", newest=True)] == [
+            "p0", "p1", "p2", "p3",
+        ]  # fmt: skip
+        with logs(store, "messages_acked") as acked:
+            done = store.ack_channel(TEAM, "#design", PERSON)
+        assert len(done) == 4 and acked[0].payload == {"by": PERSON, "ids": done}
+        assert store.channel_news(TEAM, PERSON)["#design"].unread == 0
+        # the person's other mail stays unread; reading again acknowledges nothing
+        assert [m.body for m in store.list_messages(TEAM, member=PERSON, unacked=True)] == ["dm"]
+        with logs(store):
+            assert store.ack_channel(TEAM, "#design", PERSON) == []
+        with refused(store, UnknownChannel):
+            store.ack_channel(TEAM, "#nope", PERSON)
+        with refused(store, UnknownMember):
+            store.channel_news(TEAM, "dave")
+
     def test_refusals_change_nothing(self, store: Store) -> None:
         from accord.testing.conformance import refused
 

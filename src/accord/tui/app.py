@@ -14,6 +14,11 @@ Keys, as in Claude Code's agent teams where they have a meaning there:
 - Ctrl+T the board (Enter on a task: its story), Ctrl+O costs, Ctrl+E events (with a
   filter), Ctrl+L back to the lead's conversation; Ctrl+F (or ``i``) shows idle members
   folded away; Ctrl+Y and Ctrl+N answer the oldest open plan or permission ask.
+- Ctrl+G the team's channels, each with its posts unread by the person and its newest
+  post: Enter opens one (its newest posts, routed ones marked with their owner; the
+  line at the bottom posts to it as the person; opening it acknowledges the person's
+  copies of its posts), Esc goes back to the list; ``j`` joins, ``l`` leaves, ``n``
+  creates a channel.
 - ``q`` (Ctrl+Q while typing) closes the view. The team goes on.
 
 Every read happens in a worker thread through a ``Feed``; the screen only applies
@@ -53,7 +58,17 @@ from textual.widgets import (
 from accord.errors import AccordError, StoreError
 from accord.store import open_store
 from accord.team import Team
-from accord.tui.feed import EVENTS_KEPT, Change, Costs, Feed, MemberRow
+from accord.tui.feed import (
+    CHANNEL_SHOWN,
+    EVENTS_KEPT,
+    Change,
+    ChannelFeed,
+    ChannelPage,
+    ChannelRow,
+    Costs,
+    Feed,
+    MemberRow,
+)
 from accord.types import (
     PERSON,
     Event,
@@ -61,6 +76,7 @@ from accord.types import (
     MemberStatus,
     Message,
     MessageKind,
+    Route,
     RunStatus,
     Task,
     TranscriptEntry,
@@ -188,6 +204,46 @@ class Reason(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+class NewChannel(ModalScreen[str | None]):
+    """A new channel's name, typed: Enter creates it, Esc cancels. Shown again with the
+    store's refusal when the name was refused."""
+
+    BINDINGS: ClassVar[list[Any]] = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, value: str = "", error: str = "") -> None:
+        super().__init__()
+        self.value = value
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(Text("a new channel (you join it)", style="bold"))
+            if self.error:
+                yield Label(Text(self.error, style="red"), id="new-channel-error")
+            yield Input(
+                value=self.value,
+                placeholder="its name, like design; Enter creates, Esc cancels",
+                id="new-channel",
+            )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChannelList(DataTable[Text]):
+    """The team's channels; its own keys act on the selected one."""
+
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("j", "app.channel_join", "join"),
+        Binding("l", "app.channel_leave", "leave"),
+        Binding("n", "app.channel_new", "new channel"),
+    ]
+
+
 class Story(ModalScreen[None]):
     """One task whole: description, result, the events about it and its owner's work."""
 
@@ -271,7 +327,14 @@ class Seat(App[None]):
     .dialog { width: 70%; height: auto; max-height: 80%; border: thick $primary;
               background: $surface; padding: 1 2; }
     .wide { width: 90%; }
-    Confirm, Reason, Story { align: center middle; }
+    Confirm, Reason, Story, NewChannel { align: center middle; }
+    #channels-pane { height: 1fr; }
+    #channels-title { height: 1; background: $boost; }
+    #channel-list { height: 1fr; }
+    #channel-log { height: 1fr; display: none; }
+    #channels-pane.-open #channel-list { display: none; }
+    #channels-pane.-open #channel-log { display: block; }
+    #channel-said { height: auto; color: $error; }
     """
     BINDINGS: ClassVar[list[Any]] = [
         Binding("up", "step(-1)", "member", show=False),
@@ -287,6 +350,7 @@ class Seat(App[None]):
         Binding("ctrl+o", "pane('costs-pane')", "costs", priority=True),
         Binding("ctrl+e", "pane('events-pane')", "events", priority=True),
         Binding("ctrl+l", "pane('chat')", "lead", priority=True),
+        Binding("ctrl+g", "pane('channels-pane')", "channels", priority=True),
         Binding("ctrl+y", "answer(True)", "approve", priority=True),
         Binding("ctrl+n", "answer(False)", "deny", priority=True),
         Binding("i", "toggle_idle", "idle", show=False),
@@ -314,6 +378,9 @@ class Seat(App[None]):
         self.run_seen_running = False
         self.closing = False
         self.stopped = threading.Event()
+        # Set to make the reading worker look now rather than at its next tick: a
+        # channel opened or posted to is read at once.
+        self.nudged = threading.Event()
         self.transcript_seq = 0
         self.entries_shown = 0
         self.unreachable: str | None = None
@@ -323,6 +390,20 @@ class Seat(App[None]):
         self._budget: float | None = None
         self._reading_for: str | None = None  # whose transcript the worker reads
         self.reading_since: float | None = None  # when the worker's read began
+        self.channel_feed: ChannelFeed | None = None  # the worker's
+        self.channels_due = False  # the worker reads the listing again
+        self.channel_open: str | None = None  # the channel whose posts are shown
+        self.channel_rows: list[ChannelRow] = []
+        self.channel_posts: deque[Message] = deque(maxlen=CHANNEL_SHOWN * 4)
+        self.channel_routes: dict[int, Route] = {}
+        self.channel_cut = False  # the open channel has more posts than it shows
+        self._ack_due: str | None = None  # the channel whose copies the worker acks next
+        self.channel_pages = 0  # pages applied (tests wait on it)
+        # Each opening of a channel counts one; the worker reads a channel afresh when
+        # the count moved, even when it is the channel it read last (opened again).
+        self.channel_opened = 0
+        self._channel_served = 0
+        self.deck: Deck | None = None  # the right-hand panes, once mounted
 
     # layout -----------------------------------------------------------------------
 
@@ -349,6 +430,13 @@ class Seat(App[None]):
                 with Vertical(id="events-pane"):
                     yield Input(placeholder="filter events (words in the line)", id="filter")
                     yield RichLog(id="event-log", wrap=False, markup=False, max_lines=EVENTS_KEPT)
+                with Vertical(id="channels-pane"):
+                    yield Static("", id="channels-title")
+                    yield ChannelList(id="channel-list", cursor_type="row")
+                    yield RichLog(
+                        id="channel-log", wrap=True, markup=False, max_lines=CHANNEL_SHOWN * 4
+                    )
+                    yield Static("", id="channel-said")
         yield Input(placeholder="write to the lead; Enter sends", id="say")
         yield Static("", id="small")
         yield Footer()
@@ -374,7 +462,17 @@ class Seat(App[None]):
             ("attempts", "attempts"),
         ):
             board.add_column(label, key=key)
+        channels = self.query_one("#channel-list", DataTable)
+        for key, label in (
+            ("name", "channel"),
+            ("unread", "unread"),
+            ("joined", "you"),
+            ("subscribers", "subscribers"),
+            ("newest", "newest post"),
+        ):
+            channels.add_column(label, key=key)
         self.query_one("#transcript", Tree).show_root = False
+        self.deck = self.query_one("#right", Deck)
         self.query_one("#say", Input).focus()  # typing goes to the lead at once
         if self.until_run_ends:  # opened by `accord run`, which says when to close
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.exit)
@@ -400,6 +498,7 @@ class Seat(App[None]):
 
     def on_unmount(self) -> None:
         self.stopped.set()
+        self.nudged.set()
 
     # reading: one worker thread -----------------------------------------------------
 
@@ -416,6 +515,7 @@ class Seat(App[None]):
                 self.reading_since = time.monotonic()
                 change = self.feed.refresh()
                 focus = self._focus_reads(change is not None)
+                chan = self._channel_reads(change)
                 self.reading_since = None
                 now = time.monotonic()
                 live = None
@@ -424,8 +524,12 @@ class Seat(App[None]):
                     live = self.feed.live(self.following)
                 if self.unreachable is not None:
                     self._ui(self._reachable)
-                if change is not None or focus is not None or live is not None:
-                    self._ui(self._apply, change, focus, live)
+                if change is not None or focus is not None or live is not None or chan:
+                    self._ui(self._apply, change, focus, live, chan)
+                if self._ack_due is not None:
+                    # After the posts are on the screen: 10,000 copies take a while.
+                    self.reader.channels.mark_read(self._ack_due, PERSON)
+                    self._ack_due = None
                 busy = change is not None and change.behind
             except (StoreError, OSError) as e:
                 self.reading_since = None
@@ -443,7 +547,8 @@ class Seat(App[None]):
                 self.stopped.wait(RECONNECT_EVERY)
                 continue
             if not busy:
-                self.stopped.wait(LOOK_EVERY if self.following is None else LIVE_EVERY)
+                self.nudged.wait(LOOK_EVERY if self.following is None else LIVE_EVERY)
+                self.nudged.clear()
         self._drop_reader()
 
     def _ui(self, apply: Any, *args: Any) -> None:
@@ -469,7 +574,8 @@ class Seat(App[None]):
                 self.reader.store.close()
             except Exception:  # noqa: BLE001, S110 - closing a broken connection
                 pass
-        self.reader, self.feed = None, None
+        self.reader, self.feed, self.channel_feed = None, None, None
+        self.channels_due = True
 
     def _focus_reads(self, moved: bool) -> tuple[str, bool, list[TranscriptEntry]] | None:
         """New transcript entries of the member in focus: all of its newest session when
@@ -491,6 +597,40 @@ class Seat(App[None]):
         self.transcript_seq = entries[-1].seq
         return member, False, entries
 
+    def _channel_reads(
+        self, change: Change | None
+    ) -> tuple[list[ChannelRow] | None, ChannelPage | None] | None:
+        """While the channels pane is shown: the listing when a channel changed, and the
+        open channel's new posts and moved routes. Posts shown are then acknowledged in
+        the person's inbox (``_ack_due``: through the channels service, on the reader's
+        connection, once they are on the screen)."""
+        # The pane shown, as the app last set it (a plain attribute: no DOM query off
+        # the app's thread).
+        if self.reader is None or self.deck is None or self.deck.current != "channels-pane":
+            return None
+        if self.channel_feed is None:
+            self.channel_feed = ChannelFeed(self.reader)
+            self.channels_due = True
+        feed = self.channel_feed
+        moved = change is not None and (change.channels or bool(change.routed))
+        rows = None
+        if self.channels_due or (change is not None and change.channels):
+            self.channels_due = False
+            rows = feed.rows()
+        page = None
+        wanted = self.channel_open
+        opened = self.channel_opened
+        if wanted is None or opened != self._channel_served:
+            feed.open = None
+            self._channel_served = opened
+        if wanted is not None and (wanted != feed.open or moved):
+            page = feed.page(wanted, change.routed if change is not None else set())
+            if page is not None and feed.unread_in(page):
+                self._ack_due = wanted
+        if rows is None and page is None:
+            return None
+        return rows, page
+
     # applying what changed ------------------------------------------------------------
 
     def _apply(
@@ -498,9 +638,16 @@ class Seat(App[None]):
         change: Change | None,
         focus: tuple[str, bool, list[TranscriptEntry]] | None,
         live: Any,
+        chan: tuple[list[ChannelRow] | None, ChannelPage | None] | None = None,
     ) -> None:
         if change is not None:
             self._apply_change(change)
+        if chan is not None:
+            rows, page = chan
+            if rows is not None:
+                self._show_channels(rows)
+            if page is not None and page.channel == self.channel_open:
+                self._show_posts(page)
         if focus is not None and focus[0] == self.following:
             self._show_entries(focus[2], fresh=focus[1])
         if live is not None or self.following is not None:
@@ -756,6 +903,171 @@ class Seat(App[None]):
             text.append(f": {body}")
             log.write(text)
 
+    # channels -------------------------------------------------------------------------
+
+    def _show_channels(self, rows: list[ChannelRow]) -> None:
+        self.channel_rows = rows
+        table = self.query_one("#channel-list", DataTable)
+        selected = self.selected_channel()
+        table.clear()
+        for r in rows:
+            newest = "-"
+            if r.newest is not None:
+                newest = f"{r.newest.sender}: {line(r.newest.body, 60)}"
+            table.add_row(
+                Text(r.name, style="bold" if r.unread else ""),
+                Text(str(r.unread) if r.unread else "-", style="bold" if r.unread else "dim"),
+                Text("joined" if r.joined else "-"),
+                Text(line(", ".join(r.subscribers) or "-", 40)),
+                Text(newest),
+                key=r.name,
+            )
+        names = [r.name for r in rows]
+        if selected in names:
+            table.move_cursor(row=names.index(selected))
+        self._channels_title()
+
+    def _channels_title(self) -> None:
+        title = self.query_one("#channels-title", Static)
+        if self.channel_open is None:
+            unread = sum(r.unread for r in self.channel_rows)
+            title.update(
+                Text(
+                    f"channels ({len(self.channel_rows)}, {unread} unread) · Enter opens · "
+                    "j join · l leave · n new",
+                    style="bold",
+                )
+            )
+        else:
+            joined = any(r.joined for r in self.channel_rows if r.name == self.channel_open)
+            how = "you post as the person below" if joined else "Esc, then j joins it to post"
+            title.update(Text(f"{self.channel_open}: {how} · Esc back", style="bold"))
+
+    def selected_channel(self) -> str | None:
+        table = self.query_one("#channel-list", DataTable)
+        if not table.row_count or table.cursor_row < 0:
+            return None
+        row = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
+        return str(row.value)
+
+    def _show_posts(self, page: ChannelPage) -> None:
+        log = self.query_one("#channel-log", RichLog)
+        self.channel_routes.update(page.routes)
+        if page.fresh:
+            self.channel_posts.clear()
+            log.clear()
+        before = {m.id for m in self.channel_posts}
+        # A shown post's route moved (answered, released): its line is written again,
+        # with the others (a log's lines are not edited in place).
+        moved = any(i in before for i in page.routes)
+        self.channel_posts.extend(page.posts)
+        if moved:
+            log.clear()
+        shown = self.channel_posts if moved else page.posts
+        lines = [self._post_text(m) for m in shown]
+        if page.fresh:
+            self.channel_cut = len(page.posts) >= CHANNEL_SHOWN
+        if (page.fresh or moved) and self.channel_cut:
+            lines.insert(
+                0,
+                Text(
+                    f"(its newest {CHANNEL_SHOWN} posts; all of them: `accord channel read "
+                    f"{page.channel.lstrip('#')} --limit N`)",
+                    style="dim",
+                ),
+            )
+        if lines:
+            # One write of all the lines: a write each costs a layout each (500 posts:
+            # 430 ms against 60, measured).
+            log.write(Text("\n").join(lines))
+        self.channel_pages += 1
+
+    def _post_text(self, m: Message) -> Text:
+        stamp = time.strftime("%H:%M", time.localtime(m.sent_at))
+        text = Text(f"[{m.id}] {stamp} ", style="dim")
+        text.append("you" if m.sender == PERSON else m.sender, style="bold")
+        if m.reply_to is not None:
+            text.append(f" ↩ {m.reply_to}", style="dim")
+        text.append(f": {shown(m.body[:FOLD_CHARS])}")
+        route = self.channel_routes.get(m.id)
+        if route is not None:
+            if route.answer_id is not None:
+                text.append(f"  answered by {route.owner}", style="green")
+            else:
+                text.append(f"  owned by {route.owner}", style="yellow")
+        return text
+
+    def open_channel(self, name: str) -> None:
+        """Enter on a channel: its newest posts, and the line below posts to it."""
+        self.channel_open = name
+        self.channel_opened += 1
+        self.channel_routes = {}
+        self.channel_posts.clear()
+        self.query_one("#channel-log", RichLog).clear()
+        self.query_one("#channel-said", Static).update("")
+        self.query_one("#channels-pane").set_class(True, "-open")
+        self.nudged.set()
+        self._channels_title()
+        self._placeholder()
+        self.query_one("#say", Input).focus()
+
+    def close_channel(self) -> None:
+        self.channel_open = None
+        self.query_one("#channels-pane").set_class(False, "-open")
+        self.channels_due = True
+        self._channels_title()
+        self._placeholder()
+        self.query_one("#channel-list", DataTable).focus()
+
+    def _channel_said(self, text: str, *, error: bool = True) -> None:
+        said = self.query_one("#channel-said", Static)
+        said.update(Text(text, style="red" if error else "green"))
+        self.notify(text, severity="error" if error else "information")
+
+    def _target_channel(self) -> str | None:
+        return self.channel_open or self.selected_channel()
+
+    def action_channel_join(self) -> None:
+        name = self._target_channel()
+        if name is not None:
+            self._channel_write("join", name)
+
+    def action_channel_leave(self) -> None:
+        name = self._target_channel()
+        if name is not None:
+            self._channel_write("leave", name)
+
+    def action_channel_new(self, value: str = "", error: str = "") -> None:
+        def create(name: str | None) -> None:
+            if name is not None:
+                self._channel_write("create", name)
+
+        self.push_screen(NewChannel(value, error), create)
+
+    @work(thread=True, group="write")
+    def _channel_write(self, verb: str, name: str, text: str = "") -> None:
+        """Join, leave, create or post to a channel as the person; the store's refusal
+        is shown in the pane (a refused name opens the dialog again with it)."""
+        channels = self._writer().channels
+        try:
+            if verb == "join":
+                done = f"you {'joined' if channels.join(name, PERSON) else 'had joined'} {name}"
+            elif verb == "leave":
+                done = f"you {'left' if channels.leave(name, PERSON) else 'had not joined'} {name}"
+            elif verb == "create":
+                done = f"created {channels.create(name, PERSON).name}; you joined it"
+            else:
+                post = channels.post(name, PERSON, text)
+                done = f"posted {post.id} to {post.channel}"
+        except AccordError as e:
+            if verb == "create":
+                self.call_from_thread(self.action_channel_new, name, f"error: {e}")
+            self.call_from_thread(self._channel_said, f"error: {e}")
+            return
+        self.channels_due = True
+        self.nudged.set()
+        self.call_from_thread(self._channel_said, done, error=False)
+
     # a member's transcript --------------------------------------------------------------
 
     def _show_entries(self, entries: list[TranscriptEntry], *, fresh: bool) -> None:
@@ -854,7 +1166,9 @@ class Seat(App[None]):
             table.move_cursor(row=row)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id == "members":
+        if event.data_table.id == "channel-list":
+            self.open_channel(str(event.row_key.value))
+        elif event.data_table.id == "members":
             self.open_member(str(event.row_key.value))
         elif event.data_table.id == "board":
             self.show_task(int(str(event.row_key.value)))
@@ -882,22 +1196,41 @@ class Seat(App[None]):
         self.query_one("#say", Input).focus()
 
     def _placeholder(self) -> None:
+        if self.channel_open is not None and self._on_channels():
+            self.query_one(
+                "#say", Input
+            ).placeholder = (
+                f"post to {self.channel_open} as you; Enter sends · Esc back to the channels"
+            )
+            return
         to = self.following or self.lead or "the lead"
         self.query_one("#say", Input).placeholder = f"write to {to}; Enter sends" + (
             " · Esc interrupts it · Ctrl+X stops it" if self.following else ""
         )
 
+    def _on_channels(self) -> bool:
+        return self.query_one("#right", Deck).current == "channels-pane"
+
     def action_pane(self, pane: str) -> None:
         switcher = self.query_one("#right", Deck)
         pane = "board-pane" if pane == "board" else pane
-        if pane == "board-pane" and switcher.current == "board-pane":
-            pane = "focus" if self.following else "chat"  # Ctrl+T toggles
+        if pane in ("board-pane", "channels-pane") and switcher.current == pane:
+            pane = "focus" if self.following else "chat"  # Ctrl+T and Ctrl+G toggle
         if pane == "chat":
             self.following = None
-            self._placeholder()
         switcher.current = pane
+        self._placeholder()
         if pane == "events-pane":
             self.query_one("#filter", Input).focus()
+        elif pane == "channels-pane":
+            self.channels_due = True
+            self.nudged.set()
+            if self.channel_open is None:
+                self.query_one("#channel-list", DataTable).focus()
+            else:
+                self.query_one("#say", Input).focus()
+        elif self.focused is not None and self.focused.id == "channel-list":
+            self.query_one("#say", Input).focus()
 
     def action_toggle_idle(self) -> None:
         self.show_idle = not self.show_idle
@@ -909,6 +1242,10 @@ class Seat(App[None]):
         if event.input.id != "say":
             return
         text = event.value.strip()
+        if not text and self._on_channels():
+            if self.channel_open is None and (name := self.selected_channel()) is not None:
+                self.open_channel(name)
+            return
         if not text:  # Enter on an empty line opens the selected member, as in Claude Code
             if self.query_one("#right", Deck).current == "board-pane":
                 board = self.query_one("#board", DataTable)
@@ -919,6 +1256,10 @@ class Seat(App[None]):
             name = self.selected()
             if name is not None:
                 self.open_member(name)
+            return
+        if self.channel_open is not None and self._on_channels():
+            event.input.value = ""
+            self._channel_write("post", self.channel_open, text)
             return
         to = self.following or self.lead
         if to is None:
@@ -947,6 +1288,9 @@ class Seat(App[None]):
 
     def action_interrupt(self) -> None:
         switcher = self.query_one("#right", Deck)
+        if switcher.current == "channels-pane" and self.channel_open is not None:
+            self.close_channel()  # Esc: from a channel back to the list
+            return
         if self.following is None:
             if switcher.current != "chat":
                 self.action_pane("chat")

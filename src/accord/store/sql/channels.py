@@ -23,7 +23,15 @@ from accord.events import EventKind
 from accord.store.limits import MAX_BODY, MAX_KEY, MAX_SUMMARY
 from accord.store.sql.mail import _MESSAGE_COLUMNS, _message
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
-from accord.types import PERSON, Channel, Message, MessageKind, RouteChoice, check_channel
+from accord.types import (
+    PERSON,
+    Channel,
+    ChannelNews,
+    Message,
+    MessageKind,
+    RouteChoice,
+    check_channel,
+)
 
 
 class ChannelsPart(Seam):
@@ -247,19 +255,83 @@ class ChannelsPart(Seam):
 
     @atomic
     def channel_history(
-        self, team: str, channel: str, *, since: int = 0, limit: int = 100
+        self, team: str, channel: str, *, since: int = 0, limit: int = 100, newest: bool = False
     ) -> list[Message]:
-        """The channel's posts after message id ``since``, oldest first, at most ``limit``."""
+        """The channel's posts after message id ``since``, oldest first, at most ``limit``:
+        the oldest of them, or with ``newest`` the newest (a view opening a long channel
+        shows its end)."""
         channel = check_channel(channel)
+        order = "DESC" if newest else ""
         with self._read() as db:
             team_id = self._team_id(db, team)
             self._channel_row(db, team_id, team, channel)
             rows = db.execute(
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE team_id = ? AND channel = ? "
-                "AND recipient = ? AND id > ? ORDER BY id LIMIT ?",
+                f"AND recipient = ? AND id > ? ORDER BY id {order} LIMIT ?",
                 (team_id, channel, channel, since, limit),
             ).fetchall()
-        return [_message(team, r) for r in rows]
+        found = [_message(team, r) for r in rows]
+        return found[::-1] if newest else found
+
+    @atomic
+    def channel_news(self, team: str, member: str) -> dict[str, ChannelNews]:
+        """For each channel of the team: how many of its posts wait unacknowledged in
+        ``member``'s inbox, and its newest post (None while it has none)."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            self._mail_address(db, team_id, team, member)
+            unread = dict(
+                db.execute(
+                    "SELECT channel, COUNT(*) FROM messages WHERE team_id = ? AND recipient = ? "
+                    "AND acked_at IS NULL AND channel IS NOT NULL GROUP BY channel",
+                    (team_id, member),
+                ).fetchall()
+            )
+            names = [
+                r[0]
+                for r in db.execute(
+                    "SELECT name FROM channels WHERE team_id = ? ORDER BY name", (team_id,)
+                ).fetchall()
+            ]
+            news: dict[str, ChannelNews] = {}
+            for name in names:
+                # Backwards along (team, channel, id): the newest post is found after
+                # its own copies at most.
+                row = db.execute(
+                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE team_id = ? "
+                    "AND channel = ? AND recipient = ? ORDER BY id DESC LIMIT 1",
+                    (team_id, name, name),
+                ).fetchone()
+                newest = _message(team, row) if row is not None else None
+                news[name] = ChannelNews(name, int(unread.get(name, 0)), newest)
+        return news
+
+    @atomic
+    def ack_channel(self, team: str, channel: str, member: str) -> list[int]:
+        """Acknowledge every copy of ``channel``'s posts waiting in ``member``'s inbox (it
+        has read the channel); the ids newly acknowledged, with one ``messages_acked``
+        event. UnknownChannel if there is none."""
+        channel = check_channel(channel)
+        with self._write() as db:
+            team_id = self._team_id(db, team)
+            self._mail_address(db, team_id, team, member, lock=self._LOCK_ROW)
+            self._channel_row(db, team_id, team, channel)
+            # One statement for them all (10,000 unread copies: one update, not 10,000),
+            # and exactly the rows it changed come back for the event.
+            now = self.clock()
+            ids = sorted(
+                r[0]
+                for r in db.execute(
+                    "UPDATE messages SET acked_at = ?, delivered_at = COALESCE(delivered_at, ?) "
+                    "WHERE team_id = ? AND recipient = ? AND channel = ? AND acked_at IS NULL "
+                    "RETURNING id",
+                    (now, now, team_id, member, channel),
+                ).fetchall()
+            )
+            if ids:
+                payload = {"by": member, "ids": ids}
+                self._event(db, team_id, EventKind.MESSAGES_ACKED, payload, member)
+            return ids
 
     @atomic
     def list_channels(self, team: str) -> list[Channel]:
