@@ -484,6 +484,10 @@ def test_cli_answer_judge_release_and_patterns(cli: Cli, project: Path) -> None:
     ok(cli("channel", "create", "ops-room"))
     ok(cli("channel", "join", "ops-room", "--as", "ops"))
     ok(cli("channel", "join", "ops-room", "--as", "bob"))
+    routed = js(cli("channel", "post", "ops-room", "who has db-2?", "--route", "--json"))
+    said = ok(cli("channel", "read", "ops-room")).out
+    owner = js(cli("route", "explain", str(routed["id"]), "--json"))["route"]["owner"]
+    assert f"who has db-2?  (owned by {owner})" in said
     first = js(cli("channel", "post", "ops-room", "status?", "--key", "k1", "--json"))
     again = js(cli("channel", "post", "ops-room", "status?", "--key", "k1", "--json"))
     assert first["id"] == again["id"]
@@ -523,6 +527,21 @@ def test_cli_answer_judge_release_and_patterns(cli: Cli, project: Path) -> None:
     ).out
     assert "sent" in said
     assert "answered by message" in ok(cli("route", "explain", str(q["id"]))).out
+    ok(
+        cli(
+            "msg",
+            "send",
+            "mine",
+            "--to",
+            "person",
+            "--from",
+            owner,
+            "--reply-to",
+            str(routed["id"]),
+        )
+    )
+    said = ok(cli("channel", "read", "ops-room")).out
+    assert f"(answered by {owner})" in said
     assert "is accepted" in ok(cli("route", "accept", str(q["id"]))).out
     rows = js(cli("team", "patterns", "--member", "ops", "--json"))
     assert [(p["topic"], p["answered"], p["accepted"], p["score"]) for p in rows] == [

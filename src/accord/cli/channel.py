@@ -120,8 +120,14 @@ def channel_read(ctx: Context) -> int:
     elif not posts:
         show.say("no posts")
     else:
+        marks = ctx.reading.routing().marks(posts)
         for m in posts:
-            show.say(f"[{m.id}] {show.when(m.sent_at)} {show.who(m.sender)}: {plain(m.body)}")
+            said = f"[{m.id}] {show.when(m.sent_at)} {show.who(m.sender)}: {plain(m.body)}"
+            if m.reply_to is not None:
+                said += f"  (reply to {m.reply_to})"
+            if m.id in marks:
+                said += f"  ({marks[m.id]})"
+            show.say(said)
     return 0
 
 

@@ -277,6 +277,22 @@ class Routing:
         """The team's routes by message id (only ``owner``'s; only those unanswered)."""
         return self.store.list_routes(self.team, owner=owner, unanswered=unanswered)
 
+    def marks(self, messages: Sequence[Message]) -> dict[int, str]:
+        """For each routed message among ``messages``, by its id: ``owned by NAME`` until
+        its owner answers, then ``answered by NAME`` (what a reader is shown beside it)."""
+        found: dict[int, str] = {}
+        seen: dict[int, Route | None] = {}
+        for m in messages:
+            if m.route_id is None:
+                continue
+            if m.route_id not in seen:
+                seen[m.route_id] = self.store.get_route(self.team, m.route_id)
+            route = seen[m.route_id]
+            if route is not None:
+                said = "answered by" if route.answer_id is not None else "owned by"
+                found[m.id] = f"{said} {route.owner}"
+        return found
+
     def take(self, message_id: int, owner: str, *, by: str) -> Route:
         """The lead (or the person) makes ``owner`` the owner, whatever the lease."""
         return self.store.take_ownership(

@@ -17,8 +17,14 @@ READ_LIMIT = 50
 _NAME = "The channel's name, like '#design'."
 
 
-def _post_line(m: Message) -> str:
-    return f"#{m.id} {m.sender}: {m.body}"
+def _post_line(m: Message, marks: dict[int, str] | None = None) -> str:
+    said = f"#{m.id} {m.sender}: {m.body}"
+    if m.reply_to is not None:
+        said += f" (reply to #{m.reply_to})"
+    mark = (marks or {}).get(m.id)
+    if mark is not None:
+        said += f" (routed: {mark})"
+    return said
 
 
 class ChannelCreateArgs(ToolArgs):
@@ -117,7 +123,8 @@ def channel_read(ctx: ToolContext, args: ChannelReadArgs) -> str:
     if not posts:
         return f"no posts in {args.channel}" + (f" after #{args.since}" if args.since else "")
     more = f"\n(more: call again with since={posts[-1].id})" if len(posts) == READ_LIMIT else ""
-    return "\n".join(_post_line(m) for m in posts) + more
+    marks = team.routing().marks(posts)
+    return "\n".join(_post_line(m, marks) for m in posts) + more
 
 
 CHANNEL_TOOLS: list[Tool[Any]] = [
