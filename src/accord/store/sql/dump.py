@@ -39,6 +39,8 @@ class DumpPart(Seam):
         "deliberation_participants",
         "deliberation_positions",
         "work_topics",
+        "skills",
+        "skill_uses",
         "supervisors",
         "events",  # last: its payloads name ids the rows above may have been given anew
     )
@@ -61,6 +63,8 @@ class DumpPart(Seam):
         "deliberation_participants": "deliberation_id, member",
         "deliberation_positions": "deliberation_id, member, round",
         "work_topics": "subject, subject_id, topic",
+        "skills": "name, version",
+        "skill_uses": "id",
         "supervisors": "host",
         "events": "seq",
     }
@@ -71,6 +75,8 @@ class DumpPart(Seam):
         "spawns": (),
         "memories": ("supersedes", "superseded_by"),
     }
+    # (Skills and their uses are numbered per team, like tasks, which a use names: they
+    # keep their numbers in any store, and nothing of theirs is renumbered.)
     # Columns of other tables that point at those ids, by the table pointed at (a
     # work topic's ``subject_id`` only when its subject is a routed message).
     _POINTERS = {
