@@ -67,6 +67,10 @@ class ToolContext:
     # The wall bash commands run in (None: unsandboxed, for a context made by hand).
     sandbox: Sandbox | None = None
     project_root: Path | None = None
+    # The skills its agent definition lets it use (None: every skill), and the task its
+    # session works on (a skill's use is recorded against that task's attempt).
+    skills: tuple[str, ...] | None = None
+    task_id: int | None = None
 
     @property
     def root(self) -> Path:
