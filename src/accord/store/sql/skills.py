@@ -95,6 +95,18 @@ def _draft(draft: SkillDraft) -> tuple[str, str]:
     if not draft.body.strip():
         raise UserError(f"skill {draft.name!r} needs a body (the procedure itself)")
     _cap(draft.body, MAX_SKILL, "the skill's body")
+    for path in draft.files:
+        parts = path.split("/")
+        if (
+            not path
+            or path.startswith("/")
+            or "\\" in path
+            or any(p in ("", ".", "..") for p in parts)
+        ):
+            raise UserError(
+                f"{path!r} is not a file path inside skill {draft.name!r}'s folder; use a "
+                "relative path like 'reference.md' or 'scripts/check.sh'"
+            )
     meta = json.dumps(draft.meta, separators=(",", ":"), sort_keys=True, default=str)
     files = json.dumps(draft.files, separators=(",", ":"), sort_keys=True)
     _cap(meta, MAX_SKILL, "the skill's front matter")
