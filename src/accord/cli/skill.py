@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 from accord.cli import _render as show
 from accord.cli._common import Context, group, plain, positive_int, reads, writes
 from accord.errors import UserError
-from accord.types import SkillStatus, SkillVersion, check_skill_name, to_json
 
 if TYPE_CHECKING:
     import argparse
 
     from accord.cli._common import Subcommands
     from accord.team.skills import Skill, Skills
+    from accord.types import SkillVersion
 
 
 def register(commands: Subcommands, name: str) -> None:
@@ -104,6 +104,8 @@ def _warn(skills: Skills) -> None:
 
 
 def _name(ctx: Context) -> str:
+    from accord.types import check_skill_name
+
     return check_skill_name(ctx.args.name)
 
 
@@ -182,6 +184,8 @@ def skills_draft(v: SkillVersion) -> Any:
 
 
 def _state(v: SkillVersion, current: int | None) -> str:
+    from accord.types import SkillStatus
+
     if v.status == SkillStatus.ACTIVE:
         return "current" if v.version == current else "superseded"
     return v.status.value
@@ -191,6 +195,8 @@ def skill_history(ctx: Context) -> int:
     skills = _skills(ctx)
     name = _name(ctx)
     versions = skills.history(name)
+    from accord.types import SkillStatus
+
     if ctx.json:
         show.emit_json(versions)
         return 0
@@ -224,6 +230,8 @@ def skill_stats(ctx: Context) -> int:
     name = None if ctx.args.name is None else _name(ctx)
     found = skills.stats(name)
     if ctx.json:
+        from accord.types import to_json
+
         show.emit_json([dict(to_json(s), success_rate=s.success_rate) for s in found])
         return 0
     if not found:
@@ -261,6 +269,8 @@ def skill_write(ctx: Context) -> int:
 
 
 def skill_revise(ctx: Context) -> int:
+    from accord.types import SkillStatus
+
     name = _name(ctx)
     body = _read_body(ctx)
     made = _skills(ctx).revise(
@@ -286,6 +296,8 @@ def skill_review(ctx: Context) -> int:
 
 
 def skill_revert(ctx: Context) -> int:
+    from accord.types import SkillStatus
+
     name = _name(ctx)
     made = _skills(ctx).revert(name, ctx.args.to, _me(ctx))
     state = "pending a review" if made.status == SkillStatus.PENDING else "current"
