@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from accord.agent.definition import parse_definition
+from accord.agent.tools.base import ToolContext
+from accord.agent.tools.skills import SkillReviewArgs, skill_review
 from accord.config import Config, LearningConfig
 from accord.errors import ConfigError
 from accord.llm.scripted import ScriptedModel, call, reply
@@ -228,8 +230,10 @@ def test_review_by_the_lead_or_the_person(cli: Cli, project: Path, home: Path) -
     assert "pending review: run-tests v2" in ok(cli("skill", "list")).out
     with pytest.raises(Exception, match="not the lead"):
         team.skills.review("run-tests", 2, approve=True, reviewer="alice", reason="")
-    done = team.skills.review("run-tests", 2, approve=True, reviewer="boss", reason="fine")
-    assert done.status == SkillStatus.ACTIVE and team.skills.get("run-tests").body == "v2 body"
+    assert "alice revised skill run-tests: v2 waits for a review" in team.digest(0, "boss").text
+    lead = ToolContext(workspace=project, member="boss", team=team)
+    said = skill_review(lead, SkillReviewArgs(name="run-tests", version=2, approve=True))
+    assert "v2 approved" in said and team.skills.get("run-tests").body == "v2 body"
     team.skills.revise("run-tests", "v3 body", "task #3", "alice")
     one_error(cli("skill", "reject", "run-tests", "3"), "--reason")
     assert "rejected" in ok(cli("skill", "reject", "run-tests", "3", "--reason", "no evidence")).out

@@ -33,7 +33,10 @@ def use_skill(ctx: ToolContext, args: UseSkillArgs) -> str:
     skills = _team(ctx).skills
     if args.file is not None:
         return skills.read_file(args.name, args.file, ctx.skills)
-    loaded = skills.load(args.name, ctx.member, ctx.task_id, ctx.skills)
+    task_id = ctx.task_id
+    if task_id is None and len(ctx.claims) == 1:  # a seat of the MCP server: its one claim
+        task_id = next(iter(ctx.claims))
+    loaded = skills.load(args.name, ctx.member, task_id, ctx.skills)
     s = loaded.skill
     kept = " (the version you loaded earlier in this task)" if loaded.pinned else ""
     lines = [
