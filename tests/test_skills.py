@@ -335,3 +335,11 @@ def test_stats_show_each_versions_outcomes(cli: Cli, project: Path, skills: dict
     ]
     table = ok(cli("skill", "stats")).out
     assert "0%" in table and "100%" in table
+
+
+def test_the_list_in_a_members_context_is_capped(team: Team, home: Path) -> None:
+    for i in range(200):
+        team.skills.write(f"skill-{i:03}", "a procedure " + "word " * 20, "body", "lead")
+    listed = team.skills.listing()
+    assert len(listed) < 4200 and listed.startswith("- skill-000: a procedure")
+    assert listed.splitlines()[-1].startswith("- ... and ") and "more" in listed.splitlines()[-1]

@@ -60,6 +60,9 @@ class SkillConformance:
             store.write_skill(TEAM, _draft(name="Bad_Name"), "alice")
         with refused(store, UserError):
             store.write_skill(TEAM, SkillDraft("x", "  ", "body"), "alice")
+        for path in ("../escape.md", "/etc/passwd", "a/../../b", ""):  # a file outside its folder
+            with refused(store, UserError):
+                store.write_skill(TEAM, SkillDraft("x", "d", "b", files={path: "t"}), "alice")
         with refused(store, UserError):  # no reason
             store.revise_skill(TEAM, _draft("b"), "alice", reason=" ", based_on=1)
         with refused(store, InvalidState):  # built on a version that is not current
