@@ -122,8 +122,9 @@ def parse_skill_file(text: str, source: str, folder: str) -> SkillDraft:
     m = _FRONT.match(text)
     if m is None:
         raise UserError(f"{source}: no front matter (a `---` block with name and description)")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when built with it
     try:
-        front = yaml.safe_load(m.group(1) or "")
+        front = yaml.load(m.group(1) or "", Loader=loader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 2}" if mark is not None else ""
@@ -208,6 +209,9 @@ class Skills:
         self._home = home
         #: One line per SKILL.md that could not be read (it was skipped), naming it.
         self.warnings: list[str] = []
+        # Each SKILL.md read, by path, with the size and times it had then: a member
+        # lists its skills at every task, and reads a file again only once it changed.
+        self._read: dict[Path, tuple[tuple[int, int, int], Skill | str]] = {}
 
     # reading ---------------------------------------------------------------------
 
@@ -230,16 +234,28 @@ class Skills:
         if folder is None or not folder.is_dir():
             return found
         for path in sorted(folder.glob(f"*/{SKILL_FILE}")):
-            try:
-                draft = parse_skill_file(
-                    path.read_text(encoding="utf-8"), str(path), path.parent.name
-                )
-            except (UserError, OSError, UnicodeDecodeError) as e:
-                warning = str(e) if isinstance(e, UserError) else f"{path}: {e}"
-                if warning not in self.warnings:
-                    self.warnings.append(f"{warning}; the skill is skipped")
+            read = self._read_file(path, origin)
+            if isinstance(read, str):
+                if read not in self.warnings:
+                    self.warnings.append(read)
                 continue
-            found[draft.name] = Skill(
+            found[read.name] = read
+        return found
+
+    def _read_file(self, path: Path, origin: SkillOrigin) -> Skill | str:
+        """The skill ``path`` holds, or the warning that it was skipped."""
+        try:
+            st, folder = path.stat(), path.parent.stat()
+            key = (st.st_size, st.st_mtime_ns, folder.st_mtime_ns)
+        except OSError as e:
+            return f"{path}: {e}; the skill is skipped"
+        known = self._read.get(path)
+        if known is not None and known[0] == key:
+            return known[1]
+        read: Skill | str
+        try:
+            draft = parse_skill_file(path.read_text(encoding="utf-8"), str(path), path.parent.name)
+            read = Skill(
                 draft.name,
                 draft.description,
                 draft.body,
@@ -249,7 +265,11 @@ class Skills:
                 tuple(_files_beside(path.parent)),
                 path,
             )
-        return found
+        except (UserError, OSError, UnicodeDecodeError) as e:
+            warning = str(e) if isinstance(e, UserError) else f"{path}: {e}"
+            read = f"{warning}; the skill is skipped"
+        self._read[path] = (key, read)
+        return read
 
     def _from_store(self) -> dict[str, Skill]:
         current: dict[str, SkillVersion] = {}

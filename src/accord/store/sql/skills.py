@@ -385,18 +385,33 @@ class SkillsPart(Seam):
             reason,
         )
 
-    def skill_versions(self, team: str, name: str | None = None) -> list[SkillVersion]:
+    def skill_versions(
+        self, team: str, name: str | None = None, *, current: bool = False
+    ) -> list[SkillVersion]:
         """Every version of the team's skills (of ``name`` only, when given), by name and
-        version; an unknown name has none."""
+        version; with ``current``, only each skill's current version (its highest
+        active one). An unknown name has none."""
         with self._read() as db:
             team_id = self._team_id(db, team)
-            if name is not None:
+            if name is not None and not current:
                 return self._skill_rows(db, team_id, name)
+            where = "s.team_id = ?"
+            args: list[Any] = [team_id]
+            if name is not None:
+                where += " AND s.name = ?"
+                args.append(name)
+            if current:
+                where += (
+                    " AND s.status = 'active' AND s.version = (SELECT MAX(o.version) FROM "
+                    "skills o WHERE o.team_id = s.team_id AND o.name = s.name "
+                    "AND o.status = 'active')"
+                )
+            columns = ", ".join(f"s.{c.strip()}" for c in _SKILL_COLUMNS.split(","))
             return [
                 _version(r)
                 for r in db.execute(
-                    f"SELECT {_SKILL_COLUMNS} FROM skills WHERE team_id = ? ORDER BY name, version",
-                    (team_id,),
+                    f"SELECT {columns} FROM skills s WHERE {where} ORDER BY s.name, s.version",
+                    args,
                 )
             ]
 
