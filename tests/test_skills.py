@@ -343,3 +343,45 @@ def test_the_list_in_a_members_context_is_capped(team: Team, home: Path) -> None
     listed = team.skills.listing()
     assert len(listed) < 4200 and listed.startswith("- skill-000: a procedure")
     assert listed.splitlines()[-1].startswith("- ... and ") and "more" in listed.splitlines()[-1]
+
+
+def test_a_revision_takes_effect_for_the_next_task(team: Team, repo: Path, home: Path) -> None:
+    skill_file(repo, "deploy", "---\ndescription: How to deploy\n---\nfrom the file\n")
+    task = team.board.add(NewTask("ship it"))
+    claim = team.board.claim("alice")
+    assert claim is not None and claim.task.id == task.id
+    assert team.skills.load("deploy", "alice", task.id).body == "from the file"
+    team.skills.revise("deploy", "from the team", "task #9 shipped on a Friday", "lead")
+    again = team.skills.load("deploy", "alice", task.id)  # the same attempt: the same text
+    assert (again.body, again.pinned, again.use.origin) == (
+        "from the file",
+        True,
+        SkillOrigin.PROJECT,
+    )
+    assert team.skills.load("deploy", "lead", None).body == "from the team"
+
+
+def test_the_tools_write_and_revise_as_the_member(team: Team, repo: Path, home: Path) -> None:
+    from accord.agent.tools import Toolbox, all_tools
+    from accord.llm.base import ToolCall
+
+    tools = Toolbox(all_tools())
+    ctx = ToolContext(workspace=repo, member="alice", team=team)
+
+    def run(tool: str, **args: object) -> tuple[bool, str]:
+        done = tools.execute(ctx, ToolCall("c1", tool, dict(args), "{}"))
+        return done.is_error, done.content
+
+    assert run("write_skill", name="run-tests", description="How", body="1. pytest") == (
+        False,
+        "wrote skill run-tests (v1); teammates see it from their next task",
+    )
+    failed, said = run("revise_skill", name="run-tests", body="1. make test", reason="")
+    assert failed and "reason" in said
+    failed, said = run("revise_skill", name="run-tests", body="1. make test", reason="task #2")
+    assert not failed and "v2 takes effect from the next task" in said
+    failed, said = run("revise_skill", name="run-tests", body="1. pytest", reason="task #3")
+    assert failed and "v1" in said and "revert" in said
+    failed, said = run("write_skill", name="Bad", description="d", body="b")
+    assert failed and "not a valid skill name" in said
+    assert [v.author for v in team.store.skill_versions("main", "run-tests")] == ["alice", "alice"]
