@@ -121,6 +121,7 @@ def test_refusals_say_what_and_change_nothing(
         project,
         [
             (["skill", "show", "nope"], "no skill named 'nope'"),
+            (["skill", "show", "nope"], "see `accord skill list`"),
             (["skill", "history", "nope"], "no skill named 'nope'"),
             (["skill", "stats", "nope"], "no skill named 'nope'"),
             (["skill", "show", "Bad_Name"], "not a valid skill name"),
