@@ -21,6 +21,7 @@ from accord.agent.tools import (
     FILE_TOOLS,
     MEMORY_TOOLS,
     SHELL_TOOLS,
+    SKILL_TOOLS,
     TEAM_TOOLS,
     all_tools,
 )
@@ -86,6 +87,7 @@ def test_all_tools_have_unique_names_strict_schemas_and_read_only_marks() -> Non
         *DELIBERATION_TOOLS,
         *CLAIM_TOOLS,
         *MEMORY_TOOLS,
+        *SKILL_TOOLS,
     )
     assert names == [t.name for t in every]
     for tool in tools:
@@ -103,6 +105,7 @@ def test_all_tools_have_unique_names_strict_schemas_and_read_only_marks() -> Non
         "list_members",
         "channel_read",
         "recall",
+        "use_skill",  # it records the use, and changes nothing a plan would
     }
 
 

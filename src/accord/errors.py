@@ -21,7 +21,8 @@ own advice from those fields: the command line names a command
     │   │   ├── UnknownMessage
     │   │   ├── UnknownChannel
     │   │   ├── UnknownDeliberation
-    │   │   └── UnknownMemory
+    │   │   ├── UnknownMemory
+    │   │   └── UnknownSkill
     │   ├── AlreadyExists         a team or member name is taken
     │   ├── CycleError            a blocker would close a dependency cycle
     │   ├── InvalidState          the task or message is not in a state that allows this
@@ -194,6 +195,10 @@ class UnknownMemory(NotFound):
     ) -> None:
         super().__init__(message, **fields)
         self.memory_id = memory_id
+
+
+class UnknownSkill(NotFound):
+    """No skill of that name (or no such version of it) in the team's store or files."""
 
 
 class AlreadyExists(UserError):

@@ -102,6 +102,12 @@ class EventKind(StrEnum):
     MEMORIES_IMPORTED = "memories_imported"
     CONTINUITY_WRITTEN = "continuity_written"
 
+    # skills (store): the team's own named procedures, versioned, with their uses
+    SKILL_WRITTEN = "skill_written"  # a new skill, version 1
+    SKILL_REVISED = "skill_revised"  # a new version: active at once, or pending a review
+    SKILL_REVIEWED = "skill_reviewed"  # a pending version approved (active) or rejected
+    SKILL_USED = "skill_used"  # a member loaded a version (use_skill)
+
     # hooks (team.hooks)
     HOOK_RUN = "hook_run"  # one per hook command run
     HOOK_BROKEN = "hook_broken"  # a hook that could not run, or broke its contract
@@ -233,6 +239,11 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.MEMORY_RETIRED: _keys("id"),
     EventKind.MEMORIES_IMPORTED: _keys("count"),
     EventKind.CONTINUITY_WRITTEN: _keys("member version"),
+    EventKind.SKILL_WRITTEN: _keys("name version author"),
+    # ``seeded``: the project's or user's file was recorded as version 1 first
+    EventKind.SKILL_REVISED: _keys("name version supersedes status author reason", "seeded"),
+    EventKind.SKILL_REVIEWED: _keys("name version approved by reason"),
+    EventKind.SKILL_USED: _keys("name version origin member task_id attempt"),
     EventKind.HOOK_RUN: _keys(
         "event command source exit_code timed_out seconds blocked output_bytes stderr error "
         "stop task_id teammate_name"

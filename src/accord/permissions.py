@@ -136,6 +136,11 @@ ACCORD_TOOLS = frozenset(
         "route_assign",
         "route_release",
         "answer_judge",
+        # skills
+        "use_skill",
+        "write_skill",
+        "revise_skill",
+        "skill_review",
         # memory
         "remember",
         "recall",

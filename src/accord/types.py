@@ -56,6 +56,28 @@ def check_tag(tag: str) -> str:
     return low
 
 
+SKILL_NAME_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+SKILL_NAME_MAX = 64
+SKILL_DESCRIPTION_MAX = 1024
+
+
+def check_skill_name(name: str) -> str:
+    """``name`` if it is a valid skill name (the Agent Skills rule Claude Code follows:
+    1-64 characters from a-z, 0-9 and '-', no '-' at either end or twice in a row), else
+    InvalidName. A valid name is also a safe folder name."""
+    if (
+        not isinstance(name, str)
+        or len(name) > SKILL_NAME_MAX
+        or SKILL_NAME_PATTERN.fullmatch(name) is None
+    ):
+        shown = repr(name) if name else "an empty name"
+        raise InvalidName(
+            f"{shown} is not a valid skill name: use 1-64 characters from a-z, 0-9 and '-', "
+            "with no '-' at either end or two in a row (like run-the-tests)"
+        )
+    return name
+
+
 def check_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it is a valid team, member or agent name, else raise InvalidName."""
     if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
@@ -900,3 +922,72 @@ class TeamDump:
 
     def counts(self) -> dict[str, int]:
         return {table: len(rows) for table, rows in self.rows.items()}
+
+
+class SkillStatus(StrEnum):
+    """Where a version of a skill stands: it took effect (active: the highest active
+    version is the skill's current one), waits for its review, or was rejected."""
+
+    ACTIVE = "active"
+    PENDING = "pending"
+    REJECTED = "rejected"
+
+
+class SkillOrigin(StrEnum):
+    """Where a skill's text comes from: the team's store, the project's
+    ``.claude/skills``, or the user's ``~/.claude/skills``."""
+
+    STORE = "store"
+    PROJECT = "project"
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class SkillDraft:
+    """The text of a skill's version, as a writer gives it: ``meta`` holds the front
+    matter's other keys (allowed-tools...), ``files`` the files beside SKILL.md by path."""
+
+    name: str
+    description: str
+    body: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SkillVersion:
+    """One version of one of the team's skills, as the store keeps it."""
+
+    name: str
+    version: int
+    description: str
+    body: str
+    meta: dict[str, Any]
+    files: dict[str, str]
+    status: SkillStatus
+    origin: SkillOrigin
+    supersedes: int | None
+    reason: str | None
+    author: str
+    created_at: float
+    reviewer: str | None = None
+    reviewed_at: float | None = None
+    review_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SkillUse:
+    """One ``use_skill`` call: the version a member loaded, for which task and attempt
+    (None: outside a task), and that attempt's ``outcome`` as the board shows it now:
+    succeeded, failed (failed, retried, refused for good or its lease lost), open (the
+    attempt goes on), cancelled, or none (no task)."""
+
+    id: int
+    skill: str
+    version: int
+    origin: SkillOrigin
+    member: str
+    task_id: int | None
+    attempt: int | None
+    used_at: float
+    outcome: str = "none"

@@ -29,6 +29,24 @@ KEEP_RECENT = 6  # turns kept verbatim at the end when compacting
 MAX_REPLY_CHARS = 200_000  # of one reply's text or one call's arguments, kept in the transcript
 
 
+SKILLS_HEADING = "# Skills you can load"
+
+
+def skills_section(definition: AgentDefinition, services: Team) -> str:
+    """The skills the member may load, by name and description (the bodies come only
+    with use_skill); empty when there are none."""
+    listed = services.skills.listing(definition.skills)
+    if not listed:
+        return ""
+    return (
+        f"\n\n{SKILLS_HEADING}\n"
+        "Each is a procedure the team keeps. When one fits what you are doing, load it with "
+        "use_skill NAME and follow it. When a skill proved wrong or incomplete, revise it with "
+        "revise_skill and the evidence; write_skill keeps a new procedure that worked.\n"
+        f"{listed}"
+    )
+
+
 def system_prompt(definition: AgentDefinition, services: Team, member: str) -> str:
     me = services.roster.get(member)
     others = [m for m in services.roster.list() if m.name != member]
@@ -47,7 +65,7 @@ def system_prompt(definition: AgentDefinition, services: Team, member: str) -> s
         f"short result (what you did, where, how you checked it). If you cannot do it, call "
         f"task_fail with the reason. A completion may be refused by the project's checks: "
         f"read the feedback, fix the problem, and complete again."
-    )
+    ) + skills_section(definition, services)
 
 
 PLAN_FIRST = (

@@ -42,7 +42,7 @@ MODEL_ALIASES = {
 }
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.S)
 # Front matter accord acts on; ``color`` only paints a pane in Claude Code, so dropping it
-# loses nothing. Every other key (Claude Code's permissionMode, skills,
+# loses nothing. Every other key (Claude Code's permissionMode,
 # hooks, memory, effort...) is not supported and is reported by ``unsupported``.
 _KNOWN_KEYS = {
     "name",
@@ -60,6 +60,7 @@ _KNOWN_KEYS = {
     "routes",
     "runtime",
     "command",
+    "skills",
 }
 
 
@@ -99,6 +100,8 @@ class AgentDefinition:
     # ``routes:``: routing rules (``[[routing.rules]]``'s keys) this definition adds; a
     # rule without ``to`` or ``role`` routes to the member the definition plays.
     routes: tuple[dict[str, Any], ...] = ()
+    # ``skills:``: the skills the member may use (None: every skill there is).
+    skills: tuple[str, ...] | None = None
 
     def unsupported(self) -> str | None:
         """One line naming the tools and fields of this definition that accord ignores,
@@ -207,7 +210,28 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         runtime=runtime,
         command=command,
         routes=_routes(front.get("routes"), source),
+        skills=_skills(front.get("skills"), source),
     )
+
+
+def _skills(value: Any, source: str) -> tuple[str, ...] | None:
+    """``skills:`` as a list of skill names (or one comma-separated string)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        names = [v.strip() for v in value.split(",") if v.strip()]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        names = [v.strip() for v in value]
+    else:
+        raise ConfigError(f"{source}: skills must be a list of skill names")
+    from accord.types import check_skill_name
+
+    for n in names:
+        try:
+            check_skill_name(n)
+        except UserError as e:
+            raise ConfigError(f"{source}: skills: {e}") from e
+    return tuple(dict.fromkeys(names))
 
 
 def _routes(value: Any, source: str) -> tuple[dict[str, Any], ...]:

@@ -18,6 +18,7 @@ from accord.agent.tools.channels import CHANNEL_TOOLS
 from accord.agent.tools.claims import CLAIM_TOOLS
 from accord.agent.tools.deliberations import DELIBERATION_TOOLS
 from accord.agent.tools.lead import LEAD_TOOLS
+from accord.agent.tools.skills import SKILL_TOOLS
 from accord.agent.tools.team import TEAM_TOOLS
 from accord.config import Config
 from accord.errors import UserError
@@ -38,8 +39,11 @@ __all__ = [
 from accord.team import Team
 from accord.types import MemberRole, MemberStatus, RunSettings
 
-# the board, mail, channels, deliberations, file claims
-ALWAYS = tuple(t.name for t in [*TEAM_TOOLS, *CHANNEL_TOOLS, *DELIBERATION_TOOLS, *CLAIM_TOOLS])
+# the board, mail, channels, deliberations, file claims, skills (which skills: the
+# definition's ``skills:``)
+ALWAYS = tuple(
+    t.name for t in [*TEAM_TOOLS, *CHANNEL_TOOLS, *DELIBERATION_TOOLS, *CLAIM_TOOLS, *SKILL_TOOLS]
+)
 
 # `accord agent` exits with this (sysexits' EX_CONFIG) when the member cannot start
 # because of its configuration: no model, a missing key, a bad definition or tool.

@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -174,7 +175,9 @@ class Agent:
                 config.sandbox,
                 network=definition.network,
             ),
+            skills=definition.skills,
         )
+        self._skill_warnings_said = 0  # how many of its skills' warnings went to the log
         # This process is a member's: its hooks are a teammate's (refused without a
         # sandbox when one is required), whoever's turn on the board runs them.
         services.hooks.for_teammate = True
@@ -324,6 +327,7 @@ class Agent:
         if conv is None:
             return
         self.conversation = conv
+        self.ctx.task_id = conv.task_id
         self.plan.restore(entries, conv.task_id, required=self.definition.plan_required)
         if conv.task_id is not None and conv.task_id not in self.ctx.claims:
             self._take_back(conv.task_id)
@@ -383,6 +387,7 @@ class Agent:
         self.repeats = 0
         self.last_calls = None
         self.system = None
+        self.ctx.task_id = task_id
         self.plan.start(task_id, required=self.definition.plan_required)
         session = self.services.log.last_session(self.member) + 1
         self.conversation = context.Conversation(session, task_id, [], [])
@@ -838,7 +843,16 @@ class Agent:
         # provider's prompt cache can reuse on every call of the session.
         if self.system is None:
             self.system = context.system_prompt(self.definition, self.services, self.member)
+            self._say_skill_warnings()
         return self.system
+
+    def _say_skill_warnings(self) -> None:
+        """A SKILL.md that could not be read was skipped: say so in the member's log,
+        once per file and process."""
+        said = self.services.skills.warnings
+        for warning in said[self._skill_warnings_said :]:
+            sys.stderr.write(f"warning: {warning}\n")
+        self._skill_warnings_said = len(said)
 
     def _compact(self) -> bool:
         conv = self.conversation

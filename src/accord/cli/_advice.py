@@ -19,6 +19,7 @@ from accord.errors import (
     UnknownChannel,
     UnknownMemory,
     UnknownMessage,
+    UnknownSkill,
     UnknownTask,
     UnknownTeam,
     UserError,
@@ -51,6 +52,8 @@ def _advice(e: AccordError) -> str:
             return f"; see `accord msg inbox --as {member}`"
         case UnknownMemory():
             return "; see `accord memory search` or `accord memory list`"
+        case UnknownSkill():
+            return "; see `accord skill list`"
         case UnknownChannel(channel=str(channel)):
             return (
                 f"; see `accord channel list`, or create it with "

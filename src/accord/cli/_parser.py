@@ -41,6 +41,7 @@ MODULE_OF: dict[str, str] = {
     "demo": "demo",
     "store": "store",
     "memory": "memory",
+    "skill": "skill",
     "events": "log",
     "wait": "log",
     "plan": "plan",

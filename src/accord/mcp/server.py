@@ -108,7 +108,13 @@ class Seat:
         # In worktree mode a member that has worked has its own worktree, where its
         # permission rules are anchored, as for accord's own agents.
         work = team.worktrees.workspace(member).resolve() if team.worktrees.has(member) else root
-        self.ctx = ToolContext(workspace=work, member=member, team=team, project_root=root)
+        self.ctx = ToolContext(
+            workspace=work,
+            member=member,
+            team=team,
+            project_root=root,
+            skills=self.definition.skills,
+        )
         self.ctx.permissions = gate_for(config, root, work, self.definition)
         self._calls = itertools.count(1)
         self._keeper: LeaseKeeper | None = None

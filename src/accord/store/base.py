@@ -5,7 +5,8 @@ The interface is one part per noun: ``TeamStore`` (teams, members), ``BoardStore
 ``DeliberationStore`` (deliberations) and
 ``RouteStore`` (routed messages) and
 ``WakeStore`` (what a waiting member checks), ``LogStore`` (events, transcripts,
-usage), ``RunStore`` (runs, spawns, hosts), ``MemoryStore`` and ``DumpStore``.
+usage), ``RunStore`` (runs, spawns, hosts), ``MemoryStore``, ``SkillStore`` (skills,
+their versions and uses) and ``DumpStore``.
 ``Store`` is all of them, plus
 the store's lifecycle (``location``, ``clock``, ``close``). A service that uses one
 part takes that part.
@@ -50,6 +51,7 @@ from accord.store.sql.mail import MailPart as MailStore
 from accord.store.sql.memory import MemoryPart as MemoryStore
 from accord.store.sql.routes import RoutesPart as RouteStore
 from accord.store.sql.runs import RunsPart as RunStore
+from accord.store.sql.skills import SkillsPart as SkillStore
 from accord.store.sql.teams import TeamsPart as TeamStore
 
 #: What a waiting member checks: ``change_marker`` and ``pending_work``.
@@ -76,6 +78,7 @@ __all__ = [
     "MailStore",
     "MemoryStore",
     "RunStore",
+    "SkillStore",
     "Store",
     "TeamStore",
     "WakeStore",

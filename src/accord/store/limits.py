@@ -18,6 +18,10 @@ MAX_KEY = 200
 MAX_PAYLOAD = 64 * 1024
 MAX_MEMORY = 8 * 1024
 MAX_CONTINUITY = 4 * 1024
+#: A skill's body (the service's ``[learning] skill_chars`` is the tighter, usual cap),
+#: and the files kept beside it, all together.
+MAX_SKILL = 4 * 1024 * 1024
+MAX_SKILL_FILES = 8 * 1024 * 1024
 #: A file claim's pattern, and how many patterns one task's claim may hold.
 MAX_PATTERN = 500
 MAX_FILE_CLAIMS = 100

@@ -752,6 +752,55 @@ def m016_open_routes(schema: Schema) -> None:
 
 
 @migration
+def m017_skills(schema: Schema) -> None:
+    # A skill of the team's own: one row per version of a name, each with the whole
+    # text (description, body, the other front-matter keys as JSON, the files beside it
+    # as JSON {path: text}). ``status`` is active (it took effect: the current version is
+    # the highest active one), pending (a revision waiting for its review) or rejected.
+    # ``origin`` says where the text came from: the store, or a project or user file
+    # recorded as version 1 when the team first revised it. A use is one ``use_skill``
+    # call: which version a member loaded for which attempt of which task; its outcome
+    # is that attempt's, read from the task when asked. Both are numbered per team.
+    schema.run(
+        """
+        CREATE TABLE skills (
+            team_id       INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            name          TEXT NOT NULL,
+            version       INTEGER NOT NULL,
+            description   TEXT NOT NULL,
+            body          TEXT NOT NULL,
+            meta          TEXT NOT NULL,
+            files         TEXT NOT NULL,
+            status        TEXT NOT NULL CHECK (status IN ('active', 'pending', 'rejected')),
+            origin        TEXT NOT NULL CHECK (origin IN ('store', 'project', 'user')),
+            supersedes    INTEGER,
+            reason        TEXT,
+            author        TEXT NOT NULL,
+            created_at    REAL NOT NULL,
+            reviewer      TEXT,
+            reviewed_at   REAL,
+            review_reason TEXT,
+            PRIMARY KEY (team_id, name, version)
+        ) WITHOUT ROWID;
+        CREATE TABLE skill_uses (
+            team_id   INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+            id        INTEGER NOT NULL,
+            skill     TEXT NOT NULL,
+            version   INTEGER NOT NULL,
+            origin    TEXT NOT NULL,
+            member    TEXT NOT NULL,
+            task_id   INTEGER,
+            attempt   INTEGER,
+            used_at   REAL NOT NULL,
+            PRIMARY KEY (team_id, id)
+        ) WITHOUT ROWID;
+        CREATE INDEX skill_uses_skill ON skill_uses(team_id, skill, version);
+        CREATE INDEX skill_uses_attempt ON skill_uses(team_id, task_id, member, skill);
+        """
+    )
+
+
+@migration
 def m018_lessons(schema: Schema) -> None:
     # ``task_attempts``: one row per attempt at a task (its claim's number, 1 first),
     # who held it, and how it ended (NULL while it runs; completed, failed, retried,

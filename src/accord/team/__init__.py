@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from accord.team.roster import Roster
     from accord.team.routing import Routing
     from accord.team.runs import Runs
+    from accord.team.skills import Skills
     from accord.team.worktrees import Worktrees
     from accord.types import Event, Task, Wake
     from accord.types import Team as TeamRecord
@@ -44,6 +45,7 @@ __all__ = [
     "Roster",
     "Routing",
     "Runs",
+    "Skills",
     "Team",
     "pick_team",
     "teams",
@@ -60,6 +62,7 @@ _LAZY = {
     "Roster": "roster",
     "Routing": "routing",
     "Runs": "runs",
+    "Skills": "skills",
 }
 
 
@@ -254,6 +257,14 @@ class Team:
         from accord.memory.lessons import Lessons
 
         return Lessons(self.store, self.team, self.memory, self.config.learning)
+
+    @cached_property
+    def skills(self) -> Skills:
+        """The skills its members can use: the team's own (in the store), the project's
+        and the user's (``.claude/skills``), and how they are revised and reviewed."""
+        from accord.team.skills import Skills
+
+        return Skills(self.store, self.team, self._setting("learning"), self.cwd)
 
     @cached_property
     def runs(self) -> Runs:

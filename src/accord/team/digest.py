@@ -60,6 +60,8 @@ def _matters(e: Event, lead: str) -> bool:
         return e.payload.get("status") in ("idle", "crashed")
     if e.kind == EventKind.MESSAGE_ROUTED:  # moved: a lease ran out, or its owner let go
         return "previous" in e.payload
+    if e.kind == EventKind.SKILL_REVISED:  # a revision waits for a review
+        return e.payload.get("status") == "pending"
     return e.kind in _INTERESTING
 
 
@@ -174,6 +176,12 @@ def _changes(store: Store, team: str, events: list[Event]) -> list[str]:
             out.append(
                 f"- routed message #{p.get('id')} moved from {p.get('previous')} to "
                 f"{p.get('owner')}: {p.get('rule')}"
+            )
+        elif e.kind == EventKind.SKILL_REVISED:
+            out.append(
+                f"- {e.actor} revised skill {p.get('name')}: v{p.get('version')} waits for a "
+                f"review (skill_review, if the team's settings leave it to you): "
+                f"{_clip(str(p.get('reason')), CLIP)}"
             )
         elif e.kind == EventKind.RUN_RESUMED:
             out.append(f"- the person resumed the run: {p.get('why')}")

@@ -101,6 +101,7 @@ from accord.testing.conformance_lessons import LessonConformance
 from accord.testing.conformance_live import LiveOutputConformance
 from accord.testing.conformance_routes import RouteConformance
 from accord.testing.conformance_runs import RunConformance
+from accord.testing.conformance_skills import SkillConformance
 from accord.types import (
     BROADCAST,
     Channel,
@@ -120,6 +121,8 @@ from accord.types import (
     OutgoingMessage,
     PlannedTask,
     Route,
+    SkillUse,
+    SkillVersion,
     Task,
     TaskChanges,
     TaskStatus,
@@ -162,6 +165,8 @@ class Snapshot:
     continuity: tuple[tuple[ContinuityNote, ...], ...] = ()
     channels: tuple[tuple[Channel, ...], ...] = ()
     routes: tuple[tuple[Route, ...], ...] = ()
+    skills: tuple[tuple[SkillVersion, ...], ...] = ()
+    skill_uses: tuple[tuple[SkillUse, ...], ...] = ()
 
 
 def snapshot(store: Store) -> Snapshot:
@@ -182,6 +187,8 @@ def snapshot(store: Store) -> Snapshot:
         ),
         channels=tuple(tuple(store.list_channels(t.name)) for t in teams),
         routes=tuple(tuple(store.list_routes(t.name)) for t in teams),
+        skills=tuple(tuple(store.skill_versions(t.name)) for t in teams),
+        skill_uses=tuple(tuple(store.skill_uses(t.name)) for t in teams),
     )
 
 
@@ -739,6 +746,7 @@ class StoreConformance(
     DeliberationConformance,
     RouteConformance,
     LessonConformance,
+    SkillConformance,
 ):
     """Every promise of the store, as tests; subclass it and provide ``make_store``."""
 

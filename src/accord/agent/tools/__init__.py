@@ -11,6 +11,7 @@ from accord.agent.tools.deliberations import DELIBERATION_TOOLS
 from accord.agent.tools.files import FILE_TOOLS
 from accord.agent.tools.memory import MEMORY_TOOLS
 from accord.agent.tools.shell import SHELL_TOOLS
+from accord.agent.tools.skills import SKILL_TOOLS
 from accord.agent.tools.team import TEAM_TOOLS
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "FILE_TOOLS",
     "MEMORY_TOOLS",
     "SHELL_TOOLS",
+    "SKILL_TOOLS",
     "TEAM_TOOLS",
     "HeldClaim",
     "Tool",
@@ -32,7 +34,7 @@ __all__ = [
 
 def all_tools() -> list[Tool[Any]]:
     """Every built-in tool: files, bash, the team's, channels, deliberations, file claims,
-    then memory; an agent definition's allowlist picks from these by name."""
+    then memory and skills; an agent definition's allowlist picks from these by name."""
     return [
         *FILE_TOOLS,
         *SHELL_TOOLS,
@@ -41,4 +43,5 @@ def all_tools() -> list[Tool[Any]]:
         *DELIBERATION_TOOLS,
         *CLAIM_TOOLS,
         *MEMORY_TOOLS,
+        *SKILL_TOOLS,
     ]

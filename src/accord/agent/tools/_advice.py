@@ -16,6 +16,7 @@ from accord.errors import (
     Reason,
     UnknownChannel,
     UnknownMemory,
+    UnknownSkill,
     UnknownTask,
 )
 from accord.git import MergeRefused
@@ -48,6 +49,8 @@ def _advice(e: AccordError) -> str:
             )
         case UnknownMemory():
             return "; see recall"
+        case UnknownSkill():
+            return "; the skills you can load are listed in your instructions"
         case UnknownChannel():
             return "; call channel_read with no channel to list them, or channel_create"
         case InvalidState(reason=Reason.NOT_SUBSCRIBED):

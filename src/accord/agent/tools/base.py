@@ -81,6 +81,10 @@ class ToolContext:
     project_root: Path | None = None
     # Setbacks seen by this turn's tools, for the loop (``accord.agent.learning``).
     setbacks: list[Setback] = field(default_factory=list)
+    # The skills its agent definition lets it use (None: every skill), and the task its
+    # session works on (a skill's use is recorded against that task's attempt).
+    skills: tuple[str, ...] | None = None
+    task_id: int | None = None
 
     @property
     def root(self) -> Path:

@@ -16,6 +16,7 @@ from accord.agent.definition import AgentDefinition, find_definition
 from accord.agent.model_choice import check_model, model_alias, model_name_for
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
 from accord.agent.tools.deliberations import DELIBERATE_TOOL
+from accord.agent.tools.skills import SKILL_REVIEW_TOOL
 from accord.config import Config, locate
 from accord.errors import UnknownMember, UserError
 from accord.team import Team
@@ -240,6 +241,7 @@ LEAD_TOOLS: list[Tool[Any]] = [
         route_assign,
     ),
     DELIBERATE_TOOL,
+    SKILL_REVIEW_TOOL,
     Tool("finish", "End the run with a summary, once the goal is met.", FinishArgs, finish),
 ]
 

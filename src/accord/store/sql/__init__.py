@@ -16,6 +16,7 @@ one part per noun, each a mixin class over the one seam (``seam.Seam``):
 - ``log``: events, transcripts, usage;
 - ``runs``: runs, supervisors, spawn requests, hosts;
 - ``memory``: typed memory and continuity notes;
+- ``skills``: the team's own skills, each version kept, and each use of one;
 - ``dump``: moving a team between stores.
 
 A part calls only the seam and its own methods, never another part, so each can be
@@ -65,6 +66,7 @@ from accord.store.sql.memory import MemoryPart
 from accord.store.sql.routes import RoutesPart
 from accord.store.sql.runs import RunsPart
 from accord.store.sql.seam import Conflict, Connection, Cursor, MemorySearch, Seam, atomic
+from accord.store.sql.skills import SkillsPart
 from accord.store.sql.teams import TeamsPart
 
 __all__ = ["Conflict", "Connection", "Cursor", "MemorySearch", "SQLStore", "Seam", "atomic"]
@@ -80,6 +82,7 @@ class SQLStore(
     LogPart,
     RunsPart,
     MemoryPart,
+    SkillsPart,
     DumpPart,
 ):
     """The store's logic over a SQL connection; see the package docstring for the seam."""

@@ -42,6 +42,8 @@ class DumpPart(Seam):
         "task_attempts",
         "lessons",
         "lesson_views",
+        "skills",
+        "skill_uses",
         "supervisors",
         "events",  # last: its payloads name ids the rows above may have been given anew
     )
@@ -67,6 +69,8 @@ class DumpPart(Seam):
         "task_attempts": "task_id, attempt",
         "lessons": "task_id, attempt, slot",
         "lesson_views": "task_id, attempt, memory_id",
+        "skills": "name, version",
+        "skill_uses": "id",
         "supervisors": "host",
         "events": "seq",
     }
@@ -77,6 +81,8 @@ class DumpPart(Seam):
         "spawns": (),
         "memories": ("supersedes", "superseded_by"),
     }
+    # (Skills and their uses are numbered per team, like tasks, which a use names: they
+    # keep their numbers in any store, and nothing of theirs is renumbered.)
     # Columns of other tables that point at those ids, by the table pointed at (a
     # work topic's ``subject_id`` only when its subject is a routed message).
     _POINTERS = {
