@@ -269,3 +269,59 @@ def test_a_budget_stop_leaves_the_plain_lesson(
     assert (lesson.cause, lesson.author) == (LessonCause.BUDGET, "accord")
     assert "a budget stopped its member" in lesson.memory.text and "tokens" in lesson.evidence
     assert len(model.requests) == 1  # no call was made to write it
+
+
+def test_a_skill_revised_after_a_failure_is_used_by_the_next_task(
+    make_store: Callable[..., Store], repo: Path
+) -> None:
+    services, toml = _team(make_store, repo)
+    config = parse_config(toml)
+    folder = repo / ".claude" / "skills" / "parse-logs"
+    folder.mkdir(parents=True)
+    (folder / "SKILL.md").write_text(
+        "---\nname: parse-logs\ndescription: How we parse a log file\n---\n"
+        "Write the parser, then complete the task.\n"
+    )
+    services.board.add(NewTask("parse dates", max_attempts=1))
+    fixed = "Handle empty input: write empty_ok.txt first, then complete the task."
+    alice = ScriptedModel(
+        [
+            reply("", call("use_skill", {"name": "parse-logs"})),
+            reply("", call("task_complete", {"task_id": 1, "result": "parsed"})),
+            reply(
+                "Lesson: the skill skips empty input, which the check tests.",
+                call(
+                    "revise_skill",
+                    {
+                        "name": "parse-logs",
+                        "body": fixed,
+                        "reason": "task #1 refused: test_parse_empty failed on empty input",
+                    },
+                ),
+            ),
+        ]
+    )
+    short = AgentDefinition(name="short", prompt="You work briefly.", max_turns=3)
+    make_agent(services, alice, repo, config=config, definition=short).run(once=True)
+    asked = alice.requests[2].messages[-1].text
+    assert "followed the skill parse-logs (version 1)" in asked and "revise_skill" in asked
+    history = services.skills.history("parse-logs")
+    assert [(v.version, v.origin.value, v.reason) for v in history] == [
+        (1, "project", "the project file's text"),
+        (2, "store", "task #1 refused: test_parse_empty failed on empty input"),
+    ]
+    services.board.add(NewTask("parse times", max_attempts=1))
+    bob = ScriptedModel(
+        [
+            reply("", call("use_skill", {"name": "parse-logs"})),
+            reply("", call("write_file", {"path": "empty_ok.txt", "content": "ok"})),
+            reply("", call("task_complete", {"task_id": 2, "result": "parsed, empty handled"})),
+            reply("done"),
+        ]
+    )
+    make_agent(services, bob, repo, config=config, member="bob").run(once=True)
+    loaded = bob.requests[1].messages[-1].tool_results[0].content
+    assert "v2" in loaded and fixed in loaded
+    assert services.board.get(2).status == TaskStatus.COMPLETED
+    stats = {(s.version, s.succeeded, s.failed) for s in services.skills.stats("parse-logs")}
+    assert stats == {(1, 0, 1), (2, 1, 0)}

@@ -72,6 +72,26 @@ class Learning:
         text = written_lesson(reply or "")
         self._record(setback, text, self.member if text else "accord")
 
+    def skill_prompt(self, setbacks: list[Setback]) -> str:
+        """When the attempt followed a skill, the lesson may be that the procedure
+        itself was wrong: say so, and how to propose its revision (which takes effect
+        for the next task, after review when ``[learning] skill_review`` asks for it)."""
+        used: list[tuple[str, int]] = []
+        for setback in setbacks:
+            try:
+                found = self.services.skills.used_in(setback.task_id, setback.attempt, self.member)
+            except AccordError:
+                continue
+            used += [u for u in found if u not in used]
+        if not used:
+            return ""
+        named = ", ".join(f"{name} (version {version})" for name, version in used)
+        return (
+            f" This attempt followed the skill {named}. If the procedure itself was wrong, "
+            "also call revise_skill with the corrected body and a reason that names this "
+            "evidence; the revision takes effect for the next task."
+        )
+
     def plain(self, setback: Setback) -> None:
         self._record(setback, None, "accord")
 

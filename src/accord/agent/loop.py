@@ -545,7 +545,7 @@ class Agent:
         if not setbacks or not self.learning.enabled:
             return ""
         self.awaiting_lessons.extend(setbacks)
-        return LESSON_PROMPT
+        return LESSON_PROMPT + self.learning.skill_prompt(setbacks)
 
     def _lessons_written(self, reply: str) -> None:
         for setback in self.awaiting_lessons:

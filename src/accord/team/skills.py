@@ -592,6 +592,15 @@ class Skills:
 
     # outcomes ----------------------------------------------------------------------
 
+    def used_in(self, task_id: int, attempt: int, member: str) -> list[tuple[str, int]]:
+        """The skills (name, version) ``member`` loaded in this attempt at the task."""
+        uses = self.store.skill_uses(self.team, task_id=task_id)
+        return list(
+            dict.fromkeys(
+                (u.skill, u.version) for u in uses if u.attempt == attempt and u.member == member
+            )
+        )
+
     def stats(self, name: str | None = None) -> list[VersionStats]:
         """Per skill and version: its uses, and the outcomes of the attempts they served
         (an attempt counts once however often it loaded the skill)."""

@@ -499,9 +499,12 @@ class SkillsPart(Seam):
             "none" if task_id is None else "open",
         )
 
-    def skill_uses(self, team: str, name: str | None = None) -> list[SkillUse]:
-        """Every recorded use (of skill ``name`` only, when given), oldest first, each
-        with its attempt's outcome as the board shows it now (see ``outcome``)."""
+    def skill_uses(
+        self, team: str, name: str | None = None, *, task_id: int | None = None
+    ) -> list[SkillUse]:
+        """Every recorded use (of skill ``name`` only, for task ``task_id`` only, when
+        given), oldest first, each with its attempt's outcome as the board shows it now
+        (see ``outcome``)."""
         with self._read() as db:
             team_id = self._team_id(db, team)
             where = "u.team_id = ?"
@@ -509,6 +512,9 @@ class SkillsPart(Seam):
             if name is not None:
                 where += " AND u.skill = ?"
                 args.append(name)
+            if task_id is not None:
+                where += " AND u.task_id = ?"
+                args.append(task_id)
             return [
                 SkillUse(
                     r[0],
