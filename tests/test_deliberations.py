@@ -155,3 +155,39 @@ def test_the_supervisors_look_settles_only_deliberations_past_their_deadline(
     (moved,) = team.deliberations.settle_due(late.deadline + 0.1 + 5)
     assert moved.id == late.id
     assert team.deliberations.get(early.id).phase == DeliberationPhase.POSITIONS
+
+
+def _opened(team: Team) -> dict[str, object]:
+    (e,) = [e for e in team.store.read_events("main") if e.kind == "deliberation_opened"]
+    return dict(e.payload)
+
+
+def test_the_leads_deliberate_passes_tags_and_a_phase_deadline(team: Team, repo: Path) -> None:
+    ctx = ToolContext(workspace=repo, member="lead", team=team)
+    args = {"question": "which db?", "members": ["alice"], "tags": ["DB", "cache"]}
+    got = Toolbox(LEAD_TOOLS).execute(
+        ctx, ToolCall("c1", "deliberate", {**args, "phase_seconds": 30})
+    )
+    assert "opened deliberation 1" in str(got)
+    opened = _opened(team)
+    assert opened["tags"] == ["db", "cache"] and opened["phase_seconds"] == 30
+    d = team.deliberations.get(1)
+    assert d.phase_seconds == 30 and d.deadline - d.created_at == 30
+    team.deliberations.submit(1, "alice", "sqlite")
+    team.deliberations.synthesize(1, "alice", "sqlite")
+    made = {(p.member, p.topic): p.syntheses for p in team.store.work_patterns("main", ["db"])}
+    assert made == {("alice", "db"): 1}
+    bad = Toolbox(LEAD_TOOLS).execute(
+        ctx, ToolCall("c2", "deliberate", {**args, "tags": ["no spaces"]})
+    )
+    assert "not a valid tag" in str(bad) and len(team.deliberations.all()) == 1
+
+
+def test_cli_ask_takes_tags(cli: Cli, project: Path) -> None:
+    ok(cli("init", "--team", "main"))
+    ok(cli("member", "add", "alice"))
+    ok(cli("ask", "tabs?", "--members", "alice", "--tag", "style", "--tag", "Python"))
+    events = js(cli("events", "--json"))
+    (opened,) = [e for e in events if e["kind"] == "deliberation_opened"]
+    assert opened["payload"]["tags"] == ["style", "python"]
+    refusals(cli, project, [(["ask", "q?", "--members", "alice", "--tag", "a b"], "valid tag")])

@@ -34,6 +34,13 @@ def register(commands: Subcommands, name: str) -> None:
     p.add_argument("--synthesizer", metavar="NAME", help="who writes the answer")
     p.add_argument("--supersedes", type=positive_int, metavar="MEMORY", help="decision replaced")
     p.add_argument("--deadline", type=seconds, default=600.0, metavar="SECONDS", help="per phase")
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="a topic it is about (repeatable); the team's working patterns count it by them",
+    )
     p.add_argument("--as", dest="as_", metavar="MEMBER", help="who asks (default: you)")
     p.set_defaults(func=ask)
 
@@ -53,6 +60,7 @@ def ask(ctx: Context) -> int:
         synthesizer=a.synthesizer,
         phase_seconds=a.deadline,
         supersedes=a.supersedes,
+        tags=a.tag,
     )
     if ctx.json:
         show.emit_json(d)

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
 from accord.agent.tools.team import _team
+from accord.team.deliberations import PHASE_SECONDS
 from accord.types import Deliberation
 
 _ID = "The deliberation's id (from the mail that asked you)."
@@ -93,6 +94,12 @@ class DeliberateArgs(ToolArgs):
     supersedes: int | None = Field(
         default=None, description="An earlier decision memory this answer replaces."
     )
+    tags: list[str] = Field(
+        default=[], description="Topics it is about (like db or api), for the team's patterns."
+    )
+    phase_seconds: float = Field(
+        default=PHASE_SECONDS, gt=0, description="Each phase's deadline, in seconds."
+    )
 
 
 def deliberate(ctx: ToolContext, args: DeliberateArgs) -> str:
@@ -104,6 +111,8 @@ def deliberate(ctx: ToolContext, args: DeliberateArgs) -> str:
         rounds=args.rounds,
         synthesizer=args.synthesizer,
         supersedes=args.supersedes,
+        tags=args.tags,
+        phase_seconds=args.phase_seconds,
     )
     return (
         f"opened deliberation {d.id} in {d.channel} with "

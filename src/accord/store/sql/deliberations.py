@@ -228,6 +228,8 @@ class DeliberationsPart(Seam):
                     "synthesizer": synthesizer,
                     "channel": channel,
                     "deadline": deadline,
+                    "phase_seconds": phase_seconds,
+                    "tags": list(dict.fromkeys(tags)),
                 },
                 asker,
             )
