@@ -191,3 +191,53 @@ def test_cli_ask_takes_tags(cli: Cli, project: Path) -> None:
     (opened,) = [e for e in events if e["kind"] == "deliberation_opened"]
     assert opened["payload"]["tags"] == ["style", "python"]
     refusals(cli, project, [(["ask", "q?", "--members", "alice", "--tag", "a b"], "valid tag")])
+
+
+def test_the_person_takes_part_from_the_command_line(cli: Cli, project: Path) -> None:
+    ok(cli("init", "--team", "main"))
+    for n in ("alice", "bob"):
+        ok(cli("member", "add", n))
+    asked = js(
+        cli("ask", "tabs?", "--members", "person,alice", "--synthesizer", "person", "--json")
+    )
+    assert [p["member"] for p in asked["participants"]] == ["alice", "person"]
+    refusals(
+        cli,
+        project,
+        [
+            (["ask", "read", "1"], "before submitting its own"),
+            (["ask", "position", "9", "tabs"], "no deliberation 9"),
+            (["ask", "position", "1"], 'accord ask position ID "TEXT"'),
+            (["ask", "position", "x", "tabs"], "deliberation id"),
+            (["ask", "agree", "1"], "positions phase"),
+            (["ask", "answer", "1", "tabs"], "positions phase"),
+            (["ask", "position", "1", "   "], "needs text"),
+            (["ask", "reply", "1", "hm", "--agreement", "x"], "--agreement"),
+        ],
+    )
+    assert "submitted" in ok(cli("ask", "position", "1", "tabs: fewer bytes")).out
+    ok(cli("ask", "position", "1", "tabs: fewer bytes"))  # a retry is no change
+    assert js(cli("ask", "read", "1", "--json"))[0]["body"] == "tabs: fewer bytes"
+    ok(cli("ask", "position", "1", "spaces: PEP 8", "--as", "alice"))
+    refusals(
+        cli,
+        project,
+        [
+            (["ask", "position", "1", "tabs, again but other"], "may reply now"),
+            (["ask", "reply", "1", "x", "--as", "bob"], "not a participant"),
+        ],
+    )
+    shown = ok(cli("ask", "read", "1")).out
+    assert "alice: spaces: PEP 8" in shown and "person: tabs" in shown
+    assert "round 1" in ok(cli("ask", "reply", "1", "tabs still")).out
+    ok(cli("ask", "agree", "1", "--as", "alice"))
+    got = ok(cli("ask", "answer", "1", "tabs", "--dissent", "alice: spaces"))
+    assert "recorded as decision memory 1" in got.out
+    d = js(cli("ask", "show", "1", "--json"))
+    assert d["deliberation"]["phase"] == "done" and d["deliberation"]["lease_holder"] == "person"
+    assert [(p["member"], p["round"]) for p in d["positions"]] == [
+        ("alice", 0),
+        ("person", 0),
+        ("person", 1),
+    ]
+    refusals(cli, project, [(["ask", "reply", "1", "late"], "done phase")])

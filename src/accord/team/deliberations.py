@@ -127,9 +127,12 @@ class Deliberations:
         self.store.settle_deliberation(self.team, ident, member)
         return self.store.read_positions(self.team, ident, member)
 
-    def submit(self, ident: int, member: str, text: str) -> Deliberation:
-        """``member``'s position, or its reply in the exchange's current round."""
-        return self.store.submit_position(self.team, ident, member, text)
+    def submit(
+        self, ident: int, member: str, text: str, *, phase: DeliberationPhase | None = None
+    ) -> Deliberation:
+        """``member``'s position, or its reply in the exchange's current round; with
+        ``phase``, only in that phase (a retry of the same text is no change in any)."""
+        return self.store.submit_position(self.team, ident, member, text, phase=phase)
 
     def agree(self, ident: int, member: str) -> Deliberation:
         return self.store.agree(self.team, ident, member)
@@ -138,7 +141,10 @@ class Deliberations:
         self, ident: int, member: str, answer: str, *, agreement: str = "", dissent: str = ""
     ) -> Deliberation:
         """Write the answer as ``member``: taking the synthesis first if it does not hold
-        it (refused while another's lease runs), then recording it as a decision."""
+        it (refused while another's lease runs), then recording it as a decision. An
+        empty answer is refused before anything is taken."""
+        if not (answer.strip() if isinstance(answer, str) else answer):
+            raise UserError("a synthesis needs an answer; write the one answer")
         d = self.store.settle_deliberation(self.team, ident, member)
         if d.phase == DeliberationPhase.SYNTHESIS and d.lease_holder != member:
             d = self.store.claim_synthesis(self.team, ident, member)

@@ -49,6 +49,44 @@ class DeliberationConformance:
             store.submit_position(TEAM, d.id, "alice", "no, changed my mind")
         assert len(store.deliberation_positions(TEAM, d.id)) == 1
 
+    def test_a_retry_after_its_round_ended_counts_once(self, store: Store) -> None:
+        """A member killed after its submission ended the round retries it in the next
+        phase: the same text is no change there too; a position meant for the positions
+        phase is refused in the exchange."""
+        from accord.testing.conformance import logs
+
+        d = store.open_deliberation(TEAM, "q?", PERSON, ["alice", "bob"], rounds=1)
+        store.submit_position(TEAM, d.id, "alice", "a")
+        assert store.submit_position(TEAM, d.id, "bob", "b").phase == DeliberationPhase.EXCHANGE
+        with logs(store):
+            store.submit_position(TEAM, d.id, "bob", "b")
+            store.submit_position(TEAM, d.id, "bob", "b", phase=DeliberationPhase.POSITIONS)
+            with pytest.raises(InvalidState) as refused:
+                store.submit_position(TEAM, d.id, "alice", "a2", phase=DeliberationPhase.POSITIONS)
+        assert refused.value.reason == Reason.WRONG_PHASE
+        store.submit_position(TEAM, d.id, "alice", "ra", phase=DeliberationPhase.EXCHANGE)
+        d = store.submit_position(TEAM, d.id, "bob", "rb")
+        assert d.phase == DeliberationPhase.SYNTHESIS
+        with logs(store):
+            store.submit_position(TEAM, d.id, "bob", "rb")
+        with pytest.raises(InvalidState):
+            store.submit_position(TEAM, d.id, "bob", "something new")
+        rows = [(p.member, p.round) for p in store.deliberation_positions(TEAM, d.id)]
+        assert rows == [("alice", 0), ("bob", 0), ("alice", 1), ("bob", 1)]
+
+    def test_the_person_takes_part(self, store: Store) -> None:
+        d = store.open_deliberation(
+            TEAM, "q?", "alice", [PERSON, "alice"], rounds=0, synthesizer=PERSON
+        )
+        assert [p.member for p in d.participants] == ["alice", PERSON]
+        with pytest.raises(InvalidState):
+            store.read_positions(TEAM, d.id, PERSON)
+        store.submit_position(TEAM, d.id, PERSON, "mine")
+        d = store.submit_position(TEAM, d.id, "alice", "hers")
+        assert (d.phase, d.lease_holder) == (DeliberationPhase.SYNTHESIS, PERSON)
+        d = store.finish_deliberation(TEAM, d.id, PERSON, d.lease_token, "ours")
+        assert d.phase == DeliberationPhase.DONE
+
     def test_phases_run_positions_exchange_synthesis_done(self, store: Store) -> None:
         from accord.testing.conformance import logs
 

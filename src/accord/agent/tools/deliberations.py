@@ -12,7 +12,7 @@ from pydantic import Field
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
 from accord.agent.tools.team import _team
 from accord.team.deliberations import PHASE_SECONDS
-from accord.types import Deliberation
+from accord.types import Deliberation, DeliberationPhase
 
 _ID = "The deliberation's id (from the mail that asked you)."
 
@@ -31,7 +31,9 @@ class PositionArgs(ToolArgs):
 
 
 def position_submit(ctx: ToolContext, args: PositionArgs) -> str:
-    d = _team(ctx).deliberations.submit(args.deliberation_id, ctx.member, args.position)
+    d = _team(ctx).deliberations.submit(
+        args.deliberation_id, ctx.member, args.position, phase=DeliberationPhase.POSITIONS
+    )
     return f"submitted; {_state(d)}"
 
 
@@ -56,7 +58,9 @@ class ReplyArgs(ToolArgs):
 
 
 def exchange_reply(ctx: ToolContext, args: ReplyArgs) -> str:
-    d = _team(ctx).deliberations.submit(args.deliberation_id, ctx.member, args.reply)
+    d = _team(ctx).deliberations.submit(
+        args.deliberation_id, ctx.member, args.reply, phase=DeliberationPhase.EXCHANGE
+    )
     return f"replied; {_state(d)}"
 
 

@@ -25,7 +25,6 @@ from accord.events import EventKind
 from accord.store.limits import MAX_BODY
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
 from accord.types import (
-    PERSON,
     Deliberation,
     DeliberationPhase,
     Participant,
@@ -144,7 +143,8 @@ class DeliberationsPart(Seam):
         supersedes: int | None = None,
         tags: Sequence[str] = (),
     ) -> Deliberation:
-        """Put ``question`` to ``members`` for ``asker`` (a member, or the person): its
+        """Put ``question`` to ``members`` (members, and the person if named) for ``asker``
+        (a member, or the person): its
         channel ``#ask-ID`` is created with the asker and the participants subscribed,
         and they are told there. ``phase_seconds`` is each phase's deadline; ``tags``
         name its topics (the team's working patterns count its synthesis by them)."""
@@ -164,12 +164,10 @@ class DeliberationsPart(Seam):
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             self._mail_address(db, team_id, team, asker, lock=self._KEY_SHARE)
-            for m in people:
-                if m == PERSON:
-                    raise UserError("the person asks; only members take part in a deliberation")
-                self._member_row(db, team_id, team, m, lock=self._KEY_SHARE)
+            for m in people:  # a member, or the person (at the terminal: `accord ask position`)
+                self._mail_address(db, team_id, team, m, lock=self._KEY_SHARE)
             if synthesizer is not None:
-                self._member_row(db, team_id, team, synthesizer, lock=self._KEY_SHARE)
+                self._mail_address(db, team_id, team, synthesizer, lock=self._KEY_SHARE)
             ident = db.execute(
                 "SELECT COALESCE(MAX(id), 0) + 1 FROM deliberations WHERE team_id = ?",
                 (team_id,),
@@ -246,11 +244,21 @@ class DeliberationsPart(Seam):
             return self._deliberation(db, team_id, team, ident)
 
     @atomic
-    def submit_position(self, team: str, ident: int, member: str, body: str) -> Deliberation:
+    def submit_position(
+        self,
+        team: str,
+        ident: int,
+        member: str,
+        body: str,
+        *,
+        phase: DeliberationPhase | None = None,
+    ) -> Deliberation:
         """``member``'s position (phase positions) or its reply for the exchange's current
-        round. The same text again for the same round is a no-op (a retry after a crash);
-        other text for a round already submitted is refused. Ends the phase when it was
-        the last one owed."""
+        round; ``phase`` (positions or exchange), when given, is the one it is meant for,
+        refused in another. The text it already submitted for this round or the one
+        before, again, is a no-op whatever the phase now (a retry after a crash, which
+        may come after its submission ended the round); other text for a round already
+        submitted is refused. Ends the phase when it was the last one owed."""
         body = body.strip() if isinstance(body, str) else body
         if not body:
             raise UserError("a position needs text: say what you think and on what evidence")
@@ -259,17 +267,30 @@ class DeliberationsPart(Seam):
             team_id = self._team_id(db, team, lock=True)
             d = self._settle(db, team_id, team, ident, member)
             who = self._participant(d, member)
+            round_ = d.round if d.phase == DeliberationPhase.EXCHANGE else 0
+            if d.phase in (DeliberationPhase.SYNTHESIS, DeliberationPhase.DONE):
+                round_ = d.round + 1  # past every round: only a retry of the last is no-op
+            mine = dict(
+                db.execute(
+                    "SELECT round, body FROM deliberation_positions WHERE team_id = ? AND "
+                    "deliberation_id = ? AND member = ? AND round >= ?",
+                    (team_id, ident, member, round_ - 1),
+                ).fetchall()
+            )
+            if body in mine.values():
+                return d
             if d.phase not in (DeliberationPhase.POSITIONS, DeliberationPhase.EXCHANGE):
                 raise self._wrong_phase(d, member, "submit a position")
-            round_ = d.round if d.phase == DeliberationPhase.EXCHANGE else 0
-            had = db.execute(
-                "SELECT body FROM deliberation_positions WHERE team_id = ? AND "
-                "deliberation_id = ? AND member = ? AND round = ?",
-                (team_id, ident, member, round_),
-            ).fetchone()
-            if had is not None:
-                if had[0] == body:
-                    return d
+            if phase is not None and d.phase != phase:
+                verb = "reply" if d.phase == DeliberationPhase.EXCHANGE else "submit a position"
+                raise InvalidState(
+                    f"deliberation {ident} is in its {d.phase.value} phase, not "
+                    f"{phase.value}; {member} may {verb} now",
+                    team=team,
+                    member=member,
+                    reason=Reason.WRONG_PHASE,
+                )
+            if round_ in mine:
                 raise InvalidState(
                     f"{member} already submitted for round {round_} of deliberation {ident}; "
                     "a round takes one submission",
