@@ -108,11 +108,12 @@ class Deliberations:
         """Move on every open deliberation whose phase deadline has passed (absent
         participants recorded, the next phase begun), so a deliberation whose members
         all died still ends; the supervisor calls this as it watches the team."""
-        return [
-            self.get(d.id)
-            for d in self.all()
-            if d.phase != DeliberationPhase.DONE and d.deadline < now
-        ]
+        return [self.get(ident) for ident, due in self.open() if due < now]
+
+    def open(self) -> list[tuple[int, float]]:
+        """The unfinished deliberations' ids, each with when it is next due to move on by
+        itself (one cheap query)."""
+        return self.store.open_deliberations(self.team)
 
     def all(self) -> list[Deliberation]:
         """The team's deliberations, oldest first."""
@@ -145,8 +146,9 @@ class Deliberations:
         empty answer is refused before anything is taken."""
         if not (answer.strip() if isinstance(answer, str) else answer):
             raise UserError("a synthesis needs an answer; write the one answer")
-        d = self.store.settle_deliberation(self.team, ident, member)
-        if d.phase == DeliberationPhase.SYNTHESIS and d.lease_holder != member:
+        d = self.store.deliberation(self.team, ident)
+        if d.phase != DeliberationPhase.DONE and d.lease_holder != member:
+            # claiming settles first, and takes a lapsed lease over for ``member``
             d = self.store.claim_synthesis(self.team, ident, member)
         d = self.store.finish_deliberation(
             self.team,

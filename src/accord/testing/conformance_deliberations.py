@@ -154,6 +154,51 @@ class DeliberationConformance:
         d = store.finish_deliberation(TEAM, d.id, "carol", 2, "b")
         assert d.phase == DeliberationPhase.DONE
 
+    def test_a_lapsed_synthesis_passes_on_in_turn_and_is_said(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        """Nobody claims a dead synthesizer's work: once its lease ran out, the next step
+        (the supervisor's look, anyone's call) records the lapse, tells the channel, and
+        hands the lease to the next participant, then the asker, round again."""
+        from accord.testing.conformance import logs
+
+        d = store.open_deliberation(
+            TEAM, "q?", "carol", ["alice", "bob"], rounds=0, synthesizer="alice", phase_seconds=30
+        )
+        store.submit_position(TEAM, d.id, "alice", "a")
+        d = store.submit_position(TEAM, d.id, "bob", "b")
+        assert store.open_deliberations(TEAM) == [(d.id, d.lease_until)]
+        clock.advance(31)
+        with logs(store, "synthesis_lapsed", "message_sent", "synthesis_claimed") as written:
+            d = store.settle_deliberation(TEAM, d.id)
+        assert written[0].payload == {"id": d.id, "member": "alice", "token": 1, "next": "bob"}
+        assert (d.lease_holder, d.lease_token) == ("bob", 2)
+        said = store.channel_history(TEAM, d.channel)[-1].body
+        assert "lapsed" in said and "bob writes the one answer" in said
+        with logs(store):
+            store.settle_deliberation(TEAM, d.id)  # bob's lease runs: no change
+        clock.advance(31)
+        d = store.settle_deliberation(TEAM, d.id)
+        assert (d.lease_holder, d.lease_token) == ("carol", 3)  # then the asker
+        mail = store.list_messages(TEAM, member="carol")
+        assert any("lapsed" in m.body and m.recipient == "carol" for m in mail)
+        clock.advance(31)
+        d = store.settle_deliberation(TEAM, d.id)
+        assert (d.lease_holder, d.lease_token) == ("alice", 4)  # and round again
+        with pytest.raises(InvalidState):
+            store.finish_deliberation(TEAM, d.id, "alice", 1, "stale token")
+        d = store.finish_deliberation(TEAM, d.id, "alice", 4, "a")
+        assert d.phase == DeliberationPhase.DONE and store.open_deliberations(TEAM) == []
+
+    def test_the_holder_finishes_after_its_lease_if_nobody_took_it(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        d = store.open_deliberation(TEAM, "q?", "carol", ["alice"], rounds=0, phase_seconds=30)
+        d = store.submit_position(TEAM, d.id, "alice", "a")
+        clock.advance(31)  # slow, not dead: its token is still the current one
+        d = store.finish_deliberation(TEAM, d.id, "alice", d.lease_token, "a")
+        assert d.phase == DeliberationPhase.DONE
+
     def test_bad_input_is_refused(self, store: Store) -> None:
         from accord.testing.conformance import logs
 

@@ -95,6 +95,23 @@ class DeliberationsPart(Seam):
             return [self._deliberation(db, team_id, team, i) for i in ids]
 
     @atomic
+    def open_deliberations(self, team: str) -> list[tuple[int, float]]:
+        """The team's unfinished deliberations, oldest first, each with when it is next
+        due to move on by itself (its phase's deadline; in synthesis, its lease's end):
+        one small query, for a supervisor that looks often."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            return [
+                (int(r[0]), float(r[1]))
+                for r in db.execute(
+                    "SELECT id, CASE WHEN phase = ? THEN COALESCE(lease_until, deadline) "
+                    "ELSE deadline END FROM deliberations WHERE team_id = ? AND phase != ? "
+                    "ORDER BY id",
+                    (DeliberationPhase.SYNTHESIS.value, team_id, DeliberationPhase.DONE.value),
+                )
+            ]
+
+    @atomic
     def deliberation_positions(self, team: str, ident: int) -> list[Position]:
         """Every position and reply, by round then member, unguarded: the record (for
         ``accord ask show`` and provenance), not a participant's read."""
@@ -363,14 +380,15 @@ class DeliberationsPart(Seam):
         self, team: str, ident: int, member: str, *, lease_seconds: float | None = None
     ) -> Deliberation:
         """Take (or renew) the synthesis lease: ``member`` must be a participant, the
-        named synthesizer or the asker, and the lease free, its own, or run out. A new
-        holder gets a new ``lease_token``, which ``finish_deliberation`` needs."""
+        named synthesizer or the asker, and the lease free, its own, or run out (then the
+        old holder's synthesis is recorded as lapsed). A new holder gets a new
+        ``lease_token``, which ``finish_deliberation`` needs."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            d = self._settle(db, team_id, team, ident, member)
+            d = self._settle(db, team_id, team, ident, member, taker=member)
             if d.phase != DeliberationPhase.SYNTHESIS:
                 raise self._wrong_phase(d, member, "claim the synthesis")
-            if member not in (d.asker, d.synthesizer) and member not in _names(d):
+            if not _may_write(d, member):
                 raise InvalidState(
                     f"{member} is not in deliberation {ident}; its participants, synthesizer "
                     "or asker write the answer",
@@ -392,6 +410,8 @@ class DeliberationsPart(Seam):
                     reason=Reason.WRONG_PHASE,
                     seconds=d.lease_until - now,
                 )
+            if d.lease_holder not in (None, member):  # its lease ran out: it lapsed
+                self._lapse(db, team_id, d, member)
             token = d.lease_token if d.lease_holder == member else d.lease_token + 1
             until = now + (lease_seconds if lease_seconds is not None else d.phase_seconds)
             self._lease(db, team_id, ident, member, token, until)
@@ -420,7 +440,7 @@ class DeliberationsPart(Seam):
             _cap(text, MAX_BODY, what)
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            d = self._settle(db, team_id, team, ident, member)
+            d = self._settle(db, team_id, team, ident, member, taker=member)
             if d.phase == DeliberationPhase.DONE and d.lease_holder == member:
                 return d
             if d.phase != DeliberationPhase.SYNTHESIS:
@@ -481,11 +501,33 @@ class DeliberationsPart(Seam):
     # the phases -------------------------------------------------------------------
 
     def _settle(
-        self, db: Connection, team_id: int, team: str, ident: int, actor: str | None
+        self,
+        db: Connection,
+        team_id: int,
+        team: str,
+        ident: int,
+        actor: str | None,
+        *,
+        taker: str | None = None,
     ) -> Deliberation:
-        """Advance ``ident`` as far as it goes now (in the caller's write)."""
+        """Advance ``ident`` as far as it goes now (in the caller's write). A synthesis
+        whose lease ran out unanswered lapses and passes to the next in turn (see
+        ``_next_writer``), unless ``taker``, who may write it, is about to take it."""
         while True:
             d = self._deliberation(db, team_id, team, ident, lock=self._LOCK_ROW)
+            if d.phase == DeliberationPhase.SYNTHESIS:
+                if (
+                    d.lease_until is None
+                    or d.lease_until > self.clock()
+                    or (taker is not None and _may_write(d, taker))
+                ):
+                    return d
+                writer = self._next_writer(db, team_id, d)
+                self._lapse(db, team_id, d, writer)
+                self._lease(
+                    db, team_id, ident, writer, d.lease_token + 1, self.clock() + d.phase_seconds
+                )
+                return self._deliberation(db, team_id, team, ident)
             if d.phase not in (DeliberationPhase.POSITIONS, DeliberationPhase.EXCHANGE):
                 return d
             owing = [p.member for p in d.participants if not p.absent and not p.agreed]
@@ -574,6 +616,38 @@ class DeliberationsPart(Seam):
             self._lease(db, team_id, d.id, payload["synthesizer"], d.lease_token + 1, deadline)
         self._announce(db, team_id, d.channel, d.asker, text, f"deliberation {d.id}: {phase}")
 
+    def _next_writer(self, db: Connection, team_id: int, d: Deliberation) -> str:
+        """Who writes a lapsed synthesis: the participant still present after the
+        holder, in name order, then the asker, round again."""
+        turn = [p.member for p in d.participants if not p.absent]
+        turn += [d.asker] if d.asker not in turn else []
+        if d.lease_holder in turn:
+            return turn[(turn.index(d.lease_holder) + 1) % len(turn)]
+        return turn[0]
+
+    def _lapse(self, db: Connection, team_id: int, d: Deliberation, writer: str) -> None:
+        """Record that ``d``'s synthesis lease ran out unanswered and ``writer`` takes it
+        over, and say so in its channel (and to the writer, should it be the asker)."""
+        old = d.lease_holder or "nobody"
+        self._event(
+            db,
+            team_id,
+            EventKind.SYNTHESIS_LAPSED,
+            {"id": d.id, "member": d.lease_holder, "token": d.lease_token, "next": writer},
+            writer,
+        )
+        text = (
+            f"the synthesis of deliberation {d.id} lapsed: {old} wrote no answer within its "
+            f"lease. {writer} writes the one answer now, with agreement and dissent "
+            f"(synthesis_submit {d.id}; the person: accord ask answer {d.id} TEXT); "
+            f"deadline in {d.phase_seconds:g} s."
+        )
+        # From the old holder, so that everyone else hears it, the new writer included.
+        sender = old if old not in ("nobody", writer) else d.asker
+        self._announce(db, team_id, d.channel, sender, text, f"deliberation {d.id}: lapsed")
+        if sender == writer:
+            self._announce(db, team_id, None, sender, text, "synthesis lapsed", to=writer)
+
     def _lease(
         self, db: Connection, team_id: int, ident: int, member: str, token: int, until: float
     ) -> None:
@@ -658,6 +732,11 @@ class DeliberationsPart(Seam):
 
 def _names(d: Deliberation) -> list[str]:
     return [p.member for p in d.participants]
+
+
+def _may_write(d: Deliberation, member: str) -> bool:
+    """May ``member`` write ``d``'s synthesis (its participants, synthesizer, asker)?"""
+    return member in (d.asker, d.synthesizer) or member in _names(d)
 
 
 def _deliberation_of(team: str, r: Sequence[Any], people: Sequence[Sequence[Any]]) -> Deliberation:
