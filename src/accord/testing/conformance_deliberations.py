@@ -74,6 +74,26 @@ class DeliberationConformance:
         rows = [(p.member, p.round) for p in store.deliberation_positions(TEAM, d.id)]
         assert rows == [("alice", 0), ("bob", 0), ("alice", 1), ("bob", 1)]
 
+    def test_the_same_words_in_a_new_round_count_unless_they_ended_the_last(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        """bob's reply ended round 1, so the same text again is his retry; alice's did
+        not (a retry would have come while round 1 was open), so hers is a round 2 reply."""
+        from accord.testing.conformance import logs
+
+        d = store.open_deliberation(TEAM, "q?", PERSON, ["alice", "bob"], rounds=2)
+        store.submit_position(TEAM, d.id, "alice", "a")
+        store.submit_position(TEAM, d.id, "bob", "b")
+        store.submit_position(TEAM, d.id, "alice", "I still say a")
+        clock.advance(1)
+        assert store.submit_position(TEAM, d.id, "bob", "b, then").round == 2
+        reply = DeliberationPhase.EXCHANGE
+        with logs(store):
+            store.submit_position(TEAM, d.id, "bob", "b, then", phase=reply)
+        store.submit_position(TEAM, d.id, "alice", "I still say a", phase=reply)
+        rows = [(p.member, p.round) for p in store.deliberation_positions(TEAM, d.id)]
+        assert rows == [("alice", 0), ("bob", 0), ("alice", 1), ("bob", 1), ("alice", 2)]
+
     def test_the_person_takes_part(self, store: Store) -> None:
         d = store.open_deliberation(
             TEAM, "q?", "alice", [PERSON, "alice"], rounds=0, synthesizer=PERSON

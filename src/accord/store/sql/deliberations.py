@@ -272,10 +272,10 @@ class DeliberationsPart(Seam):
     ) -> Deliberation:
         """``member``'s position (phase positions) or its reply for the exchange's current
         round; ``phase`` (positions or exchange), when given, is the one it is meant for,
-        refused in another. The text it already submitted for this round or the one
-        before, again, is a no-op whatever the phase now (a retry after a crash, which
-        may come after its submission ended the round); other text for a round already
-        submitted is refused. Ends the phase when it was the last one owed."""
+        refused in another. A submission sent again is a no-op whatever the phase now (a
+        retry after a crash, which may come after its first sending ended the round; see
+        ``_resent``); other text for a round already submitted is refused. Ends the phase
+        when it was the last one owed."""
         body = body.strip() if isinstance(body, str) else body
         if not body:
             raise UserError("a position needs text: say what you think and on what evidence")
@@ -285,16 +285,7 @@ class DeliberationsPart(Seam):
             d = self._settle(db, team_id, team, ident, member)
             who = self._participant(d, member)
             round_ = d.round if d.phase == DeliberationPhase.EXCHANGE else 0
-            if d.phase in (DeliberationPhase.SYNTHESIS, DeliberationPhase.DONE):
-                round_ = d.round + 1  # past every round: only a retry of the last is no-op
-            mine = dict(
-                db.execute(
-                    "SELECT round, body FROM deliberation_positions WHERE team_id = ? AND "
-                    "deliberation_id = ? AND member = ? AND round >= ?",
-                    (team_id, ident, member, round_ - 1),
-                ).fetchall()
-            )
-            if body in mine.values():
+            if self._resent(db, team_id, d, member, body, phase):
                 return d
             if d.phase not in (DeliberationPhase.POSITIONS, DeliberationPhase.EXCHANGE):
                 raise self._wrong_phase(d, member, "submit a position")
@@ -307,7 +298,11 @@ class DeliberationsPart(Seam):
                     member=member,
                     reason=Reason.WRONG_PHASE,
                 )
-            if round_ in mine:
+            if db.execute(
+                "SELECT 1 FROM deliberation_positions WHERE team_id = ? AND "
+                "deliberation_id = ? AND member = ? AND round = ?",
+                (team_id, ident, member, round_),
+            ).fetchone():
                 raise InvalidState(
                     f"{member} already submitted for round {round_} of deliberation {ident}; "
                     "a round takes one submission",
@@ -615,6 +610,44 @@ class DeliberationsPart(Seam):
         if phase == DeliberationPhase.SYNTHESIS:
             self._lease(db, team_id, d.id, payload["synthesizer"], d.lease_token + 1, deadline)
         self._announce(db, team_id, d.channel, d.asker, text, f"deliberation {d.id}: {phase}")
+
+    def _resent(
+        self,
+        db: Connection,
+        team_id: int,
+        d: Deliberation,
+        member: str,
+        body: str,
+        phase: DeliberationPhase | None,
+    ) -> bool:
+        """Is ``body`` a submission ``member`` made already, sent again (a retry after a
+        crash, perhaps after its first sending ended the round)? The same text as its
+        submission for the current round; as its position, unless it says it replies;
+        as its submission for the round before, if that one ended the round (else it is
+        a reply of the same words in a new round) or if no round is left."""
+        rows = db.execute(
+            "SELECT round, body, submitted_at FROM deliberation_positions WHERE team_id = ? "
+            "AND deliberation_id = ? AND member = ?",
+            (team_id, d.id, member),
+        ).fetchall()
+        mine = {int(r[0]): (r[1], float(r[2])) for r in rows}
+        open_ = d.phase in (DeliberationPhase.POSITIONS, DeliberationPhase.EXCHANGE)
+        now = (d.round if d.phase == DeliberationPhase.EXCHANGE else 0) if open_ else None
+        if now is not None and mine.get(now, ("",))[0] == body:
+            return True
+        if phase != DeliberationPhase.EXCHANGE and mine.get(0, ("",))[0] == body:
+            return True
+        before = now - 1 if now is not None else d.round
+        if before < 0 or mine.get(before, ("",))[0] != body:
+            return False
+        if not open_:
+            return True
+        last = db.execute(
+            "SELECT MAX(submitted_at) FROM deliberation_positions WHERE team_id = ? AND "
+            "deliberation_id = ? AND round = ?",
+            (team_id, d.id, before),
+        ).fetchone()[0]
+        return bool(mine[before][1] >= float(last))
 
     def _next_writer(self, db: Connection, team_id: int, d: Deliberation) -> str:
         """Who writes a lapsed synthesis: the participant still present after the
