@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from accord.cli import _render as show
 from accord.cli._common import Context, plain, positive_int, reads, seconds, whole
 from accord.errors import UserError
-from accord.types import DeliberationPhase
 
 if TYPE_CHECKING:
     from accord.cli._common import Subcommands
@@ -31,10 +30,16 @@ def register(commands: Subcommands, name: str) -> None:
     p = commands.add_parser(
         name,
         parents=reads(),
-        help="ask several members one question; `ask show ID`, `ask list`",
+        help="ask several members one question; `ask show ID`, `ask list`; take part with "
+        "`ask position|read|reply|agree|answer ID`",
         description=__doc__,
     )
-    p.add_argument("question", nargs="+", metavar="QUESTION", help="the question (or show ID)")
+    p.add_argument(
+        "question",
+        nargs="+",
+        metavar="QUESTION",
+        help="the question (or show ID, position ID TEXT, ...)",
+    )
     p.add_argument("--members", metavar="A,B", help="who deliberates, by name")
     p.add_argument("--role", metavar="NAME", help="or every member of this role or agent")
     p.add_argument("--rounds", type=lambda t: whole(t, "a number of rounds"), default=1)
@@ -110,6 +115,8 @@ def _take_part(ctx: Context, words: list[str]) -> int:
             show.say(f"[{label}] {pos.member}: {plain(pos.body)}")
         return 0
     if verb in ("position", "reply"):
+        from accord.types import DeliberationPhase
+
         phase = DeliberationPhase.POSITIONS if verb == "position" else DeliberationPhase.EXCHANGE
         d = service.submit(ident, me, text, phase=phase)
     elif verb == "agree":
