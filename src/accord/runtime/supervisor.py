@@ -404,9 +404,10 @@ class Supervisor:
         self.next_stall_check = now + 1.0  # a quiet team is looked at once a second
         if self.due or self.services.runs.pending_spawns() or self._running_elsewhere():
             return None
-        if self.services.deliberations.open():
-            # Its deadlines move it on (``_settle_deliberations``), or the person answers:
-            # a team waiting on a deliberation is not stalled.
+        if any(due > time.time() - SETTLE_EVERY for _, due in self.services.deliberations.open()):
+            # Its next deadline moves it on (``_settle_deliberations``), or the person
+            # answers: a team waiting on a deliberation is not stalled. One whose synthesis
+            # lapsed with everyone in turn (its lease long over) waits on nobody.
             return None
         tasks = self.services.board.list()
         if any(t.status == TaskStatus.IN_PROGRESS for t in tasks):

@@ -205,6 +205,14 @@ class DeliberationConformance:
         clock.advance(31)
         d = store.settle_deliberation(TEAM, d.id)
         assert (d.lease_holder, d.lease_token) == ("alice", 4)  # and round again
+        assert "Each in turn has had it" in store.channel_history(TEAM, d.channel)[-1].body
+        clock.advance(31)
+        with logs(store):  # each had its turn: it waits for anyone to claim it
+            d = store.settle_deliberation(TEAM, d.id)
+        assert store.open_deliberations(TEAM) == [(d.id, d.lease_until)]
+        with pytest.raises(InvalidState):
+            store.finish_deliberation(TEAM, d.id, "bob", 4, "not his")
+        d = store.claim_synthesis(TEAM, d.id, "alice")
         with pytest.raises(InvalidState):
             store.finish_deliberation(TEAM, d.id, "alice", 1, "stale token")
         d = store.finish_deliberation(TEAM, d.id, "alice", 4, "a")

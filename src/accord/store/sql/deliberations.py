@@ -507,7 +507,8 @@ class DeliberationsPart(Seam):
     ) -> Deliberation:
         """Advance ``ident`` as far as it goes now (in the caller's write). A synthesis
         whose lease ran out unanswered lapses and passes to the next in turn (see
-        ``_next_writer``), unless ``taker``, who may write it, is about to take it."""
+        ``_next_writer``), unless ``taker``, who may write it, is about to take it, or
+        each in turn has had it once: then it waits, lapsed, for anyone to claim it."""
         while True:
             d = self._deliberation(db, team_id, team, ident, lock=self._LOCK_ROW)
             if d.phase == DeliberationPhase.SYNTHESIS:
@@ -515,6 +516,7 @@ class DeliberationsPart(Seam):
                     d.lease_until is None
                     or d.lease_until > self.clock()
                     or (taker is not None and _may_write(d, taker))
+                    or d.lease_token > len(_turn(d))  # each had its turn: it waits for a claim
                 ):
                     return d
                 writer = self._next_writer(db, team_id, d)
@@ -652,8 +654,7 @@ class DeliberationsPart(Seam):
     def _next_writer(self, db: Connection, team_id: int, d: Deliberation) -> str:
         """Who writes a lapsed synthesis: the participant still present after the
         holder, in name order, then the asker, round again."""
-        turn = [p.member for p in d.participants if not p.absent]
-        turn += [d.asker] if d.asker not in turn else []
+        turn = _turn(d)
         if d.lease_holder in turn:
             return turn[(turn.index(d.lease_holder) + 1) % len(turn)]
         return turn[0]
@@ -675,6 +676,11 @@ class DeliberationsPart(Seam):
             f"(synthesis_submit {d.id}; the person: accord ask answer {d.id} TEXT); "
             f"deadline in {d.phase_seconds:g} s."
         )
+        if d.lease_token + 1 > len(_turn(d)):
+            text += (
+                f" Each in turn has had it now: should {writer} not answer either, it waits "
+                "for any participant or the asker to take it."
+            )
         # From the old holder, so that everyone else hears it, the new writer included.
         sender = old if old not in ("nobody", writer) else d.asker
         self._announce(db, team_id, d.channel, sender, text, f"deliberation {d.id}: lapsed")
@@ -765,6 +771,13 @@ class DeliberationsPart(Seam):
 
 def _names(d: Deliberation) -> list[str]:
     return [p.member for p in d.participants]
+
+
+def _turn(d: Deliberation) -> list[str]:
+    """Who writes a lapsed synthesis, in turn: the participants still present, then the
+    asker."""
+    turn = [p.member for p in d.participants if not p.absent]
+    return turn + ([d.asker] if d.asker not in turn else [])
 
 
 def _may_write(d: Deliberation, member: str) -> bool:
