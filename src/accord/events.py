@@ -68,6 +68,7 @@ class EventKind(StrEnum):
     DELIBERATION_ABSENT = "deliberation_absent"  # members who missed a phase's deadline
     DELIBERATION_PHASE = "deliberation_phase"
     SYNTHESIS_CLAIMED = "synthesis_claimed"
+    SYNTHESIS_LAPSED = "synthesis_lapsed"  # its lease ran out unanswered; it passed on
     DELIBERATION_FINISHED = "deliberation_finished"
     DELIBERATION_RECORDED = "deliberation_recorded"  # its answer is a decision memory
     # routing (store): who owns a routed message, and which rule (or who) decided it
@@ -201,13 +202,15 @@ EVENT_PAYLOAD: Mapping[EventKind, PayloadKeys] = {
     EventKind.CHANNEL_JOINED: _keys("channel member"),
     EventKind.CHANNEL_LEFT: _keys("channel member"),
     EventKind.DELIBERATION_OPENED: _keys(
-        "id question asker members rounds synthesizer channel deadline"
+        "id question asker members rounds synthesizer channel deadline", "phase_seconds tags"
     ),
     EventKind.POSITION_SUBMITTED: _keys("id member round"),
     EventKind.DELIBERATION_AGREED: _keys("id member round"),
     EventKind.DELIBERATION_ABSENT: _keys("id members phase round"),
     EventKind.DELIBERATION_PHASE: _keys("id phase round deadline", "synthesizer"),
     EventKind.SYNTHESIS_CLAIMED: _keys("id member token lease_until"),
+    # ``member``: whose lease lapsed; ``next``: who holds the synthesis now
+    EventKind.SYNTHESIS_LAPSED: _keys("id member token next"),
     EventKind.DELIBERATION_FINISHED: _keys("id member token"),
     EventKind.DELIBERATION_RECORDED: _keys("id memory_id"),
     # ``id``: the routed message's first row; ``previous``: the owner it moved from

@@ -6,6 +6,12 @@ up to ``--rounds`` rounds, then one synthesis, recorded as a decision memory. Th
 answer reaches the asker (you, the person, unless ``--as``) by mail.
 ``accord ask show ID`` shows where it stands, every position and the answer;
 ``accord ask list`` lists them.
+
+You take part when you are among the members (``--members person,alice``):
+``accord ask position ID "TEXT"`` (your own position, first), ``accord ask read ID``
+(the others', once yours is in), ``accord ask reply ID "TEXT"`` and ``accord ask agree
+ID`` in the exchange, and ``accord ask answer ID "TEXT"`` when the synthesis is yours
+(``--agreement``, ``--dissent``). ``--as MEMBER`` acts as a member instead.
 """
 
 from __future__ import annotations
@@ -24,17 +30,34 @@ def register(commands: Subcommands, name: str) -> None:
     p = commands.add_parser(
         name,
         parents=reads(),
-        help="ask several members one question; `ask show ID`, `ask list`",
+        help="ask several members one question; `ask show ID`, `ask list`; take part with "
+        "`ask position|read|reply|agree|answer ID`",
         description=__doc__,
     )
-    p.add_argument("question", nargs="+", metavar="QUESTION", help="the question (or show ID)")
+    p.add_argument(
+        "question",
+        nargs="+",
+        metavar="QUESTION",
+        help="the question (or show ID, position ID TEXT, ...)",
+    )
     p.add_argument("--members", metavar="A,B", help="who deliberates, by name")
     p.add_argument("--role", metavar="NAME", help="or every member of this role or agent")
     p.add_argument("--rounds", type=lambda t: whole(t, "a number of rounds"), default=1)
     p.add_argument("--synthesizer", metavar="NAME", help="who writes the answer")
     p.add_argument("--supersedes", type=positive_int, metavar="MEMORY", help="decision replaced")
     p.add_argument("--deadline", type=seconds, default=600.0, metavar="SECONDS", help="per phase")
-    p.add_argument("--as", dest="as_", metavar="MEMBER", help="who asks (default: you)")
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="a topic it is about (repeatable); the team's working patterns count it by them",
+    )
+    p.add_argument("--agreement", default="", metavar="TEXT", help="with `ask answer`")
+    p.add_argument("--dissent", default="", metavar="TEXT", help="with `ask answer`")
+    p.add_argument(
+        "--as", dest="as_", metavar="MEMBER", help="who asks or takes part (default: you)"
+    )
     p.set_defaults(func=ask)
 
 
@@ -42,6 +65,8 @@ def ask(ctx: Context) -> int:
     words: list[str] = ctx.args.question
     if words[0] in ("show", "list"):
         return _show(ctx, words)
+    if words[0] in _TAKE_PART:
+        return _take_part(ctx, words)
     a = ctx.args
     members = [m.strip() for m in a.members.split(",") if m.strip()] if a.members else []
     d = ctx.team.deliberations.ask(
@@ -53,12 +78,58 @@ def ask(ctx: Context) -> int:
         synthesizer=a.synthesizer,
         phase_seconds=a.deadline,
         supersedes=a.supersedes,
+        tags=a.tag,
     )
     if ctx.json:
         show.emit_json(d)
     else:
         people = ", ".join(p.member for p in d.participants)
         show.say(f"asked: deliberation {d.id} in {d.channel} with {people}")
+    return 0
+
+
+#: ``accord ask VERB ID [TEXT]``: how a participant (by default the person) takes part.
+_TAKE_PART = {"position": True, "read": False, "reply": True, "agree": False, "answer": True}
+
+
+def _take_part(ctx: Context, words: list[str]) -> int:
+    verb = words[0]
+    wants_text = _TAKE_PART[verb]
+    usage = f"`accord ask {verb} ID" + (' "TEXT"`' if wants_text else "`")
+    if len(words) != (3 if wants_text else 2) or not words[1].isdigit() or int(words[1]) < 1:
+        raise UserError(f"give a deliberation id{' and the text' if wants_text else ''}: {usage}")
+    a = ctx.args
+    if verb != "answer" and (a.agreement or a.dissent):
+        raise UserError("--agreement and --dissent go with `accord ask answer ID TEXT`")
+    ident, text = int(words[1]), words[2] if wants_text else ""
+    me = ctx.acting_as(a.as_ or ctx.me)
+    service = ctx.team.deliberations
+    if verb == "read":
+        positions = service.read(ident, me)
+        if ctx.json:
+            show.emit_json(positions)
+        elif not positions:
+            show.say(f"no positions in deliberation {ident} yet")
+        for pos in [] if ctx.json else positions:
+            label = "position" if pos.round == 0 else f"round {pos.round}"
+            show.say(f"[{label}] {pos.member}: {plain(pos.body)}")
+        return 0
+    if verb in ("position", "reply"):
+        from accord.types import DeliberationPhase
+
+        phase = DeliberationPhase.POSITIONS if verb == "position" else DeliberationPhase.EXCHANGE
+        d = service.submit(ident, me, text, phase=phase)
+    elif verb == "agree":
+        d = service.agree(ident, me)
+    else:
+        d = service.synthesize(ident, me, text, agreement=a.agreement, dissent=a.dissent)
+    if ctx.json:
+        show.emit_json(d)
+    else:
+        done = {"position": "submitted", "reply": "replied", "agree": "agreed"}.get(verb)
+        said = done or f"answered; recorded as decision memory {d.memory_id}"
+        where = f"round {d.round}" if d.phase.value == "exchange" else d.phase.value
+        show.say(f"{said}: deliberation {d.id} is now in {where}")
     return 0
 
 

@@ -395,14 +395,19 @@ class Supervisor:
 
     def _stalled(self, lead: str) -> str | None:
         """Why nothing can happen any more, or None. Nothing can wake the team when no
-        event came for ``silent_after``, no spawn or restart waits, no task is in
-        progress, nobody has unread mail, every teammate here is idle and the lead sits
-        between wakes (its last session ended)."""
+        event came for ``silent_after``, no spawn or restart waits, no deliberation is
+        open, no task is in progress, nobody has unread mail, every teammate here is idle
+        and the lead sits between wakes (its last session ended)."""
         now = time.monotonic()
         if now - self.quiet_since < self.settings.silent_after or now < self.next_stall_check:
             return None
         self.next_stall_check = now + 1.0  # a quiet team is looked at once a second
         if self.due or self.services.runs.pending_spawns() or self._running_elsewhere():
+            return None
+        if any(due > time.time() - SETTLE_EVERY for _, due in self.services.deliberations.open()):
+            # Its next deadline moves it on (``_settle_deliberations``), or the person
+            # answers: a team waiting on a deliberation is not stalled. One whose synthesis
+            # lapsed with everyone in turn (its lease long over) waits on nobody.
             return None
         tasks = self.services.board.list()
         if any(t.status == TaskStatus.IN_PROGRESS for t in tasks):

@@ -108,11 +108,12 @@ class Deliberations:
         """Move on every open deliberation whose phase deadline has passed (absent
         participants recorded, the next phase begun), so a deliberation whose members
         all died still ends; the supervisor calls this as it watches the team."""
-        return [
-            self.get(d.id)
-            for d in self.all()
-            if d.phase != DeliberationPhase.DONE and d.deadline < now
-        ]
+        return [self.get(ident) for ident, due in self.open() if due < now]
+
+    def open(self) -> list[tuple[int, float]]:
+        """The unfinished deliberations' ids, each with when it is next due to move on by
+        itself (one cheap query)."""
+        return self.store.open_deliberations(self.team)
 
     def all(self) -> list[Deliberation]:
         """The team's deliberations, oldest first."""
@@ -127,9 +128,12 @@ class Deliberations:
         self.store.settle_deliberation(self.team, ident, member)
         return self.store.read_positions(self.team, ident, member)
 
-    def submit(self, ident: int, member: str, text: str) -> Deliberation:
-        """``member``'s position, or its reply in the exchange's current round."""
-        return self.store.submit_position(self.team, ident, member, text)
+    def submit(
+        self, ident: int, member: str, text: str, *, phase: DeliberationPhase | None = None
+    ) -> Deliberation:
+        """``member``'s position, or its reply in the exchange's current round; with
+        ``phase``, only in that phase (a retry of the same text is no change in any)."""
+        return self.store.submit_position(self.team, ident, member, text, phase=phase)
 
     def agree(self, ident: int, member: str) -> Deliberation:
         return self.store.agree(self.team, ident, member)
@@ -138,9 +142,13 @@ class Deliberations:
         self, ident: int, member: str, answer: str, *, agreement: str = "", dissent: str = ""
     ) -> Deliberation:
         """Write the answer as ``member``: taking the synthesis first if it does not hold
-        it (refused while another's lease runs), then recording it as a decision."""
-        d = self.store.settle_deliberation(self.team, ident, member)
-        if d.phase == DeliberationPhase.SYNTHESIS and d.lease_holder != member:
+        it (refused while another's lease runs), then recording it as a decision. An
+        empty answer is refused before anything is taken."""
+        if not (answer.strip() if isinstance(answer, str) else answer):
+            raise UserError("a synthesis needs an answer; write the one answer")
+        d = self.store.deliberation(self.team, ident)
+        if d.phase != DeliberationPhase.DONE and d.lease_holder != member:
+            # claiming settles first, and takes a lapsed lease over for ``member``
             d = self.store.claim_synthesis(self.team, ident, member)
         d = self.store.finish_deliberation(
             self.team,

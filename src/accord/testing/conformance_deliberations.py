@@ -49,6 +49,64 @@ class DeliberationConformance:
             store.submit_position(TEAM, d.id, "alice", "no, changed my mind")
         assert len(store.deliberation_positions(TEAM, d.id)) == 1
 
+    def test_a_retry_after_its_round_ended_counts_once(self, store: Store) -> None:
+        """A member killed after its submission ended the round retries it in the next
+        phase: the same text is no change there too; a position meant for the positions
+        phase is refused in the exchange."""
+        from accord.testing.conformance import logs
+
+        d = store.open_deliberation(TEAM, "q?", PERSON, ["alice", "bob"], rounds=1)
+        store.submit_position(TEAM, d.id, "alice", "a")
+        assert store.submit_position(TEAM, d.id, "bob", "b").phase == DeliberationPhase.EXCHANGE
+        with logs(store):
+            store.submit_position(TEAM, d.id, "bob", "b")
+            store.submit_position(TEAM, d.id, "bob", "b", phase=DeliberationPhase.POSITIONS)
+            with pytest.raises(InvalidState) as refused:
+                store.submit_position(TEAM, d.id, "alice", "a2", phase=DeliberationPhase.POSITIONS)
+        assert refused.value.reason == Reason.WRONG_PHASE
+        store.submit_position(TEAM, d.id, "alice", "ra", phase=DeliberationPhase.EXCHANGE)
+        d = store.submit_position(TEAM, d.id, "bob", "rb")
+        assert d.phase == DeliberationPhase.SYNTHESIS
+        with logs(store):
+            store.submit_position(TEAM, d.id, "bob", "rb")
+        with pytest.raises(InvalidState):
+            store.submit_position(TEAM, d.id, "bob", "something new")
+        rows = [(p.member, p.round) for p in store.deliberation_positions(TEAM, d.id)]
+        assert rows == [("alice", 0), ("bob", 0), ("alice", 1), ("bob", 1)]
+
+    def test_the_same_words_in_a_new_round_count_unless_they_ended_the_last(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        """bob's reply ended round 1, so the same text again is his retry; alice's did
+        not (a retry would have come while round 1 was open), so hers is a round 2 reply."""
+        from accord.testing.conformance import logs
+
+        d = store.open_deliberation(TEAM, "q?", PERSON, ["alice", "bob"], rounds=2)
+        store.submit_position(TEAM, d.id, "alice", "a")
+        store.submit_position(TEAM, d.id, "bob", "b")
+        store.submit_position(TEAM, d.id, "alice", "I still say a")
+        clock.advance(1)
+        assert store.submit_position(TEAM, d.id, "bob", "b, then").round == 2
+        reply = DeliberationPhase.EXCHANGE
+        with logs(store):
+            store.submit_position(TEAM, d.id, "bob", "b, then", phase=reply)
+        store.submit_position(TEAM, d.id, "alice", "I still say a", phase=reply)
+        rows = [(p.member, p.round) for p in store.deliberation_positions(TEAM, d.id)]
+        assert rows == [("alice", 0), ("bob", 0), ("alice", 1), ("bob", 1), ("alice", 2)]
+
+    def test_the_person_takes_part(self, store: Store) -> None:
+        d = store.open_deliberation(
+            TEAM, "q?", "alice", [PERSON, "alice"], rounds=0, synthesizer=PERSON
+        )
+        assert [p.member for p in d.participants] == ["alice", PERSON]
+        with pytest.raises(InvalidState):
+            store.read_positions(TEAM, d.id, PERSON)
+        store.submit_position(TEAM, d.id, PERSON, "mine")
+        d = store.submit_position(TEAM, d.id, "alice", "hers")
+        assert (d.phase, d.lease_holder) == (DeliberationPhase.SYNTHESIS, PERSON)
+        d = store.finish_deliberation(TEAM, d.id, PERSON, d.lease_token, "ours")
+        assert d.phase == DeliberationPhase.DONE
+
     def test_phases_run_positions_exchange_synthesis_done(self, store: Store) -> None:
         from accord.testing.conformance import logs
 
@@ -114,6 +172,59 @@ class DeliberationConformance:
         with pytest.raises(InvalidState):
             store.finish_deliberation(TEAM, d.id, "alice", 1, "stale")
         d = store.finish_deliberation(TEAM, d.id, "carol", 2, "b")
+        assert d.phase == DeliberationPhase.DONE
+
+    def test_a_lapsed_synthesis_passes_on_in_turn_and_is_said(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        """Nobody claims a dead synthesizer's work: once its lease ran out, the next step
+        (the supervisor's look, anyone's call) records the lapse, tells the channel, and
+        hands the lease to the next participant, then the asker, round again."""
+        from accord.testing.conformance import logs
+
+        d = store.open_deliberation(
+            TEAM, "q?", "carol", ["alice", "bob"], rounds=0, synthesizer="alice", phase_seconds=30
+        )
+        store.submit_position(TEAM, d.id, "alice", "a")
+        d = store.submit_position(TEAM, d.id, "bob", "b")
+        assert store.open_deliberations(TEAM) == [(d.id, d.lease_until)]
+        clock.advance(31)
+        with logs(store, "synthesis_lapsed", "message_sent", "synthesis_claimed") as written:
+            d = store.settle_deliberation(TEAM, d.id)
+        assert written[0].payload == {"id": d.id, "member": "alice", "token": 1, "next": "bob"}
+        assert (d.lease_holder, d.lease_token) == ("bob", 2)
+        said = store.channel_history(TEAM, d.channel)[-1].body
+        assert "lapsed" in said and "bob writes the one answer" in said
+        with logs(store):
+            store.settle_deliberation(TEAM, d.id)  # bob's lease runs: no change
+        clock.advance(31)
+        d = store.settle_deliberation(TEAM, d.id)
+        assert (d.lease_holder, d.lease_token) == ("carol", 3)  # then the asker
+        mail = store.list_messages(TEAM, member="carol")
+        assert any("lapsed" in m.body and m.recipient == "carol" for m in mail)
+        clock.advance(31)
+        d = store.settle_deliberation(TEAM, d.id)
+        assert (d.lease_holder, d.lease_token) == ("alice", 4)  # and round again
+        assert "Each in turn has had it" in store.channel_history(TEAM, d.channel)[-1].body
+        clock.advance(31)
+        with logs(store):  # each had its turn: it waits for anyone to claim it
+            d = store.settle_deliberation(TEAM, d.id)
+        assert store.open_deliberations(TEAM) == [(d.id, d.lease_until)]
+        with pytest.raises(InvalidState):
+            store.finish_deliberation(TEAM, d.id, "bob", 4, "not his")
+        d = store.claim_synthesis(TEAM, d.id, "alice")
+        with pytest.raises(InvalidState):
+            store.finish_deliberation(TEAM, d.id, "alice", 1, "stale token")
+        d = store.finish_deliberation(TEAM, d.id, "alice", 4, "a")
+        assert d.phase == DeliberationPhase.DONE and store.open_deliberations(TEAM) == []
+
+    def test_the_holder_finishes_after_its_lease_if_nobody_took_it(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        d = store.open_deliberation(TEAM, "q?", "carol", ["alice"], rounds=0, phase_seconds=30)
+        d = store.submit_position(TEAM, d.id, "alice", "a")
+        clock.advance(31)  # slow, not dead: its token is still the current one
+        d = store.finish_deliberation(TEAM, d.id, "alice", d.lease_token, "a")
         assert d.phase == DeliberationPhase.DONE
 
     def test_bad_input_is_refused(self, store: Store) -> None:

@@ -11,7 +11,8 @@ from pydantic import Field
 
 from accord.agent.tools.base import Tool, ToolArgs, ToolContext
 from accord.agent.tools.team import _team
-from accord.types import Deliberation
+from accord.team.deliberations import PHASE_SECONDS
+from accord.types import Deliberation, DeliberationPhase
 
 _ID = "The deliberation's id (from the mail that asked you)."
 
@@ -30,7 +31,9 @@ class PositionArgs(ToolArgs):
 
 
 def position_submit(ctx: ToolContext, args: PositionArgs) -> str:
-    d = _team(ctx).deliberations.submit(args.deliberation_id, ctx.member, args.position)
+    d = _team(ctx).deliberations.submit(
+        args.deliberation_id, ctx.member, args.position, phase=DeliberationPhase.POSITIONS
+    )
     return f"submitted; {_state(d)}"
 
 
@@ -55,7 +58,9 @@ class ReplyArgs(ToolArgs):
 
 
 def exchange_reply(ctx: ToolContext, args: ReplyArgs) -> str:
-    d = _team(ctx).deliberations.submit(args.deliberation_id, ctx.member, args.reply)
+    d = _team(ctx).deliberations.submit(
+        args.deliberation_id, ctx.member, args.reply, phase=DeliberationPhase.EXCHANGE
+    )
     return f"replied; {_state(d)}"
 
 
@@ -93,6 +98,12 @@ class DeliberateArgs(ToolArgs):
     supersedes: int | None = Field(
         default=None, description="An earlier decision memory this answer replaces."
     )
+    tags: list[str] = Field(
+        default=[], description="Topics it is about (like db or api), for the team's patterns."
+    )
+    phase_seconds: float = Field(
+        default=PHASE_SECONDS, gt=0, description="Each phase's deadline, in seconds."
+    )
 
 
 def deliberate(ctx: ToolContext, args: DeliberateArgs) -> str:
@@ -104,6 +115,8 @@ def deliberate(ctx: ToolContext, args: DeliberateArgs) -> str:
         rounds=args.rounds,
         synthesizer=args.synthesizer,
         supersedes=args.supersedes,
+        tags=args.tags,
+        phase_seconds=args.phase_seconds,
     )
     return (
         f"opened deliberation {d.id} in {d.channel} with "

@@ -25,7 +25,6 @@ from accord.events import EventKind
 from accord.store.limits import MAX_BODY
 from accord.store.sql.seam import Connection, Seam, _cap, atomic
 from accord.types import (
-    PERSON,
     Deliberation,
     DeliberationPhase,
     Participant,
@@ -96,6 +95,23 @@ class DeliberationsPart(Seam):
             return [self._deliberation(db, team_id, team, i) for i in ids]
 
     @atomic
+    def open_deliberations(self, team: str) -> list[tuple[int, float]]:
+        """The team's unfinished deliberations, oldest first, each with when it is next
+        due to move on by itself (its phase's deadline; in synthesis, its lease's end):
+        one small query, for a supervisor that looks often."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            return [
+                (int(r[0]), float(r[1]))
+                for r in db.execute(
+                    "SELECT id, CASE WHEN phase = ? THEN COALESCE(lease_until, deadline) "
+                    "ELSE deadline END FROM deliberations WHERE team_id = ? AND phase != ? "
+                    "ORDER BY id",
+                    (DeliberationPhase.SYNTHESIS.value, team_id, DeliberationPhase.DONE.value),
+                )
+            ]
+
+    @atomic
     def deliberation_positions(self, team: str, ident: int) -> list[Position]:
         """Every position and reply, by round then member, unguarded: the record (for
         ``accord ask show`` and provenance), not a participant's read."""
@@ -144,7 +160,8 @@ class DeliberationsPart(Seam):
         supersedes: int | None = None,
         tags: Sequence[str] = (),
     ) -> Deliberation:
-        """Put ``question`` to ``members`` for ``asker`` (a member, or the person): its
+        """Put ``question`` to ``members`` (members, and the person if named) for ``asker``
+        (a member, or the person): its
         channel ``#ask-ID`` is created with the asker and the participants subscribed,
         and they are told there. ``phase_seconds`` is each phase's deadline; ``tags``
         name its topics (the team's working patterns count its synthesis by them)."""
@@ -164,12 +181,10 @@ class DeliberationsPart(Seam):
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             self._mail_address(db, team_id, team, asker, lock=self._KEY_SHARE)
-            for m in people:
-                if m == PERSON:
-                    raise UserError("the person asks; only members take part in a deliberation")
-                self._member_row(db, team_id, team, m, lock=self._KEY_SHARE)
+            for m in people:  # a member, or the person (at the terminal: `accord ask position`)
+                self._mail_address(db, team_id, team, m, lock=self._KEY_SHARE)
             if synthesizer is not None:
-                self._member_row(db, team_id, team, synthesizer, lock=self._KEY_SHARE)
+                self._mail_address(db, team_id, team, synthesizer, lock=self._KEY_SHARE)
             ident = db.execute(
                 "SELECT COALESCE(MAX(id), 0) + 1 FROM deliberations WHERE team_id = ?",
                 (team_id,),
@@ -228,6 +243,8 @@ class DeliberationsPart(Seam):
                     "synthesizer": synthesizer,
                     "channel": channel,
                     "deadline": deadline,
+                    "phase_seconds": phase_seconds,
+                    "tags": list(dict.fromkeys(tags)),
                 },
                 asker,
             )
@@ -244,11 +261,21 @@ class DeliberationsPart(Seam):
             return self._deliberation(db, team_id, team, ident)
 
     @atomic
-    def submit_position(self, team: str, ident: int, member: str, body: str) -> Deliberation:
+    def submit_position(
+        self,
+        team: str,
+        ident: int,
+        member: str,
+        body: str,
+        *,
+        phase: DeliberationPhase | None = None,
+    ) -> Deliberation:
         """``member``'s position (phase positions) or its reply for the exchange's current
-        round. The same text again for the same round is a no-op (a retry after a crash);
-        other text for a round already submitted is refused. Ends the phase when it was
-        the last one owed."""
+        round; ``phase`` (positions or exchange), when given, is the one it is meant for,
+        refused in another. A submission sent again is a no-op whatever the phase now (a
+        retry after a crash, which may come after its first sending ended the round; see
+        ``_resent``); other text for a round already submitted is refused. Ends the phase
+        when it was the last one owed."""
         body = body.strip() if isinstance(body, str) else body
         if not body:
             raise UserError("a position needs text: say what you think and on what evidence")
@@ -257,17 +284,25 @@ class DeliberationsPart(Seam):
             team_id = self._team_id(db, team, lock=True)
             d = self._settle(db, team_id, team, ident, member)
             who = self._participant(d, member)
+            round_ = d.round if d.phase == DeliberationPhase.EXCHANGE else 0
+            if self._resent(db, team_id, d, member, body, phase):
+                return d
             if d.phase not in (DeliberationPhase.POSITIONS, DeliberationPhase.EXCHANGE):
                 raise self._wrong_phase(d, member, "submit a position")
-            round_ = d.round if d.phase == DeliberationPhase.EXCHANGE else 0
-            had = db.execute(
-                "SELECT body FROM deliberation_positions WHERE team_id = ? AND "
+            if phase is not None and d.phase != phase:
+                verb = "reply" if d.phase == DeliberationPhase.EXCHANGE else "submit a position"
+                raise InvalidState(
+                    f"deliberation {ident} is in its {d.phase.value} phase, not "
+                    f"{phase.value}; {member} may {verb} now",
+                    team=team,
+                    member=member,
+                    reason=Reason.WRONG_PHASE,
+                )
+            if db.execute(
+                "SELECT 1 FROM deliberation_positions WHERE team_id = ? AND "
                 "deliberation_id = ? AND member = ? AND round = ?",
                 (team_id, ident, member, round_),
-            ).fetchone()
-            if had is not None:
-                if had[0] == body:
-                    return d
+            ).fetchone():
                 raise InvalidState(
                     f"{member} already submitted for round {round_} of deliberation {ident}; "
                     "a round takes one submission",
@@ -340,14 +375,15 @@ class DeliberationsPart(Seam):
         self, team: str, ident: int, member: str, *, lease_seconds: float | None = None
     ) -> Deliberation:
         """Take (or renew) the synthesis lease: ``member`` must be a participant, the
-        named synthesizer or the asker, and the lease free, its own, or run out. A new
-        holder gets a new ``lease_token``, which ``finish_deliberation`` needs."""
+        named synthesizer or the asker, and the lease free, its own, or run out (then the
+        old holder's synthesis is recorded as lapsed). A new holder gets a new
+        ``lease_token``, which ``finish_deliberation`` needs."""
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            d = self._settle(db, team_id, team, ident, member)
+            d = self._settle(db, team_id, team, ident, member, taker=member)
             if d.phase != DeliberationPhase.SYNTHESIS:
                 raise self._wrong_phase(d, member, "claim the synthesis")
-            if member not in (d.asker, d.synthesizer) and member not in _names(d):
+            if not _may_write(d, member):
                 raise InvalidState(
                     f"{member} is not in deliberation {ident}; its participants, synthesizer "
                     "or asker write the answer",
@@ -369,6 +405,8 @@ class DeliberationsPart(Seam):
                     reason=Reason.WRONG_PHASE,
                     seconds=d.lease_until - now,
                 )
+            if d.lease_holder not in (None, member):  # its lease ran out: it lapsed
+                self._lapse(db, team_id, d, member)
             token = d.lease_token if d.lease_holder == member else d.lease_token + 1
             until = now + (lease_seconds if lease_seconds is not None else d.phase_seconds)
             self._lease(db, team_id, ident, member, token, until)
@@ -397,7 +435,7 @@ class DeliberationsPart(Seam):
             _cap(text, MAX_BODY, what)
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
-            d = self._settle(db, team_id, team, ident, member)
+            d = self._settle(db, team_id, team, ident, member, taker=member)
             if d.phase == DeliberationPhase.DONE and d.lease_holder == member:
                 return d
             if d.phase != DeliberationPhase.SYNTHESIS:
@@ -458,11 +496,35 @@ class DeliberationsPart(Seam):
     # the phases -------------------------------------------------------------------
 
     def _settle(
-        self, db: Connection, team_id: int, team: str, ident: int, actor: str | None
+        self,
+        db: Connection,
+        team_id: int,
+        team: str,
+        ident: int,
+        actor: str | None,
+        *,
+        taker: str | None = None,
     ) -> Deliberation:
-        """Advance ``ident`` as far as it goes now (in the caller's write)."""
+        """Advance ``ident`` as far as it goes now (in the caller's write). A synthesis
+        whose lease ran out unanswered lapses and passes to the next in turn (see
+        ``_next_writer``), unless ``taker``, who may write it, is about to take it, or
+        each in turn has had it once: then it waits, lapsed, for anyone to claim it."""
         while True:
             d = self._deliberation(db, team_id, team, ident, lock=self._LOCK_ROW)
+            if d.phase == DeliberationPhase.SYNTHESIS:
+                if (
+                    d.lease_until is None
+                    or d.lease_until > self.clock()
+                    or (taker is not None and _may_write(d, taker))
+                    or d.lease_token > len(_turn(d))  # each had its turn: it waits for a claim
+                ):
+                    return d
+                writer = self._next_writer(db, team_id, d)
+                self._lapse(db, team_id, d, writer)
+                self._lease(
+                    db, team_id, ident, writer, d.lease_token + 1, self.clock() + d.phase_seconds
+                )
+                return self._deliberation(db, team_id, team, ident)
             if d.phase not in (DeliberationPhase.POSITIONS, DeliberationPhase.EXCHANGE):
                 return d
             owing = [p.member for p in d.participants if not p.absent and not p.agreed]
@@ -551,6 +613,80 @@ class DeliberationsPart(Seam):
             self._lease(db, team_id, d.id, payload["synthesizer"], d.lease_token + 1, deadline)
         self._announce(db, team_id, d.channel, d.asker, text, f"deliberation {d.id}: {phase}")
 
+    def _resent(
+        self,
+        db: Connection,
+        team_id: int,
+        d: Deliberation,
+        member: str,
+        body: str,
+        phase: DeliberationPhase | None,
+    ) -> bool:
+        """Is ``body`` a submission ``member`` made already, sent again (a retry after a
+        crash, perhaps after its first sending ended the round)? The same text as its
+        submission for the current round; as its position, unless it says it replies;
+        as its submission for the round before, if that one ended the round (else it is
+        a reply of the same words in a new round) or if no round is left."""
+        rows = db.execute(
+            "SELECT round, body, submitted_at FROM deliberation_positions WHERE team_id = ? "
+            "AND deliberation_id = ? AND member = ?",
+            (team_id, d.id, member),
+        ).fetchall()
+        mine = {int(r[0]): (r[1], float(r[2])) for r in rows}
+        open_ = d.phase in (DeliberationPhase.POSITIONS, DeliberationPhase.EXCHANGE)
+        now = (d.round if d.phase == DeliberationPhase.EXCHANGE else 0) if open_ else None
+        if now is not None and mine.get(now, ("",))[0] == body:
+            return True
+        if phase != DeliberationPhase.EXCHANGE and mine.get(0, ("",))[0] == body:
+            return True
+        before = now - 1 if now is not None else d.round
+        if before < 0 or mine.get(before, ("",))[0] != body:
+            return False
+        if not open_:
+            return True
+        last = db.execute(
+            "SELECT MAX(submitted_at) FROM deliberation_positions WHERE team_id = ? AND "
+            "deliberation_id = ? AND round = ?",
+            (team_id, d.id, before),
+        ).fetchone()[0]
+        return bool(mine[before][1] >= float(last))
+
+    def _next_writer(self, db: Connection, team_id: int, d: Deliberation) -> str:
+        """Who writes a lapsed synthesis: the participant still present after the
+        holder, in name order, then the asker, round again."""
+        turn = _turn(d)
+        if d.lease_holder in turn:
+            return turn[(turn.index(d.lease_holder) + 1) % len(turn)]
+        return turn[0]
+
+    def _lapse(self, db: Connection, team_id: int, d: Deliberation, writer: str) -> None:
+        """Record that ``d``'s synthesis lease ran out unanswered and ``writer`` takes it
+        over, and say so in its channel (and to the writer, should it be the asker)."""
+        old = d.lease_holder or "nobody"
+        self._event(
+            db,
+            team_id,
+            EventKind.SYNTHESIS_LAPSED,
+            {"id": d.id, "member": d.lease_holder, "token": d.lease_token, "next": writer},
+            writer,
+        )
+        text = (
+            f"the synthesis of deliberation {d.id} lapsed: {old} wrote no answer within its "
+            f"lease. {writer} writes the one answer now, with agreement and dissent "
+            f"(synthesis_submit {d.id}; the person: accord ask answer {d.id} TEXT); "
+            f"deadline in {d.phase_seconds:g} s."
+        )
+        if d.lease_token + 1 > len(_turn(d)):
+            text += (
+                f" Each in turn has had it now: should {writer} not answer either, it waits "
+                "for any participant or the asker to take it."
+            )
+        # From the old holder, so that everyone else hears it, the new writer included.
+        sender = old if old not in ("nobody", writer) else d.asker
+        self._announce(db, team_id, d.channel, sender, text, f"deliberation {d.id}: lapsed")
+        if sender == writer:
+            self._announce(db, team_id, None, sender, text, "synthesis lapsed", to=writer)
+
     def _lease(
         self, db: Connection, team_id: int, ident: int, member: str, token: int, until: float
     ) -> None:
@@ -635,6 +771,18 @@ class DeliberationsPart(Seam):
 
 def _names(d: Deliberation) -> list[str]:
     return [p.member for p in d.participants]
+
+
+def _turn(d: Deliberation) -> list[str]:
+    """Who writes a lapsed synthesis, in turn: the participants still present, then the
+    asker."""
+    turn = [p.member for p in d.participants if not p.absent]
+    return turn + ([d.asker] if d.asker not in turn else [])
+
+
+def _may_write(d: Deliberation, member: str) -> bool:
+    """May ``member`` write ``d``'s synthesis (its participants, synthesizer, asker)?"""
+    return member in (d.asker, d.synthesizer) or member in _names(d)
 
 
 def _deliberation_of(team: str, r: Sequence[Any], people: Sequence[Sequence[Any]]) -> Deliberation:
