@@ -17,6 +17,7 @@ from accord.errors import (
     StoreCorrupt,
     StoreNotFound,
     UnknownChannel,
+    UnknownDeliberation,
     UnknownMemory,
     UnknownMessage,
     UnknownSkill,
@@ -54,6 +55,10 @@ def _advice(e: AccordError) -> str:
             return "; see `accord memory search` or `accord memory list`"
         case UnknownSkill():
             return "; see `accord skill list`"
+        case UnknownDeliberation():
+            return "; see `accord ask list`"
+        case InvalidState(reason=Reason.POSITION_FIRST):
+            return " with `accord ask position ID TEXT`"
         case UnknownChannel(channel=str(channel)):
             return (
                 f"; see `accord channel list`, or create it with "
