@@ -361,3 +361,25 @@ def test_esc_stops_after_the_current_tool_call_and_the_persons_next_word_steers(
     steered = model.requests[1].messages[-1].text
     assert "forget b.txt; write c.txt" in steered and 'role="user"' in steered
     assert (repo / "c.txt").exists()
+
+
+def test_tools_with_nothing_to_act_on_are_left_out_of_the_request(team: Team, repo: Path) -> None:
+    team.board.add(NewTask("look around"))
+    model = ScriptedModel([reply("", call("list_files", {})), reply("", call("list_files", {}))])
+    agent = make_agent(team, model, repo)
+    agent.definition = AgentDefinition(name="t", prompt="x", max_turns=2)
+    agent.run(once=True)
+    offered = {t.name for t in model.requests[0].tools}
+    steps = {"position_submit", "positions_read", "exchange_reply", "agree", "synthesis_submit"}
+    assert not offered & steps and not offered & {"use_skill", "revise_skill"}
+    assert {"write_skill", "channel_post", "task_complete"} <= offered
+    # a deliberation opens and a skill is written: their tools are offered again
+    team.deliberations.ask("which db?", "lead", members=["alice", "lead"])
+    team.skills.write("run-tests", "How to run the tests", "Run make test.", "lead")
+    team.board.add(NewTask("again"))
+    model = ScriptedModel([reply("", call("list_files", {})), reply("", call("list_files", {}))])
+    agent = make_agent(team, model, repo)
+    agent.definition = AgentDefinition(name="t", prompt="x", max_turns=2)
+    agent.run(once=True)
+    offered = {t.name for t in model.requests[0].tools}
+    assert steps <= offered and {"use_skill", "revise_skill"} <= offered

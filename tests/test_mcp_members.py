@@ -212,7 +212,7 @@ def test_broken_servers_give_tool_errors_and_permission_rules_apply(team: Team, 
         repo,
         model,
         "---\nname: user\nmcpServers: [garbage, gone, silent, test]\n---\nTry.",
-        '[mcp]\nstart_timeout = 1.5\ncall_timeout = 0.5\n[permissions]\ndeny = ["mcp__test__big"]\n'
+        '[mcp]\nstart_timeout = 4\ncall_timeout = 0.5\n[permissions]\ndeny = ["mcp__test__big"]\n'
         'ask = ["mcp__test__echo"]\nask_timeout = 0.2\n',
     )
     assert run().reason == "idle"  # type: ignore[attr-defined]
@@ -224,7 +224,7 @@ def test_broken_servers_give_tool_errors_and_permission_rules_apply(team: Team, 
     text, error = got["mcp__gone__anything"]
     assert error and "before answering initialize" in text and "exited with code 3" in text
     text, error = got["mcp__silent__anything"]
-    assert error and "did not answer initialize within 1.5 s" in text
+    assert error and "did not answer initialize within 4 s" in text
     assert "tried again in" in text
     text, error = got["mcp__test__echo"]
     assert error and "nobody answered" in text and "mcp__test__echo" in text

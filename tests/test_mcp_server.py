@@ -398,8 +398,8 @@ def test_a_channel_round_trip_and_its_refusals(project: Path) -> None:
             post_id = int(posted.split("post #")[1].rstrip(")"))
             await ok(bob, "channel_post", channel="#design", message="yes", reply_to=post_id)
             history = await ok(bob, "channel_read", channel="#design")
-            assert history.splitlines() == [f"#{post_id} alice: v2 api?",
-                                            f"#{post_id + 2} bob: yes"]  # fmt: skip
+            said = [f"#{post_id} alice: v2 api?", f"#{post_id + 2} bob: yes (reply to #{post_id})"]
+            assert history.splitlines() == said
             assert "#design (alice, bob) [joined]" in await ok(bob, "channel_read")
             assert "left #design" in await ok(bob, "channel_leave", channel="#design")
             await refused(bob, "channel_post", "has not joined", channel="#design", message="x")

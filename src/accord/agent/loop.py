@@ -72,6 +72,11 @@ from accord.types import (
     UsageRecord,
 )
 
+# A deliberation's steps: offered while one is open in the team (``_idle_tools``).
+DELIBERATION_STEPS = frozenset(
+    {"position_submit", "positions_read", "exchange_reply", "agree", "synthesis_submit"}
+)
+
 if TYPE_CHECKING:
     from accord.agent.mcp import McpServers
 
@@ -755,12 +760,28 @@ class Agent:
     def _request(self) -> ModelRequest:
         conv = self.conversation
         assert conv is not None
+        system = self._system_prompt()
+        hidden = self._idle_tools(system)
         return ModelRequest(
-            system=self._system_prompt(),
+            system=system,
             messages=context.merged(conv.messages),
-            tools=tuple(self._tools().specs()),
+            tools=tuple(s for s in self._tools().specs() if s.name not in hidden),
             max_tokens=self.config.agent.max_tokens,
         )
+
+    def _idle_tools(self, system: str) -> frozenset[str]:
+        """Tools with nothing to act on now, left out of the request (a small window
+        holds the rest; a call to one still runs): a deliberation's steps while none is
+        open, loading and revising skills when the member has none."""
+        hidden: set[str] = set()
+        try:
+            if not self.services.deliberations.open():
+                hidden |= DELIBERATION_STEPS
+        except AccordError:
+            pass
+        if context.SKILLS_HEADING not in system:
+            hidden |= {"use_skill", "revise_skill"}
+        return frozenset(hidden)
 
     def _remembered(self, opening: str) -> str:
         """The member's continuity note, then what the team remembers that bears on the
