@@ -138,10 +138,11 @@ class RoutesPart(Seam):
         """Route the message just written as rows ``ids`` (first row first)."""
         _check_lease(choice.lease_seconds)
         self._member_row(db, team_id, team, choice.owner, lock=self._KEY_SHARE)
-        among, param = self._among("id", ids)
-        db.execute(
-            f"UPDATE messages SET route_id = ? WHERE team_id = ? AND {among}",
-            (ids[0], team_id, param),
+        # One primary-key update per copy: a list parameter (id = ANY) was planned, once
+        # prepared, as a walk over the team's messages, which grew with the mailbox.
+        db.executemany(
+            "UPDATE messages SET route_id = ? WHERE team_id = ? AND id = ?",
+            [(ids[0], team_id, i) for i in ids],
         )
         self._write_topics(db, team_id, "route", ids[0], choice.topics)
         self._set_owner(
