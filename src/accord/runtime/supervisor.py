@@ -78,6 +78,7 @@ Say = Callable[[str], None]
 
 # Seconds a member's process may take to send its first heartbeat, beyond silent_after.
 SETTLE_EVERY = 2.0  # seconds between two looks at the deliberations' deadlines
+RENEWALS_PER_LEASE = 3  # a supervisor renews its leases this many times per lease
 START_ALLOWANCE = 10.0
 
 
@@ -142,6 +143,7 @@ class Supervisor:
         self.machine = socket.gethostname()
         self.host = host or default_host()
         self.host_token = 0
+        self.renewed_at = float("-inf")  # when this supervisor last renewed its leases
         self.procs: dict[str, Process] = {}
         self.restarts: dict[str, int] = {}
         self.due: dict[str, float] = {}  # restarts waiting for their backoff
@@ -232,7 +234,7 @@ class Supervisor:
         waiting = False
         try:
             while not self.interrupts:
-                self.services.runs.renew_host(self.host, self.host_token, self.settings.lease)
+                self._renew(supervisor=False)
                 for event in self.services.log.read_events(since=self.seq):
                     self.seq = event.seq
                 run = self.services.runs.get()
@@ -291,6 +293,18 @@ class Supervisor:
 
     # one pass ------------------------------------------------------------------
 
+    def _renew(self, *, supervisor: bool) -> None:
+        """Renew this supervisor's leases once a third of them has passed, not on every
+        pass: a renewal is a write, and on an idle team it would be the only one, waking
+        every waiter that watches the store a few times a second."""
+        now = time.monotonic()
+        if now - self.renewed_at < self.settings.lease / RENEWALS_PER_LEASE:
+            return
+        if supervisor:
+            self.services.runs.renew_supervisor(self.token, self.settings.lease)
+        self.services.runs.renew_host(self.host, self.host_token, self.settings.lease)
+        self.renewed_at = now
+
     def _tick(self) -> RunStatus | None:
         lost = self._store_replaced()
         if lost is not None:
@@ -298,8 +312,7 @@ class Supervisor:
             self.outcome = ("store_lost", lost)
             self.say(f"supervisor: {lost}; stopping the team")
             return RunStatus.STOPPED
-        self.services.runs.renew_supervisor(self.token, self.settings.lease)
-        self.services.runs.renew_host(self.host, self.host_token, self.settings.lease)
+        self._renew(supervisor=True)
         for event in self.services.log.read_events(since=self.seq):
             self.seq = event.seq
             self.quiet_since = time.monotonic()

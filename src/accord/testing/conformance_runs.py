@@ -8,6 +8,7 @@ promises about who runs where read together.
 from __future__ import annotations
 
 import dataclasses
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -262,6 +263,21 @@ class RunConformance:
             store.renew_host(TEAM, "a", a, 5.0)
         taken = store.take_spawn(TEAM, "b", b)
         assert taken is not None and taken.name == on_a
+
+    def test_placing_with_nothing_to_place_commits_nothing(
+        self, store: Store, make_store: MakeStore, clock: FakeClock
+    ) -> None:
+        _run(store, want=("bob",))
+        _host(store, "a", lease=60.0)
+        assert [s.name for s in store.place_wanted(TEAM)] == ["bob"]
+        watcher = make_store(clock=clock)
+        marker = watcher.change_marker()
+        seq = _seq(store)
+        for _ in range(3):  # a supervisor's passes over an idle team
+            assert store.place_wanted(TEAM) == []
+        assert _seq(store) == seq
+        time.sleep(0.3)  # a server's notification would have come by now
+        assert watcher.change_marker() == marker  # no commit: nobody is woken
 
     def test_a_pinned_member_waits_for_its_host(self, store: Store, clock: FakeClock) -> None:
         _run(store)

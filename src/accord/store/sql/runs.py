@@ -524,7 +524,15 @@ class RunsPart(Seam):
         """Declare hosts whose lease ran out lost (their taken requests pending again,
         their members crashed and nowhere), then request a spawn for every member the run
         wants (but the lead) that runs on no live host and waits for no request. A member
-        pinned to a host (its spawn named one) is requested for that host only."""
+        pinned to a host (its spawn named one) is requested for that host only.
+
+        It reads first and writes only when there is something to change, so a
+        supervisor's look at an idle team commits nothing (and wakes nobody)."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            gone, wanted = self._placing(db, team_id, team)
+        if not gone and not wanted:
+            return []
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             run = self._must_run(db, team_id, team)
@@ -591,6 +599,33 @@ class RunsPart(Seam):
                 ).fetchone()
                 placed.append(self._spawn_row(team, r))
             return placed
+
+    def _placing(self, db: Connection, team_id: int, team: str) -> tuple[list[str], list[str]]:
+        """What ``place_wanted`` would change now: live hosts whose lease ran out, and
+        wanted members (not the lead) on no live host and waiting for no request."""
+        run = self._must_run(db, team_id, team)
+        now = self.clock()
+        hosts = self._host_rows(db, team_id, team)
+        live = {h.host for h in hosts if h.live(now)}
+        lost = [h.host for h in hosts if h.status == HostStatus.LIVE and not h.live(now)]
+        waiting = {
+            r[0]
+            for r in db.execute(
+                "SELECT name FROM spawns WHERE team_id = ? AND status IN ('pending', 'taken')",
+                (team_id,),
+            )
+        }
+        wanted = [
+            name
+            for name, host in db.execute(
+                "SELECT name, host FROM members WHERE team_id = ? ORDER BY name", (team_id,)
+            ).fetchall()
+            if name != run.lead
+            and name in run.wanted
+            and name not in waiting
+            and (host is None or host not in live or host in lost)
+        ]
+        return lost, wanted
 
 
 def _changed(settings: RunSettings, change: RunSettingsChange) -> RunSettings:
