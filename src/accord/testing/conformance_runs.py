@@ -264,17 +264,20 @@ class RunConformance:
         taken = store.take_spawn(TEAM, "b", b)
         assert taken is not None and taken.name == on_a
 
-    def test_placing_with_nothing_to_place_commits_nothing(
+    def test_a_supervisors_pass_over_an_idle_team_commits_nothing(
         self, store: Store, make_store: MakeStore, clock: FakeClock
     ) -> None:
         _run(store, want=("bob",))
-        _host(store, "a", lease=60.0)
+        token = _host(store, "a", lease=60.0)
         assert [s.name for s in store.place_wanted(TEAM)] == ["bob"]
         watcher = make_store(clock=clock)
+        store.take_spawn(TEAM, "a", token)  # bob's request, taken
+        time.sleep(0.3)  # that commit's notification, on a server, arrives first
         marker = watcher.change_marker()
         seq = _seq(store)
         for _ in range(3):  # a supervisor's passes over an idle team
             assert store.place_wanted(TEAM) == []
+            assert store.take_spawn(TEAM, "a", token) is None
         assert _seq(store) == seq
         time.sleep(0.3)  # a server's notification would have come by now
         assert watcher.change_marker() == marker  # no commit: nobody is woken

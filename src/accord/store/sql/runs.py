@@ -495,7 +495,20 @@ class RunsPart(Seam):
     @atomic
     def take_spawn(self, team: str, host: str, token: int) -> Spawn | None:
         """Take the oldest pending spawn request for ``host`` or any host, so that no other
-        supervisor starts it; StaleToken if the token is not the host's current one."""
+        supervisor starts it; StaleToken if the token is not the host's current one. Read
+        first: with nothing pending, it commits nothing (a supervisor asks every pass)."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            self._live_host(db, team_id, team, host, token)
+            if (
+                db.execute(
+                    "SELECT 1 FROM spawns WHERE team_id = ? AND status = 'pending' "
+                    "AND (host IS NULL OR host = ?) LIMIT 1",
+                    (team_id, host),
+                ).fetchone()
+                is None
+            ):
+                return None
         with self._write() as db:
             team_id = self._team_id(db, team, lock=True)
             self._live_host(db, team_id, team, host, token)
