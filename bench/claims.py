@@ -200,6 +200,41 @@ def check_raw(path: str, tasks: int) -> None:
         raise SystemExit(f"error: only {done} of {tasks} raw rows claimed")
 
 
+# statements per cycle ---------------------------------------------------------
+
+
+def count_statements(cycles: int = 20) -> tuple[float, list[str]]:
+    """Statements SQLite runs per claim-and-complete cycle (``BEGIN`` and ``COMMIT``
+    included), averaged over ``cycles`` cycles after a warm-up one; and the statements
+    of the last cycle, first words only."""
+    from accord.store import open_store
+    from accord.store.sqlite import SQLiteStore
+    from accord.team.board import Board
+
+    with tempfile.TemporaryDirectory(prefix="accord-count-") as folder:
+        path = str(Path(folder) / "count.db")
+        setup_ours(path, cycles + 1, ["w0"])
+        with open_store(path) as store:
+            assert isinstance(store, SQLiteStore)
+            board = Board(store, TEAM)
+            seen: list[str] = []
+
+            def cycle() -> None:
+                claim = board.claim("w0", lease_seconds=LEASE)
+                assert claim is not None
+                board.complete(claim.task.id, "w0", claim.fencing_token, result="ok")
+
+            cycle()  # warm-up: first-use reads (a team id, say) are not per cycle
+            store._db.set_trace_callback(seen.append)
+            last = 0
+            for _ in range(cycles):
+                last = len(seen)
+                cycle()
+            store._db.set_trace_callback(None)
+    shown = [" ".join(s.split()[:6]) for s in seen[last:]]
+    return len(seen) / cycles, shown
+
+
 # one measurement --------------------------------------------------------------
 
 
