@@ -216,8 +216,8 @@ class BoardPart(TasksPart):
         # The member is checked, and the team's earliest lease read, in one statement:
         # leases are swept only when one has ended, not on every claim.
         row = db.execute(
-            "SELECT (SELECT lease_expires_at FROM tasks WHERE team_id = ? "
-            "AND lease_expires_at IS NOT NULL ORDER BY lease_expires_at LIMIT 1) "
+            "SELECT (SELECT min(lease_expires_at) FROM tasks WHERE team_id = ? "
+            "AND status = 'in_progress') "
             f"FROM members WHERE team_id = ? AND name = ?{self._KEY_SHARE}",
             (team_id, team_id, member),
         ).fetchone()
