@@ -7,10 +7,11 @@ import json
 from collections.abc import Sequence
 
 from accord.errors import (
-    AccordError,
+    ClaimError,
     FileClaimed,
     InvalidState,
     NotClaimHolder,
+    NotFound,
     Reason,
     StaleToken,
     UserError,
@@ -21,6 +22,11 @@ from accord.store.limits import MAX_FILE_CLAIMS, MAX_RESULT
 from accord.store.sql.board import TasksPart
 from accord.store.sql.seam import _READY, Conflict, Connection, StaleTeamId, _cap, atomic
 from accord.types import Claim, FileClaim, Task, TaskAttempt, TaskStatus
+
+#: What an operation refuses with when a cached team id no longer names its team (its
+#: rows are gone, or another team's); then the id is rechecked. Errors of the database
+#: itself are not among them: after one, the transaction may run nothing more.
+_REFUSALS = (NotFound, InvalidState, ClaimError)
 
 
 def _live_file_claim(c: str) -> str:
@@ -140,7 +146,7 @@ class BoardPart(TasksPart):
             team_id = self._known_team_id(db, team)
             try:
                 task, swept = self._claim_target(db, team_id, team, member, task_id)
-            except AccordError:
+            except _REFUSALS:
                 if self._team_gone(db, team, team_id):
                     raise StaleTeamId(team) from None
                 raise
@@ -438,7 +444,7 @@ class BoardPart(TasksPart):
             team_id = self._known_team_id(db, team)
             try:
                 current = self._task_row(db, team_id, team, task_id, lock=True)
-            except AccordError:
+            except _REFUSALS:
                 if self._team_gone(db, team, team_id):
                     raise StaleTeamId(team) from None
                 raise
@@ -457,7 +463,7 @@ class BoardPart(TasksPart):
                 current = self._task_row(db, team_id, team, task_id)
             try:
                 self._check_held(current, member, token)
-            except AccordError:
+            except _REFUSALS:
                 if self._team_gone(db, team, team_id):
                     raise StaleTeamId(team) from None
                 raise
