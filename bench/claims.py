@@ -10,10 +10,17 @@ autocommitted through psycopg. Each with the same ``synchronous`` setting
 (PostgreSQL: ``synchronous_commit``) and the same number of processes. Every
 worker is its own OS process with its own connection.
 
-    python bench/claims.py                 # 2,000 tasks, 1/4/8 processes, FULL and NORMAL
+    python bench/claims.py                 # 2,000 tasks, 1/8/16 processes, FULL and NORMAL
     python bench/claims.py --quick         # fewer tasks and one round: a smoke run
     python bench/claims.py --procs 16,64 --backends sqlite,postgres
     python bench/claims.py --postgres postgresql://me@db.example/scratch
+    python bench/claims.py --count         # statements per cycle, and which
+
+The second baseline ("files") is the layout Claude Code's agent teams use, written
+for this bench: one JSON file per task in a folder; a claim creates the task's lock
+file with O_CREAT|O_EXCL, reads and rewrites the task's JSON and removes the lock, and
+a completion does the same (FULL fsyncs each rewrite, NORMAL does not). It has no
+database, so it is measured once per sync mode and process count.
 
 PostgreSQL runs on ``--postgres``: a server URL whose user may create databases,
 ``private`` (a cluster of its own, started in a temporary folder, with fsync on
@@ -26,9 +33,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import json
 import multiprocessing as mp
 import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -135,6 +145,65 @@ def raw_worker(path: str, sync: str, member: str, barrier: Barrier, results: Any
     db.close()
 
 
+def files_worker(path: str, sync: str, member: str, barrier: Barrier, results: Any) -> None:
+    """Claude Code's agent-team layout: one JSON file per task in a folder; a claim or
+    a completion takes the task's lock file (O_CREAT|O_EXCL), reads and rewrites the
+    task's JSON, and removes the lock. FULL fsyncs each rewrite; NORMAL does not."""
+    folder = Path(path)
+    names = sorted(folder.glob("*.json"), key=lambda p: int(p.stem))
+
+    def locked(task: Path, change: Any) -> bool:
+        lock = task.with_suffix(".lock")
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        try:
+            record = json.loads(task.read_text())
+            if not change(record):
+                return False
+            with open(task, "w") as f:
+                f.write(json.dumps(record))
+                if sync == "full":
+                    f.flush()
+                    os.fsync(f.fileno())
+            return True
+        finally:
+            os.close(fd)
+            os.unlink(lock)
+
+    def claim(record: dict[str, Any]) -> bool:
+        if record["status"] != "pending":
+            return False
+        record.update(status="in_progress", owner=member)
+        return True
+
+    def complete(record: dict[str, Any]) -> bool:
+        record["status"] = "completed"
+        return True
+
+    def once() -> bool | None:
+        busy = False
+        for task in names:  # every claim reads the task files in turn, as the layout does
+            try:
+                if json.loads(task.read_text())["status"] != "pending":
+                    continue
+            except ValueError:  # caught mid-rewrite by another worker
+                busy = True
+                continue
+            if task.with_suffix(".lock").exists():
+                busy = True
+                continue
+            if locked(task, claim):
+                while not locked(task, complete):
+                    pass  # another worker's read holds the lock for a moment
+                return True
+            busy = True
+        return None if busy else False
+
+    raw_loop(once, barrier, results)
+
+
 # setup ------------------------------------------------------------------------
 
 
@@ -159,6 +228,21 @@ def setup_raw(path: str, tasks: int) -> None:
     db.executemany("INSERT INTO t (status) VALUES ('pending')", [()] * tasks)
     db.execute("COMMIT")
     db.close()
+
+
+def setup_files(path: str, tasks: int) -> None:
+    folder = Path(path)
+    folder.mkdir()
+    for i in range(tasks):
+        (folder / f"{i}.json").write_text(json.dumps({"id": i, "status": "pending", "owner": None}))
+
+
+def check_files(path: str, tasks: int) -> None:
+    done = sum(
+        json.loads(p.read_text())["status"] == "completed" for p in Path(path).glob("*.json")
+    )
+    if done != tasks:
+        raise SystemExit(f"error: only {done} of {tasks} task files completed")
 
 
 def setup_pg_raw(url: str, tasks: int) -> None:
@@ -200,6 +284,41 @@ def check_raw(path: str, tasks: int) -> None:
         raise SystemExit(f"error: only {done} of {tasks} raw rows claimed")
 
 
+# statements per cycle ---------------------------------------------------------
+
+
+def count_statements(cycles: int = 20) -> tuple[float, list[str]]:
+    """Statements SQLite runs per claim-and-complete cycle (``BEGIN`` and ``COMMIT``
+    included), averaged over ``cycles`` cycles after a warm-up one; and the statements
+    of the last cycle, first words only."""
+    from accord.store import open_store
+    from accord.store.sqlite import SQLiteStore
+    from accord.team.board import Board
+
+    with tempfile.TemporaryDirectory(prefix="accord-count-") as folder:
+        path = str(Path(folder) / "count.db")
+        setup_ours(path, cycles + 1, ["w0"])
+        with open_store(path) as store:
+            assert isinstance(store, SQLiteStore)
+            board = Board(store, TEAM)
+            seen: list[str] = []
+
+            def cycle() -> None:
+                claim = board.claim("w0", lease_seconds=LEASE)
+                assert claim is not None
+                board.complete(claim.task.id, "w0", claim.fencing_token, result="ok")
+
+            cycle()  # warm-up: first-use reads (a team id, say) are not per cycle
+            store._db.set_trace_callback(seen.append)
+            last = 0
+            for _ in range(cycles):
+                last = len(seen)
+                cycle()
+            store._db.set_trace_callback(None)
+    shown = [" ".join(s.split()[:6]) for s in seen[last:]]
+    return len(seen) / cycles, shown
+
+
 # one measurement --------------------------------------------------------------
 
 
@@ -239,6 +358,11 @@ def measure(kind: str, sync: str, procs: int, tasks: int, target: Target) -> tup
         setup_ours(path, tasks, members)
         worker: Any = ours_worker
         check: Any = check_ours
+    elif kind == "files":
+        path = str(target.folder / f"files-{sync}-{procs}-{time.monotonic_ns()}")
+        clear = functools.partial(shutil.rmtree, path, ignore_errors=True)
+        setup_files(path, tasks)
+        worker, check = files_worker, check_files
     else:
         (setup_pg_raw if pg else setup_raw)(path, tasks)
         worker = pg_raw_worker if pg else raw_worker
@@ -319,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds per cell; the median is shown"
     )
-    parser.add_argument("--procs", default="1,4,8", help="process counts (default 1,4,8)")
+    parser.add_argument("--procs", default="1,8,16", help="process counts (default 1,8,16)")
     parser.add_argument("--sync", default="full,normal", help="synchronous modes to run")
     parser.add_argument(
         "--backends", default="sqlite,postgres", help="stores to run (default sqlite,postgres)"
@@ -328,7 +452,20 @@ def main(argv: list[str] | None = None) -> int:
         "--postgres", default=None, help="a server URL, or 'private' (default: see above)"
     )
     parser.add_argument("--dir", default=None, help="folder for the databases (default: tmp)")
+    parser.add_argument(
+        "--baselines", default="raw,files", help="raw, and files: the lock-file layout"
+    )
+    parser.add_argument(
+        "--count", action="store_true", help="only count SQLite statements per cycle"
+    )
     args = parser.parse_args(argv)
+    if args.count:
+        per_cycle, shown = count_statements()
+        print(f"statements per claim-and-complete cycle (SQLite): {per_cycle:g}")
+        for line in shown:
+            print(f"  {line}")
+        return 0
+    baselines = set(args.baselines.split(","))
     tasks = 500 if args.quick else args.tasks
     repeat = 1 if args.quick else max(1, args.repeat)
     counts = [int(p) for p in args.procs.split(",")]
@@ -342,10 +479,12 @@ def main(argv: list[str] | None = None) -> int:
         header = (
             f"{'store':<10}{'sync':<7}{'procs':>6}{'ours cycles/s':>15}{'raw cycles/s':>14}"
             f"{'ours/raw':>10}{'ours ms/cycle':>15}{'ours worst ms':>15}{'raw worst ms':>14}"
+            f"{'files cycles/s':>16}"
         )
         print(header)
         print("-" * len(header))
         lowest: dict[str, float] = {}
+        files_rate: dict[tuple[str, int], float] = {}
         for sync in modes:
             for procs in counts:
                 for backend in backends:
@@ -357,10 +496,16 @@ def main(argv: list[str] | None = None) -> int:
                     ours_worst = max(r[1] for r in ours_runs) * 1000
                     raw_worst = max(r[1] for r in raw_runs) * 1000
                     lowest[backend] = min(lowest.get(backend, float("inf")), ours / raw)
+                    # The lock-file layout has no backend: measured once per row pair.
+                    files = files_rate.get((sync, procs))
+                    if files is None and "files" in baselines:
+                        runs = [measure("files", sync, procs, tasks, target) for _ in range(repeat)]
+                        files = files_rate[(sync, procs)] = statistics.median(r[0] for r in runs)
                     print(
                         f"{backend:<10}{sync.upper():<7}{procs:>6}{ours:>15,.0f}{raw:>14,.0f}"
                         f"{ours / raw:>10.2f}{1000 / ours:>15.3f}{ours_worst:>15,.0f}"
-                        f"{raw_worst:>14,.0f}",
+                        f"{raw_worst:>14,.0f}"
+                        + (f"{files:>16,.0f}" if files is not None else f"{'-':>16}"),
                         flush=True,
                     )
         print()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 
 from accord.errors import (
+    ClaimError,
     FileClaimed,
     InvalidState,
     NotClaimHolder,
+    NotFound,
     Reason,
     StaleToken,
     UserError,
@@ -17,8 +20,13 @@ from accord.events import EventKind
 from accord.store import _globs, _ranking
 from accord.store.limits import MAX_FILE_CLAIMS, MAX_RESULT
 from accord.store.sql.board import TasksPart
-from accord.store.sql.seam import _READY, Conflict, Connection, _cap, atomic
+from accord.store.sql.seam import _READY, Conflict, Connection, StaleTeamId, _cap, atomic
 from accord.types import Claim, FileClaim, Task, TaskAttempt, TaskStatus
+
+#: What an operation refuses with when a cached team id no longer names its team (its
+#: rows are gone, or another team's); then the id is rechecked. Errors of the database
+#: itself are not among them: after one, the transaction may run nothing more.
+_REFUSALS = (NotFound, InvalidState, ClaimError)
 
 
 def _live_file_claim(c: str) -> str:
@@ -124,28 +132,41 @@ class BoardPart(TasksPart):
         """
         if lease_seconds <= 0:
             raise UserError("a lease must be longer than 0 seconds")
+        try:
+            return self._claim(team, member, lease_seconds, task_id)
+        except StaleTeamId:
+            return self._claim(team, member, lease_seconds, task_id)
+
+    def _claim(
+        self, team: str, member: str, lease_seconds: float, task_id: int | None
+    ) -> Claim | None:
         with self._write() as db:
             # No turn: a claim locks the task it takes (the named one, or the one it
             # picks) and queues only for the counters, so claims run side by side.
-            team_id = self._team_id(db, team)
-            self._member_row(db, team_id, team, member, lock=self._KEY_SHARE)
-            if task_id is not None and self._LOCK_ROW:
-                db.execute(
-                    "SELECT 1 FROM tasks WHERE team_id = ? AND id = ?" + self._LOCK_ROW,
-                    (team_id, task_id),
-                )
-            self._expire(db, team_id)
-            if task_id is not None:
-                task = self._claimable(db, team_id, team, task_id, member)
-            else:
-                picked = self._pick(db, team_id, team, member)
-                if picked is None:
-                    return None
-                task = picked
-            token = db.execute(
-                "UPDATE teams SET last_fence = last_fence + 1 WHERE id = ? RETURNING last_fence",
-                (team_id,),
-            ).fetchone()[0]
+            team_id = self._known_team_id(db, team)
+            try:
+                task, swept = self._claim_target(db, team_id, team, member, task_id)
+            except _REFUSALS:
+                if self._team_gone(db, team, team_id):
+                    raise StaleTeamId(team) from None
+                raise
+            if task is None:
+                if self._team_gone(db, team, team_id):
+                    raise StaleTeamId(team)
+                return None
+            # One counter update numbers both the fencing token and the claim's event;
+            # naming the team in it confirms a cached id. After a sweep, whose events a
+            # backend may number at commit, the claim's event is numbered after them.
+            both = "" if swept else ", last_seq = last_seq + 1"
+            counted = db.execute(
+                f"UPDATE teams SET last_fence = last_fence + 1{both} "
+                "WHERE id = ? AND name = ? RETURNING last_fence, last_seq",
+                (team_id, team),
+            ).fetchone()
+            if counted is None:
+                self._forget_team(team)
+                raise StaleTeamId(team)
+            token, seq = counted
             now = self.clock()
             expires = now + lease_seconds
             self._execute_late(
@@ -156,20 +177,31 @@ class BoardPart(TasksPart):
                 (member, token, expires, now, team_id, task.id),
             )
             # A released attempt (no attempt spent) is taken over by this one.
-            db.execute(
+            self._execute_late(
+                db,
                 "INSERT INTO task_attempts (team_id, task_id, attempt, member, started_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (team_id, task_id, attempt) DO UPDATE SET "
                 "member = excluded.member, started_at = excluded.started_at, ended_at = NULL, "
                 "outcome = NULL",
                 (team_id, task.id, task.attempts + 1, member, now),
             )
-            self._event(
-                db,
-                team_id,
-                EventKind.TASK_CLAIMED,
-                {"id": task.id, "owner": member, "token": token, "lease_expires_at": expires},
-                member,
-            )
+            payload = {"id": task.id, "owner": member, "token": token, "lease_expires_at": expires}
+            if swept:
+                self._event(db, team_id, EventKind.TASK_CLAIMED, payload, member)
+            else:
+                self._execute_late(
+                    db,
+                    "INSERT INTO events (team_id, seq, at, actor, kind, payload) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        team_id,
+                        seq,
+                        now,
+                        member,
+                        EventKind.TASK_CLAIMED.value,
+                        json.dumps(payload, separators=(",", ":")),
+                    ),
+                )
         claimed = dataclasses.replace(
             task,
             status=TaskStatus.IN_PROGRESS,
@@ -180,6 +212,32 @@ class BoardPart(TasksPart):
             updated_at=now,
         )
         return Claim(claimed, token, expires)
+
+    def _claim_target(
+        self, db: Connection, team_id: int, team: str, member: str, task_id: int | None
+    ) -> tuple[Task | None, bool]:
+        """What a claim by ``member`` takes (the named task, or the best ready one), once
+        leases that ran out are swept; None when nothing is ready. And whether any lease
+        was swept."""
+        # The member is checked, and the team's earliest lease read, in one statement:
+        # leases are swept only when one has ended, not on every claim.
+        row = db.execute(
+            "SELECT (SELECT min(lease_expires_at) FROM tasks WHERE team_id = ? "
+            "AND status = 'in_progress') "
+            f"FROM members WHERE team_id = ? AND name = ?{self._KEY_SHARE}",
+            (team_id, team_id, member),
+        ).fetchone()
+        if row is None:
+            raise self._unknown_member(db, team_id, team, member)
+        if task_id is not None and self._LOCK_ROW:
+            db.execute(
+                "SELECT 1 FROM tasks WHERE team_id = ? AND id = ?" + self._LOCK_ROW,
+                (team_id, task_id),
+            )
+        swept = row[0] is not None and row[0] < self.clock() and bool(self._expire(db, team_id))
+        if task_id is not None:
+            return self._claimable(db, team_id, team, task_id, member), swept
+        return self._pick(db, team_id, team, member), swept
 
     def _pick(self, db: Connection, team_id: int, team: str, member: str) -> Task | None:
         """The ready task a claim by ``member`` takes, locked for this claim."""
@@ -374,18 +432,41 @@ class BoardPart(TasksPart):
     ) -> Task:
         """Complete a held task. Repeating the same completion returns the task unchanged."""
         _cap(result, MAX_RESULT, "the task result")
+        try:
+            return self._complete(team, task_id, member, token, result)
+        except StaleTeamId:
+            return self._complete(team, task_id, member, token, result)
+
+    def _complete(
+        self, team: str, task_id: int, member: str, token: int, result: str | None
+    ) -> Task:
         with self._write() as db:
-            team_id = self._team_id(db, team)
-            current = self._task_row(db, team_id, team, task_id, lock=True)
+            team_id = self._known_team_id(db, team)
+            try:
+                current = self._task_row(db, team_id, team, task_id, lock=True)
+            except _REFUSALS:
+                if self._team_gone(db, team, team_id):
+                    raise StaleTeamId(team) from None
+                raise
             if (
                 current.status == TaskStatus.COMPLETED
                 and current.fencing_token == token
                 and current.owner == member
             ):
+                if self._team_gone(db, team, team_id):
+                    raise StaleTeamId(team)
                 return current  # the same completion again: deduplicated, not redone
-            if task_id in self._expire(db, team_id):
+            # Only this task's own lease matters here; others are swept by the next
+            # claim that finds one ended.
+            lease = current.lease_expires_at
+            if lease is not None and lease < self.clock() and task_id in self._expire(db, team_id):
                 current = self._task_row(db, team_id, team, task_id)
-            self._check_held(current, member, token)
+            try:
+                self._check_held(current, member, token)
+            except _REFUSALS:
+                if self._team_gone(db, team, team_id):
+                    raise StaleTeamId(team) from None
+                raise
             now = self.clock()
             db.execute(
                 "UPDATE tasks SET status = 'completed', result = ?, lease_expires_at = NULL, "
@@ -408,13 +489,22 @@ class BoardPart(TasksPart):
                     (team_id, task_id),
                 )
             ]
-            self._event(
+            # The event's counter names the team, which confirms a cached id.
+            logged = self._log(
                 db,
                 team_id,
-                EventKind.TASK_COMPLETED,
-                {"id": task_id, "owner": member, "token": token, "unblocked": unblocked},
+                now,
                 member,
+                EventKind.TASK_COMPLETED,
+                json.dumps(
+                    {"id": task_id, "owner": member, "token": token, "unblocked": unblocked},
+                    separators=(",", ":"),
+                ),
+                wanted=False,
             )
+            if logged is not None and logged[1] != team:
+                self._forget_team(team)
+                raise StaleTeamId(team)
             return dataclasses.replace(
                 current,
                 status=TaskStatus.COMPLETED,

@@ -74,6 +74,12 @@ class MemorySearch:
     limit: int
 
 
+class StaleTeamId(Exception):
+    """A cached team id turned out to name no team, or another one (the team was deleted,
+    and perhaps created again): the operation rolls back and runs again with the id read
+    afresh. Never seen above the store."""
+
+
 class Conflict(Exception):
     """A backend's transaction lost a race that running it again resolves (a deadlock,
     a unique key another writer took first). Never seen above the store."""
@@ -267,6 +273,29 @@ class Seam(ABC):
             raise UnknownTeam(f"no team named {team!r} ({known})", team=team)
         team_id: int = row[0]
         return team_id
+
+    def _known_team_id(self, db: Connection, team: str) -> int:
+        """The team's id, from this store's cache when it has one. A team's id never
+        changes while it exists, but a team deleted and created again gets another (and
+        SQLite may hand the old one to another team), so an operation that uses this
+        must confirm it in a statement it runs anyway, or with ``_team_gone``, and run
+        again on ``StaleTeamId``."""
+        cache: dict[str, int] = self.__dict__.setdefault("_team_ids", {})
+        known = cache.get(team)
+        if known is None:
+            known = cache[team] = self._team_id(db, team)
+        return known
+
+    def _team_gone(self, db: Connection, team: str, team_id: int) -> bool:
+        """Whether a cached ``team_id`` no longer names ``team``; forgets it if so."""
+        row = db.execute("SELECT 1 FROM teams WHERE id = ? AND name = ?", (team_id, team))
+        if row.fetchone() is not None:
+            return False
+        self._forget_team(team)
+        return True
+
+    def _forget_team(self, team: str) -> None:
+        self.__dict__.get("_team_ids", {}).pop(team, None)
 
     def _event(
         self,
