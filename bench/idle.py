@@ -120,7 +120,13 @@ def model_name(kind: str, root: Path) -> str:
 
 
 def member_env(location: str, name: str, token: str) -> dict[str, str]:
+    import accord
+
     env = dict(os.environ)
+    # The accord this script imported, also in the members (whose folder is elsewhere, so
+    # a relative PYTHONPATH=src would find another copy).
+    source = str(Path(accord.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
     env.update(
         ACCORD_TEAM=TEAM,
         ACCORD_MEMBER=name,
