@@ -171,8 +171,11 @@ def start_members(
         while not set(wave) <= idle_members(location):
             dead = [p for p in into.processes if p.poll() is not None]
             if dead:
+                log.flush()
+                tail = (root / "members.log").read_text(errors="replace").splitlines()[-5:]
                 raise SystemExit(
-                    f"error: {len(dead)} member(s) exited while starting; see {root}/members.log"
+                    f"error: {len(dead)} member(s) exited while starting; the log's end:\n"
+                    + "\n".join(tail)
                 )
             if time.monotonic() > deadline:
                 raise SystemExit(f"error: members did not become idle in {START_TIMEOUT:.0f} s")
