@@ -90,13 +90,17 @@ class Group:
         return [p.pid for p in self.processes]
 
 
-def make_project(root: Path, count: int, model: str) -> tuple[str, dict[str, str]]:
+def make_project(
+    root: Path, count: int, model: str, busy_timeout: float
+) -> tuple[str, dict[str, str]]:
     """A team of ``count`` members in ``root``: the store location and each member's
     token."""
     from accord.store import open_store
     from accord.team.roster import Roster
 
-    (root / "accord.toml").write_text('[team]\ndefault = "bench"\n')
+    (root / "accord.toml").write_text(
+        f'[team]\ndefault = "bench"\n[store]\nbusy_timeout = {busy_timeout}\n'
+    )
     (root / ".accord").mkdir()
     location = str(root / ".accord" / "accord.db")
     tokens: dict[str, str] = {}
@@ -264,14 +268,16 @@ def measure(groups: list[Group], seconds: float) -> list[Row]:
     return rows
 
 
-def run_cell(count: int, seconds: float, model_kind: str, batch: int, settle: float) -> list[Row]:
+def run_cell(
+    count: int, seconds: float, model_kind: str, batch: int, settle: float, busy_timeout: float
+) -> list[Row]:
     members = Group(f"accord agent ({model_kind})", [])
     sleepers = Group("sleep (baseline)", [])
     with tempfile.TemporaryDirectory(prefix="accord-idle-") as folder:
         root = Path(folder)
         try:
             model = model_name(model_kind, root)
-            location, tokens = make_project(root, count, model)
+            location, tokens = make_project(root, count, model, busy_timeout)
             start_sleepers(count, seconds, sleepers)
             start_members(root, location, tokens, model, batch, members)
             time.sleep(settle)  # let start-up work (first heartbeat, imports) finish
@@ -330,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", choices=MODELS, default="scripted")
     parser.add_argument("--batch", type=int, default=10, help="members started at a time")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before measuring")
+    parser.add_argument(
+        "--busy-timeout",
+        type=float,
+        default=5.0,
+        help="the members' [store] busy_timeout (accord's default 5 s)",
+    )
     args = parser.parse_args(argv)
     try:
         counts = [int(c) for c in args.counts.split(",")]
@@ -342,10 +354,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("error: --counts, --seconds and --batch must be positive\n")
         return 2
     print(machine())
-    print(f"model: {args.model}; window: {args.seconds:.0f} s; started {args.batch} at a time\n")
+    print(
+        f"model: {args.model}; window: {args.seconds:.0f} s; started {args.batch} at a time; "
+        f"busy_timeout {args.busy_timeout:g} s\n"
+    )
     rows: list[Row] = []
     for count in counts:
-        rows += run_cell(count, args.seconds, args.model, args.batch, args.settle)
+        rows += run_cell(
+            count, args.seconds, args.model, args.batch, args.settle, args.busy_timeout
+        )
         print(table(rows[-2:]), flush=True)
         print()
     print(table(rows))
