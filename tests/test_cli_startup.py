@@ -252,3 +252,43 @@ def test_the_grammar_of_one_command_is_the_whole_grammar_of_it() -> None:
         with pytest.raises(UsageError) as full:
             whole.parse_args(bad)
         assert str(lazy.value) == str(full.value)
+
+
+# An idle member's process ----------------------------------------------------------
+
+# What a member does not need while it waits for work, and which would cost every one of
+# 200 member processes its memory: the model SDKs (made at the first call), the MCP
+# client and asyncio with ssl (started with the first MCP server), yaml (read with a
+# definition file), the PostgreSQL driver on SQLite, and the person's views.
+IDLE_MEMBER_NEVER_LOADS = (
+    "anthropic",
+    "openai",
+    "httpx",
+    "mcp",
+    "asyncio",
+    "ssl",
+    "yaml",
+    "psycopg",
+    "rich",
+    "textual",
+)
+
+
+@pytest.mark.parametrize("model", ["scripted", "anthropic:claude-sonnet-4-5", "openai:gpt-5-mini"])
+def test_an_idle_member_loads_no_sdk_nor_anything_it_does_not_use(
+    project: Path, monkeypatch: pytest.MonkeyPatch, model: str
+) -> None:
+    """A member with nothing to do passes once through its loop (``--once``: the same
+    start-up and the same wait as a waiting member) and stops, having loaded none of them."""
+    accord_out(project, "init", "--team", "t", timeout=60)
+    accord_out(project, "member", "add", "alice", timeout=60)
+    if model == "scripted":
+        (project / "script.json").write_text("[]")
+        model = f"scripted:{project / 'script.json'}"
+    # Never used: an idle member makes no call.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-not-a-key")
+    monkeypatch.setenv("OPENAI_API_KEY", "test-not-a-key")
+    modules = loaded("agent", "--member", "alice", "--model", model, "--once", cwd=project)
+    assert "accord.agent.loop" in modules  # it did run the member
+    unwanted = {m for m in modules if m.split(".")[0] in IDLE_MEMBER_NEVER_LOADS}
+    assert unwanted == set()

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from accord.errors import ConfigError, UserError
 from accord.types import check_name
 
@@ -139,6 +137,8 @@ def parse_definition(text: str, source: str, fallback_name: str | None = None) -
         front: dict[str, Any] = {}
         body = text
     else:
+        import yaml  # here: a member without a definition file never needs it
+
         try:
             loaded = yaml.safe_load(m.group(1) or "")
         except yaml.YAMLError as e:

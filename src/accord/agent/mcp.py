@@ -25,7 +25,6 @@ tried again only after ``[mcp] retry_after`` seconds. Each call writes one
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
@@ -49,6 +48,8 @@ from accord.errors import AccordError, ConfigError
 from accord.events import EventKind
 
 if TYPE_CHECKING:
+    import asyncio
+
     from accord.agent.definition import AgentDefinition
     from accord.config import Config
     from accord.sandbox import Sandbox
@@ -415,6 +416,8 @@ class McpServers:
         return self
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        import asyncio  # here, not at start-up: a member with no MCP server never needs it
+
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
@@ -426,6 +429,8 @@ class McpServers:
             return self._loop
 
     def _start(self, server: _Server) -> None:
+        import asyncio
+
         loop = self._ensure_loop()
         server.state, server.error = "starting", ""
         server.ready.clear()
@@ -619,6 +624,8 @@ class McpServers:
             error = f"MCP server {server_name} has no tool {tool!r}"
             return error, error
         timeout = self.settings.call_timeout
+        import asyncio
+
         future = asyncio.run_coroutine_threadsafe(
             self._call(server, tool, arguments, timeout), self._loop
         )

@@ -24,10 +24,8 @@ import json
 import os
 import time
 from dataclasses import replace
-from typing import Any, cast
-
-import anthropic
-from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
 
 from accord.llm._retry import (
     Backoff,
@@ -53,6 +51,12 @@ from accord.llm.base import (
     Usage,
     tell_whole,
 )
+
+if TYPE_CHECKING:
+    # The SDK is imported when the first call is made, not when the member starts: it
+    # is most of an idle member's memory (about 40 MB of each process).
+    import anthropic
+    from anthropic.types import Message, MessageParam, TextBlockParam, ToolParam
 
 KEY_VARIABLE = "ANTHROPIC_API_KEY"
 BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"
@@ -114,14 +118,23 @@ class AnthropicModel(Model):
         self.prompt_cache = prompt_cache
         self.streaming = stream
         self._sleep = sleep
-        self._client = anthropic.Anthropic(
-            api_key=key, base_url=url, timeout=self.timeout, max_retries=0
+        self._key, self._url = key, url
+
+    @cached_property
+    def _client(self) -> anthropic.Anthropic:
+        import anthropic
+
+        return anthropic.Anthropic(
+            api_key=self._key, base_url=self._url, timeout=self.timeout, max_retries=0
         )
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         return self.stream(request, StreamListener())
 
     def stream(self, request: ModelRequest, listener: StreamListener) -> ModelResponse:
+        import anthropic
+        from anthropic.types import Message
+
         system, messages, tools = self.wire_request(request)
         arguments: dict[str, Any] = {
             "model": self.name.model,
@@ -161,6 +174,8 @@ class AnthropicModel(Model):
         )
 
     def _streamed(self, arguments: dict[str, Any], listener: StreamListener) -> Message | str:
+        from anthropic.types import Message
+
         """One streamed call: the message its events make, told to ``listener`` as it comes."""
         with self._client.messages.stream(**arguments) as stream:
             if "event-stream" not in stream.response.headers.get("content-type", ""):
@@ -182,7 +197,9 @@ class AnthropicModel(Model):
             return stream.get_final_message()
 
     def close(self) -> None:
-        self._client.close()
+        client = self.__dict__.get("_client")  # never made if no call was
+        if client is not None:
+            client.close()
 
     # -- the neutral conversation -> Messages ------------------------------------
 
@@ -252,6 +269,8 @@ class AnthropicModel(Model):
         )
 
     def _classify(self, err: Exception) -> Failure | None:
+        import anthropic
+
         return sdk_failure(
             err, anthropic, anthropic.AnthropicError, "Messages", self.timeout, KEY_VARIABLE
         )

@@ -33,17 +33,9 @@ import os
 import time
 import uuid
 from dataclasses import replace
-from typing import Any, cast
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
-
-import openai
-from openai.types import CompletionUsage
-from openai.types.chat import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionMessageParam,
-    ChatCompletionToolParam,
-)
 
 from accord.llm._retry import (
     Backoff,
@@ -69,6 +61,18 @@ from accord.llm.base import (
     Usage,
     tell_whole,
 )
+
+if TYPE_CHECKING:
+    # The SDK is imported when the first call is made, not when the member starts: it
+    # is a large part of an idle member's memory (about 20 MB of each process).
+    import openai
+    from openai.types import CompletionUsage
+    from openai.types.chat import (
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChatCompletionMessageParam,
+        ChatCompletionToolParam,
+    )
 
 log = logging.getLogger("accord.llm")
 
@@ -150,12 +154,22 @@ class OpenAIModel(Model):
         self.streaming = stream
         self._sleep = sleep
         self._usage_warned = False
-        self._client = openai.OpenAI(api_key=key, base_url=url, timeout=self.timeout, max_retries=0)
+        self._key, self._url = key, url
+
+    @cached_property
+    def _client(self) -> openai.OpenAI:
+        import openai
+
+        return openai.OpenAI(
+            api_key=self._key, base_url=self._url, timeout=self.timeout, max_retries=0
+        )
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         return self.stream(request, StreamListener())
 
     def stream(self, request: ModelRequest, listener: StreamListener) -> ModelResponse:
+        import openai
+
         messages, tools = self.wire_request(request)
         # openai.com wants max_completion_tokens (reasoning models refuse max_tokens);
         # local servers mostly know only max_tokens.
@@ -191,6 +205,8 @@ class OpenAIModel(Model):
         )
 
     def _whole(self, reply: object, started: float) -> ModelResponse:
+        from openai.types.chat import ChatCompletion
+
         if not isinstance(reply, ChatCompletion):
             # The SDK hands back the text of a body that is not JSON (an HTML page).
             raise BadReply(f"the reply is not JSON: {one_line(str(reply), 120)}")
@@ -206,6 +222,8 @@ class OpenAIModel(Model):
         self, arguments: dict[str, Any], listener: StreamListener, started: float
     ) -> ModelResponse:
         """One streamed call, told to ``listener`` as it comes, read as a whole reply is."""
+        from openai.types.chat import ChatCompletion
+
         stream = self._client.chat.completions.create(
             **arguments, stream=True, stream_options={"include_usage": True}
         )
@@ -235,7 +253,9 @@ class OpenAIModel(Model):
         )
 
     def close(self) -> None:
-        self._client.close()
+        client = self.__dict__.get("_client")  # never made if no call was
+        if client is not None:
+            client.close()
 
     # -- the neutral conversation -> chat messages -------------------------------
 
@@ -336,6 +356,8 @@ class OpenAIModel(Model):
         )
 
     def _classify(self, err: Exception) -> Failure | None:
+        import openai
+
         return sdk_failure(
             err, openai, openai.OpenAIError, "Chat Completions", self.timeout, KEY_VARIABLE
         )
@@ -355,6 +377,8 @@ class _Parts:
         self.first: ChatCompletionChunk | None = None
 
     def add(self, chunk: object) -> None:
+        from openai.types.chat import ChatCompletionChunk
+
         if not isinstance(chunk, ChatCompletionChunk):
             raise BadReply(f"the stream sent something else than a chunk: {chunk!r:.120}")
         self.first = self.first or chunk
