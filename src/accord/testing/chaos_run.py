@@ -61,6 +61,9 @@ class ChaosSettings:
     work_seconds: tuple[float, float] = (0.05, 0.4)  # each task's sleep: uniform in
     every: tuple[float, float] = (0.3, 1.2)  # seconds between chaos actions
     messages_per_action: int = 2
+    # A supervisor kill is random (about one act in twelve); if none has come by then,
+    # one comes now, so even a short run kills its supervisor.
+    supervisor_kill_after: float = 60.0
     deadline_seconds: float = 600.0  # give up (and say so) after the chaos ends
 
 
@@ -102,6 +105,7 @@ class _Driver:
         self.store: Store | None = None
         self.next_id = 1
         self.batches = 0
+        self.began = time.monotonic()
         self.rules_path = root / "mate.json"
         self.lead_model = ""
         self.mate_model = ""
@@ -207,7 +211,11 @@ class _Driver:
         self.ensure_supervisor()
         choice = self.rng.random()
         members = [(n, p) for n, p in self.live_members() if p not in self.paused]
-        if choice < 0.08 and self.supervisor is not None:
+        overdue = (
+            not self.actions["supervisor_kills"]
+            and time.monotonic() - self.began >= self.s.supervisor_kill_after
+        )
+        if (choice < 0.08 or overdue) and self.supervisor is not None:
             self.supervisor.kill()
             self.supervisor.wait()
             self.actions["supervisor_kills"] += 1
@@ -251,7 +259,7 @@ class _Driver:
         ]
 
     def run(self) -> ChaosOutcome:
-        began = time.monotonic()
+        began = self.began = time.monotonic()
         self.prepare()
         assert self.store is not None
         self.add_batch()
