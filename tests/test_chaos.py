@@ -279,5 +279,10 @@ def test_chaos_short_form(tmp_path: Path) -> None:
 def test_chaos_long_form(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """1,000 tasks a batch and 16 members, batch after batch for ``--minutes`` minutes."""
     minutes = float(request.config.getoption("--minutes"))
-    settings = ChaosSettings(tasks=1000, workers=16, minutes=minutes)
+    # Each task's work is long enough that a batch takes about half the time, so
+    # members are mostly holding a claim when they are killed or paused.
+    mean = 0.5 * minutes * 60 * 16 / 1000
+    settings = ChaosSettings(
+        tasks=1000, workers=16, minutes=minutes, work_seconds=(0.5 * mean, 1.5 * mean)
+    )
     _assert_chaotic_and_clean(run_chaos(tmp_path / "proj", settings, print))

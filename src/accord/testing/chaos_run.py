@@ -64,6 +64,7 @@ class ChaosSettings:
     # A supervisor kill is random (about one act in twelve); if none has come by then,
     # one comes now, so even a short run kills its supervisor.
     supervisor_kill_after: float = 60.0
+    max_batches: int = 3  # with minutes: the most batches the members have rules for
     deadline_seconds: float = 600.0  # give up (and say so) after the chaos ends
 
 
@@ -136,7 +137,7 @@ class _Driver:
         ]
         self.lead_model = rules(root / "lead.json", lead_rules, "Waiting.")
         self.mate_model = f"scripted:{self.rules_path}"
-        self._write_mate_rules(self.s.tasks)
+        self._write_mate_rules(self.s.tasks * (1 if self.s.minutes is None else self.s.max_batches))
         self._accord("init", "--team", TEAM)
         self.store = open_store(str(root / ".accord" / "accord.db"))
 
@@ -266,22 +267,31 @@ class _Driver:
         self.start_supervisor(
             "run", "chaos", "--model", self.lead_model, "--teammate-model", self.mate_model
         )
-        ends = None if self.s.minutes is None else began + self.s.minutes * 60
         try:
-            # The chaos: until the board is done and the time (if any) is up.
+            # No chaos before the lead has spawned every teammate: a lead killed before
+            # its first turn is saved would start over, and on a loaded machine might
+            # never get that far.
+            warm = time.monotonic() + self.s.deadline_seconds
+            while len({n for n, _ in self.live_members()} & set(self.mates)) < len(self.mates):
+                if time.monotonic() > warm:
+                    raise RuntimeError("the teammates did not all start; see the supervisor log")
+                time.sleep(0.2)
+            self.say(f"{len(self.mates)} teammates up after {time.monotonic() - began:.0f}s")
+            self.began = time.monotonic()
+            ends = None if self.s.minutes is None else self.began + self.s.minutes * 60
+            # The chaos: until the board is done, or (with minutes) the time is up; a
+            # board done early gets another batch, while the members' rules cover it.
             while True:
                 time.sleep(self.rng.uniform(*self.s.every))
                 self.resume_paused()
+                if ends is not None and time.monotonic() >= ends:
+                    break
                 if self.board_done():
-                    if ends is None or time.monotonic() >= ends:
+                    if ends is None or self.batches >= self.s.max_batches:
                         break
-                    self._write_mate_rules(self.next_id - 1 + self.s.tasks)
                     self.add_batch()
                     self.say(f"batch {self.batches} added at {time.monotonic() - began:.0f}s")
-                if len(self.live_members()) >= 2 or self.actions["member_kills"] == 0:
-                    self.act()
-                else:
-                    self.ensure_supervisor()
+                self.act()
             # Calm: everyone awake, a supervisor up, the mail read.
             self.resume_paused(all_of_them=True)
             self.ensure_supervisor()
