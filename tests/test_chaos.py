@@ -279,9 +279,9 @@ def test_chaos_short_form(tmp_path: Path) -> None:
 def test_chaos_long_form(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """1,000 tasks a batch and 16 members, batch after batch for ``--minutes`` minutes."""
     minutes = float(request.config.getoption("--minutes"))
-    # Each task's work is long enough that a batch takes about half the time, so
+    # Each task's work is long enough that a batch takes about a third of the time, so
     # members are mostly holding a claim when they are killed or paused.
-    mean = 0.5 * minutes * 60 * 16 / 1000
+    mean = 0.35 * minutes * 60 * 16 / 1000
     settings = ChaosSettings(
         tasks=1000, workers=16, minutes=minutes, work_seconds=(0.5 * mean, 1.5 * mean)
     )
