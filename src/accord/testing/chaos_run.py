@@ -107,6 +107,7 @@ class _Driver:
         self.next_id = 1
         self.batches = 0
         self.began = time.monotonic()
+        self.last_supervisor_kill = 0.0
         self.rules_path = root / "mate.json"
         self.lead_model = ""
         self.mate_model = ""
@@ -212,14 +213,19 @@ class _Driver:
         self.ensure_supervisor()
         choice = self.rng.random()
         members = [(n, p) for n, p in self.live_members() if p not in self.paused]
+        now = time.monotonic()
         overdue = (
             not self.actions["supervisor_kills"]
-            and time.monotonic() - self.began >= self.s.supervisor_kill_after
+            and now - self.began >= self.s.supervisor_kill_after
         )
-        if (choice < 0.08 or overdue) and self.supervisor is not None:
+        # The supervisor only once most of the team is back from the last time: a team
+        # killed whole again while it restarts would do no work between kills.
+        up = 2 * len(members) >= len(self.mates) and now - self.last_supervisor_kill >= 10
+        if (choice < 0.08 and up or overdue) and self.supervisor is not None:
             self.supervisor.kill()
             self.supervisor.wait()
             self.actions["supervisor_kills"] += 1
+            self.last_supervisor_kill = now
         elif choice < 0.5 and members:
             _, pid = self.rng.choice(members)
             _signal(pid, signal.SIGKILL)
