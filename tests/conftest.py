@@ -69,6 +69,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="file|reverse|random:SEED",
         help="run the tests in another order, to find tests that depend on the ones before",
     )
+    parser.addoption(
+        "--minutes",
+        type=float,
+        default=10.0,
+        metavar="N",
+        help="how long the long chaos run (with --slow) shakes its team: N minutes",
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
