@@ -21,8 +21,8 @@ import json
 from accord.agent.tools.base import Setback
 from accord.config import Config
 from accord.errors import AccordError
-from accord.llm.base import ChatMessage, Model, ModelError, ModelRequest, Usage
-from accord.llm.prices import Price, cost_of
+from accord.llm.base import ChatMessage, Model, ModelError, ModelRequest, ModelResponse
+from accord.llm.prices import Price, usage_record
 from accord.llm.registry import open_model
 from accord.memory.lessons import ENDED, clip, plain_lesson, written_lesson
 from accord.team import Team
@@ -32,7 +32,6 @@ from accord.types import (
     Task,
     TaskAttempt,
     TranscriptKind,
-    UsageRecord,
 )
 
 TAIL_CHARS = 6000  # of the failed attempt's transcript a reflection reads
@@ -193,25 +192,17 @@ class Learning:
                 max_tokens=REFLECTION_TOKENS,
             )
             response = model.complete(request)
-            self._usage(model, response.usage, task.id)
+            self._usage(model, response, request, task.id)
             return written_lesson(response.message.text)
         except (ModelError, AccordError, OSError, ValueError):
             return None
 
-    def _usage(self, model: Model, usage: Usage, task_id: int) -> None:
-        name = str(model.name)
+    def _usage(
+        self, model: Model, response: ModelResponse, request: ModelRequest, task_id: int
+    ) -> None:
         try:
             self.services.runs.record_usage(
-                UsageRecord(
-                    member=self.member,
-                    model=name,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cache_read_tokens=usage.cache_read_tokens,
-                    cache_write_tokens=usage.cache_write_tokens,
-                    cost_usd=cost_of(name, usage, self.prices),
-                    task_id=task_id,
-                )
+                usage_record(self.member, model, response, request, task_id, self.prices)
             )
         except AccordError:
             pass

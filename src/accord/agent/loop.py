@@ -17,7 +17,6 @@ the member and the leases of its claims. Budgets are checked before each call
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -49,10 +48,9 @@ from accord.llm.base import (
     ToolCall,
     ToolResult,
     Usage,
-    checked_usage,
     estimate_tokens,
 )
-from accord.llm.prices import Price, cost_of
+from accord.llm.prices import Price, cost_of, usage_record
 from accord.memory.lessons import LESSON_PROMPT
 from accord.sandbox import Sandbox
 from accord.team import Team
@@ -983,27 +981,11 @@ class Agent:
     def _usage(
         self, response: ModelResponse, request: ModelRequest, message: ChatMessage
     ) -> UsageRecord:
-        name = str(self.model.name)
         conv = self.conversation
-        usage, wrong = checked_usage(
-            response.usage,
-            input_estimate=estimate_tokens(request),
-            output_estimate=max(1, len(json.dumps(message.to_dict())) // 4),
-            context_window=self.model.context_window,
-            max_tokens=request.max_tokens,
-        )
-        return UsageRecord(
-            member=self.member,
-            model=name,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            cost_usd=cost_of(name, usage, self.prices),
-            task_id=conv.task_id if conv else None,
-            latency_seconds=response.latency_seconds,
-            # Promise 10: never a silent zero, nor a silently wrong count.
-            suspect="; ".join(wrong) or None,
+        saved = ModelResponse(message, response.stop_reason, response.usage, response.model,
+                              response.latency_seconds)  # fmt: skip
+        return usage_record(
+            self.member, self.model, saved, request, conv.task_id if conv else None, self.prices
         )
 
     def _save(

@@ -8,10 +8,20 @@ when the user says so (``[prices."openai:qwen3"] input = 0 ...``).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
-from accord.llm.base import ModelName, Usage
+from accord.llm.base import (
+    Model,
+    ModelName,
+    ModelRequest,
+    ModelResponse,
+    Usage,
+    checked_usage,
+    estimate_tokens,
+)
+from accord.types import UsageRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +95,36 @@ def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price | 
 def cost_of(model: str, usage: Usage, overrides: dict[str, Price] | None = None) -> float | None:
     price = price_for(model, overrides)
     return None if price is None else price.cost(usage)
+
+
+def usage_record(
+    member: str,
+    model: Model,
+    response: ModelResponse,
+    request: ModelRequest,
+    task_id: int | None,
+    prices: dict[str, Price] | None = None,
+) -> UsageRecord:
+    """The usage row of one call: the server's counts when they are believable, else
+    estimates with the reason (promise 10: never a silent zero, nor a silently wrong
+    count), priced at the model's price (None: unpriced)."""
+    name = str(model.name)
+    usage, wrong = checked_usage(
+        response.usage,
+        input_estimate=estimate_tokens(request),
+        output_estimate=max(1, len(json.dumps(response.message.to_dict())) // 4),
+        context_window=model.context_window,
+        max_tokens=request.max_tokens,
+    )
+    return UsageRecord(
+        member=member,
+        model=name,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        cost_usd=cost_of(name, usage, prices),
+        task_id=task_id,
+        latency_seconds=response.latency_seconds,
+        suspect="; ".join(wrong) or None,
+    )
