@@ -40,6 +40,7 @@ class Where:
     busy_timeout: float
     default_team: str | None
     visibility_timeout: float
+    recheck: float
 
 
 def find_root(start: Path) -> Path | None:
@@ -98,6 +99,7 @@ def where(cwd: Path, store: str | None = None) -> Where | None:
         float(settings["busy_timeout"]),
         settings["default"],
         float(settings["visibility_timeout"]),
+        float(settings.get("recheck", 5.0)),
     )
 
 
@@ -136,6 +138,7 @@ def _settings(config: Config) -> dict[str, Any]:
         "busy_timeout": config.store.busy_timeout,
         "default": config.team.default,
         "visibility_timeout": config.mailbox.visibility_timeout,
+        "recheck": config.mailbox.recheck,
     }
 
 
@@ -146,6 +149,7 @@ _DEFAULTS: dict[str, Any] = {
     "busy_timeout": 5.0,
     "default": None,
     "visibility_timeout": 60.0,
+    "recheck": 5.0,
 }
 
 

@@ -73,6 +73,9 @@ class BoardConfig(_Strict):
 
 class MailboxConfig(_Strict):
     visibility_timeout: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    # A waiting member is woken by a ring; it also looks at the store itself this often,
+    # so a lost ring makes mail late by this much at most (never lost).
+    recheck: Annotated[float, Field(ge=0.01, le=3600)] = 5.0
 
 
 class HookCommand(_Strict):
@@ -536,6 +539,9 @@ max_attempts = 3
 [mailbox]
 # Seconds before a delivered but unacknowledged message is delivered again.
 visibility_timeout = 60
+# A waiting member wakes when rung; it also looks itself this often (seconds), so a
+# lost ring makes mail late by at most this, never lost.
+recheck = 5
 
 [hooks]
 # Shell commands run at TaskCreated, TaskCompleted and TeammateIdle. Each gets a JSON

@@ -514,6 +514,9 @@ class Wake:
     reason: WakeReason
     mail: int = 0
     ready_tasks: int = 0
+    #: When time alone may change this (a message becoming visible, a lease ending),
+    #: by the store's clock; None when nothing is due.
+    next_at: float | None = None
 
 
 class TranscriptKind(StrEnum):

@@ -137,6 +137,7 @@ class ExternalAgent:
         team stops as soon as its lead finishes, often while a program that just
         completed its task is still printing its result), then is stopped."""
         self._stop.set()
+        self.services.nudge(self.member)  # a wait in progress ends now
         threading.Timer(FINISH_WAIT, self._kill_child).start()
 
     def run(self, *, once: bool = False) -> Outcome:

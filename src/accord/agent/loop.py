@@ -255,6 +255,7 @@ class Agent:
 
     def request_stop(self) -> None:
         self._stop.set()
+        self.services.nudge(self.member)  # a wait in progress ends now
 
     def stopping(self) -> bool:
         """A stop was asked for (a tool waiting on an answer gives up its wait)."""

@@ -211,6 +211,7 @@ class Context:
             p.config.store.busy_timeout,
             p.config.team.default,
             p.config.mailbox.visibility_timeout,
+            p.config.mailbox.recheck,
         )
 
     @cached_property

@@ -76,7 +76,6 @@ _ENV_LIMIT = (
 )  # a description longer than this is cut in the environment (stdin has it all)
 _SCRUB = ("ACCORD_MEMBER",)  # a command acts for nobody (scrubbed() takes the secrets)
 _RECHECK = 0.5  # seconds between looks at the board while waiting, for leases that end
-_POLL = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +208,8 @@ class WorkPool:
             self._force.set()
         for agent in list(self._agents.values()):
             agent.request_stop()
+        for name in self.names:
+            self.services.nudge(name)  # a worker waiting for work stops now
 
     @contextlib.contextmanager
     def signal_handlers(self) -> Iterator[None]:
@@ -320,7 +321,7 @@ class WorkPool:
                 if claim is None:
                     if self._nothing_left():
                         return
-                    self._wait_for_change(_RECHECK)
+                    self.services.changed(name, _RECHECK, stop=self._stop.is_set)
                     continue
                 with self._lock:
                     self._started += 1
@@ -342,14 +343,6 @@ class WorkPool:
         if any(t.status == TaskStatus.IN_PROGRESS for t in tasks):
             return False
         return not any(t.ready and (t.assignee is None or t.assignee in ours) for t in tasks)
-
-    def _wait_for_change(self, timeout: float) -> None:
-        marker = self.services.log.change_marker()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self._stop.is_set():
-            time.sleep(_POLL / 5)
-            if self.services.log.change_marker() != marker:
-                return
 
     # a command per task --------------------------------------------------------
 

@@ -32,10 +32,14 @@ it changes no state a waiter looks for, and comes several times a second.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import logging
 import random
 import re
+import select
+import socket
 import threading
 import time
 from collections import Counter
@@ -61,6 +65,7 @@ from accord.errors import (
     UserError,
 )
 from accord.location import redact
+from accord.store.bells import EVERYONE, Bell
 from accord.store.limits import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending, render
 from accord.store.sql import Conflict, Connection, MemorySearch, SQLStore
@@ -104,12 +109,13 @@ class _Translating:
     """A psycopg connection that runs ``accord.store.sql``'s statements, and what its transaction
     added to the memory index (counted once, at its end: see ``_Tally``)."""
 
-    __slots__ = ("_conn", "late", "tally")
+    __slots__ = ("_conn", "late", "rings", "tally")
 
     def __init__(self, conn: PgConnection) -> None:
         self._conn = conn
         self.tally = _Tally()
         self.late: list[sql.Composable] = []  # sent with the commit
+        self.rings: dict[int, set[str]] = {}  # whom the commit rings, by team id
 
     def execute(self, statement: str, parameters: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         return self._conn.execute(_spelled(statement), tuple(parameters))
@@ -180,7 +186,7 @@ class PostgresStore(SQLStore):
             self.schema: str = schema[0]
             self._migrate(conn, create)
         channel = sql.Identifier(f"accord {self.schema}")
-        self._listen = sql.SQL("LISTEN {}").format(channel)
+        self._listen_all = sql.SQL("LISTEN {}").format(channel)
         self._commit: sql.Composable = sql.SQL("NOTIFY {}; COMMIT").format(channel)
         self._pool: ConnectionPool[PgConnection] = ConnectionPool(
             url,
@@ -198,6 +204,7 @@ class PostgresStore(SQLStore):
         )
         self._pool.open(wait=False)
         self._changes = _Changes(self)
+        self._bells = _Bells(self)
 
     def _configure(self, conn: PgConnection) -> None:
         for setting in self._settings:
@@ -208,6 +215,7 @@ class PostgresStore(SQLStore):
             return
         self._closed = True
         self._changes.close()
+        self._bells.close()
         self._pool.close(timeout=5)
 
     # schema ------------------------------------------------------------------------
@@ -332,7 +340,8 @@ class PostgresStore(SQLStore):
                 with self._errors():
                     # The events, NOTIFY and COMMIT travel together: the server runs them
                     # back to back, so the team's counters are locked for no round trip.
-                    conn.execute(sql.SQL("; ").join([*db.late, self._commit]))
+                    rings = [self._bells.notify(t, m) for t, m in db.rings.items()]
+                    conn.execute(sql.SQL("; ").join([*db.late, *rings, self._commit]))
             except _Unreachable:
                 # The answer was lost, not necessarily the commit: ask the server.
                 if xid is None or not self._committed(xid):
@@ -483,6 +492,13 @@ class PostgresStore(SQLStore):
     def _execute_late(self, db: Connection, statement: str, args: Sequence[Any]) -> None:
         assert isinstance(db, _Translating)
         db.later(statement, args)
+
+    def _ring_later(self, db: Connection, team_id: int, members: frozenset[str]) -> None:
+        assert isinstance(db, _Translating)
+        db.rings.setdefault(team_id, set()).update(members)
+
+    def _listen(self, team_id: int, member: str, *, watch: bool) -> Bell:
+        return self._bells.listen(team_id, member, watch=watch)
 
     # waking -------------------------------------------------------------------------
 
@@ -652,7 +668,7 @@ class _Changes:
             self._listen_at = now + LISTEN_RETRY_SECONDS
             return
         try:
-            conn.execute(self._store._listen)
+            conn.execute(self._store._listen_all)
         except psycopg.Error:
             conn.close()
             self._listen_at = now + LISTEN_RETRY_SECONDS
@@ -704,6 +720,204 @@ class _Changes:
             self._conn = None
             self.seen += 1  # a notification may have been lost with it
         self._listen_at = now + LISTEN_RETRY_SECONDS
+
+
+class _Bells:
+    """The bells of this store in this process, rung by ``NOTIFY`` on their teams'
+    channels (``accord <schema hash> <team id>``, the payload naming the members rung:
+    ``*`` everyone, empty the watchers only). One connection listens for all of them,
+    read by a thread that blocks in ``select`` until the server sends something. When
+    that connection drops, every bell goes deaf (its waiter polls, and says so) and
+    rings once; a thread reconnects every ``LISTEN_RETRY_SECONDS``, listens again, and
+    rings every bell once more for what it missed meanwhile."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._lock = threading.RLock()
+        self._prefix = f"accord {hashlib.sha1(store.schema.encode()).hexdigest()[:12]} "
+        self._bells: dict[int, set[_PgBell]] = {}
+        self._listening: set[int] = set()  # team ids LISTENed on the current connection
+        self._conn: PgConnection | None = None
+        self._thread: threading.Thread | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._closed = False
+        self.deaf: str | None = None
+
+    def notify(self, team_id: int, members: set[str]) -> sql.Composable:
+        """The NOTIFY that rings ``members`` of the team (see ``Doorbells.ring``)."""
+        payload = "*" if EVERYONE in members else "\n".join(sorted(members))
+        if len(payload.encode()) > 7000:  # NOTIFY's payload holds 8000 bytes
+            payload = "*"
+        return sql.SQL("NOTIFY {}, {}").format(
+            sql.Identifier(f"{self._prefix}{team_id}"), sql.Literal(payload)
+        )
+
+    def listen(self, team_id: int, member: str, *, watch: bool) -> Bell:
+        bell = _PgBell(self, team_id, member, watch)
+        with self._lock:
+            if self._closed:
+                return bell
+            self._bells.setdefault(team_id, set()).add(bell)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="accord-bells", daemon=True)
+                self._connect()
+                self._thread.start()
+            elif self._conn is not None and team_id not in self._listening:
+                try:
+                    self._listen(team_id)
+                except psycopg.Error:
+                    self._drop("the listening connection failed")
+            self._poke()
+        return bell
+
+    def forget(self, bell: _PgBell) -> None:
+        with self._lock:
+            bells = self._bells.get(bell.team_id)
+            if bells is not None:
+                bells.discard(bell)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._poke()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.close()
+                self._conn = None
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _poke(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"!")
+
+    def _listen(self, team_id: int) -> None:
+        assert self._conn is not None
+        self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(f"{self._prefix}{team_id}")))
+        self._listening.add(team_id)
+
+    def _connect(self) -> None:
+        """Open the listening connection and LISTEN for every team with a bell (under
+        the lock); on failure, the bells are deaf until the next try."""
+        try:
+            conn = psycopg.connect(
+                self._store.location,
+                autocommit=True,
+                connect_timeout=LISTEN_CONNECT_SECONDS,
+                application_name="accord-bells",
+            )
+        except psycopg.Error as e:
+            self._deafen(f"cannot listen on {self._store.shown}: {_first_line(str(e))}")
+            return
+        conn.add_notify_handler(self._notified)
+        self._conn, self._listening = conn, set()
+        try:
+            for team_id in list(self._bells):
+                self._listen(team_id)
+        except psycopg.Error:
+            self._drop("the listening connection failed")
+            return
+        if self.deaf is not None:
+            self.deaf = None
+            self._ring_all()  # what happened while nobody listened: look again
+
+    def _deafen(self, why: str) -> None:
+        self.deaf = f"{why}; retrying every {LISTEN_RETRY_SECONDS:g}s"
+        self._ring_all()
+
+    def _drop(self, why: str) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+        self._listening = set()
+        self._deafen(f"{why} ({self._store.shown})")
+
+    def _ring_all(self) -> None:
+        for bells in self._bells.values():
+            for bell in bells:
+                bell.ring()
+
+    def _notified(self, n: psycopg.Notify) -> None:
+        if not n.channel.startswith(self._prefix):
+            return
+        try:
+            team_id = int(n.channel[len(self._prefix) :])
+        except ValueError:
+            return
+        names = None if n.payload == "*" else set(n.payload.split("\n")) if n.payload else set()
+        with self._lock:
+            for bell in self._bells.get(team_id, ()):
+                if bell.watch or names is None or bell.member in names:
+                    bell.ring()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                if self._conn is None:
+                    self._connect()
+                fds: list[Any] = [self._wake_r]
+                if self._conn is not None:
+                    fds.append(self._conn.pgconn.socket)
+            try:
+                ready, _, _ = select.select(
+                    fds, [], [], None if len(fds) > 1 else LISTEN_RETRY_SECONDS
+                )
+            except (OSError, ValueError):
+                ready = []
+            with contextlib.suppress(OSError):
+                while self._wake_r.recv(64):
+                    pass
+            with self._lock:
+                if self._closed:
+                    return
+                if self._conn is not None and len(ready) > (self._wake_r in ready):
+                    self._read()
+
+    def _read(self) -> None:
+        """Take what the server sent (under the lock): notifications, or a lost connection."""
+        assert self._conn is not None
+        pgconn = self._conn.pgconn
+        try:
+            pgconn.consume_input()
+            while (n := pgconn.notifies()) is not None:
+                self._notified(psycopg.Notify(n.relname.decode(), n.extra.decode(), n.be_pid))
+        except psycopg.Error:
+            self._drop("the listening connection dropped")
+            return
+        if pgconn.status == pq.ConnStatus.BAD:
+            self._drop("the listening connection dropped")
+
+
+class _PgBell(Bell):
+    """A bell rung by ``_Bells``; deaf while its connection is down."""
+
+    def __init__(self, bells: _Bells, team_id: int, member: str, watch: bool) -> None:
+        self._bells = bells
+        self.team_id, self.member, self.watch = team_id, member, watch
+        self._rung = threading.Event()
+
+    @property
+    def deaf(self) -> str | None:
+        return self._bells.deaf
+
+    def wait(self, timeout: float) -> bool:
+        rung = self._rung.wait(max(0.0, timeout))
+        self._rung.clear()
+        return rung
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    def close(self) -> None:
+        self._bells.forget(self)
 
 
 def _rollback(conn: PgConnection) -> None:

@@ -40,6 +40,7 @@ from accord.errors import (
     StoreLocked,
     StoreNotFound,
 )
+from accord.store.bells import Bell, Doorbells
 from accord.store.limits import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, LIVE_OUTPUT, Schema, pending
 from accord.store.sql import Connection, MemorySearch, SQLStore
@@ -65,6 +66,8 @@ class SQLiteStore(SQLStore):
         self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._own_commits = 0  # data_version does not move for this connection's commits
+        self._doorbells = Doorbells(self.path)
+        self._rings: dict[int, set[str]] = {}  # whom the open write transaction rings
         self.live_path = self.path.with_name(f"{self.path.stem}-live{self.path.suffix}")
         self._live_db: sqlite3.Connection | None = None  # opened by the first _live
         if not self.path.exists():
@@ -154,9 +157,11 @@ class SQLiteStore(SQLStore):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction; rolled back whole on any error."""
+        """One IMMEDIATE transaction; rolled back whole on any error. Once it committed,
+        the bells of the members its events concern ring (``accord.store.bells``)."""
         with self._lock, self._errors():
             self._begin_write()
+            self._rings.clear()
             try:
                 yield self._db
             except BaseException:
@@ -165,6 +170,15 @@ class SQLiteStore(SQLStore):
                 raise
             self._db.execute("COMMIT")
             self._own_commits += 1
+            rings = list(self._rings.items())
+        for team_id, members in rings:
+            self._doorbells.ring(team_id, members)
+
+    def _ring_later(self, db: Connection, team_id: int, members: frozenset[str]) -> None:
+        self._rings.setdefault(team_id, set()).update(members)
+
+    def _listen(self, team_id: int, member: str, *, watch: bool) -> Bell:
+        return self._doorbells.listen(team_id, member, watch=watch)
 
     def _begin_write(self) -> None:
         # SQLite's own busy handler backs off to 100 ms sleeps, so under contention a

@@ -331,7 +331,34 @@ class Team:
         tasks: bool = True,
         also: Callable[[], bool] | None = None,
     ) -> Wake:
-        """Block until ``member`` has mail or a ready task (see ``team.wake.wait``)."""
+        """Block until ``member`` has mail or a ready task (see ``team.wake.wait``); a
+        lost ring costs at most the mailbox's ``recheck`` seconds."""
         from accord.team.wake import wait
 
-        return wait(self.store, self.team, member, timeout, stop=stop, tasks=tasks, also=also)
+        recheck = self.mailbox.settings.recheck
+        return wait(
+            self.store,
+            self.team,
+            member,
+            timeout,
+            recheck=recheck,
+            stop=stop,
+            tasks=tasks,
+            also=also,
+        )
+
+    def changed(
+        self, member: str, timeout: float, *, stop: Callable[[], bool] | None = None
+    ) -> bool:
+        """Block until anything is committed to the team, or ``timeout`` passes (see
+        ``team.wake.changed``)."""
+        from accord.team.wake import changed
+
+        return changed(self.store, self.team, member, timeout, stop=stop)
+
+    def nudge(self, member: str) -> None:
+        """End ``member``'s waits in this process now: its ``stop`` was set (safe in a
+        signal handler)."""
+        from accord.team.wake import nudge
+
+        nudge(self.team, member)

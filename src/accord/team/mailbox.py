@@ -28,6 +28,9 @@ class MailboxSettings(Protocol):
     @property
     def visibility_timeout(self) -> float: ...
 
+    @property
+    def recheck(self) -> float: ...
+
 
 def sender_attrs(message: Message) -> str:
     """Who a message is from, as a member's context shows it. Mail from the person is

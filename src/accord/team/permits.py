@@ -179,7 +179,7 @@ class Permits:
             if wake.reason == WakeReason.MAIL and self._answer_to(ask) is None:
                 # Other mail waits for the member's loop, so the mailbox would wake us at
                 # once again: wait for the store to change instead.
-                self._changed(min(remaining, RECHECK_SECONDS), stop)
+                self.team.changed(member, min(remaining, RECHECK_SECONDS), stop=stop)
         found = self._answer_to(ask)  # one last look: an answer made just in time counts
         if found is not None:
             self.team.mailbox.ack(member, [found.id])
@@ -196,14 +196,6 @@ class Permits:
             member,
         )
         return None
-
-    def _changed(self, most: float, stop: Callable[[], bool] | None) -> None:
-        marker = self.team.log.change_marker()
-        until = time.monotonic() + most
-        while time.monotonic() < until and not (stop is not None and stop()):
-            time.sleep(0.01)
-            if self.team.log.change_marker() != marker:
-                return
 
     def _answer_to(self, ask: Ask) -> Message | None:
         for m in self.team.mailbox.history(ask.member, unacked=True, limit=100):

@@ -94,6 +94,7 @@ from accord.store.base import (
     Store,
 )
 from accord.testing import FakeClock
+from accord.testing.conformance_bells import BellConformance
 from accord.testing.conformance_channels import ChannelConformance
 from accord.testing.conformance_deliberations import DeliberationConformance
 from accord.testing.conformance_files import FileClaimConformance
@@ -739,6 +740,7 @@ BAD_INPUTS = _bad_inputs()
 
 
 class StoreConformance(
+    BellConformance,
     RunConformance,
     FileClaimConformance,
     LiveOutputConformance,

@@ -17,6 +17,7 @@ from accord.errors import (
     UserError,
 )
 from accord.events import EventKind
+from accord.store.bells import targets
 from accord.store import _globs, _ranking
 from accord.store.limits import MAX_FILE_CLAIMS, MAX_RESULT
 from accord.store.sql.board import TasksPart
@@ -189,6 +190,7 @@ class BoardPart(TasksPart):
             if swept:
                 self._event(db, team_id, EventKind.TASK_CLAIMED, payload, member)
             else:
+                self._ring_later(db, team_id, targets(EventKind.TASK_CLAIMED, payload))
                 self._execute_late(
                     db,
                     "INSERT INTO events (team_id, seq, at, actor, kind, payload) "
@@ -490,18 +492,17 @@ class BoardPart(TasksPart):
                 )
             ]
             # The event's counter names the team, which confirms a cached id.
+            payload = {"id": task_id, "owner": member, "token": token, "unblocked": unblocked}
             logged = self._log(
                 db,
                 team_id,
                 now,
                 member,
                 EventKind.TASK_COMPLETED,
-                json.dumps(
-                    {"id": task_id, "owner": member, "token": token, "unblocked": unblocked},
-                    separators=(",", ":"),
-                ),
+                json.dumps(payload, separators=(",", ":")),
                 wanted=False,
             )
+            self._ring_later(db, team_id, targets(EventKind.TASK_COMPLETED, payload))
             if logged is not None and logged[1] != team:
                 self._forget_team(team)
                 raise StaleTeamId(team)

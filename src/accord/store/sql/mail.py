@@ -8,6 +8,7 @@ from typing import Any
 
 from accord.errors import InvalidState, UnknownMessage, UserError
 from accord.events import EventKind
+from accord.store.bells import Bell
 from accord.store.limits import MAX_BODY, MAX_KEY, MAX_SUMMARY
 from accord.store.sql.seam import _READY, Connection, Seam, _cap, atomic
 from accord.types import (
@@ -335,9 +336,11 @@ class MailPart(Seam):
 
     @atomic
     def pending_work(self, team: str, member: str) -> Wake:
-        # One statement: every waiter asks this after every commit it hears of, so on a
-        # server it is one round trip, outside any transaction (see _peek).
-        """How much visible mail and how many claimable ready tasks ``member`` has."""
+        # One statement: every waiter asks this after every ring, so on a server it is
+        # one round trip, outside any transaction (see _peek).
+        """How much visible mail and how many claimable ready tasks ``member`` has, and
+        when time alone changes that (``Wake.next_at``: a message of its becoming
+        visible, a lease it could take over running out)."""
         now = self.clock()
         with self._peek() as db:
             found = db.execute(
@@ -347,17 +350,34 @@ class MailPart(Seam):
                 "(SELECT count(*) FROM tasks t WHERE t.team_id = tm.id AND t.status = 'pending' "
                 f"  AND t.admitted = 1 AND (t.assignee IS NULL OR t.assignee = ?) AND {_READY}), "
                 "(SELECT count(*) FROM tasks WHERE team_id = tm.id AND status = 'in_progress' "
-                "  AND lease_expires_at < ? AND (assignee IS NULL OR assignee = ?)) "
+                "  AND lease_expires_at < ? AND (assignee IS NULL OR assignee = ?)), "
+                "(SELECT min(visible_at) FROM messages WHERE team_id = tm.id AND recipient = ? "
+                "  AND acked_at IS NULL AND visible_at > ?), "
+                "(SELECT min(lease_expires_at) FROM tasks WHERE team_id = tm.id "
+                "  AND status = 'in_progress' AND lease_expires_at >= ? "
+                "  AND (assignee IS NULL OR assignee = ?)) "
                 "FROM teams tm WHERE tm.name = ?",
-                (member, member, now, member, now, member, team),
+                (member, member, now, member, now, member, member, now, now, member, team),
             ).fetchone()
         if found is None or not found[0]:
             with self._read() as db:  # for the error that says what is missing
                 self._member_row(db, self._team_id(db, team), team, member)
             if found is None:
                 return Wake(WakeReason.NONE, 0, 0)  # the team was made meanwhile: nothing in it yet
-        _, mail, ready, expiring = found
+        _, mail, ready, expiring, visible, lapse = found
         reason = (
             WakeReason.MAIL if mail else WakeReason.TASK if ready or expiring else WakeReason.NONE
         )
-        return Wake(reason, mail, ready + expiring)
+        times = [t for t in (visible, lapse) if t is not None]
+        return Wake(reason, mail, ready + expiring, min(times) if times else None)
+
+    def bell(self, team: str, member: str, *, watch: bool = False) -> Bell:
+        """A bell (``accord.store.bells``) that rings once a commit concerns ``member``
+        of ``team``: mail for it, a task it could claim becoming ready; with ``watch``,
+        any commit to the team. It listens from the moment it is returned; ``close`` it
+        when done."""
+        with self._read() as db:
+            team_id = self._team_id(db, team)
+            if member != PERSON:
+                self._member_row(db, team_id, team, member)
+        return self._listen(team_id, member, watch=watch)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, Self, TypeVa
 
 from accord.errors import UnknownMember, UnknownMessage, UnknownTeam, UserError
 from accord.events import EventKind
+from accord.store.bells import Bell, targets
 from accord.store.limits import Clock
 from accord.text import terms as text_terms
 from accord.types import (
@@ -192,6 +193,16 @@ class Seam(ABC):
         send it with the commit."""
         db.execute(statement, args)
 
+    def _ring_later(self, db: Connection, team_id: int, members: frozenset[str]) -> None:  # noqa: B027
+        """Ring the bells of ``members`` of the team (``EVERYONE``: all of them; none: its
+        watchers only) once this transaction commits; nothing if it rolls back. See
+        ``accord.store.bells``."""
+
+    @abstractmethod
+    def _listen(self, team_id: int, member: str, *, watch: bool) -> Bell:
+        """A bell that rings when a commit concerns ``member`` (with ``watch``: any commit
+        to the team), from the moment it is returned."""
+
     @abstractmethod
     def _live(self, *, read: bool = False) -> AbstractContextManager[Connection]:
         """A transaction on the ``live_output`` table (a read one with ``read``) that
@@ -312,6 +323,7 @@ class Seam(ABC):
         now = self.clock()
         text = json.dumps(payload, separators=(",", ":"))
         logged = self._log(db, team_id, now, actor, kind, text, wanted=wanted)
+        self._ring_later(db, team_id, targets(kind, payload))
         return Event(logged[1], logged[0], now, actor, kind, payload) if logged else None
 
     def _write_post(
