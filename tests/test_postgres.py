@@ -329,34 +329,66 @@ def test_the_marker_moves_by_polling_when_notifications_are_lost(pg_url: str) ->
 
 
 def test_a_waiter_wakes_though_its_listening_connection_was_killed(
-    pg_url: str, pg_database: pg.Throwaway
+    pg_url: str, pg_database: pg.Throwaway, capfd: pytest.CaptureFixture[str]
 ) -> None:
     writer = _store_with(pg_url, "alice", "bob")
     waiter = open_store(pg_url)
     assert isinstance(waiter, PostgresStore)
-    waiter.change_marker()
-    listening = waiter._changes._conn
-    assert listening is not None
     woke: list[tuple[str, float]] = []
 
     def wait_for_mail() -> None:
-        wake = wait(waiter, TEAM, "bob", timeout=DEADLINE)
+        wake = wait(waiter, TEAM, "bob", timeout=DEADLINE, recheck=60.0)
         woke.append((wake.reason, time.monotonic()))
 
     thread = threading.Thread(target=wait_for_mail)
     thread.start()
+    _eventually(lambda: waiter._bells._conn is not None, "the bells to listen")
+    listening = waiter._bells._conn
+    assert listening is not None
     with psycopg.connect(pg_database.url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (listening.info.backend_pid,))
     sent = time.monotonic()
     writer.send_message(TEAM, OutgoingMessage("alice", "bob", "still there?"))
     thread.join(DEADLINE)
+    # Not the minute of the recheck: the bell went deaf, rang, and its waiter polled.
     assert woke and woke[0][0] == "mail"
     assert woke[0][1] - sent < 2.0
-    # The listener comes back, and with it wake-ups that need no poll.
+    # The bells listen again on a new connection, and rings need no poll again.
     _eventually(
-        lambda: bool(waiter.change_marker()) and waiter._changes._conn is not None,
-        "the listener to reconnect",
+        lambda: waiter._bells._conn is not None and waiter._bells.deaf is None,
+        "the bells to listen again",
     )
+    waiter.receive_messages(TEAM, "bob", visibility_timeout=60)
+    bell = waiter.bell(TEAM, "bob")
+    writer.send_message(TEAM, OutgoingMessage("alice", "bob", "and now?"))
+    assert bell.wait(2.0) and bell.deaf is None
+    bell.close()
+    writer.close()
+    waiter.close()
+    assert "the listening connection dropped" in capfd.readouterr().err
+
+
+def test_a_waiter_is_rung_not_polled(pg_url: str) -> None:
+    """Members of other teams, and a member of this team whose mail it is not, are not
+    woken: each team has its channel, and each ring names its members."""
+    writer = _store_with(pg_url, "alice", "bob", "carol")
+    writer.create_team("other")
+    writer.add_member("other", "bob", token_hash="h")
+    waiter = open_store(pg_url)
+    bob, carol, elsewhere = (
+        waiter.bell(TEAM, "bob"),
+        waiter.bell(TEAM, "carol"),
+        waiter.bell("other", "bob", watch=True),
+    )
+    for i in range(5):
+        sent = time.monotonic()
+        writer.send_message(TEAM, OutgoingMessage("alice", "bob", f"ping {i}"))
+        assert bob.wait(5.0)
+        assert time.monotonic() - sent < 1.0
+    assert not carol.wait(0.3)
+    assert not elsewhere.wait(0.01)
+    for bell in (bob, carol, elsewhere):
+        bell.close()
     writer.close()
     waiter.close()
 

@@ -4,6 +4,7 @@ the file and what is wrong, exit code 2, and the store unchanged."""
 from __future__ import annotations
 
 import json
+import time
 from functools import partial
 from pathlib import Path
 
@@ -29,6 +30,8 @@ BAD: dict[str, tuple[str, str]] = {
     "a bad otherwise": ('{"rules": [], "otherwise": 5}', "otherwise must be an object"),
     "a bad window": ('{"steps": [], "context_window": "big"}', "context_window must be a positive"),
     "an unknown top key": ('{"step": []}', "unknown key(s) step"),
+    "a delay not a number": ('{"steps": [], "delay": "slow"}', "delay must be seconds"),
+    "a negative delay": ('{"rules": [], "delay": -1}', "delay must be seconds"),
 }  # fmt: skip
 
 
@@ -58,6 +61,20 @@ def test_good_scripts_still_load(tmp_path: Path) -> None:
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps({"rules": [{"if": "a", "then": {"text": "b"}, "once": True}]}))
     assert isinstance(ScriptedModel.from_file(rules), RuleModel)
+
+
+def test_a_scripts_delay_is_how_long_each_call_takes(tmp_path: Path) -> None:
+    from accord.llm.base import ModelRequest
+    from accord.types import ChatMessage
+
+    rules = tmp_path / "slow.json"
+    rules.write_text(json.dumps({"rules": [], "otherwise": {"text": "ok"}, "delay": 0.2}))
+    model = ScriptedModel.from_file(rules)
+    assert model.delay == 0.2
+    began = time.monotonic()
+    reply = model.complete(ModelRequest(system="s", messages=(ChatMessage("user", "hi"),)))
+    assert reply.message.text == "ok"
+    assert time.monotonic() - began >= 0.2
 
 
 def test_accord_agent_with_a_malformed_script_exits_2_and_changes_nothing(tmp_path: Path) -> None:

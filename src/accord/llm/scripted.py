@@ -22,6 +22,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -94,9 +95,11 @@ class ScriptedModel(Model):
         *,
         name: str = "scripted:model",
         context_window: int = 200_000,
+        delay: float = 0.0,
     ) -> None:
         self.name = ModelName.parse(name)
         self.context_window = context_window
+        self.delay = delay  # seconds each call takes, as a server's would
         self._steps: deque[Step] = deque(steps)
         self.requests: list[ModelRequest] = []
         self._lock = threading.Lock()
@@ -120,6 +123,8 @@ class ScriptedModel(Model):
                     f"scripted model called a {len(self.requests)}th time with no step left"
                 )
             step = self._steps.popleft()
+        if self.delay:
+            time.sleep(self.delay)
         if callable(step) and not isinstance(step, BaseException):
             step = step(request)
         if isinstance(step, BaseException):
@@ -153,7 +158,8 @@ class ScriptedModel(Model):
     @staticmethod
     def from_file(path: str | Path, name: str | None = None) -> ScriptedModel:
         """Load a JSON script: a list of steps, {"steps": [...], "context_window": N}, or
-        {"rules": [{"if": TEXT, "then": STEP, "once": BOOL}], "otherwise": STEP}.
+        {"rules": [{"if": TEXT, "then": STEP, "once": BOOL}], "otherwise": STEP}; an
+        object may also give "delay": the seconds every call takes (a simulated server).
 
         Anything else is bad input: a ``UserError`` naming the file and what is wrong.
         """
@@ -165,14 +171,28 @@ class ScriptedModel(Model):
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"the model script {p} is not JSON: {e}") from e
         window = 200_000
+        delay = 0.0
         label = name or f"scripted:{p.name}"
         if isinstance(data, dict):
-            unknown = sorted(set(data) - {"steps", "rules", "otherwise", "context_window"})
+            unknown = sorted(
+                set(data) - {"steps", "rules", "otherwise", "context_window", "delay"}
+            )
             if unknown:
                 raise UserError(
                     f"the model script {p} has unknown key(s) {', '.join(unknown)}; "
-                    "known: steps, rules, otherwise, context_window"
+                    "known: steps, rules, otherwise, context_window, delay"
                 )
+            raw_delay = data.get("delay", 0.0)
+            if (
+                isinstance(raw_delay, bool)
+                or not isinstance(raw_delay, int | float)
+                or not 0 <= raw_delay <= 600
+            ):
+                raise UserError(
+                    f"the model script {p}: delay must be seconds from 0 to 600, "
+                    f"not {raw_delay!r}"
+                )
+            delay = float(raw_delay)
             raw_window = data.get("context_window", window)
             if isinstance(raw_window, bool) or not isinstance(raw_window, int) or raw_window < 1:
                 raise UserError(
@@ -192,7 +212,11 @@ class ScriptedModel(Model):
                     )
                 rules.append((r["if"], _step(r["then"], p, f"rule {n}"), bool(r.get("once"))))
             otherwise = _step(data.get("otherwise", {"text": "Nothing to do."}), p, "otherwise")
-            return RuleModel(rules, otherwise, name=label, context_window=window)
+            model: ScriptedModel = RuleModel(
+                rules, otherwise, name=label, context_window=window
+            )
+            model.delay = delay
+            return model
         if isinstance(data, dict):
             data = data.get("steps", [])
         if not isinstance(data, list):
@@ -201,7 +225,7 @@ class ScriptedModel(Model):
                 '"steps" or "rules"'
             )
         steps = [_step(item, p, f"step {n}") for n, item in enumerate(data, start=1)]
-        return ScriptedModel(steps, name=label, context_window=window)
+        return ScriptedModel(steps, name=label, context_window=window, delay=delay)
 
 
 _STEP_KEYS = {"text", "tool_calls", "error"}

@@ -59,11 +59,12 @@ def wait(
     deadline = time.monotonic() + timeout
     bell = store.bell(team, member, watch=also is not None)
     with _listening(team, member, bell):
-        if bell.deaf is not None:
-            _say(f"{bell.deaf}; waiting members look every {DEAF_POLL_SECONDS:g}s instead")
-        every = recheck if bell.deaf is None else min(recheck, DEAF_POLL_SECONDS)
 
         def look() -> tuple[Wake, float]:
+            every = recheck
+            if bell.deaf is not None:
+                _say(f"{bell.deaf}; waiting members look every {DEAF_POLL_SECONDS:g}s instead")
+                every = min(recheck, DEAF_POLL_SECONDS)
             work = store.pending_work(team, member)
             if not tasks and work.reason == WakeReason.TASK:
                 work = Wake(WakeReason.NONE, work.mail, work.ready_tasks, work.next_at)
