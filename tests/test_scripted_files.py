@@ -64,8 +64,7 @@ def test_good_scripts_still_load(tmp_path: Path) -> None:
 
 
 def test_a_scripts_delay_is_how_long_each_call_takes(tmp_path: Path) -> None:
-    from accord.llm.base import ModelRequest
-    from accord.types import ChatMessage
+    from accord.llm.base import ChatMessage, ModelRequest
 
     rules = tmp_path / "slow.json"
     rules.write_text(json.dumps({"rules": [], "otherwise": {"text": "ok"}, "delay": 0.2}))

@@ -164,7 +164,7 @@ def test_a_bell_that_cannot_be_made_polls_and_says_so(
 def test_a_killed_waiters_bell_is_cleared_by_the_next_ring(
     live: Store, make_store: Callable[..., Store]
 ) -> None:
-    path = getattr(live, "path")
+    path = live.location
     child = subprocess.Popen(
         [
             sys.executable,

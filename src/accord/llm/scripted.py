@@ -174,9 +174,7 @@ class ScriptedModel(Model):
         delay = 0.0
         label = name or f"scripted:{p.name}"
         if isinstance(data, dict):
-            unknown = sorted(
-                set(data) - {"steps", "rules", "otherwise", "context_window", "delay"}
-            )
+            unknown = sorted(set(data) - {"steps", "rules", "otherwise", "context_window", "delay"})
             if unknown:
                 raise UserError(
                     f"the model script {p} has unknown key(s) {', '.join(unknown)}; "
@@ -189,8 +187,7 @@ class ScriptedModel(Model):
                 or not 0 <= raw_delay <= 600
             ):
                 raise UserError(
-                    f"the model script {p}: delay must be seconds from 0 to 600, "
-                    f"not {raw_delay!r}"
+                    f"the model script {p}: delay must be seconds from 0 to 600, not {raw_delay!r}"
                 )
             delay = float(raw_delay)
             raw_window = data.get("context_window", window)
@@ -212,9 +209,7 @@ class ScriptedModel(Model):
                     )
                 rules.append((r["if"], _step(r["then"], p, f"rule {n}"), bool(r.get("once"))))
             otherwise = _step(data.get("otherwise", {"text": "Nothing to do."}), p, "otherwise")
-            model: ScriptedModel = RuleModel(
-                rules, otherwise, name=label, context_window=window
-            )
+            model: ScriptedModel = RuleModel(rules, otherwise, name=label, context_window=window)
             model.delay = delay
             return model
         if isinstance(data, dict):

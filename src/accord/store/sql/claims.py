@@ -17,8 +17,8 @@ from accord.errors import (
     UserError,
 )
 from accord.events import EventKind
-from accord.store.bells import targets
 from accord.store import _globs, _ranking
+from accord.store.bells import targets
 from accord.store.limits import MAX_FILE_CLAIMS, MAX_RESULT
 from accord.store.sql.board import TasksPart
 from accord.store.sql.seam import _READY, Conflict, Connection, StaleTeamId, _cap, atomic
