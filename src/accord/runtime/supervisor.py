@@ -61,6 +61,7 @@ from accord.config import Project
 from accord.errors import AccordError, StaleToken, StoreNotFound, UnknownMember, UserError
 from accord.events import EventKind
 from accord.location import parse_location
+from accord.runtime.forks import ForkServer
 from accord.runtime.lifecycle import default_host, holder_is_dead, record_end
 from accord.team import Team
 from accord.types import (
@@ -103,6 +104,7 @@ class Settings:
     backoff: float = 1.0
     silent_after: float = 120.0  # no heartbeat for this long while running: hung
     slots: int | None = None  # members this host runs at once; None: no limit
+    fork_members: bool = False  # start members through a fork server (runtime.forks)
     python: str = sys.executable
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -137,6 +139,7 @@ class Supervisor:
             silent_after=cfg.silent_after,
             lease=cfg.supervisor_lease,
             slots=cfg.slots,
+            fork_members=cfg.fork_members,
         )
         if slots is not None:
             self.settings.slots = slots
@@ -145,6 +148,7 @@ class Supervisor:
         self.host_token = 0
         self.renewed_at = float("-inf")  # when this supervisor last renewed its leases
         self.procs: dict[str, Process] = {}
+        self.forks: ForkServer | None = None  # see _fork_server
         self.restarts: dict[str, int] = {}
         self.due: dict[str, float] = {}  # restarts waiting for their backoff
         self.due_after: dict[str, str] = {}  # why each of those restarts: crashed, model_error
@@ -202,6 +206,7 @@ class Supervisor:
             raise
         finally:
             self._stop_all(force=self.interrupts > 1)
+            self._close_fork_server()
             process.reap_orphans(self._pids())
             for s, handler in previous.items():
                 signal.signal(s, handler)
@@ -260,6 +265,7 @@ class Supervisor:
             self.say(f"supervisor {self.host}: {e}")
         finally:
             self._stop_all(force=self.interrupts > 1)
+            self._close_fork_server()
             process.reap_orphans(self._pids())
             for s, handler in previous.items():
                 signal.signal(s, handler)
@@ -679,28 +685,28 @@ class Supervisor:
             "ACCORD_HOST": self.host,
             credentials.FD_VARIABLE: str(secrets_fd),
         }
+        argv = ["agent", "--team", self.team, "--member", name]
         with open(log, "ab") as out:
             out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start {name}\n".encode())
             out.flush()
-            child = process.start(
-                [
-                    self.settings.python,
-                    "-m",
-                    "accord",
-                    "agent",
-                    "--team",
-                    self.team,
-                    "--member",
-                    name,
-                ],
-                cwd=self.project.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                pass_fds=(secrets_fd,),
-            )
-        os.close(secrets_fd)  # the member holds the read end now
+            try:
+                forks = self._fork_server(credentials.scrubbed(whole))
+                if forks is not None:
+                    child = forks.start(
+                        argv, cwd=self.project.root, env=env, log=out.fileno(), secrets=secrets_fd
+                    )
+                else:
+                    child = process.start(
+                        [self.settings.python, "-m", "accord", *argv],
+                        cwd=self.project.root,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        pass_fds=(secrets_fd,),
+                    )
+            finally:
+                os.close(secrets_fd)  # the member holds the read end now
         self.procs[name] = Process(
             name, child, time.monotonic(), since, log, self.restarts.get(name, 0)
         )
@@ -741,7 +747,27 @@ class Supervisor:
         self.procs.clear()
 
     def _pids(self) -> set[int]:
-        return {p.child.pid for p in self.procs.values()} | self.keep
+        forks = {self.forks.pid} if self.forks is not None else set()
+        return {p.child.pid for p in self.procs.values()} | self.keep | forks
+
+    def _fork_server(self, env: dict[str, str]) -> ForkServer | None:
+        """The fork server members start from (``[run] fork_members``), started on first
+        use and again if it died; None when members start as fresh processes."""
+        if not self.settings.fork_members:
+            return None
+        if self.forks is not None and not self.forks.alive():
+            self.forks.close()
+            self.forks = None
+        if self.forks is None:
+            self.forks = ForkServer(
+                self.settings.python, self.project.root, env, self.logs / "fork-server.log"
+            )
+        return self.forks
+
+    def _close_fork_server(self) -> None:
+        if self.forks is not None:
+            self.forks.close()
+            self.forks = None
 
 
 def _store_file(location: str) -> Path | None:

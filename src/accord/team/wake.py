@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 RECHECK_SECONDS = 5.0  # the default of [mailbox] recheck: a lost ring costs this at most
 DEAF_POLL_SECONDS = 0.25  # how often a waiter whose bell cannot ring looks
-STOP_SECONDS = 1.0  # how often ``stop`` is asked (a stop asked for rings: see ``nudge``)
+STOP_SECONDS = 5.0  # how often ``stop`` is asked (a stop asked for rings: see ``nudge``)
 
 _waiting: dict[tuple[str, str], set[Bell]] = {}
 _waiting_lock = threading.RLock()  # a signal handler may nudge while its thread waits
