@@ -36,6 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 TEAM = "bench"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -152,20 +153,66 @@ def idle_members(location: str) -> set[str]:
         return {m.name for m in store.list_members(TEAM) if m.status == "idle"}
 
 
+class Forked:
+    """A member started through the fork server, as the ``subprocess.Popen`` this script
+    uses (``pid``, ``poll``, ``send_signal``, ``wait``, ``kill``)."""
+
+    def __init__(self, child: Any, server: Any = None) -> None:
+        self.child = child
+        self.pid: int = child.pid
+        self.server = server  # the fork server's own entry keeps its socket open
+
+    def poll(self) -> int | None:
+        return self.child.poll()  # type: ignore[no-any-return]
+
+    def send_signal(self, sig: int) -> None:
+        self.child.kill(sig)
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self.child.wait(timeout):
+            raise subprocess.TimeoutExpired("accord agent", timeout or 0)
+        return self.child.close()  # type: ignore[no-any-return]
+
+    def kill(self) -> None:
+        self.child.close()
+
+
 def start_members(
-    root: Path, location: str, tokens: dict[str, str], model: str, batch: int, into: Group
+    root: Path,
+    location: str,
+    tokens: dict[str, str],
+    model: str,
+    batch: int,
+    into: Group,
+    forked: bool = False,
 ) -> None:
-    """Start every member, ``batch`` at a time, each batch once the last is idle."""
+    """Start every member, ``batch`` at a time, each batch once the last is idle; with
+    ``forked``, through a fork server (``[run] fork_members``), itself counted in
+    ``into``."""
     names = sorted(tokens)
     log = open(root / "members.log", "ab")  # noqa: SIM115 - closed with the run's folder
+    server = None
+    if forked:
+        from accord import process
+        from accord.runtime.forks import ForkServer
+
+        process.become_subreaper()  # members forked are adopted by this process
+        server = ForkServer(sys.executable, root, member_env(location, "", ""), root / "forks.log")
+        into.processes.append(Forked(server.child, server))  # type: ignore[arg-type]
     for first in range(0, len(names), batch):
         wave = names[first : first + batch]
         for name in wave:
+            argv = ["agent", "--member", name, "--model", model]
+            env = member_env(location, name, tokens[name])
+            if server is not None:
+                child = server.start(argv, cwd=root, env=env, log=log.fileno())
+                into.processes.append(Forked(child))  # type: ignore[arg-type]
+                continue
             into.processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "accord", "agent", "--member", name, "--model", model],
+                    [sys.executable, "-m", "accord", *argv],
                     cwd=root,
-                    env=member_env(location, name, tokens[name]),
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=log,
@@ -269,9 +316,16 @@ def measure(groups: list[Group], seconds: float) -> list[Row]:
 
 
 def run_cell(
-    count: int, seconds: float, model_kind: str, batch: int, settle: float, busy_timeout: float
+    count: int,
+    seconds: float,
+    model_kind: str,
+    batch: int,
+    settle: float,
+    busy_timeout: float,
+    forked: bool = False,
 ) -> list[Row]:
-    members = Group(f"accord agent ({model_kind})", [])
+    how = "forked, server included" if forked else model_kind
+    members = Group(f"accord agent ({how})", [])
     sleepers = Group("sleep (baseline)", [])
     with tempfile.TemporaryDirectory(prefix="accord-idle-") as folder:
         root = Path(folder)
@@ -279,7 +333,7 @@ def run_cell(
             model = model_name(model_kind, root)
             location, tokens = make_project(root, count, model, busy_timeout)
             start_sleepers(count, seconds, sleepers)
-            start_members(root, location, tokens, model, batch, members)
+            start_members(root, location, tokens, model, batch, members, forked)
             time.sleep(settle)  # let start-up work (first heartbeat, imports) finish
             return measure([members, sleepers], seconds)
         finally:
@@ -342,6 +396,12 @@ def main(argv: list[str] | None = None) -> int:
         default=5.0,
         help="the members' [store] busy_timeout (accord's default 5 s)",
     )
+    parser.add_argument(
+        "--start",
+        choices=("fresh", "forked", "both"),
+        default="fresh",
+        help="members started as fresh processes, through a fork server, or both ways",
+    )
     args = parser.parse_args(argv)
     try:
         counts = [int(c) for c in args.counts.split(",")]
@@ -359,12 +419,20 @@ def main(argv: list[str] | None = None) -> int:
         f"busy_timeout {args.busy_timeout:g} s\n"
     )
     rows: list[Row] = []
+    ways = {"fresh": [False], "forked": [True], "both": [False, True]}[args.start]
     for count in counts:
-        rows += run_cell(
-            count, args.seconds, args.model, args.batch, args.settle, args.busy_timeout
-        )
-        print(table(rows[-2:]), flush=True)
-        print()
+        for forked in ways:
+            rows += run_cell(
+                count,
+                args.seconds,
+                args.model,
+                args.batch,
+                args.settle,
+                args.busy_timeout,
+                forked,
+            )
+            print(table(rows[-2:]), flush=True)
+            print()
     print(table(rows))
     return 0
 
