@@ -19,7 +19,7 @@ from accord.errors import UnknownTeam
 from accord.store import open_store
 from accord.testing.cli import calls, clean_env, rules
 from accord.testing.wait import alive, until
-from conftest import run_project
+from conftest import run_project, sleepers
 
 MARK = "4251.93"
 
@@ -37,8 +37,13 @@ def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def _command(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+def _command(pid: int, missing: str | None = None) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        if missing is None:
+            raise
+        return missing
 
 
 def _pid(root: Path, name: str) -> int | None:
@@ -55,10 +60,15 @@ def _pid(root: Path, name: str) -> int | None:
     return None
 
 
-def _running(mark: str) -> list[int]:
-    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    pids = [int(line.split(None, 1)[0]) for line in out.splitlines() if mark in line]
-    return [p for p in pids if p != os.getpid() and alive(p)]
+def _forked() -> list[int]:
+    """Live processes started as the fork server: the server and the members it forked."""
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit()
+        and alive(int(entry.name))
+        and "accord.runtime.forks" in _command(int(entry.name), missing="")
+    ]
 
 
 def _run(root: Path, mate_rules: list[dict[str, object]]) -> subprocess.Popen[bytes]:
@@ -136,13 +146,13 @@ def test_a_killed_forked_member_is_restarted_and_kill_9_of_the_supervisor_ends_a
         [{"if": "Your task #1", "then": calls(("bash", {"command": f"sleep {MARK}; echo"}))}],
     )
     try:
-        until(lambda: bool(_running(MARK)))
+        until(lambda: bool(sleepers(MARK)))
         first = _pid(root, "alice")
         assert first is not None
         os.kill(first, 9)
         until(lambda: (p := _pid(root, "alice")) is not None and p != first, timeout=60)
-        until(lambda: bool(_running(MARK)))
-        server = [p for p in _running("accord.runtime.forks") if _parent(p) == sup.pid]
+        until(lambda: bool(sleepers(MARK)))
+        server = [p for p in _forked() if _parent(p) == sup.pid]
         members = [_pid(root, "alice"), _pid(root, "lead")]
         sup.kill()
         sup.wait()
@@ -151,5 +161,5 @@ def test_a_killed_forked_member_is_restarted_and_kill_9_of_the_supervisor_ends_a
             sup.kill()
             sup.wait()
     # Each member's own sentinel ends its group; the server's ends the server.
-    until(lambda: not _running(MARK), timeout=10)
+    until(lambda: not sleepers(MARK), timeout=10)
     until(lambda: not any(alive(p) for p in [*server, *members] if p is not None), timeout=10)

@@ -33,6 +33,7 @@ import gc
 import importlib
 import json
 import os
+import runpy
 import signal
 import socket
 import subprocess
@@ -252,10 +253,9 @@ def _become(request: dict[str, Any], fds: list[int], sock: socket.socket) -> Non
         argv = list(request["argv"])
         sys.argv = ["accord", *argv]
         gc.unfreeze()
-        from accord.cli import main
-
         try:
-            code = main(argv)
+            runpy.run_module("accord", run_name="__main__", alter_sys=True)  # python -m accord
+            code = 0
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException:  # noqa: BLE001 - said in the log, then the exit code says so
