@@ -192,3 +192,30 @@ def test_a_killed_waiters_bell_is_cleared_by_the_next_ring(
         assert not socket_path.exists()  # refused the ring: removed
     finally:
         mine.close()
+
+
+def test_a_writer_waits_its_turn_in_the_kernel_and_gives_up_at_its_busy_timeout(
+    make_store: Callable[..., Store],
+) -> None:
+    """Writers queue on ``accord.db-writers`` (flock) before SQLite's lock: a writer
+    whose turn does not come within its busy timeout fails as a locked store, changing
+    nothing, and writes again once the turn is free."""
+    import fcntl
+
+    from accord.errors import StoreLocked
+
+    store = make_store(busy_timeout=0.5)
+    store.create_team(TEAM)
+    holder = os.open(store.location + "-writers", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another writer's turn, held
+    try:
+        began = time.monotonic()
+        with pytest.raises(StoreLocked):
+            store.add_member(TEAM, "dave", token_hash="h")
+        assert 0.4 < time.monotonic() - began < 3.0
+        assert store.list_members(TEAM) == []  # a read does not queue; nothing was written
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    store.add_member(TEAM, "dave", token_hash="h")
+    assert [m.name for m in store.list_members(TEAM)] == ["dave"]

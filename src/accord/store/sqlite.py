@@ -30,6 +30,7 @@ import contextlib
 import fcntl
 import json
 import os
+import queue
 import random
 import sqlite3
 import threading
@@ -364,6 +365,7 @@ class _WriterQueue:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._fd: int | None = None  # opened (and made) by the first write
+        self._waiter: threading.Thread | None = None
 
     def take(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for our turn; False if it did not come."""
@@ -381,34 +383,42 @@ class _WriterQueue:
             pass
         except OSError:
             return True
-        fd = os.dup(self._fd)  # the same lock, and ours to close whatever happens
-        won = threading.Event()
-        state = threading.Lock()
-        abandoned = False
+        # Wait in the kernel, from this store's waiting thread (started once), for as long
+        # as the caller may: a flock cannot be given a deadline, a thread's wait can.
+        ask = _Ask()
+        if self._waiter is None:
+            self._asks: queue.SimpleQueue[_Ask | None] = queue.SimpleQueue()
+            self._waiter = threading.Thread(
+                target=self._wait_in_kernel,
+                args=(os.dup(self._fd),),
+                daemon=True,
+                name="accord-writer-turn",
+            )
+            self._waiter.start()
+        self._asks.put(ask)
+        if ask.won.wait(timeout):
+            return True
+        with ask.state:
+            if ask.won.is_set():
+                return True
+            ask.abandoned = True
+        return False
 
-        def wait_in_kernel() -> None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                with state:
-                    if abandoned:
+    def _wait_in_kernel(self, fd: int) -> None:
+        try:
+            while (ask := self._asks.get()) is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError:
+                    ask.won.set()  # no lock to be had: SQLite's lock alone
+                    continue
+                with ask.state:
+                    if ask.abandoned:
                         fcntl.flock(fd, fcntl.LOCK_UN)
                     else:
-                        won.set()
-            except OSError:
-                with state:
-                    if not abandoned:
-                        won.set()  # no lock to be had: SQLite's lock alone
-            finally:
-                os.close(fd)
-
-        threading.Thread(target=wait_in_kernel, name="accord-writer-turn", daemon=True).start()
-        if won.wait(timeout):
-            return True
-        with state:
-            if won.is_set():
-                return True
-            abandoned = True
-        return False
+                        ask.won.set()
+        finally:
+            os.close(fd)
 
     def give(self) -> None:
         if self._fd is not None and self._fd >= 0:
@@ -416,9 +426,20 @@ class _WriterQueue:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
+        if self._waiter is not None:
+            self._asks.put(None)  # it ends after the wait it is in, if any
         if self._fd is not None and self._fd >= 0:
             os.close(self._fd)
         self._fd = -1
+
+
+class _Ask:
+    """One writer's wait for its turn, as the waiting thread sees it."""
+
+    def __init__(self) -> None:
+        self.won = threading.Event()
+        self.state = threading.Lock()
+        self.abandoned = False
 
 
 _BM25 = "'bm25(1.0, 0.5)'"  # a term in the text weighs 1.0, in the tags 0.5
