@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -140,13 +141,15 @@ def test_a_stop_asked_for_ends_a_wait_at_once(live: Store) -> None:
 
 
 def test_a_bell_that_cannot_be_made_polls_and_says_so(
-    tmp_path: Path,
+    request: pytest.FixtureRequest,
     make_store: Callable[..., Store],
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    blocked = tmp_path / "r"
-    blocked.write_text("a file where the runtime folder would go")
+    handle, name = tempfile.mkstemp(prefix="accord-blocked-", dir="/tmp")  # a short path
+    os.close(handle)
+    blocked = Path(name)  # a file where the runtime folder would go
+    request.addfinalizer(blocked.unlink)
     monkeypatch.setattr(bells, "_runtime", lambda: blocked / "accord")
     store = make_store("deaf.db")
     store.create_team(TEAM)
@@ -187,11 +190,22 @@ def test_a_killed_waiters_bell_is_cleared_by_the_next_ring(
     assert socket_path.exists()  # a killed process cleans up nothing
     mine = make_store().bell(TEAM, "bob")
     try:
+        assert not socket_path.exists()  # the next bell made there swept it
         live.send_message(TEAM, OutgoingMessage("alice", "bob", "anyone?"))
         assert mine.wait(5)
-        assert not socket_path.exists()  # refused the ring: removed
     finally:
         mine.close()
+    # The last bell of a store closed, nothing of it is left in the runtime folder.
+    assert not socket_path.parent.parent.parent.exists()
+
+
+def test_a_ring_to_a_dead_waiter_removes_its_bell(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    dead = bells.SocketBell(folder / "x.1.1")
+    dead._sock.close()  # as if its process had been killed: bound, nobody reading
+    bells._send(str(dead.path))
+    assert not dead.path.exists()
 
 
 def test_a_writer_waits_its_turn_in_the_kernel_and_gives_up_at_its_busy_timeout(

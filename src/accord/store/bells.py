@@ -184,6 +184,15 @@ class SocketBell(Bell):
         self._sock.close()
         with contextlib.suppress(OSError):
             self.path.unlink()
+        # Leave no empty folder behind: its kind's, its team's, its store's (a folder
+        # another waiter still uses is not empty, and rmdir leaves it).
+        folder = self.path.parent
+        for _ in range(3):
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
 
 
 class Doorbells:
@@ -197,14 +206,19 @@ class Doorbells:
 
     def listen(self, team_id: int, member: str, *, watch: bool) -> Bell:
         folder = self.root / str(team_id) / ("w" if watch else "m")
-        try:
-            _private(folder)
-            path = folder / f"{_hash(member)}.{os.getpid()}.{secrets.token_hex(4)}"
-            if len(os.fsencode(path)) > 100:  # a Unix socket's path holds 107 bytes
-                return DeafBell(f"the bell's path {path} is too long for a Unix socket")
-            return SocketBell(path)
-        except OSError as e:
-            return DeafBell(f"cannot make a bell in {folder}: {e.strerror or e}")
+        path = folder / f"{_hash(member)}.{os.getpid()}.{secrets.token_hex(4)}"
+        if len(os.fsencode(path)) > 100:  # a Unix socket's path holds 107 bytes
+            return DeafBell(f"the bell's path {path} is too long for a Unix socket")
+        for _ in range(3):
+            try:
+                _private(folder)
+                _sweep(folder)
+                return SocketBell(path)
+            except FileNotFoundError:
+                continue  # another bell's close took the empty folder away meanwhile
+            except OSError as e:
+                return DeafBell(f"cannot make a bell in {folder}: {e.strerror or e}")
+        return DeafBell(f"cannot make a bell in {folder}: it keeps disappearing")
 
     def ring(self, team_id: int, members: Iterable[str]) -> None:
         """Ring ``members`` (``EVERYONE`` for all) of the team, and its watchers."""
@@ -245,6 +259,26 @@ def _send(path: str) -> None:
                     os.unlink(path)
             # EAGAIN/ENOBUFS: its buffer is full, so it has rings waiting already;
             # ENOENT: it stopped listening meanwhile.
+
+
+def _sweep(folder: Path) -> None:
+    """Remove the bells of processes that are gone (killed before they could)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            pid = entry.name.split(".")[1] if entry.name.count(".") == 2 else ""
+            if pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _hash(member: str) -> str:
