@@ -865,7 +865,11 @@ class _Bells:
                     self._connect()
                 fds: list[Any] = [self._wake_r]
                 if self._conn is not None:
-                    fds.append(self._conn.pgconn.socket)
+                    try:
+                        fds.append(self._conn.pgconn.socket)
+                    except psycopg.Error:  # closed under us (the server went away)
+                        self._drop("the listening connection dropped")
+                        continue
             try:
                 ready, _, _ = select.select(
                     fds, [], [], None if len(fds) > 1 else LISTEN_RETRY_SECONDS

@@ -371,6 +371,7 @@ class MailPart(Seam):
         times = [t for t in (visible, lapse) if t is not None]
         return Wake(reason, mail, ready + expiring, min(times) if times else None)
 
+    @atomic
     def bell(self, team: str, member: str, *, watch: bool = False) -> Bell:
         """A bell (``accord.store.bells``) that rings once a commit concerns ``member``
         of ``team``: mail for it, a task it could claim becoming ready; with ``watch``,
