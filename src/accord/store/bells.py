@@ -203,6 +203,7 @@ class Doorbells:
     def __init__(self, store_path: Path) -> None:
         key = hashlib.sha1(str(store_path.resolve()).encode("utf-8", "surrogatepass"))
         self.root = _runtime() / key.hexdigest()[:16]
+        self._swept: set[Path] = set()  # folders whose dead bells this process removed
 
     def listen(self, team_id: int, member: str, *, watch: bool) -> Bell:
         folder = self.root / str(team_id) / ("w" if watch else "m")
@@ -212,7 +213,9 @@ class Doorbells:
         for _ in range(3):
             try:
                 _private(folder)
-                _sweep(folder)
+                if folder not in self._swept:  # once per folder and process: cheap
+                    _sweep(folder)
+                    self._swept.add(folder)
                 return SocketBell(path)
             except FileNotFoundError:
                 continue  # another bell's close took the empty folder away meanwhile
