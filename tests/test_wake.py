@@ -233,3 +233,25 @@ def test_a_writer_waits_its_turn_in_the_kernel_and_gives_up_at_its_busy_timeout(
         os.close(holder)
     store.add_member(TEAM, "dave", token_hash="h")
     assert [m.name for m in store.list_members(TEAM)] == ["dave"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "rung"),
+    [
+        ("message_sent", {"to": "bob"}, {"bob"}),
+        ("message_sent", {"to": "*"}, {"*"}),
+        ("message_sent", {"to": "general", "channel": "general"}, {"*"}),
+        ("task_created", {"id": 1}, {"*"}),
+        ("task_completed", {"id": 1, "unblocked": [2]}, {"*"}),
+        ("task_completed", {"id": 1, "unblocked": []}, set()),
+        ("lease_expired", {"id": 1}, {"*"}),
+        ("task_claimed", {"id": 1}, set()),
+        ("model_call", {}, set()),
+        ("member_updated", {}, set()),
+        ("a_kind_of_the_callers", {}, {"*"}),
+    ],
+)
+def test_whom_an_event_rings(kind: str, payload: dict[str, object], rung: set[str]) -> None:
+    """Its recipient for a message, everyone for what may make a task claimable (or a kind
+    not known to be quiet), the watchers alone (empty) for the rest."""
+    assert bells.targets(kind, payload) == rung
