@@ -128,6 +128,7 @@ def test_forked_members_run_a_team_to_the_end_as_the_supervisors_children(root: 
             assert _parent(pid) == sup.pid  # adopted: the supervisor waits for it
             assert "accord.runtime.forks" in _command(pid)  # forked, not started afresh
             assert os.getpgid(pid) == pid  # leads a group of its own
+        assert Path(f"/proc/{alice}/comm").read_text().strip() == "accord alice"
         out, _ = sup.communicate(timeout=120)
     finally:
         if sup.poll() is None:

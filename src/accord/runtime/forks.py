@@ -29,6 +29,7 @@ member.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import importlib
 import json
@@ -252,6 +253,7 @@ def _become(request: dict[str, Any], fds: list[int], sock: socket.socket) -> Non
         os.environ.update(env)
         argv = list(request["argv"])
         sys.argv = ["accord", *argv]
+        _name_process(argv)
         gc.unfreeze()
         try:
             runpy.run_module("accord", run_name="__main__", alter_sys=True)  # python -m accord
@@ -265,6 +267,15 @@ def _become(request: dict[str, Any], fds: list[int], sock: socket.socket) -> Non
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _name_process(argv: list[str]) -> None:
+    """Name the process after its member (``accord alice`` in ``top`` and ``ps -o comm``):
+    its command line is still the server's, which every member forked from it shares."""
+    member = argv[argv.index("--member") + 1] if "--member" in argv[:-1] else "member"
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, f"accord {member}".encode()[:15], 0, 0, 0)  # PR_SET_NAME
 
 
 def _sentinel(tether: int, keep: tuple[int | None, ...]) -> None:
