@@ -92,15 +92,15 @@ class Group:
 
 
 def make_project(
-    root: Path, count: int, model: str, busy_timeout: float
+    root: Path, count: int, model: str, busy_timeout: float, settings: str = ""
 ) -> tuple[str, dict[str, str]]:
-    """A team of ``count`` members in ``root``: the store location and each member's
-    token."""
+    """A team of ``count`` members in ``root`` (``settings``: more of accord.toml): the
+    store location and each member's token."""
     from accord.store import open_store
     from accord.team.roster import Roster
 
     (root / "accord.toml").write_text(
-        f'[team]\ndefault = "bench"\n[store]\nbusy_timeout = {busy_timeout}\n'
+        f'[team]\ndefault = "bench"\n[store]\nbusy_timeout = {busy_timeout}\n{settings}'
     )
     (root / ".accord").mkdir()
     location = str(root / ".accord" / "accord.db")

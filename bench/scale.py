@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from idle import Group, cpu_seconds, machine, start_members, stop
+from idle import make_project as make_team
 
 TEAM = "bench"
 RUN_TIMEOUT = 900.0
@@ -40,9 +41,6 @@ RUN_TIMEOUT = 900.0
 
 def make_project(root: Path, count: int, tasks: int, delay: float) -> tuple[str, dict[str, str]]:
     """A team of ``count`` members whose model is a rules script for ``tasks`` tasks."""
-    from accord.store import open_store
-    from accord.team.roster import Roster
-
     rules = [
         {
             "if": f"Your task #{i}:",
@@ -56,19 +54,9 @@ def make_project(root: Path, count: int, tasks: int, delay: float) -> tuple[str,
     ]
     script = root / "model.json"
     script.write_text(json.dumps({"rules": rules, "otherwise": {"text": "Done."}, "delay": delay}))
-    (root / "accord.toml").write_text(
-        f'[team]\ndefault = "{TEAM}"\n[store]\nbusy_timeout = 60\n[learning]\nenabled = false\n'
+    return make_team(
+        root, count, f"scripted:{script}", 60, settings="[learning]\nenabled = false\n"
     )
-    (root / ".accord").mkdir()
-    location = str(root / ".accord" / "accord.db")
-    tokens: dict[str, str] = {}
-    with open_store(location, create=True) as store:
-        store.create_team(TEAM)
-        roster = Roster(store, TEAM)
-        for i in range(count):
-            new = roster.add(f"m{i:03d}", model=f"scripted:{script}")
-            tokens[new.member.name] = new.token
-    return location, tokens
 
 
 def run_cell(count: int, tasks: int, delay: float, batch: int) -> dict[str, float]:

@@ -40,6 +40,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from wake import percentile, sender  # wake.py's sender, and its percentiles
+
 TEAM = "bench"
 CTX = mp.get_context("spawn")
 TIMEOUT = 120.0
@@ -168,23 +170,6 @@ def receiver(path: str, kind: str, count: int, conn: Connection) -> None:
     store.close()
 
 
-def sender(path: str, count: int, gap: float, conn: Connection) -> None:
-    from accord.store import open_store
-    from accord.types import OutgoingMessage
-
-    store = open_store(path, synchronous="normal")
-    conn.recv()
-    sent: list[tuple[int, float]] = []
-    for i in range(count):
-        (message,) = store.send_message(
-            TEAM, OutgoingMessage(sender="sender", recipient="receiver", body=f"ping {i}")
-        )
-        sent.append((message.id, now()))
-        time.sleep(gap)
-    conn.send(sent)
-    store.close()
-
-
 # running --------------------------------------------------------------------------
 
 
@@ -223,7 +208,7 @@ def scene(
         crowds = [start(crowd, path, kind, g) for g in groups]
         busies = [start(busy, path, f"busy-{t}", rate) for t in range(teams)]
         recv = start(receiver, path, kind, count)
-        send = start(sender, path, count, gap)
+        send = start(sender, path, "normal", count, gap)
         for c in (*crowds, *busies, recv):
             if not c.poll(TIMEOUT) or c.recv() != "ready":
                 raise SystemExit("error: a bench process did not start")
@@ -260,11 +245,6 @@ def scene(
     if missing:
         raise SystemExit(f"error: {kind}: {len(missing)} messages never woke the receiver")
     return [(woke[mid] - at) * 1000 for mid, at in sent], used, receiver_cpu, window, rate
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def main(argv: list[str] | None = None) -> int:

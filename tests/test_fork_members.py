@@ -17,7 +17,7 @@ import pytest
 
 from accord.errors import UnknownTeam
 from accord.store import open_store
-from accord.testing.cli import calls, clean_env, rules
+from accord.testing.cli import calls, rules, start
 from accord.testing.wait import alive, until
 from conftest import run_project, sleepers
 
@@ -71,7 +71,7 @@ def _forked() -> list[int]:
     ]
 
 
-def _run(root: Path, mate_rules: list[dict[str, object]]) -> subprocess.Popen[bytes]:
+def _run(root: Path, mate_rules: list[dict[str, object]]) -> subprocess.Popen[str]:
     lead = rules(
         root / "lead.json",
         [
@@ -88,24 +88,8 @@ def _run(root: Path, mate_rules: list[dict[str, object]]) -> subprocess.Popen[by
         "Waiting.",
     )
     mate = rules(root / "mate.json", mate_rules)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "accord",
-            "run",
-            "one task",
-            "--model",
-            lead,
-            "--teammate-model",
-            mate,
-            "--display",
-            "plain",
-        ],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=clean_env(),
+    return start(
+        "run", "one task", "--model", lead, "--teammate-model", mate, "--display", "plain", cwd=root
     )
 
 
@@ -134,7 +118,7 @@ def test_forked_members_run_a_team_to_the_end_as_the_supervisors_children(root: 
         if sup.poll() is None:
             sup.kill()
             sup.wait()
-    assert sup.returncode == 0, out.decode()
+    assert sup.returncode == 0, out
     with open_store(str(root / ".accord" / "accord.db")) as store:
         assert [t.status for t in store.list_tasks("main")] == ["completed"]
 

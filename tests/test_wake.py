@@ -188,13 +188,10 @@ def test_a_killed_waiters_bell_is_cleared_by_the_next_ring(
     child.send_signal(signal.SIGKILL)
     child.wait(10)
     assert socket_path.exists()  # a killed process cleans up nothing
-    mine = make_store().bell(TEAM, "bob")
-    try:
+    with make_store().bell(TEAM, "bob") as mine:
         assert not socket_path.exists()  # the next bell made there swept it
         live.send_message(TEAM, OutgoingMessage("alice", "bob", "anyone?"))
         assert mine.wait(5)
-    finally:
-        mine.close()
     # The last bell of a store closed, nothing of it is left in the runtime folder.
     assert not socket_path.parent.parent.parent.exists()
 

@@ -44,6 +44,7 @@ import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Self
 
 from accord.events import EventKind
 
@@ -123,17 +124,19 @@ class Bell:
     def close(self) -> None:
         """Stop listening; nobody can ring it any more."""
 
+    def __enter__(self) -> Self:
+        return self
 
-class DeafBell(Bell):
-    """A bell no write can ring (the mechanism is unavailable): waits on its own ring."""
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-    def __init__(self, why: str) -> None:
-        self._why = why
+
+class EventBell(Bell):
+    """A bell rung from inside this process: by a thread that hears the rings for it
+    (PostgreSQL's), or only by a stop asked for (``DeafBell``)."""
+
+    def __init__(self) -> None:
         self._rung = threading.Event()
-
-    @property
-    def deaf(self) -> str | None:
-        return self._why
 
     def wait(self, timeout: float) -> bool:
         rung = self._rung.wait(max(0.0, timeout))
@@ -142,6 +145,18 @@ class DeafBell(Bell):
 
     def ring(self) -> None:
         self._rung.set()
+
+
+class DeafBell(EventBell):
+    """A bell no write can ring (the mechanism is unavailable): waits on its own ring."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__()
+        self._why = why
+
+    @property
+    def deaf(self) -> str | None:
+        return self._why
 
 
 class SocketBell(Bell):

@@ -65,7 +65,7 @@ from accord.errors import (
     UserError,
 )
 from accord.location import redact
-from accord.store.bells import EVERYONE, Bell
+from accord.store.bells import EVERYONE, Bell, EventBell
 from accord.store.limits import Clock
 from accord.store.migrations import ACCORD_MIGRATIONS, Schema, pending, render
 from accord.store.sql import Conflict, Connection, MemorySearch, SQLStore
@@ -900,25 +900,17 @@ class _Bells:
             self._drop("the listening connection dropped")
 
 
-class _PgBell(Bell):
+class _PgBell(EventBell):
     """A bell rung by ``_Bells``; deaf while its connection is down."""
 
     def __init__(self, bells: _Bells, team_id: int, member: str, watch: bool) -> None:
+        super().__init__()
         self._bells = bells
         self.team_id, self.member, self.watch = team_id, member, watch
-        self._rung = threading.Event()
 
     @property
     def deaf(self) -> str | None:
         return self._bells.deaf
-
-    def wait(self, timeout: float) -> bool:
-        rung = self._rung.wait(max(0.0, timeout))
-        self._rung.clear()
-        return rung
-
-    def ring(self) -> None:
-        self._rung.set()
 
     def close(self) -> None:
         self._bells.forget(self)

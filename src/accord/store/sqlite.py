@@ -365,7 +365,8 @@ class _WriterQueue:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._fd: int | None = None  # opened (and made) by the first write
-        self._waiter: threading.Thread | None = None
+        self._waiter: threading.Thread | None = None  # started by the first wait
+        self._asks: queue.SimpleQueue[_Ask | None] = queue.SimpleQueue()
 
     def take(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for our turn; False if it did not come."""
@@ -387,7 +388,6 @@ class _WriterQueue:
         # as the caller may: a flock cannot be given a deadline, a thread's wait can.
         ask = _Ask()
         if self._waiter is None:
-            self._asks: queue.SimpleQueue[_Ask | None] = queue.SimpleQueue()
             self._waiter = threading.Thread(
                 target=self._wait_in_kernel,
                 args=(os.dup(self._fd),),

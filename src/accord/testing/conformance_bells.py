@@ -50,8 +50,7 @@ class BellConformance:
         self, store: Store, make_store: MakeStore, clock: FakeClock
     ) -> None:
         waiting = make_store(clock=clock)
-        bob, carol = waiting.bell(TEAM, "bob"), waiting.bell(TEAM, "carol")
-        try:
+        with waiting.bell(TEAM, "bob") as bob, waiting.bell(TEAM, "carol") as carol:
             assert bob.deaf is None
             _mail(store, "alice", "bob")
             assert _rung(bob)
@@ -59,16 +58,12 @@ class BellConformance:
             assert _silent(bob)  # the ring was taken: it does not ring again by itself
             _mail(store, "alice", "*")  # a broadcast reaches everyone but its sender
             assert _rung(bob) and _rung(carol)
-        finally:
-            bob.close()
-            carol.close()
 
     def test_a_task_that_becomes_ready_rings_those_who_could_claim_it(
         self, store: Store, make_store: MakeStore, clock: FakeClock
     ) -> None:
         waiting = make_store(clock=clock)
-        bob, carol = waiting.bell(TEAM, "bob"), waiting.bell(TEAM, "carol")
-        try:
+        with waiting.bell(TEAM, "bob") as bob, waiting.bell(TEAM, "carol") as carol:
             first = store.add_task(TEAM, NewTask("first"), max_attempts=3)
             assert _rung(bob) and _rung(carol)
             store.add_task(TEAM, NewTask("then", blocked_by=(first.id,)), max_attempts=3)
@@ -79,9 +74,6 @@ class BellConformance:
             assert _silent(bob) and _silent(carol)  # a claim makes nothing claimable
             store.complete_task(TEAM, first.id, "alice", claim.fencing_token, "done")
             assert _rung(bob) and _rung(carol)  # "then" is ready now
-        finally:
-            bob.close()
-            carol.close()
 
     def test_a_watching_bell_rings_for_any_change_of_its_team_only(
         self, store: Store, make_store: MakeStore, clock: FakeClock
@@ -89,9 +81,7 @@ class BellConformance:
         store.create_team("other")
         store.add_member("other", "alice", token_hash="h")
         waiting = make_store(clock=clock)
-        lead = waiting.bell(TEAM, "alice", watch=True)
-        bob = waiting.bell(TEAM, "bob")
-        try:
+        with waiting.bell(TEAM, "alice", watch=True) as lead, waiting.bell(TEAM, "bob") as bob:
             task = store.add_task(TEAM, NewTask("t"), max_attempts=3)
             assert _rung(lead)
             bob.wait(RUNG)
@@ -102,35 +92,26 @@ class BellConformance:
             assert _rung(lead) and _rung(bob)
             store.add_task("other", NewTask("elsewhere"), max_attempts=3)
             assert _silent(lead)  # another team's commits ring nobody here
-        finally:
-            lead.close()
-            bob.close()
 
     def test_a_bell_hears_every_commit_made_after_it_is_returned(
         self, store: Store, make_store: MakeStore, clock: FakeClock
     ) -> None:
         waiting = make_store(clock=clock)
         for n in range(20):
-            bell = waiting.bell(TEAM, "bob")
-            try:
+            with waiting.bell(TEAM, "bob") as bell:
                 _mail(store, "alice", "bob", f"message {n}")
                 assert _rung(bell), f"message {n} rang nobody"
-            finally:
-                bell.close()
 
     def test_a_failed_write_rings_nobody(
         self, store: Store, make_store: MakeStore, clock: FakeClock
     ) -> None:
         waiting = make_store(clock=clock)
-        bob = waiting.bell(TEAM, "bob", watch=True)
-        try:
+        with waiting.bell(TEAM, "bob", watch=True) as bob:
             with pytest.raises(UnknownMember):
                 _mail(store, "alice", "dave")  # refused inside its transaction
             assert _silent(bob)
             bob.ring()  # a ring from this process (a stop asked for) still reaches it
             assert _rung(bob)
-        finally:
-            bob.close()
 
     def test_a_bell_names_a_team_and_member_that_exist(self, store: Store) -> None:
         with pytest.raises(UnknownTeam):
